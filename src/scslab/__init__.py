@@ -1,0 +1,22 @@
+"""scslab: a laboratory for social credit systems, simulated on synthetic cities.
+
+scslab simulates and never scores real people: populations are synthetic, drawn from
+aggregate statistics, and no person-level record is ever read.
+"""
+
+__version__ = "0.1.0"
+
+from scslab.engine import Simulation
+from scslab.results import Results, load_run, query
+from scslab.scenario import Scenario, ScenarioError, load_scenario
+
+__all__ = [
+    "Results",
+    "Scenario",
+    "ScenarioError",
+    "Simulation",
+    "__version__",
+    "load_run",
+    "load_scenario",
+    "query",
+]

@@ -1,0 +1,69 @@
+"""Behaviour: how residents respond to the system.
+
+- Deterrence (static, see departments.deterrence_factor): violations fall as coverage rises.
+- Chilling: a resident's posting propensity falls by a share after a penalty to them, and
+  by a smaller share after a penalty to one of their contacts; it recovers toward 1
+  with a half-life.
+- Economic feedback: a blocked job application or business registration cuts income by a
+  share; income recovers with a half-life, and income-sensitive default risks (arrears,
+  judgment defaults) rise while it is low.
+
+Recovering quantities are kept in closed form (value and day of the last shock), so a
+resident is only touched when something happens to them.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+
+@nb.njit(cache=True)
+def _shock(
+    value: np.ndarray,
+    since: np.ndarray,
+    ids: np.ndarray,
+    day: int,
+    share: float,
+    floor: float,
+    rate: float,
+) -> None:
+    for i in ids:
+        now = 1.0 - (1.0 - value[i]) * np.exp(-rate * (day - since[i]))
+        value[i] = max(now * (1.0 - share), floor)
+        since[i] = day
+
+
+class Recovering:
+    """A factor per agent in [floor, 1] that recovers toward 1 with a half-life in days."""
+
+    def __init__(self, n: int, half_life_days: float, floor: float = 0.0) -> None:
+        self.value = np.ones(n, np.float32)
+        self.since = np.zeros(n, np.int16)
+        self.rate = float(np.log(2.0) / half_life_days)
+        self.floor = floor
+
+    def at(self, ids: np.ndarray, day: int) -> np.ndarray:
+        """The factors of `ids` on `day` (float64, 1 = untouched)."""
+        gap = day - self.since[ids].astype(np.float64)
+        return 1.0 - (1.0 - self.value[ids].astype(np.float64)) * np.exp(-self.rate * gap)
+
+    def all_at(self, day: int) -> np.ndarray:
+        """The factors of every agent on `day` (float32)."""
+        gap = day - self.since.astype(np.float32)
+        return (1.0 - (1.0 - self.value) * np.exp(-self.rate * gap)).astype(np.float32)
+
+    def shock(self, ids: np.ndarray, day: int, share: float) -> None:
+        """Cut the factor of each id (repeats compound) by `share` on `day`."""
+        if share > 0.0 and len(ids):
+            _shock(self.value, self.since, ids, day, share, self.floor, self.rate)
+
+
+def contacts_of_many(indptr: np.ndarray, indices: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Everyone who counts one of `ids` as a contact (with repeats)."""
+    if len(ids) == 0:
+        return np.zeros(0, np.int32)
+    starts, ends = indptr[ids], indptr[ids + 1]
+    lengths = ends - starts
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return indices[np.arange(lengths.sum()) + offsets]

@@ -1,0 +1,180 @@
+"""Departments: they observe behaviour and turn it into records.
+
+Each record kind has a base rate (events per subject per year at the reference
+coverage) modulated by the subject's attributes and state. Events are sparse, so a day's
+events are drawn by thinning: a Poisson number of candidates at the maximum rate, each
+accepted with probability rate / max_rate; only those candidates are touched. A
+department sees a share `coverage` of the events, writes each seen one as a record after
+`delay_days`, and a share `error_rate` of its records name the wrong person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from scslab.records import RecordBatch
+from scslab.scenario import Scenario
+
+SUBJECT_CODE = {"resident": 0, "enterprise": 1}
+
+
+def decile_multipliers(poorest_to_richest: float) -> np.ndarray:
+    """Rate multiplier per income decile (0 = poorest), geometric, averaging to 1 (no unit)."""
+    steps = (4.5 - np.arange(10)) / 9.0
+    m = np.power(poorest_to_richest, steps)
+    return m / m.mean()
+
+
+def deterrence_factor(coverage: float, reference: float, elasticity: float) -> float:
+    """Violation-rate multiplier: (coverage / reference) ** -elasticity (1 at the reference)."""
+    if elasticity == 0.0 or coverage <= 0.0:
+        return 1.0
+    return float((coverage / reference) ** (-elasticity))
+
+
+@dataclass(frozen=True)
+class RecordKinds:
+    """The scenario's record kinds compiled to arrays (index = kind id)."""
+
+    names: list[str]
+    department_names: list[str]
+    department: np.ndarray  # int16, index into department_names
+    points: np.ndarray  # float64, score points
+    subject: np.ndarray  # uint8, 0 resident, 1 enterprise
+    from_posts: np.ndarray  # bool
+    daily_rate: np.ndarray  # float64, events per subject per day, deterrence applied
+    probability_per_post: np.ndarray  # float64
+    decile_multiplier: np.ndarray  # float64 [kinds, 10]
+    migrant_multiplier: np.ndarray  # float64
+    listed_multiplier: np.ndarray  # float64
+    income_sensitive: np.ndarray  # bool
+    coverage: np.ndarray  # float64, of the kind's department
+    error_rate: np.ndarray  # float64
+    delay_days: np.ndarray  # int64
+
+    @classmethod
+    def compile(cls, scenario: Scenario) -> RecordKinds:
+        """Arrays of per-kind parameters for a scenario."""
+        dept_names = list(scenario.departments)
+        beh = scenario.behaviour
+        rows = list(scenario.record_kinds())
+        deps = [scenario.departments[d] for d, _, _ in rows]
+
+        def arr(values: list, dtype: type) -> np.ndarray:
+            return np.array(values, dtype=dtype)
+
+        daily = []
+        for dep, (_, _, kind) in zip(deps, rows, strict=True):
+            deter = (
+                deterrence_factor(dep.coverage, beh.reference_coverage, beh.deterrence_elasticity)
+                if kind.points < 0
+                else 1.0
+            )
+            daily.append(kind.rate_per_year / 365.0 * deter)
+        return cls(
+            names=[k for _, k, _ in rows],
+            department_names=dept_names,
+            department=arr([dept_names.index(d) for d, _, _ in rows], np.int16),
+            points=arr([k.points for _, _, k in rows], np.float64),
+            subject=arr([SUBJECT_CODE[k.subject] for _, _, k in rows], np.uint8),
+            from_posts=arr([k.source == "posts" for _, _, k in rows], np.bool_),
+            daily_rate=arr(daily, np.float64),
+            probability_per_post=arr([k.probability_per_post for _, _, k in rows], np.float64),
+            decile_multiplier=np.array(
+                [decile_multipliers(k.poorest_to_richest) for _, _, k in rows], np.float64
+            ).reshape(len(rows), 10),
+            migrant_multiplier=arr([k.migrant_multiplier for _, _, k in rows], np.float64),
+            listed_multiplier=arr([k.listed_multiplier for _, _, k in rows], np.float64),
+            income_sensitive=arr([k.income_sensitive for _, _, k in rows], np.bool_),
+            coverage=arr([d.coverage for d in deps], np.float64),
+            error_rate=arr([d.error_rate for d in deps], np.float64),
+            delay_days=arr([d.delay_days for d in deps], np.int64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass
+class SubjectView:
+    """What departments may read about the subjects of one kind (residents or enterprises)."""
+
+    n: int
+    income_decile: np.ndarray | None  # uint8, residents only
+    migrant: np.ndarray | None  # bool, residents only
+    list_mask: np.ndarray  # uint8: lists the subject is on at the start of the day
+    black_bits: int  # which bits of list_mask are blacklists
+    income_factor_of: Callable[[np.ndarray], np.ndarray] | None  # income left (1 = all), by id
+    income_factor_floor: float  # the lowest an income factor can go
+
+
+def observe(
+    kinds: RecordKinds,
+    k: int,
+    day: int,
+    actors: np.ndarray,
+    n_subjects: int,
+    rng: np.random.Generator,
+) -> RecordBatch:
+    """Turn behaviour events by `actors` into records: coverage, errors and delay applied."""
+    actors = actors[rng.random(len(actors)) < kinds.coverage[k]]
+    erroneous = rng.random(len(actors)) < kinds.error_rate[k]
+    subject = actors.astype(np.int32, copy=True)
+    n_err = int(erroneous.sum())
+    if n_err and n_subjects > 1:
+        # Wrong person: the record lands on a uniformly drawn other subject.
+        shift = rng.integers(1, n_subjects, n_err)
+        subject[erroneous] = (subject[erroneous] + shift) % n_subjects
+    return RecordBatch(
+        kind=k,
+        day=day,
+        effective_day=day + int(kinds.delay_days[k]),
+        subject=subject,
+        actor=actors.astype(np.int32),
+        erroneous=erroneous,
+    )
+
+
+def draw_behaviour(
+    kinds: RecordKinds,
+    k: int,
+    day: int,
+    view: SubjectView,
+    default_risk_elasticity: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Ids of the subjects who commit behaviour of kind k today (drawn by thinning)."""
+    base = kinds.daily_rate[k]
+    if base <= 0.0 or view.n == 0:
+        return np.zeros(0, np.int64)
+    deciles = kinds.decile_multiplier[k]
+    max_mult = max(1.0, kinds.listed_multiplier[k])
+    if view.income_decile is not None:
+        max_mult *= deciles.max()
+    if view.migrant is not None:
+        max_mult *= max(1.0, kinds.migrant_multiplier[k])
+    feedback = kinds.income_sensitive[k] and default_risk_elasticity > 0.0
+    if feedback:
+        max_mult *= view.income_factor_floor ** (-default_risk_elasticity)
+    # A Poisson count per subject-day, thinned: an event with probability ~ rate.
+    cand = rng.integers(0, view.n, rng.poisson(view.n * base * max_mult))
+    u = rng.random(len(cand)) * max_mult
+    blacklisted = (view.list_mask[cand] & view.black_bits) != 0
+    mult = np.where(blacklisted, kinds.listed_multiplier[k], 1.0)
+    if view.income_decile is not None:
+        mult *= deciles[view.income_decile[cand]]
+    if view.migrant is not None:
+        mult *= np.where(view.migrant[cand], kinds.migrant_multiplier[k], 1.0)
+    if feedback and view.income_factor_of is not None:
+        mult *= view.income_factor_of(cand) ** (-default_risk_elasticity)
+    return cand[u < mult]
+
+
+def draw_flagged_posts(
+    kinds: RecordKinds, k: int, posters: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Ids of the posters (one entry per post) whose post is flagged under kind k."""
+    return posters[rng.random(len(posters)) < kinds.probability_per_post[k]]

@@ -1,0 +1,646 @@
+"""The daily loop.
+
+One simulated day, in this order (data flows one way):
+
+1. departments: behaviour events drawn by thinning -> records (coverage, errors, delay);
+   yesterday's online posts are screened by the speech department;
+2. scoring: drift and association penalties (dense), today's effective records (sparse),
+   expiry;
+3. lists and measures: listings from today's records, expiry/extension/compliance exits
+   and score rules (one compiled pass), then contact counts and legal representatives;
+4. activities: attempts resolved against measures and rewards;
+5. behaviour: chilling after penalties, income lost to blocked jobs and businesses;
+6. collectors: state summed by cell, and the day's group totals.
+
+State is struct-of-arrays; per-agent work happens in numba kernels or vectorised numpy
+over the few agents an event touches. Every mechanism has its own random stream.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numba as nb
+import numpy as np
+import pandas as pd
+
+from scslab import __version__
+from scslab.activities import OUTCOMES, ActivityRules, draw_attempts, resolve
+from scslab.behaviour import Recovering, contacts_of_many
+from scslab.departments import RecordKinds, SubjectView, draw_behaviour, draw_flagged_posts, observe
+from scslab.measures import (
+    Changes,
+    DomainRules,
+    ListRules,
+    ListState,
+    count_listed_contacts,
+    daily_update,
+    enlist,
+    representative_masks,
+)
+from scslab.population import AGE_BANDS, Population, build_population, resident_count
+from scslab.records import ACTIVE, RecordLog
+from scslab.results import (
+    DailySeries,
+    MetricSpace,
+    Results,
+    collect_state,
+    enterprise_groups,
+    resident_groups,
+)
+from scslab.scenario import DOMAINS, Scenario, load_scenario
+from scslab.scoring import Scorer, ScoreRules, grades_of
+from scslab.streams import day_rng, stream_key
+
+PHASES = ("departments", "scoring", "lists_and_measures", "activities", "behaviour", "collectors")
+AGENT_TABLES_AUTO_LIMIT = 1_000_000  # per-agent tables are written by default up to this size
+HIST_LO, HIST_HI = 0.0, 2000.0
+
+
+@dataclass
+class Side:
+    """Everything the engine keeps for one kind of subject (residents or enterprises)."""
+
+    name: str
+    n: int
+    cell: np.ndarray  # int16, collector cell of each agent
+    lists: ListRules
+    list_state: ListState
+    domains: DomainRules
+    scorer: Scorer | None
+    space: MetricSpace
+    series: DailySeries
+    acc: np.ndarray = field(init=False)
+    cols: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.acc = np.zeros((self.series.groups.matrix.shape[1], len(self.space)))
+
+    @property
+    def score(self) -> np.ndarray:
+        """Scores (float32), or an empty array when this side has no points layer."""
+        return self.scorer.state.score if self.scorer else np.zeros(0, np.float32)
+
+    @property
+    def error_points(self) -> np.ndarray:
+        """Erroneous part of the scores, or an empty array."""
+        return self.scorer.state.error_points if self.scorer else np.zeros(0, np.float32)
+
+
+def _metric_space(
+    side: str,
+    lists: ListRules,
+    score: ScoreRules | None,
+    kinds: RecordKinds,
+    activities: ActivityRules,
+) -> tuple[MetricSpace, dict[str, np.ndarray]]:
+    """Metric columns of one side; families only for departments and domains it has."""
+    space = MetricSpace()
+    code = 0 if side == "resident" else 1
+    departments = list(kinds.department_names)
+    reporting = {departments[d] for d in kinds.department[kinds.subject == code]}
+    own_domains = {DOMAINS[d] for d in activities.domain[activities.enterprise == bool(code)]}
+
+    def family(prefix: str, items: list[str], keep: set[str]) -> np.ndarray:
+        # Columns for every item (so indices line up), but only kept ones are named.
+        cols = np.full(len(items), -1, np.int64)
+        for i, it in enumerate(items):
+            if it in keep:
+                cols[i] = space.add(f"{prefix}:{it}")
+        return cols
+
+    cols = {
+        "count": np.array([space.add("residents" if side == "resident" else "enterprises")]),
+        "black": np.array([space.add("blacklisted")]),
+        "black_wrongful": np.array([space.add("wrongfully_blacklisted")]),
+        "score": np.array([space.add("score_sum")]),
+        "listed": space.family("listed", lists.names),
+        "listed_wrongful": space.family("listed_wrongful", lists.names),
+        "grade": space.family("grade", score.grade_names if score else []),
+        "records_true": family("records_true", departments, reporting),
+        "records_erroneous": family("records_erroneous", departments, reporting),
+        "new_listings": space.family("new_listings", lists.names),
+        "new_listings_wrongful": space.family("new_listings_wrongful", lists.names),
+        "exits": space.family("exits", lists.names),
+    }
+    for outcome in OUTCOMES:
+        cols[outcome] = family(outcome, list(DOMAINS), own_domains)
+    cols["state"] = np.concatenate(
+        [
+            cols[k]
+            for k in (
+                "count",
+                "black",
+                "black_wrongful",
+                "score",
+                "listed",
+                "listed_wrongful",
+                "grade",
+            )
+        ]
+    )
+    cols["outcomes"] = np.stack([cols[o] for o in OUTCOMES], axis=1)  # [domain, outcome]
+    if side == "resident":
+        cols["posts"] = np.array([space.add("posts")])
+        cols["income_shocks"] = np.array([space.add("income_shocks")])
+    return space, cols
+
+
+class Simulation:
+    """A scenario run on a synthetic city.
+
+    >>> sim = Simulation("beijing-2018", seed=1, residents=20_000, days=30)
+    >>> results = sim.run()
+    >>> results.to_frame().tail()
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str | Path = "beijing-2018",
+        *,
+        seed: int = 1,
+        scale: float | None = None,
+        residents: int | None = None,
+        days: int | None = None,
+        agents: bool | None = None,
+    ) -> None:
+        self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        if scale is not None and scale <= 0:
+            raise ValueError(f"scale: must be > 0 (got {scale})")
+        if residents is not None and residents < 1:
+            raise ValueError(f"residents: must be >= 1 (got {residents})")
+        if days is not None and days < 1:
+            raise ValueError(f"days: must be >= 1 (got {days})")
+        self.seed = int(seed)
+        self.n_residents = resident_count(self.scenario.population, scale, residents)
+        self.scale = self.n_residents / self.scenario.population.residents_at_scale_1
+        self.days = days or self.scenario.days
+        self.agents = self.n_residents <= AGENT_TABLES_AUTO_LIMIT if agents is None else agents
+        self.population: Population | None = None
+        self.phase_seconds = dict.fromkeys(PHASES, 0.0)
+
+    # ------------------------------------------------------------------ set-up
+    def _setup(self, pop: Population) -> None:
+        sc = self.scenario
+        self.kinds = RecordKinds.compile(sc)
+        res_score = ScoreRules.compile(sc.scoring) if sc.scoring else None
+        ent_score = ScoreRules.compile(sc.corporate_scoring) if sc.corporate_scoring else None
+        res_lists = ListRules.compile(sc, "resident", self.kinds.names, res_score)
+        ent_lists = ListRules.compile(sc, "enterprise", self.kinds.names, ent_score)
+        self.activities = ActivityRules.compile(sc)
+        r = pop.residents
+        nd = len(pop.district_names)
+        sides = []
+        for name, n, lists, score, cell, groups in (
+            (
+                "resident",
+                pop.n_residents,
+                res_lists,
+                res_score,
+                (r.district.astype(np.int16) * 20 + r.migrant * 10 + r.income_decile).astype(
+                    np.int16
+                ),
+                resident_groups(pop.district_names),
+            ),
+            (
+                "enterprise",
+                pop.n_enterprises,
+                ent_lists,
+                ent_score,
+                pop.enterprises.district.astype(np.int16),
+                enterprise_groups(pop.district_names),
+            ),
+        ):
+            space, cols = _metric_space(name, lists, score, self.kinds, self.activities)
+            prefix = "" if name == "resident" else "enterprise."
+            side = Side(
+                name=name,
+                n=n,
+                cell=cell,
+                lists=lists,
+                list_state=ListState.empty(n, len(lists)),
+                domains=DomainRules.compile(sc, name, lists, ent_lists, score),  # type: ignore[arg-type]
+                scorer=Scorer(score, n) if score else None,
+                space=space,
+                series=DailySeries(groups, space, prefix),
+                cols=cols,
+            )
+            sides.append(side)
+        self.res, self.ent = sides
+        assert self.res.acc.shape[0] == nd * 20
+        n = pop.n_residents
+        beh = sc.behaviour
+        self.listed_contacts = np.zeros(n, np.int32)
+        self.rep_mask = np.zeros(n, np.uint8)
+        self.rep_wrongful = np.zeros(n, np.uint8)
+        self.chill = Recovering(n, beh.chilling_half_life_days)
+        self.income = Recovering(n, beh.income_recovery_half_life_days, beh.min_income_factor)
+        self.blocked_count = np.zeros(n, np.int32) if self.agents else np.zeros(0, np.int32)
+        self.wrongful_count = np.zeros(n, np.int32) if self.agents else np.zeros(0, np.int32)
+        self.days_blacklisted = np.zeros(n, np.int16) if self.agents else np.zeros(0, np.int16)
+        adults = np.flatnonzero(r.age_band >= 2).astype(np.int32)
+        working = np.flatnonzero((r.age_band >= 2) & (r.age_band <= 5)).astype(np.int32)
+        parents = np.flatnonzero(r.parent).astype(np.int32)
+        self.pools: list[np.ndarray | int] = [n, adults, working, parents]
+        self.log = RecordLog(capacity=max(1024, n // 8))
+        self.posts_yesterday = np.zeros(0, np.int64)
+        self.hist_rows: list[np.ndarray] = []
+        self.list_key = [stream_key(self.seed, f"lists.{s.name}") for s in (self.res, self.ent)]
+        self.points = self.kinds.points
+
+    # -------------------------------------------------------------- the day
+    def _departments(self, day: int) -> None:
+        kinds = self.kinds
+        pop = self.population
+        assert pop is not None
+        beh = self.scenario.behaviour
+        views = (
+            SubjectView(
+                n=self.res.n,
+                income_decile=pop.residents.income_decile,
+                migrant=pop.residents.migrant,
+                list_mask=self.res.list_state.mask,
+                black_bits=self.res.lists.black_bits,
+                income_factor_of=lambda ids: self.income.at(ids, day),
+                income_factor_floor=beh.min_income_factor,
+            ),
+            SubjectView(
+                n=self.ent.n,
+                income_decile=None,
+                migrant=None,
+                list_mask=self.ent.list_state.mask,
+                black_bits=self.ent.lists.black_bits,
+                income_factor_of=None,
+                income_factor_floor=1.0,
+            ),
+        )
+        for k, name in enumerate(kinds.names):
+            rng = day_rng(self.seed, f"departments.{name}", day)
+            view = views[kinds.subject[k]]
+            if kinds.from_posts[k]:
+                if kinds.subject[k] != 0 or day == 0:
+                    continue
+                actors = draw_flagged_posts(kinds, k, self.posts_yesterday, rng)
+                batch = observe(kinds, k, day - 1, actors, view.n, rng)
+                batch.effective_day = max(batch.effective_day, day)
+            else:
+                actors = draw_behaviour(kinds, k, day, view, beh.default_risk_elasticity, rng)
+                batch = observe(kinds, k, day, actors, view.n, rng)
+            if len(batch):
+                self.log.append(batch)
+
+    def _scoring(self, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ids = self.log.take_effective(day)
+        self.log.column("status")[ids] = ACTIVE
+        kind = self.log.column("kind")[ids]
+        subject = self.log.column("subject")[ids]
+        erroneous = self.log.column("erroneous")[ids]
+        for s, side in enumerate((self.res, self.ent)):
+            if side.scorer is not None:
+                side.scorer.drift(self.listed_contacts if s == 0 else np.zeros(0, np.int32))
+            sel = self.kinds.subject[kind] == s
+            k, subj, err = kind[sel], subject[sel], erroneous[sel]
+            if side.scorer is not None:
+                side.scorer.apply(day, subj, self.points[k], err)
+                side.scorer.expire(day)
+            dept = self.kinds.department[k]
+            cols = np.where(
+                err, side.cols["records_erroneous"][dept], side.cols["records_true"][dept]
+            )
+            np.add.at(side.acc, (side.cell[subj], cols), 1.0)
+        return kind, subject, erroneous
+
+    def _lists(
+        self, day: int, kind: np.ndarray, subject: np.ndarray, erroneous: np.ndarray
+    ) -> np.ndarray:
+        """Returns residents newly put on a blacklist today."""
+        pop = self.population
+        assert pop is not None
+        newly_black = np.zeros(0, np.int32)
+        for s, side in enumerate((self.res, self.ent)):
+            if len(side.lists) == 0:
+                continue
+            sel = self.kinds.subject[kind] == s
+            state = side.list_state
+            changes = Changes.concat(
+                [
+                    enlist(side.lists, state, day, subject[sel], kind[sel], erroneous[sel]),
+                    daily_update(
+                        side.lists, state, day, side.score, side.error_points, self.list_key[s]
+                    ),
+                ]
+            )
+            if len(changes) == 0:
+                continue
+            cells = side.cell[changes.subject]
+            bits = changes.bit.astype(np.int64)
+            entered = changes.entered
+            np.add.at(side.acc, (cells[entered], side.cols["new_listings"][bits[entered]]), 1.0)
+            w = entered & changes.wrongful
+            np.add.at(side.acc, (cells[w], side.cols["new_listings_wrongful"][bits[w]]), 1.0)
+            np.add.at(side.acc, (cells[~entered], side.cols["exits"][bits[~entered]]), 1.0)
+            touched, inverse = np.unique(changes.subject, return_inverse=True)
+            toggles = np.zeros(len(touched), np.uint8)
+            np.bitwise_xor.at(toggles, inverse, (1 << bits).astype(np.uint8))
+            black = side.lists.black_bits
+            now = state.mask[touched]
+            is_black = (now & black) != 0
+            was_black = ((now ^ toggles) & black) != 0
+            if s == 0:
+                count_listed_contacts(
+                    touched,
+                    was_black,
+                    is_black,
+                    pop.contacts_of.indptr,
+                    pop.contacts_of.indices,
+                    self.listed_contacts,
+                )
+                newly_black = touched[is_black & ~was_black]
+            else:
+                representative_masks(
+                    touched,
+                    pop.enterprises.legal_rep,
+                    pop.represented.indptr,
+                    pop.represented.indices,
+                    state.mask,
+                    state.wrongful,
+                    self.rep_mask,
+                    self.rep_wrongful,
+                )
+        return newly_black
+
+    def _activities(self, day: int) -> tuple[list[tuple[np.ndarray, float]], np.ndarray]:
+        """Returns (blocked residents, income share lost) pairs and today's posters."""
+        pop = self.population
+        assert pop is not None
+        acts = self.activities
+        shocks: list[tuple[np.ndarray, float]] = []
+        posts: list[np.ndarray] = []
+        propensity = lambda ids: self.chill.at(ids, day)  # noqa: E731
+        for a, name in enumerate(acts.names):
+            rng = day_rng(self.seed, f"activities.{name}", day)
+            firm = bool(acts.enterprise[a])
+            side = self.ent if firm else self.res
+            attempts = draw_attempts(
+                acts,
+                a,
+                side.n if firm else self.pools[acts.eligible[a]],
+                None if firm else pop.residents.income_decile,
+                None if firm else propensity,
+                rng,
+            )
+            if len(attempts) == 0:
+                continue
+            d = int(acts.domain[a])
+            dom = side.domains
+            out_blocked = np.empty(len(attempts), np.int64)
+            out_done = np.empty(len(attempts), np.int64)
+            empty8 = np.zeros(0, np.uint8)
+            nb_, nd_ = resolve(
+                attempts,
+                side.cell,
+                side.list_state.mask,
+                side.list_state.wrongful,
+                empty8 if firm else self.rep_mask,
+                empty8 if firm else self.rep_wrongful,
+                int(dom.block_own[d]),
+                int(dom.block_rep[d]),
+                int(dom.delay_own[d]),
+                int(dom.delay_rep[d]),
+                float(dom.delay_days[d]),
+                int(dom.reward_bits[d]),
+                float(dom.reward_score[d]),
+                float(dom.wait_factor[d]),
+                side.score,
+                float(acts.base_wait[a]),
+                side.acc,
+                side.cols["outcomes"][d],
+                np.zeros(0, np.int32) if firm else self.blocked_count,
+                np.zeros(0, np.int32) if firm else self.wrongful_count,
+                out_blocked,
+                out_done,
+            )
+            if not firm and acts.income_loss[a] > 0 and nb_:
+                shocks.append((out_blocked[:nb_], float(acts.income_loss[a])))
+            if not firm and acts.posting[a] and nd_:
+                posts.append(out_done[:nd_])
+        posters = np.concatenate(posts) if posts else np.zeros(0, np.int64)
+        np.add.at(self.res.acc, (self.res.cell[posters], self.res.cols["posts"][0]), 1.0)
+        return shocks, posters
+
+    def _behaviour(
+        self,
+        day: int,
+        kind: np.ndarray,
+        subject: np.ndarray,
+        newly_black: np.ndarray,
+        shocks: list[tuple[np.ndarray, float]],
+    ) -> None:
+        pop = self.population
+        assert pop is not None
+        beh = self.scenario.behaviour
+        penalised_by_record = subject[(self.kinds.subject[kind] == 0) & (self.points[kind] < 0)]
+        penalised = np.concatenate([penalised_by_record, newly_black]).astype(np.int64)
+        self.chill.shock(penalised, day, beh.chilling_self)
+        if beh.chilling_contacts > 0 and len(penalised):
+            watchers = contacts_of_many(
+                pop.contacts_of.indptr, pop.contacts_of.indices, penalised
+            ).astype(np.int64)
+            self.chill.shock(watchers, day, beh.chilling_contacts)
+        for ids, share in shocks:
+            self.income.shock(ids, day, share)
+            np.add.at(self.res.acc, (self.res.cell[ids], self.res.cols["income_shocks"][0]), 1.0)
+
+    def _collect(self, day: int) -> None:
+        for side in (self.res, self.ent):
+            c = side.cols
+            floors = side.scorer.rules.grade_floors if side.scorer else np.zeros(0)
+            n_bins = int((HIST_HI - HIST_LO) // 10.0)
+            state, hist = collect_state(
+                side.cell,
+                side.list_state.mask,
+                side.list_state.wrongful,
+                side.lists.black_bits,
+                len(side.lists),
+                side.score,
+                floors,
+                HIST_LO,
+                n_bins,
+                side.acc.shape[0],
+                self.days_blacklisted if side is self.res else np.zeros(0, np.int16),
+            )
+            side.acc[:, c["state"]] += state
+            side.series.add_day(side.acc)
+            side.acc[:] = 0.0
+            if side.scorer is not None:
+                self.hist_rows.append(np.concatenate([[day, side is self.ent], hist]))
+
+    # ----------------------------------------------------------------- run
+    def build(self) -> Population:
+        """Draw the synthetic city (done by run() if not done before)."""
+        if self.population is None:
+            self.population = build_population(
+                self.scenario.population, self.n_residents, self.seed
+            )
+        return self.population
+
+    def run(
+        self,
+        out: str | Path | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Results:
+        """Simulate every day; returns Results (written to `out` when given)."""
+        t0 = time.perf_counter()
+        pop = self.build()
+        t_built = time.perf_counter()
+        self._setup(pop)
+        phase = self.phase_seconds
+        clock = time.perf_counter
+        for day in range(self.days):
+            t = clock()
+            self._departments(day)
+            t, phase["departments"] = clock(), phase["departments"] + clock() - t
+            kind, subject, erroneous = self._scoring(day)
+            t, phase["scoring"] = clock(), phase["scoring"] + clock() - t
+            newly_black = self._lists(day, kind, subject, erroneous)
+            t, phase["lists_and_measures"] = clock(), phase["lists_and_measures"] + clock() - t
+            shocks, self.posts_yesterday = self._activities(day)
+            t, phase["activities"] = clock(), phase["activities"] + clock() - t
+            self._behaviour(day, kind, subject, newly_black, shocks)
+            t, phase["behaviour"] = clock(), phase["behaviour"] + clock() - t
+            self._collect(day)
+            phase["collectors"] += clock() - t
+            if progress is not None:
+                progress(day + 1, self.days)
+        t_sim = time.perf_counter()
+        results = Results(
+            self._tables(),
+            self._manifest(t_built - t0, t_sim - t_built),
+            self.scenario.to_yaml(),
+        )
+        if out is not None:
+            results.write(Path(out), elapsed_s=time.perf_counter() - t0)
+        return results
+
+    # -------------------------------------------------------------- output
+    def _tables(self) -> dict[str, pd.DataFrame]:
+        metrics = pd.concat(
+            [self.res.series.long_frame(), self.ent.series.long_frame()], ignore_index=True
+        )
+        for col in ("group_by", "group", "metric"):
+            metrics[col] = metrics[col].astype("category")
+        n_bins = int((HIST_HI - HIST_LO) // 10.0)
+        if self.hist_rows:
+            h = np.stack(self.hist_rows)
+            hist = pd.DataFrame(
+                {
+                    "day": np.repeat(h[:, 0].astype(np.int16), n_bins),
+                    "subject": np.repeat(np.where(h[:, 1] > 0, "enterprise", "resident"), n_bins),
+                    "bin_lo": np.tile(HIST_LO + 10.0 * np.arange(n_bins), len(h)),
+                    "count": h[:, 2:].reshape(-1).astype(np.int64),
+                }
+            )
+            hist = hist[hist["count"] > 0].reset_index(drop=True)
+        else:
+            hist = pd.DataFrame(columns=["day", "subject", "bin_lo", "count"])
+        tables = {"metrics": metrics, "score_histogram": hist}
+        if self.agents:
+            tables.update(self._agent_tables())
+        return tables
+
+    def _agent_tables(self) -> dict[str, pd.DataFrame]:
+        pop = self.population
+        assert pop is not None
+        r, e = pop.residents, pop.enterprises
+        log = self.log.as_columns()
+        n, ne = pop.n_residents, pop.n_enterprises
+        res_subject = self.kinds.subject[log["kind"]] == 0
+        res = pd.DataFrame(
+            {
+                "id": np.arange(n, dtype=np.int32),
+                "district": pd.Categorical.from_codes(r.district, pop.district_names),
+                "hukou": np.where(r.migrant, "migrant", "local"),
+                "age_band": pd.Categorical.from_codes(r.age_band, list(AGE_BANDS)),
+                "sex": np.where(r.male, "male", "female"),
+                "income_decile": (r.income_decile + 1).astype(np.int8),
+                "education": pd.Categorical.from_codes(r.education, pop.education_names),
+                "sector": pd.Categorical.from_codes(r.sector, pop.sector_names),
+                "employer": r.employer,
+                "household": r.household,
+                "parent": r.parent,
+            }
+        )
+        ent = pd.DataFrame(
+            {
+                "id": np.arange(ne, dtype=np.int32),
+                "kind": np.where(e.kind == 0, "enterprise", "individual_business"),
+                "district": pd.Categorical.from_codes(e.district, pop.district_names),
+                "sector": pd.Categorical.from_codes(e.sector, pop.sector_names),
+                "employees": e.employees,
+                "legal_rep": e.legal_rep,
+            }
+        )
+        for frame, side, subj_is in ((res, self.res, True), (ent, self.ent, False)):
+            if side.scorer is not None:
+                frame["score"] = side.score
+                floors = side.scorer.rules.grade_floors
+                frame["grade"] = pd.Categorical.from_codes(
+                    grades_of(side.score, floors), side.scorer.rules.grade_names
+                )
+            for b, lname in enumerate(side.lists.names):
+                frame[f"on_{lname}"] = (side.list_state.mask >> b) & 1 == 1
+                frame[f"wrongful_{lname}"] = (side.list_state.wrongful >> b) & 1 == 1
+            sel = res_subject if subj_is else ~res_subject
+            frame["records"] = np.bincount(log["subject"][sel], minlength=side.n).astype(np.int32)
+            frame["erroneous_records"] = np.bincount(
+                log["subject"][sel & log["erroneous"]], minlength=side.n
+            ).astype(np.int32)
+        last = self.days - 1
+        res["days_blacklisted"] = self.days_blacklisted
+        res["blocked_attempts"] = self.blocked_count
+        res["wrongful_blocked_attempts"] = self.wrongful_count
+        res["listed_contacts"] = self.listed_contacts
+        res["income_factor"] = self.income.all_at(last)
+        res["posting_propensity"] = self.chill.all_at(last)
+        records = pd.DataFrame(log)
+        records.insert(0, "id", np.arange(len(records), dtype=np.int64))
+        records["subject_type"] = np.where(res_subject, "resident", "enterprise")
+        records["department"] = pd.Categorical.from_codes(
+            self.kinds.department[log["kind"]], self.kinds.department_names
+        )
+        records["kind"] = pd.Categorical.from_codes(log["kind"], self.kinds.names)
+        records["points"] = self.points[log["kind"]]
+        records["status"] = pd.Categorical.from_codes(
+            log["status"], ["pending", "active", "expired", "corrected"]
+        )
+        return {"residents": res, "enterprises": ent, "records": records}
+
+    def _manifest(self, build_s: float, simulate_s: float) -> dict:
+        pop = self.population
+        assert pop is not None
+        return {
+            "scslab_version": __version__,
+            "scenario": self.scenario.name,
+            "scenario_sha256": self.scenario.digest(),
+            "seed": self.seed,
+            "scale": self.scale,
+            "residents": pop.n_residents,
+            "enterprises": pop.n_enterprises,
+            "days": self.days,
+            "agent_tables": self.agents,
+            "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "numba": nb.__version__,
+            "threads": nb.get_num_threads(),
+            "timings": {
+                "build_population_s": round(build_s, 4),
+                "simulate_s": round(simulate_s, 4),
+                "phases_s": {k: round(v, 4) for k, v in self.phase_seconds.items()},
+            },
+        }

@@ -1,0 +1,435 @@
+"""Lists, joint punishment and rewards.
+
+Each subject kind (residents, enterprises) has up to 8 lists; membership is one bit of a
+uint8 mask per agent. A list is either record-triggered (a triggering record puts the
+subject on it for `duration_days`, with an optional one-off extension and early exit by
+compliance) or score-triggered (the subject is on it exactly while the score rule holds).
+A second mask marks listings that rest only on erroneous records: every sanction they
+cause is a wrongful sanction.
+
+Measures map lists to the domains they block or delay, rewards (the green channel) map
+red lists and high grades to shorter waits. A listed enterprise's measures reach its legal
+representative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from scslab.scenario import DOMAINS, Scenario, Subject
+from scslab.scoring import ScoreRules
+from scslab.streams import hash_uniform
+
+RULE_RECORDS, RULE_BELOW, RULE_AT_LEAST = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class ListRules:
+    """The lists of one subject kind, compiled to arrays (index = bit)."""
+
+    names: list[str]
+    black: np.ndarray  # bool
+    rule: np.ndarray  # int8: RULE_RECORDS, RULE_BELOW, RULE_AT_LEAST
+    threshold: np.ndarray  # float64, points, for score rules
+    duration: np.ndarray  # int64, days, for record rules
+    extension: np.ndarray  # int64, days
+    extension_probability: np.ndarray  # float64
+    daily_compliance: np.ndarray  # float64, probability per day of complying and leaving
+    kind_bits: np.ndarray  # uint8 per record kind: lists that kind triggers
+
+    @property
+    def black_bits(self) -> int:
+        """Mask of the blacklists."""
+        return int(sum(1 << i for i, b in enumerate(self.black) if b))
+
+    @classmethod
+    def compile(
+        cls, scenario: Scenario, subject: Subject, kind_names: list[str], score: ScoreRules | None
+    ) -> ListRules:
+        """The lists about `subject`, in file order."""
+        items = [(n, r) for n, r in scenario.lists.items() if r.subject == subject]
+        rule, threshold = [], []
+        kind_bits = np.zeros(len(kind_names), np.uint8)
+        for bit, (_, lst) in enumerate(items):
+            t = lst.trigger
+            for k in t.records:
+                kind_bits[kind_names.index(k)] |= 1 << bit
+            if t.records:
+                rule.append(RULE_RECORDS)
+                threshold.append(0.0)
+            elif t.score_below is not None or t.grade_at_most is not None:
+                rule.append(RULE_BELOW)
+                below = t.score_below
+                if below is None:
+                    assert score is not None and t.grade_at_most is not None
+                    below = score.ceiling_of(t.grade_at_most)
+                threshold.append(below)
+            else:
+                rule.append(RULE_AT_LEAST)
+                least = t.score_at_least
+                if least is None:
+                    assert score is not None and t.grade_at_least is not None
+                    least = score.floor_of(t.grade_at_least)
+                threshold.append(least)
+        return cls(
+            names=[n for n, _ in items],
+            black=np.array([r.kind == "black" for _, r in items], np.bool_),
+            rule=np.array(rule, np.int8),
+            threshold=np.array(threshold, np.float64),
+            duration=np.array([r.duration_days or 0 for _, r in items], np.int64),
+            extension=np.array([r.extension_days for _, r in items], np.int64),
+            extension_probability=np.array([r.extension_probability for _, r in items], np.float64),
+            daily_compliance=np.array(
+                [-np.expm1(-r.compliance_per_year / 365.0) for _, r in items], np.float64
+            ),
+            kind_bits=kind_bits,
+        )
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass
+class ListState:
+    """Who is on which list of one subject kind, since when and until when."""
+
+    mask: np.ndarray  # uint8, bit l = on list l
+    wrongful: np.ndarray  # uint8, bit l = that listing rests only on erroneous records
+    extended: np.ndarray  # uint8, bit l = the one-off extension was used
+    until: np.ndarray  # int16 [lists, n], last day on a record-triggered list
+
+    @classmethod
+    def empty(cls, n: int, n_lists: int) -> ListState:
+        """Nobody on any list."""
+        return cls(
+            mask=np.zeros(n, np.uint8),
+            wrongful=np.zeros(n, np.uint8),
+            extended=np.zeros(n, np.uint8),
+            until=np.zeros((max(n_lists, 1), n), np.int16),
+        )
+
+
+@dataclass
+class Changes:
+    """Listing changes of one day: who, which list, entered (True) or left, wrongful."""
+
+    subject: np.ndarray  # int32
+    bit: np.ndarray  # uint8
+    entered: np.ndarray  # bool
+    wrongful: np.ndarray  # bool (for entries: the listing rests on an erroneous record)
+
+    @classmethod
+    def concat(cls, parts: list[Changes]) -> Changes:
+        """All changes of a day, in order."""
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls._fields()))
+
+    @staticmethod
+    def _fields() -> tuple[str, ...]:
+        return ("subject", "bit", "entered", "wrongful")
+
+    def __len__(self) -> int:
+        return len(self.subject)
+
+
+@nb.njit(cache=True)
+def _enlist(
+    mask: np.ndarray,
+    wrongful: np.ndarray,
+    extended: np.ndarray,
+    until: np.ndarray,
+    subjects: np.ndarray,
+    bits: np.ndarray,
+    erroneous: np.ndarray,
+    duration: np.ndarray,
+    day: int,
+    out_subject: np.ndarray,
+    out_bit: np.ndarray,
+    out_wrongful: np.ndarray,
+) -> int:
+    n_out = 0
+    for r in range(len(subjects)):
+        i = subjects[r]
+        for b in range(8):
+            if not (bits[r] >> b) & 1:
+                continue
+            flag = np.uint8(1 << b)
+            end = day + duration[b]
+            if mask[i] & flag:
+                until[b, i] = max(until[b, i], end)
+                if not erroneous[r]:
+                    wrongful[i] &= ~flag
+            else:
+                mask[i] |= flag
+                extended[i] &= ~flag
+                until[b, i] = end
+                if erroneous[r]:
+                    wrongful[i] |= flag
+                else:
+                    wrongful[i] &= ~flag
+                out_subject[n_out] = i
+                out_bit[n_out] = b
+                out_wrongful[n_out] = erroneous[r]
+                n_out += 1
+    return n_out
+
+
+def enlist(
+    rules: ListRules,
+    state: ListState,
+    day: int,
+    subjects: np.ndarray,
+    kinds: np.ndarray,
+    erroneous: np.ndarray,
+) -> Changes:
+    """Put the subjects of today's records on the lists their record kinds trigger."""
+    bits = rules.kind_bits[kinds] if len(rules.kind_bits) else np.zeros(len(kinds), np.uint8)
+    hit = bits != 0
+    subjects, bits, erroneous = subjects[hit], bits[hit], erroneous[hit]
+    cap = int(np.unpackbits(bits).sum()) if len(bits) else 0
+    out_s, out_b, out_w = np.empty(cap, np.int32), np.empty(cap, np.uint8), np.empty(cap, bool)
+    n = _enlist(
+        state.mask,
+        state.wrongful,
+        state.extended,
+        state.until,
+        subjects,
+        bits,
+        erroneous,
+        rules.duration,
+        day,
+        out_s,
+        out_b,
+        out_w,
+    )
+    return Changes(out_s[:n], out_b[:n], np.ones(n, bool), out_w[:n])
+
+
+@nb.njit(cache=True)
+def _daily(
+    mask: np.ndarray,
+    wrongful: np.ndarray,
+    extended: np.ndarray,
+    until: np.ndarray,
+    score: np.ndarray,
+    error_points: np.ndarray,
+    rule: np.ndarray,
+    threshold: np.ndarray,
+    extension: np.ndarray,
+    extension_probability: np.ndarray,
+    daily_compliance: np.ndarray,
+    key: np.uint64,
+    day: int,
+    start: int,
+    out_subject: np.ndarray,
+    out_bit: np.ndarray,
+    out_entered: np.ndarray,
+    out_wrongful: np.ndarray,
+) -> tuple[int, int]:
+    """Expiry, extension, compliance exits and score rules; stops early if out is full."""
+    n_lists = len(rule)
+    cap = len(out_subject)
+    n_out = 0
+    for i in range(start, len(mask)):
+        if n_out + n_lists > cap:
+            return n_out, i
+        m = mask[i]
+        for b in range(n_lists):
+            flag = np.uint8(1 << b)
+            on = (m & flag) != 0
+            if rule[b] == 0:
+                if not on:
+                    continue
+                leave = False
+                if daily_compliance[b] > 0.0 and (
+                    hash_uniform(key, day, i * 16 + b) < daily_compliance[b]
+                ):
+                    leave = True
+                elif until[b, i] <= day:
+                    if (
+                        not (extended[i] & flag)
+                        and extension[b] > 0
+                        and hash_uniform(key, day, i * 16 + 8 + b) < extension_probability[b]
+                    ):
+                        extended[i] |= flag
+                        until[b, i] = day + extension[b]
+                    else:
+                        leave = True
+                if leave:
+                    m &= ~flag
+                    out_subject[n_out] = i
+                    out_bit[n_out] = b
+                    out_entered[n_out] = False
+                    out_wrongful[n_out] = (wrongful[i] & flag) != 0
+                    wrongful[i] &= ~flag
+                    n_out += 1
+            else:
+                s = score[i]
+                holds = s < threshold[b] if rule[b] == 1 else s >= threshold[b]
+                if holds != on:
+                    if holds:
+                        m |= flag
+                    else:
+                        m &= ~flag
+                    out_subject[n_out] = i
+                    out_bit[n_out] = b
+                    out_entered[n_out] = holds
+                    n_out += 1
+                if holds:
+                    # Decisive error: without erroneous points the rule would not hold.
+                    clean = s - error_points[i]
+                    clean_holds = clean < threshold[b] if rule[b] == 1 else clean >= threshold[b]
+                    if clean_holds:
+                        wrongful[i] &= ~flag
+                    else:
+                        wrongful[i] |= flag
+                    if holds != on:
+                        out_wrongful[n_out - 1] = not clean_holds
+                elif on:
+                    out_wrongful[n_out - 1] = (wrongful[i] & flag) != 0
+                    wrongful[i] &= ~flag
+        mask[i] = m
+    return n_out, len(mask)
+
+
+def daily_update(
+    rules: ListRules,
+    state: ListState,
+    day: int,
+    score: np.ndarray,
+    error_points: np.ndarray,
+    key: np.uint64,
+) -> Changes:
+    """Today's exits (expiry, compliance) and score-rule entries and exits, for everyone."""
+    if len(rules) == 0:
+        return Changes(*(np.zeros(0, t) for t in (np.int32, np.uint8, bool, bool)))
+    cap = max(1024, len(state.mask) // 64)
+    parts, start = [], 0
+    while start < len(state.mask):
+        out = (
+            np.empty(cap, np.int32),
+            np.empty(cap, np.uint8),
+            np.empty(cap, bool),
+            np.empty(cap, bool),
+        )
+        n, start = _daily(
+            state.mask,
+            state.wrongful,
+            state.extended,
+            state.until,
+            score,
+            error_points,
+            rules.rule,
+            rules.threshold,
+            rules.extension,
+            rules.extension_probability,
+            rules.daily_compliance,
+            key,
+            day,
+            start,
+            *out,
+        )
+        parts.append(Changes(*(a[:n] for a in out)))
+        cap *= 2
+    return parts[0] if len(parts) == 1 else Changes.concat(parts)
+
+
+@nb.njit(cache=True)
+def count_listed_contacts(
+    changes_subject: np.ndarray,
+    was_black: np.ndarray,
+    is_black: np.ndarray,
+    contacts_of_indptr: np.ndarray,
+    contacts_of_indices: np.ndarray,
+    listed_contacts: np.ndarray,
+) -> None:
+    """Keep, for every resident, the number of their contacts on any blacklist."""
+    for c in range(len(changes_subject)):
+        if was_black[c] == is_black[c]:
+            continue
+        i = changes_subject[c]
+        delta = 1 if is_black[c] else -1
+        for p in range(contacts_of_indptr[i], contacts_of_indptr[i + 1]):
+            listed_contacts[contacts_of_indices[p]] += delta
+
+
+@nb.njit(cache=True)
+def representative_masks(
+    enterprises: np.ndarray,
+    legal_rep: np.ndarray,
+    represented_indptr: np.ndarray,
+    represented_indices: np.ndarray,
+    ent_mask: np.ndarray,
+    ent_wrongful: np.ndarray,
+    rep_mask: np.ndarray,
+    rep_wrongful: np.ndarray,
+) -> None:
+    """Recompute the lists that reach each touched enterprise's legal representative."""
+    for e in enterprises:
+        r = legal_rep[e]
+        m = np.uint8(0)
+        rightful = np.uint8(0)
+        for p in range(represented_indptr[r], represented_indptr[r + 1]):
+            f = represented_indices[p]
+            m |= ent_mask[f]
+            rightful |= ent_mask[f] & ~ent_wrongful[f]
+        rep_mask[r] = m
+        rep_wrongful[r] = m & ~rightful
+
+
+@dataclass(frozen=True)
+class DomainRules:
+    """Measures and rewards per domain (index into scenario.DOMAINS)."""
+
+    block_own: np.ndarray  # uint8 [domains]: lists of the subject's own kind that block
+    block_rep: np.ndarray  # uint8 [domains]: enterprise lists that block (reach the rep)
+    delay_own: np.ndarray  # uint8 [domains]
+    delay_rep: np.ndarray  # uint8 [domains]
+    delay_days: np.ndarray  # float64 [domains], days added when delayed
+    reward_bits: np.ndarray  # uint8 [domains], resident red lists that open the green channel
+    reward_score: np.ndarray  # float64 [domains], score that opens it (inf: none)
+    wait_factor: np.ndarray  # float64 [domains], multiplier on waits in the green channel
+
+    @classmethod
+    def compile(
+        cls,
+        scenario: Scenario,
+        subject: Subject,
+        own: ListRules,
+        firm: ListRules,
+        score: ScoreRules | None,
+    ) -> DomainRules:
+        """Per-domain masks for subjects of kind `subject` (residents also carry rep lists)."""
+        nd = len(DOMAINS)
+        t = {k: np.zeros(nd, np.uint8) for k in ("bo", "br", "do", "dr", "rb")}
+        delay_days = np.zeros(nd, np.float64)
+        reward_score = np.full(nd, np.inf)
+        wait_factor = np.ones(nd, np.float64)
+        for m in scenario.measures.values():
+            lst = scenario.lists[m.list]
+            for dom in m.domains:
+                d = DOMAINS.index(dom)
+                if lst.subject == subject:
+                    bit = 1 << own.names.index(m.list)
+                    t["bo" if m.effect == "block" else "do"][d] |= bit
+                elif subject == "resident":
+                    bit = 1 << firm.names.index(m.list)
+                    t["br" if m.effect == "block" else "dr"][d] |= bit
+                else:
+                    continue
+                if m.effect == "delay":
+                    delay_days[d] = max(delay_days[d], m.delay_days)
+        if subject == "resident":
+            for rw in scenario.rewards.values():
+                for dom in rw.domains:
+                    d = DOMAINS.index(dom)
+                    if rw.list is not None:
+                        t["rb"][d] |= 1 << own.names.index(rw.list)
+                    elif score is not None and rw.grade_at_least is not None:
+                        reward_score[d] = min(reward_score[d], score.floor_of(rw.grade_at_least))
+                    wait_factor[d] = min(wait_factor[d], rw.wait_factor)
+        return cls(
+            t["bo"], t["br"], t["do"], t["dr"], delay_days, t["rb"], reward_score, wait_factor
+        )

@@ -1,0 +1,320 @@
+"""Results: daily metrics by group, the run directory, and reading runs back.
+
+During a run, metrics are accumulated per *cell* (district x hukou x income decile for
+residents, district for enterprises) in one float64 array per day; at the end of the
+day the cells are summed into groups (city, district, hukou, income decile). A run
+directory holds:
+
+- `scenario.yaml`: the resolved scenario; `manifest.json`: version, seed, scale, hash,
+  timings;
+- `metrics.parquet`: day, group_by, group, metric, value (long form, one row each);
+- `score_histogram.parquet`: day, subject, bin_lo (points), count;
+- `residents.parquet`, `enterprises.parquet`: final state of every synthetic agent;
+- `records.parquet`: every record, with its hidden truth.
+
+A directory is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numba as nb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+N_CHUNKS = 64  # fixed work split of dense reductions: results do not depend on threads
+HIST_BIN_POINTS = 10.0
+
+
+class MetricSpace:
+    """Ordered metric names of one accumulator; `index[name]` is the column."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def add(self, name: str) -> int:
+        """Register a metric (idempotent); returns its column."""
+        if name not in self.index:
+            self.index[name] = len(self.names)
+            self.names.append(name)
+        return self.index[name]
+
+    def family(self, prefix: str, items: list[str]) -> np.ndarray:
+        """Register `prefix:item` for each item; returns their columns (int64)."""
+        return np.array([self.add(f"{prefix}:{it}") for it in items], np.int64)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+STATE_COUNT, STATE_BLACK, STATE_BLACK_WRONGFUL, STATE_SCORE = 0, 1, 2, 3
+"""Fixed columns of collect_state's output; then listed[L], listed_wrongful[L], grade[G]."""
+
+
+@nb.njit(cache=True, parallel=True)
+def collect_state(
+    cell: np.ndarray,
+    mask: np.ndarray,
+    wrongful: np.ndarray,
+    black_bits: int,
+    n_lists: int,
+    score: np.ndarray,
+    floors: np.ndarray,
+    hist_lo: float,
+    n_bins: int,
+    n_cells: int,
+    days_blacklisted: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """State of every agent summed per cell, and the score histogram (fixed-order sums).
+
+    Columns: count, blacklisted, wrongfully blacklisted, score sum (points), then agents
+    on each list, wrongfully on each list, and in each grade. Adds a day to
+    days_blacklisted (when given) of everyone on a blacklist.
+    """
+    n = len(cell)
+    n_grades = len(floors)
+    n_cols = 4 + 2 * n_lists + n_grades
+    part = np.zeros((N_CHUNKS, n_cells, n_cols))
+    hist = np.zeros((N_CHUNKS, max(n_bins, 1)))
+    has_score = len(score) == n and n_grades > 0
+    count_days = len(days_blacklisted) == n
+    for ch in nb.prange(N_CHUNKS):
+        lo = ch * n // N_CHUNKS
+        hi = (ch + 1) * n // N_CHUNKS
+        acc = part[ch]
+        h = hist[ch]
+        for i in range(lo, hi):
+            c = cell[i]
+            acc[c, 0] += 1.0
+            m = mask[i]
+            if m:
+                w = wrongful[i]
+                for b in range(n_lists):
+                    if (m >> b) & 1:
+                        acc[c, 4 + b] += 1.0
+                        if (w >> b) & 1:
+                            acc[c, 4 + n_lists + b] += 1.0
+                if m & black_bits:
+                    acc[c, 1] += 1.0
+                    if count_days:
+                        days_blacklisted[i] += 1
+                    if (m & black_bits & ~w) == 0:
+                        acc[c, 2] += 1.0
+            if has_score:
+                s = score[i]
+                acc[c, 3] += s
+                g = n_grades - 1
+                for k in range(n_grades - 1):
+                    if s >= floors[k]:
+                        g = k
+                        break
+                acc[c, 4 + 2 * n_lists + g] += 1.0
+                b = int((s - hist_lo) // HIST_BIN_POINTS)
+                h[min(max(b, 0), n_bins - 1)] += 1.0
+    out = np.zeros((n_cells, n_cols))
+    total = np.zeros(max(n_bins, 1))
+    for ch in range(N_CHUNKS):
+        out += part[ch]
+        total += hist[ch]
+    return out, total
+
+
+@dataclass
+class GroupMap:
+    """How cells sum into reported groups: rows of a 0/1 matrix, with labels."""
+
+    group_by: list[str]
+    group: list[str]
+    matrix: np.ndarray  # float64 [groups, cells]
+
+    @property
+    def members(self) -> list[np.ndarray]:
+        """Cells of each group."""
+        if not hasattr(self, "_members"):
+            self._members = [np.flatnonzero(row) for row in self.matrix]
+        return self._members
+
+
+def resident_groups(district_names: list[str]) -> GroupMap:
+    """Groups of resident cells (cell = district * 20 + migrant * 10 + income decile)."""
+    nd = len(district_names)
+    cells = np.arange(nd * 20)
+    dist, mig, dec = cells // 20, (cells // 10) % 2, cells % 10
+    rows: list[tuple[str, str, np.ndarray]] = [("city", "all", np.ones(len(cells)))]
+    rows += [("district", name, dist == d) for d, name in enumerate(district_names)]
+    rows += [("hukou", lab, mig == m) for m, lab in enumerate(("local", "migrant"))]
+    rows += [("income_decile", str(k + 1), dec == k) for k in range(10)]
+    return GroupMap(
+        [r[0] for r in rows], [r[1] for r in rows], np.array([r[2] for r in rows], np.float64)
+    )
+
+
+def enterprise_groups(district_names: list[str]) -> GroupMap:
+    """Groups of enterprise cells (cell = district)."""
+    nd = len(district_names)
+    rows = [("city", "all", np.ones(nd))]
+    rows += [("district", name, np.arange(nd) == d) for d, name in enumerate(district_names)]
+    return GroupMap(
+        [r[0] for r in rows], [r[1] for r in rows], np.array([r[2] for r in rows], np.float64)
+    )
+
+
+@dataclass
+class DailySeries:
+    """Daily group totals of one accumulator: values[day] is [groups, metrics]."""
+
+    groups: GroupMap
+    space: MetricSpace
+    prefix: str = ""
+    values: list[np.ndarray] = field(default_factory=list)
+
+    def add_day(self, cells: np.ndarray) -> None:
+        """Sum one day's cells into groups and keep them."""
+        # Not a BLAS matmul: BLAS threads left spinning slow down the numba kernels.
+        rows = self.groups.members
+        self.values.append(np.stack([cells[r].sum(axis=0) for r in rows]))
+
+    def long_frame(self) -> pd.DataFrame:
+        """day, group_by, group, metric, value (one row each)."""
+        if not self.values:
+            return pd.DataFrame(columns=["day", "group_by", "group", "metric", "value"])
+        arr = np.stack(self.values)  # [days, groups, metrics]
+        d, g, m = arr.shape
+        names = [self.prefix + n for n in self.space.names]
+        return pd.DataFrame(
+            {
+                "day": np.repeat(np.arange(d, dtype=np.int16), g * m),
+                "group_by": np.tile(np.repeat(self.groups.group_by, m), d),
+                "group": np.tile(np.repeat(self.groups.group, m), d),
+                "metric": np.tile(names, d * g),
+                "value": arr.reshape(-1),
+            }
+        )
+
+
+TABLES = ("metrics", "score_histogram", "residents", "enterprises", "records")
+
+
+class Results:
+    """What a run produced: metrics by group and day, histograms, agents, records."""
+
+    def __init__(
+        self,
+        tables: dict[str, pd.DataFrame],
+        manifest: dict[str, Any],
+        scenario_yaml: str,
+        path: Path | None = None,
+    ) -> None:
+        self.tables = tables
+        self.manifest = manifest
+        self.scenario_yaml = scenario_yaml
+        self.path = path
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """The long metrics table: day, group_by, group, metric, value."""
+        return self.tables["metrics"]
+
+    def to_frame(self, group_by: str = "city") -> pd.DataFrame:
+        """Daily metrics as a wide frame: one row per (day, group), one column per metric."""
+        m = self.metrics
+        m = m[m["group_by"] == group_by]
+        if m.empty:
+            raise ValueError(
+                f"group_by: no metrics for '{group_by}'; "
+                f"allowed: {', '.join(self.metrics['group_by'].unique())}"
+            )
+        wide = m.pivot_table(
+            index=["day", "group"], columns="metric", values="value", sort=False
+        ).reset_index()
+        wide.columns.name = None
+        if group_by == "city":
+            wide = wide.drop(columns="group").set_index("day")
+        return wide
+
+    def final(self, group_by: str = "city") -> pd.DataFrame:
+        """Metrics on the last day, one row per group."""
+        wide = self.to_frame(group_by)
+        if group_by == "city":
+            return wide.iloc[[-1]]
+        last = wide["day"].max()
+        return wide[wide["day"] == last].set_index("group")
+
+    def totals(self) -> dict[str, float]:
+        """City-wide sums over all days of every metric (meaningful for event counts)."""
+        m = self.metrics
+        city = m[m["group_by"] == "city"]
+        return city.groupby("metric", sort=False)["value"].sum().to_dict()
+
+    def write(self, out_dir: Path, elapsed_s: float | None = None) -> Path:
+        """Write the run directory atomically: a temporary name, renamed when complete.
+
+        `elapsed_s`: seconds the run took before writing; with it the manifest's timings
+        get `write_s` and `total_s`.
+        """
+        t0 = time.perf_counter()
+        out_dir = Path(out_dir)
+        tmp = out_dir.with_name(f".{out_dir.name}.partial")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        try:
+            (tmp / "scenario.yaml").write_text(self.scenario_yaml, "utf-8")
+            for name, frame in self.tables.items():
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
+            if elapsed_s is not None:
+                timings = self.manifest.setdefault("timings", {})
+                timings["write_s"] = round(time.perf_counter() - t0, 4)
+                timings["total_s"] = round(elapsed_s + timings["write_s"], 4)
+            (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2), "utf-8")
+            if out_dir.exists():
+                shutil.rmtree(out_dir)
+            tmp.rename(out_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.path = out_dir
+        return out_dir
+
+
+def load_run(path: str | Path) -> Results:
+    """Read a run directory written by Results.write."""
+    path = Path(path)
+    manifest_file = path / "manifest.json"
+    if not manifest_file.is_file():
+        raise FileNotFoundError(f"{path}: not a scslab run directory (no manifest.json)")
+    manifest = json.loads(manifest_file.read_text("utf-8"))
+    tables = {p.stem: pq.read_table(p).to_pandas() for p in sorted(path.glob("*.parquet"))}
+    return Results(tables, manifest, (path / "scenario.yaml").read_text("utf-8"), path)
+
+
+def query(sql: str, runs: str | Path = "runs") -> pd.DataFrame:
+    """Run SQL over every run under `runs` with DuckDB.
+
+    Each table is a view over all runs' Parquet files of that name, with a `run` column
+    (the run directory's name): `metrics`, `score_histogram`, `residents`, `enterprises`,
+    `records`.
+    """
+    import duckdb
+
+    con = duckdb.connect()
+    root = Path(runs)
+    for name in TABLES:
+        files = sorted(root.glob(f"*/{name}.parquet"))
+        if files:
+            lst = ", ".join(f"'{f.as_posix()}'" for f in files)
+            con.execute(
+                f"CREATE VIEW {name} AS SELECT regexp_extract(filename, '([^/]+)/[^/]+$', 1) "
+                f"AS run, * EXCLUDE (filename) FROM read_parquet([{lst}], filename=true)"
+            )
+    return con.execute(sql).fetchdf()

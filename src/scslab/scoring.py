@@ -1,0 +1,187 @@
+"""The points layer: a base score, points per record, drift toward the base, expiry, grades.
+
+The score of a subject on day t is
+
+    score_t = base + (1 - drift) * (score_{t-1} - base) - association * listed_contacts + points_t
+
+clamped to [min_score, max_score], where points_t are the points of the records taking
+effect that day. A record's points leave the score when it expires, by the amount that
+is left of them after the drift (closed form, no per-record state). `error_points` is
+the part of the score owed to erroneous records, kept alongside to tell whether an error
+was decisive for a sanction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from scslab.scenario import Scoring
+
+
+@dataclass(frozen=True)
+class ScoreRules:
+    """A Scoring section compiled to numbers."""
+
+    base: float
+    min_score: float
+    max_score: float
+    decay: float  # 1 - drift_per_day
+    expiry_days: int  # 0 = records never expire
+    association_penalty: float  # points per blacklisted contact per day
+    grade_names: list[str]
+    grade_floors: np.ndarray  # float64, min_score of each grade, highest grade first
+
+    @classmethod
+    def compile(cls, scoring: Scoring) -> ScoreRules:
+        """Numbers for the engine from a validated Scoring section."""
+        return cls(
+            base=scoring.base,
+            min_score=scoring.min_score,
+            max_score=scoring.max_score,
+            decay=1.0 - scoring.drift_per_day,
+            expiry_days=scoring.record_expiry_days or 0,
+            association_penalty=scoring.association_penalty,
+            grade_names=[g.name for g in scoring.grades],
+            grade_floors=np.array([g.min_score for g in scoring.grades], np.float64),
+        )
+
+    def floor_of(self, grade: str) -> float:
+        """Lowest score (points) that still earns `grade`."""
+        return float(self.grade_floors[self.grade_names.index(grade)])
+
+    def ceiling_of(self, grade: str) -> float:
+        """Score (points) from which the next higher grade starts (inf for the top grade)."""
+        i = self.grade_names.index(grade)
+        return float(self.grade_floors[i - 1]) if i > 0 else float("inf")
+
+
+@dataclass
+class ScoreState:
+    """Scores of all subjects of one kind (points), and the part owed to erroneous records."""
+
+    score: np.ndarray  # float32
+    error_points: np.ndarray  # float32
+
+    @classmethod
+    def start(cls, n: int, base: float) -> ScoreState:
+        """Every subject at the base score, no erroneous points."""
+        return cls(np.full(n, base, np.float32), np.zeros(n, np.float32))
+
+
+@nb.njit(cache=True, parallel=True)
+def drift(
+    score: np.ndarray,
+    error_points: np.ndarray,
+    base: float,
+    decay: float,
+    association: float,
+    listed_contacts: np.ndarray,
+    lo: float,
+    hi: float,
+) -> None:
+    """One day of drift toward the base and of association penalties, in place."""
+    use_assoc = association != 0.0 and len(listed_contacts) == len(score)
+    for i in nb.prange(len(score)):
+        s = base + decay * (score[i] - base)
+        if use_assoc:
+            s -= association * listed_contacts[i]
+        score[i] = min(max(s, lo), hi)
+        error_points[i] *= decay
+
+
+@nb.njit(cache=True)
+def add_points(
+    score: np.ndarray,
+    error_points: np.ndarray,
+    subjects: np.ndarray,
+    points: np.ndarray,
+    erroneous: np.ndarray,
+    lo: float,
+    hi: float,
+) -> None:
+    """Add each record's points to its subject's score (in order), clamped to [lo, hi]."""
+    for r in range(len(subjects)):
+        i = subjects[r]
+        score[i] = min(max(score[i] + points[r], lo), hi)
+        if erroneous[r]:
+            error_points[i] += points[r]
+
+
+@nb.njit(cache=True)
+def grade_index(score: float, floors: np.ndarray) -> int:
+    """Grade of a score: 0 for the highest grade, len(floors) - 1 for the lowest."""
+    for g in range(len(floors) - 1):
+        if score >= floors[g]:
+            return g
+    return len(floors) - 1
+
+
+def grades_of(score: np.ndarray, floors: np.ndarray) -> np.ndarray:
+    """Grade index (0 = highest) of every score; below the lowest floor is the lowest grade."""
+    idx = np.searchsorted(-floors, -score.astype(np.float64), side="right")
+    return np.minimum(idx, len(floors) - 1).astype(np.uint8)
+
+
+class Scorer:
+    """Applies the points layer for one kind of subject: drift, new records, expiry."""
+
+    def __init__(self, rules: ScoreRules, n: int) -> None:
+        self.rules = rules
+        self.state = ScoreState.start(n, rules.base)
+        self._expiring: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+
+    def drift(self, listed_contacts: np.ndarray) -> None:
+        """One day of drift and association penalties for every subject."""
+        r = self.rules
+        if r.decay == 1.0 and r.association_penalty == 0.0:
+            return
+        drift(
+            self.state.score,
+            self.state.error_points,
+            r.base,
+            r.decay,
+            r.association_penalty,
+            listed_contacts,
+            r.min_score,
+            r.max_score,
+        )
+
+    def apply(
+        self, day: int, subjects: np.ndarray, points: np.ndarray, erroneous: np.ndarray
+    ) -> None:
+        """Add the points of records taking effect today; schedule their expiry."""
+        if len(subjects) == 0:
+            return
+        r = self.rules
+        add_points(
+            self.state.score,
+            self.state.error_points,
+            subjects,
+            points,
+            erroneous,
+            r.min_score,
+            r.max_score,
+        )
+        if r.expiry_days:
+            self._expiring.setdefault(day + r.expiry_days, []).append((subjects, points, erroneous))
+
+    def expire(self, day: int) -> int:
+        """Remove what is left of the points of records that expire today; returns how many."""
+        batches = self._expiring.pop(day, [])
+        left = self.rules.decay**self.rules.expiry_days
+        n = 0
+        for subjects, points, erroneous in batches:
+            add_points(
+                self.state.score,
+                self.state.error_points,
+                subjects,
+                -points * left,
+                erroneous,
+                self.rules.min_score,
+                self.rules.max_score,
+            )
+            n += len(subjects)
+        return n
