@@ -46,6 +46,8 @@ from scslab.measures import (
 from scslab.population import AGE_BANDS, Population, build_population, resident_count
 from scslab.records import ACTIVE, RecordLog
 from scslab.results import (
+    HIST_BIN_POINTS,
+    N_CHUNKS,
     DailySeries,
     MetricSpace,
     Results,
@@ -79,7 +81,13 @@ class Side:
     cols: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.acc = np.zeros((self.series.groups.matrix.shape[1], len(self.space)))
+        n_cells = self.series.groups.matrix.shape[1]
+        self.acc = np.zeros((n_cells, len(self.space)))
+        n_state = (
+            4 + 2 * len(self.lists) + (len(self.scorer.rules.grade_names) if self.scorer else 0)
+        )
+        self.scratch = np.zeros((N_CHUNKS, n_cells, n_state))
+        self.hist_scratch = np.zeros((N_CHUNKS, int((HIST_HI - HIST_LO) // HIST_BIN_POINTS)))
 
     @property
     def score(self) -> np.ndarray:
@@ -471,8 +479,9 @@ class Simulation:
                 floors,
                 HIST_LO,
                 n_bins,
-                side.acc.shape[0],
                 self.days_blacklisted if side is self.res else np.zeros(0, np.int16),
+                side.scratch,
+                side.hist_scratch,
             )
             side.acc[:, c["state"]] += state
             side.series.add_day(side.acc)

@@ -99,7 +99,8 @@ class ListState:
     mask: np.ndarray  # uint8, bit l = on list l
     wrongful: np.ndarray  # uint8, bit l = that listing rests only on erroneous records
     extended: np.ndarray  # uint8, bit l = the one-off extension was used
-    until: np.ndarray  # int16 [lists, n], last day on a record-triggered list
+    until: np.ndarray  # int16 [lists, n], day a record-triggered listing ends
+    true_until: np.ndarray  # int16 [lists, n], day the cover of true records ends
 
     @classmethod
     def empty(cls, n: int, n_lists: int) -> ListState:
@@ -109,6 +110,7 @@ class ListState:
             wrongful=np.zeros(n, np.uint8),
             extended=np.zeros(n, np.uint8),
             until=np.zeros((max(n_lists, 1), n), np.int16),
+            true_until=np.zeros((max(n_lists, 1), n), np.int16),
         )
 
 
@@ -140,6 +142,7 @@ def _enlist(
     wrongful: np.ndarray,
     extended: np.ndarray,
     until: np.ndarray,
+    true_until: np.ndarray,
     subjects: np.ndarray,
     bits: np.ndarray,
     erroneous: np.ndarray,
@@ -157,18 +160,22 @@ def _enlist(
                 continue
             flag = np.uint8(1 << b)
             end = day + duration[b]
-            if mask[i] & flag:
-                until[b, i] = max(until[b, i], end)
-                if not erroneous[r]:
-                    wrongful[i] &= ~flag
-            else:
+            entering = not (mask[i] & flag)
+            if entering:
                 mask[i] |= flag
                 extended[i] &= ~flag
                 until[b, i] = end
-                if erroneous[r]:
-                    wrongful[i] |= flag
-                else:
-                    wrongful[i] &= ~flag
+                true_until[b, i] = day
+            else:
+                until[b, i] = max(until[b, i], end)
+            if not erroneous[r]:
+                true_until[b, i] = max(true_until[b, i], end)
+            # Wrongful while no true record covers today.
+            if true_until[b, i] <= day:
+                wrongful[i] |= flag
+            else:
+                wrongful[i] &= ~flag
+            if entering:
                 out_subject[n_out] = i
                 out_bit[n_out] = b
                 out_wrongful[n_out] = erroneous[r]
@@ -195,6 +202,7 @@ def enlist(
         state.wrongful,
         state.extended,
         state.until,
+        state.true_until,
         subjects,
         bits,
         erroneous,
@@ -213,6 +221,7 @@ def _daily(
     wrongful: np.ndarray,
     extended: np.ndarray,
     until: np.ndarray,
+    true_until: np.ndarray,
     score: np.ndarray,
     error_points: np.ndarray,
     rule: np.ndarray,
@@ -254,9 +263,13 @@ def _daily(
                         and hash_uniform(key, day, i * 16 + 8 + b) < extension_probability[b]
                     ):
                         extended[i] |= flag
+                        if true_until[b, i] >= until[b, i]:  # a true record ran to the end
+                            true_until[b, i] = day + extension[b]
                         until[b, i] = day + extension[b]
                     else:
                         leave = True
+                if not leave and true_until[b, i] <= day:
+                    wrongful[i] |= flag
                 if leave:
                     m &= ~flag
                     out_subject[n_out] = i
@@ -319,6 +332,7 @@ def daily_update(
             state.wrongful,
             state.extended,
             state.until,
+            state.true_until,
             score,
             error_points,
             rules.rule,

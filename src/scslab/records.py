@@ -46,7 +46,9 @@ class RecordLog:
 
     def __init__(self, capacity: int = 1024) -> None:
         self.n = 0
-        self._cols = {name: np.zeros(capacity, dtype) for name, dtype in COLUMNS.items()}
+        self._cols: dict[str, np.ndarray] = {
+            name: np.zeros(capacity, dtype) for name, dtype in COLUMNS.items()
+        }
         self._by_day: dict[int, list[np.ndarray]] = {}
 
     def __len__(self) -> int:

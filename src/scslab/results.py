@@ -71,20 +71,21 @@ def collect_state(
     floors: np.ndarray,
     hist_lo: float,
     n_bins: int,
-    n_cells: int,
     days_blacklisted: np.ndarray,
+    part: np.ndarray,
+    hist: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """State of every agent summed per cell, and the score histogram (fixed-order sums).
 
     Columns: count, blacklisted, wrongfully blacklisted, score sum (points), then agents
     on each list, wrongfully on each list, and in each grade. Adds a day to
-    days_blacklisted (when given) of everyone on a blacklist.
+    days_blacklisted (when given) of everyone on a blacklist. `part` [N_CHUNKS, cells,
+    columns] and `hist` [N_CHUNKS, bins] are scratch space, reused from day to day (fresh
+    allocations each day cost more than the pass itself).
     """
     n = len(cell)
     n_grades = len(floors)
-    n_cols = 4 + 2 * n_lists + n_grades
-    part = np.zeros((N_CHUNKS, n_cells, n_cols))
-    hist = np.zeros((N_CHUNKS, max(n_bins, 1)))
+    n_cells, n_cols = part.shape[1], part.shape[2]
     has_score = len(score) == n and n_grades > 0
     count_days = len(days_blacklisted) == n
     for ch in nb.prange(N_CHUNKS):
@@ -92,6 +93,8 @@ def collect_state(
         hi = (ch + 1) * n // N_CHUNKS
         acc = part[ch]
         h = hist[ch]
+        acc[:] = 0.0
+        h[:] = 0.0
         for i in range(lo, hi):
             c = cell[i]
             acc[c, 0] += 1.0

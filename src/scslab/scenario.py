@@ -15,6 +15,7 @@ import builtins
 import hashlib
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -212,7 +213,7 @@ class Measure(Strict):
 
     list: Name
     department: Name
-    domains: list[Domain] = Field(min_length=1)
+    domains: builtins.list[Domain] = Field(min_length=1)
     effect: Literal["block", "delay"] = "block"
     delay_days: Days = Field(0, description="For effect 'delay': days added to the wait.")
 
@@ -303,7 +304,7 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _cross_references(self) -> Self:
-        kinds = {}
+        kinds: dict[str, tuple[str, RecordKind]] = {}
         for dname, dep in self.departments.items():
             for kname, kind in dep.records.items():
                 if kname in kinds:
@@ -430,8 +431,10 @@ def _format_validation_error(err: ValidationError) -> tuple[str, str]:
         msg = "required key is missing"
     elif "input" in first and not isinstance(first["input"], dict | list):
         msg += f" (got {first['input']!r})"
-    if not key and ": " in msg:
-        key, msg = msg.split(": ", 1)
+    inner = re.match(r"^([a-z_][a-z0-9_.]*): (.*)$", msg, flags=re.DOTALL)
+    if inner:  # a model-level check names its own key inside the model at `loc`
+        key = f"{key}.{inner.group(1)}" if key else inner.group(1)
+        msg = inner.group(2)
     return key, msg
 
 

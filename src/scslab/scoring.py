@@ -121,7 +121,7 @@ def grade_index(score: float, floors: np.ndarray) -> int:
 
 def grades_of(score: np.ndarray, floors: np.ndarray) -> np.ndarray:
     """Grade index (0 = highest) of every score; below the lowest floor is the lowest grade."""
-    idx = np.searchsorted(-floors, -score.astype(np.float64), side="right")
+    idx = np.searchsorted(-floors, -score.astype(np.float64), side="left")
     return np.minimum(idx, len(floors) - 1).astype(np.uint8)
 
 

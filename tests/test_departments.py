@@ -1,0 +1,107 @@
+"""Departments: thinning draws events at the stated rates; coverage, errors, delay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from scslab.departments import (
+    RecordKinds,
+    SubjectView,
+    decile_multipliers,
+    deterrence_factor,
+    draw_behaviour,
+    draw_flagged_posts,
+    observe,
+)
+from scslab.scenario import builtin_text, parse_scenario
+from scslab.streams import day_rng
+
+
+def scenario(**kind):
+    data = yaml.safe_load(builtin_text("beijing-2018"))
+    data["departments"]["courts"]["records"]["judgment_default"].update(kind)
+    return parse_scenario(yaml.safe_dump(data))
+
+
+def view(n, mask=None, deciles=None, migrant=None):
+    return SubjectView(
+        n=n,
+        income_decile=deciles,
+        migrant=migrant,
+        list_mask=np.zeros(n, np.uint8) if mask is None else mask,
+        black_bits=1,
+        income_factor_of=None,
+        income_factor_floor=0.5,
+    )
+
+
+def test_decile_multipliers() -> None:
+    m = decile_multipliers(4.0)
+    assert m.mean() == pytest.approx(1.0)
+    assert m[0] / m[-1] == pytest.approx(4.0)
+    assert np.allclose(decile_multipliers(1.0), 1.0)
+
+
+def test_deterrence() -> None:
+    assert deterrence_factor(0.5, 0.5, 0.3) == 1.0
+    assert deterrence_factor(1.0, 0.5, 0.3) == pytest.approx(2**-0.3)
+    assert deterrence_factor(0.9, 0.5, 0.0) == 1.0
+
+
+def test_thinning_rate_and_multipliers() -> None:
+    sc = scenario(rate_per_year=36.5, listed_multiplier=3.0, poorest_to_richest=1.0)
+    kinds = RecordKinds.compile(sc)
+    k = kinds.names.index("judgment_default")
+    beh = sc.behaviour
+    deter = deterrence_factor(0.95, beh.reference_coverage, beh.deterrence_elasticity)
+    n = 20_000
+    mask = np.zeros(n, np.uint8)
+    mask[: n // 2] = 1  # first half blacklisted
+    counts = np.zeros(n)
+    days = 60
+    for day in range(days):
+        ids = draw_behaviour(kinds, k, day, view(n, mask), 0.0, day_rng(1, "t", day))
+        counts += np.bincount(ids, minlength=n)
+    per_day = counts / days
+    assert per_day[n // 2 :].mean() == pytest.approx(0.1 * deter, rel=0.03)
+    assert per_day[: n // 2].mean() == pytest.approx(0.3 * deter, rel=0.03)
+
+
+def test_income_gradient() -> None:
+    sc = scenario(rate_per_year=36.5, poorest_to_richest=4.0)
+    kinds = RecordKinds.compile(sc)
+    k = kinds.names.index("judgment_default")
+    n = 50_000
+    deciles = (np.arange(n) % 10).astype(np.uint8)
+    ids = np.concatenate(
+        [
+            draw_behaviour(kinds, k, d, view(n, deciles=deciles), 0.0, day_rng(2, "t", d))
+            for d in range(20)
+        ]
+    )
+    per = np.bincount(deciles[ids], minlength=10)
+    assert per[0] / per[9] == pytest.approx(4.0, rel=0.1)
+
+
+def test_observe_coverage_errors_delay() -> None:
+    sc = scenario()
+    kinds = RecordKinds.compile(sc)
+    k = kinds.names.index("judgment_default")
+    actors = np.arange(200_000) % 1000
+    batch = observe(kinds, k, 5, actors, 1000, day_rng(3, "t"))
+    assert len(batch) == pytest.approx(0.95 * len(actors), rel=0.01)
+    assert batch.erroneous.mean() == pytest.approx(0.01, abs=0.002)
+    assert (batch.subject[~batch.erroneous] == batch.actor[~batch.erroneous]).all()
+    assert (batch.subject[batch.erroneous] != batch.actor[batch.erroneous]).all()
+    assert batch.effective_day == 5 + 30
+
+
+def test_flagged_posts() -> None:
+    sc = parse_scenario(builtin_text("beijing-2018"))
+    kinds = RecordKinds.compile(sc)
+    k = kinds.names.index("harmful_post")
+    posters = np.arange(2_000_000) % 1000
+    flagged = draw_flagged_posts(kinds, k, posters, day_rng(4, "t"))
+    assert len(flagged) == pytest.approx(2_000_000 * 2e-5, rel=0.2)

@@ -1,0 +1,141 @@
+"""The daily loop: determinism, common random numbers, invariants, every mechanism on."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from scslab import Results, Simulation, load_run
+from scslab.scenario import DOMAINS, builtin_text, parse_scenario
+
+
+def tables_equal(a: Results, b: Results) -> None:
+    assert a.tables.keys() == b.tables.keys()
+    for name in a.tables:
+        pd.testing.assert_frame_equal(a.tables[name], b.tables[name], check_exact=True)
+
+
+def test_same_seed_same_tables(tmp_path, small_run) -> None:
+    again = Simulation("beijing-2018", seed=3, residents=8000, days=90).run(out=tmp_path / "b")
+    tables_equal(load_run(small_run.path), load_run(again.path))
+
+
+def test_results_do_not_depend_on_threads() -> None:
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = Simulation("beijing-2018", seed=9, residents=4000, days=40).run()
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = Simulation("beijing-2018", seed=9, residents=4000, days=40).run()
+    finally:
+        numba.set_num_threads(before)
+    tables_equal(one, many)
+
+
+def test_other_seed_differs(small_run) -> None:
+    other = Simulation("beijing-2018", seed=4, residents=8000, days=90).run()
+    assert not small_run.tables["records"].equals(other.tables["records"])
+
+
+def test_common_random_numbers() -> None:
+    """A rule that feeds nothing else (how often people fly) leaves every other draw alone."""
+    data = yaml.safe_load(builtin_text("beijing-2018"))
+    a = Simulation(parse_scenario(yaml.safe_dump(data)), seed=2, residents=6000, days=60).run()
+    data["activities"]["fly"]["rate_per_year"] *= 3
+    b = Simulation(parse_scenario(yaml.safe_dump(data)), seed=2, residents=6000, days=60).run()
+    pd.testing.assert_frame_equal(a.tables["records"], b.tables["records"])
+    fa, fb = a.to_frame(), b.to_frame()
+    assert fb["attempts:flights"].sum() > 2 * fa["attempts:flights"].sum()
+    pd.testing.assert_series_equal(fa["attempts:medical"], fb["attempts:medical"])
+
+
+def test_invariants(small_run) -> None:
+    city = small_run.to_frame()
+    records = small_run.tables["records"]
+    # true + erroneous = all records, per department
+    for dept, group in records.groupby("department", observed=True):
+        if group["subject_type"].eq("resident").all():
+            true = city.get(f"records_true:{dept}", pd.Series(0)).sum()
+            wrong = city.get(f"records_erroneous:{dept}", pd.Series(0)).sum()
+            effective = group[group["status"] != "pending"]
+            assert true + wrong == len(effective)
+            assert wrong == effective["erroneous"].sum()
+    # list sizes never negative, and follow entries minus exits
+    for col in [c for c in city.columns if c.startswith("listed:")]:
+        name = col.split(":", 1)[1]
+        assert (city[col] >= 0).all()
+        flows = (city[f"new_listings:{name}"] - city[f"exits:{name}"]).cumsum()
+        assert (flows == city[col]).all()
+    # scores stay in bounds; grade counts add up to everyone
+    res = small_run.tables["residents"]
+    assert res["score"].between(0, 2000).all()
+    grades = city[[c for c in city.columns if c.startswith("grade:")]].sum(axis=1)
+    assert (grades == city["residents"]).all()
+    # groups add up to the city
+    for group_by in ("district", "hukou", "income_decile"):
+        by = small_run.to_frame(group_by).groupby("day")["blacklisted"].sum()
+        assert (by.to_numpy() == city["blacklisted"].to_numpy()).all()
+    # wrongful sanctions are a subset of sanctions
+    for d in DOMAINS:
+        if f"blocked:{d}" in city:
+            assert (city[f"wrongful_blocked:{d}"] <= city[f"blocked:{d}"]).all()
+    # final agent state agrees with the last day's metrics
+    last = city.iloc[-1]
+    assert res["on_dishonest_judgment_debtors"].sum() == last["listed:dishonest_judgment_debtors"]
+    assert res["blocked_attempts"].sum() == sum(
+        city[c].sum() for c in city.columns if c.startswith("blocked:")
+    )
+
+
+def test_corporate_sanctions_reach_the_legal_representative(small_sim) -> None:
+    sim = small_sim
+    pop = sim.population
+    ent_mask = sim.ent.list_state.mask
+    listed_firms = np.flatnonzero(ent_mask)
+    assert len(listed_firms) > 0
+    reps = pop.enterprises.legal_rep[listed_firms]
+    assert (sim.rep_mask[reps] != 0).all()
+    expect = np.zeros(pop.n_residents, np.uint8)
+    np.bitwise_or.at(expect, pop.enterprises.legal_rep, ent_mask)
+    assert (expect == sim.rep_mask).all()
+
+
+def test_manifest(small_run) -> None:
+    m = small_run.manifest
+    assert m["scenario"] == "beijing-2018" and m["seed"] == 3 and m["residents"] == 8000
+    for key in ("build_population_s", "simulate_s", "write_s", "total_s"):
+        assert m["timings"][key] >= 0
+    assert set(m["timings"]["phases_s"]) == {
+        "departments",
+        "scoring",
+        "lists_and_measures",
+        "activities",
+        "behaviour",
+        "collectors",
+    }
+    assert (small_run.path / "scenario.yaml").read_text().startswith("name: beijing-2018")
+    assert not list(small_run.path.parent.glob(".*partial"))
+
+
+@pytest.mark.slow
+def test_a_year_at_default_scale_touches_every_domain() -> None:
+    res = Simulation("beijing-2018", seed=1, days=365, agents=False).run()
+    total = res.totals()
+    for dom in (
+        "flights",
+        "high_speed_rail",
+        "hotels_tourism",
+        "loans",
+        "business_registration",
+        "public_jobs",
+        "public_services",
+        "private_schools",
+        "online_accounts",
+    ):
+        assert total[f"blocked:{dom}"] > 0, dom
+    assert total["green_channel:medical"] > 0 and total["green_channel:education"] > 0
+    assert sum(v for k, v in total.items() if k.startswith("wrongful_blocked:")) > 0
+    assert "residents" not in res.tables

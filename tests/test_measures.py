@@ -1,0 +1,191 @@
+"""Lists and measures: membership follows the rules exactly; wrongful flags; domains."""
+
+from __future__ import annotations
+
+import numpy as np
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scslab.departments import RecordKinds
+from scslab.measures import (
+    Changes,
+    DomainRules,
+    ListRules,
+    ListState,
+    count_listed_contacts,
+    daily_update,
+    enlist,
+    representative_masks,
+)
+from scslab.scenario import DOMAINS, builtin_text, parse_scenario
+from scslab.scoring import ScoreRules
+from scslab.streams import stream_key
+
+KEY = stream_key(0, "test")
+
+
+def beijing(**lists):
+    data = yaml.safe_load(builtin_text("beijing-2018"))
+    for name, update in lists.items():
+        data["lists"][name].update(update)
+    return parse_scenario(yaml.safe_dump(data))
+
+
+def compiled(sc):
+    kinds = RecordKinds.compile(sc)
+    score = ScoreRules.compile(sc.scoring)
+    return kinds, ListRules.compile(sc, "resident", kinds.names, score)
+
+
+def test_compile_thresholds() -> None:
+    kinds, lists = compiled(beijing())
+    low = lists.names.index("low_credit")
+    red = lists.names.index("trustworthy_residents")
+    assert lists.threshold[low] == 850  # grade_at_most C: below B's floor
+    assert lists.threshold[red] == 1050
+    jd = kinds.names.index("judgment_default")
+    assert lists.kind_bits[jd] == 1 << lists.names.index("dishonest_judgment_debtors")
+    assert lists.black_bits & (1 << red) == 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    duration=st.integers(1, 12),
+    records=st.lists(st.tuples(st.integers(0, 39), st.integers(0, 5), st.booleans()), max_size=40),
+)
+def test_record_list_holds_exactly_when_rule_holds(duration, records) -> None:
+    """No compliance, no extension: listed on day t iff a triggering record r <= t < r + d."""
+    sc = beijing(railway_misconduct={"duration_days": duration})
+    kinds, lists = compiled(sc)
+    bit = lists.names.index("railway_misconduct")
+    kind = kinds.names.index("fare_evasion")
+    n = 6
+    state = ListState.empty(n, len(lists))
+    score = np.full(n, 1000, np.float32)
+    err_pts = np.zeros(n, np.float32)
+    listed_total = 0
+    for day in range(45):
+        today = [(s, e) for d, s, e in records if d == day]
+        subj = np.array([s for s, _ in today], np.int32)
+        errs = np.array([e for _, e in today], bool)
+        kinds_arr = np.full(len(today), kind, np.uint8)
+        ch = Changes.concat(
+            [
+                enlist(lists, state, day, subj, kinds_arr, errs),
+                daily_update(lists, state, day, score, err_pts, KEY),
+            ]
+        )
+        mine = ch.bit == bit
+        listed_total += int(ch.entered[mine].sum()) - int((~ch.entered[mine]).sum())
+        on = (state.mask >> bit) & 1
+        for s in range(n):
+            mine_recs = [(d, e) for d, ss, e in records if ss == s and d <= day < d + duration]
+            assert bool(on[s]) == bool(mine_recs), (day, s)
+            if mine_recs:  # wrongful exactly when every record keeping them there is erroneous
+                assert bool((state.wrongful[s] >> bit) & 1) == all(e for _, e in mine_recs)
+        assert listed_total == int(on.sum()) >= 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.floats(500, 1500), st.floats(-200, 200)), min_size=1, max_size=30))
+def test_score_lists_follow_the_score(values) -> None:
+    _, lists = compiled(beijing())
+    n = len(values)
+    score = np.array([v for v, _ in values], np.float32)
+    err = np.array([e for _, e in values], np.float32)
+    state = ListState.empty(n, len(lists))
+    for day in range(3):
+        daily_update(lists, state, day, score, err, KEY)
+        score = score[::-1].copy()
+        err = err[::-1].copy()
+    score, err = score[::-1], err[::-1]  # state reflects the last day's arrays
+    low = lists.names.index("low_credit")
+    red = lists.names.index("trustworthy_residents")
+    on_low = (state.mask >> low) & 1 == 1
+    on_red = (state.mask >> red) & 1 == 1
+    assert (on_low == (score < 850)).all()
+    assert (on_red == (score >= 1050)).all()
+    wrong_low = (state.wrongful >> low) & 1 == 1
+    assert (wrong_low == (on_low & ((score - err) >= 850))).all()
+
+
+def test_compliance_and_extension() -> None:
+    sc = beijing(
+        dishonest_judgment_debtors={"compliance_per_year": 365 * 5, "extension_probability": 0.0}
+    )
+    kinds, lists = compiled(sc)
+    n = 2000
+    state = ListState.empty(n, len(lists))
+    k = kinds.names.index("judgment_default")
+    enlist(
+        lists, state, 0, np.arange(n, dtype=np.int32), np.full(n, k, np.uint8), np.zeros(n, bool)
+    )
+    ch = daily_update(lists, state, 1, np.full(n, 1000, np.float32), np.zeros(n, np.float32), KEY)
+    assert len(ch) > 0.9 * n  # daily compliance probability 1 - exp(-5)
+    assert not ch.entered.any()
+
+
+def test_extension_once() -> None:
+    sc = beijing(
+        railway_misconduct={"duration_days": 5, "extension_days": 10, "extension_probability": 1.0}
+    )
+    kinds, lists = compiled(sc)
+    state = ListState.empty(1, len(lists))
+    bit = lists.names.index("railway_misconduct")
+    enlist(
+        lists,
+        state,
+        0,
+        np.array([0], np.int32),
+        np.array([kinds.names.index("fare_evasion")], np.uint8),
+        np.array([False]),
+    )
+    on = []
+    for day in range(1, 25):
+        daily_update(lists, state, day, np.full(1, 1000, np.float32), np.zeros(1, np.float32), KEY)
+        on.append(bool(state.mask[0] >> bit & 1))
+    assert on.index(False) == 14  # exits on day 15 = 5 + 10 (one extension only)
+
+
+def test_listed_contacts_and_representatives() -> None:
+    # 0 -> {2}, 1 -> {2}: the transpose says contacts_of(2) = {0, 1}
+    counts = np.zeros(3, np.int32)
+    t_ptr = np.array([0, 0, 0, 2])
+    t_idx = np.array([0, 1], np.int32)
+    count_listed_contacts(np.array([2]), np.array([False]), np.array([True]), t_ptr, t_idx, counts)
+    assert list(counts) == [1, 1, 0]
+    count_listed_contacts(np.array([2]), np.array([True]), np.array([False]), t_ptr, t_idx, counts)
+    assert list(counts) == [0, 0, 0]
+    # resident 0 represents enterprises 0 and 1
+    rep_mask, rep_wrong = np.zeros(1, np.uint8), np.zeros(1, np.uint8)
+    representative_masks(
+        np.array([0, 1]),
+        np.array([0, 0], np.int32),
+        np.array([0, 2]),
+        np.array([0, 1], np.int32),
+        np.array([1, 3], np.uint8),
+        np.array([1, 2], np.uint8),
+        rep_mask,
+        rep_wrong,
+    )
+    assert rep_mask[0] == 3 and rep_wrong[0] == 2  # bit 0 rightful via enterprise 1
+
+
+def test_domain_rules() -> None:
+    sc = beijing()
+    kinds = RecordKinds.compile(sc)
+    rs, es = ScoreRules.compile(sc.scoring), ScoreRules.compile(sc.corporate_scoring)
+    res = ListRules.compile(sc, "resident", kinds.names, rs)
+    ent = ListRules.compile(sc, "enterprise", kinds.names, es)
+    dom = DomainRules.compile(sc, "resident", res, ent, rs)
+    fl = DOMAINS.index("flights")
+    assert dom.block_own[fl] & (1 << res.names.index("dishonest_judgment_debtors"))
+    assert dom.block_rep[fl] & (1 << ent.names.index("seriously_dishonest_firms"))
+    med = DOMAINS.index("medical")
+    assert dom.reward_score[med] == 1030 and dom.wait_factor[med] == 0.5
+    assert dom.reward_bits[med] == 1 << res.names.index("trustworthy_residents")
+    loans = DOMAINS.index("loans")
+    edom = DomainRules.compile(sc, "enterprise", ent, ent, es)
+    assert edom.delay_own[loans] == 1 << ent.names.index("abnormal_operations")
+    assert edom.delay_days[loans] == 30

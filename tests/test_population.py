@@ -1,0 +1,126 @@
+"""Synthetic population: marginals follow the aggregate tables; graphs are consistent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scslab.population import (
+    build_population,
+    city_table,
+    estimated_bytes,
+    resident_count,
+    transpose,
+)
+from scslab.scenario import PopulationSpec, load_scenario
+
+
+@pytest.fixture(scope="module")
+def pop():
+    return build_population(PopulationSpec(), 60_000, seed=11)
+
+
+def test_sizes(pop) -> None:
+    spec = PopulationSpec()
+    assert pop.n_residents == 60_000
+    expected = round(60_000 * spec.enterprises_per_resident) + round(
+        60_000 * spec.individual_businesses_per_resident
+    )
+    assert pop.n_enterprises == expected
+    assert resident_count(spec, 1.0, None) == spec.residents_at_scale_1
+    assert resident_count(spec, None, 1234) == 1234
+    assert resident_count(spec, None, None) == round(spec.residents_at_scale_1 * 0.01)
+
+
+def test_marginals_match_tables(pop) -> None:
+    r = pop.residents
+    table = city_table()
+    census = np.array(list(table["districts"].values()), float)
+    share = np.bincount(r.district, minlength=16) / len(r)
+    assert np.abs(share - census / census.sum()).max() < 0.01
+    ages = np.array(list(table["age_bands"].values()), float)
+    assert np.abs(np.bincount(r.age_band, minlength=8) / len(r) - ages / ages.sum()).max() < 0.01
+    assert abs(r.migrant.mean() - 0.385) < 0.02
+    assert abs(r.male.mean() - table["male_share"]) < 0.01
+    deciles = np.bincount(r.income_decile, minlength=10) / len(r)
+    assert np.abs(deciles - 0.1).max() < 0.01
+    assert abs(len(r) / (r.household.max() + 1) - 2.31) < 0.05
+    # migrants are poorer on average in this synthetic city (ASSUMED gradient)
+    assert r.income_decile[r.migrant].mean() < r.income_decile[~r.migrant].mean()
+
+
+def test_households_are_contiguous_and_share_district(pop) -> None:
+    r = pop.residents
+    assert np.all(np.diff(r.household) >= 0)
+    starts = np.flatnonzero(np.diff(r.household)) + 1
+    same = r.district[1:] == r.district[:-1]
+    within = np.ones(len(r) - 1, bool)
+    within[starts - 1] = False
+    assert same[within].all()
+
+
+def test_enterprises(pop) -> None:
+    e, r = pop.enterprises, pop.residents
+    assert ((r.age_band[e.legal_rep] >= 2) & (r.age_band[e.legal_rep] <= 6)).all()
+    assert (e.district == r.district[e.legal_rep]).all()
+    employed = r.employer >= 0
+    assert (np.bincount(r.employer[employed], minlength=len(e)) == e.employees).all()
+    assert (r.sector[employed] == e.sector[r.employer[employed]]).all()
+    # represented is the inverse of legal_rep
+    for i in np.unique(e.legal_rep)[:200]:
+        assert set(pop.represented.neighbours(i)) == set(np.flatnonzero(e.legal_rep == i))
+
+
+def test_contacts(pop) -> None:
+    r = pop.residents
+    c = pop.contacts
+    n = len(r)
+    assert c.indptr[0] == 0 and c.indptr[-1] == len(c.indices)
+    assert (c.indices >= 0).all() and (c.indices < n).all()
+    src = np.repeat(np.arange(n), c.degree())
+    assert (src != c.indices).all(), "no self-contacts"
+    # household members are contacts of each other
+    i = int(np.flatnonzero(np.bincount(r.household) >= 3)[0])
+    members = np.flatnonzero(r.household == i)
+    for m in members:
+        assert set(members) - {m} <= set(c.neighbours(m))
+    # the transpose holds exactly the reversed edges
+    t = pop.contacts_of
+    assert t.indptr[-1] == c.indptr[-1]
+    fwd = np.sort(src.astype(np.int64) * n + c.indices)
+    tsrc = np.repeat(np.arange(n), t.degree())
+    back = np.sort(t.indices.astype(np.int64) * n + tsrc)
+    assert (fwd == back).all()
+
+
+def test_transpose_small() -> None:
+    indptr = np.array([0, 2, 3, 3])
+    indices = np.array([1, 2, 0], np.int32)
+    t_ptr, t_idx = transpose(indptr, indices, 3)
+    assert list(t_ptr) == [0, 1, 2, 3] and list(t_idx) == [1, 0, 0]
+
+
+def test_deterministic() -> None:
+    a = build_population(PopulationSpec(), 5000, seed=4)
+    b = build_population(PopulationSpec(), 5000, seed=4)
+    c = build_population(PopulationSpec(), 5000, seed=5)
+    assert (a.contacts.indices == b.contacts.indices).all()
+    assert (a.residents.income_decile == b.residents.income_decile).all()
+    assert not (a.residents.income_decile == c.residents.income_decile).all()
+
+
+def test_scs_ref_population_has_uniform_named_contacts() -> None:
+    from tests.conftest import BENCHMARKS
+
+    spec = load_scenario(BENCHMARKS / "scs-ref-1.yaml").population
+    p = build_population(spec, 2000, seed=1)
+    assert (p.contacts.degree() == 10).all()
+    assert p.n_enterprises == 0
+    for i in range(50):
+        assert len(set(p.contacts.neighbours(i))) == 10
+
+
+def test_memory_estimate_refuses_impossible_sizes() -> None:
+    with pytest.raises(MemoryError, match="GiB"):
+        build_population(PopulationSpec(), 10**11, seed=1)
+    assert estimated_bytes(PopulationSpec(), 21_542_000) < 8 * 2**30

@@ -1,0 +1,136 @@
+"""Scenario schema: built-ins load, and every kind of bad input names file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scslab.scenario import (
+    ScenarioError,
+    builtin_names,
+    builtin_text,
+    load_scenario,
+    parse_scenario,
+)
+
+
+def test_builtins_load_and_round_trip() -> None:
+    names = builtin_names()
+    assert {"beijing-2018", "rongcheng"} <= set(names)
+    for name in names:
+        sc = load_scenario(name)
+        again = parse_scenario(sc.to_yaml(), "roundtrip")
+        assert again == sc
+        assert again.digest() == sc.digest()
+
+
+def test_builtin_values_carry_source_or_assumption() -> None:
+    """Every numeric leaf line in a built-in has a comment (source+grade or ASSUMED)."""
+    for name in builtin_names():
+        lines = builtin_text(name).splitlines()
+        undocumented = []
+        for i, line in enumerate(lines):
+            body = line.split("#")[0]
+            if ":" not in body or body.strip().startswith("-"):
+                continue
+            value = body.split(":", 1)[1].strip()
+            try:
+                float(value)
+            except ValueError:
+                continue
+            # a comment on this line or, for grouped values, on a line of the same block
+            block = lines[max(0, i - 6) : i + 1]
+            if not any("#" in b for b in block):
+                undocumented.append(f"{name}:{i + 1}: {line.strip()}")
+        assert not undocumented, undocumented
+
+
+def base() -> dict:
+    return yaml.safe_load(builtin_text("beijing-2018"))
+
+
+def error_of(data: dict) -> ScenarioError:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(yaml.safe_dump(data), "bad.yaml")
+    return info.value
+
+
+def test_unknown_key() -> None:
+    data = base()
+    data["departments"]["courts"]["coverag"] = 0.5
+    err = error_of(data)
+    assert err.key == "departments.courts.coverag"
+    assert "unknown key" in err.message
+    assert str(err).startswith("bad.yaml: departments.courts.coverag:")
+
+
+def test_wrong_type() -> None:
+    data = base()
+    data["days"] = "a year"
+    err = error_of(data)
+    assert err.key == "days" and "integer" in err.message
+
+
+def test_negative_rate() -> None:
+    data = base()
+    data["activities"]["fly"]["rate_per_year"] = -1
+    err = error_of(data)
+    assert err.key == "activities.fly.rate_per_year"
+    assert "greater than or equal to 0" in err.message and "-1" in err.message
+
+
+def test_probability_above_one() -> None:
+    data = base()
+    data["departments"]["courts"]["error_rate"] = 1.5
+    err = error_of(data)
+    assert err.key == "departments.courts.error_rate" and "less than or equal to 1" in err.message
+
+
+def test_grades_out_of_order() -> None:
+    data = base()
+    data["scoring"]["grades"][0]["min_score"] = 900
+    err = error_of(data)
+    assert err.key == "scoring.grades" and "out of order" in err.message
+
+
+def test_measure_unknown_list_and_department() -> None:
+    data = base()
+    data["measures"]["debtors_no_flights"]["list"] = "nope"
+    err = error_of(data)
+    assert err.key == "measures.debtors_no_flights.list"
+    assert "unknown list 'nope'" in err.message and "dishonest_judgment_debtors" in err.message
+    data = base()
+    data["measures"]["debtors_no_flights"]["department"] = "ministry_of_truth"
+    err = error_of(data)
+    assert err.key == "measures.debtors_no_flights.department"
+
+
+def test_list_trigger_unknown_record_kind() -> None:
+    data = base()
+    data["lists"]["railway_misconduct"]["trigger"]["records"] = ["jaywalking"]
+    err = error_of(data)
+    assert err.key == "lists.railway_misconduct.trigger.records"
+
+
+def test_score_rule_needs_scoring() -> None:
+    data = base()
+    del data["scoring"]
+    del data["rewards"]["high_grade_priority"]
+    err = error_of(data)
+    assert err.key.startswith("lists.") and "scoring" in err.message
+
+
+def test_missing_file_and_unknown_builtin(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="file not found"):
+        load_scenario(tmp_path / "absent.yaml")
+    with pytest.raises(ScenarioError, match="built-ins: "):
+        load_scenario("atlantis")
+
+
+def test_invalid_yaml(tmp_path: Path) -> None:
+    f = tmp_path / "broken.yaml"
+    f.write_text("name: x\ndepartments: [unclosed\n")
+    with pytest.raises(ScenarioError, match=r"broken.yaml: line \d+: not valid YAML"):
+        load_scenario(f)
