@@ -241,10 +241,24 @@ def _daily(
     n_lists = len(rule)
     cap = len(out_subject)
     n_out = 0
+    # Fast path: an agent on no list changes only if a score rule now holds for it.
+    has_score_rules = False
+    below_max, least_min = -np.inf, np.inf
+    for b in range(n_lists):
+        if rule[b] == 1:
+            below_max = max(below_max, threshold[b])
+            has_score_rules = True
+        elif rule[b] == 2:
+            least_min = min(least_min, threshold[b])
+            has_score_rules = True
     for i in range(start, len(mask)):
+        m = mask[i]
+        if m == 0 and (
+            not has_score_rules or below_max <= score[i] < least_min
+        ):
+            continue
         if n_out + n_lists > cap:
             return n_out, i
-        m = mask[i]
         for b in range(n_lists):
             flag = np.uint8(1 << b)
             on = (m & flag) != 0

@@ -91,38 +91,36 @@ def collect_state(
     for ch in nb.prange(N_CHUNKS):
         lo = ch * n // N_CHUNKS
         hi = (ch + 1) * n // N_CHUNKS
-        acc = part[ch]
-        h = hist[ch]
-        acc[:] = 0.0
-        h[:] = 0.0
+        part[ch] = 0.0
+        hist[ch] = 0.0
         for i in range(lo, hi):
             c = cell[i]
-            acc[c, 0] += 1.0
+            part[ch, c, 0] += 1.0
             m = mask[i]
             if m:
                 w = wrongful[i]
                 for b in range(n_lists):
                     if (m >> b) & 1:
-                        acc[c, 4 + b] += 1.0
+                        part[ch, c, 4 + b] += 1.0
                         if (w >> b) & 1:
-                            acc[c, 4 + n_lists + b] += 1.0
+                            part[ch, c, 4 + n_lists + b] += 1.0
                 if m & black_bits:
-                    acc[c, 1] += 1.0
+                    part[ch, c, 1] += 1.0
                     if count_days:
                         days_blacklisted[i] += 1
                     if (m & black_bits & ~w) == 0:
-                        acc[c, 2] += 1.0
+                        part[ch, c, 2] += 1.0
             if has_score:
                 s = score[i]
-                acc[c, 3] += s
+                part[ch, c, 3] += s
                 g = n_grades - 1
                 for k in range(n_grades - 1):
                     if s >= floors[k]:
                         g = k
                         break
-                acc[c, 4 + 2 * n_lists + g] += 1.0
+                part[ch, c, 4 + 2 * n_lists + g] += 1.0
                 b = int((s - hist_lo) // HIST_BIN_POINTS)
-                h[min(max(b, 0), n_bins - 1)] += 1.0
+                hist[ch, min(max(b, 0), n_bins - 1)] += 1.0
     out = np.zeros((n_cells, n_cols))
     total = np.zeros(max(n_bins, 1))
     for ch in range(N_CHUNKS):

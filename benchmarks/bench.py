@@ -1,0 +1,194 @@
+"""scslab benchmarks: scaling, per-phase times, peak memory, and the ratio to Mesa.
+
+    python benchmarks/bench.py scaling --scales 0.01 0.1 1 --days 365
+    python benchmarks/bench.py mesa --residents 10000 100000
+    python benchmarks/bench.py compile
+
+Each measured run happens in a fresh subprocess, so that its peak RSS is its own. Results
+go to benchmarks/results/ (CSV and PNG); docs/benchmarks.md quotes them. Ratios are
+measured side by side in one invocation (these machines are noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"  # replaced by --results
+SCS_REF = HERE / "scs-ref-1.yaml"
+
+CHILD = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+from scslab import Simulation
+from scslab.scenario import load_scenario
+args = json.loads(sys.argv[1])
+sim = Simulation(load_scenario(args["scenario"]), seed=args["seed"], scale=args["scale"],
+                 residents=args["residents"], days=args["days"], agents=False)
+res = sim.run(out=args["out"])
+t = res.manifest["timings"]
+print(json.dumps({
+    "residents": res.manifest["residents"], "enterprises": res.manifest["enterprises"],
+    "days": res.manifest["days"], "wall_s": time.perf_counter() - t0,
+    "build_population_s": t["build_population_s"], "simulate_s": t["simulate_s"],
+    "write_s": t["write_s"], "phases_s": t["phases_s"],
+    "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+}))
+"""
+
+
+def run_child(
+    scenario: str,
+    *,
+    scale: float | None = None,
+    residents: int | None = None,
+    days: int,
+    seed: int = 1,
+    env: dict | None = None,
+) -> dict:
+    """One scslab run in a fresh Python process; returns its timings and peak RSS (GiB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = {"scenario": scenario, "scale": scale, "residents": residents, "days": days,
+                "seed": seed, "out": str(Path(tmp) / "run")}
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True,
+            env=env, check=False,
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark run failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def scaling(scales: list[float], days: int, scenario: str) -> list[dict]:
+    """Time and memory against residents; writes scaling.csv and scaling.png."""
+    rows = []
+    for scale in scales:
+        r = run_child(scenario, scale=scale, days=days)
+        r["scale"] = scale
+        r["agent_days_per_s"] = r["residents"] * r["days"] / r["simulate_s"]
+        rows.append(r)
+        print(
+            f"scale {scale:g}: {r['residents']:,} residents x {r['days']} days: wall "
+            f"{r['wall_s']:.1f} s (build {r['build_population_s']:.1f} s, simulate "
+            f"{r['simulate_s']:.1f} s), {r['agent_days_per_s'] / 1e6:.1f} M agent-days/s, "
+            f"peak {r['peak_rss_gib']:.2f} GiB",
+            flush=True,
+        )
+    RESULTS.mkdir(exist_ok=True)
+    phases = list(rows[0]["phases_s"])
+    with open(RESULTS / "scaling.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["scale", "residents", "days", "wall_s", "build_population_s", "simulate_s",
+                    "agent_days_per_s", "peak_rss_gib", *[f"phase_{p}_s" for p in phases]])
+        for r in rows:
+            w.writerow([r["scale"], r["residents"], r["days"], round(r["wall_s"], 2),
+                        r["build_population_s"], r["simulate_s"], round(r["agent_days_per_s"]),
+                        round(r["peak_rss_gib"], 3), *[r["phases_s"][p] for p in phases]])
+    plot_scaling(rows)
+    return rows
+
+
+def plot_scaling(rows: list[dict]) -> None:
+    """Wall time and peak memory against residents, log-log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r["residents"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.loglog(n, [r["simulate_s"] for r in rows], "o-", label="simulate")
+    a.loglog(n, [r["build_population_s"] for r in rows], "s-", label="build population")
+    a.loglog(n, [n_ / n[0] * rows[0]["simulate_s"] for n_ in n], "k:", label="linear")
+    a.set_xlabel("residents")
+    a.set_ylabel("seconds")
+    a.legend()
+    b.loglog(n, [r["peak_rss_gib"] for r in rows], "o-")
+    b.set_xlabel("residents")
+    b.set_ylabel("peak RSS (GiB)")
+    fig.suptitle(f"scslab scaling, {rows[0]['days']} days")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "scaling.png", dpi=120)
+
+
+def mesa_ratio(sizes: list[int], days: int, mesa_days: int) -> list[dict]:
+    """SCS-ref-1 in scslab and in Mesa, side by side: agent-days per second of each."""
+    sys.path.insert(0, str(HERE))
+    from mesa_scs_ref1 import run_mesa
+
+    rows = []
+    for n in sizes:
+        ours = run_child(str(SCS_REF), residents=n, days=days)
+        t = time.perf_counter()
+        run_mesa(n, mesa_days, 1)
+        mesa_s = time.perf_counter() - t
+        ours_rate = n * days / ours["simulate_s"]
+        mesa_rate = n * mesa_days / mesa_s
+        rows.append({"residents": n, "scslab_days": days, "scslab_simulate_s": ours["simulate_s"],
+                     "mesa_days": mesa_days, "mesa_s": round(mesa_s, 2),
+                     "scslab_agent_days_per_s": round(ours_rate),
+                     "mesa_agent_days_per_s": round(mesa_rate),
+                     "ratio": round(ours_rate / mesa_rate, 1)})
+        print(f"N={n:,}: scslab {ours_rate / 1e6:.2f} M agent-days/s, Mesa "
+              f"{mesa_rate / 1e3:.0f} k agent-days/s: {ours_rate / mesa_rate:,.0f}x", flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / "mesa.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return rows
+
+
+def compile_time(residents: int, days: int) -> dict:
+    """A small run with an empty numba cache, then with the cache filled."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        cold = run_child("beijing-2018", residents=residents, days=days, env=env)
+        warm = run_child("beijing-2018", residents=residents, days=days, env=env)
+    out = {"cold_wall_s": round(cold["wall_s"], 2), "warm_wall_s": round(warm["wall_s"], 2),
+           "compile_s": round(cold["wall_s"] - warm["wall_s"], 2)}
+    print(f"compile: cold {out['cold_wall_s']} s, warm {out['warm_wall_s']} s, "
+          f"compile ~{out['compile_s']} s (cached across runs)")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "compile.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def main() -> None:
+    """Command line of the benchmark harness."""
+    global RESULTS
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("scaling", help="time and memory against residents")
+    s.add_argument("--scales", type=float, nargs="+", default=[0.01, 0.1, 1.0])
+    s.add_argument("--days", type=int, default=365)
+    s.add_argument("--scenario", default="beijing-2018")
+    m = sub.add_parser("mesa", help="SCS-ref-1: scslab against Mesa")
+    m.add_argument("--residents", type=int, nargs="+", default=[10_000, 100_000])
+    m.add_argument("--days", type=int, default=365)
+    m.add_argument("--mesa-days", type=int, default=30)
+    c = sub.add_parser("compile", help="numba compile time, cold and cached")
+    for parser in (s, m, c):
+        parser.add_argument("--results", type=Path, default=RESULTS, help="output folder")
+    c.add_argument("--residents", type=int, default=2000)
+    c.add_argument("--days", type=int, default=5)
+    a = p.parse_args()
+    RESULTS = a.results
+    if a.what == "scaling":
+        scaling(a.scales, a.days, a.scenario)
+    elif a.what == "mesa":
+        mesa_ratio(a.residents, a.days, a.mesa_days)
+    else:
+        compile_time(a.residents, a.days)
+
+
+if __name__ == "__main__":
+    main()

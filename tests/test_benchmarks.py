@@ -1,0 +1,26 @@
+"""Smoke test of the benchmark harness: it runs and writes its tables (not how fast)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+from .conftest import BENCHMARKS
+
+
+def test_bench_scaling_and_mesa_smoke(tmp_path) -> None:
+    bench = str(BENCHMARKS / "bench.py")
+    for args in (
+        ["scaling", "--scales", "0.0001", "0.0002", "--days", "3"],
+        ["mesa", "--residents", "300", "--days", "3", "--mesa-days", "3"],
+    ):
+        proc = subprocess.run([sys.executable, bench, *args, "--results", str(tmp_path)],
+                              capture_output=True, text=True, timeout=600, check=False)
+        assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(open(tmp_path / "scaling.csv")))
+    assert [int(r["residents"]) for r in rows] == [2154, 4308]
+    assert all(float(r["peak_rss_gib"]) > 0 for r in rows)
+    assert (tmp_path / "scaling.png").stat().st_size > 0
+    mesa = list(csv.DictReader(open(tmp_path / "mesa.csv")))
+    assert float(mesa[0]["ratio"]) > 0
