@@ -56,11 +56,20 @@ def run_child(
 ) -> dict:
     """One scslab run in a fresh Python process; returns its timings and peak RSS (GiB)."""
     with tempfile.TemporaryDirectory() as tmp:
-        args = {"scenario": scenario, "scale": scale, "residents": residents, "days": days,
-                "seed": seed, "out": str(Path(tmp) / "run")}
+        args = {
+            "scenario": scenario,
+            "scale": scale,
+            "residents": residents,
+            "days": days,
+            "seed": seed,
+            "out": str(Path(tmp) / "run"),
+        }
         proc = subprocess.run(
-            [sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True,
-            env=env, check=False,
+            [sys.executable, "-c", CHILD, json.dumps(args)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
         )
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark run failed:\n{proc.stderr}")
@@ -86,12 +95,33 @@ def scaling(scales: list[float], days: int, scenario: str) -> list[dict]:
     phases = list(rows[0]["phases_s"])
     with open(RESULTS / "scaling.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["scale", "residents", "days", "wall_s", "build_population_s", "simulate_s",
-                    "agent_days_per_s", "peak_rss_gib", *[f"phase_{p}_s" for p in phases]])
+        w.writerow(
+            [
+                "scale",
+                "residents",
+                "days",
+                "wall_s",
+                "build_population_s",
+                "simulate_s",
+                "agent_days_per_s",
+                "peak_rss_gib",
+                *[f"phase_{p}_s" for p in phases],
+            ]
+        )
         for r in rows:
-            w.writerow([r["scale"], r["residents"], r["days"], round(r["wall_s"], 2),
-                        r["build_population_s"], r["simulate_s"], round(r["agent_days_per_s"]),
-                        round(r["peak_rss_gib"], 3), *[r["phases_s"][p] for p in phases]])
+            w.writerow(
+                [
+                    r["scale"],
+                    r["residents"],
+                    r["days"],
+                    round(r["wall_s"], 2),
+                    r["build_population_s"],
+                    r["simulate_s"],
+                    round(r["agent_days_per_s"]),
+                    round(r["peak_rss_gib"], 3),
+                    *[r["phases_s"][p] for p in phases],
+                ]
+            )
     plot_scaling(rows)
     return rows
 
@@ -132,13 +162,23 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: int) -> list[dict]:
         mesa_s = time.perf_counter() - t
         ours_rate = n * days / ours["simulate_s"]
         mesa_rate = n * mesa_days / mesa_s
-        rows.append({"residents": n, "scslab_days": days, "scslab_simulate_s": ours["simulate_s"],
-                     "mesa_days": mesa_days, "mesa_s": round(mesa_s, 2),
-                     "scslab_agent_days_per_s": round(ours_rate),
-                     "mesa_agent_days_per_s": round(mesa_rate),
-                     "ratio": round(ours_rate / mesa_rate, 1)})
-        print(f"N={n:,}: scslab {ours_rate / 1e6:.2f} M agent-days/s, Mesa "
-              f"{mesa_rate / 1e3:.0f} k agent-days/s: {ours_rate / mesa_rate:,.0f}x", flush=True)
+        rows.append(
+            {
+                "residents": n,
+                "scslab_days": days,
+                "scslab_simulate_s": ours["simulate_s"],
+                "mesa_days": mesa_days,
+                "mesa_s": round(mesa_s, 2),
+                "scslab_agent_days_per_s": round(ours_rate),
+                "mesa_agent_days_per_s": round(mesa_rate),
+                "ratio": round(ours_rate / mesa_rate, 1),
+            }
+        )
+        print(
+            f"N={n:,}: scslab {ours_rate / 1e6:.2f} M agent-days/s, Mesa "
+            f"{mesa_rate / 1e3:.0f} k agent-days/s: {ours_rate / mesa_rate:,.0f}x",
+            flush=True,
+        )
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / "mesa.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -153,10 +193,15 @@ def compile_time(residents: int, days: int) -> dict:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         cold = run_child("beijing-2018", residents=residents, days=days, env=env)
         warm = run_child("beijing-2018", residents=residents, days=days, env=env)
-    out = {"cold_wall_s": round(cold["wall_s"], 2), "warm_wall_s": round(warm["wall_s"], 2),
-           "compile_s": round(cold["wall_s"] - warm["wall_s"], 2)}
-    print(f"compile: cold {out['cold_wall_s']} s, warm {out['warm_wall_s']} s, "
-          f"compile ~{out['compile_s']} s (cached across runs)")
+    out = {
+        "cold_wall_s": round(cold["wall_s"], 2),
+        "warm_wall_s": round(warm["wall_s"], 2),
+        "compile_s": round(cold["wall_s"] - warm["wall_s"], 2),
+    }
+    print(
+        f"compile: cold {out['cold_wall_s']} s, warm {out['warm_wall_s']} s, "
+        f"compile ~{out['compile_s']} s (cached across runs)"
+    )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "compile.json").write_text(json.dumps(out, indent=1))
     return out

@@ -15,8 +15,13 @@ def test_bench_scaling_and_mesa_smoke(tmp_path) -> None:
         ["scaling", "--scales", "0.0001", "0.0002", "--days", "3"],
         ["mesa", "--residents", "300", "--days", "3", "--mesa-days", "3"],
     ):
-        proc = subprocess.run([sys.executable, bench, *args, "--results", str(tmp_path)],
-                              capture_output=True, text=True, timeout=600, check=False)
+        proc = subprocess.run(
+            [sys.executable, bench, *args, "--results", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(open(tmp_path / "scaling.csv")))
     assert [int(r["residents"]) for r in rows] == [2154, 4308]

@@ -45,8 +45,12 @@ class Recovering:
 
     def at(self, ids: np.ndarray, day: int) -> np.ndarray:
         """The factors of `ids` on `day` (float64, 1 = untouched)."""
-        gap = day - self.since[ids].astype(np.float64)
-        return 1.0 - (1.0 - self.value[ids].astype(np.float64)) * np.exp(-self.rate * gap)
+        value = self.value[ids].astype(np.float64)
+        hit = np.flatnonzero(value < 1.0)  # most agents were never shocked
+        if len(hit):
+            gap = day - self.since[ids[hit]].astype(np.float64)
+            value[hit] = 1.0 - (1.0 - value[hit]) * np.exp(-self.rate * gap)
+        return value
 
     def all_at(self, day: int) -> np.ndarray:
         """The factors of every agent on `day` (float32)."""

@@ -52,6 +52,7 @@ from scslab.results import (
     MetricSpace,
     Results,
     collect_state,
+    count_into,
     enterprise_groups,
     resident_groups,
 )
@@ -320,7 +321,7 @@ class Simulation:
             cols = np.where(
                 err, side.cols["records_erroneous"][dept], side.cols["records_true"][dept]
             )
-            np.add.at(side.acc, (side.cell[subj], cols), 1.0)
+            count_into(side.acc, side.cell[subj], cols)
         return kind, subject, erroneous
 
     def _lists(
@@ -348,10 +349,10 @@ class Simulation:
             cells = side.cell[changes.subject]
             bits = changes.bit.astype(np.int64)
             entered = changes.entered
-            np.add.at(side.acc, (cells[entered], side.cols["new_listings"][bits[entered]]), 1.0)
+            count_into(side.acc, cells[entered], side.cols["new_listings"][bits[entered]])
             w = entered & changes.wrongful
-            np.add.at(side.acc, (cells[w], side.cols["new_listings_wrongful"][bits[w]]), 1.0)
-            np.add.at(side.acc, (cells[~entered], side.cols["exits"][bits[~entered]]), 1.0)
+            count_into(side.acc, cells[w], side.cols["new_listings_wrongful"][bits[w]])
+            count_into(side.acc, cells[~entered], side.cols["exits"][bits[~entered]])
             touched, inverse = np.unique(changes.subject, return_inverse=True)
             toggles = np.zeros(len(touched), np.uint8)
             np.bitwise_xor.at(toggles, inverse, (1 << bits).astype(np.uint8))
@@ -438,7 +439,7 @@ class Simulation:
             if not firm and acts.posting[a] and nd_:
                 posts.append(out_done[:nd_])
         posters = np.concatenate(posts) if posts else np.zeros(0, np.int64)
-        np.add.at(self.res.acc, (self.res.cell[posters], self.res.cols["posts"][0]), 1.0)
+        count_into(self.res.acc, self.res.cell[posters], self.res.cols["posts"][0])
         return shocks, posters
 
     def _behaviour(
@@ -462,7 +463,7 @@ class Simulation:
             self.chill.shock(watchers, day, beh.chilling_contacts)
         for ids, share in shocks:
             self.income.shock(ids, day, share)
-            np.add.at(self.res.acc, (self.res.cell[ids], self.res.cols["income_shocks"][0]), 1.0)
+            count_into(self.res.acc, self.res.cell[ids], self.res.cols["income_shocks"][0])
 
     def _collect(self, day: int) -> None:
         for side in (self.res, self.ent):

@@ -253,9 +253,7 @@ def _daily(
             has_score_rules = True
     for i in range(start, len(mask)):
         m = mask[i]
-        if m == 0 and (
-            not has_score_rules or below_max <= score[i] < least_min
-        ):
+        if m == 0 and (not has_score_rules or below_max <= score[i] < least_min):
             continue
         if n_out + n_lists > cap:
             return n_out, i

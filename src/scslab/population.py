@@ -186,7 +186,9 @@ def build_residents(
     heads[starts[:-1]] = True
 
     census = np.array(list(table["districts"].values()), dtype=np.float64)
-    hh_district = rng.choice(len(census), size=n_households, p=census / census.sum())
+    # Households in district order: residents of a district form one id range, which
+    # keeps the contact graph local in memory (friends are mostly from one's district).
+    hh_district = np.sort(rng.choice(len(census), size=n_households, p=census / census.sum()))
     hh_migrant = rng.random(n_households) < spec.migrant_share
     district = hh_district.astype(np.uint8)[household]
     migrant = hh_migrant[household]
