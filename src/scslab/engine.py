@@ -47,7 +47,6 @@ from scslab.population import AGE_BANDS, Population, build_population, resident_
 from scslab.records import ACTIVE, RecordLog
 from scslab.results import (
     HIST_BIN_POINTS,
-    N_CHUNKS,
     DailySeries,
     MetricSpace,
     Results,
@@ -87,8 +86,8 @@ class Side:
         n_state = (
             4 + 2 * len(self.lists) + (len(self.scorer.rules.grade_names) if self.scorer else 0)
         )
-        self.scratch = np.zeros((N_CHUNKS, n_cells, n_state))
-        self.hist_scratch = np.zeros((N_CHUNKS, int((HIST_HI - HIST_LO) // HIST_BIN_POINTS)))
+        self.state_sums = np.zeros((n_cells, n_state))
+        self.hist = np.zeros(int((HIST_HI - HIST_LO) // HIST_BIN_POINTS))
 
     @property
     def score(self) -> np.ndarray:
@@ -469,8 +468,7 @@ class Simulation:
         for side in (self.res, self.ent):
             c = side.cols
             floors = side.scorer.rules.grade_floors if side.scorer else np.zeros(0)
-            n_bins = int((HIST_HI - HIST_LO) // 10.0)
-            state, hist = collect_state(
+            collect_state(
                 side.cell,
                 side.list_state.mask,
                 side.list_state.wrongful,
@@ -479,11 +477,11 @@ class Simulation:
                 side.score,
                 floors,
                 HIST_LO,
-                n_bins,
                 self.days_blacklisted if side is self.res else np.zeros(0, np.int16),
-                side.scratch,
-                side.hist_scratch,
+                side.state_sums,
+                side.hist,
             )
+            state, hist = side.state_sums, side.hist
             side.acc[:, c["state"]] += state
             side.series.add_day(side.acc)
             side.acc[:] = 0.0

@@ -30,7 +30,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-N_CHUNKS = 64  # fixed work split of dense reductions: results do not depend on threads
 HIST_BIN_POINTS = 10.0
 
 
@@ -65,11 +64,7 @@ class MetricSpace:
         return len(self.names)
 
 
-STATE_COUNT, STATE_BLACK, STATE_BLACK_WRONGFUL, STATE_SCORE = 0, 1, 2, 3
-"""Fixed columns of collect_state's output; then listed[L], listed_wrongful[L], grade[G]."""
-
-
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True)
 def collect_state(
     cell: np.ndarray,
     mask: np.ndarray,
@@ -79,63 +74,54 @@ def collect_state(
     score: np.ndarray,
     floors: np.ndarray,
     hist_lo: float,
-    n_bins: int,
     days_blacklisted: np.ndarray,
-    part: np.ndarray,
+    out: np.ndarray,
     hist: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """State of every agent summed per cell, and the score histogram (fixed-order sums).
+) -> None:
+    """Sum the state of every agent per cell into `out`, and the score histogram into `hist`.
 
-    Columns: count, blacklisted, wrongfully blacklisted, score sum (points), then agents
-    on each list, wrongfully on each list, and in each grade. Adds a day to
-    days_blacklisted (when given) of everyone on a blacklist. `part` [N_CHUNKS, cells,
-    columns] and `hist` [N_CHUNKS, bins] are scratch space, reused from day to day (fresh
-    allocations each day cost more than the pass itself).
+    Columns of out [cells, columns]: count, blacklisted, wrongfully blacklisted, score sum
+    (points), then agents on each list, wrongfully on each list, and in each grade. hist
+    counts scores in HIST_BIN_POINTS bins from hist_lo. Adds a day to days_blacklisted
+    (when given) of everyone on a blacklist. One pass, in id order: the sums do not depend
+    on threads. (A parallel version lost more to thread wake-ups on 2 busy cores than it
+    gained.)
     """
     n = len(cell)
     n_grades = len(floors)
-    n_cells, n_cols = part.shape[1], part.shape[2]
+    n_bins = len(hist)
+    out[:] = 0.0
+    hist[:] = 0.0
     has_score = len(score) == n and n_grades > 0
     count_days = len(days_blacklisted) == n
-    for ch in nb.prange(N_CHUNKS):
-        lo = ch * n // N_CHUNKS
-        hi = (ch + 1) * n // N_CHUNKS
-        part[ch] = 0.0
-        hist[ch] = 0.0
-        for i in range(lo, hi):
-            c = cell[i]
-            part[ch, c, 0] += 1.0
-            m = mask[i]
-            if m:
-                w = wrongful[i]
-                for b in range(n_lists):
-                    if (m >> b) & 1:
-                        part[ch, c, 4 + b] += 1.0
-                        if (w >> b) & 1:
-                            part[ch, c, 4 + n_lists + b] += 1.0
-                if m & black_bits:
-                    part[ch, c, 1] += 1.0
-                    if count_days:
-                        days_blacklisted[i] += 1
-                    if (m & black_bits & ~w) == 0:
-                        part[ch, c, 2] += 1.0
-            if has_score:
-                s = score[i]
-                part[ch, c, 3] += s
-                g = n_grades - 1
-                for k in range(n_grades - 1):
-                    if s >= floors[k]:
-                        g = k
-                        break
-                part[ch, c, 4 + 2 * n_lists + g] += 1.0
-                b = int((s - hist_lo) // HIST_BIN_POINTS)
-                hist[ch, min(max(b, 0), n_bins - 1)] += 1.0
-    out = np.zeros((n_cells, n_cols))
-    total = np.zeros(max(n_bins, 1))
-    for ch in range(N_CHUNKS):
-        out += part[ch]
-        total += hist[ch]
-    return out, total
+    for i in range(n):
+        c = cell[i]
+        out[c, 0] += 1.0
+        m = mask[i]
+        if m:
+            w = wrongful[i]
+            for b in range(n_lists):
+                if (m >> b) & 1:
+                    out[c, 4 + b] += 1.0
+                    if (w >> b) & 1:
+                        out[c, 4 + n_lists + b] += 1.0
+            if m & black_bits:
+                out[c, 1] += 1.0
+                if count_days:
+                    days_blacklisted[i] += 1
+                if (m & black_bits & ~w) == 0:
+                    out[c, 2] += 1.0
+        if has_score:
+            s = score[i]
+            out[c, 3] += s
+            g = n_grades - 1
+            for k in range(n_grades - 1):
+                if s >= floors[k]:
+                    g = k
+                    break
+            out[c, 4 + 2 * n_lists + g] += 1.0
+            b = int((s - hist_lo) // HIST_BIN_POINTS)
+            hist[min(max(b, 0), n_bins - 1)] += 1.0
 
 
 @dataclass

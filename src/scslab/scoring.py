@@ -71,7 +71,7 @@ class ScoreState:
         return cls(np.full(n, base, np.float32), np.zeros(n, np.float32))
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True)
 def drift(
     score: np.ndarray,
     error_points: np.ndarray,
@@ -84,7 +84,7 @@ def drift(
 ) -> None:
     """One day of drift toward the base and of association penalties, in place."""
     use_assoc = association != 0.0 and len(listed_contacts) == len(score)
-    for i in nb.prange(len(score)):
+    for i in range(len(score)):
         s = base + decay * (score[i] - base)
         if use_assoc:
             s -= association * listed_contacts[i]
