@@ -119,8 +119,9 @@ def test_poisson_interval():
 
 
 def test_seed_interval():
-    mean, lo, hi = plots.seed_interval([1.0, 2.0, 3.0])
-    assert lo == pytest.approx(mean - (hi - mean))
-    assert mean == 2.0
+    mean, lo, hi = plots.seed_interval([10.0, 11.0, 12.0])
+    assert mean == 11.0
     assert hi - mean == pytest.approx(4.303 / math.sqrt(3))
+    assert mean - lo == pytest.approx(hi - mean)
+    assert plots.seed_interval([1.0, 2.0, 3.0])[1] == 0.0  # a rate is never negative
     assert plots.seed_interval([5.0]) == (5.0, 5.0, 5.0)

@@ -509,10 +509,14 @@ def _bars(
         for p, t, x in zip(pos, total, w, strict=True):
             if x > 0:
                 ax.text(t, p, f" {100 * x / t:.0f}% wrong", va="center", fontsize=7, color=WRONG)
+    if not any(any(values[v.label]) for v in vs):
+        ax.set_xlim(0, 1)
+        ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes, color=GREY)
     ax.set_yticks(y, [_short(i) for i in items], fontsize=8)
     ax.set_ylim(max(len(items), 4) - 0.5, -0.5)  # top to bottom; thin bars when few
     ax.grid(axis="x", alpha=0.3)
     ax.margins(x=0.15)
+    ax.set_xlim(left=0)
 
 
 def _log_x(ax: Axes, values: dict[str, list[float]]) -> None:

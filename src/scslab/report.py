@@ -22,6 +22,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -384,7 +385,7 @@ def _disparate_section(runs: list[Results], vs: list[Variant]) -> str:
     )
     body = [_how(how)]
     for kind in ("blacklisted", "blocked", "wrongful_blocked"):
-        body.append(_figure(lambda k=kind: plots.disparate_impact(runs, k), f"disparate-{kind}"))
+        body.append(_figure(partial(plots.disparate_impact, runs, kind), f"disparate-{kind}"))
     tables = []
     for group_by in ("hukou", "income_decile", "district"):
         rates = plots.group_rates(runs, group_by, "blacklisted")
