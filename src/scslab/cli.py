@@ -219,7 +219,7 @@ def report_cmd(
 
 @app.command()
 def dashboard(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8765,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
     runs: Annotated[
         Path, typer.Option(help="Results folder: past runs to browse, new runs go here.")
     ] = Path("runs"),
@@ -227,8 +227,8 @@ def dashboard(
     """Open the interactive dashboard (Solara) on http://127.0.0.1:PORT, this machine only."""
     from scslab.dashboard import serve
 
-    if not 0 <= port <= 65535:
-        fail(f"--port: must be 0..65535 (got {port})")
+    if not 1 <= port <= 65535:
+        fail(f"--port: must be 1..65535 (got {port})")
     try:
         code = serve(port=port, runs_dir=runs)
     except ImportError as err:

@@ -639,7 +639,18 @@ def disparate_impact(runs: Runs, kind: str = "blacklisted") -> Figure:
             pos = x - 0.4 + width * (k + 0.5)
             ax.bar(pos, r["rate"], width=width, color=v.color, label=v.label)
             err = np.vstack([r["rate"] - r["lo"], r["hi"] - r["rate"]]).clip(min=0)
-            ax.errorbar(pos, r["rate"], yerr=err, fmt="none", ecolor="black", lw=0.8, capsize=2)
+            seen = (r["count"] > 0).to_numpy()
+            for mask, color in ((seen, "black"), (~seen, "#bbbbbb")):  # grey: none observed
+                if mask.any():
+                    ax.errorbar(
+                        pos[mask],
+                        r["rate"][mask],
+                        yerr=err[:, mask],
+                        fmt="none",
+                        ecolor=color,
+                        lw=0.8,
+                        capsize=2,
+                    )
         _rate_ylim(ax, rates)
         ax.set_xticks(x, groups, rotation=60 if group_by == "district" else 0, fontsize=8)
         ax.set_xlabel(GROUP_LABELS[group_by] + (" (1 = poorest)" if "decile" in group_by else ""))
@@ -648,7 +659,7 @@ def disparate_impact(runs: Runs, kind: str = "blacklisted") -> Figure:
     axes[0].set_ylabel(RES_RATE + " of the group")
     if len(vs) > 1:
         _legend_below(fig, axes[0])
-    fig.suptitle(f"{RATE_LABELS[kind]}, per 100,000 residents (black bars: 95% interval)")
+    fig.suptitle(f"{RATE_LABELS[kind]}, per 100,000 residents (95% intervals; grey: none observed)")
     return _finish(fig)
 
 

@@ -379,8 +379,8 @@ def _disparate_section(runs: list[Results], vs: list[Variant]) -> str:
             if several
             else "interval (Wilson for the share on a list, Poisson for counts of attempts). "
         )
-        + "Groups whose intervals do not overlap differ beyond chance; a group with none "
-        "has an interval from 0 that may run off the top of the panel. Hukou: local "
+        + "Groups whose intervals do not overlap differ beyond chance. A group with no event "
+        "has a grey interval from 0 (its upper bound may run off the panel). Hukou: local "
         "residents hold a Beijing household registration, migrants do not."
     )
     body = [_how(how)]
