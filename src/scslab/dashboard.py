@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -254,9 +255,13 @@ def serve(port: int = 8765, runs_dir: Path | str = "runs") -> int:
         "--no-open",
         "--no-check-version",
     ]
+    server = subprocess.Popen(cmd, env=env)
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())  # stop the server with us
     try:
-        return subprocess.call(cmd, env=env)
+        return server.wait()
     except KeyboardInterrupt:
+        server.terminate()
+        server.wait()
         return 0
 
 
@@ -302,6 +307,11 @@ if solara is not None:
     def set_edit(key: str, value: Any) -> None:
         """Record one changed setting."""
         edits.set({**edits.value, key: value})
+
+    def set_from_slider(key: str, base: float, step: float, value: float) -> None:
+        """Record a slider's new value, but not the slider snapping a value to its grid."""
+        if key in edits.value or abs(value - base) > step / 2 + 1e-9:
+            set_edit(key, value)
 
     def toggle(key: str, on: bool) -> None:
         """Switch a measure or reward on (keep) or off (remove)."""
@@ -412,7 +422,7 @@ if solara is not None:
                     min=0.0,
                     max=1.0,
                     step=0.01,
-                    on_value=partial(set_edit, key),
+                    on_value=partial(set_from_slider, key, value, 0.01),
                 )
             elif isinstance(value, int):
                 solara.InputInt(label, value=_value(key, value), on_value=partial(set_edit, key))
@@ -431,14 +441,15 @@ if solara is not None:
                     solara.Text(name.replace("_", " "), style={"font-weight": "600"})
                     for field in ("coverage", "error_rate"):
                         key = f"departments.{name}.{field}"
-                        current = _value(key, getattr(dep, field))
+                        base = getattr(dep, field)
+                        current = _value(key, base)
                         solara.SliderFloat(
-                            f"{field.replace('_', ' ')} {current:.2f}",
+                            f"{field.replace('_', ' ')} {current:.3g}",
                             value=current,
                             min=0.0,
-                            max=1.0 if field == "coverage" else 0.3,
+                            max=1.0 if field == "coverage" else max(0.3, base),
                             step=0.01,
-                            on_value=partial(set_edit, key),
+                            on_value=partial(set_from_slider, key, base, 0.01),
                         )
         with solara.Details("Lists: durations and thresholds"):
             grades = [g.name for g in sc.scoring.grades] if sc.scoring else []
@@ -450,10 +461,10 @@ if solara is not None:
                     solara.SliderInt(
                         f"days on the list: {current}",
                         value=current,
-                        min=30,
-                        max=3650,
-                        step=30,
-                        on_value=partial(set_edit, key),
+                        min=1,
+                        max=max(3650, rule.duration_days),
+                        step=1,
+                        on_value=partial(set_from_slider, key, rule.duration_days, 1),
                     )
                 trig = rule.trigger
                 for field in ("grade_at_most", "grade_at_least"):
