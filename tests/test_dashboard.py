@@ -32,7 +32,7 @@ from scslab.dashboard import (
     resident_history,
 )
 from scslab.scenario import ScenarioError
-from tiny_runs import tiny_runs
+from tests.tiny_runs import tiny_runs
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

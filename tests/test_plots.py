@@ -8,7 +8,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from scslab import Results, load_run, plots
-from tiny_runs import tiny_runs
+from tests.tiny_runs import tiny_runs
 
 
 @pytest.fixture(scope="module")

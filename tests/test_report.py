@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from scslab import load_run
 from scslab.cli import app
 from scslab.report import SECTIONS, build_report, expand_run_paths, load_for_report
-from tiny_runs import tiny_runs
+from tests.tiny_runs import tiny_runs
 
 FIGURE_IDS = {
     "lists-residents",

@@ -30,9 +30,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
 N_CHUNKS = 64  # fixed work split of dense reductions: results do not depend on threads
 HIST_BIN_POINTS = 10.0
 
@@ -205,6 +202,9 @@ class DailySeries:
 
 
 TABLES = ("metrics", "score_histogram", "residents", "enterprises", "records")
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 class Results:
