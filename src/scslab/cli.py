@@ -105,6 +105,9 @@ def run(
         typer.Option("--agents/--no-agents", help="Write per-agent tables (default: up to 1M)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    report: Annotated[
+        bool, typer.Option("--report", help="Also write report.html into the run directory.")
+    ] = False,
 ) -> None:
     """Simulate a scenario and write its run directory (Parquet tables + manifest)."""
     from scslab.engine import Simulation
@@ -150,6 +153,12 @@ def run(
             f"build {t['build_population_s']:.1f} s, simulate {t['simulate_s']:.1f} s, "
             f"write {t['write_s']:.1f} s; results in [bold]{out}[/]"
         )
+    if report:
+        from scslab.report import write_report
+
+        page = write_report(results, out / "report.html")
+        if not quiet:
+            console.print(f"report: [bold]{page}[/]")
 
 
 @app.command()
@@ -179,6 +188,52 @@ def validate(path: Annotated[str, typer.Argument(help="Scenario file or built-in
     except ScenarioError as err:
         fail(str(err))
     console.print(f"{path}: valid scenario '{sc.name}'")
+
+
+@app.command("report")
+def report_cmd(
+    runs: Annotated[
+        list[Path],
+        typer.Argument(help="Run directories (or folders of runs) to report, side by side."),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path(
+        "report.html"
+    ),
+    title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
+) -> None:
+    """Write one self-contained HTML report (plots inline, opens offline) of one or more runs.
+
+    Runs of the same scenario that differ only in seed are pooled, with intervals across
+    seeds; different scenarios are drawn side by side.
+    """
+    from scslab.report import expand_run_paths, load_for_report, write_report
+
+    try:
+        paths = expand_run_paths(runs)
+        loaded = [load_for_report(p) for p in paths]
+    except (FileNotFoundError, OSError, ValueError) as err:
+        fail(str(err))
+    page = write_report(loaded, output, title)
+    console.print(f"report of {len(loaded)} run(s): [bold]{page}[/]")
+
+
+@app.command()
+def dashboard(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    runs: Annotated[
+        Path, typer.Option(help="Results folder: past runs to browse, new runs go here.")
+    ] = Path("runs"),
+) -> None:
+    """Open the interactive dashboard (Solara) on http://127.0.0.1:PORT, this machine only."""
+    from scslab.dashboard import serve
+
+    if not 1 <= port <= 65535:
+        fail(f"--port: must be 1..65535 (got {port})")
+    try:
+        code = serve(port=port, runs_dir=runs)
+    except ImportError as err:
+        fail(f"the dashboard needs Solara: pip install 'scslab[dashboard]' ({err})")
+    raise typer.Exit(code)
 
 
 def main() -> None:

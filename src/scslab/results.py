@@ -22,7 +22,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numba as nb
 import numpy as np
@@ -199,6 +199,9 @@ class DailySeries:
 
 TABLES = ("metrics", "score_histogram", "residents", "enterprises", "records")
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 class Results:
     """What a run produced: metrics by group and day, histograms, agents, records."""
@@ -250,6 +253,28 @@ class Results:
         m = self.metrics
         city = m[m["group_by"] == "city"]
         return city.groupby("metric", sort=False)["value"].sum().to_dict()
+
+    def plot(self, metric: str | None = None, group_by: str = "city") -> Figure:
+        """A matplotlib Figure: a six-panel overview, or one metric day by day.
+
+        `metric`: a metric name ('blacklisted') or a family prefix ('blocked' draws every
+        'blocked:<domain>'); counts as recorded, not per 100,000. See `scslab.plots`.
+        """
+        from scslab import plots
+
+        if metric is None:
+            return plots.overview(self)
+        return plots.plot_metric(self, metric, group_by)
+
+    def report(self, out: str | Path | None = None) -> Path:
+        """Write this run's HTML report (default: report.html in its run directory)."""
+        from scslab.report import write_report
+
+        if out is None:
+            if self.path is None:
+                raise ValueError("out: this run has no directory; give a file name")
+            out = self.path / "report.html"
+        return write_report(self, out)
 
     def write(self, out_dir: Path, elapsed_s: float | None = None) -> Path:
         """Write the run directory atomically: a temporary name, renamed when complete.

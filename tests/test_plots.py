@@ -1,0 +1,127 @@
+"""Plots: every figure draws for one run and for several; the statistics behind them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from matplotlib.figure import Figure
+
+from scslab import Results, load_run, plots
+from tests.tiny_runs import tiny_runs
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, Results]:
+    return {k: load_run(p) for k, p in tiny_runs().items()}
+
+
+def test_overview_is_a_six_panel_figure(runs):
+    fig = runs["seed1"].plot()
+    assert isinstance(fig, Figure)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(titles) == 6
+    assert "On each list" in titles
+    assert "5,000 residents, 30 days, seed 1" in fig.get_suptitle()
+
+
+def test_plot_one_metric_and_a_family(runs):
+    res = runs["seed1"]
+    assert len(res.plot("blacklisted").axes[0].lines) == 1
+    blocked = plots.family(res.to_frame(), "blocked")
+    assert len(blocked) > 3
+    assert len(res.plot("blocked").axes[0].lines) == len(blocked)
+    by_hukou = res.plot("blacklisted", group_by="hukou")
+    assert sorted(line.get_label() for line in by_hukou.axes[0].lines) == ["local", "migrant"]
+
+
+def test_plot_unknown_metric_names_it(runs):
+    with pytest.raises(ValueError, match="no metric 'nonsense'"):
+        runs["seed1"].plot("nonsense")
+
+
+def test_seeds_form_one_variant_and_scenarios_differ(runs):
+    vs = plots.variants([runs["seed1"], runs["seed2"], runs["noisy"]])
+    assert [v.label for v in vs] == ["beijing-2018", "beijing-2018-noisy"]
+    assert vs[0].seeds == [1, 2]
+    assert len(vs[1].runs) == 1
+    assert vs[0].color != vs[1].color
+
+
+FIGURES = [
+    plots.overview,
+    plots.list_sizes,
+    plots.score_distribution,
+    plots.blocked_by_domain,
+    plots.records_by_department,
+    plots.wrongful_sanctions,
+    plots.disparate_impact,
+    plots.green_channel,
+    plots.posting,
+]
+
+
+@pytest.mark.parametrize("draw", FIGURES, ids=lambda f: f.__name__)
+def test_every_figure_draws_for_one_and_several_runs(runs, draw):
+    for selection in ([runs["seed1"]], list(runs.values())):
+        fig = draw(selection)
+        assert isinstance(fig, Figure)
+        assert any(ax.get_visible() for ax in fig.axes)
+
+
+def test_rates_per_100k_are_counts_over_group_size(runs):
+    res = runs["seed1"]
+    rates = plots.group_rates(res, "hukou", "blacklisted").set_index("group")
+    m = res.metrics
+    hukou = m[m["group_by"] == "hukou"]
+    last = hukou[hukou["day"] == hukou["day"].max()]
+    for group in ("local", "migrant"):
+        n = last[(last["group"] == group) & (last["metric"] == "residents")]["value"].sum()
+        k = last[(last["group"] == group) & (last["metric"] == "blacklisted")]["value"].sum()
+        row = rates.loc[group]
+        assert row["rate"] == pytest.approx(100_000 * k / n)
+        assert row["lo"] <= row["rate"] <= row["hi"]
+        assert row["runs"] == 1
+
+
+def test_rates_across_seeds_use_the_seed_spread(runs):
+    rates = plots.group_rates([runs["seed1"], runs["seed2"]], "income_decile", "blocked")
+    assert list(rates["group"]) == [str(k) for k in range(1, 11)]
+    assert (rates["runs"] == 2).all()
+    single = [plots.group_rates(runs[s], "income_decile", "blocked") for s in ("seed1", "seed2")]
+    mean = (single[0]["rate"] + single[1]["rate"]) / 2
+    assert list(rates["rate"]) == pytest.approx(list(mean))
+
+
+def test_disparity_ratios_compare_groups(runs):
+    ratios = plots.disparity_ratios(runs["seed1"])
+    assert set(ratios["comparison"]) <= {"migrant / local", "poorest / richest decile"}
+    rates = plots.group_rates(runs["seed1"], "hukou", "blacklisted").set_index("group")["rate"]
+    row = ratios[
+        (ratios["comparison"] == "migrant / local")
+        & (ratios["measure"] == plots.RATE_LABELS["blacklisted"])
+    ]
+    if rates["local"] > 0:
+        assert row["ratio"].iloc[0] == pytest.approx(rates["migrant"] / rates["local"])
+
+
+def test_wilson_interval():
+    assert plots.wilson_interval(0, 100) == pytest.approx((0.0, 0.0370), abs=1e-4)
+    assert plots.wilson_interval(50, 100) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+    assert plots.wilson_interval(3, 0) == (0.0, 0.0)
+
+
+def test_poisson_interval():
+    lo, hi = plots.poisson_interval(0)
+    assert lo == 0.0 and hi == pytest.approx(3.84, abs=0.01)
+    lo, hi = plots.poisson_interval(100)
+    assert lo == pytest.approx(82.2, abs=0.1) and hi == pytest.approx(121.6, abs=0.1)
+
+
+def test_seed_interval():
+    mean, lo, hi = plots.seed_interval([10.0, 11.0, 12.0])
+    assert mean == 11.0
+    assert hi - mean == pytest.approx(4.303 / math.sqrt(3))
+    assert mean - lo == pytest.approx(hi - mean)
+    assert plots.seed_interval([1.0, 2.0, 3.0])[1] == 0.0  # a rate is never negative
+    assert plots.seed_interval([5.0]) == (5.0, 5.0, 5.0)
