@@ -201,7 +201,7 @@ class DailySeries:
         )
 
 
-TABLES = ("metrics", "score_histogram", "residents", "enterprises", "records")
+TABLES = ("metrics", "score_histogram", "residents", "enterprises", "records", "listings")
 
 
 class Results:
