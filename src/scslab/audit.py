@@ -240,15 +240,13 @@ class _Where:
         self.lines = _line_index(text)
 
     def line(self, rule: str) -> int | None:
+        """1-based line of `rule` (a dotted key), or of its nearest written ancestor."""
         parts = tuple(rule.split("."))
         while parts:
             if parts in self.lines:
                 return self.lines[parts]
             parts = parts[:-1]
         return None
-
-    def written(self, rule: str) -> bool:
-        return tuple(rule.split(".")) in self.lines
 
 
 # ---------------------------------------------------------------------- helpers
@@ -319,9 +317,18 @@ def _adverse_kinds(sc: Scenario) -> list[str]:
     return out
 
 
+def _context_of(domain: str) -> str:
+    return DOMAIN_CONTEXT[domain]  # type: ignore[index]
+
+
+def _domains(m: Any) -> list[str]:
+    """A measure's or reward's domains as plain strings."""
+    return [str(d) for d in m.domains]
+
+
 def _blocking_measures(sc: Scenario, lname: str) -> list[tuple[str, list[str]]]:
     return [
-        (mname, list(m.domains))
+        (mname, _domains(m))
         for mname, m in sc.measures.items()
         if m.list == lname and m.effect == "block"
     ]
@@ -429,7 +436,7 @@ def _lint_proportion(sc: Scenario, add: Any) -> None:
         blocking = _blocking_measures(sc, lname)
         if not blocking:
             continue
-        contexts = sorted({DOMAIN_CONTEXT[d] for _, doms in blocking for d in doms})
+        contexts = sorted({_context_of(d) for _, doms in blocking for d in doms})
         if len(contexts) >= BREADTH_CONTEXTS:
             add(
                 "disproportionate",
@@ -501,7 +508,7 @@ def _lint_speech(sc: Scenario, add: Any) -> None:
                 ),
             )
     for mname, m in sc.measures.items():
-        if "online_accounts" in m.domains and m.effect == "block":
+        if "online_accounts" in _domains(m) and m.effect == "block":
             add(
                 "expression",
                 f"measures.{mname}",
@@ -519,7 +526,7 @@ def _lint_collective(sc: Scenario, add: Any) -> None:
                 "blacklisted contact: a penalty for what others did",
             )
     for mname, m in sc.measures.items():
-        for dom in m.domains:
+        for dom in _domains(m):
             if dom in THIRD_PARTY_DOMAINS and m.effect == "block":
                 add(
                     "collective_punishment",
@@ -531,7 +538,7 @@ def _lint_collective(sc: Scenario, add: Any) -> None:
 
 def _lint_movement(sc: Scenario, add: Any) -> None:
     for mname, m in sc.measures.items():
-        doms = [d for d in m.domains if d in MOVEMENT_DOMAINS]
+        doms = [d for d in _domains(m) if d in MOVEMENT_DOMAINS]
         if doms and m.effect == "block":
             data = list_data_contexts(sc, m.list)
             add(
@@ -645,8 +652,8 @@ def _lint_safeguards(sc: Scenario, add: Any) -> None:
             "due_process.defaults.expiry_days" if sc.due_process else "scoring.record_expiry_days"
         )
         add("missing_expiry", rule, f"{_fmt(never)} records count for ever")
-    for lname, rule in sc.lists.items():
-        if rule.kind == "black" and rule.trigger.score_based:
+    for lname, lst in sc.lists.items():
+        if lst.kind == "black" and lst.trigger.score_based:
             kinds = [k for k in _kinds_feeding(sc, lname) if k in never]
             if kinds:
                 add(
@@ -669,12 +676,11 @@ def lint_table(report: LintReport) -> Any:
     table = Table(
         title=f"Rights audit of the rules of {report.scenario} ({report.file})",
         title_justify="left",
-        show_lines=False,
         expand=True,
     )
     table.add_column("severity", no_wrap=True)
-    table.add_column("principle", ratio=2)
-    table.add_column("rule", ratio=3)
+    table.add_column("principle", ratio=2, overflow="fold")
+    table.add_column("rule", ratio=3, overflow="fold")
     table.add_column("why", ratio=6)
     previous = None
     for f in report.findings:
@@ -685,17 +691,30 @@ def lint_table(report: LintReport) -> Any:
         where = f"{name}:{f.line}" if f.line else f"{name}: default, not written"
         table.add_row(
             Text(f.severity, style=SEVERITY_STYLE[f.severity]),
-            f"{f.principle}\n[dim]{PRINCIPLES[f.code][1]}[/]",
+            f.principle,
             f"[bold]{f.rule}[/]\n[dim]{where}[/]",
             f.why,
         )
     return table
 
 
+def principles_table(report: LintReport) -> Any:
+    """What each principle found protects (a legend for lint_table)."""
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    seen = dict.fromkeys(f.code for f in report.findings)
+    for code in seen:
+        table.add_row(PRINCIPLES[code][0], PRINCIPLES[code][1])
+    return table
+
+
 def lint_summary(report: LintReport) -> str:
     """One line: counts by severity, and the prohibited practices found (rich markup)."""
     counts = ", ".join(f"{report.count(s)} {s}" for s in SEVERITIES)
-    codes = {}
+    codes: dict[str, int] = {}
     for f in report.findings:
         if f.severity == "prohibited":
             codes[PRINCIPLES[f.code][0]] = codes.get(PRINCIPLES[f.code][0], 0) + 1

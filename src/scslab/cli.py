@@ -231,7 +231,7 @@ def audit(
     ] = True,
 ) -> None:
     """Audit rules against human-rights law (SCENARIO), or measure their harm (RUN...)."""
-    from scslab.audit import lint, lint_summary, lint_table
+    from scslab.audit import lint, lint_summary, lint_table, principles_table
     from scslab.harm import RunError, harm_view, measure, summarise, write_audit_json
 
     paths = _expand_targets(targets)
@@ -247,6 +247,7 @@ def audit(
             sys.stdout.write(report.to_json() + "\n")
         else:
             console.print(lint_table(report))
+            console.print(principles_table(report))
             console.print(lint_summary(report), highlight=False)
             console.print(
                 "[dim]A structured reading of the rules, not legal advice. Contexts and "

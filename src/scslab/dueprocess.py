@@ -130,8 +130,7 @@ class DueProcessRules:
         dec = np.ones((nk, 10))
         rdec = np.ones((nk, 10))
         for k, name in enumerate(kinds.names):
-            subject = "resident" if kinds.subject[k] == 0 else "enterprise"
-            scoring = scenario.scoring_for(subject)
+            scoring = scenario.scoring if kinds.subject[k] == 0 else scenario.corporate_scoring
             rule = scenario.due_process_for(name)
             if rule is None:
                 z["expiry_days"][k] = (scoring.record_expiry_days or 0) if scoring else 0

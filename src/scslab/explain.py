@@ -190,7 +190,7 @@ def explain(path: str | Path, resident: int) -> Explanation:
         notes.append("the scenario has no points layer for residents: no score")
 
     # ---- records
-    records = []
+    records: list[dict[str, Any]] = []
     for r in mine.itertuples():
         records.append(
             {
