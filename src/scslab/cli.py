@@ -197,7 +197,9 @@ def _expand_targets(targets: list[str]) -> list[str]:
 def _print_json(doc: object) -> None:
     import json
 
-    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    from scslab.harm import finite
+
+    sys.stdout.write(json.dumps(finite(doc), indent=2, default=str, allow_nan=False) + "\n")
 
 
 @app.command()

@@ -43,8 +43,10 @@ class Comparison:
         }
 
     def to_json(self) -> str:
-        """The comparison as indented JSON."""
-        return json.dumps(self.to_dict(), indent=2)
+        """The comparison as indented JSON (NaN written as null)."""
+        from scslab.harm import finite
+
+        return json.dumps(finite(self.to_dict()), indent=2, allow_nan=False)
 
 
 def expand(patterns: list[str]) -> list[Path]:

@@ -568,9 +568,20 @@ def write_audit_json(path: str | Path, measures: dict[str, Any], lint: dict[str,
         "headline": headline(measures),
     }
     tmp = path / ".audit.json.partial"
-    tmp.write_text(json.dumps(doc, indent=2, default=_json_default), "utf-8")
+    tmp.write_text(json.dumps(finite(doc), indent=2, default=_json_default), "utf-8")
     tmp.replace(path / "audit.json")
     return path / "audit.json"
+
+
+def finite(obj: Any) -> Any:
+    """A copy of a JSON-ready object with NaN and infinities replaced by None (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite(v) for v in obj]
+    if isinstance(obj, float | np.floating) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def _json_default(obj: Any) -> Any:

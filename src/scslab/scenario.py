@@ -396,7 +396,8 @@ class DueProcessRule(Strict):
     expiry_days: int | None = Field(
         1825,
         ge=1,
-        description="Days a record counts before it expires (null: never); "
+        description="Days a record counts before it expires (null: never; overrides "
+        "scoring.record_expiry_days); "
         "negative credit records kept 5 years (reference.md A/B).",
     )
 
