@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from audit_helpers import scenario, tiny_run
 from scslab.audit import PRINCIPLES, lint
 from scslab.cli import app
 from scslab.harm import gini, mean_ci, measure, rate_ratio
+from tests.audit_helpers import scenario, tiny_run
 
 runner = CliRunner()
 

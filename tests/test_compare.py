@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from audit_helpers import tiny_run
 from scslab.cli import app
 from scslab.compare import compare, expand
 from scslab.harm import RunError
+from tests.audit_helpers import tiny_run
 
 runner = CliRunner()
 

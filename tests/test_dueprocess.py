@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit_helpers import ALWAYS_APPEAL, builtin_dict, error_prone, scenario, tiny_run
 from scslab import load_run
 from scslab.dueprocess import release
 from scslab.records import ACTIVE, CORRECTED, EXPIRED, RecordBatch, RecordLog
 from scslab.scenario import ScenarioError, parse_scenario
 from scslab.scoring import Scorer, ScoreRules
+from tests.audit_helpers import ALWAYS_APPEAL, builtin_dict, error_prone, scenario, tiny_run
 
 # ---------------------------------------------------------------- schema
 
@@ -121,6 +121,7 @@ def test_release_keeps_a_listing_held_by_another_valid_record() -> None:
     wrongful = np.array([1, 1], np.uint8)
     extended = np.zeros(2, np.uint8)
     until = np.array([[150, 110]], np.int16)
+    true_until = np.array([[10, 10]], np.int16)
     n = release(
         np.array([0, 1], np.int64),
         np.array([1, 1], np.uint8),
@@ -136,12 +137,14 @@ def test_release_keeps_a_listing_held_by_another_valid_record() -> None:
         wrongful,
         extended,
         until,
+        true_until,
         60,
     )
     assert n == 1
     assert until[0].tolist() == [150, 60]  # 0 stays (held by the true record), 1 leaves today
     assert wrongful.tolist() == [0, 1]  # 0 now rests on a true record
     assert extended.tolist() == [0, 1]  # 1 cannot be extended on its way out
+    assert true_until[0, 0] == 150  # the true record covers subject 0 to day 150
 
 
 # ---------------------------------------------------------------- in the engine

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from audit_helpers import builtin_dict, error_prone, scenario, tiny_run
 from scslab import load_run
 from scslab.cli import app
 from scslab.explain import explain
+from tests.audit_helpers import builtin_dict, error_prone, scenario, tiny_run
 
 runner = CliRunner()
 

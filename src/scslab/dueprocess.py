@@ -279,6 +279,7 @@ def release(
     wrongful: np.ndarray,
     extended: np.ndarray,
     until: np.ndarray,
+    true_until: np.ndarray,
     day: int,
 ) -> int:
     """Release subjects from record-triggered lists whose triggering record ended today.
@@ -288,10 +289,16 @@ def release(
     kind triggering b would still hold them (effective day + duration > today); otherwise
     the listing is set to end today (and not to be extended), so that the lists' daily
     update takes them off. Returns how many listings were ended.
+
+    `true_until` ([lists, n], days; shape [1, 0] when the list state has none): the day
+    the cover of true records ends; for listings that stay, it becomes the end of the
+    remaining true records' cover (today when none is left).
     """
     m = len(subjects)
     keep = np.full((8, m), -1, np.int64)
+    keep_true = np.full((8, m), -1, np.int64)
     rightful = np.zeros((8, m), np.bool_)
+    has_true_until = true_until.shape[1] == len(mask)
     for t in trig_ids:
         if rec_status[t] != 1:  # ACTIVE
             continue
@@ -307,6 +314,7 @@ def release(
                     keep[b, p] = max(keep[b, p], end)
                     if not rec_erroneous[t]:
                         rightful[b, p] = True
+                        keep_true[b, p] = max(keep_true[b, p], end)
     n_ended = 0
     for p in range(m):
         i = subjects[p]
@@ -325,6 +333,8 @@ def release(
                     wrongful[i] &= ~flag
                 else:
                     wrongful[i] |= flag
+                if has_true_until:
+                    true_until[b, i] = max(keep_true[b, p], np.int64(day))
     return n_ended
 
 
@@ -569,6 +579,7 @@ class DueProcessState:
                 st.wrongful,
                 st.extended,
                 st.until,
+                getattr(st, "true_until", np.zeros((1, 0), np.int16)),
                 day,
             )
 
