@@ -107,8 +107,8 @@ HAS: dict[str, Any] = {
     "missing_notice": lambda d: d["due_process"]["defaults"].update(notice={"share": 0.5}),
     "missing_appeal": lambda d: d["due_process"]["defaults"].update(appeal=None),
     "missing_expiry": lambda d: (
-        d.update(scoring={**SCORING, "record_expiry_days": None}),
-        d["due_process"]["defaults"].update(expiry_days=None),
+        d.update(scoring=copy.deepcopy(SCORING)),
+        d["due_process"]["defaults"].update(expiry_days="never"),
     ),
 }
 
@@ -152,6 +152,17 @@ def test_disproportion_by_minor_records_and_by_breadth(change: Any, rule: str) -
 def test_score_list_of_serious_records_only_is_not_minor() -> None:
     report = lint(scenario(with_(lambda d: _score_list(d, minor=False))))
     assert "lists.low_credit.trigger" not in {f.rule for f in report.findings}
+
+
+def test_expiry_inherits_the_scoring_section() -> None:
+    d = with_(lambda d: d.update(scoring={**SCORING, "record_expiry_days": None}))
+    rules = {f.rule for f in lint(scenario(d)).findings if f.code == "missing_expiry"}
+    assert rules == {"scoring.record_expiry_days"}
+    d["scoring"]["record_expiry_days"] = 365
+    assert "missing_expiry" not in lint(scenario(d)).codes()
+    d["due_process"]["kinds"] = {"judgment_default": {"expiry_days": "never"}}
+    rules = {f.rule for f in lint(scenario(d)).findings if f.code == "missing_expiry"}
+    assert rules == {"due_process.kinds.judgment_default.expiry_days"}
 
 
 def test_association_penalty_is_collective_punishment() -> None:

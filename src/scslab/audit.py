@@ -35,6 +35,7 @@ from scslab.scenario import (
     REPAIR_WINDOW_DAYS,
     Context,
     Domain,
+    DueProcessRule,
     Scenario,
     builtin_names,
     load_scenario,
@@ -644,13 +645,15 @@ def _lint_safeguards(sc: Scenario, add: Any) -> None:
         scoring = sc.scoring_for(kind.subject)
         if scoring is None or not kind.points:
             continue  # no points: the record acts only through lists, which have durations
-        expiry = r.expiry_days if r is not None else scoring.record_expiry_days
+        expiry = r.expiry(scoring) if r is not None else scoring.record_expiry_days
         if expiry is None and not (r is not None and r.repair and r.repair.method == "wait"):
             never.append(k)
     if never:
-        rule = (
-            "due_process.defaults.expiry_days" if sc.due_process else "scoring.record_expiry_days"
-        )
+        rule = "scoring.record_expiry_days"
+        if sc.due_process is not None and any(
+            (sc.due_process_for(k) or DueProcessRule()).expiry_days == "never" for k in never
+        ):
+            rule = _dp_source(sc, never[0], "expiry_days")
         add("missing_expiry", rule, f"{_fmt(never)} records count for ever")
     for lname, lst in sc.lists.items():
         if lst.kind == "black" and lst.trigger.score_based:

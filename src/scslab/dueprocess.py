@@ -14,7 +14,8 @@ on the day it takes effect, a due-process path drawn from its kind's rule
   corrected with probability `find_error`, a true one overturned with `overturn_true`;
 - repair: after the repair window the subject ends the record early at `rate_per_year`
   (by paying, complying or a course; `wait` ends it at the window);
-- expiry: the record's points leave the score after `expiry_days`.
+- expiry: the record's points leave the score after `expiry_days` (by default the scoring
+  section's `record_expiry_days`).
 
 A withdrawn (CORRECTED) or REPAIRED record gives back what is left of its points, will
 not expire again, and releases its subject from every record-triggered list it fed unless
@@ -135,7 +136,7 @@ class DueProcessRules:
             if rule is None:
                 z["expiry_days"][k] = (scoring.record_expiry_days or 0) if scoring else 0
                 continue
-            z["expiry_days"][k] = rule.expiry_days or 0
+            z["expiry_days"][k] = rule.expiry(scoring) or 0
             if rule.notice is not None:
                 z["notice_share"][k] = rule.notice.share
                 z["notice_delay"][k] = rule.notice.delay_days

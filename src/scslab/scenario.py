@@ -393,13 +393,20 @@ class DueProcessRule(Strict):
     appeal: Appeal | None = Appeal()
     review: Review = Review()
     repair: Repair | None = None
-    expiry_days: int | None = Field(
-        1825,
-        ge=1,
-        description="Days a record counts before it expires (null: never; overrides "
-        "scoring.record_expiry_days); "
-        "negative credit records kept 5 years (reference.md A/B).",
+    expiry_days: Annotated[int, Field(ge=1)] | Literal["never"] | None = Field(
+        None,
+        description="Days a record counts before it expires; null: as the scoring section's "
+        "record_expiry_days (negative credit records kept 5 years, reference.md A/B, in the "
+        "built-ins); 'never': it never expires.",
     )
+
+    def expiry(self, scoring: Scoring | None) -> int | None:
+        """Days a record of this rule counts (None: never), given its subject's scoring."""
+        if self.expiry_days == "never":
+            return None
+        if self.expiry_days is None:
+            return scoring.record_expiry_days if scoring is not None else None
+        return self.expiry_days
 
 
 class DueProcess(Strict):
