@@ -111,6 +111,7 @@ def test_manifest(small_run) -> None:
     assert set(m["timings"]["phases_s"]) == {
         "departments",
         "scoring",
+        "due_process",
         "lists_and_measures",
         "activities",
         "behaviour",

@@ -16,6 +16,7 @@ from .reference_model import reference_residents
 def stressed_beijing():
     """beijing-2018 with drift, a strong association penalty, short lists, extensions."""
     data = yaml.safe_load(builtin_text("beijing-2018"))
+    data["due_process"] = None  # the reference replays records; it has no appeals
     data["scoring"]["drift_per_day"] = 0.01
     data["scoring"]["association_penalty"] = 2.0
     data["scoring"]["record_expiry_days"] = 20

@@ -21,7 +21,14 @@ def test_to_frame_by_group(small_run) -> None:
 def test_load_run_round_trip(small_run) -> None:
     back = load_run(small_run.path)
     assert back.manifest == small_run.manifest
-    assert set(back.tables) == {"metrics", "score_histogram", "residents", "enterprises", "records"}
+    assert set(back.tables) == {
+        "metrics",
+        "score_histogram",
+        "residents",
+        "enterprises",
+        "records",
+        "listings",
+    }
     assert len(back.tables["residents"]) == 8000
     with pytest.raises(FileNotFoundError, match="not a scslab run"):
         load_run(small_run.path.parent / "nothing")

@@ -5,7 +5,7 @@ One simulated day, in this order (data flows one way):
 1. departments: behaviour events drawn by thinning -> records (coverage, errors, delay);
    yesterday's online posts are screened by the speech department;
 2. scoring: drift and association penalties (dense), today's effective records (sparse),
-   expiry;
+   expiry; then due process: notices, appeals, decisions and repairs (dueprocess.py);
 3. lists and measures: listings from today's records, expiry/extension/compliance exits
    and score rules (one compiled pass), then contact counts and legal representatives;
 4. activities: attempts resolved against measures and rewards;
@@ -33,6 +33,7 @@ from scslab import __version__
 from scslab.activities import OUTCOMES, ActivityRules, draw_attempts, resolve
 from scslab.behaviour import Recovering, contacts_of_many
 from scslab.departments import RecordKinds, SubjectView, draw_behaviour, draw_flagged_posts, observe
+from scslab.dueprocess import DUE_PROCESS_METRICS, AuditTrail, DueProcessRules, DueProcessState
 from scslab.measures import (
     Changes,
     DomainRules,
@@ -44,7 +45,7 @@ from scslab.measures import (
     representative_masks,
 )
 from scslab.population import AGE_BANDS, Population, build_population, resident_count
-from scslab.records import ACTIVE, RecordLog
+from scslab.records import ACTIVE, STATUS_NAMES, RecordLog
 from scslab.results import (
     HIST_BIN_POINTS,
     DailySeries,
@@ -59,7 +60,15 @@ from scslab.scenario import DOMAINS, Scenario, load_scenario
 from scslab.scoring import Scorer, ScoreRules, grades_of
 from scslab.streams import day_rng, stream_key
 
-PHASES = ("departments", "scoring", "lists_and_measures", "activities", "behaviour", "collectors")
+PHASES = (
+    "departments",
+    "scoring",
+    "due_process",
+    "lists_and_measures",
+    "activities",
+    "behaviour",
+    "collectors",
+)
 AGENT_TABLES_AUTO_LIMIT = 1_000_000  # per-agent tables are written by default up to this size
 HIST_LO, HIST_HI = 0.0, 2000.0
 
@@ -153,6 +162,8 @@ def _metric_space(
         ]
     )
     cols["outcomes"] = np.stack([cols[o] for o in OUTCOMES], axis=1)  # [domain, outcome]
+    for metric in DUE_PROCESS_METRICS:
+        cols[metric] = np.array([space.add(metric)])
     if side == "resident":
         cols["posts"] = np.array([space.add("posts")])
         cols["income_shocks"] = np.array([space.add("income_shocks")])
@@ -260,6 +271,16 @@ class Simulation:
         self.hist_rows: list[np.ndarray] = []
         self.list_key = [stream_key(self.seed, f"lists.{s.name}") for s in (self.res, self.ent)]
         self.points = self.kinds.points
+        self.dp_rules = DueProcessRules.compile(sc, self.kinds, res_lists, ent_lists)
+        self.dp = DueProcessState(
+            self.dp_rules,
+            self.kinds,
+            self.seed,
+            (r.education, r.education[pop.enterprises.legal_rep]),
+            (r.income_decile, r.income_decile[pop.enterprises.legal_rep]),
+        )
+        self.trail = AuditTrail(n, self.agents)
+        self.today_ids = np.zeros(0, np.int64)
 
     # -------------------------------------------------------------- the day
     def _departments(self, day: int) -> None:
@@ -305,6 +326,7 @@ class Simulation:
     def _scoring(self, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ids = self.log.take_effective(day)
         self.log.column("status")[ids] = ACTIVE
+        self.today_ids = ids
         kind = self.log.column("kind")[ids]
         subject = self.log.column("subject")[ids]
         erroneous = self.log.column("erroneous")[ids]
@@ -314,14 +336,29 @@ class Simulation:
             sel = self.kinds.subject[kind] == s
             k, subj, err = kind[sel], subject[sel], erroneous[sel]
             if side.scorer is not None:
-                side.scorer.apply(day, subj, self.points[k], err)
-                side.scorer.expire(day)
+                side.scorer.apply(
+                    day, subj, self.points[k], err, ids[sel], self.dp_rules.expiry_days[k]
+                )
+                side.scorer.expire(day, self.log)
             dept = self.kinds.department[k]
             cols = np.where(
                 err, side.cols["records_erroneous"][dept], side.cols["records_true"][dept]
             )
             count_into(side.acc, side.cell[subj], cols)
         return kind, subject, erroneous
+
+    def _due_process(self, day: int) -> None:
+        """Notices, appeals, decisions and repairs (see dueprocess.py), before the lists."""
+        sides = (self.res, self.ent)
+        self.trail.count_day(
+            self.res.list_state,
+            self.res.lists.black_bits,
+            self.rep_mask,
+            self.rep_wrongful,
+            self.ent.lists.black_bits,
+        )
+        self.dp.plan(day, self.today_ids, self.log, sides)
+        self.dp.step(day, self.log, sides)
 
     def _lists(
         self, day: int, kind: np.ndarray, subject: np.ndarray, erroneous: np.ndarray
@@ -345,6 +382,7 @@ class Simulation:
             )
             if len(changes) == 0:
                 continue
+            self.trail.listing_changes(s, day, changes)
             cells = side.cell[changes.subject]
             bits = changes.bit.astype(np.int64)
             entered = changes.entered
@@ -462,6 +500,7 @@ class Simulation:
             self.chill.shock(watchers, day, beh.chilling_contacts)
         for ids, share in shocks:
             self.income.shock(ids, day, share)
+            self.trail.shocks(day, ids)
             count_into(self.res.acc, self.res.cell[ids], self.res.cols["income_shocks"][0])
 
     def _collect(self, day: int) -> None:
@@ -515,6 +554,8 @@ class Simulation:
             t, phase["departments"] = clock(), phase["departments"] + clock() - t
             kind, subject, erroneous = self._scoring(day)
             t, phase["scoring"] = clock(), phase["scoring"] + clock() - t
+            self._due_process(day)
+            t, phase["due_process"] = clock(), phase["due_process"] + clock() - t
             newly_black = self._lists(day, kind, subject, erroneous)
             t, phase["lists_and_measures"] = clock(), phase["lists_and_measures"] + clock() - t
             shocks, self.posts_yesterday = self._activities(day)
@@ -559,6 +600,9 @@ class Simulation:
         tables = {"metrics": metrics, "score_histogram": hist}
         if self.agents:
             tables.update(self._agent_tables())
+            tables["listings"] = self.trail.listings_frame(
+                self.res.lists.names, self.ent.lists.names
+            )
         return tables
 
     def _agent_tables(self) -> dict[str, pd.DataFrame]:
@@ -613,6 +657,9 @@ class Simulation:
         res["blocked_attempts"] = self.blocked_count
         res["wrongful_blocked_attempts"] = self.wrongful_count
         res["listed_contacts"] = self.listed_contacts
+        res["days_wrongfully_blacklisted"] = self.trail.days_wrongful
+        res["first_income_shock_day"] = self.trail.first_shock_day
+        res["income_shocks"] = self.trail.income_shocks
         res["income_factor"] = self.income.all_at(last)
         res["posting_propensity"] = self.chill.all_at(last)
         records = pd.DataFrame(log)
@@ -623,9 +670,7 @@ class Simulation:
         )
         records["kind"] = pd.Categorical.from_codes(log["kind"], self.kinds.names)
         records["points"] = self.points[log["kind"]]
-        records["status"] = pd.Categorical.from_codes(
-            log["status"], ["pending", "active", "expired", "corrected"]
-        )
+        records["status"] = pd.Categorical.from_codes(log["status"], list(STATUS_NAMES))
         return {"residents": res, "enterprises": ent, "records": records}
 
     def _manifest(self, build_s: float, simulate_s: float) -> dict:

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PENDING, ACTIVE, EXPIRED, CORRECTED = 0, 1, 2, 3
-"""Record status: waiting out its reporting delay, counting, expired, corrected on review."""
+PENDING, ACTIVE, EXPIRED, CORRECTED, REPAIRED = 0, 1, 2, 3, 4
+"""Record status: waiting out its reporting delay, counting, expired, withdrawn on appeal
+(corrected when erroneous, overturned when true), ended early by credit repair."""
+STATUS_NAMES = ("pending", "active", "expired", "corrected", "repaired")
 
 COLUMNS: dict[str, type] = {
     "day": np.int16,  # day the behaviour happened (or was alleged to)
@@ -22,8 +24,14 @@ COLUMNS: dict[str, type] = {
     "subject": np.int32,  # resident or enterprise id the record is filed under
     "actor": np.int32,  # who really did it (== subject unless erroneous wrong-person)
     "erroneous": np.bool_,  # wrong person or wrong facts
-    "status": np.uint8,  # PENDING, ACTIVE, EXPIRED or CORRECTED
+    "status": np.uint8,  # PENDING, ACTIVE, EXPIRED, CORRECTED or REPAIRED
+    # Due process (see dueprocess.py); -1 = did not happen:
+    "notice_day": np.int16,  # day the subject is notified
+    "appeal_day": np.int16,  # day the subject appealed
+    "decision_day": np.int16,  # day the appeal was decided
+    "end_day": np.int16,  # day the record stopped counting (expired, withdrawn, repaired)
 }
+UNSET_DAY_COLUMNS = ("notice_day", "appeal_day", "decision_day", "end_day")
 
 
 @dataclass
@@ -76,6 +84,8 @@ class RecordLog:
         cols["actor"][sl] = batch.actor
         cols["erroneous"][sl] = batch.erroneous
         cols["status"][sl] = PENDING
+        for name in UNSET_DAY_COLUMNS:
+            cols[name][sl] = -1
         ids = np.arange(self.n, self.n + k, dtype=np.int64)
         self.n += k
         self._by_day.setdefault(batch.effective_day, []).append(ids)

@@ -121,10 +121,12 @@ def load_audit(results: Results) -> list[dict[str, Any]] | None:
     """Audit findings of a run: its audit.json, or scslab.audit.findings(results); else None."""
     if results.path is not None and (results.path / "audit.json").is_file():
         data = json.loads((results.path / "audit.json").read_text("utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("lint"), dict):
+            data = data["lint"]  # `scslab audit RUN` writes {"lint": {...}, "harm": {...}}
         findings = data.get("findings", []) if isinstance(data, dict) else data
         return [f for f in findings if isinstance(f, dict)]
     try:
-        from scslab import audit  # type: ignore[attr-defined]
+        from scslab import audit
     except ImportError:
         return None
     fn: Callable[[Results], Any] | None = getattr(audit, "findings", None)

@@ -10,7 +10,8 @@ directory holds:
 - `metrics.parquet`: day, group_by, group, metric, value (long form, one row each);
 - `score_histogram.parquet`: day, subject, bin_lo (points), count;
 - `residents.parquet`, `enterprises.parquet`: final state of every synthetic agent;
-- `records.parquet`: every record, with its hidden truth.
+- `records.parquet`: every record, with its hidden truth and due-process days;
+- `listings.parquet`: every listing change (day, subject, list, entered, wrongful).
 
 A directory is written under a temporary name and renamed when complete.
 """
@@ -197,7 +198,7 @@ class DailySeries:
         )
 
 
-TABLES = ("metrics", "score_histogram", "residents", "enterprises", "records")
+TABLES = ("metrics", "score_histogram", "residents", "enterprises", "records", "listings")
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    model_validator,
+)
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Rate = Annotated[float, Field(ge=0.0)]
@@ -101,6 +108,10 @@ class RecordKind(Strict):
     )
     income_sensitive: bool = Field(
         False, description="Default risk: the rate rises when a sanction has cut income."
+    )
+    context: Context | None = Field(
+        None,
+        description="Context in which the data is generated (null: the department's context).",
     )
 
 
@@ -270,6 +281,171 @@ class Behaviour(Strict):
     min_income_factor: Annotated[float, Field(gt=0, le=1)] = 0.5
 
 
+REPAIR_WINDOW_DAYS = {"minor": 90, "general": 365, "serious": 1095}
+"""Credit-repair windows by severity, days: 2025 draft repair rules, minor <= 3 months,
+general 3-12 months, serious 1-3 years (reference.md, A/B)."""
+
+
+class Notice(Strict):
+    """Telling a subject that an adverse record about them took effect."""
+
+    share: Probability = Field(
+        1.0, description="Share of subjects notified of an adverse record (ASSUMED default)."
+    )
+    delay_days: Days = Field(0, description="Days from the record taking effect to the notice.")
+
+
+class Appeal(Strict):
+    """Objection and appeal: who contests a record they were notified of, and when.
+
+    The probability that a notified resident appeals is base_probability times the
+    multiplier of their education level and of their income decile (geometric from
+    poorest_to_richest), times erroneous_multiplier when the record is in fact wrong;
+    capped at 1. An enterprise appeals with the attributes of its legal representative.
+    """
+
+    window_days: Days = Field(
+        7,
+        description="Days after the notice within which an appeal may be filed "
+        "(default: railway misconduct appeals within 7 days, reference.md B).",
+    )
+    base_probability: Probability = Field(
+        0.1,
+        description="Appeal probability of a notified resident with secondary education "
+        "in the middle income deciles (ASSUMED default).",
+    )
+    education_multiplier: tuple[
+        Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]
+    ] = Field(
+        (0.5, 1.0, 1.6),
+        description="Multiplier for primary, secondary, tertiary education (ASSUMED default).",
+    )
+    poorest_to_richest: float = Field(
+        0.5,
+        gt=0,
+        description="Appeal-rate ratio of the poorest to the richest income decile "
+        "(ASSUMED default).",
+    )
+    erroneous_multiplier: float = Field(
+        3.0,
+        ge=0,
+        description="Multiplier when the record is erroneous: the wronged know it "
+        "(ASSUMED default).",
+    )
+
+
+class Review(Strict):
+    """How an appeal is decided."""
+
+    human: bool = Field(
+        False, description="True: a person reviews the case; false: solely automated."
+    )
+    days_to_decide: Days = Field(
+        20,
+        description="Days from appeal to decision (objections answered within 20 days, "
+        "reference.md A/B).",
+    )
+    find_error: Probability = Field(
+        0.5,
+        description="Probability that an erroneous record is found and corrected "
+        "(ASSUMED default).",
+    )
+    overturn_true: Probability = Field(
+        0.02, description="Probability that a true record is overturned (ASSUMED default)."
+    )
+
+
+class Repair(Strict):
+    """Credit repair: how a subject with a true adverse record gets it removed early."""
+
+    method: Literal["pay", "comply", "course", "wait"] = Field(
+        "comply",
+        description="pay (fines, debts), comply (rectify), course (training) or "
+        "wait (the record ends by itself after the window).",
+    )
+    severity: Literal["minor", "general", "serious"] = Field(
+        "general", description="Sets the default window: 90, 365 or 1095 days (A/B)."
+    )
+    wait_days: Days | None = Field(
+        None, description="Days before repair can take effect (null: the severity's window)."
+    )
+    rate_per_year: Rate = Field(
+        1.0,
+        description="After the wait, rate per year at which subjects complete the "
+        "repair (ignored for 'wait'; ASSUMED default).",
+    )
+    poorest_to_richest: float = Field(
+        1.0,
+        gt=0,
+        description="Repair-rate ratio of the poorest to the richest decile "
+        "(for 'pay', poorer residents repair less).",
+    )
+
+    @property
+    def window_days(self) -> int:
+        """Days from the record taking effect before repair can end it."""
+        return self.wait_days if self.wait_days is not None else REPAIR_WINDOW_DAYS[self.severity]
+
+
+class DueProcessRule(Strict):
+    """Notice, appeal, review, repair and expiry of one kind of record (null: none)."""
+
+    notice: Notice | None = Notice()
+    appeal: Appeal | None = Appeal()
+    review: Review = Review()
+    repair: Repair | None = None
+    expiry_days: Annotated[int, Field(ge=1)] | Literal["never"] | None = Field(
+        None,
+        description="Days a record counts before it expires; null: as the scoring section's "
+        "record_expiry_days (negative credit records kept 5 years, reference.md A/B, in the "
+        "built-ins); 'never': it never expires.",
+    )
+
+    def expiry(self, scoring: Scoring | None) -> int | None:
+        """Days a record of this rule counts (None: never), given its subject's scoring."""
+        if self.expiry_days == "never":
+            return None
+        if self.expiry_days is None:
+            return scoring.record_expiry_days if scoring is not None else None
+        return self.expiry_days
+
+
+class DueProcess(Strict):
+    """Due process, per record kind. `defaults` apply to every adverse record; overrides
+    under `lists` apply to the records that can put a subject on that list, and under
+    `kinds` to one record kind. An override gives only the keys it changes (null removes
+    a safeguard). Precedence, lowest first: defaults, score-triggered lists, record-
+    triggered lists (the first in file order wins), the record kind."""
+
+    defaults: DueProcessRule = DueProcessRule()
+    lists: dict[Name, DueProcessRule] = Field(default_factory=dict)
+    kinds: dict[Name, DueProcessRule] = Field(default_factory=dict)
+
+    @field_serializer("lists", "kinds")
+    def _only_given(self, value: dict[str, DueProcessRule]) -> dict[str, dict]:
+        # Overrides are written as given, so that a resolved scenario reads back the same.
+        return {k: v.model_dump(mode="json", exclude_unset=True) for k, v in value.items()}
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _given(model: BaseModel) -> dict:
+    """The keys an override actually gives, nested (unset keys inherit)."""
+    out: dict = {}
+    for key in model.model_fields_set:
+        value = getattr(model, key)
+        out[key] = _given(value) if isinstance(value, BaseModel) else value
+    return out
+
+
 class PopulationSpec(Strict):
     """Aggregate statistics the synthetic city is drawn from (scale 1 = the whole city)."""
 
@@ -301,6 +477,9 @@ class Scenario(Strict):
     rewards: dict[Name, Reward] = Field(default_factory=dict)
     activities: dict[Name, Activity] = Field(default_factory=dict)
     behaviour: Behaviour = Behaviour()
+    due_process: DueProcess | None = Field(
+        None, description="Notice, appeal, review, repair and expiry (null: none at all)."
+    )
 
     @model_validator(mode="after")
     def _cross_references(self) -> Self:
@@ -369,6 +548,19 @@ class Scenario(Strict):
         for aname, act in self.activities.items():
             if act.subject == "enterprise" and act.eligible != "all":
                 raise ValueError(f"activities.{aname}.eligible: must be 'all' for enterprises")
+        if self.due_process is not None:
+            for lname in self.due_process.lists:
+                if lname not in self.lists:
+                    raise ValueError(
+                        f"due_process.lists.{lname}: unknown list; "
+                        f"allowed: {', '.join(self.lists) or '(none defined)'}"
+                    )
+            for kname in self.due_process.kinds:
+                if kname not in kinds:
+                    raise ValueError(
+                        f"due_process.kinds.{kname}: unknown record kind; "
+                        f"allowed: {', '.join(sorted(kinds)) or '(none defined)'}"
+                    )
         return self
 
     @staticmethod
@@ -386,6 +578,48 @@ class Scenario(Strict):
         for dname, dep in self.departments.items():
             for kname, kind in dep.records.items():
                 yield dname, kname, kind
+
+    def kind_context(self, kind: str) -> Context:
+        """Context in which records of `kind` are generated (the kind's, else its department's)."""
+        for dname, kname, k in self.record_kinds():
+            if kname == kind:
+                return k.context or self.departments[dname].context
+        raise KeyError(kind)
+
+    def lists_fed_by(self, kind: str) -> list[str]:
+        """Lists a record of `kind` can put its subject on: record-triggered lists naming it,
+        and, for a kind with negative points, the score-triggered blacklists of its subject."""
+        rk = next(k for _, n, k in self.record_kinds() if n == kind)
+        record_lists = [n for n, r in self.lists.items() if kind in r.trigger.records]
+        score_lists = [
+            n
+            for n, r in self.lists.items()
+            if r.trigger.score_based
+            and r.kind == "black"
+            and r.subject == rk.subject
+            and rk.points < 0
+            and self.scoring_for(r.subject) is not None
+        ]
+        return record_lists + score_lists
+
+    def due_process_for(self, kind: str) -> DueProcessRule | None:
+        """The due process that applies to records of `kind` (None: the scenario has none).
+
+        Precedence, lowest first: defaults, score-triggered lists, record-triggered lists
+        (the first in file order wins), the kind's own override."""
+        dp = self.due_process
+        if dp is None:
+            return None
+        merged = dp.defaults.model_dump()
+        fed = self.lists_fed_by(kind)
+        score_lists = [n for n in fed if self.lists[n].trigger.score_based]
+        record_lists = [n for n in fed if not self.lists[n].trigger.score_based]
+        for lname in [*reversed(score_lists), *reversed(record_lists)]:
+            if lname in dp.lists:
+                merged = _deep_merge(merged, _given(dp.lists[lname]))
+        if kind in dp.kinds:
+            merged = _deep_merge(merged, _given(dp.kinds[kind]))
+        return DueProcessRule.model_validate(merged)
 
     def digest(self) -> str:
         """A SHA-256 of the resolved scenario (key order independent)."""

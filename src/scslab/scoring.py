@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from scslab.records import ACTIVE, EXPIRED, RecordLog
 from scslab.scenario import Scoring
 
 
@@ -132,6 +133,9 @@ class Scorer:
         self.rules = rules
         self.state = ScoreState.start(n, rules.base)
         self._expiring: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        self._expiring_ids: dict[
+            int, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]
+        ] = {}
 
     def drift(self, listed_contacts: np.ndarray) -> None:
         """One day of drift and association penalties for every subject."""
@@ -150,9 +154,20 @@ class Scorer:
         )
 
     def apply(
-        self, day: int, subjects: np.ndarray, points: np.ndarray, erroneous: np.ndarray
+        self,
+        day: int,
+        subjects: np.ndarray,
+        points: np.ndarray,
+        erroneous: np.ndarray,
+        ids: np.ndarray | None = None,
+        expiry_days: np.ndarray | None = None,
     ) -> None:
-        """Add the points of records taking effect today; schedule their expiry."""
+        """Add the points of records taking effect today; schedule their expiry.
+
+        With the records' `ids`, expiry is scheduled by record (and `expiry_days`, days
+        per record, 0 = never, overrides the scoring section's), so that expire() can skip
+        records that were withdrawn or repaired in the meantime.
+        """
         if len(subjects) == 0:
             return
         r = self.rules
@@ -165,11 +180,26 @@ class Scorer:
             r.min_score,
             r.max_score,
         )
-        if r.expiry_days:
-            self._expiring.setdefault(day + r.expiry_days, []).append((subjects, points, erroneous))
+        if ids is None:
+            if r.expiry_days:
+                self._expiring.setdefault(day + r.expiry_days, []).append(
+                    (subjects, points, erroneous)
+                )
+            return
+        exp = np.full(len(ids), r.expiry_days) if expiry_days is None else expiry_days
+        for e in np.unique(exp[exp > 0]):
+            sel = exp == e
+            self._expiring_ids.setdefault(day + int(e), []).append(
+                (ids[sel], subjects[sel], points[sel], erroneous[sel], int(e))
+            )
 
-    def expire(self, day: int) -> int:
-        """Remove what is left of the points of records that expire today; returns how many."""
+    def expire(self, day: int, records: RecordLog | None = None) -> int:
+        """Remove what is left of the points of records that expire today; returns how many.
+
+        Records scheduled by id are expired only while still ACTIVE in `records` (their
+        status becomes EXPIRED and end_day today); a withdrawn or repaired record already
+        gave its points back and does not expire again.
+        """
         batches = self._expiring.pop(day, [])
         left = self.rules.decay**self.rules.expiry_days
         n = 0
@@ -184,4 +214,40 @@ class Scorer:
                 self.rules.max_score,
             )
             n += len(subjects)
+        for ids, subjects, points, erroneous, age in self._expiring_ids.pop(day, []):
+            if records is not None:
+                status = records.column("status")
+                live = status[ids] == ACTIVE
+                ids, subjects = ids[live], subjects[live]
+                points, erroneous = points[live], erroneous[live]
+                status[ids] = EXPIRED
+                records.column("end_day")[ids] = day
+            add_points(
+                self.state.score,
+                self.state.error_points,
+                subjects,
+                -points * self.rules.decay**age,
+                erroneous,
+                self.rules.min_score,
+                self.rules.max_score,
+            )
+            n += len(subjects)
         return n
+
+    def withdraw(
+        self, subjects: np.ndarray, points: np.ndarray, erroneous: np.ndarray, age_days: np.ndarray
+    ) -> None:
+        """Remove what is left (after `age_days` days of drift) of the points of records
+        withdrawn on appeal or ended by repair (points)."""
+        if len(subjects) == 0:
+            return
+        left = points * np.power(self.rules.decay, age_days.astype(np.float64))
+        add_points(
+            self.state.score,
+            self.state.error_points,
+            subjects,
+            -left,
+            erroneous,
+            self.rules.min_score,
+            self.rules.max_score,
+        )

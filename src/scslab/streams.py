@@ -45,7 +45,7 @@ def splitmix64(x: np.uint64) -> np.uint64:
 
 
 @nb.njit(cache=True, inline="always")
-def hash_uniform(key: np.uint64, a: int, b: int) -> float:
+def hash_uniform(key: np.uint64, a: int | np.integer, b: int | np.integer) -> float:
     """A uniform float in [0, 1) that is a pure function of (key, a, b)."""
     h = splitmix64(key ^ splitmix64(np.uint64(a) * np.uint64(0x632BE59BD9B4E019) + np.uint64(b)))
     return float(h >> np.uint64(11)) * (1.0 / 9007199254740992.0)

@@ -1,0 +1,186 @@
+"""Compare two scenarios run with common random numbers: paired differences by seed.
+
+Runs of scenario A and scenario B with the same seed, size and days draw the same city
+and share every random stream that the differing rule does not touch, so the difference
+of a figure between the two runs of one seed is mostly the rule's effect, not noise.
+`compare` pairs the runs by seed, computes each run's headline figures
+(`harm.headline`: per 100,000 residents, rate ratios, shares, days), and reports for
+each figure the mean of A, the mean of B, and the mean paired difference B - A with a
+95% Student t interval across seeds (no interval with one seed).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scslab.harm import RunError, headline, mean_ci, measure
+from scslab.scenario import parse_scenario
+
+
+@dataclass
+class Comparison:
+    """Paired differences of headline figures between two sets of runs."""
+
+    scenario_a: str
+    scenario_b: str
+    seeds: list[int]
+    rows: list[dict[str, Any]]  # figure, a, b, diff, lo, hi, relative, n
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "scenario_a": self.scenario_a,
+            "scenario_b": self.scenario_b,
+            "seeds": self.seeds,
+            "rows": self.rows,
+            "notes": self.notes,
+        }
+
+    def to_json(self) -> str:
+        """The comparison as indented JSON (NaN written as null)."""
+        from scslab.harm import finite
+
+        return json.dumps(finite(self.to_dict()), indent=2, allow_nan=False)
+
+
+def expand(patterns: list[str]) -> list[Path]:
+    """Run directories named by paths or glob patterns (in sorted order, no repeats);
+    counterfactual runs (NAME.no-monitoring) are left out."""
+    out: list[Path] = []
+    for pat in patterns:
+        hits = sorted(glob.glob(pat)) if any(c in pat for c in "*?[") else [pat]
+        if not hits:
+            raise RunError(f"{pat}: no run directory matches")
+        for h in hits:
+            p = Path(h)
+            manifest = p / "manifest.json"
+            if manifest.is_file() and "counterfactual" in json.loads(manifest.read_text("utf-8")):
+                continue
+            if p not in out:
+                out.append(p)
+    return out
+
+
+def _by_seed(paths: list[Path], side: str) -> dict[int, Path]:
+    seeds: dict[int, Path] = {}
+    digests: dict[str, Path] = {}
+    for p in paths:
+        mf = p / "manifest.json"
+        if not mf.is_file():
+            raise RunError(f"{p}: not a scslab run directory (no manifest.json)")
+        manifest = json.loads(mf.read_text("utf-8"))
+        digests.setdefault(manifest["scenario_sha256"], p)
+        if len(digests) > 1:
+            first = next(iter(digests.values()))
+            raise RunError(
+                f"{side}: runs of different scenarios ({first} and {p}); give the runs of "
+                "one scenario per side"
+            )
+        seed = int(manifest["seed"])
+        if seed in seeds:
+            raise RunError(f"{side}: two runs with seed {seed} ({seeds[seed]} and {p})")
+        seeds[seed] = p
+    return seeds
+
+
+def compare(
+    runs_a: list[str | Path], runs_b: list[str | Path], run_counterfactual: bool = False
+) -> Comparison:
+    """Pair runs of two scenarios by seed and report the paired differences B - A of the
+    headline figures, with 95% t intervals across seeds."""
+    a = _by_seed(expand([str(p) for p in runs_a]), "RUN_A")
+    b = _by_seed(expand([str(p) for p in runs_b]), "RUN_B")
+    if not a or not b:
+        raise RunError("compare: give at least one run on each side")
+    seeds = sorted(set(a) & set(b))
+    missing = sorted(set(a) ^ set(b))
+    if not seeds:
+        raise RunError(
+            f"compare: no seed in common (A: {sorted(a)}, B: {sorted(b)}); common random "
+            "numbers pair runs by seed"
+        )
+    notes = []
+    if missing:
+        notes.append(f"seeds {missing} have a run on one side only and are left out")
+    ma, mb = {}, {}
+    for s in seeds:
+        ma[s] = measure(a[s], run_missing=run_counterfactual)
+        mb[s] = measure(b[s], run_missing=run_counterfactual)
+        for key in ("residents", "days"):
+            if ma[s][key] != mb[s][key]:
+                raise RunError(
+                    f"compare: seed {s}: {key} differ ({ma[s][key]} in {a[s]}, "
+                    f"{mb[s][key]} in {b[s]}); run both sides at the same size and length"
+                )
+        pa = parse_scenario((a[s] / "scenario.yaml").read_text("utf-8")).population
+        pb = parse_scenario((b[s] / "scenario.yaml").read_text("utf-8")).population
+        if pa != pb and not any("population" in n for n in notes):
+            notes.append(
+                "the two scenarios' population sections differ: the cities are not the "
+                "same, so differences include population noise"
+            )
+    ha = {s: headline(ma[s]) for s in seeds}
+    hb = {s: headline(mb[s]) for s in seeds}
+    rows = []
+    for fig in ha[seeds[0]]:
+        va = [ha[s][fig] for s in seeds]
+        vb = [hb[s][fig] for s in seeds]
+        diffs = [
+            (y - x) if x is not None and y is not None else math.nan
+            for x, y in zip(va, vb, strict=True)
+        ]
+        ca, cb, cd = mean_ci(va), mean_ci(vb), mean_ci(diffs)  # type: ignore[arg-type]
+        rel = (
+            cd["mean"] / ca["mean"]
+            if cd["mean"] is not None and ca["mean"] not in (None, 0)
+            else None
+        )
+        rows.append(
+            {
+                "figure": fig,
+                "a": ca["mean"],
+                "b": cb["mean"],
+                "diff": cd["mean"],
+                "lo": cd["lo"],
+                "hi": cd["hi"],
+                "relative": rel,
+                "n": cd["n"],
+            }
+        )
+    return Comparison(ma[seeds[0]]["scenario"], mb[seeds[0]]["scenario"], seeds, rows, notes)
+
+
+def compare_table(comp: Comparison) -> Any:
+    """The comparison as a rich Table: figure, A, B, B - A and its 95% interval."""
+    from rich.table import Table
+
+    def fmt(v: float | None, digits: int = 3) -> str:
+        if v is None or not math.isfinite(v):
+            return "—"
+        if abs(v) >= 100:
+            return f"{v:,.1f}"
+        return f"{v:.{digits}g}"
+
+    n = len(comp.seeds)
+    table = Table(
+        title=f"{comp.scenario_b} against {comp.scenario_a}: paired by seed "
+        f"({', '.join(map(str, comp.seeds))}), common random numbers",
+        title_justify="left",
+    )
+    table.add_column("figure")
+    table.add_column(f"A: {comp.scenario_a}", justify="right")
+    table.add_column(f"B: {comp.scenario_b}", justify="right")
+    table.add_column("B - A", justify="right")
+    table.add_column(f"95% CI (t, {n} seeds)" if n > 1 else "95% CI", justify="right")
+    table.add_column("change", justify="right")
+    for r in comp.rows:
+        ci = "—" if r["lo"] is None else f"[{fmt(r['lo'])}, {fmt(r['hi'])}]"
+        rel = "—" if r["relative"] is None else f"{100 * r['relative']:+.0f}%"
+        table.add_row(r["figure"], fmt(r["a"]), fmt(r["b"]), fmt(r["diff"]), ci, rel)
+    return table

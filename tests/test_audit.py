@@ -1,0 +1,293 @@
+"""The rights lint (one scenario that has each finding, one that does not), the CLI, and
+harm measured in a run directory."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from scslab.audit import PRINCIPLES, lint
+from scslab.cli import app
+from scslab.harm import gini, mean_ci, measure, rate_ratio
+from tests.audit_helpers import scenario, tiny_run
+
+runner = CliRunner()
+
+
+def base() -> dict[str, Any]:
+    """A scenario with no finding: a court list that only restricts loans, with notice,
+    appeal and human review."""
+    return {
+        "name": "minimal",
+        "departments": {
+            "courts": {
+                "context": "judicial",
+                "records": {"judgment_default": {"points": -50, "rate_per_year": 0.01}},
+            },
+            "peoples_bank": {"context": "finance"},
+            "civil_aviation": {"context": "travel"},
+        },
+        "lists": {
+            "debtors": {
+                "kind": "black",
+                "context": "judicial",
+                "trigger": {"records": ["judgment_default"]},
+                "duration_days": 300,
+            }
+        },
+        "measures": {
+            "debtors_no_loans": {
+                "list": "debtors",
+                "department": "peoples_bank",
+                "domains": ["loans"],
+            }
+        },
+        "due_process": {"defaults": {"review": {"human": True}}},
+    }
+
+
+SCORING = {
+    "base": 1000,
+    "record_expiry_days": 1825,
+    "grades": [{"name": "A", "min_score": 960}, {"name": "C", "min_score": 0}],
+}
+
+
+def _measure(domains: list[str], name: str = "extra") -> dict[str, Any]:
+    return {name: {"list": "debtors", "department": "civil_aviation", "domains": domains}}
+
+
+def _speech(d: dict[str, Any]) -> None:
+    d["departments"]["cyberspace"] = {
+        "context": "online_speech",
+        "records": {
+            "harmful_post": {"points": -10, "source": "posts", "probability_per_post": 1e-4}
+        },
+    }
+
+
+def _score_list(d: dict[str, Any], minor: bool = True) -> None:
+    d["scoring"] = copy.deepcopy(SCORING)
+    d["departments"]["traffic_police"] = {
+        "context": "traffic",
+        "records": {"ticket": {"points": -5 if minor else -50, "rate_per_year": 0.1}},
+    }
+    d["lists"]["low_credit"] = {
+        "kind": "black",
+        "context": "general",
+        "trigger": {"grade_at_most": "C"},
+    }
+    d["measures"]["low_no_loans"] = {
+        "list": "low_credit",
+        "department": "peoples_bank",
+        "domains": ["loans"],
+    }
+
+
+def with_(change: Any) -> dict[str, Any]:
+    d = base()
+    change(d)
+    return d
+
+
+HAS: dict[str, Any] = {
+    "unrelated_context": lambda d: d["measures"].update(_measure(["public_jobs"])),
+    "disproportionate": lambda d: d["lists"]["debtors"].update(duration_days=800),
+    "special_category": _speech,
+    "automated_decision": lambda d: d["due_process"]["defaults"]["review"].update(human=False),
+    "movement": lambda d: d["measures"].update(_measure(["flights"])),
+    "expression": lambda d: d["measures"].update(_measure(["online_accounts"])),
+    "fair_hearing": lambda d: d["due_process"]["defaults"].update(notice=None),
+    "collective_punishment": lambda d: d["measures"].update(_measure(["private_schools"])),
+    "missing_notice": lambda d: d["due_process"]["defaults"].update(notice={"share": 0.5}),
+    "missing_appeal": lambda d: d["due_process"]["defaults"].update(appeal=None),
+    "missing_expiry": lambda d: (
+        d.update(scoring=copy.deepcopy(SCORING)),
+        d["due_process"]["defaults"].update(expiry_days="never"),
+    ),
+}
+
+
+def test_the_base_scenario_has_no_finding() -> None:
+    report = lint(scenario(base()))
+    assert report.findings == []
+    assert not report.prohibited
+
+
+@pytest.mark.parametrize("code", sorted(HAS))
+def test_each_finding_type(code: str) -> None:
+    report = lint(scenario(with_(HAS[code])))
+    assert code in report.codes(), [f.why for f in report.findings]
+    assert code not in lint(scenario(base())).codes()
+    f = next(f for f in report.findings if f.code == code)
+    assert f.principle == PRINCIPLES[code][0] and f.why and f.rule
+
+
+def test_every_code_is_tested() -> None:
+    assert set(HAS) == set(PRINCIPLES)
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        (lambda d: _score_list(d, minor=True), "lists.low_credit.trigger"),
+        (
+            lambda d: d["measures"].update(
+                _measure(["flights", "public_jobs", "hotels_tourism", "education"])
+            ),
+            "lists.debtors",
+        ),
+    ],
+)
+def test_disproportion_by_minor_records_and_by_breadth(change: Any, rule: str) -> None:
+    report = lint(scenario(with_(change)))
+    assert rule in {f.rule for f in report.findings if f.code == "disproportionate"}
+
+
+def test_score_list_of_serious_records_only_is_not_minor() -> None:
+    report = lint(scenario(with_(lambda d: _score_list(d, minor=False))))
+    assert "lists.low_credit.trigger" not in {f.rule for f in report.findings}
+
+
+def test_expiry_inherits_the_scoring_section() -> None:
+    d = with_(lambda d: d.update(scoring={**SCORING, "record_expiry_days": None}))
+    rules = {f.rule for f in lint(scenario(d)).findings if f.code == "missing_expiry"}
+    assert rules == {"scoring.record_expiry_days"}
+    d["scoring"]["record_expiry_days"] = 365
+    assert "missing_expiry" not in lint(scenario(d)).codes()
+    d["due_process"]["kinds"] = {"judgment_default": {"expiry_days": "never"}}
+    rules = {f.rule for f in lint(scenario(d)).findings if f.code == "missing_expiry"}
+    assert rules == {"due_process.kinds.judgment_default.expiry_days"}
+
+
+def test_association_penalty_is_collective_punishment() -> None:
+    d = with_(lambda d: d.update(scoring={**SCORING, "association_penalty": 0.1}))
+    rules = {f.rule for f in lint(scenario(d)).findings if f.code == "collective_punishment"}
+    assert rules == {"scoring.association_penalty"}
+
+
+def test_related_context_is_not_flagged_and_unrelated_is_computed() -> None:
+    d = with_(lambda d: d["measures"].update(_measure(["business_registration"])))
+    assert "unrelated_context" not in lint(scenario(d)).codes()  # judicial -> commerce
+    d["departments"]["courts"]["records"]["judgment_default"]["context"] = "traffic"
+    assert "unrelated_context" in lint(scenario(d)).codes()  # the kind's own context counts
+
+
+# ---------------------------------------------------------------- built-ins and the CLI
+
+
+def test_beijing_2018_strict_exits_non_zero_and_names_each_practice() -> None:
+    result = runner.invoke(app, ["audit", "beijing-2018", "--strict", "--json"])
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    codes = set(doc["by_code"])
+    assert codes >= {
+        "unrelated_context",
+        "disproportionate",
+        "special_category",
+        "automated_decision",
+        "movement",
+        "expression",
+        "fair_hearing",
+        "collective_punishment",
+        "missing_notice",
+        "missing_appeal",
+    }
+    text = runner.invoke(app, ["audit", "beijing-2018"])
+    assert text.exit_code == 0  # without --strict
+    flat = " ".join(text.stdout.split())
+    for principle in ("5(1)(c)(i)", "5(1)(c)(ii)", "GDPR Art. 9", "Collective punishment"):
+        assert principle in flat
+
+
+def test_safeguards_finds_fewer() -> None:
+    full = lint("beijing-2018")
+    safe = lint("beijing-2018-safeguards")
+    assert len(safe.findings) < len(full.findings)
+    assert safe.count("prohibited") < full.count("prohibited")
+    gone = {"special_category", "automated_decision", "fair_hearing", "expression"}
+    gone |= {"missing_notice", "missing_appeal"}
+    assert not gone & safe.codes()
+    assert "scoring.association_penalty" not in {f.rule for f in safe.findings}
+
+
+def test_findings_name_file_line_and_key() -> None:
+    report = lint("beijing-2018")
+    lines = Path(report.file).read_text("utf-8").splitlines()
+    for f in report.findings:
+        assert Path(f.file).name == "beijing-2018.yaml"
+        assert f.line is not None
+        assert (
+            f.rule.split(".")[-1] in lines[f.line - 1] or f.rule.split(".")[1] in lines[f.line - 1]
+        )
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ndepartments: {a: {context: nowhere}}\n")
+    for target in ("no-such-scenario", str(bad), str(tmp_path / "missing.yaml")):
+        result = runner.invoke(app, ["audit", target])
+        assert result.exit_code == 2
+        assert result.stderr.strip().startswith("error:")
+        assert len(result.stderr.strip().splitlines()) == 1
+    result = runner.invoke(app, ["audit", str(tmp_path)])  # a directory, not a run
+    assert result.exit_code == 2 and "not a scslab run directory" in result.stderr
+
+
+# ---------------------------------------------------------------- harm in a run
+
+
+def test_statistics() -> None:
+    rr = rate_ratio(20, 100, 10, 100)
+    assert rr["ratio"] == pytest.approx(2.0) and rr["lo"] < 2.0 < rr["hi"]
+    assert rate_ratio(1, 10, 0, 10)["ratio"] is None
+    assert gini([1, 1, 1]) == 0.0
+    assert gini([0, 0, 3]) == pytest.approx(2 / 3)
+    c = mean_ci([1.0, 2.0, 3.0])
+    assert c["mean"] == 2.0 and c["lo"] < 1.0 and c["hi"] > 3.0
+    assert mean_ci([1.0])["lo"] is None
+
+
+def test_run_audit_writes_audit_json() -> None:
+    run = tiny_run("beijing-2018")
+    result = runner.invoke(app, ["audit", str(run), "--strict"])
+    assert result.exit_code == 1, result.stderr  # the scenario has prohibited practices
+    doc = json.loads((run / "audit.json").read_text())
+    assert doc["lint"]["prohibited"]
+    harm = doc["harm"]
+    for key in (
+        "wrongful",
+        "time_to_clear",
+        "appeals",
+        "disparate_impact",
+        "green_channel",
+        "chilling",
+        "feedback",
+    ):
+        assert key in harm
+    assert harm["wrongful"]["residents"] == 5000
+    assert {r["group"] for r in harm["appeals"]["hukou"]} == {"local", "migrant"}
+    assert len(harm["disparate_impact"]["listing_by_district"]) == 16
+    assert doc["headline"]["wrongfully sanctioned per 100k"] is not None
+
+
+def test_chilling_against_a_counterfactual_run_on_demand() -> None:
+    run = tiny_run("beijing-2018", seed=2)
+    m = measure(run)
+    assert not m["chilling"]["measured"] and "counterfactual" in m["chilling"]["why"]
+    m = measure(run, run_missing=True)
+    assert m["chilling"]["measured"]
+    sibling = Path(m["chilling"]["counterfactual"])
+    assert sibling.name.endswith(".no-monitoring") and sibling.parent == run.parent
+    assert measure(run)["chilling"]["counterfactual"] == str(sibling)  # found next time
+    assert m["chilling"]["city"][0]["reduction"] >= 0.0
+
+
+def test_no_monitoring_means_no_chilling_to_measure() -> None:
+    m = measure(tiny_run("beijing-2018-safeguards"))
+    assert m["chilling"]["measured"] and m["chilling"]["city"][0]["reduction"] == 0.0
