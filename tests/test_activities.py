@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 
 from scslab.activities import OUTCOMES, ActivityRules, draw_attempts, resolve
 from scslab.scenario import builtin_text, parse_scenario
-from scslab.streams import day_rng
+from scslab.streams import stream_key
 
 EMPTY8 = np.zeros(0, np.uint8)
 
@@ -15,24 +16,55 @@ EMPTY8 = np.zeros(0, np.uint8)
 def test_draw_rate() -> None:
     rules = ActivityRules.compile(parse_scenario(builtin_text("beijing-2018")))
     a = rules.names.index("seek_medical_care")
+    key = stream_key(1, "x")
     n = 30_000
-    total = sum(len(draw_attempts(rules, a, n, None, None, day_rng(1, "x", d))) for d in range(30))
+    draws = [draw_attempts(rules, a, n, None, None, key, d) for d in range(30)]
+    total = sum(len(x) for x in draws)
     assert total / (n * 30) == pytest.approx(6.0 / 365, rel=0.03)
-    pool = np.arange(0, n, 3)
-    ids = draw_attempts(rules, a, pool, None, None, day_rng(1, "y"))
-    assert np.isin(ids, pool).all()
+    assert all((np.diff(x) >= 0).all() for x in draws)  # in id order
+    # A Poisson number per subject-day: at 3 a day, counts have mean and variance 3
+    data = yaml.safe_load(builtin_text("beijing-2018"))
+    data["activities"]["seek_medical_care"]["rate_per_year"] = 3 * 365
+    busy = ActivityRules.compile(parse_scenario(yaml.safe_dump(data)))
+    b = busy.names.index("seek_medical_care")
+    counts = np.bincount(draw_attempts(busy, b, 20_000, None, None, key, 0), minlength=20_000)
+    assert counts.mean() == pytest.approx(3.0, rel=0.03)
+    assert counts.var() == pytest.approx(3.0, rel=0.08)
+    pool = np.arange(0, n, 3, dtype=np.int32)
+    ids = draw_attempts(rules, a, pool, None, None, key, 5)
+    assert np.isin(ids, pool).all() and len(ids) > 0
+
+
+def test_income_gradient_of_attempts() -> None:
+    rules = ActivityRules.compile(parse_scenario(builtin_text("beijing-2018")))
+    a = rules.names.index("fly")  # poorest_to_richest 0.1: the rich fly ten times as often
+    n = 100_000
+    deciles = (np.arange(n) % 10).astype(np.uint8)
+    ids = np.concatenate(
+        [draw_attempts(rules, a, n, deciles, None, stream_key(3, "f"), d) for d in range(60)]
+    )
+    per = np.bincount(deciles[ids], minlength=10)
+    assert per[9] / per[0] == pytest.approx(10.0, rel=0.15)
+    assert len(ids) / (n * 60) == pytest.approx(0.88 / 365, rel=0.05)
 
 
 def test_posting_follows_propensity() -> None:
     rules = ActivityRules.compile(parse_scenario(builtin_text("beijing-2018")))
     a = rules.names.index("post_online")
     n = 10_000
-    half = lambda ids: np.where(ids < n // 2, 0.25, 1.0)  # noqa: E731
+    value = np.ones(n, np.float32)
+    value[: n // 2] = 0.25  # chilled on day 0, recovering with a half-life of 180 days
+    since = np.zeros(n, np.int16)
+    rate = float(np.log(2) / 180)
     ids = np.concatenate(
-        [draw_attempts(rules, a, n, None, half, day_rng(2, "p", d)) for d in range(20)]
+        [
+            draw_attempts(rules, a, n, None, (value, since, rate), stream_key(2, "p"), d)
+            for d in range(20)
+        ]
     )
     lo, hi = (ids < n // 2).sum(), (ids >= n // 2).sum()
-    assert lo / hi == pytest.approx(0.25, rel=0.08)
+    expected = np.mean([1 - 0.75 * np.exp(-rate * d) for d in range(20)])
+    assert lo / hi == pytest.approx(expected, rel=0.08)
 
 
 def run_resolve(

@@ -8,7 +8,6 @@ counted, and it is *wrongful* when every list that blocks it rests on erroneous 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numba as nb
@@ -16,6 +15,7 @@ import numpy as np
 
 from scslab.departments import decile_multipliers
 from scslab.scenario import DOMAINS, Scenario
+from scslab.streams import hash_uniform
 
 ELIGIBLE = {"all": 0, "adults": 1, "working_age": 2, "parents": 3}
 OUTCOMES = ("attempts", "blocked", "wrongful_blocked", "delayed", "green_channel", "wait_days")
@@ -58,27 +58,104 @@ class ActivityRules:
         return len(self.names)
 
 
+@nb.njit(cache=True)
+def _sweep(
+    pool: np.ndarray,
+    n: int,
+    lam: float,
+    key: np.uint64,
+    day: int,
+    decile: np.ndarray,
+    mults: np.ndarray,
+    max_mult: float,
+    chill_value: np.ndarray,
+    chill_since: np.ndarray,
+    chill_rate: float,
+    out: np.ndarray,
+) -> int:
+    """Attempts of one day in id order; returns how many (-1 if `out` is too small).
+
+    Each subject makes Poisson(lam * mult / max_mult * propensity) attempts: subjects with
+    at least one candidate attempt at the maximum rate `lam` are found by geometric
+    skipping (so memory is read in order and nobody else is touched), their number of
+    candidates is a zero-truncated Poisson(lam), and each candidate is kept with
+    probability mult / max_mult (income decile) times the posting propensity, if given.
+    """
+    if n == 0 or lam <= 0.0:
+        return 0
+    pooled = len(pool) > 0
+    use_decile = len(decile) > 0
+    use_chill = len(chill_value) > 0
+    p0 = lam * np.exp(-lam) / -np.expm1(-lam)  # P(k = 1 | k >= 1)
+    pos = -1
+    c = 0
+    m = 0
+    cap = len(out)
+    while True:
+        u = hash_uniform(key, day, c)
+        c += 1
+        pos += 1 + int(-np.log1p(-u) / lam)
+        if pos >= n:
+            return m
+        v = hash_uniform(key, day, c)
+        c += 1
+        k, p, cum = 1, p0, p0
+        while v > cum and k < 60:
+            k += 1
+            p *= lam / k
+            cum += p
+        i = pool[pos] if pooled else pos
+        keep = 1.0
+        if use_decile:
+            keep = mults[decile[i]] / max_mult
+        if use_chill and chill_value[i] < 1.0:
+            keep *= 1.0 - (1.0 - chill_value[i]) * np.exp(-chill_rate * (day - chill_since[i]))
+        for _ in range(k):
+            w = hash_uniform(key, day, c)
+            c += 1
+            if w < keep:
+                if m >= cap:
+                    return -1
+                out[m] = i
+                m += 1
+
+
 def draw_attempts(
     rules: ActivityRules,
     a: int,
     pool: np.ndarray | int,
     income_decile: np.ndarray | None,
-    propensity_of: Callable[[np.ndarray], np.ndarray] | None,
-    rng: np.random.Generator,
+    chill: tuple[np.ndarray, np.ndarray, float] | None,
+    key: np.uint64,
+    day: int,
 ) -> np.ndarray:
-    """Ids of the subjects who attempt activity a today. `pool`: eligible ids, or a count."""
+    """Ids (in increasing order) of the subjects who attempt activity a on `day`.
+
+    `pool`: the eligible ids, or their number when everyone is eligible; `chill`: the
+    posting propensities as (value, day of last shock, recovery rate per day), applied to
+    posting activities. Draws come from the counter-based stream `key`.
+    """
     n = pool if isinstance(pool, int) else len(pool)
-    if n == 0 or rules.daily_rate[a] <= 0.0:
+    lam_mean = rules.daily_rate[a]
+    if n == 0 or lam_mean <= 0.0:
         return np.zeros(0, np.int64)
     mults = rules.decile_multiplier[a]
-    max_mult = mults.max() if income_decile is not None else 1.0
-    pick = rng.integers(0, n, rng.poisson(n * rules.daily_rate[a] * max_mult))
-    cand = pick if isinstance(pool, int) else pool[pick]
-    u = rng.random(len(cand)) * max_mult
-    accept = np.ones(len(cand)) if income_decile is None else mults[income_decile[cand]]
-    if propensity_of is not None and rules.posting[a]:
-        accept = accept * propensity_of(cand)
-    return cand[u < accept]
+    max_mult = float(mults.max()) if income_decile is not None else 1.0
+    lam = lam_mean * max_mult
+    empty_f, empty_i = np.zeros(0, np.float32), np.zeros(0, np.int16)
+    value, since, rate = (
+        chill if (chill is not None and rules.posting[a]) else (empty_f, empty_i, 0.0)
+    )
+    pool_arr = np.zeros(0, np.int32) if isinstance(pool, int) else pool
+    deciles = income_decile if income_decile is not None else np.zeros(0, np.uint8)
+    expected = n * lam
+    cap = int(expected * 1.2 + 8 * np.sqrt(expected) + 64)
+    while True:
+        out = np.empty(cap, np.int64)
+        m = _sweep(pool_arr, n, lam, key, day, deciles, mults, max_mult, value, since, rate, out)
+        if m >= 0:
+            return out[:m]
+        cap *= 2
 
 
 @nb.njit(cache=True)

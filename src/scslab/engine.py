@@ -270,6 +270,9 @@ class Simulation:
         self.posts_yesterday = np.zeros(0, np.int64)
         self.hist_rows: list[np.ndarray] = []
         self.list_key = [stream_key(self.seed, f"lists.{s.name}") for s in (self.res, self.ent)]
+        self.activity_keys = [
+            stream_key(self.seed, f"activities.{a}") for a in self.activities.names
+        ]
         self.points = self.kinds.points
         self.dp_rules = DueProcessRules.compile(sc, self.kinds, res_lists, ent_lists)
         self.dp = DueProcessState(
@@ -427,9 +430,8 @@ class Simulation:
         acts = self.activities
         shocks: list[tuple[np.ndarray, float]] = []
         posts: list[np.ndarray] = []
-        propensity = lambda ids: self.chill.at(ids, day)  # noqa: E731
-        for a, name in enumerate(acts.names):
-            rng = day_rng(self.seed, f"activities.{name}", day)
+        chill = (self.chill.value, self.chill.since, self.chill.rate)
+        for a in range(len(acts)):
             firm = bool(acts.enterprise[a])
             side = self.ent if firm else self.res
             attempts = draw_attempts(
@@ -437,8 +439,9 @@ class Simulation:
                 a,
                 side.n if firm else self.pools[acts.eligible[a]],
                 None if firm else pop.residents.income_decile,
-                None if firm else propensity,
-                rng,
+                None if firm else chill,
+                self.activity_keys[a],
+                day,
             )
             if len(attempts) == 0:
                 continue
