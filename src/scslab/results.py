@@ -121,7 +121,8 @@ def collect_state(
                     g = k
                     break
             out[c, 4 + 2 * n_lists + g] += 1.0
-            b = int((s - hist_lo) // HIST_BIN_POINTS)
+            # (truncation, then clamping: numba's float // is several times slower)
+            b = int((s - hist_lo) * (1.0 / HIST_BIN_POINTS))
             hist[min(max(b, 0), n_bins - 1)] += 1.0
 
 
