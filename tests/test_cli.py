@@ -27,6 +27,10 @@ def test_run_tiny(tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["residents"] == 3000 and manifest["days"] == 20
     assert (out / "metrics.parquet").is_file()
+    quiet = runner.invoke(
+        app, ["run", "--residents", "500", "--days", "2", "-q", "--out", str(tmp_path / "q")]
+    )
+    assert quiet.exit_code == 0 and quiet.output.strip() == str(tmp_path / "q")
 
 
 def test_scenarios_and_show(tmp_path: Path) -> None:
@@ -95,6 +99,7 @@ def test_bad_scenario_one_line_exit_2(tmp_path: Path, edit, expected: str) -> No
         (["--residents", "100000000000"], "GiB of memory"),
         (["missing.yaml"], "missing.yaml: file not found"),
         (["atlantis"], "no scenario file or built-in"),
+        (["--scale", "0.01", "--residents", "500"], "give one of them, not both"),
     ],
 )
 def test_bad_arguments(tmp_path: Path, args: list[str], expected: str) -> None:

@@ -104,7 +104,9 @@ def run(
         bool | None,
         typer.Option("--agents/--no-agents", help="Write per-agent tables (default: up to 1M)."),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or summary; print the run path.")
+    ] = False,
     report: Annotated[
         bool, typer.Option("--report", help="Also write report.html into the run directory.")
     ] = False,
@@ -114,6 +116,8 @@ def run(
 
     if scale is not None and scale <= 0:
         fail(f"--scale: must be > 0 (got {scale})")
+    if scale is not None and residents is not None:
+        fail("--scale and --residents: give one of them, not both")
     if residents is not None and residents < 1:
         fail(f"--residents: must be >= 1 (got {residents})")
     if days is not None and days < 1:
@@ -129,6 +133,12 @@ def run(
         fail(
             f"{flag}: {n:,} residents need about {need / 2**30:.1f} GiB of memory; "
             f"{have / 2**30:.1f} GiB is available"
+        )
+    if n > sc.population.residents_at_scale_1:
+        err_console.print(
+            f"[yellow]note:[/] {n:,} residents is more than the whole city "
+            f"({sc.population.residents_at_scale_1:,} at --scale 1); this will take a while",
+            highlight=False,
         )
     out = out or _default_out(sc.name)
     sim = Simulation(sc, seed=seed, scale=scale, residents=residents, days=days, agents=agents)
@@ -146,7 +156,9 @@ def run(
         ) as progress:
             task = progress.add_task(f"{sc.name}: {n:,} residents", total=sim.days)
             results = sim.run(out=out, progress=lambda d, _: progress.update(task, completed=d))
-    if not quiet:
+    if quiet:
+        console.print(str(out), highlight=False, soft_wrap=True)
+    else:
         console.print(summary_table(results))
         t = results.manifest["timings"]
         console.print(

@@ -67,8 +67,12 @@ def t95(df: int) -> float:
     return Z95
 
 
-def mean_ci(values: list[float]) -> dict[str, float | int | None]:
-    """Mean and 95% t interval of per-seed values (interval None with fewer than 2)."""
+def mean_ci(values: list[float], floor: float | None = None) -> dict[str, float | int | None]:
+    """Mean and 95% t interval of per-seed values (interval None with fewer than 2).
+
+    `floor`: the lowest value the quantity can take (0 for rates, ratios and shares); the
+    interval is cut there instead of reaching impossible values with few seeds.
+    """
     v = np.array([x for x in values if x is not None and np.isfinite(x)], float)
     if len(v) == 0:
         return {"mean": None, "lo": None, "hi": None, "n": 0}
@@ -76,7 +80,8 @@ def mean_ci(values: list[float]) -> dict[str, float | int | None]:
     if len(v) < 2:
         return {"mean": m, "lo": None, "hi": None, "n": 1}
     half = t95(len(v) - 1) * float(v.std(ddof=1)) / math.sqrt(len(v))
-    return {"mean": m, "lo": m - half, "hi": m + half, "n": len(v)}
+    lo = m - half if floor is None else max(m - half, floor)
+    return {"mean": m, "lo": lo, "hi": m + half, "n": len(v)}
 
 
 def rate_ratio(a: float, n1: float, b: float, n2: float) -> dict[str, float | None]:
@@ -639,9 +644,9 @@ def harm_view(measures: list[dict[str, Any]]) -> list[Any]:
             rows = [
                 next(r for r in m["disparate_impact"][key] if r["group"] == g) for m in measures
             ]
-            mr = mean_ci([r["migrant_rate"] for r in rows])
-            lr = mean_ci([r["local_rate"] for r in rows])
-            rr = mean_ci([r["ratio"] for r in rows])
+            mr = mean_ci([r["migrant_rate"] for r in rows], floor=0.0)
+            lr = mean_ci([r["local_rate"] for r in rows], floor=0.0)
+            rr = mean_ci([r["ratio"] for r in rows], floor=0.0)
             ci = _ci(rr) if many else _ci(rows[0])
             tb.add_row(g, _fmt(mr["mean"], 4), _fmt(lr["mean"], 4), _fmt(rr["mean"]), ci)
         return tb
@@ -654,7 +659,7 @@ def harm_view(measures: list[dict[str, Any]]) -> list[Any]:
         ("blocked_per_attempt", "blocked attempts (share of attempts)"),
     ):
         rows = [m["disparate_impact"][key] for m in measures]
-        rr = mean_ci([r["ratio"] for r in rows])
+        rr = mean_ci([r["ratio"] for r in rows], floor=0.0)
         di.add_row(
             label,
             _fmt(mean_ci([r["migrant_rate"] for r in rows])["mean"], 4),
