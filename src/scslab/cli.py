@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -43,6 +44,15 @@ def _default_out(name: str) -> Path:
     return out
 
 
+def _sanctioned_domains(results: Results) -> set[str]:
+    """Domains in which some measure of the run's scenario blocks or delays."""
+    try:
+        measures = (yaml.safe_load(results.scenario_yaml) or {}).get("measures") or {}
+    except yaml.YAMLError:
+        return set()
+    return {d for m in measures.values() for d in m.get("domains", [])}
+
+
 def summary_table(results: Results) -> Table:
     """The headline figures of a run: lists, blocked attempts, wrongful sanctions, rewards."""
     m = results.manifest
@@ -68,9 +78,12 @@ def summary_table(results: Results) -> Table:
             wcol = col.replace("listed:", "listed_wrongful:")
             row(f"{who}{name} (last day)", last[col], last.get(wcol))
     table.add_section()
+    sanctioned = _sanctioned_domains(results)
     for col in city.columns:
         if col.startswith(("blocked:", "enterprise.blocked:")):
             dom = col.split(":", 1)[1]
+            if dom not in sanctioned and total[col] == 0:
+                continue  # a domain with rewards only (medical care, schools)
             who = "firms " if col.startswith("enterprise.") else ""
             wcol = col.replace("blocked:", "wrongful_blocked:")
             row(f"{who}blocked attempts: {dom}", total[col], total.get(wcol))
