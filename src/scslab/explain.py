@@ -266,8 +266,9 @@ def explain(path: str | Path, resident: int) -> Explanation:
         "first_income_shock_day": int(row.get("first_income_shock_day", -1)),
         "income_factor_at_end": float(row.get("income_factor", 1.0)),
     }
-    notified = [r for r in records if r["notice_day"] >= 0]
-    appealed = [r for r in records if r["appeal_day"] >= 0]
+    # Notices and appeals are planned ahead; count only those that fell within the run.
+    notified = [r for r in records if 0 <= r["notice_day"] < days]
+    appealed = [r for r in records if 0 <= r["appeal_day"] < days]
     appeals = {
         "notified": len(notified),
         "appealed": len(appealed),
