@@ -90,7 +90,7 @@ class Side:
     cols: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        n_cells = self.series.groups.matrix.shape[1]
+        n_cells = self.series.groups.n_cells
         self.acc = np.zeros((n_cells, len(self.space)))
         n_state = (
             4 + 2 * len(self.lists) + (len(self.scorer.rules.grade_names) if self.scorer else 0)

@@ -14,6 +14,7 @@ representative.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numba as nb
@@ -126,11 +127,9 @@ class Changes:
     @classmethod
     def concat(cls, parts: list[Changes]) -> Changes:
         """All changes of a day, in order."""
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls._fields()))
-
-    @staticmethod
-    def _fields() -> tuple[str, ...]:
-        return ("subject", "bit", "entered", "wrongful")
+        return cls(
+            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls))
+        )
 
     def __len__(self) -> int:
         return len(self.subject)

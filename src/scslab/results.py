@@ -128,18 +128,22 @@ def collect_state(
 
 @dataclass
 class GroupMap:
-    """How cells sum into reported groups: rows of a 0/1 matrix, with labels."""
+    """How cells sum into reported groups: the cells of each group, with labels."""
 
     group_by: list[str]
     group: list[str]
-    matrix: np.ndarray  # float64 [groups, cells]
+    members: list[np.ndarray]  # int64 cell indices of each group
+    n_cells: int
 
-    @property
-    def members(self) -> list[np.ndarray]:
-        """Cells of each group."""
-        if not hasattr(self, "_members"):
-            self._members = [np.flatnonzero(row) for row in self.matrix]
-        return self._members
+    @classmethod
+    def from_rows(cls, rows: list[tuple[str, str, np.ndarray]], n_cells: int) -> GroupMap:
+        """Groups from (group_by, group, boolean mask over cells) rows."""
+        return cls(
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [np.flatnonzero(r[2]) for r in rows],
+            n_cells,
+        )
 
 
 def resident_groups(district_names: list[str]) -> GroupMap:
@@ -147,23 +151,19 @@ def resident_groups(district_names: list[str]) -> GroupMap:
     nd = len(district_names)
     cells = np.arange(nd * 20)
     dist, mig, dec = cells // 20, (cells // 10) % 2, cells % 10
-    rows: list[tuple[str, str, np.ndarray]] = [("city", "all", np.ones(len(cells)))]
+    rows: list[tuple[str, str, np.ndarray]] = [("city", "all", np.ones(len(cells), bool))]
     rows += [("district", name, dist == d) for d, name in enumerate(district_names)]
     rows += [("hukou", lab, mig == m) for m, lab in enumerate(("local", "migrant"))]
     rows += [("income_decile", str(k + 1), dec == k) for k in range(10)]
-    return GroupMap(
-        [r[0] for r in rows], [r[1] for r in rows], np.array([r[2] for r in rows], np.float64)
-    )
+    return GroupMap.from_rows(rows, len(cells))
 
 
 def enterprise_groups(district_names: list[str]) -> GroupMap:
     """Groups of enterprise cells (cell = district)."""
     nd = len(district_names)
-    rows = [("city", "all", np.ones(nd))]
+    rows = [("city", "all", np.ones(nd, bool))]
     rows += [("district", name, np.arange(nd) == d) for d, name in enumerate(district_names)]
-    return GroupMap(
-        [r[0] for r in rows], [r[1] for r in rows], np.array([r[2] for r in rows], np.float64)
-    )
+    return GroupMap.from_rows(rows, nd)
 
 
 @dataclass
