@@ -6,9 +6,21 @@ import numpy as np
 import pytest
 import yaml
 
-from scslab.activities import OUTCOMES, ActivityRules, draw_attempts, resolve
+from scslab.activities import (
+    ELIGIBLE,
+    ELIGIBLE_CLASSES,
+    OUTCOMES,
+    ActivityRules,
+    PostingPopulation,
+    draw_attempts,
+    draw_posts,
+    eligibility_class,
+    flag_posts,
+    resolve,
+)
+from scslab.behaviour import Recovering
 from scslab.scenario import builtin_text, parse_scenario
-from scslab.streams import stream_key
+from scslab.streams import day_rng, stream_key
 
 EMPTY8 = np.zeros(0, np.uint8)
 
@@ -145,3 +157,88 @@ def test_green_channel_and_delay() -> None:
     assert counts["green_channel"] == 2  # by score (1) and by red list (2)
     assert counts["delayed"] == 1
     assert counts["wait_days"] == 4 + 2 + 2 + 14
+
+
+def test_posts_in_closed_form_match_the_individual_rates() -> None:
+    """draw_posts: posts of reached residents drawn one by one, everyone else's counted per
+    cell, flagged posts drawn by subject; every count has the mean of the individual draw."""
+    data = yaml.safe_load(builtin_text("beijing-2018"))
+    post = data["activities"]["post_online"]
+    post.update(rate_per_year=365 * 0.5, eligible="adults", poorest_to_richest=3.0)
+    rules = ActivityRules.compile(parse_scenario(yaml.safe_dump(data)))
+    a = rules.names.index("post_online")
+    rng = np.random.default_rng(5)
+    n, n_cells = 40_000, 6
+    age_band = rng.integers(0, 8, n).astype(np.uint8)
+    parent = (age_band >= 2) & (age_band <= 5) & (rng.random(n) < 0.4)
+    deciles = rng.integers(0, 10, n).astype(np.uint8)
+    cell = rng.integers(0, n_cells, n).astype(np.int16)
+    people = PostingPopulation.of(cell, n_cells, deciles, eligibility_class(age_band, parent))
+    pool = np.flatnonzero(age_band >= 2).astype(np.int32)
+    chill = Recovering(n, half_life_days=20.0)
+    chill.track(people.group, people.size.size)
+    chill.shock(np.flatnonzero(rng.random(n) < 0.3), 0, 0.6)
+    chill.shock(np.flatnonzero(rng.random(n) < 0.1), 3, 0.5)
+    mask = (rng.random(n) < 0.03).astype(np.uint8) * 0b101
+    rep_mask = (rng.random(n) < 0.01).astype(np.uint8) * 0b10
+    reached = ((mask & 0b100) | (rep_mask & 0b10)) != 0
+    flag_p = np.array([0.01, 0.02])
+    mults = rules.decile_multiplier[a]
+    days = range(5, 25)
+    posts_by_cell = np.zeros(n_cells)
+    reached_posts = np.zeros(n, np.int64)
+    flagged = [0, 0]
+    expected = np.zeros(n)
+    for day in days:
+        drawn = draw_posts(
+            rules,
+            a,
+            people,
+            pool,
+            (mask, 0b100, rep_mask, 0b10),
+            (chill.value, chill.since, chill.rate),
+            chill.deficits(day).reshape(people.size.shape),
+            flag_p,
+            (stream_key(1, "reached"), [stream_key(1, "f0"), stream_key(1, "f1")]),
+            day_rng(1, "posts", day),
+            day,
+        )
+        assert reached[drawn.reached].all() and (np.diff(drawn.reached) >= 0).all()
+        reached_posts += np.bincount(drawn.reached, minlength=n)
+        posts_by_cell += drawn.others + np.bincount(cell[drawn.reached], minlength=n_cells)
+        for k, ids in enumerate(drawn.flagged):
+            assert not reached[ids].any() and (age_band[ids] >= 2).all()
+            flagged[k] += len(ids)
+        expected += rules.daily_rate[a] * mults[deciles] * chill.all_at(day) * (age_band >= 2)
+    want_cells = np.bincount(cell, weights=expected, minlength=n_cells)
+    assert np.abs(posts_by_cell - want_cells).max() < 4 * np.sqrt(want_cells.max())
+    want_reached = expected[reached].sum()
+    assert abs(reached_posts.sum() - want_reached) < 4 * np.sqrt(want_reached)
+    assert (reached_posts[age_band < 2] == 0).all()
+    others = expected[~reached].sum()
+    for k in range(2):
+        assert abs(flagged[k] - flag_p[k] * others) < 4 * np.sqrt(flag_p[k] * others)
+
+
+def test_flag_posts_one_kind_at_most() -> None:
+    posters = np.arange(200_000) % 1000
+    flagged = flag_posts(posters, np.array([0.01, 0.03]), day_rng(4, "t"))
+    assert len(flagged[0]) == pytest.approx(2_000, rel=0.1)
+    assert len(flagged[1]) == pytest.approx(6_000, rel=0.06)
+    assert len(flag_posts(posters, np.zeros(0), day_rng(4, "t"))) == 0
+
+
+def test_eligibility_classes_match_the_pools() -> None:
+    from scslab.population import build_population
+    from scslab.scenario import load_scenario
+
+    r = build_population(load_scenario("beijing-2018").population, 20_000, 1).residents
+    klass = eligibility_class(r.age_band, r.parent)
+    pools = {
+        "all": np.ones(len(r), bool),
+        "adults": r.age_band >= 2,
+        "working_age": (r.age_band >= 2) & (r.age_band <= 5),
+        "parents": r.parent,
+    }
+    for name, code in ELIGIBLE.items():
+        assert ((ELIGIBLE_CLASSES[code] >> klass) & 1).astype(bool).tolist() == pools[name].tolist()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scslab.behaviour import Recovering, contacts_of_many
 
@@ -23,3 +25,26 @@ def test_contacts_of_many() -> None:
     indices = np.array([1, 2, 0, 1, 2], np.int32)
     assert list(contacts_of_many(indptr, indices, np.array([2, 0]))) == [0, 1, 2, 1, 2]
     assert len(contacts_of_many(indptr, indices, np.array([], np.int64))) == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    shocks=st.lists(
+        st.tuples(st.integers(0, 40), st.lists(st.integers(0, 49), max_size=12)), max_size=8
+    ),
+    day=st.integers(0, 80),
+)
+def test_tracked_deficits_equal_the_sum_over_agents(
+    shocks: list[tuple[int, list[int]]], day: int
+) -> None:
+    """The per-group deficit sums follow shocks and recovery exactly (up to rounding)."""
+    rec = Recovering(50, half_life_days=10.0, floor=0.05)
+    group = (np.arange(50) % 7).astype(np.int16)
+    rec.track(group, 7)
+    last = 0
+    for d, ids in sorted(shocks):
+        rec.shock(np.array(ids, np.int64), d, 0.3)
+        last = d
+    day = max(day, last)
+    expected = np.bincount(group, weights=1.0 - rec.all_at(day).astype(np.float64), minlength=7)
+    assert np.allclose(rec.deficits(day), expected, atol=1e-5)

@@ -12,7 +12,6 @@ from scslab.departments import (
     decile_multipliers,
     deterrence_factor,
     draw_behaviour,
-    draw_flagged_posts,
     observe,
 )
 from scslab.scenario import builtin_text, parse_scenario
@@ -96,12 +95,3 @@ def test_observe_coverage_errors_delay() -> None:
     assert (batch.subject[~batch.erroneous] == batch.actor[~batch.erroneous]).all()
     assert (batch.subject[batch.erroneous] != batch.actor[batch.erroneous]).all()
     assert batch.effective_day == 5 + 30
-
-
-def test_flagged_posts() -> None:
-    sc = parse_scenario(builtin_text("beijing-2018"))
-    kinds = RecordKinds.compile(sc)
-    k = kinds.names.index("harmful_post")
-    posters = np.arange(2_000_000) % 1000
-    flagged = draw_flagged_posts(kinds, k, posters, day_rng(4, "t"))
-    assert len(flagged) == pytest.approx(2_000_000 * 2e-5, rel=0.2)

@@ -4,6 +4,14 @@ Each activity has a per-year rate per eligible subject. The day's attempts are d
 thinning; each attempt is then resolved against the measures (blocked, delayed) and the
 rewards (green channel: a shorter wait), and counted by group. Every blocked attempt is
 counted, and it is *wrongful* when every list that blocks it rests on erroneous records.
+
+Online posts are far more numerous than any other attempt (a post a week is 3 million
+a day in the whole city), and almost all of them meet no measure. They are drawn in
+closed form (`draw_posts`): the posts of residents whom a measure or reward of the
+domain reaches are drawn one by one and resolved like any attempt; everyone else's
+posts are only counted, per cell, as a Poisson number whose mean is the cell's summed
+posting propensity, except the few posts that the speech department will screen
+(flagged), which are drawn by subject. A post is flagged under at most one record kind.
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ from scslab.scenario import DOMAINS, Scenario
 from scslab.streams import hash_uniform
 
 ELIGIBLE = {"all": 0, "adults": 1, "working_age": 2, "parents": 3}
+CLASSES = ("under 20", "20-59, not a parent", "20-59, parent", "60 and over")
+"""Residents' eligibility classes; ELIGIBLE_CLASSES[code] has bit c set if class c is eligible."""
+ELIGIBLE_CLASSES = np.array([0b1111, 0b1110, 0b0110, 0b0100], np.int64)
 OUTCOMES = ("attempts", "blocked", "wrongful_blocked", "delayed", "green_channel", "wait_days")
 """What is counted per domain (wait_days: days waited, summed over attempts that went on)."""
 
@@ -120,6 +131,13 @@ def _sweep(
                 m += 1
 
 
+def eligibility_class(age_band: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    """Each resident's index into CLASSES (uint8), from age band (10 years) and parenthood."""
+    klass = np.where(age_band < 2, 0, np.where(age_band >= 6, 3, 1)).astype(np.uint8)
+    klass[parent & (klass == 1)] = 2
+    return klass
+
+
 def draw_attempts(
     rules: ActivityRules,
     a: int,
@@ -128,15 +146,18 @@ def draw_attempts(
     chill: tuple[np.ndarray, np.ndarray, float] | None,
     key: np.uint64,
     day: int,
+    share: float = 1.0,
 ) -> np.ndarray:
     """Ids (in increasing order) of the subjects who attempt activity a on `day`.
 
     `pool`: the eligible ids, or their number when everyone is eligible; `chill`: the
     posting propensities as (value, day of last shock, recovery rate per day), applied to
-    posting activities. Draws come from the counter-based stream `key`.
+    posting activities; `share`: draw only this share of the attempts (a thinned Poisson
+    process, e.g. the posts that will be flagged). Draws come from the counter-based
+    stream `key`.
     """
     n = pool if isinstance(pool, int) else len(pool)
-    lam_mean = rules.daily_rate[a]
+    lam_mean = rules.daily_rate[a] * share
     if n == 0 or lam_mean <= 0.0:
         return np.zeros(0, np.int64)
     mults = rules.decile_multiplier[a]
@@ -220,3 +241,182 @@ def resolve(
         out_done[n_done] = i
         n_done += 1
     return n_blocked, n_done
+
+
+@nb.njit(cache=True)
+def _reached_posts(
+    mask: np.ndarray,
+    rep_mask: np.ndarray,
+    own_bits: int,
+    rep_bits: int,
+    klass: np.ndarray,
+    class_bits: int,
+    decile: np.ndarray,
+    mults: np.ndarray,
+    lam: float,
+    chill_value: np.ndarray,
+    chill_since: np.ndarray,
+    chill_rate: float,
+    cell: np.ndarray,
+    key: np.uint64,
+    day: int,
+    reached_rate: np.ndarray,
+    out: np.ndarray,
+) -> int:
+    """Posts of eligible residents whom the domain's measures reach (bits of `mask` in
+    own_bits or of `rep_mask` in rep_bits): one entry per post, in id order; returns how
+    many (-1 if `out` is too small). Adds each such resident's expected posts (their
+    rate, posts per day) to reached_rate[cell]. The masks are scanned eight agents at a
+    time (most words are zero)."""
+    n = len(mask)
+    n_words = n // 8
+    own_word = np.uint64(own_bits) * np.uint64(0x0101010101010101)
+    rep_word = np.uint64(rep_bits) * np.uint64(0x0101010101010101)
+    mask64 = mask[: 8 * n_words].view(np.uint64)
+    rep64 = rep_mask[: 8 * n_words].view(np.uint64)
+    m = 0
+    for w in range(n_words + 1):
+        if w < n_words and (mask64[w] & own_word) == 0 and (rep64[w] & rep_word) == 0:
+            continue
+        for i in range(8 * w, min(8 * w + 8, n)):
+            if (mask[i] & own_bits) == 0 and (rep_mask[i] & rep_bits) == 0:
+                continue
+            if not (class_bits >> klass[i]) & 1:
+                continue
+            rate = lam * mults[decile[i]]
+            if chill_value[i] < 1.0:
+                gap = day - chill_since[i]
+                rate *= 1.0 - (1.0 - chill_value[i]) * np.exp(-chill_rate * gap)
+            reached_rate[cell[i]] += rate
+            # Poisson(rate) posts by inversion
+            u = hash_uniform(key, day, i)
+            p = np.exp(-rate)
+            cum = p
+            k = 0
+            while u > cum and k < 60:
+                k += 1
+                p *= rate / k
+                cum += p
+            for _ in range(k):
+                if m >= len(out):
+                    return -1
+                out[m] = i
+                m += 1
+    return m
+
+
+@dataclass(frozen=True)
+class PostingPopulation:
+    """What the closed-form post draw needs to know of the residents."""
+
+    cell: np.ndarray  # int16, collector cell of each resident
+    income_decile: np.ndarray  # uint8
+    klass: np.ndarray  # uint8, index into CLASSES
+    group: np.ndarray  # int16, (cell * 10 + decile) * 4 + class: the chill tracking group
+    size: np.ndarray  # float64 [cells, 10, 4]: residents per group
+
+    @classmethod
+    def of(
+        cls, cell: np.ndarray, n_cells: int, income_decile: np.ndarray, klass: np.ndarray
+    ) -> PostingPopulation:
+        """Groups of residents by cell, income decile and eligibility class."""
+        group = (cell.astype(np.int32) * 10 + income_decile) * len(CLASSES) + klass
+        size = np.bincount(group, minlength=n_cells * 10 * len(CLASSES)).astype(np.float64)
+        return cls(
+            cell, income_decile, klass, group.astype(np.int16), size.reshape(n_cells, 10, -1)
+        )
+
+
+@dataclass
+class Posts:
+    """One day of posts in one posting activity, drawn by `draw_posts`.
+
+    reached: one entry per post by a resident whom a measure or reward of the domain
+    reaches (to be resolved one by one); others: per cell, the number of posts by everyone
+    else (all of which go ahead, with the base wait); flagged: per flag kind, the ids of
+    the posters among everyone else whose post is flagged (their posts are in `others`).
+    """
+
+    reached: np.ndarray
+    others: np.ndarray
+    flagged: list[np.ndarray]
+
+
+def draw_posts(
+    rules: ActivityRules,
+    a: int,
+    people: PostingPopulation,
+    pool: np.ndarray | int,
+    reach: tuple[np.ndarray, int, np.ndarray, int],
+    chill: tuple[np.ndarray, np.ndarray, float],
+    deficits: np.ndarray,
+    flag_probability: np.ndarray,
+    keys: tuple[np.uint64, list[np.uint64]],
+    rng: np.random.Generator,
+    day: int,
+) -> Posts:
+    """The posts of posting activity a on `day`, in closed form (see the module docstring).
+
+    reach: (own list mask, bits of it that the domain's measures or rewards use, rep
+    mask, its bits). chill: as for draw_attempts. deficits [cells, 10, 4]: per group,
+    the sum of (1 - posting propensity) over its residents on `day`. flag_probability:
+    per flag kind, the probability that one post is flagged under it. keys: the stream
+    of the reached residents' posts and one stream per flag kind. Exactly as if every
+    resident's posts were Poisson(rate x income multiplier x propensity), split.
+    """
+    mask, own_bits, rep_mask, rep_bits = reach
+    value, since, rate = chill
+    lam = float(rules.daily_rate[a])
+    mults = rules.decile_multiplier[a]
+    class_bits = int(ELIGIBLE_CLASSES[rules.eligible[a]])
+    n_cells = people.size.shape[0]
+    reached_rate = np.zeros(n_cells)
+    expected = 64.0
+    while True:
+        out = np.empty(int(expected), np.int64)
+        m = _reached_posts(
+            mask,
+            rep_mask,
+            own_bits,
+            rep_bits,
+            people.klass,
+            class_bits,
+            people.income_decile,
+            mults,
+            lam,
+            value,
+            since,
+            rate,
+            people.cell,
+            keys[0],
+            day,
+            reached_rate,
+            out,
+        )
+        if m >= 0:
+            break
+        reached_rate[:] = 0.0
+        expected *= 4
+    eligible = np.array([(class_bits >> c) & 1 for c in range(len(CLASSES))], np.float64)
+    propensity = ((people.size - deficits) * eligible).sum(axis=2)  # [cells, deciles]
+    cell_rate = lam * (propensity * mults).sum(axis=1) - reached_rate
+    flagged: list[np.ndarray] = []
+    for k, p_flag in enumerate(flag_probability):
+        ids = draw_attempts(
+            rules, a, pool, people.income_decile, chill, keys[1][k], day, share=float(p_flag)
+        )
+        flagged.append(ids[((mask[ids] & own_bits) | (rep_mask[ids] & rep_bits)) == 0])
+    unflagged = np.maximum(cell_rate, 0.0) * max(0.0, 1.0 - float(flag_probability.sum()))
+    others = rng.poisson(unflagged)
+    for ids in flagged:
+        others += np.bincount(people.cell[ids], minlength=n_cells)
+    return Posts(out[:m], others, flagged)
+
+
+def flag_posts(
+    posters: np.ndarray, flag_probability: np.ndarray, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Per flag kind, the posters (one entry per post) whose post is flagged under it; a
+    post is flagged under kind k with probability flag_probability[k], under one at most."""
+    kind = np.searchsorted(np.cumsum(flag_probability), rng.random(len(posters)), side="right")
+    return [posters[kind == k] for k in range(len(flag_probability))]

@@ -27,11 +27,16 @@ def _shock(
     share: float,
     floor: float,
     rate: float,
+    group: np.ndarray,
+    deficit: np.ndarray,
 ) -> None:
+    tracked = len(group) > 0
     for i in ids:
         now = 1.0 - (1.0 - value[i]) * np.exp(-rate * (day - since[i]))
         value[i] = max(now * (1.0 - share), floor)
         since[i] = day
+        if tracked:
+            deficit[group[i]] += now - value[i]
 
 
 class Recovering:
@@ -42,6 +47,29 @@ class Recovering:
         self.since = np.zeros(n, np.int16)
         self.rate = float(np.log(2.0) / half_life_days)
         self.floor = floor
+        self.group = np.zeros(0, np.int16)
+        self._deficit = np.zeros(0, np.float64)
+        self._deficit_day = 0
+
+    def track(self, group: np.ndarray, n_groups: int) -> None:
+        """Keep, for each group (group[i] of agent i), the sum of 1 - factor over its agents.
+
+        The sums follow every shock and decay with the recovery, so that a group's total
+        factor is known without visiting its agents (see deficits()). Call it before the
+        first shock.
+        """
+        if (self.value != 1.0).any():
+            raise ValueError("track() must be called before any shock")
+        self.group = group
+        self._deficit = np.zeros(n_groups, np.float64)
+        self._deficit_day = 0
+
+    def deficits(self, day: int) -> np.ndarray:
+        """Per tracked group, the sum over its agents of 1 - factor on `day` (a view)."""
+        if day != self._deficit_day:
+            self._deficit *= np.exp(-self.rate * (day - self._deficit_day))
+            self._deficit_day = day
+        return self._deficit
 
     def at(self, ids: np.ndarray, day: int) -> np.ndarray:
         """The factors of `ids` on `day` (float64, 1 = untouched)."""
@@ -60,7 +88,18 @@ class Recovering:
     def shock(self, ids: np.ndarray, day: int, share: float) -> None:
         """Cut the factor of each id (repeats compound) by `share` on `day`."""
         if share > 0.0 and len(ids):
-            _shock(self.value, self.since, ids, day, share, self.floor, self.rate)
+            deficit = self.deficits(day) if len(self.group) else self._deficit
+            _shock(
+                self.value,
+                self.since,
+                ids,
+                day,
+                share,
+                self.floor,
+                self.rate,
+                self.group,
+                deficit,
+            )
 
 
 def contacts_of_many(indptr: np.ndarray, indices: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -171,10 +171,3 @@ def draw_behaviour(
     if feedback and view.income_factor_of is not None:
         mult *= view.income_factor_of(cand) ** (-default_risk_elasticity)
     return cand[u < mult]
-
-
-def draw_flagged_posts(
-    kinds: RecordKinds, k: int, posters: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """Ids of the posters (one entry per post) whose post is flagged under kind k."""
-    return posters[rng.random(len(posters)) < kinds.probability_per_post[k]]

@@ -30,9 +30,19 @@ import numpy as np
 import pandas as pd
 
 from scslab import __version__
-from scslab.activities import OUTCOMES, ActivityRules, draw_attempts, resolve
+from scslab.activities import (
+    CLASSES,
+    OUTCOMES,
+    ActivityRules,
+    PostingPopulation,
+    draw_attempts,
+    draw_posts,
+    eligibility_class,
+    flag_posts,
+    resolve,
+)
 from scslab.behaviour import Recovering, contacts_of_many
-from scslab.departments import RecordKinds, SubjectView, draw_behaviour, draw_flagged_posts, observe
+from scslab.departments import RecordKinds, SubjectView, draw_behaviour, observe
 from scslab.dueprocess import DUE_PROCESS_METRICS, AuditTrail, DueProcessRules, DueProcessState
 from scslab.measures import (
     Changes,
@@ -267,7 +277,26 @@ class Simulation:
         parents = np.flatnonzero(r.parent).astype(np.int32)
         self.pools: list[np.ndarray | int] = [n, adults, working, parents]
         self.log = RecordLog(capacity=max(1024, n // 8))
-        self.posts_yesterday = np.zeros(0, np.int64)
+        n_cells = self.res.acc.shape[0]
+        self.posters = PostingPopulation.of(
+            self.res.cell, n_cells, r.income_decile, eligibility_class(r.age_band, r.parent)
+        )
+        self.chill.track(self.posters.group, n_cells * 10 * len(CLASSES))
+        # Record kinds that screen residents' posts, and the chance that a post is flagged
+        self.flag_kinds = np.flatnonzero(self.kinds.from_posts & (self.kinds.subject == 0))
+        self.flag_probability = self.kinds.probability_per_post[self.flag_kinds]
+        self.flagged_yesterday = [np.zeros(0, np.int64) for _ in self.flag_kinds]
+        self.post_keys = {
+            a: (
+                stream_key(self.seed, f"activities.{name}.reached"),
+                [
+                    stream_key(self.seed, f"activities.{name}.flagged.{self.kinds.names[k]}")
+                    for k in self.flag_kinds
+                ],
+            )
+            for a, name in enumerate(self.activities.names)
+            if self.activities.posting[a] and not self.activities.enterprise[a]
+        }
         self.hist_rows: list[np.ndarray] = []
         self.list_key = [stream_key(self.seed, f"lists.{s.name}") for s in (self.res, self.ent)]
         self.activity_keys = [
@@ -317,7 +346,7 @@ class Simulation:
             if kinds.from_posts[k]:
                 if kinds.subject[k] != 0 or day == 0:
                     continue
-                actors = draw_flagged_posts(kinds, k, self.posts_yesterday, rng)
+                actors = self.flagged_yesterday[int(np.searchsorted(self.flag_kinds, k))]
                 batch = observe(kinds, k, day - 1, actors, view.n, rng)
                 batch.effective_day = max(batch.effective_day, day)
             else:
@@ -423,30 +452,60 @@ class Simulation:
                 )
         return newly_black
 
-    def _activities(self, day: int) -> tuple[list[tuple[np.ndarray, float]], np.ndarray]:
-        """Returns (blocked residents, income share lost) pairs and today's posters."""
+    def _activities(self, day: int) -> list[tuple[np.ndarray, float]]:
+        """Returns (blocked residents, income share lost) pairs; keeps today's flagged posts."""
         pop = self.population
         assert pop is not None
         acts = self.activities
         shocks: list[tuple[np.ndarray, float]] = []
-        posts: list[np.ndarray] = []
+        flagged: list[list[np.ndarray]] = [[] for _ in self.flag_kinds]
+        posts = self.res.cols["posts"][0]
         chill = (self.chill.value, self.chill.since, self.chill.rate)
         for a in range(len(acts)):
             firm = bool(acts.enterprise[a])
             side = self.ent if firm else self.res
-            attempts = draw_attempts(
-                acts,
-                a,
-                side.n if firm else self.pools[acts.eligible[a]],
-                None if firm else pop.residents.income_decile,
-                None if firm else chill,
-                self.activity_keys[a],
-                day,
-            )
-            if len(attempts) == 0:
-                continue
             d = int(acts.domain[a])
             dom = side.domains
+            cols = side.cols["outcomes"][d]
+            posting = acts.posting[a] and not firm
+            rng = day_rng(self.seed, f"activities.{acts.names[a]}", day)
+            if posting and np.isinf(dom.reward_score[d]):
+                drawn = draw_posts(
+                    acts,
+                    a,
+                    self.posters,
+                    self.pools[acts.eligible[a]],
+                    (
+                        side.list_state.mask,
+                        int(dom.block_own[d] | dom.delay_own[d] | dom.reward_bits[d]),
+                        self.rep_mask,
+                        int(dom.block_rep[d] | dom.delay_rep[d]),
+                    ),
+                    chill,
+                    self.chill.deficits(day).reshape(self.posters.size.shape),
+                    self.flag_probability,
+                    self.post_keys[a],
+                    rng,
+                    day,
+                )
+                side.acc[:, cols[0]] += drawn.others
+                side.acc[:, cols[5]] += drawn.others * acts.base_wait[a]
+                side.acc[:, posts] += drawn.others
+                for f, ids in enumerate(drawn.flagged):
+                    flagged[f].append(ids)
+                attempts = drawn.reached
+            else:
+                attempts = draw_attempts(
+                    acts,
+                    a,
+                    side.n if firm else self.pools[acts.eligible[a]],
+                    None if firm else pop.residents.income_decile,
+                    None if firm else chill,
+                    self.activity_keys[a],
+                    day,
+                )
+            if len(attempts) == 0:
+                continue
             out_blocked = np.empty(len(attempts), np.int64)
             out_done = np.empty(len(attempts), np.int64)
             empty8 = np.zeros(0, np.uint8)
@@ -468,7 +527,7 @@ class Simulation:
                 side.score,
                 float(acts.base_wait[a]),
                 side.acc,
-                side.cols["outcomes"][d],
+                cols,
                 np.zeros(0, np.int32) if firm else self.blocked_count,
                 np.zeros(0, np.int32) if firm else self.wrongful_count,
                 out_blocked,
@@ -476,11 +535,15 @@ class Simulation:
             )
             if not firm and acts.income_loss[a] > 0 and nb_:
                 shocks.append((out_blocked[:nb_], float(acts.income_loss[a])))
-            if not firm and acts.posting[a] and nd_:
-                posts.append(out_done[:nd_])
-        posters = np.concatenate(posts) if posts else np.zeros(0, np.int64)
-        count_into(self.res.acc, self.res.cell[posters], self.res.cols["posts"][0])
-        return shocks, posters
+            if posting and nd_:
+                done = out_done[:nd_]
+                count_into(self.res.acc, self.res.cell[done], posts)
+                for f, ids in enumerate(flag_posts(done, self.flag_probability, rng)):
+                    flagged[f].append(ids)
+        self.flagged_yesterday = [
+            np.concatenate(parts) if parts else np.zeros(0, np.int64) for parts in flagged
+        ]
+        return shocks
 
     def _behaviour(
         self,
@@ -561,7 +624,7 @@ class Simulation:
             t, phase["due_process"] = clock(), phase["due_process"] + clock() - t
             newly_black = self._lists(day, kind, subject, erroneous)
             t, phase["lists_and_measures"] = clock(), phase["lists_and_measures"] + clock() - t
-            shocks, self.posts_yesterday = self._activities(day)
+            shocks = self._activities(day)
             t, phase["activities"] = clock(), phase["activities"] + clock() - t
             self._behaviour(day, kind, subject, newly_black, shocks)
             t, phase["behaviour"] = clock(), phase["behaviour"] + clock() - t
