@@ -11,11 +11,12 @@ from scslab.activities import (
     ELIGIBLE_CLASSES,
     OUTCOMES,
     ActivityRules,
-    PostingPopulation,
+    ResidentGroups,
     draw_attempts,
-    draw_posts,
+    draw_by_cell,
     eligibility_class,
     flag_posts,
+    listed_ids,
     resolve,
 )
 from scslab.behaviour import Recovering
@@ -160,7 +161,7 @@ def test_green_channel_and_delay() -> None:
 
 
 def test_posts_in_closed_form_match_the_individual_rates() -> None:
-    """draw_posts: posts of reached residents drawn one by one, everyone else's counted per
+    """draw_by_cell: posts of reached residents drawn one by one, everyone else's counted per
     cell, flagged posts drawn by subject; every count has the mean of the individual draw."""
     data = yaml.safe_load(builtin_text("beijing-2018"))
     post = data["activities"]["post_online"]
@@ -173,7 +174,7 @@ def test_posts_in_closed_form_match_the_individual_rates() -> None:
     parent = (age_band >= 2) & (age_band <= 5) & (rng.random(n) < 0.4)
     deciles = rng.integers(0, 10, n).astype(np.uint8)
     cell = rng.integers(0, n_cells, n).astype(np.int16)
-    people = PostingPopulation.of(cell, n_cells, deciles, eligibility_class(age_band, parent))
+    people = ResidentGroups.of(cell, n_cells, deciles, eligibility_class(age_band, parent))
     pool = np.flatnonzero(age_band >= 2).astype(np.int32)
     chill = Recovering(n, half_life_days=20.0)
     chill.track(people.group, people.size.size)
@@ -190,11 +191,12 @@ def test_posts_in_closed_form_match_the_individual_rates() -> None:
     flagged = [0, 0]
     expected = np.zeros(n)
     for day in days:
-        drawn = draw_posts(
+        drawn = draw_by_cell(
             rules,
             a,
             people,
             pool,
+            listed_ids(mask, rep_mask),
             (mask, 0b100, rep_mask, 0b10),
             (chill.value, chill.since, chill.rate),
             chill.deficits(day).reshape(people.size.shape),
@@ -242,3 +244,13 @@ def test_eligibility_classes_match_the_pools() -> None:
     }
     for name, code in ELIGIBLE.items():
         assert ((ELIGIBLE_CLASSES[code] >> klass) & 1).astype(bool).tolist() == pools[name].tolist()
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 64, 1001])
+def test_listed_ids(n: int) -> None:
+    rng = np.random.default_rng(n)
+    mask = (rng.random(n) < 0.1).astype(np.uint8) * 4
+    rep = (rng.random(n) < 0.05).astype(np.uint8)
+    assert listed_ids(mask, rep).tolist() == np.flatnonzero(mask | rep).tolist()
+    full = np.ones(n, np.uint8)
+    assert listed_ids(full, rep).tolist() == list(range(n))

@@ -5,13 +5,14 @@ thinning; each attempt is then resolved against the measures (blocked, delayed) 
 rewards (green channel: a shorter wait), and counted by group. Every blocked attempt is
 counted, and it is *wrongful* when every list that blocks it rests on erroneous records.
 
-Online posts are far more numerous than any other attempt (a post a week is 3 million
-a day in the whole city), and almost all of them meet no measure. They are drawn in
-closed form (`draw_posts`): the posts of residents whom a measure or reward of the
-domain reaches are drawn one by one and resolved like any attempt; everyone else's
-posts are only counted, per cell, as a Poisson number whose mean is the cell's summed
-posting propensity, except the few posts that the speech department will screen
-(flagged), which are drawn by subject. A post is flagged under at most one record kind.
+Almost all attempts meet no measure (a post a week alone is 3 million posts a day in
+the whole city). In a domain without a score-based reward, residents' attempts are
+drawn in closed form (`draw_by_cell`): the attempts of residents whom a measure or
+reward of the domain reaches are drawn one by one and resolved; everyone else's are
+only counted, per cell, as a Poisson number whose mean is the cell's summed rate
+(income multipliers, and for posts the posting propensities). The few posts that the
+speech department will screen (flagged) are drawn by subject. A post is flagged under
+at most one record kind.
 """
 
 from __future__ import annotations
@@ -244,7 +245,38 @@ def resolve(
 
 
 @nb.njit(cache=True)
-def _reached_posts(
+def _nonzero_either(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> int:
+    """Write to `out` the ids i (increasing) where a[i] or b[i] is non-zero, as many as
+    fit; returns how many there are. Eight bytes are tested at a time (most are zero)."""
+    n = len(a)
+    n_words = n // 8
+    a64 = a[: 8 * n_words].view(np.uint64)
+    b64 = b[: 8 * n_words].view(np.uint64)
+    m = 0
+    for w in range(n_words + 1):
+        if w < n_words and (a64[w] | b64[w]) == 0:
+            continue
+        for i in range(8 * w, min(8 * w + 8, n)):
+            if a[i] | b[i]:
+                if m < len(out):
+                    out[m] = i
+                m += 1
+    return m
+
+
+def listed_ids(mask: np.ndarray, rep_mask: np.ndarray) -> np.ndarray:
+    """Ids (increasing) of the residents on any list or representing a listed enterprise."""
+    out = np.empty(len(mask) // 16 + 1024, np.int64)
+    m = _nonzero_either(mask, rep_mask, out)
+    if m > len(out):
+        out = np.empty(m, np.int64)
+        _nonzero_either(mask, rep_mask, out)
+    return out[:m]
+
+
+@nb.njit(cache=True)
+def _reached_attempts(
+    listed: np.ndarray,
     mask: np.ndarray,
     rep_mask: np.ndarray,
     own_bits: int,
@@ -263,63 +295,56 @@ def _reached_posts(
     reached_rate: np.ndarray,
     out: np.ndarray,
 ) -> int:
-    """Posts of eligible residents whom the domain's measures reach (bits of `mask` in
-    own_bits or of `rep_mask` in rep_bits): one entry per post, in id order; returns how
-    many (-1 if `out` is too small). Adds each such resident's expected posts (their
-    rate, posts per day) to reached_rate[cell]. The masks are scanned eight agents at a
-    time (most words are zero)."""
-    n = len(mask)
-    n_words = n // 8
-    own_word = np.uint64(own_bits) * np.uint64(0x0101010101010101)
-    rep_word = np.uint64(rep_bits) * np.uint64(0x0101010101010101)
-    mask64 = mask[: 8 * n_words].view(np.uint64)
-    rep64 = rep_mask[: 8 * n_words].view(np.uint64)
+    """Attempts of eligible residents whom the domain's measures reach (bits of `mask` in
+    own_bits or of `rep_mask` in rep_bits; all of them are in `listed`): one entry per
+    attempt, in id order; returns how many (-1 if `out` is too small). Adds each such
+    resident's expected attempts (their rate, per day) to reached_rate[cell].
+    chill_value etc. are empty for non-posting activities."""
+    use_chill = len(chill_value) > 0
     m = 0
-    for w in range(n_words + 1):
-        if w < n_words and (mask64[w] & own_word) == 0 and (rep64[w] & rep_word) == 0:
+    for i in listed:
+        if (mask[i] & own_bits) == 0 and (rep_mask[i] & rep_bits) == 0:
             continue
-        for i in range(8 * w, min(8 * w + 8, n)):
-            if (mask[i] & own_bits) == 0 and (rep_mask[i] & rep_bits) == 0:
-                continue
-            if not (class_bits >> klass[i]) & 1:
-                continue
-            rate = lam * mults[decile[i]]
-            if chill_value[i] < 1.0:
-                gap = day - chill_since[i]
-                rate *= 1.0 - (1.0 - chill_value[i]) * np.exp(-chill_rate * gap)
-            reached_rate[cell[i]] += rate
-            # Poisson(rate) posts by inversion
-            u = hash_uniform(key, day, i)
-            p = np.exp(-rate)
-            cum = p
-            k = 0
-            while u > cum and k < 60:
-                k += 1
-                p *= rate / k
-                cum += p
-            for _ in range(k):
-                if m >= len(out):
-                    return -1
-                out[m] = i
-                m += 1
+        if not (class_bits >> klass[i]) & 1:
+            continue
+        rate = lam * mults[decile[i]]
+        if use_chill and chill_value[i] < 1.0:
+            gap = day - chill_since[i]
+            rate *= 1.0 - (1.0 - chill_value[i]) * np.exp(-chill_rate * gap)
+        reached_rate[cell[i]] += rate
+        # Poisson(rate) attempts by inversion
+        u = hash_uniform(key, day, i)
+        p = np.exp(-rate)
+        cum = p
+        k = 0
+        while u > cum and k < 60:
+            k += 1
+            p *= rate / k
+            cum += p
+        for _ in range(k):
+            if m >= len(out):
+                return -1
+            out[m] = i
+            m += 1
     return m
 
 
 @dataclass(frozen=True)
-class PostingPopulation:
-    """What the closed-form post draw needs to know of the residents."""
+class ResidentGroups:
+    """Residents grouped by cell, income decile and eligibility class, for drawing
+    attempts per cell (`draw_by_cell`) and tracking posting propensities by group."""
 
     cell: np.ndarray  # int16, collector cell of each resident
     income_decile: np.ndarray  # uint8
     klass: np.ndarray  # uint8, index into CLASSES
-    group: np.ndarray  # int16, (cell * 10 + decile) * 4 + class: the chill tracking group
+    group: np.ndarray  # int16, (cell * 10 + decile) * 4 + class
     size: np.ndarray  # float64 [cells, 10, 4]: residents per group
 
     @classmethod
     def of(
         cls, cell: np.ndarray, n_cells: int, income_decile: np.ndarray, klass: np.ndarray
-    ) -> PostingPopulation:
-        """Groups of residents by cell, income decile and eligibility class."""
+    ) -> ResidentGroups:
+        """Groups of residents by cell (< n_cells), income decile and eligibility class."""
         group = (cell.astype(np.int32) * 10 + income_decile) * len(CLASSES) + klass
         size = np.bincount(group, minlength=n_cells * 10 * len(CLASSES)).astype(np.float64)
         return cls(
@@ -328,13 +353,14 @@ class PostingPopulation:
 
 
 @dataclass
-class Posts:
-    """One day of posts in one posting activity, drawn by `draw_posts`.
+class CellDraw:
+    """One day of attempts in one residents' activity, drawn by `draw_by_cell`.
 
-    reached: one entry per post by a resident whom a measure or reward of the domain
-    reaches (to be resolved one by one); others: per cell, the number of posts by everyone
-    else (all of which go ahead, with the base wait); flagged: per flag kind, the ids of
-    the posters among everyone else whose post is flagged (their posts are in `others`).
+    reached: one entry per attempt by a resident whom a measure or reward of the domain
+    reaches (to be resolved one by one); others: per cell, the number of attempts by
+    everyone else (all of which go ahead, with the base wait); flagged: for posting
+    activities, per flag kind, the ids of the posters among everyone else whose post is
+    flagged (their posts are in `others`).
     """
 
     reached: np.ndarray
@@ -342,39 +368,45 @@ class Posts:
     flagged: list[np.ndarray]
 
 
-def draw_posts(
+def draw_by_cell(
     rules: ActivityRules,
     a: int,
-    people: PostingPopulation,
+    people: ResidentGroups,
     pool: np.ndarray | int,
+    listed: np.ndarray,
     reach: tuple[np.ndarray, int, np.ndarray, int],
-    chill: tuple[np.ndarray, np.ndarray, float],
-    deficits: np.ndarray,
+    chill: tuple[np.ndarray, np.ndarray, float] | None,
+    deficits: np.ndarray | None,
     flag_probability: np.ndarray,
     keys: tuple[np.uint64, list[np.uint64]],
     rng: np.random.Generator,
     day: int,
-) -> Posts:
-    """The posts of posting activity a on `day`, in closed form (see the module docstring).
+) -> CellDraw:
+    """The attempts of residents' activity a on `day`, in closed form (module docstring).
 
-    reach: (own list mask, bits of it that the domain's measures or rewards use, rep
-    mask, its bits). chill: as for draw_attempts. deficits [cells, 10, 4]: per group,
-    the sum of (1 - posting propensity) over its residents on `day`. flag_probability:
-    per flag kind, the probability that one post is flagged under it. keys: the stream
-    of the reached residents' posts and one stream per flag kind. Exactly as if every
-    resident's posts were Poisson(rate x income multiplier x propensity), split.
+    listed: listed_ids() of the masks; reach: (own list mask, bits of it that the
+    domain's measures or rewards use, rep mask, its bits); the domain must have no
+    score-based reward. chill: posting
+    propensities as for draw_attempts, and deficits [cells, 10, 4]: per group, the sum
+    of (1 - propensity) over its residents on `day` (both None for activities that are
+    not posting). flag_probability: per flag kind, the probability that one post is
+    flagged under it (empty when not posting). keys: the stream of the reached
+    residents' attempts and one stream per flag kind. The counts are exactly as if every
+    resident made Poisson(rate x income multiplier x propensity) attempts, split.
     """
     mask, own_bits, rep_mask, rep_bits = reach
-    value, since, rate = chill
+    empty_f, empty_i = np.zeros(0, np.float32), np.zeros(0, np.int16)
+    value, since, rate = chill if chill is not None else (empty_f, empty_i, 0.0)
     lam = float(rules.daily_rate[a])
     mults = rules.decile_multiplier[a]
     class_bits = int(ELIGIBLE_CLASSES[rules.eligible[a]])
     n_cells = people.size.shape[0]
     reached_rate = np.zeros(n_cells)
-    expected = 64.0
+    cap = 1024
     while True:
-        out = np.empty(int(expected), np.int64)
-        m = _reached_posts(
+        out = np.empty(cap, np.int64)
+        m = _reached_attempts(
+            listed,
             mask,
             rep_mask,
             own_bits,
@@ -396,9 +428,10 @@ def draw_posts(
         if m >= 0:
             break
         reached_rate[:] = 0.0
-        expected *= 4
+        cap *= 4
     eligible = np.array([(class_bits >> c) & 1 for c in range(len(CLASSES))], np.float64)
-    propensity = ((people.size - deficits) * eligible).sum(axis=2)  # [cells, deciles]
+    present = people.size if deficits is None else people.size - deficits
+    propensity = (present * eligible).sum(axis=2)  # [cells, deciles]
     cell_rate = lam * (propensity * mults).sum(axis=1) - reached_rate
     flagged: list[np.ndarray] = []
     for k, p_flag in enumerate(flag_probability):
@@ -410,7 +443,7 @@ def draw_posts(
     others = rng.poisson(unflagged)
     for ids in flagged:
         others += np.bincount(people.cell[ids], minlength=n_cells)
-    return Posts(out[:m], others, flagged)
+    return CellDraw(out[:m], others, flagged)
 
 
 def flag_posts(

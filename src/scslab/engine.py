@@ -34,11 +34,12 @@ from scslab.activities import (
     CLASSES,
     OUTCOMES,
     ActivityRules,
-    PostingPopulation,
+    ResidentGroups,
     draw_attempts,
-    draw_posts,
+    draw_by_cell,
     eligibility_class,
     flag_posts,
+    listed_ids,
     resolve,
 )
 from scslab.behaviour import Recovering, contacts_of_many
@@ -278,25 +279,24 @@ class Simulation:
         self.pools: list[np.ndarray | int] = [n, adults, working, parents]
         self.log = RecordLog(capacity=max(1024, n // 8))
         n_cells = self.res.acc.shape[0]
-        self.posters = PostingPopulation.of(
+        self.groups = ResidentGroups.of(
             self.res.cell, n_cells, r.income_decile, eligibility_class(r.age_band, r.parent)
         )
-        self.chill.track(self.posters.group, n_cells * 10 * len(CLASSES))
+        self.chill.track(self.groups.group, n_cells * 10 * len(CLASSES))
         # Record kinds that screen residents' posts, and the chance that a post is flagged
         self.flag_kinds = np.flatnonzero(self.kinds.from_posts & (self.kinds.subject == 0))
         self.flag_probability = self.kinds.probability_per_post[self.flag_kinds]
         self.flagged_yesterday = [np.zeros(0, np.int64) for _ in self.flag_kinds]
-        self.post_keys = {
-            a: (
+        self.cell_keys = [
+            (
                 stream_key(self.seed, f"activities.{name}.reached"),
                 [
                     stream_key(self.seed, f"activities.{name}.flagged.{self.kinds.names[k]}")
                     for k in self.flag_kinds
                 ],
             )
-            for a, name in enumerate(self.activities.names)
-            if self.activities.posting[a] and not self.activities.enterprise[a]
-        }
+            for name in self.activities.names
+        ]
         self.hist_rows: list[np.ndarray] = []
         self.list_key = [stream_key(self.seed, f"lists.{s.name}") for s in (self.res, self.ent)]
         self.activity_keys = [
@@ -461,6 +461,7 @@ class Simulation:
         flagged: list[list[np.ndarray]] = [[] for _ in self.flag_kinds]
         posts = self.res.cols["posts"][0]
         chill = (self.chill.value, self.chill.since, self.chill.rate)
+        listed = listed_ids(self.res.list_state.mask, self.rep_mask)
         for a in range(len(acts)):
             firm = bool(acts.enterprise[a])
             side = self.ent if firm else self.res
@@ -469,28 +470,30 @@ class Simulation:
             cols = side.cols["outcomes"][d]
             posting = acts.posting[a] and not firm
             rng = day_rng(self.seed, f"activities.{acts.names[a]}", day)
-            if posting and np.isinf(dom.reward_score[d]):
-                drawn = draw_posts(
+            if not firm and np.isinf(dom.reward_score[d]):
+                drawn = draw_by_cell(
                     acts,
                     a,
-                    self.posters,
+                    self.groups,
                     self.pools[acts.eligible[a]],
+                    listed,
                     (
                         side.list_state.mask,
                         int(dom.block_own[d] | dom.delay_own[d] | dom.reward_bits[d]),
                         self.rep_mask,
                         int(dom.block_rep[d] | dom.delay_rep[d]),
                     ),
-                    chill,
-                    self.chill.deficits(day).reshape(self.posters.size.shape),
-                    self.flag_probability,
-                    self.post_keys[a],
+                    chill if posting else None,
+                    self.chill.deficits(day).reshape(self.groups.size.shape) if posting else None,
+                    self.flag_probability if posting else np.zeros(0),
+                    self.cell_keys[a],
                     rng,
                     day,
                 )
                 side.acc[:, cols[0]] += drawn.others
                 side.acc[:, cols[5]] += drawn.others * acts.base_wait[a]
-                side.acc[:, posts] += drawn.others
+                if posting:
+                    side.acc[:, posts] += drawn.others
                 for f, ids in enumerate(drawn.flagged):
                     flagged[f].append(ids)
                 attempts = drawn.reached
