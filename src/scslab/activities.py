@@ -134,7 +134,9 @@ def _sweep(
 
 def eligibility_class(age_band: np.ndarray, parent: np.ndarray) -> np.ndarray:
     """Each resident's index into CLASSES (uint8), from age band (10 years) and parenthood."""
-    klass = np.where(age_band < 2, 0, np.where(age_band >= 6, 3, 1)).astype(np.uint8)
+    klass = np.zeros(len(age_band), np.uint8)
+    klass[age_band >= 2] = 1
+    klass[age_band >= 6] = 3
     klass[parent & (klass == 1)] = 2
     return klass
 
