@@ -11,12 +11,13 @@ from scslab.activities import (
     ELIGIBLE_CLASSES,
     OUTCOMES,
     ActivityRules,
+    Reach,
     ResidentGroups,
     draw_attempts,
     draw_by_cell,
     eligibility_class,
     flag_posts,
-    listed_ids,
+    reached_ids,
     resolve,
 )
 from scslab.behaviour import Recovering
@@ -182,7 +183,10 @@ def test_posts_in_closed_form_match_the_individual_rates() -> None:
     chill.shock(np.flatnonzero(rng.random(n) < 0.1), 3, 0.5)
     mask = (rng.random(n) < 0.03).astype(np.uint8) * 0b101
     rep_mask = (rng.random(n) < 0.01).astype(np.uint8) * 0b10
-    reached = ((mask & 0b100) | (rep_mask & 0b10)) != 0
+    score = rng.normal(1000, 20, n).astype(np.float32)
+    reach = Reach(mask, 0b100, rep_mask, 0b10, score, 1030.0)
+    reached = ((mask & 0b100) | (rep_mask & 0b10)) != 0 | (score >= 1030)
+    assert reach.of(np.arange(n)).tolist() == reached.tolist()
     flag_p = np.array([0.01, 0.02])
     mults = rules.decile_multiplier[a]
     days = range(5, 25)
@@ -196,8 +200,8 @@ def test_posts_in_closed_form_match_the_individual_rates() -> None:
             a,
             people,
             pool,
-            listed_ids(mask, rep_mask),
-            (mask, 0b100, rep_mask, 0b10),
+            reached_ids(mask, rep_mask, score, 1020.0),
+            reach,
             (chill.value, chill.since, chill.rate),
             chill.deficits(day).reshape(people.size.shape),
             flag_p,
@@ -247,10 +251,14 @@ def test_eligibility_classes_match_the_pools() -> None:
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 64, 1001])
-def test_listed_ids(n: int) -> None:
+def test_reached_ids(n: int) -> None:
     rng = np.random.default_rng(n)
     mask = (rng.random(n) < 0.1).astype(np.uint8) * 4
     rep = (rng.random(n) < 0.05).astype(np.uint8)
-    assert listed_ids(mask, rep).tolist() == np.flatnonzero(mask | rep).tolist()
+    assert reached_ids(mask, rep).tolist() == np.flatnonzero(mask | rep).tolist()
     full = np.ones(n, np.uint8)
-    assert listed_ids(full, rep).tolist() == list(range(n))
+    assert reached_ids(full, rep).tolist() == list(range(n))
+    score = rng.normal(1000, 20, n).astype(np.float32)
+    high = np.flatnonzero((mask | rep) | (score >= 1020))
+    assert reached_ids(mask, rep, score, 1020.0).tolist() == high.tolist()
+    assert reached_ids(mask, rep, score, np.inf).tolist() == np.flatnonzero(mask | rep).tolist()

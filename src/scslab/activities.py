@@ -5,14 +5,14 @@ thinning; each attempt is then resolved against the measures (blocked, delayed) 
 rewards (green channel: a shorter wait), and counted by group. Every blocked attempt is
 counted, and it is *wrongful* when every list that blocks it rests on erroneous records.
 
-Almost all attempts meet no measure (a post a week alone is 3 million posts a day in
-the whole city). In a domain without a score-based reward, residents' attempts are
-drawn in closed form (`draw_by_cell`): the attempts of residents whom a measure or
-reward of the domain reaches are drawn one by one and resolved; everyone else's are
-only counted, per cell, as a Poisson number whose mean is the cell's summed rate
-(income multipliers, and for posts the posting propensities). The few posts that the
-speech department will screen (flagged) are drawn by subject. A post is flagged under
-at most one record kind.
+Almost all attempts meet no measure (a post a week alone is 3 million posts a day in the
+whole city). Residents' attempts are drawn in closed form (`draw_by_cell`): the attempts
+of residents whom a measure or reward of the domain reaches (a list, a listed enterprise
+they represent, a score high enough for the green channel) are drawn one by one and
+resolved; everyone else's are only counted, per cell, as a Poisson number whose mean is
+the cell's summed rate (income multipliers, and for posts the posting propensities). The
+few posts that the speech department will screen (flagged) are drawn by subject. A post
+is flagged under at most one record kind.
 """
 
 from __future__ import annotations
@@ -247,32 +247,52 @@ def resolve(
 
 
 @nb.njit(cache=True)
-def _nonzero_either(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> int:
-    """Write to `out` the ids i (increasing) where a[i] or b[i] is non-zero, as many as
-    fit; returns how many there are. Eight bytes are tested at a time (most are zero)."""
+def _reached_ids(
+    a: np.ndarray, b: np.ndarray, score: np.ndarray, at_least: float, out: np.ndarray
+) -> int:
+    """Write to `out` the ids i (increasing) where a[i] or b[i] is non-zero or score[i] >=
+    at_least (score may be empty), as many as fit; returns how many there are. Agents
+    are tested eight at a time (most are not reached)."""
     n = len(a)
     n_words = n // 8
     a64 = a[: 8 * n_words].view(np.uint64)
     b64 = b[: 8 * n_words].view(np.uint64)
+    with_score = len(score) == n
+    cap = len(out)
     m = 0
     for w in range(n_words + 1):
-        if w < n_words and (a64[w] | b64[w]) == 0:
-            continue
+        if w < n_words:
+            hit = (a64[w] | b64[w]) != 0
+            if with_score and not hit:
+                top = score[8 * w]
+                for i in range(8 * w + 1, 8 * w + 8):
+                    top = max(top, score[i])
+                hit = top >= at_least
+            if not hit:
+                continue
         for i in range(8 * w, min(8 * w + 8, n)):
-            if a[i] | b[i]:
-                if m < len(out):
-                    out[m] = i
-                m += 1
+            # branch-free: write the id, keep it only if reached
+            if m < cap:
+                out[m] = i
+            m += (a[i] | b[i]) != 0 or (with_score and score[i] >= at_least)
     return m
 
 
-def listed_ids(mask: np.ndarray, rep_mask: np.ndarray) -> np.ndarray:
-    """Ids (increasing) of the residents on any list or representing a listed enterprise."""
+def reached_ids(
+    mask: np.ndarray,
+    rep_mask: np.ndarray,
+    score: np.ndarray | None = None,
+    at_least: float = np.inf,
+) -> np.ndarray:
+    """Ids (increasing) of the residents whom some measure or reward may reach: on any
+    list, representing a listed enterprise, or with a score of at least `at_least`."""
+    if score is None or not np.isfinite(at_least):
+        score = np.zeros(0, np.float32)
     out = np.empty(len(mask) // 16 + 1024, np.int64)
-    m = _nonzero_either(mask, rep_mask, out)
+    m = _reached_ids(mask, rep_mask, score, at_least, out)
     if m > len(out):
         out = np.empty(m, np.int64)
-        _nonzero_either(mask, rep_mask, out)
+        _reached_ids(mask, rep_mask, score, at_least, out)
     return out[:m]
 
 
@@ -283,6 +303,8 @@ def _reached_attempts(
     rep_mask: np.ndarray,
     own_bits: int,
     rep_bits: int,
+    score: np.ndarray,
+    reward_score: float,
     klass: np.ndarray,
     class_bits: int,
     decile: np.ndarray,
@@ -297,15 +319,21 @@ def _reached_attempts(
     reached_rate: np.ndarray,
     out: np.ndarray,
 ) -> int:
-    """Attempts of eligible residents whom the domain's measures reach (bits of `mask` in
-    own_bits or of `rep_mask` in rep_bits; all of them are in `listed`): one entry per
-    attempt, in id order; returns how many (-1 if `out` is too small). Adds each such
-    resident's expected attempts (their rate, per day) to reached_rate[cell].
-    chill_value etc. are empty for non-posting activities."""
+    """Attempts of eligible residents whom the domain's measures or rewards reach (bits
+    of `mask` in own_bits or of `rep_mask` in rep_bits, or score >= reward_score; all of
+    them are in `listed`): one entry per attempt, in id order; returns how many (-1 if
+    `out` is too small). Adds each such resident's expected attempts (their rate, per
+    day) to reached_rate[cell]. chill_value etc. are empty for non-posting
+    activities."""
     use_chill = len(chill_value) > 0
     m = 0
+    has_score = len(score) > 0
     for i in listed:
-        if (mask[i] & own_bits) == 0 and (rep_mask[i] & rep_bits) == 0:
+        if (
+            (mask[i] & own_bits) == 0
+            and (rep_mask[i] & rep_bits) == 0
+            and not (has_score and score[i] >= reward_score)
+        ):
             continue
         if not (class_bits >> klass[i]) & 1:
             continue
@@ -354,6 +382,27 @@ class ResidentGroups:
         )
 
 
+@dataclass(frozen=True)
+class Reach:
+    """Whom the measures and rewards of one domain reach: residents with a bit of
+    `own_bits` in their list mask or of `rep_bits` in their rep mask (lists of the
+    enterprises they represent), or a score of at least `reward_score` (points)."""
+
+    mask: np.ndarray
+    own_bits: int
+    rep_mask: np.ndarray
+    rep_bits: int
+    score: np.ndarray  # float32 (empty: no score)
+    reward_score: float  # inf: no score-based reward
+
+    def of(self, ids: np.ndarray) -> np.ndarray:
+        """True for each id that the domain's measures or rewards reach."""
+        hit = ((self.mask[ids] & self.own_bits) | (self.rep_mask[ids] & self.rep_bits)) != 0
+        if len(self.score) and np.isfinite(self.reward_score):
+            hit |= self.score[ids] >= self.reward_score
+        return hit
+
+
 @dataclass
 class CellDraw:
     """One day of attempts in one residents' activity, drawn by `draw_by_cell`.
@@ -376,7 +425,7 @@ def draw_by_cell(
     people: ResidentGroups,
     pool: np.ndarray | int,
     listed: np.ndarray,
-    reach: tuple[np.ndarray, int, np.ndarray, int],
+    reach: Reach,
     chill: tuple[np.ndarray, np.ndarray, float] | None,
     deficits: np.ndarray | None,
     flag_probability: np.ndarray,
@@ -386,9 +435,8 @@ def draw_by_cell(
 ) -> CellDraw:
     """The attempts of residents' activity a on `day`, in closed form (module docstring).
 
-    listed: listed_ids() of the masks; reach: (own list mask, bits of it that the
-    domain's measures or rewards use, rep mask, its bits); the domain must have no
-    score-based reward. chill: posting
+    listed: reached_ids() of the masks (and of the scores, at the domain's reward score
+    or lower); reach: who the domain's measures and rewards reach. chill: posting
     propensities as for draw_attempts, and deficits [cells, 10, 4]: per group, the sum
     of (1 - propensity) over its residents on `day` (both None for activities that are
     not posting). flag_probability: per flag kind, the probability that one post is
@@ -396,7 +444,7 @@ def draw_by_cell(
     residents' attempts and one stream per flag kind. The counts are exactly as if every
     resident made Poisson(rate x income multiplier x propensity) attempts, split.
     """
-    mask, own_bits, rep_mask, rep_bits = reach
+    mask, rep_mask = reach.mask, reach.rep_mask
     empty_f, empty_i = np.zeros(0, np.float32), np.zeros(0, np.int16)
     value, since, rate = chill if chill is not None else (empty_f, empty_i, 0.0)
     lam = float(rules.daily_rate[a])
@@ -411,8 +459,10 @@ def draw_by_cell(
             listed,
             mask,
             rep_mask,
-            own_bits,
-            rep_bits,
+            reach.own_bits,
+            reach.rep_bits,
+            reach.score,
+            reach.reward_score,
             people.klass,
             class_bits,
             people.income_decile,
@@ -440,7 +490,7 @@ def draw_by_cell(
         ids = draw_attempts(
             rules, a, pool, people.income_decile, chill, keys[1][k], day, share=float(p_flag)
         )
-        flagged.append(ids[((mask[ids] & own_bits) | (rep_mask[ids] & rep_bits)) == 0])
+        flagged.append(ids[~reach.of(ids)])
     unflagged = np.maximum(cell_rate, 0.0) * max(0.0, 1.0 - float(flag_probability.sum()))
     others = rng.poisson(unflagged)
     for ids in flagged:

@@ -34,12 +34,13 @@ from scslab.activities import (
     CLASSES,
     OUTCOMES,
     ActivityRules,
+    Reach,
     ResidentGroups,
     draw_attempts,
     draw_by_cell,
     eligibility_class,
     flag_posts,
-    listed_ids,
+    reached_ids,
     resolve,
 )
 from scslab.behaviour import Recovering, contacts_of_many
@@ -454,14 +455,18 @@ class Simulation:
 
     def _activities(self, day: int) -> list[tuple[np.ndarray, float]]:
         """Returns (blocked residents, income share lost) pairs; keeps today's flagged posts."""
-        pop = self.population
-        assert pop is not None
         acts = self.activities
         shocks: list[tuple[np.ndarray, float]] = []
         flagged: list[list[np.ndarray]] = [[] for _ in self.flag_kinds]
         posts = self.res.cols["posts"][0]
         chill = (self.chill.value, self.chill.since, self.chill.rate)
-        listed = listed_ids(self.res.list_state.mask, self.rep_mask)
+        rewards = self.res.domains.reward_score[acts.domain[~acts.enterprise]]
+        listed = reached_ids(
+            self.res.list_state.mask,
+            self.rep_mask,
+            self.res.score,
+            float(rewards.min(initial=np.inf)),
+        )
         for a in range(len(acts)):
             firm = bool(acts.enterprise[a])
             side = self.ent if firm else self.res
@@ -470,18 +475,20 @@ class Simulation:
             cols = side.cols["outcomes"][d]
             posting = acts.posting[a] and not firm
             rng = day_rng(self.seed, f"activities.{acts.names[a]}", day)
-            if not firm and np.isinf(dom.reward_score[d]):
+            if not firm:
                 drawn = draw_by_cell(
                     acts,
                     a,
                     self.groups,
                     self.pools[acts.eligible[a]],
                     listed,
-                    (
+                    Reach(
                         side.list_state.mask,
                         int(dom.block_own[d] | dom.delay_own[d] | dom.reward_bits[d]),
                         self.rep_mask,
                         int(dom.block_rep[d] | dom.delay_rep[d]),
+                        side.score,
+                        float(dom.reward_score[d]),
                     ),
                     chill if posting else None,
                     self.chill.deficits(day).reshape(self.groups.size.shape) if posting else None,
@@ -498,15 +505,7 @@ class Simulation:
                     flagged[f].append(ids)
                 attempts = drawn.reached
             else:
-                attempts = draw_attempts(
-                    acts,
-                    a,
-                    side.n if firm else self.pools[acts.eligible[a]],
-                    None if firm else pop.residents.income_decile,
-                    None if firm else chill,
-                    self.activity_keys[a],
-                    day,
-                )
+                attempts = draw_attempts(acts, a, side.n, None, None, self.activity_keys[a], day)
             if len(attempts) == 0:
                 continue
             out_blocked = np.empty(len(attempts), np.int64)
