@@ -31,6 +31,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from scslab.scoring import grade_index
+
 HIST_BIN_POINTS = 10.0
 
 
@@ -66,13 +68,23 @@ class MetricSpace:
 
 
 @nb.njit(cache=True)
+def _hist_bin(s: float, hist_lo: float, n_bins: int) -> int:
+    """Histogram bin of score s (points), clamped to the first and last bins."""
+    # (truncation, then clamping: numba's float // is several times slower)
+    b = int((s - hist_lo) * (1.0 / HIST_BIN_POINTS))
+    return min(max(b, 0), n_bins - 1)
+
+
+@nb.njit(cache=True)
 def collect_state(
     cell: np.ndarray,
+    cell_count: np.ndarray,
     mask: np.ndarray,
     wrongful: np.ndarray,
     black_bits: int,
     n_lists: int,
     score: np.ndarray,
+    common_score: float,
     floors: np.ndarray,
     hist_lo: float,
     days_blacklisted: np.ndarray,
@@ -84,46 +96,64 @@ def collect_state(
     Columns of out [cells, columns]: count, blacklisted, wrongfully blacklisted, score sum
     (points), then agents on each list, wrongfully on each list, and in each grade. hist
     counts scores in HIST_BIN_POINTS bins from hist_lo. Adds a day to days_blacklisted
-    (when given) of everyone on a blacklist. One pass, in id order: the sums do not depend
-    on threads. (A parallel version lost more to thread wake-ups on 2 busy cores than it
-    gained.)
+    (when given) of everyone on a blacklist.
+
+    `cell_count` is the number of agents in each cell (constant over a run). Agents whose
+    score equals `common_score` (points; the base, where most scores sit) are not graded
+    one by one: their grade and bin counts are what is left of the cell counts. Counts
+    are kept in integers, the histogram in 4 interleaved copies (no chain of additions to
+    one bin); the score sums are added in id order, so they do not depend on the method.
+    One pass, serial: a parallel version lost more to thread wake-ups on 2 busy cores
+    than it gained.
     """
     n = len(cell)
     n_grades = len(floors)
     n_bins = len(hist)
-    out[:] = 0.0
-    hist[:] = 0.0
+    n_cells, n_cols = out.shape
+    counts = np.zeros((n_cells, n_cols), np.int64)
+    sums = np.zeros(n_cells)
+    bins = np.zeros((4, n_bins), np.int64)
     has_score = len(score) == n and n_grades > 0
     count_days = len(days_blacklisted) == n
+    g0 = 4 + 2 * n_lists
     for i in range(n):
         c = cell[i]
-        out[c, 0] += 1.0
         m = mask[i]
         if m:
             w = wrongful[i]
             for b in range(n_lists):
                 if (m >> b) & 1:
-                    out[c, 4 + b] += 1.0
+                    counts[c, 4 + b] += 1
                     if (w >> b) & 1:
-                        out[c, 4 + n_lists + b] += 1.0
+                        counts[c, 4 + n_lists + b] += 1
             if m & black_bits:
-                out[c, 1] += 1.0
+                counts[c, 1] += 1
                 if count_days:
                     days_blacklisted[i] += 1
                 if (m & black_bits & ~w) == 0:
-                    out[c, 2] += 1.0
+                    counts[c, 2] += 1
         if has_score:
             s = score[i]
-            out[c, 3] += s
-            g = n_grades - 1
-            for k in range(n_grades - 1):
-                if s >= floors[k]:
-                    g = k
-                    break
-            out[c, 4 + 2 * n_lists + g] += 1.0
-            # (truncation, then clamping: numba's float // is several times slower)
-            b = int((s - hist_lo) * (1.0 / HIST_BIN_POINTS))
-            hist[min(max(b, 0), n_bins - 1)] += 1.0
+            sums[c] += s
+            if s != common_score:
+                g = n_grades - 1
+                for k in range(n_grades - 1):
+                    if s >= floors[k]:
+                        g = k
+                        break
+                counts[c, g0 + g] += 1
+                bins[i & 3, _hist_bin(s, hist_lo, n_bins)] += 1
+    for c in range(n_cells):
+        counts[c, 0] = cell_count[c]
+    if has_score:
+        g = grade_index(common_score, floors)
+        for c in range(n_cells):
+            counts[c, g0 + g] += cell_count[c] - counts[c, g0 : g0 + n_grades].sum()
+        bins[0, _hist_bin(common_score, hist_lo, n_bins)] += n - bins.sum()
+    out[:] = counts
+    if has_score:
+        out[:, 3] = sums
+    hist[:] = bins.sum(axis=0)
 
 
 @dataclass

@@ -83,14 +83,25 @@ def drift(
     lo: float,
     hi: float,
 ) -> None:
-    """One day of drift toward the base and of association penalties, in place."""
-    use_assoc = association != 0.0 and len(listed_contacts) == len(score)
-    for i in range(len(score)):
-        s = base + decay * (score[i] - base)
-        if use_assoc:
+    """One day of drift toward the base and of association penalties, in place.
+
+    Scores and error points in points; decay is 1 - drift per day, association the points
+    lost per listed contact, [lo, hi] the score bounds. (Separate loops without a branch
+    inside, so that the compiler vectorises them; multiplying by a decay of 1 changes
+    nothing and is skipped.)
+    """
+    if association != 0.0 and len(listed_contacts) == len(score):
+        for i in range(len(score)):
+            s = base + decay * (score[i] - base)
             s -= association * listed_contacts[i]
-        score[i] = min(max(s, lo), hi)
-        error_points[i] *= decay
+            score[i] = min(max(s, lo), hi)
+    else:
+        for i in range(len(score)):
+            s = base + decay * (score[i] - base)
+            score[i] = min(max(s, lo), hi)
+    if decay != 1.0:
+        for i in range(len(error_points)):
+            error_points[i] *= decay
 
 
 @nb.njit(cache=True)
