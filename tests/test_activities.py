@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scslab.activities import (
     ELIGIBLE,
     ELIGIBLE_CLASSES,
     OUTCOMES,
     ActivityRules,
+    HighScores,
     Reach,
     ResidentGroups,
     draw_attempts,
@@ -19,6 +22,7 @@ from scslab.activities import (
     flag_posts,
     reached_ids,
     resolve,
+    union_sorted,
 )
 from scslab.behaviour import Recovering
 from scslab.scenario import builtin_text, parse_scenario
@@ -262,3 +266,50 @@ def test_reached_ids(n: int) -> None:
     high = np.flatnonzero((mask | rep) | (score >= 1020))
     assert reached_ids(mask, rep, score, 1020.0).tolist() == high.tolist()
     assert reached_ids(mask, rep, score, np.inf).tolist() == np.flatnonzero(mask | rep).tolist()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    days=st.lists(
+        st.lists(st.tuples(st.integers(0, 29), st.sampled_from([-40.0, -5.0, 8.0, 30.0]))),
+        min_size=1,
+        max_size=25,
+    ),
+    association=st.sampled_from([0.0, 0.5]),
+)
+def test_high_scores_follow_the_scores(
+    days: list[list[tuple[int, float]]], association: float
+) -> None:
+    """HighScores, fed by Scorer.take_risen, is exactly the set of scores >= the floor."""
+    from scslab.scoring import Scorer, ScoreRules
+
+    rules = ScoreRules(
+        base=1000.0,
+        min_score=0.0,
+        max_score=1100.0,
+        decay=0.97,
+        expiry_days=3,
+        association_penalty=association,
+        grade_names=["A", "B"],
+        grade_floors=np.array([1020.0, 0.0]),
+    )
+    scorer = Scorer(rules, 30)
+    scorer.track_risen = True
+    high = HighScores(1020.0)
+    listed_contacts = (np.arange(30) % 4).astype(np.int32)
+    for day, records in enumerate(days):
+        scorer.drift(listed_contacts)
+        subjects = np.array([r[0] for r in records], np.int64)
+        points = np.array([r[1] for r in records], np.float64)
+        scorer.apply(day, subjects, points, np.zeros(len(records), bool))
+        scorer.expire(day)
+        score = scorer.state.score
+        ids = high.update(score, scorer.take_risen())
+        assert ids.tolist() == np.flatnonzero(score >= 1020.0).tolist()
+
+
+def test_union_sorted() -> None:
+    a = np.array([1, 3, 5, 9], np.int64)
+    b = np.array([0, 3, 4, 9, 12], np.int64)
+    assert union_sorted(a, b).tolist() == [0, 1, 3, 4, 5, 9, 12]
+    assert union_sorted(a, np.zeros(0, np.int64)).tolist() == a.tolist()

@@ -297,6 +297,47 @@ def reached_ids(
 
 
 @nb.njit(cache=True)
+def union_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The union of two increasing arrays of ids without repeats, increasing (int64)."""
+    out = np.empty(len(a) + len(b), np.int64)
+    i = j = m = 0
+    while i < len(a) or j < len(b):
+        if j == len(b) or (i < len(a) and a[i] < b[j]):
+            v = a[i]
+            i += 1
+        elif i == len(a) or b[j] < a[i]:
+            v = b[j]
+            j += 1
+        else:
+            v = a[i]
+            i += 1
+            j += 1
+        out[m] = v
+        m += 1
+    return out[:m]
+
+
+class HighScores:
+    """Residents whose score is at least `at_least` points, kept without a daily scan.
+
+    Only records raise a score above the base (drift pulls it back, association
+    penalties lower it), so when `at_least` is above the base, today's set is
+    yesterday's plus the subjects whose score records raised (Scorer.take_risen), less
+    those who fell below.
+    """
+
+    def __init__(self, at_least: float) -> None:
+        self.at_least = at_least
+        self.ids = np.zeros(0, np.int64)
+
+    def update(self, score: np.ndarray, risen: np.ndarray) -> np.ndarray:
+        """Today's set (increasing ids), from today's scores and the risen subjects."""
+        cand = union_sorted(self.ids, np.unique(risen).astype(np.int64))
+        self.ids = cand[score[cand] >= self.at_least]
+        return self.ids
+
+
+@nb.njit(cache=True)
 def _reached_attempts(
     listed: np.ndarray,
     mask: np.ndarray,

@@ -34,6 +34,7 @@ from scslab.activities import (
     CLASSES,
     OUTCOMES,
     ActivityRules,
+    HighScores,
     Reach,
     ResidentGroups,
     draw_attempts,
@@ -289,6 +290,15 @@ class Simulation:
         self.flag_kinds = np.flatnonzero(self.kinds.from_posts & (self.kinds.subject == 0))
         self.flag_probability = self.kinds.probability_per_post[self.flag_kinds]
         self.flagged_yesterday = [np.zeros(0, np.int64) for _ in self.flag_kinds]
+        # Residents whose score opens a green channel in some domain of theirs
+        rewards = self.res.domains.reward_score[self.activities.domain[~self.activities.enterprise]]
+        self.green_score = float(rewards.min(initial=np.inf))
+        self.high_scores: HighScores | None = None
+        if self.res.scorer is not None and (
+            np.isfinite(self.green_score) and self.green_score > self.res.scorer.rules.base
+        ):
+            self.high_scores = HighScores(self.green_score)
+            self.res.scorer.track_risen = True
         self.cell_keys = [
             (
                 stream_key(self.seed, f"activities.{name}.reached"),

@@ -147,6 +147,33 @@ class Scorer:
         self._expiring_ids: dict[
             int, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]
         ] = {}
+        self.track_risen = False  # set to keep the subjects whose score rose (take_risen)
+        self._risen: list[np.ndarray] = []
+
+    def _add(self, subjects: np.ndarray, points: np.ndarray, erroneous: np.ndarray) -> None:
+        """add_points, noting the subjects whose score went up (see take_risen)."""
+        r = self.rules
+        add_points(
+            self.state.score,
+            self.state.error_points,
+            subjects,
+            points,
+            erroneous,
+            r.min_score,
+            r.max_score,
+        )
+        if self.track_risen:
+            self._risen.append(subjects[points > 0])
+
+    def take_risen(self) -> np.ndarray:
+        """Subjects whose score records raised since the last call (with repeats).
+
+        Drift moves a score toward the base and association penalties lower it, so a
+        score above the base that was not raised by a record is lower than the day before.
+        """
+        risen = np.concatenate(self._risen) if self._risen else np.zeros(0, np.int64)
+        self._risen = []
+        return risen
 
     def drift(self, listed_contacts: np.ndarray) -> None:
         """One day of drift and association penalties for every subject."""
@@ -182,15 +209,7 @@ class Scorer:
         if len(subjects) == 0:
             return
         r = self.rules
-        add_points(
-            self.state.score,
-            self.state.error_points,
-            subjects,
-            points,
-            erroneous,
-            r.min_score,
-            r.max_score,
-        )
+        self._add(subjects, points, erroneous)
         if ids is None:
             if r.expiry_days:
                 self._expiring.setdefault(day + r.expiry_days, []).append(
@@ -215,15 +234,7 @@ class Scorer:
         left = self.rules.decay**self.rules.expiry_days
         n = 0
         for subjects, points, erroneous in batches:
-            add_points(
-                self.state.score,
-                self.state.error_points,
-                subjects,
-                -points * left,
-                erroneous,
-                self.rules.min_score,
-                self.rules.max_score,
-            )
+            self._add(subjects, -points * left, erroneous)
             n += len(subjects)
         for ids, subjects, points, erroneous, age in self._expiring_ids.pop(day, []):
             if records is not None:
@@ -233,15 +244,7 @@ class Scorer:
                 points, erroneous = points[live], erroneous[live]
                 status[ids] = EXPIRED
                 records.column("end_day")[ids] = day
-            add_points(
-                self.state.score,
-                self.state.error_points,
-                subjects,
-                -points * self.rules.decay**age,
-                erroneous,
-                self.rules.min_score,
-                self.rules.max_score,
-            )
+            self._add(subjects, -points * self.rules.decay**age, erroneous)
             n += len(subjects)
         return n
 
@@ -253,12 +256,4 @@ class Scorer:
         if len(subjects) == 0:
             return
         left = points * np.power(self.rules.decay, age_days.astype(np.float64))
-        add_points(
-            self.state.score,
-            self.state.error_points,
-            subjects,
-            -left,
-            erroneous,
-            self.rules.min_score,
-            self.rules.max_score,
-        )
+        self._add(subjects, -left, erroneous)
