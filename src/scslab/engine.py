@@ -64,7 +64,7 @@ from scslab.results import (
     DailySeries,
     MetricSpace,
     Results,
-    collect_state,
+    StateCollector,
     count_into,
     enterprise_groups,
     resident_groups,
@@ -109,8 +109,8 @@ class Side:
             4 + 2 * len(self.lists) + (len(self.scorer.rules.grade_names) if self.scorer else 0)
         )
         self.state_sums = np.zeros((n_cells, n_state))
-        self.cell_count = np.bincount(self.cell, minlength=n_cells)
         self.hist = np.zeros(int((HIST_HI - HIST_LO) // HIST_BIN_POINTS))
+        self.collector = StateCollector(self.cell, n_cells, len(self.hist))
 
     @property
     def score(self) -> np.ndarray:
@@ -586,16 +586,12 @@ class Simulation:
         for side in (self.res, self.ent):
             c = side.cols
             floors = side.scorer.rules.grade_floors if side.scorer else np.zeros(0)
-            base = side.scorer.rules.base if side.scorer else 0.0
-            collect_state(
-                side.cell,
-                side.cell_count,
+            side.collector.collect(
                 side.list_state.mask,
                 side.list_state.wrongful,
                 side.lists.black_bits,
                 len(side.lists),
                 side.score,
-                float(side.score.dtype.type(base)),  # most scores sit at the base
                 floors,
                 HIST_LO,
                 self.days_blacklisted if side is self.res else np.zeros(0, np.int16),

@@ -31,8 +31,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scslab.scoring import grade_index
-
 HIST_BIN_POINTS = 10.0
 
 
@@ -67,16 +65,69 @@ class MetricSpace:
         return len(self.names)
 
 
-@nb.njit(cache=True)
-def _hist_bin(s: float, hist_lo: float, n_bins: int) -> int:
-    """Histogram bin of score s (points), clamped to the first and last bins."""
-    # (truncation, then clamping: numba's float // is several times slower)
-    b = int((s - hist_lo) * (1.0 / HIST_BIN_POINTS))
-    return min(max(b, 0), n_bins - 1)
+MAX_GRADES = 8  # grades per scoring layer that the collector can count
+
+
+class StateCollector:
+    """Sums the state of every agent of one kind per cell, once a day.
+
+    Scratch arrays (one key and one histogram bin per agent) are kept between days, so
+    that the pass over agents splits into a branch-free part that compilers vectorise
+    and one tight pass of counting.
+    """
+
+    def __init__(self, cell: np.ndarray, n_cells: int, n_bins: int) -> None:
+        if n_cells * MAX_GRADES > np.iinfo(np.uint16).max or n_bins > 256:
+            raise ValueError("too many collector cells or histogram bins")
+        self.cell = cell.astype(np.uint16)
+        self.cell_count = np.bincount(self.cell, minlength=n_cells).astype(np.int64)
+        self.key = np.empty(len(cell), np.uint16)
+        self.bin = np.empty(len(cell), np.uint8)
+
+    def collect(
+        self,
+        mask: np.ndarray,
+        wrongful: np.ndarray,
+        black_bits: int,
+        n_lists: int,
+        score: np.ndarray,
+        floors: np.ndarray,
+        hist_lo: float,
+        days_blacklisted: np.ndarray,
+        out: np.ndarray,
+        hist: np.ndarray,
+    ) -> None:
+        """Columns of out [cells, columns]: count, blacklisted, wrongfully blacklisted,
+        score sum (points), then agents on each list, wrongfully on each list, and in each
+        grade (floors: lowest score of each grade, highest grade first; at most
+        MAX_GRADES). hist: scores counted in HIST_BIN_POINTS bins from hist_lo (points).
+        Adds a day to days_blacklisted (when given) of everyone on a blacklist. Score sums
+        are added in id order, so they do not depend on how the pass is split."""
+        if len(floors) > MAX_GRADES:
+            raise ValueError(f"at most {MAX_GRADES} grades")
+        padded = np.full(MAX_GRADES, -np.inf)
+        padded[: max(len(floors) - 1, 0)] = floors[:-1]
+        _collect_state(
+            self.cell,
+            self.cell_count,
+            mask,
+            wrongful,
+            black_bits,
+            n_lists,
+            score,
+            len(floors),
+            padded,
+            hist_lo,
+            days_blacklisted,
+            self.key,
+            self.bin,
+            out,
+            hist,
+        )
 
 
 @nb.njit(cache=True)
-def collect_state(
+def _collect_state(
     cell: np.ndarray,
     cell_count: np.ndarray,
     mask: np.ndarray,
@@ -84,76 +135,75 @@ def collect_state(
     black_bits: int,
     n_lists: int,
     score: np.ndarray,
-    common_score: float,
-    floors: np.ndarray,
+    n_grades: int,
+    upper_floors: np.ndarray,
     hist_lo: float,
     days_blacklisted: np.ndarray,
+    key: np.ndarray,
+    bin_of: np.ndarray,
     out: np.ndarray,
     hist: np.ndarray,
 ) -> None:
-    """Sum the state of every agent per cell into `out`, and the score histogram into `hist`.
-
-    Columns of out [cells, columns]: count, blacklisted, wrongfully blacklisted, score sum
-    (points), then agents on each list, wrongfully on each list, and in each grade. hist
-    counts scores in HIST_BIN_POINTS bins from hist_lo. Adds a day to days_blacklisted
-    (when given) of everyone on a blacklist.
-
-    `cell_count` is the number of agents in each cell (constant over a run). Agents whose
-    score equals `common_score` (points; the base, where most scores sit) are not graded
-    one by one: their grade and bin counts are what is left of the cell counts. Counts
-    are kept in integers, the histogram in 4 interleaved copies (no chain of additions to
-    one bin); the score sums are added in id order, so they do not depend on the method.
-    One pass, serial: a parallel version lost more to thread wake-ups on 2 busy cores
-    than it gained.
-    """
     n = len(cell)
-    n_grades = len(floors)
-    n_bins = len(hist)
     n_cells, n_cols = out.shape
+    n_bins = len(hist)
     counts = np.zeros((n_cells, n_cols), np.int64)
-    sums = np.zeros(n_cells)
-    bins = np.zeros((4, n_bins), np.int64)
-    has_score = len(score) == n and n_grades > 0
     count_days = len(days_blacklisted) == n
-    g0 = 4 + 2 * n_lists
-    for i in range(n):
-        c = cell[i]
-        m = mask[i]
-        if m:
-            w = wrongful[i]
+    # Lists: few agents are on one; eight masks are tested at a time.
+    n_words = n // 8
+    mask64 = mask[: 8 * n_words].view(np.uint64)
+    for w in range(n_words + 1):
+        if w < n_words and mask64[w] == 0:
+            continue
+        for i in range(8 * w, min(8 * w + 8, n)):
+            m = mask[i]
+            if m == 0:
+                continue
+            c = cell[i]
+            wr = wrongful[i]
             for b in range(n_lists):
                 if (m >> b) & 1:
                     counts[c, 4 + b] += 1
-                    if (w >> b) & 1:
+                    if (wr >> b) & 1:
                         counts[c, 4 + n_lists + b] += 1
             if m & black_bits:
                 counts[c, 1] += 1
                 if count_days:
                     days_blacklisted[i] += 1
-                if (m & black_bits & ~w) == 0:
+                if (m & black_bits & ~wr) == 0:
                     counts[c, 2] += 1
-        if has_score:
-            s = score[i]
-            sums[c] += s
-            if s != common_score:
-                g = n_grades - 1
-                for k in range(n_grades - 1):
-                    if s >= floors[k]:
-                        g = k
-                        break
-                counts[c, g0 + g] += 1
-                bins[i & 3, _hist_bin(s, hist_lo, n_bins)] += 1
     for c in range(n_cells):
         counts[c, 0] = cell_count[c]
-    if has_score:
-        g = grade_index(common_score, floors)
-        for c in range(n_cells):
-            counts[c, g0 + g] += cell_count[c] - counts[c, g0 : g0 + n_grades].sum()
-        bins[0, _hist_bin(common_score, hist_lo, n_bins)] += n - bins.sum()
     out[:] = counts
-    if has_score:
-        out[:, 3] = sums
-    hist[:] = bins.sum(axis=0)
+    hist[:] = 0.0
+    if len(score) != n or n_grades == 0:
+        return
+    # Scores: a branch-free pass (grade and bin of each agent; vectorised) ...
+    scale = 1.0 / HIST_BIN_POINTS
+    top = n_bins - 1
+    for i in range(n):
+        s = score[i]
+        g = 0
+        for k in range(MAX_GRADES):
+            g += s < upper_floors[k]
+        key[i] = cell[i] * MAX_GRADES + g
+        # (truncation, then clamping: numba's float // is several times slower)
+        bin_of[i] = min(max(int((s - hist_lo) * scale), 0), top)
+    # ... then one pass of counting (4 interleaved histograms: no chain on one bin).
+    by_grade = np.zeros(n_cells * MAX_GRADES, np.int64)
+    bins = np.zeros(4 * 256, np.int64)
+    sums = np.zeros(n_cells)
+    for i in range(n):
+        by_grade[key[i]] += 1
+        bins[(i & 3) * 256 + bin_of[i]] += 1
+        sums[cell[i]] += score[i]
+    g0 = 4 + 2 * n_lists
+    for c in range(n_cells):
+        out[c, 3] = sums[c]
+        for g in range(n_grades):
+            out[c, g0 + g] = by_grade[c * MAX_GRADES + g]
+    for b in range(n_bins):
+        hist[b] = bins[b] + bins[256 + b] + bins[512 + b] + bins[768 + b]
 
 
 @dataclass
