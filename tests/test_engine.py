@@ -140,3 +140,22 @@ def test_a_year_at_default_scale_touches_every_domain() -> None:
     assert total["green_channel:medical"] > 0 and total["green_channel:education"] > 0
     assert sum(v for k, v in total.items() if k.startswith("wrongful_blocked:")) > 0
     assert "residents" not in res.tables
+
+
+def test_green_channel_set_without_a_scan(monkeypatch) -> None:
+    """The residents reached by a score reward are kept as a set (records are the only way
+    up); the run is identical to one that finds them by scanning every score each day."""
+    data = yaml.safe_load(builtin_text("beijing-2018"))
+    data["departments"]["civil_affairs"]["records"]["volunteering"]["points"] = 40
+    scenario = parse_scenario(yaml.safe_dump(data))
+    kept = Simulation(scenario, seed=4, residents=8000, days=120)
+    a = kept.run()
+    assert kept.high_scores is not None
+    high = np.flatnonzero(kept.res.score >= kept.green_score)
+    assert len(high) > 100 and kept.high_scores.ids.tolist() == high.tolist()
+    monkeypatch.setattr("scslab.engine.HighScores", lambda at_least: None)
+    scanned = Simulation(scenario, seed=4, residents=8000, days=120)
+    b = scanned.run()
+    assert scanned.high_scores is None
+    pd.testing.assert_frame_equal(a.metrics, b.metrics)
+    assert a.to_frame()["green_channel:medical"].sum() > 0

@@ -339,52 +339,51 @@ class HighScores:
 
 @nb.njit(cache=True)
 def _reached_attempts(
-    listed: np.ndarray,
+    ids: np.ndarray,
     mask: np.ndarray,
     rep_mask: np.ndarray,
-    own_bits: int,
-    rep_bits: int,
     score: np.ndarray,
-    reward_score: float,
     klass: np.ndarray,
-    class_bits: int,
     decile: np.ndarray,
-    mults: np.ndarray,
-    lam: float,
+    cell: np.ndarray,
     chill_value: np.ndarray,
     chill_since: np.ndarray,
+    own_bits: int,
+    rep_bits: int,
+    reward_score: float,
+    class_bits: int,
+    mults: np.ndarray,
+    lam: float,
     chill_rate: float,
-    cell: np.ndarray,
     key: np.uint64,
     day: int,
     reached_rate: np.ndarray,
     out: np.ndarray,
 ) -> int:
-    """Attempts of eligible residents whom the domain's measures or rewards reach (bits
-    of `mask` in own_bits or of `rep_mask` in rep_bits, or score >= reward_score; all of
-    them are in `listed`): one entry per attempt, in id order; returns how many (-1 if
-    `out` is too small). Adds each such resident's expected attempts (their rate, per
-    day) to reached_rate[cell]. chill_value etc. are empty for non-posting
-    activities."""
+    """Attempts of the eligible residents whom the domain's measures or rewards reach,
+    among those of a ReachedView (its arrays, one entry per resident): one entry per
+    attempt, in id order; returns how many (-1 if `out` is too small). Adds each such
+    resident's expected attempts (per day) to reached_rate[cell]. chill_value is
+    empty for activities that are not posting."""
     use_chill = len(chill_value) > 0
-    m = 0
     has_score = len(score) > 0
-    for i in listed:
+    m = 0
+    for j in range(len(ids)):
         if (
-            (mask[i] & own_bits) == 0
-            and (rep_mask[i] & rep_bits) == 0
-            and not (has_score and score[i] >= reward_score)
+            (mask[j] & own_bits) == 0
+            and (rep_mask[j] & rep_bits) == 0
+            and not (has_score and score[j] >= reward_score)
         ):
             continue
-        if not (class_bits >> klass[i]) & 1:
+        if not (class_bits >> klass[j]) & 1:
             continue
-        rate = lam * mults[decile[i]]
-        if use_chill and chill_value[i] < 1.0:
-            gap = day - chill_since[i]
-            rate *= 1.0 - (1.0 - chill_value[i]) * np.exp(-chill_rate * gap)
-        reached_rate[cell[i]] += rate
+        rate = lam * mults[decile[j]]
+        if use_chill and chill_value[j] < 1.0:
+            gap = day - chill_since[j]
+            rate *= 1.0 - (1.0 - chill_value[j]) * np.exp(-chill_rate * gap)
+        reached_rate[cell[j]] += rate
         # Poisson(rate) attempts by inversion
-        u = hash_uniform(key, day, i)
+        u = hash_uniform(key, day, ids[j])
         p = np.exp(-rate)
         cum = p
         k = 0
@@ -395,7 +394,7 @@ def _reached_attempts(
         for _ in range(k):
             if m >= len(out):
                 return -1
-            out[m] = i
+            out[m] = ids[j]
             m += 1
     return m
 
@@ -420,6 +419,45 @@ class ResidentGroups:
         size = np.bincount(group, minlength=n_cells * 10 * len(CLASSES)).astype(np.float64)
         return cls(
             cell, income_decile, klass, group.astype(np.int16), size.reshape(n_cells, 10, -1)
+        )
+
+
+@dataclass(frozen=True)
+class ReachedView:
+    """The residents whom some measure or reward may reach today (reached_ids), with
+    what draw_by_cell needs of them gathered once into short arrays."""
+
+    ids: np.ndarray  # int64, increasing
+    mask: np.ndarray  # uint8, own list mask
+    rep_mask: np.ndarray  # uint8, lists of the enterprises they represent
+    score: np.ndarray  # float32 (empty: no score)
+    klass: np.ndarray  # uint8, eligibility class
+    decile: np.ndarray  # uint8, income decile
+    cell: np.ndarray  # int16, collector cell
+    chill_value: np.ndarray  # float32, posting propensity at the last shock
+    chill_since: np.ndarray  # int16, day of the last shock
+
+    @classmethod
+    def gather(
+        cls,
+        ids: np.ndarray,
+        mask: np.ndarray,
+        rep_mask: np.ndarray,
+        score: np.ndarray,
+        people: ResidentGroups,
+        chill: tuple[np.ndarray, np.ndarray, float],
+    ) -> ReachedView:
+        """The view of residents `ids` (increasing)."""
+        return cls(
+            ids,
+            mask[ids],
+            rep_mask[ids],
+            score[ids] if len(score) else score,
+            people.klass[ids],
+            people.income_decile[ids],
+            people.cell[ids],
+            chill[0][ids],
+            chill[1][ids],
         )
 
 
@@ -465,7 +503,7 @@ def draw_by_cell(
     a: int,
     people: ResidentGroups,
     pool: np.ndarray | int,
-    listed: np.ndarray,
+    listed: ReachedView,
     reach: Reach,
     chill: tuple[np.ndarray, np.ndarray, float] | None,
     deficits: np.ndarray | None,
@@ -476,43 +514,44 @@ def draw_by_cell(
 ) -> CellDraw:
     """The attempts of residents' activity a on `day`, in closed form (module docstring).
 
-    listed: reached_ids() of the masks (and of the scores, at the domain's reward score
-    or lower); reach: who the domain's measures and rewards reach. chill: posting
-    propensities as for draw_attempts, and deficits [cells, 10, 4]: per group, the sum
-    of (1 - propensity) over its residents on `day` (both None for activities that are
-    not posting). flag_probability: per flag kind, the probability that one post is
-    flagged under it (empty when not posting). keys: the stream of the reached
-    residents' attempts and one stream per flag kind. The counts are exactly as if every
-    resident made Poisson(rate x income multiplier x propensity) attempts, split.
+    listed: the residents whom some measure or reward may reach (reached_ids, at the
+    domain's reward score or lower); reach: who the domain's measures and rewards reach.
+    chill: posting propensities as for draw_attempts, and deficits [cells, 10, 4]: per
+    group, the sum of (1 - propensity) over its residents on `day` (both None for
+    activities that are not posting). flag_probability: per flag kind, the probability
+    that one post is flagged under it (empty when not posting). keys: the stream of the
+    reached residents' attempts and one stream per flag kind. The counts are exactly as
+    if every resident made Poisson(rate x income multiplier x propensity) attempts,
+    split.
     """
-    mask, rep_mask = reach.mask, reach.rep_mask
-    empty_f, empty_i = np.zeros(0, np.float32), np.zeros(0, np.int16)
-    value, since, rate = chill if chill is not None else (empty_f, empty_i, 0.0)
+    empty_f = np.zeros(0, np.float32)
+    rate = chill[2] if chill is not None else 0.0
     lam = float(rules.daily_rate[a])
     mults = rules.decile_multiplier[a]
     class_bits = int(ELIGIBLE_CLASSES[rules.eligible[a]])
     n_cells = people.size.shape[0]
     reached_rate = np.zeros(n_cells)
-    cap = 1024
+    expected = len(listed.ids) * lam * float(mults.max())
+    cap = int(2 * expected + 8 * np.sqrt(expected) + 1024)
     while True:
         out = np.empty(cap, np.int64)
         m = _reached_attempts(
-            listed,
-            mask,
-            rep_mask,
+            listed.ids,
+            listed.mask,
+            listed.rep_mask,
+            listed.score,
+            listed.klass,
+            listed.decile,
+            listed.cell,
+            listed.chill_value if chill is not None else empty_f,
+            listed.chill_since,
             reach.own_bits,
             reach.rep_bits,
-            reach.score,
             reach.reward_score,
-            people.klass,
             class_bits,
-            people.income_decile,
             mults,
             lam,
-            value,
-            since,
             rate,
-            people.cell,
             keys[0],
             day,
             reached_rate,

@@ -36,6 +36,7 @@ from scslab.activities import (
     ActivityRules,
     HighScores,
     Reach,
+    ReachedView,
     ResidentGroups,
     draw_attempts,
     draw_by_cell,
@@ -43,6 +44,7 @@ from scslab.activities import (
     flag_posts,
     reached_ids,
     resolve,
+    union_sorted,
 )
 from scslab.behaviour import Recovering, contacts_of_many
 from scslab.departments import RecordKinds, SubjectView, draw_behaviour, observe
@@ -471,13 +473,13 @@ class Simulation:
         flagged: list[list[np.ndarray]] = [[] for _ in self.flag_kinds]
         posts = self.res.cols["posts"][0]
         chill = (self.chill.value, self.chill.since, self.chill.rate)
-        rewards = self.res.domains.reward_score[acts.domain[~acts.enterprise]]
-        listed = reached_ids(
-            self.res.list_state.mask,
-            self.rep_mask,
-            self.res.score,
-            float(rewards.min(initial=np.inf)),
-        )
+        mask, score = self.res.list_state.mask, self.res.score
+        if self.high_scores is not None and self.res.scorer is not None:
+            high = self.high_scores.update(score, self.res.scorer.take_risen())
+            ids = union_sorted(reached_ids(mask, self.rep_mask), high)
+        else:  # no score reward, or one at or below the base: scan the scores
+            ids = reached_ids(mask, self.rep_mask, score, self.green_score)
+        listed = ReachedView.gather(ids, mask, self.rep_mask, score, self.groups, chill)
         for a in range(len(acts)):
             firm = bool(acts.enterprise[a])
             side = self.ent if firm else self.res
