@@ -288,7 +288,7 @@ def test_reached_ids(n: int) -> None:
 def test_high_scores_follow_the_scores(
     days: list[list[tuple[int, float]]], association: float
 ) -> None:
-    """HighScores, fed by Scorer.changed_today, is exactly the set of scores >= the floor."""
+    """HighScores, fed by Scorer.take_risen, is exactly the set of scores >= the floor."""
     from scslab.scoring import Scorer, ScoreRules
 
     rules = ScoreRules(
@@ -302,7 +302,7 @@ def test_high_scores_follow_the_scores(
         grade_floors=np.array([1020.0, 0.0]),
     )
     scorer = Scorer(rules, 30)
-    scorer.track_changes = True
+    scorer.track_risen = True
     high = HighScores(1020.0)
     listed_contacts = (np.arange(30) % 4).astype(np.int32)
     for day, records in enumerate(days):
@@ -312,7 +312,7 @@ def test_high_scores_follow_the_scores(
         scorer.apply(day, subjects, points, np.zeros(len(records), bool))
         scorer.expire(day)
         score = scorer.state.score
-        ids = high.update(score, scorer.changed_today())
+        ids = high.update(score, scorer.take_risen())
         assert ids.tolist() == np.flatnonzero(score >= 1020.0).tolist()
 
 

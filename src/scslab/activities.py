@@ -322,7 +322,7 @@ class HighScores:
 
     Only records raise a score above the base (drift pulls it back, association
     penalties lower it), so when `at_least` is above the base, today's set is
-    yesterday's plus the subjects whose score records changed (Scorer.changed_today), less
+    yesterday's plus the subjects whose score records raised (Scorer.take_risen), less
     those who fell below.
     """
 
@@ -330,10 +330,9 @@ class HighScores:
         self.at_least = at_least
         self.ids = np.zeros(0, np.int64)
 
-    def update(self, score: np.ndarray, changed: np.ndarray) -> np.ndarray:
-        """Today's set (increasing ids), from today's scores and the subjects whose score
-        records changed today."""
-        cand = union_sorted(self.ids, np.unique(changed).astype(np.int64))
+    def update(self, score: np.ndarray, risen: np.ndarray) -> np.ndarray:
+        """Today's set (increasing ids), from today's scores and the risen subjects."""
+        cand = union_sorted(self.ids, np.unique(risen).astype(np.int64))
         self.ids = cand[score[cand] >= self.at_least]
         return self.ids
 

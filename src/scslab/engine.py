@@ -300,10 +300,7 @@ class Simulation:
             np.isfinite(self.green_score) and self.green_score > self.res.scorer.rules.base
         ):
             self.high_scores = HighScores(self.green_score)
-        for side in (self.res, self.ent):
-            if side.scorer is not None:
-                side.scorer.track_changes = True  # for HighScores and the lists' update
-        self.drifted: list[np.ndarray | None] = [None, None]
+            self.res.scorer.track_risen = True
         self.cell_keys = [
             (
                 stream_key(self.seed, f"activities.{name}.reached"),
@@ -381,11 +378,7 @@ class Simulation:
         erroneous = self.log.column("erroneous")[ids]
         for s, side in enumerate((self.res, self.ent)):
             if side.scorer is not None:
-                # Also finds who the lists' daily update must look at (see _lists)
-                self.drifted[s] = side.scorer.drift(
-                    self.listed_contacts if s == 0 else np.zeros(0, np.int32),
-                    (side.list_state.mask, *side.lists.score_band()) if len(side.lists) else None,
-                )
+                side.scorer.drift(self.listed_contacts if s == 0 else np.zeros(0, np.int32))
             sel = self.kinds.subject[kind] == s
             k, subj, err = kind[sel], subject[sel], erroneous[sel]
             if side.scorer is not None:
@@ -425,25 +418,11 @@ class Simulation:
                 continue
             sel = self.kinds.subject[kind] == s
             state = side.list_state
-            enlisted = enlist(side.lists, state, day, subject[sel], kind[sel], erroneous[sel])
-            # Only those on a list or outside the score band can change: found by the
-            # drift, plus anyone whose score records changed today or who just entered.
-            candidates = None
-            drifted = self.drifted[s]
-            if drifted is not None and side.scorer is not None:
-                later = np.concatenate([side.scorer.changed_today(), enlisted.subject])
-                candidates = union_sorted(drifted, np.unique(later).astype(np.int64))
             changes = Changes.concat(
                 [
-                    enlisted,
+                    enlist(side.lists, state, day, subject[sel], kind[sel], erroneous[sel]),
                     daily_update(
-                        side.lists,
-                        state,
-                        day,
-                        side.score,
-                        side.error_points,
-                        self.list_key[s],
-                        candidates,
+                        side.lists, state, day, side.score, side.error_points, self.list_key[s]
                     ),
                 ]
             )
@@ -496,7 +475,7 @@ class Simulation:
         chill = (self.chill.value, self.chill.since, self.chill.rate)
         mask, score = self.res.list_state.mask, self.res.score
         if self.high_scores is not None and self.res.scorer is not None:
-            high = self.high_scores.update(score, self.res.scorer.changed_today())
+            high = self.high_scores.update(score, self.res.scorer.take_risen())
             ids = union_sorted(reached_ids(mask, self.rep_mask), high)
         else:  # no score reward, or one at or below the base: scan the scores
             ids = reached_ids(mask, self.rep_mask, score, self.green_score)

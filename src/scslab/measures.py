@@ -41,12 +41,6 @@ class ListRules:
     daily_compliance: np.ndarray  # float64, probability per day of complying and leaving
     kind_bits: np.ndarray  # uint8 per record kind: lists that kind triggers
 
-    def score_band(self) -> tuple[float, float]:
-        """[lo, hi) (points): scores at which no score rule holds (-inf, inf: no rules)."""
-        below = self.threshold[self.rule == RULE_BELOW]
-        at_least = self.threshold[self.rule == RULE_AT_LEAST]
-        return float(below.max(initial=-np.inf)), float(at_least.min(initial=np.inf))
-
     @property
     def black_bits(self) -> int:
         """Mask of the blacklists."""
@@ -261,19 +255,13 @@ def _daily(
     daily_compliance: np.ndarray,
     key: np.uint64,
     day: int,
-    candidates: np.ndarray,
-    use_candidates: bool,
     start: int,
     out_subject: np.ndarray,
     out_bit: np.ndarray,
     out_entered: np.ndarray,
     out_wrongful: np.ndarray,
 ) -> tuple[int, int]:
-    """Expiry, extension, compliance exits and score rules; stops early if out is full.
-
-    Looks at every agent, or only at `candidates` (increasing ids) when use_candidates:
-    agents left out must be on no list with a score where no score rule holds. Returns
-    (changes written, position to resume from)."""
+    """Expiry, extension, compliance exits and score rules; stops early if out is full."""
     n_lists = len(rule)
     cap = len(out_subject)
     n_out = 0
@@ -287,23 +275,19 @@ def _daily(
         elif rule[b] == 2:
             least_min = min(least_min, threshold[b])
             has_score_rules = True
-    n = len(candidates) if use_candidates else len(mask)
-    pos = start
-    while pos < n:
-        if use_candidates:
-            i = candidates[pos]
-        else:
-            if (pos - start) % QUIET_BLOCK == 0:
-                pos = _skip_quiet_blocks(mask, score, below_max, least_min, pos)
-                if pos >= n:
-                    break
-            i = pos
+    n = len(mask)
+    i = start
+    while i < n:
+        if (i - start) % QUIET_BLOCK == 0:
+            i = _skip_quiet_blocks(mask, score, below_max, least_min, i)
+            if i >= n:
+                break
         m = mask[i]
         if m == 0 and (not has_score_rules or below_max <= score[i] < least_min):
-            pos += 1
+            i += 1
             continue
         if n_out + n_lists > cap:
-            return n_out, pos
+            return n_out, i
         for b in range(n_lists):
             flag = np.uint8(1 << b)
             on = (m & flag) != 0
@@ -363,7 +347,7 @@ def _daily(
                     out_wrongful[n_out - 1] = (wrongful[i] & flag) != 0
                     wrongful[i] &= ~flag
         mask[i] = m
-        pos += 1
+        i += 1
     return n_out, n
 
 
@@ -374,20 +358,13 @@ def daily_update(
     score: np.ndarray,
     error_points: np.ndarray,
     key: np.uint64,
-    candidates: np.ndarray | None = None,
 ) -> Changes:
-    """Today's exits (expiry, compliance) and score-rule entries and exits, for everyone.
-
-    `candidates` (increasing ids), when given, must hold every agent on a list or with a
-    score outside rules.score_band(); only they are looked at (the same changes)."""
-    if len(rules) == 0 or (candidates is not None and len(candidates) == 0):
+    """Today's exits (expiry, compliance) and score-rule entries and exits, for everyone."""
+    if len(rules) == 0:
         return Changes(*(np.zeros(0, t) for t in (np.int32, np.uint8, bool, bool)))
-    use = candidates is not None
-    ids = candidates if candidates is not None else np.zeros(0, np.int64)
-    n_agents = len(ids) if use else len(state.mask)
-    cap = max(1024, n_agents // 64)
+    cap = max(1024, len(state.mask) // 64)
     parts, start = [], 0
-    while start < n_agents:
+    while start < len(state.mask):
         out = (
             np.empty(cap, np.int32),
             np.empty(cap, np.uint8),
@@ -409,8 +386,6 @@ def daily_update(
             rules.daily_compliance,
             key,
             day,
-            ids,
-            use,
             start,
             *out,
         )

@@ -72,9 +72,6 @@ class ScoreState:
         return cls(np.full(n, base, np.float32), np.zeros(n, np.float32))
 
 
-DRIFT_BLOCK = 64  # agents drifted, then tested for the lists, at a time
-
-
 @nb.njit(cache=True)
 def drift(
     score: np.ndarray,
@@ -85,52 +82,26 @@ def drift(
     listed_contacts: np.ndarray,
     lo: float,
     hi: float,
-    flagged: np.ndarray,
-    band_lo: float,
-    band_hi: float,
-    out: np.ndarray,
-) -> int:
+) -> None:
     """One day of drift toward the base and of association penalties, in place.
 
     Scores and error points in points; decay is 1 - drift per day, association the points
-    lost per listed contact, [lo, hi] the score bounds. When `flagged` has an entry per
-    subject, the ids of subjects that are flagged (non-zero) or whose new score lies
-    outside [band_lo, band_hi) are written to `out` (in increasing order, as many as
-    fit); returns how many there are (0 when not asked). Blocks of DRIFT_BLOCK subjects
-    are drifted, then tested, by loops without branches, so that the compiler
-    vectorises them; multiplying error points by a decay of 1 changes nothing and is
-    skipped.
+    lost per listed contact, [lo, hi] the score bounds. (Separate loops without a branch
+    inside, so that the compiler vectorises them; multiplying by a decay of 1 changes
+    nothing and is skipped.)
     """
-    n = len(score)
-    use_assoc = association != 0.0 and len(listed_contacts) == n
-    emit = len(flagged) == n
-    m = 0
-    for start in range(0, n, DRIFT_BLOCK):
-        end = min(start + DRIFT_BLOCK, n)
-        if use_assoc:
-            for i in range(start, end):
-                s = base + decay * (score[i] - base) - association * listed_contacts[i]
-                score[i] = min(max(s, lo), hi)
-        else:
-            for i in range(start, end):
-                s = base + decay * (score[i] - base)
-                score[i] = min(max(s, lo), hi)
-        if emit:
-            busy = False
-            for i in range(start, end):
-                v = score[i]
-                busy |= (flagged[i] != 0) | (v < band_lo) | (v >= band_hi)
-            if busy:
-                for i in range(start, end):
-                    v = score[i]
-                    if flagged[i] != 0 or v < band_lo or v >= band_hi:
-                        if m < len(out):
-                            out[m] = i
-                        m += 1
+    if association != 0.0 and len(listed_contacts) == len(score):
+        for i in range(len(score)):
+            s = base + decay * (score[i] - base)
+            s -= association * listed_contacts[i]
+            score[i] = min(max(s, lo), hi)
+    else:
+        for i in range(len(score)):
+            s = base + decay * (score[i] - base)
+            score[i] = min(max(s, lo), hi)
     if decay != 1.0:
         for i in range(len(error_points)):
             error_points[i] *= decay
-    return m
 
 
 @nb.njit(cache=True)
@@ -176,11 +147,11 @@ class Scorer:
         self._expiring_ids: dict[
             int, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]
         ] = {}
-        self.track_changes = False  # set to keep the subjects whose score records changed
-        self._changed: list[np.ndarray] = []
+        self.track_risen = False  # set to keep the subjects whose score rose (take_risen)
+        self._risen: list[np.ndarray] = []
 
     def _add(self, subjects: np.ndarray, points: np.ndarray, erroneous: np.ndarray) -> None:
-        """add_points, noting the subjects (see changed_today)."""
+        """add_points, noting the subjects whose score went up (see take_risen)."""
         r = self.rules
         add_points(
             self.state.score,
@@ -191,42 +162,25 @@ class Scorer:
             r.min_score,
             r.max_score,
         )
-        if self.track_changes:
-            self._changed.append(subjects)
+        if self.track_risen:
+            self._risen.append(subjects[points > 0])
 
-    def changed_today(self) -> np.ndarray:
-        """Subjects whose score records changed since the day's drift (with repeats;
-        kept only with track_changes set).
+    def take_risen(self) -> np.ndarray:
+        """Subjects whose score records raised since the last call (with repeats).
 
         Drift moves a score toward the base and association penalties lower it, so a
-        score above the base that is not among these is lower than the day before.
+        score above the base that was not raised by a record is lower than the day before.
         """
-        if not self._changed:
-            return np.zeros(0, np.int64)
-        if len(self._changed) > 1:
-            self._changed = [np.concatenate(self._changed).astype(np.int64)]
-        return self._changed[0]
+        risen = np.concatenate(self._risen) if self._risen else np.zeros(0, np.int64)
+        self._risen = []
+        return risen
 
-    def drift(
-        self,
-        listed_contacts: np.ndarray,
-        lists: tuple[np.ndarray, float, float] | None = None,
-    ) -> np.ndarray | None:
-        """One day of drift and association penalties for every subject.
-
-        With `lists` = (list mask, band_lo, band_hi) (points), returns the subjects that
-        are on a list or whose score now lies outside [band_lo, band_hi): those the lists'
-        daily update must look at, until records change more scores today. Returns None
-        when not asked, when the scores do not drift, or when the subjects are too many
-        to be worth listing.
-        """
-        self._changed = []
+    def drift(self, listed_contacts: np.ndarray) -> None:
+        """One day of drift and association penalties for every subject."""
         r = self.rules
         if r.decay == 1.0 and r.association_penalty == 0.0:
-            return None
-        flagged, band_lo, band_hi = (np.zeros(0, np.uint8), 0.0, 0.0) if lists is None else lists
-        out = np.empty(0 if lists is None else len(self.state.score) // 16 + 1024, np.int64)
-        m = drift(
+            return
+        drift(
             self.state.score,
             self.state.error_points,
             r.base,
@@ -235,12 +189,7 @@ class Scorer:
             listed_contacts,
             r.min_score,
             r.max_score,
-            flagged,
-            float(band_lo),
-            float(band_hi),
-            out,
         )
-        return out[:m] if lists is not None and m <= len(out) else None
 
     def apply(
         self,
