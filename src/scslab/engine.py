@@ -270,7 +270,9 @@ class Simulation:
         assert self.res.acc.shape[0] == nd * 20
         n = pop.n_residents
         beh = sc.behaviour
-        self.listed_contacts = np.zeros(n, np.int32)
+        # Blacklisted contacts of each resident (at most their number of contacts)
+        most = int(np.diff(pop.contacts.indptr).max(initial=0))
+        self.listed_contacts = np.zeros(n, np.int16 if most < 2**15 else np.int32)
         self.rep_mask = np.zeros(n, np.uint8)
         self.rep_wrongful = np.zeros(n, np.uint8)
         self.chill = Recovering(n, beh.chilling_half_life_days)
@@ -378,7 +380,7 @@ class Simulation:
         erroneous = self.log.column("erroneous")[ids]
         for s, side in enumerate((self.res, self.ent)):
             if side.scorer is not None:
-                side.scorer.drift(self.listed_contacts if s == 0 else np.zeros(0, np.int32))
+                side.scorer.drift(self.listed_contacts[: side.n if s == 0 else 0])
             sel = self.kinds.subject[kind] == s
             k, subj, err = kind[sel], subject[sel], erroneous[sel]
             if side.scorer is not None:

@@ -82,13 +82,15 @@ def drift(
     listed_contacts: np.ndarray,
     lo: float,
     hi: float,
+    error_ids: np.ndarray,
 ) -> None:
     """One day of drift toward the base and of association penalties, in place.
 
     Scores and error points in points; decay is 1 - drift per day, association the points
-    lost per listed contact, [lo, hi] the score bounds. (Separate loops without a branch
-    inside, so that the compiler vectorises them; multiplying by a decay of 1 changes
-    nothing and is skipped.)
+    lost per listed contact, [lo, hi] the score bounds. Error points decay only for
+    `error_ids`, the subjects that may have any (everyone else's are 0). (Separate loops
+    without a branch inside, so that the compiler vectorises them; multiplying by a decay
+    of 1 changes nothing and is skipped.)
     """
     if association != 0.0 and len(listed_contacts) == len(score):
         for i in range(len(score)):
@@ -100,7 +102,7 @@ def drift(
             s = base + decay * (score[i] - base)
             score[i] = min(max(s, lo), hi)
     if decay != 1.0:
-        for i in range(len(error_points)):
+        for i in error_ids:
             error_points[i] *= decay
 
 
@@ -147,6 +149,8 @@ class Scorer:
         self._expiring_ids: dict[
             int, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]
         ] = {}
+        self._with_errors = np.zeros(n, np.bool_)  # subjects that ever had erroneous points
+        self._error_ids = np.zeros(0, np.int64)
         self.track_risen = False  # set to keep the subjects whose score rose (take_risen)
         self._risen: list[np.ndarray] = []
 
@@ -164,6 +168,12 @@ class Scorer:
         )
         if self.track_risen:
             self._risen.append(subjects[points > 0])
+        erroneous = erroneous.astype(np.bool_)
+        if erroneous.any():
+            fresh = np.unique(subjects[erroneous & ~self._with_errors[subjects]])
+            if len(fresh):
+                self._with_errors[fresh] = True
+                self._error_ids = np.concatenate([self._error_ids, fresh.astype(np.int64)])
 
     def take_risen(self) -> np.ndarray:
         """Subjects whose score records raised since the last call (with repeats).
@@ -189,6 +199,7 @@ class Scorer:
             listed_contacts,
             r.min_score,
             r.max_score,
+            self._error_ids,
         )
 
     def apply(
