@@ -350,14 +350,20 @@ def count_wrongful_days(
     days_wrongful: np.ndarray,
 ) -> None:
     """Add a day to every resident whose blacklistings (own, or of a firm they represent)
-    all rest on erroneous records (days)."""
-    for i in range(len(mask)):
-        own = mask[i] & black_bits
-        rep = rep_mask[i] & rep_black_bits
-        if own == 0 and rep == 0:
+    all rest on erroneous records (days). Eight residents are tested at a time (few are
+    on a list)."""
+    n = len(mask)
+    n_words = n // 8
+    mask64 = mask[: 8 * n_words].view(np.uint64)
+    rep64 = rep_mask[: 8 * n_words].view(np.uint64)
+    for w in range(n_words + 1):
+        if w < n_words and (mask64[w] | rep64[w]) == 0:
             continue
-        if (own & ~wrongful[i]) == 0 and (rep & ~rep_wrongful[i]) == 0:
-            days_wrongful[i] += 1
+        for i in range(8 * w, min(8 * w + 8, n)):
+            own = mask[i] & black_bits
+            rep = rep_mask[i] & rep_black_bits
+            if (own or rep) and (own & ~wrongful[i]) == 0 and (rep & ~rep_wrongful[i]) == 0:
+                days_wrongful[i] += 1
 
 
 class SideLike(Protocol):
