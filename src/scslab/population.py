@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from scslab.scenario import PopulationSpec
-from scslab.streams import day_rng, hash_uniform, stream_key
+from scslab.streams import day_rng, splitmix64, stream_key
 
 AGE_BANDS = ("0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
 ADULT_BANDS = slice(2, None)  # 20 and over
@@ -152,18 +152,192 @@ def _age_distributions(table: dict[str, Any], migrant_share: float) -> tuple[np.
     return mig, huk
 
 
-def _draw_bands(rng: np.random.Generator, dist: np.ndarray, heads: np.ndarray) -> np.ndarray:
-    """Age bands: household heads from the adult bands, other members from all bands."""
+def _cdf(p: np.ndarray | list[float]) -> np.ndarray:
+    """The cumulative table `Generator.choice(..., p=p)` searches (float64, last entry 1)."""
+    cdf = np.asarray(p, dtype=np.float64).cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
+@nb.njit(cache=True)
+def _search_sorted(cdf: np.ndarray, x: np.ndarray, scale: float, right: bool) -> np.ndarray:
+    """`np.searchsorted(cdf, x * scale, side)` for many unsorted x, through a guide table.
+
+    Exactly the numpy result (the guide table only picks where the scan starts), in
+    O(1) expected memory reads per x instead of a binary search over a large `cdf`.
+    Returns int64 positions.
+    """
+    m = len(cdf)
+    out = np.empty(len(x), np.int64)
+    if m == 0:
+        out[:] = 0
+        return out
+    top = cdf[m - 1]
+    n_guide = m
+    guide = np.empty(n_guide, np.int64)
+    step = top / n_guide if top > 0 else 1.0
+    j = 0
+    for k in range(n_guide):
+        t = k * step
+        while j < m - 1 and cdf[j] <= t:
+            j += 1
+        guide[k] = j
+    inv = n_guide / top if top > 0 else 0.0
+    for i in range(len(x)):
+        v = x[i] * scale
+        k = int(v * inv) if v > 0 else 0
+        j = guide[min(max(k, 0), n_guide - 1)]
+        if right:
+            while j > 0 and cdf[j - 1] > v:
+                j -= 1
+            while j < m and cdf[j] <= v:
+                j += 1
+        else:
+            while j > 0 and cdf[j - 1] >= v:
+                j -= 1
+            while j < m and cdf[j] < v:
+                j += 1
+        out[i] = j
+    return out
+
+
+@nb.njit(cache=True)
+def _ages_education(
+    migrant: np.ndarray,
+    heads: np.ndarray,
+    band_cdfs: np.ndarray,
+    u_mig: np.ndarray,
+    u_mig_head: np.ndarray,
+    u_huk: np.ndarray,
+    u_huk_head: np.ndarray,
+    edu_cdfs: np.ndarray,
+    u_edu_huk: np.ndarray,
+    u_edu_mig: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Age band and education of every resident from pre-drawn uniforms in [0, 1).
+
+    `band_cdfs` rows: migrant member, migrant head, hukou member, hukou head; `edu_cdfs`
+    rows: hukou, migrant. Head uniforms are indexed by the head's rank among heads.
+    Under-10s have level 0, under-20s at most level 1.
+    """
+    n = len(migrant)
+    age = np.empty(n, np.uint8)
+    edu = np.empty(n, np.uint8)
+    nb_ = band_cdfs.shape[1]
+    ne = edu_cdfs.shape[1]
+    h = 0
+    for i in range(n):
+        m = migrant[i]
+        if heads[i]:
+            row = 1 if m else 3
+            u = u_mig_head[h] if m else u_huk_head[h]
+            h += 1
+        else:
+            row = 0 if m else 2
+            u = u_mig[i] if m else u_huk[i]
+        b = 0
+        while b < nb_ - 1 and band_cdfs[row, b] <= u:
+            b += 1
+        age[i] = b
+        erow = 1 if m else 0
+        ue = u_edu_mig[i] if m else u_edu_huk[i]
+        e = 0
+        while e < ne - 1 and edu_cdfs[erow, e] <= ue:
+            e += 1
+        if b == 0:
+            e = 0
+        elif b == 1:
+            e = min(e, 1)
+        edu[i] = e
+    return age, edu
+
+
+@nb.njit(cache=True)
+def _latent_income(
+    z_household: np.ndarray,
+    z_person: np.ndarray,
+    household: np.ndarray,
+    education: np.ndarray,
+    edu_effect: np.ndarray,
+    migrant: np.ndarray,
+) -> np.ndarray:
+    """Latent income (log-scale, arbitrary units): household + individual + gradients."""
+    n = len(household)
+    out = np.empty(n, np.float64)
+    for i in range(n):
+        out[i] = (z_household[household[i]] + z_person[i]) + (
+            edu_effect[education[i]] - 0.3 * migrant[i]
+        )
+    return out
+
+
+@nb.njit(cache=True)
+def _deciles(latent: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Income decile 0-9: the number of `cuts` strictly below each latent income."""
+    out = np.empty(len(latent), np.uint8)
+    for i in range(len(latent)):
+        v = latent[i]
+        d = 0
+        while d < len(cuts) and cuts[d] < v:
+            d += 1
+        out[i] = d
+    return out
+
+
+@nb.njit(cache=True)
+def _employment(
+    age_band: np.ndarray, u: np.ndarray, rate: float, lo: int, hi: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Working age (bands lo..hi) and employed (working and u < rate), as bool arrays."""
+    n = len(age_band)
+    working = np.empty(n, np.bool_)
+    employed = np.empty(n, np.bool_)
+    for i in range(n):
+        w = lo <= age_band[i] <= hi
+        working[i] = w
+        employed[i] = w and u[i] < rate
+    return working, employed
+
+
+@nb.njit(cache=True)
+def _sectors(employed: np.ndarray, cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Sector (int8) of each employed resident from one uniform per employed; -1 otherwise."""
+    out = np.full(len(employed), -1, np.int8)
+    k = 0
+    for i in range(len(employed)):
+        if employed[i]:
+            s = 0
+            while s < len(cdf) - 1 and cdf[s] <= u[k]:
+                s += 1
+            out[i] = s
+            k += 1
+    return out
+
+
+@nb.njit(cache=True)
+def _parents(hh_starts: np.ndarray, age_band: np.ndarray, working: np.ndarray) -> np.ndarray:
+    """Working-age members of households with someone under 20 (households contiguous)."""
+    out = np.zeros(len(age_band), np.bool_)
+    for h in range(len(hh_starts) - 1):
+        child = False
+        for i in range(hh_starts[h], hh_starts[h + 1]):
+            if age_band[i] < 2:
+                child = True
+                break
+        if child:
+            for i in range(hh_starts[h], hh_starts[h + 1]):
+                out[i] = working[i]
+    return out
+
+
+def _band_cdfs(dist: np.ndarray, head_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Age-band tables for household members and heads (heads are 20 or over)."""
     adult = dist.copy()
     adult[:2] = 0.0
     adult /= adult.sum()
-    n_heads = int(heads.sum())
-    head_share = n_heads / max(len(heads), 1)
     members = np.clip(dist - head_share * adult, 0.0, None) if head_share < 1 else dist
     members = members / members.sum()
-    out = rng.choice(len(dist), size=len(heads), p=members).astype(np.uint8)
-    out[heads] = rng.choice(len(dist), size=n_heads, p=adult).astype(np.uint8)
-    return out
+    return _cdf(members), _cdf(adult)
 
 
 def build_residents(
@@ -184,46 +358,68 @@ def build_residents(
     household = np.repeat(np.arange(n_households, dtype=np.int32), sizes)
     heads = np.zeros(n, dtype=bool)
     heads[starts[:-1]] = True
+    n_heads = n_households
 
     census = np.array(list(table["districts"].values()), dtype=np.float64)
     # Households in district order: residents of a district form one id range, which
     # keeps the contact graph local in memory (friends are mostly from one's district).
-    hh_district = np.sort(rng.choice(len(census), size=n_households, p=census / census.sum()))
+    # (Sorted categorical draws = the draws' counts laid out in order.)
+    hh_pick = _search_sorted(_cdf(census / census.sum()), rng.random(n_households), 1.0, True)
+    per_district = np.bincount(hh_pick, minlength=len(census))
+    hh_district = np.repeat(np.arange(len(census), dtype=np.uint8), per_district)
     hh_migrant = rng.random(n_households) < spec.migrant_share
-    district = hh_district.astype(np.uint8)[household]
-    migrant = hh_migrant[household]
+    district = np.repeat(hh_district, sizes)
+    migrant = np.repeat(hh_migrant, sizes)
 
     rng = day_rng(seed, "population.people")
     mig_dist, huk_dist = _age_distributions(table, spec.migrant_share)
-    age_band = np.where(
-        migrant, _draw_bands(rng, mig_dist, heads), _draw_bands(rng, huk_dist, heads)
-    ).astype(np.uint8)
+    head_share = n_heads / n
+    mig_member, mig_head = _band_cdfs(mig_dist, head_share)
+    huk_member, huk_head = _band_cdfs(huk_dist, head_share)
+    u_mig, u_mig_head = rng.random(n), rng.random(n_heads)
+    u_huk, u_huk_head = rng.random(n), rng.random(n_heads)
     male = rng.random(n) < float(table["male_share"])
-
     levels = table["education_levels"]
-    edu_h = rng.choice(len(levels), size=n, p=table["education_share_hukou"])
-    edu_m = rng.choice(len(levels), size=n, p=table["education_share_migrant"])
-    education = np.where(migrant, edu_m, edu_h).astype(np.uint8)
-    education[age_band == 0] = 0
-    education[age_band == 1] = np.minimum(education[age_band == 1], 1)
+    u_edu_huk, u_edu_mig = rng.random(n), rng.random(n)
+    age_band, education = _ages_education(
+        migrant,
+        heads,
+        np.stack([mig_member, mig_head, huk_member, huk_head]),
+        u_mig,
+        u_mig_head,
+        u_huk,
+        u_huk_head,
+        np.stack([_cdf(table["education_share_hukou"]), _cdf(table["education_share_migrant"])]),
+        u_edu_huk,
+        u_edu_mig,
+    )
+    del u_mig, u_mig_head, u_huk, u_huk_head, u_edu_huk, u_edu_mig
+    assert len(levels) == 3  # the income gradient below has one entry per level
 
     # Income: a household effect, an individual effect, education and hukou gradients
     # (ASSUMED shape); deciles are the city's own quantiles of this latent income.
-    latent = rng.normal(0.0, 0.8, n_households)[household] + rng.normal(0.0, 0.6, n)
-    latent += np.array([-0.5, 0.0, 0.6])[education] - 0.3 * migrant
-    sample = latent if n <= 1_000_000 else rng.choice(latent, 1_000_000, replace=False)
+    z_household = rng.normal(0.0, 0.8, n_households)
+    latent = _latent_income(
+        z_household,
+        rng.normal(0.0, 0.6, n),
+        household,
+        education,
+        np.array([-0.5, 0.0, 0.6]),
+        migrant,
+    )
+    del z_household
+    # (a 1,000,000 sample with replacement pins the cuts as well as one without)
+    sample = latent if n <= 1_000_000 else latent[rng.integers(0, n, 1_000_000)]
     cuts = np.quantile(sample, np.linspace(0.1, 0.9, 9))
-    income_decile = np.searchsorted(cuts, latent).astype(np.uint8)
+    income_decile = _deciles(latent, cuts)
+    del latent, sample
 
-    working = np.isin(age_band, WORKING_BANDS)
-    employed = working & (rng.random(n) < spec.employment_rate)
-    sector_names = list(table["sectors"])
-    sector = np.full(n, -1, dtype=np.int8)
+    working, employed = _employment(
+        age_band, rng.random(n), spec.employment_rate, min(WORKING_BANDS), max(WORKING_BANDS)
+    )
     sector_share = np.array(list(table["sectors"].values()), dtype=np.float64)
-    sector[employed] = rng.choice(len(sector_names), size=int(employed.sum()), p=sector_share)
-
-    has_child = np.bincount(household, weights=age_band < 2, minlength=n_households) > 0
-    parent = has_child[household] & working
+    sector = _sectors(employed, _cdf(sector_share), rng.random(int(employed.sum())))
+    parent = _parents(starts, age_band, working)
 
     residents = Residents(
         district=district,
@@ -238,6 +434,26 @@ def build_residents(
         parent=parent,
     )
     return residents, starts, table
+
+
+@nb.njit(cache=True)
+def _employ(
+    workers: np.ndarray,
+    picks: np.ndarray,
+    enterprise_sector: np.ndarray,
+    employer: np.ndarray,
+    sector: np.ndarray,
+    n_firms: int,
+) -> np.ndarray:
+    """Write employer and sector of each worker (picks[k] is worker k's firm); head counts."""
+    employees = np.zeros(n_firms, np.int32)
+    for k in range(len(workers)):
+        f = min(picks[k], n_firms - 1)
+        w = workers[k]
+        employer[w] = f
+        sector[w] = enterprise_sector[f]
+        employees[f] += 1
+    return employees
 
 
 def build_enterprises(
@@ -257,13 +473,16 @@ def build_enterprises(
     if total and len(eligible) == 0:
         eligible = np.arange(n)
     weight = residents.income_decile[eligible].astype(np.float64) + 1.0
-    legal_rep = rng.choice(eligible, size=total, p=weight / weight.sum()).astype(np.int32)
+    rep_cdf = _cdf(weight / weight.sum())
+    del weight
+    legal_rep = eligible[_search_sorted(rep_cdf, rng.random(total), 1.0, True)].astype(np.int32)
+    del rep_cdf, eligible
     district = residents.district[legal_rep] if total else np.zeros(0, np.uint8)
 
     private = [i for i, s in enumerate(sector_names) if s != "public_sector"]
     shares = np.array([table["sectors"][sector_names[i]] for i in private], dtype=np.float64)
     sector = np.array(private, dtype=np.int8)[
-        rng.choice(len(private), size=total, p=shares / shares.sum())
+        _search_sorted(_cdf(shares / shares.sum()), rng.random(total), 1.0, True)
     ]
 
     # Employment: private-sector workers pick an employer with probability proportional
@@ -279,11 +498,8 @@ def build_enterprises(
     workers = workers[residents.sector[workers] != public]
     if total and len(workers):
         cum = np.cumsum(size_w)
-        employer = np.searchsorted(cum, rng.random(len(workers)) * cum[-1]).astype(np.int32)
-        employer = np.minimum(employer, total - 1)
-        residents.employer[workers] = employer
-        residents.sector[workers] = sector[employer]
-        employees = np.bincount(employer, minlength=total).astype(np.int32)
+        picks = _search_sorted(cum, rng.random(len(workers)), float(cum[-1]), False)
+        employees = _employ(workers, picks, sector, residents.employer, residents.sector, total)
     else:
         employees = np.zeros(total, np.int32)
     return Enterprises(
@@ -292,8 +508,9 @@ def build_enterprises(
 
 
 @nb.njit(cache=True)
-def _group_by(keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Counting sort: ids ordered by key (keys < 0 dropped) and the offsets of each key."""
+def _group_by(keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counting sort by key (keys < 0 dropped): ids in key order, offsets of each key,
+    and each id's rank within its key's group (-1 where the key is < 0)."""
     counts = np.zeros(n_groups + 1, np.int64)
     for k in keys:
         if k >= 0:
@@ -301,26 +518,47 @@ def _group_by(keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.cumsum(counts)
     pos = offsets[:-1].copy()
     order = np.empty(offsets[-1], np.int32)
+    rank = np.full(len(keys), -1, np.int32)
     for i in range(len(keys)):
         k = keys[i]
         if k >= 0:
             order[pos[k]] = i
+            rank[i] = pos[k] - offsets[k]
             pos[k] += 1
-    return order, offsets
+    return order, offsets, rank
 
 
 @nb.njit(cache=True)
-def _coworker_degree(employer: np.ndarray, work_offsets: np.ndarray, coworkers: int) -> np.ndarray:
-    deg = np.zeros(len(employer), np.int64)
-    for i in range(len(employer)):
+def _contact_indptr(
+    hh_starts: np.ndarray,
+    household: np.ndarray,
+    employer: np.ndarray,
+    work_offsets: np.ndarray,
+    coworkers: int,
+    friends: int,
+) -> np.ndarray:
+    """CSR offsets (int64) of the contact lists: household, colleagues, friends per resident."""
+    n = len(household)
+    indptr = np.empty(n + 1, np.int64)
+    indptr[0] = 0
+    acc = 0
+    for i in range(n):
+        h = household[i]
+        d = hh_starts[h + 1] - hh_starts[h] - 1 + friends
         e = employer[i]
         if e >= 0:
-            g = work_offsets[e + 1] - work_offsets[e]
-            deg[i] = min(coworkers, g - 1)
-    return deg
+            d += min(coworkers, work_offsets[e + 1] - work_offsets[e] - 1)
+        acc += d
+        indptr[i + 1] = acc
+    return indptr
 
 
-@nb.njit(cache=True, parallel=True)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_LOW24 = np.uint64(0xFFFFFF)
+_TWO_M40 = 2.0**-40
+
+
+@nb.njit(cache=True)
 def _fill_contacts(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -338,9 +576,16 @@ def _fill_contacts(
     same_district: float,
     key: np.uint64,
 ) -> None:
-    """Write each resident's contacts: household, nearest colleagues, then friends."""
+    """Write each resident's contacts: household, nearest colleagues, then friends.
+
+    `dist_order` lists residents by district; pass an empty array when ids are already in
+    district order (the order is then the identity and is not read).
+    """
     n = len(household)
-    for i in nb.prange(n):
+    identity = len(dist_order) == 0
+    same_threshold = np.uint64(min(max(same_district, 0.0), 1.0) * 16777216.0)
+    scale_n = n * _TWO_M40
+    for i in range(n):
         p = indptr[i]
         h = household[i]
         for j in range(hh_starts[h], hh_starts[h + 1]):
@@ -365,16 +610,23 @@ def _fill_contacts(
         first = p
         end = indptr[i + 1]
         attempt = 0
+        d = district[i]
+        base_d = dist_offsets[d]
+        size_d = dist_offsets[d + 1] - base_d
+        near = same_threshold if size_d > 1 else np.uint64(0)
+        scale_d = size_d * _TWO_M40
+        # one splitmix64 stream per resident, one 64-bit draw per attempt: the low 24
+        # bits decide same-district or anywhere, the high 40 bits pick the friend
+        state = splitmix64(key ^ splitmix64(np.uint64(i)))
         while p < end:
-            u = hash_uniform(key, i, 2 * attempt)
-            v = hash_uniform(key, i, 2 * attempt + 1)
+            h = splitmix64(state + np.uint64(attempt) * _GOLDEN)
             attempt += 1
-            d = district[i]
-            size_d = dist_offsets[d + 1] - dist_offsets[d]
-            if u < same_district and size_d > 1:
-                c = dist_order[dist_offsets[d] + min(int(v * size_d), size_d - 1)]
+            v = float(h >> np.uint64(24))
+            if (h & _LOW24) < near:
+                slot = base_d + min(int(v * scale_d), size_d - 1)
+                c = slot if identity else dist_order[slot]
             else:
-                c = min(int(v * n), n - 1)
+                c = min(int(v * scale_n), n - 1)
             if c == i:
                 continue
             dup = False
@@ -388,20 +640,95 @@ def _fill_contacts(
             p += 1
 
 
+TRANSPOSE_SHIFT = 14  # bucket width 2**14 ids: a bucket's counters and output stay in cache
+
+
 @nb.njit(cache=True)
-def transpose(indptr: np.ndarray, indices: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The transpose of a CSR graph (who points at whom), by counting sort."""
-    counts = np.zeros(n + 1, np.int64)
-    for j in indices:
-        counts[j + 1] += 1
-    t_indptr = np.cumsum(counts)
-    pos = t_indptr[:-1].copy()
-    t_indices = np.empty(len(indices), np.int32)
+def _transpose_into(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    shift: int,
+    t_indptr: np.ndarray,
+    t_indices: np.ndarray,
+    low: np.ndarray,
+) -> None:
+    """Fill `t_indptr` (n + 1, zeros) and `t_indices` with the transpose; see `transpose`.
+
+    `low` (uint16, one per edge) is scratch space for the low bits of each target.
+    """
+    n = len(t_indptr) - 1
+    m = len(indices)
+    n_buckets = ((n - 1) >> shift) + 1
+    width = 1 << shift
+    mask = width - 1
+    bstart = np.zeros(n_buckets + 1, np.int64)
+    for p in range(m):
+        bstart[(indices[p] >> shift) + 1] += 1
+    for b in range(n_buckets):
+        bstart[b + 1] += bstart[b]
+    # pass 1: each source goes to its target's bucket (a contiguous slice of the output)
+    bpos = bstart[:-1].copy()
     for i in range(len(indptr) - 1):
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
-            t_indices[pos[j]] = i
-            pos[j] += 1
+            b = j >> shift
+            q = bpos[b]
+            t_indices[q] = i
+            low[q] = j & mask
+            bpos[b] = q + 1
+    # pass 2: a stable counting sort of each bucket by the target's low bits
+    biggest = 0
+    for b in range(n_buckets):
+        biggest = max(biggest, bstart[b + 1] - bstart[b])
+    buf = np.empty(biggest, np.int32)
+    pos = np.empty(width + 1, np.int64)
+    for b in range(n_buckets):
+        s = bstart[b]
+        e = bstart[b + 1]
+        lo = b << shift
+        w = min(width, n - lo)
+        pos[: w + 1] = 0
+        for q in range(s, e):
+            pos[low[q] + 1] += 1
+        acc = s
+        for k in range(w):
+            t_indptr[lo + k] = acc
+            acc += pos[k + 1]
+            pos[k] = t_indptr[lo + k]
+        buf[: e - s] = t_indices[s:e]
+        for q in range(s, e):
+            k = low[q]
+            t_indices[pos[k]] = buf[q - s]
+            pos[k] += 1
+    t_indptr[n] = m
+
+
+def transpose(
+    indptr: np.ndarray, indices: np.ndarray, n: int, shift: int = TRANSPOSE_SHIFT
+) -> tuple[np.ndarray, np.ndarray]:
+    """The transpose of a CSR graph on n nodes (who points at whom): int64 offsets, int32 ids.
+
+    Each reversed list is in ascending source order (a stable counting sort). Two passes
+    keep memory access local: sources are first scattered into buckets of 2**shift
+    targets (each bucket's slice of the output), then each bucket is counting-sorted
+    in place by the low bits of the target. 1 <= `shift` <= 16. Scratch: 2 bytes an edge.
+    """
+    if not 1 <= shift <= 16:
+        raise ValueError("shift must be between 1 and 16")
+    m = len(indices)
+    t_indptr = np.zeros(n + 1, np.int64)
+    t_indices = np.empty(m, np.int32)
+    if m and n:
+        # arrays allocated by numpy (not inside the kernel) get transparent huge pages
+        low = np.empty(m, np.uint16)
+        _transpose_into(
+            np.asarray(indptr, np.int64),
+            np.asarray(indices, np.int32),
+            shift,
+            t_indptr,
+            t_indices,
+            low,
+        )
     return t_indptr, t_indices
 
 
@@ -410,23 +737,22 @@ def build_contacts(
 ) -> Graph:
     """Each resident's contacts: household members, colleagues and named friends."""
     n = len(residents)
-    work_order, work_offsets = _group_by(residents.employer, max(n_firms, 1))
-    work_rank = np.zeros(n, np.int64)
-    if len(work_order):
-        work_rank[work_order] = np.arange(len(work_order)) - np.repeat(
-            work_offsets[:-1], np.diff(work_offsets)
-        )
+    work_order, work_offsets, work_rank = _group_by(residents.employer, max(n_firms, 1))
     coworkers = spec.coworker_contacts
     friends = min(spec.friends_per_resident, n - 1)
-    hh_sizes = np.diff(hh_starts)
-    degree = hh_sizes[residents.household] - 1
-    degree += _coworker_degree(residents.employer, work_offsets, coworkers)
-    degree += friends
-    indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(degree, out=indptr[1:])
+    indptr = _contact_indptr(
+        hh_starts, residents.household, residents.employer, work_offsets, coworkers, friends
+    )
     indices = np.empty(int(indptr[-1]), np.int32)
     n_districts = int(residents.district.max()) + 1 if n else 1
-    dist_order, dist_offsets = _group_by(residents.district.astype(np.int64), n_districts)
+    if np.all(residents.district[1:] >= residents.district[:-1]):
+        # ids are in district order (build_residents lays them out so): no lookup needed
+        per_district = np.bincount(residents.district, minlength=n_districts)
+        dist_offsets = np.zeros(n_districts + 1, np.int64)
+        np.cumsum(per_district, out=dist_offsets[1:])
+        dist_order = np.zeros(0, np.int32)
+    else:
+        dist_order, dist_offsets, _ = _group_by(residents.district.astype(np.int64), n_districts)
     _fill_contacts(
         indptr,
         indices,
