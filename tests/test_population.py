@@ -161,3 +161,15 @@ def test_search_sorted_matches_numpy() -> None:
             side = "right" if right else "left"
             got = _search_sorted(cdf, x, float(cdf[-1]), right)
             assert (got == np.searchsorted(cdf, x * cdf[-1], side=side)).all()
+
+
+@pytest.mark.parametrize("coworkers, friends", [(4, 8), (3, 5), (1, 0), (0, 2), (7, 3)])
+def test_contacts_of_is_the_transpose(coworkers: int, friends: int) -> None:
+    spec = PopulationSpec(coworker_contacts=coworkers, friends_per_resident=friends)
+    p = build_population(spec, 4000, seed=2)
+    c, t = p.contacts, p.contacts_of
+    ref_ptr, ref_idx = transpose(c.indptr, c.indices, p.n_residents)
+    assert (t.indptr == ref_ptr).all()
+    n = p.n_residents
+    rows = np.repeat(np.arange(n, dtype=np.int64), t.degree())
+    assert (np.sort(rows * n + t.indices) == rows * n + ref_idx).all()

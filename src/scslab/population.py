@@ -201,123 +201,120 @@ def _search_sorted(cdf: np.ndarray, x: np.ndarray, scale: float, right: bool) ->
     return out
 
 
+@nb.njit(cache=True, inline="always")
+def _pick(cdf: np.ndarray, u: float) -> int:
+    """`np.searchsorted(cdf, u, side="right")` for a short table and u in [0, 1)."""
+    k = 0
+    while k < len(cdf) - 1 and cdf[k] <= u:
+        k += 1
+    return k
+
+
 @nb.njit(cache=True)
-def _ages_education(
+def _people(
+    rng: np.random.Generator,
     migrant: np.ndarray,
-    heads: np.ndarray,
+    head_of: np.ndarray,
     band_cdfs: np.ndarray,
-    u_mig: np.ndarray,
-    u_mig_head: np.ndarray,
-    u_huk: np.ndarray,
-    u_huk_head: np.ndarray,
+    male_share: float,
     edu_cdfs: np.ndarray,
-    u_edu_huk: np.ndarray,
-    u_edu_mig: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Age band and education of every resident from pre-drawn uniforms in [0, 1).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Age band (uint8), male (bool) and education (uint8) of every resident.
 
     `band_cdfs` rows: migrant member, migrant head, hukou member, hukou head; `edu_cdfs`
-    rows: hukou, migrant. Head uniforms are indexed by the head's rank among heads.
-    Under-10s have level 0, under-20s at most level 1.
+    rows: hukou, migrant; `head_of` lists the household heads. The draws come from `rng`
+    in one fixed order, table by table over all residents (or all heads), as
+    `Generator.choice(p=...)` over the whole city would take them. Under-10s have
+    education level 0, under-20s at most level 1.
     """
     n = len(migrant)
     age = np.empty(n, np.uint8)
-    edu = np.empty(n, np.uint8)
-    nb_ = band_cdfs.shape[1]
-    ne = edu_cdfs.shape[1]
-    h = 0
+    for mig, row in ((True, 0), (False, 2)):
+        for i in range(n):
+            u = rng.random()
+            if migrant[i] == mig:
+                age[i] = _pick(band_cdfs[row], u)
+        for h in range(len(head_of)):
+            u = rng.random()
+            i = head_of[h]
+            if migrant[i] == mig:
+                age[i] = _pick(band_cdfs[row + 1], u)
+    male = np.empty(n, np.bool_)
     for i in range(n):
-        m = migrant[i]
-        if heads[i]:
-            row = 1 if m else 3
-            u = u_mig_head[h] if m else u_huk_head[h]
-            h += 1
-        else:
-            row = 0 if m else 2
-            u = u_mig[i] if m else u_huk[i]
-        b = 0
-        while b < nb_ - 1 and band_cdfs[row, b] <= u:
-            b += 1
-        age[i] = b
-        erow = 1 if m else 0
-        ue = u_edu_mig[i] if m else u_edu_huk[i]
-        e = 0
-        while e < ne - 1 and edu_cdfs[erow, e] <= ue:
-            e += 1
-        if b == 0:
-            e = 0
-        elif b == 1:
-            e = min(e, 1)
-        edu[i] = e
-    return age, edu
+        male[i] = rng.random() < male_share
+    edu = np.empty(n, np.uint8)
+    for i in range(n):
+        u = rng.random()
+        if not migrant[i]:
+            edu[i] = _pick(edu_cdfs[0], u)
+    for i in range(n):
+        u = rng.random()
+        if migrant[i]:
+            edu[i] = _pick(edu_cdfs[1], u)
+        if age[i] == 0:
+            edu[i] = 0
+        elif age[i] == 1:
+            edu[i] = min(edu[i], 1)
+    return age, male, edu
 
 
 @nb.njit(cache=True)
 def _latent_income(
-    z_household: np.ndarray,
-    z_person: np.ndarray,
+    rng: np.random.Generator,
+    n_households: int,
     household: np.ndarray,
     education: np.ndarray,
     edu_effect: np.ndarray,
     migrant: np.ndarray,
 ) -> np.ndarray:
-    """Latent income (log-scale, arbitrary units): household + individual + gradients."""
+    """Latent income (log scale, arbitrary units): a normal household effect (sd 0.8), a
+    normal individual effect (sd 0.6), plus education and hukou gradients."""
+    z_household = np.empty(n_households, np.float64)
+    for h in range(n_households):
+        z_household[h] = rng.normal(0.0, 0.8)
     n = len(household)
     out = np.empty(n, np.float64)
     for i in range(n):
-        out[i] = (z_household[household[i]] + z_person[i]) + (
+        out[i] = (z_household[household[i]] + rng.normal(0.0, 0.6)) + (
             edu_effect[education[i]] - 0.3 * migrant[i]
         )
     return out
 
 
 @nb.njit(cache=True)
-def _deciles(latent: np.ndarray, cuts: np.ndarray) -> np.ndarray:
-    """Income decile 0-9: the number of `cuts` strictly below each latent income."""
-    out = np.empty(len(latent), np.uint8)
-    for i in range(len(latent)):
+def _work(
+    rng: np.random.Generator,
+    age_band: np.ndarray,
+    latent: np.ndarray,
+    cuts: np.ndarray,
+    employment_rate: float,
+    lo: int,
+    hi: int,
+    sector_cdf: np.ndarray,
+    hh_starts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Income decile (uint8: cuts strictly below the latent income), sector (int8, -1 =
+    not employed) and parent (bool: working age in a household with someone under 20).
+
+    Working age is bands lo..hi; one employment draw per resident, then one sector draw
+    per employed resident.
+    """
+    n = len(age_band)
+    decile = np.empty(n, np.uint8)
+    sector = np.full(n, -1, np.int8)
+    for i in range(n):
         v = latent[i]
         d = 0
         while d < len(cuts) and cuts[d] < v:
             d += 1
-        out[i] = d
-    return out
-
-
-@nb.njit(cache=True)
-def _employment(
-    age_band: np.ndarray, u: np.ndarray, rate: float, lo: int, hi: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Working age (bands lo..hi) and employed (working and u < rate), as bool arrays."""
-    n = len(age_band)
-    working = np.empty(n, np.bool_)
-    employed = np.empty(n, np.bool_)
+        decile[i] = d
+        u = rng.random()
+        if lo <= age_band[i] <= hi and u < employment_rate:
+            sector[i] = -2  # employed; the sector is drawn below
     for i in range(n):
-        w = lo <= age_band[i] <= hi
-        working[i] = w
-        employed[i] = w and u[i] < rate
-    return working, employed
-
-
-@nb.njit(cache=True)
-def _sectors(employed: np.ndarray, cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Sector (int8) of each employed resident from one uniform per employed; -1 otherwise."""
-    out = np.full(len(employed), -1, np.int8)
-    k = 0
-    for i in range(len(employed)):
-        if employed[i]:
-            s = 0
-            while s < len(cdf) - 1 and cdf[s] <= u[k]:
-                s += 1
-            out[i] = s
-            k += 1
-    return out
-
-
-@nb.njit(cache=True)
-def _parents(hh_starts: np.ndarray, age_band: np.ndarray, working: np.ndarray) -> np.ndarray:
-    """Working-age members of households with someone under 20 (households contiguous)."""
-    out = np.zeros(len(age_band), np.bool_)
+        if sector[i] == -2:
+            sector[i] = _pick(sector_cdf, rng.random())
+    parent = np.zeros(n, np.bool_)
     for h in range(len(hh_starts) - 1):
         child = False
         for i in range(hh_starts[h], hh_starts[h + 1]):
@@ -326,8 +323,8 @@ def _parents(hh_starts: np.ndarray, age_band: np.ndarray, working: np.ndarray) -
                 break
         if child:
             for i in range(hh_starts[h], hh_starts[h + 1]):
-                out[i] = working[i]
-    return out
+                parent[i] = lo <= age_band[i] <= hi
+    return decile, sector, parent
 
 
 def _band_cdfs(dist: np.ndarray, head_share: float) -> tuple[np.ndarray, np.ndarray]:
@@ -356,9 +353,6 @@ def build_residents(
     starts = np.zeros(n_households + 1, dtype=np.int64)
     np.cumsum(sizes, out=starts[1:])
     household = np.repeat(np.arange(n_households, dtype=np.int32), sizes)
-    heads = np.zeros(n, dtype=bool)
-    heads[starts[:-1]] = True
-    n_heads = n_households
 
     census = np.array(list(table["districts"].values()), dtype=np.float64)
     # Households in district order: residents of a district form one id range, which
@@ -373,53 +367,42 @@ def build_residents(
 
     rng = day_rng(seed, "population.people")
     mig_dist, huk_dist = _age_distributions(table, spec.migrant_share)
-    head_share = n_heads / n
-    mig_member, mig_head = _band_cdfs(mig_dist, head_share)
-    huk_member, huk_head = _band_cdfs(huk_dist, head_share)
-    u_mig, u_mig_head = rng.random(n), rng.random(n_heads)
-    u_huk, u_huk_head = rng.random(n), rng.random(n_heads)
-    male = rng.random(n) < float(table["male_share"])
-    levels = table["education_levels"]
-    u_edu_huk, u_edu_mig = rng.random(n), rng.random(n)
-    age_band, education = _ages_education(
-        migrant,
-        heads,
-        np.stack([mig_member, mig_head, huk_member, huk_head]),
-        u_mig,
-        u_mig_head,
-        u_huk,
-        u_huk_head,
-        np.stack([_cdf(table["education_share_hukou"]), _cdf(table["education_share_migrant"])]),
-        u_edu_huk,
-        u_edu_mig,
+    mig_member, mig_head = _band_cdfs(mig_dist, n_households / n)
+    huk_member, huk_head = _band_cdfs(huk_dist, n_households / n)
+    edu_cdfs = np.stack(
+        [_cdf(table["education_share_hukou"]), _cdf(table["education_share_migrant"])]
     )
-    del u_mig, u_mig_head, u_huk, u_huk_head, u_edu_huk, u_edu_mig
-    assert len(levels) == 3  # the income gradient below has one entry per level
+    age_band, male, education = _people(
+        rng,
+        migrant,
+        starts[:-1],
+        np.stack([mig_member, mig_head, huk_member, huk_head]),
+        float(table["male_share"]),
+        edu_cdfs,
+    )
 
     # Income: a household effect, an individual effect, education and hukou gradients
     # (ASSUMED shape); deciles are the city's own quantiles of this latent income.
-    z_household = rng.normal(0.0, 0.8, n_households)
-    latent = _latent_income(
-        z_household,
-        rng.normal(0.0, 0.6, n),
-        household,
-        education,
-        np.array([-0.5, 0.0, 0.6]),
-        migrant,
-    )
-    del z_household
+    edu_effect = np.array([-0.5, 0.0, 0.6])
+    if len(table["education_levels"]) != len(edu_effect):
+        raise ValueError("the income gradient needs one entry per education level")
+    latent = _latent_income(rng, n_households, household, education, edu_effect, migrant)
     # (a 1,000,000 sample with replacement pins the cuts as well as one without)
     sample = latent if n <= 1_000_000 else latent[rng.integers(0, n, 1_000_000)]
     cuts = np.quantile(sample, np.linspace(0.1, 0.9, 9))
-    income_decile = _deciles(latent, cuts)
-    del latent, sample
-
-    working, employed = _employment(
-        age_band, rng.random(n), spec.employment_rate, min(WORKING_BANDS), max(WORKING_BANDS)
-    )
     sector_share = np.array(list(table["sectors"].values()), dtype=np.float64)
-    sector = _sectors(employed, _cdf(sector_share), rng.random(int(employed.sum())))
-    parent = _parents(starts, age_band, working)
+    income_decile, sector, parent = _work(
+        rng,
+        age_band,
+        latent,
+        cuts,
+        spec.employment_rate,
+        min(WORKING_BANDS),
+        max(WORKING_BANDS),
+        _cdf(sector_share),
+        starts,
+    )
+    del latent, sample
 
     residents = Residents(
         district=district,
@@ -622,18 +605,18 @@ def _fill_contacts(
             h = splitmix64(state + np.uint64(attempt) * _GOLDEN)
             attempt += 1
             v = float(h >> np.uint64(24))
-            if (h & _LOW24) < near:
-                slot = base_d + min(int(v * scale_d), size_d - 1)
-                c = slot if identity else dist_order[slot]
-            else:
-                c = min(int(v * scale_n), n - 1)
+            # branch-free choice of the range: own district, or the whole city
+            same = (h & _LOW24) < near
+            lo = base_d if same else 0
+            top = size_d - 1 if same else n - 1
+            c = lo + min(int(v * (scale_d if same else scale_n)), top)
+            if not identity and same:
+                c = dist_order[c]
             if c == i:
                 continue
             dup = False
             for q in range(first, p):
-                if indices[q] == c:
-                    dup = True
-                    break
+                dup |= indices[q] == c
             if dup and attempt < 50 * friends:
                 continue
             indices[p] = c
@@ -732,10 +715,99 @@ def transpose(
     return t_indptr, t_indices
 
 
+@nb.njit(cache=True)
+def _reverse_contacts(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    friends: int,
+    hh_starts: np.ndarray,
+    household: np.ndarray,
+    employer: np.ndarray,
+    work_order: np.ndarray,
+    work_rank: np.ndarray,
+    work_offsets: np.ndarray,
+    coworkers: int,
+    shift: int,
+    t_indptr: np.ndarray,
+    t_indices: np.ndarray,
+    low: np.ndarray,
+) -> None:
+    """Fill `t_indptr`/`t_indices` with who counts each resident as a contact.
+
+    Relies on the layout `_fill_contacts` writes: household members, colleagues, then
+    exactly `friends` friends. Household and colleague ties are symmetric (colleagues
+    are the nearest ranks on both sides of a ring; with an odd count the one unpaired
+    step is mirrored), so that part of each reversed list is copied from the resident's
+    own list; only friend ties are transposed, as in `_transpose_into`, and follow in
+    ascending source order. `low` is uint16 scratch, one per friend tie.
+    """
+    n = len(indptr) - 1
+    n_buckets = ((n - 1) >> shift) + 1
+    width = 1 << shift
+    mask = width - 1
+    bstart = np.zeros(n_buckets + 1, np.int64)
+    for i in range(n):
+        for p in range(indptr[i + 1] - friends, indptr[i + 1]):
+            bstart[(indices[p] >> shift) + 1] += 1
+    for b in range(n_buckets):
+        bstart[b + 1] += bstart[b]
+    # pass 1: friend ties to their target's bucket, packed at the front of t_indices
+    bpos = bstart[:-1].copy()
+    for i in range(n):
+        for p in range(indptr[i + 1] - friends, indptr[i + 1]):
+            j = indices[p]
+            b = j >> shift
+            q = bpos[b]
+            t_indices[q] = i
+            low[q] = j & mask
+            bpos[b] = q + 1
+    biggest = 0
+    for b in range(n_buckets):
+        biggest = max(biggest, bstart[b + 1] - bstart[b])
+    buf = np.empty(biggest, np.int32)
+    pos = np.empty(width + 1, np.int64)
+    unpaired = (coworkers + 1) // 2 if coworkers % 2 == 1 else 0
+    # pass 2, last bucket first: a bucket's final slice starts at or after its packed
+    # slice and ends before any later bucket's packed slice, so nothing unread is hit
+    for b in range(n_buckets - 1, -1, -1):
+        s = bstart[b]
+        e = bstart[b + 1]
+        lo = b << shift
+        w = min(width, n - lo)
+        buf[: e - s] = t_indices[s:e]
+        pos[: w + 1] = 0
+        for q in range(s, e):
+            pos[low[q] + 1] += 1
+        acc = indptr[lo] - friends * lo + s
+        for k in range(w):
+            j = lo + k
+            t_indptr[j] = acc
+            own = indptr[j + 1] - indptr[j] - friends
+            for q in range(own):
+                t_indices[acc + q] = indices[indptr[j] + q]
+            f = employer[j]
+            if unpaired and f >= 0:
+                start = work_offsets[f]
+                g = work_offsets[f + 1] - start
+                if g - 1 > coworkers:
+                    h = household[j]
+                    last = acc + hh_starts[h + 1] - hh_starts[h] - 1 + coworkers - 1
+                    t_indices[last] = work_order[start + (work_rank[j] - unpaired + g) % g]
+            acc += own
+            pos[k] = acc
+            acc += pos[k + 1]
+        for q in range(s, e):
+            k = low[q]
+            t_indices[pos[k]] = buf[q - s]
+            pos[k] += 1
+    t_indptr[n] = len(indices)
+
+
 def build_contacts(
     spec: PopulationSpec, residents: Residents, hh_starts: np.ndarray, n_firms: int, seed: int
-) -> Graph:
-    """Each resident's contacts: household members, colleagues and named friends."""
+) -> tuple[Graph, Graph]:
+    """Each resident's contacts (household members, colleagues and named friends), and
+    the reverse: for each resident, who counts them as a contact."""
     n = len(residents)
     work_order, work_offsets, work_rank = _group_by(residents.employer, max(n_firms, 1))
     coworkers = spec.coworker_contacts
@@ -770,7 +842,25 @@ def build_contacts(
         spec.friends_same_district,
         stream_key(seed, "population.friends"),
     )
-    return Graph(indptr, indices)
+    t_indptr = np.zeros(n + 1, np.int64)
+    t_indices = np.empty(len(indices), np.int32)
+    _reverse_contacts(
+        indptr,
+        indices,
+        friends,
+        hh_starts,
+        residents.household,
+        residents.employer,
+        work_order,
+        work_rank,
+        work_offsets,
+        coworkers,
+        TRANSPOSE_SHIFT,
+        t_indptr,
+        t_indices,
+        np.empty(n * friends, np.uint16),  # numpy-allocated: huge pages
+    )
+    return Graph(indptr, indices), Graph(t_indptr, t_indices)
 
 
 def build_population(
@@ -789,8 +879,7 @@ def build_population(
     residents, hh_starts, table = build_residents(spec, n_residents, seed)
     sector_names = list(table["sectors"])
     enterprises = build_enterprises(spec, residents, seed, sector_names, table)
-    contacts = build_contacts(spec, residents, hh_starts, len(enterprises), seed)
-    t_indptr, t_indices = transpose(contacts.indptr, contacts.indices, n_residents)
+    contacts, contacts_of = build_contacts(spec, residents, hh_starts, len(enterprises), seed)
     rep_indptr, rep_indices = transpose(
         np.arange(len(enterprises) + 1, dtype=np.int64), enterprises.legal_rep, n_residents
     )
@@ -798,7 +887,7 @@ def build_population(
         residents=residents,
         enterprises=enterprises,
         contacts=contacts,
-        contacts_of=Graph(t_indptr, t_indices),
+        contacts_of=contacts_of,
         represented=Graph(rep_indptr, rep_indices),
         district_names=list(table["districts"]),
         sector_names=sector_names,
