@@ -214,70 +214,50 @@ def _pick(cdf: np.ndarray, u: float) -> int:
 def _people(
     rng: np.random.Generator,
     migrant: np.ndarray,
-    head_of: np.ndarray,
+    hh_starts: np.ndarray,
     band_cdfs: np.ndarray,
     male_share: float,
     edu_cdfs: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Age band (uint8), male (bool) and education (uint8) of every resident.
+    edu_effect: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Age band (uint8), male (bool), education (uint8) and latent income (float64, log
+    scale, arbitrary units) of every resident, household by household.
 
-    `band_cdfs` rows: migrant member, migrant head, hukou member, hukou head; `edu_cdfs`
-    rows: hukou, migrant; `head_of` lists the household heads. The draws come from `rng`
-    in one fixed order, table by table over all residents (or all heads), as
-    `Generator.choice(p=...)` over the whole city would take them. Under-10s have
-    education level 0, under-20s at most level 1.
+    `band_cdfs` rows: migrant member, migrant head, hukou member, hukou head (the head is
+    a household's first member); `edu_cdfs` rows: hukou, migrant. Under-10s have
+    education level 0, under-20s at most level 1. Latent income is a normal household
+    effect (sd 0.8) plus a normal individual effect (sd 0.6) plus `edu_effect` of the
+    level, minus 0.3 for migrants.
     """
     n = len(migrant)
     age = np.empty(n, np.uint8)
-    for mig, row in ((True, 0), (False, 2)):
-        for i in range(n):
-            u = rng.random()
-            if migrant[i] == mig:
-                age[i] = _pick(band_cdfs[row], u)
-        for h in range(len(head_of)):
-            u = rng.random()
-            i = head_of[h]
-            if migrant[i] == mig:
-                age[i] = _pick(band_cdfs[row + 1], u)
     male = np.empty(n, np.bool_)
-    for i in range(n):
-        male[i] = rng.random() < male_share
     edu = np.empty(n, np.uint8)
-    for i in range(n):
-        u = rng.random()
-        if not migrant[i]:
-            edu[i] = _pick(edu_cdfs[0], u)
-    for i in range(n):
-        u = rng.random()
-        if migrant[i]:
-            edu[i] = _pick(edu_cdfs[1], u)
-        if age[i] == 0:
-            edu[i] = 0
-        elif age[i] == 1:
-            edu[i] = min(edu[i], 1)
-    return age, male, edu
+    latent = np.empty(n, np.float64)
+    for h in range(len(hh_starts) - 1):
+        z = rng.normal(0.0, 0.8)
+        for i in range(hh_starts[h], hh_starts[h + 1]):
+            m = migrant[i]
+            row = (0 if m else 2) + (1 if i == hh_starts[h] else 0)
+            b = _pick(band_cdfs[row], rng.random())
+            male[i] = rng.random() < male_share
+            e = _pick(edu_cdfs[1 if m else 0], rng.random())
+            if b == 0:
+                e = 0
+            elif b == 1:
+                e = min(e, 1)
+            age[i] = b
+            edu[i] = e
+            latent[i] = (z + rng.normal(0.0, 0.6)) + (edu_effect[e] - 0.3 * m)
+    return age, male, edu, latent
 
 
 @nb.njit(cache=True)
-def _latent_income(
-    rng: np.random.Generator,
-    n_households: int,
-    household: np.ndarray,
-    education: np.ndarray,
-    edu_effect: np.ndarray,
-    migrant: np.ndarray,
-) -> np.ndarray:
-    """Latent income (log scale, arbitrary units): a normal household effect (sd 0.8), a
-    normal individual effect (sd 0.6), plus education and hukou gradients."""
-    z_household = np.empty(n_households, np.float64)
-    for h in range(n_households):
-        z_household[h] = rng.normal(0.0, 0.8)
-    n = len(household)
-    out = np.empty(n, np.float64)
-    for i in range(n):
-        out[i] = (z_household[household[i]] + rng.normal(0.0, 0.6)) + (
-            edu_effect[education[i]] - 0.3 * migrant[i]
-        )
+def _household_sizes(rng: np.random.Generator, cdf: np.ndarray, count: int) -> np.ndarray:
+    """`count` household sizes (int64): 1 + the index `cdf` picks for a uniform draw."""
+    out = np.empty(count, np.int64)
+    for h in range(count):
+        out[h] = 1 + _pick(cdf, rng.random())
     return out
 
 
@@ -296,8 +276,8 @@ def _work(
     """Income decile (uint8: cuts strictly below the latent income), sector (int8, -1 =
     not employed) and parent (bool: working age in a household with someone under 20).
 
-    Working age is bands lo..hi; one employment draw per resident, then one sector draw
-    per employed resident.
+    Working age is bands lo..hi; each working-age resident draws employment, and if
+    employed, a sector.
     """
     n = len(age_band)
     decile = np.empty(n, np.uint8)
@@ -308,11 +288,7 @@ def _work(
         while d < len(cuts) and cuts[d] < v:
             d += 1
         decile[i] = d
-        u = rng.random()
-        if lo <= age_band[i] <= hi and u < employment_rate:
-            sector[i] = -2  # employed; the sector is drawn below
-    for i in range(n):
-        if sector[i] == -2:
+        if lo <= age_band[i] <= hi and rng.random() < employment_rate:
             sector[i] = _pick(sector_cdf, rng.random())
     parent = np.zeros(n, np.bool_)
     for h in range(len(hh_starts) - 1):
@@ -325,6 +301,24 @@ def _work(
             for i in range(hh_starts[h], hh_starts[h + 1]):
                 parent[i] = lo <= age_band[i] <= hi
     return decile, sector, parent
+
+
+@nb.njit(cache=True)
+def _members(
+    hh_starts: np.ndarray, hh_district: np.ndarray, hh_migrant: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Household id (int32), district (uint8) and migrant flag of every resident, from
+    the households' start offsets (contiguous id ranges) and household attributes."""
+    n = hh_starts[-1]
+    household = np.empty(n, np.int32)
+    district = np.empty(n, np.uint8)
+    migrant = np.empty(n, np.bool_)
+    for h in range(len(hh_starts) - 1):
+        for i in range(hh_starts[h], hh_starts[h + 1]):
+            household[i] = h
+            district[i] = hh_district[h]
+            migrant[i] = hh_migrant[h]
+    return household, district, migrant
 
 
 def _band_cdfs(dist: np.ndarray, head_share: float) -> tuple[np.ndarray, np.ndarray]:
@@ -345,14 +339,17 @@ def build_residents(
     rng = day_rng(seed, "population.households")
     mean_extra = spec.household_size_mean - 1.0
     n_households = int(n / spec.household_size_mean * 1.1) + 8
-    sizes = np.minimum(1 + rng.poisson(mean_extra, n_households), 8).astype(np.int64)
+    # 1 + Poisson(mean - 1), capped at 8: one table draw per household
+    k = np.arange(8)
+    pmf = np.exp(-mean_extra) * mean_extra**k / np.cumprod(np.maximum(k, 1))
+    pmf[7] = max(1.0 - pmf[:7].sum(), 0.0)
+    sizes = _household_sizes(rng, _cdf(pmf), n_households)
     ends = np.cumsum(sizes)
     n_households = int(np.searchsorted(ends, n) + 1)
     sizes = sizes[:n_households]
     sizes[-1] -= int(ends[n_households - 1] - n)
     starts = np.zeros(n_households + 1, dtype=np.int64)
     np.cumsum(sizes, out=starts[1:])
-    household = np.repeat(np.arange(n_households, dtype=np.int32), sizes)
 
     census = np.array(list(table["districts"].values()), dtype=np.float64)
     # Households in district order: residents of a district form one id range, which
@@ -362,8 +359,7 @@ def build_residents(
     per_district = np.bincount(hh_pick, minlength=len(census))
     hh_district = np.repeat(np.arange(len(census), dtype=np.uint8), per_district)
     hh_migrant = rng.random(n_households) < spec.migrant_share
-    district = np.repeat(hh_district, sizes)
-    migrant = np.repeat(hh_migrant, sizes)
+    household, district, migrant = _members(starts, hh_district, hh_migrant)
 
     rng = day_rng(seed, "population.people")
     mig_dist, huk_dist = _age_distributions(table, spec.migrant_share)
@@ -372,21 +368,20 @@ def build_residents(
     edu_cdfs = np.stack(
         [_cdf(table["education_share_hukou"]), _cdf(table["education_share_migrant"])]
     )
-    age_band, male, education = _people(
-        rng,
-        migrant,
-        starts[:-1],
-        np.stack([mig_member, mig_head, huk_member, huk_head]),
-        float(table["male_share"]),
-        edu_cdfs,
-    )
-
-    # Income: a household effect, an individual effect, education and hukou gradients
-    # (ASSUMED shape); deciles are the city's own quantiles of this latent income.
     edu_effect = np.array([-0.5, 0.0, 0.6])
     if len(table["education_levels"]) != len(edu_effect):
         raise ValueError("the income gradient needs one entry per education level")
-    latent = _latent_income(rng, n_households, household, education, edu_effect, migrant)
+    # Income: a household effect, an individual effect, education and hukou gradients
+    # (ASSUMED shape); deciles are the city's own quantiles of this latent income.
+    age_band, male, education, latent = _people(
+        rng,
+        migrant,
+        starts,
+        np.stack([mig_member, mig_head, huk_member, huk_head]),
+        float(table["male_share"]),
+        edu_cdfs,
+        edu_effect,
+    )
     # (a 1,000,000 sample with replacement pins the cuts as well as one without)
     sample = latent if n <= 1_000_000 else latent[rng.integers(0, n, 1_000_000)]
     cuts = np.quantile(sample, np.linspace(0.1, 0.9, 9))
@@ -417,6 +412,27 @@ def build_residents(
         parent=parent,
     )
     return residents, starts, table
+
+
+@nb.njit(cache=True)
+def _draw_by_group(
+    rng: np.random.Generator, keys: np.ndarray, weights: np.ndarray, count: int
+) -> np.ndarray:
+    """`count` ids (int32, with replacement), each id drawn with probability proportional
+    to `weights[keys[id]]`; ids with a key < 0 are never drawn. Picks the group by its
+    total weight, then an id uniformly within the group."""
+    order, offsets, _ = _group_by(keys, len(weights))
+    mass = np.empty(len(weights), np.float64)
+    for g in range(len(weights)):
+        mass[g] = weights[g] * (offsets[g + 1] - offsets[g])
+    cdf = np.cumsum(mass)
+    cdf /= cdf[-1]
+    out = np.empty(count, np.int32)
+    for k in range(count):
+        g = _pick(cdf, rng.random())
+        size = offsets[g + 1] - offsets[g]
+        out[k] = order[offsets[g] + min(int(rng.random() * size), size - 1)]
+    return out
 
 
 @nb.njit(cache=True)
@@ -452,14 +468,12 @@ def build_enterprises(
         [np.full(n_ent, ENTERPRISE, np.uint8), np.full(n_ib, INDIVIDUAL_BUSINESS, np.uint8)]
     )
     # Legal representatives: adults 20-69, more likely the richer (ASSUMED weight decile+1).
-    eligible = np.flatnonzero((residents.age_band >= 2) & (residents.age_band <= 6))
-    if total and len(eligible) == 0:
-        eligible = np.arange(n)
-    weight = residents.income_decile[eligible].astype(np.float64) + 1.0
-    rep_cdf = _cdf(weight / weight.sum())
-    del weight
-    legal_rep = eligible[_search_sorted(rep_cdf, rng.random(total), 1.0, True)].astype(np.int32)
-    del rep_cdf, eligible
+    adult = (residents.age_band >= 2) & (residents.age_band <= 6)
+    if not adult.any():
+        adult[:] = True
+    keys = np.where(adult, residents.income_decile.astype(np.int8), np.int8(-1))
+    legal_rep = _draw_by_group(rng, keys, np.arange(1.0, 11.0), total)
+    del keys, adult
     district = residents.district[legal_rep] if total else np.zeros(0, np.uint8)
 
     private = [i for i, s in enumerate(sector_names) if s != "public_sector"]
@@ -590,8 +604,12 @@ def _fill_contacts(
                     off = (step + 1) // 2 if step % 2 == 1 else -(step // 2)
                     indices[p] = work_order[start + (r + off + g) % g]
                     p += 1
-        first = p
+    # friends in a second loop: the short loop above then has many cache misses on
+    # colleagues in flight at once, and this one is pure arithmetic
+    for i in range(n):
         end = indptr[i + 1]
+        p = end - friends
+        first = p
         attempt = 0
         d = district[i]
         base_d = dist_offsets[d]
