@@ -124,3 +124,52 @@ def test_memory_estimate_refuses_impossible_sizes() -> None:
     with pytest.raises(MemoryError, match="GiB"):
         build_population(PopulationSpec(), 10**11, seed=1)
     assert estimated_bytes(PopulationSpec(), 21_542_000) < 8 * 2**30
+
+
+@pytest.mark.parametrize("shift", [1, 3, 14, 16])
+def test_transpose_matches_reference_on_random_graph(shift: int) -> None:
+    rng = np.random.default_rng(3)
+    n = 5000
+    degree = rng.integers(0, 12, n)
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(degree, out=indptr[1:])
+    indices = rng.integers(0, n, int(indptr[-1])).astype(np.int32)
+    t_ptr, t_idx = transpose(indptr, indices, n, shift)
+    # reference: a stable sort of the edges by target keeps sources ascending per target
+    src = np.repeat(np.arange(n, dtype=np.int32), degree)
+    order = np.argsort(indices, kind="stable")
+    assert t_idx.dtype == np.int32 and t_ptr.dtype == np.int64
+    assert (t_ptr == np.concatenate([[0], np.cumsum(np.bincount(indices, minlength=n))])).all()
+    assert (t_idx == src[order]).all()
+    # nodes with no edges, and an empty graph
+    e_ptr, e_idx = transpose(np.zeros(4, np.int64), np.zeros(0, np.int32), 3)
+    assert list(e_ptr) == [0, 0, 0, 0] and len(e_idx) == 0
+
+
+def test_search_sorted_matches_numpy() -> None:
+    from scslab.population import _search_sorted
+
+    rng = np.random.default_rng(5)
+    for cdf in (
+        np.cumsum(rng.pareto(1.2, 10_000) + 1.0),
+        np.cumsum(np.where(rng.random(500) < 0.5, 0.0, rng.random(500))),  # flat runs
+        np.array([0.2, 0.2, 0.7, 1.0]),
+    ):
+        x = rng.random(20_000)
+        x[:4] = [0.0, 0.2 / cdf[-1], 0.7 / cdf[-1], np.nextafter(1.0, 0.0)]
+        for right in (True, False):
+            side = "right" if right else "left"
+            got = _search_sorted(cdf, x, float(cdf[-1]), right)
+            assert (got == np.searchsorted(cdf, x * cdf[-1], side=side)).all()
+
+
+@pytest.mark.parametrize("coworkers, friends", [(4, 8), (3, 5), (1, 0), (0, 2), (7, 3)])
+def test_contacts_of_is_the_transpose(coworkers: int, friends: int) -> None:
+    spec = PopulationSpec(coworker_contacts=coworkers, friends_per_resident=friends)
+    p = build_population(spec, 4000, seed=2)
+    c, t = p.contacts, p.contacts_of
+    ref_ptr, ref_idx = transpose(c.indptr, c.indices, p.n_residents)
+    assert (t.indptr == ref_ptr).all()
+    n = p.n_residents
+    rows = np.repeat(np.arange(n, dtype=np.int64), t.degree())
+    assert (np.sort(rows * n + t.indices) == rows * n + ref_idx).all()

@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from scslab.scenario import PopulationSpec
-from scslab.streams import day_rng, hash_uniform, stream_key
+from scslab.streams import day_rng, splitmix64, stream_key
 
 AGE_BANDS = ("0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
 ADULT_BANDS = slice(2, None)  # 20 and over
@@ -152,18 +152,183 @@ def _age_distributions(table: dict[str, Any], migrant_share: float) -> tuple[np.
     return mig, huk
 
 
-def _draw_bands(rng: np.random.Generator, dist: np.ndarray, heads: np.ndarray) -> np.ndarray:
-    """Age bands: household heads from the adult bands, other members from all bands."""
+def _cdf(p: np.ndarray | list[float]) -> np.ndarray:
+    """The cumulative table `Generator.choice(..., p=p)` searches (float64, last entry 1)."""
+    cdf = np.asarray(p, dtype=np.float64).cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
+@nb.njit(cache=True)
+def _search_sorted(cdf: np.ndarray, x: np.ndarray, scale: float, right: bool) -> np.ndarray:
+    """`np.searchsorted(cdf, x * scale, side)` for many unsorted x, through a guide table.
+
+    Exactly the numpy result (the guide table only picks where the scan starts), in
+    O(1) expected memory reads per x instead of a binary search over a large `cdf`.
+    Returns int64 positions.
+    """
+    m = len(cdf)
+    out = np.empty(len(x), np.int64)
+    if m == 0:
+        out[:] = 0
+        return out
+    top = cdf[m - 1]
+    n_guide = m
+    guide = np.empty(n_guide, np.int64)
+    step = top / n_guide if top > 0 else 1.0
+    j = 0
+    for k in range(n_guide):
+        t = k * step
+        while j < m - 1 and cdf[j] <= t:
+            j += 1
+        guide[k] = j
+    inv = n_guide / top if top > 0 else 0.0
+    for i in range(len(x)):
+        v = x[i] * scale
+        k = int(v * inv) if v > 0 else 0
+        j = guide[min(max(k, 0), n_guide - 1)]
+        if right:
+            while j > 0 and cdf[j - 1] > v:
+                j -= 1
+            while j < m and cdf[j] <= v:
+                j += 1
+        else:
+            while j > 0 and cdf[j - 1] >= v:
+                j -= 1
+            while j < m and cdf[j] < v:
+                j += 1
+        out[i] = j
+    return out
+
+
+@nb.njit(cache=True, inline="always")
+def _pick(cdf: np.ndarray, u: float) -> int:
+    """`np.searchsorted(cdf, u, side="right")` for a short table and u in [0, 1)."""
+    k = 0
+    while k < len(cdf) - 1 and cdf[k] <= u:
+        k += 1
+    return k
+
+
+@nb.njit(cache=True)
+def _people(
+    rng: np.random.Generator,
+    migrant: np.ndarray,
+    hh_starts: np.ndarray,
+    band_cdfs: np.ndarray,
+    male_share: float,
+    edu_cdfs: np.ndarray,
+    edu_effect: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Age band (uint8), male (bool), education (uint8) and latent income (float64, log
+    scale, arbitrary units) of every resident, household by household.
+
+    `band_cdfs` rows: migrant member, migrant head, hukou member, hukou head (the head is
+    a household's first member); `edu_cdfs` rows: hukou, migrant. Under-10s have
+    education level 0, under-20s at most level 1. Latent income is a normal household
+    effect (sd 0.8) plus a normal individual effect (sd 0.6) plus `edu_effect` of the
+    level, minus 0.3 for migrants.
+    """
+    n = len(migrant)
+    age = np.empty(n, np.uint8)
+    male = np.empty(n, np.bool_)
+    edu = np.empty(n, np.uint8)
+    latent = np.empty(n, np.float64)
+    for h in range(len(hh_starts) - 1):
+        z = rng.normal(0.0, 0.8)
+        for i in range(hh_starts[h], hh_starts[h + 1]):
+            m = migrant[i]
+            row = (0 if m else 2) + (1 if i == hh_starts[h] else 0)
+            b = _pick(band_cdfs[row], rng.random())
+            male[i] = rng.random() < male_share
+            e = _pick(edu_cdfs[1 if m else 0], rng.random())
+            if b == 0:
+                e = 0
+            elif b == 1:
+                e = min(e, 1)
+            age[i] = b
+            edu[i] = e
+            latent[i] = (z + rng.normal(0.0, 0.6)) + (edu_effect[e] - 0.3 * m)
+    return age, male, edu, latent
+
+
+@nb.njit(cache=True)
+def _household_sizes(rng: np.random.Generator, cdf: np.ndarray, count: int) -> np.ndarray:
+    """`count` household sizes (int64): 1 + the index `cdf` picks for a uniform draw."""
+    out = np.empty(count, np.int64)
+    for h in range(count):
+        out[h] = 1 + _pick(cdf, rng.random())
+    return out
+
+
+@nb.njit(cache=True)
+def _work(
+    rng: np.random.Generator,
+    age_band: np.ndarray,
+    latent: np.ndarray,
+    cuts: np.ndarray,
+    employment_rate: float,
+    lo: int,
+    hi: int,
+    sector_cdf: np.ndarray,
+    hh_starts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Income decile (uint8: cuts strictly below the latent income), sector (int8, -1 =
+    not employed) and parent (bool: working age in a household with someone under 20).
+
+    Working age is bands lo..hi; each working-age resident draws employment, and if
+    employed, a sector.
+    """
+    n = len(age_band)
+    decile = np.empty(n, np.uint8)
+    sector = np.full(n, -1, np.int8)
+    for i in range(n):
+        v = latent[i]
+        d = 0
+        while d < len(cuts) and cuts[d] < v:
+            d += 1
+        decile[i] = d
+        if lo <= age_band[i] <= hi and rng.random() < employment_rate:
+            sector[i] = _pick(sector_cdf, rng.random())
+    parent = np.zeros(n, np.bool_)
+    for h in range(len(hh_starts) - 1):
+        child = False
+        for i in range(hh_starts[h], hh_starts[h + 1]):
+            if age_band[i] < 2:
+                child = True
+                break
+        if child:
+            for i in range(hh_starts[h], hh_starts[h + 1]):
+                parent[i] = lo <= age_band[i] <= hi
+    return decile, sector, parent
+
+
+@nb.njit(cache=True)
+def _members(
+    hh_starts: np.ndarray, hh_district: np.ndarray, hh_migrant: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Household id (int32), district (uint8) and migrant flag of every resident, from
+    the households' start offsets (contiguous id ranges) and household attributes."""
+    n = hh_starts[-1]
+    household = np.empty(n, np.int32)
+    district = np.empty(n, np.uint8)
+    migrant = np.empty(n, np.bool_)
+    for h in range(len(hh_starts) - 1):
+        for i in range(hh_starts[h], hh_starts[h + 1]):
+            household[i] = h
+            district[i] = hh_district[h]
+            migrant[i] = hh_migrant[h]
+    return household, district, migrant
+
+
+def _band_cdfs(dist: np.ndarray, head_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Age-band tables for household members and heads (heads are 20 or over)."""
     adult = dist.copy()
     adult[:2] = 0.0
     adult /= adult.sum()
-    n_heads = int(heads.sum())
-    head_share = n_heads / max(len(heads), 1)
     members = np.clip(dist - head_share * adult, 0.0, None) if head_share < 1 else dist
     members = members / members.sum()
-    out = rng.choice(len(dist), size=len(heads), p=members).astype(np.uint8)
-    out[heads] = rng.choice(len(dist), size=n_heads, p=adult).astype(np.uint8)
-    return out
+    return _cdf(members), _cdf(adult)
 
 
 def build_residents(
@@ -174,56 +339,65 @@ def build_residents(
     rng = day_rng(seed, "population.households")
     mean_extra = spec.household_size_mean - 1.0
     n_households = int(n / spec.household_size_mean * 1.1) + 8
-    sizes = np.minimum(1 + rng.poisson(mean_extra, n_households), 8).astype(np.int64)
+    # 1 + Poisson(mean - 1), capped at 8: one table draw per household
+    k = np.arange(8)
+    pmf = np.exp(-mean_extra) * mean_extra**k / np.cumprod(np.maximum(k, 1))
+    pmf[7] = max(1.0 - pmf[:7].sum(), 0.0)
+    sizes = _household_sizes(rng, _cdf(pmf), n_households)
     ends = np.cumsum(sizes)
     n_households = int(np.searchsorted(ends, n) + 1)
     sizes = sizes[:n_households]
     sizes[-1] -= int(ends[n_households - 1] - n)
     starts = np.zeros(n_households + 1, dtype=np.int64)
     np.cumsum(sizes, out=starts[1:])
-    household = np.repeat(np.arange(n_households, dtype=np.int32), sizes)
-    heads = np.zeros(n, dtype=bool)
-    heads[starts[:-1]] = True
 
     census = np.array(list(table["districts"].values()), dtype=np.float64)
     # Households in district order: residents of a district form one id range, which
     # keeps the contact graph local in memory (friends are mostly from one's district).
-    hh_district = np.sort(rng.choice(len(census), size=n_households, p=census / census.sum()))
+    # (Sorted categorical draws = the draws' counts laid out in order.)
+    hh_pick = _search_sorted(_cdf(census / census.sum()), rng.random(n_households), 1.0, True)
+    per_district = np.bincount(hh_pick, minlength=len(census))
+    hh_district = np.repeat(np.arange(len(census), dtype=np.uint8), per_district)
     hh_migrant = rng.random(n_households) < spec.migrant_share
-    district = hh_district.astype(np.uint8)[household]
-    migrant = hh_migrant[household]
+    household, district, migrant = _members(starts, hh_district, hh_migrant)
 
     rng = day_rng(seed, "population.people")
     mig_dist, huk_dist = _age_distributions(table, spec.migrant_share)
-    age_band = np.where(
-        migrant, _draw_bands(rng, mig_dist, heads), _draw_bands(rng, huk_dist, heads)
-    ).astype(np.uint8)
-    male = rng.random(n) < float(table["male_share"])
-
-    levels = table["education_levels"]
-    edu_h = rng.choice(len(levels), size=n, p=table["education_share_hukou"])
-    edu_m = rng.choice(len(levels), size=n, p=table["education_share_migrant"])
-    education = np.where(migrant, edu_m, edu_h).astype(np.uint8)
-    education[age_band == 0] = 0
-    education[age_band == 1] = np.minimum(education[age_band == 1], 1)
-
+    mig_member, mig_head = _band_cdfs(mig_dist, n_households / n)
+    huk_member, huk_head = _band_cdfs(huk_dist, n_households / n)
+    edu_cdfs = np.stack(
+        [_cdf(table["education_share_hukou"]), _cdf(table["education_share_migrant"])]
+    )
+    edu_effect = np.array([-0.5, 0.0, 0.6])
+    if len(table["education_levels"]) != len(edu_effect):
+        raise ValueError("the income gradient needs one entry per education level")
     # Income: a household effect, an individual effect, education and hukou gradients
     # (ASSUMED shape); deciles are the city's own quantiles of this latent income.
-    latent = rng.normal(0.0, 0.8, n_households)[household] + rng.normal(0.0, 0.6, n)
-    latent += np.array([-0.5, 0.0, 0.6])[education] - 0.3 * migrant
-    sample = latent if n <= 1_000_000 else rng.choice(latent, 1_000_000, replace=False)
+    age_band, male, education, latent = _people(
+        rng,
+        migrant,
+        starts,
+        np.stack([mig_member, mig_head, huk_member, huk_head]),
+        float(table["male_share"]),
+        edu_cdfs,
+        edu_effect,
+    )
+    # (a 1,000,000 sample with replacement pins the cuts as well as one without)
+    sample = latent if n <= 1_000_000 else latent[rng.integers(0, n, 1_000_000)]
     cuts = np.quantile(sample, np.linspace(0.1, 0.9, 9))
-    income_decile = np.searchsorted(cuts, latent).astype(np.uint8)
-
-    working = np.isin(age_band, WORKING_BANDS)
-    employed = working & (rng.random(n) < spec.employment_rate)
-    sector_names = list(table["sectors"])
-    sector = np.full(n, -1, dtype=np.int8)
     sector_share = np.array(list(table["sectors"].values()), dtype=np.float64)
-    sector[employed] = rng.choice(len(sector_names), size=int(employed.sum()), p=sector_share)
-
-    has_child = np.bincount(household, weights=age_band < 2, minlength=n_households) > 0
-    parent = has_child[household] & working
+    income_decile, sector, parent = _work(
+        rng,
+        age_band,
+        latent,
+        cuts,
+        spec.employment_rate,
+        min(WORKING_BANDS),
+        max(WORKING_BANDS),
+        _cdf(sector_share),
+        starts,
+    )
+    del latent, sample
 
     residents = Residents(
         district=district,
@@ -240,6 +414,47 @@ def build_residents(
     return residents, starts, table
 
 
+@nb.njit(cache=True)
+def _draw_by_group(
+    rng: np.random.Generator, keys: np.ndarray, weights: np.ndarray, count: int
+) -> np.ndarray:
+    """`count` ids (int32, with replacement), each id drawn with probability proportional
+    to `weights[keys[id]]`; ids with a key < 0 are never drawn. Picks the group by its
+    total weight, then an id uniformly within the group."""
+    order, offsets, _ = _group_by(keys, len(weights))
+    mass = np.empty(len(weights), np.float64)
+    for g in range(len(weights)):
+        mass[g] = weights[g] * (offsets[g + 1] - offsets[g])
+    cdf = np.cumsum(mass)
+    cdf /= cdf[-1]
+    out = np.empty(count, np.int32)
+    for k in range(count):
+        g = _pick(cdf, rng.random())
+        size = offsets[g + 1] - offsets[g]
+        out[k] = order[offsets[g] + min(int(rng.random() * size), size - 1)]
+    return out
+
+
+@nb.njit(cache=True)
+def _employ(
+    workers: np.ndarray,
+    picks: np.ndarray,
+    enterprise_sector: np.ndarray,
+    employer: np.ndarray,
+    sector: np.ndarray,
+    n_firms: int,
+) -> np.ndarray:
+    """Write employer and sector of each worker (picks[k] is worker k's firm); head counts."""
+    employees = np.zeros(n_firms, np.int32)
+    for k in range(len(workers)):
+        f = min(picks[k], n_firms - 1)
+        w = workers[k]
+        employer[w] = f
+        sector[w] = enterprise_sector[f]
+        employees[f] += 1
+    return employees
+
+
 def build_enterprises(
     spec: PopulationSpec, residents: Residents, seed: int, sector_names: list[str], table: dict
 ) -> Enterprises:
@@ -253,17 +468,18 @@ def build_enterprises(
         [np.full(n_ent, ENTERPRISE, np.uint8), np.full(n_ib, INDIVIDUAL_BUSINESS, np.uint8)]
     )
     # Legal representatives: adults 20-69, more likely the richer (ASSUMED weight decile+1).
-    eligible = np.flatnonzero((residents.age_band >= 2) & (residents.age_band <= 6))
-    if total and len(eligible) == 0:
-        eligible = np.arange(n)
-    weight = residents.income_decile[eligible].astype(np.float64) + 1.0
-    legal_rep = rng.choice(eligible, size=total, p=weight / weight.sum()).astype(np.int32)
+    adult = (residents.age_band >= 2) & (residents.age_band <= 6)
+    if not adult.any():
+        adult[:] = True
+    keys = np.where(adult, residents.income_decile.astype(np.int8), np.int8(-1))
+    legal_rep = _draw_by_group(rng, keys, np.arange(1.0, 11.0), total)
+    del keys, adult
     district = residents.district[legal_rep] if total else np.zeros(0, np.uint8)
 
     private = [i for i, s in enumerate(sector_names) if s != "public_sector"]
     shares = np.array([table["sectors"][sector_names[i]] for i in private], dtype=np.float64)
     sector = np.array(private, dtype=np.int8)[
-        rng.choice(len(private), size=total, p=shares / shares.sum())
+        _search_sorted(_cdf(shares / shares.sum()), rng.random(total), 1.0, True)
     ]
 
     # Employment: private-sector workers pick an employer with probability proportional
@@ -279,11 +495,8 @@ def build_enterprises(
     workers = workers[residents.sector[workers] != public]
     if total and len(workers):
         cum = np.cumsum(size_w)
-        employer = np.searchsorted(cum, rng.random(len(workers)) * cum[-1]).astype(np.int32)
-        employer = np.minimum(employer, total - 1)
-        residents.employer[workers] = employer
-        residents.sector[workers] = sector[employer]
-        employees = np.bincount(employer, minlength=total).astype(np.int32)
+        picks = _search_sorted(cum, rng.random(len(workers)), float(cum[-1]), False)
+        employees = _employ(workers, picks, sector, residents.employer, residents.sector, total)
     else:
         employees = np.zeros(total, np.int32)
     return Enterprises(
@@ -292,8 +505,9 @@ def build_enterprises(
 
 
 @nb.njit(cache=True)
-def _group_by(keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Counting sort: ids ordered by key (keys < 0 dropped) and the offsets of each key."""
+def _group_by(keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counting sort by key (keys < 0 dropped): ids in key order, offsets of each key,
+    and each id's rank within its key's group (-1 where the key is < 0)."""
     counts = np.zeros(n_groups + 1, np.int64)
     for k in keys:
         if k >= 0:
@@ -301,26 +515,47 @@ def _group_by(keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.cumsum(counts)
     pos = offsets[:-1].copy()
     order = np.empty(offsets[-1], np.int32)
+    rank = np.full(len(keys), -1, np.int32)
     for i in range(len(keys)):
         k = keys[i]
         if k >= 0:
             order[pos[k]] = i
+            rank[i] = pos[k] - offsets[k]
             pos[k] += 1
-    return order, offsets
+    return order, offsets, rank
 
 
 @nb.njit(cache=True)
-def _coworker_degree(employer: np.ndarray, work_offsets: np.ndarray, coworkers: int) -> np.ndarray:
-    deg = np.zeros(len(employer), np.int64)
-    for i in range(len(employer)):
+def _contact_indptr(
+    hh_starts: np.ndarray,
+    household: np.ndarray,
+    employer: np.ndarray,
+    work_offsets: np.ndarray,
+    coworkers: int,
+    friends: int,
+) -> np.ndarray:
+    """CSR offsets (int64) of the contact lists: household, colleagues, friends per resident."""
+    n = len(household)
+    indptr = np.empty(n + 1, np.int64)
+    indptr[0] = 0
+    acc = 0
+    for i in range(n):
+        h = household[i]
+        d = hh_starts[h + 1] - hh_starts[h] - 1 + friends
         e = employer[i]
         if e >= 0:
-            g = work_offsets[e + 1] - work_offsets[e]
-            deg[i] = min(coworkers, g - 1)
-    return deg
+            d += min(coworkers, work_offsets[e + 1] - work_offsets[e] - 1)
+        acc += d
+        indptr[i + 1] = acc
+    return indptr
 
 
-@nb.njit(cache=True, parallel=True)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_LOW24 = np.uint64(0xFFFFFF)
+_TWO_M40 = 2.0**-40
+
+
+@nb.njit(cache=True)
 def _fill_contacts(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -338,9 +573,16 @@ def _fill_contacts(
     same_district: float,
     key: np.uint64,
 ) -> None:
-    """Write each resident's contacts: household, nearest colleagues, then friends."""
+    """Write each resident's contacts: household, nearest colleagues, then friends.
+
+    `dist_order` lists residents by district; pass an empty array when ids are already in
+    district order (the order is then the identity and is not read).
+    """
     n = len(household)
-    for i in nb.prange(n):
+    identity = len(dist_order) == 0
+    same_threshold = np.uint64(min(max(same_district, 0.0), 1.0) * 16777216.0)
+    scale_n = n * _TWO_M40
+    for i in range(n):
         p = indptr[i]
         h = household[i]
         for j in range(hh_starts[h], hh_starts[h + 1]):
@@ -362,71 +604,245 @@ def _fill_contacts(
                     off = (step + 1) // 2 if step % 2 == 1 else -(step // 2)
                     indices[p] = work_order[start + (r + off + g) % g]
                     p += 1
-        first = p
+    # friends in a second loop: the short loop above then has many cache misses on
+    # colleagues in flight at once, and this one is pure arithmetic
+    for i in range(n):
         end = indptr[i + 1]
+        p = end - friends
+        first = p
         attempt = 0
+        d = district[i]
+        base_d = dist_offsets[d]
+        size_d = dist_offsets[d + 1] - base_d
+        near = same_threshold if size_d > 1 else np.uint64(0)
+        scale_d = size_d * _TWO_M40
+        # one splitmix64 stream per resident, one 64-bit draw per attempt: the low 24
+        # bits decide same-district or anywhere, the high 40 bits pick the friend
+        state = splitmix64(key ^ splitmix64(np.uint64(i)))
         while p < end:
-            u = hash_uniform(key, i, 2 * attempt)
-            v = hash_uniform(key, i, 2 * attempt + 1)
+            h = splitmix64(state + np.uint64(attempt) * _GOLDEN)
             attempt += 1
-            d = district[i]
-            size_d = dist_offsets[d + 1] - dist_offsets[d]
-            if u < same_district and size_d > 1:
-                c = dist_order[dist_offsets[d] + min(int(v * size_d), size_d - 1)]
-            else:
-                c = min(int(v * n), n - 1)
+            v = float(h >> np.uint64(24))
+            # branch-free choice of the range: own district, or the whole city
+            same = (h & _LOW24) < near
+            lo = base_d if same else 0
+            top = size_d - 1 if same else n - 1
+            c = lo + min(int(v * (scale_d if same else scale_n)), top)
+            if not identity and same:
+                c = dist_order[c]
             if c == i:
                 continue
             dup = False
             for q in range(first, p):
-                if indices[q] == c:
-                    dup = True
-                    break
+                dup |= indices[q] == c
             if dup and attempt < 50 * friends:
                 continue
             indices[p] = c
             p += 1
 
 
+TRANSPOSE_SHIFT = 14  # bucket width 2**14 ids: a bucket's counters and output stay in cache
+
+
 @nb.njit(cache=True)
-def transpose(indptr: np.ndarray, indices: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The transpose of a CSR graph (who points at whom), by counting sort."""
-    counts = np.zeros(n + 1, np.int64)
-    for j in indices:
-        counts[j + 1] += 1
-    t_indptr = np.cumsum(counts)
-    pos = t_indptr[:-1].copy()
-    t_indices = np.empty(len(indices), np.int32)
+def _transpose_into(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    shift: int,
+    t_indptr: np.ndarray,
+    t_indices: np.ndarray,
+    low: np.ndarray,
+) -> None:
+    """Fill `t_indptr` (n + 1, zeros) and `t_indices` with the transpose; see `transpose`.
+
+    `low` (uint16, one per edge) is scratch space for the low bits of each target.
+    """
+    n = len(t_indptr) - 1
+    m = len(indices)
+    n_buckets = ((n - 1) >> shift) + 1
+    width = 1 << shift
+    mask = width - 1
+    bstart = np.zeros(n_buckets + 1, np.int64)
+    for p in range(m):
+        bstart[(indices[p] >> shift) + 1] += 1
+    for b in range(n_buckets):
+        bstart[b + 1] += bstart[b]
+    # pass 1: each source goes to its target's bucket (a contiguous slice of the output)
+    bpos = bstart[:-1].copy()
     for i in range(len(indptr) - 1):
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
-            t_indices[pos[j]] = i
-            pos[j] += 1
+            b = j >> shift
+            q = bpos[b]
+            t_indices[q] = i
+            low[q] = j & mask
+            bpos[b] = q + 1
+    # pass 2: a stable counting sort of each bucket by the target's low bits
+    biggest = 0
+    for b in range(n_buckets):
+        biggest = max(biggest, bstart[b + 1] - bstart[b])
+    buf = np.empty(biggest, np.int32)
+    pos = np.empty(width + 1, np.int64)
+    for b in range(n_buckets):
+        s = bstart[b]
+        e = bstart[b + 1]
+        lo = b << shift
+        w = min(width, n - lo)
+        pos[: w + 1] = 0
+        for q in range(s, e):
+            pos[low[q] + 1] += 1
+        acc = s
+        for k in range(w):
+            t_indptr[lo + k] = acc
+            acc += pos[k + 1]
+            pos[k] = t_indptr[lo + k]
+        buf[: e - s] = t_indices[s:e]
+        for q in range(s, e):
+            k = low[q]
+            t_indices[pos[k]] = buf[q - s]
+            pos[k] += 1
+    t_indptr[n] = m
+
+
+def transpose(
+    indptr: np.ndarray, indices: np.ndarray, n: int, shift: int = TRANSPOSE_SHIFT
+) -> tuple[np.ndarray, np.ndarray]:
+    """The transpose of a CSR graph on n nodes (who points at whom): int64 offsets, int32 ids.
+
+    Each reversed list is in ascending source order (a stable counting sort). Two passes
+    keep memory access local: sources are first scattered into buckets of 2**shift
+    targets (each bucket's slice of the output), then each bucket is counting-sorted
+    in place by the low bits of the target. 1 <= `shift` <= 16. Scratch: 2 bytes an edge.
+    """
+    if not 1 <= shift <= 16:
+        raise ValueError("shift must be between 1 and 16")
+    m = len(indices)
+    t_indptr = np.zeros(n + 1, np.int64)
+    t_indices = np.empty(m, np.int32)
+    if m and n:
+        # arrays allocated by numpy (not inside the kernel) get transparent huge pages
+        low = np.empty(m, np.uint16)
+        _transpose_into(
+            np.asarray(indptr, np.int64),
+            np.asarray(indices, np.int32),
+            shift,
+            t_indptr,
+            t_indices,
+            low,
+        )
     return t_indptr, t_indices
+
+
+@nb.njit(cache=True)
+def _reverse_contacts(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    friends: int,
+    hh_starts: np.ndarray,
+    household: np.ndarray,
+    employer: np.ndarray,
+    work_order: np.ndarray,
+    work_rank: np.ndarray,
+    work_offsets: np.ndarray,
+    coworkers: int,
+    shift: int,
+    t_indptr: np.ndarray,
+    t_indices: np.ndarray,
+    low: np.ndarray,
+) -> None:
+    """Fill `t_indptr`/`t_indices` with who counts each resident as a contact.
+
+    Relies on the layout `_fill_contacts` writes: household members, colleagues, then
+    exactly `friends` friends. Household and colleague ties are symmetric (colleagues
+    are the nearest ranks on both sides of a ring; with an odd count the one unpaired
+    step is mirrored), so that part of each reversed list is copied from the resident's
+    own list; only friend ties are transposed, as in `_transpose_into`, and follow in
+    ascending source order. `low` is uint16 scratch, one per friend tie.
+    """
+    n = len(indptr) - 1
+    n_buckets = ((n - 1) >> shift) + 1
+    width = 1 << shift
+    mask = width - 1
+    bstart = np.zeros(n_buckets + 1, np.int64)
+    for i in range(n):
+        for p in range(indptr[i + 1] - friends, indptr[i + 1]):
+            bstart[(indices[p] >> shift) + 1] += 1
+    for b in range(n_buckets):
+        bstart[b + 1] += bstart[b]
+    # pass 1: friend ties to their target's bucket, packed at the front of t_indices
+    bpos = bstart[:-1].copy()
+    for i in range(n):
+        for p in range(indptr[i + 1] - friends, indptr[i + 1]):
+            j = indices[p]
+            b = j >> shift
+            q = bpos[b]
+            t_indices[q] = i
+            low[q] = j & mask
+            bpos[b] = q + 1
+    biggest = 0
+    for b in range(n_buckets):
+        biggest = max(biggest, bstart[b + 1] - bstart[b])
+    buf = np.empty(biggest, np.int32)
+    pos = np.empty(width + 1, np.int64)
+    unpaired = (coworkers + 1) // 2 if coworkers % 2 == 1 else 0
+    # pass 2, last bucket first: a bucket's final slice starts at or after its packed
+    # slice and ends before any later bucket's packed slice, so nothing unread is hit
+    for b in range(n_buckets - 1, -1, -1):
+        s = bstart[b]
+        e = bstart[b + 1]
+        lo = b << shift
+        w = min(width, n - lo)
+        buf[: e - s] = t_indices[s:e]
+        pos[: w + 1] = 0
+        for q in range(s, e):
+            pos[low[q] + 1] += 1
+        acc = indptr[lo] - friends * lo + s
+        for k in range(w):
+            j = lo + k
+            t_indptr[j] = acc
+            own = indptr[j + 1] - indptr[j] - friends
+            for q in range(own):
+                t_indices[acc + q] = indices[indptr[j] + q]
+            f = employer[j]
+            if unpaired and f >= 0:
+                start = work_offsets[f]
+                g = work_offsets[f + 1] - start
+                if g - 1 > coworkers:
+                    h = household[j]
+                    last = acc + hh_starts[h + 1] - hh_starts[h] - 1 + coworkers - 1
+                    t_indices[last] = work_order[start + (work_rank[j] - unpaired + g) % g]
+            acc += own
+            pos[k] = acc
+            acc += pos[k + 1]
+        for q in range(s, e):
+            k = low[q]
+            t_indices[pos[k]] = buf[q - s]
+            pos[k] += 1
+    t_indptr[n] = len(indices)
 
 
 def build_contacts(
     spec: PopulationSpec, residents: Residents, hh_starts: np.ndarray, n_firms: int, seed: int
-) -> Graph:
-    """Each resident's contacts: household members, colleagues and named friends."""
+) -> tuple[Graph, Graph]:
+    """Each resident's contacts (household members, colleagues and named friends), and
+    the reverse: for each resident, who counts them as a contact."""
     n = len(residents)
-    work_order, work_offsets = _group_by(residents.employer, max(n_firms, 1))
-    work_rank = np.zeros(n, np.int64)
-    if len(work_order):
-        work_rank[work_order] = np.arange(len(work_order)) - np.repeat(
-            work_offsets[:-1], np.diff(work_offsets)
-        )
+    work_order, work_offsets, work_rank = _group_by(residents.employer, max(n_firms, 1))
     coworkers = spec.coworker_contacts
     friends = min(spec.friends_per_resident, n - 1)
-    hh_sizes = np.diff(hh_starts)
-    degree = hh_sizes[residents.household] - 1
-    degree += _coworker_degree(residents.employer, work_offsets, coworkers)
-    degree += friends
-    indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(degree, out=indptr[1:])
+    indptr = _contact_indptr(
+        hh_starts, residents.household, residents.employer, work_offsets, coworkers, friends
+    )
     indices = np.empty(int(indptr[-1]), np.int32)
     n_districts = int(residents.district.max()) + 1 if n else 1
-    dist_order, dist_offsets = _group_by(residents.district.astype(np.int64), n_districts)
+    if np.all(residents.district[1:] >= residents.district[:-1]):
+        # ids are in district order (build_residents lays them out so): no lookup needed
+        per_district = np.bincount(residents.district, minlength=n_districts)
+        dist_offsets = np.zeros(n_districts + 1, np.int64)
+        np.cumsum(per_district, out=dist_offsets[1:])
+        dist_order = np.zeros(0, np.int32)
+    else:
+        dist_order, dist_offsets, _ = _group_by(residents.district.astype(np.int64), n_districts)
     _fill_contacts(
         indptr,
         indices,
@@ -444,7 +860,25 @@ def build_contacts(
         spec.friends_same_district,
         stream_key(seed, "population.friends"),
     )
-    return Graph(indptr, indices)
+    t_indptr = np.zeros(n + 1, np.int64)
+    t_indices = np.empty(len(indices), np.int32)
+    _reverse_contacts(
+        indptr,
+        indices,
+        friends,
+        hh_starts,
+        residents.household,
+        residents.employer,
+        work_order,
+        work_rank,
+        work_offsets,
+        coworkers,
+        TRANSPOSE_SHIFT,
+        t_indptr,
+        t_indices,
+        np.empty(n * friends, np.uint16),  # numpy-allocated: huge pages
+    )
+    return Graph(indptr, indices), Graph(t_indptr, t_indices)
 
 
 def build_population(
@@ -463,8 +897,7 @@ def build_population(
     residents, hh_starts, table = build_residents(spec, n_residents, seed)
     sector_names = list(table["sectors"])
     enterprises = build_enterprises(spec, residents, seed, sector_names, table)
-    contacts = build_contacts(spec, residents, hh_starts, len(enterprises), seed)
-    t_indptr, t_indices = transpose(contacts.indptr, contacts.indices, n_residents)
+    contacts, contacts_of = build_contacts(spec, residents, hh_starts, len(enterprises), seed)
     rep_indptr, rep_indices = transpose(
         np.arange(len(enterprises) + 1, dtype=np.int64), enterprises.legal_rep, n_residents
     )
@@ -472,7 +905,7 @@ def build_population(
         residents=residents,
         enterprises=enterprises,
         contacts=contacts,
-        contacts_of=Graph(t_indptr, t_indices),
+        contacts_of=contacts_of,
         represented=Graph(rep_indptr, rep_indices),
         district_names=list(table["districts"]),
         sector_names=sector_names,
