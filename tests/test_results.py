@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from scslab import Simulation, load_run, query
+from scslab.results import StateCollector
 
 
 def test_to_frame_by_group(small_run) -> None:
@@ -56,3 +58,41 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch) -> None:
     with pytest.raises(OSError, match="disk full"):
         res.write(tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("floors", [[1050, 1030, 960, 850, 600, 0], [1035, 990.5, 0], [700]])
+def test_state_collector_matches_a_direct_count(floors: list[float]) -> None:
+    """Per-cell counts, list counts, grades, score sums and the histogram, whichever way
+    the collector takes (grades read off per-cell histograms or counted by grade)."""
+    rng = np.random.default_rng(7)
+    n, n_cells, n_lists, n_bins = 5000, 12, 3, 200
+    cell = rng.integers(0, n_cells, n).astype(np.int16)
+    score = rng.normal(1000, 80, n).astype(np.float32)
+    score[:5] = [-20.0, 0.0, 1995.0, 2500.0, 1030.0]
+    mask = (rng.random(n) < 0.2) * rng.integers(1, 8, n)
+    mask = mask.astype(np.uint8)
+    wrongful = (mask & rng.integers(0, 8, n)).astype(np.uint8)
+    black = 0b011
+    f = np.array(floors, np.float64)
+    out = np.zeros((n_cells, 4 + 2 * n_lists + len(f)))
+    hist = np.zeros(n_bins)
+    days = np.zeros(n, np.int16)
+    StateCollector(cell, n_cells, n_bins).collect(
+        mask, wrongful, black, n_lists, score, f, 0.0, days, out, hist
+    )
+    grade = np.minimum(np.searchsorted(-f, -score.astype(np.float64), side="left"), len(f) - 1)
+    bins = np.clip((score.astype(np.float64) / 10.0).astype(np.int64), 0, n_bins - 1)
+    for c in range(n_cells):
+        at = cell == c
+        assert out[c, 0] == at.sum()
+        on_black = (mask[at] & black) != 0
+        assert out[c, 1] == on_black.sum()
+        assert out[c, 2] == (on_black & ((mask[at] & black & ~wrongful[at]) == 0)).sum()
+        assert out[c, 3] == pytest.approx(score[at].astype(np.float64).sum(), rel=1e-12)
+        for b in range(n_lists):
+            assert out[c, 4 + b] == ((mask[at] >> b) & 1).sum()
+            assert out[c, 4 + n_lists + b] == (((mask[at] & wrongful[at]) >> b) & 1).sum()
+        for g in range(len(f)):
+            assert out[c, 4 + 2 * n_lists + g] == (grade[at] == g).sum()
+    assert hist.tolist() == np.bincount(bins, minlength=n_bins).tolist()
+    assert days.tolist() == ((mask & black) != 0).astype(int).tolist()

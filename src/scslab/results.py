@@ -71,18 +71,33 @@ MAX_GRADES = 8  # grades per scoring layer that the collector can count
 class StateCollector:
     """Sums the state of every agent of one kind per cell, once a day.
 
-    Scratch arrays (one key and one histogram bin per agent) are kept between days, so
-    that the pass over agents splits into a branch-free part that compilers vectorise
-    and one tight pass of counting.
+    A scratch key per agent is kept between days, so that the pass over agents splits
+    into a branch-free part that compilers vectorise (each agent's cell and histogram
+    bin, or cell and grade) and one tight pass of counting. When the grade floors fall on
+    histogram bin edges, grades are read off the per-cell histograms (one count per
+    agent instead of two).
     """
 
     def __init__(self, cell: np.ndarray, n_cells: int, n_bins: int) -> None:
         if n_cells * MAX_GRADES > np.iinfo(np.uint16).max or n_bins > 256:
             raise ValueError("too many collector cells or histogram bins")
+        self.n_cells = n_cells
+        self.n_bins = n_bins
         self.cell = cell.astype(np.uint16)
         self.cell_count = np.bincount(self.cell, minlength=n_cells).astype(np.int64)
         self.key = np.empty(len(cell), np.uint16)
-        self.bin = np.empty(len(cell), np.uint8)
+        self._bin: np.ndarray | None = None  # per agent, only when grades need their own key
+
+    def grade_of_bin(self, floors: np.ndarray, hist_lo: float) -> np.ndarray | None:
+        """Grade index of every histogram bin, or None when a grade floor (points) is not
+        a bin edge (or cells x bins do not fit a 16-bit key)."""
+        if self.n_cells * self.n_bins > np.iinfo(np.uint16).max:
+            return None
+        edges = (floors[:-1] - hist_lo) / HIST_BIN_POINTS
+        if not (np.all(edges == np.round(edges)) and np.all((edges >= 1) & (edges < self.n_bins))):
+            return None
+        left = hist_lo + HIST_BIN_POINTS * np.arange(self.n_bins)
+        return (left[:, None] < floors[None, :-1]).sum(axis=1).astype(np.int64)
 
     def collect(
         self,
@@ -105,51 +120,52 @@ class StateCollector:
         are added in id order, so they do not depend on how the pass is split."""
         if len(floors) > MAX_GRADES:
             raise ValueError(f"at most {MAX_GRADES} grades")
-        padded = np.full(MAX_GRADES, -np.inf)
-        padded[: max(len(floors) - 1, 0)] = floors[:-1]
-        _collect_state(
-            self.cell,
-            self.cell_count,
-            mask,
-            wrongful,
-            black_bits,
-            n_lists,
-            score,
-            len(floors),
-            padded,
-            hist_lo,
-            days_blacklisted,
-            self.key,
-            self.bin,
-            out,
-            hist,
-        )
+        out[:] = 0.0
+        hist[:] = 0.0
+        _collect_lists(self.cell, mask, wrongful, black_bits, n_lists, days_blacklisted, out)
+        out[:, 0] = self.cell_count
+        if len(score) != len(self.cell) or len(floors) == 0:
+            return
+        g0 = 4 + 2 * n_lists
+        by_bin = self.grade_of_bin(floors, hist_lo)
+        if by_bin is not None:
+            counts, sums = _score_by_cell_and_bin(
+                self.cell, score, hist_lo, self.key, self.n_cells, self.n_bins
+            )
+            per_cell = counts.reshape(self.n_cells, self.n_bins)
+            hist[:] = per_cell.sum(axis=0)
+            for g in range(len(floors)):
+                out[:, g0 + g] = per_cell[:, by_bin == g].sum(axis=1)
+        else:
+            if self._bin is None:
+                self._bin = np.empty(len(self.cell), np.uint8)
+            padded = np.full(MAX_GRADES, -np.inf)
+            padded[: len(floors) - 1] = floors[:-1]
+            counts, sums, bins = _score_by_cell_and_grade(
+                self.cell, score, padded, hist_lo, self.key, self._bin, self.n_cells, self.n_bins
+            )
+            out[:, g0 : g0 + len(floors)] = counts.reshape(self.n_cells, MAX_GRADES)[
+                :, : len(floors)
+            ]
+            hist[:] = bins.reshape(4, -1)[:, : self.n_bins].sum(axis=0)
+        out[:, 3] = sums
 
 
 @nb.njit(cache=True)
-def _collect_state(
+def _collect_lists(
     cell: np.ndarray,
-    cell_count: np.ndarray,
     mask: np.ndarray,
     wrongful: np.ndarray,
     black_bits: int,
     n_lists: int,
-    score: np.ndarray,
-    n_grades: int,
-    upper_floors: np.ndarray,
-    hist_lo: float,
     days_blacklisted: np.ndarray,
-    key: np.ndarray,
-    bin_of: np.ndarray,
     out: np.ndarray,
-    hist: np.ndarray,
 ) -> None:
+    """Agents on each list, wrongfully on each, blacklisted, wrongfully blacklisted, per
+    cell (added to out); a day added to days_blacklisted (when given) of everyone on a
+    blacklist. Few agents are on a list: eight masks are tested at a time."""
     n = len(cell)
-    n_cells, n_cols = out.shape
-    n_bins = len(hist)
-    counts = np.zeros((n_cells, n_cols), np.int64)
     count_days = len(days_blacklisted) == n
-    # Lists: few agents are on one; eight masks are tested at a time.
     n_words = n // 8
     mask64 = mask[: 8 * n_words].view(np.uint64)
     for w in range(n_words + 1):
@@ -163,47 +179,66 @@ def _collect_state(
             wr = wrongful[i]
             for b in range(n_lists):
                 if (m >> b) & 1:
-                    counts[c, 4 + b] += 1
+                    out[c, 4 + b] += 1.0
                     if (wr >> b) & 1:
-                        counts[c, 4 + n_lists + b] += 1
+                        out[c, 4 + n_lists + b] += 1.0
             if m & black_bits:
-                counts[c, 1] += 1
+                out[c, 1] += 1.0
                 if count_days:
                     days_blacklisted[i] += 1
                 if (m & black_bits & ~wr) == 0:
-                    counts[c, 2] += 1
-    for c in range(n_cells):
-        counts[c, 0] = cell_count[c]
-    out[:] = counts
-    hist[:] = 0.0
-    if len(score) != n or n_grades == 0:
-        return
-    # Scores: a branch-free pass (grade and bin of each agent; vectorised) ...
+                    out[c, 2] += 1.0
+
+
+@nb.njit(cache=True)
+def _score_by_cell_and_bin(
+    cell: np.ndarray, score: np.ndarray, hist_lo: float, key: np.ndarray, n_cells: int, n_bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Agents per (cell, histogram bin) and score sums per cell (points, in id order)."""
     scale = 1.0 / HIST_BIN_POINTS
     top = n_bins - 1
-    for i in range(n):
+    for i in range(len(cell)):
+        # (truncation, then clamping: numba's float // is several times slower)
+        key[i] = cell[i] * n_bins + min(max(int((score[i] - hist_lo) * scale), 0), top)
+    counts = np.zeros(n_cells * n_bins, np.int64)
+    sums = np.zeros(n_cells)
+    for i in range(len(cell)):
+        counts[key[i]] += 1
+        sums[cell[i]] += score[i]
+    return counts, sums
+
+
+@nb.njit(cache=True)
+def _score_by_cell_and_grade(
+    cell: np.ndarray,
+    score: np.ndarray,
+    upper_floors: np.ndarray,
+    hist_lo: float,
+    key: np.ndarray,
+    bin_of: np.ndarray,
+    n_cells: int,
+    n_bins: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Agents per (cell, grade) (upper_floors: the floors of all grades but the lowest,
+    padded with -inf to MAX_GRADES), score sums per cell (points, in id order), and 4
+    interleaved histograms (no chain of additions to one bin)."""
+    scale = 1.0 / HIST_BIN_POINTS
+    top = n_bins - 1
+    for i in range(len(cell)):
         s = score[i]
         g = 0
         for k in range(MAX_GRADES):
             g += s < upper_floors[k]
         key[i] = cell[i] * MAX_GRADES + g
-        # (truncation, then clamping: numba's float // is several times slower)
         bin_of[i] = min(max(int((s - hist_lo) * scale), 0), top)
-    # ... then one pass of counting (4 interleaved histograms: no chain on one bin).
     by_grade = np.zeros(n_cells * MAX_GRADES, np.int64)
     bins = np.zeros(4 * 256, np.int64)
     sums = np.zeros(n_cells)
-    for i in range(n):
+    for i in range(len(cell)):
         by_grade[key[i]] += 1
         bins[(i & 3) * 256 + bin_of[i]] += 1
         sums[cell[i]] += score[i]
-    g0 = 4 + 2 * n_lists
-    for c in range(n_cells):
-        out[c, 3] = sums[c]
-        for g in range(n_grades):
-            out[c, g0 + g] = by_grade[c * MAX_GRADES + g]
-    for b in range(n_bins):
-        hist[b] = bins[b] + bins[256 + b] + bins[512 + b] + bins[768 + b]
+    return by_grade, sums, bins
 
 
 @dataclass
