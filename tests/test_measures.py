@@ -13,6 +13,7 @@ from scslab.measures import (
     DomainRules,
     ListRules,
     ListState,
+    busy_octets,
     count_listed_contacts,
     daily_update,
     enlist,
@@ -189,3 +190,22 @@ def test_domain_rules() -> None:
     edom = DomainRules.compile(sc, "enterprise", ent, ent, es)
     assert edom.delay_own[loans] == 1 << ent.names.index("abnormal_operations")
     assert edom.delay_days[loans] == 30
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(0, 70),
+    seed=st.integers(0, 1000),
+    band=st.sampled_from([(960.0, 1050.0), (-np.inf, np.inf), (1000.0, 1000.5)]),
+)
+def test_busy_octets(n: int, seed: int, band: tuple[float, float]) -> None:
+    """A run of eight is busy exactly when one of its agents is listed or outside the band."""
+    rng = np.random.default_rng(seed)
+    mask = (rng.random(n) < 0.05).astype(np.uint8) * 4
+    score = rng.choice(np.array([900.0, 959.9, 960.0, 1000.0, 1049.9, 1050.0], np.float32), n)
+    busy = busy_octets(mask, score, *band)
+    lo, hi = band
+    agent = (mask != 0) | (score < lo) | (score >= hi)
+    for k in range(n // 8):
+        assert busy[k] == agent[8 * k : 8 * k + 8].any()
+    assert busy[n // 8]  # the last, partial run is always looked at
