@@ -407,7 +407,7 @@ class ResidentGroups:
     cell: np.ndarray  # int16, collector cell of each resident
     income_decile: np.ndarray  # uint8
     klass: np.ndarray  # uint8, index into CLASSES
-    group: np.ndarray  # int16, (cell * 10 + decile) * 4 + class
+    group: np.ndarray  # int16 (int32 for many cells), (cell * 10 + decile) * 4 + class
     size: np.ndarray  # float64 [cells, 10, 4]: residents per group
 
     @classmethod
@@ -416,10 +416,10 @@ class ResidentGroups:
     ) -> ResidentGroups:
         """Groups of residents by cell (< n_cells), income decile and eligibility class."""
         group = (cell.astype(np.int32) * 10 + income_decile) * len(CLASSES) + klass
-        size = np.bincount(group, minlength=n_cells * 10 * len(CLASSES)).astype(np.float64)
-        return cls(
-            cell, income_decile, klass, group.astype(np.int16), size.reshape(n_cells, 10, -1)
-        )
+        n_groups = n_cells * 10 * len(CLASSES)
+        size = np.bincount(group, minlength=n_groups).astype(np.float64)
+        small = group.astype(np.int16 if n_groups <= np.iinfo(np.int16).max else np.int32)
+        return cls(cell, income_decile, klass, small, size.reshape(n_cells, 10, -1))
 
 
 @dataclass(frozen=True)
