@@ -555,7 +555,7 @@ _LOW24 = np.uint64(0xFFFFFF)
 _TWO_M40 = 2.0**-40
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True)
 def _fill_contacts(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -576,16 +576,13 @@ def _fill_contacts(
     """Write each resident's contacts: household, nearest colleagues, then friends.
 
     `dist_order` lists residents by district; pass an empty array when ids are already in
-    district order (the order is then the identity and is not read). Each resident's
-    contacts are a slice of their own, drawn from their own stream, so the loops run on
-    all cores and the graph is the same whatever their number (one long loop, run once:
-    the whole city's build took 16 s instead of 20 s on 2 idle cores).
+    district order (the order is then the identity and is not read).
     """
     n = len(household)
     identity = len(dist_order) == 0
     same_threshold = np.uint64(min(max(same_district, 0.0), 1.0) * 16777216.0)
     scale_n = n * _TWO_M40
-    for i in nb.prange(n):
+    for i in range(n):
         p = indptr[i]
         h = household[i]
         for j in range(hh_starts[h], hh_starts[h + 1]):
@@ -609,7 +606,7 @@ def _fill_contacts(
                     p += 1
     # friends in a second loop: the short loop above then has many cache misses on
     # colleagues in flight at once, and this one is pure arithmetic
-    for i in nb.prange(n):
+    for i in range(n):
         end = indptr[i + 1]
         p = end - friends
         first = p
