@@ -190,7 +190,7 @@ def test_posts_in_closed_form_match_the_individual_rates() -> None:
     rep_mask = (rng.random(n) < 0.01).astype(np.uint8) * 0b10
     score = rng.normal(1000, 20, n).astype(np.float32)
     reach = Reach(mask, 0b100, rep_mask, 0b10, score, 1030.0)
-    reached = ((mask & 0b100) | (rep_mask & 0b10)) != 0 | (score >= 1030)
+    reached = (((mask & 0b100) | (rep_mask & 0b10)) != 0) | (score >= 1030)
     assert reach.of(np.arange(n)).tolist() == reached.tolist()
     flag_p = np.array([0.01, 0.02])
     mults = rules.decile_multiplier[a]
@@ -239,8 +239,9 @@ def test_posts_in_closed_form_match_the_individual_rates() -> None:
 
 
 def test_flag_posts_one_kind_at_most() -> None:
-    posters = np.arange(200_000) % 1000
+    posters = np.arange(200_000)  # one post each
     flagged = flag_posts(posters, np.array([0.01, 0.03]), day_rng(4, "t"))
+    assert len(np.intersect1d(flagged[0], flagged[1])) == 0
     assert len(flagged[0]) == pytest.approx(2_000, rel=0.1)
     assert len(flagged[1]) == pytest.approx(6_000, rel=0.06)
     assert len(flag_posts(posters, np.zeros(0), day_rng(4, "t"))) == 0
@@ -303,14 +304,17 @@ def test_high_scores_follow_the_scores(
     )
     scorer = Scorer(rules, 30)
     scorer.track_risen = True
-    high = HighScores(1020.0)
+    high = HighScores(1020.0, scorer.state.score)
     listed_contacts = (np.arange(30) % 4).astype(np.int32)
     for day, records in enumerate(days):
         scorer.drift(listed_contacts)
         subjects = np.array([r[0] for r in records], np.int64)
         points = np.array([r[1] for r in records], np.float64)
-        scorer.apply(day, subjects, points, np.zeros(len(records), bool))
+        erroneous = np.arange(len(records)) % 3 == 0
+        scorer.apply(day, subjects, points, erroneous)
         scorer.expire(day)
+        if day % 4 == 3 and len(records):  # withdraw (appeal won) yesterday's first record
+            scorer.withdraw(subjects[:1], points[:1], erroneous[:1], np.array([1]))
         score = scorer.state.score
         ids = high.update(score, scorer.take_risen())
         assert ids.tolist() == np.flatnonzero(score >= 1020.0).tolist()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from scslab import load_run
-from scslab.dueprocess import release
+from scslab.dueprocess import count_wrongful_days, release
 from scslab.records import ACTIVE, CORRECTED, EXPIRED, RecordBatch, RecordLog
 from scslab.scenario import ScenarioError, parse_scenario
 from scslab.scoring import Scorer, ScoreRules
@@ -248,3 +248,19 @@ def test_appeals_depend_on_education() -> None:
     appealed = r["appeal_day"].to_numpy() >= 0
     assert not appealed[edu == "primary"].any()
     assert appealed[edu == "tertiary"].mean() > appealed[edu == "secondary"].mean()
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 65, 1001])
+def test_count_wrongful_days_matches_a_direct_count(n: int) -> None:
+    """A day is added to everyone whose blacklistings (own or as a legal representative)
+    all rest on erroneous records, whatever the position in the runs of eight."""
+    rng = np.random.default_rng(n)
+    mask = (rng.integers(0, 4, n) * (rng.random(n) < 0.3)).astype(np.uint8)
+    wrongful = (mask & rng.integers(0, 4, n)).astype(np.uint8)
+    rep = (rng.integers(0, 2, n) * (rng.random(n) < 0.2)).astype(np.uint8)
+    rep_wrongful = (rep & rng.integers(0, 2, n)).astype(np.uint8)
+    days = np.zeros(n, np.int16)
+    count_wrongful_days(mask, wrongful, 0b01, rep, rep_wrongful, 0b1, days)
+    own, rp = mask & 0b01, rep & 0b1
+    expect = ((own | rp) != 0) & ((own & ~wrongful) == 0) & ((rp & ~rep_wrongful) == 0)
+    assert days.tolist() == expect.astype(int).tolist()

@@ -153,7 +153,7 @@ def test_green_channel_set_without_a_scan(monkeypatch) -> None:
     assert kept.high_scores is not None
     high = np.flatnonzero(kept.res.score >= kept.green_score)
     assert len(high) > 100 and kept.high_scores.ids.tolist() == high.tolist()
-    monkeypatch.setattr("scslab.engine.HighScores", lambda at_least: None)
+    monkeypatch.setattr("scslab.engine.HighScores", lambda at_least, score: None)
     scanned = Simulation(scenario, seed=4, residents=8000, days=120)
     b = scanned.run()
     assert scanned.high_scores is None

@@ -88,6 +88,16 @@ def test_probability_above_one() -> None:
     assert err.key == "departments.courts.error_rate" and "less than or equal to 1" in err.message
 
 
+def test_flag_probabilities_sum_to_at_most_one() -> None:
+    data = base()
+    records = data["departments"]["cyberspace"]["records"]
+    records["harmful_post"]["probability_per_post"] = 0.7
+    records["rumour"] = {"source": "posts", "points": -5, "probability_per_post": 0.4}
+    err = error_of(data)
+    assert err.key == "departments.cyberspace.records.rumour.probability_per_post"
+    assert "at most 1" in err.message
+
+
 def test_grades_out_of_order() -> None:
     data = base()
     data["scoring"]["grades"][0]["min_score"] = 900

@@ -28,8 +28,9 @@ from scslab.streams import hash_uniform
 
 ELIGIBLE = {"all": 0, "adults": 1, "working_age": 2, "parents": 3}
 CLASSES = ("under 20", "20-59, not a parent", "20-59, parent", "60 and over")
-"""Residents' eligibility classes; ELIGIBLE_CLASSES[code] has bit c set if class c is eligible."""
+"""Residents' eligibility classes (see eligibility_class)."""
 ELIGIBLE_CLASSES = np.array([0b1111, 0b1110, 0b0110, 0b0100], np.int64)
+"""ELIGIBLE_CLASSES[code] has bit c set when class c is eligible under ELIGIBLE code."""
 OUTCOMES = ("attempts", "blocked", "wrongful_blocked", "delayed", "green_channel", "wait_days")
 """What is counted per domain (wait_days: days waited, summed over attempts that went on)."""
 
@@ -326,9 +327,10 @@ class HighScores:
     those who fell below.
     """
 
-    def __init__(self, at_least: float) -> None:
+    def __init__(self, at_least: float, score: np.ndarray) -> None:
+        """The set from the scores at the start (one scan; afterwards, none)."""
         self.at_least = at_least
-        self.ids = np.zeros(0, np.int64)
+        self.ids = np.flatnonzero(score >= at_least).astype(np.int64)
 
     def update(self, score: np.ndarray, risen: np.ndarray) -> np.ndarray:
         """Today's set (increasing ids), from today's scores and the risen subjects."""
@@ -408,7 +410,7 @@ class ResidentGroups:
     income_decile: np.ndarray  # uint8
     klass: np.ndarray  # uint8, index into CLASSES
     group: np.ndarray  # int16 (int32 for many cells), (cell * 10 + decile) * 4 + class
-    size: np.ndarray  # float64 [cells, 10, 4]: residents per group
+    size: np.ndarray  # float64 [cells, 10, 4]: number of residents in each group
 
     @classmethod
     def of(

@@ -301,7 +301,8 @@ class Simulation:
         if self.res.scorer is not None and (
             np.isfinite(self.green_score) and self.green_score > self.res.scorer.rules.base
         ):
-            self.high_scores = HighScores(self.green_score)
+            self.high_scores = HighScores(self.green_score, self.res.score)
+        if self.high_scores is not None and self.res.scorer is not None:
             self.res.scorer.track_risen = True
         self.cell_keys = [
             (

@@ -224,8 +224,9 @@ def enlist(
 def busy_octets(mask: np.ndarray, score: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """For each run of eight agents (ids 8k to 8k + 7), whether one of them is on a list
     or has a score outside [lo, hi) (points): the others cannot change in the lists'
-    daily update. A branch-free pass that the compiler vectorises (fastmath only lets it
-    reorder the min and max, which are exact); a last, partial run counts as busy."""
+    daily update. A branch-free pass that the compiler vectorises (fastmath lets it
+    reorder the min and max, which are exact; scores and bounds must be finite numbers,
+    as fastmath assumes); a last, partial run counts as busy."""
     n = len(mask)
     n_oct = n // 8
     words = mask[: 8 * n_oct].view(np.uint64)
@@ -368,6 +369,8 @@ def daily_update(
         return Changes(*(np.zeros(0, t) for t in (np.int32, np.uint8, bool, bool)))
     cap = max(1024, len(state.mask) // 64)
     below, at_least = rules.score_band() if len(score) else (-np.inf, np.inf)
+    big = float(np.finfo(np.float64).max)  # finite bounds: fastmath assumes no infinities
+    below, at_least = min(max(below, -big), big), min(max(at_least, -big), big)
     busy = busy_octets(
         state.mask, score if len(score) else np.zeros(len(state.mask), np.float32), below, at_least
     )

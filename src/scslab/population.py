@@ -785,8 +785,9 @@ def _reverse_contacts(
     buf = np.empty(biggest, np.int32)
     pos = np.empty(width + 1, np.int64)
     unpaired = (coworkers + 1) // 2 if coworkers % 2 == 1 else 0
-    # pass 2, last bucket first: a bucket's final slice starts at or after its packed
-    # slice and ends before any later bucket's packed slice, so nothing unread is hit
+    # pass 2, last bucket first: a bucket's final slice starts at or after the end of
+    # every earlier bucket's packed slice (so none of those is overwritten before it is
+    # read); it may overlap later buckets' packed slices, which were read already
     for b in range(n_buckets - 1, -1, -1):
         s = bstart[b]
         e = bstart[b + 1]

@@ -492,6 +492,13 @@ class Scenario(Strict):
                         f"by department '{kinds[kname][0]}'; kinds must be unique"
                     )
                 kinds[kname] = (dname, kind)
+        flagged = [(d, k, kind) for k, (d, kind) in kinds.items() if kind.source == "posts"]
+        if sum(kind.probability_per_post for _, _, kind in flagged) > 1.0:
+            d, k, _ = flagged[-1]
+            raise ValueError(
+                f"departments.{d}.records.{k}.probability_per_post: a post is flagged under "
+                "one record kind at most, so the kinds from posts must sum to at most 1"
+            )
         for subject in SUBJECTS:
             n = sum(1 for rule in self.lists.values() if rule.subject == subject)
             if n > MAX_LISTS_PER_SUBJECT:
