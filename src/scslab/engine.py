@@ -739,7 +739,7 @@ class Simulation:
         res["days_blacklisted"] = self.days_blacklisted
         res["blocked_attempts"] = self.blocked_count
         res["wrongful_blocked_attempts"] = self.wrongful_count
-        res["listed_contacts"] = self.listed_contacts
+        res["listed_contacts"] = self.listed_contacts.astype(np.int32)  # schema as before
         res["days_wrongfully_blacklisted"] = self.trail.days_wrongful
         res["first_income_shock_day"] = self.trail.first_shock_day
         res["income_shocks"] = self.trail.income_shocks
