@@ -645,6 +645,42 @@ TRANSPOSE_SHIFT = 14  # bucket width 2**14 ids: a bucket's counters and output s
 
 
 @nb.njit(cache=True)
+def _bucket_edges(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    tail: int,
+    n: int,
+    shift: int,
+    t_indices: np.ndarray,
+    low: np.ndarray,
+) -> np.ndarray:
+    """First pass of a bucketed transpose: the edges of each row (all of them, or its
+    last `tail` when tail >= 0) go, by source, to the bucket of their target (targets
+    >> shift; n targets), packed from the front of `t_indices`; `low` gets the target's
+    low bits. Returns the start of each bucket (n_buckets + 1 offsets)."""
+    n_buckets = ((n - 1) >> shift) + 1
+    mask = (1 << shift) - 1
+    bstart = np.zeros(n_buckets + 1, np.int64)
+    for i in range(len(indptr) - 1):
+        first = indptr[i] if tail < 0 else indptr[i + 1] - tail
+        for p in range(first, indptr[i + 1]):
+            bstart[(indices[p] >> shift) + 1] += 1
+    for b in range(n_buckets):
+        bstart[b + 1] += bstart[b]
+    bpos = bstart[:-1].copy()
+    for i in range(len(indptr) - 1):
+        first = indptr[i] if tail < 0 else indptr[i + 1] - tail
+        for p in range(first, indptr[i + 1]):
+            j = indices[p]
+            b = j >> shift
+            q = bpos[b]
+            t_indices[q] = i
+            low[q] = j & mask
+            bpos[b] = q + 1
+    return bstart
+
+
+@nb.njit(cache=True)
 def _transpose_into(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -658,25 +694,10 @@ def _transpose_into(
     `low` (uint16, one per edge) is scratch space for the low bits of each target.
     """
     n = len(t_indptr) - 1
-    m = len(indices)
     n_buckets = ((n - 1) >> shift) + 1
     width = 1 << shift
-    mask = width - 1
-    bstart = np.zeros(n_buckets + 1, np.int64)
-    for p in range(m):
-        bstart[(indices[p] >> shift) + 1] += 1
-    for b in range(n_buckets):
-        bstart[b + 1] += bstart[b]
     # pass 1: each source goes to its target's bucket (a contiguous slice of the output)
-    bpos = bstart[:-1].copy()
-    for i in range(len(indptr) - 1):
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            b = j >> shift
-            q = bpos[b]
-            t_indices[q] = i
-            low[q] = j & mask
-            bpos[b] = q + 1
+    bstart = _bucket_edges(indptr, indices, -1, n, shift, t_indices, low)
     # pass 2: a stable counting sort of each bucket by the target's low bits
     biggest = 0
     for b in range(n_buckets):
@@ -701,7 +722,7 @@ def _transpose_into(
             k = low[q]
             t_indices[pos[k]] = buf[q - s]
             pos[k] += 1
-    t_indptr[n] = m
+    t_indptr[n] = len(indices)
 
 
 def transpose(
@@ -762,23 +783,8 @@ def _reverse_contacts(
     n = len(indptr) - 1
     n_buckets = ((n - 1) >> shift) + 1
     width = 1 << shift
-    mask = width - 1
-    bstart = np.zeros(n_buckets + 1, np.int64)
-    for i in range(n):
-        for p in range(indptr[i + 1] - friends, indptr[i + 1]):
-            bstart[(indices[p] >> shift) + 1] += 1
-    for b in range(n_buckets):
-        bstart[b + 1] += bstart[b]
     # pass 1: friend ties to their target's bucket, packed at the front of t_indices
-    bpos = bstart[:-1].copy()
-    for i in range(n):
-        for p in range(indptr[i + 1] - friends, indptr[i + 1]):
-            j = indices[p]
-            b = j >> shift
-            q = bpos[b]
-            t_indices[q] = i
-            low[q] = j & mask
-            bpos[b] = q + 1
+    bstart = _bucket_edges(indptr, indices, friends, n, shift, t_indices, low)
     biggest = 0
     for b in range(n_buckets):
         biggest = max(biggest, bstart[b + 1] - bstart[b])
