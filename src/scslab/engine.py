@@ -21,6 +21,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,6 +108,7 @@ class Side:
     def __post_init__(self) -> None:
         n_cells = self.series.groups.n_cells
         self.acc = np.zeros((n_cells, len(self.space)))
+        self.pending = np.zeros_like(self.acc)  # the day whose scores are being tallied
         n_state = (
             4 + 2 * len(self.lists) + (len(self.scorer.rules.grade_names) if self.scorer else 0)
         )
@@ -315,6 +317,7 @@ class Simulation:
             for name in self.activities.names
         ]
         self.hist_rows: list[np.ndarray] = []
+        self._tally: tuple[int, Future[list[np.ndarray]]] | None = None
         self.list_key = [stream_key(self.seed, f"lists.{s.name}") for s in (self.res, self.ent)]
         self.activity_keys = [
             stream_key(self.seed, f"activities.{a}") for a in self.activities.names
@@ -587,28 +590,51 @@ class Simulation:
             self.trail.shocks(day, ids)
             count_into(self.res.acc, self.res.cell[ids], self.res.cols["income_shocks"][0])
 
-    def _collect(self, day: int) -> None:
+    def _collect(self, day: int, pool: ThreadPoolExecutor) -> None:
+        """The day's list state is counted now; its scores are tallied in `pool`'s thread
+        while the next day runs (the scorer leaves them untouched until the day after,
+        see Scorer.drift), and the day's row is added when the tally is in."""
+        self._finish_collect()
         for side in (self.res, self.ent):
-            c = side.cols
-            floors = side.scorer.rules.grade_floors if side.scorer else np.zeros(0)
-            side.collector.collect(
+            side.collector.collect_lists(
                 side.list_state.mask,
                 side.list_state.wrongful,
                 side.lists.black_bits,
                 len(side.lists),
-                side.score,
-                floors,
-                HIST_LO,
                 self.days_blacklisted if side is self.res else np.zeros(0, np.int16),
                 side.state_sums,
+            )
+            side.acc[:, side.cols["state"]] += side.state_sums
+            side.acc, side.pending = side.pending, side.acc
+            side.acc[:] = 0.0
+        scores = [side.score for side in (self.res, self.ent)]
+        self._tally = (day, pool.submit(self._tally_scores, scores))
+
+    def _tally_scores(self, scores: list[np.ndarray]) -> list[np.ndarray]:
+        """Score columns of the state of each side (see StateCollector.collect_scores)."""
+        return [
+            side.collector.collect_scores(
+                score,
+                side.scorer.rules.grade_floors if side.scorer else np.zeros(0),
+                HIST_LO,
+                len(side.lists),
+                side.state_sums.shape[1],
                 side.hist,
             )
-            state, hist = side.state_sums, side.hist
-            side.acc[:, c["state"]] += state
-            side.series.add_day(side.acc)
-            side.acc[:] = 0.0
+            for side, score in zip((self.res, self.ent), scores, strict=True)
+        ]
+
+    def _finish_collect(self) -> None:
+        """Waits for the last day's score tally and adds that day's rows."""
+        if self._tally is None:
+            return
+        day, future = self._tally
+        self._tally = None
+        for side, state in zip((self.res, self.ent), future.result(), strict=True):
+            side.pending[:, side.cols["state"]] += state
+            side.series.add_day(side.pending)
             if side.scorer is not None:
-                self.hist_rows.append(np.concatenate([[day, side is self.ent], hist]))
+                self.hist_rows.append(np.concatenate([[day, side is self.ent], side.hist]))
 
     # ----------------------------------------------------------------- run
     def build(self) -> Population:
@@ -629,6 +655,23 @@ class Simulation:
         pop = self.build()
         t_built = time.perf_counter()
         self._setup(pop)
+        with ThreadPoolExecutor(1, thread_name_prefix="scslab-tally") as pool:
+            self._run_days(pool, progress)
+        t_sim = time.perf_counter()
+        results = Results(
+            self._tables(),
+            self._manifest(t_built - t0, t_sim - t_built),
+            self.scenario.to_yaml(),
+        )
+        if out is not None:
+            results.write(Path(out), elapsed_s=time.perf_counter() - t0)
+        return results
+
+    def _run_days(
+        self, pool: ThreadPoolExecutor, progress: Callable[[int, int], None] | None
+    ) -> None:
+        """The day loop, each phase timed (phase_seconds); progress(k, days) is called
+        once the rows of the first k days are in."""
         phase = self.phase_seconds
         clock = time.perf_counter
         for day in range(self.days):
@@ -645,19 +688,15 @@ class Simulation:
             t, phase["activities"] = clock(), phase["activities"] + clock() - t
             self._behaviour(day, kind, subject, newly_black, shocks)
             t, phase["behaviour"] = clock(), phase["behaviour"] + clock() - t
-            self._collect(day)
+            self._collect(day, pool)
             phase["collectors"] += clock() - t
-            if progress is not None:
-                progress(day + 1, self.days)
-        t_sim = time.perf_counter()
-        results = Results(
-            self._tables(),
-            self._manifest(t_built - t0, t_sim - t_built),
-            self.scenario.to_yaml(),
-        )
-        if out is not None:
-            results.write(Path(out), elapsed_s=time.perf_counter() - t0)
-        return results
+            if progress is not None and day > 0:
+                progress(day, self.days)  # days whose rows are in (today's tally runs on)
+        t = clock()
+        self._finish_collect()
+        phase["collectors"] += clock() - t
+        if progress is not None:
+            progress(self.days, self.days)
 
     # -------------------------------------------------------------- output
     def _tables(self) -> dict[str, pd.DataFrame]:

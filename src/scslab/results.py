@@ -116,16 +116,47 @@ class StateCollector:
         score sum (points), then agents on each list, wrongfully on each list, and in each
         grade (floors: lowest score of each grade, highest grade first; at most
         MAX_GRADES). hist: scores counted in HIST_BIN_POINTS bins from hist_lo (points).
-        Adds a day to days_blacklisted (when given) of everyone on a blacklist. Score sums
-        are added in id order, so they do not depend on how the pass is split."""
-        if len(floors) > MAX_GRADES:
-            raise ValueError(f"at most {MAX_GRADES} grades")
+        Adds a day to days_blacklisted (when given) of everyone on a blacklist.
+
+        The two halves, collect_lists() and collect_scores(), may also be called apart
+        (the engine tallies the scores in another thread)."""
+        self.collect_lists(mask, wrongful, black_bits, n_lists, days_blacklisted, out)
+        out += self.collect_scores(score, floors, hist_lo, n_lists, out.shape[1], hist)
+
+    def collect_lists(
+        self,
+        mask: np.ndarray,
+        wrongful: np.ndarray,
+        black_bits: int,
+        n_lists: int,
+        days_blacklisted: np.ndarray,
+        out: np.ndarray,
+    ) -> None:
+        """The list columns of collect() (count, blacklisted, wrongfully blacklisted, on
+        and wrongfully on each list); the score columns are left at 0."""
         out[:] = 0.0
-        hist[:] = 0.0
         _collect_lists(self.cell, mask, wrongful, black_bits, n_lists, days_blacklisted, out)
         out[:, 0] = self.cell_count
+
+    def collect_scores(
+        self,
+        score: np.ndarray,
+        floors: np.ndarray,
+        hist_lo: float,
+        n_lists: int,
+        n_columns: int,
+        hist: np.ndarray,
+    ) -> np.ndarray:
+        """The score columns of collect() (score sum, agents in each grade) as a [cells,
+        n_columns] array, zero elsewhere; the histogram goes to hist. Score sums are
+        added in id order, so they do not depend on how the pass is split. Releases the
+        GIL: one call at a time per collector (it keeps scratch space)."""
+        if len(floors) > MAX_GRADES:
+            raise ValueError(f"at most {MAX_GRADES} grades")
+        out = np.zeros((self.n_cells, n_columns))
+        hist[:] = 0.0
         if len(score) != len(self.cell) or len(floors) == 0:
-            return
+            return out
         g0 = 4 + 2 * n_lists
         by_bin = self.grade_of_bin(floors, hist_lo)
         if by_bin is not None:
@@ -149,6 +180,7 @@ class StateCollector:
             ]
             hist[:] = bins.reshape(4, -1)[:, : self.n_bins].sum(axis=0)
         out[:, 3] = sums
+        return out
 
 
 @nb.njit(cache=True)
@@ -190,7 +222,7 @@ def _collect_lists(
                     out[c, 2] += 1.0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _score_by_cell_and_bin(
     cell: np.ndarray, score: np.ndarray, hist_lo: float, key: np.ndarray, n_cells: int, n_bins: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +240,7 @@ def _score_by_cell_and_bin(
     return counts, sums
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _score_by_cell_and_grade(
     cell: np.ndarray,
     score: np.ndarray,

@@ -75,6 +75,7 @@ class ScoreState:
 @nb.njit(cache=True)
 def drift(
     score: np.ndarray,
+    out: np.ndarray,
     error_points: np.ndarray,
     base: float,
     decay: float,
@@ -84,7 +85,8 @@ def drift(
     hi: float,
     error_ids: np.ndarray,
 ) -> None:
-    """One day of drift toward the base and of association penalties, in place.
+    """One day of drift toward the base and of association penalties: the new scores of
+    `score` go to `out` (which may be `score` itself); error points change in place.
 
     Scores and error points in points; decay is 1 - drift per day, association the points
     lost per listed contact, [lo, hi] the score bounds. Error points decay only for
@@ -96,11 +98,11 @@ def drift(
         for i in range(len(score)):
             s = base + decay * (score[i] - base)
             s -= association * listed_contacts[i]
-            score[i] = min(max(s, lo), hi)
+            out[i] = min(max(s, lo), hi)
     else:
         for i in range(len(score)):
             s = base + decay * (score[i] - base)
-            score[i] = min(max(s, lo), hi)
+            out[i] = min(max(s, lo), hi)
     if decay != 1.0:
         for i in error_ids:
             error_points[i] *= decay
@@ -145,6 +147,7 @@ class Scorer:
     def __init__(self, rules: ScoreRules, n: int) -> None:
         self.rules = rules
         self.state = ScoreState.start(n, rules.base)
+        self._spare = np.empty_like(self.state.score)  # drift() writes here, then swaps
         self._expiring: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self._expiring_ids: dict[
             int, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]
@@ -186,12 +189,22 @@ class Scorer:
         return risen
 
     def drift(self, listed_contacts: np.ndarray) -> None:
-        """One day of drift and association penalties for every subject."""
+        """One day of drift and association penalties for every subject.
+
+        The new scores are written to a second buffer, which becomes `state.score`; the
+        scores as they were before stay unchanged until the next call, so that another
+        thread may still read them (the engine tallies each day's scores while the next
+        day runs).
+        """
         r = self.rules
+        new, self._spare = self._spare, self.state.score
         if r.decay == 1.0 and r.association_penalty == 0.0:
+            np.copyto(new, self.state.score)
+            self.state.score = new
             return
         drift(
             self.state.score,
+            new,
             self.state.error_points,
             r.base,
             r.decay,
@@ -201,6 +214,7 @@ class Scorer:
             r.max_score,
             self._error_ids,
         )
+        self.state.score = new
 
     def apply(
         self,
