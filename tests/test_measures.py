@@ -20,7 +20,7 @@ from scslab.measures import (
     representative_masks,
 )
 from scslab.scenario import DOMAINS, builtin_text, parse_scenario
-from scslab.scoring import ScoreRules
+from scslab.scoring import Scorer, ScoreRules
 from scslab.streams import stream_key
 
 KEY = stream_key(0, "test")
@@ -209,3 +209,36 @@ def test_busy_octets(n: int, seed: int, band: tuple[float, float]) -> None:
     for k in range(n // 8):
         assert busy[k] == agent[8 * k : 8 * k + 8].any()
     assert busy[n // 8]  # the last, partial run is always looked at
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 1000), n=st.integers(1, 90))
+def test_daily_update_with_the_scorers_band_is_the_same(seed: int, n: int) -> None:
+    """The lists' daily update gives the same changes whether it finds the runs of eight to
+    visit itself or takes them from a scorer watching the lists' score band."""
+    _, lists = compiled(beijing())
+    rules = ScoreRules.compile(beijing().scoring)
+    rng = np.random.default_rng(seed)
+    scorers = [Scorer(rules, n), Scorer(rules, n)]
+    scorers[1].watch_band(*lists.score_band())
+    states = [ListState.empty(n, len(lists)), ListState.empty(n, len(lists))]
+    contacts = np.zeros(n, np.int16)
+    for day in range(25):
+        subjects = rng.integers(0, n, 4)
+        points = rng.choice([-120.0, -40.0, 35.0, 60.0], 4)
+        changes = []
+        for sc, state, outside in zip(scorers, states, (False, True), strict=True):
+            sc.drift(contacts)
+            sc.apply(day, subjects, points, np.zeros(4, bool))
+            ch = daily_update(
+                lists,
+                state,
+                day,
+                sc.state.score,
+                sc.state.error_points,
+                KEY,
+                sc.outside if outside else None,
+            )
+            changes.append((ch.subject.tolist(), ch.bit.tolist(), ch.entered.tolist()))
+        assert changes[0] == changes[1]
+        assert np.array_equal(states[0].mask, states[1].mask)

@@ -64,3 +64,52 @@ def test_scores_stay_in_bounds(events) -> None:
         sc.apply(i, np.array([who]), np.array([pts]), np.array([False]))
         sc.drift(np.zeros(0, np.int32))
     assert (sc.state.score >= 0).all() and (sc.state.score <= 2000).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 60),
+    seed=st.integers(0, 1000),
+    drift_per_day=st.sampled_from([0.0, 0.001, 0.05]),
+    association=st.sampled_from([0.0, 0.02, 3.0]),
+    band=st.sampled_from([(960.0, 1030.0), (-np.inf, np.inf), (999.0, 1000.5)]),
+)
+def test_watched_scorer_matches_plain_and_marks_the_band(
+    n: int, seed: int, drift_per_day: float, association: float, band: tuple[float, float]
+) -> None:
+    """A scorer that watches a band keeps exactly the scores of one that does not, and
+    marks every run of eight with a score outside the band or changed since the drift."""
+    rng = np.random.default_rng(seed)
+    r = rules(drift_per_day=drift_per_day, association_penalty=association)
+    plain, watched = Scorer(r, n), Scorer(r, n)
+    watched.watch_band(*band)
+    contacts = rng.integers(0, 4, n).astype(np.int16)
+    for day in range(6):
+        for sc in (plain, watched):
+            sc.drift(contacts)
+        assert np.array_equal(
+            plain.state.score.view(np.uint32), watched.state.score.view(np.uint32)
+        )
+        score = watched.state.score
+        outside = (score < band[0]) | (score >= band[1])
+        for k in range(n // 8):
+            assert watched.outside[k] == outside[8 * k : 8 * k + 8].any()
+        assert watched.outside[n // 8]
+        subjects = rng.integers(0, max(n, 1), 3 if n else 0)
+        points = rng.choice([-50.0, 20.0], len(subjects))
+        for sc in (plain, watched):
+            sc.apply(day, subjects, points, np.zeros(len(subjects), bool))
+        assert watched.outside[subjects // 8].all()
+        assert np.array_equal(plain.state.score, watched.state.score)
+
+
+def test_drift_leaves_the_previous_scores_alone() -> None:
+    """Yesterday's scores stay readable until the next drift (another thread tallies them)."""
+    sc = Scorer(rules(drift_per_day=0.1), 2)
+    sc.apply(0, np.array([0]), np.array([-100.0]), np.array([False]))
+    before = sc.state.score
+    kept = before.copy()
+    sc.drift(np.zeros(0, np.int32))
+    sc.apply(1, np.array([0, 1]), np.array([-10.0, 5.0]), np.array([False, False]))
+    assert np.array_equal(before, kept) and sc.state.score is not before
+    assert sc.state.score.tolist() == pytest.approx([910.0 - 10.0, 1005.0])

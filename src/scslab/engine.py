@@ -255,6 +255,9 @@ class Simulation:
         ):
             space, cols = _metric_space(name, lists, score, self.kinds, self.activities)
             prefix = "" if name == "resident" else "enterprise."
+            scorer = Scorer(score, n) if score else None
+            if scorer is not None and len(lists):
+                scorer.watch_band(*lists.score_band())  # runs the lists' update must visit
             side = Side(
                 name=name,
                 n=n,
@@ -262,7 +265,7 @@ class Simulation:
                 lists=lists,
                 list_state=ListState.empty(n, len(lists)),
                 domains=DomainRules.compile(sc, name, lists, ent_lists, score),  # type: ignore[arg-type]
-                scorer=Scorer(score, n) if score else None,
+                scorer=scorer,
                 space=space,
                 series=DailySeries(groups, space, prefix),
                 cols=cols,
@@ -428,7 +431,13 @@ class Simulation:
                 [
                     enlist(side.lists, state, day, subject[sel], kind[sel], erroneous[sel]),
                     daily_update(
-                        side.lists, state, day, side.score, side.error_points, self.list_key[s]
+                        side.lists,
+                        state,
+                        day,
+                        side.score,
+                        side.error_points,
+                        self.list_key[s],
+                        side.scorer.outside if side.scorer else None,
                     ),
                 ]
             )

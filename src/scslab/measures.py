@@ -363,17 +363,31 @@ def daily_update(
     score: np.ndarray,
     error_points: np.ndarray,
     key: np.uint64,
+    score_outside: np.ndarray | None = None,
 ) -> Changes:
-    """Today's exits (expiry, compliance) and score-rule entries and exits, for everyone."""
+    """Today's exits (expiry, compliance) and score-rule entries and exits, for everyone.
+
+    score_outside: per run of eight agents (ids 8k to 8k + 7), whether one of them may
+    have a score outside rules.score_band() (as Scorer.outside keeps it after
+    watch_band(*rules.score_band())); computed here from the scores when not given.
+    """
     if len(rules) == 0:
         return Changes(*(np.zeros(0, t) for t in (np.int32, np.uint8, bool, bool)))
     cap = max(1024, len(state.mask) // 64)
-    below, at_least = rules.score_band() if len(score) else (-np.inf, np.inf)
-    big = float(np.finfo(np.float64).max)  # finite bounds: fastmath assumes no infinities
-    below, at_least = min(max(below, -big), big), min(max(at_least, -big), big)
-    busy = busy_octets(
-        state.mask, score if len(score) else np.zeros(len(state.mask), np.float32), below, at_least
-    )
+    if score_outside is None:
+        below, at_least = rules.score_band() if len(score) else (-np.inf, np.inf)
+        big = float(np.finfo(np.float64).max)  # finite bounds: fastmath assumes no infinities
+        below, at_least = min(max(below, -big), big), min(max(at_least, -big), big)
+        busy = busy_octets(
+            state.mask,
+            score if len(score) else np.zeros(len(state.mask), np.float32),
+            below,
+            at_least,
+        )
+    else:
+        n_oct = len(state.mask) // 8
+        busy = score_outside.copy()
+        busy[:n_oct] |= state.mask[: 8 * n_oct].view(np.uint64) != 0
     parts, start = [], 0
     while start < len(state.mask):
         out = (

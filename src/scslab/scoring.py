@@ -103,9 +103,58 @@ def drift(
         for i in range(len(score)):
             s = base + decay * (score[i] - base)
             out[i] = min(max(s, lo), hi)
+    _decay_errors(error_points, decay, error_ids)
+
+
+@nb.njit(cache=True)
+def _decay_errors(error_points: np.ndarray, decay: float, error_ids: np.ndarray) -> None:
+    """Error points of `error_ids` times decay (nothing to do for a decay of 1)."""
     if decay != 1.0:
         for i in error_ids:
             error_points[i] *= decay
+
+
+# (no reassociation or contraction: the scores are exactly those of drift(); finite
+# numbers and no signed zeros let the compiler vectorise the minimum and maximum)
+@nb.njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
+def drift_watching(
+    score: np.ndarray,
+    out: np.ndarray,
+    error_points: np.ndarray,
+    base: float,
+    decay: float,
+    association: float,
+    listed_contacts: np.ndarray,
+    lo: float,
+    hi: float,
+    error_ids: np.ndarray,
+    band_lo: float,
+    band_hi: float,
+    outside: np.ndarray,
+) -> None:
+    """drift(), also setting outside[k] to whether one of the new scores of subjects 8k
+    to 8k + 7 is outside [band_lo, band_hi) (points; a last, partial run counts as
+    outside). Bounds and scores must be finite numbers."""
+    n = len(score)
+    n_oct = n // 8
+    penalise = association != 0.0 and len(listed_contacts) == n
+    for k in range(n_oct):
+        low, high = np.float32(hi), np.float32(lo)
+        for i in range(8 * k, 8 * k + 8):
+            s = base + decay * (score[i] - base)
+            if penalise:
+                s -= association * listed_contacts[i]
+            v = np.float32(min(max(s, lo), hi))
+            out[i] = v
+            low, high = min(low, v), max(high, v)
+        outside[k] = (low < band_lo) | (high >= band_hi)
+    for i in range(8 * n_oct, n):
+        s = base + decay * (score[i] - base)
+        if penalise:
+            s -= association * listed_contacts[i]
+        out[i] = min(max(s, lo), hi)
+    outside[n_oct] = True
+    _decay_errors(error_points, decay, error_ids)
 
 
 @nb.njit(cache=True)
@@ -156,6 +205,8 @@ class Scorer:
         self._error_ids = np.zeros(0, np.int64)
         self.track_risen = False  # set to keep the subjects whose score rose (take_risen)
         self._risen: list[np.ndarray] = []
+        self._band: tuple[float, float] | None = None  # see watch_band
+        self.outside = np.zeros(0, np.bool_)
 
     def _add(self, subjects: np.ndarray, points: np.ndarray, erroneous: np.ndarray) -> None:
         """add_points, noting the subjects whose score went up (see take_risen)."""
@@ -171,6 +222,8 @@ class Scorer:
         )
         if self.track_risen:
             self._risen.append(subjects[points > 0])
+        if self._band is not None:
+            self.outside[subjects >> 3] = True
         erroneous = erroneous.astype(np.bool_)
         if erroneous.any():
             fresh = np.unique(subjects[erroneous & ~self._with_errors[subjects]])
@@ -188,6 +241,15 @@ class Scorer:
         self._risen = []
         return risen
 
+    def watch_band(self, lo: float, hi: float) -> None:
+        """From now on keep `outside`: per run of eight subjects (ids 8k to 8k + 7),
+        whether one of them had a score outside [lo, hi) (points) after the last drift or
+        had its score changed by records since (the lists' daily update needs to visit
+        only those runs). Infinite bounds are taken as the largest finite numbers."""
+        big = float(np.finfo(np.float64).max)
+        self._band = (min(max(lo, -big), big), min(max(hi, -big), big))
+        self.outside = np.ones(len(self.state.score) // 8 + 1, np.bool_)
+
     def drift(self, listed_contacts: np.ndarray) -> None:
         """One day of drift and association penalties for every subject.
 
@@ -198,11 +260,7 @@ class Scorer:
         """
         r = self.rules
         new, self._spare = self._spare, self.state.score
-        if r.decay == 1.0 and r.association_penalty == 0.0:
-            np.copyto(new, self.state.score)
-            self.state.score = new
-            return
-        drift(
+        args = (
             self.state.score,
             new,
             self.state.error_points,
@@ -214,6 +272,12 @@ class Scorer:
             r.max_score,
             self._error_ids,
         )
+        if self._band is not None:
+            drift_watching(*args, *self._band, self.outside)
+        elif r.decay == 1.0 and r.association_penalty == 0.0:
+            np.copyto(new, self.state.score)
+        else:
+            drift(*args)
         self.state.score = new
 
     def apply(
