@@ -24,6 +24,7 @@ def test_same_seed_same_tables(tmp_path, small_run) -> None:
 
 
 def test_results_do_not_depend_on_threads() -> None:
+    """One thread, or more: contacts filled by ranges, scores tallied in a worker thread."""
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)

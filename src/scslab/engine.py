@@ -599,10 +599,11 @@ class Simulation:
             self.trail.shocks(day, ids)
             count_into(self.res.acc, self.res.cell[ids], self.res.cols["income_shocks"][0])
 
-    def _collect(self, day: int, pool: ThreadPoolExecutor) -> None:
+    def _collect(self, day: int, pool: ThreadPoolExecutor | None) -> None:
         """The day's list state is counted now; its scores are tallied in `pool`'s thread
-        while the next day runs (the scorer leaves them untouched until the day after,
-        see Scorer.drift), and the day's row is added when the tally is in."""
+        (here, without one) while the next day runs (the scorer leaves them untouched
+        until the day after, see Scorer.drift), and the day's row is added when the tally
+        is in."""
         self._finish_collect()
         for side in (self.res, self.ent):
             side.collector.collect_lists(
@@ -617,7 +618,12 @@ class Simulation:
             side.acc, side.pending = side.pending, side.acc
             side.acc[:] = 0.0
         scores = [side.score for side in (self.res, self.ent)]
-        self._tally = (day, pool.submit(self._tally_scores, scores))
+        if pool is None:
+            done: Future[list[np.ndarray]] = Future()
+            done.set_result(self._tally_scores(scores))
+            self._tally = (day, done)
+        else:
+            self._tally = (day, pool.submit(self._tally_scores, scores))
 
     def _tally_scores(self, scores: list[np.ndarray]) -> list[np.ndarray]:
         """Score columns of the state of each side (see StateCollector.collect_scores)."""
@@ -664,8 +670,11 @@ class Simulation:
         pop = self.build()
         t_built = time.perf_counter()
         self._setup(pop)
-        with ThreadPoolExecutor(1, thread_name_prefix="scslab-tally") as pool:
-            self._run_days(pool, progress)
+        if nb.get_num_threads() > 1:
+            with ThreadPoolExecutor(1, thread_name_prefix="scslab-tally") as pool:
+                self._run_days(pool, progress)
+        else:  # one thread allowed: everything on this one
+            self._run_days(None, progress)
         t_sim = time.perf_counter()
         results = Results(
             self._tables(),
@@ -677,7 +686,7 @@ class Simulation:
         return results
 
     def _run_days(
-        self, pool: ThreadPoolExecutor, progress: Callable[[int, int], None] | None
+        self, pool: ThreadPoolExecutor | None, progress: Callable[[int, int], None] | None
     ) -> None:
         """The day loop, each phase timed (phase_seconds); progress(k, days) is called
         once the rows of the first k days are in."""

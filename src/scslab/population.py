@@ -9,7 +9,9 @@ CSR (int64 offsets, int32 ids), built by compiled counting sorts, not by Python 
 
 from __future__ import annotations
 
+import itertools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -555,8 +557,10 @@ _LOW24 = np.uint64(0xFFFFFF)
 _TWO_M40 = 2.0**-40
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _fill_contacts(
+    first: int,
+    last: int,
     indptr: np.ndarray,
     indices: np.ndarray,
     hh_starts: np.ndarray,
@@ -573,7 +577,9 @@ def _fill_contacts(
     same_district: float,
     key: np.uint64,
 ) -> None:
-    """Write each resident's contacts: household, nearest colleagues, then friends.
+    """Write the contacts of residents first to last - 1: household, nearest colleagues,
+    then friends. Each resident's are drawn from a stream of their own, so that ranges
+    may be filled apart (and at once: the GIL is released).
 
     `dist_order` lists residents by district; pass an empty array when ids are already in
     district order (the order is then the identity and is not read).
@@ -582,7 +588,7 @@ def _fill_contacts(
     identity = len(dist_order) == 0
     same_threshold = np.uint64(min(max(same_district, 0.0), 1.0) * 16777216.0)
     scale_n = n * _TWO_M40
-    for i in range(n):
+    for i in range(first, last):
         p = indptr[i]
         h = household[i]
         for j in range(hh_starts[h], hh_starts[h + 1]):
@@ -606,7 +612,7 @@ def _fill_contacts(
                     p += 1
     # friends in a second loop: the short loop above then has many cache misses on
     # colleagues in flight at once, and this one is pure arithmetic
-    for i in range(n):
+    for i in range(first, last):
         end = indptr[i + 1]
         p = end - friends
         first = p
@@ -850,7 +856,7 @@ def build_contacts(
         dist_order = np.zeros(0, np.int32)
     else:
         dist_order, dist_offsets, _ = _group_by(residents.district.astype(np.int64), n_districts)
-    _fill_contacts(
+    args = (
         indptr,
         indices,
         hh_starts,
@@ -867,6 +873,13 @@ def build_contacts(
         spec.friends_same_district,
         stream_key(seed, "population.friends"),
     )
+    # one range of residents per thread that numba may use (the same contacts however many)
+    cuts = np.linspace(0, n, nb.get_num_threads() + 1).astype(np.int64)
+    with ThreadPoolExecutor(len(cuts) - 1, thread_name_prefix="scslab-contacts") as pool:
+        for done in [
+            pool.submit(_fill_contacts, int(a), int(b), *args) for a, b in itertools.pairwise(cuts)
+        ]:
+            done.result()
     t_indptr = np.zeros(n + 1, np.int64)
     t_indices = np.empty(len(indices), np.int32)
     _reverse_contacts(
