@@ -267,7 +267,7 @@ def _daily(
     """Expiry, extension, compliance exits and score rules; stops early if out is full.
 
     busy: busy_octets() of the mask and scores at the score rules' band; runs of eight
-    agents that are not busy are skipped."""
+    agents that are not busy are skipped (and runs of 64 when no eight of them is)."""
     n_lists = len(rule)
     cap = len(out_subject)
     n_out = 0
@@ -282,8 +282,13 @@ def _daily(
             least_min = min(least_min, threshold[b])
             has_score_rules = True
     n = len(mask)
+    n_quiet = len(busy) // 8  # runs of 64 agents tested at once (eight flags a word)
+    busy64 = busy[: 8 * n_quiet].view(np.uint64)
     i = start
     while i < n:
+        if i % 64 == 0 and i // 64 < n_quiet and busy64[i // 64] == 0:
+            i += 64
+            continue
         if i % 8 == 0 and not busy[i // 8]:
             i += 8
             continue
