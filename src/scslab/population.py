@@ -615,7 +615,7 @@ def _fill_contacts(
     for i in range(first, last):
         end = indptr[i + 1]
         p = end - friends
-        first = p
+        first_friend = p
         attempt = 0
         d = district[i]
         base_d = dist_offsets[d]
@@ -639,7 +639,7 @@ def _fill_contacts(
             if c == i:
                 continue
             dup = False
-            for q in range(first, p):
+            for q in range(first_friend, p):
                 dup |= indices[q] == c
             if dup and attempt < 50 * friends:
                 continue

@@ -190,6 +190,13 @@ def grades_of(score: np.ndarray, floors: np.ndarray) -> np.ndarray:
     return np.minimum(idx, len(floors) - 1).astype(np.uint8)
 
 
+def _finite(points: float) -> float:
+    """points, with infinities taken as the largest finite numbers (same comparisons with
+    any finite score)."""
+    big = float(np.finfo(np.float64).max)
+    return min(max(points, -big), big)
+
+
 class Scorer:
     """Applies the points layer for one kind of subject: drift, new records, expiry."""
 
@@ -246,8 +253,7 @@ class Scorer:
         whether one of them had a score outside [lo, hi) (points) after the last drift or
         had its score changed by records since (the lists' daily update needs to visit
         only those runs). Infinite bounds are taken as the largest finite numbers."""
-        big = float(np.finfo(np.float64).max)
-        self._band = (min(max(lo, -big), big), min(max(hi, -big), big))
+        self._band = (_finite(lo), _finite(hi))
         self.outside = np.ones(len(self.state.score) // 8 + 1, np.bool_)
 
     def drift(self, listed_contacts: np.ndarray) -> None:
@@ -268,8 +274,8 @@ class Scorer:
             r.decay,
             r.association_penalty,
             listed_contacts,
-            r.min_score,
-            r.max_score,
+            _finite(r.min_score),  # (drift_watching assumes finite numbers)
+            _finite(r.max_score),
             self._error_ids,
         )
         if self._band is not None:
