@@ -72,52 +72,10 @@ class ScoreState:
         return cls(np.full(n, base, np.float32), np.zeros(n, np.float32))
 
 
-@nb.njit(cache=True)
-def drift(
-    score: np.ndarray,
-    out: np.ndarray,
-    error_points: np.ndarray,
-    base: float,
-    decay: float,
-    association: float,
-    listed_contacts: np.ndarray,
-    lo: float,
-    hi: float,
-    error_ids: np.ndarray,
-) -> None:
-    """One day of drift toward the base and of association penalties: the new scores of
-    `score` go to `out` (which may be `score` itself); error points change in place.
-
-    Scores and error points in points; decay is 1 - drift per day, association the points
-    lost per listed contact, [lo, hi] the score bounds. Error points decay only for
-    `error_ids`, the subjects that may have any (everyone else's are 0). (Separate loops
-    without a branch inside, so that the compiler vectorises them; multiplying by a decay
-    of 1 changes nothing and is skipped.)
-    """
-    if association != 0.0 and len(listed_contacts) == len(score):
-        for i in range(len(score)):
-            s = base + decay * (score[i] - base)
-            s -= association * listed_contacts[i]
-            out[i] = min(max(s, lo), hi)
-    else:
-        for i in range(len(score)):
-            s = base + decay * (score[i] - base)
-            out[i] = min(max(s, lo), hi)
-    _decay_errors(error_points, decay, error_ids)
-
-
-@nb.njit(cache=True)
-def _decay_errors(error_points: np.ndarray, decay: float, error_ids: np.ndarray) -> None:
-    """Error points of `error_ids` times decay (nothing to do for a decay of 1)."""
-    if decay != 1.0:
-        for i in error_ids:
-            error_points[i] *= decay
-
-
-# (no reassociation or contraction: the scores are exactly those of drift(); finite
-# numbers and no signed zeros let the compiler vectorise the minimum and maximum)
+# (no reassociation or contraction, so the scores are those of the formula evaluated in
+# order; finite numbers and no signed zeros let the compiler vectorise the min and max)
 @nb.njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
-def drift_watching(
+def drift(
     score: np.ndarray,
     out: np.ndarray,
     error_points: np.ndarray,
@@ -132,9 +90,17 @@ def drift_watching(
     band_hi: float,
     outside: np.ndarray,
 ) -> None:
-    """drift(), also setting outside[k] to whether one of the new scores of subjects 8k
-    to 8k + 7 is outside [band_lo, band_hi) (points; a last, partial run counts as
-    outside). Bounds and scores must be finite numbers."""
+    """One day of drift toward the base and of association penalties: the new scores of
+    `score` go to `out` (another array: writing over the input defeats vectorisation);
+    error points change in place. outside[k] is set to whether one of the new scores of
+    subjects 8k to 8k + 7 is outside [band_lo, band_hi) (a last, partial run counts as
+    outside).
+
+    Scores, error points and bounds in points, all finite; decay is 1 - drift per day,
+    association the points lost per listed contact, [lo, hi] the score bounds. Error
+    points decay only for `error_ids`, the subjects that may have any (everyone else's
+    are 0).
+    """
     n = len(score)
     n_oct = n // 8
     penalise = association != 0.0 and len(listed_contacts) == n
@@ -154,7 +120,9 @@ def drift_watching(
             s -= association * listed_contacts[i]
         out[i] = min(max(s, lo), hi)
     outside[n_oct] = True
-    _decay_errors(error_points, decay, error_ids)
+    if decay != 1.0:
+        for i in error_ids:
+            error_points[i] *= decay
 
 
 @nb.njit(cache=True)
@@ -212,8 +180,8 @@ class Scorer:
         self._error_ids = np.zeros(0, np.int64)
         self.track_risen = False  # set to keep the subjects whose score rose (take_risen)
         self._risen: list[np.ndarray] = []
-        self._band: tuple[float, float] | None = None  # see watch_band
-        self.outside = np.zeros(0, np.bool_)
+        self._band = (_finite(-np.inf), _finite(np.inf))  # see watch_band
+        self.outside = np.ones(n // 8 + 1, np.bool_)
 
     def _add(self, subjects: np.ndarray, points: np.ndarray, erroneous: np.ndarray) -> None:
         """add_points, noting the subjects whose score went up (see take_risen)."""
@@ -229,8 +197,7 @@ class Scorer:
         )
         if self.track_risen:
             self._risen.append(subjects[points > 0])
-        if self._band is not None:
-            self.outside[subjects >> 3] = True
+        self.outside[subjects >> 3] = True
         erroneous = erroneous.astype(np.bool_)
         if erroneous.any():
             fresh = np.unique(subjects[erroneous & ~self._with_errors[subjects]])
@@ -249,12 +216,13 @@ class Scorer:
         return risen
 
     def watch_band(self, lo: float, hi: float) -> None:
-        """From now on keep `outside`: per run of eight subjects (ids 8k to 8k + 7),
-        whether one of them had a score outside [lo, hi) (points) after the last drift or
-        had its score changed by records since (the lists' daily update needs to visit
-        only those runs). Infinite bounds are taken as the largest finite numbers."""
+        """Set the band of `outside`, which tells per run of eight subjects (ids 8k to
+        8k + 7) whether one of them had a score outside [lo, hi) (points) after the last
+        drift or had its score changed by records since (the lists' daily update needs
+        to visit only those runs; before the first call nothing is outside the band).
+        Infinite bounds are taken as the largest finite numbers."""
         self._band = (_finite(lo), _finite(hi))
-        self.outside = np.ones(len(self.state.score) // 8 + 1, np.bool_)
+        self.outside[:] = True
 
     def drift(self, listed_contacts: np.ndarray) -> None:
         """One day of drift and association penalties for every subject.
@@ -266,7 +234,7 @@ class Scorer:
         """
         r = self.rules
         new, self._spare = self._spare, self.state.score
-        args = (
+        drift(
             self.state.score,
             new,
             self.state.error_points,
@@ -274,16 +242,12 @@ class Scorer:
             r.decay,
             r.association_penalty,
             listed_contacts,
-            _finite(r.min_score),  # (drift_watching assumes finite numbers)
+            _finite(r.min_score),
             _finite(r.max_score),
             self._error_ids,
+            *self._band,
+            self.outside,
         )
-        if self._band is not None:
-            drift_watching(*args, *self._band, self.outside)
-        elif r.decay == 1.0 and r.association_penalty == 0.0:
-            np.copyto(new, self.state.score)
-        else:
-            drift(*args)
         self.state.score = new
 
     def apply(
