@@ -113,3 +113,35 @@ def test_drift_leaves_the_previous_scores_alone() -> None:
     sc.apply(1, np.array([0, 1]), np.array([-10.0, 5.0]), np.array([False, False]))
     assert np.array_equal(before, kept) and sc.state.score is not before
     assert sc.state.score.tolist() == pytest.approx([910.0 - 10.0, 1005.0])
+
+
+def test_drift_worked_out_ahead_is_the_same_and_guards_the_scores() -> None:
+    """drift_work() (run, say, in another thread) then drift() gives exactly what drift()
+    alone gives; records while the work is pending raise, and so does a second work."""
+    r = rules(drift_per_day=0.02, association_penalty=1.5)
+    rng = np.random.default_rng(3)
+    n = 101
+    alone, ahead = Scorer(r, n), Scorer(r, n)
+    for sc in (alone, ahead):
+        sc.watch_band(960.0, 1030.0)
+    contacts = rng.integers(0, 3, n).astype(np.int16)
+    for day in range(5):
+        subjects = rng.integers(0, n, 7)
+        points = rng.choice([-80.0, -30.0, 25.0], 7)
+        erroneous = rng.random(7) < 0.5
+        for sc in (alone, ahead):
+            sc.apply(day, subjects, points, erroneous)
+        alone.drift(contacts)
+        work = ahead.drift_work(contacts)
+        with pytest.raises(RuntimeError):
+            ahead.apply(day, subjects[:1], points[:1], erroneous[:1])
+        with pytest.raises(RuntimeError):
+            ahead.drift_work(contacts)
+        work()
+        ahead.drift(contacts)
+        for a, b in (
+            (alone.state.score, ahead.state.score),
+            (alone.state.error_points, ahead.state.error_points),
+            (alone.outside, ahead.outside),
+        ):
+            assert np.array_equal(a, b)

@@ -321,6 +321,7 @@ class Simulation:
         ]
         self.hist_rows: list[np.ndarray] = []
         self._tally: tuple[int, Future[list[np.ndarray]]] | None = None
+        self._drifting: list[Future[None]] = []
         self.list_key = [stream_key(self.seed, f"lists.{s.name}") for s in (self.res, self.ent)]
         self.activity_keys = [
             stream_key(self.seed, f"activities.{a}") for a in self.activities.names
@@ -385,6 +386,9 @@ class Simulation:
         kind = self.log.column("kind")[ids]
         subject = self.log.column("subject")[ids]
         erroneous = self.log.column("erroneous")[ids]
+        for work in self._drifting:  # the day's drift, worked out in the worker thread
+            work.result()
+        self._drifting = []
         for s, side in enumerate((self.res, self.ent)):
             if side.scorer is not None:
                 side.scorer.drift(self.listed_contacts[: side.n if s == 0 else 0])
@@ -401,6 +405,15 @@ class Simulation:
             )
             count_into(side.acc, side.cell[subj], cols)
         return kind, subject, erroneous
+
+    def _drift_ahead(self, pool: ThreadPoolExecutor) -> None:
+        """Work out tomorrow's drift in `pool`'s thread: nothing changes scores or
+        listed contacts after today's lists (Scorer.drift_work); tomorrow's scoring
+        takes the drifted scores in."""
+        for s, side in enumerate((self.res, self.ent)):
+            if side.scorer is not None:
+                work = side.scorer.drift_work(self.listed_contacts[: side.n if s == 0 else 0])
+                self._drifting.append(pool.submit(work))
 
     def _due_process(self, day: int) -> None:
         """Notices, appeals, decisions and repairs (see dueprocess.py), before the lists."""
@@ -701,6 +714,8 @@ class Simulation:
             self._due_process(day)
             t, phase["due_process"] = clock(), phase["due_process"] + clock() - t
             newly_black = self._lists(day, kind, subject, erroneous)
+            if pool is not None and day + 1 < self.days:
+                self._drift_ahead(pool)
             t, phase["lists_and_measures"] = clock(), phase["lists_and_measures"] + clock() - t
             shocks = self._activities(day)
             t, phase["activities"] = clock(), phase["activities"] + clock() - t

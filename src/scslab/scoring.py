@@ -13,6 +13,8 @@ was decisive for a sanction.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numba as nb
@@ -74,32 +76,27 @@ class ScoreState:
 
 # (no reassociation or contraction, so the scores are those of the formula evaluated in
 # order; finite numbers and no signed zeros let the compiler vectorise the min and max)
-@nb.njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
+@nb.njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz"})
 def drift(
     score: np.ndarray,
     out: np.ndarray,
-    error_points: np.ndarray,
     base: float,
     decay: float,
     association: float,
     listed_contacts: np.ndarray,
     lo: float,
     hi: float,
-    error_ids: np.ndarray,
     band_lo: float,
     band_hi: float,
     outside: np.ndarray,
 ) -> None:
     """One day of drift toward the base and of association penalties: the new scores of
-    `score` go to `out` (another array: writing over the input defeats vectorisation);
-    error points change in place. outside[k] is set to whether one of the new scores of
-    subjects 8k to 8k + 7 is outside [band_lo, band_hi) (a last, partial run counts as
-    outside).
+    `score` go to `out` (another array: writing over the input defeats vectorisation).
+    outside[k] is set to whether one of the new scores of subjects 8k to 8k + 7 is
+    outside [band_lo, band_hi) (a last, partial run counts as outside). Releases the GIL.
 
-    Scores, error points and bounds in points, all finite; decay is 1 - drift per day,
-    association the points lost per listed contact, [lo, hi] the score bounds. Error
-    points decay only for `error_ids`, the subjects that may have any (everyone else's
-    are 0).
+    Scores and bounds in points, all finite; decay is 1 - drift per day, association the
+    points lost per listed contact, [lo, hi] the score bounds.
     """
     n = len(score)
     n_oct = n // 8
@@ -120,8 +117,14 @@ def drift(
             s -= association * listed_contacts[i]
         out[i] = min(max(s, lo), hi)
     outside[n_oct] = True
+
+
+@nb.njit(cache=True)
+def decay_error_points(error_points: np.ndarray, decay: float, ids: np.ndarray) -> None:
+    """One day of drift of the erroneous points (points) of `ids`, in place (decay is
+    1 - drift per day)."""
     if decay != 1.0:
-        for i in error_ids:
+        for i in ids:
             error_points[i] *= decay
 
 
@@ -181,10 +184,13 @@ class Scorer:
         self.track_risen = False  # set to keep the subjects whose score rose (take_risen)
         self._risen: list[np.ndarray] = []
         self._band = (_finite(-np.inf), _finite(np.inf))  # see watch_band
+        self._pending = False  # drift_work() handed out, its scores not taken in yet
         self.outside = np.ones(n // 8 + 1, np.bool_)
 
     def _add(self, subjects: np.ndarray, points: np.ndarray, erroneous: np.ndarray) -> None:
         """add_points, noting the subjects whose score went up (see take_risen)."""
+        if self._pending:
+            raise RuntimeError("scores changed while the next drift was being worked out")
         r = self.rules
         add_points(
             self.state.score,
@@ -224,31 +230,43 @@ class Scorer:
         self._band = (_finite(lo), _finite(hi))
         self.outside[:] = True
 
-    def drift(self, listed_contacts: np.ndarray) -> None:
-        """One day of drift and association penalties for every subject.
-
-        The new scores are written to a second buffer, which becomes `state.score`; the
-        scores as they were before stay unchanged until the next call, so that another
-        thread may still read them (the engine tallies each day's scores while the next
-        day runs).
-        """
+    def drift_work(self, listed_contacts: np.ndarray) -> Callable[[], None]:
+        """The heavy part of the next drift(), to run now or in another thread: it
+        writes the drifted scores (and the band flags of `outside`) into the second
+        buffer and changes nothing else. Until drift() takes them in, the scores must
+        not change (records raise); call drift() once the work has run."""
+        if self._pending:
+            raise RuntimeError("a drift is already pending")
+        self._pending = True
         r = self.rules
-        new, self._spare = self._spare, self.state.score
-        drift(
+        return functools.partial(
+            drift,
             self.state.score,
-            new,
-            self.state.error_points,
+            self._spare,
             r.base,
             r.decay,
             r.association_penalty,
             listed_contacts,
             _finite(r.min_score),
             _finite(r.max_score),
-            self._error_ids,
             *self._band,
             self.outside,
         )
-        self.state.score = new
+
+    def drift(self, listed_contacts: np.ndarray) -> None:
+        """One day of drift and association penalties for every subject (after
+        drift_work() and its work, only the taking in of its scores).
+
+        The new scores are written to a second buffer, which becomes `state.score`; the
+        scores as they were before stay unchanged until the next drift's work runs, so
+        that another thread may still read them (the engine tallies each day's scores
+        while the next day runs).
+        """
+        if not self._pending:
+            self.drift_work(listed_contacts)()
+        self._pending = False
+        self._spare, self.state.score = self.state.score, self._spare
+        decay_error_points(self.state.error_points, self.rules.decay, self._error_ids)
 
     def apply(
         self,
