@@ -684,9 +684,9 @@ class Simulation:
         t_built = time.perf_counter()
         self._setup(pop)
         if nb.get_num_threads() > 1:
-            with ThreadPoolExecutor(1, thread_name_prefix="scslab-tally") as pool:
+            with ThreadPoolExecutor(1, thread_name_prefix="scslab-worker") as pool:
                 self._run_days(pool, progress)
-        else:  # one thread allowed: everything on this one
+        else:  # one thread allowed: drift and tally inline
             self._run_days(None, progress)
         t_sim = time.perf_counter()
         results = Results(
