@@ -15,10 +15,10 @@ from scslab.activities import (
     ActivityRules,
     HighScores,
     Reach,
-    ReachedView,
     ResidentGroups,
     draw_attempts,
     draw_by_cell,
+    draw_reached,
     eligibility_class,
     flag_posts,
     reached_ids,
@@ -200,24 +200,21 @@ def test_posts_in_closed_form_match_the_individual_rates() -> None:
     flagged = [0, 0]
     expected = np.zeros(n)
     for day in days:
+        chill_now = (chill.value, chill.since, chill.rate)
+        reaches = [reach if b == a else None for b in range(len(rules))]
+        keys = [stream_key(1, "reached")] * len(rules)
+        ids = reached_ids(mask, rep_mask, score, 1020.0)
         drawn = draw_by_cell(
             rules,
             a,
             people,
             pool,
-            ReachedView.gather(
-                reached_ids(mask, rep_mask, score, 1020.0),
-                mask,
-                rep_mask,
-                score,
-                people,
-                (chill.value, chill.since, chill.rate),
-            ),
+            draw_reached(rules, reaches, people, ids, chill_now, keys, day),
             reach,
-            (chill.value, chill.since, chill.rate),
+            chill_now,
             chill.deficits(day).reshape(people.size.shape),
             flag_p,
-            (stream_key(1, "reached"), [stream_key(1, "f0"), stream_key(1, "f1")]),
+            [stream_key(1, "f0"), stream_key(1, "f1")],
             day_rng(1, "posts", day),
             day,
         )
@@ -325,3 +322,106 @@ def test_union_sorted() -> None:
     b = np.array([0, 3, 4, 9, 12], np.int64)
     assert union_sorted(a, b).tolist() == [0, 1, 3, 4, 5, 9, 12]
     assert union_sorted(a, np.zeros(0, np.int64)).tolist() == a.tolist()
+
+
+def _many_activities(n_acts: int, rng: np.random.Generator) -> ActivityRules:
+    """Residents' activities with random rates, eligibility and income gradients."""
+    return ActivityRules(
+        names=[f"a{a}" for a in range(n_acts)],
+        domain=np.zeros(n_acts, np.int64),
+        enterprise=np.zeros(n_acts, np.bool_),
+        eligible=rng.integers(0, 4, n_acts),
+        daily_rate=rng.uniform(0.05, 0.6, n_acts),
+        decile_multiplier=rng.uniform(0.5, 2.0, (n_acts, 10)),
+        base_wait=np.ones(n_acts),
+        income_loss=np.zeros(n_acts),
+        posting=rng.random(n_acts) < 0.3,
+    )
+
+
+def _reached_city(n: int, rng: np.random.Generator) -> tuple:
+    """Residents with lists, rep lists, scores, groups and posting propensities."""
+    n_cells = 5
+    klass = rng.integers(0, 4, n).astype(np.uint8)
+    decile = rng.integers(0, 10, n).astype(np.uint8)
+    cell = rng.integers(0, n_cells, n).astype(np.int16)
+    people = ResidentGroups.of(cell, n_cells, decile, klass)
+    mask = rng.integers(0, 256, n).astype(np.uint8) * (rng.random(n) < 0.3)
+    rep = rng.integers(0, 4, n).astype(np.uint8) * (rng.random(n) < 0.2)
+    score = rng.normal(1000, 25, n).astype(np.float32)
+    chill = Recovering(n, half_life_days=15.0)
+    chill.shock(np.flatnonzero(rng.random(n) < 0.4), 2, 0.7)
+    return people, mask.astype(np.uint8), rep.astype(np.uint8), score, chill
+
+
+def test_draw_reached_activities_are_drawn_apart() -> None:
+    """Each activity's attempts and reached rates are the same whether it is drawn alone
+    or with others (its own stream, its own residents), also past 64 activities at once."""
+    rng = np.random.default_rng(11)
+    n_acts, n = 70, 3_000
+    rules = _many_activities(n_acts, rng)
+    people, mask, rep, score, chill = _reached_city(n, rng)
+    reaches = [
+        Reach(mask, int(rng.integers(0, 256)), rep, int(rng.integers(0, 4)), score, reward)
+        for reward in rng.choice([np.inf, 1010.0, 1040.0], n_acts)
+    ]
+    ids = np.arange(n, dtype=np.int64)
+    keys = [stream_key(3, f"a{a}") for a in range(n_acts)]
+    now = (chill.value, chill.since, chill.rate)
+    together = draw_reached(rules, reaches, people, ids, now, keys, 9)
+    for a in (0, 17, 63, 64, 69):
+        alone = [r if b == a else None for b, r in enumerate(reaches)]
+        drawn = draw_reached(rules, alone, people, ids, now, keys, 9)
+        assert drawn.attempts[a].tolist() == together.attempts[a].tolist()
+        assert np.array_equal(drawn.rate[a], together.rate[a])
+        assert not drawn.rate[np.arange(n_acts) != a].any()
+    assert sum(len(x) for x in together.attempts) > 1000
+
+
+def test_draw_reached_means_and_rates() -> None:
+    """Only eligible residents that the activity reaches attempt it, in id order; each
+    makes Poisson(rate x multiplier x propensity) attempts; the reached rates are the
+    sums of those rates by cell."""
+    rng = np.random.default_rng(12)
+    n_acts, n = 4, 4_000
+    rules = _many_activities(n_acts, rng)
+    people, mask, rep, score, chill = _reached_city(n, rng)
+    reaches = [
+        Reach(mask, 0b1, rep, 0, score, np.inf),
+        Reach(mask, 0, rep, 0b10, score, np.inf),
+        Reach(mask, 0, rep, 0, score, 1020.0),
+        Reach(mask, 0b110, rep, 0b1, score, 1030.0),
+    ]
+    ids = np.flatnonzero(rng.random(n) < 0.8).astype(np.int64)  # the rest: never drawn
+    keys = [stream_key(4, f"a{a}") for a in range(n_acts)]
+    counts = np.zeros((n_acts, n))
+    expected = np.zeros((n_acts, n))
+    days = range(20, 60)
+    now = (chill.value, chill.since, chill.rate)
+    for day in days:
+        drawn = draw_reached(rules, reaches, people, ids, now, keys, day)
+        propensity = chill.all_at(day)
+        for a, reach in enumerate(reaches):
+            eligible = ((ELIGIBLE_CLASSES[rules.eligible[a]] >> people.klass) & 1) == 1
+            who = np.zeros(n, bool)
+            who[ids] = reach.of(ids)
+            who &= eligible
+            rate = rules.daily_rate[a] * rules.decile_multiplier[a][people.income_decile]
+            rate = rate * (propensity if rules.posting[a] else 1.0) * who
+            got = drawn.attempts[a]
+            assert who[got].all() and (np.diff(got) >= 0).all()
+            np.testing.assert_allclose(
+                drawn.rate[a], np.bincount(people.cell, rate, minlength=5), rtol=1e-9
+            )
+            counts[a] += np.bincount(got, minlength=n)
+            expected[a] += rate
+    for a in range(n_acts):
+        want, got = expected[a].sum(), counts[a].sum()
+        assert want > 500
+        assert abs(got - want) < 4 * np.sqrt(want)
+        # by income decile too (the thinning by multiplier)
+        for d in (0, 9):
+            sel = people.income_decile == d
+            assert abs(counts[a][sel].sum() - expected[a][sel].sum()) < 4 * np.sqrt(
+                expected[a][sel].sum() + 1
+            )

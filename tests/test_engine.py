@@ -102,6 +102,9 @@ def test_corporate_sanctions_reach_the_legal_representative(small_sim) -> None:
     expect = np.zeros(pop.n_residents, np.uint8)
     np.bitwise_or.at(expect, pop.enterprises.legal_rep, ent_mask)
     assert (expect == sim.rep_mask).all()
+    # the sets the activities start from, kept from the day's changes without a scan
+    assert sim.rep_ids.tolist() == np.flatnonzero(sim.rep_mask).tolist()
+    assert sim.listed_ids.tolist() == np.flatnonzero(sim.res.list_state.mask).tolist()
 
 
 def test_manifest(small_run) -> None:

@@ -18,6 +18,7 @@ from scslab.measures import (
     daily_update,
     enlist,
     representative_masks,
+    update_members,
 )
 from scslab.scenario import DOMAINS, builtin_text, parse_scenario
 from scslab.scoring import Scorer, ScoreRules
@@ -255,3 +256,18 @@ def test_daily_update_with_the_scorers_band_is_the_same(seed: int, n: int) -> No
         assert changes[0] == changes[1]
         assert np.array_equal(states[0].mask, states[1].mask)
         assert np.array_equal(states[0].wrongful, states[1].wrongful)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    members=st.sets(st.integers(0, 60)),
+    changes=st.dictionaries(st.integers(0, 60), st.booleans()),
+)
+def test_update_members_is_the_set_update(members: set[int], changes: dict[int, bool]) -> None:
+    """update_members: touched ids are members exactly when marked, the rest unchanged."""
+    touched = np.array(sorted(changes), np.int64)
+    now = np.array([changes[t] for t in sorted(changes)], bool)
+    got = update_members(np.array(sorted(members), np.int64), touched, now)
+    want = (members - set(changes)) | {t for t, on in changes.items() if on}
+    assert got.tolist() == sorted(want)
+    assert got.dtype == np.int64

@@ -8,8 +8,8 @@ counted, and it is *wrongful* when every list that blocks it rests on erroneous 
 Almost all attempts meet no measure (a post a week alone is 3 million posts a day in the
 whole city). Residents' attempts are drawn in closed form (`draw_by_cell`): the attempts
 of residents whom a measure or reward of the domain reaches (a list, a listed enterprise
-they represent, a score high enough for the green channel) are drawn one by one and
-resolved; everyone else's are only counted, per cell, as a Poisson number whose mean is
+they represent, a score high enough for the green channel) are drawn one by one, for
+every activity in one pass over those residents (`draw_reached`), and resolved; everyone else's are only counted, per cell, as a Poisson number whose mean is
 the cell's summed rate (income multipliers, and for posts the posting propensities). The
 few posts that the speech department will screen (flagged) are drawn by subject. A post
 is flagged under at most one record kind.
@@ -17,12 +17,14 @@ is flagged under at most one record kind.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
 
 from scslab.departments import decile_multipliers
+from scslab.prefetch import prefetch
 from scslab.scenario import DOMAINS, Scenario
 from scslab.streams import hash_uniform
 
@@ -339,68 +341,6 @@ class HighScores:
         return self.ids
 
 
-@nb.njit(cache=True)
-def _reached_attempts(
-    ids: np.ndarray,
-    mask: np.ndarray,
-    rep_mask: np.ndarray,
-    score: np.ndarray,
-    klass: np.ndarray,
-    decile: np.ndarray,
-    cell: np.ndarray,
-    chill_value: np.ndarray,
-    chill_since: np.ndarray,
-    own_bits: int,
-    rep_bits: int,
-    reward_score: float,
-    class_bits: int,
-    mults: np.ndarray,
-    lam: float,
-    chill_rate: float,
-    key: np.uint64,
-    day: int,
-    reached_rate: np.ndarray,
-    out: np.ndarray,
-) -> int:
-    """Attempts of the eligible residents whom the domain's measures or rewards reach,
-    among those of a ReachedView (its arrays, one entry per resident): one entry per
-    attempt, in id order; returns how many (-1 if `out` is too small). Adds each such
-    resident's expected attempts (per day) to reached_rate[cell]. chill_value is
-    empty for activities that are not posting."""
-    use_chill = len(chill_value) > 0
-    has_score = len(score) > 0
-    m = 0
-    for j in range(len(ids)):
-        if (
-            (mask[j] & own_bits) == 0
-            and (rep_mask[j] & rep_bits) == 0
-            and not (has_score and score[j] >= reward_score)
-        ):
-            continue
-        if not (class_bits >> klass[j]) & 1:
-            continue
-        rate = lam * mults[decile[j]]
-        if use_chill and chill_value[j] < 1.0:
-            gap = day - chill_since[j]
-            rate *= 1.0 - (1.0 - chill_value[j]) * np.exp(-chill_rate * gap)
-        reached_rate[cell[j]] += rate
-        # Poisson(rate) attempts by inversion
-        u = hash_uniform(key, day, ids[j])
-        p = np.exp(-rate)
-        cum = p
-        k = 0
-        while u > cum and k < 60:
-            k += 1
-            p *= rate / k
-            cum += p
-        for _ in range(k):
-            if m >= len(out):
-                return -1
-            out[m] = ids[j]
-            m += 1
-    return m
-
-
 @dataclass(frozen=True)
 class ResidentGroups:
     """Residents grouped by cell, income decile and eligibility class, for drawing
@@ -425,45 +365,6 @@ class ResidentGroups:
 
 
 @dataclass(frozen=True)
-class ReachedView:
-    """The residents whom some measure or reward may reach today (reached_ids), with
-    what draw_by_cell needs of them gathered once into short arrays."""
-
-    ids: np.ndarray  # int64, increasing
-    mask: np.ndarray  # uint8, own list mask
-    rep_mask: np.ndarray  # uint8, lists of the enterprises they represent
-    score: np.ndarray  # float32 (empty: no score)
-    klass: np.ndarray  # uint8, eligibility class
-    decile: np.ndarray  # uint8, income decile
-    cell: np.ndarray  # int16, collector cell
-    chill_value: np.ndarray  # float32, posting propensity at the last shock
-    chill_since: np.ndarray  # int16, day of the last shock
-
-    @classmethod
-    def gather(
-        cls,
-        ids: np.ndarray,
-        mask: np.ndarray,
-        rep_mask: np.ndarray,
-        score: np.ndarray,
-        people: ResidentGroups,
-        chill: tuple[np.ndarray, np.ndarray, float],
-    ) -> ReachedView:
-        """The view of residents `ids` (increasing)."""
-        return cls(
-            ids,
-            mask[ids],
-            rep_mask[ids],
-            score[ids] if len(score) else score,
-            people.klass[ids],
-            people.income_decile[ids],
-            people.cell[ids],
-            chill[0][ids],
-            chill[1][ids],
-        )
-
-
-@dataclass(frozen=True)
 class Reach:
     """Whom the measures and rewards of one domain reach: residents with a bit of
     `own_bits` in their list mask or of `rep_bits` in their rep mask (lists of the
@@ -482,6 +383,224 @@ class Reach:
         if len(self.score) and np.isfinite(self.reward_score):
             hit |= self.score[ids] >= self.reward_score
         return hit
+
+
+_DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_BIT_INDEX = np.zeros(64, np.int64)
+"""_BIT_INDEX[(x * _DE_BRUIJN) >> 58] = b for x = 2**b (the index of a single set bit)."""
+_BIT_INDEX[((np.uint64(1) << np.arange(64, dtype=np.uint64)) * _DE_BRUIJN) >> np.uint64(58)] = (
+    np.arange(64)
+)
+_AHEAD = 16  # agents ahead whose fields are prefetched in sparse passes
+
+
+@nb.njit(cache=True)
+def _draw_reached(
+    ids: np.ndarray,
+    mask: np.ndarray,
+    rep_mask: np.ndarray,
+    score: np.ndarray,
+    group: np.ndarray,
+    chill_value: np.ndarray,
+    chill_since: np.ndarray,
+    chill_rate: float,
+    by_own: np.ndarray,
+    by_rep: np.ndarray,
+    by_class: np.ndarray,
+    reward_score: np.ndarray,
+    lam: np.ndarray,
+    mults: np.ndarray,
+    max_mult: np.ndarray,
+    posting: np.ndarray,
+    keys: np.ndarray,
+    day: int,
+    reached_rate: np.ndarray,
+    out: np.ndarray,
+    counts: np.ndarray,
+) -> bool:
+    """The kernel of draw_reached, one pass over `ids` for up to 64 activities.
+
+    Activity a reaches resident i when bit a is set in by_own[mask[i]] | by_rep[rep_mask[i]]
+    (or score[i] >= reward_score[a]) and in by_class[class of i]. Each activity's
+    candidates (the residents it reaches, in id order) are thinned as in _sweep: those
+    with a candidate attempt at the maximum rate lam[a] * max_mult[a] are found by
+    geometric skipping, each candidate attempt kept with probability rate / maximum.
+    Attempts of activity a go to out[a, :counts[a]]; returns False, with `out` partly
+    written, if a row is too short."""
+    n_classes = len(CLASSES)
+    n_acts = len(lam)
+    cap = out.shape[1]
+    has_score = len(score) > 0
+    by_score = 0
+    least_reward = np.inf
+    for a in range(n_acts):
+        if reward_score[a] < np.inf:
+            by_score |= 1 << a
+            least_reward = min(least_reward, reward_score[a])
+    top = lam * max_mult  # candidate attempts per day at the maximum rate
+    p1 = np.empty(n_acts)  # P(k = 1 | k >= 1) for k ~ Poisson(top)
+    skip = np.zeros(n_acts, np.int64)  # candidates to pass before the next one with k >= 1
+    drawn = np.zeros(n_acts, np.int64)  # draws taken from each activity's stream
+    for a in range(n_acts):
+        if top[a] > 0.0:
+            p1[a] = top[a] * np.exp(-top[a]) / -np.expm1(-top[a])
+            skip[a] = int(-np.log1p(-hash_uniform(keys[a], day, 0)) / top[a])
+            drawn[a] = 1
+    for j in range(len(ids)):
+        if j + _AHEAD < len(ids):
+            ahead = ids[j + _AHEAD]
+            prefetch(mask, ahead)
+            prefetch(rep_mask, ahead)
+            prefetch(group, ahead)
+            if has_score:
+                prefetch(score, ahead)
+        i = ids[j]
+        g = np.int64(group[i])
+        acts = (by_own[mask[i]] | by_rep[rep_mask[i]]) & by_class[g % n_classes]
+        if has_score and score[i] >= least_reward:
+            for a in range(n_acts):
+                if (by_score >> a) & 1 and score[i] >= reward_score[a]:
+                    acts |= by_class[g % n_classes] & (1 << a)
+        if acts == 0:
+            continue
+        decile = (g // n_classes) % 10
+        cell = g // (10 * n_classes)
+        while acts != 0:
+            low = acts & -acts  # the lowest activity left
+            a = _BIT_INDEX[(np.uint64(low) * _DE_BRUIJN) >> np.uint64(58)]
+            acts ^= low
+            rate = lam[a] * mults[a, decile]
+            if posting[a] and chill_value[i] < 1.0:
+                gap = day - chill_since[i]
+                rate *= 1.0 - (1.0 - chill_value[i]) * np.exp(-chill_rate * gap)
+            reached_rate[a, cell] += rate
+            if skip[a] > 0:
+                skip[a] -= 1
+                continue
+            # a zero-truncated Poisson(top) of candidate attempts, each kept with
+            # probability rate / top; then the gap to the next such candidate
+            c = drawn[a]
+            v = hash_uniform(keys[a], day, c)
+            k, p, cum = 1, p1[a], p1[a]
+            while v > cum and k < 60:
+                k += 1
+                p *= top[a] / k
+                cum += p
+            keep = rate / top[a]
+            for q in range(k):
+                if hash_uniform(keys[a], day, c + 1 + q) < keep:
+                    if counts[a] >= cap:
+                        return False
+                    out[a, counts[a]] = i
+                    counts[a] += 1
+            skip[a] = int(-np.log1p(-hash_uniform(keys[a], day, c + 1 + k)) / top[a])
+            drawn[a] = c + 2 + k
+    return True
+
+
+@dataclass(frozen=True)
+class ReachedDraw:
+    """One day of attempts by the residents whom measures or rewards reach (draw_reached).
+
+    attempts[a]: ids, one entry per attempt at activity a, increasing (empty for activities
+    not drawn); rate[a, cell]: the expected attempts per day of those reached, summed by
+    cell (what draw_by_cell leaves out of the others' closed-form count).
+    """
+
+    attempts: list[np.ndarray]
+    rate: np.ndarray
+
+
+def draw_reached(
+    rules: ActivityRules,
+    reaches: Sequence[Reach | None],
+    people: ResidentGroups,
+    ids: np.ndarray,
+    chill: tuple[np.ndarray, np.ndarray, float],
+    keys: Sequence[np.uint64],
+    day: int,
+) -> ReachedDraw:
+    """The attempts of the residents `ids` (increasing: those whom some measure or reward
+    may reach, see reached_ids) at every activity a with a Reach in `reaches` (None: not
+    drawn, e.g. enterprises' activities), in one pass over them.
+
+    Resident i makes Poisson(rate x income multiplier x posting propensity) attempts at
+    activity a if it is eligible and reaches[a] reaches it. They are drawn from stream
+    keys[a] by thinning, as draw_attempts does, over the residents that activity a
+    reaches on `day` in id order. The reaches must share their mask, rep_mask and score
+    arrays (they differ in bits and reward score). chill: as for draw_attempts.
+    """
+    n_acts = len(rules)
+    drawn = [r for r in reaches if r is not None]
+    n_cells = people.size.shape[0]
+    rate = np.zeros((n_acts, n_cells))
+    if not drawn:
+        return ReachedDraw([np.zeros(0, np.int64) for _ in range(n_acts)], rate)
+    first = drawn[0]
+    for r in drawn:
+        if (
+            r.mask is not first.mask
+            or r.rep_mask is not first.rep_mask
+            or r.score is not first.score
+        ):
+            raise ValueError("draw_reached: the reaches must share mask, rep_mask and score")
+    attempts = [np.zeros(0, np.int64) for _ in range(n_acts)]
+    for chunk in range(0, n_acts, 64):  # one pass for up to 64 activities
+        acts = [a for a in range(chunk, min(chunk + 64, n_acts)) if reaches[a] is not None]
+        if not acts:
+            continue
+        by_own, by_rep, by_class = (
+            np.zeros(256, np.int64),
+            np.zeros(256, np.int64),
+            np.zeros(4, np.int64),
+        )
+        reward_score = np.full(len(acts), np.inf)
+        for b, a in enumerate(acts):
+            reach = reaches[a]
+            assert reach is not None
+            bit = np.int64(1) << np.int64(b)
+            by_own[(np.arange(256) & reach.own_bits) != 0] |= bit
+            by_rep[(np.arange(256) & reach.rep_bits) != 0] |= bit
+            by_class[(ELIGIBLE_CLASSES[rules.eligible[a]] >> np.arange(4)) & 1 == 1] |= bit
+            if len(reach.score):
+                reward_score[b] = reach.reward_score
+        lam = rules.daily_rate[acts]
+        mults = rules.decile_multiplier[acts]
+        expected = len(ids) * float((lam * mults.max(axis=1)).max())
+        cap = int(2 * expected + 8 * np.sqrt(expected) + 1024)
+        while True:
+            out = np.empty((len(acts), cap), np.int64)
+            counts = np.zeros(len(acts), np.int64)
+            part = np.zeros((len(acts), n_cells))
+            if _draw_reached(
+                ids,
+                first.mask,
+                first.rep_mask,
+                first.score,
+                people.group,
+                chill[0],
+                chill[1],
+                chill[2],
+                by_own,
+                by_rep,
+                by_class,
+                reward_score,
+                lam,
+                mults,
+                mults.max(axis=1),
+                rules.posting[acts],
+                np.array([keys[a] for a in acts], np.uint64),
+                day,
+                part,
+                out,
+                counts,
+            ):
+                break
+            cap *= 4
+        rate[acts] = part
+        for b, a in enumerate(acts):
+            attempts[a] = out[b, : counts[b]]
+    return ReachedDraw(attempts, rate)
 
 
 @dataclass
@@ -505,64 +624,31 @@ def draw_by_cell(
     a: int,
     people: ResidentGroups,
     pool: np.ndarray | int,
-    listed: ReachedView,
+    reached: ReachedDraw,
     reach: Reach,
     chill: tuple[np.ndarray, np.ndarray, float] | None,
     deficits: np.ndarray | None,
     flag_probability: np.ndarray,
-    keys: tuple[np.uint64, list[np.uint64]],
+    flag_keys: Sequence[np.uint64],
     rng: np.random.Generator,
     day: int,
 ) -> CellDraw:
     """The attempts of residents' activity a on `day`, in closed form (module docstring).
 
-    listed: the residents whom some measure or reward may reach (reached_ids, at the
-    domain's reward score or lower); reach: who the domain's measures and rewards reach.
-    chill: posting propensities as for draw_attempts, and deficits [cells, 10, 4]: per
-    group, the sum of (1 - propensity) over its residents on `day` (both None for
-    activities that are not posting). flag_probability: per flag kind, the probability
-    that one post is flagged under it (empty when not posting). keys: the stream of the
-    reached residents' attempts and one stream per flag kind. The counts are exactly as
-    if every resident made Poisson(rate x income multiplier x propensity) attempts,
-    split.
+    reached: the day's attempts of the residents whom some measure or reward may reach
+    (draw_reached, with `reach` for activity a); reach: who the domain's measures and
+    rewards reach. chill: posting propensities as for draw_attempts, and deficits
+    [cells, 10, 4]: per group, the sum of (1 - propensity) over its residents on `day`
+    (both None for activities that are not posting). flag_probability: per flag kind,
+    the probability that one post is flagged under it (empty when not posting);
+    flag_keys: one stream per flag kind. The counts are exactly as if every resident
+    made Poisson(rate x income multiplier x propensity) attempts, split.
     """
-    empty_f = np.zeros(0, np.float32)
-    rate = chill[2] if chill is not None else 0.0
     lam = float(rules.daily_rate[a])
     mults = rules.decile_multiplier[a]
     class_bits = int(ELIGIBLE_CLASSES[rules.eligible[a]])
     n_cells = people.size.shape[0]
-    reached_rate = np.zeros(n_cells)
-    expected = len(listed.ids) * lam * float(mults.max())
-    cap = int(2 * expected + 8 * np.sqrt(expected) + 1024)
-    while True:
-        out = np.empty(cap, np.int64)
-        m = _reached_attempts(
-            listed.ids,
-            listed.mask,
-            listed.rep_mask,
-            listed.score,
-            listed.klass,
-            listed.decile,
-            listed.cell,
-            listed.chill_value if chill is not None else empty_f,
-            listed.chill_since,
-            reach.own_bits,
-            reach.rep_bits,
-            reach.reward_score,
-            class_bits,
-            mults,
-            lam,
-            rate,
-            keys[0],
-            day,
-            reached_rate,
-            out,
-        )
-        if m >= 0:
-            break
-        reached_rate[:] = 0.0
-        cap *= 4
+    reached_rate = reached.rate[a]
     eligible = np.array([(class_bits >> c) & 1 for c in range(len(CLASSES))], np.float64)
     present = people.size if deficits is None else people.size - deficits
     propensity = (present * eligible).sum(axis=2)  # [cells, deciles]
@@ -570,14 +656,14 @@ def draw_by_cell(
     flagged: list[np.ndarray] = []
     for k, p_flag in enumerate(flag_probability):
         ids = draw_attempts(
-            rules, a, pool, people.income_decile, chill, keys[1][k], day, share=float(p_flag)
+            rules, a, pool, people.income_decile, chill, flag_keys[k], day, share=float(p_flag)
         )
         flagged.append(ids[~reach.of(ids)])
     unflagged = np.maximum(cell_rate, 0.0) * max(0.0, 1.0 - float(flag_probability.sum()))
     others = rng.poisson(unflagged)
     for ids in flagged:
         others += np.bincount(people.cell[ids], minlength=n_cells)
-    return CellDraw(out[:m], others, flagged)
+    return CellDraw(reached.attempts[a], others, flagged)
 
 
 def flag_posts(

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from scslab.prefetch import prefetch
+
 
 @nb.njit(cache=True)
 def _shock(
@@ -31,7 +33,13 @@ def _shock(
     deficit: np.ndarray,
 ) -> None:
     tracked = len(group) > 0
-    for i in ids:
+    for j in range(len(ids)):
+        if j + 16 < len(ids):  # residents scattered over the city: overlap their loads
+            prefetch(value, ids[j + 16])
+            prefetch(since, ids[j + 16])
+            if tracked:
+                prefetch(group, ids[j + 16])
+        i = ids[j]
         now = 1.0 - (1.0 - value[i]) * np.exp(-rate * (day - since[i]))
         value[i] = max(now * (1.0 - share), floor)
         since[i] = day

@@ -37,10 +37,10 @@ from scslab.activities import (
     ActivityRules,
     HighScores,
     Reach,
-    ReachedView,
     ResidentGroups,
     draw_attempts,
     draw_by_cell,
+    draw_reached,
     eligibility_class,
     flag_posts,
     reached_ids,
@@ -59,6 +59,7 @@ from scslab.measures import (
     daily_update,
     enlist,
     representative_masks,
+    update_members,
 )
 from scslab.population import AGE_BANDS, Population, build_population, resident_count
 from scslab.records import ACTIVE, STATUS_NAMES, RecordLog
@@ -280,6 +281,9 @@ class Simulation:
         self.listed_contacts = np.zeros(n, np.int16 if most < 2**15 else np.int32)
         self.rep_mask = np.zeros(n, np.uint8)
         self.rep_wrongful = np.zeros(n, np.uint8)
+        # Residents on some list, and representing a listed enterprise (kept from changes)
+        self.listed_ids = np.zeros(0, np.int64)
+        self.rep_ids = np.zeros(0, np.int64)
         self.chill = Recovering(n, beh.chilling_half_life_days)
         self.income = Recovering(n, beh.income_recovery_half_life_days, beh.min_income_factor)
         self.blocked_count = np.zeros(n, np.int32) if self.agents else np.zeros(0, np.int32)
@@ -481,6 +485,7 @@ class Simulation:
                     self.listed_contacts,
                 )
                 newly_black = touched[is_black & ~was_black]
+                self.listed_ids = update_members(self.listed_ids, touched, now != 0)
             else:
                 representative_masks(
                     touched,
@@ -492,6 +497,8 @@ class Simulation:
                     self.rep_mask,
                     self.rep_wrongful,
                 )
+                reps = np.unique(pop.enterprises.legal_rep[touched]).astype(np.int64)
+                self.rep_ids = update_members(self.rep_ids, reps, self.rep_mask[reps] != 0)
         return newly_black
 
     def _activities(self, day: int) -> list[tuple[np.ndarray, float]]:
@@ -504,10 +511,26 @@ class Simulation:
         mask, score = self.res.list_state.mask, self.res.score
         if self.high_scores is not None and self.res.scorer is not None:
             high = self.high_scores.update(score, self.res.scorer.take_risen())
-            ids = union_sorted(reached_ids(mask, self.rep_mask), high)
+            ids = union_sorted(union_sorted(self.listed_ids, self.rep_ids), high)
         else:  # no score reward, or one at or below the base: scan the scores
             ids = reached_ids(mask, self.rep_mask, score, self.green_score)
-        listed = ReachedView.gather(ids, mask, self.rep_mask, score, self.groups, chill)
+        res_dom = self.res.domains
+        reaches = [
+            None
+            if acts.enterprise[a]
+            else Reach(
+                mask,
+                int(res_dom.block_own[d] | res_dom.delay_own[d] | res_dom.reward_bits[d]),
+                self.rep_mask,
+                int(res_dom.block_rep[d] | res_dom.delay_rep[d]),
+                score,
+                float(res_dom.reward_score[d]),
+            )
+            for a, d in enumerate(acts.domain)
+        ]
+        reached = draw_reached(
+            acts, reaches, self.groups, ids, chill, [k for k, _ in self.cell_keys], day
+        )
         for a in range(len(acts)):
             firm = bool(acts.enterprise[a])
             side = self.ent if firm else self.res
@@ -517,24 +540,19 @@ class Simulation:
             posting = acts.posting[a] and not firm
             rng = day_rng(self.seed, f"activities.{acts.names[a]}", day)
             if not firm:
+                reach = reaches[a]
+                assert reach is not None
                 drawn = draw_by_cell(
                     acts,
                     a,
                     self.groups,
                     self.pools[acts.eligible[a]],
-                    listed,
-                    Reach(
-                        side.list_state.mask,
-                        int(dom.block_own[d] | dom.delay_own[d] | dom.reward_bits[d]),
-                        self.rep_mask,
-                        int(dom.block_rep[d] | dom.delay_rep[d]),
-                        side.score,
-                        float(dom.reward_score[d]),
-                    ),
+                    reached,
+                    reach,
                     chill if posting else None,
                     self.chill.deficits(day).reshape(self.groups.size.shape) if posting else None,
                     self.flag_probability if posting else np.zeros(0),
-                    self.cell_keys[a],
+                    self.cell_keys[a][1],
                     rng,
                     day,
                 )

@@ -445,6 +445,29 @@ def count_listed_contacts(
 
 
 @nb.njit(cache=True)
+def update_members(members: np.ndarray, touched: np.ndarray, member_now: np.ndarray) -> np.ndarray:
+    """A set of ids kept as an increasing array (int64), after a change: `touched`
+    (increasing, no repeats) are members now where member_now is True, and not where
+    it is False; every other member stays. One merge, no sort."""
+    out = np.empty(len(members) + len(touched), np.int64)
+    i = j = m = 0
+    while i < len(members) or j < len(touched):
+        if j == len(touched) or (i < len(members) and members[i] < touched[j]):
+            out[m] = members[i]
+            m += 1
+            i += 1
+            continue
+        t = touched[j]
+        if i < len(members) and members[i] == t:
+            i += 1
+        if member_now[j]:
+            out[m] = t
+            m += 1
+        j += 1
+    return out[:m].copy()
+
+
+@nb.njit(cache=True)
 def representative_masks(
     enterprises: np.ndarray,
     legal_rep: np.ndarray,
