@@ -104,7 +104,8 @@ def test_corporate_sanctions_reach_the_legal_representative(small_sim) -> None:
     assert (expect == sim.rep_mask).all()
     # the sets the activities start from, kept from the day's changes without a scan
     assert sim.rep_ids.tolist() == np.flatnonzero(sim.rep_mask).tolist()
-    assert sim.listed_ids.tolist() == np.flatnonzero(sim.res.list_state.mask).tolist()
+    for side in (sim.res, sim.ent):
+        assert side.listed.tolist() == np.flatnonzero(side.list_state.mask).tolist()
 
 
 def test_manifest(small_run) -> None:

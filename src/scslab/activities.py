@@ -9,10 +9,11 @@ Almost all attempts meet no measure (a post a week alone is 3 million posts a da
 whole city). Residents' attempts are drawn in closed form (`draw_by_cell`): the attempts
 of residents whom a measure or reward of the domain reaches (a list, a listed enterprise
 they represent, a score high enough for the green channel) are drawn one by one, for
-every activity in one pass over those residents (`draw_reached`), and resolved; everyone else's are only counted, per cell, as a Poisson number whose mean is
-the cell's summed rate (income multipliers, and for posts the posting propensities). The
-few posts that the speech department will screen (flagged) are drawn by subject. A post
-is flagged under at most one record kind.
+every activity in one pass over those residents (`draw_reached`), and resolved; everyone
+else's are only counted, per cell, as a Poisson number whose mean is the cell's summed
+rate (income multipliers, and for posts the posting propensities). The few posts that
+the speech department will screen (flagged) are drawn by subject. A post is flagged
+under at most one record kind.
 """
 
 from __future__ import annotations

@@ -105,6 +105,8 @@ class Side:
     series: DailySeries
     acc: np.ndarray = field(init=False)
     cols: dict[str, np.ndarray] = field(default_factory=dict)
+    listed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Ids of the agents on some list, increasing (kept from each day's listing changes)."""
 
     def __post_init__(self) -> None:
         n_cells = self.series.groups.n_cells
@@ -281,8 +283,7 @@ class Simulation:
         self.listed_contacts = np.zeros(n, np.int16 if most < 2**15 else np.int32)
         self.rep_mask = np.zeros(n, np.uint8)
         self.rep_wrongful = np.zeros(n, np.uint8)
-        # Residents on some list, and representing a listed enterprise (kept from changes)
-        self.listed_ids = np.zeros(0, np.int64)
+        # Residents representing a listed enterprise (kept from the day's changes)
         self.rep_ids = np.zeros(0, np.int64)
         self.chill = Recovering(n, beh.chilling_half_life_days)
         self.income = Recovering(n, beh.income_recovery_half_life_days, beh.min_income_factor)
@@ -475,6 +476,7 @@ class Simulation:
             now = state.mask[touched]
             is_black = (now & black) != 0
             was_black = ((now ^ toggles) & black) != 0
+            side.listed = update_members(side.listed, touched, now != 0)
             if s == 0:
                 count_listed_contacts(
                     touched,
@@ -485,7 +487,6 @@ class Simulation:
                     self.listed_contacts,
                 )
                 newly_black = touched[is_black & ~was_black]
-                self.listed_ids = update_members(self.listed_ids, touched, now != 0)
             else:
                 representative_masks(
                     touched,
@@ -511,7 +512,7 @@ class Simulation:
         mask, score = self.res.list_state.mask, self.res.score
         if self.high_scores is not None and self.res.scorer is not None:
             high = self.high_scores.update(score, self.res.scorer.take_risen())
-            ids = union_sorted(union_sorted(self.listed_ids, self.rep_ids), high)
+            ids = union_sorted(union_sorted(self.res.listed, self.rep_ids), high)
         else:  # no score reward, or one at or below the base: scan the scores
             ids = reached_ids(mask, self.rep_mask, score, self.green_score)
         res_dom = self.res.domains
@@ -644,6 +645,7 @@ class Simulation:
                 len(side.lists),
                 self.days_blacklisted if side is self.res else np.zeros(0, np.int16),
                 side.state_sums,
+                side.listed,
             )
             side.acc[:, side.cols["state"]] += side.state_sums
             side.acc, side.pending = side.pending, side.acc

@@ -31,6 +31,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from scslab.prefetch import prefetch
+
 HIST_BIN_POINTS = 10.0
 
 
@@ -111,16 +113,18 @@ class StateCollector:
         days_blacklisted: np.ndarray,
         out: np.ndarray,
         hist: np.ndarray,
+        listed: np.ndarray | None = None,
     ) -> None:
         """Columns of out [cells, columns]: count, blacklisted, wrongfully blacklisted,
         score sum (points), then agents on each list, wrongfully on each list, and in each
         grade (floors: lowest score of each grade, highest grade first; at most
         MAX_GRADES). hist: scores counted in HIST_BIN_POINTS bins from hist_lo (points).
-        Adds a day to days_blacklisted (when given) of everyone on a blacklist.
+        Adds a day to days_blacklisted (when given) of everyone on a blacklist. listed:
+        the ids of all agents on some list, increasing, if known (found from mask if not).
 
         The two halves, collect_lists() and collect_scores(), may also be called apart
         (the engine tallies the scores in another thread)."""
-        self.collect_lists(mask, wrongful, black_bits, n_lists, days_blacklisted, out)
+        self.collect_lists(mask, wrongful, black_bits, n_lists, days_blacklisted, out, listed)
         out += self.collect_scores(score, floors, hist_lo, n_lists, out.shape[1], hist)
 
     def collect_lists(
@@ -131,11 +135,17 @@ class StateCollector:
         n_lists: int,
         days_blacklisted: np.ndarray,
         out: np.ndarray,
+        listed: np.ndarray | None = None,
     ) -> None:
         """The list columns of collect() (count, blacklisted, wrongfully blacklisted, on
-        and wrongfully on each list); the score columns are left at 0."""
+        and wrongfully on each list); the score columns are left at 0. listed: as for
+        collect()."""
         out[:] = 0.0
-        _collect_lists(self.cell, mask, wrongful, black_bits, n_lists, days_blacklisted, out)
+        if listed is None:
+            listed = np.flatnonzero(mask)
+        _collect_lists(
+            self.cell, mask, wrongful, listed, black_bits, n_lists, days_blacklisted, out
+        )
         out[:, 0] = self.cell_count
 
     def collect_scores(
@@ -188,6 +198,7 @@ def _collect_lists(
     cell: np.ndarray,
     mask: np.ndarray,
     wrongful: np.ndarray,
+    listed: np.ndarray,
     black_bits: int,
     n_lists: int,
     days_blacklisted: np.ndarray,
@@ -195,31 +206,29 @@ def _collect_lists(
 ) -> None:
     """Agents on each list, wrongfully on each, blacklisted, wrongfully blacklisted, per
     cell (added to out); a day added to days_blacklisted (when given) of everyone on a
-    blacklist. Few agents are on a list: eight masks are tested at a time."""
-    n = len(cell)
-    count_days = len(days_blacklisted) == n
-    n_words = n // 8
-    mask64 = mask[: 8 * n_words].view(np.uint64)
-    for w in range(n_words + 1):
-        if w < n_words and mask64[w] == 0:
-            continue
-        for i in range(8 * w, min(8 * w + 8, n)):
-            m = mask[i]
-            if m == 0:
-                continue
-            c = cell[i]
-            wr = wrongful[i]
-            for b in range(n_lists):
-                if (m >> b) & 1:
-                    out[c, 4 + b] += 1.0
-                    if (wr >> b) & 1:
-                        out[c, 4 + n_lists + b] += 1.0
-            if m & black_bits:
-                out[c, 1] += 1.0
-                if count_days:
-                    days_blacklisted[i] += 1
-                if (m & black_bits & ~wr) == 0:
-                    out[c, 2] += 1.0
+    blacklist. Only the agents in `listed` are visited (their fields prefetched ahead)."""
+    count_days = len(days_blacklisted) == len(cell)
+    for j in range(len(listed)):
+        if j + 16 < len(listed):
+            ahead = listed[j + 16]
+            prefetch(mask, ahead)
+            prefetch(wrongful, ahead)
+            prefetch(cell, ahead)
+        i = listed[j]
+        m = mask[i]
+        c = cell[i]
+        wr = wrongful[i]
+        for b in range(n_lists):
+            if (m >> b) & 1:
+                out[c, 4 + b] += 1.0
+                if (wr >> b) & 1:
+                    out[c, 4 + n_lists + b] += 1.0
+        if m & black_bits:
+            out[c, 1] += 1.0
+            if count_days:
+                days_blacklisted[i] += 1
+            if (m & black_bits & ~wr) == 0:
+                out[c, 2] += 1.0
 
 
 @nb.njit(cache=True, nogil=True)
