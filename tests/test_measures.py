@@ -216,7 +216,8 @@ def test_busy_octets(n: int, seed: int, band: tuple[float, float]) -> None:
 @given(seed=st.integers(0, 1000), n=st.integers(1, 700))
 def test_daily_update_with_the_scorers_band_is_the_same(seed: int, n: int) -> None:
     """The lists' daily update gives the same changes whether it finds the runs of eight to
-    visit itself or takes them from a scorer watching the lists' score band: with drift
+    visit itself or takes them from a scorer watching the lists' score band, and the
+    listed agents from the masks or from a set kept as the engine keeps it: with drift
     and association penalties moving scores across the band, and records that list."""
     data = yaml.safe_load(builtin_text("beijing-2018"))
     data["scoring"].update(drift_per_day=0.05, association_penalty=4.0)
@@ -225,9 +226,11 @@ def test_daily_update_with_the_scorers_band_is_the_same(seed: int, n: int) -> No
     rules = ScoreRules.compile(sc.scoring)
     resident_kinds = np.flatnonzero(kinds.subject == 0)
     rng = np.random.default_rng(seed)
-    scorers = [Scorer(rules, n), Scorer(rules, n)]
-    scorers[1].watch_band(*lists.score_band())
-    states = [ListState.empty(n, len(lists)), ListState.empty(n, len(lists))]
+    scorers = [Scorer(rules, n) for _ in range(3)]
+    for scorer in scorers[1:]:
+        scorer.watch_band(*lists.score_band())
+    states = [ListState.empty(n, len(lists)) for _ in range(3)]
+    listed = np.zeros(0, np.int64)  # kept as the engine keeps it, for the third
     contacts = rng.integers(0, 3, n).astype(np.int16)
     for day in range(40):
         m = int(rng.integers(0, 1 + n // 10))
@@ -235,12 +238,14 @@ def test_daily_update_with_the_scorers_band_is_the_same(seed: int, n: int) -> No
         kind = rng.choice(resident_kinds, m).astype(np.uint8)
         erroneous = rng.random(m) < 0.2
         changes = []
-        for scorer, state, outside in zip(scorers, states, (False, True), strict=True):
+        for v, (scorer, state) in enumerate(zip(scorers, states, strict=True)):
             scorer.drift(contacts)
             scorer.apply(day, subjects, 3 * kinds.points[kind], erroneous)
+            entered = enlist(lists, state, day, subjects, kind, erroneous)
+            new = np.unique(entered.subject).astype(np.int64)
             ch = Changes.concat(
                 [
-                    enlist(lists, state, day, subjects, kind, erroneous),
+                    entered,
                     daily_update(
                         lists,
                         state,
@@ -248,14 +253,20 @@ def test_daily_update_with_the_scorers_band_is_the_same(seed: int, n: int) -> No
                         scorer.state.score,
                         scorer.state.error_points,
                         KEY,
-                        scorer.outside if outside else None,
+                        scorer.outside if v > 0 else None,
+                        update_members(listed, new, np.ones(len(new), bool)) if v == 2 else None,
                     ),
                 ]
             )
+            if v == 2:
+                touched = np.unique(ch.subject).astype(np.int64)
+                listed = update_members(listed, touched, state.mask[touched] != 0)
+                assert listed.tolist() == np.flatnonzero(state.mask).tolist()
             changes.append((ch.subject.tolist(), ch.bit.tolist(), ch.entered.tolist()))
-        assert changes[0] == changes[1]
-        assert np.array_equal(states[0].mask, states[1].mask)
-        assert np.array_equal(states[0].wrongful, states[1].wrongful)
+        assert changes[0] == changes[1] == changes[2]
+        for other in states[1:]:
+            assert np.array_equal(states[0].mask, other.mask)
+            assert np.array_equal(states[0].wrongful, other.wrongful)
 
 
 @settings(max_examples=60, deadline=None)

@@ -445,9 +445,11 @@ class Simulation:
                 continue
             sel = self.kinds.subject[kind] == s
             state = side.list_state
+            listings = enlist(side.lists, state, day, subject[sel], kind[sel], erroneous[sel])
+            new = np.unique(listings.subject).astype(np.int64)
             changes = Changes.concat(
                 [
-                    enlist(side.lists, state, day, subject[sel], kind[sel], erroneous[sel]),
+                    listings,
                     daily_update(
                         side.lists,
                         state,
@@ -456,6 +458,7 @@ class Simulation:
                         side.error_points,
                         self.list_key[s],
                         side.scorer.outside if side.scorer else None,
+                        update_members(side.listed, new, np.ones(len(new), np.bool_)),
                     ),
                 ]
             )

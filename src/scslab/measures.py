@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from scslab.prefetch import prefetch
 from scslab.scenario import DOMAINS, Scenario, Subject
 from scslab.scoring import ScoreRules
 from scslab.streams import hash_uniform
@@ -241,6 +242,12 @@ def busy_octets(mask: np.ndarray, score: np.ndarray, lo: float, hi: float) -> np
     return busy
 
 
+def _agents_of_octets(octets: np.ndarray, n: int) -> np.ndarray:
+    """The agents (ids < n, increasing, int64) of the given runs of eight (increasing)."""
+    agents = (octets.astype(np.int64)[:, None] * 8 + np.arange(8)).ravel()
+    return agents[agents < n]
+
+
 @nb.njit(cache=True)
 def _daily(
     mask: np.ndarray,
@@ -257,17 +264,17 @@ def _daily(
     daily_compliance: np.ndarray,
     key: np.uint64,
     day: int,
-    busy: np.ndarray,
+    ids: np.ndarray,
     start: int,
     out_subject: np.ndarray,
     out_bit: np.ndarray,
     out_entered: np.ndarray,
     out_wrongful: np.ndarray,
 ) -> tuple[int, int]:
-    """Expiry, extension, compliance exits and score rules; stops early if out is full.
-
-    busy: busy_octets() of the mask and scores at the score rules' band; runs of eight
-    agents that are not busy are skipped (and runs of 64 when no eight of them is)."""
+    """Expiry, extension, compliance exits and score rules of the agents ids[start:]
+    (increasing; every agent that may change: see daily_update); stops early if out is
+    full and returns (changes written, where to start again). The fields of the agent
+    16 places ahead are prefetched: the ids are scattered over the arrays."""
     n_lists = len(rule)
     cap = len(out_subject)
     n_out = 0
@@ -281,23 +288,23 @@ def _daily(
         elif rule[b] == 2:
             least_min = min(least_min, threshold[b])
             has_score_rules = True
-    n = len(mask)
-    n_quiet = len(busy) // 8  # runs of 64 agents tested at once (eight flags a word)
-    busy64 = busy[: 8 * n_quiet].view(np.uint64)
-    i = start
-    while i < n:
-        if i % 64 == 0 and i // 64 < n_quiet and busy64[i // 64] == 0:
-            i += 64
-            continue
-        if i % 8 == 0 and not busy[i // 8]:
-            i += 8
-            continue
+    for j in range(start, len(ids)):
+        if j + 16 < len(ids):
+            ahead = ids[j + 16]
+            prefetch(mask, ahead)
+            prefetch(wrongful, ahead)
+            if has_score_rules:
+                prefetch(score, ahead)
+            for b in range(n_lists):
+                if rule[b] == 0:
+                    prefetch(until[b], ahead)
+                    prefetch(true_until[b], ahead)
+        i = ids[j]
         m = mask[i]
         if m == 0 and (not has_score_rules or below_max <= score[i] < least_min):
-            i += 1
             continue
         if n_out + n_lists > cap:
-            return n_out, i
+            return n_out, j
         for b in range(n_lists):
             flag = np.uint8(1 << b)
             on = (m & flag) != 0
@@ -357,8 +364,7 @@ def _daily(
                     out_wrongful[n_out - 1] = (wrongful[i] & flag) != 0
                     wrongful[i] &= ~flag
         mask[i] = m
-        i += 1
-    return n_out, n
+    return n_out, len(ids)
 
 
 def daily_update(
@@ -369,32 +375,40 @@ def daily_update(
     error_points: np.ndarray,
     key: np.uint64,
     score_outside: np.ndarray | None = None,
+    listed: np.ndarray | None = None,
 ) -> Changes:
     """Today's exits (expiry, compliance) and score-rule entries and exits, for everyone.
 
-    score_outside: per run of eight agents (ids 8k to 8k + 7), whether one of them may
-    have a score outside rules.score_band() (as Scorer.outside keeps it after
-    watch_band(*rules.score_band())); computed here from the scores when not given.
+    Only agents that may change are visited: those on a list, and those in a run of
+    eight agents (ids 8k to 8k + 7) where a score may be outside rules.score_band().
+    score_outside: those runs, as Scorer.outside keeps them after
+    watch_band(*rules.score_band()); listed: the ids of every agent on some list,
+    increasing (after today's enlist). Both are found here from the masks and scores
+    when not given.
     """
     if len(rules) == 0:
         return Changes(*(np.zeros(0, t) for t in (np.int32, np.uint8, bool, bool)))
-    cap = max(1024, len(state.mask) // 64)
+    n = len(state.mask)
+    cap = max(1024, n // 64)
     if score_outside is None:
         below, at_least = rules.score_band() if len(score) else (-np.inf, np.inf)
         big = float(np.finfo(np.float64).max)  # finite bounds: fastmath assumes no infinities
         below, at_least = min(max(below, -big), big), min(max(at_least, -big), big)
         busy = busy_octets(
             state.mask,
-            score if len(score) else np.zeros(len(state.mask), np.float32),
+            score if len(score) else np.zeros(n, np.float32),
             below,
             at_least,
         )
+        ids = _agents_of_octets(np.flatnonzero(busy), n)
     else:
-        n_oct = len(state.mask) // 8
-        busy = score_outside.copy()
-        busy[:n_oct] |= state.mask[: 8 * n_oct].view(np.uint64) != 0
-    parts, start = [], 0
-    while start < len(state.mask):
+        if listed is None:
+            listed = np.flatnonzero(state.mask).astype(np.int64)
+        outside = _agents_of_octets(np.flatnonzero(score_outside), n)
+        ids = update_members(listed, outside, np.ones(len(outside), np.bool_))
+    parts: list[Changes] = []
+    start = 0
+    while start < len(ids) or not parts:
         out = (
             np.empty(cap, np.int32),
             np.empty(cap, np.uint8),
@@ -416,7 +430,7 @@ def daily_update(
             rules.daily_compliance,
             key,
             day,
-            busy,
+            ids,
             start,
             *out,
         )
