@@ -650,8 +650,53 @@ def _fill_contacts(
 TRANSPOSE_SHIFT = 14  # bucket width 2**14 ids: a bucket's counters and output stay in cache
 
 
-@nb.njit(cache=True)
-def _bucket_edges(
+@nb.njit(cache=True, nogil=True)
+def _bucket_counts(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    tail: int,
+    first: int,
+    last: int,
+    shift: int,
+    n_buckets: int,
+) -> np.ndarray:
+    """How many edges of rows first..last-1 (all of each row's, or its last `tail` when
+    tail >= 0) go to each bucket of targets (target >> shift)."""
+    counts = np.zeros(n_buckets, np.int64)
+    for i in range(first, last):
+        start = indptr[i] if tail < 0 else indptr[i + 1] - tail
+        for p in range(start, indptr[i + 1]):
+            counts[indices[p] >> shift] += 1
+    return counts
+
+
+@nb.njit(cache=True, nogil=True)
+def _bucket_scatter(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    tail: int,
+    first: int,
+    last: int,
+    shift: int,
+    bpos: np.ndarray,
+    t_indices: np.ndarray,
+    low: np.ndarray,
+) -> None:
+    """The edges counted by _bucket_counts, by source, to their bucket's next place
+    (bpos, advanced): the source into t_indices, the target's low bits into low."""
+    mask = (1 << shift) - 1
+    for i in range(first, last):
+        start = indptr[i] if tail < 0 else indptr[i + 1] - tail
+        for p in range(start, indptr[i + 1]):
+            j = indices[p]
+            b = j >> shift
+            q = bpos[b]
+            t_indices[q] = i
+            low[q] = j & mask
+            bpos[b] = q + 1
+
+
+def bucket_edges(
     indptr: np.ndarray,
     indices: np.ndarray,
     tail: int,
@@ -663,26 +708,33 @@ def _bucket_edges(
     """First pass of a bucketed transpose: the edges of each row (all of them, or its
     last `tail` when tail >= 0) go, by source, to the bucket of their target (targets
     >> shift; n targets), packed from the front of `t_indices`; `low` gets the target's
-    low bits. Returns the start of each bucket (n_buckets + 1 offsets)."""
+    low bits. Returns the start of each bucket (n_buckets + 1 offsets).
+
+    Rows are split into one range per numba thread, counted and scattered in plain
+    threads (GIL-free kernels); within a bucket, earlier ranges come first, so the
+    result is the same however many threads."""
     n_buckets = ((n - 1) >> shift) + 1
-    mask = (1 << shift) - 1
-    bstart = np.zeros(n_buckets + 1, np.int64)
-    for i in range(len(indptr) - 1):
-        first = indptr[i] if tail < 0 else indptr[i + 1] - tail
-        for p in range(first, indptr[i + 1]):
-            bstart[(indices[p] >> shift) + 1] += 1
-    for b in range(n_buckets):
-        bstart[b + 1] += bstart[b]
-    bpos = bstart[:-1].copy()
-    for i in range(len(indptr) - 1):
-        first = indptr[i] if tail < 0 else indptr[i + 1] - tail
-        for p in range(first, indptr[i + 1]):
-            j = indices[p]
-            b = j >> shift
-            q = bpos[b]
-            t_indices[q] = i
-            low[q] = j & mask
-            bpos[b] = q + 1
+    rows = len(indptr) - 1
+    cuts = np.linspace(0, rows, min(nb.get_num_threads(), max(rows, 1)) + 1).astype(np.int64)
+    ranges = list(itertools.pairwise(int(c) for c in cuts))
+    with ThreadPoolExecutor(len(ranges), thread_name_prefix="scslab-transpose") as pool:
+        counts = list(
+            pool.map(
+                lambda r: _bucket_counts(indptr, indices, tail, r[0], r[1], shift, n_buckets),
+                ranges,
+            )
+        )
+        bstart = np.zeros(n_buckets + 1, np.int64)
+        np.cumsum(np.sum(counts, axis=0), out=bstart[1:])
+        starts = bstart[:-1] + np.cumsum([np.zeros(n_buckets, np.int64), *counts[:-1]], axis=0)
+        list(
+            pool.map(
+                lambda k: _bucket_scatter(
+                    indptr, indices, tail, *ranges[k], shift, starts[k].copy(), t_indices, low
+                ),
+                range(len(ranges)),
+            )
+        )
     return bstart
 
 
@@ -691,19 +743,20 @@ def _transpose_into(
     indptr: np.ndarray,
     indices: np.ndarray,
     shift: int,
+    bstart: np.ndarray,
     t_indptr: np.ndarray,
     t_indices: np.ndarray,
     low: np.ndarray,
 ) -> None:
     """Fill `t_indptr` (n + 1, zeros) and `t_indices` with the transpose; see `transpose`.
 
-    `low` (uint16, one per edge) is scratch space for the low bits of each target.
+    Pass 2 of it: bucket_edges has packed the sources by bucket (bstart: where each
+    bucket starts) into t_indices and the targets' low bits into `low` (uint16 scratch).
     """
     n = len(t_indptr) - 1
     n_buckets = ((n - 1) >> shift) + 1
     width = 1 << shift
-    # pass 1: each source goes to its target's bucket (a contiguous slice of the output)
-    bstart = _bucket_edges(indptr, indices, -1, n, shift, t_indices, low)
+    # pass 1 (bucket_edges, done): each source went to its target's bucket
     # pass 2: a stable counting sort of each bucket by the target's low bits
     biggest = 0
     for b in range(n_buckets):
@@ -749,14 +802,9 @@ def transpose(
     if m and n:
         # arrays allocated by numpy (not inside the kernel) get transparent huge pages
         low = np.empty(m, np.uint16)
-        _transpose_into(
-            np.asarray(indptr, np.int64),
-            np.asarray(indices, np.int32),
-            shift,
-            t_indptr,
-            t_indices,
-            low,
-        )
+        indptr, indices = np.asarray(indptr, np.int64), np.asarray(indices, np.int32)
+        bstart = bucket_edges(indptr, indices, -1, n, shift, t_indices, low)
+        _transpose_into(indptr, indices, shift, bstart, t_indptr, t_indices, low)
     return t_indptr, t_indices
 
 
@@ -773,6 +821,7 @@ def _reverse_contacts(
     work_offsets: np.ndarray,
     coworkers: int,
     shift: int,
+    bstart: np.ndarray,
     t_indptr: np.ndarray,
     t_indices: np.ndarray,
     low: np.ndarray,
@@ -789,8 +838,8 @@ def _reverse_contacts(
     n = len(indptr) - 1
     n_buckets = ((n - 1) >> shift) + 1
     width = 1 << shift
-    # pass 1: friend ties to their target's bucket, packed at the front of t_indices
-    bstart = _bucket_edges(indptr, indices, friends, n, shift, t_indices, low)
+    # pass 1 (bucket_edges, done): friend ties went to their target's bucket, packed at
+    # the front of t_indices (bstart: where each bucket starts), low bits in `low`
     biggest = 0
     for b in range(n_buckets):
         biggest = max(biggest, bstart[b + 1] - bstart[b])
@@ -882,6 +931,8 @@ def build_contacts(
             done.result()
     t_indptr = np.zeros(n + 1, np.int64)
     t_indices = np.empty(len(indices), np.int32)
+    low = np.empty(n * friends, np.uint16)  # numpy-allocated: huge pages
+    bstart = bucket_edges(indptr, indices, friends, n, TRANSPOSE_SHIFT, t_indices, low)
     _reverse_contacts(
         indptr,
         indices,
@@ -894,9 +945,10 @@ def build_contacts(
         work_offsets,
         coworkers,
         TRANSPOSE_SHIFT,
+        bstart,
         t_indptr,
         t_indices,
-        np.empty(n * friends, np.uint16),  # numpy-allocated: huge pages
+        low,
     )
     return Graph(indptr, indices), Graph(t_indptr, t_indices)
 
