@@ -9,6 +9,7 @@ CSR (int64 offsets, int32 ids), built by compiled counting sorts, not by Python 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -808,7 +809,7 @@ def transpose(
     return t_indptr, t_indices
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _reverse_contacts(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -821,40 +822,36 @@ def _reverse_contacts(
     work_offsets: np.ndarray,
     coworkers: int,
     shift: int,
+    first_bucket: int,
+    last_bucket: int,
     bstart: np.ndarray,
+    packed: np.ndarray,
+    low: np.ndarray,
     t_indptr: np.ndarray,
     t_indices: np.ndarray,
-    low: np.ndarray,
 ) -> None:
-    """Fill `t_indptr`/`t_indices` with who counts each resident as a contact.
+    """Fill `t_indptr`/`t_indices` with who counts each resident as a contact, for the
+    residents of buckets first_bucket..last_bucket-1 (2**shift residents each).
 
     Relies on the layout `_fill_contacts` writes: household members, colleagues, then
     exactly `friends` friends. Household and colleague ties are symmetric (colleagues
     are the nearest ranks on both sides of a ring; with an odd count the one unpaired
     step is mirrored), so that part of each reversed list is copied from the resident's
-    own list; only friend ties are transposed, as in `_transpose_into`, and follow in
-    ascending source order. `low` is uint16 scratch, one per friend tie.
+    own list; only friend ties are transposed, and follow in ascending source order:
+    bucket_edges has packed the friend ties' sources by their target's bucket into
+    `packed` (bstart: where each bucket starts) and the targets' low bits into `low`,
+    and each bucket is counting-sorted here. Buckets write disjoint slices, so ranges
+    of buckets may run in parallel.
     """
     n = len(indptr) - 1
-    n_buckets = ((n - 1) >> shift) + 1
     width = 1 << shift
-    # pass 1 (bucket_edges, done): friend ties went to their target's bucket, packed at
-    # the front of t_indices (bstart: where each bucket starts), low bits in `low`
-    biggest = 0
-    for b in range(n_buckets):
-        biggest = max(biggest, bstart[b + 1] - bstart[b])
-    buf = np.empty(biggest, np.int32)
     pos = np.empty(width + 1, np.int64)
     unpaired = (coworkers + 1) // 2 if coworkers % 2 == 1 else 0
-    # pass 2, last bucket first: a bucket's final slice starts at or after the end of
-    # every earlier bucket's packed slice (so none of those is overwritten before it is
-    # read); it may overlap later buckets' packed slices, which were read already
-    for b in range(n_buckets - 1, -1, -1):
+    for b in range(first_bucket, last_bucket):
         s = bstart[b]
         e = bstart[b + 1]
         lo = b << shift
         w = min(width, n - lo)
-        buf[: e - s] = t_indices[s:e]
         pos[: w + 1] = 0
         for q in range(s, e):
             pos[low[q] + 1] += 1
@@ -878,9 +875,8 @@ def _reverse_contacts(
             acc += pos[k + 1]
         for q in range(s, e):
             k = low[q]
-            t_indices[pos[k]] = buf[q - s]
+            t_indices[pos[k]] = packed[q]
             pos[k] += 1
-    t_indptr[n] = len(indices)
 
 
 def build_contacts(
@@ -931,9 +927,13 @@ def build_contacts(
             done.result()
     t_indptr = np.zeros(n + 1, np.int64)
     t_indices = np.empty(len(indices), np.int32)
-    low = np.empty(n * friends, np.uint16)  # numpy-allocated: huge pages
-    bstart = bucket_edges(indptr, indices, friends, n, TRANSPOSE_SHIFT, t_indices, low)
-    _reverse_contacts(
+    # numpy-allocated scratch (huge pages): friend ties' sources by bucket, targets' low bits
+    packed = np.empty(n * friends, np.int32)
+    low = np.empty(n * friends, np.uint16)
+    bstart = bucket_edges(indptr, indices, friends, n, TRANSPOSE_SHIFT, packed, low)
+    n_buckets = len(bstart) - 1
+    reverse = functools.partial(
+        _reverse_contacts,
         indptr,
         indices,
         friends,
@@ -945,11 +945,15 @@ def build_contacts(
         work_offsets,
         coworkers,
         TRANSPOSE_SHIFT,
-        bstart,
-        t_indptr,
-        t_indices,
-        low,
     )
+    cuts = np.linspace(0, n_buckets, min(nb.get_num_threads(), n_buckets) + 1).astype(np.int64)
+    with ThreadPoolExecutor(len(cuts) - 1, thread_name_prefix="scslab-contacts") as pool:
+        for done in [
+            pool.submit(reverse, int(a), int(b), bstart, packed, low, t_indptr, t_indices)
+            for a, b in itertools.pairwise(cuts)
+        ]:
+            done.result()
+    t_indptr[n] = len(indices)
     return Graph(indptr, indices), Graph(t_indptr, t_indices)
 
 
