@@ -29,6 +29,7 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from scslab import __version__
 from scslab.activities import (
@@ -756,11 +757,15 @@ class Simulation:
 
     # -------------------------------------------------------------- output
     def _tables(self) -> dict[str, pd.DataFrame]:
-        metrics = pd.concat(
-            [self.res.series.long_frame(), self.ent.series.long_frame()], ignore_index=True
+        parts = [self.res.series.long_frame(), self.ent.series.long_frame()]
+        metrics = pd.DataFrame(
+            {
+                col: union_categoricals([p[col] for p in parts], sort_categories=True)
+                if col in ("group_by", "group", "metric")
+                else np.concatenate([p[col].to_numpy() for p in parts])
+                for col in parts[0].columns
+            }
         )
-        for col in ("group_by", "group", "metric"):
-            metrics[col] = metrics[col].astype("category")
         n_bins = int((HIST_HI - HIST_LO) // 10.0)
         if self.hist_rows:
             h = np.stack(self.hist_rows)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -338,21 +339,27 @@ class DailySeries:
         self.values.append(np.stack([cells[r].sum(axis=0) for r in rows]))
 
     def long_frame(self) -> pd.DataFrame:
-        """day, group_by, group, metric, value (one row each)."""
-        if not self.values:
-            return pd.DataFrame(columns=["day", "group_by", "group", "metric", "value"])
-        arr = np.stack(self.values)  # [days, groups, metrics]
-        d, g, m = arr.shape
+        """day, group_by, group, metric (categorical), value (one row each)."""
+        g, m = len(self.groups.group), len(self.space)
+        arr = np.stack(self.values) if self.values else np.zeros((0, g, m))  # [days, g, m]
+        d = len(arr)
         names = [self.prefix + n for n in self.space.names]
         return pd.DataFrame(
             {
                 "day": np.repeat(np.arange(d, dtype=np.int16), g * m),
-                "group_by": np.tile(np.repeat(self.groups.group_by, m), d),
-                "group": np.tile(np.repeat(self.groups.group, m), d),
-                "metric": np.tile(names, d * g),
+                "group_by": _repeated(self.groups.group_by, m, d),
+                "group": _repeated(self.groups.group, m, d),
+                "metric": _repeated(names, 1, d * g),
                 "value": arr.reshape(-1),
             }
         )
+
+
+def _repeated(labels: Sequence[str], each: int, times: int) -> pd.Categorical:
+    """np.tile(np.repeat(labels, each), times) as a categorical (sorted categories), built
+    from codes: a million-row column of strings is slow to build."""
+    categories, codes = np.unique(np.asarray(labels, dtype=object), return_inverse=True)
+    return pd.Categorical.from_codes(np.tile(np.repeat(codes, each), times), categories)
 
 
 TABLES = ("metrics", "score_histogram", "residents", "enterprises", "records", "listings")
