@@ -39,7 +39,7 @@ print(json.dumps({
     "residents": res.manifest["residents"], "enterprises": res.manifest["enterprises"],
     "days": res.manifest["days"], "wall_s": time.perf_counter() - t0,
     "build_population_s": t["build_population_s"], "simulate_s": t["simulate_s"],
-    "write_s": t["write_s"], "phases_s": t["phases_s"],
+    "write_s": t["write_s"], "phases_s": t["phases_s"], "worker_s": t["worker_s"],
     "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
 }))
 """
@@ -93,6 +93,7 @@ def scaling(scales: list[float], days: int, scenario: str) -> list[dict]:
         )
     RESULTS.mkdir(exist_ok=True)
     phases = list(rows[0]["phases_s"])
+    workers = list(rows[0]["worker_s"])
     with open(RESULTS / "scaling.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(
@@ -106,6 +107,7 @@ def scaling(scales: list[float], days: int, scenario: str) -> list[dict]:
                 "agent_days_per_s",
                 "peak_rss_gib",
                 *[f"phase_{p}_s" for p in phases],
+                *[f"worker_{k}_s" for k in workers],
             ]
         )
         for r in rows:
@@ -120,6 +122,7 @@ def scaling(scales: list[float], days: int, scenario: str) -> list[dict]:
                     round(r["agent_days_per_s"]),
                     round(r["peak_rss_gib"], 3),
                     *[r["phases_s"][p] for p in phases],
+                    *[r["worker_s"][k] for k in workers],
                 ]
             )
     plot_scaling(rows)

@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numba as nb
 import numpy as np
@@ -89,6 +90,7 @@ PHASES = (
 )
 AGENT_TABLES_AUTO_LIMIT = 1_000_000  # per-agent tables are written by default up to this size
 HIST_LO, HIST_HI = 0.0, 2000.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -224,6 +226,8 @@ class Simulation:
         self.agents = self.n_residents <= AGENT_TABLES_AUTO_LIMIT if agents is None else agents
         self.population: Population | None = None
         self.phase_seconds = dict.fromkeys(PHASES, 0.0)
+        # seconds of work done in the worker thread (zero when it runs inline)
+        self.worker_seconds = {"drift": 0.0, "score_tally": 0.0}
 
     # ------------------------------------------------------------------ set-up
     def _setup(self, pop: Population) -> None:
@@ -419,7 +423,7 @@ class Simulation:
         for s, side in enumerate((self.res, self.ent)):
             if side.scorer is not None:
                 work = side.scorer.drift_work(self.listed_contacts[: side.n if s == 0 else 0])
-                self._drifting.append(pool.submit(work))
+                self._drifting.append(pool.submit(self._timed("drift", work)))
 
     def _due_process(self, day: int) -> None:
         """Notices, appeals, decisions and repairs (see dueprocess.py), before the lists."""
@@ -660,7 +664,19 @@ class Simulation:
             done.set_result(self._tally_scores(scores))
             self._tally = (day, done)
         else:
-            self._tally = (day, pool.submit(self._tally_scores, scores))
+            self._tally = (day, pool.submit(self._timed("score_tally", self._tally_scores, scores)))
+
+    def _timed(self, name: str, work: Callable[..., T], *args: Any) -> Callable[[], T]:
+        """`work(*args)`, adding the seconds it takes to worker_seconds[name]."""
+
+        def timed() -> T:
+            start = time.perf_counter()
+            try:
+                return work(*args)
+            finally:
+                self.worker_seconds[name] += time.perf_counter() - start
+
+        return timed
 
     def _tally_scores(self, scores: list[np.ndarray]) -> list[np.ndarray]:
         """Score columns of the state of each side (see StateCollector.collect_scores)."""
@@ -878,5 +894,6 @@ class Simulation:
                 "build_population_s": round(build_s, 4),
                 "simulate_s": round(simulate_s, 4),
                 "phases_s": {k: round(v, 4) for k, v in self.phase_seconds.items()},
+                "worker_s": {k: round(v, 4) for k, v in self.worker_seconds.items()},
             },
         }
