@@ -425,3 +425,20 @@ def test_draw_reached_means_and_rates() -> None:
             assert abs(counts[a][sel].sum() - expected[a][sel].sum()) < 4 * np.sqrt(
                 expected[a][sel].sum() + 1
             )
+
+
+def test_draw_reached_with_an_activity_switched_off() -> None:
+    """An activity with rate 0 (allowed by the scenario) draws nothing, and the others
+    are drawn as without it."""
+    rng = np.random.default_rng(13)
+    rules = _many_activities(3, rng)
+    rules.daily_rate[1] = 0.0
+    people, mask, rep, score, chill = _reached_city(2_000, rng)
+    reaches = [Reach(mask, 0xFF, rep, 0b11, score, 1010.0) for _ in range(3)]
+    ids = np.arange(2_000, dtype=np.int64)
+    keys = [stream_key(5, f"a{a}") for a in range(3)]
+    now = (chill.value, chill.since, chill.rate)
+    drawn = draw_reached(rules, reaches, people, ids, now, keys, 4)
+    assert len(drawn.attempts[1]) == 0 and not drawn.rate[1].any()
+    alone = draw_reached(rules, [reaches[0], None, None], people, ids, now, keys, 4)
+    assert drawn.attempts[0].tolist() == alone.attempts[0].tolist() and len(alone.attempts[0])

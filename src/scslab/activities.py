@@ -547,7 +547,11 @@ def draw_reached(
             raise ValueError("draw_reached: the reaches must share mask, rep_mask and score")
     attempts = [np.zeros(0, np.int64) for _ in range(n_acts)]
     for chunk in range(0, n_acts, 64):  # one pass for up to 64 activities
-        acts = [a for a in range(chunk, min(chunk + 64, n_acts)) if reaches[a] is not None]
+        acts = [
+            a
+            for a in range(chunk, min(chunk + 64, n_acts))
+            if reaches[a] is not None and rules.daily_rate[a] > 0.0  # rate 0: no attempts
+        ]
         if not acts:
             continue
         by_own, by_rep, by_class = (

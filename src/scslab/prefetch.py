@@ -24,15 +24,16 @@ _LLVM_PREFETCH = "llvm.prefetch.p0" if binding.llvm_version_info >= (15,) else "
 
 @intrinsic
 def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
-    if not isinstance(array, types.Array) or not isinstance(index, types.Integer):
+    if not (
+        isinstance(array, types.Array) and array.ndim == 1 and isinstance(index, types.Integer)
+    ):
         return None
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         array_type = signature.args[0]
         arr = context.make_array(array_type)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(
-            context, builder, array_type, arr, [args[1]], wraparound=False
-        )
+        i = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, array_type, arr, [i], wraparound=False)
         byte_ptr = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32])
