@@ -25,6 +25,7 @@ import numba as nb
 import numpy as np
 
 from scslab.departments import decile_multipliers
+from scslab.measures import update_members
 from scslab.prefetch import prefetch
 from scslab.scenario import DOMAINS, Scenario
 from scslab.streams import hash_uniform
@@ -300,25 +301,9 @@ def reached_ids(
     return out[:m]
 
 
-@nb.njit(cache=True)
 def union_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The union of two increasing arrays of ids without repeats, increasing (int64)."""
-    out = np.empty(len(a) + len(b), np.int64)
-    i = j = m = 0
-    while i < len(a) or j < len(b):
-        if j == len(b) or (i < len(a) and a[i] < b[j]):
-            v = a[i]
-            i += 1
-        elif i == len(a) or b[j] < a[i]:
-            v = b[j]
-            j += 1
-        else:
-            v = a[i]
-            i += 1
-            j += 1
-        out[m] = v
-        m += 1
-    return out[:m]
+    return update_members(a, b, np.ones(len(b), np.bool_))
 
 
 class HighScores:
