@@ -9,6 +9,7 @@ import yaml
 from scslab.departments import (
     RecordKinds,
     SubjectView,
+    _accepted,
     decile_multipliers,
     deterrence_factor,
     draw_behaviour,
@@ -95,3 +96,24 @@ def test_observe_coverage_errors_delay() -> None:
     assert (batch.subject[~batch.erroneous] == batch.actor[~batch.erroneous]).all()
     assert (batch.subject[batch.erroneous] != batch.actor[batch.erroneous]).all()
     assert batch.effective_day == 5 + 30
+
+
+@pytest.mark.parametrize("with_income", [False, True])
+def test_accepted_is_the_thinning_rule(with_income: bool) -> None:
+    """A candidate is accepted when its uniform draw is below the product of its
+    multipliers (blacklisted, income decile, migrant, income feedback)."""
+    rng = np.random.default_rng(11)
+    n, m = 500, 4000
+    mask = rng.integers(0, 4, n).astype(np.uint8)
+    decile = rng.integers(0, 10, n).astype(np.uint8)
+    migrant = rng.random(n) < 0.3
+    deciles = rng.uniform(0.5, 2.0, 10)
+    cand = rng.integers(0, n, m)
+    u = rng.random(m) * 5.0
+    income = rng.uniform(1.0, 2.0, m) if with_income else np.zeros(0)
+    got = _accepted(cand, u, mask, 0b10, 1.7, deciles, decile, migrant.view(np.uint8), 1.3, income)
+    mult = np.where((mask[cand] & 0b10) != 0, 1.7, 1.0) * deciles[decile[cand]]
+    mult *= np.where(migrant[cand], 1.3, 1.0)
+    if with_income:
+        mult *= income
+    assert got.tolist() == cand[u < mult].tolist()

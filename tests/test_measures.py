@@ -13,6 +13,7 @@ from scslab.measures import (
     DomainRules,
     ListRules,
     ListState,
+    _agents_to_visit,
     busy_octets,
     count_listed_contacts,
     daily_update,
@@ -282,3 +283,19 @@ def test_update_members_is_the_set_update(members: set[int], changes: dict[int, 
     want = (members - set(changes)) | {t for t, on in changes.items() if on}
     assert got.tolist() == sorted(want)
     assert got.dtype == np.int64
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    listed=st.sets(st.integers(0, 60)),
+    runs=st.lists(st.booleans(), max_size=9),
+    n=st.integers(0, 72),
+)
+def test_agents_to_visit(listed: set[int], runs: list[bool], n: int) -> None:
+    """The listed agents and those of the marked runs of eight below n, increasing, once."""
+    listed = {i for i in listed if i < n}
+    got = _agents_to_visit(np.array(sorted(listed), np.int64), np.array(runs, np.bool_), n)
+    want = listed | {
+        8 * k + j for k, on in enumerate(runs) if on for j in range(8) if 8 * k + j < n
+    }
+    assert got.tolist() == sorted(want)

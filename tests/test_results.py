@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from scslab import Simulation, load_run, query
-from scslab.results import StateCollector
+from scslab.results import GroupMap, StateCollector
 
 
 def test_to_frame_by_group(small_run) -> None:
@@ -77,9 +77,13 @@ def test_state_collector_matches_a_direct_count(floors: list[float]) -> None:
     out = np.zeros((n_cells, 4 + 2 * n_lists + len(f)))
     hist = np.zeros(n_bins)
     days = np.zeros(n, np.int16)
-    StateCollector(cell, n_cells, n_bins).collect(
-        mask, wrongful, black, n_lists, score, f, 0.0, days, out, hist
+    collector = StateCollector(cell, n_cells, n_bins)
+    # a first day with other scores and other floors: nothing of it may stay behind
+    collector.collect(
+        mask, wrongful, black, n_lists, score[::-1].copy(), f[1:], 5.0, days, out, hist
     )
+    days[:] = 0
+    collector.collect(mask, wrongful, black, n_lists, score, f, 0.0, days, out, hist)
     grade = np.minimum(np.searchsorted(-f, -score.astype(np.float64), side="left"), len(f) - 1)
     bins = np.clip((score.astype(np.float64) / 10.0).astype(np.int64), 0, n_bins - 1)
     for c in range(n_cells):
@@ -96,3 +100,18 @@ def test_state_collector_matches_a_direct_count(floors: list[float]) -> None:
             assert out[c, 4 + 2 * n_lists + g] == (grade[at] == g).sum()
     assert hist.tolist() == np.bincount(bins, minlength=n_bins).tolist()
     assert days.tolist() == ((mask & black) != 0).astype(int).tolist()
+
+
+def test_group_sums_are_numpys() -> None:
+    """Each group's row is the sum of its cells' rows, bit for bit as numpy sums them
+    (from zero, row after row: a lone -0.0 sums to 0.0), an empty group all zeros."""
+    rng = np.random.default_rng(3)
+    cells = rng.normal(size=(30, 7)) * 10.0 ** rng.integers(-8, 9, (30, 7))
+    cells[4, 2] = -0.0
+    rows = [(f"g{k}", f"{k}", rng.random(30) < share) for k, share in enumerate((1, 0.5, 0.1, 0))]
+    rows.append(("one", "4", np.arange(30) == 4))
+    groups = GroupMap.from_rows(rows, 30)
+    got = groups.sum_cells(cells)
+    want = np.stack([cells[m].sum(axis=0) for m in groups.members])
+    assert got.tobytes() == want.tobytes()
+    assert not np.signbit(got[-1, 2]) and not got[3].any()

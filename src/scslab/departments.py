@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from scslab.records import RecordBatch
@@ -162,12 +163,51 @@ def draw_behaviour(
     # A Poisson count per subject-day, thinned: an event with probability ~ rate.
     cand = rng.integers(0, view.n, rng.poisson(view.n * base * max_mult))
     u = rng.random(len(cand)) * max_mult
-    blacklisted = (view.list_mask[cand] & view.black_bits) != 0
-    mult = np.where(blacklisted, kinds.listed_multiplier[k], 1.0)
-    if view.income_decile is not None:
-        mult *= deciles[view.income_decile[cand]]
-    if view.migrant is not None:
-        mult *= np.where(view.migrant[cand], kinds.migrant_multiplier[k], 1.0)
-    if feedback and view.income_factor_of is not None:
-        mult *= view.income_factor_of(cand) ** (-default_risk_elasticity)
-    return cand[u < mult]
+    none = np.zeros(0, np.uint8)
+    return _accepted(
+        cand,
+        u,
+        view.list_mask,
+        view.black_bits,
+        float(kinds.listed_multiplier[k]),
+        deciles,
+        none if view.income_decile is None else view.income_decile,
+        none if view.migrant is None else view.migrant.view(np.uint8),
+        float(kinds.migrant_multiplier[k]),
+        view.income_factor_of(cand) ** (-default_risk_elasticity)
+        if feedback and view.income_factor_of is not None
+        else np.zeros(0),
+    )
+
+
+@nb.njit(cache=True)
+def _accepted(
+    cand: np.ndarray,
+    u: np.ndarray,
+    list_mask: np.ndarray,
+    black_bits: int,
+    listed_multiplier: float,
+    decile_multiplier: np.ndarray,
+    income_decile: np.ndarray,
+    migrant: np.ndarray,
+    migrant_multiplier: float,
+    income_multiplier: np.ndarray,
+) -> np.ndarray:
+    """The candidates cand[j] accepted by thinning: u[j] (uniform on [0, max multiplier))
+    below the candidate's rate multiplier (blacklisted, income decile, migrant, income
+    feedback: each left out when its array is empty)."""
+    out = np.empty(len(cand), np.int64)
+    m = 0
+    for j in range(len(cand)):
+        i = cand[j]
+        mult = listed_multiplier if list_mask[i] & black_bits else 1.0
+        if len(income_decile):
+            mult *= decile_multiplier[income_decile[i]]
+        if len(migrant):
+            mult *= migrant_multiplier if migrant[i] else 1.0
+        if len(income_multiplier):
+            mult *= income_multiplier[j]
+        if u[j] < mult:
+            out[m] = i
+            m += 1
+    return out[:m]

@@ -242,10 +242,30 @@ def busy_octets(mask: np.ndarray, score: np.ndarray, lo: float, hi: float) -> np
     return busy
 
 
-def _agents_of_octets(octets: np.ndarray, n: int) -> np.ndarray:
-    """The agents (ids < n, increasing, int64) of the given runs of eight (increasing)."""
-    agents = (octets.astype(np.int64)[:, None] * 8 + np.arange(8)).ravel()
-    return agents[agents < n]
+@nb.njit(cache=True)
+def _agents_to_visit(listed: np.ndarray, runs: np.ndarray, n: int) -> np.ndarray:
+    """The agents in `listed` (increasing) and those of every run of eight k (ids 8k to
+    8k + 7, below n) where runs[k] is set: one increasing array (int64), no repeats."""
+    n_runs = 0
+    for k in range(len(runs)):
+        n_runs += runs[k]
+    out = np.empty(len(listed) + 8 * n_runs, np.int64)
+    m = i = 0
+    for k in range(len(runs)):
+        if not runs[k]:
+            continue
+        lo, hi = 8 * k, min(8 * k + 8, n)
+        while i < len(listed) and listed[i] < lo:
+            out[m] = listed[i]
+            m += 1
+            i += 1
+        while i < len(listed) and listed[i] < hi:  # in the run: written below
+            i += 1
+        for a in range(lo, hi):
+            out[m] = a
+            m += 1
+    out[m : m + len(listed) - i] = listed[i:]
+    return out[: m + len(listed) - i]
 
 
 @nb.njit(cache=True)
@@ -400,12 +420,11 @@ def daily_update(
             below,
             at_least,
         )
-        ids = _agents_of_octets(np.flatnonzero(busy), n)
+        ids = _agents_to_visit(np.zeros(0, np.int64), busy, n)
     else:
         if listed is None:
             listed = np.flatnonzero(state.mask).astype(np.int64)
-        outside = _agents_of_octets(np.flatnonzero(score_outside), n)
-        ids = update_members(listed, outside, np.ones(len(outside), np.bool_))
+        ids = _agents_to_visit(listed, score_outside, n)
     parts: list[Changes] = []
     start = 0
     while start < len(ids) or not parts:

@@ -90,6 +90,8 @@ class StateCollector:
         self.cell_count = np.bincount(self.cell, minlength=n_cells).astype(np.int64)
         self.key = np.empty(len(cell), np.uint16)
         self._bin: np.ndarray | None = None  # per agent, only when grades need their own key
+        self._counts = np.empty(0, np.int64)  # agents per (cell, bin), kept between days
+        self._grades_of_bins: tuple[bytes, float, np.ndarray | None] | None = None
 
     def grade_of_bin(self, floors: np.ndarray, hist_lo: float) -> np.ndarray | None:
         """Grade index of every histogram bin, or None when a grade floor (points) is not
@@ -169,15 +171,17 @@ class StateCollector:
         if len(score) != len(self.cell) or len(floors) == 0:
             return out
         g0 = 4 + 2 * n_lists
-        by_bin = self.grade_of_bin(floors, hist_lo)
+        cached = self._grades_of_bins
+        if cached is None or cached[0] != floors.tobytes() or cached[1] != hist_lo:
+            cached = (floors.tobytes(), hist_lo, self.grade_of_bin(floors, hist_lo))
+            self._grades_of_bins = cached
+        by_bin = cached[2]
         if by_bin is not None:
-            counts, sums = _score_by_cell_and_bin(
-                self.cell, score, hist_lo, self.key, self.n_cells, self.n_bins
+            if len(self._counts) != self.n_cells * self.n_bins:
+                self._counts = np.empty(self.n_cells * self.n_bins, np.int64)
+            _score_by_cell_and_bin(
+                self.cell, score, hist_lo, self.key, self._counts, by_bin, g0, out, hist
             )
-            per_cell = counts.reshape(self.n_cells, self.n_bins)
-            hist[:] = per_cell.sum(axis=0)
-            for g in range(len(floors)):
-                out[:, g0 + g] = per_cell[:, by_bin == g].sum(axis=1)
         else:
             if self._bin is None:
                 self._bin = np.empty(len(self.cell), np.uint8)
@@ -190,7 +194,7 @@ class StateCollector:
                 :, : len(floors)
             ]
             hist[:] = bins.reshape(4, -1)[:, : self.n_bins].sum(axis=0)
-        out[:, 3] = sums
+            out[:, 3] = sums
         return out
 
 
@@ -234,20 +238,37 @@ def _collect_lists(
 
 @nb.njit(cache=True, nogil=True)
 def _score_by_cell_and_bin(
-    cell: np.ndarray, score: np.ndarray, hist_lo: float, key: np.ndarray, n_cells: int, n_bins: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Agents per (cell, histogram bin) and score sums per cell (points, in id order)."""
+    cell: np.ndarray,
+    score: np.ndarray,
+    hist_lo: float,
+    key: np.ndarray,
+    counts: np.ndarray,
+    grade_of_bin: np.ndarray,
+    g0: int,
+    out: np.ndarray,
+    hist: np.ndarray,
+) -> None:
+    """Score sums per cell (points, in id order) into out[:, 3], agents per (cell,
+    grade) into out[:, g0 + grade] and agents per histogram bin into hist, all through
+    the agents per (cell, bin) (counts: scratch of cells x bins)."""
+    n_bins = len(grade_of_bin)
     scale = 1.0 / HIST_BIN_POINTS
     top = n_bins - 1
     for i in range(len(cell)):
         # (truncation, then clamping: numba's float // is several times slower)
         key[i] = cell[i] * n_bins + min(max(int((score[i] - hist_lo) * scale), 0), top)
-    counts = np.zeros(n_cells * n_bins, np.int64)
-    sums = np.zeros(n_cells)
+    counts[:] = 0
+    sums = np.zeros(out.shape[0])
     for i in range(len(cell)):
         counts[key[i]] += 1
         sums[cell[i]] += score[i]
-    return counts, sums
+    for c in range(out.shape[0]):
+        out[c, 3] = sums[c]
+        for b in range(n_bins):
+            k = counts[c * n_bins + b]
+            if k:
+                hist[b] += k
+                out[c, g0 + grade_of_bin[b]] += k
 
 
 @nb.njit(cache=True, nogil=True)
@@ -292,6 +313,20 @@ class GroupMap:
     members: list[np.ndarray]  # int64 cell indices of each group
     n_cells: int
 
+    def __post_init__(self) -> None:
+        # the members of every group, one after the other (group g: indptr[g]:indptr[g+1])
+        self.indptr = np.cumsum([0] + [len(m) for m in self.members]).astype(np.int64)
+        self.indices = (
+            np.concatenate(self.members).astype(np.int64) if self.members else np.zeros(0, np.int64)
+        )
+
+    def sum_cells(self, cells: np.ndarray) -> np.ndarray:
+        """[groups, columns]: the rows of cells [cells, columns] summed over each group's
+        cells, in the order of its members."""
+        out = np.zeros((len(self.members), cells.shape[1]))
+        _sum_rows(np.ascontiguousarray(cells), self.indptr, self.indices, out)
+        return out
+
     @classmethod
     def from_rows(cls, rows: list[tuple[str, str, np.ndarray]], n_cells: int) -> GroupMap:
         """Groups from (group_by, group, boolean mask over cells) rows."""
@@ -301,6 +336,18 @@ class GroupMap:
             [np.flatnonzero(r[2]) for r in rows],
             n_cells,
         )
+
+
+@nb.njit(cache=True)
+def _sum_rows(cells: np.ndarray, indptr: np.ndarray, indices: np.ndarray, out: np.ndarray) -> None:
+    """out[g] (zeros) += each row of cells[indices[indptr[g]:indptr[g + 1]]], in order:
+    the sums numpy gives over the first axis, to the bit (not a BLAS matmul, whose
+    threads left spinning slow down the numba kernels)."""
+    for g in range(len(indptr) - 1):
+        for j in range(indptr[g], indptr[g + 1]):
+            row = cells[indices[j]]
+            for m in range(len(row)):
+                out[g, m] += row[m]
 
 
 def resident_groups(district_names: list[str]) -> GroupMap:
@@ -334,9 +381,7 @@ class DailySeries:
 
     def add_day(self, cells: np.ndarray) -> None:
         """Sum one day's cells into groups and keep them."""
-        # Not a BLAS matmul: BLAS threads left spinning slow down the numba kernels.
-        rows = self.groups.members
-        self.values.append(np.stack([cells[r].sum(axis=0) for r in rows]))
+        self.values.append(self.groups.sum_cells(cells))
 
     def long_frame(self) -> pd.DataFrame:
         """day, group_by, group, metric (categorical), value (one row each)."""
