@@ -285,17 +285,23 @@ def test_update_members_is_the_set_update(members: set[int], changes: dict[int, 
     assert got.dtype == np.int64
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     listed=st.sets(st.integers(0, 60)),
     runs=st.lists(st.booleans(), max_size=9),
     n=st.integers(0, 72),
+    seed=st.integers(0, 100),
 )
-def test_agents_to_visit(listed: set[int], runs: list[bool], n: int) -> None:
-    """The listed agents and those of the marked runs of eight below n, increasing, once."""
+def test_agents_to_visit(listed: set[int], runs: list[bool], n: int, seed: int) -> None:
+    """The listed agents, and those of the marked runs of eight (below n) with a score
+    outside the band: increasing, each once."""
     listed = {i for i in listed if i < n}
-    got = _agents_to_visit(np.array(sorted(listed), np.int64), np.array(runs, np.bool_), n)
-    want = listed | {
-        8 * k + j for k, on in enumerate(runs) if on for j in range(8) if 8 * k + j < n
-    }
+    score = np.random.default_rng(seed).choice(
+        np.array([950, 960, 1000, 1029, 1030], np.float32), n
+    )
+    got = _agents_to_visit(
+        np.array(sorted(listed), np.int64), np.array(runs, np.bool_), score, 960.0, 1030.0
+    )
+    marked = {8 * k + j for k, on in enumerate(runs) if on for j in range(8) if 8 * k + j < n}
+    want = listed | {a for a in marked if not 960 <= score[a] < 1030}
     assert got.tolist() == sorted(want)

@@ -243,9 +243,14 @@ def busy_octets(mask: np.ndarray, score: np.ndarray, lo: float, hi: float) -> np
 
 
 @nb.njit(cache=True)
-def _agents_to_visit(listed: np.ndarray, runs: np.ndarray, n: int) -> np.ndarray:
-    """The agents in `listed` (increasing) and those of every run of eight k (ids 8k to
-    8k + 7, below n) where runs[k] is set: one increasing array (int64), no repeats."""
+def _agents_to_visit(
+    listed: np.ndarray, runs: np.ndarray, score: np.ndarray, lo: float, hi: float
+) -> np.ndarray:
+    """The agents in `listed` (increasing) and those with a score outside [lo, hi)
+    (points) in every run of eight k (ids 8k to 8k + 7) where runs[k] is set: one
+    increasing array (int64), no repeats. (An agent on no list with a score in the
+    band is left alone by the lists' daily update.)"""
+    n = len(score)
     n_runs = 0
     for k in range(len(runs)):
         n_runs += runs[k]
@@ -254,16 +259,19 @@ def _agents_to_visit(listed: np.ndarray, runs: np.ndarray, n: int) -> np.ndarray
     for k in range(len(runs)):
         if not runs[k]:
             continue
-        lo, hi = 8 * k, min(8 * k + 8, n)
-        while i < len(listed) and listed[i] < lo:
+        run_lo, run_hi = 8 * k, min(8 * k + 8, n)
+        while i < len(listed) and listed[i] < run_lo:
             out[m] = listed[i]
             m += 1
             i += 1
-        while i < len(listed) and listed[i] < hi:  # in the run: written below
-            i += 1
-        for a in range(lo, hi):
-            out[m] = a
-            m += 1
+        for a in range(run_lo, run_hi):
+            if i < len(listed) and listed[i] == a:
+                out[m] = a
+                m += 1
+                i += 1
+            elif score[a] < lo or score[a] >= hi:
+                out[m] = a
+                m += 1
     out[m : m + len(listed) - i] = listed[i:]
     return out[: m + len(listed) - i]
 
@@ -410,21 +418,19 @@ def daily_update(
         return Changes(*(np.zeros(0, t) for t in (np.int32, np.uint8, bool, bool)))
     n = len(state.mask)
     cap = max(1024, n // 64)
+    below, at_least = rules.score_band() if len(score) else (-np.inf, np.inf)
+    big = float(np.finfo(np.float64).max)  # finite bounds: fastmath assumes no infinities
+    below, at_least = min(max(below, -big), big), min(max(at_least, -big), big)
+    in_band = score if len(score) else np.zeros(n, np.float32)  # no score: none outside
     if score_outside is None:
-        below, at_least = rules.score_band() if len(score) else (-np.inf, np.inf)
-        big = float(np.finfo(np.float64).max)  # finite bounds: fastmath assumes no infinities
-        below, at_least = min(max(below, -big), big), min(max(at_least, -big), big)
-        busy = busy_octets(
-            state.mask,
-            score if len(score) else np.zeros(n, np.float32),
-            below,
-            at_least,
+        busy = busy_octets(state.mask, in_band, below, at_least)
+        ids = _agents_to_visit(
+            np.flatnonzero(state.mask).astype(np.int64), busy, in_band, below, at_least
         )
-        ids = _agents_to_visit(np.zeros(0, np.int64), busy, n)
     else:
         if listed is None:
             listed = np.flatnonzero(state.mask).astype(np.int64)
-        ids = _agents_to_visit(listed, score_outside, n)
+        ids = _agents_to_visit(listed, score_outside, in_band, below, at_least)
     parts: list[Changes] = []
     start = 0
     while start < len(ids) or not parts:
