@@ -180,7 +180,7 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int]) -> list[dict]:
                 "mesa_s": round(mesa_s, 2),
                 "scslab_agent_days_per_s": round(ours_rate),
                 "mesa_agent_days_per_s": round(mesa_rate),
-                "ratio": round(ours_rate / mesa_rate, 1),
+                "ratio": float(f"{ours_rate / mesa_rate:.3g}"),
             }
         )
         print(
