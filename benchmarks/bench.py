@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py scaling --scales 0.01 0.1 1 --days 365
     python benchmarks/bench.py mesa --residents 10000 100000
+    python benchmarks/bench.py oracle --residents 10000 --days 365 --seeds 20
     python benchmarks/bench.py compile
 
 Each measured run happens in a fresh subprocess, so that its peak RSS is its own. Results
@@ -19,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"  # replaced by --results
@@ -196,6 +199,89 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int]) -> list[dict]:
     return rows
 
 
+def _scslab_counts(n: int, days: int, seed: int) -> np.ndarray:
+    """SCS-ref-1 in scslab: daily listed and green-channel counts, [days, 2]."""
+    from scslab import Simulation
+
+    city = Simulation(SCS_REF, seed=seed, residents=n, days=days, agents=False).run().to_frame()
+    return city[["listed:blacklist", "listed:green_channel"]].to_numpy(np.int64)
+
+
+def oracle(n: int, days: int, seeds: int) -> dict:
+    """SCS-ref-1 over `seeds` seeds in scslab and in Mesa: daily listed and green counts,
+    their means with 95% confidence bands (mean +- 1.96 standard errors over seeds), and
+    on how many days the two means differ by less than 1.96 standard errors of the
+    difference. Writes oracle.csv and oracle.png. Mesa's runs use both cores."""
+    import multiprocessing as mp
+
+    if seeds < 2:
+        raise SystemExit("--seeds: at least 2 (the bands need a spread over seeds)")
+    sys.path.insert(0, str(HERE))
+    from mesa_scs_ref1 import run_mesa
+
+    with mp.get_context("spawn").Pool(2) as pool:
+        mesa_runs = pool.starmap_async(run_mesa, [(n, days, s) for s in range(1, seeds + 1)])
+        ours = np.stack([_scslab_counts(n, days, s) for s in range(1, seeds + 1)])
+        theirs = np.stack(mesa_runs.get())  # [seeds, days, 2]
+    out: dict = {"residents": n, "days": days, "seeds": seeds}
+    table = {"day": np.arange(days)}
+    for c, name in enumerate(("listed", "green")):
+        mean_a, mean_b = ours[:, :, c].mean(axis=0), theirs[:, :, c].mean(axis=0)
+        se_a = ours[:, :, c].std(axis=0, ddof=1) / np.sqrt(seeds)
+        se_b = theirs[:, :, c].std(axis=0, ddof=1) / np.sqrt(seeds)
+        z = (mean_a - mean_b) / np.maximum(np.hypot(se_a, se_b), 1e-12)
+        for who, mean, se in (("scslab", mean_a, se_a), ("mesa", mean_b, se_b)):
+            table[f"{who}_{name}_mean"] = mean.round(2)
+            table[f"{who}_{name}_lo"] = (mean - 1.96 * se).round(2)
+            table[f"{who}_{name}_hi"] = (mean + 1.96 * se).round(2)
+        out[name] = {
+            "days_agreeing": float(np.mean(np.abs(z) < 1.96).round(3)),
+            "largest_abs_z": float(np.abs(z).max().round(2)),
+            "final_scslab": f"{mean_a[-1]:.1f} +- {1.96 * se_a[-1]:.1f}",
+            "final_mesa": f"{mean_b[-1]:.1f} +- {1.96 * se_b[-1]:.1f}",
+        }
+        print(
+            f"{name}: the means agree (|z| < 1.96) on {out[name]['days_agreeing']:.1%} of "
+            f"days, largest |z| {out[name]['largest_abs_z']}; final day scslab "
+            f"{out[name]['final_scslab']}, Mesa {out[name]['final_mesa']}",
+            flush=True,
+        )
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / "oracle.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(table))
+        w.writerows(zip(*table.values(), strict=True))
+    (RESULTS / "oracle.json").write_text(json.dumps(out, indent=1))
+    plot_oracle(table, n, seeds)
+    return out
+
+
+def plot_oracle(table: dict, n: int, seeds: int) -> None:
+    """Daily mean listed and green counts of scslab and Mesa with 95% bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for ax, name in zip(axes, ("listed", "green"), strict=True):
+        for who, colour in (("scslab", "C0"), ("mesa", "C1")):
+            ax.plot(table["day"], table[f"{who}_{name}_mean"], color=colour, label=who)
+            ax.fill_between(
+                table["day"],
+                table[f"{who}_{name}_lo"],
+                table[f"{who}_{name}_hi"],
+                color=colour,
+                alpha=0.3,
+            )
+        ax.set_xlabel("day")
+        ax.set_ylabel(f"{name} residents")
+        ax.legend()
+    fig.suptitle(f"SCS-ref-1, {n:,} residents: mean of {seeds} seeds, 95% bands")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "oracle.png", dpi=120)
+
+
 def compile_time(residents: int, days: int) -> dict:
     """A small run with an empty numba cache, then with the cache filled."""
     with tempfile.TemporaryDirectory() as cache:
@@ -229,8 +315,12 @@ def main() -> None:
     m.add_argument("--residents", type=int, nargs="+", default=[10_000, 100_000])
     m.add_argument("--days", type=int, default=365)
     m.add_argument("--mesa-days", type=int, nargs="+", default=[30], help="one, or one per size")
+    o = sub.add_parser("oracle", help="SCS-ref-1: scslab's daily counts against Mesa's")
+    o.add_argument("--residents", type=int, default=10_000)
+    o.add_argument("--days", type=int, default=365)
+    o.add_argument("--seeds", type=int, default=20)
     c = sub.add_parser("compile", help="numba compile time, cold and cached")
-    for parser in (s, m, c):
+    for parser in (s, m, o, c):
         parser.add_argument("--results", type=Path, default=RESULTS, help="output folder")
     c.add_argument("--residents", type=int, default=2000)
     c.add_argument("--days", type=int, default=5)
@@ -240,6 +330,8 @@ def main() -> None:
         scaling(a.scales, a.days, a.scenario)
     elif a.what == "mesa":
         mesa_ratio(a.residents, a.days, a.mesa_days)
+    elif a.what == "oracle":
+        oracle(a.residents, a.days, a.seeds)
     else:
         compile_time(a.residents, a.days)
 

@@ -14,6 +14,7 @@ def test_bench_scaling_and_mesa_smoke(tmp_path) -> None:
     for args in (
         ["scaling", "--scales", "0.0001", "0.0002", "--days", "3"],
         ["mesa", "--residents", "300", "--days", "3", "--mesa-days", "3"],
+        ["oracle", "--residents", "300", "--days", "4", "--seeds", "2"],
     ):
         proc = subprocess.run(
             [sys.executable, bench, *args, "--results", str(tmp_path)],
@@ -29,3 +30,7 @@ def test_bench_scaling_and_mesa_smoke(tmp_path) -> None:
     assert (tmp_path / "scaling.png").stat().st_size > 0
     mesa = list(csv.DictReader(open(tmp_path / "mesa.csv")))
     assert float(mesa[0]["ratio"]) > 0
+    oracle = list(csv.DictReader(open(tmp_path / "oracle.csv")))
+    assert [int(r["day"]) for r in oracle] == [0, 1, 2, 3]
+    assert {"scslab_listed_lo", "mesa_green_hi"} <= set(oracle[0])
+    assert (tmp_path / "oracle.png").stat().st_size > 0
