@@ -15,6 +15,7 @@ representative.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numba as nb
@@ -44,11 +45,15 @@ class ListRules:
 
     def score_band(self) -> tuple[float, float]:
         """[lo, hi) (points): scores at which no score rule holds (-inf, inf: no rules)."""
+        return self._score_band
+
+    @functools.cached_property
+    def _score_band(self) -> tuple[float, float]:
         below = self.threshold[self.rule == RULE_BELOW]
         at_least = self.threshold[self.rule == RULE_AT_LEAST]
         return float(below.max(initial=-np.inf)), float(at_least.min(initial=np.inf))
 
-    @property
+    @functools.cached_property
     def black_bits(self) -> int:
         """Mask of the blacklists."""
         return int(sum(1 << i for i, b in enumerate(self.black) if b))

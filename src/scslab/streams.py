@@ -13,12 +13,14 @@ numbers). Two flavours:
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import numba as nb
 import numpy as np
 
 
+@functools.lru_cache(maxsize=4096)
 def _name_word(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
