@@ -99,9 +99,11 @@ def test_observe_coverage_errors_delay() -> None:
 
 
 @pytest.mark.parametrize("with_income", [False, True])
-def test_accepted_is_the_thinning_rule(with_income: bool) -> None:
+@pytest.mark.parametrize("residents", [True, False])
+def test_accepted_is_the_thinning_rule(with_income: bool, residents: bool) -> None:
     """A candidate is accepted when its uniform draw is below the product of its
-    multipliers (blacklisted, income decile, migrant, income feedback)."""
+    multipliers (blacklisted, income decile, migrant, income feedback; enterprises have
+    no decile or migrant status)."""
     rng = np.random.default_rng(11)
     n, m = 500, 4000
     mask = rng.integers(0, 4, n).astype(np.uint8)
@@ -111,9 +113,13 @@ def test_accepted_is_the_thinning_rule(with_income: bool) -> None:
     cand = rng.integers(0, n, m)
     u = rng.random(m) * 5.0
     income = rng.uniform(1.0, 2.0, m) if with_income else np.zeros(0)
+    if not residents:
+        decile, migrant = np.zeros(0, np.uint8), np.zeros(0, bool)
     got = _accepted(cand, u, mask, 0b10, 1.7, deciles, decile, migrant.view(np.uint8), 1.3, income)
-    mult = np.where((mask[cand] & 0b10) != 0, 1.7, 1.0) * deciles[decile[cand]]
-    mult *= np.where(migrant[cand], 1.3, 1.0)
+    mult = np.where((mask[cand] & 0b10) != 0, 1.7, 1.0)
+    if residents:
+        mult *= deciles[decile[cand]]
+        mult *= np.where(migrant[cand], 1.3, 1.0)
     if with_income:
         mult *= income
     assert got.tolist() == cand[u < mult].tolist()

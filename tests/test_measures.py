@@ -9,11 +9,15 @@ from hypothesis import strategies as st
 
 from scslab.departments import RecordKinds
 from scslab.measures import (
+    RULE_AT_LEAST,
+    RULE_BELOW,
+    RULE_RECORDS,
     Changes,
     DomainRules,
     ListRules,
     ListState,
     _agents_to_visit,
+    _daily,
     busy_octets,
     count_listed_contacts,
     daily_update,
@@ -305,3 +309,86 @@ def test_agents_to_visit(listed: set[int], runs: list[bool], n: int, seed: int) 
     marked = {8 * k + j for k, on in enumerate(runs) if on for j in range(8) if 8 * k + j < n}
     want = listed | {a for a in marked if not 960 <= score[a] < 1030}
     assert got.tolist() == sorted(want)
+
+
+def _every_agent_changes(rules: ListRules, state: ListState, day: int, score, error_points):
+    """_daily over every agent, as (subject, bit, entered, wrongful) lists."""
+    n = len(state.mask)
+    cap = 8 * n + 16
+    out = (
+        np.empty(cap, np.int32),
+        np.empty(cap, np.uint8),
+        np.empty(cap, bool),
+        np.empty(cap, bool),
+    )
+    k, _ = _daily(
+        state.mask, state.wrongful, state.extended, state.until, state.true_until, score,
+        error_points, rules.rule, rules.threshold, rules.extension,
+        rules.extension_probability, rules.daily_compliance, KEY, day,
+        np.arange(n, dtype=np.int64), 0, *out,
+    )  # fmt: skip
+    return [a[:k].tolist() for a in out]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rules_=st.sampled_from(
+        [
+            ([RULE_RECORDS, RULE_BELOW, RULE_AT_LEAST], [0, 960, 1030]),
+            ([RULE_RECORDS, RULE_BELOW], [0, np.inf]),
+            ([RULE_RECORDS, RULE_AT_LEAST], [0, -np.inf]),
+            ([RULE_BELOW, RULE_AT_LEAST], [1050, 950]),  # no band: everyone is outside
+            ([RULE_RECORDS], [0]),
+            ([RULE_BELOW, RULE_AT_LEAST], [1000, 1000]),
+        ]
+    ),
+    n=st.integers(0, 90),
+    seed=st.integers(0, 1000),
+    form=st.sampled_from(["runs found here", "every run marked", "listed given"]),
+)
+def test_daily_update_changes_what_visiting_everyone_changes(rules_, n, seed, form) -> None:
+    """However the daily update picks whom to visit, it makes the changes that visiting
+    every agent makes: infinite and empty score bands, partial runs, scores at +-inf."""
+    rule, threshold = rules_
+    b = len(rule)
+    rules = ListRules(
+        names=[str(i) for i in range(b)],
+        black=np.ones(b, bool),
+        rule=np.array(rule, np.int8),
+        threshold=np.array(threshold, float),
+        duration=np.full(b, 3, np.int64),
+        extension=np.full(b, 2, np.int64),
+        extension_probability=np.full(b, 0.5),
+        daily_compliance=np.full(b, 0.1),
+        kind_bits=np.array([1 if rule[0] == RULE_RECORDS else 0], np.uint8),
+    )
+    rng = np.random.default_rng(seed)
+    every, picked = ListState.empty(n, b), ListState.empty(n, b)
+    values = np.array([900, 959.5, 960, 1000, 1029, 1030, 1100, np.inf, -np.inf], np.float32)
+    for day in range(12):
+        score = rng.choice(values, n)
+        error_points = rng.choice(np.array([0.0, 50.0], np.float32), n)
+        subjects = rng.integers(0, max(n, 1), int(rng.integers(0, 3)) if n else 0).astype(np.int32)
+        kinds = np.zeros(len(subjects), np.uint8)
+        erroneous = rng.random(len(subjects)) < 0.3
+        for state in (every, picked):
+            enlist(rules, state, day, subjects, kinds, erroneous)
+        want = _every_agent_changes(rules, every, day, score, error_points)
+        got = daily_update(
+            rules,
+            picked,
+            day,
+            score,
+            error_points,
+            KEY,
+            None if form == "runs found here" else np.ones(n // 8 + 1, bool),
+            np.flatnonzero(picked.mask).astype(np.int64) if form == "listed given" else None,
+        )
+        assert [
+            got.subject.tolist(),
+            got.bit.tolist(),
+            got.entered.tolist(),
+            got.wrongful.tolist(),
+        ] == want
+        assert np.array_equal(every.mask, picked.mask)
+        assert np.array_equal(every.wrongful, picked.wrongful)

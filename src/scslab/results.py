@@ -314,7 +314,8 @@ class GroupMap:
     n_cells: int
 
     def __post_init__(self) -> None:
-        # the members of every group, one after the other (group g: indptr[g]:indptr[g+1])
+        # the members of every group, one after the other (group g: indptr[g]:indptr[g+1]);
+        # members are not to change afterwards
         self.indptr = np.cumsum([0] + [len(m) for m in self.members]).astype(np.int64)
         self.indices = (
             np.concatenate(self.members).astype(np.int64) if self.members else np.zeros(0, np.int64)
@@ -341,8 +342,9 @@ class GroupMap:
 @nb.njit(cache=True)
 def _sum_rows(cells: np.ndarray, indptr: np.ndarray, indices: np.ndarray, out: np.ndarray) -> None:
     """out[g] (zeros) += each row of cells[indices[indptr[g]:indptr[g + 1]]], in order:
-    the sums numpy gives over the first axis, to the bit (not a BLAS matmul, whose
-    threads left spinning slow down the numba kernels)."""
+    for C-ordered cells with two or more columns, the sums numpy gives over the first
+    axis, to the bit (numpy sums a single column pairwise). Not a BLAS matmul, whose
+    threads left spinning slow down the numba kernels."""
     for g in range(len(indptr) - 1):
         for j in range(indptr[g], indptr[g + 1]):
             row = cells[indices[j]]
