@@ -154,12 +154,15 @@ def plot_scaling(rows: list[dict]) -> None:
     fig.savefig(RESULTS / "scaling.png", dpi=120)
 
 
-def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int]) -> list[dict]:
+def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int = 3) -> list[dict]:
     """SCS-ref-1 in scslab and in Mesa, side by side: agent-days per second of each.
 
     Both rates count simulated days only: scslab's simulation time leaves out the
-    population build, and Mesa's the building of its model (timed apart). mesa_days:
-    one number for every size, or one per size (Mesa's day costs the same every day).
+    population build, and Mesa's the building of its model (timed apart). scslab's time
+    is the median of `repeats` runs, each in a fresh process (a small run takes under a
+    second, and one run can be twice as slow as the next on a shared machine); Mesa's
+    runs for mesa_days days, one number for every size or one per size (its day costs
+    the same every day).
     """
     sys.path.insert(0, str(HERE))
     from mesa_scs_ref1 import time_steps
@@ -169,15 +172,19 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int]) -> list[dict]:
     rows = []
     per_size = mesa_days * len(sizes) if len(mesa_days) == 1 else mesa_days
     for n, m_days in zip(sizes, per_size, strict=True):
-        ours = run_child(str(SCS_REF), residents=n, days=days)
+        runs = [
+            run_child(str(SCS_REF), residents=n, days=days)["simulate_s"] for _ in range(repeats)
+        ]
+        ours_s = float(np.median(runs))
         mesa_build_s, mesa_s = time_steps(n, m_days, 1)
-        ours_rate = n * days / ours["simulate_s"]
+        ours_rate = n * days / ours_s
         mesa_rate = n * m_days / mesa_s
         rows.append(
             {
                 "residents": n,
                 "scslab_days": days,
-                "scslab_simulate_s": ours["simulate_s"],
+                "scslab_simulate_s": round(ours_s, 3),
+                "scslab_runs_s": " ".join(f"{r:.3f}" for r in runs),
                 "mesa_days": m_days,
                 "mesa_build_s": round(mesa_build_s, 2),
                 "mesa_s": round(mesa_s, 2),
@@ -329,6 +336,7 @@ def main() -> None:
     m.add_argument("--residents", type=int, nargs="+", default=[10_000, 100_000])
     m.add_argument("--days", type=int, default=365)
     m.add_argument("--mesa-days", type=int, nargs="+", default=[30], help="one, or one per size")
+    m.add_argument("--repeats", type=int, default=3, help="scslab runs per size (median)")
     o = sub.add_parser("oracle", help="SCS-ref-1: scslab's daily counts against Mesa's")
     o.add_argument("--residents", type=int, default=10_000)
     o.add_argument("--days", type=int, default=365)
@@ -343,7 +351,7 @@ def main() -> None:
     if a.what == "scaling":
         scaling(a.scales, a.days, a.scenario)
     elif a.what == "mesa":
-        mesa_ratio(a.residents, a.days, a.mesa_days)
+        mesa_ratio(a.residents, a.days, a.mesa_days, a.repeats)
     elif a.what == "oracle":
         oracle(a.residents, a.days, a.seeds)
     else:

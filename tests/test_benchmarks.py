@@ -13,7 +13,7 @@ def test_bench_scaling_and_mesa_smoke(tmp_path) -> None:
     bench = str(BENCHMARKS / "bench.py")
     for args in (
         ["scaling", "--scales", "0.0001", "0.0002", "--days", "3"],
-        ["mesa", "--residents", "300", "--days", "3", "--mesa-days", "3"],
+        ["mesa", "--residents", "300", "--days", "3", "--mesa-days", "3", "--repeats", "1"],
         ["oracle", "--residents", "300", "--days", "4", "--seeds", "2"],
     ):
         proc = subprocess.run(
