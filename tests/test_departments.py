@@ -16,7 +16,7 @@ from scslab.departments import (
     observe,
 )
 from scslab.scenario import builtin_text, parse_scenario
-from scslab.streams import day_rng
+from scslab.streams import stream_key
 
 
 def scenario(**kind):
@@ -62,7 +62,7 @@ def test_thinning_rate_and_multipliers() -> None:
     counts = np.zeros(n)
     days = 60
     for day in range(days):
-        ids = draw_behaviour(kinds, k, day, view(n, mask), 0.0, day_rng(1, "t", day))
+        ids = draw_behaviour(kinds, k, day, view(n, mask), 0.0, stream_key(1, "t"))
         counts += np.bincount(ids, minlength=n)
     per_day = counts / days
     assert per_day[n // 2 :].mean() == pytest.approx(0.1 * deter, rel=0.03)
@@ -77,7 +77,7 @@ def test_income_gradient() -> None:
     deciles = (np.arange(n) % 10).astype(np.uint8)
     ids = np.concatenate(
         [
-            draw_behaviour(kinds, k, d, view(n, deciles=deciles), 0.0, day_rng(2, "t", d))
+            draw_behaviour(kinds, k, d, view(n, deciles=deciles), 0.0, stream_key(2, "t"))
             for d in range(20)
         ]
     )
@@ -90,7 +90,7 @@ def test_observe_coverage_errors_delay() -> None:
     kinds = RecordKinds.compile(sc)
     k = kinds.names.index("judgment_default")
     actors = np.arange(200_000) % 1000
-    batch = observe(kinds, k, 5, actors, 1000, day_rng(3, "t"))
+    batch = observe(kinds, k, 5, actors, 1000, stream_key(3, "t"))
     assert len(batch) == pytest.approx(0.95 * len(actors), rel=0.01)
     assert batch.erroneous.mean() == pytest.approx(0.01, abs=0.002)
     assert (batch.subject[~batch.erroneous] == batch.actor[~batch.erroneous]).all()

@@ -123,6 +123,13 @@ def run(
     report: Annotated[
         bool, typer.Option("--report", help="Also write report.html into the run directory.")
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="auto (compiled days when the scenario allows), general or compiled: "
+            "the same results either way."
+        ),
+    ] = "auto",
 ) -> None:
     """Simulate a scenario and write its run directory (Parquet tables + manifest)."""
     from scslab.engine import Simulation
@@ -154,7 +161,12 @@ def run(
             highlight=False,
         )
     out = out or _default_out(sc.name)
-    sim = Simulation(sc, seed=seed, scale=scale, residents=residents, days=days, agents=agents)
+    try:
+        sim = Simulation(
+            sc, seed=seed, scale=scale, residents=residents, days=days, agents=agents, engine=engine
+        )
+    except ValueError as err:
+        fail(f"--engine: {err}")
     if quiet or not sys.stderr.isatty():
         results = sim.run(out=out)
     else:

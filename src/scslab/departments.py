@@ -6,6 +6,10 @@ events are drawn by thinning: a Poisson number of candidates at the maximum rate
 accepted with probability rate / max_rate; only those candidates are touched. A
 department sees a share `coverage` of the events, writes each seen one as a record after
 `delay_days`, and a share `error_rate` of its records name the wrong person.
+
+Every draw comes from the record kind's counter-based stream (streams.hash_uniform with
+the kind's key, the day and a counter), in compiled kernels: no random Generator is
+made per kind and day, and the same kernels serve the engine's compiled days.
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ import numpy as np
 
 from scslab.records import RecordBatch
 from scslab.scenario import Scenario
+from scslab.streams import hash_poisson, hash_uniform
 
 SUBJECT_CODE = {"resident": 0, "enterprise": 1}
+# Counters of a record kind's stream on one day: candidates (two uniforms each), the
+# records' coverage, error and wrong-person draws (three each), the Poisson count.
+CANDIDATES, OBSERVATIONS, COUNT = 0, 1 << 40, 1 << 41
 
 
 def decile_multipliers(poorest_to_richest: float) -> np.ndarray:
@@ -118,25 +126,87 @@ def observe(
     day: int,
     actors: np.ndarray,
     n_subjects: int,
-    rng: np.random.Generator,
+    key: np.uint64,
 ) -> RecordBatch:
-    """Turn behaviour events by `actors` into records: coverage, errors and delay applied."""
-    actors = actors[rng.random(len(actors)) < kinds.coverage[k]]
-    erroneous = rng.random(len(actors)) < kinds.error_rate[k]
-    subject = actors.astype(np.int32, copy=True)
-    n_err = int(erroneous.sum())
-    if n_err and n_subjects > 1:
-        # Wrong person: the record lands on a uniformly drawn other subject.
-        shift = rng.integers(1, n_subjects, n_err)
-        subject[erroneous] = (subject[erroneous] + shift) % n_subjects
+    """Turn behaviour events of `day` by `actors` into records: coverage, errors and delay
+    applied (draws from stream `key`, see observed)."""
+    subject, actor, erroneous = observed(
+        key, day, actors, n_subjects, float(kinds.coverage[k]), float(kinds.error_rate[k])
+    )
     return RecordBatch(
         kind=k,
         day=day,
         effective_day=day + int(kinds.delay_days[k]),
         subject=subject,
-        actor=actors.astype(np.int32),
+        actor=actor,
         erroneous=erroneous,
     )
+
+
+@nb.njit(cache=True)
+def observed(
+    key: np.uint64,
+    day: int,
+    actors: np.ndarray,
+    n_subjects: int,
+    coverage: float,
+    error_rate: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(subject, actor, erroneous) of the records the department writes about the
+    events of `actors` on `day`: each event is seen with probability `coverage`, and a
+    seen one names the wrong subject (a uniformly drawn other one) with probability
+    `error_rate`. Draws: counters OBSERVATIONS + 3p.. of (key, day) for actors[p]."""
+    m = len(actors)
+    subject = np.empty(m, np.int32)
+    actor = np.empty(m, np.int32)
+    erroneous = np.empty(m, np.bool_)
+    r = 0
+    for p in range(m):
+        c = OBSERVATIONS + 3 * p
+        if coverage < 1.0 and hash_uniform(key, day, c) >= coverage:
+            continue
+        a = actors[p]
+        actor[r] = a
+        subject[r] = a
+        err = error_rate > 0.0 and hash_uniform(key, day, c + 1) < error_rate
+        erroneous[r] = err
+        if err and n_subjects > 1:
+            shift = 1 + min(int(hash_uniform(key, day, c + 2) * (n_subjects - 1)), n_subjects - 2)
+            subject[r] = (a + shift) % n_subjects
+        r += 1
+    return subject[:r], actor[:r], erroneous[:r]
+
+
+@nb.njit(cache=True)
+def candidates(
+    key: np.uint64, day: int, n: int, mean: float, max_mult: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A Poisson(mean) number of candidate events on `day`, each by a uniformly drawn one
+    of n subjects, with a uniform draw on [0, max_mult) for thinning: (ids, draws)."""
+    m = hash_poisson(key, day, COUNT, mean)
+    cand = np.empty(m, np.int64)
+    u = np.empty(m)
+    for j in range(m):
+        cand[j] = min(int(hash_uniform(key, day, CANDIDATES + 2 * j) * n), n - 1)
+        u[j] = hash_uniform(key, day, CANDIDATES + 2 * j + 1) * max_mult
+    return cand, u
+
+
+def thinning_bound(
+    kinds: RecordKinds, k: int, view: SubjectView, default_risk_elasticity: float
+) -> tuple[float, bool]:
+    """The largest rate multiplier of kind k over the subjects of `view` (no unit: the
+    thinning's maximum rate is daily_rate[k] times it), and whether the income feedback
+    on default risk applies to the kind."""
+    max_mult = max(1.0, kinds.listed_multiplier[k])
+    if view.income_decile is not None:
+        max_mult *= kinds.decile_multiplier[k].max()
+    if view.migrant is not None:
+        max_mult *= max(1.0, kinds.migrant_multiplier[k])
+    feedback = bool(kinds.income_sensitive[k]) and default_risk_elasticity > 0.0
+    if feedback:
+        max_mult *= view.income_factor_floor ** (-default_risk_elasticity)
+    return float(max_mult), feedback
 
 
 def draw_behaviour(
@@ -145,24 +215,17 @@ def draw_behaviour(
     day: int,
     view: SubjectView,
     default_risk_elasticity: float,
-    rng: np.random.Generator,
+    key: np.uint64,
 ) -> np.ndarray:
-    """Ids of the subjects who commit behaviour of kind k today (drawn by thinning)."""
+    """Ids of the subjects who commit behaviour of kind k today (drawn by thinning from
+    stream `key`)."""
     base = kinds.daily_rate[k]
     if base <= 0.0 or view.n == 0:
         return np.zeros(0, np.int64)
     deciles = kinds.decile_multiplier[k]
-    max_mult = max(1.0, kinds.listed_multiplier[k])
-    if view.income_decile is not None:
-        max_mult *= deciles.max()
-    if view.migrant is not None:
-        max_mult *= max(1.0, kinds.migrant_multiplier[k])
-    feedback = kinds.income_sensitive[k] and default_risk_elasticity > 0.0
-    if feedback:
-        max_mult *= view.income_factor_floor ** (-default_risk_elasticity)
+    max_mult, feedback = thinning_bound(kinds, k, view, default_risk_elasticity)
     # A Poisson count per subject-day, thinned: an event with probability ~ rate.
-    cand = rng.integers(0, view.n, rng.poisson(view.n * base * max_mult))
-    u = rng.random(len(cand)) * max_mult
+    cand, u = candidates(key, day, view.n, view.n * base * max_mult, max_mult)
     none = np.zeros(0, np.uint8)
     return _accepted(
         cand,

@@ -607,10 +607,11 @@ class AuditTrail:
         self.days_wrongful = np.zeros(n, np.int16)
         self.first_shock_day = np.full(n, -1, np.int16)
         self.income_shocks = np.zeros(n, np.int16)
-        self._changes: list[tuple[int, int, Changes]] = []
+        self._changes: list[tuple[int, int | np.ndarray, Changes]] = []
 
-    def listing_changes(self, side: int, day: int, changes: Changes) -> None:
-        """Keep one day's listing changes of one subject kind (0 residents, 1 enterprises)."""
+    def listing_changes(self, side: int, day: int | np.ndarray, changes: Changes) -> None:
+        """Keep listing changes of one subject kind (0 residents, 1 enterprises): of one
+        day, or of many with `day` one per change."""
         if len(changes):
             self._changes.append((side, day, changes))
 
@@ -649,7 +650,7 @@ class AuditTrail:
         cols.update(entered=[], wrongful=[])
         for side, day, ch in self._changes:
             n = len(ch)
-            cols["day"].append(np.full(n, day, np.int16))
+            cols["day"].append(np.broadcast_to(np.asarray(day, np.int16), (n,)))
             cols["st"].append(np.full(n, side, np.int8))
             cols["subject"].append(ch.subject.astype(np.int32))
             cols["list"].append(np.array(names[side], dtype=object)[ch.bit.astype(np.int64)])

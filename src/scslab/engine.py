@@ -50,7 +50,14 @@ from scslab.activities import (
     union_sorted,
 )
 from scslab.behaviour import Recovering, contacts_of_many
-from scslab.departments import RecordKinds, SubjectView, draw_behaviour, observe
+from scslab.compiled import N_PHASES, run_days, unsupported
+from scslab.departments import (
+    RecordKinds,
+    SubjectView,
+    draw_behaviour,
+    observe,
+    thinning_bound,
+)
 from scslab.dueprocess import DUE_PROCESS_METRICS, AuditTrail, DueProcessRules, DueProcessState
 from scslab.measures import (
     Changes,
@@ -76,7 +83,7 @@ from scslab.results import (
     resident_groups,
 )
 from scslab.scenario import DOMAINS, Scenario, load_scenario
-from scslab.scoring import Scorer, ScoreRules, grades_of
+from scslab.scoring import Scorer, ScoreRules, _finite, grades_of
 from scslab.streams import day_rng, stream_key
 
 PHASES = (
@@ -88,6 +95,12 @@ PHASES = (
     "behaviour",
     "collectors",
 )
+assert len(PHASES) == N_PHASES
+ENGINES = ("auto", "general", "compiled")
+"""How days are run: "general" orchestrates each day from Python and runs every
+mechanism; "compiled" runs them in one numba call (compiled.py; only scenarios of the
+points-and-lists core, with the same results); "auto" picks compiled when it can."""
+PROGRESS_STEPS = 20  # compiled days report progress this many times a run
 AGENT_TABLES_AUTO_LIMIT = 1_000_000  # per-agent tables are written by default up to this size
 HIST_LO, HIST_HI = 0.0, 2000.0
 T = TypeVar("T")
@@ -211,8 +224,22 @@ class Simulation:
         residents: int | None = None,
         days: int | None = None,
         agents: bool | None = None,
+        engine: str = "auto",
     ) -> None:
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        if engine not in ENGINES:
+            raise ValueError(f"engine: must be one of {', '.join(ENGINES)} (got {engine!r})")
+        why = unsupported(self.scenario)
+        if engine == "compiled" and why:
+            more = f"; and {len(why) - 3} more" if len(why) > 3 else ""
+            raise ValueError(
+                "engine 'compiled' runs only the points-and-lists core; this scenario has "
+                f"{'; '.join(why[:3])}{more} (use engine 'auto' or 'general')"
+            )
+        self.engine = engine
+        self.engine_used = "general" if why or engine == "general" else "compiled"
+        """The engine run() uses: "compiled" when asked for or, with "auto", when the
+        scenario has nothing that compiled.unsupported() names."""
         if scale is not None and scale <= 0:
             raise ValueError(f"scale: must be > 0 (got {scale})")
         if residents is not None and residents < 1:
@@ -337,6 +364,7 @@ class Simulation:
             stream_key(self.seed, f"activities.{a}") for a in self.activities.names
         ]
         self.points = self.kinds.points
+        self.kind_keys = [stream_key(self.seed, f"departments.{k}") for k in self.kinds.names]
         self.dp_rules = DueProcessRules.compile(sc, self.kinds, res_lists, ent_lists)
         self.dp = DueProcessState(
             self.dp_rules,
@@ -374,18 +402,18 @@ class Simulation:
                 income_factor_floor=1.0,
             ),
         )
-        for k, name in enumerate(kinds.names):
-            rng = day_rng(self.seed, f"departments.{name}", day)
+        for k in range(len(kinds)):
+            key = self.kind_keys[k]
             view = views[kinds.subject[k]]
             if kinds.from_posts[k]:
                 if kinds.subject[k] != 0 or day == 0:
                     continue
                 actors = self.flagged_yesterday[int(np.searchsorted(self.flag_kinds, k))]
-                batch = observe(kinds, k, day - 1, actors, view.n, rng)
+                batch = observe(kinds, k, day - 1, actors, view.n, key)
                 batch.effective_day = max(batch.effective_day, day)
             else:
-                actors = draw_behaviour(kinds, k, day, view, beh.default_risk_elasticity, rng)
-                batch = observe(kinds, k, day, actors, view.n, rng)
+                actors = draw_behaviour(kinds, k, day, view, beh.default_risk_elasticity, key)
+                batch = observe(kinds, k, day, actors, view.n, key)
             if len(batch):
                 self.log.append(batch)
 
@@ -723,7 +751,9 @@ class Simulation:
         pop = self.build()
         t_built = time.perf_counter()
         self._setup(pop)
-        if nb.get_num_threads() > 1:
+        if self.engine_used == "compiled":
+            self._run_compiled(progress)
+        elif nb.get_num_threads() > 1:
             with ThreadPoolExecutor(1, thread_name_prefix="scslab-worker") as pool:
                 self._run_days(pool, progress)
         else:  # one thread allowed: drift and tally inline
@@ -770,6 +800,157 @@ class Simulation:
         phase["collectors"] += clock() - t
         if progress is not None:
             progress(self.days, self.days)
+
+    def _run_compiled(self, progress: Callable[[int, int], None] | None) -> None:
+        """Every day in compiled.run_days (a few calls, for progress), on the state
+        _setup() made; leaves the state as _run_days() would, bit for bit."""
+        pop = self.population
+        assert pop is not None and self.res.scorer is not None
+        res, kinds, scorer = self.res, self.kinds, self.res.scorer
+        rules, lists, state = scorer.rules, res.lists, res.list_state
+        r = pop.residents
+        view = SubjectView(
+            n=res.n,
+            income_decile=r.income_decile,
+            migrant=r.migrant,
+            list_mask=state.mask,
+            black_bits=lists.black_bits,
+            income_factor_of=None,
+            income_factor_floor=self.scenario.behaviour.min_income_factor,
+        )
+        elasticity = self.scenario.behaviour.default_risk_elasticity
+        max_mult = np.array(
+            [thinning_bound(kinds, k, view, elasticity)[0] for k in range(len(kinds))]
+        )
+        dept = kinds.department.astype(np.int64)
+        days, n_bins = self.days, len(res.hist)
+        values = np.zeros((days, len(res.series.groups.group), len(res.space)))
+        hist = np.zeros((days, n_bins))
+        cap = max(1024, int(res.n * kinds.daily_rate.sum() * max_mult.max() * days * 1.2))
+        records = tuple(
+            np.empty(cap, t) for t in (np.int16, np.uint8, np.int32, np.int32, np.bool_)
+        )
+        changes = tuple(
+            np.empty(1024, t) for t in (np.int16, np.int32, np.uint8, np.bool_, np.bool_)
+        )
+        n_records = n_changes = n_error_ids = 0
+        error_ids = np.zeros(1024, np.int64)
+        cycles = np.zeros(N_PHASES, np.int64)
+        score, spare = scorer.state.score, scorer._spare
+        listed = res.listed
+        step = days if progress is None else max(1, -(-days // PROGRESS_STEPS))
+        floors = rules.grade_floors
+        # the state columns come first, in the order the collectors write them; then
+        # records and listing changes, the only other columns that change here
+        assert res.cols["state"].tolist() == list(range(len(res.cols["state"])))
+        families = ("state", "records_true", "records_erroneous", "new_listings", "exits")
+        changing = np.concatenate([res.cols[c] for c in (*families, "new_listings_wrongful")])
+        width = int(changing.max()) + 1
+        grade_of_bin = res.collector.grade_of_bin(floors, HIST_LO)
+        band_lo, band_hi = lists.score_band()
+        start = time.perf_counter()
+        for first in range(0, days, step):
+            last = min(days, first + step)
+            (
+                score,
+                spare,
+                listed,
+                error_ids,
+                n_error_ids,
+                records,
+                n_records,
+                changes,
+                n_changes,
+            ) = run_days(
+                first,
+                last,
+                np.array(self.kind_keys, np.uint64),
+                res.n * kinds.daily_rate * max_mult,
+                max_mult,
+                kinds.listed_multiplier,
+                kinds.decile_multiplier,
+                kinds.migrant_multiplier,
+                kinds.coverage,
+                kinds.error_rate,
+                kinds.points,
+                res.cols["records_true"][dept],
+                res.cols["records_erroneous"][dept],
+                r.income_decile,
+                r.migrant.view(np.uint8),
+                (score, spare),
+                scorer.state.error_points,
+                scorer._with_errors,
+                error_ids,
+                (
+                    rules.base,
+                    rules.decay,
+                    rules.association_penalty,
+                    _finite(rules.min_score),
+                    _finite(rules.max_score),
+                    rules.min_score,
+                    rules.max_score,
+                ),
+                scorer.outside,
+                state.mask,
+                state.wrongful,
+                state.extended,
+                state.until,
+                state.true_until,
+                lists.rule,
+                lists.threshold,
+                lists.extension,
+                lists.extension_probability,
+                lists.daily_compliance,
+                self.list_key[0],
+                lists.black_bits,
+                (_finite(band_lo), _finite(band_hi)),
+                listed,
+                pop.contacts_of.indptr,
+                pop.contacts_of.indices,
+                self.listed_contacts,
+                res.cols["new_listings"],
+                res.cols["new_listings_wrongful"],
+                res.cols["exits"],
+                res.cell,
+                res.collector.cell,
+                res.collector.cell_count,
+                res.acc,
+                width,
+                floors[:-1].astype(np.float64),
+                np.zeros(0, np.int64) if grade_of_bin is None else grade_of_bin,
+                HIST_LO,
+                4 + 2 * len(lists),
+                res.series.groups.indptr,
+                res.series.groups.indices,
+                values,
+                hist,
+                self.days_blacklisted,
+                self.trail.days_wrongful,
+                records,
+                n_records,
+                changes,
+                n_changes,
+                n_error_ids,
+                cycles,
+            )
+            if progress is not None:
+                progress(last, days)
+        elapsed = time.perf_counter() - start
+        # the state as the general loop leaves it
+        scorer.state.score, scorer._spare = score, spare
+        scorer._error_ids = error_ids[:n_error_ids].copy()
+        res.listed = listed
+        rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = (a[:n_records] for a in records)
+        self.log.extend(rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous, ACTIVE)
+        ch_day, *rest = (a[:n_changes] for a in changes)
+        self.trail.listing_changes(0, ch_day, Changes(*rest))
+        res.series.values = list(values)
+        empty = np.zeros((len(self.ent.series.groups.group), len(self.ent.space)))
+        self.ent.series.values = [empty] * days
+        self.hist_rows = list(np.column_stack([np.arange(days), np.zeros(days), hist]))
+        per_cycle = elapsed / max(1, int(cycles.sum()))
+        for p, name in enumerate(PHASES):
+            self.phase_seconds[name] = float(cycles[p]) * per_cycle
 
     # -------------------------------------------------------------- output
     def _tables(self) -> dict[str, pd.DataFrame]:
@@ -890,6 +1071,7 @@ class Simulation:
             "numpy": np.__version__,
             "numba": nb.__version__,
             "threads": nb.get_num_threads(),
+            "engine": self.engine_used,
             "timings": {
                 "build_population_s": round(build_s, 4),
                 "simulate_s": round(simulate_s, 4),

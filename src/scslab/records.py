@@ -66,15 +66,19 @@ class RecordLog:
         """A view of one column over the records written so far."""
         return self._cols[name][: self.n]
 
-    def append(self, batch: RecordBatch) -> np.ndarray:
-        """Add a batch; returns the new records' ids. They take effect on effective_day."""
-        k = len(batch)
+    def _reserve(self, k: int) -> None:
+        """Room for k more records (capacity at least doubled when it grows)."""
         if self.n + k > len(self._cols["day"]):
             capacity = max(2 * len(self._cols["day"]), self.n + k)
             for name, col in self._cols.items():
                 grown = np.zeros(capacity, col.dtype)
                 grown[: self.n] = col[: self.n]
                 self._cols[name] = grown
+
+    def append(self, batch: RecordBatch) -> np.ndarray:
+        """Add a batch; returns the new records' ids. They take effect on effective_day."""
+        k = len(batch)
+        self._reserve(k)
         sl = slice(self.n, self.n + k)
         cols = self._cols
         cols["day"][sl] = batch.day
@@ -90,6 +94,33 @@ class RecordLog:
         self.n += k
         self._by_day.setdefault(batch.effective_day, []).append(ids)
         return ids
+
+    def extend(
+        self,
+        day: np.ndarray,
+        kind: np.ndarray,
+        subject: np.ndarray,
+        actor: np.ndarray,
+        erroneous: np.ndarray,
+        status: int,
+    ) -> None:
+        """Add records that already took effect on the day they were written (no delay),
+        all with `status` (compiled days write their records this way, in the order
+        append() would have)."""
+        k = len(day)
+        self._reserve(k)
+        sl = slice(self.n, self.n + k)
+        cols = self._cols
+        cols["day"][sl] = day
+        cols["effective_day"][sl] = day
+        cols["kind"][sl] = kind
+        cols["subject"][sl] = subject
+        cols["actor"][sl] = actor
+        cols["erroneous"][sl] = erroneous
+        cols["status"][sl] = status
+        for name in UNSET_DAY_COLUMNS:
+            cols[name][sl] = -1
+        self.n += k
 
     def take_effective(self, day: int) -> np.ndarray:
         """Ids of the records that take effect on `day` (in the order they were written)."""

@@ -68,36 +68,25 @@ class MetricSpace:
         return len(self.names)
 
 
-MAX_GRADES = 8  # grades per scoring layer that the collector can count
-
-
 class StateCollector:
     """Sums the state of every agent of one kind per cell, once a day.
 
-    A scratch key per agent is kept between days, so that the pass over agents splits
-    into a branch-free part that compilers vectorise (each agent's cell and histogram
-    bin, or cell and grade) and one tight pass of counting. When the grade floors fall on
-    histogram bin edges, grades are read off the per-cell histograms (one count per
-    agent instead of two).
+    The score tally is one pass over the agents (tally_scores) that keeps its counts in
+    four lanes (agents 4k, 4k + 1, ...), so that consecutive agents add to different
+    counters; when the grade floors fall on histogram bin edges, a score's grade is read
+    off its bin.
     """
 
     def __init__(self, cell: np.ndarray, n_cells: int, n_bins: int) -> None:
-        if n_cells * MAX_GRADES > np.iinfo(np.uint16).max or n_bins > 256:
-            raise ValueError("too many collector cells or histogram bins")
         self.n_cells = n_cells
         self.n_bins = n_bins
         self.cell = cell.astype(np.uint16)
         self.cell_count = np.bincount(self.cell, minlength=n_cells).astype(np.int64)
-        self.key = np.empty(len(cell), np.uint16)
-        self._bin: np.ndarray | None = None  # per agent, only when grades need their own key
-        self._counts = np.empty(0, np.int64)  # agents per (cell, bin), kept between days
-        self._grades_of_bins: tuple[bytes, float, np.ndarray | None] | None = None
+        self._grades_of_bins: tuple[bytes, float, np.ndarray] | None = None
 
     def grade_of_bin(self, floors: np.ndarray, hist_lo: float) -> np.ndarray | None:
         """Grade index of every histogram bin, or None when a grade floor (points) is not
-        a bin edge (or cells x bins do not fit a 16-bit key)."""
-        if self.n_cells * self.n_bins > np.iinfo(np.uint16).max:
-            return None
+        a bin edge."""
         edges = (floors[:-1] - hist_lo) / HIST_BIN_POINTS
         if not (np.all(edges == np.round(edges)) and np.all((edges >= 1) & (edges < self.n_bins))):
             return None
@@ -164,37 +153,21 @@ class StateCollector:
         n_columns] array, zero elsewhere; the histogram goes to hist. Score sums are
         added in id order, so they do not depend on how the pass is split. Releases the
         GIL: one call at a time per collector (it keeps scratch space)."""
-        if len(floors) > MAX_GRADES:
-            raise ValueError(f"at most {MAX_GRADES} grades")
         out = np.zeros((self.n_cells, n_columns))
         hist[:] = 0.0
         if len(score) != len(self.cell) or len(floors) == 0:
             return out
-        g0 = 4 + 2 * n_lists
         cached = self._grades_of_bins
         if cached is None or cached[0] != floors.tobytes() or cached[1] != hist_lo:
-            cached = (floors.tobytes(), hist_lo, self.grade_of_bin(floors, hist_lo))
+            by_bin = self.grade_of_bin(floors, hist_lo)
+            cached = (
+                floors.tobytes(),
+                hist_lo,
+                np.zeros(0, np.int64) if by_bin is None else by_bin,
+            )
             self._grades_of_bins = cached
-        by_bin = cached[2]
-        if by_bin is not None:
-            if len(self._counts) != self.n_cells * self.n_bins:
-                self._counts = np.empty(self.n_cells * self.n_bins, np.int64)
-            _score_by_cell_and_bin(
-                self.cell, score, hist_lo, self.key, self._counts, by_bin, g0, out, hist
-            )
-        else:
-            if self._bin is None:
-                self._bin = np.empty(len(self.cell), np.uint8)
-            padded = np.full(MAX_GRADES, -np.inf)
-            padded[: len(floors) - 1] = floors[:-1]
-            counts, sums, bins = _score_by_cell_and_grade(
-                self.cell, score, padded, hist_lo, self.key, self._bin, self.n_cells, self.n_bins
-            )
-            out[:, g0 : g0 + len(floors)] = counts.reshape(self.n_cells, MAX_GRADES)[
-                :, : len(floors)
-            ]
-            hist[:] = bins.reshape(4, -1)[:, : self.n_bins].sum(axis=0)
-            out[:, 3] = sums
+        upper = floors[:-1].astype(np.float64)
+        tally_scores(self.cell, score, upper, cached[2], hist_lo, 4 + 2 * n_lists, out, hist)
         return out
 
 
@@ -237,71 +210,60 @@ def _collect_lists(
 
 
 @nb.njit(cache=True, nogil=True)
-def _score_by_cell_and_bin(
+def tally_scores(
     cell: np.ndarray,
     score: np.ndarray,
-    hist_lo: float,
-    key: np.ndarray,
-    counts: np.ndarray,
+    upper_floors: np.ndarray,
     grade_of_bin: np.ndarray,
+    hist_lo: float,
     g0: int,
     out: np.ndarray,
     hist: np.ndarray,
 ) -> None:
-    """Score sums per cell (points, in id order) into out[:, 3], agents per (cell,
-    grade) into out[:, g0 + grade] and agents per histogram bin into hist, all through
-    the agents per (cell, bin) (counts: scratch of cells x bins)."""
-    n_bins = len(grade_of_bin)
+    """Adds score sums per cell (points) to out[:, 3], agents per (cell, grade) to
+    out[:, g0 + grade] and agents per HIST_BIN_POINTS bin from hist_lo to hist (scores
+    below or above its range in the first or last bin). A score's grade is
+    grade_of_bin[its bin] when that is given (one per bin: grade floors on bin edges),
+    else the number of upper_floors (the floors of every grade but the lowest, highest
+    first) above it. Releases the GIL.
+
+    Counts and sums are kept in four lanes (agent i in lane i % 4), each summed in id
+    order and then lane after lane: the same sums however the work is split."""
+    n_cells = out.shape[0]
+    n_grades = len(upper_floors) + 1
+    n_bins = len(hist)
+    by_bin = len(grade_of_bin) == n_bins
     scale = 1.0 / HIST_BIN_POINTS
     top = n_bins - 1
-    for i in range(len(cell)):
-        # (truncation, then clamping: numba's float // is several times slower)
-        key[i] = cell[i] * n_bins + min(max(int((score[i] - hist_lo) * scale), 0), top)
-    counts[:] = 0
-    sums = np.zeros(out.shape[0])
-    for i in range(len(cell)):
-        counts[key[i]] += 1
-        sums[cell[i]] += score[i]
-    for c in range(out.shape[0]):
-        out[c, 3] = sums[c]
-        for b in range(n_bins):
-            k = counts[c * n_bins + b]
-            if k:
-                hist[b] += k
-                out[c, g0 + grade_of_bin[b]] += k
-
-
-@nb.njit(cache=True, nogil=True)
-def _score_by_cell_and_grade(
-    cell: np.ndarray,
-    score: np.ndarray,
-    upper_floors: np.ndarray,
-    hist_lo: float,
-    key: np.ndarray,
-    bin_of: np.ndarray,
-    n_cells: int,
-    n_bins: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Agents per (cell, grade) (upper_floors: the floors of all grades but the lowest,
-    padded with -inf to MAX_GRADES), score sums per cell (points, in id order), and 4
-    interleaved histograms (no chain of additions to one bin)."""
-    scale = 1.0 / HIST_BIN_POINTS
-    top = n_bins - 1
-    for i in range(len(cell)):
-        s = score[i]
-        g = 0
-        for k in range(MAX_GRADES):
-            g += s < upper_floors[k]
-        key[i] = cell[i] * MAX_GRADES + g
-        bin_of[i] = min(max(int((s - hist_lo) * scale), 0), top)
-    by_grade = np.zeros(n_cells * MAX_GRADES, np.int64)
-    bins = np.zeros(4 * 256, np.int64)
-    sums = np.zeros(n_cells)
-    for i in range(len(cell)):
-        by_grade[key[i]] += 1
-        bins[(i & 3) * 256 + bin_of[i]] += 1
-        sums[cell[i]] += score[i]
-    return by_grade, sums, bins
+    sums = np.zeros((n_cells, 4))
+    grades = np.zeros((n_cells * n_grades, 4), np.int64)
+    bins = np.zeros((n_bins, 4), np.int64)
+    n = len(cell)
+    for first in range(0, n, 4):  # (four agents a step: twice as fast as i % 4 lanes)
+        for lane in range(4):
+            i = first + lane
+            if i >= n:
+                break
+            s = score[i]
+            c = cell[i]
+            # (truncation, then clamping: numba's float // is several times slower)
+            b = min(max(int((s - hist_lo) * scale), 0), top)
+            if by_bin:
+                g = grade_of_bin[b]
+            else:
+                g = 0
+                for f in upper_floors:
+                    g += s < f
+            grades[c * n_grades + g, lane] += 1
+            sums[c, lane] += s
+            bins[b, lane] += 1
+    for c in range(n_cells):
+        out[c, 3] += ((sums[c, 0] + sums[c, 1]) + sums[c, 2]) + sums[c, 3]
+        for g in range(n_grades):
+            k = c * n_grades + g
+            out[c, g0 + g] += grades[k, 0] + grades[k, 1] + grades[k, 2] + grades[k, 3]
+    for b in range(n_bins):
+        hist[b] += bins[b, 0] + bins[b, 1] + bins[b, 2] + bins[b, 3]
 
 
 @dataclass

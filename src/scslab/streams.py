@@ -8,12 +8,14 @@ numbers). Two flavours:
   mechanism on one day;
 - `stream_key(seed, name)` + `hash_uniform(key, a, b)`: a counter-based generator for
   compiled kernels: a pure function of (key, a, b), so that results do not depend on
-  how the work is split between threads.
+  how the work is split between threads; `hash_poisson(key, a, b, mean)` draws a
+  Poisson count from the same counters (b, b + 1, ...).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import zlib
 
 import numba as nb
@@ -51,3 +53,43 @@ def hash_uniform(key: np.uint64, a: int | np.integer, b: int | np.integer) -> fl
     """A uniform float in [0, 1) that is a pure function of (key, a, b)."""
     h = splitmix64(key ^ splitmix64(np.uint64(a) * np.uint64(0x632BE59BD9B4E019) + np.uint64(b)))
     return float(h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@nb.njit(cache=True)
+def hash_poisson(key: np.uint64, a: int | np.integer, b: int | np.integer, mean: float) -> int:
+    """A Poisson(mean) count drawn from the uniforms hash_uniform(key, a, b + t), t = 0, 1,
+    ...: a pure function of (key, a, b, mean). Inversion below a mean of 10, else
+    Hörmann's transformed rejection (PTRS, 1993), a few uniforms a draw at any mean."""
+    if mean <= 0.0:
+        return 0
+    t = np.int64(b)
+    if mean < 10.0:
+        u = hash_uniform(key, a, t)
+        k = 0
+        p = math.exp(-mean)
+        cdf = p
+        while u > cdf and k < 1000:
+            k += 1
+            p *= mean / k
+            cdf += p
+        return k
+    slam = math.sqrt(mean)
+    loglam = math.log(mean)
+    bb = 0.931 + 2.53 * slam
+    aa = -0.059 + 0.02483 * bb
+    inv_alpha = 1.1239 + 1.1328 / (bb - 3.4)
+    vr = 0.9277 - 3.6224 / (bb - 2.0)
+    while True:
+        uu = hash_uniform(key, a, t) - 0.5
+        v = hash_uniform(key, a, t + 1)
+        t += 2
+        us = 0.5 - abs(uu)
+        k = math.floor((2.0 * aa / us + bb) * uu + mean + 0.43)
+        if us >= 0.07 and v <= vr:
+            return int(k)
+        if k < 0 or (us < 0.013 and v > us):
+            continue
+        if math.log(v) + math.log(inv_alpha) - math.log(aa / (us * us) + bb) <= (
+            -mean + k * loglam - math.lgamma(k + 1.0)
+        ):
+            return int(k)

@@ -1,0 +1,413 @@
+"""Compiled days: many days of the points-and-lists core in one numba call.
+
+The engine orchestrates a day from Python: some 150 calls into numpy and numba, each a
+few microseconds whatever the number of agents. For a small city that fixed cost is the
+run (about 0.6 ms a day at 10,000 residents, against a few tens of microseconds of work
+on the agents). Scenarios that use only the core of the system (departments writing
+records about residents, the points score with drift and association penalties, and
+score-triggered lists) run their days here instead, in one compiled loop that calls
+the engine's own kernels in the engine's order, with the same random streams:
+
+    departments   candidates -> _accepted -> observed          (departments.py)
+    scoring       drift, decay_error_points, add_points        (scoring.py)
+    lists         _agents_to_visit, _daily, update_members,
+                  count_listed_contacts                        (measures.py)
+    due process   count_wrongful_days (per-agent tables only)  (dueprocess.py)
+    collectors    _collect_lists, tally_scores, _sum_rows      (results.py)
+
+so that a run gives the same tables bit for bit either way (tests/test_compiled.py
+checks it); `Simulation(engine="general")` forces the Python-orchestrated loop.
+`unsupported()` says why a scenario cannot run here; everything else it has
+(activities, measures, rewards, due process, behaviour, enterprises, record-triggered
+lists, delays, expiry) runs on the general loop.
+
+The loop counts processor cycles per phase (llvm.readcyclecounter), which the engine
+turns into seconds per phase for the manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import numba as nb
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from scslab.departments import _accepted, candidates, observed
+from scslab.dueprocess import count_wrongful_days
+from scslab.measures import (
+    _agents_to_visit,
+    _daily,
+    count_listed_contacts,
+    update_members,
+)
+from scslab.results import _collect_lists, _sum_rows, tally_scores
+from scslab.scenario import Scenario
+from scslab.scoring import add_points, decay_error_points, drift
+
+N_PHASES = 7  # the engine's PHASES, in order
+
+
+def unsupported(scenario: Scenario) -> list[str]:
+    """Why `scenario` cannot run on compiled days, one reason per feature, naming its
+    key (empty: it can)."""
+    why = []
+    pop = scenario.population
+    if pop.enterprises_per_resident > 0 or pop.individual_businesses_per_resident > 0:
+        why.append(
+            "enterprises (population.enterprises_per_resident or "
+            "individual_businesses_per_resident > 0)"
+        )
+    if scenario.scoring is None:
+        why.append("no scoring section")
+    if scenario.activities:
+        why.append("activities")
+    if scenario.due_process is not None:
+        why.append("due_process")
+    beh = scenario.behaviour
+    if beh.chilling_self > 0 or beh.chilling_contacts > 0:
+        why.append("chilling (behaviour.chilling_self, chilling_contacts)")
+    if scenario.scoring is not None and scenario.scoring.record_expiry_days:
+        why.append("scoring.record_expiry_days")
+    for dept_name, dept in scenario.departments.items():
+        if dept.delay_days:
+            why.append(f"departments.{dept_name}.delay_days")
+        for kind_name, kind in dept.records.items():
+            where = f"departments.{dept_name}.records.{kind_name}"
+            if kind.subject != "resident":
+                why.append(f"{where}.subject: enterprise")
+            if kind.source != "behaviour":
+                why.append(f"{where}.source: {kind.source}")
+            if kind.income_sensitive and beh.default_risk_elasticity > 0:
+                why.append(f"{where}.income_sensitive (with behaviour.default_risk_elasticity)")
+    for list_name, rules in scenario.lists.items():
+        if rules.subject != "resident":
+            why.append(f"lists.{list_name}.subject: enterprise")
+        elif rules.trigger.records:
+            why.append(f"lists.{list_name}.trigger.records")
+    return why
+
+
+@intrinsic
+def _read_cycle_counter(typingctx: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        fnty = ir.FunctionType(ir.IntType(64), [])
+        fn = builder.module.declare_intrinsic("llvm.readcyclecounter", fnty=fnty)
+        return builder.call(fn, [])
+
+    return types.int64(), codegen
+
+
+_cycles = cast(Callable[[], int], _read_cycle_counter)
+"""_cycles() in a numba kernel: the processor's cycle counter (differences are cycles)."""
+
+
+@nb.njit(cache=True)
+def _grow(a: np.ndarray, used: int, need: int) -> np.ndarray:
+    """a, or a copy twice as large (or more) when `need` entries do not fit."""
+    if need <= len(a):
+        return a
+    out = np.empty(max(2 * len(a), need), a.dtype)
+    out[:used] = a[:used]
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def run_days(
+    first_day: int,
+    last_day: int,
+    # departments: per record kind
+    kind_key: np.ndarray,
+    kind_mean: np.ndarray,
+    kind_max_mult: np.ndarray,
+    listed_multiplier: np.ndarray,
+    decile_multiplier: np.ndarray,
+    migrant_multiplier: np.ndarray,
+    coverage: np.ndarray,
+    error_rate: np.ndarray,
+    points: np.ndarray,
+    col_true: np.ndarray,
+    col_erroneous: np.ndarray,
+    income_decile: np.ndarray,
+    migrant: np.ndarray,
+    # scoring
+    scores: tuple[np.ndarray, np.ndarray],
+    error_points: np.ndarray,
+    with_errors: np.ndarray,
+    error_ids: np.ndarray,
+    score_rules: tuple[float, float, float, float, float, float, float],
+    outside: np.ndarray,
+    # lists
+    mask: np.ndarray,
+    wrongful: np.ndarray,
+    extended: np.ndarray,
+    until: np.ndarray,
+    true_until: np.ndarray,
+    rule: np.ndarray,
+    threshold: np.ndarray,
+    extension: np.ndarray,
+    extension_probability: np.ndarray,
+    daily_compliance: np.ndarray,
+    list_key: np.uint64,
+    black_bits: int,
+    band: tuple[float, float],
+    listed: np.ndarray,
+    contacts_of_indptr: np.ndarray,
+    contacts_of_indices: np.ndarray,
+    listed_contacts: np.ndarray,
+    col_new: np.ndarray,
+    col_new_wrongful: np.ndarray,
+    col_exits: np.ndarray,
+    # collectors
+    cell: np.ndarray,
+    collector_cell: np.ndarray,
+    cell_count: np.ndarray,
+    acc: np.ndarray,
+    width: int,
+    upper_floors: np.ndarray,
+    grade_of_bin: np.ndarray,
+    hist_lo: float,
+    g0: int,
+    group_indptr: np.ndarray,
+    group_indices: np.ndarray,
+    values: np.ndarray,
+    hist: np.ndarray,
+    days_blacklisted: np.ndarray,
+    days_wrongful: np.ndarray,
+    # growing outputs, and how much of each is used
+    records: tuple[np.ndarray, ...],
+    n_records: int,
+    changes: tuple[np.ndarray, ...],
+    n_changes: int,
+    n_error_ids: int,
+    cycles: np.ndarray,
+) -> tuple[Any, ...]:
+    """Days first_day to last_day - 1 of the engine's loop for a scenario without
+    unsupported() features, on the engine's state (changed in place, and the grown or
+    swapped arrays returned).
+
+    scores: (score, spare) as the scorer keeps them; score_rules: (base, decay,
+    association, lo, hi, min_score, max_score) in points, lo and hi finite. values[day]
+    [groups, metrics] and hist[day] receive each day's row of the resident series and
+    score histogram; only the first `width` columns of acc can change (the others stay
+    zero and are not summed). records: (day, kind, subject, actor, erroneous) of the records
+    written; changes: (day, subject, bit, entered, wrongful) of the listing changes.
+    cycles[phase] adds the processor cycles spent in each phase.
+
+    Returns (score, spare, listed, error_ids, n_error_ids, records, n_records, changes,
+    n_changes).
+    """
+    score, spare = scores
+    base, decay, association, lo, hi, min_score, max_score = score_rules
+    band_lo, band_hi = band
+    n = len(mask)
+    n_lists = len(rule)
+    rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = records
+    ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful = changes
+    no_income = np.zeros(0)
+    no_reps = np.zeros(n, np.uint8) if len(days_wrongful) else np.zeros(0, np.uint8)
+    cap = max(1024, n // 64)
+    out_subject = np.empty(cap, np.int32)
+    out_bit = np.empty(cap, np.uint8)
+    out_entered = np.empty(cap, np.bool_)
+    out_wrongful = np.empty(cap, np.bool_)
+    for day in range(first_day, last_day):
+        t0 = _cycles()
+        # departments: the records of the day, kind by kind, against the start-of-day lists
+        day_first = n_records
+        for k in range(len(kind_key)):
+            if kind_mean[k] <= 0.0 or n == 0:
+                continue
+            cand, u = candidates(kind_key[k], day, n, kind_mean[k], kind_max_mult[k])
+            actors = _accepted(
+                cand,
+                u,
+                mask,
+                black_bits,
+                listed_multiplier[k],
+                decile_multiplier[k],
+                income_decile,
+                migrant,
+                migrant_multiplier[k],
+                no_income,
+            )
+            subject, actor, erroneous = observed(
+                kind_key[k], day, actors, n, coverage[k], error_rate[k]
+            )
+            m = len(subject)
+            if m == 0:
+                continue
+            need = n_records + m
+            rec_day = _grow(rec_day, n_records, need)
+            rec_kind = _grow(rec_kind, n_records, need)
+            rec_subject = _grow(rec_subject, n_records, need)
+            rec_actor = _grow(rec_actor, n_records, need)
+            rec_erroneous = _grow(rec_erroneous, n_records, need)
+            rec_day[n_records:need] = day
+            rec_kind[n_records:need] = k
+            rec_subject[n_records:need] = subject
+            rec_actor[n_records:need] = actor
+            rec_erroneous[n_records:need] = erroneous
+            n_records = need
+        t1 = _cycles()
+        cycles[0] += t1 - t0
+        # scoring: drift and association penalties, then the day's records in order
+        drift(
+            score,
+            spare,
+            base,
+            decay,
+            association,
+            listed_contacts,
+            lo,
+            hi,
+            band_lo,
+            band_hi,
+            outside,
+        )
+        score, spare = spare, score
+        decay_error_points(error_points, decay, error_ids[:n_error_ids])
+        subjects = rec_subject[day_first:n_records]
+        kinds = rec_kind[day_first:n_records]
+        errs = rec_erroneous[day_first:n_records]
+        add_points(
+            score,
+            error_points,
+            subjects,
+            points[kinds.astype(np.int64)],
+            errs,
+            min_score,
+            max_score,
+        )
+        for r in range(len(subjects)):
+            i = subjects[r]
+            outside[i >> 3] = True
+            k = kinds[r]
+            acc[cell[i], col_erroneous[k] if errs[r] else col_true[k]] += 1.0
+            if errs[r] and not with_errors[i]:
+                with_errors[i] = True
+                error_ids = _grow(error_ids, n_error_ids, n_error_ids + 1)
+                error_ids[n_error_ids] = i
+                n_error_ids += 1
+        t2 = _cycles()
+        cycles[1] += t2 - t1
+        # due process: none but the count of wrongfully blacklisted days (per agent)
+        if len(days_wrongful):
+            count_wrongful_days(mask, wrongful, black_bits, no_reps, no_reps, 0, days_wrongful)
+        t3 = _cycles()
+        cycles[2] += t3 - t2
+        # lists: score rules and exits of the agents that may change
+        if n_lists:
+            ids = _agents_to_visit(listed, outside, score, band_lo, band_hi)
+            start = 0
+            n_out = 0
+            while True:
+                got, start = _daily(
+                    mask,
+                    wrongful,
+                    extended,
+                    until,
+                    true_until,
+                    score,
+                    error_points,
+                    rule,
+                    threshold,
+                    extension,
+                    extension_probability,
+                    daily_compliance,
+                    list_key,
+                    day,
+                    ids,
+                    start,
+                    out_subject[n_out:],
+                    out_bit[n_out:],
+                    out_entered[n_out:],
+                    out_wrongful[n_out:],
+                )
+                n_out += got
+                if start >= len(ids):
+                    break
+                out_subject = _grow(out_subject, n_out, 2 * len(out_subject))
+                out_bit = _grow(out_bit, n_out, 2 * len(out_bit))
+                out_entered = _grow(out_entered, n_out, 2 * len(out_entered))
+                out_wrongful = _grow(out_wrongful, n_out, 2 * len(out_wrongful))
+            if n_out:
+                need = n_changes + n_out
+                ch_day = _grow(ch_day, n_changes, need)
+                ch_subject = _grow(ch_subject, n_changes, need)
+                ch_bit = _grow(ch_bit, n_changes, need)
+                ch_entered = _grow(ch_entered, n_changes, need)
+                ch_wrongful = _grow(ch_wrongful, n_changes, need)
+                touched = np.empty(n_out, np.int64)
+                toggles = np.zeros(n_out, np.uint8)
+                n_touched = 0
+                for c in range(n_out):
+                    i = out_subject[c]
+                    b = out_bit[c]
+                    ch_day[n_changes + c] = day
+                    ch_subject[n_changes + c] = i
+                    ch_bit[n_changes + c] = b
+                    ch_entered[n_changes + c] = out_entered[c]
+                    ch_wrongful[n_changes + c] = out_wrongful[c]
+                    col = col_new[b] if out_entered[c] else col_exits[b]
+                    acc[cell[i], col] += 1.0
+                    if out_entered[c] and out_wrongful[c]:
+                        acc[cell[i], col_new_wrongful[b]] += 1.0
+                    # changes come in increasing subject order
+                    if n_touched == 0 or touched[n_touched - 1] != i:
+                        touched[n_touched] = i
+                        n_touched += 1
+                    toggles[n_touched - 1] ^= np.uint8(1 << b)
+                n_changes = need
+                touched = touched[:n_touched]
+                now_member = np.empty(n_touched, np.bool_)
+                was_black = np.empty(n_touched, np.bool_)
+                is_black = np.empty(n_touched, np.bool_)
+                for t in range(n_touched):
+                    now = mask[touched[t]]
+                    now_member[t] = now != 0
+                    is_black[t] = (now & black_bits) != 0
+                    was_black[t] = ((now ^ toggles[t]) & black_bits) != 0
+                listed = update_members(listed, touched, now_member)
+                count_listed_contacts(
+                    touched,
+                    was_black,
+                    is_black,
+                    contacts_of_indptr,
+                    contacts_of_indices,
+                    listed_contacts,
+                )
+        t4 = _cycles()
+        cycles[3] += t4 - t3
+        # collectors: list counts and the score tally (into the state columns of acc,
+        # its first columns), the day's group sums of the columns that can change
+        _collect_lists(
+            collector_cell,
+            mask,
+            wrongful,
+            listed,
+            black_bits,
+            n_lists,
+            days_blacklisted,
+            acc,
+        )
+        for c in range(len(cell_count)):
+            acc[c, 0] = cell_count[c]
+        tally_scores(collector_cell, score, upper_floors, grade_of_bin, hist_lo, g0, acc, hist[day])
+        _sum_rows(acc, group_indptr, group_indices, values[day])
+        acc[:, :width] = 0.0
+        cycles[6] += _cycles() - t4
+    return (
+        score,
+        spare,
+        listed,
+        error_ids,
+        n_error_ids,
+        (rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous),
+        n_records,
+        (ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful),
+        n_changes,
+    )

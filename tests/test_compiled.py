@@ -1,0 +1,197 @@
+"""Compiled days: the same tables as the general loop, bit for bit, for every scenario of
+the points-and-lists core; other scenarios are refused by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scslab import Simulation
+from scslab.compiled import unsupported
+from scslab.scenario import Scenario, load_scenario, parse_scenario
+
+SCS_REF = Path(__file__).resolve().parents[1] / "benchmarks" / "scs-ref-1.yaml"
+
+
+def core(**edits: object) -> Scenario:
+    """SCS-ref-1 with edits: dotted keys into its YAML set to a value (None: removed)."""
+    data = yaml.safe_load(SCS_REF.read_text())
+    for dotted, value in edits.items():
+        *path, last = dotted.split(".")
+        node = data
+        for part in path:
+            node = node.setdefault(part, {})
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return parse_scenario(yaml.safe_dump(data))
+
+
+def both(scenario: Scenario, **run: object) -> tuple[Simulation, Simulation]:
+    """The scenario run on the general loop and on compiled days."""
+    sims = []
+    for engine in ("general", "compiled"):
+        sim = Simulation(scenario, engine=engine, **run)  # type: ignore[arg-type]
+        sim.results = sim.run()  # type: ignore[attr-defined]
+        sims.append(sim)
+    return sims[0], sims[1]
+
+
+def assert_same_tables(general: Simulation, compiled: Simulation) -> None:
+    a, b = general.results.tables, compiled.results.tables  # type: ignore[attr-defined]
+    assert a.keys() == b.keys()
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
+
+
+def test_the_reference_model_runs_compiled_with_the_same_tables() -> None:
+    general, compiled = both(load_scenario(str(SCS_REF)), seed=2, residents=3000, days=80)
+    assert general.engine_used == "general" and compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    m = compiled.results.tables["metrics"]  # type: ignore[attr-defined]
+    city = m[(m["group_by"] == "city") & (m["metric"] == "listed:blacklist")]
+    assert city["value"].iloc[-1] > 0  # the lists did fill
+    # the state left behind is the general loop's too
+    assert np.array_equal(general.res.score, compiled.res.score)
+    assert np.array_equal(general.listed_contacts, compiled.listed_contacts)
+    assert general.res.listed.tolist() == compiled.res.listed.tolist()
+    assert compiled.res.listed.tolist() == np.flatnonzero(compiled.res.list_state.mask).tolist()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    coverage=st.sampled_from([1.0, 0.7]),
+    error_rate=st.sampled_from([0.0, 0.05, 0.3]),
+    listed_multiplier=st.sampled_from([1.0, 2.5]),
+    poorest_to_richest=st.sampled_from([1.0, 3.0]),
+    migrant_multiplier=st.sampled_from([1.0, 1.6]),
+    rate_scale=st.sampled_from([1.0, 20.0]),
+    drift=st.sampled_from([0.0, 0.001, 0.02]),
+    association=st.sampled_from([0.0, 0.02, 1.5]),
+    black_below=st.sampled_from([960.0, 995.0, 1000.0]),
+    green=st.sampled_from([None, 1030.0, 1001.5]),
+    grade_floor=st.sampled_from([1030.0, 1012.5]),
+    clamp=st.booleans(),
+    agents=st.booleans(),
+    residents=st.integers(1, 1500),
+    seed=st.integers(1, 10_000),
+)
+def test_compiled_days_equal_the_general_loop(
+    coverage: float,
+    error_rate: float,
+    listed_multiplier: float,
+    poorest_to_richest: float,
+    migrant_multiplier: float,
+    rate_scale: float,
+    drift: float,
+    association: float,
+    black_below: float,
+    green: float | None,
+    grade_floor: float,
+    clamp: bool,
+    agents: bool,
+    residents: int,
+    seed: int,
+) -> None:
+    """Every table identical over the core's parameters: coverage and wrong-person
+    errors (wrongful listings), rate multipliers, dense events, drift, association
+    penalties, score rules, grades on and off the histogram's bin edges, score bounds,
+    with and without per-agent tables, down to a city of one."""
+    edits: dict[str, object] = {
+        "departments.courts.coverage": coverage,
+        "departments.tax.error_rate": error_rate,
+        "departments.traffic_police.error_rate": error_rate / 2,
+        "departments.courts.records.court.listed_multiplier": listed_multiplier,
+        "departments.tax.records.tax.poorest_to_richest": poorest_to_richest,
+        "departments.finance.records.finance.migrant_multiplier": migrant_multiplier,
+        "departments.traffic_police.records.traffic.rate_per_year": 0.365 * rate_scale,
+        "scoring.drift_per_day": drift,
+        "scoring.association_penalty": association,
+        "scoring.grades": [
+            {"name": "G", "min_score": grade_floor},
+            {"name": "N", "min_score": 960},
+            {"name": "L", "min_score": -100000},
+        ],
+        "lists.blacklist.trigger": {"score_below": black_below},
+        # a second blacklist by grade, so that a resident can be on two lists at once
+        "lists.low_grade": {
+            "kind": "black",
+            "context": "general",
+            "trigger": {"grade_at_most": "L"},
+        },
+    }
+    if clamp:
+        edits["scoring.min_score"] = 900
+        edits["scoring.max_score"] = 1040
+    edits["lists.green_channel"] = (
+        None
+        if green is None
+        else {"kind": "red", "context": "general", "trigger": {"score_at_least": green}}
+    )
+    scenario = core(**edits)
+    general, compiled = both(scenario, seed=seed, residents=residents, days=25, agents=agents)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+
+
+def test_wrongful_listings_as_erroneous_points_drift_away() -> None:
+    """Wrong-person records put residents on the lists wrongfully, and stop doing so as
+    their erroneous points drift away: the same flags, counts and tables either way."""
+    scenario = core(
+        **{
+            "departments.tax.error_rate": 0.4,
+            "departments.courts.error_rate": 0.4,
+            "scoring.drift_per_day": 0.03,
+            "lists.blacklist.trigger": {"score_below": 990},
+        }
+    )
+    general, compiled = both(scenario, seed=5, residents=3000, days=120, agents=True)
+    assert_same_tables(general, compiled)
+    m = compiled.results.tables["metrics"]  # type: ignore[attr-defined]
+    city = m[m["group_by"] == "city"].pivot(index="day", columns="metric", values="value")
+    wrongful = city["listed_wrongful:blacklist"]
+    assert wrongful.max() > 0 and city["new_listings_wrongful:blacklist"].sum() > 0
+    assert np.array_equal(general.res.error_points, compiled.res.error_points)
+
+
+def test_no_lists_and_progress_in_steps() -> None:
+    scenario = core(lists={})
+    seen: list[int] = []
+    sim = Simulation(scenario, seed=1, residents=500, days=41, engine="compiled")
+    res = sim.run(progress=lambda done, total: seen.append(done))
+    assert seen == sorted(seen) and seen[-1] == 41 and len(seen) > 10
+    general = Simulation(scenario, seed=1, residents=500, days=41, engine="general").run()
+    for name in res.tables:
+        pd.testing.assert_frame_equal(res.tables[name], general.tables[name], check_exact=True)
+
+
+def test_manifest_names_the_engine_and_times_its_phases() -> None:
+    res = Simulation(str(SCS_REF), seed=1, residents=2000, days=30).run()
+    m = res.manifest
+    assert m["engine"] == "compiled"
+    phases = m["timings"]["phases_s"]
+    assert min(phases.values()) >= 0 and phases["collectors"] > 0 and phases["departments"] > 0
+    assert sum(phases.values()) <= m["timings"]["simulate_s"] + 1e-3
+    general = Simulation(str(SCS_REF), seed=1, residents=2000, days=30, engine="general").run()
+    assert general.manifest["engine"] == "general"
+
+
+def test_other_scenarios_are_refused_by_name() -> None:
+    assert unsupported(load_scenario(str(SCS_REF))) == []
+    why = unsupported(load_scenario("beijing-2018"))
+    assert any("activities" in w for w in why) and any("enterprises" in w for w in why)
+    assert any(w.startswith("lists.dishonest_judgment_debtors.trigger.records") for w in why)
+    delayed = core(**{"departments.tax.delay_days": 3})
+    assert unsupported(delayed) == ["departments.tax.delay_days"]
+    with pytest.raises(ValueError, match=r"departments\.tax\.delay_days"):
+        Simulation(delayed, engine="compiled")
+    assert Simulation(delayed).engine_used == "general"  # auto falls back
+    with pytest.raises(ValueError, match="engine: must be one of"):
+        Simulation(delayed, engine="fast")
