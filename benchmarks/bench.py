@@ -34,12 +34,14 @@ from scslab import Simulation
 from scslab.scenario import load_scenario
 args = json.loads(sys.argv[1])
 sim = Simulation(load_scenario(args["scenario"]), seed=args["seed"], scale=args["scale"],
-                 residents=args["residents"], days=args["days"], agents=False)
+                 residents=args["residents"], days=args["days"], agents=False,
+                 engine=args["engine"])
 res = sim.run(out=args["out"])
 t = res.manifest["timings"]
 print(json.dumps({
     "residents": res.manifest["residents"], "enterprises": res.manifest["enterprises"],
-    "days": res.manifest["days"], "wall_s": time.perf_counter() - t0,
+    "days": res.manifest["days"], "engine": res.manifest["engine"],
+    "wall_s": time.perf_counter() - t0,
     "build_population_s": t["build_population_s"], "simulate_s": t["simulate_s"],
     "write_s": t["write_s"], "phases_s": t["phases_s"], "worker_s": t["worker_s"],
     "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
@@ -54,9 +56,11 @@ def run_child(
     residents: int | None = None,
     days: int,
     seed: int = 1,
+    engine: str = "auto",
     env: dict | None = None,
 ) -> dict:
-    """One scslab run in a fresh Python process; returns its timings and peak RSS (GiB)."""
+    """One scslab run in a fresh Python process; returns its timings, the engine that
+    ran it and its peak RSS (GiB)."""
     with tempfile.TemporaryDirectory() as tmp:
         args = {
             "scenario": scenario,
@@ -64,6 +68,7 @@ def run_child(
             "residents": residents,
             "days": days,
             "seed": seed,
+            "engine": engine,
             "out": str(Path(tmp) / "run"),
         }
         proc = subprocess.run(
@@ -78,11 +83,12 @@ def run_child(
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def scaling(scales: list[float], days: int, scenario: str) -> list[dict]:
-    """Time and memory against residents; writes scaling.csv and scaling.png."""
+def scaling(scales: list[float], days: int, scenario: str, engine: str = "auto") -> list[dict]:
+    """Time and memory against residents; writes scaling.csv and scaling.png (named
+    scaling-<scenario>-<engine> for other scenarios or engines)."""
     rows = []
     for scale in scales:
-        r = run_child(scenario, scale=scale, days=days)
+        r = run_child(scenario, scale=scale, days=days, engine=engine)
         r["scale"] = scale
         r["agent_days_per_s"] = r["residents"] * r["days"] / r["simulate_s"]
         rows.append(r)
@@ -90,19 +96,25 @@ def scaling(scales: list[float], days: int, scenario: str) -> list[dict]:
             f"scale {scale:g}: {r['residents']:,} residents x {r['days']} days: wall "
             f"{r['wall_s']:.1f} s (build {r['build_population_s']:.1f} s, simulate "
             f"{r['simulate_s']:.1f} s), {r['agent_days_per_s'] / 1e6:.1f} M agent-days/s, "
-            f"peak {r['peak_rss_gib']:.2f} GiB",
+            f"peak {r['peak_rss_gib']:.2f} GiB, engine {r['engine']}",
             flush=True,
         )
     RESULTS.mkdir(exist_ok=True)
     phases = list(rows[0]["phases_s"])
     workers = list(rows[0]["worker_s"])
-    with open(RESULTS / "scaling.csv", "w", newline="") as fh:
+    name = (
+        "scaling"
+        if (scenario, engine) == ("beijing-2018", "auto")
+        else (f"scaling-{Path(scenario).stem}-{engine}")
+    )
+    with open(RESULTS / f"{name}.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(
             [
                 "scale",
                 "residents",
                 "days",
+                "engine",
                 "wall_s",
                 "build_population_s",
                 "simulate_s",
@@ -118,6 +130,7 @@ def scaling(scales: list[float], days: int, scenario: str) -> list[dict]:
                     r["scale"],
                     r["residents"],
                     r["days"],
+                    r["engine"],
                     round(r["wall_s"], 2),
                     r["build_population_s"],
                     r["simulate_s"],
@@ -127,11 +140,11 @@ def scaling(scales: list[float], days: int, scenario: str) -> list[dict]:
                     *[r["worker_s"][k] for k in workers],
                 ]
             )
-    plot_scaling(rows)
+    plot_scaling(rows, name)
     return rows
 
 
-def plot_scaling(rows: list[dict]) -> None:
+def plot_scaling(rows: list[dict], name: str = "scaling") -> None:
     """Wall time and peak memory against residents, log-log."""
     import matplotlib
 
@@ -151,18 +164,19 @@ def plot_scaling(rows: list[dict]) -> None:
     b.set_ylabel("peak RSS (GiB)")
     fig.suptitle(f"scslab scaling, {rows[0]['days']} days")
     fig.tight_layout()
-    fig.savefig(RESULTS / "scaling.png", dpi=120)
+    fig.savefig(RESULTS / f"{name}.png", dpi=120)
 
 
 def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int = 3) -> list[dict]:
-    """SCS-ref-1 in scslab and in Mesa, side by side: agent-days per second of each.
+    """SCS-ref-1 in scslab (compiled days and the general loop) and in Mesa, side by
+    side: agent-days per second of each, and scslab's over Mesa's.
 
-    Both rates count simulated days only: scslab's simulation time leaves out the
-    population build, and Mesa's the building of its model (timed apart). scslab's time
-    is the median of `repeats` runs, each in a fresh process (a small run takes under a
-    second, and one run can be twice as slow as the next on a shared machine); Mesa's
-    runs for mesa_days days, one number for every size or one per size (its day costs
-    the same every day).
+    All rates count simulated days only: scslab's simulation time leaves out the
+    population build, and Mesa's the building of its model (timed apart). Each scslab
+    time is the median of `repeats` runs, each in a fresh process, the two engines taking
+    turns (a small run takes under a second, and one run can be twice as slow as the
+    next on a shared machine); Mesa's runs for mesa_days days, one number for every size
+    or one per size (its day costs the same every day).
     """
     sys.path.insert(0, str(HERE))
     from mesa_scs_ref1 import time_steps
@@ -172,30 +186,29 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int =
     rows = []
     per_size = mesa_days * len(sizes) if len(mesa_days) == 1 else mesa_days
     for n, m_days in zip(sizes, per_size, strict=True):
-        runs = [
-            run_child(str(SCS_REF), residents=n, days=days)["simulate_s"] for _ in range(repeats)
-        ]
-        ours_s = float(np.median(runs))
+        runs: dict[str, list[float]] = {"compiled": [], "general": []}
+        for _ in range(repeats):
+            for engine, times in runs.items():
+                r = run_child(str(SCS_REF), residents=n, days=days, engine=engine)
+                times.append(r["simulate_s"])
         mesa_build_s, mesa_s = time_steps(n, m_days, 1)
-        ours_rate = n * days / ours_s
         mesa_rate = n * m_days / mesa_s
-        rows.append(
-            {
-                "residents": n,
-                "scslab_days": days,
-                "scslab_simulate_s": round(ours_s, 3),
-                "scslab_runs_s": " ".join(f"{r:.3f}" for r in runs),
-                "mesa_days": m_days,
-                "mesa_build_s": round(mesa_build_s, 2),
-                "mesa_s": round(mesa_s, 2),
-                "scslab_agent_days_per_s": round(ours_rate),
-                "mesa_agent_days_per_s": round(mesa_rate),
-                "ratio": float(f"{ours_rate / mesa_rate:.3g}"),
-            }
-        )
+        row: dict = {"residents": n, "scslab_days": days}
+        for engine, times in runs.items():
+            row[f"{engine}_simulate_s"] = round(float(np.median(times)), 4)
+            row[f"{engine}_runs_s"] = " ".join(f"{t:.4f}" for t in times)
+        row.update(mesa_days=m_days, mesa_build_s=round(mesa_build_s, 2), mesa_s=round(mesa_s, 2))
+        for engine in runs:
+            rate = n * days / row[f"{engine}_simulate_s"]
+            row[f"{engine}_agent_days_per_s"] = round(rate)
+        row["mesa_agent_days_per_s"] = round(mesa_rate)
+        for engine in runs:
+            row[f"{engine}_ratio"] = float(f"{row[f'{engine}_agent_days_per_s'] / mesa_rate:.3g}")
+        rows.append(row)
         print(
-            f"N={n:,}: scslab {ours_rate / 1e6:.2f} M agent-days/s, Mesa "
-            f"{mesa_rate / 1e3:.0f} k agent-days/s: {ours_rate / mesa_rate:,.0f}x",
+            f"N={n:,}: scslab compiled {row['compiled_agent_days_per_s'] / 1e6:.1f} M, general "
+            f"{row['general_agent_days_per_s'] / 1e6:.1f} M, Mesa {mesa_rate / 1e3:.0f} k "
+            f"agent-days/s: {row['compiled_ratio']:,.0f}x and {row['general_ratio']:,.0f}x",
             flush=True,
         )
     RESULTS.mkdir(exist_ok=True)
@@ -304,19 +317,23 @@ def plot_oracle(table: dict, n: int, seeds: int) -> None:
 
 
 def compile_time(residents: int, days: int) -> dict:
-    """A small run with an empty numba cache, then with the cache filled."""
+    """Small runs of beijing-2018 (the general loop) and SCS-ref-1 (compiled days) with an
+    empty numba cache, then with the cache filled."""
+    out = {}
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        cold = run_child("beijing-2018", residents=residents, days=days, env=env)
-        warm = run_child("beijing-2018", residents=residents, days=days, env=env)
-    out = {
-        "cold_wall_s": round(cold["wall_s"], 2),
-        "warm_wall_s": round(warm["wall_s"], 2),
-        "compile_s": round(cold["wall_s"] - warm["wall_s"], 2),
-    }
+        for name, scenario in (("general", "beijing-2018"), ("compiled", str(SCS_REF))):
+            cold = run_child(scenario, residents=residents, days=days, env=env)
+            warm = run_child(scenario, residents=residents, days=days, env=env)
+            assert cold["engine"] == warm["engine"] == name
+            prefix = "" if name == "general" else "compiled_"
+            out[f"{prefix}cold_wall_s"] = round(cold["wall_s"], 2)
+            out[f"{prefix}warm_wall_s"] = round(warm["wall_s"], 2)
+            out[f"{prefix}compile_s"] = round(cold["wall_s"] - warm["wall_s"], 2)
     print(
-        f"compile: cold {out['cold_wall_s']} s, warm {out['warm_wall_s']} s, "
-        f"compile ~{out['compile_s']} s (cached across runs)"
+        f"compile: general loop cold {out['cold_wall_s']} s, warm {out['warm_wall_s']} s; "
+        f"then compiled days cold {out['compiled_cold_wall_s']} s, warm "
+        f"{out['compiled_warm_wall_s']} s (cached across runs)"
     )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "compile.json").write_text(json.dumps(out, indent=1))
@@ -332,6 +349,7 @@ def main() -> None:
     s.add_argument("--scales", type=float, nargs="+", default=[0.01, 0.1, 1.0])
     s.add_argument("--days", type=int, default=365)
     s.add_argument("--scenario", default="beijing-2018")
+    s.add_argument("--engine", default="auto", choices=["auto", "general", "compiled"])
     m = sub.add_parser("mesa", help="SCS-ref-1: scslab against Mesa")
     m.add_argument("--residents", type=int, nargs="+", default=[10_000, 100_000])
     m.add_argument("--days", type=int, default=365)
@@ -349,7 +367,7 @@ def main() -> None:
     a = p.parse_args()
     RESULTS = a.results
     if a.what == "scaling":
-        scaling(a.scales, a.days, a.scenario)
+        scaling(a.scales, a.days, a.scenario, a.engine)
     elif a.what == "mesa":
         mesa_ratio(a.residents, a.days, a.mesa_days, a.repeats)
     elif a.what == "oracle":

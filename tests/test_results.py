@@ -115,3 +115,21 @@ def test_group_sums_are_numpys() -> None:
     want = np.stack([cells[m].sum(axis=0) for m in groups.members])
     assert got.tobytes() == want.tobytes()
     assert not np.signbit(got[-1, 2]) and not got[3].any()
+
+
+@pytest.mark.parametrize("floors", [[1050, 1030, 960, 850, 600, 0], [1035, 990.5, 0], [700]])
+def test_score_tally_finds_the_common_grade_from_cell_sizes(floors: list[float]) -> None:
+    """Leaving one grade uncounted (found from the cells' sizes) changes nothing, for
+    every grade, with grades read off bins or counted by floor."""
+    rng = np.random.default_rng(8)
+    n, n_cells = 3001, 7
+    cell = rng.integers(0, n_cells, n).astype(np.int16)
+    score = np.where(rng.random(n) < 0.6, 1000.0, rng.normal(1000, 80, n)).astype(np.float32)
+    f = np.array(floors, np.float64)
+    collector = StateCollector(cell, n_cells, 200)
+    hist = np.zeros(200)
+    want = collector.collect_scores(score, f, 0.0, 2, 8 + len(f), hist)
+    want_hist = hist.copy()
+    for common in range(len(f)):
+        got = collector.collect_scores(score, f, 0.0, 2, 8 + len(f), hist, common)
+        assert got.tobytes() == want.tobytes() and hist.tolist() == want_hist.tolist()

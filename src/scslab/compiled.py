@@ -169,6 +169,7 @@ def run_days(
     width: int,
     upper_floors: np.ndarray,
     grade_of_bin: np.ndarray,
+    common_grade: int,
     hist_lo: float,
     g0: int,
     group_indptr: np.ndarray,
@@ -396,7 +397,18 @@ def run_days(
         )
         for c in range(len(cell_count)):
             acc[c, 0] = cell_count[c]
-        tally_scores(collector_cell, score, upper_floors, grade_of_bin, hist_lo, g0, acc, hist[day])
+        tally_scores(
+            collector_cell,
+            score,
+            upper_floors,
+            grade_of_bin,
+            common_grade,
+            cell_count,
+            hist_lo,
+            g0,
+            acc,
+            hist[day],
+        )
         _sum_rows(acc, group_indptr, group_indices, values[day])
         acc[:, :width] = 0.0
         cycles[6] += _cycles() - t4

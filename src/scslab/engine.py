@@ -83,7 +83,7 @@ from scslab.results import (
     resident_groups,
 )
 from scslab.scenario import DOMAINS, Scenario, load_scenario
-from scslab.scoring import Scorer, ScoreRules, _finite, grades_of
+from scslab.scoring import Scorer, ScoreRules, _finite, grade_index, grades_of
 from scslab.streams import day_rng, stream_key
 
 PHASES = (
@@ -123,6 +123,9 @@ class Side:
     cols: dict[str, np.ndarray] = field(default_factory=dict)
     listed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     """Ids of the agents on some list, increasing (kept from each day's listing changes)."""
+    common_grade: int = field(init=False)
+    """The grade of the base score (most agents are in it: the score tally counts the
+    others), -1 without scores."""
 
     def __post_init__(self) -> None:
         n_cells = self.series.groups.n_cells
@@ -134,6 +137,8 @@ class Side:
         self.state_sums = np.zeros((n_cells, n_state))
         self.hist = np.zeros(int((HIST_HI - HIST_LO) // HIST_BIN_POINTS))
         self.collector = StateCollector(self.cell, n_cells, len(self.hist))
+        rules = self.scorer.rules if self.scorer else None
+        self.common_grade = grade_index(rules.base, rules.grade_floors) if rules else -1
 
     @property
     def score(self) -> np.ndarray:
@@ -716,6 +721,7 @@ class Simulation:
                 len(side.lists),
                 side.state_sums.shape[1],
                 side.hist,
+                side.common_grade,
             )
             for side, score in zip((self.res, self.ent), scores, strict=True)
         ]
@@ -918,6 +924,7 @@ class Simulation:
                 width,
                 floors[:-1].astype(np.float64),
                 np.zeros(0, np.int64) if grade_of_bin is None else grade_of_bin,
+                res.common_grade,
                 HIST_LO,
                 4 + 2 * len(lists),
                 res.series.groups.indptr,

@@ -148,11 +148,11 @@ class StateCollector:
         n_lists: int,
         n_columns: int,
         hist: np.ndarray,
+        common_grade: int = -1,
     ) -> np.ndarray:
         """The score columns of collect() (score sum, agents in each grade) as a [cells,
-        n_columns] array, zero elsewhere; the histogram goes to hist. Score sums are
-        added in id order, so they do not depend on how the pass is split. Releases the
-        GIL: one call at a time per collector (it keeps scratch space)."""
+        n_columns] array, zero elsewhere; the histogram goes to hist (tally_scores, which
+        releases the GIL; common_grade: the grade most agents are in, if known, as there)."""
         out = np.zeros((self.n_cells, n_columns))
         hist[:] = 0.0
         if len(score) != len(self.cell) or len(floors) == 0:
@@ -167,7 +167,18 @@ class StateCollector:
             )
             self._grades_of_bins = cached
         upper = floors[:-1].astype(np.float64)
-        tally_scores(self.cell, score, upper, cached[2], hist_lo, 4 + 2 * n_lists, out, hist)
+        tally_scores(
+            self.cell,
+            score,
+            upper,
+            cached[2],
+            common_grade,
+            self.cell_count,
+            hist_lo,
+            4 + 2 * n_lists,
+            out,
+            hist,
+        )
         return out
 
 
@@ -215,6 +226,8 @@ def tally_scores(
     score: np.ndarray,
     upper_floors: np.ndarray,
     grade_of_bin: np.ndarray,
+    common_grade: int,
+    cell_count: np.ndarray,
     hist_lo: float,
     g0: int,
     out: np.ndarray,
@@ -225,7 +238,9 @@ def tally_scores(
     below or above its range in the first or last bin). A score's grade is
     grade_of_bin[its bin] when that is given (one per bin: grade floors on bin edges),
     else the number of upper_floors (the floors of every grade but the lowest, highest
-    first) above it. Releases the GIL.
+    first) above it. The agents in common_grade (the grade of most agents, such as that
+    of the base score; -1 for none) are not counted but found from cell_count (agents
+    per cell), which saves a count for most agents. Releases the GIL.
 
     Counts and sums are kept in four lanes (agent i in lane i % 4), each summed in id
     order and then lane after lane: the same sums however the work is split."""
@@ -254,14 +269,20 @@ def tally_scores(
                 g = 0
                 for f in upper_floors:
                     g += s < f
-            grades[c * n_grades + g, lane] += 1
+            if g != common_grade:
+                grades[c * n_grades + g, lane] += 1
             sums[c, lane] += s
             bins[b, lane] += 1
     for c in range(n_cells):
         out[c, 3] += ((sums[c, 0] + sums[c, 1]) + sums[c, 2]) + sums[c, 3]
+        counted = 0
         for g in range(n_grades):
             k = c * n_grades + g
-            out[c, g0 + g] += grades[k, 0] + grades[k, 1] + grades[k, 2] + grades[k, 3]
+            in_grade = grades[k, 0] + grades[k, 1] + grades[k, 2] + grades[k, 3]
+            out[c, g0 + g] += in_grade
+            counted += in_grade
+        if common_grade >= 0:
+            out[c, g0 + common_grade] += cell_count[c] - counted
     for b in range(n_bins):
         hist[b] += bins[b, 0] + bins[b, 1] + bins[b, 2] + bins[b, 3]
 
