@@ -33,6 +33,9 @@ t0 = time.perf_counter()
 from scslab import Simulation
 from scslab.scenario import load_scenario
 args = json.loads(sys.argv[1])
+if args["warm"]:  # load the compiled kernels from numba's cache before the timed run
+    Simulation(load_scenario(args["scenario"]), seed=args["seed"], residents=200, days=2,
+               agents=False, engine=args["engine"]).run()
 sim = Simulation(load_scenario(args["scenario"]), seed=args["seed"], scale=args["scale"],
                  residents=args["residents"], days=args["days"], agents=False,
                  engine=args["engine"])
@@ -57,10 +60,12 @@ def run_child(
     days: int,
     seed: int = 1,
     engine: str = "auto",
+    warm: bool = False,
     env: dict | None = None,
 ) -> dict:
     """One scslab run in a fresh Python process; returns its timings, the engine that
-    ran it and its peak RSS (GiB)."""
+    ran it and its peak RSS (GiB). warm: a tiny run of the same scenario first, so that
+    loading the compiled kernels from numba's cache is not in the run's timings."""
     with tempfile.TemporaryDirectory() as tmp:
         args = {
             "scenario": scenario,
@@ -69,6 +74,7 @@ def run_child(
             "days": days,
             "seed": seed,
             "engine": engine,
+            "warm": warm,
             "out": str(Path(tmp) / "run"),
         }
         proc = subprocess.run(
@@ -172,12 +178,13 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int =
     side: agent-days per second of each, and scslab's over Mesa's.
 
     All rates count simulated days only: scslab's simulation time leaves out the
-    population build, and Mesa's the building of its model (timed apart). Each scslab
-    time is the median of `repeats` runs, each in a fresh process, the two engines taking
-    turns (a small run takes under a second, and one run can be twice as slow as the
-    next on a shared machine); Mesa's runs for mesa_days days, one number for every size
-    or one per size (its day costs the same every day).
-    """
+    population build and the loading of its compiled kernels (a tiny warm-up run in the
+    same process: see the compile benchmark for those costs), and Mesa's the building of
+    its model (timed apart). Each scslab time is the median of `repeats` runs, each in
+    a fresh process, the two engines taking turns (a small run takes under a second, and
+    one run can be twice as slow as the next on a shared machine); Mesa's runs for
+    mesa_days days, one number for every size or one per size (its day costs the same
+    every day)."""
     sys.path.insert(0, str(HERE))
     from mesa_scs_ref1 import time_steps
 
@@ -189,7 +196,7 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int =
         runs: dict[str, list[float]] = {"compiled": [], "general": []}
         for _ in range(repeats):
             for engine, times in runs.items():
-                r = run_child(str(SCS_REF), residents=n, days=days, engine=engine)
+                r = run_child(str(SCS_REF), residents=n, days=days, engine=engine, warm=True)
                 times.append(r["simulate_s"])
         mesa_build_s, mesa_s = time_steps(n, m_days, 1)
         mesa_rate = n * m_days / mesa_s

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -195,3 +196,15 @@ def test_other_scenarios_are_refused_by_name() -> None:
     assert Simulation(delayed).engine_used == "general"  # auto falls back
     with pytest.raises(ValueError, match="engine: must be one of"):
         Simulation(delayed, engine="fast")
+
+
+def test_auto_takes_compiled_days_where_they_are_the_faster() -> None:
+    """Up to COMPILED_AUTO_LIMIT residents (or on one thread); beyond, the general loop,
+    whose worker thread works alongside the day (nothing is built here)."""
+    from scslab.engine import COMPILED_AUTO_LIMIT
+
+    big = COMPILED_AUTO_LIMIT + 1
+    assert Simulation(str(SCS_REF), residents=COMPILED_AUTO_LIMIT).engine_used == "compiled"
+    expected = "general" if numba.get_num_threads() > 1 else "compiled"
+    assert Simulation(str(SCS_REF), residents=big).engine_used == expected
+    assert Simulation(str(SCS_REF), residents=big, engine="compiled").engine_used == "compiled"

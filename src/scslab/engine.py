@@ -99,7 +99,12 @@ assert len(PHASES) == N_PHASES
 ENGINES = ("auto", "general", "compiled")
 """How days are run: "general" orchestrates each day from Python and runs every
 mechanism; "compiled" runs them in one numba call (compiled.py; only scenarios of the
-points-and-lists core, with the same results); "auto" picks compiled when it can."""
+points-and-lists core, with the same results); "auto" picks compiled when it can and it
+is the faster: up to COMPILED_AUTO_LIMIT residents, or at any size on one thread."""
+COMPILED_AUTO_LIMIT = 1_000_000
+"""Residents up to which "auto" takes compiled days: beyond, the general loop is faster
+on two threads (its worker thread tallies and drifts alongside the day; compiled days
+are one thread). SCS-ref-1, a year: equal at a million residents (docs/benchmarks.md)."""
 PROGRESS_STEPS = 20  # compiled days report progress this many times a run
 AGENT_TABLES_AUTO_LIMIT = 1_000_000  # per-agent tables are written by default up to this size
 HIST_LO, HIST_HI = 0.0, 2000.0
@@ -242,9 +247,9 @@ class Simulation:
                 f"{'; '.join(why[:3])}{more} (use engine 'auto' or 'general')"
             )
         self.engine = engine
-        self.engine_used = "general" if why or engine == "general" else "compiled"
+        self.engine_used = "compiled" if engine == "compiled" else "general"
         """The engine run() uses: "compiled" when asked for or, with "auto", when the
-        scenario has nothing that compiled.unsupported() names."""
+        scenario has nothing that compiled.unsupported() names and it is the faster."""
         if scale is not None and scale <= 0:
             raise ValueError(f"scale: must be > 0 (got {scale})")
         if residents is not None and residents < 1:
@@ -256,6 +261,9 @@ class Simulation:
         self.scale = self.n_residents / self.scenario.population.residents_at_scale_1
         self.days = days or self.scenario.days
         self.agents = self.n_residents <= AGENT_TABLES_AUTO_LIMIT if agents is None else agents
+        if engine == "auto" and not why:
+            small = self.n_residents <= COMPILED_AUTO_LIMIT or nb.get_num_threads() == 1
+            self.engine_used = "compiled" if small else "general"
         self.population: Population | None = None
         self.phase_seconds = dict.fromkeys(PHASES, 0.0)
         # seconds of work done in the worker thread (zero when it runs inline)
