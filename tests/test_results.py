@@ -60,12 +60,14 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("n_cells", [12, 2])  # per (cell, bin): 2 agents, or 12 (a table)
 @pytest.mark.parametrize("floors", [[1050, 1030, 960, 850, 600, 0], [1035, 990.5, 0], [700]])
-def test_state_collector_matches_a_direct_count(floors: list[float]) -> None:
+def test_state_collector_matches_a_direct_count(floors: list[float], n_cells: int) -> None:
     """Per-cell counts, list counts, grades, score sums and the histogram, whichever way
-    the collector takes (grades read off per-cell histograms or counted by grade)."""
+    the collector takes (grades read off bins or counted by floor; counted per cell and
+    grade, or through a table per cell and bin when there are enough agents for it)."""
     rng = np.random.default_rng(7)
-    n, n_cells, n_lists, n_bins = 5000, 12, 3, 200
+    n, n_lists, n_bins = 5000, 3, 200
     cell = rng.integers(0, n_cells, n).astype(np.int16)
     score = rng.normal(1000, 80, n).astype(np.float32)
     score[:5] = [-20.0, 0.0, 1995.0, 2500.0, 1030.0]

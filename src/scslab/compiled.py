@@ -210,6 +210,7 @@ def run_days(
     ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful = changes
     no_income = np.zeros(0)
     no_reps = np.zeros(n, np.uint8) if len(days_wrongful) else np.zeros(0, np.uint8)
+    tally_key = np.empty(n, np.uint16)
     cap = max(1024, n // 64)
     out_subject = np.empty(cap, np.int32)
     out_bit = np.empty(cap, np.uint8)
@@ -408,6 +409,7 @@ def run_days(
             g0,
             acc,
             hist[day],
+            tally_key,
         )
         _sum_rows(acc, group_indptr, group_indices, values[day])
         acc[:, :width] = 0.0

@@ -71,10 +71,10 @@ class MetricSpace:
 class StateCollector:
     """Sums the state of every agent of one kind per cell, once a day.
 
-    The score tally is one pass over the agents (tally_scores) that keeps its counts in
-    four lanes (agents 4k, 4k + 1, ...), so that consecutive agents add to different
-    counters; when the grade floors fall on histogram bin edges, a score's grade is read
-    off its bin.
+    The score tally (tally_scores) finds each agent's histogram bin in a pass that the
+    compiler vectorises, then counts; when the grade floors fall on histogram bin
+    edges, a score's grade is read off its bin. One call at a time per collector (it
+    keeps scratch space).
     """
 
     def __init__(self, cell: np.ndarray, n_cells: int, n_bins: int) -> None:
@@ -82,6 +82,7 @@ class StateCollector:
         self.n_bins = n_bins
         self.cell = cell.astype(np.uint16)
         self.cell_count = np.bincount(self.cell, minlength=n_cells).astype(np.int64)
+        self._key = np.empty(len(cell), np.uint16)  # tally_scores' scratch
         self._grades_of_bins: tuple[bytes, float, np.ndarray] | None = None
 
     def grade_of_bin(self, floors: np.ndarray, hist_lo: float) -> np.ndarray | None:
@@ -152,7 +153,8 @@ class StateCollector:
     ) -> np.ndarray:
         """The score columns of collect() (score sum, agents in each grade) as a [cells,
         n_columns] array, zero elsewhere; the histogram goes to hist (tally_scores, which
-        releases the GIL; common_grade: the grade most agents are in, if known, as there)."""
+        releases the GIL; common_grade: the grade most agents are in, if known, as there).
+        """
         out = np.zeros((self.n_cells, n_columns))
         hist[:] = 0.0
         if len(score) != len(self.cell) or len(floors) == 0:
@@ -178,6 +180,7 @@ class StateCollector:
             4 + 2 * n_lists,
             out,
             hist,
+            self._key,
         )
         return out
 
@@ -220,6 +223,11 @@ def _collect_lists(
                 out[c, 2] += 1.0
 
 
+TABLE_AGENTS_PER_ENTRY = 4
+"""tally_scores counts through a table of agents per (cell, bin) from this many agents per
+entry of the table; below, the table's reading costs more than it saves."""
+
+
 @nb.njit(cache=True, nogil=True)
 def tally_scores(
     cell: np.ndarray,
@@ -232,59 +240,83 @@ def tally_scores(
     g0: int,
     out: np.ndarray,
     hist: np.ndarray,
+    key: np.ndarray,
 ) -> None:
     """Adds score sums per cell (points) to out[:, 3], agents per (cell, grade) to
     out[:, g0 + grade] and agents per HIST_BIN_POINTS bin from hist_lo to hist (scores
     below or above its range in the first or last bin). A score's grade is
     grade_of_bin[its bin] when that is given (one per bin: grade floors on bin edges),
     else the number of upper_floors (the floors of every grade but the lowest, highest
-    first) above it. The agents in common_grade (the grade of most agents, such as that
-    of the base score; -1 for none) are not counted but found from cell_count (agents
-    per cell), which saves a count for most agents. Releases the GIL.
+    first) above it. key: scratch of one uint16 per agent. Releases the GIL.
 
-    Counts and sums are kept in four lanes (agent i in lane i % 4), each summed in id
-    order and then lane after lane: the same sums however the work is split."""
+    A first pass (which the compiler vectorises) finds each agent's bin, or its cell and
+    bin; the second counts. With grades read off bins and at least
+    TABLE_AGENTS_PER_ENTRY agents per (cell, bin), agents are counted per (cell, bin)
+    and the grades and histogram read off that table; else per cell and grade, and per
+    bin, leaving out common_grade (the grade of most agents, -1 for none), which the
+    cells' sizes cell_count give. Score sums are kept in four lanes (agent i in lane
+    i % 4), each added in id order and then lane after lane, whichever way is taken."""
     n_cells = out.shape[0]
-    n_grades = len(upper_floors) + 1
     n_bins = len(hist)
+    n = len(cell)
     by_bin = len(grade_of_bin) == n_bins
     scale = 1.0 / HIST_BIN_POINTS
     top = n_bins - 1
-    sums = np.zeros((n_cells, 4))
-    grades = np.zeros((n_cells * n_grades, 4), np.int64)
-    bins = np.zeros((n_bins, 4), np.int64)
-    n = len(cell)
-    for first in range(0, n, 4):  # (four agents a step: twice as fast as i % 4 lanes)
-        for lane in range(4):
-            i = first + lane
-            if i >= n:
-                break
-            s = score[i]
-            c = cell[i]
-            # (truncation, then clamping: numba's float // is several times slower)
-            b = min(max(int((s - hist_lo) * scale), 0), top)
-            if by_bin:
-                g = grade_of_bin[b]
-            else:
-                g = 0
-                for f in upper_floors:
-                    g += s < f
-            if g != common_grade:
-                grades[c * n_grades + g, lane] += 1
-            sums[c, lane] += s
-            bins[b, lane] += 1
+    table = by_bin and n_cells * n_bins <= 65536 and n >= TABLE_AGENTS_PER_ENTRY * n_cells * n_bins
+    # (truncation, then clamping: numba's float // is several times slower)
+    if table:
+        for i in range(n):
+            key[i] = cell[i] * n_bins + min(max(int((score[i] - hist_lo) * scale), 0), top)
+    else:
+        for i in range(n):
+            key[i] = min(max(int((score[i] - hist_lo) * scale), 0), top)
+    sums = np.zeros(4 * n_cells)
+    if table:
+        counts = np.zeros(n_cells * n_bins, np.int64)
+        for i in range(n):
+            counts[key[i]] += 1
+            sums[4 * np.int64(cell[i]) + (i & 3)] += score[i]
+        for c in range(n_cells):
+            for b in range(n_bins):
+                k = counts[c * n_bins + b]
+                if k:
+                    hist[b] += k
+                    out[c, g0 + grade_of_bin[b]] += k
+    else:
+        n_grades = len(upper_floors) + 1
+        grades = np.zeros(4 * n_cells * n_grades, np.int64)
+        bins = np.zeros(4 * n_bins, np.int64)
+        for first in range(0, n, 4):  # (four agents a step: twice as fast as i % 4)
+            for lane in range(4):
+                i = first + lane
+                if i >= n:
+                    break
+                b = int(key[i])
+                c = int(cell[i])
+                s = score[i]
+                if by_bin:
+                    g = grade_of_bin[b]
+                else:
+                    g = 0
+                    for f in upper_floors:
+                        g += s < f
+                if g != common_grade:
+                    grades[4 * (c * n_grades + g) + lane] += 1
+                sums[4 * c + lane] += s
+                bins[4 * b + lane] += 1
+        for c in range(n_cells):
+            counted = 0
+            for g in range(n_grades):
+                k = 4 * (c * n_grades + g)
+                in_grade = grades[k] + grades[k + 1] + grades[k + 2] + grades[k + 3]
+                out[c, g0 + g] += in_grade
+                counted += in_grade
+            if common_grade >= 0:
+                out[c, g0 + common_grade] += cell_count[c] - counted
+        for b in range(n_bins):
+            hist[b] += bins[4 * b] + bins[4 * b + 1] + bins[4 * b + 2] + bins[4 * b + 3]
     for c in range(n_cells):
-        out[c, 3] += ((sums[c, 0] + sums[c, 1]) + sums[c, 2]) + sums[c, 3]
-        counted = 0
-        for g in range(n_grades):
-            k = c * n_grades + g
-            in_grade = grades[k, 0] + grades[k, 1] + grades[k, 2] + grades[k, 3]
-            out[c, g0 + g] += in_grade
-            counted += in_grade
-        if common_grade >= 0:
-            out[c, g0 + common_grade] += cell_count[c] - counted
-    for b in range(n_bins):
-        hist[b] += bins[b, 0] + bins[b, 1] + bins[b, 2] + bins[b, 3]
+        out[c, 3] += ((sums[4 * c] + sums[4 * c + 1]) + sums[4 * c + 2]) + sums[4 * c + 3]
 
 
 @dataclass
