@@ -3,6 +3,7 @@ the points-and-lists core; other scenarios are refused by name."""
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import numba
@@ -12,6 +13,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from scslab import Simulation
 from scslab.compiled import unsupported
@@ -208,3 +210,116 @@ def test_auto_takes_compiled_days_where_they_are_the_faster() -> None:
     expected = "general" if numba.get_num_threads() > 1 else "compiled"
     assert Simulation(str(SCS_REF), residents=big).engine_used == expected
     assert Simulation(str(SCS_REF), residents=big, engine="compiled").engine_used == "compiled"
+
+
+# Every key of the scenario schema, by what compiled days do with it: run it as the
+# general loop does, refuse it (compiled.unsupported names it when it is in use), or
+# nothing, because it has no effect in the scenarios they run.
+RUN = {
+    "name", "description", "days",
+    "population.table", "population.residents_at_scale_1", "population.migrant_share",
+    "population.household_size_mean", "population.employment_rate",
+    "population.friends_per_resident", "population.friends_same_district",
+    "population.coworker_contacts", "population.children_share_of_parents",
+    "departments.*.context", "departments.*.coverage", "departments.*.error_rate",
+    "departments.*.records.*.points", "departments.*.records.*.rate_per_year",
+    "departments.*.records.*.poorest_to_richest",
+    "departments.*.records.*.migrant_multiplier",
+    "departments.*.records.*.listed_multiplier", "departments.*.records.*.context",
+    "scoring.base", "scoring.min_score", "scoring.max_score", "scoring.drift_per_day",
+    "scoring.association_penalty", "scoring.grades.[].name", "scoring.grades.[].min_score",
+    "lists.*.kind", "lists.*.context", "lists.*.trigger.score_below",
+    "lists.*.trigger.score_at_least", "lists.*.trigger.grade_at_most",
+    "lists.*.trigger.grade_at_least",
+    "behaviour.deterrence_elasticity", "behaviour.reference_coverage",
+}  # fmt: skip
+REFUSED = {
+    "population.enterprises_per_resident", "population.individual_businesses_per_resident",
+    "departments.*.delay_days", "departments.*.records.*.subject",
+    "departments.*.records.*.source", "departments.*.records.*.income_sensitive",
+    "scoring.record_expiry_days", "lists.*.subject", "lists.*.trigger.records",
+    "activities.", "due_process.", "behaviour.chilling_self", "behaviour.chilling_contacts",
+    "behaviour.default_risk_elasticity",
+}  # fmt: skip
+NO_EFFECT = {
+    # posts only (refused by source); enterprises' scores (refused: no enterprises)
+    "departments.*.records.*.probability_per_post", "corporate_scoring.",
+    # durations, extensions and compliance apply to record-triggered lists (refused)
+    "lists.*.duration_days", "lists.*.extension_days", "lists.*.extension_probability",
+    "lists.*.compliance_per_year",
+    # measures and rewards act on activities (refused); so do chilling and income
+    "measures.", "rewards.", "behaviour.chilling_half_life_days",
+    "behaviour.income_recovery_half_life_days", "behaviour.min_income_factor",
+}  # fmt: skip
+
+
+def schema_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Dotted keys of a pydantic model, '*' for the keys of a mapping, '[]' for a list."""
+
+    def models_in(t: object) -> list[tuple[str, type[BaseModel]]]:
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            return [("", t)]
+        args = typing.get_args(t)
+        if typing.get_origin(t) is dict:
+            return [("*.", m) for _, m in models_in(args[1])]
+        if typing.get_origin(t) in (list, tuple):
+            return [("[].", m) for a in args for _, m in models_in(a)]
+        return [x for a in args for x in models_in(a)]  # unions, optionals
+
+    keys = []
+    for name, f in model.model_fields.items():
+        inner = models_in(f.annotation)
+        if inner:
+            for sep, m in inner:
+                keys += schema_keys(m, f"{prefix}{name}.{sep}")
+        else:
+            keys.append(prefix + name)
+    return keys
+
+
+def test_every_scenario_key_is_run_refused_or_without_effect() -> None:
+    """A key added to the schema fails here until someone decides what compiled days do
+    with it (and, to run it, adds it to compiled.run_days and the equality tests; to
+    refuse it, to compiled.unsupported)."""
+
+    def classified(key: str) -> bool:
+        return any(key == c or (c.endswith(".") and key.startswith(c)) for c in classes)
+
+    classes = RUN | REFUSED | NO_EFFECT
+    unclassified = [k for k in schema_keys(Scenario) if not classified(k)]
+    assert not unclassified, f"classify for compiled days: {unclassified}"
+    assert not (RUN & REFUSED) and not (RUN & NO_EFFECT) and not (REFUSED & NO_EFFECT)
+    # each refused family is named by unsupported() when it is in use
+    refused = unsupported(load_scenario("beijing-2018"))
+    for family in ("enterprises", "delay_days", "subject: enterprise", "source: posts"):
+        assert any(family in w for w in refused), family
+    for family in ("income_sensitive", "trigger.records", "activities", "due_process"):
+        assert any(family in w for w in refused), family
+    assert any(w.startswith("chilling") for w in refused)
+    assert any("record_expiry_days" in w for w in refused)
+
+
+def test_many_changes_errors_and_records_in_one_day(monkeypatch) -> None:
+    """Everyone enters a list on day 0 (the lists' update returns early and resumes),
+    thousands of subjects get erroneous points, the record arrays grow from their
+    smallest size, and the city is large enough for the score tally's (cell, bin) table:
+    the same tables either way."""
+    monkeypatch.setattr("scslab.engine.RECORD_CAPACITY_SLACK", 0.0)
+    scenario = core(
+        **{
+            "departments.traffic_police.error_rate": 1.0,
+            "departments.traffic_police.records.traffic.rate_per_year": 3.65,
+            "lists.at_base": {
+                "kind": "red",
+                "context": "general",
+                "trigger": {"score_at_least": 1000},
+            },
+        }
+    )
+    residents = 4 * 320 * 200 + 1000  # at least 4 agents per (cell, bin) of the tally
+    general, compiled = both(scenario, seed=3, residents=residents, days=4, agents=True)
+    assert_same_tables(general, compiled)
+    listings = compiled.results.tables["listings"]  # type: ignore[attr-defined]
+    assert (listings["day"] == 0).sum() > residents // 2
+    records = compiled.results.tables["records"]  # type: ignore[attr-defined]
+    assert len(records) > 1024 and records["erroneous"].sum() > 1024

@@ -135,3 +135,24 @@ def test_score_tally_finds_the_common_grade_from_cell_sizes(floors: list[float])
     for common in range(len(f)):
         got = collector.collect_scores(score, f, 0.0, 2, 8 + len(f), hist, common)
         assert got.tobytes() == want.tobytes() and hist.tolist() == want_hist.tolist()
+
+
+def test_score_tally_paths_give_the_same_bits() -> None:
+    """Counted through the (cell, bin) table (many agents per entry) or per cell and grade
+    (the same agents, with empty cells added so that the table would be too sparse): the
+    same score sums to the bit, the same counts and histogram."""
+    rng = np.random.default_rng(9)
+    n = 20_000
+    cell = rng.integers(0, 2, n).astype(np.int16)
+    # magnitudes from 1e-3 to 1e7, so that the order of the additions shows in the sums
+    # (float64 sums of float32 scores of one magnitude are exact in any order)
+    scale = 10.0 ** rng.integers(-3, 8, n)
+    score = (rng.normal(1000, 300, n) * scale).astype(np.float32)
+    score[::3] = 1000.0
+    floors = np.array([1050, 1000, 900, 0], np.float64)  # on bin edges: grades by bin
+    hist_a, hist_b = np.zeros(200), np.zeros(200)
+    dense = StateCollector(cell, 2, 200).collect_scores(score, floors, 0.0, 1, 10, hist_a, 1)
+    sparse = StateCollector(cell, 40, 200).collect_scores(score, floors, 0.0, 1, 10, hist_b, 1)
+    assert n >= 4 * 2 * 200 and n < 4 * 40 * 200  # one takes the table, the other not
+    assert dense.tobytes() == sparse[:2].tobytes() and not sparse[2:].any()
+    assert hist_a.tolist() == hist_b.tolist()

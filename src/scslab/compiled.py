@@ -17,9 +17,10 @@ the engine's own kernels in the engine's order, with the same random streams:
 
 so that a run gives the same tables bit for bit either way (tests/test_compiled.py
 checks it); `Simulation(engine="general")` forces the Python-orchestrated loop.
-`unsupported()` says why a scenario cannot run here; everything else it has
-(activities, measures, rewards, due process, behaviour, enterprises, record-triggered
-lists, delays, expiry) runs on the general loop.
+`unsupported()` says why a scenario cannot run here (activities, due process, chilling,
+income feedback, enterprises, record-triggered lists, reporting delays, expiry): such a
+scenario runs on the general loop. Measures and rewards are accepted: without
+activities for them to block or speed up, they have no effect.
 
 The loop counts processor cycles per phase (llvm.readcyclecounter), which the engine
 turns into seconds per phase for the manifest.

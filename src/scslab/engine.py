@@ -106,6 +106,7 @@ COMPILED_AUTO_LIMIT = 1_000_000
 on two threads (its worker thread tallies and drifts alongside the day; compiled days
 are one thread). SCS-ref-1, a year: equal at a million residents (docs/benchmarks.md)."""
 PROGRESS_STEPS = 20  # compiled days report progress this many times a run
+RECORD_CAPACITY_SLACK = 1.2  # compiled days' first record arrays: expected records x this
 AGENT_TABLES_AUTO_LIMIT = 1_000_000  # per-agent tables are written by default up to this size
 HIST_LO, HIST_HI = 0.0, 2000.0
 T = TypeVar("T")
@@ -219,6 +220,10 @@ def _metric_space(
 
 class Simulation:
     """A scenario run on a synthetic city.
+
+    seed, and scale (share of the whole city) or residents, fix the run; days defaults
+    to the scenario's; agents: write per-agent tables (default: up to 1M residents);
+    engine: see ENGINES (the tables are the same whichever runs).
 
     >>> sim = Simulation("beijing-2018", seed=1, residents=20_000, days=30)
     >>> results = sim.run()
@@ -840,7 +845,8 @@ class Simulation:
         days, n_bins = self.days, len(res.hist)
         values = np.zeros((days, len(res.series.groups.group), len(res.space)))
         hist = np.zeros((days, n_bins))
-        cap = max(1024, int(res.n * kinds.daily_rate.sum() * max_mult.max() * days * 1.2))
+        expected = res.n * kinds.daily_rate.sum() * max_mult.max() * days
+        cap = max(1024, int(expected * RECORD_CAPACITY_SLACK))
         records = tuple(
             np.empty(cap, t) for t in (np.int16, np.uint8, np.int32, np.int32, np.bool_)
         )

@@ -68,9 +68,11 @@ def hash_poisson(key: np.uint64, a: int | np.integer, b: int | np.integer, mean:
         k = 0
         p = math.exp(-mean)
         cdf = p
-        while u > cdf and k < 1000:
+        while u > cdf:
             k += 1
             p *= mean / k
+            if cdf + p == cdf:  # u above the cdf's rounded limit (chance ~1e-16): stop
+                break
             cdf += p
         return k
     slam = math.sqrt(mean)
@@ -84,6 +86,8 @@ def hash_poisson(key: np.uint64, a: int | np.integer, b: int | np.integer, mean:
         v = hash_uniform(key, a, t + 1)
         t += 2
         us = 0.5 - abs(uu)
+        if us <= 0.0:  # a uniform of exactly 0 (chance 2^-53): draw again
+            continue
         k = math.floor((2.0 * aa / us + bb) * uu + mean + 0.43)
         if us >= 0.07 and v <= vr:
             return int(k)
