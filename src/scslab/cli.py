@@ -187,8 +187,9 @@ def run(
         console.print(summary_table(results))
         t = results.manifest["timings"]
         console.print(
-            f"build {t['build_population_s']:.1f} s, simulate {t['simulate_s']:.1f} s, "
-            f"write {t['write_s']:.1f} s; results in [bold]{out}[/]"
+            f"build {t['build_population_s']:.1f} s, simulate {t['simulate_s']:.1f} s "
+            f"({results.manifest['engine']} engine), write {t['write_s']:.1f} s; "
+            f"results in [bold]{out}[/]"
         )
     if report:
         from scslab.report import write_report
