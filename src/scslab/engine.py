@@ -102,9 +102,10 @@ mechanism; "compiled" runs them in one numba call (compiled.py; only scenarios o
 points-and-lists core, with the same results); "auto" picks compiled when it can and it
 is the faster: up to COMPILED_AUTO_LIMIT residents, or at any size on one thread."""
 COMPILED_AUTO_LIMIT = 1_000_000
-"""Residents up to which "auto" takes compiled days: beyond, the general loop is faster
-on two threads (its worker thread tallies and drifts alongside the day; compiled days
-are one thread). SCS-ref-1, a year: equal at a million residents (docs/benchmarks.md)."""
+"""Residents up to which "auto" takes compiled days: for the whole city the general loop
+is faster on two threads (its worker thread tallies and drifts alongside the day;
+compiled days are one thread). SCS-ref-1, a year: compiled days 1.3x as fast at a
+million residents, 0.86x at 21.5 million (docs/benchmarks.md)."""
 PROGRESS_STEPS = 20  # compiled days report progress this many times a run
 RECORD_CAPACITY_SLACK = 1.2  # compiled days' first record arrays: expected records x this
 AGENT_TABLES_AUTO_LIMIT = 1_000_000  # per-agent tables are written by default up to this size
