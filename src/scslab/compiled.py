@@ -116,6 +116,18 @@ def _grow(a: np.ndarray, used: int, need: int) -> np.ndarray:
     return out
 
 
+@nb.njit(cache=True)
+def _grow_columns(columns: tuple, used: int, need: int) -> tuple:
+    """_grow for each of five columns of one table (a tuple of five arrays)."""
+    return (
+        _grow(columns[0], used, need),
+        _grow(columns[1], used, need),
+        _grow(columns[2], used, need),
+        _grow(columns[3], used, need),
+        _grow(columns[4], used, need),
+    )
+
+
 @nb.njit(cache=True, nogil=True)
 def run_days(
     first_day: int,
@@ -244,11 +256,8 @@ def run_days(
             if m == 0:
                 continue
             need = n_records + m
-            rec_day = _grow(rec_day, n_records, need)
-            rec_kind = _grow(rec_kind, n_records, need)
-            rec_subject = _grow(rec_subject, n_records, need)
-            rec_actor = _grow(rec_actor, n_records, need)
-            rec_erroneous = _grow(rec_erroneous, n_records, need)
+            records = _grow_columns(records, n_records, need)
+            rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = records
             rec_day[n_records:need] = day
             rec_kind[n_records:need] = k
             rec_subject[n_records:need] = subject
@@ -339,11 +348,8 @@ def run_days(
                 out_wrongful = _grow(out_wrongful, n_out, 2 * len(out_wrongful))
             if n_out:
                 need = n_changes + n_out
-                ch_day = _grow(ch_day, n_changes, need)
-                ch_subject = _grow(ch_subject, n_changes, need)
-                ch_bit = _grow(ch_bit, n_changes, need)
-                ch_entered = _grow(ch_entered, n_changes, need)
-                ch_wrongful = _grow(ch_wrongful, n_changes, need)
+                changes = _grow_columns(changes, n_changes, need)
+                ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful = changes
                 touched = np.empty(n_out, np.int64)
                 toggles = np.zeros(n_out, np.uint8)
                 n_touched = 0
@@ -421,8 +427,8 @@ def run_days(
         listed,
         error_ids,
         n_error_ids,
-        (rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous),
+        records,
         n_records,
-        (ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful),
+        changes,
         n_changes,
     )
