@@ -175,6 +175,26 @@ def test_no_lists_and_progress_in_steps() -> None:
         pd.testing.assert_frame_equal(res.tables[name], general.tables[name], check_exact=True)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("snapshot_bytes", [1, None])
+def test_scores_tallied_a_chunk_behind_give_the_same_tables(
+    monkeypatch, threads: int, snapshot_bytes: int | None
+) -> None:
+    """The score tally runs inline (one thread) or in the worker thread while the next
+    chunk of days runs, in chunks of one day (scores kept for a day at most) or of many:
+    the general loop's tables either way."""
+    if snapshot_bytes is not None:
+        monkeypatch.setattr("scslab.engine.SNAPSHOT_BYTES", snapshot_bytes)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        general, compiled = both(load_scenario(str(SCS_REF)), seed=4, residents=2500, days=37)
+    finally:
+        numba.set_num_threads(before)
+    assert_same_tables(general, compiled)
+    assert compiled.worker_seconds["score_tally"] > 0
+
+
 def test_manifest_names_the_engine_and_times_its_phases() -> None:
     res = Simulation(str(SCS_REF), seed=1, residents=2000, days=30).run()
     m = res.manifest

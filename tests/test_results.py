@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from scslab import Simulation, load_run, query
-from scslab.results import GroupMap, StateCollector
+from scslab.results import GroupMap, StateCollector, _collect_lists, resident_groups
 
 
 def test_to_frame_by_group(small_run) -> None:
@@ -58,6 +58,35 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch) -> None:
     with pytest.raises(OSError, match="disk full"):
         res.write(tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_groups_of_each_cell_invert_the_members_of_each_group() -> None:
+    groups = resident_groups([f"d{k}" for k in range(5)])
+    for c in range(groups.n_cells):
+        got = groups.groups_of_cell[groups.groups_indptr[c] : groups.groups_indptr[c + 1]]
+        want = [g for g, members in enumerate(groups.members) if c in members]
+        assert got.tolist() == want and len(want) == 4  # city, district, hukou, decile
+
+
+def test_list_counts_into_groups_are_the_group_sums_of_list_counts_into_cells() -> None:
+    """_collect_lists counting each agent into its cell's groups gives the rows that
+    summing its per-cell rows into groups gives, to the bit (whole numbers)."""
+    rng = np.random.default_rng(5)
+    groups = resident_groups([f"d{k}" for k in range(4)])
+    n, n_lists, black = 3000, 3, 0b101
+    cell = rng.integers(0, groups.n_cells, n).astype(np.uint16)
+    mask = (rng.integers(0, 8, n) * (rng.random(n) < 0.3)).astype(np.uint8)
+    wrongful = (mask & rng.integers(0, 8, n)).astype(np.uint8)
+    listed = np.flatnonzero(mask)
+    by_cell, by_group = np.zeros((groups.n_cells, 12)), np.zeros((len(groups.members), 12))
+    days_a, days_b = np.zeros(n, np.int16), np.zeros(n, np.int16)
+    identity = np.arange(groups.n_cells + 1), np.arange(groups.n_cells)
+    _collect_lists(cell, *identity, mask, wrongful, listed, black, n_lists, days_a, by_cell)
+    rows = groups.groups_indptr, groups.groups_of_cell
+    _collect_lists(cell, *rows, mask, wrongful, listed, black, n_lists, days_b, by_group)
+    assert by_group.tobytes() == groups.sum_cells(by_cell).tobytes()
+    assert by_group[0, 1] == ((mask & black) != 0).sum() > 0
+    assert days_a.tolist() == days_b.tolist() == ((mask & black) != 0).astype(int).tolist()
 
 
 @pytest.mark.parametrize("n_cells", [12, 2])  # per (cell, bin): 2 agents, or 12 (a table)

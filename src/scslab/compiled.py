@@ -13,7 +13,7 @@ the engine's own kernels in the engine's order, with the same random streams:
     lists         _agents_to_visit, _daily, update_members,
                   count_listed_contacts                        (measures.py)
     due process   count_wrongful_days (per-agent tables only)  (dueprocess.py)
-    collectors    _collect_lists, tally_scores, _sum_rows      (results.py)
+    collectors    _collect_lists; tally_scores (in tally_days)   (results.py)
 
 so that a run gives the same tables bit for bit either way (tests/test_compiled.py
 checks it); `Simulation(engine="general")` forces the Python-orchestrated loop.
@@ -45,7 +45,7 @@ from scslab.measures import (
     count_listed_contacts,
     update_members,
 )
-from scslab.results import _collect_lists, _sum_rows, tally_scores
+from scslab.results import _collect_lists, tally_scores
 from scslab.scenario import Scenario
 from scslab.scoring import add_points, decay_error_points, drift
 
@@ -128,6 +128,15 @@ def _grow_columns(columns: tuple, used: int, need: int) -> tuple:
     )
 
 
+@nb.njit(cache=True, inline="always")
+def _count_in_groups(
+    row: np.ndarray, groups_indptr: np.ndarray, groups_of_cell: np.ndarray, c: int, col: int
+) -> None:
+    """Add 1 to row[group, col] for each group of cell c."""
+    for q in range(groups_indptr[c], groups_indptr[c + 1]):
+        row[groups_of_cell[q], col] += 1.0
+
+
 @nb.njit(cache=True, nogil=True)
 def run_days(
     first_day: int,
@@ -176,19 +185,11 @@ def run_days(
     col_exits: np.ndarray,
     # collectors
     cell: np.ndarray,
-    collector_cell: np.ndarray,
-    cell_count: np.ndarray,
-    acc: np.ndarray,
-    width: int,
-    upper_floors: np.ndarray,
-    grade_of_bin: np.ndarray,
-    common_grade: int,
-    hist_lo: float,
-    g0: int,
-    group_indptr: np.ndarray,
-    group_indices: np.ndarray,
+    groups_indptr: np.ndarray,
+    groups_of_cell: np.ndarray,
+    group_count: np.ndarray,
     values: np.ndarray,
-    hist: np.ndarray,
+    snapshots: np.ndarray,
     days_blacklisted: np.ndarray,
     days_wrongful: np.ndarray,
     # growing outputs, and how much of each is used
@@ -205,9 +206,13 @@ def run_days(
 
     scores: (score, spare) as the scorer keeps them; score_rules: (base, decay,
     association, lo, hi, min_score, max_score) in points, lo and hi finite. values[day]
-    [groups, metrics] and hist[day] receive each day's row of the resident series and
-    score histogram; only the first `width` columns of acc can change (the others stay
-    zero and are not summed). records: (day, kind, subject, actor, erroneous) of the records
+    [groups, metrics] (zeros) receives each day's row of the resident series but for its
+    score columns (score sum and grades, left at zero), and snapshots[day - first_day]
+    the day's scores for tally_days() to count them. Each count goes straight to the
+    groups of the agent's cell (cell c is in groups_of_cell[groups_indptr[c]:
+    groups_indptr[c + 1]]): the sums are of whole numbers, exact in any order, so the
+    rows are the general loop's (which sums cells into groups) bit for bit;
+    group_count: agents per group. records: (day, kind, subject, actor, erroneous) of the records
     written; changes: (day, subject, bit, entered, wrongful) of the listing changes.
     cycles[phase] adds the processor cycles spent in each phase.
 
@@ -223,7 +228,6 @@ def run_days(
     ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful = changes
     no_income = np.zeros(0)
     no_reps = np.zeros(n, np.uint8) if len(days_wrongful) else np.zeros(0, np.uint8)
-    tally_key = np.empty(n, np.uint16)
     cap = max(1024, n // 64)
     out_subject = np.empty(cap, np.int32)
     out_bit = np.empty(cap, np.uint8)
@@ -298,7 +302,8 @@ def run_days(
             i = subjects[r]
             outside[i >> 3] = True
             k = kinds[r]
-            acc[cell[i], col_erroneous[k] if errs[r] else col_true[k]] += 1.0
+            col = col_erroneous[k] if errs[r] else col_true[k]
+            _count_in_groups(values[day], groups_indptr, groups_of_cell, cell[i], col)
             if errs[r] and not with_errors[i]:
                 with_errors[i] = True
                 error_ids = _grow(error_ids, n_error_ids, n_error_ids + 1)
@@ -362,9 +367,10 @@ def run_days(
                     ch_entered[n_changes + c] = out_entered[c]
                     ch_wrongful[n_changes + c] = out_wrongful[c]
                     col = col_new[b] if out_entered[c] else col_exits[b]
-                    acc[cell[i], col] += 1.0
+                    _count_in_groups(values[day], groups_indptr, groups_of_cell, cell[i], col)
                     if out_entered[c] and out_wrongful[c]:
-                        acc[cell[i], col_new_wrongful[b]] += 1.0
+                        col = col_new_wrongful[b]
+                        _count_in_groups(values[day], groups_indptr, groups_of_cell, cell[i], col)
                     # changes come in increasing subject order
                     if n_touched == 0 or touched[n_touched - 1] != i:
                         touched[n_touched] = i
@@ -391,35 +397,21 @@ def run_days(
                 )
         t4 = _cycles()
         cycles[3] += t4 - t3
-        # collectors: list counts and the score tally (into the state columns of acc,
-        # its first columns), the day's group sums of the columns that can change
+        # collectors: list counts into the day's row, the scores kept for tally_days()
         _collect_lists(
-            collector_cell,
+            cell,
+            groups_indptr,
+            groups_of_cell,
             mask,
             wrongful,
             listed,
             black_bits,
             n_lists,
             days_blacklisted,
-            acc,
+            values[day],
         )
-        for c in range(len(cell_count)):
-            acc[c, 0] = cell_count[c]
-        tally_scores(
-            collector_cell,
-            score,
-            upper_floors,
-            grade_of_bin,
-            common_grade,
-            cell_count,
-            hist_lo,
-            g0,
-            acc,
-            hist[day],
-            tally_key,
-        )
-        _sum_rows(acc, group_indptr, group_indices, values[day])
-        acc[:, :width] = 0.0
+        values[day, :, 0] = group_count
+        snapshots[day - first_day] = score
         cycles[6] += _cycles() - t4
     return (
         score,
@@ -432,3 +424,55 @@ def run_days(
         changes,
         n_changes,
     )
+
+
+@nb.njit(cache=True, nogil=True)
+def tally_days(
+    first_day: int,
+    snapshots: np.ndarray,
+    cell: np.ndarray,
+    upper_floors: np.ndarray,
+    grade_of_bin: np.ndarray,
+    common_grade: int,
+    cell_count: np.ndarray,
+    hist_lo: float,
+    g0: int,
+    score_columns: np.ndarray,
+    acc: np.ndarray,
+    key: np.ndarray,
+    group_indptr: np.ndarray,
+    group_indices: np.ndarray,
+    values: np.ndarray,
+    hist: np.ndarray,
+) -> None:
+    """The score columns of the days from first_day on, one day per row of snapshots
+    (scores in points, as run_days() keeps them): the score tally of each day
+    (tally_scores, into the scratch acc [cells, metrics], grades from column g0) summed
+    into its groups' values[day][:, score_columns] (the score sum and grades), and the day's
+    histogram into hist[day]. Releases the GIL, so that it can run in another thread
+    while run_days() goes on with the next days. The group sums are the general loop's,
+    bit for bit (each group's cells added in order from 0.0)."""
+    for d in range(len(snapshots)):
+        day = first_day + d
+        for c in range(acc.shape[0]):
+            for col in score_columns:
+                acc[c, col] = 0.0
+        tally_scores(
+            cell,
+            snapshots[d],
+            upper_floors,
+            grade_of_bin,
+            common_grade,
+            cell_count,
+            hist_lo,
+            g0,
+            acc,
+            hist[day],
+            key,
+        )
+        for g in range(len(group_indptr) - 1):
+            for col in score_columns:
+                total = 0.0
+                for j in range(group_indptr[g], group_indptr[g + 1]):
+                    total += acc[group_indices[j], col]
+                values[day, g, col] = total

@@ -18,6 +18,7 @@ over the few agents an event touches. Every mechanism has its own random stream.
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
 from collections.abc import Callable
@@ -50,7 +51,7 @@ from scslab.activities import (
     union_sorted,
 )
 from scslab.behaviour import Recovering, contacts_of_many
-from scslab.compiled import N_PHASES, run_days, unsupported
+from scslab.compiled import N_PHASES, run_days, tally_days, unsupported
 from scslab.departments import (
     RecordKinds,
     SubjectView,
@@ -107,6 +108,8 @@ is faster on two threads (its worker thread tallies and drifts alongside the day
 compiled days are one thread). SCS-ref-1, a year: compiled days 1.3x as fast at a
 million residents, 0.86x at 21.5 million (docs/benchmarks.md)."""
 PROGRESS_STEPS = 20  # compiled days report progress this many times a run
+PIPELINE_CHUNKS = 16  # compiled days without progress: chunks tallied while the next runs
+SNAPSHOT_BYTES = 64 * 2**20  # compiled days: scores kept per chunk for the tally, at most
 RECORD_CAPACITY_SLACK = 1.2  # compiled days' first record arrays: expected records x this
 AGENT_TABLES_AUTO_LIMIT = 1_000_000  # per-agent tables are written by default up to this size
 HIST_LO, HIST_HI = 0.0, 2000.0
@@ -859,19 +862,48 @@ class Simulation:
         cycles = np.zeros(N_PHASES, np.int64)
         score, spare = scorer.state.score, scorer._spare
         listed = res.listed
-        step = days if progress is None else max(1, -(-days // PROGRESS_STEPS))
         floors = rules.grade_floors
-        # the state columns come first, in the order the collectors write them; then
-        # records and listing changes, the only other columns that change here
+        # the state columns come first, in the order the collectors write them
         assert res.cols["state"].tolist() == list(range(len(res.cols["state"])))
-        families = ("state", "records_true", "records_erroneous", "new_listings", "exits")
-        changing = np.concatenate([res.cols[c] for c in (*families, "new_listings_wrongful")])
-        width = int(changing.max()) + 1
+        groups = res.series.groups
         grade_of_bin = res.collector.grade_of_bin(floors, HIST_LO)
         band_lo, band_hi = lists.score_band()
-        start = time.perf_counter()
-        for first in range(0, days, step):
+        # days run in chunks, the scores of each chunk's days tallied in the worker thread
+        # while the next chunk runs (inline on one thread), two chunks' scores kept
+        step = max(1, -(-days // (PROGRESS_STEPS if progress else PIPELINE_CHUNKS)))
+        step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
+        snapshots = [np.empty((min(step, days), res.n), np.float32) for _ in range(2)]
+        tally_args = (
+            res.collector.cell,
+            floors[:-1].astype(np.float64),
+            np.zeros(0, np.int64) if grade_of_bin is None else grade_of_bin,
+            res.common_grade,
+            res.collector.cell_count,
+            HIST_LO,
+            4 + 2 * len(lists),
+            np.concatenate([res.cols["score"], res.cols["grade"]]),
+            np.zeros_like(res.acc),
+            np.empty(res.n, np.uint16),
+            groups.indptr,
+            groups.indices,
+            values,
+            hist,
+        )
+        pool = ThreadPoolExecutor(1, "scslab-tally") if nb.get_num_threads() > 1 else None
+        tallied: tuple[int, Future[None]] | None = None  # (last day, its tally)
+
+        def tally_in(wait_for: tuple[int, Future[None]] | None) -> None:
+            """Wait for a chunk's tally, then report its days as done."""
+            if wait_for is not None:
+                wait_for[1].result()
+                if progress is not None:
+                    progress(wait_for[0], days)
+
+        in_days = 0.0  # seconds in run_days (the cycle counts' span)
+        for chunk, first in enumerate(range(0, days, step)):
             last = min(days, first + step)
+            snapshot = snapshots[chunk % 2][: last - first]
+            start = time.perf_counter()
             (
                 score,
                 spare,
@@ -932,20 +964,12 @@ class Simulation:
                 res.cols["new_listings"],
                 res.cols["new_listings_wrongful"],
                 res.cols["exits"],
-                res.cell,
                 res.collector.cell,
-                res.collector.cell_count,
-                res.acc,
-                width,
-                floors[:-1].astype(np.float64),
-                np.zeros(0, np.int64) if grade_of_bin is None else grade_of_bin,
-                res.common_grade,
-                HIST_LO,
-                4 + 2 * len(lists),
-                res.series.groups.indptr,
-                res.series.groups.indices,
+                groups.groups_indptr,
+                groups.groups_of_cell,
+                groups.sum_cells(res.collector.cell_count[:, None].astype(np.float64))[:, 0],
                 values,
-                hist,
+                snapshot,
                 self.days_blacklisted,
                 self.trail.days_wrongful,
                 records,
@@ -955,9 +979,18 @@ class Simulation:
                 n_error_ids,
                 cycles,
             )
-            if progress is not None:
-                progress(last, days)
-        elapsed = time.perf_counter() - start
+            in_days += time.perf_counter() - start
+            tally_in(tallied)  # the chunk before, which used the other snapshots
+            work = functools.partial(tally_days, first, snapshot, *tally_args)
+            if pool is None:
+                done: Future[None] = Future()
+                done.set_result(self._timed("score_tally", work)())
+                tallied = (last, done)
+            else:
+                tallied = (last, pool.submit(self._timed("score_tally", work)))
+        tally_in(tallied)
+        if pool is not None:
+            pool.shutdown()
         # the state as the general loop leaves it
         scorer.state.score, scorer._spare = score, spare
         scorer._error_ids = error_ids[:n_error_ids].copy()
@@ -970,7 +1003,7 @@ class Simulation:
         empty = np.zeros((len(self.ent.series.groups.group), len(self.ent.space)))
         self.ent.series.values = [empty] * days
         self.hist_rows = list(np.column_stack([np.arange(days), np.zeros(days), hist]))
-        per_cycle = elapsed / max(1, int(cycles.sum()))
+        per_cycle = in_days / max(1, int(cycles.sum()))
         for p, name in enumerate(PHASES):
             self.phase_seconds[name] = float(cycles[p]) * per_cycle
 

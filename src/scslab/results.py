@@ -83,6 +83,8 @@ class StateCollector:
         self.cell = cell.astype(np.uint16)
         self.cell_count = np.bincount(self.cell, minlength=n_cells).astype(np.int64)
         self._key = np.empty(len(cell), np.uint16)  # tally_scores' scratch
+        # _collect_lists counts each agent into the row of its cell
+        self._rows = (np.arange(n_cells + 1, dtype=np.int64), np.arange(n_cells, dtype=np.int64))
         self._grades_of_bins: tuple[bytes, float, np.ndarray] | None = None
 
     def grade_of_bin(self, floors: np.ndarray, hist_lo: float) -> np.ndarray | None:
@@ -137,7 +139,16 @@ class StateCollector:
         if listed is None:
             listed = np.flatnonzero(mask)
         _collect_lists(
-            self.cell, mask, wrongful, listed, black_bits, n_lists, days_blacklisted, out
+            self.cell,
+            self._rows[0],
+            self._rows[1],
+            mask,
+            wrongful,
+            listed,
+            black_bits,
+            n_lists,
+            days_blacklisted,
+            out,
         )
         out[:, 0] = self.cell_count
 
@@ -188,6 +199,8 @@ class StateCollector:
 @nb.njit(cache=True)
 def _collect_lists(
     cell: np.ndarray,
+    rows_indptr: np.ndarray,
+    rows_indices: np.ndarray,
     mask: np.ndarray,
     wrongful: np.ndarray,
     listed: np.ndarray,
@@ -196,9 +209,11 @@ def _collect_lists(
     days_blacklisted: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """Agents on each list, wrongfully on each, blacklisted, wrongfully blacklisted, per
-    cell (added to out); a day added to days_blacklisted (when given) of everyone on a
-    blacklist. Only the agents in `listed` are visited (their fields prefetched ahead)."""
+    """Agents on each list, wrongfully on each, blacklisted, wrongfully blacklisted,
+    added to the rows of out of each agent's cell: rows_indices[rows_indptr[c]:
+    rows_indptr[c + 1]] for cell c (the cell itself, or the groups it is in); a day
+    added to days_blacklisted (when given) of everyone on a blacklist. Only the agents
+    in `listed` are visited (their fields prefetched ahead)."""
     count_days = len(days_blacklisted) == len(cell)
     for j in range(len(listed)):
         if j + 16 < len(listed):
@@ -210,17 +225,19 @@ def _collect_lists(
         m = mask[i]
         c = cell[i]
         wr = wrongful[i]
-        for b in range(n_lists):
-            if (m >> b) & 1:
-                out[c, 4 + b] += 1.0
-                if (wr >> b) & 1:
-                    out[c, 4 + n_lists + b] += 1.0
-        if m & black_bits:
-            out[c, 1] += 1.0
-            if count_days:
-                days_blacklisted[i] += 1
-            if (m & black_bits & ~wr) == 0:
-                out[c, 2] += 1.0
+        if m & black_bits and count_days:
+            days_blacklisted[i] += 1
+        for q in range(rows_indptr[c], rows_indptr[c + 1]):
+            r = rows_indices[q]
+            for b in range(n_lists):
+                if (m >> b) & 1:
+                    out[r, 4 + b] += 1.0
+                    if (wr >> b) & 1:
+                        out[r, 4 + n_lists + b] += 1.0
+            if m & black_bits:
+                out[r, 1] += 1.0
+                if (m & black_bits & ~wr) == 0:
+                    out[r, 2] += 1.0
 
 
 TABLE_AGENTS_PER_ENTRY = 4
@@ -335,6 +352,14 @@ class GroupMap:
         self.indices = (
             np.concatenate(self.members).astype(np.int64) if self.members else np.zeros(0, np.int64)
         )
+        # the other way round: the groups of every cell (cell c: groups_of_cell[
+        # groups_indptr[c]:groups_indptr[c + 1]], increasing)
+        group_of_member = np.repeat(np.arange(len(self.members)), np.diff(self.indptr))
+        order = np.argsort(self.indices, kind="stable")
+        self.groups_of_cell = group_of_member[order].astype(np.int64)
+        self.groups_indptr = np.searchsorted(
+            self.indices[order], np.arange(self.n_cells + 1)
+        ).astype(np.int64)
 
     def sum_cells(self, cells: np.ndarray) -> np.ndarray:
         """[groups, columns]: the rows of cells [cells, columns] summed over each group's
