@@ -175,24 +175,23 @@ def test_no_lists_and_progress_in_steps() -> None:
         pd.testing.assert_frame_equal(res.tables[name], general.tables[name], check_exact=True)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("behind", [False, True])
 @pytest.mark.parametrize("snapshot_bytes", [1, None])
-def test_scores_tallied_a_chunk_behind_give_the_same_tables(
-    monkeypatch, threads: int, snapshot_bytes: int | None
+def test_scores_tallied_each_day_or_a_chunk_behind_give_the_same_tables(
+    monkeypatch, behind: bool, snapshot_bytes: int | None
 ) -> None:
-    """The score tally runs inline (one thread) or in the worker thread while the next
-    chunk of days runs, in chunks of one day (scores kept for a day at most) or of many:
-    the general loop's tables either way."""
+    """The score tally runs at the end of each day, or in the worker thread while the
+    next chunk of days runs, in chunks of one day (scores kept for a day at most) or of
+    many: the general loop's tables either way."""
+    if behind and numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("the worker thread needs two numba threads")
+    if behind:
+        monkeypatch.setattr("scslab.engine.TALLY_BEHIND_MIN_RESIDENTS", 0)
     if snapshot_bytes is not None:
         monkeypatch.setattr("scslab.engine.SNAPSHOT_BYTES", snapshot_bytes)
-    before = numba.get_num_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        general, compiled = both(load_scenario(str(SCS_REF)), seed=4, residents=2500, days=37)
-    finally:
-        numba.set_num_threads(before)
+    general, compiled = both(load_scenario(str(SCS_REF)), seed=4, residents=2500, days=37)
     assert_same_tables(general, compiled)
-    assert compiled.worker_seconds["score_tally"] > 0
+    assert (compiled.worker_seconds["score_tally"] > 0) == behind
 
 
 def test_manifest_names_the_engine_and_times_its_phases() -> None:

@@ -190,6 +190,8 @@ def run_days(
     group_count: np.ndarray,
     values: np.ndarray,
     snapshots: np.ndarray,
+    tally_each_day: bool,
+    tally: tuple,
     days_blacklisted: np.ndarray,
     days_wrongful: np.ndarray,
     # growing outputs, and how much of each is used
@@ -207,8 +209,12 @@ def run_days(
     scores: (score, spare) as the scorer keeps them; score_rules: (base, decay,
     association, lo, hi, min_score, max_score) in points, lo and hi finite. values[day]
     [groups, metrics] (zeros) receives each day's row of the resident series but for its
-    score columns (score sum and grades, left at zero), and snapshots[day - first_day]
-    the day's scores for tally_days() to count them. Each count goes straight to the
+    score columns (score sum and grades, left at zero). The day's scores are
+    snapshots[(day - first_day) % len(snapshots)] (drift writes them there; at least two
+    rows); tally_days(day, those scores, *tally) counts them at the end of each day when
+    tally_each_day is set, else the caller does, one chunk of days later (snapshots then
+    has a row per day). The last day's scores are copied to spare, which the returned
+    score is. Each count goes straight to the
     groups of the agent's cell (cell c is in groups_of_cell[groups_indptr[c]:
     groups_indptr[c + 1]]): the sums are of whole numbers, exact in any order, so the
     rows are the general loop's (which sums cells into groups) bit for bit;
@@ -220,6 +226,7 @@ def run_days(
     n_changes).
     """
     score, spare = scores
+    kept = scores[1]  # receives the last day's scores (the rows of snapshots are the days')
     base, decay, association, lo, hi, min_score, max_score = score_rules
     band_lo, band_hi = band
     n = len(mask)
@@ -271,9 +278,11 @@ def run_days(
         t1 = _cycles()
         cycles[0] += t1 - t0
         # scoring: drift and association penalties, then the day's records in order
+        row = (day - first_day) % len(snapshots)
+        today = snapshots[row]
         drift(
             score,
-            spare,
+            today,
             base,
             decay,
             association,
@@ -284,7 +293,7 @@ def run_days(
             band_hi,
             outside,
         )
-        score, spare = spare, score
+        score = today
         decay_error_points(error_points, decay, error_ids[:n_error_ids])
         subjects = rec_subject[day_first:n_records]
         kinds = rec_kind[day_first:n_records]
@@ -411,8 +420,12 @@ def run_days(
             values[day],
         )
         values[day, :, 0] = group_count
-        snapshots[day - first_day] = score
+        if tally_each_day:
+            tally_days(day, snapshots[row : row + 1], *tally)
         cycles[6] += _cycles() - t4
+    if last_day > first_day:
+        kept[:] = score
+        score, spare = kept, scores[0]
     return (
         score,
         spare,

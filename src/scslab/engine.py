@@ -107,8 +107,12 @@ COMPILED_AUTO_LIMIT = 1_000_000
 is faster on two threads (its worker thread tallies and drifts alongside the day;
 compiled days are one thread). SCS-ref-1, a year: compiled days 1.3x as fast at a
 million residents, 0.86x at 21.5 million (docs/benchmarks.md)."""
-PROGRESS_STEPS = 20  # compiled days report progress this many times a run
-PIPELINE_CHUNKS = 16  # compiled days without progress: chunks tallied while the next runs
+PROGRESS_STEPS = 20  # compiled days: chunks a run (progress; the tally a chunk behind)
+TALLY_BEHIND_MIN_RESIDENTS = 100_000
+"""Compiled days tally the scores in the worker thread (a chunk of days behind) from this
+many residents, on two threads or more; below, at the end of each day. For 10,000
+residents the two threads slow each other more than the worker saves on this 2-core
+machine (docs/benchmarks.md)."""
 SNAPSHOT_BYTES = 64 * 2**20  # compiled days: scores kept per chunk for the tally, at most
 RECORD_CAPACITY_SLACK = 1.2  # compiled days' first record arrays: expected records x this
 AGENT_TABLES_AUTO_LIMIT = 1_000_000  # per-agent tables are written by default up to this size
@@ -868,11 +872,15 @@ class Simulation:
         groups = res.series.groups
         grade_of_bin = res.collector.grade_of_bin(floors, HIST_LO)
         band_lo, band_hi = lists.score_band()
-        # days run in chunks, the scores of each chunk's days tallied in the worker thread
-        # while the next chunk runs (inline on one thread), two chunks' scores kept
-        step = max(1, -(-days // (PROGRESS_STEPS if progress else PIPELINE_CHUNKS)))
-        step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
-        snapshots = [np.empty((min(step, days), res.n), np.float32) for _ in range(2)]
+        # the scores are tallied at the end of each day in run_days, or, for a large city
+        # on two threads, in the worker thread a chunk of days behind (while the next
+        # chunk runs; two chunks' scores kept)
+        behind = nb.get_num_threads() > 1 and res.n >= TALLY_BEHIND_MIN_RESIDENTS
+        step = max(1, -(-days // (PROGRESS_STEPS if progress or behind else 1)))
+        if behind:
+            step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
+        rows = max(2, min(step, days)) if behind else 2
+        snapshots = [np.empty((rows, res.n), np.float32) for _ in range(2 if behind else 1)]
         tally_args = (
             res.collector.cell,
             floors[:-1].astype(np.float64),
@@ -889,7 +897,7 @@ class Simulation:
             values,
             hist,
         )
-        pool = ThreadPoolExecutor(1, "scslab-tally") if nb.get_num_threads() > 1 else None
+        pool = ThreadPoolExecutor(1, "scslab-tally") if behind else None
         tallied: tuple[int, Future[None]] | None = None  # (last day, its tally)
 
         def tally_in(wait_for: tuple[int, Future[None]] | None) -> None:
@@ -902,7 +910,7 @@ class Simulation:
         in_days = 0.0  # seconds in run_days (the cycle counts' span)
         for chunk, first in enumerate(range(0, days, step)):
             last = min(days, first + step)
-            snapshot = snapshots[chunk % 2][: last - first]
+            snapshot = snapshots[chunk % 2][: max(2, last - first)] if behind else snapshots[0]
             start = time.perf_counter()
             (
                 score,
@@ -970,6 +978,8 @@ class Simulation:
                 groups.sum_cells(res.collector.cell_count[:, None].astype(np.float64))[:, 0],
                 values,
                 snapshot,
+                not behind,
+                tally_args,
                 self.days_blacklisted,
                 self.trail.days_wrongful,
                 records,
@@ -980,14 +990,13 @@ class Simulation:
                 cycles,
             )
             in_days += time.perf_counter() - start
+            if pool is None:  # tallied day by day in run_days
+                if progress is not None:
+                    progress(last, days)
+                continue
             tally_in(tallied)  # the chunk before, which used the other snapshots
-            work = functools.partial(tally_days, first, snapshot, *tally_args)
-            if pool is None:
-                done: Future[None] = Future()
-                done.set_result(self._timed("score_tally", work)())
-                tallied = (last, done)
-            else:
-                tallied = (last, pool.submit(self._timed("score_tally", work)))
+            work = functools.partial(tally_days, first, snapshot[: last - first], *tally_args)
+            tallied = (last, pool.submit(self._timed("score_tally", work)))
         tally_in(tallied)
         if pool is not None:
             pool.shutdown()
@@ -1130,7 +1139,7 @@ class Simulation:
             "timings": {
                 "build_population_s": round(build_s, 4),
                 "simulate_s": round(simulate_s, 4),
-                "phases_s": {k: round(v, 4) for k, v in self.phase_seconds.items()},
+                "phases_s": {k: round(v, 6) for k, v in self.phase_seconds.items()},
                 "worker_s": {k: round(v, 4) for k, v in self.worker_seconds.items()},
             },
         }
