@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scslab.scenario import Grade, Scoring
-from scslab.scoring import Scorer, ScoreRules, grade_index, grades_of
+from scslab.scoring import Scorer, ScoreRules, drift, grade_index, grades_of
 
 GRADES = [
     Grade(name=n, min_score=s)
@@ -64,6 +64,31 @@ def test_scores_stay_in_bounds(events) -> None:
         sc.apply(i, np.array([who]), np.array([pts]), np.array([False]))
         sc.drift(np.zeros(0, np.int32))
     assert (sc.state.score >= 0).all() and (sc.state.score <= 2000).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(0, 90), seed=st.integers(0, 10**6), lo=st.sampled_from([-50.0, 990.0]))
+def test_drift_with_list_masks_marks_runs_by_their_unlisted_scores_only(
+    n: int, seed: int, lo: float
+) -> None:
+    """Given the list masks, a run of eight is marked when one of its subjects on no
+    list has a score outside the band; the scores are those drift gives without them."""
+    rng = np.random.default_rng(seed)
+    score = rng.normal(1000.0, 40.0, n).astype(np.float32)
+    mask = (rng.random(n) < 0.4).astype(np.uint8) * rng.integers(1, 4, n).astype(np.uint8)
+    contacts = rng.integers(0, 3, n).astype(np.uint16)
+    band = (960.0, 1030.0)
+    plain_out, masked_out = np.empty_like(score), np.empty_like(score)
+    plain_runs, masked_runs = np.zeros(n // 8 + 1, bool), np.zeros(n // 8 + 1, bool)
+    args = (1000.0, 0.999, 0.5, contacts, lo, 2000.0, *band)
+    drift(score, plain_out, *args, plain_runs, np.zeros(0, np.uint8))
+    drift(score, masked_out, *args, masked_runs, mask)
+    assert plain_out.tobytes() == masked_out.tobytes()
+    off = ((plain_out < band[0]) | (plain_out >= band[1])) & (mask == 0)
+    for k in range(n // 8):
+        assert masked_runs[k] == off[8 * k : 8 * k + 8].any()
+        assert plain_runs[k] >= masked_runs[k]
+    assert masked_runs[n // 8]  # the last, partial run always
 
 
 @settings(max_examples=60, deadline=None)

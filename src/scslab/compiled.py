@@ -208,18 +208,20 @@ def run_days(
 
     scores: (score, spare) as the scorer keeps them; score_rules: (base, decay,
     association, lo, hi, min_score, max_score) in points, lo and hi finite. values[day]
-    [groups, metrics] (zeros) receives each day's row of the resident series but for its
-    score columns (score sum and grades, left at zero). The day's scores are
-    snapshots[(day - first_day) % len(snapshots)] (drift writes them there; at least two
-    rows); tally_days(day, those scores, *tally) counts them at the end of each day when
-    tally_each_day is set, else the caller does, one chunk of days later (snapshots then
-    has a row per day). The last day's scores are copied to spare, which the returned
-    score is. Each count goes straight to the
-    groups of the agent's cell (cell c is in groups_of_cell[groups_indptr[c]:
-    groups_indptr[c + 1]]): the sums are of whole numbers, exact in any order, so the
-    rows are the general loop's (which sums cells into groups) bit for bit;
-    group_count: agents per group. records: (day, kind, subject, actor, erroneous) of the records
-    written; changes: (day, subject, bit, entered, wrongful) of the listing changes.
+    [groups, metrics] (zeros) receives each day's row of the resident series, its score
+    columns (score sum and grades) from tally_days(). The day's scores are
+    snapshots[(day - first_day) % len(snapshots)] (drift writes them there): with
+    tally_each_day, tally_days(day, those scores, *tally) counts them at the end of the
+    day (two rows are enough); else the caller does, a chunk of days later (a row per
+    day). The last day's scores are copied to spare, which the returned score is.
+
+    Each count goes straight to the groups of the agent's cell (cell c is in
+    groups_of_cell[groups_indptr[c]:groups_indptr[c + 1]]): the sums are of whole
+    numbers, exact in any order, so the rows are the general loop's (which sums cells
+    into groups) bit for bit; group_count: agents per group.
+
+    records: (day, kind, subject, actor, erroneous) of the records written; changes:
+    (day, subject, bit, entered, wrongful) of the listing changes.
     cycles[phase] adds the processor cycles spent in each phase.
 
     Returns (score, spare, listed, error_ids, n_error_ids, records, n_records, changes,
@@ -292,6 +294,7 @@ def run_days(
             band_lo,
             band_hi,
             outside,
+            mask,
         )
         score = today
         decay_error_points(error_points, decay, error_ids[:n_error_ids])

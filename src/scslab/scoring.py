@@ -89,11 +89,14 @@ def drift(
     band_lo: float,
     band_hi: float,
     outside: np.ndarray,
+    list_mask: np.ndarray,
 ) -> None:
     """One day of drift toward the base and of association penalties: the new scores of
     `score` go to `out` (another array: writing over the input defeats vectorisation).
     outside[k] is set to whether one of the new scores of subjects 8k to 8k + 7 is
-    outside [band_lo, band_hi) (a last, partial run counts as outside). Releases the GIL.
+    outside [band_lo, band_hi) (a last, partial run counts as outside); with list masks
+    (list_mask, one per subject; empty: none) only subjects on no list count, as the
+    lists' update visits the others anyway. Releases the GIL.
 
     Scores and bounds in points, all finite; decay is 1 - drift per day, association the
     points lost per listed contact, [lo, hi] the score bounds.
@@ -101,6 +104,8 @@ def drift(
     n = len(score)
     n_oct = n // 8
     penalise = association != 0.0 and len(listed_contacts) == n
+    masked = len(list_mask) == n
+    in_band = np.float32(min(max(band_lo, lo), hi))  # what a listed subject counts as
     for k in range(n_oct):
         low, high = np.float32(hi), np.float32(lo)
         for i in range(8 * k, 8 * k + 8):
@@ -109,6 +114,8 @@ def drift(
                 s -= association * listed_contacts[i]
             v = np.float32(min(max(s, lo), hi))
             out[i] = v
+            if masked and list_mask[i] != 0:
+                v = in_band
             low, high = min(low, v), max(high, v)
         outside[k] = (low < band_lo) | (high >= band_hi)
     for i in range(8 * n_oct, n):
@@ -251,6 +258,7 @@ class Scorer:
             _finite(r.max_score),
             *self._band,
             self.outside,
+            np.zeros(0, np.uint8),  # (the lists may change while the work runs)
         )
 
     def drift(self, listed_contacts: np.ndarray) -> None:
