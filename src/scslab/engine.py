@@ -100,13 +100,8 @@ assert len(PHASES) == N_PHASES
 ENGINES = ("auto", "general", "compiled")
 """How days are run: "general" orchestrates each day from Python and runs every
 mechanism; "compiled" runs them in one numba call (compiled.py; only scenarios of the
-points-and-lists core, with the same results); "auto" picks compiled when it can and it
-is the faster: up to COMPILED_AUTO_LIMIT residents, or at any size on one thread."""
-COMPILED_AUTO_LIMIT = 1_000_000
-"""Residents up to which "auto" takes compiled days: for the whole city the general loop
-is faster on two threads (its worker thread tallies and drifts alongside the day;
-compiled days are one thread). SCS-ref-1, a year: compiled days 1.3x as fast at a
-million residents, 0.86x at 21.5 million (docs/benchmarks.md)."""
+points-and-lists core, with the same results); "auto" picks compiled whenever it can
+(it is the faster at every size measured, the whole city included: docs/benchmarks.md)."""
 PROGRESS_STEPS = 20  # compiled days: chunks a run (progress; the tally a chunk behind)
 TALLY_BEHIND_MIN_RESIDENTS = 100_000
 """Compiled days tally the scores in the worker thread (a chunk of days behind) from this
@@ -263,7 +258,7 @@ class Simulation:
         self.engine = engine
         self.engine_used = "compiled" if engine == "compiled" else "general"
         """The engine run() uses: "compiled" when asked for or, with "auto", when the
-        scenario has nothing that compiled.unsupported() names and it is the faster."""
+        scenario has nothing that compiled.unsupported() names."""
         if scale is not None and scale <= 0:
             raise ValueError(f"scale: must be > 0 (got {scale})")
         if residents is not None and residents < 1:
@@ -276,8 +271,7 @@ class Simulation:
         self.days = days or self.scenario.days
         self.agents = self.n_residents <= AGENT_TABLES_AUTO_LIMIT if agents is None else agents
         if engine == "auto" and not why:
-            small = self.n_residents <= COMPILED_AUTO_LIMIT or nb.get_num_threads() == 1
-            self.engine_used = "compiled" if small else "general"
+            self.engine_used = "compiled"
         self.population: Population | None = None
         self.phase_seconds = dict.fromkeys(PHASES, 0.0)
         # seconds of work done in the worker thread (zero when it runs inline)
