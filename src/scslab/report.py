@@ -457,6 +457,7 @@ def _runs_section(runs: list[Results], vs: list[Variant]) -> str:
                     "days": m.get("days"),
                     "scenario sha256": str(m.get("scenario_sha256", ""))[:12],
                     "scslab": m.get("scslab_version"),
+                    "engine": m.get("engine", "general"),  # (runs before engines: general)
                     "run time (s)": t.get("total_s", float("nan")),
                 }
             )
