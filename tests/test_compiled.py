@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
+from unittest import mock
 
-import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -78,11 +78,12 @@ def test_the_reference_model_runs_compiled_with_the_same_tables() -> None:
     rate_scale=st.sampled_from([1.0, 20.0]),
     drift=st.sampled_from([0.0, 0.001, 0.02]),
     association=st.sampled_from([0.0, 0.02, 1.5]),
-    black_below=st.sampled_from([960.0, 995.0, 1000.0]),
+    black_below=st.sampled_from([960.0, 995.1, 1000.0]),
     green=st.sampled_from([None, 1030.0, 1001.5]),
     grade_floor=st.sampled_from([1030.0, 1012.5]),
     clamp=st.booleans(),
     agents=st.booleans(),
+    behind=st.booleans(),
     residents=st.integers(1, 1500),
     seed=st.integers(1, 10_000),
 )
@@ -100,13 +101,15 @@ def test_compiled_days_equal_the_general_loop(
     grade_floor: float,
     clamp: bool,
     agents: bool,
+    behind: bool,
     residents: int,
     seed: int,
 ) -> None:
     """Every table identical over the core's parameters: coverage and wrong-person
     errors (wrongful listings), rate multipliers, dense events, drift, association
-    penalties, score rules, grades on and off the histogram's bin edges, score bounds,
-    with and without per-agent tables, down to a city of one."""
+    penalties, score rules (also off whole numbers), grades on and off the histogram's
+    bin edges, score bounds, with and without per-agent tables, the score tally at the
+    end of each day or in the worker thread a chunk behind, down to a city of one."""
     edits: dict[str, object] = {
         "departments.courts.coverage": coverage,
         "departments.tax.error_rate": error_rate,
@@ -139,7 +142,8 @@ def test_compiled_days_equal_the_general_loop(
         else {"kind": "red", "context": "general", "trigger": {"score_at_least": green}}
     )
     scenario = core(**edits)
-    general, compiled = both(scenario, seed=seed, residents=residents, days=25, agents=agents)
+    with mock.patch("scslab.engine.tally_behind", lambda residents: behind):
+        general, compiled = both(scenario, seed=seed, residents=residents, days=25, agents=agents)
     assert compiled.engine_used == "compiled"
     assert_same_tables(general, compiled)
 
@@ -176,22 +180,30 @@ def test_no_lists_and_progress_in_steps() -> None:
 
 
 @pytest.mark.parametrize("behind", [False, True])
-@pytest.mark.parametrize("snapshot_bytes", [1, None])
+@pytest.mark.parametrize(("days", "snapshot_bytes"), [(37, 1), (37, None), (7, None), (1, 1)])
 def test_scores_tallied_each_day_or_a_chunk_behind_give_the_same_tables(
-    monkeypatch, behind: bool, snapshot_bytes: int | None
+    monkeypatch, behind: bool, days: int, snapshot_bytes: int | None
 ) -> None:
     """The score tally runs at the end of each day, or in the worker thread while the
     next chunk of days runs, in chunks of one day (scores kept for a day at most) or of
-    many: the general loop's tables either way."""
-    if behind and numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("the worker thread needs two numba threads")
-    if behind:
-        monkeypatch.setattr("scslab.engine.TALLY_BEHIND_MIN_RESIDENTS", 0)
+    many, for fewer days than chunks too: the general loop's tables and state either
+    way, progress reported in order up to the last day."""
+    monkeypatch.setattr("scslab.engine.tally_behind", lambda residents: behind)
     if snapshot_bytes is not None:
         monkeypatch.setattr("scslab.engine.SNAPSHOT_BYTES", snapshot_bytes)
-    general, compiled = both(load_scenario(str(SCS_REF)), seed=4, residents=2500, days=37)
+    scenario = load_scenario(str(SCS_REF))
+    general, compiled = both(scenario, seed=4, residents=2500, days=days)
     assert_same_tables(general, compiled)
     assert (compiled.worker_seconds["score_tally"] > 0) == behind
+    assert np.array_equal(general.res.score, compiled.res.score)
+    assert np.array_equal(general.res.error_points, compiled.res.error_points)
+    assert np.array_equal(general.listed_contacts, compiled.listed_contacts)
+    assert general.res.listed.tolist() == compiled.res.listed.tolist()
+    seen: list[int] = []
+    Simulation(scenario, seed=4, residents=300, days=days, engine="compiled").run(
+        progress=lambda done, total: seen.append(done)
+    )
+    assert seen == sorted(seen) and seen[-1] == days
 
 
 def test_manifest_names_the_engine_and_times_its_phases() -> None:

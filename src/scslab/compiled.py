@@ -192,6 +192,7 @@ def run_days(
     snapshots: np.ndarray,
     tally_each_day: bool,
     tally: tuple,
+    keep: bool,
     days_blacklisted: np.ndarray,
     days_wrongful: np.ndarray,
     # growing outputs, and how much of each is used
@@ -213,7 +214,10 @@ def run_days(
     snapshots[(day - first_day) % len(snapshots)] (drift writes them there): with
     tally_each_day, tally_days(day, those scores, *tally) counts them at the end of the
     day (two rows are enough); else the caller does, a chunk of days later (a row per
-    day). The last day's scores are copied to spare, which the returned score is.
+    day). With keep, the last day's scores are copied to spare and the two swap (the
+    returned score is spare, the returned spare the score passed in); without, the
+    returned score is the last day's row of snapshots (for the next call to drift from)
+    and spare is returned as it came.
 
     Each count goes straight to the groups of the agent's cell (cell c is in
     groups_of_cell[groups_indptr[c]:groups_indptr[c + 1]]): the sums are of whole
@@ -228,7 +232,6 @@ def run_days(
     n_changes).
     """
     score, spare = scores
-    kept = scores[1]  # receives the last day's scores (the rows of snapshots are the days')
     base, decay, association, lo, hi, min_score, max_score = score_rules
     band_lo, band_hi = band
     n = len(mask)
@@ -426,9 +429,10 @@ def run_days(
         if tally_each_day:
             tally_days(day, snapshots[row : row + 1], *tally)
         cycles[6] += _cycles() - t4
-    if last_day > first_day:
-        kept[:] = score
-        score, spare = kept, scores[0]
+    if keep and last_day > first_day:
+        spare = scores[1]
+        spare[:] = score
+        score, spare = spare, scores[0]
     return (
         score,
         spare,

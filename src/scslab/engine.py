@@ -108,7 +108,17 @@ TALLY_BEHIND_MIN_RESIDENTS = 100_000
 many residents, on two threads or more; below, at the end of each day. For 10,000
 residents the two threads slow each other more than the worker saves on this 2-core
 machine (docs/benchmarks.md)."""
-SNAPSHOT_BYTES = 16 * 2**20  # compiled days: scores kept per chunk for the tally, at most
+
+
+def tally_behind(residents: int) -> bool:
+    """Whether compiled days of a city of `residents` tally its scores in the worker
+    thread, a chunk of days behind (else at the end of each day)."""
+    return nb.get_num_threads() > 1 and residents >= TALLY_BEHIND_MIN_RESIDENTS
+
+
+SNAPSHOT_BYTES = (
+    16 * 2**20
+)  # compiled days: scores kept per chunk for the tally, at most (or a day's)
 # (more: the kept rows fall out of the cache; a million residents: 0.85 s at 16 MiB, 0.9-1.2 at 64)
 RECORD_CAPACITY_SLACK = 1.2  # compiled days' first record arrays: expected records x this
 AGENT_TABLES_AUTO_LIMIT = 1_000_000  # per-agent tables are written by default up to this size
@@ -824,8 +834,10 @@ class Simulation:
             progress(self.days, self.days)
 
     def _run_compiled(self, progress: Callable[[int, int], None] | None) -> None:
-        """Every day in compiled.run_days (a few calls, for progress), on the state
-        _setup() made; leaves the state as _run_days() would, bit for bit."""
+        """Every day in compiled.run_days (in chunks, for progress or for the tally a chunk
+        behind), on the state _setup() made; leaves the state as _run_days() would, bit
+        for bit, but for the scorer's scratch (`_spare`, and `outside`, marked by
+        unlisted subjects only: still every run the lists' update must visit)."""
         pop = self.population
         assert pop is not None and self.res.scorer is not None
         res, kinds, scorer = self.res, self.kinds, self.res.scorer
@@ -859,7 +871,8 @@ class Simulation:
         n_records = n_changes = n_error_ids = 0
         error_ids = np.zeros(1024, np.int64)
         cycles = np.zeros(N_PHASES, np.int64)
-        score, spare = scorer.state.score, scorer._spare
+        own = (scorer.state.score, scorer._spare)
+        score, spare = own
         listed = res.listed
         floors = rules.grade_floors
         # the state columns come first, in the order the collectors write them
@@ -870,8 +883,8 @@ class Simulation:
         # the scores are tallied at the end of each day in run_days, or, for a large city
         # on two threads, in the worker thread a chunk of days behind (while the next
         # chunk runs; two chunks' scores kept)
-        behind = nb.get_num_threads() > 1 and res.n >= TALLY_BEHIND_MIN_RESIDENTS
-        step = max(1, -(-days // (PROGRESS_STEPS if progress or behind else 1)))
+        behind = tally_behind(res.n)
+        step = max(1, -(-days // (PROGRESS_STEPS if progress is not None or behind else 1)))
         if behind:
             step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
         rows = min(step, days) if behind else 2  # (drift reads yesterday's row)
@@ -903,100 +916,105 @@ class Simulation:
                     progress(wait_for[0], days)
 
         in_days = 0.0  # seconds in run_days (the cycle counts' span)
-        for chunk, first in enumerate(range(0, days, step)):
-            last = min(days, first + step)
-            snapshot = snapshots[chunk % 2][: last - first] if behind else snapshots[0]
-            start = time.perf_counter()
-            (
-                score,
-                spare,
-                listed,
-                error_ids,
-                n_error_ids,
-                records,
-                n_records,
-                changes,
-                n_changes,
-            ) = run_days(
-                first,
-                last,
-                np.array(self.kind_keys, np.uint64),
-                res.n * kinds.daily_rate * max_mult,
-                max_mult,
-                kinds.listed_multiplier,
-                kinds.decile_multiplier,
-                kinds.migrant_multiplier,
-                kinds.coverage,
-                kinds.error_rate,
-                kinds.points,
-                res.cols["records_true"][dept],
-                res.cols["records_erroneous"][dept],
-                r.income_decile,
-                r.migrant.view(np.uint8),
-                (score, spare),
-                scorer.state.error_points,
-                scorer._with_errors,
-                error_ids,
+        try:
+            for chunk, first in enumerate(range(0, days, step)):
+                last = min(days, first + step)
+                snapshot = snapshots[chunk % 2][: last - first] if behind else snapshots[0]
+                start = time.perf_counter()
                 (
-                    rules.base,
-                    rules.decay,
-                    rules.association_penalty,
-                    _finite(rules.min_score),
-                    _finite(rules.max_score),
-                    rules.min_score,
-                    rules.max_score,
-                ),
-                scorer.outside,
-                state.mask,
-                state.wrongful,
-                state.extended,
-                state.until,
-                state.true_until,
-                lists.rule,
-                lists.threshold,
-                lists.extension,
-                lists.extension_probability,
-                lists.daily_compliance,
-                self.list_key[0],
-                lists.black_bits,
-                (_finite(band_lo), _finite(band_hi)),
-                listed,
-                pop.contacts_of.indptr,
-                pop.contacts_of.indices,
-                self.listed_contacts,
-                res.cols["new_listings"],
-                res.cols["new_listings_wrongful"],
-                res.cols["exits"],
-                res.collector.cell,
-                groups.groups_indptr,
-                groups.groups_of_cell,
-                groups.sum_cells(res.collector.cell_count[:, None].astype(np.float64))[:, 0],
-                values,
-                snapshot,
-                not behind,
-                tally_args,
-                self.days_blacklisted,
-                self.trail.days_wrongful,
-                records,
-                n_records,
-                changes,
-                n_changes,
-                n_error_ids,
-                cycles,
-            )
-            in_days += time.perf_counter() - start
-            if pool is None:  # tallied day by day in run_days
-                if progress is not None:
-                    progress(last, days)
-                continue
-            tally_in(tallied)  # the chunk before, which used the other snapshots
-            work = functools.partial(tally_days, first, snapshot, *tally_args)
-            tallied = (last, pool.submit(self._timed("score_tally", work)))
-        tally_in(tallied)
-        if pool is not None:
-            pool.shutdown()
-        # the state as the general loop leaves it
-        scorer.state.score, scorer._spare = score, spare
+                    score,
+                    spare,
+                    listed,
+                    error_ids,
+                    n_error_ids,
+                    records,
+                    n_records,
+                    changes,
+                    n_changes,
+                ) = run_days(
+                    first,
+                    last,
+                    np.array(self.kind_keys, np.uint64),
+                    res.n * kinds.daily_rate * max_mult,
+                    max_mult,
+                    kinds.listed_multiplier,
+                    kinds.decile_multiplier,
+                    kinds.migrant_multiplier,
+                    kinds.coverage,
+                    kinds.error_rate,
+                    kinds.points,
+                    res.cols["records_true"][dept],
+                    res.cols["records_erroneous"][dept],
+                    r.income_decile,
+                    r.migrant.view(np.uint8),
+                    (score, spare),
+                    scorer.state.error_points,
+                    scorer._with_errors,
+                    error_ids,
+                    (
+                        rules.base,
+                        rules.decay,
+                        rules.association_penalty,
+                        _finite(rules.min_score),
+                        _finite(rules.max_score),
+                        rules.min_score,
+                        rules.max_score,
+                    ),
+                    scorer.outside,
+                    state.mask,
+                    state.wrongful,
+                    state.extended,
+                    state.until,
+                    state.true_until,
+                    lists.rule,
+                    lists.threshold,
+                    lists.extension,
+                    lists.extension_probability,
+                    lists.daily_compliance,
+                    self.list_key[0],
+                    lists.black_bits,
+                    (_finite(band_lo), _finite(band_hi)),
+                    listed,
+                    pop.contacts_of.indptr,
+                    pop.contacts_of.indices,
+                    self.listed_contacts,
+                    res.cols["new_listings"],
+                    res.cols["new_listings_wrongful"],
+                    res.cols["exits"],
+                    res.collector.cell,
+                    groups.groups_indptr,
+                    groups.groups_of_cell,
+                    groups.sum_cells(res.collector.cell_count[:, None].astype(np.float64))[:, 0],
+                    values,
+                    snapshot,
+                    not behind,
+                    tally_args,
+                    not behind or last == days,  # (behind, the next chunk drifts from the row)
+                    self.days_blacklisted,
+                    self.trail.days_wrongful,
+                    records,
+                    n_records,
+                    changes,
+                    n_changes,
+                    n_error_ids,
+                    cycles,
+                )
+                in_days += time.perf_counter() - start
+                if pool is None:  # tallied day by day in run_days
+                    if progress is not None:
+                        progress(last, days)
+                    continue
+                tally_in(tallied)  # the chunk before, which used the other snapshots
+                work = functools.partial(tally_days, first, snapshot, *tally_args)
+                tallied = (last, pool.submit(self._timed("score_tally", work)))
+            tally_in(tallied)
+        finally:
+            if pool is not None:
+                pool.shutdown()
+        # the state as the general loop leaves it (the last chunk kept its scores in one
+        # of the scorer's own arrays)
+        assert score is own[0] or score is own[1]
+        scorer.state.score, scorer._spare = score, own[1] if score is own[0] else own[0]
         scorer._error_ids = error_ids[:n_error_ids].copy()
         res.listed = listed
         rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = (a[:n_records] for a in records)

@@ -105,7 +105,6 @@ def drift(
     n_oct = n // 8
     penalise = association != 0.0 and len(listed_contacts) == n
     masked = len(list_mask) == n
-    in_band = np.float32(min(max(band_lo, lo), hi))  # what a listed subject counts as
     for k in range(n_oct):
         low, high = np.float32(hi), np.float32(lo)
         for i in range(8 * k, 8 * k + 8):
@@ -114,9 +113,10 @@ def drift(
                 s -= association * listed_contacts[i]
             v = np.float32(min(max(s, lo), hi))
             out[i] = v
-            if masked and list_mask[i] != 0:
-                v = in_band
-            low, high = min(low, v), max(high, v)
+            if masked and list_mask[i] != 0:  # a listed subject widens neither end
+                low, high = min(low, np.float32(hi)), max(high, np.float32(lo))
+            else:
+                low, high = min(low, v), max(high, v)
         outside[k] = (low < band_lo) | (high >= band_hi)
     for i in range(8 * n_oct, n):
         s = base + decay * (score[i] - base)
