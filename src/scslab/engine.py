@@ -116,10 +116,10 @@ def tally_behind(residents: int) -> bool:
     return nb.get_num_threads() > 1 and residents >= TALLY_BEHIND_MIN_RESIDENTS
 
 
-SNAPSHOT_BYTES = (
-    16 * 2**20
-)  # compiled days: scores kept per chunk for the tally, at most (or a day's)
-# (more: the kept rows fall out of the cache; a million residents: 0.85 s at 16 MiB, 0.9-1.2 at 64)
+SNAPSHOT_BYTES = 16 * 2**20
+"""Compiled days, the tally a chunk behind: the most bytes of scores kept per chunk (or
+one day's, when a day's are more). More and the kept rows fall out of the cache: a
+million residents took 0.85 s a year at 16 MiB, 0.9-1.2 s at 64 MiB."""
 RECORD_CAPACITY_SLACK = 1.2  # compiled days' first record arrays: expected records x this
 AGENT_TABLES_AUTO_LIMIT = 1_000_000  # per-agent tables are written by default up to this size
 HIST_LO, HIST_HI = 0.0, 2000.0
