@@ -887,7 +887,7 @@ class Simulation:
         step = max(1, -(-days // (PROGRESS_STEPS if progress is not None or behind else 1)))
         if behind:
             step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
-        rows = min(step, days) if behind else 2  # (drift reads yesterday's row)
+        rows = step if behind else 2  # (drift reads yesterday's row)
         snapshots = [np.empty((rows, res.n), np.float32) for _ in range(2 if behind else 1)]
         tally_args = (
             res.collector.cell,
@@ -915,6 +915,23 @@ class Simulation:
                 if progress is not None:
                     progress(wait_for[0], days)
 
+        # arguments of run_days that are the same for every chunk
+        kind_keys = np.array(self.kind_keys, np.uint64)
+        kind_means = res.n * kinds.daily_rate * max_mult
+        col_true, col_erroneous = (
+            res.cols["records_true"][dept],
+            res.cols["records_erroneous"][dept],
+        )
+        score_rules = (
+            rules.base,
+            rules.decay,
+            rules.association_penalty,
+            _finite(rules.min_score),
+            _finite(rules.max_score),
+            rules.min_score,
+            rules.max_score,
+        )
+        group_count = groups.sum_cells(res.collector.cell_count[:, None].astype(np.float64))[:, 0]
         in_days = 0.0  # seconds in run_days (the cycle counts' span)
         try:
             for chunk, first in enumerate(range(0, days, step)):
@@ -934,8 +951,8 @@ class Simulation:
                 ) = run_days(
                     first,
                     last,
-                    np.array(self.kind_keys, np.uint64),
-                    res.n * kinds.daily_rate * max_mult,
+                    kind_keys,
+                    kind_means,
                     max_mult,
                     kinds.listed_multiplier,
                     kinds.decile_multiplier,
@@ -943,23 +960,15 @@ class Simulation:
                     kinds.coverage,
                     kinds.error_rate,
                     kinds.points,
-                    res.cols["records_true"][dept],
-                    res.cols["records_erroneous"][dept],
+                    col_true,
+                    col_erroneous,
                     r.income_decile,
                     r.migrant.view(np.uint8),
                     (score, spare),
                     scorer.state.error_points,
                     scorer._with_errors,
                     error_ids,
-                    (
-                        rules.base,
-                        rules.decay,
-                        rules.association_penalty,
-                        _finite(rules.min_score),
-                        _finite(rules.max_score),
-                        rules.min_score,
-                        rules.max_score,
-                    ),
+                    score_rules,
                     scorer.outside,
                     state.mask,
                     state.wrongful,
@@ -984,7 +993,7 @@ class Simulation:
                     res.collector.cell,
                     groups.groups_indptr,
                     groups.groups_of_cell,
-                    groups.sum_cells(res.collector.cell_count[:, None].astype(np.float64))[:, 0],
+                    group_count,
                     values,
                     snapshot,
                     not behind,

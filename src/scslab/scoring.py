@@ -113,9 +113,7 @@ def drift(
                 s -= association * listed_contacts[i]
             v = np.float32(min(max(s, lo), hi))
             out[i] = v
-            if masked and list_mask[i] != 0:  # a listed subject widens neither end
-                low, high = min(low, np.float32(hi)), max(high, np.float32(lo))
-            else:
+            if not (masked and list_mask[i] != 0):  # a listed subject widens neither end
                 low, high = min(low, v), max(high, v)
         outside[k] = (low < band_lo) | (high >= band_hi)
     for i in range(8 * n_oct, n):
