@@ -81,6 +81,7 @@ def test_the_reference_model_runs_compiled_with_the_same_tables() -> None:
     black_below=st.sampled_from([960.0, 995.1, 1000.0]),
     green=st.sampled_from([None, 1030.0, 1001.5]),
     grade_floor=st.sampled_from([1030.0, 1012.5]),
+    lower_grades=st.integers(0, 5),
     clamp=st.booleans(),
     agents=st.booleans(),
     behind=st.booleans(),
@@ -99,6 +100,7 @@ def test_compiled_days_equal_the_general_loop(
     black_below: float,
     green: float | None,
     grade_floor: float,
+    lower_grades: int,
     clamp: bool,
     agents: bool,
     behind: bool,
@@ -108,7 +110,8 @@ def test_compiled_days_equal_the_general_loop(
     """Every table identical over the core's parameters: coverage and wrong-person
     errors (wrongful listings), rate multipliers, dense events, drift, association
     penalties, score rules (also off whole numbers), grades on and off the histogram's
-    bin edges, score bounds, with and without per-agent tables, the score tally at the
+    bin edges and three to eight of them (the tally sums four columns at a time), score
+    bounds, with and without per-agent tables, the score tally at the
     end of each day or in the worker thread a chunk behind, down to a city of one."""
     edits: dict[str, object] = {
         "departments.courts.coverage": coverage,
@@ -123,6 +126,10 @@ def test_compiled_days_equal_the_general_loop(
         "scoring.grades": [
             {"name": "G", "min_score": grade_floor},
             {"name": "N", "min_score": 960},
+            *(
+                {"name": "L" + c, "min_score": 940 - 20 * k}
+                for k, c in enumerate("abcde"[:lower_grades])
+            ),
             {"name": "L", "min_score": -100000},
         ],
         "lists.blacklist.trigger": {"score_below": black_below},

@@ -889,6 +889,8 @@ class Simulation:
             step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
         rows = step if behind else 2  # (drift reads yesterday's row)
         snapshots = [np.empty((rows, res.n), np.float32) for _ in range(2 if behind else 1)]
+        # the score sum's column, then the grades' in order (as tally_days counts them)
+        score_columns = np.concatenate([res.cols["score"], res.cols["grade"]])
         tally_args = (
             res.collector.cell,
             floors[:-1].astype(np.float64),
@@ -896,9 +898,8 @@ class Simulation:
             res.common_grade,
             res.collector.cell_count,
             HIST_LO,
-            4 + 2 * len(lists),
-            np.concatenate([res.cols["score"], res.cols["grade"]]),
-            np.zeros_like(res.acc),
+            score_columns,
+            np.zeros((len(res.acc), 3 + len(score_columns))),
             np.empty(res.n, np.uint16),
             groups.indptr,
             groups.indices,

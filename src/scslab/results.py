@@ -267,73 +267,79 @@ def tally_scores(
     first) above it. key: scratch of one uint16 per agent. Releases the GIL.
 
     A first pass (which the compiler vectorises) finds each agent's bin, or its cell and
-    bin; the second counts. With grades read off bins and at least
-    TABLE_AGENTS_PER_ENTRY agents per (cell, bin), agents are counted per (cell, bin)
-    and the grades and histogram read off that table; else per cell and grade, and per
-    bin, leaving out common_grade (the grade of most agents, -1 for none), which the
-    cells' sizes cell_count give. Score sums are kept in four lanes (agent i in lane
-    i % 4), each added in id order and then lane after lane, whichever way is taken."""
+    bin; then one pass each for the sums, the bins and the grades. With grades read off
+    bins and at least TABLE_AGENTS_PER_ENTRY agents per (cell, bin), agents are counted
+    per (cell, bin) and the grades and histogram read off that table; else per bin (in
+    eight lanes), and per cell and grade leaving out common_grade (the grade of most
+    agents, -1 for none), which the cells' sizes cell_count give. Score sums are kept in
+    four lanes (agent i in lane i % 4), each added in id order and then lane after lane,
+    whichever way is taken. The scratch is a few kilobytes: a day's fixed cost stays
+    small next to a small city's agents."""
     n_cells = out.shape[0]
     n_bins = len(hist)
     n = len(cell)
     by_bin = len(grade_of_bin) == n_bins
     scale = 1.0 / HIST_BIN_POINTS
-    top = n_bins - 1
+    top = float(n_bins - 1)
     table = by_bin and n_cells * n_bins <= 65536 and n >= TABLE_AGENTS_PER_ENTRY * n_cells * n_bins
-    # (truncation, then clamping: numba's float // is several times slower)
+    # (clamped, then truncated: the bins of truncation and clamping, and it vectorises)
     if table:
         for i in range(n):
-            key[i] = cell[i] * n_bins + min(max(int((score[i] - hist_lo) * scale), 0), top)
+            key[i] = cell[i] * n_bins + int(min(max((score[i] - hist_lo) * scale, 0.0), top))
     else:
         for i in range(n):
-            key[i] = min(max(int((score[i] - hist_lo) * scale), 0), top)
+            key[i] = int(min(max((score[i] - hist_lo) * scale, 0.0), top))
     sums = np.zeros(4 * n_cells)
+    whole = n - n % 4
+    for first in range(0, whole, 4):  # (four agents a step: twice as fast as i % 4)
+        for lane in range(4):
+            sums[4 * np.int64(cell[first + lane]) + lane] += score[first + lane]
+    for i in range(whole, n):
+        sums[4 * np.int64(cell[i]) + i % 4] += score[i]
+    for c in range(n_cells):
+        out[c, 3] += ((sums[4 * c] + sums[4 * c + 1]) + sums[4 * c + 2]) + sums[4 * c + 3]
     if table:
         counts = np.zeros(n_cells * n_bins, np.int64)
         for i in range(n):
             counts[key[i]] += 1
-            sums[4 * np.int64(cell[i]) + (i & 3)] += score[i]
         for c in range(n_cells):
             for b in range(n_bins):
                 k = counts[c * n_bins + b]
                 if k:
                     hist[b] += k
                     out[c, g0 + grade_of_bin[b]] += k
+        return
+    # (eight lanes: most scores share a few bins, and a lane's count waits for its last)
+    bins = np.zeros(8 * n_bins, np.int32)
+    for first in range(0, n - n % 8, 8):
+        for lane in range(8):
+            bins[8 * np.int64(key[first + lane]) + lane] += 1
+    for i in range(n - n % 8, n):
+        bins[8 * np.int64(key[i]) + i % 8] += 1
+    for b in range(n_bins):
+        hist[b] += bins[8 * b : 8 * b + 8].sum()
+    n_grades = len(upper_floors) + 1
+    grades = np.zeros((n_cells, n_grades), np.int32)
+    if by_bin:
+        for i in range(n):
+            g = grade_of_bin[key[i]]
+            if g != common_grade:
+                grades[cell[i], g] += 1
     else:
-        n_grades = len(upper_floors) + 1
-        grades = np.zeros(4 * n_cells * n_grades, np.int64)
-        bins = np.zeros(4 * n_bins, np.int64)
-        for first in range(0, n, 4):  # (four agents a step: twice as fast as i % 4)
-            for lane in range(4):
-                i = first + lane
-                if i >= n:
-                    break
-                b = int(key[i])
-                c = int(cell[i])
-                s = score[i]
-                if by_bin:
-                    g = grade_of_bin[b]
-                else:
-                    g = 0
-                    for f in upper_floors:
-                        g += s < f
-                if g != common_grade:
-                    grades[4 * (c * n_grades + g) + lane] += 1
-                sums[4 * c + lane] += s
-                bins[4 * b + lane] += 1
-        for c in range(n_cells):
-            counted = 0
-            for g in range(n_grades):
-                k = 4 * (c * n_grades + g)
-                in_grade = grades[k] + grades[k + 1] + grades[k + 2] + grades[k + 3]
-                out[c, g0 + g] += in_grade
-                counted += in_grade
-            if common_grade >= 0:
-                out[c, g0 + common_grade] += cell_count[c] - counted
-        for b in range(n_bins):
-            hist[b] += bins[4 * b] + bins[4 * b + 1] + bins[4 * b + 2] + bins[4 * b + 3]
+        for i in range(n):
+            s = score[i]
+            g = 0
+            for f in upper_floors:
+                g += s < f
+            if g != common_grade:
+                grades[cell[i], g] += 1
     for c in range(n_cells):
-        out[c, 3] += ((sums[4 * c] + sums[4 * c + 1]) + sums[4 * c + 2]) + sums[4 * c + 3]
+        counted = 0
+        for g in range(n_grades):
+            out[c, g0 + g] += grades[c, g]
+            counted += grades[c, g]
+        if common_grade >= 0:
+            out[c, g0 + common_grade] += cell_count[c] - counted
 
 
 @dataclass
