@@ -105,22 +105,26 @@ def drift(
     n_oct = n // 8
     penalise = association != 0.0 and len(listed_contacts) == n
     masked = len(list_mask) == n
+    # the new scores in one pass, the flags in a second: each loop vectorises (one loop
+    # doing both ran slower, at every size up to the whole city)
+    if penalise:
+        for i in range(n):
+            s = base + decay * (score[i] - base) - association * listed_contacts[i]
+            out[i] = np.float32(min(max(s, lo), hi))
+    else:
+        for i in range(n):
+            out[i] = np.float32(min(max(base + decay * (score[i] - base), lo), hi))
+    top, bottom = np.float32(hi), np.float32(lo)  # (no infinities: see fastmath)
     for k in range(n_oct):
-        low, high = np.float32(hi), np.float32(lo)
+        low, high = top, bottom
         for i in range(8 * k, 8 * k + 8):
-            s = base + decay * (score[i] - base)
-            if penalise:
-                s -= association * listed_contacts[i]
-            v = np.float32(min(max(s, lo), hi))
-            out[i] = v
-            if not (masked and list_mask[i] != 0):  # a listed subject widens neither end
-                low, high = min(low, v), max(high, v)
+            v = out[i]
+            if masked and list_mask[i] != 0:  # a listed subject widens neither end
+                v_low, v_high = top, bottom
+            else:
+                v_low, v_high = v, v
+            low, high = min(low, v_low), max(high, v_high)
         outside[k] = (low < band_lo) | (high >= band_hi)
-    for i in range(8 * n_oct, n):
-        s = base + decay * (score[i] - base)
-        if penalise:
-            s -= association * listed_contacts[i]
-        out[i] = min(max(s, lo), hi)
     outside[n_oct] = True
 
 
