@@ -103,11 +103,11 @@ mechanism; "compiled" runs them in one numba call (compiled.py; only scenarios o
 points-and-lists core, with the same results); "auto" picks compiled whenever it can
 (it is the faster at every size measured, the whole city included: docs/benchmarks.md)."""
 PROGRESS_STEPS = 20  # compiled days: chunks a run (progress; the tally a chunk behind)
-TALLY_BEHIND_MIN_RESIDENTS = 100_000
+TALLY_BEHIND_MIN_RESIDENTS = 5_000
 """Compiled days tally the scores in the worker thread (a chunk of days behind) from this
-many residents, on two threads or more; below, at the end of each day. For 10,000
-residents the two threads slow each other more than the worker saves on this 2-core
-machine (docs/benchmarks.md)."""
+many residents, on two threads or more; below, at the end of each day. On this 2-core
+machine the two ways were even at 5,000 residents, and the worker saved a fifth of a
+year's simulation at 10,000 and a quarter at 20,000 (docs/benchmarks.md)."""
 
 
 def tally_behind(residents: int) -> bool:
