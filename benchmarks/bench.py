@@ -33,9 +33,11 @@ t0 = time.perf_counter()
 from scslab import Simulation
 from scslab.scenario import load_scenario
 args = json.loads(sys.argv[1])
-if args["warm"]:  # load the compiled kernels from numba's cache before the timed run
-    Simulation(load_scenario(args["scenario"]), seed=args["seed"], residents=200, days=2,
-               agents=False, engine=args["engine"]).run()
+if args["warm"]:  # load the compiled kernels from numba's cache before the timed run:
+    # two days of a city of the same size, which takes the same code paths (a tiny city
+    # tallies its scores inside the loop, a larger one in a worker thread)
+    Simulation(load_scenario(args["scenario"]), seed=args["seed"], scale=args["scale"],
+               residents=args["residents"], days=2, agents=False, engine=args["engine"]).run()
 sim = Simulation(load_scenario(args["scenario"]), seed=args["seed"], scale=args["scale"],
                  residents=args["residents"], days=args["days"], agents=False,
                  engine=args["engine"])
@@ -64,8 +66,9 @@ def run_child(
     env: dict | None = None,
 ) -> dict:
     """One scslab run in a fresh Python process; returns its timings, the engine that
-    ran it and its peak RSS (GiB). warm: a tiny run of the same scenario first, so that
-    loading the compiled kernels from numba's cache is not in the run's timings."""
+    ran it and its peak RSS (GiB). warm: a two-day run of the same scenario and size
+    first, so that loading the compiled kernels from numba's cache is not in the run's
+    timings."""
     with tempfile.TemporaryDirectory() as tmp:
         args = {
             "scenario": scenario,
@@ -178,8 +181,9 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int =
     side: agent-days per second of each, and scslab's over Mesa's.
 
     All rates count simulated days only: scslab's simulation time leaves out the
-    population build and the loading of its compiled kernels (a tiny warm-up run in the
-    same process: see the compile benchmark for those costs), and Mesa's the building of
+    population build and the loading of its compiled kernels (a two-day warm-up run of
+    the same size in the same process: see the compile benchmark for those costs), and
+    Mesa's the building of
     its model (timed apart). Each scslab time is the median of `repeats` runs, each in
     a fresh process, the two engines taking turns (a small run takes under a second, and
     one run can be twice as slow as the next on a shared machine); Mesa's runs for

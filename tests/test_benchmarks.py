@@ -35,3 +35,18 @@ def test_bench_scaling_and_mesa_smoke(tmp_path) -> None:
     assert [int(r["day"]) for r in oracle] == [0, 1, 2, 3]
     assert {"scslab_listed_lo", "mesa_green_hi"} <= set(oracle[0])
     assert (tmp_path / "oracle.png").stat().st_size > 0
+
+
+def test_versus_compares_two_source_folders() -> None:
+    """benchmarks/versus.py times the same checkout as both versions and reports a ratio."""
+    src = str(BENCHMARKS.parent / "src")
+    options = ["--residents", "60", "--rounds", "1", "--runs", "1"]
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "versus.py"), src, src, *options],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("N=60: before ") and "x (medians" in proc.stdout
