@@ -34,8 +34,8 @@ from scslab import Simulation
 from scslab.scenario import load_scenario
 args = json.loads(sys.argv[1])
 if args["warm"]:  # load the compiled kernels from numba's cache before the timed run:
-    # two days of a city of the same size, which takes the same code paths (a tiny city
-    # tallies its scores inside the loop, a larger one in a worker thread)
+    # two days of a city of the same size, which takes the same code paths (compiled
+    # days tally a small city's scores inside the loop, a larger one's in a worker thread)
     Simulation(load_scenario(args["scenario"]), seed=args["seed"], scale=args["scale"],
                residents=args["residents"], days=2, agents=False, engine=args["engine"]).run()
 sim = Simulation(load_scenario(args["scenario"]), seed=args["seed"], scale=args["scale"],

@@ -36,14 +36,16 @@ times = [
     .run().manifest["timings"]["simulate_s"]
     for _ in range(runs)
 ]
-print(json.dumps(min(times)))
+import scslab
+print(json.dumps({"fastest": min(times), "module": scslab.__file__}))
 """
 
 
 def fastest_year(src: str, residents: int, runs: int, engine: str, scenario: str) -> float:
     """The fastest of `runs` years (seconds of simulation) in one fresh process that
-    imports scslab from the folder `src`."""
-    env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+    imports scslab from the folder `src` (checked: not an installed copy)."""
+    folder = Path(src).resolve()
+    env = {**os.environ, "PYTHONPATH": str(folder)}
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, scenario, str(residents), str(runs), engine],
         capture_output=True,
@@ -53,7 +55,10 @@ def fastest_year(src: str, residents: int, runs: int, engine: str, scenario: str
     )
     if proc.returncode != 0:
         raise SystemExit(f"run in {src} failed:\n{proc.stderr}")
-    return float(json.loads(proc.stdout.strip().splitlines()[-1]))
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not Path(got["module"]).resolve().is_relative_to(folder):
+        raise SystemExit(f"{src}: the run imported scslab from {got['module']} instead")
+    return float(got["fastest"])
 
 
 def main() -> None:
@@ -67,6 +72,11 @@ def main() -> None:
     parser.add_argument("--engine", default="compiled", choices=["auto", "general", "compiled"])
     parser.add_argument("--scenario", default=str(HERE / "scs-ref-1.yaml"))
     args = parser.parse_args()
+    for src in (args.before, args.after):
+        if not (Path(src) / "scslab" / "__init__.py").is_file():
+            raise SystemExit(f"{src}: no scslab package in it (give a checkout's src/ folder)")
+    if args.rounds < 1 or args.runs < 1:
+        raise SystemExit("--rounds and --runs: at least 1")
     for n in args.residents:
         best: dict[str, list[float]] = {"before": [], "after": []}
         for _ in range(args.rounds):

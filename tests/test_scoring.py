@@ -70,21 +70,24 @@ def test_scores_stay_in_bounds(events) -> None:
 @given(
     n=st.integers(0, 90),
     seed=st.integers(0, 10**6),
-    lo=st.sampled_from([-50.0, 990.0]),
+    lo=st.sampled_from([-50.0, 990.0, -1.7976931348623157e308]),
+    hi=st.sampled_from([2000.0, 1.7976931348623157e308]),
     band=st.sampled_from([(960.0, 1030.0), (995.1, 1030.3), (-1e9, 1e9)]),
 )
 def test_drift_with_list_masks_marks_runs_by_their_unlisted_scores_only(
-    n: int, seed: int, lo: float, band: tuple[float, float]
+    n: int, seed: int, lo: float, hi: float, band: tuple[float, float]
 ) -> None:
     """Given the list masks, a run of eight is marked when one of its subjects on no
-    list has a score outside the band; the scores are those drift gives without them."""
+    list has a score outside the band; the scores are those drift gives without them.
+    Score bounds may be the largest float64s (unbounded scores, as the scorer passes
+    them), beyond float32's range."""
     rng = np.random.default_rng(seed)
     score = rng.normal(1000.0, 40.0, n).astype(np.float32)
     mask = (rng.random(n) < 0.4).astype(np.uint8) * rng.integers(1, 4, n).astype(np.uint8)
     contacts = rng.integers(0, 3, n).astype(np.uint16)
     plain_out, masked_out = np.empty_like(score), np.empty_like(score)
     plain_runs, masked_runs = np.zeros(n // 8 + 1, bool), np.zeros(n // 8 + 1, bool)
-    args = (1000.0, 0.999, 0.5, contacts, lo, 2000.0, *band)
+    args = (1000.0, 0.999, 0.5, contacts, lo, hi, *band)
     drift(score, plain_out, *args, plain_runs, np.zeros(0, np.uint8))
     drift(score, masked_out, *args, masked_runs, mask)
     assert plain_out.tobytes() == masked_out.tobytes()

@@ -74,6 +74,10 @@ class ScoreState:
         return cls(np.full(n, base, np.float32), np.zeros(n, np.float32))
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""The largest finite float32 (points): drift's bounds as scores stay within it."""
+
+
 # (no reassociation or contraction, so the scores are those of the formula evaluated in
 # order; finite numbers and no signed zeros let the compiler vectorise the min and max)
 @nb.njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz"})
@@ -114,7 +118,8 @@ def drift(
     else:
         for i in range(n):
             out[i] = np.float32(min(max(base + decay * (score[i] - base), lo), hi))
-    top, bottom = np.float32(hi), np.float32(lo)  # (no infinities: see fastmath)
+    # the bounds as float32, within its range (no infinities: see fastmath)
+    top, bottom = np.float32(min(hi, FLOAT32_MAX)), np.float32(max(lo, -FLOAT32_MAX))
     for k in range(n_oct):
         low, high = top, bottom
         for i in range(8 * k, 8 * k + 8):
