@@ -468,8 +468,9 @@ def tally_days(
     (scores in points, as run_days() keeps them): the score tally of each day
     (tally_scores) summed into its groups' values[day][:, score_columns] (the score sum,
     then the grades), and the day's histogram into hist[day]. acc: scratch [cells, 3 +
-    len(score_columns)], into which tally_scores counts (the score sum in column 3, the
-    grades from column 4). Releases the GIL, so that it can run in another thread while
+    len(score_columns) rounded up to a multiple of 4], into which tally_scores counts
+    (the score sum in column 3, the grades from column 4; the columns after them stay
+    zero). Releases the GIL, so that it can run in another thread while
     run_days() goes on with the next days. The group sums are the general loop's, bit
     for bit: each group's cells added in order from 0.0, four columns at a time (in
     registers, so that no column waits for the one before)."""
@@ -491,22 +492,15 @@ def tally_days(
             key,
         )
         for g in range(len(group_indptr) - 1):
+            out = values[day, g]
             for k0 in range(0, n_columns, 4):
                 t0 = t1 = t2 = t3 = 0.0
                 for j in range(group_indptr[g], group_indptr[g + 1]):
                     row = acc[group_indices[j]]
                     t0 += row[3 + k0]
-                    if k0 + 1 < n_columns:
-                        t1 += row[4 + k0]
-                    if k0 + 2 < n_columns:
-                        t2 += row[5 + k0]
-                    if k0 + 3 < n_columns:
-                        t3 += row[6 + k0]
-                out = values[day, g]
-                out[score_columns[k0]] = t0
-                if k0 + 1 < n_columns:
-                    out[score_columns[k0 + 1]] = t1
-                if k0 + 2 < n_columns:
-                    out[score_columns[k0 + 2]] = t2
-                if k0 + 3 < n_columns:
-                    out[score_columns[k0 + 3]] = t3
+                    t1 += row[4 + k0]
+                    t2 += row[5 + k0]
+                    t3 += row[6 + k0]
+                totals = (t0, t1, t2, t3)
+                for k in range(k0, min(k0 + 4, n_columns)):
+                    out[score_columns[k]] = totals[k - k0]

@@ -880,9 +880,9 @@ class Simulation:
         groups = res.series.groups
         grade_of_bin = res.collector.grade_of_bin(floors, HIST_LO)
         band_lo, band_hi = lists.score_band()
-        # the scores are tallied at the end of each day in run_days, or, for a large city
-        # on two threads, in the worker thread a chunk of days behind (while the next
-        # chunk runs; two chunks' scores kept)
+        # the scores are tallied at the end of each day in run_days, or (tally_behind) in
+        # the worker thread a chunk of days behind, while the next chunk runs (two
+        # chunks' scores kept)
         behind = tally_behind(res.n)
         step = max(1, -(-days // (PROGRESS_STEPS if progress is not None or behind else 1)))
         if behind:
@@ -899,7 +899,7 @@ class Simulation:
             res.collector.cell_count,
             HIST_LO,
             score_columns,
-            np.zeros((len(res.acc), 3 + len(score_columns))),
+            np.zeros((len(res.acc), 3 + -(-len(score_columns) // 4) * 4)),
             np.empty(res.n, np.uint16),
             groups.indptr,
             groups.indices,
