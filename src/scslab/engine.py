@@ -50,6 +50,7 @@ from scslab.activities import (
     resolve,
     union_sorted,
 )
+from scslab.arena import zeroed_arrays
 from scslab.behaviour import Recovering, contacts_of_many
 from scslab.compiled import N_PHASES, run_days, tally_days, unsupported
 from scslab.departments import (
@@ -858,8 +859,6 @@ class Simulation:
         )
         dept = kinds.department.astype(np.int64)
         days, n_bins = self.days, len(res.hist)
-        values = np.zeros((days, len(res.series.groups.group), len(res.space)))
-        hist = np.zeros((days, n_bins))
         expected = res.n * kinds.daily_rate.sum() * max_mult.max() * days
         cap = max(1024, int(expected * RECORD_CAPACITY_SLACK))
         records = tuple(
@@ -888,7 +887,15 @@ class Simulation:
         if behind:
             step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
         rows = step if behind else 2  # (drift reads yesterday's row)
-        snapshots = [np.empty((rows, res.n), np.float32) for _ in range(2 if behind else 1)]
+        # the year's rows and histograms and the score snapshots: fresh memory, written
+        # once, in huge pages where the platform has them (arena.py)
+        values, hist, *snapshots = zeroed_arrays(
+            [
+                ((days, len(res.series.groups.group), len(res.space)), np.float64),
+                ((days, n_bins), np.float64),
+                *[((rows, res.n), np.float32)] * (2 if behind else 1),
+            ]
+        )
         # the score sum's column, then the grades' in order (as tally_days counts them)
         score_columns = np.concatenate([res.cols["score"], res.cols["grade"]])
         tally_args = (

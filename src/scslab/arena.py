@@ -1,0 +1,59 @@
+"""Arena: a run's large buffers, zeroed, in one memory mapping backed by huge pages.
+
+A fresh process gets each page of a new array from the kernel the first time the page
+is written: a page fault per 4 KiB. On this machine (a virtual machine) a fault costs
+about 3-5 microseconds, and a year of compiled days at 10,000 residents wrote some 1,300
+fresh pages of output rows, histograms and score snapshots: 6-10 ms of a 20-30 ms run.
+With transparent huge pages the kernel hands out 2 MiB at a time instead (one fault,
+a few hundred microseconds). numpy asks for huge pages itself only from 4 MiB an
+array; the arena asks for them for all of a run's buffers together.
+
+Where the platform has no transparent huge pages (or they are switched off), the arrays
+are ordinary zeroed ones: only the speed differs.
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+HUGE_PAGE_BYTES = 2 * 2**20
+"""Size of a transparent huge page on x86-64 and most arm64 Linux systems (bytes)."""
+ARENA_MIN_BYTES = 2**20
+"""Buffers totalling less than this (bytes) are ordinary numpy arrays: a huge page
+would be mostly unused, and few 4 KiB faults cost little."""
+ALIGN_BYTES = 64  # each array starts on its own cache line
+
+
+def zeroed_arrays(
+    specs: Sequence[tuple[tuple[int, ...], DTypeLike]], min_bytes: int = ARENA_MIN_BYTES
+) -> list[np.ndarray]:
+    """Zeroed C-ordered arrays of the given (shape, dtype), one per spec.
+
+    From min_bytes in all (and where mmap can ask for transparent huge pages),
+    they are views of one anonymous mapping, aligned to huge pages and advised to use
+    them; the mapping lives as long as any of the arrays. Else, np.zeros each."""
+    shapes = [tuple(shape) for shape, _ in specs]
+    dtypes = [np.dtype(dtype) for _, dtype in specs]
+    sizes = [int(np.prod(shape)) * dt.itemsize for shape, dt in zip(shapes, dtypes, strict=True)]
+    offsets = np.cumsum([0, *(-(-size // ALIGN_BYTES) * ALIGN_BYTES for size in sizes)])
+    total = int(offsets[-1])
+    advise = getattr(mmap, "MADV_HUGEPAGE", None)
+    if total < min_bytes or advise is None or not hasattr(mmap, "MAP_ANONYMOUS"):
+        return [np.zeros(shape, dt) for shape, dt in zip(shapes, dtypes, strict=True)]
+    span = -(-total // HUGE_PAGE_BYTES) * HUGE_PAGE_BYTES
+    # one huge page more, so that the arrays can start on a huge page's boundary
+    mapping = mmap.mmap(-1, span + HUGE_PAGE_BYTES, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    raw = np.frombuffer(mapping, np.uint8)
+    start = -raw.ctypes.data % HUGE_PAGE_BYTES
+    try:
+        mapping.madvise(advise, start, span)
+    except OSError:  # huge pages switched off for madvise: ordinary pages
+        pass
+    return [
+        raw[start + int(at) : start + int(at) + size].view(dt).reshape(shape)
+        for shape, dt, at, size in zip(shapes, dtypes, offsets, sizes, strict=False)
+    ]

@@ -1,0 +1,67 @@
+"""The arena's arrays are zeroed, of the shapes and dtypes asked for, apart from one
+another, aligned, and outlive the call; small requests are plain numpy arrays."""
+
+from __future__ import annotations
+
+import gc
+import mmap
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scslab.arena import ALIGN_BYTES, ARENA_MIN_BYTES, HUGE_PAGE_BYTES, zeroed_arrays
+
+DTYPES = [np.float64, np.float32, np.int16, np.uint8, np.bool_, np.int64]
+shapes = st.lists(st.integers(0, 300), min_size=1, max_size=3).map(tuple)
+specs = st.lists(st.tuples(shapes, st.sampled_from(DTYPES)), min_size=1, max_size=5)
+
+
+def _mapped(a: np.ndarray) -> bool:
+    """Whether a is a view of an mmap (the arena), not an array numpy allocated."""
+    base = a
+    while isinstance(base, np.ndarray) and base.base is not None:
+        base = base.base
+    return isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap)
+
+
+@settings(max_examples=60, deadline=None)
+@given(specs, st.sampled_from([0, ARENA_MIN_BYTES]))
+def test_arrays_are_zeroed_separate_and_as_asked(asked: list, min_bytes: int) -> None:
+    arrays = zeroed_arrays(asked, min_bytes)
+    assert len(arrays) == len(asked)
+    if min_bytes == 0 and hasattr(mmap, "MADV_HUGEPAGE"):
+        assert all(_mapped(a) for a in arrays)
+    for a, (shape, dtype) in zip(arrays, asked, strict=True):
+        assert a.shape == shape and a.dtype == np.dtype(dtype)
+        assert a.flags.c_contiguous and a.flags.writeable
+        assert not a.any()
+        if a.size and _mapped(a):
+            assert a.ctypes.data % ALIGN_BYTES == 0
+    # writing each array in full leaves every other one zero
+    for k, a in enumerate(arrays):
+        a.reshape(-1)[:] = 1
+        assert all(not b.any() for j, b in enumerate(arrays) if j != k)
+        a.reshape(-1)[:] = 0
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MADV_HUGEPAGE"), reason="no transparent huge pages")
+def test_large_buffers_share_one_mapping_on_a_huge_page_boundary() -> None:
+    values, hist, snapshot = zeroed_arrays(
+        [((365, 29, 37), np.float64), ((365, 200), np.float64), ((19, 10_000), np.float32)]
+    )
+    assert all(_mapped(a) for a in (values, hist, snapshot))
+    assert values.ctypes.data % HUGE_PAGE_BYTES == 0
+    assert hist.ctypes.data >= values.ctypes.data + values.nbytes
+    assert snapshot.ctypes.data >= hist.ctypes.data + hist.nbytes
+    # the mapping outlives the call and the other arrays
+    del values, hist
+    gc.collect()
+    snapshot[:] = 2.5
+    assert float(snapshot.sum()) == 2.5 * snapshot.size
+
+
+def test_small_requests_are_plain_numpy_arrays() -> None:
+    (a,) = zeroed_arrays([((10, 10), np.float64)])
+    assert not _mapped(a) and not a.any()
