@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scslab import Simulation, load_run, query
-from scslab.results import GroupMap, StateCollector, _collect_lists, resident_groups
+from scslab.results import (
+    GroupMap,
+    StateCollector,
+    _collect_lists,
+    recount_lists,
+    resident_groups,
+)
 
 
 def test_to_frame_by_group(small_run) -> None:
@@ -87,6 +95,44 @@ def test_list_counts_into_groups_are_the_group_sums_of_list_counts_into_cells() 
     assert by_group.tobytes() == groups.sum_cells(by_cell).tobytes()
     assert by_group[0, 1] == ((mask & black) != 0).sum() > 0
     assert days_a.tolist() == days_b.tolist() == ((mask & black) != 0).astype(int).tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_lists=st.integers(1, 8),
+    days=st.integers(1, 12),
+    changed=st.floats(0.0, 0.5),
+    extra=st.floats(0.0, 0.2),
+)
+def test_list_counts_kept_from_changes_equal_a_daily_count(
+    seed: int, n_lists: int, days: int, changed: float, extra: float
+) -> None:
+    """recount_lists, given each day the agents whose masks or wrongful flags changed
+    (some more besides, some twice), keeps the rows that _collect_lists counts from every
+    listed agent that day, bit for bit."""
+    rng = np.random.default_rng(seed)
+    groups = resident_groups([f"d{k}" for k in range(3)])
+    n = 500
+    black = int(rng.integers(0, 2**n_lists))
+    cell = rng.integers(0, groups.n_cells, n).astype(np.uint16)
+    mask, wrongful = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
+    counted = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
+    rows = groups.groups_indptr, groups.groups_of_cell
+    kept = np.zeros((len(groups.members), 8 + 2 * n_lists))
+    for _ in range(days):
+        ids = np.flatnonzero(rng.random(n) < changed)
+        mask[ids] = rng.integers(0, 2**n_lists, len(ids)) * (rng.random(len(ids)) < 0.6)
+        wrongful[ids] = mask[ids] & rng.integers(0, 2**n_lists, len(ids))
+        visit = np.concatenate([ids, ids[::2], np.flatnonzero(rng.random(n) < extra)])
+        rng.shuffle(visit)
+        recount_lists(visit, mask, wrongful, *counted, cell, *rows, black, n_lists, kept)
+        want = np.zeros_like(kept)
+        listed = np.flatnonzero(mask)
+        no_days = np.zeros(0, np.int16)
+        _collect_lists(cell, *rows, mask, wrongful, listed, black, n_lists, no_days, want)
+        assert kept.tobytes() == want.tobytes()
+    assert np.array_equal(counted[0], mask) and np.array_equal(counted[1], wrongful)
 
 
 @pytest.mark.parametrize("n_cells", [12, 2])  # per (cell, bin): 2 agents, or 12 (a table)

@@ -13,7 +13,8 @@ the engine's own kernels in the engine's order, with the same random streams:
     lists         _agents_to_visit, _daily, update_members,
                   count_listed_contacts                        (measures.py)
     due process   count_wrongful_days (per-agent tables only)  (dueprocess.py)
-    collectors    _collect_lists; tally_scores (in tally_days)   (results.py)
+    collectors    _collect_lists or recount_lists; tally_scores
+                  (in tally_days)                                (results.py)
 
 so that a run gives the same tables bit for bit either way (tests/test_compiled.py
 checks it); `Simulation(engine="general")` forces the Python-orchestrated loop.
@@ -45,7 +46,7 @@ from scslab.measures import (
     count_listed_contacts,
     update_members,
 )
-from scslab.results import _collect_lists, tally_scores
+from scslab.results import _collect_lists, recount_lists, tally_scores
 from scslab.scenario import Scenario
 from scslab.scoring import add_points, decay_error_points, drift
 
@@ -195,6 +196,8 @@ def run_days(
     keep: bool,
     days_blacklisted: np.ndarray,
     days_wrongful: np.ndarray,
+    counted: tuple[np.ndarray, np.ndarray],
+    list_counts: np.ndarray,
     # growing outputs, and how much of each is used
     records: tuple[np.ndarray, ...],
     n_records: int,
@@ -224,6 +227,14 @@ def run_days(
     numbers, exact in any order, so the rows are the general loop's (which sums cells
     into groups) bit for bit; group_count: agents per group.
 
+    The list columns (agents on each list, wrongfully, blacklisted, wrongfully
+    blacklisted) are counted by visiting every listed agent each day (_collect_lists)
+    when days_blacklisted is kept per agent; else list_counts [groups, metrics] is kept
+    equal to them from the agents that may have changed (recount_lists over the day's
+    listing changes and the agents with erroneous points, whose wrongful flags may change
+    alone; counted: the (mask, wrongful) each was last counted with), and added to each
+    day's row.
+
     records: (day, kind, subject, actor, erroneous) of the records written; changes:
     (day, subject, bit, entered, wrongful) of the listing changes.
     cycles[phase] adds the processor cycles spent in each phase.
@@ -240,6 +251,9 @@ def run_days(
     ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful = changes
     no_income = np.zeros(0)
     no_reps = np.zeros(n, np.uint8) if len(days_wrongful) else np.zeros(0, np.uint8)
+    counted_mask, counted_wrongful = counted
+    incremental = len(days_blacklisted) != n
+    no_ids = np.zeros(0, np.int64)
     cap = max(1024, n // 64)
     out_subject = np.empty(cap, np.int32)
     out_bit = np.empty(cap, np.uint8)
@@ -332,6 +346,7 @@ def run_days(
         t3 = _cycles()
         cycles[2] += t3 - t2
         # lists: score rules and exits of the agents that may change
+        touched = no_ids
         if n_lists:
             ids = _agents_to_visit(listed, outside, score, band_lo, band_hi)
             start = 0
@@ -413,18 +428,35 @@ def run_days(
         t4 = _cycles()
         cycles[3] += t4 - t3
         # collectors: list counts into the day's row, the scores kept for tally_days()
-        _collect_lists(
-            cell,
-            groups_indptr,
-            groups_of_cell,
-            mask,
-            wrongful,
-            listed,
-            black_bits,
-            n_lists,
-            days_blacklisted,
-            values[day],
-        )
+        if incremental:
+            for ids in (touched, error_ids[:n_error_ids]):
+                recount_lists(
+                    ids,
+                    mask,
+                    wrongful,
+                    counted_mask,
+                    counted_wrongful,
+                    cell,
+                    groups_indptr,
+                    groups_of_cell,
+                    black_bits,
+                    n_lists,
+                    list_counts,
+                )
+            values[day] += list_counts
+        else:
+            _collect_lists(
+                cell,
+                groups_indptr,
+                groups_of_cell,
+                mask,
+                wrongful,
+                listed,
+                black_bits,
+                n_lists,
+                days_blacklisted,
+                values[day],
+            )
         values[day, :, 0] = group_count
         if tally_each_day:
             tally_days(day, snapshots[row : row + 1], *tally)

@@ -82,6 +82,7 @@ from scslab.results import (
     StateCollector,
     count_into,
     enterprise_groups,
+    recount_lists,
     resident_groups,
 )
 from scslab.scenario import DOMAINS, Scenario, load_scenario
@@ -940,6 +941,24 @@ class Simulation:
             rules.max_score,
         )
         group_count = groups.sum_cells(res.collector.cell_count[:, None].astype(np.float64))[:, 0]
+        # without per-agent days on the blacklist, the list columns are kept up to date
+        # from the agents that may change (recount_lists), from the lists as they start
+        counted: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.uint8), np.zeros(0, np.uint8))
+        list_counts = np.zeros(values.shape[1:])
+        if len(self.days_blacklisted) != res.n:
+            counted = (np.zeros(res.n, np.uint8), np.zeros(res.n, np.uint8))
+            recount_lists(
+                listed.astype(np.int64),
+                state.mask,
+                state.wrongful,
+                *counted,
+                res.collector.cell,
+                groups.groups_indptr,
+                groups.groups_of_cell,
+                lists.black_bits,
+                len(lists.rule),
+                list_counts,
+            )
         in_days = 0.0  # seconds in run_days (the cycle counts' span)
         try:
             for chunk, first in enumerate(range(0, days, step)):
@@ -1009,6 +1028,8 @@ class Simulation:
                     not behind or last == days,  # (behind, the next chunk drifts from the row)
                     self.days_blacklisted,
                     self.trail.days_wrongful,
+                    counted,
+                    list_counts,
                     records,
                     n_records,
                     changes,

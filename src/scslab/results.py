@@ -196,6 +196,25 @@ class StateCollector:
         return out
 
 
+@nb.njit(cache=True, inline="always")
+def _count_lists(
+    row: np.ndarray, m: int, wr: int, black_bits: int, n_lists: int, weight: float
+) -> None:
+    """Adds `weight` to the list columns of `row` that an agent with list mask m and
+    wrongful flags wr counts in: on each list (4 + list), wrongfully on it (4 + n_lists
+    + list), blacklisted (1), wrongfully blacklisted (2: every blacklist it is on is
+    wrongful)."""
+    for b in range(n_lists):
+        if (m >> b) & 1:
+            row[4 + b] += weight
+            if (wr >> b) & 1:
+                row[4 + n_lists + b] += weight
+    if m & black_bits:
+        row[1] += weight
+        if (m & black_bits & ~wr) == 0:
+            row[2] += weight
+
+
 @nb.njit(cache=True)
 def _collect_lists(
     cell: np.ndarray,
@@ -228,16 +247,42 @@ def _collect_lists(
         if m & black_bits and count_days:
             days_blacklisted[i] += 1
         for q in range(rows_indptr[c], rows_indptr[c + 1]):
-            r = rows_indices[q]
-            for b in range(n_lists):
-                if (m >> b) & 1:
-                    out[r, 4 + b] += 1.0
-                    if (wr >> b) & 1:
-                        out[r, 4 + n_lists + b] += 1.0
-            if m & black_bits:
-                out[r, 1] += 1.0
-                if (m & black_bits & ~wr) == 0:
-                    out[r, 2] += 1.0
+            _count_lists(out[rows_indices[q]], m, wr, black_bits, n_lists, 1.0)
+
+
+@nb.njit(cache=True, nogil=True)
+def recount_lists(
+    ids: np.ndarray,
+    mask: np.ndarray,
+    wrongful: np.ndarray,
+    counted_mask: np.ndarray,
+    counted_wrongful: np.ndarray,
+    cell: np.ndarray,
+    rows_indptr: np.ndarray,
+    rows_indices: np.ndarray,
+    black_bits: int,
+    n_lists: int,
+    counts: np.ndarray,
+) -> None:
+    """Keeps `counts` (rows as for _collect_lists) equal to _collect_lists' list columns
+    of every agent, from the agents that may have changed: each agent in `ids` whose
+    list mask or wrongful flags differ from those last counted (counted_mask,
+    counted_wrongful, which it updates) has its old counts taken off the rows of its
+    cell and its new ones added. Repeats in ids are harmless. The counts are whole
+    numbers, so they are exactly _collect_lists' in any order."""
+    for j in range(len(ids)):
+        i = ids[j]
+        m, wr = mask[i], wrongful[i]
+        was_m, was_wr = counted_mask[i], counted_wrongful[i]
+        if m == was_m and wr == was_wr:
+            continue
+        c = cell[i]
+        for q in range(rows_indptr[c], rows_indptr[c + 1]):
+            row = counts[rows_indices[q]]
+            _count_lists(row, was_m, was_wr, black_bits, n_lists, -1.0)
+            _count_lists(row, m, wr, black_bits, n_lists, 1.0)
+        counted_mask[i] = m
+        counted_wrongful[i] = wr
 
 
 TABLE_AGENTS_PER_ENTRY = 4
