@@ -22,6 +22,7 @@ from scslab.measures import (
     count_listed_contacts,
     daily_update,
     enlist,
+    mark_leaving,
     representative_masks,
     update_members,
 )
@@ -297,18 +298,82 @@ def test_update_members_is_the_set_update(members: set[int], changes: dict[int, 
     seed=st.integers(0, 100),
 )
 def test_agents_to_visit(listed: set[int], runs: list[bool], n: int, seed: int) -> None:
-    """The listed agents, and those of the marked runs of eight (below n) with a score
-    outside the band: increasing, each once."""
+    """The listed agents (all, or those of the marked runs only), and those of the
+    marked runs of eight (below n) with a score outside the band: increasing, each
+    once."""
     listed = {i for i in listed if i < n}
     score = np.random.default_rng(seed).choice(
         np.array([950, 960, 1000, 1029, 1030], np.float32), n
     )
-    got = _agents_to_visit(
-        np.array(sorted(listed), np.int64), np.array(runs, np.bool_), score, 960.0, 1030.0
-    )
+    args = (np.array(sorted(listed), np.int64), np.array(runs, np.bool_), score, 960.0, 1030.0)
     marked = {8 * k + j for k, on in enumerate(runs) if on for j in range(8) if 8 * k + j < n}
-    want = listed | {a for a in marked if not 960 <= score[a] < 1030}
-    assert got.tolist() == sorted(want)
+    off_band = {a for a in marked if not 960 <= score[a] < 1030}
+    assert _agents_to_visit(*args).tolist() == sorted(listed | off_band)
+    assert _agents_to_visit(*args, False).tolist() == sorted((listed & marked) | off_band)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 200), seed=st.integers(0, 10**6))
+def test_mark_leaving_marks_the_runs_of_listed_agents_out_of_their_band(n: int, seed: int) -> None:
+    """Each listed agent whose score is outside its mask's stay band marks its run of
+    eight; runs already marked stay marked, and no other run is marked."""
+    rng = np.random.default_rng(seed)
+    score = rng.choice(np.array([900, 959.9, 960, 1000, 1029.9, 1030, 1100], np.float32), n)
+    mask = rng.integers(0, 4, n).astype(np.uint8)
+    listed = np.flatnonzero(mask).astype(np.int64)
+    big = np.finfo(np.float64).max
+    stay = np.tile([-big, big], (256, 1))
+    stay[1], stay[2], stay[3] = (-big, 960.0), (1030.0, big), (1.0, -1.0)
+    before = rng.random(n // 8 + 1) < 0.2
+    runs = before.copy()
+    mark_leaving(listed, score, mask, stay, runs)
+    v = score.astype(np.float64)
+    leaving = (mask != 0) & ((v < stay[mask, 0]) | (v >= stay[mask, 1]))
+    want = before.copy()
+    want[np.flatnonzero(leaving) >> 3] = True
+    assert runs.tolist() == want.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rules_=st.lists(
+        st.tuples(
+            st.sampled_from([RULE_RECORDS, RULE_BELOW, RULE_AT_LEAST]),
+            st.sampled_from([-np.inf, 900.0, 960.0, 1000.0, 1030.0, np.inf]),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_stay_bands_are_where_the_score_rules_agree_with_the_mask(rules_) -> None:
+    """For every list mask, a score is in the mask's stay band exactly when each list with
+    a score rule has that rule holding just when the mask has the list; row 0 is the
+    score band (finite)."""
+    b = len(rules_)
+    rules = ListRules(
+        names=[str(i) for i in range(b)],
+        black=np.ones(b, bool),
+        rule=np.array([r for r, _ in rules_], np.int8),
+        threshold=np.array([t for _, t in rules_], float),
+        duration=np.full(b, 3, np.int64),
+        extension=np.zeros(b, np.int64),
+        extension_probability=np.zeros(b),
+        daily_compliance=np.zeros(b),
+        kind_bits=np.zeros(1, np.uint8),
+    )
+    stay = rules.stay_bands
+    assert stay.shape == (256, 2) and np.isfinite(stay).all()
+    big = np.finfo(np.float64).max
+    assert tuple(stay[0]) == tuple(np.clip(rules.score_band(), -big, big))
+    scores = np.array([-3e38, 899.9, 900, 959.5, 960, 999.9, 1000, 1030, 1100, 3e38], np.float32)
+    for m in range(256):
+        for v in scores.astype(np.float64):
+            agree = all(
+                (v < t if r == RULE_BELOW else v >= t) == bool((m >> k) & 1)
+                for k, (r, t) in enumerate(rules_)
+                if r != RULE_RECORDS
+            )
+            assert (stay[m, 0] <= v < stay[m, 1]) == agree, (m, v)
 
 
 def _every_agent_changes(rules: ListRules, state: ListState, day: int, score, error_points):

@@ -10,8 +10,8 @@ the engine's own kernels in the engine's order, with the same random streams:
 
     departments   candidates -> _accepted -> observed          (departments.py)
     scoring       drift, decay_error_points, add_points        (scoring.py)
-    lists         _agents_to_visit, _daily, update_members,
-                  count_listed_contacts                        (measures.py)
+    lists         mark_leaving, _agents_to_visit, _daily,
+                  update_members, count_listed_contacts          (measures.py)
     due process   count_wrongful_days (per-agent tables only)  (dueprocess.py)
     collectors    _collect_lists or recount_lists; tally_scores
                   (in tally_days)                                (results.py)
@@ -44,6 +44,7 @@ from scslab.measures import (
     _agents_to_visit,
     _daily,
     count_listed_contacts,
+    mark_leaving,
     update_members,
 )
 from scslab.results import _collect_lists, recount_lists, tally_scores
@@ -177,6 +178,7 @@ def run_days(
     list_key: np.uint64,
     black_bits: int,
     band: tuple[float, float],
+    stay: np.ndarray,
     listed: np.ndarray,
     contacts_of_indptr: np.ndarray,
     contacts_of_indices: np.ndarray,
@@ -227,6 +229,12 @@ def run_days(
     numbers, exact in any order, so the rows are the general loop's (which sums cells
     into groups) bit for bit; group_count: agents per group.
 
+    The lists' update visits the runs of eight that drift marks (an agent on no list with
+    a score outside band, where no score rule holds) or records, and those in which a
+    listed agent's score has left the band of its list mask (mark_leaving; stay:
+    ListRules.stay_bands) or a listed agent has erroneous points; unless a list has
+    rules other than scores, when every listed agent is visited every day.
+
     The list columns (agents on each list, wrongfully, blacklisted, wrongfully
     blacklisted) are counted by visiting every listed agent each day (_collect_lists)
     when days_blacklisted is kept per agent; else list_counts [groups, metrics] is kept
@@ -252,6 +260,12 @@ def run_days(
     no_income = np.zeros(0)
     no_reps = np.zeros(n, np.uint8) if len(days_wrongful) else np.zeros(0, np.uint8)
     counted_mask, counted_wrongful = counted
+    # with score rules only, a listed agent changes only if its score leaves its stay
+    # band (drift and records mark its run) or it has erroneous points; else (expiry,
+    # compliance) every listed agent is visited every day
+    every_listed = False
+    for b in range(n_lists):
+        every_listed |= rule[b] == 0
     incremental = len(days_blacklisted) != n
     no_ids = np.zeros(0, np.int64)
     cap = max(1024, n // 64)
@@ -348,7 +362,14 @@ def run_days(
         # lists: score rules and exits of the agents that may change
         touched = no_ids
         if n_lists:
-            ids = _agents_to_visit(listed, outside, score, band_lo, band_hi)
+            if not every_listed:
+                mark_leaving(listed, score, mask, stay, outside)
+                # a listing may turn wrongful or rightful as erroneous points drift
+                for e in range(n_error_ids):
+                    i = error_ids[e]
+                    if mask[i]:
+                        outside[i >> 3] = True
+            ids = _agents_to_visit(listed, outside, score, band_lo, band_hi, every_listed)
             start = 0
             n_out = 0
             while True:

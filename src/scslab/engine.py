@@ -839,7 +839,8 @@ class Simulation:
         """Every day in compiled.run_days (in chunks, for progress or for the tally a chunk
         behind), on the state _setup() made; leaves the state as _run_days() would, bit
         for bit, but for the scorer's scratch (`_spare`, and `outside`, marked by
-        unlisted subjects only: still every run the lists' update must visit)."""
+        unlisted subjects and by listed ones whose score rules' verdicts changed: still
+        every run the lists' update must visit)."""
         pop = self.population
         assert pop is not None and self.res.scorer is not None
         res, kinds, scorer = self.res, self.kinds, self.res.scorer
@@ -1010,6 +1011,7 @@ class Simulation:
                     self.list_key[0],
                     lists.black_bits,
                     (_finite(band_lo), _finite(band_hi)),
+                    lists.stay_bands,
                     listed,
                     pop.contacts_of.indptr,
                     pop.contacts_of.indices,

@@ -54,6 +54,25 @@ class ListRules:
         return float(below.max(initial=-np.inf)), float(at_least.min(initial=np.inf))
 
     @functools.cached_property
+    def stay_bands(self) -> np.ndarray:
+        """[256, 2] (points): for each list mask, the scores [lo, hi) at which the score
+        rules hold for exactly the mask's lists that have one (a subject with that mask
+        and such a score is left as it is by them; lo >= hi: no such score). Bounds are
+        finite (the largest float64s for none); row 0 is score_band()."""
+        big = float(np.finfo(np.float64).max)
+        out = np.empty((256, 2))
+        for m in range(256):
+            lo, hi = -big, big
+            for b, (rule, t) in enumerate(zip(self.rule, self.threshold, strict=True)):
+                on = (m >> b) & 1
+                if rule == RULE_BELOW:  # holds while the score is below t
+                    lo, hi = (lo, min(hi, t)) if on else (max(lo, t), hi)
+                elif rule == RULE_AT_LEAST:
+                    lo, hi = (max(lo, t), hi) if on else (lo, min(hi, t))
+            out[m] = min(max(lo, -big), big), min(max(hi, -big), big)
+        return out
+
+    @functools.cached_property
     def black_bits(self) -> int:
         """Mask of the blacklists."""
         return int(sum(1 << i for i, b in enumerate(self.black) if b))
@@ -249,12 +268,18 @@ def busy_octets(mask: np.ndarray, score: np.ndarray, lo: float, hi: float) -> np
 
 @nb.njit(cache=True)
 def _agents_to_visit(
-    listed: np.ndarray, runs: np.ndarray, score: np.ndarray, lo: float, hi: float
+    listed: np.ndarray,
+    runs: np.ndarray,
+    score: np.ndarray,
+    lo: float,
+    hi: float,
+    every_listed: bool = True,
 ) -> np.ndarray:
-    """The agents in `listed` (increasing) and those with a score outside [lo, hi)
-    (points) in every run of eight k (ids 8k to 8k + 7) where runs[k] is set: one
-    increasing array (int64), no repeats. (An agent on no list with a score in the
-    band is left alone by the lists' daily update.)"""
+    """The agents in `listed` (increasing; with every_listed, else only those in runs
+    that are set) and those with a score outside [lo, hi) (points) in every run of
+    eight k (ids 8k to 8k + 7) where runs[k] is set: one increasing array (int64), no
+    repeats. (An agent on no list with a score in the band is left alone by the lists'
+    daily update.)"""
     n = len(score)
     n_runs = 0
     for k in range(len(runs)):
@@ -266,8 +291,9 @@ def _agents_to_visit(
             continue
         run_lo, run_hi = 8 * k, min(8 * k + 8, n)
         while i < len(listed) and listed[i] < run_lo:
-            out[m] = listed[i]
-            m += 1
+            if every_listed:
+                out[m] = listed[i]
+                m += 1
             i += 1
         for a in range(run_lo, run_hi):
             if i < len(listed) and listed[i] == a:
@@ -277,8 +303,31 @@ def _agents_to_visit(
             elif score[a] < lo or score[a] >= hi:
                 out[m] = a
                 m += 1
-    out[m : m + len(listed) - i] = listed[i:]
-    return out[: m + len(listed) - i]
+    if every_listed:
+        out[m : m + len(listed) - i] = listed[i:]
+        m += len(listed) - i
+    return out[:m]
+
+
+@nb.njit(cache=True)
+def mark_leaving(
+    listed: np.ndarray, score: np.ndarray, mask: np.ndarray, stay: np.ndarray, runs: np.ndarray
+) -> None:
+    """Set runs[i >> 3] for every agent i in `listed` whose score (points) is outside
+    the stay band of its list mask (stay: ListRules.stay_bands): one of its score
+    rules' verdicts has changed. (With score rules only, a listed agent is otherwise
+    left as it is by the lists' daily update, unless it has erroneous points.) The
+    fields of the agent 16 places ahead are prefetched."""
+    for j in range(len(listed)):
+        if j + 16 < len(listed):
+            ahead = listed[j + 16]
+            prefetch(score, ahead)
+            prefetch(mask, ahead)
+        i = listed[j]
+        m = mask[i]
+        v = score[i]
+        if v < stay[m, 0] or v >= stay[m, 1]:
+            runs[i >> 3] = True
 
 
 @nb.njit(cache=True)
