@@ -230,7 +230,7 @@ def run_days(
     into groups) bit for bit; group_count: agents per group.
 
     The lists' update visits the runs of eight that drift marks (an agent on no list with
-    a score outside band, where no score rule holds) or records, and those in which a
+    a score outside the band, where no score rule holds) or records, and those in which a
     listed agent's score has left the band of its list mask (mark_leaving; stay:
     ListRules.stay_bands) or a listed agent has erroneous points; unless a list has
     rules other than scores, when every listed agent is visited every day.
