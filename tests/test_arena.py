@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import mmap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from scslab.arena import ALIGN_BYTES, ARENA_MIN_BYTES, HUGE_PAGE_BYTES, zeroed_arrays
 
 DTYPES = [np.float64, np.float32, np.int16, np.uint8, np.bool_, np.int64]
-shapes = st.lists(st.integers(0, 300), min_size=1, max_size=3).map(tuple)
+shapes = st.lists(st.integers(0, 80), min_size=1, max_size=3).map(tuple)  # up to 4 MB each
 specs = st.lists(st.tuples(shapes, st.sampled_from(DTYPES)), min_size=1, max_size=5)
 
 
@@ -65,3 +66,29 @@ def test_large_buffers_share_one_mapping_on_a_huge_page_boundary() -> None:
 def test_small_requests_are_plain_numpy_arrays() -> None:
     (a,) = zeroed_arrays([((10, 10), np.float64)])
     assert not _mapped(a) and not a.any()
+
+
+def _vm_flags(address: int) -> list[str]:
+    """The VmFlags of this process's mapping that holds `address` (Linux)."""
+    inside = False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()[0]
+        if "-" in head and not head.endswith(":"):
+            lo, hi = (int(x, 16) for x in head.split("-"))
+            inside = lo <= address < hi
+        elif inside and head == "VmFlags:":
+            return line.split()[1:]
+    return []
+
+
+THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+
+
+@pytest.mark.skipif(
+    not hasattr(mmap, "MADV_HUGEPAGE") or not THP.exists() or "[never]" in THP.read_text(),
+    reason="no transparent huge pages",
+)
+def test_the_mapping_is_advised_to_use_huge_pages() -> None:
+    (a,) = zeroed_arrays([((3 * 2**17,), np.float64)])  # 3 MiB: numpy would not advise it
+    a[:] = 1.0
+    assert "hg" in _vm_flags(a.ctypes.data)

@@ -11,10 +11,10 @@ the engine's own kernels in the engine's order, with the same random streams:
     departments   candidates -> _accepted -> observed          (departments.py)
     scoring       drift, decay_error_points, add_points        (scoring.py)
     lists         mark_leaving, _agents_to_visit, _daily,
-                  update_members, count_listed_contacts          (measures.py)
+                  update_members, count_listed_contacts        (measures.py)
     due process   count_wrongful_days (per-agent tables only)  (dueprocess.py)
     collectors    _collect_lists or recount_lists; tally_scores
-                  (in tally_days)                                (results.py)
+                  (in tally_days)                              (results.py)
 
 so that a run gives the same tables bit for bit either way (tests/test_compiled.py
 checks it); `Simulation(engine="general")` forces the Python-orchestrated loop.
@@ -41,6 +41,7 @@ from numba.extending import intrinsic
 from scslab.departments import _accepted, candidates, observed
 from scslab.dueprocess import count_wrongful_days
 from scslab.measures import (
+    RULE_RECORDS,
     _agents_to_visit,
     _daily,
     count_listed_contacts,
@@ -237,11 +238,12 @@ def run_days(
 
     The list columns (agents on each list, wrongfully, blacklisted, wrongfully
     blacklisted) are counted by visiting every listed agent each day (_collect_lists)
-    when days_blacklisted is kept per agent; else list_counts [groups, metrics] is kept
+    when days_blacklisted is kept per agent or a list has rules other than scores; else
+    list_counts [groups, metrics] is kept
     equal to them from the agents that may have changed (recount_lists over the day's
     listing changes and the agents with erroneous points, whose wrongful flags may change
-    alone; counted: the (mask, wrongful) each was last counted with), and added to each
-    day's row.
+    alone; counted: the (mask, wrongful) each was last counted with, per agent, or empty
+    arrays to count the first way), and added to each day's row.
 
     records: (day, kind, subject, actor, erroneous) of the records written; changes:
     (day, subject, bit, entered, wrongful) of the listing changes.
@@ -265,8 +267,9 @@ def run_days(
     # compliance) every listed agent is visited every day
     every_listed = False
     for b in range(n_lists):
-        every_listed |= rule[b] == 0
-    incremental = len(days_blacklisted) != n
+        every_listed |= rule[b] == RULE_RECORDS
+    # (with other rules, a listing can also turn wrongful with no erroneous points)
+    incremental = len(counted_mask) == n and len(days_blacklisted) != n and not every_listed
     no_ids = np.zeros(0, np.int64)
     cap = max(1024, n // 64)
     out_subject = np.empty(cap, np.int32)

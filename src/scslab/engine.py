@@ -62,6 +62,7 @@ from scslab.departments import (
 )
 from scslab.dueprocess import DUE_PROCESS_METRICS, AuditTrail, DueProcessRules, DueProcessState
 from scslab.measures import (
+    RULE_RECORDS,
     Changes,
     DomainRules,
     ListRules,
@@ -889,15 +890,15 @@ class Simulation:
         if behind:
             step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
         rows = step if behind else 2  # (drift reads yesterday's row)
-        # the year's rows and histograms and the score snapshots: fresh memory, written
-        # once, in huge pages where the platform has them (arena.py)
-        values, hist, *snapshots = zeroed_arrays(
+        # the year's rows and histograms, and the score snapshots (apart: freed after the
+        # run): fresh memory, written once, in huge pages where the platform has them
+        values, hist = zeroed_arrays(
             [
                 ((days, len(res.series.groups.group), len(res.space)), np.float64),
                 ((days, n_bins), np.float64),
-                *[((rows, res.n), np.float32)] * (2 if behind else 1),
             ]
         )
+        snapshots = zeroed_arrays([((rows, res.n), np.float32)] * (2 if behind else 1))
         # the score sum's column, then the grades' in order (as tally_days counts them)
         score_columns = np.concatenate([res.cols["score"], res.cols["grade"]])
         tally_args = (
@@ -946,7 +947,7 @@ class Simulation:
         # from the agents that may change (recount_lists), from the lists as they start
         counted: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.uint8), np.zeros(0, np.uint8))
         list_counts = np.zeros(values.shape[1:])
-        if len(self.days_blacklisted) != res.n:
+        if len(self.days_blacklisted) != res.n and (lists.rule != RULE_RECORDS).all():
             counted = (np.zeros(res.n, np.uint8), np.zeros(res.n, np.uint8))
             recount_lists(
                 listed.astype(np.int64),

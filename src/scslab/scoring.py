@@ -99,8 +99,9 @@ def drift(
     `score` go to `out` (another array: writing over the input defeats vectorisation).
     outside[k] is set to whether one of the new scores of subjects 8k to 8k + 7 is
     outside [band_lo, band_hi) (a last, partial run counts as outside); with list masks
-    (list_mask, one per subject; empty: none) only subjects on no list count, as the
-    lists' update visits the others anyway. Releases the GIL.
+    (list_mask, one per subject; empty: none) only subjects on no list count: the lists'
+    update finds the listed ones that may change otherwise (every listed subject, or
+    those measures.mark_leaving marks). Releases the GIL.
 
     Scores and bounds in points, all finite; decay is 1 - drift per day, association the
     points lost per listed contact, [lo, hi] the score bounds.
