@@ -9,7 +9,9 @@ a few hundred microseconds). numpy asks for huge pages itself only from 4 MiB an
 array; the arena asks for them for all of a run's buffers together.
 
 Where the platform has no transparent huge pages (or they are switched off), the arrays
-are ordinary zeroed ones: only the speed differs.
+are ordinary zeroed ones: only the speed differs. Where the kernel compacts memory to
+find huge pages for advised mappings (transparent_hugepage/defrag "madvise", as here),
+a fault can wait for that on a host whose memory is fragmented; not seen here.
 """
 
 from __future__ import annotations
