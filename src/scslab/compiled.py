@@ -178,7 +178,6 @@ def run_days(
     daily_compliance: np.ndarray,
     list_key: np.uint64,
     black_bits: int,
-    band: tuple[float, float],
     stay: np.ndarray,
     listed: np.ndarray,
     contacts_of_indptr: np.ndarray,
@@ -233,7 +232,8 @@ def run_days(
     The lists' update visits the runs of eight that drift marks (an agent on no list with
     a score outside the band, where no score rule holds) or records, and those in which a
     listed agent's score has left the band of its list mask (mark_leaving; stay:
-    ListRules.stay_bands) or a listed agent has erroneous points; unless a list has
+    ListRules.stay_bands, whose row 0 is that score band) or a listed agent has erroneous
+    points; unless a list has
     rules other than scores, when every listed agent is visited every day.
 
     The list columns (agents on each list, wrongfully, blacklisted, wrongfully
@@ -254,7 +254,7 @@ def run_days(
     """
     score, spare = scores
     base, decay, association, lo, hi, min_score, max_score = score_rules
-    band_lo, band_hi = band
+    band_lo, band_hi = stay[0, 0], stay[0, 1]  # the score band: no score rule holds
     n = len(mask)
     n_lists = len(rule)
     rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = records

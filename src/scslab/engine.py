@@ -62,7 +62,6 @@ from scslab.departments import (
 )
 from scslab.dueprocess import DUE_PROCESS_METRICS, AuditTrail, DueProcessRules, DueProcessState
 from scslab.measures import (
-    RULE_RECORDS,
     Changes,
     DomainRules,
     ListRules,
@@ -881,7 +880,6 @@ class Simulation:
         assert res.cols["state"].tolist() == list(range(len(res.cols["state"])))
         groups = res.series.groups
         grade_of_bin = res.collector.grade_of_bin(floors, HIST_LO)
-        band_lo, band_hi = lists.score_band()
         # the scores are tallied at the end of each day in run_days, or (tally_behind) in
         # the worker thread a chunk of days behind, while the next chunk runs (two
         # chunks' scores kept)
@@ -943,14 +941,15 @@ class Simulation:
             rules.max_score,
         )
         group_count = groups.sum_cells(res.collector.cell_count[:, None].astype(np.float64))[:, 0]
-        # without per-agent days on the blacklist, the list columns are kept up to date
-        # from the agents that may change (recount_lists), from the lists as they start
+        # without per-agent days on the blacklist, the list columns may be kept up to date
+        # from the agents that may change (recount_lists; run_days says when), from the
+        # lists as they start
         counted: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.uint8), np.zeros(0, np.uint8))
         list_counts = np.zeros(values.shape[1:])
-        if len(self.days_blacklisted) != res.n and (lists.rule != RULE_RECORDS).all():
+        if len(self.days_blacklisted) != res.n:
             counted = (np.zeros(res.n, np.uint8), np.zeros(res.n, np.uint8))
             recount_lists(
-                listed.astype(np.int64),
+                listed,
                 state.mask,
                 state.wrongful,
                 *counted,
@@ -1011,7 +1010,6 @@ class Simulation:
                     lists.daily_compliance,
                     self.list_key[0],
                     lists.black_bits,
-                    (_finite(band_lo), _finite(band_hi)),
                     lists.stay_bands,
                     listed,
                     pop.contacts_of.indptr,
