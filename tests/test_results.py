@@ -11,6 +11,7 @@ from scslab import Simulation, load_run, query
 from scslab.results import (
     GroupMap,
     StateCollector,
+    _bin_keys,
     _collect_lists,
     recount_lists,
     resident_groups,
@@ -177,6 +178,28 @@ def test_state_collector_matches_a_direct_count(floors: list[float], n_cells: in
             assert out[c, 4 + 2 * n_lists + g] == (grade[at] == g).sum()
     assert hist.tolist() == np.bincount(bins, minlength=n_bins).tolist()
     assert days.tolist() == ((mask & black) != 0).astype(int).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), max_size=300),
+    st.sampled_from([0.0, -50.0, 995.5]),
+    st.integers(1, 250),
+    st.booleans(),
+)
+def test_bin_keys_are_the_clamped_truncated_bins(
+    scores: list[float], lo: float, n_bins: int, with_cell: bool
+) -> None:
+    """_bin_keys (int32 conversions, vectorised) gives numpy's bins: (score - lo) / 10
+    clamped to the bins, truncated, plus cell * n_bins when cells are given; scores of any
+    finite float32 size, below and above the bins included."""
+    score = np.array(scores, np.float32)
+    cell = np.arange(len(score), dtype=np.uint16) % 3
+    key = np.full(len(score), 65535, np.uint16)
+    _bin_keys(score, cell if with_cell else cell[:0], n_bins, lo, 0.1, key)
+    scaled = np.clip((score.astype(np.float64) - lo) * 0.1, 0.0, n_bins - 1)
+    want = scaled.astype(np.int64) + (cell.astype(np.int64) * n_bins if with_cell else 0)
+    assert key.tolist() == want.tolist()
 
 
 def test_group_sums_are_numpys() -> None:

@@ -60,17 +60,17 @@ class ListRules:
         and such a score is left as it is by them; lo >= hi: no such score). Bounds are
         finite (the largest float64s for none); row 0 is score_band()."""
         big = float(np.finfo(np.float64).max)
-        out = np.empty((256, 2))
-        for m in range(256):
-            lo, hi = -big, big
-            for b, (rule, t) in enumerate(zip(self.rule, self.threshold, strict=True)):
-                on = (m >> b) & 1
-                if rule == RULE_BELOW:  # holds while the score is below t
-                    lo, hi = (lo, min(hi, t)) if on else (max(lo, t), hi)
-                elif rule == RULE_AT_LEAST:
-                    lo, hi = (max(lo, t), hi) if on else (lo, min(hi, t))
-            out[m] = min(max(lo, -big), big), min(max(hi, -big), big)
-        return out
+        masks = np.arange(256)
+        lo, hi = np.full(256, -big), np.full(256, big)
+        for b, (rule, t) in enumerate(zip(self.rule, self.threshold, strict=True)):
+            on = ((masks >> b) & 1).astype(bool)
+            if rule == RULE_BELOW:  # holds while the score is below t
+                hi = np.where(on, np.minimum(hi, t), hi)
+                lo = np.where(on, lo, np.maximum(lo, t))
+            elif rule == RULE_AT_LEAST:
+                lo = np.where(on, np.maximum(lo, t), lo)
+                hi = np.where(on, hi, np.minimum(hi, t))
+        return np.clip(np.column_stack([lo, hi]), -big, big)
 
     @functools.cached_property
     def black_bits(self) -> int:
