@@ -30,7 +30,10 @@ def test_bench_scaling_and_mesa_smoke(tmp_path) -> None:
     assert (tmp_path / "scaling.png").stat().st_size > 0
     assert {r["engine"] for r in rows} == {"general"}  # beijing-2018 has every mechanism
     mesa = list(csv.DictReader(open(tmp_path / "mesa.csv")))
-    assert float(mesa[0]["compiled_ratio"]) > 0 and float(mesa[0]["general_ratio"]) > 0
+    m = mesa[0]
+    for engine in ("compiled", "general"):
+        assert float(m[f"{engine}_ratio"]) >= float(m[f"{engine}_ratio_with_setup"]) > 0
+        assert 0 < float(m[f"{engine}_days_s"]) <= float(m[f"{engine}_simulate_s"])
     oracle = list(csv.DictReader(open(tmp_path / "oracle.csv")))
     assert [int(r["day"]) for r in oracle] == [0, 1, 2, 3]
     assert {"scslab_listed_lo", "mesa_green_hi"} <= set(oracle[0])

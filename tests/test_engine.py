@@ -111,8 +111,9 @@ def test_corporate_sanctions_reach_the_legal_representative(small_sim) -> None:
 def test_manifest(small_run) -> None:
     m = small_run.manifest
     assert m["scenario"] == "beijing-2018" and m["seed"] == 3 and m["residents"] == 8000
-    for key in ("build_population_s", "simulate_s", "write_s", "total_s"):
+    for key in ("build_population_s", "simulate_s", "setup_s", "write_s", "total_s"):
         assert m["timings"][key] >= 0
+    assert m["timings"]["setup_s"] <= m["timings"]["simulate_s"]
     assert set(m["timings"]["phases_s"]) == {
         "departments",
         "scoring",

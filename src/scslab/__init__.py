@@ -6,9 +6,15 @@ aggregate statistics, and no person-level record is ever read.
 
 __version__ = "0.1.0"
 
+from scslab import kernelcache
 from scslab.engine import Simulation
 from scslab.results import Results, load_run, query
 from scslab.scenario import Scenario, ScenarioError, load_scenario
+
+# (before any kernel is loaded from numba's cache: every module with kernels is imported)
+_kernels = kernelcache.kernel_cache_dir()
+if _kernels is not None:
+    kernelcache.refresh(_kernels)
 
 __all__ = [
     "Results",
