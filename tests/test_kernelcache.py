@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 from scslab import kernelcache
 
@@ -41,9 +44,35 @@ def test_a_new_cache_folder_is_stamped_before_kernels_are_cached(tmp_path) -> No
     assert (cache / "scoring.drift-84.py311.nbi").exists()
 
 
-def test_importing_scslab_stamps_numbas_cache_folder() -> None:
-    folder = kernelcache.kernel_cache_dir()
-    assert folder is not None
-    if os.access(folder, os.W_OK):
-        stamp = (folder / kernelcache.STAMP_NAME).read_text()
-        assert stamp == kernelcache.source_digest()
+def test_importing_scslab_removes_kernels_cached_from_other_source(tmp_path) -> None:
+    """`import scslab` refreshes numba's cache folder for it (here one under a
+    NUMBA_CACHE_DIR of its own) before any kernel is loaded: a kernel file left by other
+    source goes, and no kernel has been compiled or loaded by the import."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    probe = (
+        "import sys, scslab\n"
+        "from numba.core.registry import CPUDispatcher\n"
+        "from scslab import kernelcache\n"
+        "loaded = [f'{m}.{k}' for m, mod in list(sys.modules.items()) if m.startswith('scslab')"
+        " for k, v in vars(mod).items() if isinstance(v, CPUDispatcher) and v.signatures]\n"
+        "print(kernelcache.kernel_cache_dir(), loaded)\n"
+    )
+
+    def import_scslab() -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    folder, loaded = import_scslab().split(" ", 1)
+    assert loaded == "[]"
+    cache = Path(folder)
+    assert cache.is_relative_to(tmp_path)
+    assert (cache / kernelcache.STAMP_NAME).read_text() == kernelcache.source_digest()
+    stale = cache / "results.tally_scores-294.py311.1.nbc"
+    stale.write_bytes(b"machine code of other source")
+    (cache / kernelcache.STAMP_NAME).write_text("0" * 64)
+    import_scslab()
+    assert not stale.exists()
+    assert (cache / kernelcache.STAMP_NAME).read_text() == kernelcache.source_digest()

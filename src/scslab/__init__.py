@@ -7,14 +7,15 @@ aggregate statistics, and no person-level record is ever read.
 __version__ = "0.1.0"
 
 from scslab import kernelcache
-from scslab.engine import Simulation
-from scslab.results import Results, load_run, query
-from scslab.scenario import Scenario, ScenarioError, load_scenario
 
-# (before any kernel is loaded from numba's cache: every module with kernels is imported)
+# before any kernel is loaded from numba's cache (all of scslab's share one folder)
 _kernels = kernelcache.kernel_cache_dir()
 if _kernels is not None:
     kernelcache.refresh(_kernels)
+
+from scslab.engine import Simulation  # noqa: E402
+from scslab.results import Results, load_run, query  # noqa: E402
+from scslab.scenario import Scenario, ScenarioError, load_scenario  # noqa: E402
 
 __all__ = [
     "Results",

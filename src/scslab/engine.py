@@ -1172,8 +1172,9 @@ class Simulation:
 
     def _manifest(self, build_s: float, setup_s: float, simulate_s: float) -> dict:
         """The run's manifest; timings in seconds: build_s the population's build,
-        simulate_s the rest of the run before the tables (setup_s of it the rules compiled
-        and the state allocated before the first day)."""
+        simulate_s the rest of the run before the tables, setup_s of it _setup() (the
+        scenario's rules compiled and the engine's state allocated; buffers that the day
+        loops allocate for themselves are not in it)."""
         pop = self.population
         assert pop is not None
         return {

@@ -9,11 +9,16 @@ digest of all of scslab's source files beside the cache and, when the source has
 changed since it was written, removes scslab's cached kernels, so that each is compiled
 afresh on first use (and cached again). A released install, whose files change only
 all together, loses nothing by it.
+
+One case stays open: a process that imported scslab before an edit and compiles a
+kernel after it (a long notebook, say) still caches that kernel as of the old source,
+and a later process loads it. Restart such processes after editing the package.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 STAMP_NAME = "scslab-source.sha256"
@@ -53,7 +58,7 @@ def refresh(cache_dir: Path, package_dir: Path = PACKAGE_DIR) -> bool:
             if path.suffix in (".nbi", ".nbc") and path.name.split(".")[0] in modules:
                 path.unlink(missing_ok=True)
                 removed = True
-        tmp = stamp.with_suffix(".tmp")
+        tmp = stamp.with_name(f"{STAMP_NAME}.{os.getpid()}.tmp")
         tmp.write_text(digest)
         tmp.replace(stamp)
     except OSError:
@@ -63,8 +68,8 @@ def refresh(cache_dir: Path, package_dir: Path = PACKAGE_DIR) -> bool:
 
 def kernel_cache_dir() -> Path | None:
     """The folder numba caches scslab's kernels in (the same for every module of the
-    package), or None where numba does not say (its locator is internal)."""
+    package), or None where numba has none for them."""
     from scslab.streams import hash_poisson
 
-    path = getattr(getattr(hash_poisson, "_cache", None), "_cache_path", None)
+    path = hash_poisson.stats.cache_path
     return Path(path) if path else None

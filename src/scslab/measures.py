@@ -64,12 +64,13 @@ class ListRules:
         lo, hi = np.full(256, -big), np.full(256, big)
         for b, (rule, t) in enumerate(zip(self.rule, self.threshold, strict=True)):
             on = ((masks >> b) & 1).astype(bool)
+            # (fmin and fmax, like Python's min and max, pass over a NaN threshold)
             if rule == RULE_BELOW:  # holds while the score is below t
-                hi = np.where(on, np.minimum(hi, t), hi)
-                lo = np.where(on, lo, np.maximum(lo, t))
+                hi = np.where(on, np.fmin(hi, t), hi)
+                lo = np.where(on, lo, np.fmax(lo, t))
             elif rule == RULE_AT_LEAST:
-                lo = np.where(on, np.maximum(lo, t), lo)
-                hi = np.where(on, hi, np.minimum(hi, t))
+                lo = np.where(on, np.fmax(lo, t), lo)
+                hi = np.where(on, hi, np.fmin(hi, t))
         return np.clip(np.column_stack([lo, hi]), -big, big)
 
     @functools.cached_property
