@@ -81,6 +81,17 @@ def test_negative_rate() -> None:
     assert "greater than or equal to 0" in err.message and "-1" in err.message
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_numbers_must_be_finite(value: float) -> None:
+    data = base()
+    data["lists"]["low_credit"]["trigger"] = {"score_below": value}
+    err = error_of(data)
+    assert err.key == "lists.low_credit.trigger.score_below" and "finite" in err.message
+    data = base()
+    data["scoring"]["max_score"] = value
+    assert error_of(data).key == "scoring.max_score"
+
+
 def test_probability_above_one() -> None:
     data = base()
     data["departments"]["courts"]["error_rate"] = 1.5

@@ -79,9 +79,11 @@ MAX_LISTS_PER_SUBJECT = 8  # list membership is a uint8 bit mask per agent
 
 
 class Strict(BaseModel):
-    """Base for every scenario model: unknown keys are errors, instances are immutable."""
+    """Base for every scenario model: unknown keys are errors, instances are immutable,
+    and every number is finite (YAML's .nan and .inf are errors: the kernels assume
+    finite scores, points and thresholds)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RecordKind(Strict):
