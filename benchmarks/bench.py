@@ -187,13 +187,13 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int =
     `*_agent_days_per_s` and `*_ratio`), and the days alone (`days_s`: simulate_s less
     setup_s, the compiling of the scenario's rules and the allocating of the engine's
     state in Simulation._setup, the counterpart of Mesa's model build; the buffers that
-    the day loops allocate for themselves count as days: columns `*_days_only`). Both leave out the
-    population build and the loading of the compiled kernels (a two-day warm-up run of
-    the same size in the same process: see the compile benchmark for those costs). Each
-    scslab time is the median of `repeats` runs, each in a fresh process, the two engines
-    taking turns (a small run takes under a second, and one run can be twice as slow as
-    the next on a shared machine); Mesa's runs for mesa_days days, one number for every
-    size or one per size (its day costs the same every day)."""
+    the day loops allocate for themselves count as days: columns `*_days_only`). Both
+    leave out the population build and the loading of the compiled kernels (a two-day
+    warm-up run of the same size in the same process: see the compile benchmark for
+    those costs). Each scslab time is the median of `repeats` runs, each in a fresh
+    process, the two engines taking turns (a small run takes under a second, and one run
+    can be twice as slow as the next on a shared machine); Mesa's runs for mesa_days
+    days, one number for every size or one per size (its day costs the same every day)."""
     sys.path.insert(0, str(HERE))
     from mesa_scs_ref1 import time_steps
 
@@ -209,7 +209,9 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int =
                 got.append(run)
         mesa_build_s, mesa_s = time_steps(n, m_days, 1)
         mesa_rate = n * m_days / mesa_s
-        row: dict = {"residents": n, "scslab_days": days}
+        row: dict = {"residents": n, "scslab_days": days, "mesa_days": m_days}
+        row.update(mesa_build_s=round(mesa_build_s, 2), mesa_s=round(mesa_s, 2))
+        row["mesa_agent_days_per_s"] = round(mesa_rate)
         for engine, got in runs.items():
             simulate = [r["simulate_s"] for r in got]
             days_only = [r["simulate_s"] - r["setup_s"] for r in got]
@@ -217,14 +219,9 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int =
             row[f"{engine}_days_s"] = round(float(np.median(days_only)), 4)
             row[f"{engine}_runs_s"] = " ".join(f"{t:.4f}" for t in simulate)
             row[f"{engine}_setup_runs_s"] = " ".join(f"{r['setup_s']:.4f}" for r in got)
-        row.update(mesa_days=m_days, mesa_build_s=round(mesa_build_s, 2), mesa_s=round(mesa_s, 2))
-        for engine in runs:
-            row[f"{engine}_agent_days_per_s"] = round(n * days / row[f"{engine}_simulate_s"])
-            row[f"{engine}_agent_days_per_s_days_only"] = round(n * days / row[f"{engine}_days_s"])
-        row["mesa_agent_days_per_s"] = round(mesa_rate)
-        for engine in runs:
-            for suffix in ("", "_days_only"):
-                rate = row[f"{engine}_agent_days_per_s{suffix}"]
+            for suffix, seconds in (("", "simulate_s"), ("_days_only", "days_s")):
+                rate = round(n * days / row[f"{engine}_{seconds}"])
+                row[f"{engine}_agent_days_per_s{suffix}"] = rate
                 row[f"{engine}_ratio{suffix}"] = float(f"{rate / mesa_rate:.3g}")
         rows.append(row)
         print(

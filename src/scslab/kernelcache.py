@@ -25,10 +25,15 @@ STAMP_NAME = "scslab-source.sha256"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+def _sources(package_dir: Path) -> list[Path]:
+    """The package's .py files, in name order."""
+    return sorted(package_dir.glob("*.py"))
+
+
 def source_digest(package_dir: Path = PACKAGE_DIR) -> str:
     """sha256 (hex) of the package's .py files: their names and contents, in name order."""
     h = hashlib.sha256()
-    for path in sorted(package_dir.glob("*.py")):
+    for path in _sources(package_dir):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
@@ -51,7 +56,7 @@ def refresh(cache_dir: Path, package_dir: Path = PACKAGE_DIR) -> bool:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError:
         return False
-    modules = {p.stem for p in package_dir.glob("*.py")}
+    modules = {p.stem for p in _sources(package_dir)}
     removed = False
     try:
         for path in cache_dir.iterdir():
