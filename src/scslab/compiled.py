@@ -515,6 +515,9 @@ def tally_days(
     score_columns: np.ndarray,
     acc: np.ndarray,
     key: np.ndarray,
+    counted: np.ndarray,
+    bin_counts: np.ndarray,
+    grade_counts: np.ndarray,
     group_indptr: np.ndarray,
     group_indices: np.ndarray,
     values: np.ndarray,
@@ -526,7 +529,9 @@ def tally_days(
     then the grades), and the day's histogram into hist[day]. acc: scratch [cells, 3 +
     len(score_columns) rounded up to a multiple of 4], into which tally_scores counts
     (the score sum in column 3, the grades from column 4; the columns after them stay
-    zero). Releases the GIL, so that it can run in another thread while
+    zero). counted, bin_counts and grade_counts: the collector's running counts
+    (results.BinCounts), which each day's tally brings up to date (so days come in
+    order). Releases the GIL, so that it can run in another thread while
     run_days() goes on with the next days. The group sums are the general loop's, bit
     for bit: each group's cells added in order from 0.0, four columns at a time (in
     registers, so that no column waits for the one before)."""
@@ -546,6 +551,9 @@ def tally_days(
             acc,
             hist[day],
             key,
+            counted,
+            bin_counts,
+            grade_counts,
         )
         for g in range(len(group_indptr) - 1):
             out = values[day, g]

@@ -880,7 +880,8 @@ class Simulation:
         # the state columns come first, in the order the collectors write them
         assert res.cols["state"].tolist() == list(range(len(res.cols["state"])))
         groups = res.series.groups
-        grade_of_bin = res.collector.grade_of_bin(floors, HIST_LO)
+        # the score tally's running counts (kept in the collector, as the general loop's)
+        counts = res.collector.bin_counts(floors, HIST_LO)
         # the scores are tallied at the end of each day in run_days, or (tally_behind) in
         # the worker thread a chunk of days behind, while the next chunk runs (two
         # chunks' scores kept)
@@ -903,13 +904,16 @@ class Simulation:
         tally_args = (
             res.collector.cell,
             floors[:-1].astype(np.float64),
-            np.zeros(0, np.int64) if grade_of_bin is None else grade_of_bin,
+            counts.grade_of_bin,
             res.common_grade,
             res.collector.cell_count,
             HIST_LO,
             score_columns,
             np.zeros((len(res.acc), 3 + -(-len(score_columns) // 4) * 4)),
             np.empty(res.n, np.uint16),
+            counts.counted,
+            counts.bin_counts,
+            counts.grade_counts,
             groups.indptr,
             groups.indices,
             values,

@@ -72,12 +72,15 @@ class StateCollector:
     """Sums the state of every agent of one kind per cell, once a day.
 
     The score tally (tally_scores) finds each agent's histogram bin in a pass that the
-    compiler vectorises, then counts; when the grade floors fall on histogram bin
-    edges, a score's grade is read off its bin. One call at a time per collector (it
-    keeps scratch space).
+    compiler vectorises, then counts again only the agents whose bin changed since the
+    collector's last tally (BinCounts, kept per set of grade floors); when the grade
+    floors fall on histogram bin edges, a score's grade is read off its bin. One call at
+    a time per collector (it keeps scratch space and the running counts).
     """
 
     def __init__(self, cell: np.ndarray, n_cells: int, n_bins: int) -> None:
+        if n_bins >= NOT_COUNTED:
+            raise ValueError(f"at most {NOT_COUNTED - 1} histogram bins (got {n_bins})")
         self.n_cells = n_cells
         self.n_bins = n_bins
         self.cell = cell.astype(np.uint16)
@@ -85,7 +88,7 @@ class StateCollector:
         self._key = np.empty(len(cell), np.uint16)  # tally_scores' scratch
         # _collect_lists counts each agent into the row of its cell
         self._rows = (np.arange(n_cells + 1, dtype=np.int64), np.arange(n_cells, dtype=np.int64))
-        self._grades_of_bins: tuple[bytes, float, np.ndarray] | None = None
+        self._counts: BinCounts | None = None
 
     def grade_of_bin(self, floors: np.ndarray, hist_lo: float) -> np.ndarray | None:
         """Grade index of every histogram bin, or None when a grade floor (points) is not
@@ -170,21 +173,13 @@ class StateCollector:
         hist[:] = 0.0
         if len(score) != len(self.cell) or len(floors) == 0:
             return out
-        cached = self._grades_of_bins
-        if cached is None or cached[0] != floors.tobytes() or cached[1] != hist_lo:
-            by_bin = self.grade_of_bin(floors, hist_lo)
-            cached = (
-                floors.tobytes(),
-                hist_lo,
-                np.zeros(0, np.int64) if by_bin is None else by_bin,
-            )
-            self._grades_of_bins = cached
+        counts = self.bin_counts(floors, hist_lo)
         upper = floors[:-1].astype(np.float64)
         tally_scores(
             self.cell,
             score,
             upper,
-            cached[2],
+            counts.grade_of_bin,
             common_grade,
             self.cell_count,
             hist_lo,
@@ -192,8 +187,29 @@ class StateCollector:
             out,
             hist,
             self._key,
+            counts.counted,
+            counts.bin_counts,
+            counts.grade_counts,
         )
         return out
+
+    def bin_counts(self, floors: np.ndarray, hist_lo: float) -> BinCounts:
+        """The running counts of the score tally for these grade floors (points) and this
+        histogram start (points): the ones kept since the last tally when it had the same,
+        else new ones (nothing counted yet)."""
+        got = self._counts
+        if got is None or got.floors != floors.tobytes() or got.hist_lo != hist_lo:
+            by_bin = self.grade_of_bin(floors, hist_lo) if len(floors) else None
+            got = BinCounts(
+                floors=floors.tobytes(),
+                hist_lo=hist_lo,
+                grade_of_bin=np.zeros(0, np.int64) if by_bin is None else by_bin,
+                counted=np.full(len(self.cell), NOT_COUNTED, np.uint16),
+                bin_counts=np.zeros(self.n_bins, np.int64),
+                grade_counts=np.zeros((self.n_cells, max(len(floors), 1)), np.int64),
+            )
+            self._counts = got
+        return got
 
 
 @nb.njit(cache=True, inline="always")
@@ -285,29 +301,62 @@ def recount_lists(
         counted_wrongful[i] = wr
 
 
-TABLE_AGENTS_PER_ENTRY = 4
-"""tally_scores counts through a table of agents per (cell, bin) from this many agents per
-entry of the table; below, the table's reading costs more than it saves."""
+NOT_COUNTED = 0xFFFF
+"""BinCounts.counted of an agent not counted yet (the bins are fewer)."""
+RECOUNT_BLOCK = 64  # agents compared at once: a block with no change is skipped whole
 
 
 # (finite scores: no NaNs or infinities lets the compiler vectorise the min and max)
 @nb.njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz"})
-def _bin_keys(
-    score: np.ndarray, cell: np.ndarray, n_bins: int, lo: float, scale: float, key: np.ndarray
-) -> None:
+def _bin_keys(score: np.ndarray, n_bins: int, lo: float, scale: float, key: np.ndarray) -> None:
     """key[i] = the bin of score[i] (points): (score - lo) * scale clamped to [0, n_bins -
-    1], then truncated, which is the bin of truncation and clamping; plus cell[i] * n_bins
-    when cell is given (else empty). Scores finite."""
+    1], then truncated, which is the bin of truncation and clamping. Scores finite."""
     top = float(n_bins - 1)
-    # (the bins fit int32, which the processor converts to four or eight at a time;
-    # int64 it converts one by one)
-    if len(cell):
-        for i in range(len(score)):
-            b = np.int32(min(max((score[i] - lo) * scale, 0.0), top))
-            key[i] = cell[i] * n_bins + b
-    else:
-        for i in range(len(score)):
-            key[i] = np.int32(min(max((score[i] - lo) * scale, 0.0), top))
+    # (the bins fit int32, which the processor converts many at a time; int64 it
+    # converts one by one)
+    for i in range(len(score)):
+        key[i] = np.int32(min(max((score[i] - lo) * scale, 0.0), top))
+
+
+@nb.njit(cache=True, nogil=True)
+def _recount_bins(
+    key: np.ndarray,
+    counted: np.ndarray,
+    cell: np.ndarray,
+    grade_of_bin: np.ndarray,
+    bin_counts: np.ndarray,
+    grade_counts: np.ndarray,
+) -> None:
+    """Bring the running counts up to the bins in `key`: each agent whose bin differs from
+    the one it was counted in (counted; NOT_COUNTED: none) moves from that bin to its
+    new one in bin_counts, and, when grade_of_bin is given (one grade per bin), from the
+    old bin's grade to the new one's in grade_counts[its cell]. Most agents keep their
+    bin from one day to the next: blocks of RECOUNT_BLOCK agents are compared at once
+    (the compiler vectorises that) and only a block with a change is visited."""
+    n = len(key)
+    by_bin = len(grade_of_bin) > 0
+    for block in range(-(-n // RECOUNT_BLOCK)):
+        first = block * RECOUNT_BLOCK
+        last = min(first + RECOUNT_BLOCK, n)
+        diff = 1  # (a last, partial block is visited)
+        if last - first == RECOUNT_BLOCK:  # (a fixed trip count: vectorised)
+            diff = 0
+            for i in range(first, first + RECOUNT_BLOCK):
+                diff |= key[i] ^ counted[i]
+        if diff == 0:
+            continue
+        for i in range(first, last):
+            k, old = key[i], counted[i]
+            if k == old:
+                continue
+            counted[i] = k
+            bin_counts[k] += 1
+            if by_bin:
+                grade_counts[cell[i], grade_of_bin[k]] += 1
+            if old != NOT_COUNTED:
+                bin_counts[old] -= 1
+                if by_bin:
+                    grade_counts[cell[i], grade_of_bin[old]] -= 1
 
 
 @nb.njit(cache=True, nogil=True)
@@ -323,6 +372,9 @@ def tally_scores(
     out: np.ndarray,
     hist: np.ndarray,
     key: np.ndarray,
+    counted: np.ndarray,
+    bin_counts: np.ndarray,
+    grade_counts: np.ndarray,
 ) -> None:
     """Adds score sums per cell (points) to out[:, 3], agents per (cell, grade) to
     out[:, g0 + grade] and agents per HIST_BIN_POINTS bin from hist_lo to hist (scores
@@ -331,74 +383,70 @@ def tally_scores(
     else the number of upper_floors (the floors of every grade but the lowest, highest
     first) above it. key: scratch of one uint16 per agent. Releases the GIL.
 
-    A first pass (which the compiler vectorises) finds each agent's bin, or its cell and
-    bin; a second adds the score sums. With grades read off bins and at least
-    TABLE_AGENTS_PER_ENTRY agents per (cell, bin), a third counts agents per (cell, bin)
-    and the grades and histogram are read off that table; else one pass counts per bin
-    (in eight lanes) and one per cell and grade, leaving out common_grade (the grade of
-    most agents, -1 for none), which the cells' sizes cell_count give. Score sums are
-    kept in four lanes (agent i in lane i % 4), each added in id order and then lane
-    after lane, whichever way is taken. Without the table the scratch is about 20 KiB
-    for 320 cells (46 KiB until session 8): a day's fixed cost stays small next to a
-    small city's agents."""
+    The counts per bin (and per cell and grade, by bin) are kept from one call to the
+    next, a BinCounts' counted, bin_counts and grade_counts [cells, grades] (see
+    _recount_bins): only the agents whose bin changed are counted again. A first pass
+    (which the compiler vectorises) finds each agent's bin; a second adds the score
+    sums, in four lanes (agent i in lane i % 4), each in id order and then lane after
+    lane. Without grades by bin, one more pass counts per cell and grade, leaving out
+    common_grade (the grade of most agents, -1 for none), which the cells' sizes
+    cell_count give."""
     n_cells = out.shape[0]
     n_bins = len(hist)
     n = len(cell)
     by_bin = len(grade_of_bin) == n_bins
-    scale = 1.0 / HIST_BIN_POINTS
-    table = by_bin and n_cells * n_bins <= 65536 and n >= TABLE_AGENTS_PER_ENTRY * n_cells * n_bins
-    _bin_keys(score, cell if table else cell[:0], n_bins, hist_lo, scale, key)
+    _bin_keys(score, n_bins, hist_lo, 1.0 / HIST_BIN_POINTS, key)
     sums = np.zeros(4 * n_cells)
     whole = n - n % 4
-    for first in range(0, whole, 4):  # (four agents a step: twice as fast as i % 4)
+    for step in range(whole // 4):  # (four agents a step: twice as fast as i % 4)
+        first = 4 * step
         for lane in range(4):
             sums[4 * np.int64(cell[first + lane]) + lane] += score[first + lane]
     for i in range(whole, n):
         sums[4 * np.int64(cell[i]) + i % 4] += score[i]
     for c in range(n_cells):
         out[c, 3] += ((sums[4 * c] + sums[4 * c + 1]) + sums[4 * c + 2]) + sums[4 * c + 3]
-    if table:
-        counts = np.zeros(n_cells * n_bins, np.int64)
-        for i in range(n):
-            counts[key[i]] += 1
-        for c in range(n_cells):
-            for b in range(n_bins):
-                k = counts[c * n_bins + b]
-                if k:
-                    hist[b] += k
-                    out[c, g0 + grade_of_bin[b]] += k
-        return
-    # (eight lanes: most scores share a few bins, and a lane's count waits for its last)
-    bins = np.zeros(8 * n_bins, np.int32)
-    for first in range(0, n - n % 8, 8):
-        for lane in range(8):
-            bins[8 * np.int64(key[first + lane]) + lane] += 1
-    for i in range(n - n % 8, n):
-        bins[8 * np.int64(key[i]) + i % 8] += 1
+    _recount_bins(
+        key, counted, cell, grade_of_bin if by_bin else grade_of_bin[:0], bin_counts, grade_counts
+    )
     for b in range(n_bins):
-        hist[b] += bins[8 * b : 8 * b + 8].sum()
+        hist[b] += bin_counts[b]
     n_grades = len(upper_floors) + 1
-    grades = np.zeros((n_cells, n_grades), np.int32)
     if by_bin:
-        for i in range(n):
-            g = grade_of_bin[key[i]]
-            if g != common_grade:
-                grades[cell[i], g] += 1
-    else:
-        for i in range(n):
-            s = score[i]
-            g = 0
-            for f in upper_floors:
-                g += s < f
-            if g != common_grade:
-                grades[cell[i], g] += 1
+        for c in range(n_cells):
+            for g in range(n_grades):
+                out[c, g0 + g] += grade_counts[c, g]
+        return
+    grades = np.zeros((n_cells, n_grades), np.int32)
+    for i in range(n):
+        s = score[i]
+        g = 0
+        for f in upper_floors:
+            g += s < f
+        if g != common_grade:
+            grades[cell[i], g] += 1
     for c in range(n_cells):
-        counted = 0
+        counted_here = 0
         for g in range(n_grades):
             out[c, g0 + g] += grades[c, g]
-            counted += grades[c, g]
+            counted_here += grades[c, g]
         if common_grade >= 0:
-            out[c, g0 + common_grade] += cell_count[c] - counted
+            out[c, g0 + common_grade] += cell_count[c] - counted_here
+
+
+@dataclass
+class BinCounts:
+    """The score tally's running counts for one collector and one set of grade floors:
+    the bin each agent was last counted in (`counted`, uint16; NOT_COUNTED at first),
+    agents per bin (`bin_counts`) and, with grades read off bins (`grade_of_bin`, one
+    grade per bin, else empty), agents per cell and grade (`grade_counts`)."""
+
+    floors: bytes
+    hist_lo: float
+    grade_of_bin: np.ndarray
+    counted: np.ndarray
+    bin_counts: np.ndarray
+    grade_counts: np.ndarray
 
 
 @dataclass
