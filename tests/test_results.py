@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from scslab import Simulation, load_run, query
 from scslab.results import (
+    RECOUNT_BLOCK,
+    TALLY_CHUNK,
     GroupMap,
     StateCollector,
     _bin_keys,
@@ -262,3 +264,32 @@ def test_score_tally_kept_from_day_to_day_equals_a_fresh_one(
         assert got.tobytes() == want.tobytes()
         assert hist_kept.tolist() == hist_new.tolist()
         assert hist_new.sum() == n
+
+
+def test_score_tally_over_several_chunks_is_a_direct_count() -> None:
+    """Across the tally's chunks (TALLY_CHUNK agents each, and a last partial one): the
+    grades and histogram of a direct count, and score sums to the bit of four lanes
+    (agent i in lane i % 4) added in id order, then lane after lane."""
+    rng = np.random.default_rng(11)
+    n, n_cells = 2 * TALLY_CHUNK + 4 * RECOUNT_BLOCK + 3, 5
+    cell = rng.integers(0, n_cells, n).astype(np.int16)
+    scale = 10.0 ** rng.integers(-3, 6, n)  # (magnitudes apart: the order shows in the sums)
+    score = (rng.normal(1000, 300, n) * scale).astype(np.float32)
+    floors = np.array([1050, 1000, 900, 0], np.float64)  # on bin edges: grades by bin
+    collector = StateCollector(cell, n_cells, 200)
+    for _day in range(2):  # (the second day recounts only the agents that moved)
+        score[rng.random(n) < 0.01] += np.float32(40.0)
+        hist = np.zeros(200)
+        got = collector.collect_scores(score, floors, 0.0, 1, 10, hist)
+        lanes = np.zeros((4, n_cells))
+        for lane in range(4):
+            np.add.at(lanes[lane], cell[lane::4], score[lane::4].astype(np.float64))
+        sums = ((lanes[0] + lanes[1]) + lanes[2]) + lanes[3]
+        assert got[:, 3].tobytes() == sums.tobytes()
+        bins = np.clip((score.astype(np.float64) / 10.0).astype(np.int64), 0, 199)
+        assert hist.tolist() == np.bincount(bins, minlength=200).tolist()
+        grade = np.searchsorted(-floors, -score.astype(np.float64), side="left")
+        grade = np.minimum(grade, len(floors) - 1)
+        for c in range(n_cells):
+            for g in range(len(floors)):
+                assert got[c, 6 + g] == ((cell == c) & (grade == g)).sum()

@@ -910,7 +910,6 @@ class Simulation:
             HIST_LO,
             score_columns,
             np.zeros((len(res.acc), 3 + -(-len(score_columns) // 4) * 4)),
-            np.empty(res.n, np.uint16),
             counts.counted,
             counts.bin_counts,
             counts.grade_counts,

@@ -85,7 +85,6 @@ class StateCollector:
         self.n_bins = n_bins
         self.cell = cell.astype(np.uint16)
         self.cell_count = np.bincount(self.cell, minlength=n_cells).astype(np.int64)
-        self._key = np.empty(len(cell), np.uint16)  # tally_scores' scratch
         # _collect_lists counts each agent into the row of its cell
         self._rows = (np.arange(n_cells + 1, dtype=np.int64), np.arange(n_cells, dtype=np.int64))
         self._counts: BinCounts | None = None
@@ -186,7 +185,6 @@ class StateCollector:
             4 + 2 * n_lists,
             out,
             hist,
-            self._key,
             counts.counted,
             counts.bin_counts,
             counts.grade_counts,
@@ -303,7 +301,14 @@ def recount_lists(
 
 NOT_COUNTED = 0xFFFF
 """BinCounts.counted of an agent not counted yet (the bins are fewer)."""
-RECOUNT_BLOCK = 64  # agents compared at once: a block with no change is skipped whole
+RECOUNT_BLOCK = 64
+"""The score tally's recount compares this many agents at once (a block whose bins did not
+change is skipped whole)."""
+TALLY_CHUNK = 32768
+"""The score tally takes agents this many at a time (a multiple of 4 and of RECOUNT_BLOCK):
+a chunk's cells (64 KiB) stay in the cache from its score sums to its recount; a whole
+pass over the city's cells at a time, 43 MB of them, left the recount a cache miss for
+each agent whose bin changed (8.7 ms a day for 43,000 of 21.5 million agents)."""
 
 
 # (finite scores: no NaNs or infinities lets the compiler vectorise the min and max)
@@ -371,7 +376,6 @@ def tally_scores(
     g0: int,
     out: np.ndarray,
     hist: np.ndarray,
-    key: np.ndarray,
     counted: np.ndarray,
     bin_counts: np.ndarray,
     grade_counts: np.ndarray,
@@ -381,34 +385,52 @@ def tally_scores(
     below or above its range in the first or last bin). A score's grade is
     grade_of_bin[its bin] when that is given (one per bin: grade floors on bin edges),
     else the number of upper_floors (the floors of every grade but the lowest, highest
-    first) above it. key: scratch of one uint16 per agent. Releases the GIL.
+    first) above it. Releases the GIL.
 
     The counts per bin (and per cell and grade, by bin) are kept from one call to the
     next, a BinCounts' counted, bin_counts and grade_counts [cells, grades] (see
-    _recount_bins): only the agents whose bin changed are counted again. A first pass
-    (which the compiler vectorises) finds each agent's bin; a second adds the score
-    sums, in four lanes (agent i in lane i % 4), each in id order and then lane after
-    lane. Without grades by bin, one more pass counts per cell and grade, leaving out
-    common_grade (the grade of most agents, -1 for none), which the cells' sizes
-    cell_count give."""
+    _recount_bins): only the agents whose bin changed are counted again. The agents are
+    taken TALLY_CHUNK at a time, so that a chunk's cells are still in the cache for its
+    recount: their bins (a pass the compiler vectorises), the score sums (in four lanes,
+    agent i in lane i % 4, each in id order and then lane after lane), then the
+    recount. Without grades by bin, one more pass counts per cell
+    and grade, leaving out common_grade (the grade of most agents, -1 for none), which
+    the cells' sizes cell_count give."""
     n_cells = out.shape[0]
     n_bins = len(hist)
     n = len(cell)
     by_bin = len(grade_of_bin) == n_bins
-    _bin_keys(score, n_bins, hist_lo, 1.0 / HIST_BIN_POINTS, key)
+    scale = 1.0 / HIST_BIN_POINTS
+    key = np.empty(min(n, TALLY_CHUNK), np.uint16)
     sums = np.zeros(4 * n_cells)
-    whole = n - n % 4
-    for step in range(whole // 4):  # (four agents a step: twice as fast as i % 4)
-        first = 4 * step
-        for lane in range(4):
-            sums[4 * np.int64(cell[first + lane]) + lane] += score[first + lane]
-    for i in range(whole, n):
-        sums[4 * np.int64(cell[i]) + i % 4] += score[i]
+    for chunk in range(-(-n // TALLY_CHUNK)):
+        first = chunk * TALLY_CHUNK
+        last = min(first + TALLY_CHUNK, n)
+        # (views from 0: indices the compiler knows to be non-negative vectorise)
+        chunk_score, chunk_cell, chunk_key = (
+            score[first:last],
+            cell[first:last],
+            key[: last - first],
+        )
+        _bin_keys(chunk_score, n_bins, hist_lo, scale, chunk_key)
+        m = last - first
+        whole = m - m % 4  # (first is a multiple of 4: lane i % 4 is the same in the chunk)
+        for step in range(whole // 4):  # (four agents a step: twice as fast as i % 4)
+            at = 4 * step
+            for lane in range(4):
+                sums[4 * np.int64(chunk_cell[at + lane]) + lane] += chunk_score[at + lane]
+        for i in range(whole, m):
+            sums[4 * np.int64(chunk_cell[i]) + i % 4] += chunk_score[i]
+        _recount_bins(
+            chunk_key,
+            counted[first:last],
+            chunk_cell,
+            grade_of_bin if by_bin else grade_of_bin[:0],
+            bin_counts,
+            grade_counts,
+        )
     for c in range(n_cells):
         out[c, 3] += ((sums[4 * c] + sums[4 * c + 1]) + sums[4 * c + 2]) + sums[4 * c + 3]
-    _recount_bins(
-        key, counted, cell, grade_of_bin if by_bin else grade_of_bin[:0], bin_counts, grade_counts
-    )
     for b in range(n_bins):
         hist[b] += bin_counts[b]
     n_grades = len(upper_floors) + 1
