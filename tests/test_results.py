@@ -246,7 +246,8 @@ def test_score_tally_kept_from_day_to_day_equals_a_fresh_one(
 ) -> None:
     """A collector that tallies day after day (counting again only the agents whose bin
     changed) gives, every day, the same bits as a new collector that counts that day
-    alone: on bin edges or not, with a day of other floors in between."""
+    alone: on bin edges or not, with a day of other floors and one of another histogram
+    start in between."""
     rng = np.random.default_rng(seed)
     cell = rng.integers(0, n_cells, n).astype(np.int16)
     f = np.array(floors, np.float64)
@@ -256,31 +257,34 @@ def test_score_tally_kept_from_day_to_day_equals_a_fresh_one(
         moved = rng.random(n) < (0.02 if day % 2 else 0.5)
         score = np.where(moved, rng.normal(1000, 200, n), score).astype(np.float32)
         day_floors = f[1:] if day == 3 and len(f) > 1 else f
+        hist_lo = -50.0 if day == 4 else 0.0
         hist_kept, hist_new = np.zeros(200), np.zeros(200)
-        got = kept.collect_scores(score, day_floors, 0.0, 1, 10, hist_kept)
+        got = kept.collect_scores(score, day_floors, hist_lo, 1, 10, hist_kept)
         want = StateCollector(cell, n_cells, 200).collect_scores(
-            score, day_floors, 0.0, 1, 10, hist_new
+            score, day_floors, hist_lo, 1, 10, hist_new
         )
         assert got.tobytes() == want.tobytes()
         assert hist_kept.tolist() == hist_new.tolist()
         assert hist_new.sum() == n
 
 
-def test_score_tally_over_several_chunks_is_a_direct_count() -> None:
-    """Across the tally's chunks (TALLY_CHUNK agents each, and a last partial one): the
-    grades and histogram of a direct count, and score sums to the bit of four lanes
-    (agent i in lane i % 4) added in id order, then lane after lane."""
+@pytest.mark.parametrize("floors", [[1050, 1000, 900, 0], [1035, 990.5, 0]])
+def test_score_tally_over_several_chunks_is_a_direct_count(floors: list[float]) -> None:
+    """Across the tally's chunks (TALLY_CHUNK agents each, and a last partial one), with
+    grades read off bins or counted by floor: the grades and histogram of a direct count,
+    and score sums to the bit of four lanes (agent i in lane i % 4) added in id order,
+    then lane after lane."""
     rng = np.random.default_rng(11)
     n, n_cells = 2 * TALLY_CHUNK + 4 * RECOUNT_BLOCK + 3, 5
     cell = rng.integers(0, n_cells, n).astype(np.int16)
     scale = 10.0 ** rng.integers(-3, 6, n)  # (magnitudes apart: the order shows in the sums)
     score = (rng.normal(1000, 300, n) * scale).astype(np.float32)
-    floors = np.array([1050, 1000, 900, 0], np.float64)  # on bin edges: grades by bin
+    f = np.array(floors, np.float64)
     collector = StateCollector(cell, n_cells, 200)
-    for _day in range(2):  # (the second day recounts only the agents that moved)
+    for _day in range(3):  # (the second day recounts only the agents that moved)
         score[rng.random(n) < 0.01] += np.float32(40.0)
         hist = np.zeros(200)
-        got = collector.collect_scores(score, floors, 0.0, 1, 10, hist)
+        got = collector.collect_scores(score, f, 0.0, 1, 10, hist)
         lanes = np.zeros((4, n_cells))
         for lane in range(4):
             np.add.at(lanes[lane], cell[lane::4], score[lane::4].astype(np.float64))
@@ -288,8 +292,17 @@ def test_score_tally_over_several_chunks_is_a_direct_count() -> None:
         assert got[:, 3].tobytes() == sums.tobytes()
         bins = np.clip((score.astype(np.float64) / 10.0).astype(np.int64), 0, 199)
         assert hist.tolist() == np.bincount(bins, minlength=200).tolist()
-        grade = np.searchsorted(-floors, -score.astype(np.float64), side="left")
-        grade = np.minimum(grade, len(floors) - 1)
+        grade = np.searchsorted(-f, -score.astype(np.float64), side="left")
+        grade = np.minimum(grade, len(f) - 1)
         for c in range(n_cells):
-            for g in range(len(floors)):
+            for g in range(len(f)):
                 assert got[c, 6 + g] == ((cell == c) & (grade == g)).sum()
+
+
+def test_score_tally_needs_one_histogram_entry_per_bin() -> None:
+    """A histogram of another length than the collector's bins is an error (the running
+    counts are kept per bin), not a silent miscount."""
+    collector = StateCollector(np.zeros(10, np.int16), 1, 200)
+    score = np.full(10, 1000.0, np.float32)
+    with pytest.raises(ValueError, match="200 bins"):
+        collector.collect_scores(score, np.array([960.0, 0.0]), 0.0, 1, 8, np.zeros(50))

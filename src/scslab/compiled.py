@@ -529,8 +529,8 @@ def tally_days(
     len(score_columns) rounded up to a multiple of 4], into which tally_scores counts
     (the score sum in column 3, the grades from column 4; the columns after them stay
     zero). counted, bin_counts and grade_counts: the collector's running counts
-    (results.BinCounts), which each day's tally brings up to date (so days come in
-    order). Releases the GIL, so that it can run in another thread while
+    (results.BinCounts), which each day's tally brings up to date (one tally at a time
+    per collector). Releases the GIL, so that it can run in another thread while
     run_days() goes on with the next days. The group sums are the general loop's, bit
     for bit: each group's cells added in order from 0.0, four columns at a time (in
     registers, so that no column waits for the one before)."""

@@ -881,7 +881,7 @@ class Simulation:
         assert res.cols["state"].tolist() == list(range(len(res.cols["state"])))
         groups = res.series.groups
         # the score tally's running counts (kept in the collector, as the general loop's)
-        counts = res.collector.bin_counts(floors, HIST_LO)
+        counts = res.collector.running_counts(floors, HIST_LO)
         # the scores are tallied at the end of each day in run_days, or (tally_behind) in
         # the worker thread a chunk of days behind, while the next chunk runs (two
         # chunks' scores kept)

@@ -75,7 +75,7 @@ class StateCollector:
     compiler vectorises, then counts again only the agents whose bin changed since the
     collector's last tally (BinCounts, kept per set of grade floors); when the grade
     floors fall on histogram bin edges, a score's grade is read off its bin. One call at
-    a time per collector (it keeps scratch space and the running counts).
+    a time per collector (it keeps the running counts).
     """
 
     def __init__(self, cell: np.ndarray, n_cells: int, n_bins: int) -> None:
@@ -168,11 +168,13 @@ class StateCollector:
         n_columns] array, zero elsewhere; the histogram goes to hist (tally_scores, which
         releases the GIL; common_grade: the grade most agents are in, if known, as there).
         """
+        if len(hist) != self.n_bins:
+            raise ValueError(f"hist: {self.n_bins} bins expected (got {len(hist)})")
         out = np.zeros((self.n_cells, n_columns))
         hist[:] = 0.0
         if len(score) != len(self.cell) or len(floors) == 0:
             return out
-        counts = self.bin_counts(floors, hist_lo)
+        counts = self.running_counts(floors, hist_lo)
         upper = floors[:-1].astype(np.float64)
         tally_scores(
             self.cell,
@@ -191,7 +193,7 @@ class StateCollector:
         )
         return out
 
-    def bin_counts(self, floors: np.ndarray, hist_lo: float) -> BinCounts:
+    def running_counts(self, floors: np.ndarray, hist_lo: float) -> BinCounts:
         """The running counts of the score tally for these grade floors (points) and this
         histogram start (points): the ones kept since the last tally when it had the same,
         else new ones (nothing counted yet)."""
@@ -309,6 +311,7 @@ TALLY_CHUNK = 32768
 a chunk's cells (64 KiB) stay in the cache from its score sums to its recount; a whole
 pass over the city's cells at a time, 43 MB of them, left the recount a cache miss for
 each agent whose bin changed (8.7 ms a day for 43,000 of 21.5 million agents)."""
+assert TALLY_CHUNK % 4 == 0 and TALLY_CHUNK % RECOUNT_BLOCK == 0  # (the sums' lanes: i % 4)
 
 
 # (finite scores: no NaNs or infinities lets the compiler vectorise the min and max)
@@ -385,7 +388,8 @@ def tally_scores(
     below or above its range in the first or last bin). A score's grade is
     grade_of_bin[its bin] when that is given (one per bin: grade floors on bin edges),
     else the number of upper_floors (the floors of every grade but the lowest, highest
-    first) above it. Releases the GIL.
+    first) above it. hist, bin_counts: one entry per bin (the same number). Releases the
+    GIL.
 
     The counts per bin (and per cell and grade, by bin) are kept from one call to the
     next, a BinCounts' counted, bin_counts and grade_counts [cells, grades] (see
@@ -458,10 +462,12 @@ def tally_scores(
 
 @dataclass
 class BinCounts:
-    """The score tally's running counts for one collector and one set of grade floors:
-    the bin each agent was last counted in (`counted`, uint16; NOT_COUNTED at first),
-    agents per bin (`bin_counts`) and, with grades read off bins (`grade_of_bin`, one
-    grade per bin, else empty), agents per cell and grade (`grade_counts`)."""
+    """The score tally's running counts for one collector, one set of grade floors and
+    one histogram start (what they were made for: `floors`, the floors' bytes, and
+    `hist_lo`, points): the bin each agent was last counted in (`counted`, uint16
+    [agents]; NOT_COUNTED at first), agents per bin (`bin_counts` [bins]) and, with
+    grades read off bins (`grade_of_bin` [bins], else empty), agents per cell and grade
+    (`grade_counts` [cells, grades]; without grades by bin it stays zero, unread)."""
 
     floors: bytes
     hist_lo: float
