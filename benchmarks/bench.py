@@ -27,6 +27,26 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"  # replaced by --results
 SCS_REF = HERE / "scs-ref-1.yaml"
 
+
+def machine() -> str:
+    """The processor this runs on, as the benchmark tables record it (ratios to Mesa
+    differ from one machine to another by several times): its model name, the CPU
+    type LLVM compiles numba's kernels for, and the cores Python may use."""
+    import platform
+
+    import llvmlite.binding as llvm
+
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model} ({llvm.get_host_cpu_name()}, {cores} cores)"
+
+
 CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
@@ -97,9 +117,11 @@ def scaling(scales: list[float], days: int, scenario: str, engine: str = "auto")
     """Time and memory against residents; writes scaling.csv and scaling.png (named
     scaling-<scenario>-<engine> for other scenarios or engines)."""
     rows = []
+    here = machine()
     for scale in scales:
         r = run_child(scenario, scale=scale, days=days, engine=engine)
         r["scale"] = scale
+        r["machine"] = here
         r["agent_days_per_s"] = r["residents"] * r["days"] / r["simulate_s"]
         rows.append(r)
         print(
@@ -132,6 +154,7 @@ def scaling(scales: list[float], days: int, scenario: str, engine: str = "auto")
                 "peak_rss_gib",
                 *[f"phase_{p}_s" for p in phases],
                 *[f"worker_{k}_s" for k in workers],
+                "machine",
             ]
         )
         for r in rows:
@@ -148,6 +171,7 @@ def scaling(scales: list[float], days: int, scenario: str, engine: str = "auto")
                     round(r["peak_rss_gib"], 3),
                     *[r["phases_s"][p] for p in phases],
                     *[r["worker_s"][k] for k in workers],
+                    r["machine"],
                 ]
             )
     plot_scaling(rows, name)
@@ -210,6 +234,7 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int =
         mesa_build_s, mesa_s = time_steps(n, m_days, 1)
         mesa_rate = n * m_days / mesa_s
         row: dict = {"residents": n, "scslab_days": days, "mesa_days": m_days}
+        row["machine"] = machine()
         row.update(mesa_build_s=round(mesa_build_s, 2), mesa_s=round(mesa_s, 2))
         row["mesa_agent_days_per_s"] = round(mesa_rate)
         for engine, got in runs.items():

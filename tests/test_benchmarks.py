@@ -29,8 +29,10 @@ def test_bench_scaling_and_mesa_smoke(tmp_path) -> None:
     assert all(float(r["peak_rss_gib"]) > 0 for r in rows)
     assert (tmp_path / "scaling.png").stat().st_size > 0
     assert {r["engine"] for r in rows} == {"general"}  # beijing-2018 has every mechanism
+    assert all(r["machine"].endswith(" cores)") for r in rows)  # the processor recorded
     mesa = list(csv.DictReader(open(tmp_path / "mesa.csv")))
     m = mesa[0]
+    assert m["machine"] == rows[0]["machine"]
     for engine in ("compiled", "general"):
         assert float(m[f"{engine}_ratio_days_only"]) >= float(m[f"{engine}_ratio"]) > 0
         assert 0 < float(m[f"{engine}_days_s"]) <= float(m[f"{engine}_simulate_s"])
