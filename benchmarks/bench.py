@@ -224,6 +224,7 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int =
     if len(mesa_days) not in (1, len(sizes)):
         raise SystemExit("--mesa-days: one number, or one per --residents size")
     rows = []
+    here = machine()
     per_size = mesa_days * len(sizes) if len(mesa_days) == 1 else mesa_days
     for n, m_days in zip(sizes, per_size, strict=True):
         runs: dict[str, list[dict]] = {"compiled": [], "general": []}
@@ -234,7 +235,7 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int =
         mesa_build_s, mesa_s = time_steps(n, m_days, 1)
         mesa_rate = n * m_days / mesa_s
         row: dict = {"residents": n, "scslab_days": days, "mesa_days": m_days}
-        row["machine"] = machine()
+        row["machine"] = here
         row.update(mesa_build_s=round(mesa_build_s, 2), mesa_s=round(mesa_s, 2))
         row["mesa_agent_days_per_s"] = round(mesa_rate)
         for engine, got in runs.items():

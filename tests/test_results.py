@@ -138,6 +138,16 @@ def test_list_counts_kept_from_changes_equal_a_daily_count(
     assert np.array_equal(counted[0], mask) and np.array_equal(counted[1], wrongful)
 
 
+def direct_grades_and_bins(
+    score: np.ndarray, floors: np.ndarray, n_bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each score's grade (floors highest first; the lowest grade below them all) and its
+    10-point histogram bin from 0 (clamped), counted directly with numpy."""
+    exact = score.astype(np.float64)
+    grade = np.minimum(np.searchsorted(-floors, -exact, side="left"), len(floors) - 1)
+    return grade, np.clip((exact / 10.0).astype(np.int64), 0, n_bins - 1)
+
+
 @pytest.mark.parametrize("n_cells", [12, 2])
 @pytest.mark.parametrize("floors", [[1050, 1030, 960, 850, 600, 0], [1035, 990.5, 0], [700]])
 def test_state_collector_matches_a_direct_count(floors: list[float], n_cells: int) -> None:
@@ -164,8 +174,7 @@ def test_state_collector_matches_a_direct_count(floors: list[float], n_cells: in
     )
     days[:] = 0
     collector.collect(mask, wrongful, black, n_lists, score, f, 0.0, days, out, hist)
-    grade = np.minimum(np.searchsorted(-f, -score.astype(np.float64), side="left"), len(f) - 1)
-    bins = np.clip((score.astype(np.float64) / 10.0).astype(np.int64), 0, n_bins - 1)
+    grade, bins = direct_grades_and_bins(score, f, n_bins)
     for c in range(n_cells):
         at = cell == c
         assert out[c, 0] == at.sum()
@@ -290,10 +299,8 @@ def test_score_tally_over_several_chunks_is_a_direct_count(floors: list[float]) 
             np.add.at(lanes[lane], cell[lane::4], score[lane::4].astype(np.float64))
         sums = ((lanes[0] + lanes[1]) + lanes[2]) + lanes[3]
         assert got[:, 3].tobytes() == sums.tobytes()
-        bins = np.clip((score.astype(np.float64) / 10.0).astype(np.int64), 0, 199)
+        grade, bins = direct_grades_and_bins(score, f, 200)
         assert hist.tolist() == np.bincount(bins, minlength=200).tolist()
-        grade = np.searchsorted(-f, -score.astype(np.float64), side="left")
-        grade = np.minimum(grade, len(f) - 1)
         for c in range(n_cells):
             for g in range(len(f)):
                 assert got[c, 6 + g] == ((cell == c) & (grade == g)).sum()

@@ -89,12 +89,13 @@ class StateCollector:
         self._rows = (np.arange(n_cells + 1, dtype=np.int64), np.arange(n_cells, dtype=np.int64))
         self._counts: BinCounts | None = None
 
-    def grade_of_bin(self, floors: np.ndarray, hist_lo: float) -> np.ndarray | None:
-        """Grade index of every histogram bin, or None when a grade floor (points) is not
-        a bin edge."""
+    def grade_of_bin(self, floors: np.ndarray, hist_lo: float) -> np.ndarray:
+        """Grade index (int64) of every histogram bin, or an empty array when there are no
+        floors or a grade floor (points) is not a bin edge."""
         edges = (floors[:-1] - hist_lo) / HIST_BIN_POINTS
-        if not (np.all(edges == np.round(edges)) and np.all((edges >= 1) & (edges < self.n_bins))):
-            return None
+        on_edges = np.all(edges == np.round(edges)) and np.all((edges >= 1) & (edges < self.n_bins))
+        if len(floors) == 0 or not on_edges:
+            return np.zeros(0, np.int64)
         left = hist_lo + HIST_BIN_POINTS * np.arange(self.n_bins)
         return (left[:, None] < floors[None, :-1]).sum(axis=1).astype(np.int64)
 
@@ -199,11 +200,10 @@ class StateCollector:
         else new ones (nothing counted yet)."""
         got = self._counts
         if got is None or got.floors != floors.tobytes() or got.hist_lo != hist_lo:
-            by_bin = self.grade_of_bin(floors, hist_lo) if len(floors) else None
             got = BinCounts(
                 floors=floors.tobytes(),
                 hist_lo=hist_lo,
-                grade_of_bin=np.zeros(0, np.int64) if by_bin is None else by_bin,
+                grade_of_bin=self.grade_of_bin(floors, hist_lo),
                 counted=np.full(len(self.cell), NOT_COUNTED, np.uint16),
                 bin_counts=np.zeros(self.n_bins, np.int64),
                 grade_counts=np.zeros((self.n_cells, max(len(floors), 1)), np.int64),
@@ -397,9 +397,9 @@ def tally_scores(
     taken TALLY_CHUNK at a time, so that a chunk's cells are still in the cache for its
     recount: their bins (a pass the compiler vectorises), the score sums (in four lanes,
     agent i in lane i % 4, each in id order and then lane after lane), then the
-    recount. Without grades by bin, one more pass counts per cell
-    and grade, leaving out common_grade (the grade of most agents, -1 for none), which
-    the cells' sizes cell_count give."""
+    recount. Without grades by bin, one more pass counts per cell and grade, leaving out
+    common_grade (the grade of most agents, -1 for none), which the cells' sizes
+    cell_count give."""
     n_cells = out.shape[0]
     n_bins = len(hist)
     n = len(cell)
