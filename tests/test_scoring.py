@@ -8,7 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scslab.scenario import Grade, Scoring
-from scslab.scoring import Scorer, ScoreRules, drift, grade_index, grades_of
+from scslab.scoring import (
+    FLAG_BLOCK,
+    Scorer,
+    ScoreRules,
+    ceil_float32,
+    drift,
+    grade_index,
+    grades_of,
+    mark_outside,
+)
 
 GRADES = [
     Grade(name=n, min_score=s)
@@ -64,6 +73,53 @@ def test_scores_stay_in_bounds(events) -> None:
         sc.apply(i, np.array([who]), np.array([pts]), np.array([False]))
         sc.drift(np.zeros(0, np.int32))
     assert (sc.state.score >= 0).all() and (sc.state.score <= 2000).all()
+
+
+F32_MAX = float(np.finfo(np.float32).max)
+EDGES = [0.0, -0.0, 1e-46, 959.99999, 960.0, 960.00001, 1030.3, F32_MAX, 3.5e38, 1e300, np.inf]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    points=st.floats(allow_nan=False) | st.sampled_from(EDGES + [-e for e in EDGES]),
+    v=st.floats(width=32) | st.sampled_from([0.0, 960.0, 1030.3, F32_MAX, -F32_MAX]),
+)
+def test_ceil_float32_keeps_every_comparison_with_float32_scores(points: float, v: float) -> None:
+    """v < points (float64) exactly when v < ceil_float32(points) (float32), for every
+    float32 v, the infinities and values beyond float32's range included; and no float32
+    lies between them."""
+    c = np.float32(ceil_float32(points))
+    v32 = np.float32(v)
+    assert (float(v32) < points) == (v32 < c)
+    assert (float(v32) >= points) == (v32 >= c)
+    if np.isfinite(c) and c > -F32_MAX:
+        assert float(c) >= points > float(np.nextafter(c, np.float32(-np.inf)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.sampled_from([0, 7, 8, 65, FLAG_BLOCK - 1, FLAG_BLOCK + 8, 2 * FLAG_BLOCK + 13]),
+    seed=st.integers(0, 10**6),
+    band=st.sampled_from([(960.0, 1030.0), (-np.inf, np.inf), (1000.0, 1000.0), (1e9, -1e9)]),
+    masked=st.booleans(),
+)
+def test_mark_outside_matches_a_run_by_run_reading(
+    n: int, seed: int, band: tuple[float, float], masked: bool
+) -> None:
+    """Each run of eight (across blocks of FLAG_BLOCK subjects) is marked exactly when
+    one of its subjects, on no list where masks are given, is outside the band; the
+    partial run at the end always is."""
+    rng = np.random.default_rng(seed)
+    score = rng.normal(1000.0, 40.0, n).astype(np.float32)
+    score[rng.random(n) < 0.05] = np.float32(band[0]) if np.isfinite(band[0]) else 0.0
+    mask = (rng.random(n) < 0.5).astype(np.uint8) if masked else np.zeros(0, np.uint8)
+    runs = np.zeros(n // 8 + 1, bool)
+    mark_outside(score, *band, runs, mask)
+    off = (score < band[0]) | (score >= band[1])
+    if masked:
+        off &= mask == 0
+    expect = [off[8 * k : 8 * k + 8].any() for k in range(n // 8)] + [True]
+    assert runs.tolist() == expect
 
 
 @settings(max_examples=30, deadline=None)

@@ -74,8 +74,60 @@ class ScoreState:
         return cls(np.full(n, base, np.float32), np.zeros(n, np.float32))
 
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-"""The largest finite float32 (points): drift's bounds as scores stay within it."""
+FLAG_BLOCK = 4096
+"""mark_outside(): subjects whose band flags are worked out together (a multiple of 64): their
+bytes of flags stay in the L1 cache from one pass to the next."""
+assert FLAG_BLOCK % 64 == 0
+
+
+@nb.njit(cache=True)
+def ceil_float32(points: float) -> np.float32:
+    """The least float32 at or above `points` (infinities stay; beyond float32's range,
+    the infinity of its sign or -FLOAT32_MAX): for every float32 v, v < points exactly
+    when v < ceil_float32(points), and v >= points exactly when v >= it."""
+    f = np.float32(points)
+    if np.float64(f) < points:
+        f = np.nextafter(f, np.float32(np.inf))
+    return f
+
+
+# (no fastmath: the band's ends may be infinite; comparisons vectorise without it)
+@nb.njit(cache=True, nogil=True)
+def mark_outside(
+    score: np.ndarray,
+    band_lo: float,
+    band_hi: float,
+    outside: np.ndarray,
+    list_mask: np.ndarray,
+) -> None:
+    """outside[k] = whether one of the scores (points) of subjects 8k to 8k + 7 is
+    outside [band_lo, band_hi), counting with list masks (list_mask, one per subject;
+    empty: none) only the subjects on no list; outside[len(score) // 8], the last,
+    partial run, is always set. Releases the GIL."""
+    n_oct = len(score) // 8
+    masked = len(list_mask) == len(score)
+    # a byte per subject (the band's ends as float32, the same comparisons), then the
+    # eight bytes of each run read as one word; a block of subjects at a time, each
+    # block a view from 0 (an offset index stops vectorisation)
+    low, high = ceil_float32(band_lo), ceil_float32(band_hi)
+    body = 8 * n_oct
+    flags = np.empty(min(body, FLAG_BLOCK), np.uint8)
+    for block in range(-(-body // FLAG_BLOCK)):
+        first = block * FLAG_BLOCK
+        size = min(FLAG_BLOCK, body - first)
+        v = score[first : first + size]
+        if masked:
+            m = list_mask[first : first + size]
+            for i in range(size):
+                flags[i] = (m[i] == 0) & ((v[i] < low) | (v[i] >= high))
+        else:
+            for i in range(size):
+                flags[i] = (v[i] < low) | (v[i] >= high)
+        words = flags[:size].view(np.uint64)
+        runs = outside[first // 8 : first // 8 + size // 8]
+        for k in range(size // 8):
+            runs[k] = words[k] != 0
+    outside[n_oct] = True
 
 
 # (no reassociation or contraction, so the scores are those of the formula evaluated in
@@ -103,13 +155,11 @@ def drift(
     update finds the listed ones that may change otherwise (every listed subject, or
     those measures.mark_leaving marks). Releases the GIL.
 
-    Scores and bounds in points, all finite; decay is 1 - drift per day, association the
-    points lost per listed contact, [lo, hi] the score bounds.
+    Scores in points, finite, as are [lo, hi], the score bounds (the band's ends may be
+    infinite); decay is 1 - drift per day, association the points lost per listed contact.
     """
     n = len(score)
-    n_oct = n // 8
     penalise = association != 0.0 and len(listed_contacts) == n
-    masked = len(list_mask) == n
     # the new scores in one pass, the flags in a second: each loop vectorises (one loop
     # doing both ran slower, at every size up to the whole city)
     if penalise:
@@ -119,19 +169,7 @@ def drift(
     else:
         for i in range(n):
             out[i] = np.float32(min(max(base + decay * (score[i] - base), lo), hi))
-    # the bounds as float32, within its range (no infinities: see fastmath)
-    top, bottom = np.float32(min(hi, FLOAT32_MAX)), np.float32(max(lo, -FLOAT32_MAX))
-    for k in range(n_oct):
-        low, high = top, bottom
-        for i in range(8 * k, 8 * k + 8):
-            v = out[i]
-            if masked and list_mask[i] != 0:  # a listed subject widens neither end
-                v_low, v_high = top, bottom
-            else:
-                v_low, v_high = v, v
-            low, high = min(low, v_low), max(high, v_high)
-        outside[k] = (low < band_lo) | (high >= band_hi)
-    outside[n_oct] = True
+    mark_outside(out, band_lo, band_hi, outside, list_mask)
 
 
 @nb.njit(cache=True)
