@@ -10,10 +10,14 @@ from scslab.departments import (
     RecordKinds,
     SubjectView,
     _accepted,
+    candidate_count,
+    candidates,
     decile_multipliers,
     deterrence_factor,
     draw_behaviour,
     observe,
+    observed,
+    records_into,
 )
 from scslab.scenario import builtin_text, parse_scenario
 from scslab.streams import stream_key
@@ -123,3 +127,35 @@ def test_accepted_is_the_thinning_rule(with_income: bool, residents: bool) -> No
     if with_income:
         mult *= income
     assert got.tolist() == cand[u < mult].tolist()
+
+
+@pytest.mark.parametrize("coverage, error_rate", [(1.0, 0.0), (0.6, 0.2), (0.0, 0.5)])
+@pytest.mark.parametrize("residents", [True, False])
+def test_records_into_writes_the_records_of_the_three_steps(
+    coverage: float, error_rate: float, residents: bool
+) -> None:
+    """records_into (the compiled days' departments, allocating nothing) writes, day by
+    day, exactly the records that candidates, _accepted and observed give, in order."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    mask = rng.integers(0, 4, n).astype(np.uint8)
+    decile = rng.integers(0, 10, n).astype(np.uint8) if residents else np.zeros(0, np.uint8)
+    migrant = (rng.random(n) < 0.3).view(np.uint8) if residents else np.zeros(0, np.uint8)
+    deciles = decile_multipliers(3.0)
+    key, max_mult = stream_key(9, "records:kind"), 1.7 * deciles.max() * 1.4
+    written = 0
+    for day in range(40):
+        mean = n * 0.01 * max_mult
+        cand, u = candidates(key, day, n, mean, max_mult)
+        rule = (mask, 0b10, 1.7, deciles, decile, migrant, 1.4)
+        actors = _accepted(cand, u, *rule, np.zeros(0))
+        expect = observed(key, day, actors, n, coverage, error_rate)
+        most = candidate_count(key, day, mean)
+        assert most == len(cand)
+        out = (np.full(most, -1, np.int32), np.full(most, -1, np.int32), np.ones(most, bool))
+        got = records_into(key, day, most, n, max_mult, *rule, coverage, error_rate, *out)
+        assert got == len(expect[0])
+        for column, want in zip(out, expect, strict=True):
+            assert column[:got].tolist() == want.tolist()
+        written += got
+    assert written > 100 or coverage == 0.0

@@ -8,7 +8,7 @@ records about residents, the points score with drift and association penalties, 
 score-triggered lists) run their days here instead, in one compiled loop that calls
 the engine's own kernels in the engine's order, with the same random streams:
 
-    departments   candidates -> _accepted -> observed          (departments.py)
+    departments   candidate_count, records_into                (departments.py)
     scoring       drift, decay_error_points, add_points        (scoring.py)
     lists         mark_leaving, _agents_to_visit, _daily,
                   update_members, count_listed_contacts        (measures.py)
@@ -38,7 +38,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from scslab.departments import _accepted, candidates, observed
+from scslab.departments import candidate_count, records_into
 from scslab.dueprocess import count_wrongful_days
 from scslab.measures import (
     RULE_RECORDS,
@@ -259,7 +259,6 @@ def run_days(
     n_lists = len(rule)
     rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = records
     ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful = changes
-    no_income = np.zeros(0)
     no_reps = np.zeros(n, np.uint8) if len(days_wrongful) else np.zeros(0, np.uint8)
     counted_mask, counted_wrongful = counted
     # with score rules only, a listed agent changes only if its score leaves its stay
@@ -283,10 +282,15 @@ def run_days(
         for k in range(len(kind_key)):
             if kind_mean[k] <= 0.0 or n == 0:
                 continue
-            cand, u = candidates(kind_key[k], day, n, kind_mean[k], kind_max_mult[k])
-            actors = _accepted(
-                cand,
-                u,
+            most = candidate_count(kind_key[k], day, kind_mean[k])
+            records = _grow_columns(records, n_records, n_records + most)
+            rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = records
+            m = records_into(
+                kind_key[k],
+                day,
+                most,
+                n,
+                kind_max_mult[k],
                 mask,
                 black_bits,
                 listed_multiplier[k],
@@ -294,22 +298,15 @@ def run_days(
                 income_decile,
                 migrant,
                 migrant_multiplier[k],
-                no_income,
+                coverage[k],
+                error_rate[k],
+                rec_subject[n_records:],
+                rec_actor[n_records:],
+                rec_erroneous[n_records:],
             )
-            subject, actor, erroneous = observed(
-                kind_key[k], day, actors, n, coverage[k], error_rate[k]
-            )
-            m = len(subject)
-            if m == 0:
-                continue
             need = n_records + m
-            records = _grow_columns(records, n_records, need)
-            rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = records
             rec_day[n_records:need] = day
             rec_kind[n_records:need] = k
-            rec_subject[n_records:need] = subject
-            rec_actor[n_records:need] = actor
-            rec_erroneous[n_records:need] = erroneous
             n_records = need
         t1 = _cycles()
         cycles[0] += t1 - t0

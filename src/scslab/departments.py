@@ -144,6 +144,23 @@ def observe(
 
 
 @nb.njit(cache=True)
+def _observation(
+    key: np.uint64, day: int, p: int, a: int, n_subjects: int, coverage: float, error_rate: float
+) -> tuple[bool, int, bool]:
+    """(seen, subject, erroneous) of the record of event p of the day (by actor a): see
+    observed."""
+    c = OBSERVATIONS + 3 * p
+    if coverage < 1.0 and hash_uniform(key, day, c) >= coverage:
+        return False, a, False
+    err = error_rate > 0.0 and hash_uniform(key, day, c + 1) < error_rate
+    subject = a
+    if err and n_subjects > 1:
+        shift = 1 + min(int(hash_uniform(key, day, c + 2) * (n_subjects - 1)), n_subjects - 2)
+        subject = (a + shift) % n_subjects
+    return True, subject, err
+
+
+@nb.njit(cache=True)
 def observed(
     key: np.uint64,
     day: int,
@@ -162,19 +179,24 @@ def observed(
     erroneous = np.empty(m, np.bool_)
     r = 0
     for p in range(m):
-        c = OBSERVATIONS + 3 * p
-        if coverage < 1.0 and hash_uniform(key, day, c) >= coverage:
-            continue
-        a = actors[p]
-        actor[r] = a
-        subject[r] = a
-        err = error_rate > 0.0 and hash_uniform(key, day, c + 1) < error_rate
-        erroneous[r] = err
-        if err and n_subjects > 1:
-            shift = 1 + min(int(hash_uniform(key, day, c + 2) * (n_subjects - 1)), n_subjects - 2)
-            subject[r] = (a + shift) % n_subjects
-        r += 1
+        seen, named, err = _observation(key, day, p, actors[p], n_subjects, coverage, error_rate)
+        if seen:
+            actor[r], subject[r], erroneous[r] = actors[p], named, err
+            r += 1
     return subject[:r], actor[:r], erroneous[:r]
+
+
+@nb.njit(cache=True)
+def candidate_count(key: np.uint64, day: int, mean: float) -> int:
+    """The Poisson(mean) number of candidate events of `day` (see candidates)."""
+    return hash_poisson(key, day, COUNT, mean)
+
+
+@nb.njit(cache=True)
+def _candidate(key: np.uint64, day: int, j: int, n: int, max_mult: float) -> tuple[int, float]:
+    """(id, draw) of candidate j of the day: see candidates."""
+    i = min(int(hash_uniform(key, day, CANDIDATES + 2 * j) * n), n - 1)
+    return i, hash_uniform(key, day, CANDIDATES + 2 * j + 1) * max_mult
 
 
 @nb.njit(cache=True)
@@ -183,12 +205,11 @@ def candidates(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A Poisson(mean) number of candidate events on `day`, each by a uniformly drawn one
     of n subjects, with a uniform draw on [0, max_mult) for thinning: (ids, draws)."""
-    m = hash_poisson(key, day, COUNT, mean)
+    m = candidate_count(key, day, mean)
     cand = np.empty(m, np.int64)
     u = np.empty(m)
     for j in range(m):
-        cand[j] = min(int(hash_uniform(key, day, CANDIDATES + 2 * j) * n), n - 1)
-        u[j] = hash_uniform(key, day, CANDIDATES + 2 * j + 1) * max_mult
+        cand[j], u[j] = _candidate(key, day, j, n, max_mult)
     return cand, u
 
 
@@ -244,6 +265,27 @@ def draw_behaviour(
 
 
 @nb.njit(cache=True)
+def _multiplier(
+    i: int,
+    list_mask: np.ndarray,
+    black_bits: int,
+    listed_multiplier: float,
+    decile_multiplier: np.ndarray,
+    income_decile: np.ndarray,
+    migrant: np.ndarray,
+    migrant_multiplier: float,
+) -> float:
+    """Subject i's rate multiplier (no unit): blacklisted, income decile, migrant (each
+    left out when its array is empty)."""
+    mult = listed_multiplier if list_mask[i] & black_bits else 1.0
+    if len(income_decile):
+        mult *= decile_multiplier[income_decile[i]]
+    if len(migrant):
+        mult *= migrant_multiplier if migrant[i] else 1.0
+    return mult
+
+
+@nb.njit(cache=True)
 def _accepted(
     cand: np.ndarray,
     u: np.ndarray,
@@ -263,14 +305,66 @@ def _accepted(
     m = 0
     for j in range(len(cand)):
         i = cand[j]
-        mult = listed_multiplier if list_mask[i] & black_bits else 1.0
-        if len(income_decile):
-            mult *= decile_multiplier[income_decile[i]]
-        if len(migrant):
-            mult *= migrant_multiplier if migrant[i] else 1.0
+        mult = _multiplier(
+            i,
+            list_mask,
+            black_bits,
+            listed_multiplier,
+            decile_multiplier,
+            income_decile,
+            migrant,
+            migrant_multiplier,
+        )
         if len(income_multiplier):
             mult *= income_multiplier[j]
         if u[j] < mult:
             out[m] = i
             m += 1
     return out[:m]
+
+
+@nb.njit(cache=True)
+def records_into(
+    key: np.uint64,
+    day: int,
+    n_candidates: int,
+    n: int,
+    max_mult: float,
+    list_mask: np.ndarray,
+    black_bits: int,
+    listed_multiplier: float,
+    decile_multiplier: np.ndarray,
+    income_decile: np.ndarray,
+    migrant: np.ndarray,
+    migrant_multiplier: float,
+    coverage: float,
+    error_rate: float,
+    subject: np.ndarray,
+    actor: np.ndarray,
+    erroneous: np.ndarray,
+) -> int:
+    """observed(_accepted(candidates(...))) with no income feedback, written into
+    subject, actor and erroneous (each at least n_candidates long, the day's
+    candidate_count) with nothing allocated: the same draws, the same records. Returns
+    how many records were written."""
+    accepted = 0
+    r = 0
+    for j in range(n_candidates):
+        i, u = _candidate(key, day, j, n, max_mult)
+        mult = _multiplier(
+            i,
+            list_mask,
+            black_bits,
+            listed_multiplier,
+            decile_multiplier,
+            income_decile,
+            migrant,
+            migrant_multiplier,
+        )
+        if u < mult:
+            seen, named, err = _observation(key, day, accepted, i, n, coverage, error_rate)
+            accepted += 1
+            if seen:
+                actor[r], subject[r], erroneous[r] = i, named, err
+                r += 1
+    return r
