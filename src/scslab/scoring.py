@@ -83,8 +83,8 @@ assert FLAG_BLOCK % 64 == 0
 @nb.njit(cache=True)
 def ceil_float32(points: float) -> np.float32:
     """The least float32 at or above `points` (infinities stay; beyond float32's range,
-    the infinity of its sign or -FLOAT32_MAX): for every float32 v, v < points exactly
-    when v < ceil_float32(points), and v >= points exactly when v >= it."""
+    +inf above it, the lowest finite float32 below it): for every float32 v, v < points
+    exactly when v < ceil_float32(points), and v >= points exactly when v >= it."""
     f = np.float32(points)
     if np.float64(f) < points:
         f = np.nextafter(f, np.float32(np.inf))
