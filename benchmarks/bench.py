@@ -51,14 +51,17 @@ CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
 from scslab import Simulation
-from scslab.scenario import load_scenario
+from scslab.scenario import Outputs, load_scenario
 args = json.loads(sys.argv[1])
+sc = load_scenario(args["scenario"])
+if args["scores"] is not None:  # the score tally on or off, whatever the file says
+    sc = sc.model_copy(update={"outputs": Outputs(scores=args["scores"])})
 if args["warm"]:  # load the compiled kernels from numba's cache before the timed run:
     # two days of a city of the same size, which takes the same code paths (compiled
     # days tally a small city's scores inside the loop, a larger one's in a worker thread)
-    Simulation(load_scenario(args["scenario"]), seed=args["seed"], scale=args["scale"],
+    Simulation(sc, seed=args["seed"], scale=args["scale"],
                residents=args["residents"], days=2, agents=False, engine=args["engine"]).run()
-sim = Simulation(load_scenario(args["scenario"]), seed=args["seed"], scale=args["scale"],
+sim = Simulation(sc, seed=args["seed"], scale=args["scale"],
                  residents=args["residents"], days=args["days"], agents=False,
                  engine=args["engine"])
 res = sim.run(out=args["out"])
@@ -84,12 +87,13 @@ def run_child(
     seed: int = 1,
     engine: str = "auto",
     warm: bool = False,
+    scores: bool | None = None,
     env: dict | None = None,
 ) -> dict:
     """One scslab run in a fresh Python process; returns its timings, the engine that
     ran it and its peak RSS (GiB). warm: a two-day run of the same scenario and size
     first, so that loading the compiled kernels from numba's cache is not in the run's
-    timings."""
+    timings. scores: the scenario's outputs.scores set to this (None: as it is)."""
     with tempfile.TemporaryDirectory() as tmp:
         args = {
             "scenario": scenario,
@@ -99,6 +103,7 @@ def run_child(
             "seed": seed,
             "engine": engine,
             "warm": warm,
+            "scores": scores,
             "out": str(Path(tmp) / "run"),
         }
         proc = subprocess.run(
@@ -201,9 +206,18 @@ def plot_scaling(rows: list[dict], name: str = "scaling") -> None:
     fig.savefig(RESULTS / f"{name}.png", dpi=120)
 
 
+SERIES = {"compiled": ("compiled", None), "general": ("general", None)}
+SERIES["compiled_scores"] = ("compiled", True)
+"""mesa_ratio's scslab series: (engine, outputs.scores). SCS-ref-1 collects what its model
+names, the daily listed and green-channel counts, as the Mesa model does; compiled_scores
+runs it with scslab's score tally on as well (score sums and grades by group, the score
+histogram: work the Mesa model does not do)."""
+
+
 def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int = 3) -> list[dict]:
-    """SCS-ref-1 in scslab (compiled days and the general loop) and in Mesa, side by
-    side: agent-days per second of each, and scslab's over Mesa's.
+    """SCS-ref-1 in scslab (compiled days, the general loop, and compiled days with the
+    score tally on: SERIES) and in Mesa, side by side: agent-days per second of each, and
+    scslab's over Mesa's.
 
     All rates count simulated days only. Mesa's time is that of its steps (the building
     of its model, its agents and its data collector timed apart). scslab's is given two
@@ -215,7 +229,7 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int =
     leave out the population build and the loading of the compiled kernels (a two-day
     warm-up run of the same size in the same process: see the compile benchmark for
     those costs). Each scslab time is the median of `repeats` runs, each in a fresh
-    process, the two engines taking turns (a small run takes under a second, and one run
+    process, the series taking turns (a small run takes under a second, and one run
     can be twice as slow as the next on a shared machine); Mesa's runs for mesa_days
     days, one number for every size or one per size (its day costs the same every day)."""
     sys.path.insert(0, str(HERE))
@@ -227,10 +241,13 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int =
     here = machine()
     per_size = mesa_days * len(sizes) if len(mesa_days) == 1 else mesa_days
     for n, m_days in zip(sizes, per_size, strict=True):
-        runs: dict[str, list[dict]] = {"compiled": [], "general": []}
+        runs: dict[str, list[dict]] = {series: [] for series in SERIES}
         for _ in range(repeats):
-            for engine, got in runs.items():
-                run = run_child(str(SCS_REF), residents=n, days=days, engine=engine, warm=True)
+            for series, got in runs.items():
+                engine, scores = SERIES[series]
+                run = run_child(
+                    str(SCS_REF), residents=n, days=days, engine=engine, warm=True, scores=scores
+                )
                 got.append(run)
         mesa_build_s, mesa_s = time_steps(n, m_days, 1)
         mesa_rate = n * m_days / mesa_s
@@ -255,7 +272,8 @@ def mesa_ratio(sizes: list[int], days: int, mesa_days: list[int], repeats: int =
             f"general {row['general_agent_days_per_s_days_only'] / 1e6:.1f} M, Mesa "
             f"{mesa_rate / 1e3:.0f} k agent-days/s: {row['compiled_ratio_days_only']:,.0f}x and "
             f"{row['general_ratio_days_only']:,.0f}x (setup included: "
-            f"{row['compiled_ratio']:,.0f}x and {row['general_ratio']:,.0f}x)",
+            f"{row['compiled_ratio']:,.0f}x and {row['general_ratio']:,.0f}x); with the "
+            f"score tally {row['compiled_scores_ratio_days_only']:,.0f}x",
             flush=True,
         )
     RESULTS.mkdir(exist_ok=True)

@@ -30,6 +30,9 @@ from scslab import Simulation
 from scslab.scenario import load_scenario
 scenario, n, runs, engine = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 sc = load_scenario(scenario)
+if sys.argv[5] != "file":  # outputs.scores on or off, whatever the file says
+    from scslab.scenario import Outputs
+    sc = sc.model_copy(update={"outputs": Outputs(scores=sys.argv[5] == "on")})
 Simulation(sc, seed=1, residents=n, days=2, agents=False, engine=engine).run()
 times = [
     Simulation(sc, seed=1, residents=n, days=365, agents=False, engine=engine)
@@ -41,13 +44,16 @@ print(json.dumps({"fastest": min(times), "module": scslab.__file__}))
 """
 
 
-def fastest_year(src: str, residents: int, runs: int, engine: str, scenario: str) -> float:
+def fastest_year(
+    src: str, residents: int, runs: int, engine: str, scenario: str, scores: str = "file"
+) -> float:
     """The fastest of `runs` years (seconds of simulation) in one fresh process that
-    imports scslab from the folder `src` (checked: not an installed copy)."""
+    imports scslab from the folder `src` (checked: not an installed copy); scores: the
+    scenario's outputs.scores ("on", "off", or "file": as the file has it)."""
     folder = Path(src).resolve()
     env = {**os.environ, "PYTHONPATH": str(folder)}
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, scenario, str(residents), str(runs), engine],
+        [sys.executable, "-c", CHILD, scenario, str(residents), str(runs), engine, scores],
         capture_output=True,
         text=True,
         env=env,
@@ -71,6 +77,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="timed years per process")
     parser.add_argument("--engine", default="compiled", choices=["auto", "general", "compiled"])
     parser.add_argument("--scenario", default=str(HERE / "scs-ref-1.yaml"))
+    parser.add_argument(
+        "--scores",
+        default="file",
+        choices=["file", "on", "off"],
+        help="the score tally (outputs.scores): as in the scenario file, or on or off "
+        "(on or off needs a version that has outputs.scores on both sides)",
+    )
     args = parser.parse_args()
     for src in (args.before, args.after):
         if not (Path(src) / "scslab" / "__init__.py").is_file():
@@ -81,7 +94,9 @@ def main() -> None:
         best: dict[str, list[float]] = {"before": [], "after": []}
         for _ in range(args.rounds):
             for name, src in (("before", args.before), ("after", args.after)):
-                best[name].append(fastest_year(src, n, args.runs, args.engine, args.scenario))
+                best[name].append(
+                    fastest_year(src, n, args.runs, args.engine, args.scenario, args.scores)
+                )
         fast = {k: min(v) for k, v in best.items()}
         mid = {k: statistics.median(v) for k, v in best.items()}
         print(

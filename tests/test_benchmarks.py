@@ -33,9 +33,9 @@ def test_bench_scaling_and_mesa_smoke(tmp_path) -> None:
     mesa = list(csv.DictReader(open(tmp_path / "mesa.csv")))
     m = mesa[0]
     assert m["machine"] == rows[0]["machine"]
-    for engine in ("compiled", "general"):
-        assert float(m[f"{engine}_ratio_days_only"]) >= float(m[f"{engine}_ratio"]) > 0
-        assert 0 < float(m[f"{engine}_days_s"]) <= float(m[f"{engine}_simulate_s"])
+    for series in ("compiled", "general", "compiled_scores"):  # (with the score tally)
+        assert float(m[f"{series}_ratio_days_only"]) >= float(m[f"{series}_ratio"]) > 0
+        assert 0 < float(m[f"{series}_days_s"]) <= float(m[f"{series}_simulate_s"])
     oracle = list(csv.DictReader(open(tmp_path / "oracle.csv")))
     assert [int(r["day"]) for r in oracle] == [0, 1, 2, 3]
     assert {"scslab_listed_lo", "mesa_green_hi"} <= set(oracle[0])

@@ -23,8 +23,10 @@ SCS_REF = Path(__file__).resolve().parents[1] / "benchmarks" / "scs-ref-1.yaml"
 
 
 def core(**edits: object) -> Scenario:
-    """SCS-ref-1 with edits: dotted keys into its YAML set to a value (None: removed)."""
+    """SCS-ref-1 with its score tally on (outputs.scores; the shipped file has it off) and
+    edits: dotted keys into its YAML set to a value (None: removed)."""
     data = yaml.safe_load(SCS_REF.read_text())
+    data["outputs"] = {"scores": True}
     for dotted, value in edits.items():
         *path, last = dotted.split(".")
         node = data
@@ -54,8 +56,10 @@ def assert_same_tables(general: Simulation, compiled: Simulation) -> None:
         pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
 
 
-def test_the_reference_model_runs_compiled_with_the_same_tables() -> None:
-    general, compiled = both(load_scenario(str(SCS_REF)), seed=2, residents=3000, days=80)
+@pytest.mark.parametrize("scores", [True, False])
+def test_the_reference_model_runs_compiled_with_the_same_tables(scores: bool) -> None:
+    """SCS-ref-1 (the score tally on, or off as shipped) on both engines."""
+    general, compiled = both(core(**{"outputs.scores": scores}), seed=2, residents=3000, days=80)
     assert general.engine_used == "general" and compiled.engine_used == "compiled"
     assert_same_tables(general, compiled)
     m = compiled.results.tables["metrics"]  # type: ignore[attr-defined]
@@ -85,6 +89,7 @@ def test_the_reference_model_runs_compiled_with_the_same_tables() -> None:
     clamp=st.booleans(),
     agents=st.booleans(),
     behind=st.booleans(),
+    scores=st.booleans(),
     residents=st.integers(1, 1500),
     seed=st.integers(1, 10_000),
 )
@@ -104,6 +109,7 @@ def test_compiled_days_equal_the_general_loop(
     clamp: bool,
     agents: bool,
     behind: bool,
+    scores: bool,
     residents: int,
     seed: int,
 ) -> None:
@@ -111,8 +117,8 @@ def test_compiled_days_equal_the_general_loop(
     errors (wrongful listings), rate multipliers, dense events, drift, association
     penalties, score rules (also off whole numbers), grades on and off the histogram's
     bin edges and three to eight of them (the tally sums four columns at a time), score
-    bounds, with and without per-agent tables, the score tally at the
-    end of each day or in the worker thread a chunk behind, down to a city of one."""
+    bounds, with and without per-agent tables, the score tally at the end of each day
+    or in the worker thread a chunk behind or not at all, down to a city of one."""
     edits: dict[str, object] = {
         "departments.courts.coverage": coverage,
         "departments.tax.error_rate": error_rate,
@@ -123,6 +129,7 @@ def test_compiled_days_equal_the_general_loop(
         "departments.traffic_police.records.traffic.rate_per_year": 0.365 * rate_scale,
         "scoring.drift_per_day": drift,
         "scoring.association_penalty": association,
+        "outputs.scores": scores,
         "scoring.grades": [
             {"name": "G", "min_score": grade_floor},
             {"name": "N", "min_score": 960},
@@ -205,7 +212,7 @@ def test_scores_tallied_each_day_or_a_chunk_behind_give_the_same_tables(
     monkeypatch.setattr("scslab.engine.tally_behind", lambda residents: behind)
     if snapshot_bytes is not None:
         monkeypatch.setattr("scslab.engine.SNAPSHOT_BYTES", snapshot_bytes)
-    scenario = load_scenario(str(SCS_REF))
+    scenario = core()
     general, compiled = both(scenario, seed=4, residents=2500, days=days)
     assert_same_tables(general, compiled)
     assert (compiled.worker_seconds["score_tally"] > 0) == behind
@@ -273,7 +280,7 @@ RUN = {
     "lists.*.kind", "lists.*.context", "lists.*.trigger.score_below",
     "lists.*.trigger.score_at_least", "lists.*.trigger.grade_at_most",
     "lists.*.trigger.grade_at_least",
-    "behaviour.deterrence_elasticity", "behaviour.reference_coverage",
+    "behaviour.deterrence_elasticity", "behaviour.reference_coverage", "outputs.scores",
 }  # fmt: skip
 REFUSED = {
     "population.enterprises_per_resident", "population.individual_businesses_per_resident",

@@ -169,3 +169,27 @@ def test_green_channel_set_without_a_scan(monkeypatch) -> None:
     assert scanned.high_scores is None
     pd.testing.assert_frame_equal(a.metrics, b.metrics)
     assert a.to_frame()["green_channel:medical"].sum() > 0
+
+
+def test_scores_left_out_change_nothing_else() -> None:
+    """outputs.scores: false skips the score tally: the metrics lose score_sum and the
+    grades (residents' and market entities'), the score histogram is empty, no tally
+    runs in the worker thread, and every other table and value is the same."""
+    data = yaml.safe_load(builtin_text("beijing-2018"))
+    on = Simulation(parse_scenario(yaml.safe_dump(data)), seed=6, residents=5000, days=30)
+    data["outputs"] = {"scores": False}
+    off = Simulation(parse_scenario(yaml.safe_dump(data)), seed=6, residents=5000, days=30)
+    a, b = on.run(), off.run()
+    assert off.worker_seconds["score_tally"] == 0.0
+    score_metric = (
+        a.tables["metrics"]["metric"]
+        .astype(str)
+        .str.contains(r"(?:^|\.)(?:score_sum|grade:)", regex=True)
+    )
+    assert score_metric.any() and a.tables["metrics"]["metric"].str.startswith("enterprise.").any()
+    kept = a.tables["metrics"][~score_metric].reset_index(drop=True)
+    kept["metric"] = kept["metric"].cat.remove_unused_categories()
+    pd.testing.assert_frame_equal(kept, b.tables["metrics"], check_exact=True)
+    assert len(a.tables["score_histogram"]) > 0 and len(b.tables["score_histogram"]) == 0
+    for name in a.tables.keys() - {"metrics", "score_histogram"}:
+        pd.testing.assert_frame_equal(a.tables[name], b.tables[name], check_exact=True)

@@ -125,3 +125,17 @@ def test_seed_interval():
     assert mean - lo == pytest.approx(hi - mean)
     assert plots.seed_interval([1.0, 2.0, 3.0])[1] == 0.0  # a rate is never negative
     assert plots.seed_interval([5.0]) == (5.0, 5.0, 5.0)
+
+
+def test_scores_not_collected_are_named_in_the_figures() -> None:
+    """SCS-ref-1 leaves the score tally off (outputs.scores): its score panels say so."""
+    from scslab import Simulation
+
+    from .conftest import BENCHMARKS
+
+    res = Simulation(BENCHMARKS / "scs-ref-1.yaml", seed=1, residents=500, days=5).run()
+    assert res.tables["score_histogram"].empty
+    fig = plots.score_distribution([res])
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    # (the histogram's panel and the grades')
+    assert texts.count("scores not collected (outputs.scores: false)") == 2

@@ -335,7 +335,14 @@ class Simulation:
                 domains=DomainRules.compile(sc, name, lists, ent_lists, score),  # type: ignore[arg-type]
                 scorer=scorer,
                 space=space,
-                series=DailySeries(groups, space, prefix),
+                series=DailySeries(
+                    groups,
+                    space,
+                    prefix,
+                    left_out=np.zeros(0, np.int64)
+                    if sc.outputs.scores
+                    else np.concatenate([cols["score"], cols["grade"]]),
+                ),
                 cols=cols,
             )
             sides.append(side)
@@ -390,7 +397,7 @@ class Simulation:
             for name in self.activities.names
         ]
         self.hist_rows: list[np.ndarray] = []
-        self._tally: tuple[int, Future[list[np.ndarray]]] | None = None
+        self._tally: tuple[int, Future[list[np.ndarray] | None]] | None = None
         self._drifting: list[Future[None]] = []
         self.list_key = [stream_key(self.seed, f"lists.{s.name}") for s in (self.res, self.ent)]
         self.activity_keys = [
@@ -720,8 +727,8 @@ class Simulation:
             side.acc, side.pending = side.pending, side.acc
             side.acc[:] = 0.0
         scores = [side.score for side in (self.res, self.ent)]
-        if pool is None:
-            done: Future[list[np.ndarray]] = Future()
+        if pool is None or not self.scenario.outputs.scores:
+            done: Future[list[np.ndarray] | None] = Future()
             done.set_result(self._tally_scores(scores))
             self._tally = (day, done)
         else:
@@ -739,8 +746,11 @@ class Simulation:
 
         return timed
 
-    def _tally_scores(self, scores: list[np.ndarray]) -> list[np.ndarray]:
-        """Score columns of the state of each side (see StateCollector.collect_scores)."""
+    def _tally_scores(self, scores: list[np.ndarray]) -> list[np.ndarray] | None:
+        """Score columns of the state of each side (see StateCollector.collect_scores);
+        None when the scenario does not collect them (outputs.scores)."""
+        if not self.scenario.outputs.scores:
+            return None
         return [
             side.collector.collect_scores(
                 score,
@@ -760,10 +770,12 @@ class Simulation:
             return
         day, future = self._tally
         self._tally = None
-        for side, state in zip((self.res, self.ent), future.result(), strict=True):
-            side.pending[:, side.cols["state"]] += state
+        tallied = future.result()
+        for k, side in enumerate((self.res, self.ent)):
+            if tallied is not None:
+                side.pending[:, side.cols["state"]] += tallied[k]
             side.series.add_day(side.pending)
-            if side.scorer is not None:
+            if side.scorer is not None and tallied is not None:
                 self.hist_rows.append(np.concatenate([[day, side is self.ent], side.hist]))
 
     # ----------------------------------------------------------------- run
@@ -884,8 +896,9 @@ class Simulation:
         counts = res.collector.running_counts(floors, HIST_LO)
         # the scores are tallied at the end of each day in run_days, or (tally_behind) in
         # the worker thread a chunk of days behind, while the next chunk runs (two
-        # chunks' scores kept)
-        behind = tally_behind(res.n)
+        # chunks' scores kept); not at all without outputs.scores
+        collect = self.scenario.outputs.scores
+        behind = tally_behind(res.n) and collect
         step = max(1, -(-days // (PROGRESS_STEPS if progress is not None or behind else 1)))
         if behind:
             step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
@@ -1028,7 +1041,7 @@ class Simulation:
                     group_count,
                     values,
                     snapshot,
-                    not behind,
+                    collect and not behind,
                     tally_args,
                     not behind or last == days,  # (behind, the next chunk drifts from the row)
                     self.days_blacklisted,
@@ -1067,7 +1080,8 @@ class Simulation:
         res.series.values = list(values)
         empty = np.zeros((len(self.ent.series.groups.group), len(self.ent.space)))
         self.ent.series.values = [empty] * days
-        self.hist_rows = list(np.column_stack([np.arange(days), np.zeros(days), hist]))
+        if collect:
+            self.hist_rows = list(np.column_stack([np.arange(days), np.zeros(days), hist]))
         per_cycle = in_days / max(1, int(cycles.sum()))
         for p, name in enumerate(PHASES):
             self.phase_seconds[name] = float(cycles[p]) * per_cycle

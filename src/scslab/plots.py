@@ -107,6 +107,15 @@ def scenario_dict(results: Results) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def no_scores(results: Results) -> str:
+    """Why a run has no score metrics: its scenario has no points score, or it did not
+    collect them (outputs.scores: false)."""
+    data = scenario_dict(results)
+    if data.get("scoring") and not (data.get("outputs") or {}).get("scores", True):
+        return "scores not collected (outputs.scores: false)"
+    return "no points score in this scenario"
+
+
 def black_lists(results: Results, subject: str = "resident") -> list[str]:
     """Names of the blacklists (not red lists) about this kind of subject."""
     lists = scenario_dict(results).get("lists", {}) or {}
@@ -442,7 +451,7 @@ def score_distribution(runs: Runs) -> Figure:
         if len(vs) > 1:
             ax_h.legend(fontsize=7, loc="center left")
     else:
-        _empty(ax_h, "no points score in this scenario")
+        _empty(ax_h, no_scores(vs[0].runs[0]))
     gcols = family(city(vs[0].runs[0]), "grade")
     if gcols:
         cmap = matplotlib.colormaps["RdYlGn"]
@@ -460,7 +469,7 @@ def score_distribution(runs: Runs) -> Figure:
         ax_g.set_title("Residents in each grade (log scale)", fontsize=10)
         ax_g.legend(fontsize=7, loc="center left", title="grade", ncols=2)
     else:
-        _empty(ax_g, "no grades in this scenario")
+        _empty(ax_g, no_scores(vs[0].runs[0]).replace("points score", "grades"))
     title = "Scores and grades"
     if len(vs) > 1:
         title += (
@@ -795,7 +804,7 @@ def overview(runs: Runs) -> Figure:
         ax.set_ylabel(RES_RATE + " (log)")
         ax.grid(axis="y", alpha=0.3)
     else:
-        _empty(ax, "no points score")
+        _empty(ax, no_scores(vs[0].runs[0]))
     ax.set_title("Grades on the last day", fontsize=10)
     # 4 blocked by domain
     ax = axes[3]

@@ -561,17 +561,24 @@ class DailySeries:
     space: MetricSpace
     prefix: str = ""
     values: list[np.ndarray] = field(default_factory=list)
+    left_out: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Metric columns not collected (left out of long_frame: their values stay zero)."""
 
     def add_day(self, cells: np.ndarray) -> None:
         """Sum one day's cells into groups and keep them."""
         self.values.append(self.groups.sum_cells(cells))
 
     def long_frame(self) -> pd.DataFrame:
-        """day, group_by, group, metric (categorical), value (one row each)."""
-        g, m = len(self.groups.group), len(self.space)
-        arr = np.stack(self.values) if self.values else np.zeros((0, g, m))  # [days, g, m]
+        """day, group_by, group, metric (categorical), value (one row each), for every
+        metric but those left out."""
+        g = len(self.groups.group)
+        keep = np.setdiff1d(np.arange(len(self.space)), self.left_out)
+        m = len(keep)
+        arr = np.stack(self.values) if self.values else np.zeros((0, g, len(self.space)))
+        if m < len(self.space):
+            arr = arr[:, :, keep]  # [days, g, m]
         d = len(arr)
-        names = [self.prefix + n for n in self.space.names]
+        names = [self.prefix + self.space.names[k] for k in keep]
         return pd.DataFrame(
             {
                 "day": np.repeat(np.arange(d, dtype=np.int16), g * m),

@@ -464,6 +464,21 @@ class PopulationSpec(Strict):
     children_share_of_parents: Probability = 0.35
 
 
+class Outputs(Strict):
+    """What a run collects day by day besides what it always does (lists, records,
+    sanctions and due process, by group)."""
+
+    scores: bool = Field(
+        True,
+        description=(
+            "The score tally: each day's score sum and agents per grade by group (metrics "
+            "score_sum and grade:NAME) and the day's score histogram (table "
+            "score_histogram). false: neither is collected, which saves a pass over every "
+            "scored agent a day; the final scores and grades stay in the per-agent tables."
+        ),
+    )
+
+
 class Scenario(Strict):
     """A complete social credit system and the city it runs on."""
 
@@ -482,6 +497,7 @@ class Scenario(Strict):
     due_process: DueProcess | None = Field(
         None, description="Notice, appeal, review, repair and expiry (null: none at all)."
     )
+    outputs: Outputs = Outputs()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Self:
