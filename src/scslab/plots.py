@@ -107,13 +107,13 @@ def scenario_dict(results: Results) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def no_scores(results: Results) -> str:
-    """Why a run has no score metrics: its scenario has no points score, or it did not
-    collect them (outputs.scores: false)."""
+def no_scores(results: Results, missing: str = "points score") -> str:
+    """Why a run has no score metrics (`missing`: what a panel lacks): its scenario has
+    no points score, or it did not collect them (outputs.scores: false)."""
     data = scenario_dict(results)
     if data.get("scoring") and not (data.get("outputs") or {}).get("scores", True):
         return "scores not collected (outputs.scores: false)"
-    return "no points score in this scenario"
+    return f"no {missing} in this scenario"
 
 
 def black_lists(results: Results, subject: str = "resident") -> list[str]:
@@ -469,7 +469,7 @@ def score_distribution(runs: Runs) -> Figure:
         ax_g.set_title("Residents in each grade (log scale)", fontsize=10)
         ax_g.legend(fontsize=7, loc="center left", title="grade", ncols=2)
     else:
-        _empty(ax_g, no_scores(vs[0].runs[0]).replace("points score", "grades"))
+        _empty(ax_g, no_scores(vs[0].runs[0], "grades"))
     title = "Scores and grades"
     if len(vs) > 1:
         title += (
