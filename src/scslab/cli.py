@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import click
 import typer
 import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from scslab.population import available_bytes, estimated_bytes, resident_count
 from scslab.results import Results
-from scslab.scenario import ScenarioError, builtin_names, builtin_text, load_scenario
+from scslab.scenario import (
+    MAX_DAYS,
+    MAX_RESIDENTS,
+    ScenarioError,
+    builtin_names,
+    builtin_text,
+    load_scenario,
+)
 
 app = typer.Typer(
     name="scslab",
@@ -28,9 +38,24 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+MAX_SEED = 2**63 - 1
+"""The largest seed: numpy's SeedSequence takes any integer >= 0, and a run's seed is kept
+as a 64-bit integer (manifest, tables and queries read it so)."""
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: line breaks and other control characters written as escapes."""
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+
+
 def fail(message: str) -> NoReturn:
-    """Print one error line and exit with status 2."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print one error line and exit with status 2. The message is printed as given (rich
+    markup in it is shown, not applied) on one line."""
+    line = Text("error:", style="bold red")
+    line.append(" " + one_line(message))
+    err_console.print(line, highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -101,6 +126,24 @@ def summary_table(results: Results) -> Table:
     return table
 
 
+def check_run_options(
+    scale: float | None, residents: int | None, days: int | None, seed: int
+) -> None:
+    """Refuse (fail) numeric options of `run` out of range: --scale (share of the city) a
+    finite number > 0, --residents 1 to MAX_RESIDENTS, --days 1 to the schema's MAX_DAYS,
+    --seed 0 to MAX_SEED."""
+    if scale is not None and not (math.isfinite(scale) and 0 < scale <= MAX_RESIDENTS):
+        fail(f"--scale: must be a number > 0 and at most {MAX_RESIDENTS:,} (got {scale})")
+    if scale is not None and residents is not None:
+        fail("--scale and --residents: give one of them, not both")
+    if residents is not None and not 1 <= residents <= MAX_RESIDENTS:
+        fail(f"--residents: must be 1 to {MAX_RESIDENTS:,}: ids are int32 (got {residents})")
+    if days is not None and not 1 <= days <= MAX_DAYS:
+        fail(f"--days: must be 1 to {MAX_DAYS}, as a scenario's days (got {days})")
+    if not 0 <= seed <= MAX_SEED:
+        fail(f"--seed: must be 0 to {MAX_SEED} (2**63 - 1) (got {seed})")
+
+
 @app.command()
 def run(
     scenario: Annotated[str, typer.Argument(help="Built-in name or YAML file.")] = "beijing-2018",
@@ -134,19 +177,14 @@ def run(
     """Simulate a scenario and write its run directory (Parquet tables + manifest)."""
     from scslab.engine import Simulation
 
-    if scale is not None and scale <= 0:
-        fail(f"--scale: must be > 0 (got {scale})")
-    if scale is not None and residents is not None:
-        fail("--scale and --residents: give one of them, not both")
-    if residents is not None and residents < 1:
-        fail(f"--residents: must be >= 1 (got {residents})")
-    if days is not None and days < 1:
-        fail(f"--days: must be >= 1 (got {days})")
+    check_run_options(scale, residents, days, seed)
     try:
         sc = load_scenario(scenario)
     except ScenarioError as err:
         fail(str(err))
     n = resident_count(sc.population, scale, residents)
+    if n > MAX_RESIDENTS:
+        fail(f"--scale: {n:,} residents; at most {MAX_RESIDENTS:,} (ids are int32)")
     need, have = estimated_bytes(sc.population, n), available_bytes()
     if need > have:
         flag = "--residents" if residents is not None else "--scale"
@@ -225,7 +263,7 @@ def validate(path: Annotated[str, typer.Argument(help="Scenario file or built-in
         sc = load_scenario(path)
     except ScenarioError as err:
         fail(str(err))
-    console.print(f"{path}: valid scenario '{sc.name}'")
+    console.print(f"{path}: valid scenario '{sc.name}'", markup=False, highlight=False)
 
 
 @app.command("report")
@@ -456,9 +494,34 @@ def compare(
         console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
+def _click_errors(name: str) -> tuple[type[Exception], ...]:
+    """click's exception class `name`, from click and from the copy newer typers carry."""
+    found = [getattr(click.exceptions, name)]
+    try:
+        from typer._click import exceptions as vendored  # typer >= 0.20 carries its own click
+    except ImportError:
+        return tuple(found)
+    return (*found, getattr(vendored, name))
+
+
 def main() -> None:
-    """Entry point."""
-    app()
+    """Entry point. A malformed command line (unknown option, a value of the wrong type)
+    gets one error line and exit status 2, like every other bad input."""
+    try:
+        code = app(standalone_mode=False)
+    except _click_errors("NoArgsIsHelpError"):
+        sys.exit(2)  # the help is printed already
+    except _click_errors("UsageError") as err:
+        ctx = err.ctx  # type: ignore[attr-defined]
+        command = ctx.command_path if ctx is not None else "scslab"
+        message = err.format_message()  # type: ignore[attr-defined]
+        line = Text("error:", style="bold red")
+        line.append(f" {command}: {one_line(message)} (see {command} --help)")
+        err_console.print(line, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except _click_errors("Abort"):
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import builtins
 import hashlib
 import itertools
 import json
+import math
 import re
 from collections.abc import Iterator
 from importlib import resources
@@ -23,6 +24,7 @@ from typing import Annotated, Literal, Self
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,9 +33,95 @@ from pydantic import (
     model_validator,
 )
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-Rate = Annotated[float, Field(ge=0.0)]
-Days = Annotated[int, Field(ge=0)]
+MAX_DAYS = 20 * 365
+"""The longest run, days (the CLI's --days and a scenario's `days` share this bound)."""
+MAX_SPAN_DAYS = 10 * 365
+"""The longest delay, window, duration or wait a scenario may give, days. Days are stored
+as int16 (at most 32,767): a run's last day plus the six spans one record can chain
+(reporting delay, notice delay, appeal window, decision, listing duration, extension),
+each at this bound, stays within int16: 7,300 + 6 x 3,650 = 29,200."""
+MAX_RATE_PER_YEAR = 3650.0
+"""The highest per-year rate of any event (ten a day): a day's events are drawn and held in
+memory at once, so a subject's peak daily rate, multipliers included, is bounded by
+MAX_EVENTS_PER_DAY as well."""
+MAX_EVENTS_PER_DAY = 10.0
+"""The most events one subject may expect on one day (peak rate of a record kind or an
+activity, every multiplier included)."""
+MAX_POINTS = 1e6
+"""The largest score, threshold or point value in magnitude, points: scores are float32,
+which carry about 7 significant digits."""
+MAX_MULTIPLIER = 1000.0
+"""The largest rate multiplier or poorest-to-richest ratio (no unit), and the smallest is
+its inverse: rate multipliers scale a day's events."""
+MAX_RESIDENTS = 2**31 - 1
+"""The most residents a city may have: resident and market-entity ids are int32."""
+MAX_RECORD_KINDS = 256
+"""The most record kinds a scenario may define: a record's kind is stored as uint8."""
+MAX_ACTIVITIES = 256
+"""The most activities a scenario may define: each is drawn every day."""
+MAX_GRADES = 32
+"""The most grades a points layer may have: each is a metric per group per day."""
+MAX_SCALAR_DIGITS = 40
+"""The longest number a scenario file may write, in characters."""
+
+SPAN_WHY = f"days are stored as int16 and a run may last {MAX_DAYS} days"
+RATE_WHY = "a day's events are drawn and held in memory at once"
+POINTS_WHY = "scores are float32 (about 7 significant digits)"
+MULTIPLIER_WHY = "multipliers scale a day's events, which are drawn and held in memory at once"
+
+
+def _at_most(limit: float, unit: str, why: str) -> AfterValidator:
+    """A validator refusing values above `limit`, saying what fits and why."""
+    shown = f"{limit:g}" if isinstance(limit, float) else str(limit)
+
+    def check(value: float) -> float:
+        if value > limit:
+            raise ValueError(f"at most {shown}{unit}: {why}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _within(limit: float, unit: str, why: str) -> AfterValidator:
+    """A validator refusing values above `limit` in magnitude, saying what fits and why."""
+    shown = f"{limit:g}"
+
+    def check(value: float) -> float:
+        if abs(value) > limit:
+            raise ValueError(f"between -{shown} and {shown}{unit}: {why}")
+        return value
+
+    return AfterValidator(check)
+
+
+Points = Annotated[float, Field(strict=True), _within(MAX_POINTS, " points", POINTS_WHY)]
+Probability = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]
+Rate = Annotated[
+    float, Field(strict=True, ge=0.0), _at_most(MAX_RATE_PER_YEAR, " a year", RATE_WHY)
+]
+Days = Annotated[int, Field(strict=True, ge=0), _at_most(MAX_SPAN_DAYS, " days", SPAN_WHY)]
+PositiveDays = Annotated[
+    int, Field(strict=True, ge=1), _at_most(MAX_SPAN_DAYS, " days", SPAN_WHY)
+]
+FloatDays = Annotated[
+    float, Field(strict=True, ge=0.0), _at_most(float(MAX_SPAN_DAYS), " days", SPAN_WHY)
+]
+Multiplier = Annotated[
+    float,
+    Field(strict=True, ge=1 / MAX_MULTIPLIER),
+    _at_most(MAX_MULTIPLIER, "", MULTIPLIER_WHY),
+]
+"""A rate multiplier or ratio, from 1/MAX_MULTIPLIER to MAX_MULTIPLIER."""
+Factor = Annotated[float, Field(strict=True, ge=0.0), _at_most(MAX_MULTIPLIER, "", MULTIPLIER_WHY)]
+"""A multiplier of a probability (capped at 1 where used), from 0 to MAX_MULTIPLIER."""
+Elasticity = Annotated[float, Field(strict=True, ge=0.0), _at_most(10.0, "", RATE_WHY)]
+"""An elasticity (no unit), from 0 to 10: it is a power of a rate."""
+Count = Annotated[int, Field(strict=True, ge=0)]
+FirmsPerResident = Annotated[
+    float,
+    Field(strict=True, ge=0.0),
+    _at_most(1.0, " per resident", "a city has no more market entities than residents"),
+]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 
 Subject = Literal["resident", "enterprise"]
@@ -89,7 +177,7 @@ class Strict(BaseModel):
 class RecordKind(Strict):
     """One kind of record a department writes (a judgment default, a traffic ticket...)."""
 
-    points: float = Field(description="Score points the record adds (negative: a deduction).")
+    points: Points = Field(description="Score points the record adds (negative: a deduction).")
     subject: Subject = "resident"
     source: Literal["behaviour", "posts"] = Field(
         "behaviour",
@@ -101,12 +189,12 @@ class RecordKind(Strict):
     probability_per_post: Probability = Field(
         0.0, description="For source 'posts': probability that one online post is flagged."
     )
-    poorest_to_richest: float = Field(
-        1.0, gt=0, description="Rate ratio between the poorest and the richest income decile."
+    poorest_to_richest: Multiplier = Field(
+        1.0, description="Rate ratio between the poorest and the richest income decile."
     )
-    migrant_multiplier: float = Field(1.0, gt=0, description="Rate multiplier for migrants.")
-    listed_multiplier: float = Field(
-        1.0, gt=0, description="Rate multiplier while the subject is on any blacklist."
+    migrant_multiplier: Multiplier = Field(1.0, description="Rate multiplier for migrants.")
+    listed_multiplier: Multiplier = Field(
+        1.0, description="Rate multiplier while the subject is on any blacklist."
     )
     income_sensitive: bool = Field(
         False, description="Default risk: the rate rises when a sanction has cut income."
@@ -133,25 +221,25 @@ class Grade(Strict):
     """A score band: the grade holds from min_score up to the next grade's threshold."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z+\-]{1,4}$")]
-    min_score: float
+    min_score: Points
 
 
 class Scoring(Strict):
     """The points layer: a base score, points per record, drift, expiry, grades."""
 
-    base: float = Field(1000.0, description="Starting score in points.")
-    min_score: float = Field(0.0, description="Lower bound of the score in points.")
-    max_score: float = Field(2000.0, description="Upper bound of the score in points.")
+    base: Points = Field(1000.0, description="Starting score in points.")
+    min_score: Points = Field(0.0, description="Lower bound of the score in points.")
+    max_score: Points = Field(2000.0, description="Upper bound of the score in points.")
     drift_per_day: Probability = Field(
         0.0, description="Share of the distance to the base recovered each day."
     )
-    record_expiry_days: int | None = Field(
-        None, ge=1, description="Days after which a record's points are removed (null: never)."
+    record_expiry_days: PositiveDays | None = Field(
+        None, description="Days after which a record's points are removed (null: never)."
     )
-    association_penalty: float = Field(
-        0.0, ge=0, description="Points lost per day for each blacklisted contact."
+    association_penalty: Annotated[Points, Field(ge=0)] = Field(
+        0.0, description="Points lost per day for each blacklisted contact."
     )
-    grades: list[Grade] = Field(min_length=1)
+    grades: list[Grade] = Field(min_length=1, max_length=MAX_GRADES)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -177,8 +265,8 @@ class ListTrigger(Strict):
     """What puts a subject on a list: records of some kinds, or a score rule (exactly one)."""
 
     records: list[Name] = Field(default_factory=list)
-    score_below: float | None = None
-    score_at_least: float | None = None
+    score_below: Points | None = None
+    score_at_least: Points | None = None
     grade_at_most: str | None = None
     grade_at_least: str | None = None
 
@@ -211,8 +299,8 @@ class ListRule(Strict):
     subject: Subject = "resident"
     context: Context
     trigger: ListTrigger
-    duration_days: int | None = Field(
-        None, ge=1, description="Days on the list after a triggering record (record lists)."
+    duration_days: PositiveDays | None = Field(
+        None, description="Days on the list after a triggering record (record lists)."
     )
     extension_days: Days = Field(0, description="Days added once at expiry if not complied.")
     extension_probability: Probability = 0.0
@@ -253,8 +341,8 @@ class Activity(Strict):
     subject: Subject = "resident"
     rate_per_year: Rate
     eligible: Literal["all", "adults", "working_age", "parents"] = "all"
-    poorest_to_richest: float = Field(1.0, gt=0)
-    base_wait_days: Annotated[float, Field(ge=0)] = 0.0
+    poorest_to_richest: Multiplier = 1.0
+    base_wait_days: FloatDays = 0.0
     income_loss_if_blocked: Probability = Field(
         0.0, description="Share of income lost when the attempt is blocked (feedback)."
     )
@@ -263,10 +351,10 @@ class Activity(Strict):
 class Behaviour(Strict):
     """How residents respond to the system."""
 
-    deterrence_elasticity: Rate = Field(
+    deterrence_elasticity: Elasticity = Field(
         0.0, description="d log(violation rate) / d log(coverage), negated."
     )
-    reference_coverage: Annotated[float, Field(gt=0, le=1)] = Field(
+    reference_coverage: Annotated[Probability, Field(gt=0)] = Field(
         0.5, description="Coverage at which record rates equal their rate_per_year."
     )
     chilling_self: Probability = Field(
@@ -275,12 +363,12 @@ class Behaviour(Strict):
     chilling_contacts: Probability = Field(
         0.0, description="Posting falls by this share when a contact is penalised."
     )
-    chilling_half_life_days: float = Field(180.0, gt=0)
-    income_recovery_half_life_days: float = Field(365.0, gt=0)
-    default_risk_elasticity: Rate = Field(
+    chilling_half_life_days: Annotated[FloatDays, Field(gt=0)] = 180.0
+    income_recovery_half_life_days: Annotated[FloatDays, Field(gt=0)] = 365.0
+    default_risk_elasticity: Elasticity = Field(
         0.0, description="Income-sensitive rates scale as income_factor ** -elasticity."
     )
-    min_income_factor: Annotated[float, Field(gt=0, le=1)] = 0.5
+    min_income_factor: Annotated[Probability, Field(gt=0)] = 0.5
 
 
 REPAIR_WINDOW_DAYS = {"minor": 90, "general": 365, "serious": 1095}
@@ -316,21 +404,17 @@ class Appeal(Strict):
         description="Appeal probability of a notified resident with secondary education "
         "in the middle income deciles (ASSUMED default).",
     )
-    education_multiplier: tuple[
-        Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]
-    ] = Field(
+    education_multiplier: tuple[Factor, Factor, Factor] = Field(
         (0.5, 1.0, 1.6),
         description="Multiplier for primary, secondary, tertiary education (ASSUMED default).",
     )
-    poorest_to_richest: float = Field(
+    poorest_to_richest: Multiplier = Field(
         0.5,
-        gt=0,
         description="Appeal-rate ratio of the poorest to the richest income decile "
         "(ASSUMED default).",
     )
-    erroneous_multiplier: float = Field(
+    erroneous_multiplier: Factor = Field(
         3.0,
-        ge=0,
         description="Multiplier when the record is erroneous: the wronged know it "
         "(ASSUMED default).",
     )
@@ -376,9 +460,8 @@ class Repair(Strict):
         description="After the wait, rate per year at which subjects complete the "
         "repair (ignored for 'wait'; ASSUMED default).",
     )
-    poorest_to_richest: float = Field(
+    poorest_to_richest: Multiplier = Field(
         1.0,
-        gt=0,
         description="Repair-rate ratio of the poorest to the richest decile "
         "(for 'pay', poorer residents repair less).",
     )
@@ -396,7 +479,7 @@ class DueProcessRule(Strict):
     appeal: Appeal | None = Appeal()
     review: Review = Review()
     repair: Repair | None = None
-    expiry_days: Annotated[int, Field(ge=1)] | Literal["never"] | None = Field(
+    expiry_days: PositiveDays | Literal["never"] | None = Field(
         None,
         description="Days a record counts before it expires; null: as the scoring section's "
         "record_expiry_days (negative credit records kept 5 years, reference.md A/B, in the "
@@ -452,15 +535,17 @@ class PopulationSpec(Strict):
     """Aggregate statistics the synthetic city is drawn from (scale 1 = the whole city)."""
 
     table: Literal["beijing-2020"] = "beijing-2020"
-    residents_at_scale_1: int = Field(21_542_000, ge=1)
+    residents_at_scale_1: Annotated[
+        int, Field(strict=True, ge=1), _at_most(MAX_RESIDENTS, " residents", "ids are int32")
+    ] = 21_542_000
     migrant_share: Probability = 0.385
-    household_size_mean: float = Field(2.31, ge=1.0, le=8.0)
+    household_size_mean: Annotated[float, Field(strict=True, ge=1.0, le=8.0)] = 2.31
     employment_rate: Probability = 0.75
-    enterprises_per_resident: Rate = 0.0766
-    individual_businesses_per_resident: Rate = 0.0227
-    friends_per_resident: int = Field(8, ge=0, le=200)
+    enterprises_per_resident: FirmsPerResident = 0.0766
+    individual_businesses_per_resident: FirmsPerResident = 0.0227
+    friends_per_resident: Annotated[Count, Field(le=200)] = 8
     friends_same_district: Probability = 0.7
-    coworker_contacts: int = Field(4, ge=0, le=50)
+    coworker_contacts: Annotated[Count, Field(le=50)] = 4
     children_share_of_parents: Probability = 0.35
 
 
@@ -484,7 +569,11 @@ class Scenario(Strict):
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
     description: str = ""
-    days: int = Field(365, ge=1, le=20 * 365)
+    days: Annotated[
+        int,
+        Field(strict=True, ge=1),
+        _at_most(MAX_DAYS, " days", "days are stored as int16, with room for the spans after"),
+    ] = 365
     population: PopulationSpec = PopulationSpec()
     departments: dict[Name, Department]
     scoring: Scoring | None = None
@@ -492,7 +581,7 @@ class Scenario(Strict):
     lists: dict[Name, ListRule] = Field(default_factory=dict)
     measures: dict[Name, Measure] = Field(default_factory=dict)
     rewards: dict[Name, Reward] = Field(default_factory=dict)
-    activities: dict[Name, Activity] = Field(default_factory=dict)
+    activities: dict[Name, Activity] = Field(default_factory=dict, max_length=MAX_ACTIVITIES)
     behaviour: Behaviour = Behaviour()
     due_process: DueProcess | None = Field(
         None, description="Notice, appeal, review, repair and expiry (null: none at all)."
@@ -510,6 +599,12 @@ class Scenario(Strict):
                         f"by department '{kinds[kname][0]}'; kinds must be unique"
                     )
                 kinds[kname] = (dname, kind)
+        if len(kinds) > MAX_RECORD_KINDS:
+            raise ValueError(
+                f"departments: at most {MAX_RECORD_KINDS} record kinds in all (got "
+                f"{len(kinds)}): a record's kind is stored as uint8"
+            )
+        self._check_peak_rates()
         flagged = [(d, k, kind) for k, (d, kind) in kinds.items() if kind.source == "posts"]
         if sum(kind.probability_per_post for _, _, kind in flagged) > 1.0:
             d, k, _ = flagged[-1]
@@ -587,6 +682,41 @@ class Scenario(Strict):
                         f"allowed: {', '.join(sorted(kinds)) or '(none defined)'}"
                     )
         return self
+
+    def _check_peak_rates(self) -> None:
+        """Every record kind and activity expects at most MAX_EVENTS_PER_DAY events per
+        subject on its peak day, all multipliers included (the bound the engine's thinning
+        draws a day's candidate events from)."""
+        from scslab.departments import decile_multipliers, deterrence_factor
+
+        beh = self.behaviour
+        why = (
+            f"at most {MAX_EVENTS_PER_DAY:g} events a day per subject, multipliers included: "
+            f"{RATE_WHY}"
+        )
+        for dname, kname, kind in self.record_kinds():
+            key = f"departments.{dname}.records.{kname}.rate_per_year"
+            dep = self.departments[dname]
+            try:
+                peak = kind.rate_per_year / 365.0 * max(1.0, kind.listed_multiplier)
+                peak *= float(decile_multipliers(kind.poorest_to_richest).max())
+                peak *= max(1.0, kind.migrant_multiplier)
+                if kind.points < 0:
+                    peak *= deterrence_factor(
+                        dep.coverage, beh.reference_coverage, beh.deterrence_elasticity
+                    )
+                if kind.income_sensitive and beh.default_risk_elasticity > 0:
+                    peak *= beh.min_income_factor ** (-beh.default_risk_elasticity)
+            except OverflowError:
+                peak = math.inf
+            if peak > MAX_EVENTS_PER_DAY:
+                raise ValueError(f"{key}: peak rate {peak:.3g} a day; {why}")
+        for aname, act in self.activities.items():
+            peak = act.rate_per_year / 365.0 * float(decile_multipliers(act.poorest_to_richest).max())
+            if peak > MAX_EVENTS_PER_DAY:
+                raise ValueError(
+                    f"activities.{aname}.rate_per_year: peak rate {peak:.3g} a day; {why}"
+                )
 
     @staticmethod
     def _check_grade(key: str, grade: str, scoring: Scoring) -> None:
@@ -697,16 +827,127 @@ def _format_validation_error(err: ValidationError) -> tuple[str, str]:
     return key, msg
 
 
-def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
-    """Validate scenario YAML text; raise ScenarioError naming source and key on bad input."""
+MAX_FILE_BYTES = 1 << 20
+"""The largest scenario file, bytes (the built-ins are under 20 KB)."""
+MAX_DEPTH = 32
+"""The deepest nesting of mappings and lists a scenario file may have (the schema needs 6)."""
+MAX_NODES = 100_000
+"""The most values a scenario file may hold once its aliases are expanded (the built-ins
+hold under 2,000): the schema reads every copy an alias makes."""
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """YAML that parses but is refused: a duplicate key, too deep, too many values."""
+
+
+class ScenarioLoader(yaml.SafeLoader):
+    """YAML's safe loader with the limits of a scenario file: no duplicate keys, nesting
+    at most MAX_DEPTH deep, at most MAX_NODES values with aliases expanded, integers of at
+    most MAX_SCALAR_DIGITS characters. Builds plain data (no tags beyond YAML's own)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        """Compose one node, refusing nesting deeper than MAX_DEPTH."""
+        if self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _Refused(problem=f"nested more than {MAX_DEPTH} deep", problem_mark=mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self) -> yaml.Node | None:
+        """The document's node, refused when its aliases expand to over MAX_NODES values."""
+        node = super().get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_NODES:
+            raise _Refused(
+                problem=f"more than {MAX_NODES:,} values once aliases are expanded",
+                problem_mark=node.start_mark,
+            )
+        return node
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        """A mapping, refusing a key given twice (YAML would keep the last silently)."""
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
+            if key_node.value in seen:
+                raise _Refused(
+                    problem=f"duplicate key '{key_node.value}' (first on line "
+                    f"{seen[key_node.value]}); give each key once",
+                    problem_mark=key_node.start_mark,
+                )
+            seen[key_node.value] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """An integer of at most MAX_SCALAR_DIGITS characters."""
+        if len(node.value) > MAX_SCALAR_DIGITS:
+            raise _Refused(
+                problem=f"a number of {len(node.value):,} characters; at most "
+                f"{MAX_SCALAR_DIGITS}",
+                problem_mark=node.start_mark,
+            )
+        return super().construct_yaml_int(node)
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+ScenarioLoader.add_constructor("tag:yaml.org,2002:int", ScenarioLoader.construct_yaml_int)
+# Numbers in exponent form without a dot or a signed exponent (1e-3, 2E5) are floats, as
+# in YAML 1.2 (YAML 1.1 reads them as strings).
+ScenarioLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Values under `node` counting every alias as a copy (memoised by node)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 0  # a cycle counts once
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        memo[key] = 1 + sum(_expanded_size(c, memo) for c in children)
+    return memo[key]
+
+
+def _read_yaml(text: str, source: str) -> object:
+    """Parse scenario YAML within the file limits; ScenarioError names line and problem."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ScenarioError(source, "", f"larger than {MAX_FILE_BYTES:,} bytes")
     try:
-        data = yaml.safe_load(text)
+        return yaml.load(text, Loader=ScenarioLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.reader.ReaderError as err:
+        raise ScenarioError(
+            source, "", f"unacceptable character #x{err.character:04x} at position {err.position}"
+        ) from None
+    except _Refused as err:
+        mark = err.problem_mark
+        raise ScenarioError(source, f"line {mark.line + 1}", str(err.problem)) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
         raise ScenarioError(
-            source, where, f"not valid YAML: {getattr(err, 'problem', err)}"
+            source, where, f"not valid YAML: {getattr(err, 'problem', None) or err}"
         ) from None
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """Validate scenario YAML text; raise ScenarioError naming source and key on bad input."""
+    data = _read_yaml(text, source)
     if not isinstance(data, dict):
         raise ScenarioError(source, "", "a scenario must be a YAML mapping of keys to values")
     try:
@@ -716,13 +957,31 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(source, key, msg) from None
 
 
+def read_scenario_file(path: Path) -> str:
+    """The text of a scenario file: a regular file of at most MAX_FILE_BYTES bytes of UTF-8
+    (ScenarioError otherwise)."""
+    try:
+        if not path.is_file():
+            raise ScenarioError(str(path), "", "file not found")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ScenarioError(str(path), "", f"larger than {MAX_FILE_BYTES:,} bytes")
+        data = path.read_bytes()
+    except OSError as err:
+        raise ScenarioError(str(path), "", f"cannot be read ({err.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ScenarioError(
+            str(path), f"line {line}", f"not UTF-8 text (byte 0x{data[err.start]:02x})"
+        ) from None
+
+
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load a scenario from a YAML file, or a built-in by name (e.g. 'beijing-2018')."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise ScenarioError(str(path), "", "file not found")
-        return parse_scenario(path.read_text("utf-8"), str(path))
+        return parse_scenario(read_scenario_file(path), str(path))
     name = str(name_or_path)
     if name not in builtin_names():
         raise ScenarioError(
