@@ -21,6 +21,7 @@ from scslab.results import Results
 from scslab.scenario import (
     MAX_DAYS,
     MAX_RESIDENTS,
+    RECORD_BYTES,
     ScenarioError,
     builtin_names,
     builtin_text,
@@ -130,14 +131,15 @@ def check_run_options(
     scale: float | None, residents: int | None, days: int | None, seed: int
 ) -> None:
     """Refuse (fail) numeric options of `run` out of range: --scale (share of the city) a
-    finite number > 0, --residents 1 to MAX_RESIDENTS, --days 1 to the schema's MAX_DAYS,
-    --seed 0 to MAX_SEED."""
+    finite number > 0 (at most MAX_RESIDENTS), --residents at least 1 (the most is set by
+    memory and MAX_RESIDENTS, checked once the scenario is read), --days 1 to the schema's
+    MAX_DAYS, --seed 0 to MAX_SEED."""
     if scale is not None and not (math.isfinite(scale) and 0 < scale <= MAX_RESIDENTS):
-        fail(f"--scale: must be a number > 0 and at most {MAX_RESIDENTS:,} (got {scale})")
+        fail(f"--scale: must be > 0, finite and at most {MAX_RESIDENTS:,} (got {scale})")
     if scale is not None and residents is not None:
         fail("--scale and --residents: give one of them, not both")
-    if residents is not None and not 1 <= residents <= MAX_RESIDENTS:
-        fail(f"--residents: must be 1 to {MAX_RESIDENTS:,}: ids are int32 (got {residents})")
+    if residents is not None and residents < 1:
+        fail(f"--residents: must be >= 1 (got {residents})")
     if days is not None and not 1 <= days <= MAX_DAYS:
         fail(f"--days: must be 1 to {MAX_DAYS}, as a scenario's days (got {days})")
     if not 0 <= seed <= MAX_SEED:
@@ -183,15 +185,17 @@ def run(
     except ScenarioError as err:
         fail(str(err))
     n = resident_count(sc.population, scale, residents)
-    if n > MAX_RESIDENTS:
-        fail(f"--scale: {n:,} residents; at most {MAX_RESIDENTS:,} (ids are int32)")
-    need, have = estimated_bytes(sc.population, n), available_bytes()
+    records = sc.records_at_most(n, days or sc.days) * RECORD_BYTES
+    need, have = estimated_bytes(sc.population, n) + int(records), available_bytes()
     if need > have:
         flag = "--residents" if residents is not None else "--scale"
         fail(
             f"{flag}: {n:,} residents need about {need / 2**30:.1f} GiB of memory; "
             f"{have / 2**30:.1f} GiB is available"
         )
+    if n > MAX_RESIDENTS:
+        flag = "--residents" if residents is not None else "--scale"
+        fail(f"{flag}: {n:,} residents; at most {MAX_RESIDENTS:,}: ids are int32")
     if n > sc.population.residents_at_scale_1:
         err_console.print(
             f"[yellow]note:[/] {n:,} residents is more than the whole city "

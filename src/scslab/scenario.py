@@ -44,9 +44,17 @@ MAX_RATE_PER_YEAR = 3650.0
 """The highest per-year rate of any event (ten a day): a day's events are drawn and held in
 memory at once, so a subject's peak daily rate, multipliers included, is bounded by
 MAX_EVENTS_PER_DAY as well."""
+MIN_RATE = 1e-6
+"""The smallest positive per-year rate, and the smallest positive share of posts flagged:
+the engine finds a day's next event by skipping about 1 / (daily rate) subjects, a step
+that must fit an int64."""
 MAX_EVENTS_PER_DAY = 10.0
-"""The most events one subject may expect on one day (peak rate of a record kind or an
-activity, every multiplier included)."""
+"""The most events one subject may expect on one day, over every record kind and activity
+at its peak rate (every multiplier included)."""
+RECORD_BYTES = 64
+"""Memory one record takes in a run, bytes: its row in the record log (23), its id in the
+schedule of the day it takes effect (8), its row in the records table written at the end
+(23), rounded up."""
 MAX_POINTS = 1e6
 """The largest score, threshold or point value in magnitude, points: scores are float32,
 which carry about 7 significant digits."""
@@ -82,6 +90,17 @@ def _at_most(limit: float, unit: str, why: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _zero_or_at_least(least: float, unit: str, why: str) -> AfterValidator:
+    """A validator refusing positive values below `least`, saying what fits and why."""
+
+    def check(value: float) -> float:
+        if 0 < value < least:
+            raise ValueError(f"0 or at least {least:g}{unit}: {why}")
+        return value
+
+    return AfterValidator(check)
+
+
 def _within(limit: float, unit: str, why: str) -> AfterValidator:
     """A validator refusing values above `limit` in magnitude, saying what fits and why."""
     shown = f"{limit:g}"
@@ -96,8 +115,12 @@ def _within(limit: float, unit: str, why: str) -> AfterValidator:
 
 Points = Annotated[float, Field(strict=True), _within(MAX_POINTS, " points", POINTS_WHY)]
 Probability = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]
+SKIP_WHY = "the engine steps from one event to the next in int64 strides of 1 / rate"
 Rate = Annotated[
-    float, Field(strict=True, ge=0.0), _at_most(MAX_RATE_PER_YEAR, " a year", RATE_WHY)
+    float,
+    Field(strict=True, ge=0.0),
+    _at_most(MAX_RATE_PER_YEAR, " a year", RATE_WHY),
+    _zero_or_at_least(MIN_RATE, " a year", SKIP_WHY),
 ]
 Days = Annotated[int, Field(strict=True, ge=0), _at_most(MAX_SPAN_DAYS, " days", SPAN_WHY)]
 PositiveDays = Annotated[
@@ -186,7 +209,9 @@ class RecordKind(Strict):
     rate_per_year: Rate = Field(
         0.0, description="Behaviour events per subject per year at the reference coverage."
     )
-    probability_per_post: Probability = Field(
+    probability_per_post: Annotated[
+        Probability, _zero_or_at_least(MIN_RATE, "", SKIP_WHY)
+    ] = Field(
         0.0, description="For source 'posts': probability that one online post is flagged."
     )
     poorest_to_richest: Multiplier = Field(
@@ -683,20 +708,32 @@ class Scenario(Strict):
                     )
         return self
 
-    def _check_peak_rates(self) -> None:
-        """Every record kind and activity expects at most MAX_EVENTS_PER_DAY events per
-        subject on its peak day, all multipliers included (the bound the engine's thinning
-        draws a day's candidate events from)."""
+    def peak_rates(self) -> dict[str, tuple[Subject, float]]:
+        """The peak daily rate per subject (events a day, every multiplier at its highest)
+        of each record kind and activity, by its key in the scenario, with its subject.
+        Records from posts are the share of the posting activities' peak that is flagged.
+        These bound what the engine draws on one day (its thinning draws candidates at
+        these rates). A rate too large for a float is infinite."""
         from scslab.departments import decile_multipliers, deterrence_factor
 
         beh = self.behaviour
-        why = (
-            f"at most {MAX_EVENTS_PER_DAY:g} events a day per subject, multipliers included: "
-            f"{RATE_WHY}"
-        )
+        peaks: dict[str, tuple[Subject, float]] = {}
+        posts = 0.0
+        for aname, act in self.activities.items():
+            peak = act.rate_per_year / 365.0
+            if act.subject == "resident":
+                peak *= float(decile_multipliers(act.poorest_to_richest).max())
+            peaks[f"activities.{aname}.rate_per_year"] = (act.subject, peak)
+            posts += peak if act.domain == "online_accounts" and act.subject == "resident" else 0
         for dname, kname, kind in self.record_kinds():
-            key = f"departments.{dname}.records.{kname}.rate_per_year"
             dep = self.departments[dname]
+            key = f"departments.{dname}.records.{kname}"
+            if kind.source == "posts":
+                peaks[f"{key}.probability_per_post"] = (
+                    kind.subject,
+                    posts * kind.probability_per_post,
+                )
+                continue
             try:
                 peak = kind.rate_per_year / 365.0 * max(1.0, kind.listed_multiplier)
                 peak *= float(decile_multipliers(kind.poorest_to_richest).max())
@@ -709,14 +746,37 @@ class Scenario(Strict):
                     peak *= beh.min_income_factor ** (-beh.default_risk_elasticity)
             except OverflowError:
                 peak = math.inf
-            if peak > MAX_EVENTS_PER_DAY:
-                raise ValueError(f"{key}: peak rate {peak:.3g} a day; {why}")
-        for aname, act in self.activities.items():
-            peak = act.rate_per_year / 365.0 * float(decile_multipliers(act.poorest_to_richest).max())
-            if peak > MAX_EVENTS_PER_DAY:
+            peaks[f"{key}.rate_per_year"] = (kind.subject, peak)
+        return peaks
+
+    def _check_peak_rates(self) -> None:
+        """A subject expects at most MAX_EVENTS_PER_DAY events on its peak day, over every
+        record kind and activity, all multipliers included."""
+        total = dict.fromkeys(SUBJECTS, 0.0)
+        for key, (subject, peak) in self.peak_rates().items():
+            total[subject] += peak
+            if total[subject] > MAX_EVENTS_PER_DAY:
                 raise ValueError(
-                    f"activities.{aname}.rate_per_year: peak rate {peak:.3g} a day; {why}"
+                    f"{key}: the {subject}'s events, every record kind and activity with "
+                    f"their multipliers, reach {total[subject]:.3g} a day; at most "
+                    f"{MAX_EVENTS_PER_DAY:g}: {RATE_WHY}"
                 )
+
+    def records_at_most(self, residents: int, days: int) -> float:
+        """The most records a run of `residents` over `days` days can be expected to write
+        (every record kind at its peak rate, times its department's coverage)."""
+        firms = (
+            self.population.enterprises_per_resident
+            + self.population.individual_businesses_per_resident
+        )
+        peaks = self.peak_rates()
+        per_day = 0.0
+        for dname, kname, kind in self.record_kinds():
+            key = f"departments.{dname}.records.{kname}."
+            key += "probability_per_post" if kind.source == "posts" else "rate_per_year"
+            agents = residents if kind.subject == "resident" else residents * firms
+            per_day += peaks[key][1] * self.departments[dname].coverage * agents
+        return per_day * days
 
     @staticmethod
     def _check_grade(key: str, grade: str, scoring: Scoring) -> None:
