@@ -276,6 +276,14 @@ def test_markup_in_user_text_is_printed_literally(tmp_path: Path) -> None:
     assert r"pattern '^[a-z0-9][a-z0-9_.\-]*$' (got 'Beijing')" in line
 
 
+def test_validate_prints_the_path_literally(tmp_path: Path) -> None:
+    good = tmp_path.parent / f"{tmp_path.name}-[bold]ok.yaml"
+    good.write_text(BASE_TEXT)
+    code, out, err = cli("validate", str(good), cwd=tmp_path)
+    assert code == 0 and not err
+    assert out.strip() == f"{good}: valid scenario 'beijing-2018'"
+
+
 def test_line_breaks_in_user_text_stay_on_one_line(tmp_path: Path) -> None:
     bad = tmp_path.parent / f"{tmp_path.name}-nl.yaml"
     bad.write_text(BASE_TEXT + '\n"colour\\nred": 1\n')
@@ -343,9 +351,11 @@ MAPPINGS = list(_mappings(BASE))
 MARKUP = ["[/bold]", "[bold red]x[/]", "[link=http://x]y", "[/]", "\\[x]", ":smile:", "a\nb"]
 BAD_VALUES = st.one_of(
     st.sampled_from(
-        [True, False, None, "", "a year", [], {}, [1, 2], {"a": 1}, *MARKUP]
-        + [-1, -1e308, 1e308, 40000, 10**30, 2**31, 2**63, 1e-320, 0.5, 7, 3651, 7301]
-        + [float("nan"), float("inf"), float("-inf")]
+        [
+            *[True, False, None, "", "a year", [], {}, [1, 2], {"a": 1}, *MARKUP],
+            *[-1, -1e308, 1e308, 40000, 10**30, 2**31, 2**63, 1e-320, 0.5, 7, 3651, 7301],
+            *[float("nan"), float("inf"), float("-inf")],
+        ]
     ),
     st.integers(),
     st.floats(allow_nan=True, allow_infinity=True),
@@ -366,8 +376,10 @@ def scenario_texts(draw: st.DrawFn) -> bytes:
     data = base()
     how = draw(
         st.sampled_from(
-            ["leaf", "leaf", "leaf", "unknown", "drop", "deep", "aliases", "duplicate"]
-            + ["utf8", "digits", "markup_key", "nesting_type"]
+            [
+                *["leaf", "leaf", "leaf", "unknown", "drop", "deep", "aliases", "duplicate"],
+                *["utf8", "digits", "markup_key", "nesting_type"],
+            ]
         )
     )
     if how == "leaf":
@@ -407,7 +419,11 @@ def scenario_texts(draw: st.DrawFn) -> bytes:
     raw = text.encode()
     if how == "utf8":
         at = draw(st.integers(0, len(raw)))
-        raw = raw[:at] + draw(st.sampled_from([b"\xff", b"\xc3", b"\xe9t\xe9", b"\x80\x80"])) + raw[at:]
+        raw = (
+            raw[:at]
+            + draw(st.sampled_from([b"\xff", b"\xc3", b"\xe9t\xe9", b"\x80\x80"]))
+            + raw[at:]
+        )
     return raw
 
 
@@ -421,7 +437,7 @@ PROBES = {"scenarios_refused": 0, "scenarios_run": 0, "command_lines": 0}
 
 
 @settings(
-    max_examples=250,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
@@ -433,14 +449,14 @@ def test_fuzz_scenarios(raw: bytes) -> None:
         path = home / "mutant.yaml"
         path.write_bytes(raw)
         t0 = time.monotonic()
-        code, out, err = cli("validate", str(path), cwd=cwd)
+        code, _, err = cli("validate", str(path), cwd=cwd)
         assert time.monotonic() - t0 < 20, "validate took too long"
         if code != 0:
             assert_one_error_line(code, err, cwd)
             PROBES["scenarios_refused"] += 1
             return
         assert not err, err
-        code, out, err = cli(
+        code, _, err = cli(
             "run", str(path), "--residents", "500", "--days", "5", "-q",
             "--out", str(home / "run"),
             cwd=cwd,
@@ -489,7 +505,7 @@ def command_lines(draw: st.DrawFn) -> list[str]:
     return args
 
 
-@settings(max_examples=120, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(args=command_lines())
 def test_fuzz_command_lines(args: list[str]) -> None:
     """A malformed command line gets one error line, exit 2, and writes nothing."""

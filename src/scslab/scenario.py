@@ -123,9 +123,7 @@ Rate = Annotated[
     _zero_or_at_least(MIN_RATE, " a year", SKIP_WHY),
 ]
 Days = Annotated[int, Field(strict=True, ge=0), _at_most(MAX_SPAN_DAYS, " days", SPAN_WHY)]
-PositiveDays = Annotated[
-    int, Field(strict=True, ge=1), _at_most(MAX_SPAN_DAYS, " days", SPAN_WHY)
-]
+PositiveDays = Annotated[int, Field(strict=True, ge=1), _at_most(MAX_SPAN_DAYS, " days", SPAN_WHY)]
 FloatDays = Annotated[
     float, Field(strict=True, ge=0.0), _at_most(float(MAX_SPAN_DAYS), " days", SPAN_WHY)
 ]
@@ -209,9 +207,7 @@ class RecordKind(Strict):
     rate_per_year: Rate = Field(
         0.0, description="Behaviour events per subject per year at the reference coverage."
     )
-    probability_per_post: Annotated[
-        Probability, _zero_or_at_least(MIN_RATE, "", SKIP_WHY)
-    ] = Field(
+    probability_per_post: Annotated[Probability, _zero_or_at_least(MIN_RATE, "", SKIP_WHY)] = Field(
         0.0, description="For source 'posts': probability that one online post is flagged."
     )
     poorest_to_richest: Multiplier = Field(
@@ -909,7 +905,7 @@ class ScenarioLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         """Compose one node, refusing nesting deeper than MAX_DEPTH."""
         if self.check_event(yaml.AliasEvent):
             return super().compose_node(parent, index)
@@ -951,8 +947,7 @@ class ScenarioLoader(yaml.SafeLoader):
         """An integer of at most MAX_SCALAR_DIGITS characters."""
         if len(node.value) > MAX_SCALAR_DIGITS:
             raise _Refused(
-                problem=f"a number of {len(node.value):,} characters; at most "
-                f"{MAX_SCALAR_DIGITS}",
+                problem=f"a number of {len(node.value):,} characters; at most {MAX_SCALAR_DIGITS}",
                 problem_mark=node.start_mark,
             )
         return super().construct_yaml_int(node)
@@ -989,14 +984,15 @@ def _read_yaml(text: str, source: str) -> object:
     if len(text) > MAX_FILE_BYTES:
         raise ScenarioError(source, "", f"larger than {MAX_FILE_BYTES:,} bytes")
     try:
-        return yaml.load(text, Loader=ScenarioLoader)  # noqa: S506 (a SafeLoader subclass)
+        return yaml.load(text, Loader=ScenarioLoader)  # a SafeLoader subclass
     except yaml.reader.ReaderError as err:
         raise ScenarioError(
             source, "", f"unacceptable character #x{err.character:04x} at position {err.position}"
         ) from None
     except _Refused as err:
         mark = err.problem_mark
-        raise ScenarioError(source, f"line {mark.line + 1}", str(err.problem)) from None
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        raise ScenarioError(source, where, str(err.problem)) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
