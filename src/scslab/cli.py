@@ -267,7 +267,9 @@ def validate(path: Annotated[str, typer.Argument(help="Scenario file or built-in
         sc = load_scenario(path)
     except ScenarioError as err:
         fail(str(err))
-    console.print(f"{path}: valid scenario '{sc.name}'", markup=False, highlight=False)
+    console.print(
+        f"{path}: valid scenario '{sc.name}'", markup=False, highlight=False, soft_wrap=True
+    )
 
 
 @app.command("report")
