@@ -107,6 +107,11 @@ def edited(edit) -> str:
             "scores are float32",
         ),
         (
+            lambda d: d.update(name="a" * 300),
+            "name",
+            "at most 100 characters",
+        ),
+        (
             lambda d: d["population"].update(residents_at_scale_1=2**40),
             "population.residents_at_scale_1",
             "ids are int32",
@@ -489,6 +494,7 @@ def command_lines(draw: st.DrawFn) -> list[str]:
                     ["validate", "--scale", "1"],
                     ["validate", "[/bold].yaml"],
                     ["validate", "x" * 300 + ".yaml"],
+                    ["validate", "x" * 300],
                     ["validate", "/"],
                 ]
             )

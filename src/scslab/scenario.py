@@ -588,7 +588,8 @@ class Outputs(Strict):
 class Scenario(Strict):
     """A complete social credit system and the city it runs on."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.\-]*$", max_length=100)]
+    """Also the start of a run directory's default name (file names hold 255 bytes)."""
     description: str = ""
     days: Annotated[
         int,
@@ -1033,10 +1034,18 @@ def read_scenario_file(path: Path) -> str:
         ) from None
 
 
+def _exists(path: Path) -> bool:
+    """Whether `path` names something (False where the name cannot be looked up)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load a scenario from a YAML file, or a built-in by name (e.g. 'beijing-2018')."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or _exists(path):
         return parse_scenario(read_scenario_file(path), str(path))
     name = str(name_or_path)
     if name not in builtin_names():
