@@ -107,6 +107,11 @@ def edited(edit) -> str:
             "scores are float32",
         ),
         (
+            lambda d: d["behaviour"].update(chilling_half_life_days=1e-300),
+            "behaviour.chilling_half_life_days",
+            "at least 0.01 days",
+        ),
+        (
             lambda d: d.update(name="a" * 300),
             "name",
             "at most 100 characters",

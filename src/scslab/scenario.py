@@ -90,6 +90,17 @@ def _at_most(limit: float, unit: str, why: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _at_least(least: float, unit: str, why: str) -> AfterValidator:
+    """A validator refusing values below `least`, saying what fits and why."""
+
+    def check(value: float) -> float:
+        if value < least:
+            raise ValueError(f"at least {least:g}{unit}: {why}")
+        return value
+
+    return AfterValidator(check)
+
+
 def _zero_or_at_least(least: float, unit: str, why: str) -> AfterValidator:
     """A validator refusing positive values below `least`, saying what fits and why."""
 
@@ -127,6 +138,11 @@ PositiveDays = Annotated[int, Field(strict=True, ge=1), _at_most(MAX_SPAN_DAYS, 
 FloatDays = Annotated[
     float, Field(strict=True, ge=0.0), _at_most(float(MAX_SPAN_DAYS), " days", SPAN_WHY)
 ]
+HalfLife = Annotated[
+    FloatDays,
+    _at_least(0.01, " days", "recovery (ln 2 / half-life per day) is computed in float32"),
+]
+"""A half-life in days, from 0.01 to MAX_SPAN_DAYS."""
 Multiplier = Annotated[
     float,
     Field(strict=True, ge=1 / MAX_MULTIPLIER),
@@ -384,8 +400,8 @@ class Behaviour(Strict):
     chilling_contacts: Probability = Field(
         0.0, description="Posting falls by this share when a contact is penalised."
     )
-    chilling_half_life_days: Annotated[FloatDays, Field(gt=0)] = 180.0
-    income_recovery_half_life_days: Annotated[FloatDays, Field(gt=0)] = 365.0
+    chilling_half_life_days: HalfLife = 180.0
+    income_recovery_half_life_days: HalfLife = 365.0
     default_risk_elasticity: Elasticity = Field(
         0.0, description="Income-sensitive rates scale as income_factor ** -elasticity."
     )
