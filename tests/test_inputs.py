@@ -138,6 +138,14 @@ def test_too_many_record_kinds_are_refused() -> None:
     assert err.key == "departments" and "uint8" in err.message
 
 
+def test_too_many_departments_are_refused() -> None:
+    """(A file this large is refused for its size first; data from Python meets this.)"""
+    data = base()
+    data["departments"].update({f"d{i}": {"context": "tax"} for i in range(2**15)})
+    with pytest.raises(ValueError, match=r"departments: at most 32767 .* int16"):
+        Scenario.model_validate(data)
+
+
 def test_spans_at_their_bounds_run_the_longest_run() -> None:
     """Every span at MAX_SPAN_DAYS over MAX_DAYS days stays within the int16 days."""
     from scslab import Simulation

@@ -65,6 +65,8 @@ MAX_RESIDENTS = 2**31 - 1
 """The most residents a city may have: resident and market-entity ids are int32."""
 MAX_RECORD_KINDS = 256
 """The most record kinds a scenario may define: a record's kind is stored as uint8."""
+MAX_DEPARTMENTS = 2**15 - 1
+"""The most departments a scenario may define: a record's department is stored as int16."""
 MAX_ACTIVITIES = 256
 """The most activities a scenario may define: each is drawn every day."""
 MAX_GRADES = 32
@@ -637,6 +639,11 @@ class Scenario(Strict):
                         f"by department '{kinds[kname][0]}'; kinds must be unique"
                     )
                 kinds[kname] = (dname, kind)
+        if len(self.departments) > MAX_DEPARTMENTS:
+            raise ValueError(
+                f"departments: at most {MAX_DEPARTMENTS} (got {len(self.departments)}): a "
+                "record's department is stored as int16"
+            )
         if len(kinds) > MAX_RECORD_KINDS:
             raise ValueError(
                 f"departments: at most {MAX_RECORD_KINDS} record kinds in all (got "
