@@ -146,6 +146,7 @@ def test_too_many_departments_are_refused() -> None:
         Scenario.model_validate(data)
 
 
+@pytest.mark.slow
 def test_spans_at_their_bounds_run_the_longest_run() -> None:
     """Every span at MAX_SPAN_DAYS over MAX_DAYS days stays within the int16 days."""
     from scslab import Simulation
@@ -163,7 +164,7 @@ def test_spans_at_their_bounds_run_the_longest_run() -> None:
 
     sc = parse_scenario(edited(edit), "spans.yaml")
     assert 32767 >= MAX_DAYS + 6 * MAX_SPAN_DAYS
-    res = Simulation(sc, seed=1, residents=300, days=MAX_DAYS, engine="general").run()
+    res = Simulation(sc, seed=1, residents=100, days=MAX_DAYS, engine="general").run()
     assert res.manifest["days"] == MAX_DAYS
 
 
