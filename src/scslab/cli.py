@@ -15,6 +15,7 @@ from rich.table import Table
 
 from scslab.population import available_bytes, estimated_bytes, resident_count
 from scslab.results import Results
+from scslab.rundir import RunDirError
 from scslab.scenario import ScenarioError, builtin_names, builtin_text, load_scenario
 
 app = typer.Typer(
@@ -130,6 +131,14 @@ def run(
             "the same results either way."
         ),
     ] = "auto",
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace the run already at --out (kept until the new one is complete). "
+            "Anything else there is never replaced.",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a scenario and write its run directory (Parquet tables + manifest)."""
     from scslab.engine import Simulation
@@ -167,20 +176,27 @@ def run(
         )
     except ValueError as err:
         fail(f"--engine: {err}")
-    if quiet or not sys.stderr.isatty():
-        results = sim.run(out=out)
-    else:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("days"),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task(f"{sc.name}: {n:,} residents", total=sim.days)
-            results = sim.run(out=out, progress=lambda d, _: progress.update(task, completed=d))
+    try:
+        if quiet or not sys.stderr.isatty():
+            results = sim.run(out=out, overwrite=overwrite)
+        else:
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("days"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            ) as progress:
+                task = progress.add_task(f"{sc.name}: {n:,} residents", total=sim.days)
+                results = sim.run(
+                    out=out,
+                    overwrite=overwrite,
+                    progress=lambda d, _: progress.update(task, completed=d),
+                )
+    except RunDirError as err:
+        fail(str(err))
     if quiet:
         console.print(str(out), highlight=False, soft_wrap=True)
     else:
@@ -194,7 +210,10 @@ def run(
     if report:
         from scslab.report import write_report
 
-        page = write_report(results, out / "report.html")
+        try:
+            page = write_report(results, out / "report.html")
+        except RunDirError as err:
+            fail(str(err))
         if not quiet:
             console.print(f"report: [bold]{page}[/]")
 
@@ -251,7 +270,10 @@ def report_cmd(
         loaded = [load_for_report(p) for p in paths]
     except (FileNotFoundError, OSError, ValueError) as err:
         fail(str(err))
-    page = write_report(loaded, output, title)
+    try:
+        page = write_report(loaded, output, title)
+    except RunDirError as err:
+        fail(str(err))
     console.print(f"report of {len(loaded)} run(s): [bold]{page}[/]")
 
 
@@ -378,8 +400,11 @@ def audit(
     except (RunError, ScenarioError) as err:
         fail(str(err))
     if write:
-        for d, m in zip(runs, measures, strict=True):
-            write_audit_json(d, m, report.to_dict())
+        try:
+            for d, m in zip(runs, measures, strict=True):
+                write_audit_json(d, m, report.to_dict())
+        except RunDirError as err:
+            fail(str(err))
     if json_out:
         _print_json(
             {

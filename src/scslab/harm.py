@@ -37,6 +37,7 @@ import pandas as pd
 
 from scslab import __version__
 from scslab.results import Results, load_run
+from scslab.rundir import RunDirError, write_file
 from scslab.scenario import Scenario, parse_scenario
 
 PER = 100_000.0
@@ -430,8 +431,10 @@ def run_counterfactual(path: str | Path, sc: Scenario) -> Path | None:
         "change": "online-speech departments' coverage set to 0 (no online monitoring)",
     }
     out = path.with_name(path.name + COUNTERFACTUAL_SUFFIX)
-    results.write(out)
-    return out
+    try:
+        return results.write(out)
+    except RunDirError as err:
+        raise RunError(str(err)) from None
 
 
 def _chilling(run: Results, cf_path: Path | None, why: str) -> dict[str, Any]:
@@ -572,10 +575,8 @@ def write_audit_json(path: str | Path, measures: dict[str, Any], lint: dict[str,
         "harm": measures,
         "headline": headline(measures),
     }
-    tmp = path / ".audit.json.partial"
-    tmp.write_text(json.dumps(finite(doc), indent=2, default=_json_default), "utf-8")
-    tmp.replace(path / "audit.json")
-    return path / "audit.json"
+    text = json.dumps(finite(doc), indent=2, default=_json_default)
+    return write_file(path / "audit.json", text, '"scslab_version"')
 
 
 def finite(obj: Any) -> Any:

@@ -18,7 +18,6 @@ import html
 import io
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -34,6 +33,9 @@ from matplotlib.figure import Figure
 from scslab import __version__, plots
 from scslab.plots import PER, Variant
 from scslab.results import Results
+from scslab.rundir import write_file
+
+REPORT_SIGNATURE = "<meta name='generator' content='scslab"  # marks a file as ours
 
 log = logging.getLogger(__name__)
 
@@ -558,7 +560,7 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<meta name='generator' content='scslab {__version__}'>"
+        f"{REPORT_SIGNATURE} {__version__}'>"
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
         f"<header><h1>{_e(title)}</h1>"
         f"<p>{len(rl)} run{'s' if len(rl) > 1 else ''} of a synthetic city ({n_res} residents). "
@@ -572,11 +574,7 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
 def write_report(
     runs: Results | Sequence[Results], out: str | Path, title: str | None = None
 ) -> Path:
-    """Write the HTML report of one or several runs to `out` (atomically); returns the path."""
-    out = Path(out)
-    text = build_report(runs, title)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    tmp.write_text(text, "utf-8")
-    os.replace(tmp, out)
-    return out
+    """Write the HTML report of one or several runs to `out` (whole or not at all);
+    returns the path. An existing file is replaced only if it is a scslab report
+    (RunDirError otherwise)."""
+    return write_file(out, build_report(runs, title), REPORT_SIGNATURE)
