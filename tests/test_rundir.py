@@ -282,3 +282,16 @@ def test_load_run_reads_what_was_written(tmp_path: Path) -> None:
     res = Simulation("beijing-2018", seed=1, residents=1000, days=3).run(out=tmp_path / "r")
     back = load_run(tmp_path / "r")
     assert back.manifest["seed"] == 1 and set(back.tables) == set(res.tables)
+
+
+def test_overwrite_without_an_atomic_exchange_uses_two_renames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a file system without renameat2's exchange the old run is set aside, the new
+    one renamed in, and the old one removed."""
+    monkeypatch.setattr("scslab.rundir._exchange", lambda a, b: False)
+    out = tmp_path / "run"
+    Simulation("beijing-2018", seed=1, residents=1000, days=3).run(out=out)
+    Simulation("beijing-2018", seed=2, residents=1000, days=3).run(out=out, overwrite=True)
+    assert assert_whole_run(out, {2}) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
