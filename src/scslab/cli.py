@@ -378,17 +378,20 @@ def audit(
         fail(f"audit: {bad}: mix of scenario and run directories; give one or the other")
     if counterfactual is not None and len(dirs) > 1:
         fail("--counterfactual: give it with a single run directory")
-    import json
+    from scslab.manifest import ManifestError, read_manifest, warn_skipped
 
     runs, digests = [], set()
     for d in dirs:
-        mf = Path(d) / "manifest.json"
-        if not mf.is_file():
-            fail(f"{d}: not a scslab run directory (no manifest.json)")
-        manifest = json.loads(mf.read_text("utf-8"))
-        if "counterfactual" in manifest:
+        try:
+            manifest = read_manifest(d)
+        except ManifestError as err:
+            if d in targets:  # named: an error; matched by a pattern: left out
+                fail(str(err))
+            warn_skipped(err)
             continue
-        digests.add(manifest.get("scenario_sha256"))
+        if manifest.counterfactual is not None:
+            continue
+        digests.add(manifest.scenario_sha256)
         runs.append(d)
     if not runs:
         fail("audit: only counterfactual runs given; give the runs to measure")

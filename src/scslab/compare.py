@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from scslab.harm import RunError, headline, mean_ci, measure
+from scslab.manifest import ManifestError, read_manifest, warn_skipped
 from scslab.scenario import parse_scenario
 
 
@@ -51,18 +52,26 @@ class Comparison:
 
 def expand(patterns: list[str]) -> list[Path]:
     """Run directories named by paths or glob patterns (in sorted order, no repeats);
-    counterfactual runs (NAME.no-monitoring) are left out."""
+    counterfactual runs (NAME.no-monitoring) are left out, and so, with a warning on
+    stderr, are unreadable runs that a pattern matched (a named one raises ManifestError)."""
     out: list[Path] = []
     for pat in patterns:
-        hits = sorted(glob.glob(pat)) if any(c in pat for c in "*?[") else [pat]
+        globbed = any(c in pat for c in "*?[")
+        hits = sorted(glob.glob(pat)) if globbed else [pat]
         if not hits:
             raise RunError(f"{pat}: no run directory matches")
         for h in hits:
             p = Path(h)
-            manifest = p / "manifest.json"
-            if manifest.is_file() and "counterfactual" in json.loads(manifest.read_text("utf-8")):
+            if globbed and not p.is_dir():
+                continue  # a file that the pattern matched is not a run
+            try:
+                manifest = read_manifest(p)
+            except ManifestError as err:
+                if not globbed:
+                    raise
+                warn_skipped(err)
                 continue
-            if p not in out:
+            if manifest.counterfactual is None and p not in out:
                 out.append(p)
     return out
 
@@ -71,18 +80,15 @@ def _by_seed(paths: list[Path], side: str) -> dict[int, Path]:
     seeds: dict[int, Path] = {}
     digests: dict[str, Path] = {}
     for p in paths:
-        mf = p / "manifest.json"
-        if not mf.is_file():
-            raise RunError(f"{p}: not a scslab run directory (no manifest.json)")
-        manifest = json.loads(mf.read_text("utf-8"))
-        digests.setdefault(manifest["scenario_sha256"], p)
+        manifest = read_manifest(p)
+        digests.setdefault(manifest.scenario_sha256, p)
         if len(digests) > 1:
             first = next(iter(digests.values()))
             raise RunError(
                 f"{side}: runs of different scenarios ({first} and {p}); give the runs of "
                 "one scenario per side"
             )
-        seed = int(manifest["seed"])
+        seed = manifest.seed
         if seed in seeds:
             raise RunError(f"{side}: two runs with seed {seed} ({seeds[seed]} and {p})")
         seeds[seed] = p

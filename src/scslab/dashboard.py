@@ -16,7 +16,6 @@ tables), never simulated or held whole in the app.
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import subprocess
@@ -37,6 +36,7 @@ from pydantic import BaseModel
 
 from scslab import plots
 from scslab.engine import Simulation
+from scslab.manifest import ManifestError, read_manifest, warn_skipped
 from scslab.results import Results
 from scslab.scenario import (
     Scenario,
@@ -117,22 +117,23 @@ def new_run_dir(folder: Path, name: str) -> Path:
 
 
 def list_runs(folder: Path) -> pd.DataFrame:
-    """The run directories in a folder, newest first, from their manifests."""
+    """The run directories in a folder, newest first, from their manifests (unreadable
+    ones are left out, with a warning on stderr)."""
     rows = []
-    for manifest in folder.glob("*/manifest.json"):
+    for run in sorted(m.parent for m in folder.glob("*/manifest.json")):
         try:
-            m = json.loads(manifest.read_text("utf-8"))
-        except (OSError, ValueError):
+            m = read_manifest(run)
+        except ManifestError as err:
+            warn_skipped(err)
             continue
-        run = manifest.parent
         rows.append(
             {
                 "run": run.name,
-                "scenario": m.get("scenario", ""),
-                "residents": int(m.get("residents", 0)),
-                "days": int(m.get("days", 0)),
-                "seed": int(m.get("seed", 0)),
-                "created": str(m.get("created_utc", ""))[:19].replace("T", " "),
+                "scenario": m.scenario,
+                "residents": m.residents,
+                "days": m.days,
+                "seed": m.seed,
+                "created": (m.created_utc or "")[:19].replace("T", " "),
                 "agents": (run / "residents.parquet").is_file(),
                 "report": (run / "report.html").is_file(),
             }

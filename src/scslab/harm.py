@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from scslab import __version__
+from scslab.manifest import ManifestError, RunError, read_manifest, warn_skipped
 from scslab.results import Results, load_run
 from scslab.rundir import RunDirError, write_file
 from scslab.scenario import Scenario, parse_scenario
@@ -50,10 +51,6 @@ T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8:
 
 COUNTERFACTUAL_SUFFIX = ".no-monitoring"
 """A counterfactual run without online monitoring lives next to its run, with this suffix."""
-
-
-class RunError(Exception):
-    """A run directory that cannot be audited; str() is one line saying why."""
 
 
 # ------------------------------------------------------------------ statistics
@@ -115,10 +112,10 @@ def gini(values: np.ndarray, weights: np.ndarray | None = None) -> float:
 def open_run(path: str | Path) -> tuple[Results, Scenario]:
     """A run directory and its resolved scenario; RunError when it cannot be audited."""
     path = Path(path)
-    if not (path / "manifest.json").is_file():
-        raise RunError(f"{path}: not a scslab run directory (no manifest.json)")
     try:
         run = load_run(path)
+    except ManifestError:
+        raise
     except Exception as err:  # a damaged directory
         raise RunError(f"{path}: cannot read the run ({err})") from None
     for table in ("residents", "records"):
@@ -389,22 +386,20 @@ def find_counterfactual(path: str | Path, sc: Scenario) -> Path | None:
     cf = without_monitoring(sc)
     if cf is None:
         return None
-    manifest = json.loads((path / "manifest.json").read_text("utf-8"))
-    want = cf.digest()
+    manifest = read_manifest(path)
+    want = (cf.digest(), manifest.seed, manifest.residents, manifest.days)
     candidates = [path.with_name(path.name + COUNTERFACTUAL_SUFFIX)]
     candidates += sorted(p for p in path.parent.iterdir() if p.is_dir() and p != path)
-    for cand in candidates:
-        mf = cand / "manifest.json"
-        if not mf.is_file():
+    for cand in dict.fromkeys(candidates):
+        if not (cand / "manifest.json").is_file():
             continue
-        other = json.loads(mf.read_text("utf-8"))
-        if (
-            other.get("scenario_sha256") == want
-            and other.get("seed") == manifest.get("seed")
-            and other.get("residents") == manifest.get("residents")
-            and other.get("days") == manifest.get("days")
-        ):
-            return cand
+        try:  # a corrupt neighbour is left out, not fatal: check its scenario only if it fits
+            other = read_manifest(cand, check_scenario=False)
+            if (other.scenario_sha256, other.seed, other.residents, other.days) == want:
+                read_manifest(cand)
+                return cand
+        except ManifestError as err:
+            warn_skipped(err)
     return None
 
 
@@ -417,12 +412,12 @@ def run_counterfactual(path: str | Path, sc: Scenario) -> Path | None:
     cf = without_monitoring(sc)
     if cf is None:
         return None
-    manifest = json.loads((path / "manifest.json").read_text("utf-8"))
+    manifest = read_manifest(path)
     sim = Simulation(
         cf,
-        seed=manifest["seed"],
-        residents=manifest["residents"],
-        days=manifest["days"],
+        seed=manifest.seed,
+        residents=manifest.residents,
+        days=manifest.days,
         agents=False,
     )
     results = sim.run()
@@ -495,8 +490,8 @@ def measure(
                     "no counterfactual run without online monitoring was found next to the "
                     "run; use --counterfactual PATH or --run-counterfactual"
                 )
-    elif not (cf_path / "manifest.json").is_file():
-        raise RunError(f"{cf_path}: not a scslab run directory (no manifest.json)")
+    else:
+        read_manifest(cf_path)
     m = run.manifest
     return {
         "run": str(path),

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
 from scslab import __version__, plots
+from scslab.manifest import check_tables, read_manifest, run_dirs
 from scslab.plots import PER, Variant
 from scslab.results import Results
 from scslab.rundir import write_file
@@ -88,35 +89,24 @@ footer{color:#78909c;font-size:.85em;text-align:center;margin:2em}
 def load_for_report(path: str | Path) -> Results:
     """Read what a report needs from a run directory: manifest, scenario, metrics, histogram.
 
-    Per-agent tables (residents, records) are not read, so large runs load quickly.
+    Per-agent tables (residents, records) are not read, so large runs load quickly. The
+    manifest is checked as `load_run` checks it (ManifestError, one line, when it fails).
     """
     path = Path(path)
-    manifest_file = path / "manifest.json"
-    if not manifest_file.is_file():
-        raise FileNotFoundError(f"{path}: not a scslab run directory (no manifest.json)")
-    manifest = json.loads(manifest_file.read_text("utf-8"))
+    manifest = read_manifest(path)
     tables = {
         name: pq.read_table(path / f"{name}.parquet").to_pandas()
         for name in REPORT_TABLES
         if (path / f"{name}.parquet").is_file()
     }
-    scenario = path / "scenario.yaml"
-    text = scenario.read_text("utf-8") if scenario.is_file() else ""
-    return Results(tables, manifest, text, path)
+    check_tables(path, manifest, tables)
+    return Results(tables, manifest.to_dict(), (path / "scenario.yaml").read_text("utf-8"), path)
 
 
 def expand_run_paths(paths: Sequence[str | Path]) -> list[Path]:
-    """Run directories named, or the run directories directly inside a named folder."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if (p / "manifest.json").is_file():
-            out.append(p)
-            continue
-        inner = sorted(q.parent for q in p.glob("*/manifest.json"))
-        if not inner:
-            raise FileNotFoundError(f"{p}: not a scslab run directory (no manifest.json)")
-        out.extend(inner)
-    return out
+    """Run directories named, or the run directories directly inside a named folder
+    (corrupt ones inside a folder are skipped with a warning on stderr)."""
+    return run_dirs(paths)
 
 
 def load_audit(results: Results) -> list[dict[str, Any]] | None:

@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from scslab.manifest import check_tables, read_manifest, run_dirs
 from scslab.prefetch import prefetch
 from scslab.rundir import Staging, claimed
 
@@ -709,33 +710,37 @@ class Results:
 
 
 def load_run(path: str | Path) -> Results:
-    """Read a run directory written by Results.write."""
+    """Read a run directory written by Results.write.
+
+    The manifest is validated and checked against scenario.yaml and the tables
+    (scslab.manifest); a run that fails raises ManifestError, one line naming the file.
+    """
     path = Path(path)
-    manifest_file = path / "manifest.json"
-    if not manifest_file.is_file():
-        raise FileNotFoundError(f"{path}: not a scslab run directory (no manifest.json)")
-    manifest = json.loads(manifest_file.read_text("utf-8"))
+    manifest = read_manifest(path)
     tables = {p.stem: pq.read_table(p).to_pandas() for p in sorted(path.glob("*.parquet"))}
-    return Results(tables, manifest, (path / "scenario.yaml").read_text("utf-8"), path)
+    check_tables(path, manifest, tables)
+    return Results(tables, manifest.to_dict(), (path / "scenario.yaml").read_text("utf-8"), path)
 
 
-def query(sql: str, runs: str | Path = "runs") -> pd.DataFrame:
-    """Run SQL over every run under `runs` with DuckDB.
+def query(sql: str, runs: str | Path | Sequence[str | Path] = "runs") -> pd.DataFrame:
+    """Run SQL over runs with DuckDB; `runs`: a run directory, a folder of run
+    directories, or a list of either (corrupt runs inside a folder are skipped with a
+    warning on stderr).
 
     Each table is a view over all runs' Parquet files of that name, with a `run` column
     (the run directory's name): `metrics`, `score_histogram`, `residents`, `enterprises`,
-    `records`.
+    `records`, `listings`. File names reach DuckDB as values, never as SQL text.
     """
     import duckdb
 
     con = duckdb.connect()
-    root = Path(runs)
+    dirs = run_dirs([runs] if isinstance(runs, str | Path) else runs)
     for name in TABLES:
-        files = sorted(root.glob(f"*/{name}.parquet"))
+        files = [(d / f"{name}.parquet").as_posix() for d in dirs]
+        files = [f for f in files if Path(f).is_file()]
         if files:
-            lst = ", ".join(f"'{f.as_posix()}'" for f in files)
-            con.execute(
-                f"CREATE VIEW {name} AS SELECT regexp_extract(filename, '([^/]+)/[^/]+$', 1) "
-                f"AS run, * EXCLUDE (filename) FROM read_parquet([{lst}], filename=true)"
-            )
+            rel = con.read_parquet(files, filename=True)
+            rel.project(
+                "regexp_extract(filename, '([^/]+)/[^/]+$', 1) AS run, * EXCLUDE (filename)"
+            ).create_view(name)
     return con.execute(sql).fetchdf()
