@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scslab import __version__
 from scslab.scenario import Scenario, ScenarioError, _format_validation_error, parse_scenario
 
 MANIFEST = "manifest.json"
@@ -82,7 +83,7 @@ class Manifest(BaseModel):
     residents: Annotated[int, Field(ge=1)]
     enterprises: Annotated[int, Field(ge=0)]
     days: Annotated[int, Field(ge=1, le=MAX_DAYS)]
-    agent_tables: bool
+    agent_tables: Annotated[bool, Field(strict=False)]  # 0 and 1 too, as a caller may pass
     created_utc: str | None = None
     python: str | None = None
     numpy: str | None = None
@@ -137,9 +138,14 @@ def _check_scenario(run_dir: Path, manifest: Manifest) -> None:
     except ScenarioError as err:
         raise ManifestError(str(err)) from None
     if digest != manifest.scenario_sha256:
+        why = "the file was edited or replaced after the run"
+        if manifest.scslab_version != __version__:
+            why += (
+                f", or the run was made by scslab {manifest.scslab_version} (this is {__version__})"
+            )
         raise ManifestError(
             f"{file}: does not match the manifest's scenario_sha256 (the run was made with "
-            "another scenario; the file was edited or replaced after the run)"
+            f"another scenario: {why})"
         )
 
 
