@@ -210,9 +210,20 @@ def check_tables(run_dir: Path, manifest: Manifest, tables: Mapping[str, pd.Data
             )
 
 
+_warned: set[str] = set()
+"""Warnings already printed by this process (each is printed once)."""
+
+
 def warn_skipped(err: Exception) -> None:
-    """One warning line on stderr: a run directory left out because it cannot be read."""
-    sys.stderr.write(f"warning: {err}; skipped\n")
+    """One warning line on stderr: a run directory left out because it cannot be read.
+
+    Each distinct warning is printed once per process, however often the run is met
+    (a sweep's audits each look at the same neighbours).
+    """
+    line = f"warning: {err}; skipped"
+    if line not in _warned:
+        _warned.add(line)
+        sys.stderr.write(line + "\n")
 
 
 def run_dirs(paths: Iterable[str | Path]) -> list[Path]:
