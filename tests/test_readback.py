@@ -223,3 +223,15 @@ def test_query_never_runs_sql_from_a_folder_name(
     got = scslab.query("SELECT DISTINCT run FROM metrics", runs=root)
     assert not (tmp_path / "pwned.csv").exists()
     assert list(got["run"]) == [name]
+
+
+def test_a_run_being_written_or_removed_is_not_read(base: Path, tmp_path: Path) -> None:
+    """.NAME.partial beside a run is one being written, or an old one being removed."""
+    from scslab.dashboard import list_runs
+
+    folder = tmp_path / "runs"
+    good = copy_run(base, folder / "b18")
+    copy_run(base, folder / ".b18.partial")
+    assert expand_run_paths([folder]) == [good]
+    assert list(list_runs(folder)["run"]) == ["b18"]
+    assert set(scslab.query("SELECT run FROM metrics", runs=folder)["run"]) == {"b18"}

@@ -36,7 +36,7 @@ from pydantic import BaseModel
 
 from scslab import plots
 from scslab.engine import Simulation
-from scslab.manifest import ManifestError, read_manifest, warn_skipped
+from scslab.manifest import ManifestError, dirs_with_manifest, read_manifest, warn_skipped
 from scslab.results import Results
 from scslab.scenario import (
     Scenario,
@@ -120,7 +120,7 @@ def list_runs(folder: Path) -> pd.DataFrame:
     """The run directories in a folder, newest first, from their manifests (unreadable
     ones are left out, with a warning on stderr)."""
     rows = []
-    for run in sorted(m.parent for m in folder.glob("*/manifest.json")):
+    for run in dirs_with_manifest(folder):
         try:
             m = read_manifest(run)
         except ManifestError as err:

@@ -36,7 +36,13 @@ import numpy as np
 import pandas as pd
 
 from scslab import __version__
-from scslab.manifest import ManifestError, RunError, read_manifest, warn_skipped
+from scslab.manifest import (
+    ManifestError,
+    RunError,
+    dirs_with_manifest,
+    read_manifest,
+    warn_skipped,
+)
 from scslab.results import Results, load_run
 from scslab.rundir import RunDirError, write_file
 from scslab.scenario import Scenario, parse_scenario
@@ -389,7 +395,7 @@ def find_counterfactual(path: str | Path, sc: Scenario) -> Path | None:
     manifest = read_manifest(path)
     want = (cf.digest(), manifest.seed, manifest.residents, manifest.days)
     candidates = [path.with_name(path.name + COUNTERFACTUAL_SUFFIX)]
-    candidates += sorted(p for p in path.parent.iterdir() if p.is_dir() and p != path)
+    candidates += [p for p in dirs_with_manifest(path.parent) if p != path]
     for cand in dict.fromkeys(candidates):
         if not (cand / "manifest.json").is_file():
             continue

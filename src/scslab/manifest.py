@@ -226,6 +226,14 @@ def warn_skipped(err: Exception) -> None:
         sys.stderr.write(line + "\n")
 
 
+def dirs_with_manifest(folder: Path) -> list[Path]:
+    """Directories directly inside `folder` that hold a manifest.json (sorted), leaving
+    out hidden ones: `.NAME.partial` is a run being written or an old one being removed."""
+    return sorted(
+        m.parent for m in folder.glob(f"*/{MANIFEST}") if not m.parent.name.startswith(".")
+    )
+
+
 def run_dirs(paths: Iterable[str | Path]) -> list[Path]:
     """Run directories named in `paths`, or directly inside a named folder (sorted).
 
@@ -239,7 +247,7 @@ def run_dirs(paths: Iterable[str | Path]) -> list[Path]:
             read_manifest(p)
             found = [p]
         else:
-            inside = sorted(m.parent for m in p.glob(f"*/{MANIFEST}"))
+            inside = dirs_with_manifest(p)
             found = []
             for q in inside:
                 try:
