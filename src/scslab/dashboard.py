@@ -30,6 +30,7 @@ import re
 import socket
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache, partial
@@ -342,15 +343,33 @@ class LocalOnly:
         self.origins = {f"http://{h}" for h in self.hosts}
         self.max_sessions = max_sessions
         self.cull_after_s = cull_after_s
+        self.connected: Counter[str] = Counter()  # kernel id: its websockets open now
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Pass the request on to the app, or refuse it (see the class)."""
-        if scope["type"] in ("http", "websocket"):
-            refusal = self.refusal(scope)
-            if refusal is not None:
-                await _refuse(scope, send, *refusal)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            await _refuse(scope, send, *refusal)
+            return
+        kernel = _kernel_id(scope)
+        if kernel is None:
+            await self.app(scope, receive, send)
+            return
+        self.connected[kernel] += 1  # counted from now, before Solara registers it
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.connected[kernel] -= 1
+            if not self.connected[kernel]:
+                del self.connected[kernel]
+
+    def sessions(self) -> set[str]:
+        """Kernel ids of the sessions open now: held by Solara (connected or not) or
+        connecting."""
+        return set(_contexts()) | set(self.connected)
 
     def refusal(self, scope: Mapping[str, Any]) -> tuple[int, str] | None:
         """(HTTP status, message) when the request is refused, else None."""
@@ -361,7 +380,7 @@ class LocalOnly:
             return 403, f"refused: Host {host!r}; this dashboard answers only {allowed}"
         if origin is not None and origin not in self.origins:
             return 403, f"refused: a page of {origin!r} may not use this dashboard"
-        if self.opens_session(scope) and open_sessions() >= self.max_sessions:
+        if self.opens_session(scope) and len(self.sessions()) >= self.max_sessions:
             return 503, (
                 f"The dashboard has {self.max_sessions} sessions open, the most it keeps: "
                 f"close another of its tabs, or wait up to {self.cull_after_s} s for "
@@ -369,25 +388,25 @@ class LocalOnly:
             )
         return None
 
-    @staticmethod
-    def opens_session(scope: Mapping[str, Any]) -> bool:
+    def opens_session(self, scope: Mapping[str, Any]) -> bool:
         """Whether the request opens a new session: the page itself, or a websocket for a
         kernel the server does not hold."""
         if scope["type"] == "http":
             return bool(scope["path"] == "/")
-        match = KERNEL_PATH.match(scope["path"])
-        return match is not None and match.group(1) not in _contexts()
+        kernel = _kernel_id(scope)
+        return kernel is not None and kernel not in self.sessions()
+
+
+def _kernel_id(scope: Mapping[str, Any]) -> str | None:
+    """The kernel id of a session's websocket, None for any other request."""
+    match = KERNEL_PATH.match(scope["path"]) if scope["type"] == "websocket" else None
+    return match.group(1) if match else None
 
 
 def _contexts() -> Mapping[str, Any]:
     from solara.server import kernel_context
 
     return kernel_context.contexts
-
-
-def open_sessions() -> int:
-    """Sessions (Solara virtual kernels) the server holds now, connected or not."""
-    return len(_contexts())
 
 
 async def _refuse(scope: Mapping[str, Any], send: Any, status: int, message: str) -> None:
