@@ -219,6 +219,26 @@ def test_the_app_opens_no_run_outside_its_results_folder(app_state, tmp_path):
     assert not (outside / "report.html").exists()
 
 
+def test_the_app_neither_reads_nor_writes_a_report_out_of_its_run(app_state, tmp_path):
+    import ipyvuetify as v
+    import solara
+
+    run = app_state / "seed1"
+    shutil.copytree(tiny_runs()["seed1"], run)
+    theirs = tmp_path / "theirs.html"
+    theirs.write_text("<p>a file of the user's</p>")
+    (run / "report.html").symlink_to(theirs)
+    dashboard.chosen_run.set("seed1")
+    _, rc = solara.render(dashboard.PastRuns(), handle_error=False)
+    rc.find(v.Btn, children=["Show its report"]).widget.click()
+    deadline = time.monotonic() + 30
+    while "leads out of the run directory" not in _texts(rc):
+        assert time.monotonic() < deadline, _texts(rc)
+        time.sleep(0.1)
+    assert dashboard.report_html.value == ""
+    assert theirs.read_text() == "<p>a file of the user's</p>"
+
+
 def test_a_pick_that_finds_nobody_says_so(app_state):
     import ipyvuetify as v
     import solara

@@ -864,6 +864,8 @@ if solara is not None:
         )
         if make_report.pending:
             solara.ProgressLinear(True)
+        elif make_report.error:
+            solara.Error(f"no report: {make_report.exception}", dense=True)
         if report_html.value:
             solara.Text(f"report: {Path(run) / 'report.html'}")
             solara.HTML(
