@@ -283,16 +283,33 @@ def dashboard(
     runs: Annotated[
         Path, typer.Option(help="Results folder: past runs to browse, new runs go here.")
     ] = Path("runs"),
+    scenario: Annotated[
+        list[Path] | None,
+        typer.Option(
+            metavar="FILE",
+            help="A scenario YAML file the dashboard may open (repeat for more); it opens "
+            "no other file of this machine.",
+        ),
+    ] = None,
 ) -> None:
     """Open the interactive dashboard (Solara) on http://127.0.0.1:PORT, this machine only."""
     from scslab.dashboard import serve
 
     if not 1 <= port <= 65535:
         fail(f"--port: must be 1..65535 (got {port})")
+    for path in scenario or []:
+        if not path.is_file():
+            fail(f"--scenario {path}: no such file")
+        try:
+            load_scenario(str(path))
+        except ScenarioError as err:
+            fail(str(err))
     try:
-        code = serve(port=port, runs_dir=runs)
+        code = serve(port=port, runs_dir=runs, scenarios=scenario or [])
     except ImportError as err:
         fail(f"the dashboard needs Solara: pip install 'scslab[dashboard]' ({err})")
+    except OSError as err:
+        fail(str(err))
     raise typer.Exit(code)
 
 
