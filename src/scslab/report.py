@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
-from scslab import __version__, plots
+from scslab import __version__, plots, stats
 from scslab.manifest import check_tables, read_manifest, run_dirs
 from scslab.plots import PER, Variant
 from scslab.results import Results
@@ -272,6 +272,16 @@ def scenario_summary(results: Results) -> str:
     return "".join(parts)
 
 
+def _setting(value: Any) -> str:
+    """A scenario setting as plain text for a table cell (table_html escapes it once):
+    a list as its items joined by commas, a mapping as key: value pairs."""
+    if isinstance(value, list | tuple):
+        return ", ".join(_setting(v) for v in value) or "(none)"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_setting(v)}" for k, v in value.items()) or "(none)"
+    return str(value)
+
+
 def _scenario_section(vs: list[Variant]) -> str:
     body = []
     for k, v in enumerate(vs):
@@ -289,7 +299,7 @@ def _scenario_section(vs: list[Variant]) -> str:
             frame = pd.DataFrame(
                 {"setting": diff}
                 | {
-                    v.label: [_e(f.get(k, "–")) for k in diff]
+                    v.label: [_setting(f.get(k, "–")) for k in diff]
                     for v, f in zip(vs, flats, strict=True)
                 }
             )
@@ -334,6 +344,18 @@ def key_figures(vs: list[Variant]) -> pd.DataFrame:
     return pd.DataFrame({"figure": labels} | columns)
 
 
+def _bands_and_markers(vs: list[Variant]) -> str:
+    """What the shaded bands are and how coinciding lines of variants are told apart."""
+    note = plots.band_note(vs)
+    text = f" {note[0].upper()}{note[1:]}." if note else ""
+    if len(vs) > 1:
+        text += (
+            " Each variant has its own marker, placed apart from the others', so that "
+            "where two variants' lines coincide both stay visible."
+        )
+    return text
+
+
 def _pct(part: float, whole: float) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "–"
 
@@ -349,32 +371,88 @@ def _key_figures_section(runs: list[Results], vs: list[Variant]) -> str:
         table_html(kf),
     ]
     if not ratios.empty:
-        pivot = ratios.pivot_table(
-            index=["measure", "comparison"], columns="variant", values="ratio", sort=False
+        cells = ratios.assign(
+            shown=[
+                f"{x:,.2f}" if x == x else str(why)
+                for x, why in zip(ratios["ratio"], ratios["reason"], strict=True)
+            ]
+        )
+        pivot = cells.pivot_table(
+            index=["measure", "comparison"],
+            columns="variant",
+            values="shown",
+            aggfunc="first",
+            sort=False,
         ).reset_index()
         pivot.columns.name = None
         body.append(
             _how(
                 "Disparity ratios: how many times the first group's rate is the second's "
-                "(1 = equal; above 1 the first group is hit more often; – when neither "
-                "group had any)."
+                "(1 = equal; above 1 the first group is hit more often). Where a group has "
+                f"fewer than {stats.MIN_EVENTS} events, or events from fewer than "
+                f"{stats.MIN_RESIDENTS} residents, no ratio is given: the cell says so."
             )
         )
-        body.append(table_html(pivot, {v.label: 2 for v in vs}))
+        body.append(table_html(pivot))
     return _section("key-figures", "".join(body))
 
 
+def interval_method(vs: list[Variant]) -> str:
+    """In words, how the report's intervals of group rates are made for these variants."""
+    seeds = {len(v.runs) for v in vs}
+    across = (
+        f"the 95% Student t interval across seeds of the per-seed rates (variants with "
+        f"{stats.MIN_SEEDS} seeds or more); "
+        if max(seeds) >= stats.MIN_SEEDS
+        else ""
+    )
+    pooled = (
+        "with fewer seeds, intervals across seeds are not available, and the runs' "
+        "residents are pooled: "
+        if max(seeds) > 1
+        else ""
+    )
+    within = (
+        "a 95% Wilson interval for the share on a list, and for counts of blocked "
+        f"attempts a 95% interval from resampling residents ({stats.BOOTSTRAP_REPS:,} "
+        "resamples, fixed seed), because one resident can be blocked many times and such "
+        "events are not independent. "
+        if min(seeds) < stats.MIN_SEEDS
+        else ""
+    )
+    return (
+        "The black bar is " + across + pooled + within + "Where a group has fewer than "
+        f"{stats.MIN_EVENTS} events, or events from fewer than {stats.MIN_RESIDENTS} "
+        "residents, no interval is drawn (the bar is hatched): the figure rests on too few "
+        "people to say more."
+    )
+
+
+def _rates_table(rates: pd.DataFrame) -> str:
+    """Group rates with their interval, or the reason there is none, as an HTML table."""
+    shown = [
+        why or (f"[{lo:,.1f}, {hi:,.1f}]" if lo == lo else "–")
+        for lo, hi, why in zip(rates["lo"], rates["hi"], rates["reason"], strict=True)
+    ]
+    frame = pd.DataFrame(
+        {
+            "variant": rates["variant"],
+            "group": rates["group"],
+            "residents": rates["residents"],
+            "listed": rates["count"],
+            "per 100,000": rates["rate"],
+            "95% interval": shown,
+            "method": rates["interval"],
+        }
+    )
+    return table_html(frame, {"per 100,000": 1, "listed": 1})
+
+
 def _disparate_section(runs: list[Results], vs: list[Variant]) -> str:
-    several = any(len(v.runs) > 1 for v in vs)
     how = (
-        "Each bar is a rate per 100,000 residents of the group; the black bar is its 95% "
-        + (
-            "interval across seeds (Student t; few seeds give wide intervals). "
-            if several
-            else "interval (Wilson for the share on a list, Poisson for counts of attempts). "
-        )
-        + "Groups whose intervals do not overlap differ beyond chance. A group with no event "
-        "has a grey interval from 0 (its upper bound may run off the panel). Hukou: local "
+        "Each bar is a rate per 100,000 residents of the group. "
+        + interval_method(vs)
+        + " Groups whose intervals do not overlap differ beyond chance. Hukou: local "
         "residents hold a Beijing household registration, migrants do not."
     )
     body = [_how(how)]
@@ -383,13 +461,7 @@ def _disparate_section(runs: list[Results], vs: list[Variant]) -> str:
     tables = []
     for group_by in ("hukou", "income_decile", "district"):
         rates = plots.group_rates(runs, group_by, "blacklisted")
-        rates = rates.rename(
-            columns={"rate": "per 100,000", "lo": "95% low", "hi": "95% high", "count": "listed"}
-        )
-        tables.append(
-            f"<h4>{_e(plots.GROUP_LABELS[group_by])}</h4>"
-            + table_html(rates, {"per 100,000": 1, "95% low": 1, "95% high": 1, "listed": 1})
-        )
+        tables.append(f"<h4>{_e(plots.GROUP_LABELS[group_by])}</h4>" + _rates_table(rates))
     body.append(
         "<details><summary>The numbers behind the first figure (on a blacklist on the last "
         "day)</summary>" + "".join(tables) + "</details>"
@@ -479,8 +551,7 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
                 "How many residents (and market entities) are on each blacklist and red "
                 "list, day by day, per 100,000. Lines that keep rising mean people enter "
                 "faster than they leave. Dashed lines count those listed only because of an "
-                "erroneous record."
-                + (" Shaded bands: the range across seeds." if len(rl) > len(vs) else "")
+                "erroneous record." + _bands_and_markers(vs)
             )
             + _figure(lambda: plots.list_sizes(rl, "resident"), "lists-residents")
             + (
@@ -495,6 +566,7 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
                 "Left: how residents' points are spread on the last day (everyone starts at "
                 "the base score; records move them). Dotted lines mark where each grade "
                 "begins. Right: how many residents hold each grade, day by day."
+                + _bands_and_markers(vs)
             )
             + _figure(lambda: plots.score_distribution(rl), "scores"),
         ),
@@ -521,7 +593,9 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
             "wrongful",
             _how(
                 "Residents on a blacklist although every record that put them there is "
-                "erroneous, and the share of blocked attempts that such wrong records caused."
+                "erroneous, and the share of blocked attempts that such wrong records caused "
+                "(with how many residents those attempts came from: a few residents blocked "
+                "many times are not many residents wronged)." + _bands_and_markers(vs)
             )
             + _figure(lambda: plots.wrongful_sanctions(rl), "wrongful"),
         ),
@@ -530,7 +604,9 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
             "green-channel",
             _how(
                 "Rewards: shorter waits and priority in medical care and education for high "
-                "grades and red lists. Right: who gets them, by income decile."
+                "grades and red lists. Right: who gets them, by income decile; error bars "
+                f"are 95% t intervals across seeds, drawn from {stats.MIN_SEEDS} seeds on "
+                "(uses are not counted per resident, so fewer seeds give no interval)."
             )
             + _figure(lambda: plots.green_channel(rl), "green-channel"),
         ),
@@ -539,6 +615,7 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
             _how(
                 "Online posts per 1,000 residents a day. A penalty for a post makes the "
                 "penalised resident and their contacts post less (the chilling effect)."
+                + _bands_and_markers(vs)
             )
             + _figure(lambda: plots.posting(rl), "posting"),
         ),
