@@ -204,8 +204,7 @@ def compare_table(comp: Comparison) -> Any:
     table.add_column(f"B: {comp.scenario_b}", justify="right")
     table.add_column("B - A", justify="right")
     table.add_column(f"95% CI (t, {n} seeds)", justify="right")
-    table.add_column("change", justify="right")
-    table.add_column("change, 95% CI", justify="right")
+    table.add_column("change (95% CI)", justify="right")
     few = seeds_reason(n)
     for r in comp.rows:
         if r["lo"] is not None:
@@ -214,12 +213,7 @@ def compare_table(comp: Comparison) -> Any:
         else:
             ci = "not available" if few and r["diff"] is not None else str(r["reason"] or "—")
         rel = "—" if r["relative"] is None else f"{100 * r['relative']:+.0f}%"
-        rel_ci = (
-            "—"
-            if r.get("relative_lo") is None
-            else f"[{100 * r['relative_lo']:+.0f}%, {100 * r['relative_hi']:+.0f}%]"
-        )
-        table.add_row(r["figure"], fmt(r["a"]), fmt(r["b"]), fmt(r["diff"]), ci, rel, rel_ci)
-    if few:
-        table.caption = f"Intervals across seeds are not available: {few}."
+        if r.get("relative_lo") is not None:
+            rel += f" [{100 * r['relative_lo']:+.0f}%, {100 * r['relative_hi']:+.0f}%]"
+        table.add_row(r["figure"], fmt(r["a"]), fmt(r["b"]), fmt(r["diff"]), ci, rel)
     return table
