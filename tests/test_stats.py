@@ -5,6 +5,7 @@ residents, no negative lower bounds, no infinite ratios, no intervals across few
 from __future__ import annotations
 
 import copy
+import io
 import math
 import re
 from pathlib import Path
@@ -121,7 +122,8 @@ def test_katz_and_cluster_ratios_refuse_zero_and_too_few() -> None:
     r = cluster_ratio(
         (np.r_[14, 1, np.zeros(98)], np.r_[np.ones(30), np.zeros(70)]), (100, 100), (1e4, 1e4)
     )
-    assert r["ratio"] is None and r["reason"] == "too few events (15 from 2 residents) among group 1"
+    assert r["ratio"] is None
+    assert r["reason"] == "too few events (15 from 2 residents) among group 1"
     assert too_few(0) == "no events" and too_few(12, 6) is None
 
 
@@ -143,7 +145,7 @@ def test_a_lower_bound_across_seeds_is_never_negative() -> None:
 
 # ------------------------------------------------------------------ fewer than 3 seeds
 def render(items: list) -> str:
-    console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console = Console(width=200, record=True, file=io.StringIO())
     for item in items:
         console.print(item)
     return console.export_text()
@@ -163,9 +165,7 @@ def test_two_seeds_print_no_interval_across_seeds() -> None:
 
 
 def test_group_rates_across_two_seeds_pool_residents_not_seeds() -> None:
-    runs = [
-        fake_run({"Miyun": 20_000}, 0, {k: 1 for k in range(30)}, seed=s) for s in (1, 2)
-    ]
+    runs = [fake_run({"Miyun": 20_000}, 0, {k: 1 for k in range(30)}, seed=s) for s in (1, 2)]
     row = rate_row(runs, "district", "Miyun")
     assert row["interval"] == "residents resampled" and row["runs"] == 2
     three = [*runs, fake_run({"Miyun": 20_000}, 0, {k: 1 for k in range(40)}, seed=3)]
