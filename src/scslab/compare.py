@@ -9,7 +9,9 @@ each figure the mean of A, the mean of B, and the mean paired difference B - A w
 95% Student t interval across seeds, given from 3 seeds on (`scslab.stats.MIN_SEEDS`;
 with fewer, the row and a note say that intervals across seeds are not available). The
 relative change is the difference over A's mean, and its interval the difference's
-interval over A's mean. A figure missing in a seed (a ratio with too few events) is left
+interval over A's mean. A figure that cannot be negative (a count, rate, ratio, share or
+number of days) cannot fall by more than A's mean: the difference's interval is cut
+there (a relative change of -100%). A figure missing in a seed (a ratio with too few events) is left
 out of that seed's pair, and a row whose figure is missing in every seed says why.
 """
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scslab.harm import RunError, headline, headline_intervals, measure
+from scslab.harm import SIGNED, RunError, headline, headline_intervals, measure
 from scslab.manifest import ManifestError, read_manifest, warn_skipped
 from scslab.scenario import parse_scenario
 from scslab.stats import mean_ci, seeds_reason
@@ -157,8 +159,10 @@ def _row(
         (y - x) if x is not None and y is not None else math.nan
         for x, y in zip(va, vb, strict=True)
     ]
-    ca, cb, cd = mean_ci(va), mean_ci(vb), mean_ci(diffs)
+    ca, cb = mean_ci(va), mean_ci(vb)
     base = ca["mean"]
+    # B can fall by A's mean at most when the figure cannot be negative
+    cd = mean_ci(diffs, floor=None if fig in SIGNED or base is None else -base)
     rel: dict[str, float | None] = {"relative": None, "relative_lo": None, "relative_hi": None}
     if base not in (None, 0) and cd["mean"] is not None:
         rel["relative"] = cd["mean"] / base
@@ -168,7 +172,8 @@ def _row(
     reason = cd["reason"]
     if cd["mean"] is None:
         why = headline_intervals(first).get(fig, {}).get("reason")
-        reason = f"no value to pair ({why})" if why else "no value to pair in any seed"
+        side = "A" if ca["mean"] is None else "B" if cb["mean"] is None else "A and B paired"
+        reason = f"no value in {side}" + (f" ({why})" if why else "")
     return {
         "figure": fig,
         "a": ca["mean"],

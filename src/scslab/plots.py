@@ -399,6 +399,8 @@ def group_rates(runs: Runs, group_by: str, kind: str = "blacklisted") -> pd.Data
             per_seed = [PER * k / n if n else 0.0 for k, n in zip(ks, ns, strict=True)]
             pooled = _members(per_res, group_by, str(g))
             iv = _interval(kind, sum(ks), sum(ns), per_seed, pooled)
+            if iv["lo"] is None:
+                iv["interval"] = ""
             rows.append(
                 {
                     "variant": v.label,
@@ -516,7 +518,7 @@ def list_sizes(runs: Runs, subject: str = "resident") -> Figure:
     if not names:
         axes[0].set_visible(True)
         _empty(axes[0], f"no lists for {who}")
-    if len(vs) > 1:
+    if len(vs) > 1 or band_note(vs):
         _legend_below(fig, axes[0])
     fig.suptitle(f"{who.capitalize()} on each list (dashed: listed by an erroneous record)")
     return _finish(fig)
@@ -866,7 +868,7 @@ def posting(runs: Runs) -> Figure:
         _line(ax, v, _posts_per_1000(v), v.label, color=v.color)
     _per_day_axis(ax, "posts per 1,000 residents per day")
     ax.set_title("Online posting, 7-day mean (a fall is the chilling effect)", fontsize=10)
-    if len(vs) > 1:
+    if len(vs) > 1 or band_note(vs):
         ax.legend(fontsize=8)
     return _finish(fig)
 
@@ -928,7 +930,7 @@ def overview(runs: Runs) -> Figure:
         _line(ax, v, _stack_runs(v, "wrongfully_blacklisted"), None, color=v.color, ls="--")
     _per_day_axis(ax, RES_RATE)
     ax.set_title("On a blacklist (dashed: by an erroneous record)", fontsize=10)
-    if len(vs) > 1:
+    if len(vs) > 1 or band_note(vs):
         ax.legend(fontsize=7)
     # 3 grades on the last day
     ax = axes[2]
@@ -972,6 +974,8 @@ def overview(runs: Runs) -> Figure:
         _line(ax, v, _posts_per_1000(v), v.label, color=v.color)
     _per_day_axis(ax, "per 1,000 residents per day")
     ax.set_title("Online posts (7-day mean)", fontsize=10)
+    if band_note(vs):
+        ax.legend(fontsize=7)
     m = v0.runs[0].manifest
     if len(vs) == 1:
         title = (
