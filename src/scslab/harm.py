@@ -513,10 +513,17 @@ def _scalars(obj: Any, prefix: str = "") -> dict[str, float]:
     return out
 
 
-def summarise(measures: list[dict[str, Any]]) -> dict[str, dict[str, float | int | None]]:
-    """Mean and 95% t interval across runs (seeds) of every numeric figure, by dotted key."""
+def summarise(measures: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Mean and 95% t interval across runs (seeds) of every numeric figure, by dotted key
+    (from 3 seeds; with fewer, lo and hi are None and `reason` says why). The bounds of
+    intervals within each run are left out: across seeds, the figure's own spread is the
+    interval."""
     flat = [_scalars({k: v for k, v in m.items() if k not in ("seed",)}) for m in measures]
-    keys = list(dict.fromkeys(k for f in flat for k in f))
+    keys = [
+        k
+        for k in dict.fromkeys(k for f in flat for k in f)
+        if ".intervals." not in k and not k.endswith((".lo", ".hi"))
+    ]
     return {k: mean_ci([f.get(k, math.nan) for f in flat]) for k in keys}
 
 

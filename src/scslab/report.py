@@ -2,7 +2,8 @@
 
 `write_report([run, ...], "report.html")` draws every figure of `scslab.plots` for one
 or several runs and writes a page that opens offline. Runs of the same scenario, size
-and length that differ only in seed form one variant (intervals across seeds); different
+and length that differ only in seed form one variant (intervals across seeds from 3
+seeds on; see `scslab.stats` for every interval and when there is none); different
 variants are drawn side by side.
 
 Audit findings, where available, get their own section. The hook: a file `audit.json`
