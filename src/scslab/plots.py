@@ -754,7 +754,7 @@ def wrongful_sanctions(runs: Runs) -> Figure:
 def _wrongful_label(v: Variant, wblocked: float, blocked: float) -> str:
     """'W of B' blocked attempts (means over seeds), and from how many residents the
     wrongful ones came when the runs count them per resident."""
-    text = f"{wblocked:,.0f} of {blocked:,.0f}"
+    text = f"{wblocked:,.0f} of {blocked:,.0f}" + (" a run" if len(v.runs) > 1 else "")
     per_res = [resident_counts(r, "wrongful_blocked") for r in v.runs]
     if wblocked > 0 and all(p is not None for p in per_res):
         who = np.mean([int((p["count"] > 0).sum()) for p in per_res])  # type: ignore[index]
