@@ -223,3 +223,11 @@ def test_json_gives_null_and_a_reason_for_ratios_on_too_few_events() -> None:
     iv = m["wrongful"]["intervals"]["wrongful_blocked_attempts_per_100k"]
     assert iv["lo"] is None or iv["lo"] >= 0
     assert iv["reason"] is None or "events" in iv["reason"]
+
+
+def test_without_per_resident_counts_events_get_no_interval_but_a_reason() -> None:
+    run = fake_run({"Miyun": 20_000}, 0, {k: 1 for k in range(60)})
+    del run.tables["residents"]  # as a run written with --no-agents
+    row = rate_row(run, "district", "Miyun")
+    assert row["rate"] == pytest.approx(300.0) and math.isnan(row["lo"])
+    assert row["reason"] == "no interval: the runs have no per-resident counts of these events"

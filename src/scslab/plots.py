@@ -16,6 +16,7 @@ across 2 seeds.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from scslab.stats import (
     too_few,
     wilson_interval,
 )
+
+log = logging.getLogger(__name__)
 
 PER = 100_000
 """Rates are per this many residents of the group."""
@@ -302,10 +305,15 @@ def _agent_table(results: Results, name: str, columns: list[str]) -> pd.DataFram
     """Columns of a per-agent table of a run: in memory, or read from its directory
     (only those columns); None when the run has no such table."""
     table = results.tables.get(name)
-    if table is None and results.path is not None and (results.path / f"{name}.parquet").is_file():
+    file = None if results.path is None else results.path / f"{name}.parquet"
+    if table is None and file is not None and file.is_file():
         import pyarrow.parquet as pq
 
-        table = pq.read_table(results.path / f"{name}.parquet", columns=columns).to_pandas()
+        try:
+            table = pq.read_table(file, columns=columns).to_pandas()
+        except Exception as err:  # unreadable or without those columns: no per-agent counts
+            log.warning("%s: not read (%s); intervals that need it are left out", file, err)
+            return None
     if table is None or any(c not in table for c in columns):
         return None
     return table[columns]
