@@ -18,7 +18,7 @@ from rich.console import Console
 from scslab import load_run, plots
 from scslab.compare import compare, compare_table
 from scslab.harm import harm_view, measure
-from scslab.report import build_report, load_for_report
+from scslab.report import build_report, interval_method, load_for_report
 from scslab.results import Results
 from scslab.stats import cluster_rate, cluster_ratio, katz_ratio, mean_ci, too_few
 from tests.audit_helpers import tiny_run
@@ -188,6 +188,9 @@ def test_every_band_says_what_it_is() -> None:
     assert "shaded: 95% t interval across seeds" in labels
     assert "range across seeds" not in " ".join(labels)
     assert "t interval across seeds" in plots.band_note(plots.variants(three))
+    said = interval_method(plots.variants(three))
+    assert "Student t interval across seeds" in said and "pooled" not in said
+    assert "not available" in interval_method(plots.variants(two))
     text = build_report([load_for_report(p.path) for p in two])  # type: ignore[arg-type]
     assert "Shaded: range across seeds" in text
 

@@ -400,33 +400,33 @@ def _key_figures_section(runs: list[Results], vs: list[Variant]) -> str:
 
 def interval_method(vs: list[Variant]) -> str:
     """In words, how the report's intervals of group rates are made for these variants."""
-    seeds = {len(v.runs) for v in vs}
-    across = (
-        f"the 95% Student t interval across seeds of the per-seed rates (variants with "
-        f"{stats.MIN_SEEDS} seeds or more); "
-        if max(seeds) >= stats.MIN_SEEDS
-        else ""
+    seeds = [len(v.runs) for v in vs]
+    across = max(seeds) >= stats.MIN_SEEDS
+    text = []
+    if across:
+        text.append(
+            f"For variants with {stats.MIN_SEEDS} seeds or more, the black bar is the 95% "
+            "Student t interval across seeds of the per-seed rates."
+        )
+    if min(seeds) < stats.MIN_SEEDS:
+        if any(1 < n < stats.MIN_SEEDS for n in seeds):
+            text.append(
+                f"With fewer than {stats.MIN_SEEDS} seeds, intervals across seeds are not "
+                "available, and the runs' residents are pooled."
+            )
+        text.append(
+            ("For the other variants, the" if across else "The")
+            + " black bar is a 95% Wilson interval for the share on a list, and for counts "
+            f"of blocked attempts a 95% interval from resampling residents "
+            f"({stats.BOOTSTRAP_REPS:,} resamples, fixed seed), because one resident can be "
+            "blocked many times and such events are not independent."
+        )
+    text.append(
+        f"Where a group has fewer than {stats.MIN_EVENTS} events, or events from fewer "
+        f"than {stats.MIN_RESIDENTS} residents, no interval is drawn (the bar is hatched): "
+        "the figure rests on too few people to say more."
     )
-    pooled = (
-        "with fewer seeds, intervals across seeds are not available, and the runs' "
-        "residents are pooled: "
-        if max(seeds) > 1
-        else ""
-    )
-    within = (
-        "a 95% Wilson interval for the share on a list, and for counts of blocked "
-        f"attempts a 95% interval from resampling residents ({stats.BOOTSTRAP_REPS:,} "
-        "resamples, fixed seed), because one resident can be blocked many times and such "
-        "events are not independent. "
-        if min(seeds) < stats.MIN_SEEDS
-        else ""
-    )
-    return (
-        "The black bar is " + across + pooled + within + "Where a group has fewer than "
-        f"{stats.MIN_EVENTS} events, or events from fewer than {stats.MIN_RESIDENTS} "
-        "residents, no interval is drawn (the bar is hatched): the figure rests on too few "
-        "people to say more."
-    )
+    return " ".join(text)
 
 
 def _rates_table(rates: pd.DataFrame) -> str:
