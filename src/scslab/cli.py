@@ -575,8 +575,8 @@ def explain(
         typer.Option(
             metavar="WHAT",
             help="Instead of RESIDENT, the resident with the most "
-            + "; ".join(f"{k}: {' then '.join(w for _, w in v.columns)}" for k, v in PICKS.items())
-            + " (ties: the lowest id)."
+            + "; ".join(f"{k}: {' then '.join(w for _, w in p.columns)}" for k, p in PICKS.items())
+            + " (ties: the lowest id).",
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
