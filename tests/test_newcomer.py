@@ -48,6 +48,16 @@ def test_report_takes_glob_patterns_as_audit_and_compare_do(tmp_path: Path) -> N
     assert "report of 2 run(s)" in result.output and page.is_file()
     nothing = runner.invoke(app, ["report", str(tmp_path / "none-*"), "-o", str(page)])
     assert "none-*: nothing matches" in one_error_line(nothing)
+    # what a pattern matches is read as audit reads it: a damaged run is left out, with
+    # a warning; named, it is an error
+    (tmp_path / "b18-s9").mkdir()
+    (tmp_path / "b18-s9" / "manifest.json").write_text("{}")
+    (tmp_path / "b18-notes.txt").write_text("not a run")
+    result = runner.invoke(app, ["report", str(tmp_path / "b18-*"), "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    assert "report of 2 run(s)" in result.output and "b18-s9" in result.stderr
+    named = runner.invoke(app, ["report", str(tmp_path / "b18-s9"), "-o", str(page)])
+    assert "b18-s9" in one_error_line(named)
 
 
 # --------------------------------------------------------------------- explain --pick

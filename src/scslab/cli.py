@@ -386,7 +386,7 @@ def report_cmd(
     from scslab.report import expand_run_paths, load_for_report, write_report
 
     try:
-        paths = expand_run_paths(_expand_targets(runs))
+        paths = expand_run_paths(_matched_runs(runs))
         loaded = [load_for_report(p) for p in paths]
     except (FileNotFoundError, OSError, ValueError) as err:
         fail(str(err))
@@ -443,6 +443,28 @@ def _expand_targets(targets: list[str]) -> list[str]:
         if not hits:
             fail(f"{t}: nothing matches")
         out.extend(h for h in hits if h not in out)
+    return out
+
+
+def _matched_runs(targets: list[str]) -> list[str]:
+    """`targets` with their glob patterns expanded: a path named is kept as given (to be
+    read, or refused with an error), while of what a pattern matched only readable run
+    directories are kept (a damaged run is left out with a warning, as audit does)."""
+    from scslab.manifest import ManifestError, read_manifest, warn_skipped
+
+    out = []
+    for path in _expand_targets(targets):
+        if path not in targets:
+            if not Path(path).is_dir():
+                continue  # a file that the pattern matched is not a run
+            try:
+                read_manifest(path)
+            except ManifestError as err:
+                warn_skipped(err)
+                continue
+        out.append(path)
+    if not out:
+        fail(f"{' '.join(targets)}: no readable run directory matches")
     return out
 
 
