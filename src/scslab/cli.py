@@ -59,14 +59,14 @@ class WideWhenPiped(Console):
         if self.is_terminal or not objects:
             super().print(*objects, **kwargs)
             return
-        width = self.width
         wide = self.options.update_width(1 << 16)
         need = max(Measurement.get(self, wide, o).minimum for o in objects)
-        self.width = max(width, need)
+        page = self._width  # None: found anew at each print (COLUMNS, or 80)
+        self.width = max(self.width, need)
         try:
             super().print(*objects, **kwargs)
         finally:
-            self.width = width
+            self._width = page
 
 
 app = typer.Typer(
