@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from scslab.audit import PRINCIPLES, lint
 from scslab.cli import app
-from scslab.harm import gini, mean_ci, measure, rate_ratio
+from scslab.harm import gini, measure
+from scslab.stats import katz_ratio, mean_ci
 from tests.audit_helpers import scenario, tiny_run
 
 runner = CliRunner()
@@ -243,9 +244,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 def test_statistics() -> None:
-    rr = rate_ratio(20, 100, 10, 100)
+    rr = katz_ratio(20, 100, 10, 100)
     assert rr["ratio"] == pytest.approx(2.0) and rr["lo"] < 2.0 < rr["hi"]
-    assert rate_ratio(1, 10, 0, 10)["ratio"] is None
+    assert katz_ratio(1, 10, 0, 10)["ratio"] is None
     assert gini([1, 1, 1]) == 0.0
     assert gini([0, 0, 3]) == pytest.approx(2 / 3)
     c = mean_ci([1.0, 2.0, 3.0])

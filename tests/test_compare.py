@@ -38,9 +38,8 @@ def test_safeguards_against_the_plan(runs: dict) -> None:
     assert comp.seeds == [1, 2]
     rows = {r["figure"]: r for r in comp.rows}
     filed = rows["appeals filed per 100k"]
-    assert (
-        filed["n"] == 2 and filed["lo"] is not None and filed["lo"] <= filed["diff"] <= filed["hi"]
-    )
+    assert filed["n"] == 2 and filed["lo"] is None  # two seeds: no interval across seeds
+    assert "at least 3 seeds" in filed["reason"]
     assert filed["diff"] > 0  # full notice: more appeals
     assert rows["posting reduction from monitoring"]["b"] in (0.0, None)
 

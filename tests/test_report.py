@@ -83,7 +83,8 @@ def test_report_shows_both_variants_and_their_difference(report_text):
     assert "beijing-2018-noisy" in report_text
     assert "Where the scenarios differ" in report_text
     assert "departments.courts.error_rate" in report_text
-    assert "interval across seeds" in report_text
+    assert "intervals across seeds are not available" in report_text
+    assert "range across seeds" in report_text
     assert "migrant / local" in report_text
 
 
@@ -98,8 +99,9 @@ def single_text() -> str:
     return build_report(load_run(tiny_runs()["seed1"]))
 
 
-def test_single_run_uses_binomial_and_poisson_intervals(single_text):
-    assert "Wilson" in single_text and "Poisson" in single_text
+def test_single_run_uses_wilson_and_resampled_residents(single_text):
+    assert "Wilson" in single_text and "resampling residents" in single_text
+    assert "Poisson" not in single_text
     assert "Where the scenarios differ" not in single_text
     assert Page(single_text).svgs == len(FIGURE_IDS)
     assert "No audit findings" in single_text

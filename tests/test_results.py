@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scslab import Simulation, load_run, query
+from scslab import load_run, query
 from scslab.results import (
     RECOUNT_BLOCK,
     TALLY_CHUNK,
@@ -57,18 +57,6 @@ def test_query_across_runs(small_run) -> None:
     assert df["blocked"].iloc[0] == sum(
         v for k, v in small_run.totals().items() if k.startswith("blocked:")
     )
-
-
-def test_failed_write_leaves_nothing(tmp_path, monkeypatch) -> None:
-    res = Simulation("beijing-2018", seed=1, residents=1000, days=3).run()
-
-    def boom(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr("scslab.results.pq.write_table", boom)
-    with pytest.raises(OSError, match="disk full"):
-        res.write(tmp_path / "run")
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_groups_of_each_cell_invert_the_members_of_each_group() -> None:

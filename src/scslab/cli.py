@@ -6,18 +6,23 @@ import math
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
+from scslab.explain import PICKS
 from scslab.population import available_bytes, estimated_bytes, resident_count
 from scslab.results import Results
+from scslab.rundir import RunDirError
 from scslab.scenario import (
     MAX_DAYS,
     MAX_RESIDENTS,
@@ -28,15 +33,63 @@ from scslab.scenario import (
     load_scenario,
 )
 
+
+def _plain_switches(params: list[Any]) -> None:
+    """Show no value type (typer prints `<bool>`) after switches, which take no value.
+    (Typed loosely: typer carries its own copy of click, whose classes differ by version.)"""
+    for p in params:
+        if getattr(p, "is_flag", False):
+            p.metavar = ""
+
+
+class Commands(TyperGroup):
+    """scslab's commands, their switches shown without a value type in --help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The group's own options (--help)."""
+        params = super().get_params(ctx)
+        _plain_switches(params)
+        return params
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """A command, its switches shown without a value type."""
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _plain_switches(cmd.get_params(ctx))
+        return cmd
+
+
+class WideWhenPiped(Console):
+    """A Console that, writing to a file or a pipe rather than a terminal, widens the
+    page (80 columns, or COLUMNS) for each renderable to the least width at which none
+    of its cells is cut: text still wraps where it can, but no figure is shortened to
+    fit a terminal that is not there."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        """Console.print, as wide as the objects need when not writing to a terminal."""
+        if self.is_terminal or not objects:
+            super().print(*objects, **kwargs)
+            return
+        wide = self.options.update_width(1 << 16)
+        need = max(Measurement.get(self, wide, o).minimum for o in objects)
+        page = self._width  # None: found anew at each print (COLUMNS, or 80)
+        self.width = max(self.width, need)
+        try:
+            super().print(*objects, **kwargs)
+        finally:
+            self._width = page
+
+
 app = typer.Typer(
     name="scslab",
     help="A laboratory for social credit systems: simulate the rules on a synthetic city.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Commands,
 )
-console = Console()
-err_console = Console(stderr=True)
+console = WideWhenPiped()
+err_console = WideWhenPiped(stderr=True)
 
 
 MAX_SEED = 2**63 - 1
@@ -70,13 +123,24 @@ def _default_out(name: str) -> Path:
     return out
 
 
-def _sanctioned_domains(results: Results) -> set[str]:
-    """Domains in which some measure of the run's scenario blocks or delays."""
+def _measures(results: Results) -> list[dict[str, Any]]:
+    """The measures (joint punishment) of the run's scenario, as written in its YAML."""
     try:
         measures = (yaml.safe_load(results.scenario_yaml) or {}).get("measures") or {}
     except yaml.YAMLError:
-        return set()
-    return {d for m in measures.values() for d in m.get("domains", [])}
+        return []
+    return [m for m in measures.values() if isinstance(m, dict)]
+
+
+def _sanctioned_domains(results: Results, effect: str) -> set[str]:
+    """Domains in which some measure of the run's scenario has `effect` (block, delay)."""
+    return {
+        d for m in _measures(results) if m.get("effect", "block") == effect for d in m["domains"]
+    }
+
+
+LIST_COUNTS = ("listed:", "enterprise.listed:", "new_listings:", "enterprise.new_listings:")
+"""Metrics that count who is on a list (each day) and who enters it."""
 
 
 def summary_table(results: Results) -> Table:
@@ -104,15 +168,18 @@ def summary_table(results: Results) -> Table:
             wcol = col.replace("listed:", "listed_wrongful:")
             row(f"{who}{name} (last day)", last[col], last.get(wcol))
     table.add_section()
-    sanctioned = _sanctioned_domains(results)
+    blocking = _sanctioned_domains(results, "block")
+    delaying = _sanctioned_domains(results, "delay")
     for col in city.columns:
         if col.startswith(("blocked:", "enterprise.blocked:")):
             dom = col.split(":", 1)[1]
-            if dom not in sanctioned and total[col] == 0:
-                continue  # a domain with rewards only (medical care, schools)
             who = "firms " if col.startswith("enterprise.") else ""
-            wcol = col.replace("blocked:", "wrongful_blocked:")
-            row(f"{who}blocked attempts: {dom}", total[col], total.get(wcol))
+            if dom in blocking or total[col] > 0:  # not domains with rewards only
+                wcol = col.replace("blocked:", "wrongful_blocked:")
+                row(f"{who}blocked attempts: {dom}", total[col], total.get(wcol))
+            dcol = col.replace("blocked:", "delayed:")
+            if dcol in total and (dom in delaying or total[dcol] > 0):
+                row(f"{who}delayed attempts: {dom}", total[dcol])
     table.add_section()
     for col in city.columns:
         if col.startswith("green_channel:") and total[col] > 0:
@@ -125,6 +192,54 @@ def summary_table(results: Results) -> Table:
     if "posts" in total:
         row("online posts", total["posts"])
     return table
+
+
+def summary_notes(results: Results) -> list[str]:
+    """Lines under the summary table: each list that measures hang on but that no one
+    (resident or firm) was on during the run, so that its sanctions' zeros are read as
+    what they are rather than as a fault."""
+    city = results.to_frame("city")
+    domains: dict[str, set[str]] = {}
+    for m in _measures(results):
+        domains.setdefault(str(m.get("list")), set()).update(m["domains"])
+    notes = []
+    for name, doms in domains.items():
+        cols = [c for c in city.columns if c.startswith(LIST_COUNTS) and c.endswith(f":{name}")]
+        if cols and not city[cols].to_numpy().any():
+            notes.append(
+                f"no one was on {name} during the run, so its measures "
+                f"({', '.join(sorted(doms))}) acted on no one"
+            )
+    return notes
+
+
+class RunProgress:
+    """The progress bar of `scslab run`: what the run is doing before its first day is
+    done (building the city; compiling the kernels, on a first run), then the days."""
+
+    def __init__(self, progress: Progress, title: str, days: int, first_run: bool) -> None:
+        """A bar of `days` days titled `title`; `first_run`: no kernels are cached yet,
+        so this run compiles them (20-60 s before the first day is done)."""
+        self.progress, self.title, self.first_run = progress, title, first_run
+        self.task = progress.add_task(self.describe("build"), total=days)
+
+    def describe(self, stage: str) -> str:
+        """What the bar says in a stage of Simulation.run ("build", "days", "write")."""
+        if stage == "build":
+            return "building the city" + (" and compiling kernels" if self.first_run else "")
+        if stage == "days" and self.first_run:
+            return "compiling kernels (first run only)"
+        if stage == "write":
+            return "writing the run directory"
+        return self.title
+
+    def phase(self, stage: str) -> None:
+        """Simulation.run's phase callback: say what the run is doing now."""
+        self.progress.update(self.task, description=self.describe(stage), refresh=True)
+
+    def days(self, done: int, total: int) -> None:
+        """Simulation.run's progress callback: `done` of `total` days."""
+        self.progress.update(self.task, completed=done, description=self.title)
 
 
 def check_run_options(
@@ -175,6 +290,14 @@ def run(
             "the same results either way."
         ),
     ] = "auto",
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace the run already at --out (kept until the new one is complete). "
+            "Anything else there is never replaced.",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a scenario and write its run directory (Parquet tables + manifest)."""
     from scslab.engine import Simulation
@@ -209,24 +332,34 @@ def run(
         )
     except ValueError as err:
         fail(f"--engine: {err}")
-    if quiet or not sys.stderr.isatty():
-        results = sim.run(out=out)
-    else:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("days"),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task(f"{sc.name}: {n:,} residents", total=sim.days)
-            results = sim.run(out=out, progress=lambda d, _: progress.update(task, completed=d))
+    try:
+        if quiet or not sys.stderr.isatty():
+            results = sim.run(out=out, overwrite=overwrite)
+        else:
+            from scslab.kernelcache import has_cached_kernels
+
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("days"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            ) as progress:
+                title = f"{sc.name}: {n:,} residents"
+                shown = RunProgress(progress, title, sim.days, first_run=not has_cached_kernels())
+                results = sim.run(
+                    out=out, overwrite=overwrite, progress=shown.days, phase=shown.phase
+                )
+    except RunDirError as err:
+        fail(str(err))
     if quiet:
         console.print(str(out), highlight=False, soft_wrap=True)
     else:
         console.print(summary_table(results))
+        for note in summary_notes(results):
+            console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
         t = results.manifest["timings"]
         console.print(
             f"build {t['build_population_s']:.1f} s, simulate {t['simulate_s']:.1f} s "
@@ -236,7 +369,10 @@ def run(
     if report:
         from scslab.report import write_report
 
-        page = write_report(results, out / "report.html")
+        try:
+            page = write_report(results, out / "report.html")
+        except RunDirError as err:
+            fail(str(err))
         if not quiet:
             console.print(f"report: [bold]{page}[/]")
 
@@ -275,8 +411,11 @@ def validate(path: Annotated[str, typer.Argument(help="Scenario file or built-in
 @app.command("report")
 def report_cmd(
     runs: Annotated[
-        list[Path],
-        typer.Argument(help="Run directories (or folders of runs) to report, side by side."),
+        list[str],
+        typer.Argument(
+            help="Run directories (paths or glob patterns, or folders of runs) to report, "
+            "side by side."
+        ),
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path(
         "report.html"
@@ -291,11 +430,14 @@ def report_cmd(
     from scslab.report import expand_run_paths, load_for_report, write_report
 
     try:
-        paths = expand_run_paths(runs)
+        paths = expand_run_paths(_matched_runs(runs))
         loaded = [load_for_report(p) for p in paths]
     except (FileNotFoundError, OSError, ValueError) as err:
         fail(str(err))
-    page = write_report(loaded, output, title)
+    try:
+        page = write_report(loaded, output, title)
+    except RunDirError as err:
+        fail(str(err))
     console.print(f"report of {len(loaded)} run(s): [bold]{page}[/]")
 
 
@@ -305,16 +447,33 @@ def dashboard(
     runs: Annotated[
         Path, typer.Option(help="Results folder: past runs to browse, new runs go here.")
     ] = Path("runs"),
+    scenario: Annotated[
+        list[Path] | None,
+        typer.Option(
+            metavar="FILE",
+            help="A scenario YAML file the dashboard may open (repeat for more); it opens "
+            "no other file of this machine.",
+        ),
+    ] = None,
 ) -> None:
     """Open the interactive dashboard (Solara) on http://127.0.0.1:PORT, this machine only."""
     from scslab.dashboard import serve
 
     if not 1 <= port <= 65535:
         fail(f"--port: must be 1..65535 (got {port})")
+    for path in scenario or []:
+        if not path.is_file():
+            fail(f"--scenario {path}: no such file")
+        try:
+            load_scenario(str(path))
+        except ScenarioError as err:
+            fail(str(err))
     try:
-        code = serve(port=port, runs_dir=runs)
+        code = serve(port=port, runs_dir=runs, scenarios=scenario or [])
     except ImportError as err:
         fail(f"the dashboard needs Solara: pip install 'scslab[dashboard]' ({err})")
+    except OSError as err:
+        fail(str(err))
     raise typer.Exit(code)
 
 
@@ -328,6 +487,28 @@ def _expand_targets(targets: list[str]) -> list[str]:
         if not hits:
             fail(f"{t}: nothing matches")
         out.extend(h for h in hits if h not in out)
+    return out
+
+
+def _matched_runs(targets: list[str]) -> list[str]:
+    """`targets` with their glob patterns expanded: a path named is kept as given (to be
+    read, or refused with an error), while of what a pattern matched only readable run
+    directories are kept (a damaged run is left out with a warning, as audit does)."""
+    from scslab.manifest import ManifestError, read_manifest, warn_skipped
+
+    out = []
+    for path in _expand_targets(targets):
+        if path not in targets:
+            if not Path(path).is_dir():
+                continue  # a file that the pattern matched is not a run
+            try:
+                read_manifest(path)
+            except ManifestError as err:
+                warn_skipped(err)
+                continue
+        out.append(path)
+    if not out:
+        fail(f"{' '.join(targets)}: no readable run directory matches")
     return out
 
 
@@ -400,17 +581,20 @@ def audit(
         fail(f"audit: {bad}: mix of scenario and run directories; give one or the other")
     if counterfactual is not None and len(dirs) > 1:
         fail("--counterfactual: give it with a single run directory")
-    import json
+    from scslab.manifest import ManifestError, read_manifest, warn_skipped
 
     runs, digests = [], set()
     for d in dirs:
-        mf = Path(d) / "manifest.json"
-        if not mf.is_file():
-            fail(f"{d}: not a scslab run directory (no manifest.json)")
-        manifest = json.loads(mf.read_text("utf-8"))
-        if "counterfactual" in manifest:
+        try:
+            manifest = read_manifest(d)
+        except ManifestError as err:
+            if d in targets:  # named: an error; matched by a pattern: left out
+                fail(str(err))
+            warn_skipped(err)
             continue
-        digests.add(manifest.get("scenario_sha256"))
+        if manifest.counterfactual is not None:
+            continue
+        digests.add(manifest.scenario_sha256)
         runs.append(d)
     if not runs:
         fail("audit: only counterfactual runs given; give the runs to measure")
@@ -422,8 +606,11 @@ def audit(
     except (RunError, ScenarioError) as err:
         fail(str(err))
     if write:
-        for d, m in zip(runs, measures, strict=True):
-            write_audit_json(d, m, report.to_dict())
+        try:
+            for d, m in zip(runs, measures, strict=True):
+                write_audit_json(d, m, report.to_dict())
+        except RunDirError as err:
+            fail(str(err))
     if json_out:
         _print_json(
             {
@@ -446,8 +633,18 @@ def audit(
 def explain(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
     resident: Annotated[
-        int, typer.Argument(help="Id of a synthetic resident (0 to residents - 1).")
-    ],
+        int | None,
+        typer.Argument(help="Id of a synthetic resident (0 to residents - 1), or use --pick."),
+    ] = None,
+    pick: Annotated[
+        str | None,
+        typer.Option(
+            metavar="WHAT",
+            help="Instead of RESIDENT, the resident with the most "
+            + "; ".join(f"{k}: {' then '.join(w for _, w in p.columns)}" for k, p in PICKS.items())
+            + " (ties: the lowest id).",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """One synthetic resident's history: records, score, listings, sanctions, appeals."""
@@ -455,8 +652,12 @@ def explain(
     from scslab.explain import explain_view
     from scslab.harm import RunError
 
+    if (resident is None) == (pick is None):
+        fail("RESIDENT and --pick: give one of them (a resident's id, or --pick wrongful)")
+    if pick is not None and pick not in PICKS:
+        fail(f"--pick: must be one of {', '.join(PICKS)} (got {pick!r})")
     try:
-        e = explain_resident(run_dir, resident)
+        e = explain_resident(run_dir, resident, pick=pick)
     except (RunError, ScenarioError) as err:
         fail(str(err))
     if json_out:

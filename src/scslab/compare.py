@@ -6,7 +6,13 @@ of a figure between the two runs of one seed is mostly the rule's effect, not no
 `compare` pairs the runs by seed, computes each run's headline figures
 (`harm.headline`: per 100,000 residents, rate ratios, shares, days), and reports for
 each figure the mean of A, the mean of B, and the mean paired difference B - A with a
-95% Student t interval across seeds (no interval with one seed).
+95% Student t interval across seeds, given from 3 seeds on (`scslab.stats.MIN_SEEDS`;
+with fewer, the row and a note say that intervals across seeds are not available). The
+relative change is the difference over A's mean, and its interval the difference's
+interval over A's mean. A figure that cannot be negative (a count, rate, ratio, share or
+number of days) cannot fall by more than A's mean: the difference's interval is cut
+there (a relative change of -100%). A figure missing in a seed (a ratio with too few events) is left
+out of that seed's pair, and a row whose figure is missing in every seed says why.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scslab.harm import RunError, headline, mean_ci, measure
+from scslab.harm import SIGNED, RunError, headline, headline_intervals, measure
+from scslab.manifest import ManifestError, read_manifest, warn_skipped
 from scslab.scenario import parse_scenario
+from scslab.stats import mean_ci, seeds_reason
 
 
 @dataclass
@@ -29,7 +37,7 @@ class Comparison:
     scenario_a: str
     scenario_b: str
     seeds: list[int]
-    rows: list[dict[str, Any]]  # figure, a, b, diff, lo, hi, relative, n
+    rows: list[dict[str, Any]]  # figure, a, b, diff, lo, hi, relative(_lo, _hi), n, reason
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -51,18 +59,26 @@ class Comparison:
 
 def expand(patterns: list[str]) -> list[Path]:
     """Run directories named by paths or glob patterns (in sorted order, no repeats);
-    counterfactual runs (NAME.no-monitoring) are left out."""
+    counterfactual runs (NAME.no-monitoring) are left out, and so, with a warning on
+    stderr, are unreadable runs that a pattern matched (a named one raises ManifestError)."""
     out: list[Path] = []
     for pat in patterns:
-        hits = sorted(glob.glob(pat)) if any(c in pat for c in "*?[") else [pat]
+        globbed = any(c in pat for c in "*?[")
+        hits = sorted(glob.glob(pat)) if globbed else [pat]
         if not hits:
             raise RunError(f"{pat}: no run directory matches")
         for h in hits:
             p = Path(h)
-            manifest = p / "manifest.json"
-            if manifest.is_file() and "counterfactual" in json.loads(manifest.read_text("utf-8")):
+            if globbed and not p.is_dir():
+                continue  # a file that the pattern matched is not a run
+            try:
+                manifest = read_manifest(p)
+            except ManifestError as err:
+                if not globbed:
+                    raise
+                warn_skipped(err)
                 continue
-            if p not in out:
+            if manifest.counterfactual is None and p not in out:
                 out.append(p)
     return out
 
@@ -71,18 +87,15 @@ def _by_seed(paths: list[Path], side: str) -> dict[int, Path]:
     seeds: dict[int, Path] = {}
     digests: dict[str, Path] = {}
     for p in paths:
-        mf = p / "manifest.json"
-        if not mf.is_file():
-            raise RunError(f"{p}: not a scslab run directory (no manifest.json)")
-        manifest = json.loads(mf.read_text("utf-8"))
-        digests.setdefault(manifest["scenario_sha256"], p)
+        manifest = read_manifest(p)
+        digests.setdefault(manifest.scenario_sha256, p)
         if len(digests) > 1:
             first = next(iter(digests.values()))
             raise RunError(
                 f"{side}: runs of different scenarios ({first} and {p}); give the runs of "
                 "one scenario per side"
             )
-        seed = int(manifest["seed"])
+        seed = manifest.seed
         if seed in seeds:
             raise RunError(f"{side}: two runs with seed {seed} ({seeds[seed]} and {p})")
         seeds[seed] = p
@@ -125,35 +138,53 @@ def compare(
                 "the two scenarios' population sections differ: the cities are not the "
                 "same, so differences include population noise"
             )
+    few = seeds_reason(len(seeds))
+    if few:
+        notes.append(f"no intervals: {few}")
     ha = {s: headline(ma[s]) for s in seeds}
     hb = {s: headline(mb[s]) for s in seeds}
-    rows = []
-    for fig in ha[seeds[0]]:
-        va = [ha[s][fig] for s in seeds]
-        vb = [hb[s][fig] for s in seeds]
-        diffs = [
-            (y - x) if x is not None and y is not None else math.nan
-            for x, y in zip(va, vb, strict=True)
-        ]
-        ca, cb, cd = mean_ci(va), mean_ci(vb), mean_ci(diffs)  # type: ignore[arg-type]
-        rel = (
-            cd["mean"] / ca["mean"]
-            if cd["mean"] is not None and ca["mean"] not in (None, 0)
-            else None
-        )
-        rows.append(
-            {
-                "figure": fig,
-                "a": ca["mean"],
-                "b": cb["mean"],
-                "diff": cd["mean"],
-                "lo": cd["lo"],
-                "hi": cd["hi"],
-                "relative": rel,
-                "n": cd["n"],
-            }
-        )
+    rows = [
+        _row(fig, [ha[s][fig] for s in seeds], [hb[s][fig] for s in seeds], ma[seeds[0]])
+        for fig in ha[seeds[0]]
+    ]
     return Comparison(ma[seeds[0]]["scenario"], mb[seeds[0]]["scenario"], seeds, rows, notes)
+
+
+def _row(
+    fig: str, va: list[float | None], vb: list[float | None], first: dict[str, Any]
+) -> dict[str, Any]:
+    """One figure's means, paired difference B - A with its interval across seeds, and
+    relative change (the difference and its interval over A's mean)."""
+    diffs = [
+        (y - x) if x is not None and y is not None else math.nan
+        for x, y in zip(va, vb, strict=True)
+    ]
+    ca, cb = mean_ci(va), mean_ci(vb)
+    base = ca["mean"]
+    # B can fall by A's mean at most when the figure cannot be negative
+    cd = mean_ci(diffs, floor=None if fig in SIGNED or base is None else -base)
+    rel: dict[str, float | None] = {"relative": None, "relative_lo": None, "relative_hi": None}
+    if base not in (None, 0) and cd["mean"] is not None:
+        rel["relative"] = cd["mean"] / base
+        if cd["lo"] is not None:
+            ends = sorted((cd["lo"] / base, cd["hi"] / base))
+            rel["relative_lo"], rel["relative_hi"] = ends
+    reason = cd["reason"]
+    if cd["mean"] is None:
+        why = headline_intervals(first).get(fig, {}).get("reason")
+        side = "A" if ca["mean"] is None else "B" if cb["mean"] is None else "A and B paired"
+        reason = f"no value in {side}" + (f" ({why})" if why else "")
+    return {
+        "figure": fig,
+        "a": ca["mean"],
+        "b": cb["mean"],
+        "diff": cd["mean"],
+        "lo": cd["lo"],
+        "hi": cd["hi"],
+        **rel,
+        "n": cd["n"],
+        "reason": reason,
+    }
 
 
 def compare_table(comp: Comparison) -> Any:
@@ -177,10 +208,17 @@ def compare_table(comp: Comparison) -> Any:
     table.add_column(f"A: {comp.scenario_a}", justify="right")
     table.add_column(f"B: {comp.scenario_b}", justify="right")
     table.add_column("B - A", justify="right")
-    table.add_column(f"95% CI (t, {n} seeds)" if n > 1 else "95% CI", justify="right")
-    table.add_column("change", justify="right")
+    table.add_column(f"95% CI (t, {n} seeds)", justify="right")
+    table.add_column("change (95% CI)", justify="right")
+    few = seeds_reason(n)
     for r in comp.rows:
-        ci = "—" if r["lo"] is None else f"[{fmt(r['lo'])}, {fmt(r['hi'])}]"
+        if r["lo"] is not None:
+            ci = f"[{fmt(r['lo'])}, {fmt(r['hi'])}]"
+            ci += " includes 0" if r["lo"] <= 0 <= r["hi"] else ""
+        else:
+            ci = "not available" if few and r["diff"] is not None else str(r["reason"] or "—")
         rel = "—" if r["relative"] is None else f"{100 * r['relative']:+.0f}%"
+        if r.get("relative_lo") is not None:
+            rel += f" [{100 * r['relative_lo']:+.0f}%, {100 * r['relative_hi']:+.0f}%]"
         table.add_row(r["figure"], fmt(r["a"]), fmt(r["b"]), fmt(r["diff"]), ci, rel)
     return table

@@ -1,28 +1,36 @@
 """The dashboard: a Solara web app to change the rules, run a small city and look at it.
 
 Start it with `scslab dashboard` (http://127.0.0.1:8765, this machine only). It lets a
-user pick a built-in scenario or load a YAML file, change the main rules (department
-coverage and error rates, list durations and thresholds, which measures and rewards are
-on, behaviour and due-process settings present in the schema), run a small synthetic city
-in a background thread with plots that update as the days go, browse past runs in the
-results folder and open their reports, and look up a synthetic resident's history.
+user pick a built-in scenario or a YAML file named on the command line, change the main
+rules (department coverage and error rates, list durations and thresholds, which
+measures and rewards are on, behaviour and due-process settings present in the schema),
+run a small synthetic city in a background thread with plots that update as the days go,
+browse past runs in the results folder and open their reports, and look up a synthetic
+resident's history.
 
 Scenarios are changed as data: the resolved scenario is dumped to a dict, edited and
 validated again (`apply_edits`); nothing typed in the app is ever evaluated as code.
 Large runs are read from their run directories (metrics and single rows of the agent
 tables), never simulated or held whole in the app.
+
+What a browser sends is not trusted: the server answers only requests addressed to
+127.0.0.1:PORT or localhost:PORT from pages of that origin (`LocalOnly`: a web page on
+another site cannot drive it, by DNS rebinding or a cross-site websocket), the app opens
+only the run directories in its results folder (`run_path`) and the scenario files named
+on the command line (`scenario_path`), and disconnected sessions are closed after
+`CULL_AFTER_S` seconds, with at most `MAX_SESSIONS` open at once.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
-import signal
-import subprocess
-import sys
+import re
+import socket
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache, partial
 from pathlib import Path
@@ -37,6 +45,7 @@ from pydantic import BaseModel
 
 from scslab import plots
 from scslab.engine import Simulation
+from scslab.manifest import ManifestError, dirs_with_manifest, read_manifest, warn_skipped
 from scslab.results import Results
 from scslab.scenario import (
     Scenario,
@@ -48,6 +57,19 @@ from scslab.scenario import (
 
 RUNS_ENV = "SCSLAB_RUNS_DIR"
 """Environment variable naming the results folder the app browses and writes to."""
+SCENARIOS_ENV = "SCSLAB_DASHBOARD_SCENARIOS"
+"""Environment variable listing (os.pathsep between them) the scenario files the app may
+open: those named on the command line with `--scenario`, resolved."""
+HOST = "127.0.0.1"
+"""The only address the server listens on: this machine."""
+CULL_AFTER_S = 120
+"""Seconds a disconnected session (a closed or unreachable page) keeps its state before it
+is closed and its memory returned; a page that reconnects within them carries on."""
+PATH_LABEL = "…or a scenario file named with --scenario (path, Enter)"
+"""The label of the field where a scenario file's path is typed."""
+MAX_SESSIONS = 8
+"""Most sessions (pages, each with its own state of a few MB) open at once; another page
+is refused with a message until one is closed or culled."""
 MAX_RESIDENTS = 200_000
 """Largest city the app simulates itself; bigger runs belong to `scslab run`."""
 LIVE_EVERY_S = 1.0
@@ -74,6 +96,54 @@ process safeguards) gets generic controls."""
 def runs_dir() -> Path:
     """The results folder: $SCSLAB_RUNS_DIR, or ./runs."""
     return Path(os.environ.get(RUNS_ENV, "runs"))
+
+
+class PathRefused(ValueError):
+    """A path the app will not open: not a run in its results folder, or not a scenario
+    file named on the command line."""
+
+
+def run_path(folder: Path, name: str) -> Path:
+    """The run directory `name` in the results folder, resolved; PathRefused otherwise.
+
+    Symlinks and `..` are resolved first, so the run must really be a folder directly in
+    the results folder, holding a manifest.json.
+    """
+    root = folder.resolve()
+    run = (root / name).resolve()
+    if run.parent != root or not (run / "manifest.json").is_file():
+        raise PathRefused(
+            f"{name}: not a run directory in {folder}; the dashboard opens only the runs "
+            "in its results folder (scslab dashboard --runs FOLDER)"
+        )
+    return run
+
+
+def report_path(run: Path) -> Path:
+    """Where a run's report.html is read and written; PathRefused when it leads elsewhere
+    (a report.html that is a symlink out of the run directory)."""
+    page = run / "report.html"
+    if page.resolve().parent != run.resolve():
+        raise PathRefused(f"{page}: leads out of the run directory; not opened")
+    return page
+
+
+def named_scenarios() -> list[Path]:
+    """The scenario files named on the command line (resolved), in the order given."""
+    listed = os.environ.get(SCENARIOS_ENV, "")
+    return [Path(p) for p in listed.split(os.pathsep) if p]
+
+
+def scenario_path(path: str) -> Path:
+    """`path` resolved, when it is one of the scenario files named on the command line;
+    PathRefused otherwise (symlinks and `..` are resolved before comparing)."""
+    resolved = Path(path).expanduser().resolve()
+    if resolved not in named_scenarios():
+        raise PathRefused(
+            f"{path}: not a scenario file named on the command line; the dashboard opens "
+            "only those (scslab dashboard --scenario FILE) or a file dropped here"
+        )
+    return resolved
 
 
 def apply_edits(
@@ -117,22 +187,23 @@ def new_run_dir(folder: Path, name: str) -> Path:
 
 
 def list_runs(folder: Path) -> pd.DataFrame:
-    """The run directories in a folder, newest first, from their manifests."""
+    """The run directories in a folder, newest first, from their manifests (unreadable
+    ones are left out, with a warning on stderr)."""
     rows = []
-    for manifest in folder.glob("*/manifest.json"):
+    for run in dirs_with_manifest(folder):
         try:
-            m = json.loads(manifest.read_text("utf-8"))
-        except (OSError, ValueError):
+            m = read_manifest(run)
+        except ManifestError as err:
+            warn_skipped(err)
             continue
-        run = manifest.parent
         rows.append(
             {
                 "run": run.name,
-                "scenario": m.get("scenario", ""),
-                "residents": int(m.get("residents", 0)),
-                "days": int(m.get("days", 0)),
-                "seed": int(m.get("seed", 0)),
-                "created": str(m.get("created_utc", ""))[:19].replace("T", " "),
+                "scenario": m.scenario,
+                "residents": m.residents,
+                "days": m.days,
+                "seed": m.seed,
+                "created": (m.created_utc or "")[:19].replace("T", " "),
                 "agents": (run / "residents.parquet").is_file(),
                 "report": (run / "report.html").is_file(),
             }
@@ -175,6 +246,14 @@ def pick_resident(run: Path, how: str = "blacklisted") -> int | None:
     frame = pq.read_table(run / "residents.parquet", columns=["id", *wanted]).to_pandas()
     hits = frame[(frame[wanted] > 0).any(axis=1)]
     return int(hits["id"].iloc[len(hits) // 2]) if len(hits) else None
+
+
+PICKS = {
+    "blacklisted": ("a blacklisted one", "no resident was on a blacklist"),
+    "wrongful": ("a wrongly listed one", "no resident was wrongly listed or wrongly blocked"),
+    "records": ("one with records", "no resident has a record"),
+}
+"""Ways to pick a resident: the button's label and what to say when nobody fits."""
 
 
 def live_frame(sim: Simulation) -> pd.DataFrame | None:
@@ -234,35 +313,185 @@ def figure_png(fig: Figure, dpi: int = 90) -> bytes:
     return buf.getvalue()
 
 
-def serve(port: int = 8765, runs_dir: Path | str = "runs") -> int:
-    """Run the dashboard with Solara on 127.0.0.1:port until stopped; returns the exit code."""
-    import solara  # noqa: F401  (a clear ImportError when the extra is missing)
+SAMESITE_WARNING = r"Cookies with samesite=none require https"
+"""Start of the warning Solara's server gives when it serves a page over plain http to an
+address other than `localhost`: that it falls back to a SameSite=Lax session cookie, which
+is what a dashboard that no other site embeds wants."""
+KERNEL_PATH = re.compile(r"^/jupyter/api/kernels/([^/]+)/")
+"""Websocket path of a Solara session (its kernel id first)."""
 
-    env = dict(os.environ)
-    env[RUNS_ENV] = str(Path(runs_dir).resolve())
-    env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"  # no network calls home
-    cmd = [
-        sys.executable,
-        "-m",
-        "solara",
-        "run",
-        "scslab.dashboard",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--production",
-        "--no-open",
-        "--no-check-version",
+
+class LocalOnly:
+    """ASGI middleware: answer only this machine's pages, and only so many sessions.
+
+    A request whose Host header is not 127.0.0.1:PORT or localhost:PORT (DNS rebinding),
+    or that carries an Origin other than http:// and one of those (a page of another site,
+    including a cross-site websocket), gets 403; browsers send Origin with every websocket
+    and every cross-site request, so a request without one is no other site's. A page or
+    websocket that would open a session beyond `max_sessions` gets 503 (a websocket:
+    refused). Reconnects of an open session always pass.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        port: int,
+        max_sessions: int = MAX_SESSIONS,
+        cull_after_s: int = CULL_AFTER_S,
+    ) -> None:
+        self.app = app
+        self.hosts = {f"{HOST}:{port}", f"localhost:{port}"}
+        self.origins = {f"http://{h}" for h in self.hosts}
+        self.max_sessions = max_sessions
+        self.cull_after_s = cull_after_s
+        self.connected: Counter[str] = Counter()  # kernel id: its websockets open now
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Pass the request on to the app, or refuse it (see the class)."""
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            await _refuse(scope, send, *refusal)
+            return
+        kernel = _kernel_id(scope)
+        if kernel is None:
+            await self.app(scope, receive, send)
+            return
+        self.connected[kernel] += 1  # counted from now, before Solara registers it
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.connected[kernel] -= 1
+            if not self.connected[kernel]:
+                del self.connected[kernel]
+
+    def sessions(self) -> set[str]:
+        """Kernel ids of the sessions open now: held by Solara (connected or not) or
+        connecting."""
+        return set(_contexts()) | set(self.connected)
+
+    def refusal(self, scope: Mapping[str, Any]) -> tuple[int, str] | None:
+        """(HTTP status, message) when the request is refused, else None."""
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host, origin = headers.get("host", "").lower(), headers.get("origin")
+        if host not in self.hosts:
+            allowed = " and ".join(sorted(self.hosts))
+            return 403, f"refused: Host {host!r}; this dashboard answers only {allowed}"
+        if origin is not None and origin not in self.origins:
+            return 403, f"refused: a page of {origin!r} may not use this dashboard"
+        if self.opens_session(scope) and len(self.sessions()) >= self.max_sessions:
+            return 503, (
+                f"The dashboard has {self.max_sessions} sessions open, the most it keeps: "
+                f"close another of its tabs, or wait up to {self.cull_after_s} s for "
+                "disconnected ones to be closed, then reload."
+            )
+        return None
+
+    def opens_session(self, scope: Mapping[str, Any]) -> bool:
+        """Whether the request opens a new session: the page itself, or a websocket for a
+        kernel the server does not hold."""
+        if scope["type"] == "http":
+            return bool(scope["path"] == "/")
+        kernel = _kernel_id(scope)
+        return kernel is not None and kernel not in self.sessions()
+
+
+def _kernel_id(scope: Mapping[str, Any]) -> str | None:
+    """The kernel id of a session's websocket, None for any other request."""
+    match = KERNEL_PATH.match(scope["path"]) if scope["type"] == "websocket" else None
+    return match.group(1) if match else None
+
+
+def _contexts() -> Mapping[str, Any]:
+    from solara.server import kernel_context
+
+    return kernel_context.contexts
+
+
+async def _refuse(scope: Mapping[str, Any], send: Any, status: int, message: str) -> None:
+    if scope["type"] == "websocket":  # closing before accepting answers 403
+        await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+        return
+    body = (message + "\n").encode("utf-8")
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(body)),
     ]
-    server = subprocess.Popen(cmd, env=env)
-    signal.signal(signal.SIGTERM, lambda *_: server.terminate())  # stop the server with us
-    try:
-        return server.wait()
-    except KeyboardInterrupt:
-        server.terminate()
-        server.wait()
-        return 0
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def configure_solara(cull_after_s: int = CULL_AFTER_S) -> None:
+    """Set Solara's server settings for the dashboard (before the server starts).
+
+    Production mode, no telemetry, disconnected sessions closed after `cull_after_s`
+    seconds (Solara keeps them 24 hours by default), and Solara's SameSite notice, which
+    is about embedding the app in another site's page, not given.
+    """
+    from solara.server import settings
+
+    settings.main.mode = "production"
+    settings.telemetry.mixpanel_enable = False  # no network calls home
+    settings.kernel.cull_timeout = f"{int(cull_after_s)}s"
+    warnings.filterwarnings(
+        "ignore", message=SAMESITE_WARNING, category=UserWarning, module="solara.server.starlette"
+    )
+
+
+def server_app(
+    port: int, max_sessions: int = MAX_SESSIONS, cull_after_s: int = CULL_AFTER_S
+) -> LocalOnly:
+    """Solara's ASGI app serving this module's Page, behind `LocalOnly`."""
+    os.environ["SOLARA_APP"] = __name__  # read when Solara's server module is imported
+    from solara.server import app as solara_apps
+    from solara.server.starlette import app
+
+    if "__default__" not in solara_apps.apps:  # imported before SOLARA_APP was set
+        solara_apps.apps["__default__"] = solara_apps.AppScript(__name__)
+    return LocalOnly(app, port, max_sessions, cull_after_s)
+
+
+def check_port(port: int) -> None:
+    """Raise OSError, naming the port, when nothing can listen on 127.0.0.1:port."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as err:
+            raise OSError(
+                f"--port {port}: cannot listen on {HOST}:{port} ({err.strerror})"
+            ) from err
+
+
+def serve(
+    port: int = 8765,
+    runs_dir: Path | str = "runs",
+    scenarios: Sequence[Path | str] = (),
+    *,
+    cull_after_s: int = CULL_AFTER_S,
+    max_sessions: int = MAX_SESSIONS,
+) -> int:
+    """Run the dashboard on 127.0.0.1:port until stopped (Ctrl+C); returns the exit code.
+
+    `runs_dir` is the results folder it browses and writes new runs to; `scenarios` the
+    YAML files it may open besides the built-ins; `cull_after_s` the seconds a
+    disconnected session is kept; `max_sessions` the most sessions open at once. Raises
+    OSError when the port is taken.
+    """
+    import solara  # noqa: F401  (a clear ImportError when the extra is missing)
+    import uvicorn
+
+    check_port(port)
+    os.environ[RUNS_ENV] = str(Path(runs_dir).resolve())
+    os.environ[SCENARIOS_ENV] = os.pathsep.join(str(Path(p).resolve()) for p in scenarios)
+    os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"
+    configure_solara(cull_after_s)
+    app = server_app(port, max_sessions, cull_after_s)
+    print(f"scslab dashboard: http://{HOST}:{port} (this machine only; Ctrl+C stops it)")
+    uvicorn.run(app, host=HOST, port=port, log_level="error")
+    return 0
 
 
 # -------------------------------------------------------------------------- the app
@@ -286,6 +515,7 @@ if solara is not None:
     chosen_run = solara.reactive("")
     report_html = solara.reactive("")
     resident_id = solara.reactive(0)
+    pick_message = solara.reactive("")  # why a pick button found nobody
 
     refresh = solara.reactive(0)  # bumped to re-read the results folder
 
@@ -344,7 +574,7 @@ if solara is not None:
         """Write (if missing) and read a run's report.html, in a background thread."""
         from scslab.report import load_for_report, write_report
 
-        page = Path(run) / "report.html"
+        page = report_path(run_path(runs_dir(), Path(run).name))
         if not page.is_file():
             write_report(load_for_report(run), page)
         report_html.set(page.read_text("utf-8"))
@@ -374,14 +604,22 @@ if solara is not None:
         def load_path(path: str | None) -> None:
             if not path:
                 return
-            p = Path(path).expanduser()
-            if not p.is_file():
-                load_message.set(f"error: {p}: file not found")
+            try:
+                p = scenario_path(path)
+                text = p.read_text("utf-8")
+            except PathRefused as err:
+                load_message.set(f"error: {err}")
                 return
-            load_text(p.read_text("utf-8"), str(p))
+            except (OSError, UnicodeDecodeError) as err:
+                load_message.set(f"error: {path}: cannot be read ({err})")
+                return
+            load_text(text, str(p))
 
         solara.Select("Built-in scenario", builtin_names(), base_name.value, on_value=choose)
-        solara.InputText("…or a YAML file on this machine (path, Enter)", on_value=load_path)
+        files = [str(p) for p in named_scenarios()]
+        if files:
+            solara.Select("…or a scenario file named with --scenario", files, on_value=load_path)
+        solara.InputText(PATH_LABEL, on_value=load_path)
         solara.FileDrop(
             "…or drop a YAML file here",
             on_file=lambda f: load_text(f["data"].decode("utf-8"), f["name"]),
@@ -605,7 +843,12 @@ if solara is not None:
 
         solara.Select("Open run", list(table["run"]), chosen_run.value or None, on_value=choose)
         if chosen_run.value:
-            RunDetails(str(folder / chosen_run.value))
+            try:
+                run = run_path(folder, chosen_run.value)
+            except PathRefused as err:
+                solara.Error(str(err), dense=True)
+                return
+            RunDetails(str(run))
 
     @solara.component
     def RunDetails(run: str) -> None:
@@ -622,6 +865,8 @@ if solara is not None:
         )
         if make_report.pending:
             solara.ProgressLinear(True)
+        elif make_report.error:
+            solara.Error(f"no report: {make_report.exception}", dense=True)
         if report_html.value:
             solara.Text(f"report: {Path(run) / 'report.html'}")
             solara.HTML(
@@ -641,21 +886,24 @@ if solara is not None:
             return
         name = chosen_run.value if chosen_run.value in with_agents else with_agents[0]
         solara.Select("Run", with_agents, name, on_value=chosen_run.set)
-        run = folder / name
+        try:
+            run = run_path(folder, name)
+        except PathRefused as err:
+            solara.Error(str(err), dense=True)
+            return
         with solara.Row():
             solara.InputInt("synthetic resident id", value=resident_id)
-            for how, label in (
-                ("blacklisted", "a blacklisted one"),
-                ("wrongful", "a wrongly listed one"),
-                ("records", "one with records"),
-            ):
+            for how, (label, nobody) in PICKS.items():
 
-                def pick(how: str = how) -> None:
+                def pick(how: str = how, nobody: str = nobody) -> None:
                     rid = pick_resident(run, how)
+                    pick_message.set("" if rid is not None else f"{nobody} in {run.name}.")
                     if rid is not None:
                         resident_id.set(rid)
 
                 solara.Button(label, on_click=pick, text=True)
+        if pick_message.value:
+            solara.Info(pick_message.value, dense=True, classes=["scslab-pick-message"])
         try:
             attrs, records = resident_history(run, resident_id.value)
         except KeyError as err:

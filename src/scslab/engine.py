@@ -85,6 +85,7 @@ from scslab.results import (
     recount_lists,
     resident_groups,
 )
+from scslab.rundir import claimed
 from scslab.scenario import DOMAINS, Scenario, load_scenario
 from scslab.scoring import Scorer, ScoreRules, _finite, grade_index, grades_of
 from scslab.streams import day_rng, stream_key
@@ -791,28 +792,46 @@ class Simulation:
         self,
         out: str | Path | None = None,
         progress: Callable[[int, int], None] | None = None,
+        overwrite: bool = False,
+        phase: Callable[[str], None] | None = None,
     ) -> Results:
-        """Simulate every day; returns Results (written to `out` when given)."""
-        t0 = time.perf_counter()
-        pop = self.build()
-        t_built = time.perf_counter()
-        self._setup(pop)
-        t_setup = time.perf_counter()
-        if self.engine_used == "compiled":
-            self._run_compiled(progress)
-        elif nb.get_num_threads() > 1:
-            with ThreadPoolExecutor(1, thread_name_prefix="scslab-worker") as pool:
-                self._run_days(pool, progress)
-        else:  # one thread allowed: drift and tally inline
-            self._run_days(None, progress)
-        t_sim = time.perf_counter()
-        results = Results(
-            self._tables(),
-            self._manifest(t_built - t0, t_setup - t_built, t_sim - t_built),
-            self.scenario.to_yaml(),
-        )
-        if out is not None:
-            results.write(Path(out), elapsed_s=time.perf_counter() - t0)
+        """Simulate every day; returns Results, written to the run directory `out` when
+        given. `out` is claimed before anything is simulated (scslab.rundir: a new
+        directory, or an existing run replaced only with `overwrite`); a run that fails
+        or is interrupted leaves no partial files and an older run there as it was.
+
+        progress(k, days) is called as days are done; phase(name) as the run enters each
+        of its stages, "build" (the synthetic city), "days" (the day loop, whose first
+        day compiles the kernels on a first run) and "write" (the run directory), so that
+        a display can say what it is waiting for before the first day is done.
+        """
+        with claimed(out, overwrite) as stage:
+            t0 = time.perf_counter()
+            if phase is not None:
+                phase("build")
+            pop = self.build()
+            t_built = time.perf_counter()
+            self._setup(pop)
+            t_setup = time.perf_counter()
+            if phase is not None:
+                phase("days")
+            if self.engine_used == "compiled":
+                self._run_compiled(progress)
+            elif nb.get_num_threads() > 1:
+                with ThreadPoolExecutor(1, thread_name_prefix="scslab-worker") as pool:
+                    self._run_days(pool, progress)
+            else:  # one thread allowed: drift and tally inline
+                self._run_days(None, progress)
+            t_sim = time.perf_counter()
+            results = Results(
+                self._tables(),
+                self._manifest(t_built - t0, t_setup - t_built, t_sim - t_built),
+                self.scenario.to_yaml(),
+            )
+            if stage is not None:
+                if phase is not None:
+                    phase("write")
+                results.write_to(stage, elapsed_s=time.perf_counter() - t0)
         return results
 
     def _run_days(

@@ -49,6 +49,7 @@ class Explanation:
     appeals: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     exact: bool = True
+    picked: str | None = None  # why this resident, when chosen with --pick
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -139,11 +140,71 @@ def _rule_holds(score: float, rule: Any, sc: Scenario) -> bool:
     return score >= floors[i]
 
 
-def explain(path: str | Path, resident: int) -> Explanation:
-    """Reconstruct the history of synthetic resident `resident` in the run at `path`."""
+@dataclass(frozen=True)
+class Pick:
+    """A way to choose a resident worth explaining: the one with the most of the first
+    column of the residents table, then of the next (ties: the lowest id), among those
+    with any of them."""
+
+    who: str  # those with any of it, in words
+    columns: tuple[tuple[str, str], ...]  # (column, what it counts in words)
+
+
+PICKS = {
+    "wrongful": Pick(
+        "with a wrongful sanction",
+        (
+            ("days_wrongfully_blacklisted", "days wrongfully blacklisted"),
+            ("wrongful_blocked_attempts", "attempts wrongfully blocked"),
+        ),
+    ),
+    "listed": Pick("ever blacklisted", (("days_blacklisted", "days blacklisted"),)),
+    "blocked": Pick("with an attempt blocked", (("blocked_attempts", "attempts blocked"),)),
+    "erroneous": Pick("with an erroneous record", (("erroneous_records", "erroneous records"),)),
+    "records": Pick("with a record", (("records", "records"),)),
+}
+"""The choices of `scslab explain RUN --pick WHAT`."""
+
+
+def pick_resident(residents: pd.DataFrame, what: str, run: str | Path) -> tuple[int, str]:
+    """The id of the resident with the most of PICKS[what] (ties: the lowest id) and a
+    line saying why; RunError when no resident of the run at `run` has any of it."""
+    rule = PICKS[what]
+    columns = [c for c, _ in rule.columns]
+    missing = [c for c in columns if c not in residents.columns]
+    if missing:
+        raise RunError(f"{run}: residents.parquet has no {missing[0]} column")
+    counts = residents[columns].to_numpy(np.int64)
+    has = np.flatnonzero(counts.max(axis=1) > 0)
+    if not len(has):
+        raise RunError(
+            f"{run}: no synthetic resident {rule.who} in this run (--pick {what}); "
+            "a larger or longer run may have one"
+        )
+    # lexsort sorts by its last key first: most of columns[0], then the next, then lowest id
+    keys = [has] + [-counts[has, k] for k in reversed(range(len(columns)))]
+    best = int(has[np.lexsort(keys)[0]])
+    most = ", then ".join(
+        f"{words} ({int(counts[best, k])})" for k, (_, words) in enumerate(rule.columns)
+    )
+    why = (
+        f"picked with --pick {what}: resident {best} has the most {most}, of the "
+        f"{len(has):,} resident(s) {rule.who}"
+    )
+    return best, why
+
+
+def explain(path: str | Path, resident: int | None = None, pick: str | None = None) -> Explanation:
+    """Reconstruct the history of synthetic resident `resident` in the run at `path`, or
+    of the resident that `pick` (a key of PICKS) chooses."""
     run, sc = open_run(path)
     residents = run.tables["residents"]
     n = len(residents)
+    picked = None
+    if pick is not None:
+        resident, picked = pick_resident(residents, pick, path)
+    if resident is None:
+        raise RunError("RESIDENT: give a resident's id or a pick")
     if not 0 <= resident < n:
         raise RunError(f"RESIDENT: no synthetic resident {resident} in {path} (ids 0 to {n - 1})")
     days = int(run.manifest["days"])
@@ -288,6 +349,7 @@ def explain(path: str | Path, resident: int) -> Explanation:
         appeals=appeals,
         notes=notes,
         exact=exact,
+        picked=picked,
     )
 
 
@@ -350,10 +412,11 @@ YES_NO = {True: "yes", False: "[red]no[/]", None: "—"}
 
 def explain_view(e: Explanation, points: int = 12) -> list[Any]:
     """Rich renderables: who, records, score over time, listings, firms, appeals, notes."""
+    from rich.markup import escape
     from rich.table import Table
 
     a = e.attributes
-    out: list[Any] = []
+    out: list[Any] = [f"[dim]{escape(e.picked)}[/]"] if e.picked else []
     out.append(
         f"[bold]Synthetic resident {e.resident}[/] of {e.run}: {a.get('age_band')} "
         f"{a.get('sex')}, {a.get('hukou')}, {a.get('district')}, income decile "

@@ -11,8 +11,9 @@ returns, JSON-ready:
 - appeals filed and won, by hukou, income decile and district (per 100,000);
 - disparate impact: the rate of being blacklisted and of blocked attempts of migrants
   against hukou holders (rate ratios), overall and within each district and income
-  decile, with confidence intervals (Katz log intervals within a run; across seeds when
-  several runs are summarised);
+  decile, with 95% intervals (see `scslab.stats`: within a run, Katz log intervals for
+  shares of residents and a bootstrap over residents for blocked attempts; across seeds
+  when several runs are summarised); no ratio but a reason where events are too few;
 - concentration of the green channel: the share of its uses going to the two richest
   income deciles, and the Gini coefficient of uses per resident across deciles;
 - chilling: posts per resident-day against the same run without online monitoring (the
@@ -21,7 +22,9 @@ returns, JSON-ready:
 - feedback loops: blacklistings that follow income lost to an earlier sanction, against
   the rate of residents who lost none.
 
-`summarise(runs)` gives the mean and a 95% t interval across seeds of every figure.
+Counts of events (days wrongfully blacklisted, wrongful blocked attempts) carry a 95%
+interval that resamples residents. `summarise(runs)` gives the mean and a 95% t interval
+across seeds of every figure (from 3 seeds on).
 Per-agent tables are needed (runs of up to 1M residents write them by default).
 """
 
@@ -36,69 +39,35 @@ import numpy as np
 import pandas as pd
 
 from scslab import __version__
+from scslab.manifest import (
+    ManifestError,
+    RunError,
+    dirs_with_manifest,
+    read_manifest,
+    warn_skipped,
+)
 from scslab.results import Results, load_run
+from scslab.rundir import RunDirError, write_file
 from scslab.scenario import Scenario, parse_scenario
+from scslab.stats import (
+    PER,
+    cluster_rate,
+    cluster_ratio,
+    fmt_interval,
+    katz_ratio,
+    mean_ci,
+    seeds_reason,
+    too_few,
+)
 
-PER = 100_000.0
-"""Rates are per 100,000 residents unless said otherwise."""
-
-Z95 = 1.959963984540054
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-       9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}  # fmt: skip
-"""Two-sided 95% Student t quantiles by degrees of freedom."""
+GROUPS = ("migrants", "hukou holders")
+"""The two groups of every disparity ratio, in order."""
 
 COUNTERFACTUAL_SUFFIX = ".no-monitoring"
 """A counterfactual run without online monitoring lives next to its run, with this suffix."""
 
 
-class RunError(Exception):
-    """A run directory that cannot be audited; str() is one line saying why."""
-
-
 # ------------------------------------------------------------------ statistics
-def t95(df: int) -> float:
-    """Two-sided 95% Student t quantile for `df` degrees of freedom."""
-    if df <= 0:
-        return math.nan
-    keys = sorted(T95)
-    for k in keys:
-        if df <= k:
-            return T95[k]
-    return Z95
-
-
-def mean_ci(values: list[float], floor: float | None = None) -> dict[str, float | int | None]:
-    """Mean and 95% t interval of per-seed values (interval None with fewer than 2).
-
-    `floor`: the lowest value the quantity can take (0 for rates, ratios and shares); the
-    interval is cut there instead of reaching impossible values with few seeds.
-    """
-    v = np.array([x for x in values if x is not None and np.isfinite(x)], float)
-    if len(v) == 0:
-        return {"mean": None, "lo": None, "hi": None, "n": 0}
-    m = float(v.mean())
-    if len(v) < 2:
-        return {"mean": m, "lo": None, "hi": None, "n": 1}
-    half = t95(len(v) - 1) * float(v.std(ddof=1)) / math.sqrt(len(v))
-    lo = m - half if floor is None else max(m - half, floor)
-    return {"mean": m, "lo": lo, "hi": m + half, "n": len(v)}
-
-
-def rate_ratio(a: float, n1: float, b: float, n2: float) -> dict[str, float | None]:
-    """Ratio of two proportions a/n1 over b/n2 with a Katz log 95% interval."""
-    if n1 <= 0 or n2 <= 0 or b <= 0:
-        return {"ratio": None, "lo": None, "hi": None}
-    ratio = (a / n1) / (b / n2)
-    if a <= 0:
-        return {"ratio": ratio, "lo": None, "hi": None}
-    se = math.sqrt(max(1 / a - 1 / n1 + 1 / b - 1 / n2, 0.0))
-    return {
-        "ratio": ratio,
-        "lo": ratio * math.exp(-Z95 * se),
-        "hi": ratio * math.exp(Z95 * se),
-    }
-
-
 def gini(values: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Gini coefficient (0 = equal, 1 = all to one) of `values` held by groups of `weights`."""
     x = np.asarray(values, float)
@@ -114,10 +83,10 @@ def gini(values: np.ndarray, weights: np.ndarray | None = None) -> float:
 def open_run(path: str | Path) -> tuple[Results, Scenario]:
     """A run directory and its resolved scenario; RunError when it cannot be audited."""
     path = Path(path)
-    if not (path / "manifest.json").is_file():
-        raise RunError(f"{path}: not a scslab run directory (no manifest.json)")
     try:
         run = load_run(path)
+    except ManifestError:
+        raise
     except Exception as err:  # a damaged directory
         raise RunError(f"{path}: cannot read the run ({err})") from None
     for table in ("residents", "records"):
@@ -169,6 +138,11 @@ def _wrongful(run: Results, residents: pd.DataFrame) -> dict[str, Any]:
         ),
         "wrongful_blocked_attempts": int(wblock.sum()),
         "wrongful_blocked_attempts_per_100k": PER * float(wblock.sum()) / n,
+        "residents_wrongfully_blocked": int((wblock > 0).sum()),
+        "intervals": {
+            "wrongful_blocked_attempts_per_100k": cluster_rate(wblock.to_numpy(), n, seed=1),
+            "wrongful_blacklist_days_per_100k": cluster_rate(wdays.to_numpy(), n, seed=2),
+        },
         "listings": entries,
         "wrongful_listings": wrong_entries,
         "ever_blacklisted_per_100k": PER * float((residents["days_blacklisted"] > 0).sum()) / n,
@@ -242,7 +216,7 @@ def _strata(residents: pd.DataFrame, by: str, flag: pd.Series) -> list[dict[str,
         mig = part["hukou"] == "migrant"
         a, n1 = float(flag[part.index][mig].sum()), float(mig.sum())
         b, n2 = float(flag[part.index][~mig].sum()), float((~mig).sum())
-        rr = rate_ratio(a, n1, b, n2)
+        rr = katz_ratio(a, n1, b, n2, GROUPS)
         rows.append(
             {
                 "group": str(group),
@@ -254,34 +228,40 @@ def _strata(residents: pd.DataFrame, by: str, flag: pd.Series) -> list[dict[str,
     return rows
 
 
+def _blocked_per_attempt(run: Results, residents: pd.DataFrame) -> dict[str, Any]:
+    """Blocked attempts per attempt, migrants against hukou holders: a ratio whose
+    interval resamples residents (one resident's blocked attempts are not independent),
+    the attempts (far more numerous) held fixed."""
+    mig = (residents["hukou"] == "migrant").to_numpy()
+    blocked = residents["blocked_attempts"].to_numpy()
+    attempts = _sum_family(_city_totals(run, "hukou"), "attempts:")
+    att = (float(attempts.get("migrant", 0.0)), float(attempts.get("local", 0.0)))
+    return {
+        "migrant_rate": float(blocked[mig].sum()) / att[0] if att[0] else None,
+        "local_rate": float(blocked[~mig].sum()) / att[1] if att[1] else None,
+        **cluster_ratio(
+            (blocked[mig], blocked[~mig]), (int(mig.sum()), int((~mig).sum())), att, GROUPS
+        ),
+    }
+
+
 def _disparate(run: Results, residents: pd.DataFrame) -> dict[str, Any]:
     listed = residents["days_blacklisted"] > 0
     blocked = residents["blocked_attempts"] > 0
     mig = residents["hukou"] == "migrant"
-    tot = _city_totals(run, "hukou")
-    attempts = _sum_family(tot, "attempts:")
-    blocks = _sum_family(tot, "blocked:")
     out: dict[str, Any] = {
         "listing": {
             "migrant_rate": float(listed[mig].mean()) if mig.any() else None,
             "local_rate": float(listed[~mig].mean()) if (~mig).any() else None,
-            **rate_ratio(
+            **katz_ratio(
                 float(listed[mig].sum()),
                 float(mig.sum()),
                 float(listed[~mig].sum()),
                 float((~mig).sum()),
+                GROUPS,
             ),
         },
-        "blocked_per_attempt": {
-            "migrant_rate": float(blocks.get("migrant", 0) / attempts.get("migrant", 1)),
-            "local_rate": float(blocks.get("local", 0) / attempts.get("local", 1)),
-            **rate_ratio(
-                float(blocks.get("migrant", 0)),
-                float(attempts.get("migrant", 0)),
-                float(blocks.get("local", 0)),
-                float(attempts.get("local", 0)),
-            ),
-        },
+        "blocked_per_attempt": _blocked_per_attempt(run, residents),
         "listing_by_district": _strata(residents, "district", listed),
         "listing_by_income_decile": _strata(residents, "income_decile", listed),
         "blocked_by_district": _strata(residents, "district", blocked),
@@ -341,6 +321,9 @@ def _feedback(run: Results, residents: pd.DataFrame, days: int) -> dict[str, Any
     rate_after = after.sum() / exposure_after if exposure_after else None
     rate_clean = len(later) / exposure_clean if exposure_clean else None
     n = len(residents)
+    few = too_few(float(after.sum()), len(np.unique(subj[after]))) or too_few(
+        float(len(later)), later["subject"].nunique()
+    )
     return {
         "measured": True,
         "residents_with_income_loss": int(shocked.sum()),
@@ -350,7 +333,8 @@ def _feedback(run: Results, residents: pd.DataFrame, days: int) -> dict[str, Any
         "rate_sanctioned_without_loss_per_resident_year": (
             365.0 * rate_clean if rate_clean else 0.0
         ),
-        "ratio": (rate_after / rate_clean) if rate_after and rate_clean else None,
+        "ratio": (rate_after / rate_clean) if rate_after and rate_clean and not few else None,
+        "reason": few,
     }
 
 
@@ -388,22 +372,20 @@ def find_counterfactual(path: str | Path, sc: Scenario) -> Path | None:
     cf = without_monitoring(sc)
     if cf is None:
         return None
-    manifest = json.loads((path / "manifest.json").read_text("utf-8"))
-    want = cf.digest()
+    manifest = read_manifest(path)
+    want = (cf.digest(), manifest.seed, manifest.residents, manifest.days)
     candidates = [path.with_name(path.name + COUNTERFACTUAL_SUFFIX)]
-    candidates += sorted(p for p in path.parent.iterdir() if p.is_dir() and p != path)
-    for cand in candidates:
-        mf = cand / "manifest.json"
-        if not mf.is_file():
+    candidates += [p for p in dirs_with_manifest(path.parent) if p != path]
+    for cand in dict.fromkeys(candidates):
+        if not (cand / "manifest.json").is_file():
             continue
-        other = json.loads(mf.read_text("utf-8"))
-        if (
-            other.get("scenario_sha256") == want
-            and other.get("seed") == manifest.get("seed")
-            and other.get("residents") == manifest.get("residents")
-            and other.get("days") == manifest.get("days")
-        ):
-            return cand
+        try:  # a corrupt neighbour is left out, not fatal: check its scenario only if it fits
+            other = read_manifest(cand, check_scenario=False)
+            if (other.scenario_sha256, other.seed, other.residents, other.days) == want:
+                read_manifest(cand)
+                return cand
+        except ManifestError as err:
+            warn_skipped(err)
     return None
 
 
@@ -416,12 +398,12 @@ def run_counterfactual(path: str | Path, sc: Scenario) -> Path | None:
     cf = without_monitoring(sc)
     if cf is None:
         return None
-    manifest = json.loads((path / "manifest.json").read_text("utf-8"))
+    manifest = read_manifest(path)
     sim = Simulation(
         cf,
-        seed=manifest["seed"],
-        residents=manifest["residents"],
-        days=manifest["days"],
+        seed=manifest.seed,
+        residents=manifest.residents,
+        days=manifest.days,
         agents=False,
     )
     results = sim.run()
@@ -430,8 +412,10 @@ def run_counterfactual(path: str | Path, sc: Scenario) -> Path | None:
         "change": "online-speech departments' coverage set to 0 (no online monitoring)",
     }
     out = path.with_name(path.name + COUNTERFACTUAL_SUFFIX)
-    results.write(out)
-    return out
+    try:
+        return results.write(out)
+    except RunDirError as err:
+        raise RunError(str(err)) from None
 
 
 def _chilling(run: Results, cf_path: Path | None, why: str) -> dict[str, Any]:
@@ -492,8 +476,8 @@ def measure(
                     "no counterfactual run without online monitoring was found next to the "
                     "run; use --counterfactual PATH or --run-counterfactual"
                 )
-    elif not (cf_path / "manifest.json").is_file():
-        raise RunError(f"{cf_path}: not a scslab run directory (no manifest.json)")
+    else:
+        read_manifest(cf_path)
     m = run.manifest
     return {
         "run": str(path),
@@ -529,10 +513,17 @@ def _scalars(obj: Any, prefix: str = "") -> dict[str, float]:
     return out
 
 
-def summarise(measures: list[dict[str, Any]]) -> dict[str, dict[str, float | int | None]]:
-    """Mean and 95% t interval across runs (seeds) of every numeric figure, by dotted key."""
+def summarise(measures: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Mean and 95% t interval across runs (seeds) of every numeric figure, by dotted key
+    (from 3 seeds; with fewer, lo and hi are None and `reason` says why). The bounds of
+    intervals within each run are left out: across seeds, the figure's own spread is the
+    interval."""
     flat = [_scalars({k: v for k, v in m.items() if k not in ("seed",)}) for m in measures]
-    keys = list(dict.fromkeys(k for f in flat for k in f))
+    keys = [
+        k
+        for k in dict.fromkeys(k for f in flat for k in f)
+        if ".intervals." not in k and not k.endswith((".lo", ".hi"))
+    ]
     return {k: mean_ci([f.get(k, math.nan) for f in flat]) for k in keys}
 
 
@@ -562,6 +553,39 @@ def headline(m: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
+SIGNED = ("posting reduction from monitoring",)
+"""Headline figures that can be negative (every other one is a count, rate, ratio,
+share or number of days: its interval across seeds is cut at 0)."""
+
+
+def headline_intervals(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """95% intervals within one run of the headline figures that have one ({lo, hi,
+    reason}): counts of events resample residents, ratios as measured (see
+    `scslab.stats`); a figure with too few events has lo and hi None and a reason."""
+    w, d = m["wrongful"], m["disparate_impact"]
+    iv = w.get("intervals", {})
+    out = {
+        "days wrongfully blacklisted per 100k": iv.get("wrongful_blacklist_days_per_100k"),
+        "wrongful blocked attempts per 100k": iv.get("wrongful_blocked_attempts_per_100k"),
+        "listing rate ratio, migrants / hukou": d["listing"],
+        "blocked-attempt ratio, migrants / hukou": d["blocked_per_attempt"],
+    }
+    return {
+        k: {"lo": v.get("lo"), "hi": v.get("hi"), "reason": v.get("reason")}
+        for k, v in out.items()
+        if v is not None
+    }
+
+
+def across_seeds(rows: list[dict[str, Any]], key: str, floor: float | None = 0.0) -> dict:
+    """mean_ci of `key` over per-seed rows; when no seed has a value, the first row's
+    reason (e.g. too few events) is kept."""
+    c = mean_ci([r.get(key) for r in rows], floor=floor)
+    if c["mean"] is None and rows and rows[0].get("reason"):
+        c["reason"] = rows[0]["reason"]
+    return c
+
+
 def write_audit_json(path: str | Path, measures: dict[str, Any], lint: dict[str, Any]) -> Path:
     """Write `audit.json` into a run directory (atomically): the rights lint of its
     scenario and the harm measured in it."""
@@ -571,11 +595,10 @@ def write_audit_json(path: str | Path, measures: dict[str, Any], lint: dict[str,
         "lint": lint,
         "harm": measures,
         "headline": headline(measures),
+        "headline_intervals": headline_intervals(measures),
     }
-    tmp = path / ".audit.json.partial"
-    tmp.write_text(json.dumps(finite(doc), indent=2, default=_json_default), "utf-8")
-    tmp.replace(path / "audit.json")
-    return path / "audit.json"
+    text = json.dumps(finite(doc), indent=2, default=_json_default)
+    return write_file(path / "audit.json", text, '"scslab_version"')
 
 
 def finite(obj: Any) -> Any:
@@ -606,10 +629,12 @@ def _fmt(v: float | None, digits: int = 2) -> str:
     return f"{v:.{digits}f}"
 
 
-def _ci(c: dict[str, Any], digits: int = 2) -> str:
-    if c.get("lo") is None:
+def _ci(c: dict[str, Any] | None, digits: int = 2) -> str:
+    """An interval '[lo, hi]', or why there is none (too few events); '—' when neither.
+    Across fewer seeds than an interval needs, '—' (the view says so once)."""
+    if c is None or (c.get("lo") is None and str(c.get("reason", "")).startswith("intervals")):
         return "—"
-    return f"[{_fmt(c['lo'], digits)}, {_fmt(c['hi'], digits)}]"
+    return fmt_interval(c, lambda v: _fmt(v, digits))
 
 
 def harm_view(measures: list[dict[str, Any]]) -> list[Any]:
@@ -626,14 +651,19 @@ def harm_view(measures: list[dict[str, Any]]) -> list[Any]:
         f"seed{'s' if many else ''} {seeds}"
     )
     heads = [headline(m) for m in measures]
+    within = headline_intervals(first)
     t = Table(title=f"Harm measured in the run{'s' if many else ''} of {who}", title_justify="left")
     t.add_column("figure")
     t.add_column("mean" if many else "value", justify="right")
-    t.add_column("95% CI across seeds" if many else "", justify="right")
+    t.add_column("95% CI across seeds" if many else "95% CI (residents resampled)", justify="right")
     for fig in heads[0]:
-        c = mean_ci([h[fig] for h in heads])  # type: ignore[misc]
-        t.add_row(fig, _fmt(c["mean"]), _ci(c) if many else "")
+        c = mean_ci([h[fig] for h in heads], floor=None if fig in SIGNED else 0.0)
+        ci = _ci(c) if many else _ci(within.get(fig))
+        t.add_row(fig, _fmt(c["mean"]), ci)
     out.append(t)
+    no_seeds = seeds_reason(len(measures))
+    if many and no_seeds:
+        out.append(f"No intervals across seeds: {no_seeds}.")
 
     def strata_table(title: str, key: str) -> Table:
         tb = Table(title=title, title_justify="left")
@@ -646,7 +676,7 @@ def harm_view(measures: list[dict[str, Any]]) -> list[Any]:
             ]
             mr = mean_ci([r["migrant_rate"] for r in rows], floor=0.0)
             lr = mean_ci([r["local_rate"] for r in rows], floor=0.0)
-            rr = mean_ci([r["ratio"] for r in rows], floor=0.0)
+            rr = across_seeds(rows, "ratio")
             ci = _ci(rr) if many else _ci(rows[0])
             tb.add_row(g, _fmt(mr["mean"], 4), _fmt(lr["mean"], 4), _fmt(rr["mean"]), ci)
         return tb
@@ -659,7 +689,7 @@ def harm_view(measures: list[dict[str, Any]]) -> list[Any]:
         ("blocked_per_attempt", "blocked attempts (share of attempts)"),
     ):
         rows = [m["disparate_impact"][key] for m in measures]
-        rr = mean_ci([r["ratio"] for r in rows], floor=0.0)
+        rr = across_seeds(rows, "ratio")
         di.add_row(
             label,
             _fmt(mean_ci([r["migrant_rate"] for r in rows])["mean"], 4),
@@ -740,6 +770,12 @@ def harm_view(measures: list[dict[str, Any]]) -> list[Any]:
             "followed income lost to an earlier sanction "
             f"({sum(m['feedback']['residents_with_income_loss'] for m in measures)} residents "
             "lost income); rate ratio against sanctioned residents without loss: "
-            f"{_fmt(mean_ci([m['feedback']['ratio'] for m in measures])['mean'])}."
+            f"{_fb_ratio([m['feedback'] for m in measures])}."
         )
     return out
+
+
+def _fb_ratio(rows: list[dict[str, Any]]) -> str:
+    """The feedback rate ratio (mean over seeds), or why there is none."""
+    c = across_seeds(rows, "ratio")
+    return _fmt(c["mean"]) if c["mean"] is not None else str(c["reason"])

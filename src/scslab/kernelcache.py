@@ -78,3 +78,16 @@ def kernel_cache_dir() -> Path | None:
 
     path = hash_poisson.stats.cache_path
     return Path(path) if path else None
+
+
+def has_cached_kernels(cache_dir: Path | None = None) -> bool:
+    """Whether numba's cache holds compiled kernels of scslab (any '.nbc' file of one of
+    its modules); False means that the next run compiles its kernels first (20-60 s)."""
+    folder = cache_dir if cache_dir is not None else kernel_cache_dir()
+    if folder is None:
+        return False
+    modules = {p.stem for p in _sources(PACKAGE_DIR)}
+    try:
+        return any(p.name.split(".")[0] in modules for p in folder.glob("*.nbc"))
+    except OSError:
+        return False

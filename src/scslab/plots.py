@@ -6,12 +6,17 @@ scenario, size and length (differing only in seed) form one *variant*, drawn as 
 mean with the range across seeds; different variants get different colours.
 
 Units: days on time axes; points for scores; rates per 100,000 residents of the group.
-Intervals are 95%: across seeds (Student t) when a variant has several runs, otherwise
-Wilson (a share of residents) or Poisson score (a count of events) intervals.
+Intervals are 95% (`scslab.stats`): across seeds (Student t) when a variant has 3 runs
+or more; otherwise, with the runs' residents pooled, Wilson for a share of residents and
+a bootstrap over residents for counts of events (events cluster on residents). Groups
+with too few events get no interval but a reason. Shaded bands around daily lines say
+what they are in the legend (`band_note`): the t interval across seeds, or the range
+across 2 seeds.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,13 +33,22 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from scslab.results import Results
+from scslab.stats import (
+    MIN_SEEDS,
+    cluster_rate,
+    mean_ci,
+    t95,
+    too_few,
+    wilson_interval,
+)
+
+log = logging.getLogger(__name__)
 
 PER = 100_000
 """Rates are per this many residents of the group."""
-Z95 = 1.959964
-T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
-"""Two-sided 95% Student t quantiles for 1..10 degrees of freedom (then ~1.96-2.2)."""
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+"""One marker per variant: lines of variants that coincide stay distinguishable."""
 GREY = "#7f7f7f"
 WRONG = "#d62728"
 
@@ -60,6 +74,8 @@ class Variant:
     label: str
     runs: list[Results]
     color: str
+    marker: str = ""
+    index: int = 0
 
     @property
     def seeds(self) -> list[int]:
@@ -97,7 +113,8 @@ def variants(runs: Runs) -> list[Variant]:
         if len({o[0] for o in twins}) > 1:
             extra.append(f"rules {str(key[0])[:6]}")
         label = f"{name} ({', '.join(extra)})" if extra else name
-        out.append(Variant(label, groups[key], COLORS[k % len(COLORS)]))
+        marker = MARKERS[k % len(MARKERS)] if len(keys) > 1 else ""
+        out.append(Variant(label, groups[key], COLORS[k % len(COLORS)], marker, k))
     return out
 
 
@@ -174,14 +191,49 @@ def _totals(v: Variant, column: str, rate: bool = True) -> float:
     return float(np.mean(out))
 
 
+def band_note(vs: Sequence[Variant]) -> str:
+    """What the shaded band around a daily line is, for legends and captions ('' when
+    no variant has several runs)."""
+    sizes = sorted({len(v.runs) for v in vs if len(v.runs) > 1})
+    if not sizes:
+        return ""
+    if sizes[0] >= MIN_SEEDS:
+        return "shaded: 95% t interval across seeds of the daily value"
+    if sizes[-1] < MIN_SEEDS:
+        return f"shaded: range across seeds (min to max; under {MIN_SEEDS} seeds, no interval)"
+    return (
+        f"shaded: 95% t interval across seeds of the daily value ({MIN_SEEDS}+ seeds) or "
+        f"range across seeds (fewer)"
+    )
+
+
+def _band(series: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str]:
+    """The band around the mean of per-seed daily values: the 95% t interval across
+    seeds (cut at 0) from MIN_SEEDS seeds, else the range; and its legend label."""
+    n = series.shape[1]
+    if n >= MIN_SEEDS:
+        mean = series.mean(axis=1).to_numpy()
+        half = t95(n - 1) * series.std(axis=1, ddof=1).to_numpy() / math.sqrt(n)
+        return np.maximum(mean - half, 0.0), mean + half, "95% t interval across seeds"
+    return series.min(axis=1).to_numpy(), series.max(axis=1).to_numpy(), "range across seeds"
+
+
 def _line(ax: Axes, variant: Variant, series: pd.DataFrame, label: str | None, **kw: Any) -> None:
-    """The mean over seeds as a line, and the range across seeds as a band."""
+    """The mean over seeds as a line (with the variant's marker, placed apart from other
+    variants' so that coinciding lines show both), and a labelled band across seeds."""
     mean = series.mean(axis=1)
+    if variant.marker:
+        step = max(len(mean) // 8, 1)
+        kw = {"marker": variant.marker, "markersize": 4, "markevery": (0, step)} | kw
+        kw["markevery"] = ((variant.index * step) // len(MARKERS), step)
     (line,) = ax.plot(mean.index, mean.to_numpy(), label=label, lw=1.6, **kw)
     if series.shape[1] > 1:
-        ax.fill_between(
-            series.index, series.min(axis=1), series.max(axis=1), color=line.get_color(), alpha=0.2
-        )
+        lo, hi, what = _band(series)
+        seen = {t.get_label() for t in ax.collections}
+        band_label = f"shaded: {what}" if label is not None else None
+        if band_label in seen:
+            band_label = None
+        ax.fill_between(series.index, lo, hi, color=line.get_color(), alpha=0.2, label=band_label)
 
 
 def _short(name: str) -> str:
@@ -207,36 +259,6 @@ def _per_day_axis(ax: Axes, ylabel: str) -> None:
 
 
 # ------------------------------------------------------------------------ statistics
-def wilson_interval(k: float, n: float) -> tuple[float, float]:
-    """95% Wilson interval of a share k/n (as fractions); (0, 0) when n is 0."""
-    if n <= 0:
-        return 0.0, 0.0
-    p = k / n
-    z2 = Z95 * Z95
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def poisson_interval(k: float) -> tuple[float, float]:
-    """95% score interval of a Poisson mean given an observed count k (events)."""
-    z2 = Z95 * Z95
-    half = Z95 * math.sqrt(k + z2 / 4)
-    return max(0.0, k + z2 / 2 - half), k + z2 / 2 + half
-
-
-def seed_interval(values: Sequence[float]) -> tuple[float, float, float]:
-    """Mean and 95% Student t interval of per-seed values (mean, lo, hi)."""
-    v = np.asarray(values, float)
-    mean = float(v.mean())
-    if len(v) < 2:
-        return mean, mean, mean
-    df = len(v) - 1
-    t = T95[df - 1] if df <= len(T95) else Z95 + 2.4 / df
-    half = t * float(v.std(ddof=1)) / math.sqrt(len(v))
-    return mean, max(0.0, mean - half), mean + half
-
-
 def _group_counts(results: Results, group_by: str, kind: str) -> pd.DataFrame:
     """Per group: residents (n) and the count behind a rate (k)."""
     m = results.metrics
@@ -272,45 +294,134 @@ def _group_order(group_by: str, groups: list[str]) -> list[str]:
     return groups
 
 
+RESIDENT_COUNTS = {"blocked": "blocked_attempts", "wrongful_blocked": "wrongful_blocked_attempts"}
+"""Kinds of event counted per resident in residents.parquet, and the column."""
+
+GROUP_COLUMNS = ("hukou", "income_decile", "district")
+GROUP_NAMES = {"migrant": "migrants", "local": "local residents"}
+
+
+def _agent_table(results: Results, name: str, columns: list[str]) -> pd.DataFrame | None:
+    """Columns of a per-agent table of a run: in memory, or read from its directory
+    (only those columns); None when the run has no such table."""
+    table = results.tables.get(name)
+    file = None if results.path is None else results.path / f"{name}.parquet"
+    if table is None and file is not None and file.is_file():
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(file, columns=columns).to_pandas()
+        except Exception as err:  # unreadable or without those columns: no per-agent counts
+            log.warning("%s: not read (%s); intervals that need it are left out", file, err)
+            return None
+    if table is None or any(c not in table for c in columns):
+        return None
+    return table[columns]
+
+
+def resident_counts(results: Results, kind: str) -> pd.DataFrame | None:
+    """Events of a kind per resident, with the resident's groups (hukou, income_decile,
+    district as text, and `count`); None when the run has no per-resident counts of it
+    (no per-agent tables, or a kind not counted per resident, such as green-channel uses).
+    """
+    cached: dict[str, Any] = results.__dict__.setdefault("_resident_counts", {})
+    if kind in cached:
+        return cached[kind]
+    out = None
+    if kind in RESIDENT_COUNTS:
+        col = RESIDENT_COUNTS[kind]
+        res = _agent_table(results, "residents", [*GROUP_COLUMNS, col])
+        out = None if res is None else res.rename(columns={col: "count"})
+    elif kind == "new_listings":
+        res = _agent_table(results, "residents", list(GROUP_COLUMNS))
+        lst = _agent_table(results, "listings", ["subject_type", "subject", "list", "entered"])
+        if res is not None and lst is not None:
+            black = black_lists(results)
+            sel = (lst["subject_type"] == "resident") & lst["entered"] & lst["list"].isin(black)
+            counts = np.bincount(lst["subject"][sel].to_numpy(np.int64), minlength=len(res))
+            out = res.assign(count=counts[: len(res)])
+    if out is not None:
+        out = out.astype({g: str for g in GROUP_COLUMNS})
+    cached[kind] = out
+    return out
+
+
+def _interval(
+    kind: str, k: float, n: float, per_seed: list[float], pooled: list[np.ndarray] | None
+) -> dict[str, Any]:
+    """The 95% interval of one group's rate per 100,000 (see the module docstring):
+    {lo, hi, from_residents, interval (method), reason}."""
+    who = float(sum(int((c > 0).sum()) for c in pooled)) if pooled is not None else math.nan
+    if kind == "blacklisted":
+        who = k  # one listing per resident on the last day
+    few = too_few(k, None if math.isnan(who) else who)
+    out: dict[str, Any] = {"lo": None, "hi": None, "from_residents": who, "reason": few}
+    if len(per_seed) >= MIN_SEEDS:
+        c = mean_ci(per_seed, floor=0.0)
+        return (
+            out | {"interval": "t across seeds"} | ({} if few else {"lo": c["lo"], "hi": c["hi"]})
+        )
+    if kind == "blacklisted":
+        lo, hi = wilson_interval(k, n)
+        return out | {"interval": "Wilson"} | ({} if few else {"lo": PER * lo, "hi": PER * hi})
+    if pooled is None:
+        why = "no interval: the runs have no per-resident counts of these events"
+        return out | {"interval": "", "reason": few or why}
+    c = cluster_rate(np.concatenate(pooled), int(n), per=PER)
+    return out | {"interval": "residents resampled", "lo": c["lo"], "hi": c["hi"]}
+
+
+def _members(
+    per_res: list[pd.DataFrame | None], group_by: str, group: str
+) -> list[np.ndarray] | None:
+    """Per-resident counts of one group in each run (None if a run has none)."""
+    out = []
+    for p in per_res:
+        if p is None:
+            return None
+        out.append(p.loc[p[group_by] == group, "count"].to_numpy())
+    return out
+
+
 def group_rates(runs: Runs, group_by: str, kind: str = "blacklisted") -> pd.DataFrame:
     """Rates per 100,000 residents of each group, with 95% intervals, for each variant.
 
-    `kind`: 'blacklisted' (residents on a blacklist on the last day; a share, Wilson
-    interval), 'new_listings' (new blacklist entries during the run), 'blocked',
-    'wrongful_blocked' or 'green_channel' (events during the run; Poisson interval).
-    With several seeds of one variant the interval is across seeds (Student t).
-    Columns: variant, group, residents, count, rate, lo, hi, runs.
+    `kind`: 'blacklisted' (residents on a blacklist on the last day; a share), or events
+    during the run: 'new_listings' (blacklist entries), 'blocked', 'wrongful_blocked',
+    'green_channel'. The rate is the mean over seeds. The interval: the t interval
+    across seeds from 3 seeds; with fewer, the runs' residents pooled: Wilson for a
+    share, a bootstrap over residents for events (counted per resident in the per-agent
+    tables; green-channel uses are not, and get no interval). Too few events (fewer than
+    10, or from fewer than 5 residents): no interval, and `reason` says so.
+    Columns: variant, group, residents, count, rate, lo, hi, runs, from_residents,
+    interval, reason (count and residents are means over seeds; lo and hi NaN without
+    an interval).
     """
     rows = []
     for v in variants(runs):
         counts = [_group_counts(r, group_by, kind) for r in v.runs]
+        per_res = [resident_counts(r, kind) for r in v.runs]
         for g in counts[0].index:
-            n = float(np.mean([c.loc[g, "n"] if g in c.index else 0.0 for c in counts]))
-            k = float(np.mean([c.loc[g, "k"] if g in c.index else 0.0 for c in counts]))
-            if len(counts) > 1:
-                per_seed = [
-                    PER * c.loc[g, "k"] / c.loc[g, "n"] if g in c.index and c.loc[g, "n"] else 0.0
-                    for c in counts
-                ]
-                rate, lo, hi = seed_interval(per_seed)
-            elif n <= 0:
-                rate = lo = hi = 0.0
-            elif kind == "blacklisted":
-                rate = PER * k / n
-                lo, hi = (PER * x for x in wilson_interval(k, n))
-            else:
-                rate = PER * k / n
-                lo, hi = (PER * x / n for x in poisson_interval(k))
+            ns = [float(c.loc[g, "n"]) if g in c.index else 0.0 for c in counts]
+            ks = [float(c.loc[g, "k"]) if g in c.index else 0.0 for c in counts]
+            per_seed = [PER * k / n if n else 0.0 for k, n in zip(ks, ns, strict=True)]
+            pooled = _members(per_res, group_by, str(g))
+            iv = _interval(kind, sum(ks), sum(ns), per_seed, pooled)
+            if iv["lo"] is None:
+                iv["interval"] = ""
             rows.append(
                 {
                     "variant": v.label,
                     "group": str(g),
-                    "residents": n,
-                    "count": k,
-                    "rate": rate,
-                    "lo": lo,
-                    "hi": hi,
+                    "residents": float(np.mean(ns)),
+                    "count": float(np.mean(ks)),
+                    "rate": float(np.mean(per_seed)),
+                    "lo": math.nan if iv["lo"] is None else iv["lo"],
+                    "hi": math.nan if iv["hi"] is None else iv["hi"],
                     "runs": len(counts),
+                    "from_residents": iv["from_residents"],
+                    "interval": iv["interval"],
+                    "reason": iv["reason"] or "",
                 }
             )
     return pd.DataFrame(rows)
@@ -319,8 +430,9 @@ def group_rates(runs: Runs, group_by: str, kind: str = "blacklisted") -> pd.Data
 def disparity_ratios(runs: Runs) -> pd.DataFrame:
     """Headline disparities per variant: migrant/local and poorest/richest decile rate ratios.
 
-    A ratio of 2 means the first group's rate per 100,000 is twice the second's.
-    Columns: variant, measure, comparison, ratio.
+    A ratio of 2 means the first group's rate per 100,000 is twice the second's. No
+    ratio (NaN) where either group has too few events (`scslab.stats.too_few`); `reason`
+    says so. Columns: variant, measure, comparison, ratio, reason.
     """
     rows = []
     for kind in ("blacklisted", "blocked", "wrongful_blocked", "green_channel"):
@@ -330,21 +442,33 @@ def disparity_ratios(runs: Runs) -> pd.DataFrame:
         ):
             rates = group_rates(runs, group_by, kind)
             for vname, r in rates.groupby("variant", sort=False):
-                ra = r.loc[r["group"] == a, "rate"]
-                rb = r.loc[r["group"] == b, "rate"]
+                ra = r[r["group"] == a]
+                rb = r[r["group"] == b]
                 if ra.empty or rb.empty:
                     continue
-                x, y = float(ra.iloc[0]), float(rb.iloc[0])
-                ratio = x / y if y > 0 else (math.inf if x > 0 else math.nan)
+                why = _ratio_reason(ra.iloc[0], a) or _ratio_reason(rb.iloc[0], b)
+                x, y = float(ra["rate"].iloc[0]), float(rb["rate"].iloc[0])
                 rows.append(
                     {
                         "variant": vname,
                         "measure": RATE_LABELS[kind],
                         "comparison": label,
-                        "ratio": ratio,
+                        "ratio": math.nan if why else x / y,
+                        "reason": why,
                     }
                 )
-    return pd.DataFrame(rows, columns=["variant", "measure", "comparison", "ratio"])
+    return pd.DataFrame(rows, columns=["variant", "measure", "comparison", "ratio", "reason"])
+
+
+def _ratio_reason(row: pd.Series, group: str) -> str:
+    """Why a group's rate cannot be the side of a ratio ('' when it can)."""
+    who = row["from_residents"]
+    events = float(row["count"]) * int(row["runs"])
+    few = too_few(events, None if math.isnan(who) else who)
+    if few is None and row["rate"] <= 0:
+        few = "no events"
+    label = f"decile {group}" if group.isdigit() else GROUP_NAMES.get(group, group)
+    return f"{few} among {label}" if few else ""
 
 
 # ---------------------------------------------------------------------------- figures
@@ -357,9 +481,15 @@ def _rate_ylim(ax: Axes, rates: pd.DataFrame) -> None:
 
     The interval of a group with no event (0 to about 3.7 events' worth) may run off the top.
     """
-    seen = rates[rates["count"] > 0]
-    top = max(float(rates["rate"].max()) * 1.3, float(seen["hi"].max()) * 1.05 if len(seen) else 0)
+    hi = rates.loc[rates["count"] > 0, "hi"].dropna()
+    top = max(float(rates["rate"].max()) * 1.3, float(hi.max()) * 1.05 if len(hi) else 0.0)
     ax.set_ylim(0, top if top > 0 else 1.0)
+
+
+def _yerr(r: pd.DataFrame) -> np.ndarray:
+    """Error-bar lengths below and above each rate (0 where there is no interval)."""
+    lo, hi = r["lo"].fillna(r["rate"]), r["hi"].fillna(r["rate"])
+    return np.vstack([r["rate"] - lo, hi - r["rate"]]).clip(min=0)
 
 
 def _legend_below(fig: Figure, ax: Axes, ncols: int = 4) -> None:
@@ -396,7 +526,7 @@ def list_sizes(runs: Runs, subject: str = "resident") -> Figure:
     if not names:
         axes[0].set_visible(True)
         _empty(axes[0], f"no lists for {who}")
-    if len(vs) > 1:
+    if len(vs) > 1 or band_note(vs):
         _legend_below(fig, axes[0])
     fig.suptitle(f"{who.capitalize()} on each list (dashed: listed by an erroneous record)")
     return _finish(fig)
@@ -616,7 +746,7 @@ def wrongful_sanctions(runs: Runs) -> Figure:
         )
         share = 100 * wblocked / blocked if blocked else 0.0
         ax_s.bar(v.label, share, color=v.color)
-        ax_s.text(v.label, share, f"{wblocked:,.0f} of {blocked:,.0f}", ha="center", va="bottom")
+        ax_s.text(v.label, share, _wrongful_label(v, wblocked, blocked), ha="center", va="bottom")
     _per_day_axis(ax_n, RES_RATE)
     ax_n.set_title("On a blacklist (dashed: only by erroneous records)", fontsize=10)
     ax_n.legend(fontsize=7)
@@ -627,6 +757,17 @@ def wrongful_sanctions(runs: Runs) -> Figure:
     ax_s.tick_params(axis="x", labelsize=8)
     fig.suptitle("Wrongful sanctions")
     return _finish(fig)
+
+
+def _wrongful_label(v: Variant, wblocked: float, blocked: float) -> str:
+    """'W of B' blocked attempts (means over seeds), and from how many residents the
+    wrongful ones came when the runs count them per resident."""
+    text = f"{wblocked:,.0f} of {blocked:,.0f}" + (" a run" if len(v.runs) > 1 else "")
+    per_res = [resident_counts(r, "wrongful_blocked") for r in v.runs]
+    if wblocked > 0 and all(p is not None for p in per_res):
+        who = np.mean([int((p["count"] > 0).sum()) for p in per_res])  # type: ignore[index]
+        text += f"\nfrom {who:,.0f} resident{'s' if who != 1 else ''}"
+    return text
 
 
 def disparate_impact(runs: Runs, kind: str = "blacklisted") -> Figure:
@@ -646,20 +787,21 @@ def disparate_impact(runs: Runs, kind: str = "blacklisted") -> Figure:
         for k, v in enumerate(vs):
             r = rates[rates["variant"] == v.label].set_index("group").reindex(groups)
             pos = x - 0.4 + width * (k + 0.5)
-            ax.bar(pos, r["rate"], width=width, color=v.color, label=v.label)
-            err = np.vstack([r["rate"] - r["lo"], r["hi"] - r["rate"]]).clip(min=0)
-            seen = (r["count"] > 0).to_numpy()
-            for mask, color in ((seen, "black"), (~seen, "#bbbbbb")):  # grey: none observed
-                if mask.any():
-                    ax.errorbar(
-                        pos[mask],
-                        r["rate"][mask],
-                        yerr=err[:, mask],
-                        fmt="none",
-                        ecolor=color,
-                        lw=0.8,
-                        capsize=2,
-                    )
+            few = (r["reason"] != "").to_numpy()
+            bars = ax.bar(pos, r["rate"], width=width, color=v.color, label=v.label)
+            for bar, hatch in zip(bars, few, strict=True):
+                if hatch:  # too few events: no interval, the bar drawn faint and hatched
+                    bar.set(alpha=0.35, hatch="///", edgecolor=GREY)
+            if (~few).any():
+                ax.errorbar(
+                    pos[~few],
+                    r["rate"][~few],
+                    yerr=_yerr(r)[:, ~few],
+                    fmt="none",
+                    ecolor="black",
+                    lw=0.8,
+                    capsize=2,
+                )
         _rate_ylim(ax, rates)
         ax.set_xticks(x, groups, rotation=60 if group_by == "district" else 0, fontsize=8)
         ax.set_xlabel(GROUP_LABELS[group_by] + (" (1 = poorest)" if "decile" in group_by else ""))
@@ -668,7 +810,11 @@ def disparate_impact(runs: Runs, kind: str = "blacklisted") -> Figure:
     axes[0].set_ylabel(RES_RATE + " of the group")
     if len(vs) > 1:
         _legend_below(fig, axes[0])
-    fig.suptitle(f"{RATE_LABELS[kind]}, per 100,000 residents (95% intervals; grey: none observed)")
+    fig.suptitle(
+        f"{RATE_LABELS[kind]}, per 100,000 residents\n(95% intervals; hatched: too few "
+        "events for an interval)",
+        fontsize=10,
+    )
     return _finish(fig)
 
 
@@ -691,7 +837,7 @@ def green_channel(runs: Runs) -> Figure:
             ax_i.errorbar(
                 r["group"],
                 r["rate"],
-                yerr=np.vstack([r["rate"] - r["lo"], r["hi"] - r["rate"]]).clip(min=0),
+                yerr=_yerr(r),
                 color=v.color,
                 marker="o",
                 capsize=2,
@@ -699,7 +845,11 @@ def green_channel(runs: Runs) -> Figure:
             )
         ax_i.set_xlabel("income decile (1 = poorest)")
         ax_i.set_ylabel(f"uses {RES_RATE}")
-        ax_i.set_title("Who gets it: uses by income decile (95% interval)", fontsize=10)
+        ax_i.set_title(
+            "Who gets it: uses by income decile"
+            + (" (95% t interval across seeds)" if rates["lo"].notna().any() else ""),
+            fontsize=10,
+        )
         ax_i.grid(alpha=0.3)
         _rate_ylim(ax_i, rates)
         if len(vs) > 1:
@@ -726,7 +876,7 @@ def posting(runs: Runs) -> Figure:
         _line(ax, v, _posts_per_1000(v), v.label, color=v.color)
     _per_day_axis(ax, "posts per 1,000 residents per day")
     ax.set_title("Online posting, 7-day mean (a fall is the chilling effect)", fontsize=10)
-    if len(vs) > 1:
+    if len(vs) > 1 or band_note(vs):
         ax.legend(fontsize=8)
     return _finish(fig)
 
@@ -788,7 +938,7 @@ def overview(runs: Runs) -> Figure:
         _line(ax, v, _stack_runs(v, "wrongfully_blacklisted"), None, color=v.color, ls="--")
     _per_day_axis(ax, RES_RATE)
     ax.set_title("On a blacklist (dashed: by an erroneous record)", fontsize=10)
-    if len(vs) > 1:
+    if len(vs) > 1 or band_note(vs):
         ax.legend(fontsize=7)
     # 3 grades on the last day
     ax = axes[2]
@@ -832,6 +982,8 @@ def overview(runs: Runs) -> Figure:
         _line(ax, v, _posts_per_1000(v), v.label, color=v.color)
     _per_day_axis(ax, "per 1,000 residents per day")
     ax.set_title("Online posts (7-day mean)", fontsize=10)
+    if band_note(vs):
+        ax.legend(fontsize=7)
     m = v0.runs[0].manifest
     if len(vs) == 1:
         title = (

@@ -2,7 +2,8 @@
 
 `write_report([run, ...], "report.html")` draws every figure of `scslab.plots` for one
 or several runs and writes a page that opens offline. Runs of the same scenario, size
-and length that differ only in seed form one variant (intervals across seeds); different
+and length that differ only in seed form one variant (intervals across seeds from 3
+seeds on; see `scslab.stats` for every interval and when there is none); different
 variants are drawn side by side.
 
 Audit findings, where available, get their own section. The hook: a file `audit.json`
@@ -18,7 +19,6 @@ import html
 import io
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -31,9 +31,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
-from scslab import __version__, plots
+from scslab import __version__, plots, stats
+from scslab.manifest import check_tables, read_manifest, run_dirs
 from scslab.plots import PER, Variant
 from scslab.results import Results
+from scslab.rundir import write_file
+
+REPORT_SIGNATURE = "<meta name='generator' content='scslab"  # marks a file as ours
 
 log = logging.getLogger(__name__)
 
@@ -86,35 +90,24 @@ footer{color:#78909c;font-size:.85em;text-align:center;margin:2em}
 def load_for_report(path: str | Path) -> Results:
     """Read what a report needs from a run directory: manifest, scenario, metrics, histogram.
 
-    Per-agent tables (residents, records) are not read, so large runs load quickly.
+    Per-agent tables (residents, records) are not read, so large runs load quickly. The
+    manifest is checked as `load_run` checks it (ManifestError, one line, when it fails).
     """
     path = Path(path)
-    manifest_file = path / "manifest.json"
-    if not manifest_file.is_file():
-        raise FileNotFoundError(f"{path}: not a scslab run directory (no manifest.json)")
-    manifest = json.loads(manifest_file.read_text("utf-8"))
+    manifest = read_manifest(path)
     tables = {
         name: pq.read_table(path / f"{name}.parquet").to_pandas()
         for name in REPORT_TABLES
         if (path / f"{name}.parquet").is_file()
     }
-    scenario = path / "scenario.yaml"
-    text = scenario.read_text("utf-8") if scenario.is_file() else ""
-    return Results(tables, manifest, text, path)
+    check_tables(path, manifest, tables)
+    return Results(tables, manifest.to_dict(), (path / "scenario.yaml").read_text("utf-8"), path)
 
 
 def expand_run_paths(paths: Sequence[str | Path]) -> list[Path]:
-    """Run directories named, or the run directories directly inside a named folder."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if (p / "manifest.json").is_file():
-            out.append(p)
-            continue
-        inner = sorted(q.parent for q in p.glob("*/manifest.json"))
-        if not inner:
-            raise FileNotFoundError(f"{p}: not a scslab run directory (no manifest.json)")
-        out.extend(inner)
-    return out
+    """Run directories named, or the run directories directly inside a named folder
+    (corrupt ones inside a folder are skipped with a warning on stderr)."""
+    return run_dirs(paths)
 
 
 def load_audit(results: Results) -> list[dict[str, Any]] | None:
@@ -280,6 +273,16 @@ def scenario_summary(results: Results) -> str:
     return "".join(parts)
 
 
+def _setting(value: Any) -> str:
+    """A scenario setting as plain text for a table cell (table_html escapes it once):
+    a list as its items joined by commas, a mapping as key: value pairs."""
+    if isinstance(value, list | tuple):
+        return ", ".join(_setting(v) for v in value) or "(none)"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_setting(v)}" for k, v in value.items()) or "(none)"
+    return str(value)
+
+
 def _scenario_section(vs: list[Variant]) -> str:
     body = []
     for k, v in enumerate(vs):
@@ -297,7 +300,7 @@ def _scenario_section(vs: list[Variant]) -> str:
             frame = pd.DataFrame(
                 {"setting": diff}
                 | {
-                    v.label: [_e(f.get(k, "–")) for k in diff]
+                    v.label: [_setting(f.get(k, "–")) for k in diff]
                     for v, f in zip(vs, flats, strict=True)
                 }
             )
@@ -342,6 +345,18 @@ def key_figures(vs: list[Variant]) -> pd.DataFrame:
     return pd.DataFrame({"figure": labels} | columns)
 
 
+def _bands_and_markers(vs: list[Variant]) -> str:
+    """What the shaded bands are and how coinciding lines of variants are told apart."""
+    note = plots.band_note(vs)
+    text = f" {note[0].upper()}{note[1:]}." if note else ""
+    if len(vs) > 1:
+        text += (
+            " Each variant has its own marker, placed apart from the others', so that "
+            "where two variants' lines coincide both stay visible."
+        )
+    return text
+
+
 def _pct(part: float, whole: float) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "–"
 
@@ -357,32 +372,88 @@ def _key_figures_section(runs: list[Results], vs: list[Variant]) -> str:
         table_html(kf),
     ]
     if not ratios.empty:
-        pivot = ratios.pivot_table(
-            index=["measure", "comparison"], columns="variant", values="ratio", sort=False
+        cells = ratios.assign(
+            shown=[
+                f"{x:,.2f}" if x == x else str(why)
+                for x, why in zip(ratios["ratio"], ratios["reason"], strict=True)
+            ]
+        )
+        pivot = cells.pivot_table(
+            index=["measure", "comparison"],
+            columns="variant",
+            values="shown",
+            aggfunc="first",
+            sort=False,
         ).reset_index()
         pivot.columns.name = None
         body.append(
             _how(
                 "Disparity ratios: how many times the first group's rate is the second's "
-                "(1 = equal; above 1 the first group is hit more often; – when neither "
-                "group had any)."
+                "(1 = equal; above 1 the first group is hit more often). Where a group has "
+                f"fewer than {stats.MIN_EVENTS} events, or events from fewer than "
+                f"{stats.MIN_RESIDENTS} residents, no ratio is given: the cell says so."
             )
         )
-        body.append(table_html(pivot, {v.label: 2 for v in vs}))
+        body.append(table_html(pivot))
     return _section("key-figures", "".join(body))
 
 
-def _disparate_section(runs: list[Results], vs: list[Variant]) -> str:
-    several = any(len(v.runs) > 1 for v in vs)
-    how = (
-        "Each bar is a rate per 100,000 residents of the group; the black bar is its 95% "
-        + (
-            "interval across seeds (Student t; few seeds give wide intervals). "
-            if several
-            else "interval (Wilson for the share on a list, Poisson for counts of attempts). "
+def interval_method(vs: list[Variant]) -> str:
+    """In words, how the report's intervals of group rates are made for these variants."""
+    seeds = [len(v.runs) for v in vs]
+    across = max(seeds) >= stats.MIN_SEEDS
+    text = []
+    if across:
+        text.append(
+            f"For variants with {stats.MIN_SEEDS} seeds or more, the black bar is the 95% "
+            "Student t interval across seeds of the per-seed rates."
         )
-        + "Groups whose intervals do not overlap differ beyond chance. A group with no event "
-        "has a grey interval from 0 (its upper bound may run off the panel). Hukou: local "
+    if min(seeds) < stats.MIN_SEEDS:
+        if any(1 < n < stats.MIN_SEEDS for n in seeds):
+            text.append(
+                f"With fewer than {stats.MIN_SEEDS} seeds, intervals across seeds are not "
+                "available, and the runs' residents are pooled."
+            )
+        text.append(
+            ("For the other variants, the" if across else "The")
+            + " black bar is a 95% Wilson interval for the share on a list, and for counts "
+            f"of blocked attempts a 95% interval from resampling residents "
+            f"({stats.BOOTSTRAP_REPS:,} resamples, fixed seed), because one resident can be "
+            "blocked many times and such events are not independent."
+        )
+    text.append(
+        f"Where a group has fewer than {stats.MIN_EVENTS} events, or events from fewer "
+        f"than {stats.MIN_RESIDENTS} residents, no interval is drawn (the bar is hatched): "
+        "the figure rests on too few people to say more."
+    )
+    return " ".join(text)
+
+
+def _rates_table(rates: pd.DataFrame) -> str:
+    """Group rates with their interval, or the reason there is none, as an HTML table."""
+    shown = [
+        why or (f"[{lo:,.1f}, {hi:,.1f}]" if lo == lo else "–")
+        for lo, hi, why in zip(rates["lo"], rates["hi"], rates["reason"], strict=True)
+    ]
+    frame = pd.DataFrame(
+        {
+            "variant": rates["variant"],
+            "group": rates["group"],
+            "residents": rates["residents"],
+            "listed": rates["count"],
+            "per 100,000": rates["rate"],
+            "95% interval": shown,
+            "method": rates["interval"],
+        }
+    )
+    return table_html(frame, {"per 100,000": 1, "listed": 1})
+
+
+def _disparate_section(runs: list[Results], vs: list[Variant]) -> str:
+    how = (
+        "Each bar is a rate per 100,000 residents of the group. "
+        + interval_method(vs)
+        + " Groups whose intervals do not overlap differ beyond chance. Hukou: local "
         "residents hold a Beijing household registration, migrants do not."
     )
     body = [_how(how)]
@@ -391,13 +462,7 @@ def _disparate_section(runs: list[Results], vs: list[Variant]) -> str:
     tables = []
     for group_by in ("hukou", "income_decile", "district"):
         rates = plots.group_rates(runs, group_by, "blacklisted")
-        rates = rates.rename(
-            columns={"rate": "per 100,000", "lo": "95% low", "hi": "95% high", "count": "listed"}
-        )
-        tables.append(
-            f"<h4>{_e(plots.GROUP_LABELS[group_by])}</h4>"
-            + table_html(rates, {"per 100,000": 1, "95% low": 1, "95% high": 1, "listed": 1})
-        )
+        tables.append(f"<h4>{_e(plots.GROUP_LABELS[group_by])}</h4>" + _rates_table(rates))
     body.append(
         "<details><summary>The numbers behind the first figure (on a blacklist on the last "
         "day)</summary>" + "".join(tables) + "</details>"
@@ -487,8 +552,7 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
                 "How many residents (and market entities) are on each blacklist and red "
                 "list, day by day, per 100,000. Lines that keep rising mean people enter "
                 "faster than they leave. Dashed lines count those listed only because of an "
-                "erroneous record."
-                + (" Shaded bands: the range across seeds." if len(rl) > len(vs) else "")
+                "erroneous record." + _bands_and_markers(vs)
             )
             + _figure(lambda: plots.list_sizes(rl, "resident"), "lists-residents")
             + (
@@ -503,6 +567,7 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
                 "Left: how residents' points are spread on the last day (everyone starts at "
                 "the base score; records move them). Dotted lines mark where each grade "
                 "begins. Right: how many residents hold each grade, day by day."
+                + _bands_and_markers(vs)
             )
             + _figure(lambda: plots.score_distribution(rl), "scores"),
         ),
@@ -529,7 +594,9 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
             "wrongful",
             _how(
                 "Residents on a blacklist although every record that put them there is "
-                "erroneous, and the share of blocked attempts that such wrong records caused."
+                "erroneous, and the share of blocked attempts that such wrong records caused "
+                "(with how many residents those attempts came from: a few residents blocked "
+                "many times are not many residents wronged)." + _bands_and_markers(vs)
             )
             + _figure(lambda: plots.wrongful_sanctions(rl), "wrongful"),
         ),
@@ -538,7 +605,9 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
             "green-channel",
             _how(
                 "Rewards: shorter waits and priority in medical care and education for high "
-                "grades and red lists. Right: who gets them, by income decile."
+                "grades and red lists. Right: who gets them, by income decile; error bars "
+                f"are 95% t intervals across seeds, drawn from {stats.MIN_SEEDS} seeds on "
+                "(uses are not counted per resident, so fewer seeds give no interval)."
             )
             + _figure(lambda: plots.green_channel(rl), "green-channel"),
         ),
@@ -547,6 +616,7 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
             _how(
                 "Online posts per 1,000 residents a day. A penalty for a post makes the "
                 "penalised resident and their contacts post less (the chilling effect)."
+                + _bands_and_markers(vs)
             )
             + _figure(lambda: plots.posting(rl), "posting"),
         ),
@@ -558,7 +628,7 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<meta name='generator' content='scslab {__version__}'>"
+        f"{REPORT_SIGNATURE} {__version__}'>"
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
         f"<header><h1>{_e(title)}</h1>"
         f"<p>{len(rl)} run{'s' if len(rl) > 1 else ''} of a synthetic city ({n_res} residents). "
@@ -572,11 +642,7 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
 def write_report(
     runs: Results | Sequence[Results], out: str | Path, title: str | None = None
 ) -> Path:
-    """Write the HTML report of one or several runs to `out` (atomically); returns the path."""
-    out = Path(out)
-    text = build_report(runs, title)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    tmp.write_text(text, "utf-8")
-    os.replace(tmp, out)
-    return out
+    """Write the HTML report of one or several runs to `out` (whole or not at all);
+    returns the path. An existing file is replaced only if it is a scslab report
+    (RunDirError otherwise)."""
+    return write_file(out, build_report(runs, title), REPORT_SIGNATURE)

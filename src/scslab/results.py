@@ -13,13 +13,12 @@ directory holds:
 - `records.parquet`: every record, with its hidden truth and due-process days;
 - `listings.parquet`: every listing change (day, subject, list, entered, wrongful).
 
-A directory is written under a temporary name and renamed when complete.
+A directory is written whole or not at all, and only where scslab may write (rundir.py).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from scslab.manifest import check_tables, read_manifest, run_dirs
 from scslab.prefetch import prefetch
+from scslab.rundir import Staging, claimed
 
 HIST_BIN_POINTS = 10.0
 
@@ -676,66 +677,70 @@ class Results:
             out = self.path / "report.html"
         return write_report(self, out)
 
-    def write(self, out_dir: Path, elapsed_s: float | None = None) -> Path:
-        """Write the run directory atomically: a temporary name, renamed when complete.
+    def write(
+        self, out_dir: str | Path, elapsed_s: float | None = None, overwrite: bool = False
+    ) -> Path:
+        """Write the run directory `out_dir`, whole or not at all (see scslab.rundir):
+        a new directory, or an existing run replaced when `overwrite` (kept until the new
+        one is complete). Raises RunDirError (one line) for any other target.
 
         `elapsed_s`: seconds the run took before writing; with it the manifest's timings
         get `write_s` and `total_s`.
         """
+        with claimed(out_dir, overwrite) as stage:
+            assert stage is not None
+            path = self.write_to(stage, elapsed_s)
+        return path
+
+    def write_to(self, stage: Staging, elapsed_s: float | None = None) -> Path:
+        """Fill a claimed run directory with this run's files and commit it."""
         t0 = time.perf_counter()
-        out_dir = Path(out_dir)
-        tmp = out_dir.with_name(f".{out_dir.name}.partial")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        try:
-            (tmp / "scenario.yaml").write_text(self.scenario_yaml, "utf-8")
-            for name, frame in self.tables.items():
-                table = pa.Table.from_pandas(frame, preserve_index=False)
-                pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
-            if elapsed_s is not None:
-                timings = self.manifest.setdefault("timings", {})
-                timings["write_s"] = round(time.perf_counter() - t0, 4)
-                timings["total_s"] = round(elapsed_s + timings["write_s"], 4)
-            (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2), "utf-8")
-            if out_dir.exists():
-                shutil.rmtree(out_dir)
-            tmp.rename(out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        self.path = out_dir
-        return out_dir
+        tmp = stage.partial
+        (tmp / "scenario.yaml").write_text(self.scenario_yaml, "utf-8")
+        for name, frame in self.tables.items():
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
+        if elapsed_s is not None:
+            timings = self.manifest.setdefault("timings", {})
+            timings["write_s"] = round(time.perf_counter() - t0, 4)
+            timings["total_s"] = round(elapsed_s + timings["write_s"], 4)
+        (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2), "utf-8")
+        self.path = stage.commit()
+        return self.path
 
 
 def load_run(path: str | Path) -> Results:
-    """Read a run directory written by Results.write."""
+    """Read a run directory written by Results.write.
+
+    The manifest is validated and checked against scenario.yaml and the tables
+    (scslab.manifest); a run that fails raises ManifestError, one line naming the file.
+    """
     path = Path(path)
-    manifest_file = path / "manifest.json"
-    if not manifest_file.is_file():
-        raise FileNotFoundError(f"{path}: not a scslab run directory (no manifest.json)")
-    manifest = json.loads(manifest_file.read_text("utf-8"))
+    manifest = read_manifest(path)
     tables = {p.stem: pq.read_table(p).to_pandas() for p in sorted(path.glob("*.parquet"))}
-    return Results(tables, manifest, (path / "scenario.yaml").read_text("utf-8"), path)
+    check_tables(path, manifest, tables)
+    return Results(tables, manifest.to_dict(), (path / "scenario.yaml").read_text("utf-8"), path)
 
 
-def query(sql: str, runs: str | Path = "runs") -> pd.DataFrame:
-    """Run SQL over every run under `runs` with DuckDB.
+def query(sql: str, runs: str | Path | Sequence[str | Path] = "runs") -> pd.DataFrame:
+    """Run SQL over runs with DuckDB; `runs`: a run directory, a folder of run
+    directories, or a list of either (corrupt runs inside a folder are skipped with a
+    warning on stderr).
 
     Each table is a view over all runs' Parquet files of that name, with a `run` column
     (the run directory's name): `metrics`, `score_histogram`, `residents`, `enterprises`,
-    `records`.
+    `records`, `listings`. File names reach DuckDB as values, never as SQL text.
     """
     import duckdb
 
     con = duckdb.connect()
-    root = Path(runs)
+    dirs = run_dirs([runs] if isinstance(runs, str | Path) else runs)
     for name in TABLES:
-        files = sorted(root.glob(f"*/{name}.parquet"))
+        files = [(d / f"{name}.parquet").as_posix() for d in dirs]
+        files = [f for f in files if Path(f).is_file()]
         if files:
-            lst = ", ".join(f"'{f.as_posix()}'" for f in files)
-            con.execute(
-                f"CREATE VIEW {name} AS SELECT regexp_extract(filename, '([^/]+)/[^/]+$', 1) "
-                f"AS run, * EXCLUDE (filename) FROM read_parquet([{lst}], filename=true)"
-            )
+            rel = con.read_parquet(files, filename=True)
+            rel.project(
+                "regexp_extract(filename, '([^/]+)/[^/]+$', 1) AS run, * EXCLUDE (filename)"
+            ).create_view(name)
     return con.execute(sql).fetchdf()
