@@ -303,6 +303,15 @@ def test_validate_prints_the_path_literally(tmp_path: Path) -> None:
     assert out.strip() == f"{good}: valid scenario 'beijing-2018'"
 
 
+def test_run_prints_its_directory_literally(tmp_path: Path) -> None:
+    out = tmp_path.parent / f"{tmp_path.name}-[bold]run"
+    code, printed, err = cli(
+        "run", "--residents", "500", "--days", "2", "-q", "--out", str(out), cwd=tmp_path
+    )
+    assert code == 0, err
+    assert printed.strip() == str(out) and (out / "manifest.json").is_file()
+
+
 def test_line_breaks_in_user_text_stay_on_one_line(tmp_path: Path) -> None:
     bad = tmp_path.parent / f"{tmp_path.name}-nl.yaml"
     bad.write_text(BASE_TEXT + '\n"colour\\nred": 1\n')

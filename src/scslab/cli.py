@@ -355,7 +355,7 @@ def run(
     except RunDirError as err:
         fail(str(err))
     if quiet:
-        console.print(str(out), highlight=False, soft_wrap=True)
+        console.print(str(out), markup=False, highlight=False, soft_wrap=True)
     else:
         console.print(summary_table(results))
         for note in summary_notes(results):
@@ -364,7 +364,7 @@ def run(
         console.print(
             f"build {t['build_population_s']:.1f} s, simulate {t['simulate_s']:.1f} s "
             f"({results.manifest['engine']} engine), write {t['write_s']:.1f} s; "
-            f"results in [bold]{out}[/]"
+            f"results in [bold]{escape(str(out))}[/]"
         )
     if report:
         from scslab.report import write_report
@@ -374,7 +374,7 @@ def run(
         except RunDirError as err:
             fail(str(err))
         if not quiet:
-            console.print(f"report: [bold]{page}[/]")
+            console.print(f"report: [bold]{escape(str(page))}[/]")
 
 
 @app.command()
@@ -438,7 +438,7 @@ def report_cmd(
         page = write_report(loaded, output, title)
     except RunDirError as err:
         fail(str(err))
-    console.print(f"report of {len(loaded)} run(s): [bold]{page}[/]")
+    console.print(f"report of {len(loaded)} run(s): [bold]{escape(str(page))}[/]")
 
 
 @app.command()
