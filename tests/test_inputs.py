@@ -146,7 +146,6 @@ def test_too_many_departments_are_refused() -> None:
         Scenario.model_validate(data)
 
 
-@pytest.mark.slow
 def test_spans_at_their_bounds_run_the_longest_run() -> None:
     """Every span at MAX_SPAN_DAYS over MAX_DAYS days stays within the int16 days."""
     from scslab import Simulation
