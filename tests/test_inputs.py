@@ -23,12 +23,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scslab.cli import MAX_SEED, check_run_options, main
+from scslab.cli import check_run_options, main
 from scslab.scenario import (
     MAX_DAYS,
     MAX_DEPTH,
     MAX_FILE_BYTES,
+    MAX_SEED,
     MAX_SPAN_DAYS,
+    RunSizeError,
     Scenario,
     ScenarioError,
     builtin_text,
@@ -552,3 +554,29 @@ def _report_probes(request: pytest.FixtureRequest) -> Iterator[None]:
     if capture is not None and any(PROBES.values()):
         with capture.global_and_fixture_disabled():
             print(f"\nfuzz probes: {PROBES}")
+
+
+@pytest.mark.parametrize(
+    "kwargs, says",
+    [
+        ({"days": 10**7}, "days: must be 1 to"),
+        ({"seed": -1}, "seed: must be 0 to"),
+        ({"scale": float("nan")}, "scale: must be > 0, finite"),
+        ({"scale": 0.1, "residents": 10}, "scale and residents: give one"),
+    ],
+)
+def test_the_python_api_checks_a_runs_size_as_the_command_line_does(kwargs, says) -> None:
+    from scslab import Simulation
+
+    with pytest.raises(RunSizeError, match=says):
+        Simulation("beijing-2018", **{"residents": 100, **kwargs})
+
+
+def test_the_installed_command_reads_bad_command_lines_in_one_line() -> None:
+    """`scslab` (the installed entry point) is main(), which turns click's usage errors
+    into one line; app() itself would print a boxed usage message."""
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert scripts == {"scslab": "scslab.cli:main"}

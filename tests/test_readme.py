@@ -42,7 +42,7 @@ TEST_LINES = {
 }
 """README line (without its comment) -> the line the test runs instead."""
 
-SKIPPED = re.compile(r"pip install|pytest|apt-get|^scslab dashboard")
+SKIPPED = re.compile(r"pip install|pytest|^scslab dashboard")
 """Lines the test leaves out: installing, testing, serving until stopped."""
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -24,12 +23,13 @@ from scslab.population import available_bytes, estimated_bytes, resident_count
 from scslab.results import Results
 from scslab.rundir import RunDirError
 from scslab.scenario import (
-    MAX_DAYS,
     MAX_RESIDENTS,
     RECORD_BYTES,
+    RunSizeError,
     ScenarioError,
     builtin_names,
     builtin_text,
+    check_run_size,
     load_scenario,
 )
 
@@ -90,11 +90,6 @@ app = typer.Typer(
 )
 console = WideWhenPiped()
 err_console = WideWhenPiped(stderr=True)
-
-
-MAX_SEED = 2**63 - 1
-"""The largest seed: numpy's SeedSequence takes any integer >= 0, and a run's seed is kept
-as a 64-bit integer (manifest, tables and queries read it so)."""
 
 
 def one_line(text: str) -> str:
@@ -245,20 +240,11 @@ class RunProgress:
 def check_run_options(
     scale: float | None, residents: int | None, days: int | None, seed: int
 ) -> None:
-    """Refuse (fail) numeric options of `run` out of range: --scale (share of the city) a
-    finite number > 0 (at most MAX_RESIDENTS), --residents at least 1 (the most is set by
-    memory and MAX_RESIDENTS, checked once the scenario is read), --days 1 to the schema's
-    MAX_DAYS, --seed 0 to MAX_SEED."""
-    if scale is not None and not (math.isfinite(scale) and 0 < scale <= MAX_RESIDENTS):
-        fail(f"--scale: must be > 0, finite and at most {MAX_RESIDENTS:,} (got {scale})")
-    if scale is not None and residents is not None:
-        fail("--scale and --residents: give one of them, not both")
-    if residents is not None and residents < 1:
-        fail(f"--residents: must be >= 1 (got {residents})")
-    if days is not None and not 1 <= days <= MAX_DAYS:
-        fail(f"--days: must be 1 to {MAX_DAYS}, as a scenario's days (got {days})")
-    if not 0 <= seed <= MAX_SEED:
-        fail(f"--seed: must be 0 to {MAX_SEED} (2**63 - 1) (got {seed})")
+    """Refuse (fail) numeric options of `run` out of range (scenario.check_run_size)."""
+    try:
+        check_run_size(scale, residents, days, seed)
+    except RunSizeError as err:
+        fail(f"{' and '.join(f'--{k}' for k in err.keys)}: {err.message}")
 
 
 @app.command()

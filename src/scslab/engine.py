@@ -86,7 +86,7 @@ from scslab.results import (
     resident_groups,
 )
 from scslab.rundir import claimed
-from scslab.scenario import DOMAINS, Scenario, load_scenario
+from scslab.scenario import DOMAINS, Scenario, check_run_size, load_scenario
 from scslab.scoring import Scorer, ScoreRules, _finite, grade_index, grades_of
 from scslab.streams import day_rng, stream_key
 
@@ -272,12 +272,7 @@ class Simulation:
         self.engine_used = "compiled" if engine == "compiled" else "general"
         """The engine run() uses: "compiled" when asked for or, with "auto", when the
         scenario has nothing that compiled.unsupported() names."""
-        if scale is not None and scale <= 0:
-            raise ValueError(f"scale: must be > 0 (got {scale})")
-        if residents is not None and residents < 1:
-            raise ValueError(f"residents: must be >= 1 (got {residents})")
-        if days is not None and days < 1:
-            raise ValueError(f"days: must be >= 1 (got {days})")
+        check_run_size(scale, residents, days, seed)
         self.seed = int(seed)
         self.n_residents = resident_count(self.scenario.population, scale, residents)
         self.scale = self.n_residents / self.scenario.population.residents_at_scale_1

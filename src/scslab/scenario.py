@@ -63,6 +63,9 @@ MAX_MULTIPLIER = 1000.0
 its inverse: rate multipliers scale a day's events."""
 MAX_RESIDENTS = 2**31 - 1
 """The most residents a city may have: resident and market-entity ids are int32."""
+MAX_SEED = 2**63 - 1
+"""The largest seed: numpy's SeedSequence takes any integer >= 0, and a run's seed is kept
+as a 64-bit integer (manifest, tables and queries read it so)."""
 MAX_RECORD_KINDS = 256
 """The most record kinds a scenario may define: a record's kind is stored as uint8."""
 MAX_DEPARTMENTS = 2**15 - 1
@@ -864,6 +867,34 @@ class Scenario(Strict):
     def to_yaml(self) -> str:
         """The resolved scenario as YAML, with every default written out."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, width=100)
+
+
+class RunSizeError(ValueError):
+    """A run's size or seed out of range: `keys` (the arguments, e.g. ('days',)) and
+    `message`; str() is 'KEY: message'."""
+
+    def __init__(self, keys: tuple[str, ...], message: str) -> None:
+        self.keys, self.message = keys, message
+        super().__init__(f"{' and '.join(keys)}: {message}")
+
+
+def check_run_size(scale: float | None, residents: int | None, days: int | None, seed: int) -> None:
+    """Refuse a run's size and seed out of range (RunSizeError): scale (share of the
+    city) a finite number > 0 and at most MAX_RESIDENTS, residents at least 1 (the most is
+    set by memory and MAX_RESIDENTS, checked once the scenario is read), days 1 to
+    MAX_DAYS, seed 0 to MAX_SEED. The command line and `Simulation` share this check."""
+    if scale is not None and not (math.isfinite(scale) and 0 < scale <= MAX_RESIDENTS):
+        raise RunSizeError(
+            ("scale",), f"must be > 0, finite and at most {MAX_RESIDENTS:,} (got {scale})"
+        )
+    if scale is not None and residents is not None:
+        raise RunSizeError(("scale", "residents"), "give one of them, not both")
+    if residents is not None and residents < 1:
+        raise RunSizeError(("residents",), f"must be >= 1 (got {residents})")
+    if days is not None and not 1 <= days <= MAX_DAYS:
+        raise RunSizeError(("days",), f"must be 1 to {MAX_DAYS}, as a scenario's days (got {days})")
+    if not 0 <= seed <= MAX_SEED:
+        raise RunSizeError(("seed",), f"must be 0 to {MAX_SEED} (2**63 - 1) (got {seed})")
 
 
 class ScenarioError(Exception):
