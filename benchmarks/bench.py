@@ -4,6 +4,7 @@
     python benchmarks/bench.py mesa --residents 10000 100000
     python benchmarks/bench.py oracle --residents 10000 --days 365 --seeds 20
     python benchmarks/bench.py compile
+    python benchmarks/bench.py sweep --runs 12 --residents 20000 --days 180
 
 Each measured run happens in a fresh subprocess, so that its peak RSS is its own. Results
 go to benchmarks/results/ (CSV and PNG); docs/benchmarks.md quotes them. Ratios are
@@ -405,6 +406,94 @@ def compile_time(residents: int, days: int) -> dict:
     return out
 
 
+SWEEP_SEQUENTIAL = r"""
+import json, sys, time, numba
+from pathlib import Path
+from scslab.experiments import load_experiment, prepare, run_task
+args = json.loads(sys.argv[1])
+numba.set_num_threads(1)  # as each sweep worker runs
+exp, sc = load_experiment(args["experiment"])
+sweep = prepare(exp, sc, args["out"], resume=False)
+run_task(sweep.tasks[0])  # warm: kernels loaded from the cache before timing
+t0 = time.perf_counter()
+for task in sweep.tasks[1:]:
+    run_task(task)
+print(json.dumps({"runs": len(sweep.tasks) - 1, "wall_s": time.perf_counter() - t0}))
+"""
+
+
+def sweep_overhead(runs: int, residents: int, days: int) -> list[dict]:
+    """A sweep over seeds against the same runs one after another in one warm process
+    (one numba thread, as a sweep worker), and one worker against two: the sweep's
+    overhead and its speed-up. Each sweep's first run (in the calling process, which
+    warms the kernel cache and times the estimate) is left out of its timing, as the
+    sequential process leaves out its first."""
+    import time
+
+    from scslab.experiments import Experiment, prepare, run_sweep
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        exp_file = Path(tmp) / "seeds.yaml"
+        exp = Experiment(
+            name="bench-seeds",
+            base="beijing-2018",
+            seeds=list(range(1, runs + 2)),
+            residents=residents,
+            days=days,
+        )
+        exp_file.write_text(json.dumps(exp.model_dump(mode="json")))
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                SWEEP_SEQUENTIAL,
+                json.dumps({"experiment": str(exp_file), "out": str(Path(tmp) / "seq")}),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seq = json.loads(proc.stdout.strip().splitlines()[-1])
+        rows.append({"how": "one warm process", "workers": 0, **seq})
+        for workers in (1, 2):
+            from scslab.experiments import check_experiment, run_task
+
+            scenario = check_experiment(exp, exp.base, "bench")
+            sweep = prepare(exp, scenario, Path(tmp) / f"w{workers}", resume=False)
+            first = run_task(sweep.tasks[0])
+            sweep.rows[first["run"]] = first
+            t0 = time.perf_counter()
+            run_sweep(sweep, workers=workers)
+            rows.append(
+                {
+                    "how": f"sweep, {workers} workers",
+                    "workers": workers,
+                    "runs": runs,
+                    "wall_s": time.perf_counter() - t0,
+                }
+            )
+    base, one = rows[0]["wall_s"], rows[1]["wall_s"]
+    for row in rows:
+        row.update(
+            machine=machine(),
+            residents=residents,
+            days=days,
+            runs_per_hour=round(3600 * row["runs"] / row["wall_s"], 1),
+            wall_s=round(row["wall_s"], 2),
+        )
+    rows[1]["overhead"] = round(one / base - 1, 3)
+    rows[2]["speedup_vs_one_worker"] = round(one / rows[2]["wall_s"], 2)
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / "sweep.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=sorted({k for r in rows for k in r}))
+        writer.writeheader()
+        writer.writerows(rows)
+    for row in rows:
+        print(row)
+    return rows
+
+
 def main() -> None:
     """Command line of the benchmark harness."""
     global RESULTS
@@ -425,7 +514,11 @@ def main() -> None:
     o.add_argument("--days", type=int, default=365)
     o.add_argument("--seeds", type=int, default=20)
     c = sub.add_parser("compile", help="numba compile time, cold and cached")
-    for parser in (s, m, o, c):
+    w = sub.add_parser("sweep", help="a sweep's overhead and its speed-up with 2 workers")
+    w.add_argument("--runs", type=int, default=12)
+    w.add_argument("--residents", type=int, default=20_000)
+    w.add_argument("--days", type=int, default=180)
+    for parser in (s, m, o, c, w):
         parser.add_argument("--results", type=Path, default=RESULTS, help="output folder")
     c.add_argument("--residents", type=int, default=2000)
     c.add_argument("--days", type=int, default=5)
@@ -437,6 +530,8 @@ def main() -> None:
         mesa_ratio(a.residents, a.days, a.mesa_days, a.repeats)
     elif a.what == "oracle":
         oracle(a.residents, a.days, a.seeds)
+    elif a.what == "sweep":
+        sweep_overhead(a.runs, a.residents, a.days)
     else:
         compile_time(a.residents, a.days)
 

@@ -284,11 +284,24 @@ def run(
             "Anything else there is never replaced.",
         ),
     ] = False,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            help="Run once per seed ('1-10', '1,3,5') into the folder --out, as a sweep "
+            "(see scslab sweep)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="With --seeds: local worker processes (0: in this process).")
+    ] = 2,
 ) -> None:
     """Simulate a scenario and write its run directory (Parquet tables + manifest)."""
     from scslab.engine import Simulation
 
     check_run_options(scale, residents, days, seed)
+    if seeds is not None:
+        _run_seeds(scenario, seeds, scale, residents, days, out, workers, quiet)
+        return
     try:
         sc = load_scenario(scenario)
     except ScenarioError as err:
@@ -685,6 +698,272 @@ def compare(
     console.print(compare_table(comp))
     for note in comp.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+# ------------------------------------------------------------- many runs
+def _run_seeds(
+    scenario: str,
+    seeds: str,
+    scale: float | None,
+    residents: int | None,
+    days: int | None,
+    out: Path | None,
+    workers: int,
+    quiet: bool,
+) -> None:
+    """`scslab run NAME --seeds ...`: the scenario over seeds, as a sweep into --out."""
+    from pydantic import ValidationError
+
+    from scslab.experiments import (
+        ExperimentError,
+        check_experiment,
+        parse_seeds,
+        prepare,
+        seeds_experiment,
+    )
+
+    try:
+        exp = seeds_experiment(scenario, parse_seeds(seeds), residents, scale, days)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        fail(f"--{key}: {first['msg'].removeprefix('Value error, ')}")
+    except ValueError as err:
+        fail(f"--{err}")
+    try:
+        sc = check_experiment(exp, scenario, scenario)
+        sw = prepare(exp, sc, out or Path("runs") / exp.name, resume=False)
+        _run_sweep_cli(sw, workers, None, quiet)
+    except (ExperimentError, RunDirError) as err:
+        fail(str(err))
+
+
+def _run_sweep_cli(sweep, workers: int, scheduler: str | None, quiet: bool) -> None:
+    """Print the plan, run the sweep with a progress bar, print where the table is."""
+    from rich.progress import TimeRemainingColumn
+
+    from scslab.experiments import run_sweep, run_task
+
+    exp = sweep.experiment
+    todo = sweep.missing()
+    n = resident_count(sweep.scenario.population, exp.scale, exp.residents)
+    days = exp.days or sweep.scenario.days
+    records = sweep.scenario.records_at_most(n, days) * RECORD_BYTES
+    need = estimated_bytes(sweep.scenario.population, n) + int(records)
+    per_worker = available_bytes() / max(1, workers)
+    if scheduler is None and need > per_worker:
+        fail(
+            f"{sweep.folder}: a run of {n:,} residents needs about {need / 2**30:.1f} GiB; "
+            f"{workers} workers have {per_worker / 2**30:.1f} GiB each: use fewer --workers"
+        )
+    where = scheduler or (f"{workers} local workers" if workers else "this process")
+    if not quiet:
+        err_console.print(
+            f"{exp.name}: {len(sweep.tasks)} runs ({len(sweep.tasks) // len(exp.seeds)} "
+            f"points x {len(exp.seeds)} seeds), {len(todo)} to do, on {where}; each "
+            f"{n:,} residents x {days} days, about {need / 2**30:.2f} GiB",
+            highlight=False,
+            markup=False,
+        )
+    failed = 0
+
+    def count(row: dict) -> None:
+        nonlocal failed
+        failed += row["status"] != "ok"
+
+    if len(todo) > 1 and scheduler is None and workers > 0:
+        # the first run here: it compiles the kernels once for every worker of this
+        # machine, and times a run for the estimate
+        first = run_task(todo[0])
+        sweep.rows[first["run"]] = first
+        count(first)
+        if not quiet:
+            rest = (len(todo) - 1) * first["seconds"] / workers
+            err_console.print(
+                f"first run {first['seconds']:.1f} s (compiling included when the kernels "
+                f"were not cached); the other {len(todo) - 1} about {rest / 60:.1f} min",
+                highlight=False,
+                markup=False,
+            )
+        todo = todo[1:]
+
+    if quiet or not sys.stderr.isatty():
+        run_sweep(sweep, workers, scheduler, on_row=count)
+    else:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("runs"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        ) as progress:
+            bar = progress.add_task(exp.name, total=len(todo))
+
+            def advance(row: dict) -> None:
+                count(row)
+                progress.advance(bar)
+
+            run_sweep(sweep, workers, scheduler, on_row=advance)
+    table = sweep.folder / "sweep.parquet"
+    if quiet:
+        console.print(str(sweep.folder), highlight=False, markup=False, soft_wrap=True)
+    else:
+        console.print(
+            f"{len(sweep.tasks) - failed} runs ok, {failed} failed; table: {table}",
+            highlight=False,
+            markup=False,
+        )
+    if failed:
+        err_console.print(
+            f"note: {failed} runs failed; their errors are in {table} (column error); "
+            "--resume runs them again",
+            highlight=False,
+            markup=False,
+        )
+
+
+@app.command()
+def sweep(
+    experiment: Annotated[Path, typer.Argument(help="Experiment file (YAML).")],
+    out: Annotated[Path | None, typer.Option(help="Sweep folder (default: runs/NAME).")] = None,
+    workers: Annotated[
+        int, typer.Option(help="Local Dask worker processes (0: in this process).")
+    ] = 2,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Address of a running Dask scheduler (tcp://HOST:8786)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Run only what an earlier sweep left missing.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No plan or progress; print the folder.")
+    ] = False,
+) -> None:
+    """Run an experiment: every design point with every seed, one run directory each,
+    and one table of parameters and figures (sweep.parquet)."""
+    from scslab.experiments import ExperimentError, load_experiment, prepare
+
+    if not 0 <= workers <= 1024:
+        fail(f"--workers: must be 0 to 1024 (got {workers})")
+    try:
+        exp, scenario = load_experiment(experiment)
+        sw = prepare(exp, scenario, out or Path("runs") / exp.name, resume)
+        _run_sweep_cli(sw, workers, scheduler, quiet)
+    except (ExperimentError, RunDirError) as err:
+        fail(str(err))
+
+
+@app.command()
+def sensitivity(
+    folder: Annotated[Path, typer.Argument(help="A finished sobol or morris sweep folder.")],
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of a table.")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also write a bar chart with intervals (PNG, SVG, PDF).")
+    ] = None,
+) -> None:
+    """Sobol indices (S1, ST) or Morris mu* of each figure, with 95% bootstrap intervals,
+    and the share of each figure's variance that is the seeds' noise alone."""
+    from scslab.experiments import ExperimentError
+    from scslab.sensitivity import analyse
+    from scslab.sensitivity import plot as plot_indices
+
+    try:
+        result = analyse(folder)
+    except ExperimentError as err:
+        fail(str(err))
+    if plot is not None:
+        try:
+            plot_indices(result).savefig(plot)
+        except (OSError, ValueError) as err:
+            fail(f"--plot: {plot}: {err}")
+    if json_out:
+        sys.stdout.write(result.to_json() + "\n")
+        return
+    table = Table("figure", "parameter", "index", "value", "95% interval", title=str(folder))
+    for row in result.indices.itertuples():
+        ci = "" if row.lo is None or row.lo != row.lo else f"[{row.lo:.3g}, {row.hi:.3g}]"
+        table.add_row(row.figure, row.parameter, row.index, f"{row.value:.3g}", ci)
+    console.print(table)
+    for figure, share in result.seed_share.items():
+        if share is not None:
+            console.print(f"{figure}: seeds alone make {share:.0%} of its variance", markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+
+
+@app.command()
+def calibrate(
+    calibration: Annotated[Path, typer.Argument(help="Calibration file (YAML).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Calibration folder (default: runs/NAME).")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Trials at once on local Dask workers (0: in this process).")
+    ] = 2,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Address of a running Dask scheduler (tcp://HOST:8786)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Go on from the trials an earlier run left.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress; print the folder.")
+    ] = False,
+) -> None:
+    """Fit a scenario's free parameters to published figures (Optuna): writes best.yaml
+    (extends the base), fit.csv and fit.png, importances.json and trials.parquet."""
+    from scslab.calibration import calibrate as run_calibration
+    from scslab.calibration import load_calibration, prepare_folder
+    from scslab.experiments import ExperimentError
+
+    if not 0 <= workers <= 1024:
+        fail(f"--workers: must be 0 to 1024 (got {workers})")
+    try:
+        cal, scenario = load_calibration(calibration)
+        folder = prepare_folder(cal, scenario, out or Path("runs") / cal.name, resume)
+    except (ExperimentError, RunDirError) as err:
+        fail(str(err))
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trials, best {task.fields[best]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=quiet or not sys.stderr.isatty(),
+    ) as progress:
+        bar = progress.add_task(cal.name, total=cal.trials, best="-")
+
+        def advance(number: int, value: float | None, best: float | None) -> None:
+            progress.update(bar, advance=1, best="-" if best is None else f"{best:.3g}")
+
+        try:
+            best = run_calibration(cal, scenario, folder, workers, scheduler, advance)
+        except (ExperimentError, RunDirError) as err:
+            fail(str(err))
+        except ValueError as err:  # no trial completed (Optuna has no best trial)
+            fail(f"{calibration}: no trial gave every target's figure ({err})")
+    if quiet:
+        console.print(str(folder), highlight=False, markup=False, soft_wrap=True)
+        return
+    table = Table(
+        "parameter",
+        "best",
+        title=f"{cal.name}: best of trial {best['trial']}, "
+        f"objective {best['value']:.3g} (mean squared standardised error)",
+    )
+    for key, value in best["params"].items():
+        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
+    console.print(table)
+    console.print(f"fit, plot and best scenario in {folder}", markup=False, highlight=False)
 
 
 def _click_errors(name: str) -> tuple[type[Exception], ...]:

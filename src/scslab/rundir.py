@@ -111,11 +111,7 @@ class Staging:
         self.done = True
 
     def _release(self) -> None:
-        try:
-            self.lock_path.unlink()  # unlinked while still held: see _lock
-        except FileNotFoundError:
-            pass
-        os.close(self.lock_fd)
+        release_lock(self.lock_fd, self.lock_path)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -134,8 +130,9 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-def _lock(path: Path, label: str) -> int:
-    """Hold `path` with flock (never waiting); returns the file descriptor.
+def hold_lock(path: Path, label: str) -> int:
+    """Hold the lock file `path` with flock (never waiting) for the writer of `label`;
+    returns the file descriptor. RunDirError (one line) while another process holds it.
 
     The holder unlinks the file before closing it, so a process that opened the old file
     checks after locking that the name still points at what it locked, and tries again.
@@ -148,8 +145,8 @@ def _lock(path: Path, label: str) -> int:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
             os.close(fd)
             raise RunDirError(
-                f"{label}: another scslab process (pid {holder}) is writing this run "
-                "directory; wait for it to finish or choose another output"
+                f"{label}: another scslab process (pid {holder}) is writing here; wait "
+                "for it to finish or choose another output"
             ) from None
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
@@ -160,6 +157,15 @@ def _lock(path: Path, label: str) -> int:
             os.write(fd, str(os.getpid()).encode())
             return fd
         os.close(fd)
+
+
+def release_lock(fd: int, path: Path) -> None:
+    """Release a lock taken with hold_lock: the file is unlinked while still held."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    os.close(fd)
 
 
 def _check_target(target: Path, overwrite: bool, label: str) -> None:
@@ -223,7 +229,7 @@ def claim(out: str | Path, overwrite: bool = False) -> Staging:
         _check_target(target, overwrite, label)
         created = _make_parents(target.parent, label)
         lock_path = target.with_name(f".{name}.lock")
-        lock_fd = _lock(lock_path, label)
+        lock_fd = hold_lock(lock_path, label)
     except RunDirError:
         _remove_empty(created)
         raise

@@ -17,10 +17,10 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import (
@@ -867,6 +867,46 @@ class Scenario(Strict):
     def to_yaml(self) -> str:
         """The resolved scenario as YAML, with every default written out."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, width=100)
+
+    def with_changes(
+        self, changes: Mapping[str, Any], remove: Iterable[str] = (), source: str = "changes"
+    ) -> Scenario:
+        """A new scenario with `changes` applied and the `remove`d entries dropped,
+        validated again. Keys are dotted paths ('departments.courts.error_rate',
+        'lists.low_credit.duration_days'); a change may add an entry to a mapping of
+        named items (a new list) but not a key the schema lacks. Raises ScenarioError
+        naming `source` and the key."""
+        data = self.model_dump(mode="json")
+        for key in remove:
+            *parents, leaf = key.split(".")
+            node = _walk(data, parents, key, source)
+            if leaf not in node:
+                raise ScenarioError(source, key, "nothing to remove there")
+            del node[leaf]
+        for key, value in changes.items():
+            *parents, leaf = key.split(".")
+            _walk(data, parents, key, source)[leaf] = value
+        try:
+            return Scenario.model_validate(data)
+        except ValidationError as err:
+            where, msg = _format_validation_error(err)
+            raise ScenarioError(source, where, msg) from None
+
+
+def _walk(data: dict, parents: list[str], key: str, source: str) -> dict:
+    """The mapping at `parents` inside data (ScenarioError naming `key` if there is none)."""
+    node: Any = data
+    for k, part in enumerate(parents):
+        if not isinstance(node, dict) or not isinstance(node.get(part), dict):
+            where = ".".join(parents[: k + 1])
+            what = (
+                "unknown key" if not isinstance(node, dict) or part not in node else "not a mapping"
+            )
+            raise ScenarioError(source, key, f"{where}: {what}")
+        node = node[part]
+    if not isinstance(node, dict):
+        raise ScenarioError(source, key, "not a mapping")
+    return node
 
 
 class RunSizeError(ValueError):

@@ -1,0 +1,604 @@
+"""Many runs: an experiment file, its design points, and a sweep that runs them on Dask.
+
+An experiment names a base scenario, the parameters to vary (dotted scenario keys, each
+with levels or a range), a design (`grid`, `lhs`, `sobol`, `morris`: SALib's samplers
+over the unit cube, mapped onto each parameter), seeds (every point runs with every
+seed: common random numbers, so paired differences between points are the rules'
+effect), the size and days of each run, and the figures to record (`scslab.figures`).
+
+A sweep folder holds, beside one run directory per (point, seed) named `pPPPP-sS`:
+
+- `experiment.yaml`: the experiment as run; `sweep.json`: what it was run with (the
+  experiment's and the base scenario's digests, scslab's source digest);
+- `points.parquet`: each point's unit-cube coordinates and parameter values;
+- `rows/NAME.json`: one per finished run (its figures, or its error);
+- `sweep.parquet`: one row per run (point, seed, parameters, figures, status, error),
+  rewritten as runs finish.
+
+Each run is written as it finishes, so nothing is held in memory and a sweep killed at
+any moment resumes (`resume=True`) by running only what has no row; it refuses to
+resume when the experiment, the base scenario or scslab's source changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scslab.figures import FIGURES, check_figures, compute_figures, needs_agents
+from scslab.rundir import hold_lock, is_run_dir, release_lock, write_file
+from scslab.scenario import (
+    MAX_DAYS,
+    Scenario,
+    ScenarioError,
+    check_run_size,
+    load_scenario,
+)
+
+DESIGNS = ("grid", "lhs", "sobol", "morris")
+ROW_SIGNATURE = '{"run": '  # a row file starts so (written by scslab)
+DEFAULT_FIGURES = (
+    "blacklisted_per_100k",
+    "wrongfully_blacklisted_per_100k",
+    "new_listings_per_100k",
+    "blocked_per_100k",
+    "wrongful_blocked_per_100k",
+)
+
+
+class ExperimentError(Exception):
+    """An experiment that cannot be run; str() is one line naming the file and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+Scalar = float | int | str | bool
+
+
+class Parameter(_Strict):
+    """How one scenario key varies: `levels` (the values to use), or `range` [low, high]
+    sampled uniformly (on a log scale with `log: true`; rounded with `integer: true`)."""
+
+    levels: list[Scalar] | None = Field(None, min_length=1)
+    range: tuple[float, float] | None = None
+    log: bool = False
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Self:
+        if (self.levels is None) == (self.range is None):
+            raise ValueError("give either levels or range")
+        if self.range is not None:
+            lo, hi = self.range
+            if not lo < hi:
+                raise ValueError(f"range: low must be below high (got {list(self.range)})")
+            if self.log and lo <= 0:
+                raise ValueError("range: a log range must be above 0")
+        return self
+
+    def value(self, u: float) -> Scalar:
+        """The parameter's value at unit-cube coordinate u (0 <= u < 1)."""
+        if self.levels is not None:
+            return self.levels[min(int(u * len(self.levels)), len(self.levels) - 1)]
+        assert self.range is not None
+        lo, hi = self.range
+        x = (
+            math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
+            if self.log
+            else lo + u * (hi - lo)
+        )
+        return round(x) if self.integer else float(x)
+
+
+def parse_seeds(value: Any) -> list[int]:
+    """Seeds from a list of integers or a string like '1-10' or '1,3,5-7'."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, list):
+        return [int(v) for v in value]
+    if not isinstance(value, str):
+        raise ValueError("seeds: a list of integers or a string like '1-10'")
+    seeds: list[int] = []
+    for part in value.replace(" ", "").split(","):
+        lo, sep, hi = part.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ValueError(f"seeds: '{value}' is not like '1-10' or '1,3,5-7'")
+        seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    return seeds
+
+
+class Experiment(_Strict):
+    """An experiment file: what to vary, how, and what to record per run."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
+    description: str = ""
+    base: str = Field(
+        description="A built-in scenario name, or a YAML file (relative to the experiment file)."
+    )
+    changes: dict[str, Any] = Field(default_factory=dict, description="Fixed changes to the base.")
+    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    design: Literal["grid", "lhs", "sobol", "morris"] = "grid"
+    samples: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description=(
+            "lhs: points; sobol: N (N*(2D+2) points, N a power of 2); morris: trajectories "
+            "(N*(D+1) points)."
+        ),
+    )
+    second_order: bool = True
+    morris_levels: int = Field(4, ge=2, le=100)
+    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    residents: int | None = Field(None, ge=1)
+    scale: float | None = Field(None, gt=0)
+    days: int | None = Field(None, ge=1, le=MAX_DAYS)
+    outputs: list[str] = Field(default_factory=lambda: list(DEFAULT_FIGURES), min_length=1)
+    sample_seed: int = Field(0, ge=0, description="Seed of the design's sampler.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seeds(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "seeds" in data:
+            data = {**data, "seeds": parse_seeds(data["seeds"])}
+        return data
+
+    @model_validator(mode="after")
+    def _design(self) -> Self:
+        for seed in (min(self.seeds), max(self.seeds)):
+            check_run_size(self.scale, self.residents, self.days, seed)
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds: each seed once")
+        if self.design == "grid":
+            ranged = [k for k, p in self.parameters.items() if p.levels is None]
+            if ranged:
+                raise ValueError(
+                    f"parameters.{ranged[0]}: a grid takes levels; give levels, or use "
+                    "design lhs, sobol or morris for a range"
+                )
+        else:
+            if not self.parameters:
+                raise ValueError(f"parameters: design {self.design} needs parameters")
+            if self.samples is None:
+                raise ValueError(f"samples: design {self.design} needs samples")
+            if self.design == "sobol" and self.samples & (self.samples - 1):
+                raise ValueError(f"samples: a power of 2 for sobol (got {self.samples})")
+        return self
+
+    def digest(self) -> str:
+        """SHA-256 of the experiment's resolved content."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def problem(self) -> dict[str, Any]:
+        """The SALib problem over the unit cube (one variable per parameter)."""
+        names = list(self.parameters)
+        return {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
+
+    def unit_points(self) -> np.ndarray:
+        """The design's points in the unit cube, [points, parameters]."""
+        d = len(self.parameters)
+        if d == 0:
+            return np.zeros((1, 0))  # one point: the base scenario
+        if self.design == "grid":
+            axes = [
+                (np.arange(len(p.levels or [])) + 0.5) / len(p.levels or [])
+                for p in self.parameters.values()
+            ]
+            return np.array(list(itertools.product(*axes)), float).reshape(-1, d)
+        from SALib.sample import latin, morris, sobol
+
+        n = int(self.samples or 1)
+        if self.design == "lhs":
+            return latin.sample(self.problem(), n, seed=self.sample_seed)
+        if self.design == "sobol":
+            return sobol.sample(
+                self.problem(), n, calc_second_order=self.second_order, seed=self.sample_seed
+            )
+        return morris.sample(
+            self.problem(), n, num_levels=self.morris_levels, seed=self.sample_seed
+        )
+
+    def run(
+        self,
+        out: str | Path,
+        workers: int = 2,
+        scheduler: str | None = None,
+        resume: bool = False,
+    ) -> pd.DataFrame:
+        """Run the sweep into the folder `out` (see `run_sweep`); returns its table, one
+        row per run: run, point, seed, param:KEY..., each figure, status, error."""
+        scenario = check_experiment(self, self.base, self.name)
+        return run_sweep(prepare(self, scenario, out, resume), workers, scheduler)
+
+    def plot(self, table: pd.DataFrame):  # -> matplotlib Figure
+        """Each figure against each parameter: one dot per run, the mean over seeds at
+        each point as a line (grid) or dots (sampled designs)."""
+        from matplotlib.figure import Figure
+
+        params = list(self.parameters) or ["seed"]
+        fig = Figure(figsize=(3.2 * len(params), 2.6 * len(self.outputs)), layout="constrained")
+        axes = fig.subplots(len(self.outputs), len(params), squeeze=False)
+        ok = table[table["status"] == "ok"]
+        for i, figure in enumerate(self.outputs):
+            for j, key in enumerate(params):
+                ax = axes[i][j]
+                col = f"param:{key}" if key != "seed" else "seed"
+                x = pd.to_numeric(ok[col], errors="coerce")
+                if x.isna().all():  # categorical levels: their order
+                    x = ok[col].astype("category").cat.codes
+                ax.scatter(x, ok[figure], s=8, alpha=0.5, label="one run")
+                means = ok.assign(_x=x).groupby("_x")[figure].mean()
+                if self.design == "grid" and len(means) > 1:
+                    ax.plot(means.index, means.to_numpy(), color="k", lw=1, label="mean over seeds")
+                ax.set_xlabel(key, fontsize=8)
+                if j == 0:
+                    ax.set_ylabel(figure, fontsize=8)
+                if i == 0 and j == 0:
+                    ax.legend(fontsize=7)
+        return fig
+
+    def points(self) -> list[dict[str, Scalar]]:
+        """Each design point's parameter values ({dotted key: value})."""
+        return [
+            {k: p.value(float(u)) for (k, p), u in zip(self.parameters.items(), row, strict=True)}
+            for row in self.unit_points()
+        ]
+
+
+def _yaml_error(err: yaml.YAMLError) -> str:
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    return f"{where}not valid YAML: {getattr(err, 'problem', err)}"
+
+
+def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
+    """Read and check an experiment file, its base scenario, every design point's
+    scenario and its figures; raise ExperimentError (one line) on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ExperimentError(f"{path}: cannot read it: {err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ExperimentError(f"{path}: {_yaml_error(err)}") from None
+    if not isinstance(data, dict):
+        raise ExperimentError(f"{path}: an experiment is a YAML mapping of keys to values")
+    try:
+        exp = Experiment.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            msg = "unknown key (not part of the experiment schema; check the spelling)"
+        raise ExperimentError(f"{path}: {key}: {msg}" if key else f"{path}: {msg}") from None
+    base = exp.base
+    if base.endswith((".yaml", ".yml")) and not Path(base).is_absolute():
+        base = str(path.parent / base)
+    return exp, check_experiment(exp, base, str(path))
+
+
+def check_experiment(exp: Experiment, base: str, source: str) -> Scenario:
+    """The base scenario with the fixed changes; every design point checked by building
+    its scenario, and the figures checked against it. ExperimentError (one line)."""
+    try:
+        scenario = load_scenario(base).with_changes(exp.changes)
+    except ScenarioError as err:
+        raise ExperimentError(f"{source}: base: {err}") from None
+    for point in exp.points():
+        try:
+            scenario.with_changes(point)
+        except ScenarioError as err:
+            raise ExperimentError(f"{source}: parameters.{err.key}: {err.message}") from None
+    try:
+        check_figures(exp.outputs, scenario)
+    except ValueError as err:
+        raise ExperimentError(f"{source}: outputs: {err}") from None
+    return scenario
+
+
+# ------------------------------------------------------------------ running one run
+@dataclass(frozen=True)
+class RunTask:
+    """One run of a sweep: everything a worker needs (picklable)."""
+
+    name: str
+    point: int
+    seed: int
+    values: dict[str, Scalar]
+    scenario_yaml: str
+    residents: int | None
+    scale: float | None
+    days: int | None
+    outputs: tuple[str, ...]
+    out_dir: str
+    threads: int | None = 1
+
+
+def run_task(task: RunTask) -> dict[str, Any]:
+    """Run one (point, seed) into its run directory (or read the one already there),
+    compute its figures and write its row file; returns the row. A failure is returned
+    (and written) as a row with status 'failed' and its error, not raised."""
+    row: dict[str, Any] = {"run": task.name, "point": task.point, "seed": task.seed}
+    row.update({f"param:{k}": v for k, v in task.values.items()})
+    folder = Path(task.out_dir)
+    run_dir = folder / task.name
+    t0 = time.perf_counter()
+    try:
+        from scslab.engine import Simulation
+        from scslab.results import load_run
+        from scslab.scenario import parse_scenario
+
+        if task.threads is not None:
+            import numba
+
+            numba.set_num_threads(min(task.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+        if is_run_dir(run_dir):
+            results = load_run(run_dir)
+        else:
+            sc = parse_scenario(task.scenario_yaml, task.name)
+            agents = True if needs_agents(list(task.outputs)) else None
+            sim = Simulation(
+                sc,
+                seed=task.seed,
+                scale=task.scale,
+                residents=task.residents,
+                days=task.days,
+                agents=agents,
+            )
+            results = sim.run(out=run_dir)
+        row.update(compute_figures(results, list(task.outputs), run_dir))
+        row.update(status="ok", error=None)
+    except Exception as err:  # recorded, and the sweep goes on
+        last = traceback.format_exception_only(err)[-1].strip()
+        row.update({name: None for name in task.outputs})
+        row.update(status="failed", error=" ".join(last.split()))
+    row["seconds"] = round(time.perf_counter() - t0, 3)
+    write_file(folder / "rows" / f"{task.name}.json", json.dumps(row), ROW_SIGNATURE)
+    return row
+
+
+# ------------------------------------------------------------------ the sweep folder
+@dataclass
+class Sweep:
+    """A sweep folder being run: the experiment, its tasks, and the rows so far."""
+
+    experiment: Experiment
+    scenario: Scenario
+    folder: Path
+    tasks: list[RunTask]
+    rows: dict[str, dict[str, Any]]
+
+    def missing(self) -> list[RunTask]:
+        """Tasks without a finished row (failed ones are tried again)."""
+        return [t for t in self.tasks if self.rows.get(t.name, {}).get("status") != "ok"]
+
+    def table(self) -> pd.DataFrame:
+        """One row per run in (point, seed) order: parameters, figures, status, error."""
+        order = {t.name: k for k, t in enumerate(self.tasks)}
+        rows = sorted(
+            (r for r in self.rows.values() if r["run"] in order), key=lambda r: order[r["run"]]
+        )
+        columns = ["run", "point", "seed"]
+        columns += [f"param:{k}" for k in self.experiment.parameters]
+        columns += [*self.experiment.outputs, "status", "error", "seconds"]
+        frame = pd.DataFrame(rows, columns=columns)
+        for name in self.experiment.outputs:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+        return frame
+
+    def write_table(self) -> Path:
+        """Rewrite sweep.parquet from the rows (atomically); returns its path."""
+        path = self.folder / "sweep.parquet"
+        tmp = path.with_name(".sweep.parquet.partial")
+        table = pa.Table.from_pandas(self.table().drop(columns="seconds"), preserve_index=False)
+        pq.write_table(table, tmp)
+        tmp.replace(path)
+        return path
+
+
+def identity(spec_digest: str, scenario: Scenario) -> dict[str, str]:
+    """What a sweep or calibration folder was begun with: the digests of its file
+    (`spec_sha256`), of the base scenario with its changes, and of scslab's source."""
+    from scslab.kernelcache import source_digest
+
+    return {
+        "spec_sha256": spec_digest,
+        "scenario_sha256": scenario.digest(),
+        "source_sha256": source_digest(),
+    }
+
+
+def check_resume(label: str, before: dict[str, Any], now: dict[str, str], spec: str) -> None:
+    """Refuse (ExperimentError naming what changed) to resume a folder begun with other
+    digests; `spec` names the file ('experiment file', 'calibration file')."""
+    why = {
+        "spec_sha256": f"the {spec} changed",
+        "scenario_sha256": "the base scenario changed",
+        "source_sha256": "scslab's code changed",
+    }
+    for key, text in why.items():
+        if before.get(key) != now[key]:
+            raise ExperimentError(
+                f"{label}: cannot resume: {text} since it began ({key} "
+                f"{str(before.get(key))[:12]} -> {now[key][:12]}); start anew with another --out"
+            )
+
+
+def _is_sweep(folder: Path) -> bool:
+    return (folder / "sweep.json").is_file() and (folder / "experiment.yaml").is_file()
+
+
+def prepare(exp: Experiment, scenario: Scenario, out: str | Path, resume: bool) -> Sweep:
+    """Make (or, with `resume`, reopen) the sweep folder `out`; ExperimentError (one
+    line) for a folder that is not this sweep's."""
+    folder = Path(out)
+    ident = identity(exp.digest(), scenario)
+    label = str(out)
+    if folder.exists() and not folder.is_dir():
+        raise ExperimentError(f"{label}: exists and is not a directory")
+    occupied = folder.is_dir() and any(p for p in folder.iterdir() if not p.name.startswith("."))
+    if occupied and not _is_sweep(folder):
+        raise ExperimentError(
+            f"{label}: exists and is not a scslab sweep folder; give another --out"
+        )
+    if occupied and not resume:
+        raise ExperimentError(
+            f"{label}: a sweep is already there; give --resume to finish it, or another --out"
+        )
+    if occupied:
+        before = json.loads((folder / "sweep.json").read_text("utf-8"))
+        check_resume(label, before, ident, "experiment file")
+    try:
+        (folder / "rows").mkdir(parents=True, exist_ok=True)
+        if not occupied:
+            (folder / "experiment.yaml").write_text(
+                yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False), "utf-8"
+            )
+            (folder / "sweep.json").write_text(json.dumps(ident, indent=2), "utf-8")
+    except OSError as err:
+        raise ExperimentError(f"{label}: cannot write the sweep here: {err.strerror}") from None
+    points = exp.points()
+    unit = exp.unit_points()
+    frame = pd.DataFrame(unit, columns=[f"u:{k}" for k in exp.parameters])
+    for key in exp.parameters:
+        frame[f"param:{key}"] = [p[key] for p in points]
+    frame.insert(0, "point", np.arange(len(points)))
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / "points.parquet")
+    tasks = []
+    width = max(4, len(str(len(points) - 1)))
+    for k, point in enumerate(points):
+        text = scenario.with_changes(point).to_yaml()
+        for seed in exp.seeds:
+            name = f"s{seed}" if not exp.parameters else f"p{k:0{width}d}-s{seed}"
+            tasks.append(
+                RunTask(
+                    name,
+                    k,
+                    seed,
+                    point,
+                    text,
+                    exp.residents,
+                    exp.scale,
+                    exp.days,
+                    tuple(exp.outputs),
+                    str(folder),
+                )
+            )
+    rows = {}
+    for path in sorted((folder / "rows").glob("*.json")):
+        try:
+            row = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue  # a row being written when the sweep was killed: run again
+        rows[row["run"]] = row
+    return Sweep(exp, scenario, folder, tasks, rows)
+
+
+def run_sweep(
+    sweep: Sweep,
+    workers: int = 2,
+    scheduler: str | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> pd.DataFrame:
+    """Run every missing run of the sweep and return its table (also in sweep.parquet).
+
+    `workers` 0 runs them one after another in this process; otherwise on an embedded
+    Dask LocalCluster of that many single-threaded worker processes, or on the cluster
+    at `scheduler` ('tcp://host:8786'). `on_row(row)` is called as each run finishes.
+    """
+    lock_path = sweep.folder.with_name(f".{sweep.folder.name}.lock")
+    lock = hold_lock(lock_path, str(sweep.folder))
+    try:
+        todo = sweep.missing()
+        for row in _results(todo, workers, scheduler):
+            sweep.rows[row["run"]] = row
+            if on_row is not None:
+                on_row(row)
+        sweep.write_table()
+    finally:
+        release_lock(lock, lock_path)
+    return sweep.table()
+
+
+def _results(todo: list[RunTask], workers: int, scheduler: str | None) -> Iterator[dict[str, Any]]:
+    if not todo:
+        return
+    if workers == 0 and scheduler is None:
+        for task in todo:
+            yield run_task(RunTask(**{**task.__dict__, "threads": None}))
+        return
+    from distributed import Client, LocalCluster, as_completed
+
+    if scheduler is not None:
+        client = Client(scheduler)
+        cluster = None
+    else:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=50,
+        )
+        client = Client(cluster)
+    try:
+        futures = [client.submit(run_task, t, key=f"scslab-{t.name}", pure=False) for t in todo]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def seeds_experiment(
+    base: str, seeds: list[int], residents: int | None, scale: float | None, days: int | None
+) -> Experiment:
+    """The experiment of `scslab run NAME --seeds ...`: the base scenario over seeds."""
+    name = Path(base).stem if base.endswith((".yaml", ".yml")) else base
+    return Experiment(
+        name=f"{name}-seeds".lower(),
+        base=base,
+        seeds=seeds,
+        residents=residents,
+        scale=scale,
+        days=days,
+    )
+
+
+__all__ = [
+    "DESIGNS",
+    "FIGURES",
+    "Experiment",
+    "ExperimentError",
+    "Parameter",
+    "RunTask",
+    "Sweep",
+    "load_experiment",
+    "parse_seeds",
+    "prepare",
+    "run_sweep",
+    "run_task",
+    "seeds_experiment",
+]

@@ -1,0 +1,217 @@
+"""Named summary figures of one run: the outputs a sweep records per run.
+
+A figure is a number computed from a run: from its city-wide daily metrics (cheap, any
+run), or from the harm measures of `scslab.harm` (which need the per-agent tables).
+Rates are per 100,000 residents; stocks are read on the last day, flows summed over the
+run's days. A family (`blocked_per_100k:flights`) takes one item after the colon: a
+list name, a domain or a department of the scenario.
+
+`FIGURES` is the registry; `check_figures` refuses unknown names before anything runs,
+and `compute_figures` computes them for one run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from scslab.results import Results
+from scslab.scenario import DOMAINS, Scenario
+
+PER = 100_000
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: what it is (with unit), and how it is computed.
+
+    `metric`: from the city's daily metrics, given (city frame, residents, item);
+    `headline`: the key of `harm.headline` it reads (needs per-agent tables);
+    `family`: 'list', 'domain' or 'department' when the name takes an item after a colon.
+    """
+
+    description: str
+    metric: Callable[[pd.DataFrame, int, str], float | None] | None = None
+    headline: str | None = None
+    family: str | None = None
+
+
+def _last(column: str) -> Callable[[pd.DataFrame, int, str], float | None]:
+    def stock(city: pd.DataFrame, residents: int, item: str) -> float | None:
+        col = column.format(item=item)
+        return None if col not in city else float(city[col].iloc[-1]) * PER / residents
+
+    return stock
+
+
+def _total(prefix: str) -> Callable[[pd.DataFrame, int, str], float | None]:
+    """Sum over days of the columns `prefix` (a family when it ends in ':'), or of one
+    item of the family."""
+
+    def flow(city: pd.DataFrame, residents: int, item: str) -> float | None:
+        if item:
+            cols = [f"{prefix}{item}"]
+        elif prefix.endswith(":"):
+            cols = [c for c in city.columns if c.startswith(prefix)]
+        else:
+            cols = [prefix]
+        cols = [c for c in cols if c in city]
+        return float(city[cols].to_numpy().sum()) * PER / residents if cols else None
+
+    return flow
+
+
+def _erroneous_share(city: pd.DataFrame, residents: int, item: str) -> float | None:
+    wrong = sum(float(city[c].sum()) for c in city if c.startswith("records_erroneous:"))
+    true = sum(float(city[c].sum()) for c in city if c.startswith("records_true:"))
+    return wrong / (wrong + true) if wrong + true > 0 else None
+
+
+def _records(city: pd.DataFrame, residents: int, item: str) -> float | None:
+    prefixes = ("records_true:", "records_erroneous:")
+    cols = [c for c in city if c.startswith(prefixes) and (not item or c.endswith(f":{item}"))]
+    return float(city[cols].to_numpy().sum()) * PER / residents if cols else None
+
+
+def _posts_per_resident(city: pd.DataFrame, residents: int, item: str) -> float | None:
+    return float(city["posts"].sum()) / residents if "posts" in city else None
+
+
+FIGURES: dict[str, FigureSpec] = {
+    "blacklisted_per_100k": FigureSpec(
+        "residents on a blacklist on the last day, per 100,000", _last("blacklisted")
+    ),
+    "wrongfully_blacklisted_per_100k": FigureSpec(
+        "residents on a blacklist only by erroneous records on the last day, per 100,000",
+        _last("wrongfully_blacklisted"),
+    ),
+    "listed_per_100k": FigureSpec(
+        "residents on the list on the last day, per 100,000", _last("listed:{item}"), family="list"
+    ),
+    "new_listings_per_100k": FigureSpec(
+        "listings of residents over the run, per 100,000 (all lists, or one)",
+        _total("new_listings:"),
+        family="list",
+    ),
+    "blocked_per_100k": FigureSpec(
+        "attempts of residents blocked by a measure over the run, per 100,000 (all "
+        "domains, or one)",
+        _total("blocked:"),
+        family="domain",
+    ),
+    "wrongful_blocked_per_100k": FigureSpec(
+        "blocked attempts resting only on erroneous records over the run, per 100,000",
+        _total("wrongful_blocked:"),
+        family="domain",
+    ),
+    "green_channel_per_100k": FigureSpec(
+        "green-channel uses over the run, per 100,000", _total("green_channel:"), family="domain"
+    ),
+    "records_per_100k": FigureSpec(
+        "records written about residents over the run, true and erroneous, per 100,000 "
+        "(all departments, or one)",
+        _records,
+        family="department",
+    ),
+    "appeals_won_per_100k": FigureSpec(
+        "appeals won over the run, per 100,000", _total("appeals_won")
+    ),
+    "erroneous_record_share": FigureSpec(
+        "share of residents' records that are erroneous (0-1)", _erroneous_share
+    ),
+    "posts_per_resident": FigureSpec("online posts per resident over the run", _posts_per_resident),
+    "ever_blacklisted_per_100k": FigureSpec(
+        "residents ever on a blacklist, per 100,000", headline="ever blacklisted per 100k"
+    ),
+    "wrongfully_sanctioned_per_100k": FigureSpec(
+        "residents wrongfully blacklisted or blocked, per 100,000",
+        headline="wrongfully sanctioned per 100k",
+    ),
+    "days_wrongfully_blacklisted_per_100k": FigureSpec(
+        "days spent wrongfully blacklisted, per 100,000 residents",
+        headline="days wrongfully blacklisted per 100k",
+    ),
+    "median_days_to_clear": FigureSpec(
+        "median days to clear a wrongful listing",
+        headline="median days to clear a wrongful listing",
+    ),
+    "listing_ratio_migrants_hukou": FigureSpec(
+        "rate ratio of being blacklisted, migrants / hukou holders",
+        headline="listing rate ratio, migrants / hukou",
+    ),
+    "blocked_ratio_migrants_hukou": FigureSpec(
+        "rate ratio of blocked attempts, migrants / hukou holders",
+        headline="blocked-attempt ratio, migrants / hukou",
+    ),
+    "green_channel_top_two_deciles_share": FigureSpec(
+        "share of green-channel uses going to the two richest income deciles (0-1)",
+        headline="green channel share, top two deciles",
+    ),
+}
+
+
+def _split(name: str) -> tuple[str, str]:
+    base, _, item = name.partition(":")
+    return base, item
+
+
+def check_figures(names: list[str], scenario: Scenario) -> None:
+    """Raise ValueError (one line) for a name that is not a figure, or a family item the
+    scenario lacks (a list it does not define, a domain that does not exist)."""
+    for name in names:
+        base, item = _split(name)
+        spec = FIGURES.get(base)
+        if spec is None:
+            raise ValueError(
+                f"{name}: not a figure; figures: {', '.join(FIGURES)} "
+                "(families take ':ITEM', e.g. blocked_per_100k:flights)"
+            )
+        if item and spec.family is None:
+            raise ValueError(f"{name}: {base} takes no ':ITEM'")
+        allowed = {
+            "list": sorted(scenario.lists),
+            "department": sorted(scenario.departments),
+        }.get(spec.family or "", list(DOMAINS))
+        if item and item not in allowed:
+            raise ValueError(f"{name}: no {spec.family} '{item}'; allowed: {', '.join(allowed)}")
+
+
+def needs_agents(names: list[str]) -> bool:
+    """Whether computing these figures needs the per-agent tables."""
+    return any(FIGURES[_split(n)[0]].headline is not None for n in names)
+
+
+def compute_figures(
+    run: Results, names: list[str], path: Path | None = None, day: int | None = None
+) -> dict:
+    """{name: value or None} for one run (None: not defined for it, e.g. no events).
+    Figures read from the harm measures need the run's directory `path`. `day`: read
+    the figures as of that day (stocks on it, flows summed from day 0 to it) instead of
+    the last; harm figures have no such day."""
+    city = run.to_frame("city")
+    if day is not None:
+        city = city.loc[:day]
+    residents = int(run.manifest["residents"])
+    out: dict[str, float | None] = {}
+    headline: dict[str, float | None] | None = None
+    for name in names:
+        base, item = _split(name)
+        spec = FIGURES[base]
+        if spec.metric is not None:
+            out[name] = spec.metric(city, residents, item)
+            continue
+        if day is not None:
+            raise ValueError(f"{name}: a figure of the whole run; it takes no day")
+        if headline is None:
+            from scslab.harm import headline as harm_headline
+            from scslab.harm import measure
+
+            if path is None:
+                raise ValueError(f"{name}: needs the run's directory (per-agent tables)")
+            headline = harm_headline(measure(path))
+        value = headline.get(spec.headline or "")
+        out[name] = None if value is None else float(value)
+    return out
