@@ -37,6 +37,10 @@ TEST_LINES = {
     'res = scslab.Simulation("beijing-2018", seed=1, scale=0.01, days=365).run(out="runs/a")': (
         'res = scslab.Simulation("beijing-2018", seed=1, scale=0.0002, days=30).run(out="runs/a")'
     ),
+    # 30 trials of three runs of 20,000 residents for a year
+    "scslab calibrate examples/courts-2024.yaml --out runs/courts-2024": (
+        "scslab calibrate examples/courts-2024.yaml --out runs/courts-2024 --trials 2"
+    ),
     # --strict exits 1 where the rules hold a prohibited practice, as beijing-2018's do
     "scslab audit beijing-2018 --strict": "scslab audit beijing-2018 --strict || test $? -eq 1",
 }
@@ -89,6 +93,7 @@ def test_readme_lists_the_lines_the_test_changes() -> None:
 @pytest.mark.slow
 def test_readme_examples_run_in_order(tmp_path: Path) -> None:
     (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     env.pop("COLUMNS", None)
     prelude = f'set -euo pipefail\nscslab() {{ "{sys.executable}" -m scslab.cli "$@"; }}\n'
@@ -109,4 +114,7 @@ def test_readme_examples_run_in_order(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr, proc.stderr
     for made in ("my.yaml", "compare.html", "seeds.html", "runs/base/report.html"):
         assert (tmp_path / made).is_file(), made
-    assert (tmp_path / "runs/b18-s1/audit.json").is_file()
+    assert (tmp_path / "runs/b18/s1/audit.json").is_file()
+    assert (tmp_path / "runs/morris/indices.png").is_file()
+    assert (tmp_path / "runs/courts-2024/best.yaml").is_file()
+    assert (tmp_path / "runs/fitted/manifest.json").is_file()

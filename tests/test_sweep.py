@@ -118,7 +118,7 @@ def test_every_example_is_valid() -> None:
     kinds = set()
     for path in sorted(EXAMPLES.glob("*.yaml")):
         if "targets" in yaml.safe_load(path.read_text()):
-            cal, _ = load_calibration(path)
+            load_calibration(path)
             kinds.add("calibration")
         else:
             exp, _ = load_experiment(path)
@@ -371,6 +371,8 @@ def test_a_calibration_recovers_the_value_that_made_its_targets(tmp_path: Path) 
     best_yaml = yaml.safe_load((folder / "best.yaml").read_text())
     assert best_yaml["extends"] == "beijing-2018"
     assert best_yaml["departments"]["traffic_police"]["coverage"] == best["params"][key]
+    fitted = load_scenario(folder / "best.yaml")  # a scenario file that extends the base
+    assert fitted.departments["traffic_police"].coverage == best["params"][key]
     assert len(pd.read_parquet(folder / "trials.parquet")) == 24
     # more trials on resume: the study goes on from the 24 it has
     more = cal.model_copy(update={"trials": 26})

@@ -116,9 +116,12 @@ class Calibration(_Strict):
         return values
 
 
-def load_calibration(path: str | Path) -> tuple[Calibration, Scenario]:
+def load_calibration(
+    path: str | Path, changes: dict[str, Any] | None = None
+) -> tuple[Calibration, Scenario]:
     """Read and check a calibration file and its targets before anything runs; raise
-    ExperimentError (one line naming the file and key)."""
+    ExperimentError (one line naming the file and key). `changes`: more fixed changes to
+    the base (the command line's --set)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text("utf-8"))
@@ -137,6 +140,8 @@ def load_calibration(path: str | Path) -> tuple[Calibration, Scenario]:
         if first["type"] == "extra_forbidden":
             msg = "unknown key (not part of the calibration schema; check the spelling)"
         raise ExperimentError(f"{path}: {key}: {msg}" if key else f"{path}: {msg}") from None
+    if changes:
+        cal = cal.model_copy(update={"changes": {**cal.changes, **changes}})
     base = cal.base
     if base.endswith((".yaml", ".yml")) and not Path(base).is_absolute():
         base = str((path.parent / base).resolve())

@@ -26,11 +26,13 @@ from scslab.scenario import (
     MAX_RESIDENTS,
     RECORD_BYTES,
     RunSizeError,
+    Scenario,
     ScenarioError,
     builtin_names,
     builtin_text,
     check_run_size,
     load_scenario,
+    parse_changes,
 )
 
 
@@ -237,6 +239,25 @@ class RunProgress:
         self.progress.update(self.task, completed=done, description=self.title)
 
 
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Change one scenario key (repeatable), e.g. departments.courts.error_rate=0.05.",
+    ),
+]
+
+
+def scenario_with_sets(name_or_path: str, sets: list[str] | None) -> Scenario:
+    """Load a scenario and apply the command line's --set changes (fail on bad input)."""
+    try:
+        sc = load_scenario(name_or_path)
+        return sc.with_changes(parse_changes(sets), source="--set") if sets else sc
+    except ScenarioError as err:
+        fail(str(err))
+
+
 def check_run_options(
     scale: float | None, residents: int | None, days: int | None, seed: int
 ) -> None:
@@ -294,18 +315,16 @@ def run(
     workers: Annotated[
         int, typer.Option(help="With --seeds: local worker processes (0: in this process).")
     ] = 2,
+    set_: SetOption = None,
 ) -> None:
     """Simulate a scenario and write its run directory (Parquet tables + manifest)."""
     from scslab.engine import Simulation
 
     check_run_options(scale, residents, days, seed)
     if seeds is not None:
-        _run_seeds(scenario, seeds, scale, residents, days, out, workers, quiet)
+        _run_seeds(scenario, seeds, scale, residents, days, out, workers, quiet, set_)
         return
-    try:
-        sc = load_scenario(scenario)
-    except ScenarioError as err:
-        fail(str(err))
+    sc = scenario_with_sets(scenario, set_)
     n = resident_count(sc.population, scale, residents)
     records = sc.records_at_most(n, days or sc.days) * RECORD_BYTES
     need, have = estimated_bytes(sc.population, n) + int(records), available_bytes()
@@ -396,12 +415,12 @@ def show(name: Annotated[str, typer.Argument(help="Built-in scenario name.")]) -
 
 
 @app.command()
-def validate(path: Annotated[str, typer.Argument(help="Scenario file or built-in name.")]) -> None:
-    """Check a scenario without running it."""
-    try:
-        sc = load_scenario(path)
-    except ScenarioError as err:
-        fail(str(err))
+def validate(
+    path: Annotated[str, typer.Argument(help="Scenario file or built-in name.")],
+    set_: SetOption = None,
+) -> None:
+    """Check a scenario (with its --set changes) without running it."""
+    sc = scenario_with_sets(path, set_)
     console.print(
         f"{path}: valid scenario '{sc.name}'", markup=False, highlight=False, soft_wrap=True
     )
@@ -478,14 +497,22 @@ def dashboard(
 
 # ------------------------------------------------------------- audit, explain, compare
 def _expand_targets(targets: list[str]) -> list[str]:
+    """Targets with glob patterns expanded, and a folder of runs (a sweep, seeds made with
+    --seeds) standing for the runs directly inside it."""
     import glob
+
+    from scslab.manifest import MANIFEST, dirs_with_manifest
 
     out: list[str] = []
     for t in targets:
         hits = sorted(glob.glob(t)) if any(c in t for c in "*?[") else [t]
         if not hits:
             fail(f"{t}: nothing matches")
-        out.extend(h for h in hits if h not in out)
+        for h in hits:
+            p = Path(h)
+            folder = p.is_dir() and not (p / MANIFEST).is_file()
+            inside = [str(q) for q in dirs_with_manifest(p)] if folder else []
+            out.extend(x for x in (inside or [h]) if x not in out)
     return out
 
 
@@ -710,6 +737,7 @@ def _run_seeds(
     out: Path | None,
     workers: int,
     quiet: bool,
+    sets: list[str] | None,
 ) -> None:
     """`scslab run NAME --seeds ...`: the scenario over seeds, as a sweep into --out."""
     from pydantic import ValidationError
@@ -724,10 +752,14 @@ def _run_seeds(
 
     try:
         exp = seeds_experiment(scenario, parse_seeds(seeds), residents, scale, days)
+        if sets:
+            exp = exp.model_copy(update={"changes": parse_changes(sets)})
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         fail(f"--{key}: {first['msg'].removeprefix('Value error, ')}")
+    except ScenarioError as err:
+        fail(str(err))
     except ValueError as err:
         fail(f"--{err}")
     try:
@@ -842,6 +874,7 @@ def sweep(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No plan or progress; print the folder.")
     ] = False,
+    set_: SetOption = None,
 ) -> None:
     """Run an experiment: every design point with every seed, one run directory each,
     and one table of parameters and figures (sweep.parquet)."""
@@ -850,10 +883,10 @@ def sweep(
     if not 0 <= workers <= 1024:
         fail(f"--workers: must be 0 to 1024 (got {workers})")
     try:
-        exp, scenario = load_experiment(experiment)
+        exp, scenario = load_experiment(experiment, parse_changes(set_ or []))
         sw = prepare(exp, scenario, out or Path("runs") / exp.name, resume)
         _run_sweep_cli(sw, workers, scheduler, quiet)
-    except (ExperimentError, RunDirError) as err:
+    except (ExperimentError, RunDirError, ScenarioError) as err:
         fail(str(err))
 
 
@@ -913,9 +946,14 @@ def calibrate(
     resume: Annotated[
         bool, typer.Option("--resume", help="Go on from the trials an earlier run left.")
     ] = False,
+    trials: Annotated[
+        int | None,
+        typer.Option(help="Complete trials wanted, instead of the file's (1 to 100,000)."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress; print the folder.")
     ] = False,
+    set_: SetOption = None,
 ) -> None:
     """Fit a scenario's free parameters to published figures (Optuna): writes best.yaml
     (extends the base), fit.csv and fit.png, importances.json and trials.parquet."""
@@ -926,9 +964,13 @@ def calibrate(
     if not 0 <= workers <= 1024:
         fail(f"--workers: must be 0 to 1024 (got {workers})")
     try:
-        cal, scenario = load_calibration(calibration)
+        cal, scenario = load_calibration(calibration, parse_changes(set_ or []))
+        if trials is not None:
+            if not 1 <= trials <= 100_000:
+                fail(f"--trials: must be 1 to 100,000 (got {trials})")
+            cal = cal.model_copy(update={"trials": trials})
         folder = prepare_folder(cal, scenario, out or Path("runs") / cal.name, resume)
-    except (ExperimentError, RunDirError) as err:
+    except (ExperimentError, RunDirError, ScenarioError) as err:
         fail(str(err))
     with Progress(
         TextColumn("[bold]{task.description}"),

@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from scslab.harm import SIGNED, RunError, headline, headline_intervals, measure
-from scslab.manifest import ManifestError, read_manifest, warn_skipped
+from scslab.manifest import (
+    MANIFEST,
+    ManifestError,
+    dirs_with_manifest,
+    read_manifest,
+    run_dirs,
+    warn_skipped,
+)
 from scslab.scenario import parse_scenario
 from scslab.stats import mean_ci, seeds_reason
 
@@ -58,7 +65,8 @@ class Comparison:
 
 
 def expand(patterns: list[str]) -> list[Path]:
-    """Run directories named by paths or glob patterns (in sorted order, no repeats);
+    """Run directories named by paths or glob patterns, or inside a named folder of runs
+    (in sorted order, no repeats);
     counterfactual runs (NAME.no-monitoring) are left out, and so, with a warning on
     stderr, are unreadable runs that a pattern matched (a named one raises ManifestError)."""
     out: list[Path] = []
@@ -71,6 +79,12 @@ def expand(patterns: list[str]) -> list[Path]:
             p = Path(h)
             if globbed and not p.is_dir():
                 continue  # a file that the pattern matched is not a run
+            if p.is_dir() and not (p / MANIFEST).is_file() and dirs_with_manifest(p):
+                # a folder of runs (a sweep, seeds made with --seeds): the runs inside
+                for q in run_dirs([p]):
+                    if read_manifest(q).counterfactual is None and q not in out:
+                        out.append(q)
+                continue
             try:
                 manifest = read_manifest(p)
             except ManifestError as err:

@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import yaml
 from matplotlib.figure import Figure
 from pydantic import BaseModel
 
@@ -149,30 +148,9 @@ def scenario_path(path: str) -> Path:
 def apply_edits(
     scenario: Scenario, edits: Mapping[str, Any], removed: frozenset[str] = frozenset()
 ) -> Scenario:
-    """A new scenario with `edits` applied and `removed` entries deleted, validated again.
-
-    Keys are dotted paths into the scenario ('departments.courts.coverage',
-    'lists.railway_misconduct.duration_days'); `removed` holds paths of mapping entries
-    to drop ('measures.rail_ban'). Raises ScenarioError naming the key on bad values.
-    """
-    data = scenario.model_dump(mode="json")
-    for key in removed:
-        *parents, leaf = key.split(".")
-        _node(data, parents).pop(leaf, None)
-    for key, value in edits.items():
-        *parents, leaf = key.split(".")
-        node = _node(data, parents)
-        if isinstance(node, dict):
-            node[leaf] = value
-    return parse_scenario(yaml.safe_dump(data, sort_keys=False), "dashboard")
-
-
-def _node(data: Any, path: list[str]) -> Any:
-    for p in path:
-        if not isinstance(data, dict) or data.get(p) is None:
-            return {}
-        data = data[p]
-    return data
+    """A new scenario with the app's `edits` applied and `removed` entries deleted,
+    validated again (Scenario.with_changes). Raises ScenarioError naming the key."""
+    return scenario.with_changes(edits, removed, source="dashboard")
 
 
 def new_run_dir(folder: Path, name: str) -> Path:

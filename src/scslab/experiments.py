@@ -269,9 +269,13 @@ def _yaml_error(err: yaml.YAMLError) -> str:
     return f"{where}not valid YAML: {getattr(err, 'problem', err)}"
 
 
-def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
+def load_experiment(
+    path: str | Path, changes: dict[str, Any] | None = None
+) -> tuple[Experiment, Scenario]:
     """Read and check an experiment file, its base scenario, every design point's
-    scenario and its figures; raise ExperimentError (one line) on any problem."""
+    scenario and its figures; raise ExperimentError (one line) on any problem.
+    `changes`: more fixed changes to the base (the command line's --set), recorded in the
+    experiment's `changes`."""
     path = Path(path)
     try:
         text = path.read_text("utf-8")
@@ -292,10 +296,12 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
         if first["type"] == "extra_forbidden":
             msg = "unknown key (not part of the experiment schema; check the spelling)"
         raise ExperimentError(f"{path}: {key}: {msg}" if key else f"{path}: {msg}") from None
+    if changes:
+        exp = exp.model_copy(update={"changes": {**exp.changes, **changes}})
     base = exp.base
     if base.endswith((".yaml", ".yml")) and not Path(base).is_absolute():
-        base = str(path.parent / base)
-    return exp, check_experiment(exp, base, str(path))
+        exp = exp.model_copy(update={"base": str((path.parent / base).resolve())})
+    return exp, check_experiment(exp, exp.base, str(path))
 
 
 def check_experiment(exp: Experiment, base: str, source: str) -> Scenario:

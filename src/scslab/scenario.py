@@ -1096,16 +1096,84 @@ def _read_yaml(text: str, source: str) -> object:
         ) from None
 
 
-def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
-    """Validate scenario YAML text; raise ScenarioError naming source and key on bad input."""
-    data = _read_yaml(text, source)
-    if not isinstance(data, dict):
-        raise ScenarioError(source, "", "a scenario must be a YAML mapping of keys to values")
+MAX_EXTENDS = 8
+"""The longest chain of scenarios extending one another."""
+
+
+def parse_scenario(text: str, source: str = "<scenario>", folder: Path | None = None) -> Scenario:
+    """Validate scenario YAML text; raise ScenarioError naming source and key on bad input.
+
+    A scenario may start with `extends: NAME-OR-FILE` (a built-in, or a file relative to
+    `folder`, the folder of the file the text is from): it then holds only what differs
+    from that scenario, merged key by key (mappings merged, other values replaced)."""
+    data = _scenario_data(text, source, folder, ())
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
         key, msg = _format_validation_error(err)
         raise ScenarioError(source, key, msg) from None
+
+
+def _scenario_data(
+    text: str, source: str, folder: Path | None, chain: tuple[str, ...]
+) -> dict[str, Any]:
+    """The scenario's raw data with what it extends merged in (not yet validated)."""
+    data = _read_yaml(text, source)
+    if not isinstance(data, dict):
+        raise ScenarioError(source, "", "a scenario must be a YAML mapping of keys to values")
+    if "extends" not in data:
+        return data
+    base = data.pop("extends")
+    if not isinstance(base, str) or not base:
+        raise ScenarioError(source, "extends", "a built-in scenario name or a YAML file")
+    if len(chain) >= MAX_EXTENDS:
+        raise ScenarioError(
+            source, "extends", f"more than {MAX_EXTENDS} scenarios extend each other"
+        )
+    path = Path(base) if folder is None or Path(base).is_absolute() else folder / base
+    if path.suffix in (".yaml", ".yml") or _exists(path):
+        key = str(path.resolve())
+        base_text, base_source, base_folder = read_scenario_file(path), str(path), path.parent
+    elif base in builtin_names():
+        key, base_text, base_source, base_folder = (
+            base,
+            builtin_text(base),
+            f"{base} (built-in)",
+            None,
+        )
+    else:
+        raise ScenarioError(
+            source,
+            "extends",
+            f"no scenario file or built-in named '{base}'; built-ins: {', '.join(builtin_names())}",
+        )
+    if key in chain:
+        raise ScenarioError(source, "extends", f"'{base}' extends itself (a loop)")
+    return _merged(_scenario_data(base_text, base_source, base_folder, (*chain, key)), data)
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` merged into `base`, key by key: mappings merged, other values replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_changes(items: Iterable[str], source: str = "--set") -> dict[str, Any]:
+    """{dotted key: value} from 'KEY=VALUE' strings (the command line's --set): each VALUE
+    read as YAML within a scenario file's limits ('0.05', 'true', '[a, b]')."""
+    changes: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ScenarioError(source, "", f"'{item}' is not KEY=VALUE (e.g. days=90)")
+        changes[key] = _read_yaml(text, f"{source} {key}") if text.strip() else None
+    return changes
 
 
 def read_scenario_file(path: Path) -> str:
@@ -1140,7 +1208,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load a scenario from a YAML file, or a built-in by name (e.g. 'beijing-2018')."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or _exists(path):
-        return parse_scenario(read_scenario_file(path), str(path))
+        return parse_scenario(read_scenario_file(path), str(path), path.parent)
     name = str(name_or_path)
     if name not in builtin_names():
         raise ScenarioError(
