@@ -312,7 +312,12 @@ def test_seed_share_is_the_within_point_variance() -> None:
 
 
 def test_figures_are_the_run_metrics(small_run) -> None:
-    names = ["blacklisted_per_100k", "blocked_per_100k:flights", "erroneous_record_share"]
+    names = [
+        "blacklisted_per_100k",
+        "blocked_per_100k:flights",
+        "erroneous_record_share",
+        "blacklisted_ratio_migrants_locals",
+    ]
     check_figures(names, load_scenario("beijing-2018"))
     got = compute_figures(small_run, names)
     city = small_run.to_frame("city")
@@ -320,6 +325,14 @@ def test_figures_are_the_run_metrics(small_run) -> None:
     assert got["blacklisted_per_100k"] == pytest.approx(city["blacklisted"].iloc[-1] * 1e5 / n)
     assert got["blocked_per_100k:flights"] == pytest.approx(city["blocked:flights"].sum() * 1e5 / n)
     assert 0 < got["erroneous_record_share"] < 1
+    last = small_run.final("hukou")
+    rate = last["blacklisted"] / last["residents"]
+    if min(last["blacklisted"]) >= 10:
+        assert got["blacklisted_ratio_migrants_locals"] == pytest.approx(
+            rate["migrant"] / rate["local"]
+        )
+    else:  # too few listed to say
+        assert got["blacklisted_ratio_migrants_locals"] is None
     assert set(FIGURES) >= {"blacklisted_per_100k", "ever_blacklisted_per_100k"}
 
 
@@ -389,6 +402,10 @@ def test_a_calibration_recovers_the_value_that_made_its_targets(tmp_path: Path) 
             "targets.0.day: 90 is outside the run",
         ),
         ({"targets": [{"figure": "records_per_100k", "value": 1, "sd": 0}]}, "targets.0.sd"),
+        (
+            {"targets": [{"figure": "median_days_to_clear", "value": 1, "sd": 1, "day": 9}]},
+            "targets.0.day: median_days_to_clear is a figure of the whole run",
+        ),
         ({"parameters": {"departments.courts.coverage": {"range": [0.1, 2.0]}}}, "less than"),
         ({"sampler": "annealing"}, "sampler"),
     ],

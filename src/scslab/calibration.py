@@ -31,20 +31,20 @@ from typing import Any, Literal, Self
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from scslab.experiments import (
     ExperimentError,
     Parameter,
+    Spec,
     _Strict,
-    _yaml_error,
     check_resume,
     identity,
-    parse_seeds,
+    read_spec,
 )
-from scslab.figures import check_figures, compute_figures
+from scslab.figures import check_figures, compute_figures, takes_day
 from scslab.rundir import hold_lock, release_lock
-from scslab.scenario import MAX_DAYS, Scenario, ScenarioError, check_run_size, load_scenario
+from scslab.scenario import Scenario, ScenarioError, load_scenario
 
 
 class Target(_Strict):
@@ -59,34 +59,18 @@ class Target(_Strict):
     source: str = ""
 
 
-class Calibration(_Strict):
+class Calibration(Spec):
     """A calibration file."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]*$")
-    description: str = ""
-    base: str
-    changes: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, Parameter] = Field(min_length=1)
     targets: list[Target] = Field(min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
-    residents: int | None = Field(None, ge=1)
-    scale: float | None = Field(None, gt=0)
-    days: int | None = Field(None, ge=1, le=MAX_DAYS)
     trials: int = Field(50, ge=1, le=100_000)
     sampler: Literal["tpe", "cmaes"] = "tpe"
     sampler_seed: int = Field(0, ge=0)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _seeds(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "seeds" in data:
-            data = {**data, "seeds": parse_seeds(data["seeds"])}
-        return data
-
     @model_validator(mode="after")
     def _check(self) -> Self:
-        for seed in (min(self.seeds), max(self.seeds)):
-            check_run_size(self.scale, self.residents, self.days, seed)
         if self.sampler == "cmaes" and any(p.levels for p in self.parameters.values()):
             raise ValueError("sampler: cmaes takes ranges only; use tpe for levels")
         return self
@@ -123,29 +107,8 @@ def load_calibration(
     ExperimentError (one line naming the file and key). `changes`: more fixed changes to
     the base (the command line's --set)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
-        raise ExperimentError(f"{path}: cannot read it: {err}") from None
-    except yaml.YAMLError as err:
-        raise ExperimentError(f"{path}: {_yaml_error(err)}") from None
-    if not isinstance(data, dict):
-        raise ExperimentError(f"{path}: a calibration is a YAML mapping of keys to values")
-    try:
-        cal = Calibration.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        msg = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            msg = "unknown key (not part of the calibration schema; check the spelling)"
-        raise ExperimentError(f"{path}: {key}: {msg}" if key else f"{path}: {msg}") from None
-    if changes:
-        cal = cal.model_copy(update={"changes": {**cal.changes, **changes}})
+    cal = read_spec(path, Calibration, changes)
     base = cal.base
-    if base.endswith((".yaml", ".yml")) and not Path(base).is_absolute():
-        base = str((path.parent / base).resolve())
-        cal = cal.model_copy(update={"base": base})
     try:
         scenario = load_scenario(base).with_changes(cal.changes)
     except ScenarioError as err:
@@ -156,6 +119,11 @@ def load_calibration(
             check_figures([target.figure], scenario)
         except ValueError as err:
             raise ExperimentError(f"{path}: targets.{k}.figure: {err}") from None
+        if target.day is not None and not takes_day(target.figure):
+            raise ExperimentError(
+                f"{path}: targets.{k}.day: {target.figure} is a figure of the whole run; "
+                "it takes no day"
+            )
         if target.day is not None and target.day >= days:
             raise ExperimentError(
                 f"{path}: targets.{k}.day: {target.day} is outside the run (days 0 to {days - 1})"

@@ -249,6 +249,14 @@ SetOption = Annotated[
 ]
 
 
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Address of a running Dask scheduler (tcp://HOST:8786), instead of local workers."
+    ),
+]
+
+
 def scenario_with_sets(name_or_path: str, sets: list[str] | None) -> Scenario:
     """Load a scenario and apply the command line's --set changes (fail on bad input)."""
     try:
@@ -864,10 +872,7 @@ def sweep(
     workers: Annotated[
         int, typer.Option(help="Local Dask worker processes (0: in this process).")
     ] = 2,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Address of a running Dask scheduler (tcp://HOST:8786)."),
-    ] = None,
+    scheduler: SchedulerOption = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Run only what an earlier sweep left missing.")
     ] = False,
@@ -939,10 +944,7 @@ def calibrate(
     workers: Annotated[
         int, typer.Option(help="Trials at once on local Dask workers (0: in this process).")
     ] = 2,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Address of a running Dask scheduler (tcp://HOST:8786)."),
-    ] = None,
+    scheduler: SchedulerOption = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Go on from the trials an earlier run left.")
     ] = False,

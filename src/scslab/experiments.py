@@ -31,7 +31,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,8 @@ from scslab.scenario import (
     ScenarioError,
     check_run_size,
     load_scenario,
+    read_scenario_file,
+    read_yaml,
 )
 
 DESIGNS = ("grid", "lhs", "sobol", "morris")
@@ -124,15 +126,40 @@ def parse_seeds(value: Any) -> list[int]:
     return seeds
 
 
-class Experiment(_Strict):
-    """An experiment file: what to vary, how, and what to record per run."""
+class Spec(_Strict):
+    """What experiment and calibration files share: a name, the base scenario and the
+    fixed changes made to it."""
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
     description: str = ""
     base: str = Field(
-        description="A built-in scenario name, or a YAML file (relative to the experiment file)."
+        description="A built-in scenario name, or a YAML file (relative to this file)."
     )
     changes: dict[str, Any] = Field(default_factory=dict, description="Fixed changes to the base.")
+    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    residents: int | None = Field(None, ge=1)
+    scale: float | None = Field(None, gt=0)
+    days: int | None = Field(None, ge=1, le=MAX_DAYS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seeds(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "seeds" in data:
+            data = {**data, "seeds": parse_seeds(data["seeds"])}
+        return data
+
+    @model_validator(mode="after")
+    def _runs(self) -> Self:
+        for seed in (min(self.seeds), max(self.seeds)):
+            check_run_size(self.scale, self.residents, self.days, seed)
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds: each seed once")
+        return self
+
+
+class Experiment(Spec):
+    """An experiment file: what to vary, how, and what to record per run."""
+
     parameters: dict[str, Parameter] = Field(default_factory=dict)
     design: Literal["grid", "lhs", "sobol", "morris"] = "grid"
     samples: int | None = Field(
@@ -146,26 +173,16 @@ class Experiment(_Strict):
     )
     second_order: bool = True
     morris_levels: int = Field(4, ge=2, le=100)
-    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
-    residents: int | None = Field(None, ge=1)
-    scale: float | None = Field(None, gt=0)
-    days: int | None = Field(None, ge=1, le=MAX_DAYS)
     outputs: list[str] = Field(default_factory=lambda: list(DEFAULT_FIGURES), min_length=1)
+    agents: bool | None = Field(
+        None,
+        description="Write per-agent tables in each run: true, false, or null as `scslab "
+        "run` does (up to 1M residents); always when a figure needs them.",
+    )
     sample_seed: int = Field(0, ge=0, description="Seed of the design's sampler.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _seeds(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "seeds" in data:
-            data = {**data, "seeds": parse_seeds(data["seeds"])}
-        return data
 
     @model_validator(mode="after")
     def _design(self) -> Self:
-        for seed in (min(self.seeds), max(self.seeds)):
-            check_run_size(self.scale, self.residents, self.days, seed)
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError("seeds: each seed once")
         if self.design == "grid":
             ranged = [k for k, p in self.parameters.items() if p.levels is None]
             if ranged:
@@ -263,44 +280,48 @@ class Experiment(_Strict):
         ]
 
 
-def _yaml_error(err: yaml.YAMLError) -> str:
-    mark = getattr(err, "problem_mark", None)
-    where = f"line {mark.line + 1}: " if mark is not None else ""
-    return f"{where}not valid YAML: {getattr(err, 'problem', err)}"
+SpecT = TypeVar("SpecT", bound=Spec)
 
 
-def load_experiment(
-    path: str | Path, changes: dict[str, Any] | None = None
-) -> tuple[Experiment, Scenario]:
-    """Read and check an experiment file, its base scenario, every design point's
-    scenario and its figures; raise ExperimentError (one line) on any problem.
-    `changes`: more fixed changes to the base (the command line's --set), recorded in the
-    experiment's `changes`."""
+def read_spec(path: str | Path, model: type[SpecT], changes: dict[str, Any] | None = None) -> SpecT:
+    """Read an experiment or calibration file (a scenario file's limits on size, nesting,
+    aliases and duplicate keys), validate it, add `changes` (the command line's --set)
+    to its fixed changes and resolve a base file relative to it. ExperimentError (one line
+    naming the file and key)."""
     path = Path(path)
+    kind = model.__name__.lower()
     try:
-        text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ExperimentError(f"{path}: cannot read it: {err}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ExperimentError(f"{path}: {_yaml_error(err)}") from None
+        data = read_yaml(read_scenario_file(path), str(path))
+    except ScenarioError as err:
+        raise ExperimentError(str(err)) from None
     if not isinstance(data, dict):
-        raise ExperimentError(f"{path}: an experiment is a YAML mapping of keys to values")
+        raise ExperimentError(
+            f"{path}: a{'n' if kind[0] in 'aeiou' else ''} {kind} is a "
+            "YAML mapping of keys to values"
+        )
     try:
-        exp = Experiment.model_validate(data)
+        spec = model.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         msg = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
-            msg = "unknown key (not part of the experiment schema; check the spelling)"
+            msg = f"unknown key (not part of the {kind} schema; check the spelling)"
         raise ExperimentError(f"{path}: {key}: {msg}" if key else f"{path}: {msg}") from None
+    update: dict[str, Any] = {}
     if changes:
-        exp = exp.model_copy(update={"changes": {**exp.changes, **changes}})
-    base = exp.base
-    if base.endswith((".yaml", ".yml")) and not Path(base).is_absolute():
-        exp = exp.model_copy(update={"base": str((path.parent / base).resolve())})
+        update["changes"] = {**spec.changes, **changes}
+    if spec.base.endswith((".yaml", ".yml")) and not Path(spec.base).is_absolute():
+        update["base"] = str((path.parent / spec.base).resolve())
+    return spec.model_copy(update=update) if update else spec
+
+
+def load_experiment(
+    path: str | Path, changes: dict[str, Any] | None = None
+) -> tuple[Experiment, Scenario]:
+    """Read and check an experiment file (read_spec), its base scenario, every design
+    point's scenario and its figures; raise ExperimentError (one line) on any problem."""
+    exp = read_spec(path, Experiment, changes)
     return exp, check_experiment(exp, exp.base, str(path))
 
 
@@ -338,6 +359,7 @@ class RunTask:
     days: int | None
     outputs: tuple[str, ...]
     out_dir: str
+    agents: bool | None = None
     threads: int | None = 1
 
 
@@ -363,7 +385,7 @@ def run_task(task: RunTask) -> dict[str, Any]:
             results = load_run(run_dir)
         else:
             sc = parse_scenario(task.scenario_yaml, task.name)
-            agents = True if needs_agents(list(task.outputs)) else None
+            agents = True if needs_agents(list(task.outputs)) else task.agents
             sim = Simulation(
                 sc,
                 seed=task.seed,
@@ -509,6 +531,7 @@ def prepare(exp: Experiment, scenario: Scenario, out: str | Path, resume: bool) 
                     exp.days,
                     tuple(exp.outputs),
                     str(folder),
+                    exp.agents,
                 )
             )
     rows = {}

@@ -20,6 +20,7 @@ import pandas as pd
 
 from scslab.results import Results
 from scslab.scenario import DOMAINS, Scenario
+from scslab.stats import MIN_EVENTS
 
 PER = 100_000
 
@@ -29,6 +30,7 @@ class FigureSpec:
     """One figure: what it is (with unit), and how it is computed.
 
     `metric`: from the city's daily metrics, given (city frame, residents, item);
+    `whole_run`: from the run's metrics by group, on its last day;
     `headline`: the key of `harm.headline` it reads (needs per-agent tables);
     `family`: 'list', 'domain' or 'department' when the name takes an item after a colon.
     """
@@ -37,6 +39,7 @@ class FigureSpec:
     metric: Callable[[pd.DataFrame, int, str], float | None] | None = None
     headline: str | None = None
     family: str | None = None
+    whole_run: Callable[[Results], float | None] | None = None
 
 
 def _last(column: str) -> Callable[[pd.DataFrame, int, str], float | None]:
@@ -74,6 +77,18 @@ def _records(city: pd.DataFrame, residents: int, item: str) -> float | None:
     prefixes = ("records_true:", "records_erroneous:")
     cols = [c for c in city if c.startswith(prefixes) and (not item or c.endswith(f":{item}"))]
     return float(city[cols].to_numpy().sum()) * PER / residents if cols else None
+
+
+def _listing_ratio(run: Results) -> float | None:
+    """Blacklisted share of migrants over that of local hukou holders on the last day;
+    None with fewer than MIN_EVENTS listed in either group (too few to say)."""
+    last = run.final("hukou")
+    if not {"migrant", "local"} <= set(last.index):
+        return None
+    listed, people = last["blacklisted"], last["residents"]
+    if min(listed["migrant"], listed["local"]) < MIN_EVENTS:
+        return None
+    return float((listed["migrant"] / people["migrant"]) / (listed["local"] / people["local"]))
 
 
 def _posts_per_resident(city: pd.DataFrame, residents: int, item: str) -> float | None:
@@ -123,6 +138,11 @@ FIGURES: dict[str, FigureSpec] = {
         "share of residents' records that are erroneous (0-1)", _erroneous_share
     ),
     "posts_per_resident": FigureSpec("online posts per resident over the run", _posts_per_resident),
+    "blacklisted_ratio_migrants_locals": FigureSpec(
+        "share of migrants on a blacklist over that of local hukou holders, last day (none "
+        f"with fewer than {MIN_EVENTS} listed in either group)",
+        whole_run=_listing_ratio,
+    ),
     "ever_blacklisted_per_100k": FigureSpec(
         "residents ever on a blacklist, per 100,000", headline="ever blacklisted per 100k"
     ),
@@ -179,6 +199,11 @@ def check_figures(names: list[str], scenario: Scenario) -> None:
             raise ValueError(f"{name}: no {spec.family} '{item}'; allowed: {', '.join(allowed)}")
 
 
+def takes_day(name: str) -> bool:
+    """Whether the figure can be read as of a given day (those from daily metrics)."""
+    return FIGURES[_split(name)[0]].metric is not None
+
+
 def needs_agents(names: list[str]) -> bool:
     """Whether computing these figures needs the per-agent tables."""
     return any(FIGURES[_split(n)[0]].headline is not None for n in names)
@@ -205,6 +230,9 @@ def compute_figures(
             continue
         if day is not None:
             raise ValueError(f"{name}: a figure of the whole run; it takes no day")
+        if spec.whole_run is not None:
+            out[name] = spec.whole_run(run)
+            continue
         if headline is None:
             from scslab.harm import headline as harm_headline
             from scslab.harm import measure

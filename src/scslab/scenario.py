@@ -555,6 +555,7 @@ class DueProcess(Strict):
 
 
 def _deep_merge(base: dict, over: dict) -> dict:
+    """`over` merged into `base`, key by key: mappings merged, other values replaced."""
     out = dict(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
@@ -1074,8 +1075,9 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
     return memo[key]
 
 
-def _read_yaml(text: str, source: str) -> object:
-    """Parse scenario YAML within the file limits; ScenarioError names line and problem."""
+def read_yaml(text: str, source: str) -> object:
+    """Parse YAML within a scenario file's limits (also those of experiment and
+    calibration files); ScenarioError names the line and the problem."""
     if len(text) > MAX_FILE_BYTES:
         raise ScenarioError(source, "", f"larger than {MAX_FILE_BYTES:,} bytes")
     try:
@@ -1118,7 +1120,7 @@ def _scenario_data(
     text: str, source: str, folder: Path | None, chain: tuple[str, ...]
 ) -> dict[str, Any]:
     """The scenario's raw data with what it extends merged in (not yet validated)."""
-    data = _read_yaml(text, source)
+    data = read_yaml(text, source)
     if not isinstance(data, dict):
         raise ScenarioError(source, "", "a scenario must be a YAML mapping of keys to values")
     if "extends" not in data:
@@ -1149,18 +1151,7 @@ def _scenario_data(
         )
     if key in chain:
         raise ScenarioError(source, "extends", f"'{base}' extends itself (a loop)")
-    return _merged(_scenario_data(base_text, base_source, base_folder, (*chain, key)), data)
-
-
-def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`over` merged into `base`, key by key: mappings merged, other values replaced."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merged(out[key], value)
-        else:
-            out[key] = value
-    return out
+    return _deep_merge(_scenario_data(base_text, base_source, base_folder, (*chain, key)), data)
 
 
 def parse_changes(items: Iterable[str], source: str = "--set") -> dict[str, Any]:
@@ -1172,7 +1163,7 @@ def parse_changes(items: Iterable[str], source: str = "--set") -> dict[str, Any]
         key = key.strip()
         if not sep or not key:
             raise ScenarioError(source, "", f"'{item}' is not KEY=VALUE (e.g. days=90)")
-        changes[key] = _read_yaml(text, f"{source} {key}") if text.strip() else None
+        changes[key] = read_yaml(text, f"{source} {key}") if text.strip() else None
     return changes
 
 
