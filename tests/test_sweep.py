@@ -158,6 +158,12 @@ def test_a_sweep_on_a_local_cluster_of_two_workers(tmp_path: Path) -> None:
     for run in table["run"]:
         manifest = json.loads((tmp_path / "sw" / run / "manifest.json").read_text())
         assert manifest["seed"] == int(run[-1]) and manifest["residents"] == 1000
+    from scslab.sweepreport import build_sweep_report, spread
+
+    html = build_sweep_report(tmp_path / "sw")
+    assert "design grid" in html and "gives no sensitivity indices" in html
+    stats = spread(table, ["blacklisted_per_100k"]).iloc[0]
+    assert stats["runs"] == 4 and stats["median"] == table["blacklisted_per_100k"].median()
     # common random numbers: the same seed draws the same city at every point
     a = pd.read_parquet(tmp_path / "sw" / "p0000-s1" / "residents.parquet")
     b = pd.read_parquet(tmp_path / "sw" / "p0001-s1" / "residents.parquet")
@@ -294,6 +300,12 @@ def test_sobol_indices_find_the_one_parameter_that_decides(tmp_path: Path) -> No
     assert result.seed_share["new_listings_per_100k"] is None  # one seed
     cli = runner.invoke(app, ["sensitivity", str(tmp_path / "sw"), "--json"])
     assert cli.exit_code == 0 and json.loads(cli.output)["design"] == "sobol"
+    page = runner.invoke(app, ["report", str(tmp_path / "sw"), "-o", str(tmp_path / "sweep.html")])
+    assert page.exit_code == 0, page.output
+    html = (tmp_path / "sweep.html").read_text()
+    for part in ("Figures across runs", "Figures against parameters", "Sensitivity", "ST"):
+        assert part in html
+    assert "departments.courts.coverage" in html and "<script" not in html
 
 
 def test_seed_share_is_the_within_point_variance() -> None:
@@ -428,3 +440,25 @@ def test_bad_calibrations_fail_in_one_line_before_any_run(
     lines = result.output.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1 and says in lines[0], result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cal.yaml"]
+
+
+def test_the_python_api_runs_an_experiment_and_plots_it(tmp_path: Path) -> None:
+    import scslab
+
+    exp = scslab.Experiment(
+        name="py",
+        base="beijing-2018",
+        parameters={"departments.courts.coverage": {"levels": [0.3, 0.9]}},
+        seeds=[1, 2],
+        residents=800,
+        days=8,
+        outputs=["records_per_100k:courts", "blacklisted_per_100k"],
+    )
+    table = exp.run(tmp_path / "py", workers=0)
+    assert len(table) == 4 and (table["status"] == "ok").all()
+    assert table.groupby("param:departments.courts.coverage")["seed"].apply(list).to_dict() == {
+        0.3: [1, 2],
+        0.9: [1, 2],
+    }
+    fig = exp.plot(table)
+    assert len(fig.axes) == 2 * 1

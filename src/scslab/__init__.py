@@ -14,15 +14,18 @@ if _kernels is not None:
     kernelcache.refresh(_kernels)
 
 from scslab.engine import Simulation  # noqa: E402
+from scslab.experiments import Experiment, load_experiment  # noqa: E402
 from scslab.results import Results, load_run, query  # noqa: E402
 from scslab.scenario import Scenario, ScenarioError, load_scenario  # noqa: E402
 
 __all__ = [
+    "Experiment",
     "Results",
     "Scenario",
     "ScenarioError",
     "Simulation",
     "__version__",
+    "load_experiment",
     "load_run",
     "load_scenario",
     "query",

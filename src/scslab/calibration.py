@@ -40,6 +40,7 @@ from scslab.experiments import (
     _Strict,
     check_resume,
     identity,
+    local_cluster,
     read_spec,
 )
 from scslab.figures import check_figures, compute_figures, takes_day
@@ -317,14 +318,10 @@ def _trials(
             failures += "error" in result
             yield asked.pop(result["number"]), result
         return
-    from distributed import Client, LocalCluster, wait
+    from distributed import Client, wait
 
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, dashboard_address=None, silence_logs=50
-        )
-    client = Client(cluster if cluster is not None else scheduler)
+    cluster = None if scheduler is not None else local_cluster(workers)
+    client = Client(scheduler if cluster is None else cluster)
     try:
         slots = max(1, workers or len(client.scheduler_info()["workers"]))
         pending: set[Any] = set()

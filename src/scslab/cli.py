@@ -451,10 +451,22 @@ def report_cmd(
     """Write one self-contained HTML report (plots inline, opens offline) of one or more runs.
 
     Runs of the same scenario that differ only in seed are pooled, with intervals across
-    seeds; different scenarios are drawn side by side.
+    seeds; different scenarios are drawn side by side. A sweep folder alone gets the
+    sweep's report: figures across runs and against parameters, sensitivity indices.
     """
-    from scslab.report import expand_run_paths, load_for_report, write_report
+    from scslab.report import REPORT_SIGNATURE, expand_run_paths, load_for_report, write_report
+    from scslab.sweepreport import build_sweep_report, is_sweep_folder
 
+    if len(runs) == 1 and is_sweep_folder(runs[0]):  # a sweep: its own report
+        from scslab.experiments import ExperimentError
+        from scslab.rundir import write_file
+
+        try:
+            page = write_file(output, build_sweep_report(runs[0], title), REPORT_SIGNATURE)
+        except (ExperimentError, RunDirError) as err:
+            fail(str(err))
+        console.print(f"report of the sweep {escape(runs[0])}: [bold]{escape(str(page))}[/]")
+        return
     try:
         paths = expand_run_paths(_matched_runs(runs))
         loaded = [load_for_report(p) for p in paths]

@@ -134,7 +134,8 @@ def load_audit(results: Results) -> list[dict[str, Any]] | None:
 
 
 # --------------------------------------------------------------------------- HTML bits
-def _e(x: object) -> str:
+def esc(x: object) -> str:
+    """Text escaped for HTML."""
     return html.escape(str(x))
 
 
@@ -150,18 +151,18 @@ def svg(fig: Figure, key: str) -> str:
     text = buf.getvalue()
     text = text[text.index("<svg") :]
     text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r"<svg\1", text, count=1)
-    return text.replace("<svg", f'<svg role="img" aria-label="{_e(key)}"', 1)
+    return text.replace("<svg", f'<svg role="img" aria-label="{esc(key)}"', 1)
 
 
-def _figure(draw: Callable[[], Figure], key: str, caption: str = "") -> str:
+def figure_html(draw: Callable[[], Figure], key: str, caption: str = "") -> str:
     """Draw one figure as a <figure>; a drawing error becomes a visible note, not a crash."""
     try:
         fig = draw()
     except Exception as err:
         log.exception("figure %s failed", key)
-        return f'<p class="note">This figure could not be drawn: {_e(err)}</p>'
+        return f'<p class="note">This figure could not be drawn: {esc(err)}</p>'
     cap = f"<figcaption class='how'>{caption}</figcaption>" if caption else ""
-    return f'<figure id="fig-{_e(key)}">{svg(fig, key)}{cap}</figure>'
+    return f'<figure id="fig-{esc(key)}">{svg(fig, key)}{cap}</figure>'
 
 
 def _num(x: float, digits: int = 0) -> str:
@@ -176,7 +177,7 @@ def table_html(frame: pd.DataFrame, num_digits: dict[str, int] | None = None) ->
     """A DataFrame as a plain HTML table; numeric columns right-aligned and formatted."""
     num_digits = num_digits or {}
     head = "".join(
-        f'<th class="{"num" if pd.api.types.is_numeric_dtype(frame[c]) else ""}">{_e(c)}</th>'
+        f'<th class="{"num" if pd.api.types.is_numeric_dtype(frame[c]) else ""}">{esc(c)}</th>'
         for c in frame.columns
     )
     rows = []
@@ -187,17 +188,17 @@ def table_html(frame: pd.DataFrame, num_digits: dict[str, int] | None = None) ->
             if isinstance(v, int | float) and not isinstance(v, bool):
                 cells.append(f'<td class="num">{_num(float(v), num_digits.get(c, 0))}</td>')
             else:
-                cells.append(f"<td>{_e(v)}</td>")
+                cells.append(f"<td>{esc(v)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _section(sid: str, body: str) -> str:
     heading = dict(SECTIONS)[sid]
-    return f'<section id="{sid}"><h2>{_e(heading)}</h2>{body}</section>'
+    return f'<section id="{sid}"><h2>{esc(heading)}</h2>{body}</section>'
 
 
-def _how(text: str) -> str:
+def how_html(text: str) -> str:
     return f'<p class="how">{text}</p>'
 
 
@@ -214,7 +215,7 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 def scenario_summary(results: Results) -> str:
     """The scenario of a run in short: departments, lists and what they block, rewards."""
     sc = plots.scenario_dict(results)
-    parts = [f"<p><b>{_e(sc.get('name', '?'))}</b>: {_e(sc.get('description', ''))}</p>"]
+    parts = [f"<p><b>{esc(sc.get('name', '?'))}</b>: {esc(sc.get('description', ''))}</p>"]
     layers = []
     if sc.get("lists"):
         layers.append(f"{len(sc['lists'])} lists")
@@ -225,7 +226,7 @@ def scenario_summary(results: Results) -> str:
     if sc.get("corporate_scoring"):
         layers.append("a points score for market entities")
     parts.append(
-        f"<p>Layers: {_e('; '.join(layers) or 'none')}. {len(sc.get('measures', {}))} measures "
+        f"<p>Layers: {esc('; '.join(layers) or 'none')}. {len(sc.get('measures', {}))} measures "
         f"of joint punishment, {len(sc.get('rewards', {}))} rewards.</p>"
     )
     depts = [
@@ -291,7 +292,7 @@ def _scenario_section(vs: list[Variant]) -> str:
             body.append(inner)
         else:
             opened = " open" if k == 0 else ""
-            body.append(f"<details{opened}><summary>{_e(v.label)}</summary>{inner}</details>")
+            body.append(f"<details{opened}><summary>{esc(v.label)}</summary>{inner}</details>")
     if len(vs) > 1:
         flats = [_flatten(plots.scenario_dict(v.runs[0])) for v in vs]
         keys = sorted(set().union(*flats))
@@ -365,7 +366,7 @@ def _key_figures_section(runs: list[Results], vs: list[Variant]) -> str:
     kf = key_figures(vs)
     ratios = plots.disparity_ratios(runs)
     body = [
-        _how(
+        how_html(
             "Rates are per 100,000 residents, so that runs of different sizes compare and "
             "a small run stands for the whole city. With several seeds, figures are means."
         ),
@@ -387,7 +388,7 @@ def _key_figures_section(runs: list[Results], vs: list[Variant]) -> str:
         ).reset_index()
         pivot.columns.name = None
         body.append(
-            _how(
+            how_html(
                 "Disparity ratios: how many times the first group's rate is the second's "
                 "(1 = equal; above 1 the first group is hit more often). Where a group has "
                 f"fewer than {stats.MIN_EVENTS} events, or events from fewer than "
@@ -456,13 +457,13 @@ def _disparate_section(runs: list[Results], vs: list[Variant]) -> str:
         + " Groups whose intervals do not overlap differ beyond chance. Hukou: local "
         "residents hold a Beijing household registration, migrants do not."
     )
-    body = [_how(how)]
+    body = [how_html(how)]
     for kind in ("blacklisted", "blocked", "wrongful_blocked"):
-        body.append(_figure(partial(plots.disparate_impact, runs, kind), f"disparate-{kind}"))
+        body.append(figure_html(partial(plots.disparate_impact, runs, kind), f"disparate-{kind}"))
     tables = []
     for group_by in ("hukou", "income_decile", "district"):
         rates = plots.group_rates(runs, group_by, "blacklisted")
-        tables.append(f"<h4>{_e(plots.GROUP_LABELS[group_by])}</h4>" + _rates_table(rates))
+        tables.append(f"<h4>{esc(plots.GROUP_LABELS[group_by])}</h4>" + _rates_table(rates))
     body.append(
         "<details><summary>The numbers behind the first figure (on a blacklist on the last "
         "day)</summary>" + "".join(tables) + "</details>"
@@ -478,7 +479,7 @@ def _audit_section(runs: list[Results]) -> str:
             continue
         name = r.path.name if r.path is not None else r.manifest.get("scenario", "run")
         if not findings:
-            blocks.append(f"<p>{_e(name)}: the audit found nothing to report.</p>")
+            blocks.append(f"<p>{esc(name)}: the audit found nothing to report.</p>")
             continue
         keys = [k for k in FINDING_KEYS if any(k in f for f in findings)]
         keys += [k for f in findings for k in f if k not in keys]
@@ -496,7 +497,7 @@ def _audit_section(runs: list[Results]) -> str:
                 for f in findings
             ]
         )
-        blocks.append(f"<h4>{_e(name)}</h4>" + table_html(frame, {}))
+        blocks.append(f"<h4>{esc(name)}</h4>" + table_html(frame, {}))
     if not blocks:
         blocks.append(
             '<p class="note">No audit findings for these runs. The audit (<code>scslab.audit'
@@ -528,7 +529,7 @@ def _runs_section(runs: list[Results], vs: list[Variant]) -> str:
             )
     return _section(
         "runs",
-        _how("A run is a pure function of scenario, seed, size and scslab version.")
+        how_html("A run is a pure function of scenario, seed, size and scslab version.")
         + table_html(pd.DataFrame(rows), {"run time (s)": 1}),
     )
 
@@ -548,89 +549,89 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
         _key_figures_section(rl, vs),
         _section(
             "lists",
-            _how(
+            how_html(
                 "How many residents (and market entities) are on each blacklist and red "
                 "list, day by day, per 100,000. Lines that keep rising mean people enter "
                 "faster than they leave. Dashed lines count those listed only because of an "
                 "erroneous record." + _bands_and_markers(vs)
             )
-            + _figure(lambda: plots.list_sizes(rl, "resident"), "lists-residents")
+            + figure_html(lambda: plots.list_sizes(rl, "resident"), "lists-residents")
             + (
-                _figure(lambda: plots.list_sizes(rl, "enterprise"), "lists-enterprises")
+                figure_html(lambda: plots.list_sizes(rl, "enterprise"), "lists-enterprises")
                 if has_ent
                 else ""
             ),
         ),
         _section(
             "scores",
-            _how(
+            how_html(
                 "Left: how residents' points are spread on the last day (everyone starts at "
                 "the base score; records move them). Dotted lines mark where each grade "
                 "begins. Right: how many residents hold each grade, day by day."
                 + _bands_and_markers(vs)
             )
-            + _figure(lambda: plots.score_distribution(rl), "scores"),
+            + figure_html(lambda: plots.score_distribution(rl), "scores"),
         ),
         _section(
             "blocked",
-            _how(
+            how_html(
                 "Attempts to fly, take a train, book a hotel, get a loan, register a "
                 "business and so on that a measure blocked, per 100,000 over the whole run. "
                 "The hatched end of a bar, and the red percentage, are the attempts blocked "
                 "because of an erroneous record."
             )
-            + _figure(lambda: plots.blocked_by_domain(rl), "blocked"),
+            + figure_html(lambda: plots.blocked_by_domain(rl), "blocked"),
         ),
         _section(
             "records",
-            _how(
+            how_html(
                 "Records each department wrote about residents and market entities, per "
                 "100,000 over the run (log scale). The hatched end and the red percentage "
                 "are erroneous records: about the wrong person or wrong facts."
             )
-            + _figure(lambda: plots.records_by_department(rl), "records"),
+            + figure_html(lambda: plots.records_by_department(rl), "records"),
         ),
         _section(
             "wrongful",
-            _how(
+            how_html(
                 "Residents on a blacklist although every record that put them there is "
                 "erroneous, and the share of blocked attempts that such wrong records caused "
                 "(with how many residents those attempts came from: a few residents blocked "
                 "many times are not many residents wronged)." + _bands_and_markers(vs)
             )
-            + _figure(lambda: plots.wrongful_sanctions(rl), "wrongful"),
+            + figure_html(lambda: plots.wrongful_sanctions(rl), "wrongful"),
         ),
         _disparate_section(rl, vs),
         _section(
             "green-channel",
-            _how(
+            how_html(
                 "Rewards: shorter waits and priority in medical care and education for high "
                 "grades and red lists. Right: who gets them, by income decile; error bars "
                 f"are 95% t intervals across seeds, drawn from {stats.MIN_SEEDS} seeds on "
                 "(uses are not counted per resident, so fewer seeds give no interval)."
             )
-            + _figure(lambda: plots.green_channel(rl), "green-channel"),
+            + figure_html(lambda: plots.green_channel(rl), "green-channel"),
         ),
         _section(
             "posting",
-            _how(
+            how_html(
                 "Online posts per 1,000 residents a day. A penalty for a post makes the "
                 "penalised resident and their contacts post less (the chilling effect)."
                 + _bands_and_markers(vs)
             )
-            + _figure(lambda: plots.posting(rl), "posting"),
+            + figure_html(lambda: plots.posting(rl), "posting"),
         ),
         _audit_section(rl),
         _runs_section(rl, vs),
     ]
-    nav = "\n".join(f'<a href="#{sid}">{_e(h)}</a>' for sid, h in SECTIONS)
+    nav = "\n".join(f'<a href="#{sid}">{esc(h)}</a>' for sid, h in SECTIONS)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"{REPORT_SIGNATURE} {__version__}'>"
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
-        f"<header><h1>{_e(title)}</h1>"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>{esc(title)}</h1>"
         f"<p>{len(rl)} run{'s' if len(rl) > 1 else ''} of a synthetic city ({n_res} residents). "
         "Synthetic agents only: no real person is scored. Rates are per "
         f"{PER:,} residents; durations in days; scores in points.</p></header>"

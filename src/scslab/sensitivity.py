@@ -179,5 +179,11 @@ def plot(result: Sensitivity):  # -> matplotlib Figure
         share = result.seed_share.get(figure)
         extra = "" if share is None else f"; seeds' share of variance {share:.0%}"
         ax.set_title(f"{figure}{extra}", fontsize=9, loc="left")
-        ax.legend(fontsize=8, title=f"bars: {CONF:.0%} bootstrap intervals", title_fontsize=7)
+        ax.legend(
+            fontsize=8,
+            title=f"bars: {CONF:.0%} bootstrap\nintervals",
+            title_fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+        )
     return fig
