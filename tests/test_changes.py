@@ -112,3 +112,15 @@ def test_set_values_are_read_as_yaml() -> None:
         "d": "text",
         "e": None,
     }
+
+
+def test_the_scenario_reference_is_the_schema_and_is_current() -> None:
+    """docs/scenario-reference.md is what `scslab schema` prints now (regenerate it with
+    `scslab schema > docs/scenario-reference.md` after changing the schema)."""
+    from scslab.schemadoc import scenario_reference
+
+    text = scenario_reference()
+    docs = Path(__file__).resolve().parents[1] / "docs" / "scenario-reference.md"
+    assert docs.read_text() == text
+    assert "| `departments.NAME.delay_days` | integer | >= 0; at most 3650 days" in text
+    assert runner.invoke(app, ["schema"]).output == text

@@ -434,6 +434,15 @@ def validate(
     )
 
 
+@app.command()
+def schema() -> None:
+    """Print the scenario reference: every key, its type, bounds, default and meaning
+    (Markdown, as in docs/scenario-reference.md)."""
+    from scslab.schemadoc import scenario_reference
+
+    sys.stdout.write(scenario_reference())
+
+
 @app.command("report")
 def report_cmd(
     runs: Annotated[

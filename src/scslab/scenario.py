@@ -92,6 +92,7 @@ def _at_most(limit: float, unit: str, why: str) -> AfterValidator:
             raise ValueError(f"at most {shown}{unit}: {why}")
         return value
 
+    check.__doc__ = f"at most {shown}{unit} ({why})"  # read by the schema reference
     return AfterValidator(check)
 
 
@@ -103,6 +104,7 @@ def _at_least(least: float, unit: str, why: str) -> AfterValidator:
             raise ValueError(f"at least {least:g}{unit}: {why}")
         return value
 
+    check.__doc__ = f"at least {least:g}{unit} ({why})"  # read by the schema reference
     return AfterValidator(check)
 
 
@@ -114,6 +116,7 @@ def _zero_or_at_least(least: float, unit: str, why: str) -> AfterValidator:
             raise ValueError(f"0 or at least {least:g}{unit}: {why}")
         return value
 
+    check.__doc__ = f"0 or at least {least:g}{unit} ({why})"  # read by the schema reference
     return AfterValidator(check)
 
 
@@ -126,6 +129,7 @@ def _within(limit: float, unit: str, why: str) -> AfterValidator:
             raise ValueError(f"between -{shown} and {shown}{unit}: {why}")
         return value
 
+    check.__doc__ = f"between -{shown} and {shown}{unit} ({why})"  # read by the reference
     return AfterValidator(check)
 
 
