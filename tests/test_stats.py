@@ -185,14 +185,14 @@ def test_every_band_says_what_it_is() -> None:
     assert "shaded: range across seeds" in band_labels(plots.wrongful_sanctions(two))
     three = [*two, load_run(tiny_run("beijing-2018", seed=3))]
     labels = band_labels(plots.wrongful_sanctions(three))
-    assert "shaded: 95% t interval across seeds" in labels
+    assert "shaded: 10-90% of seeds" in labels
     assert "range across seeds" not in " ".join(labels)
-    assert "t interval across seeds" in plots.band_note(plots.variants(three))
+    assert "10-90% of the seeds' daily values" in plots.band_note(plots.variants(three))
     said = interval_method(plots.variants(three))
     assert "Student t interval across seeds" in said and "pooled" not in said
     assert "not available" in interval_method(plots.variants(two))
     text = build_report([load_for_report(p.path) for p in two])  # type: ignore[arg-type]
-    assert "Shaded: range across seeds" in text
+    assert "shaded: range across seeds (min to max)" in text
 
 
 def test_scenario_differences_are_escaped_once_and_readable() -> None:

@@ -2,16 +2,16 @@
 
 Every function takes one run or several (`Results` or a list of them) and returns a
 `matplotlib.figure.Figure`. Several runs are drawn side by side: runs of the same
-scenario, size and length (differing only in seed) form one *variant*, drawn as their
-mean with the range across seeds; different variants get different colours.
+scenario, size and length (differing only in seed) form one *variant*, drawn as the
+median of its seeds with their spread; different variants get different colours.
 
 Units: days on time axes; points for scores; rates per 100,000 residents of the group.
 Intervals are 95% (`scslab.stats`): across seeds (Student t) when a variant has 3 runs
 or more; otherwise, with the runs' residents pooled, Wilson for a share of residents and
 a bootstrap over residents for counts of events (events cluster on residents). Groups
-with too few events get no interval but a reason. Shaded bands around daily lines say
-what they are in the legend (`band_note`): the t interval across seeds, or the range
-across 2 seeds.
+with too few events get no interval but a reason. Daily lines are the median of the
+seeds, and the shaded band around them says what it is in the legend (`band_note`): the
+10-90% quantiles of the seeds' daily values from 3 seeds, their range with 2.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from scslab.stats import (
     MIN_SEEDS,
     cluster_rate,
     mean_ci,
-    t95,
     too_few,
     wilson_interval,
 )
@@ -192,36 +191,35 @@ def _totals(v: Variant, column: str, rate: bool = True) -> float:
 
 
 def band_note(vs: Sequence[Variant]) -> str:
-    """What the shaded band around a daily line is, for legends and captions ('' when
-    no variant has several runs)."""
+    """What the line and the shaded band of a daily series are, for legends and captions
+    ('' when no variant has several runs)."""
     sizes = sorted({len(v.runs) for v in vs if len(v.runs) > 1})
     if not sizes:
         return ""
     if sizes[0] >= MIN_SEEDS:
-        return "shaded: 95% t interval across seeds of the daily value"
+        return "line: median of the seeds; shaded: 10-90% of the seeds' daily values"
     if sizes[-1] < MIN_SEEDS:
-        return f"shaded: range across seeds (min to max; under {MIN_SEEDS} seeds, no interval)"
+        return "line: mean of the seeds; shaded: range across seeds (min to max)"
     return (
-        f"shaded: 95% t interval across seeds of the daily value ({MIN_SEEDS}+ seeds) or "
-        f"range across seeds (fewer)"
+        "line: median of the seeds; shaded: 10-90% of the seeds' daily values "
+        f"({MIN_SEEDS}+ seeds) or their range (fewer)"
     )
 
 
 def _band(series: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str]:
-    """The band around the mean of per-seed daily values: the 95% t interval across
-    seeds (cut at 0) from MIN_SEEDS seeds, else the range; and its legend label."""
-    n = series.shape[1]
-    if n >= MIN_SEEDS:
-        mean = series.mean(axis=1).to_numpy()
-        half = t95(n - 1) * series.std(axis=1, ddof=1).to_numpy() / math.sqrt(n)
-        return np.maximum(mean - half, 0.0), mean + half, "95% t interval across seeds"
+    """The spread of per-seed daily values around their median: the 10-90% quantiles
+    across seeds from MIN_SEEDS seeds, else the range; and its legend label. It shows how
+    far single runs fall apart, not an interval of the mean."""
+    if series.shape[1] >= MIN_SEEDS:
+        lo, hi = series.quantile(0.1, axis=1), series.quantile(0.9, axis=1)
+        return lo.to_numpy(), hi.to_numpy(), "10-90% of seeds"
     return series.min(axis=1).to_numpy(), series.max(axis=1).to_numpy(), "range across seeds"
 
 
 def _line(ax: Axes, variant: Variant, series: pd.DataFrame, label: str | None, **kw: Any) -> None:
-    """The mean over seeds as a line (with the variant's marker, placed apart from other
+    """The median over seeds as a line (with the variant's marker, placed apart from other
     variants' so that coinciding lines show both), and a labelled band across seeds."""
-    mean = series.mean(axis=1)
+    mean = series.median(axis=1)
     if variant.marker:
         step = max(len(mean) // 8, 1)
         kw = {"marker": variant.marker, "markersize": 4, "markevery": (0, step)} | kw
