@@ -124,3 +124,11 @@ def test_the_scenario_reference_is_the_schema_and_is_current() -> None:
     assert docs.read_text() == text
     assert "| `departments.NAME.delay_days` | integer | >= 0; at most 3650 days" in text
     assert runner.invoke(app, ["schema"]).output == text
+
+
+def test_a_mapping_given_as_a_value_is_merged_not_replaced() -> None:
+    base = load_scenario("beijing-2018")
+    changed = base.with_changes({"behaviour": {"deterrence_elasticity": 0.9}})
+    assert changed.behaviour.deterrence_elasticity == 0.9
+    assert changed.behaviour.chilling_self == base.behaviour.chilling_self  # kept
+    assert changed.behaviour.default_risk_elasticity == base.behaviour.default_risk_elasticity

@@ -402,7 +402,10 @@ def test_a_calibration_recovers_the_value_that_made_its_targets(tmp_path: Path) 
     # more trials on resume: the study goes on from the 24 it has
     more = cal.model_copy(update={"trials": 26})
     calibrate(more, scenario, prepare_folder(more, scenario, tmp_path / "out", True), workers=0)
-    assert len(pd.read_parquet(folder / "trials.parquet")) == 26
+    trials = pd.read_parquet(folder / "trials.parquet")
+    assert len(trials) == 26
+    first, resumed = trials[f"param:{key}"].iloc[:2], trials[f"param:{key}"].iloc[24:]
+    assert set(first).isdisjoint(resumed)  # the resumed sampler does not start over
 
 
 @pytest.mark.parametrize(
@@ -462,3 +465,87 @@ def test_the_python_api_runs_an_experiment_and_plots_it(tmp_path: Path) -> None:
     }
     fig = exp.plot(table)
     assert len(fig.axes) == 2 * 1
+
+
+def test_planning_a_sweep_writes_nothing_and_run_seeds_refuses_single_run_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    exp, scenario = load_experiment(grid(tmp_path))
+    prepare(exp, scenario, "sw", resume=False)
+    assert not (tmp_path / "sw").exists()
+    for flag in (["--seed", "3"], ["--report"], ["--overwrite"], ["--engine", "general"]):
+        result = runner.invoke(app, ["run", "--seeds", "1-2", "--residents", "500", *flag])
+        assert result.exit_code == 2 and f"--seeds: {flag[0]}" in result.output
+    result = runner.invoke(app, ["run", "--residents", "500", "--days", "3", "--resume"])
+    assert result.exit_code == 2 and "--resume: goes with --seeds" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]
+
+
+def test_run_seeds_resumes_and_passes_no_agents(tmp_path: Path) -> None:
+    args = [
+        "run",
+        "--residents",
+        "600",
+        "--days",
+        "5",
+        "--seeds",
+        "1-2",
+        "--workers",
+        "0",
+        "--no-agents",
+        "-q",
+        "--out",
+        str(tmp_path / "s"),
+    ]
+    assert runner.invoke(app, args).exit_code == 0
+    assert not (tmp_path / "s" / "s1" / "residents.parquet").exists()
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "--resume" in again.output
+    assert runner.invoke(app, [*args, "--resume"]).exit_code == 0
+
+
+def test_sensitivity_plot_never_overwrites_a_file(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.png"
+    mine.write_bytes(b"my picture")
+    path = write_experiment(
+        tmp_path,
+        parameters={"departments.courts.coverage": {"range": [0.1, 1.0]}},
+        design="morris",
+        samples=2,
+        residents=500,
+        days=5,
+        outputs=["records_per_100k"],
+    )
+    exp, scenario = load_experiment(path)
+    run_sweep(prepare(exp, scenario, tmp_path / "sw", resume=False), workers=0)
+    result = runner.invoke(app, ["sensitivity", str(tmp_path / "sw"), "--plot", str(mine)])
+    assert result.exit_code == 2 and "exists" in result.output
+    assert mine.read_bytes() == b"my picture"
+    png = str(tmp_path / "i.png")
+    ok = runner.invoke(app, ["sensitivity", str(tmp_path / "sw"), "--plot", png])
+    assert ok.exit_code == 0 and (tmp_path / "i.png").stat().st_size > 0
+
+
+def test_a_calibration_whose_target_is_never_defined_ends(tmp_path: Path) -> None:
+    """A target's figure undefined in every trial (too few listed to give a ratio): the
+    trials fail, a bounded number of them, and the command says so in one line."""
+    path = tmp_path / "cal.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "never",
+                "base": "beijing-2018",
+                "parameters": {"departments.courts.coverage": {"range": [0.1, 1.0]}},
+                "targets": [{"figure": "blacklisted_ratio_migrants_locals", "value": 1, "sd": 1}],
+                "seeds": [1],
+                "residents": 300,
+                "days": 3,
+                "trials": 2,
+            }
+        )
+    )
+    result = runner.invoke(
+        app, ["calibrate", str(path), "--out", str(tmp_path / "c"), "--workers", "0"]
+    )
+    assert result.exit_code == 2 and "no trial gave every target's figure" in result.output

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from scslab.experiments import (
     Spec,
     _Strict,
     check_resume,
+    connect,
     identity,
     local_cluster,
     read_spec,
@@ -198,25 +200,29 @@ def _study(cal: Calibration, folder: Path) -> Any:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler: Any
-    if cal.sampler == "cmaes":
-        sampler = optuna.samplers.CmaEsSampler(seed=cal.sampler_seed)
-    else:
-        sampler = optuna.samplers.TPESampler(seed=cal.sampler_seed)
-    return optuna.create_study(
+    study = optuna.create_study(
         study_name=cal.name,
         storage=f"sqlite:///{folder / 'study.db'}",
         load_if_exists=True,
         direction="minimize",
-        sampler=sampler,
     )
+    # a resumed study gets a sampler seeded past the trials it has, so that it does not
+    # propose its first trials again
+    seed = cal.sampler_seed + len(study.trials)
+    if cal.sampler == "cmaes":
+        study.sampler = optuna.samplers.CmaEsSampler(seed=seed)
+    else:
+        study.sampler = optuna.samplers.TPESampler(seed=seed)
+    return study
 
 
 def prepare_folder(cal: Calibration, scenario: Scenario, out: str | Path, resume: bool) -> Path:
     """Make (or with `resume` reopen) the calibration folder; ExperimentError (one line)
     for a folder that is not this calibration's."""
-    folder = Path(out)
     label = str(out)
+    folder = Path(os.path.abspath(out))
+    if folder.parent == folder:
+        raise ExperimentError(f"{label}: the root directory cannot be a calibration folder")
     ident = identity(cal.digest(), scenario)
     mark = folder / "calibration.json"
     if folder.exists() and not folder.is_dir():
@@ -312,16 +318,16 @@ def _trials(
         )
 
     if workers == 0 and scheduler is None:
-        failures = 0
-        while complete() < cal.trials and failures < cal.trials:
+        tries = 0
+        while complete() < cal.trials and tries < 10 * cal.trials:  # failed trials
+            tries += 1  # (an error, or a target's figure undefined) do not go on for ever
             result = run_trial(ask())
-            failures += "error" in result
             yield asked.pop(result["number"]), result
         return
-    from distributed import Client, wait
+    from distributed import wait
 
     cluster = None if scheduler is not None else local_cluster(workers)
-    client = Client(scheduler if cluster is None else cluster)
+    client = connect(scheduler if cluster is None else cluster)
     try:
         slots = max(1, workers or len(client.scheduler_info()["workers"]))
         pending: set[Any] = set()

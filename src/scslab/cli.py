@@ -284,7 +284,7 @@ def run(
     ] = None,
     residents: Annotated[int | None, typer.Option(help="Absolute number of residents.")] = None,
     days: Annotated[int | None, typer.Option(help="Days to simulate (default: scenario).")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default 1).")] = None,
     out: Annotated[
         Path | None, typer.Option(help="Run directory (default: runs/NAME-TIME).")
     ] = None,
@@ -323,15 +323,33 @@ def run(
     workers: Annotated[
         int, typer.Option(help="With --seeds: local worker processes (0: in this process).")
     ] = 2,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="With --seeds: finish the folder of seeds begun before."),
+    ] = False,
     set_: SetOption = None,
 ) -> None:
     """Simulate a scenario and write its run directory (Parquet tables + manifest)."""
     from scslab.engine import Simulation
 
-    check_run_options(scale, residents, days, seed)
     if seeds is not None:
-        _run_seeds(scenario, seeds, scale, residents, days, out, workers, quiet, set_)
+        given = {"--seed": seed is not None, "--report": report, "--overwrite": overwrite}
+        given["--engine"] = engine != "auto"
+        if any(given.values()):
+            flags = ", ".join(k for k, v in given.items() if v)
+            fail(
+                f"--seeds: {flags} cannot go with it (each run has its own seed; "
+                "--resume finishes a folder of seeds; scslab report reads it)"
+            )
+        check_run_options(scale, residents, days, 1)
+        _run_seeds(
+            scenario, seeds, (scale, residents, days, agents), out, workers, resume, quiet, set_
+        )
         return
+    if resume:
+        fail("--resume: goes with --seeds (a single run is replaced with --overwrite)")
+    seed = 1 if seed is None else seed
+    check_run_options(scale, residents, days, seed)
     sc = scenario_with_sets(scenario, set_)
     n = resident_count(sc.population, scale, residents)
     records = sc.records_at_most(n, days or sc.days) * RECORD_BYTES
@@ -760,15 +778,15 @@ def compare(
 def _run_seeds(
     scenario: str,
     seeds: str,
-    scale: float | None,
-    residents: int | None,
-    days: int | None,
+    size: tuple[float | None, int | None, int | None, bool | None],
     out: Path | None,
     workers: int,
+    resume: bool,
     quiet: bool,
     sets: list[str] | None,
 ) -> None:
-    """`scslab run NAME --seeds ...`: the scenario over seeds, as a sweep into --out."""
+    """`scslab run NAME --seeds ...`: the scenario over seeds, as a sweep into --out.
+    `size`: (scale, residents, days, agents) as given to run."""
     from pydantic import ValidationError
 
     from scslab.experiments import (
@@ -779,10 +797,12 @@ def _run_seeds(
         seeds_experiment,
     )
 
+    scale, residents, days, agents = size
     try:
-        exp = seeds_experiment(scenario, parse_seeds(seeds), residents, scale, days)
-        if sets:
-            exp = exp.model_copy(update={"changes": parse_changes(sets)})
+        changes = parse_changes(sets or [])
+        exp = seeds_experiment(
+            scenario, parse_seeds(seeds), residents, scale, days, agents, changes
+        )
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
@@ -793,7 +813,7 @@ def _run_seeds(
         fail(f"--{err}")
     try:
         sc = check_experiment(exp, scenario, scenario)
-        sw = prepare(exp, sc, out or Path("runs") / exp.name, resume=False)
+        sw = prepare(exp, sc, out or Path("runs") / exp.name, resume)
         _run_sweep_cli(sw, workers, None, quiet)
     except (ExperimentError, RunDirError) as err:
         fail(str(err))
@@ -803,7 +823,7 @@ def _run_sweep_cli(sweep, workers: int, scheduler: str | None, quiet: bool) -> N
     """Print the plan, run the sweep with a progress bar, print where the table is."""
     from rich.progress import TimeRemainingColumn
 
-    from scslab.experiments import run_sweep, run_task
+    from scslab.experiments import run_sweep
 
     exp = sweep.experiment
     todo = sweep.missing()
@@ -832,24 +852,18 @@ def _run_sweep_cli(sweep, workers: int, scheduler: str | None, quiet: bool) -> N
         nonlocal failed
         failed += row["status"] != "ok"
 
-    if len(todo) > 1 and scheduler is None and workers > 0:
-        # the first run here: it compiles the kernels once for every worker of this
-        # machine, and times a run for the estimate
-        first = run_task(todo[0])
-        sweep.rows[first["run"]] = first
-        count(first)
+    def probe(first: dict, left: int) -> None:
         if not quiet:
-            rest = (len(todo) - 1) * first["seconds"] / workers
             err_console.print(
                 f"first run {first['seconds']:.1f} s (compiling included when the kernels "
-                f"were not cached); the other {len(todo) - 1} about {rest / 60:.1f} min",
+                f"were not cached); the other {left} about "
+                f"{left * first['seconds'] / workers / 60:.1f} min",
                 highlight=False,
                 markup=False,
             )
-        todo = todo[1:]
 
     if quiet or not sys.stderr.isatty():
-        run_sweep(sweep, workers, scheduler, on_row=count)
+        run_sweep(sweep, workers, scheduler, on_row=count, on_probe=probe)
     else:
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -867,7 +881,7 @@ def _run_sweep_cli(sweep, workers: int, scheduler: str | None, quiet: bool) -> N
                 count(row)
                 progress.advance(bar)
 
-            run_sweep(sweep, workers, scheduler, on_row=advance)
+            run_sweep(sweep, workers, scheduler, on_row=advance, on_probe=probe)
     table = sweep.folder / "sweep.parquet"
     if quiet:
         console.print(str(sweep.folder), highlight=False, markup=False, soft_wrap=True)
@@ -937,9 +951,14 @@ def sensitivity(
     except ExperimentError as err:
         fail(str(err))
     if plot is not None:
+        if plot.exists() or plot.is_symlink():
+            fail(f"--plot: {plot}: exists; scslab writes a new file, give another name")
+        tmp = plot.with_name(f".{plot.name}.partial{plot.suffix}")
         try:
-            plot_indices(result).savefig(plot)
+            plot_indices(result).savefig(tmp)
+            tmp.replace(plot)
         except (OSError, ValueError) as err:
+            tmp.unlink(missing_ok=True)
             fail(f"--plot: {plot}: {err}")
     if json_out:
         sys.stdout.write(result.to_json() + "\n")

@@ -26,10 +26,12 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar
 
@@ -54,6 +56,7 @@ from scslab.scenario import (
 
 DESIGNS = ("grid", "lhs", "sobol", "morris")
 ROW_SIGNATURE = '{"run": '  # a row file starts so (written by scslab)
+TABLE_EVERY_S = 10.0  # sweep.parquet is rewritten at most this often while runs finish
 DEFAULT_FIGURES = (
     "blacklisted_per_100k",
     "wrongfully_blacklisted_per_100k",
@@ -413,9 +416,12 @@ class Sweep:
 
     experiment: Experiment
     scenario: Scenario
-    folder: Path
+    folder: Path  # absolute (workers elsewhere write into it)
     tasks: list[RunTask]
     rows: dict[str, dict[str, Any]]
+    label: str = ""  # the folder as the user named it, for messages
+    ident: dict[str, str] = field(default_factory=dict)
+    resume: bool = False
 
     def missing(self) -> list[RunTask]:
         """Tasks without a finished row (failed ones are tried again)."""
@@ -431,6 +437,8 @@ class Sweep:
         columns += [f"param:{k}" for k in self.experiment.parameters]
         columns += [*self.experiment.outputs, "status", "error", "seconds"]
         frame = pd.DataFrame(rows, columns=columns)
+        for key in self.experiment.parameters:
+            frame[f"param:{key}"] = _column(frame[f"param:{key}"].tolist())
         for name in self.experiment.outputs:
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
         return frame
@@ -478,41 +486,17 @@ def _is_sweep(folder: Path) -> bool:
 
 
 def prepare(exp: Experiment, scenario: Scenario, out: str | Path, resume: bool) -> Sweep:
-    """Make (or, with `resume`, reopen) the sweep folder `out`; ExperimentError (one
-    line) for a folder that is not this sweep's."""
-    folder = Path(out)
-    ident = identity(exp.digest(), scenario)
+    """Plan the sweep into the folder `out` (new, or with `resume` one begun with the
+    same experiment): its tasks and the rows already there. Writes nothing (run_sweep
+    does, once it holds the folder's lock); ExperimentError (one line) for a folder that
+    is not this sweep's."""
     label = str(out)
-    if folder.exists() and not folder.is_dir():
-        raise ExperimentError(f"{label}: exists and is not a directory")
-    occupied = folder.is_dir() and any(p for p in folder.iterdir() if not p.name.startswith("."))
-    if occupied and not _is_sweep(folder):
-        raise ExperimentError(
-            f"{label}: exists and is not a scslab sweep folder; give another --out"
-        )
-    if occupied and not resume:
-        raise ExperimentError(
-            f"{label}: a sweep is already there; give --resume to finish it, or another --out"
-        )
-    if occupied:
-        before = json.loads((folder / "sweep.json").read_text("utf-8"))
-        check_resume(label, before, ident, "experiment file")
-    try:
-        (folder / "rows").mkdir(parents=True, exist_ok=True)
-        if not occupied:
-            (folder / "experiment.yaml").write_text(
-                yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False), "utf-8"
-            )
-            (folder / "sweep.json").write_text(json.dumps(ident, indent=2), "utf-8")
-    except OSError as err:
-        raise ExperimentError(f"{label}: cannot write the sweep here: {err.strerror}") from None
+    folder = Path(os.path.abspath(out))
+    if folder.parent == folder:
+        raise ExperimentError(f"{label}: the root directory cannot be a sweep folder")
+    ident = identity(exp.digest(), scenario)
+    _check_folder(folder, label, ident, resume)
     points = exp.points()
-    unit = exp.unit_points()
-    frame = pd.DataFrame(unit, columns=[f"u:{k}" for k in exp.parameters])
-    for key in exp.parameters:
-        frame[f"param:{key}"] = [p[key] for p in points]
-    frame.insert(0, "point", np.arange(len(points)))
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / "points.parquet")
     tasks = []
     width = max(4, len(str(len(points) - 1)))
     for k, point in enumerate(points):
@@ -534,14 +518,76 @@ def prepare(exp: Experiment, scenario: Scenario, out: str | Path, resume: bool) 
                     exp.agents,
                 )
             )
+    return Sweep(exp, scenario, folder, tasks, _read_rows(folder), label, ident, resume)
+
+
+def _check_folder(folder: Path, label: str, ident: dict[str, str], resume: bool) -> bool:
+    """Whether `folder` holds this sweep already (resume); ExperimentError when it is a
+    file, another sweep, a folder of other things, or a sweep not asked to resume."""
+    if folder.exists() and not folder.is_dir():
+        raise ExperimentError(f"{label}: exists and is not a directory")
+    occupied = folder.is_dir() and any(p for p in folder.iterdir() if not p.name.startswith("."))
+    if not occupied:
+        return False
+    if not _is_sweep(folder):
+        raise ExperimentError(
+            f"{label}: exists and is not a scslab sweep folder; give another --out"
+        )
+    if not resume:
+        raise ExperimentError(
+            f"{label}: a sweep is already there; give --resume to finish it, or another --out"
+        )
+    try:
+        before = json.loads((folder / "sweep.json").read_text("utf-8"))
+    except (OSError, ValueError) as err:
+        raise ExperimentError(f"{label}: sweep.json cannot be read ({err})") from None
+    check_resume(label, before if isinstance(before, dict) else {}, ident, "experiment file")
+    return True
+
+
+def _read_rows(folder: Path) -> dict[str, dict[str, Any]]:
     rows = {}
     for path in sorted((folder / "rows").glob("*.json")):
         try:
             row = json.loads(path.read_text("utf-8"))
         except (OSError, ValueError):
-            continue  # a row being written when the sweep was killed: run again
-        rows[row["run"]] = row
-    return Sweep(exp, scenario, folder, tasks, rows)
+            continue  # unreadable: its run is done again
+        if isinstance(row, dict) and isinstance(row.get("run"), str):
+            rows[row["run"]] = row
+    return rows
+
+
+def _begin(sweep: Sweep) -> None:
+    """Under the lock: check the folder again and, for a new sweep, write what it is
+    (experiment.yaml, points.parquet, then sweep.json, which marks it a sweep)."""
+    exp, folder = sweep.experiment, sweep.folder
+    if _check_folder(folder, sweep.label, sweep.ident, sweep.resume):
+        sweep.rows = _read_rows(folder)
+        return
+    try:
+        (folder / "rows").mkdir(parents=True, exist_ok=True)
+        (folder / "experiment.yaml").write_text(
+            yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False), "utf-8"
+        )
+        points = pd.DataFrame(exp.unit_points(), columns=[f"u:{k}" for k in exp.parameters])
+        for key in exp.parameters:
+            points[f"param:{key}"] = _column([p[key] for p in exp.points()])
+        points.insert(0, "point", np.arange(len(points)))
+        pq.write_table(
+            pa.Table.from_pandas(points, preserve_index=False), folder / "points.parquet"
+        )
+        write_file(folder / "sweep.json", json.dumps(sweep.ident, indent=2), '"spec_sha256"')
+    except OSError as err:
+        raise ExperimentError(f"{sweep.label}: cannot write the sweep here: {err}") from None
+
+
+def _column(values: list[Any]) -> list[Any]:
+    """A parameter's values as one Parquet type: as they are when all numbers (or all of
+    one type), as text when levels mix types ('a' and 1.0)."""
+    kinds = {type(v) for v in values}
+    if len(kinds) <= 1 or kinds <= {int, float}:
+        return values
+    return [str(v) for v in values]
 
 
 def run_sweep(
@@ -549,21 +595,38 @@ def run_sweep(
     workers: int = 2,
     scheduler: str | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    on_probe: Callable[[dict[str, Any], int], None] | None = None,
 ) -> pd.DataFrame:
-    """Run every missing run of the sweep and return its table (also in sweep.parquet).
+    """Run every missing run of the sweep and return its table (also in sweep.parquet,
+    rewritten as runs finish and at the end).
 
     `workers` 0 runs them one after another in this process; otherwise on an embedded
     Dask LocalCluster of that many single-threaded worker processes, or on the cluster
     at `scheduler` ('tcp://host:8786'). `on_row(row)` is called as each run finishes.
+    With `on_probe`, local workers and more than one run to do, the first run goes in
+    this process (compiling the kernels once for the machine's workers) and
+    `on_probe(row, runs_left)` is called with it, for an estimate.
     """
     lock_path = sweep.folder.with_name(f".{sweep.folder.name}.lock")
-    lock = hold_lock(lock_path, str(sweep.folder))
+    lock = hold_lock(lock_path, sweep.label or str(sweep.folder))
     try:
+        _begin(sweep)
         todo = sweep.missing()
+        if on_probe is not None and len(todo) > 1 and scheduler is None and workers > 0:
+            first = run_task(todo[0])
+            sweep.rows[first["run"]] = first
+            if on_row is not None:
+                on_row(first)
+            todo = todo[1:]
+            on_probe(first, len(todo))
+        written = time.monotonic()
         for row in _results(todo, workers, scheduler):
             sweep.rows[row["run"]] = row
             if on_row is not None:
                 on_row(row)
+            if time.monotonic() - written > TABLE_EVERY_S:
+                sweep.write_table()
+                written = time.monotonic()
         sweep.write_table()
     finally:
         release_lock(lock, lock_path)
@@ -577,12 +640,13 @@ def _results(todo: list[RunTask], workers: int, scheduler: str | None) -> Iterat
         for task in todo:
             yield run_task(RunTask(**{**task.__dict__, "threads": None}))
         return
-    from distributed import Client, as_completed
+    from distributed import as_completed
 
     cluster = None if scheduler is not None else local_cluster(workers)
-    client = Client(scheduler if cluster is None else cluster)
+    client = connect(scheduler if cluster is None else cluster)
     try:
-        futures = [client.submit(run_task, t, key=f"scslab-{t.name}", pure=False) for t in todo]
+        tag = uuid.uuid4().hex[:12]  # keys of this sweep alone on a shared scheduler
+        futures = [client.submit(run_task, t, key=f"scslab-{tag}-{t.name}") for t in todo]
         for future in as_completed(futures):
             yield future.result()
     finally:
@@ -616,18 +680,38 @@ def local_cluster(workers: int) -> Any:
         )
 
 
+def connect(where: Any) -> Any:
+    """A Dask Client of a LocalCluster or of a scheduler's address; ExperimentError (one
+    line) when the scheduler cannot be reached."""
+    from distributed import Client
+
+    try:
+        return Client(where, timeout="20s")
+    except (OSError, TimeoutError) as err:
+        raise ExperimentError(f"--scheduler {where}: cannot connect ({err})") from None
+
+
 def seeds_experiment(
-    base: str, seeds: list[int], residents: int | None, scale: float | None, days: int | None
+    base: str,
+    seeds: list[int],
+    residents: int | None,
+    scale: float | None,
+    days: int | None,
+    agents: bool | None = None,
+    changes: dict[str, Any] | None = None,
 ) -> Experiment:
-    """The experiment of `scslab run NAME --seeds ...`: the base scenario over seeds."""
+    """The experiment of `scslab run NAME --seeds ...`: the base scenario (with the
+    command line's --set `changes`) over seeds, per-agent tables as `agents`."""
     name = Path(base).stem if base.endswith((".yaml", ".yml")) else base
     return Experiment(
         name=f"{name}-seeds".lower(),
         base=base,
+        changes=changes or {},
         seeds=seeds,
         residents=residents,
         scale=scale,
         days=days,
+        agents=agents,
     )
 
 

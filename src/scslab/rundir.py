@@ -89,9 +89,9 @@ class Staging:
         elif not _exchange(self.partial, self.target):
             os.replace(self.target, self.aside)
             os.replace(self.partial, self.target)
-            shutil.rmtree(self.aside)
+            _remove_old(self.aside)
         else:
-            shutil.rmtree(self.partial)  # the old run, exchanged into the partial's name
+            _remove_old(self.partial)  # the old run, exchanged into the partial's name
         self.done = True
         self._release()
         return self.target
@@ -112,6 +112,25 @@ class Staging:
 
     def _release(self) -> None:
         release_lock(self.lock_fd, self.lock_path)
+
+
+def _remove_old(path: Path) -> None:
+    """Remove a replaced run: marked first and the mark removed last, so that a kill in
+    between leaves a folder the next claim knows as scslab's own (and removes). A failure
+    here leaves that folder for the next claim; the new run is in place either way."""
+    try:
+        (path / PARTIAL_MARK).write_text("replaced\n", "utf-8")
+        for child in path.iterdir():
+            if child.name == PARTIAL_MARK:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        (path / PARTIAL_MARK).unlink()
+        path.rmdir()
+    except OSError:
+        pass
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -138,7 +157,7 @@ def hold_lock(path: Path, label: str) -> int:
     checks after locking that the name still points at what it locked, and tries again.
     """
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -878,9 +878,10 @@ class Scenario(Strict):
     ) -> Scenario:
         """A new scenario with `changes` applied and the `remove`d entries dropped,
         validated again. Keys are dotted paths ('departments.courts.error_rate',
-        'lists.low_credit.duration_days'); a change may add an entry to a mapping of
-        named items (a new list) but not a key the schema lacks. Raises ScenarioError
-        naming `source` and the key."""
+        'lists.low_credit.duration_days'); a mapping given as a value is merged key by
+        key into the one there (as `extends` merges), so the keys it leaves out keep
+        their values; a change may add an entry to a mapping of named items (a new list)
+        but not a key the schema lacks. Raises ScenarioError naming `source` and the key."""
         data = self.model_dump(mode="json")
         for key in remove:
             *parents, leaf = key.split(".")
@@ -890,7 +891,11 @@ class Scenario(Strict):
             del node[leaf]
         for key, value in changes.items():
             *parents, leaf = key.split(".")
-            _walk(data, parents, key, source)[leaf] = value
+            node = _walk(data, parents, key, source)
+            if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+                node[leaf] = _deep_merge(node[leaf], value)  # as `extends` merges
+            else:
+                node[leaf] = value
         try:
             return Scenario.model_validate(data)
         except ValidationError as err:

@@ -73,13 +73,13 @@ def analyse(folder: str | Path) -> Sensitivity:
     try:
         exp = Experiment.model_validate(yaml.safe_load((folder / "experiment.yaml").read_text()))
         table = pd.read_parquet(folder / "sweep.parquet")
+        points = pd.read_parquet(folder / "points.parquet")
     except (OSError, ValueError) as err:
         raise ExperimentError(f"{folder}: not a finished scslab sweep ({err})") from None
     if exp.design not in ("sobol", "morris"):
         raise ExperimentError(
             f"{folder}: design {exp.design}: sensitivity indices need a sobol or morris sweep"
         )
-    points = pd.read_parquet(folder / "points.parquet")
     failed = table[table["status"] != "ok"]
     if len(failed) or len(table) < len(points) * len(exp.seeds):
         raise ExperimentError(
