@@ -17,7 +17,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -83,54 +83,42 @@ POINTS_WHY = "scores are float32 (about 7 significant digits)"
 MULTIPLIER_WHY = "multipliers scale a day's events, which are drawn and held in memory at once"
 
 
-def _at_most(limit: float, unit: str, why: str) -> AfterValidator:
-    """A validator refusing values above `limit`, saying what fits and why."""
-    shown = f"{limit:g}" if isinstance(limit, float) else str(limit)
+def _rule(ok: Callable[[float], bool], rule: str, why: str) -> AfterValidator:
+    """A validator refusing values for which `ok` is false, saying the `rule` (what fits)
+    and `why`; the schema reference reads the same words from its docstring."""
 
     def check(value: float) -> float:
-        if value > limit:
-            raise ValueError(f"at most {shown}{unit}: {why}")
+        if not ok(value):
+            raise ValueError(f"{rule}: {why}")
         return value
 
-    check.__doc__ = f"at most {shown}{unit} ({why})"  # read by the schema reference
+    check.__doc__ = f"{rule} ({why})"
     return AfterValidator(check)
+
+
+def _shown(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _at_most(limit: float, unit: str, why: str) -> AfterValidator:
+    """Values above `limit` refused."""
+    return _rule(lambda v: v <= limit, f"at most {_shown(limit)}{unit}", why)
 
 
 def _at_least(least: float, unit: str, why: str) -> AfterValidator:
-    """A validator refusing values below `least`, saying what fits and why."""
-
-    def check(value: float) -> float:
-        if value < least:
-            raise ValueError(f"at least {least:g}{unit}: {why}")
-        return value
-
-    check.__doc__ = f"at least {least:g}{unit} ({why})"  # read by the schema reference
-    return AfterValidator(check)
+    """Values below `least` refused."""
+    return _rule(lambda v: v >= least, f"at least {least:g}{unit}", why)
 
 
 def _zero_or_at_least(least: float, unit: str, why: str) -> AfterValidator:
-    """A validator refusing positive values below `least`, saying what fits and why."""
-
-    def check(value: float) -> float:
-        if 0 < value < least:
-            raise ValueError(f"0 or at least {least:g}{unit}: {why}")
-        return value
-
-    check.__doc__ = f"0 or at least {least:g}{unit} ({why})"  # read by the schema reference
-    return AfterValidator(check)
+    """Positive values below `least` refused."""
+    return _rule(lambda v: not 0 < v < least, f"0 or at least {least:g}{unit}", why)
 
 
 def _within(limit: float, unit: str, why: str) -> AfterValidator:
-    """A validator refusing values above `limit` in magnitude, saying what fits and why."""
+    """Values above `limit` in magnitude refused."""
     shown = f"{limit:g}"
-
-    def check(value: float) -> float:
-        if abs(value) > limit:
-            raise ValueError(f"between -{shown} and {shown}{unit}: {why}")
-        return value
-
-    check.__doc__ = f"between -{shown} and {shown}{unit} ({why})"  # read by the reference
-    return AfterValidator(check)
+    return _rule(lambda v: abs(v) <= limit, f"between -{shown} and {shown}{unit}", why)
 
 
 Points = Annotated[float, Field(strict=True), _within(MAX_POINTS, " points", POINTS_WHY)]

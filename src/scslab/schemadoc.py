@@ -18,6 +18,8 @@ from pydantic_core import PydanticUndefined
 
 from scslab.scenario import Scenario
 
+BOUNDS = ((Ge, ">=", "ge"), (Gt, ">", "gt"), (Le, "<=", "le"), (Lt, "<", "lt"))
+
 
 def _name(ann: Any) -> tuple[str, type[BaseModel] | None, bool]:
     """(type as words, the model to describe below it, whether it is a mapping of names)."""
@@ -57,14 +59,9 @@ def _allowed(field: FieldInfo) -> str:
     for ann in typing.get_args(field.annotation):  # bounds on an Annotated type alias
         metadata.extend(getattr(ann, "metadata", []))
     for m in metadata:
-        if isinstance(m, Ge):
-            words.append(f">= {m.ge:g}")
-        elif isinstance(m, Gt):
-            words.append(f"> {m.gt:g}")
-        elif isinstance(m, Le):
-            words.append(f"<= {m.le:g}")
-        elif isinstance(m, Lt):
-            words.append(f"< {m.lt:g}")
+        bound = next(((sign, getattr(m, a)) for t, sign, a in BOUNDS if isinstance(m, t)), None)
+        if bound is not None:
+            words.append(f"{bound[0]} {bound[1]:g}")
         elif isinstance(m, MaxLen):
             words.append(f"at most {m.max_length} long")
         elif isinstance(m, MinLen):
