@@ -463,8 +463,10 @@ def test_the_python_api_runs_an_experiment_and_plots_it(tmp_path: Path) -> None:
         0.3: [1, 2],
         0.9: [1, 2],
     }
-    fig = exp.plot(table)
-    assert len(fig.axes) == 2 * 1
+    assert len(exp.plot(table).axes) == 2 * 1
+    assert len(exp.plot().axes) == 2  # the table of the last run()
+    with pytest.raises(ValueError, match="run"):
+        scslab.Experiment(**exp.model_dump()).plot()  # a fresh one has no table
 
 
 def test_planning_a_sweep_writes_nothing_and_run_seeds_refuses_single_run_flags(

@@ -40,7 +40,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from scslab.figures import FIGURES, check_figures, compute_figures, needs_agents
 from scslab.rundir import hold_lock, is_run_dir, release_lock, write_file
@@ -163,6 +170,8 @@ class Spec(_Strict):
 class Experiment(Spec):
     """An experiment file: what to vary, how, and what to record per run."""
 
+    _table: pd.DataFrame | None = PrivateAttr(None)  # the last run()'s table, for plot()
+
     parameters: dict[str, Parameter] = Field(default_factory=dict)
     design: Literal["grid", "lhs", "sobol", "morris"] = "grid"
     samples: int | None = Field(
@@ -246,13 +255,20 @@ class Experiment(Spec):
         """Run the sweep into the folder `out` (see `run_sweep`); returns its table, one
         row per run: run, point, seed, param:KEY..., each figure, status, error."""
         scenario = check_experiment(self, self.base, self.name)
-        return run_sweep(prepare(self, scenario, out, resume), workers, scheduler)
+        table = run_sweep(prepare(self, scenario, out, resume), workers, scheduler)
+        self._table = table
+        return table
 
-    def plot(self, table: pd.DataFrame):  # -> matplotlib Figure
+    def plot(self, table: pd.DataFrame | None = None):  # -> matplotlib Figure
         """Each figure against each parameter: one dot per run, the mean over seeds at
-        each point as a line (grid) or dots (sampled designs)."""
+        each point as a line (grid) or dots (sampled designs). `table`: a sweep's table
+        (default: the one this experiment's last run() returned)."""
         from matplotlib.figure import Figure
 
+        if table is None:
+            if self._table is None:
+                raise ValueError("table: run() the experiment first, or give a sweep's table")
+            table = self._table
         params = list(self.parameters) or ["seed"]
         fig = Figure(figsize=(3.2 * len(params), 2.6 * len(self.outputs)), layout="constrained")
         axes = fig.subplots(len(self.outputs), len(params), squeeze=False)
