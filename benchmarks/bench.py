@@ -422,68 +422,69 @@ print(json.dumps({"runs": len(sweep.tasks) - 1, "wall_s": time.perf_counter() - 
 """
 
 
-def sweep_overhead(runs: int, residents: int, days: int) -> list[dict]:
+def sweep_overhead(runs: int, residents: int, days: int, rounds: int = 2) -> list[dict]:
     """A sweep over seeds against the same runs one after another in one warm process
     (one numba thread, as a sweep worker), and one worker against two: the sweep's
-    overhead and its speed-up. Each sweep's first run (in the calling process, which
-    warms the kernel cache and times the estimate) is left out of its timing, as the
-    sequential process leaves out its first."""
+    overhead and its speed-up. The three are run in turn, `rounds` times (the machine
+    drifts), and each one's median wall time is kept. Each side's first run is left out:
+    the sequential process warms up on it, a sweep runs it in the calling process
+    (`on_probe`: it warms the machine's kernel cache and times the estimate)."""
+    import statistics
     import time
 
-    from scslab.experiments import Experiment, prepare, run_sweep
+    from scslab.experiments import Experiment, check_experiment, prepare, run_sweep
 
-    rows = []
+    exp = Experiment(
+        name="bench-seeds",
+        base="beijing-2018",
+        seeds=list(range(1, runs + 2)),
+        residents=residents,
+        days=days,
+        agents=False,
+    )
+    scenario = check_experiment(exp, exp.base, "bench")
+    walls: dict[int, list[float]] = {0: [], 1: [], 2: []}
     with tempfile.TemporaryDirectory() as tmp:
         exp_file = Path(tmp) / "seeds.yaml"
-        exp = Experiment(
-            name="bench-seeds",
-            base="beijing-2018",
-            seeds=list(range(1, runs + 2)),
-            residents=residents,
-            days=days,
-        )
         exp_file.write_text(json.dumps(exp.model_dump(mode="json")))
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                SWEEP_SEQUENTIAL,
-                json.dumps({"experiment": str(exp_file), "out": str(Path(tmp) / "seq")}),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        seq = json.loads(proc.stdout.strip().splitlines()[-1])
-        rows.append({"how": "one warm process", "workers": 0, **seq})
-        for workers in (1, 2):
-            from scslab.experiments import check_experiment, run_task
-
-            scenario = check_experiment(exp, exp.base, "bench")
-            sweep = prepare(exp, scenario, Path(tmp) / f"w{workers}", resume=False)
-            first = run_task(sweep.tasks[0])
-            sweep.rows[first["run"]] = first
-            t0 = time.perf_counter()
-            run_sweep(sweep, workers=workers)
-            rows.append(
-                {
-                    "how": f"sweep, {workers} workers",
-                    "workers": workers,
-                    "runs": runs,
-                    "wall_s": time.perf_counter() - t0,
-                }
+        for k in range(rounds):
+            args = {"experiment": str(exp_file), "out": str(Path(tmp) / f"seq{k}")}
+            proc = subprocess.run(
+                [sys.executable, "-c", SWEEP_SEQUENTIAL, json.dumps(args)],
+                capture_output=True,
+                text=True,
+                check=True,
             )
-    base, one = rows[0]["wall_s"], rows[1]["wall_s"]
-    for row in rows:
-        row.update(
-            machine=machine(),
-            residents=residents,
-            days=days,
-            runs_per_hour=round(3600 * row["runs"] / row["wall_s"], 1),
-            wall_s=round(row["wall_s"], 2),
+            walls[0].append(json.loads(proc.stdout.strip().splitlines()[-1])["wall_s"])
+            for workers in (1, 2):
+                probed: list[float] = []  # the time the probe run ended
+
+                def mark(row: dict, left: int, probed: list[float] = probed) -> None:
+                    probed.append(time.perf_counter())
+
+                sweep = prepare(exp, scenario, Path(tmp) / f"w{workers}-{k}", resume=False)
+                run_sweep(sweep, workers, on_probe=mark)
+                walls[workers].append(time.perf_counter() - probed[0])
+    hows = {0: "one warm process", 1: "sweep, 1 workers", 2: "sweep, 2 workers"}
+    rows = []
+    for workers, times in walls.items():
+        wall = statistics.median(times)
+        rows.append(
+            {
+                "how": hows[workers],
+                "workers": workers,
+                "runs": runs,
+                "rounds": rounds,
+                "wall_s": round(wall, 2),
+                "walls_s": " ".join(f"{t:.2f}" for t in times),
+                "runs_per_hour": round(3600 * runs / wall, 1),
+                "machine": machine(),
+                "residents": residents,
+                "days": days,
+            }
         )
-    rows[1]["overhead"] = round(one / base - 1, 3)
-    rows[2]["speedup_vs_one_worker"] = round(one / rows[2]["wall_s"], 2)
+    rows[1]["overhead"] = round(rows[1]["wall_s"] / rows[0]["wall_s"] - 1, 3)
+    rows[2]["speedup_vs_one_worker"] = round(rows[1]["wall_s"] / rows[2]["wall_s"], 2)
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / "sweep.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=sorted({k for r in rows for k in r}))
@@ -518,6 +519,7 @@ def main() -> None:
     w.add_argument("--runs", type=int, default=12)
     w.add_argument("--residents", type=int, default=20_000)
     w.add_argument("--days", type=int, default=180)
+    w.add_argument("--rounds", type=int, default=2, help="the three in turn, this many times")
     for parser in (s, m, o, c, w):
         parser.add_argument("--results", type=Path, default=RESULTS, help="output folder")
     c.add_argument("--residents", type=int, default=2000)
@@ -531,7 +533,7 @@ def main() -> None:
     elif a.what == "oracle":
         oracle(a.residents, a.days, a.seeds)
     elif a.what == "sweep":
-        sweep_overhead(a.runs, a.residents, a.days)
+        sweep_overhead(a.runs, a.residents, a.days, a.rounds)
     else:
         compile_time(a.residents, a.days)
 

@@ -55,3 +55,20 @@ def test_versus_compares_two_source_folders() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("N=60: before ") and "x (medians" in proc.stdout
+
+
+def test_bench_sweep_smoke(tmp_path) -> None:
+    """bench.py sweep times the same runs three ways and writes the overhead and speed-up."""
+    args = ["sweep", "--runs", "2", "--residents", "400", "--days", "3", "--rounds", "1"]
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench.py"), *args, "--results", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(open(tmp_path / "sweep.csv")))
+    assert [int(r["workers"]) for r in rows] == [0, 1, 2]
+    assert all(float(r["wall_s"]) > 0 for r in rows)
+    assert float(rows[1]["overhead"]) > -1 and float(rows[2]["speedup_vs_one_worker"]) > 0

@@ -551,3 +551,19 @@ def test_a_calibration_whose_target_is_never_defined_ends(tmp_path: Path) -> Non
         app, ["calibrate", str(path), "--out", str(tmp_path / "c"), "--workers", "0"]
     )
     assert result.exit_code == 2 and "no trial gave every target's figure" in result.output
+
+
+def test_harm_figures_are_the_audits_headline(small_run) -> None:
+    """One registry: a sweep's harm figures are the headline of audit and compare."""
+    from scslab.figures import HARM_FIGURES
+    from scslab.harm import headline, measure
+
+    head = headline(measure(small_run.path))
+    assert list(head) == [label for label, _, _ in HARM_FIGURES.values()]
+    names = ["ever_blacklisted_per_100k", "days_wrongfully_blacklisted_per_100k"]
+    got = compute_figures(small_run, names, small_run.path)
+    assert got["ever_blacklisted_per_100k"] == head["ever blacklisted per 100k"]
+    assert (
+        got["days_wrongfully_blacklisted_per_100k"] == head["days wrongfully blacklisted per 100k"]
+    )
+    assert all(name in FIGURES for name in HARM_FIGURES)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -31,7 +32,8 @@ class FigureSpec:
 
     `metric`: from the city's daily metrics, given (city frame, residents, item);
     `whole_run`: from the run's metrics by group, on its last day;
-    `headline`: the key of `harm.headline` it reads (needs per-agent tables);
+    `headline`, `harm`: a harm figure's label in `harm.headline` (which is made from
+    this registry) and how it is read off a run's harm measures (needs per-agent tables);
     `family`: 'list', 'domain' or 'department' when the name takes an item after a colon.
     """
 
@@ -40,6 +42,7 @@ class FigureSpec:
     headline: str | None = None
     family: str | None = None
     whole_run: Callable[[Results], float | None] | None = None
+    harm: Callable[[dict[str, Any]], float | None] | None = None
 
 
 def _last(column: str) -> Callable[[pd.DataFrame, int, str], float | None]:
@@ -131,9 +134,6 @@ FIGURES: dict[str, FigureSpec] = {
         _records,
         family="department",
     ),
-    "appeals_won_per_100k": FigureSpec(
-        "appeals won over the run, per 100,000", _total("appeals_won")
-    ),
     "erroneous_record_share": FigureSpec(
         "share of residents' records that are erroneous (0-1)", _erroneous_share
     ),
@@ -143,34 +143,101 @@ FIGURES: dict[str, FigureSpec] = {
         f"with fewer than {MIN_EVENTS} listed in either group)",
         whole_run=_listing_ratio,
     ),
-    "ever_blacklisted_per_100k": FigureSpec(
-        "residents ever on a blacklist, per 100,000", headline="ever blacklisted per 100k"
+}
+
+
+def _appeals(m: dict[str, Any], key: str) -> float | None:
+    city = m["appeals"]["city"][0] if m["appeals"]["city"] else {}
+    value = city.get(key)
+    return None if value is None else float(value)
+
+
+def _posting(m: dict[str, Any]) -> float | None:
+    chilling = m["chilling"]
+    return chilling["city"][0]["reduction"] if chilling.get("measured") else None
+
+
+HARM_FIGURES: dict[str, tuple[str, str, Callable[[dict[str, Any]], float | None]]] = {
+    "ever_blacklisted_per_100k": (
+        "ever blacklisted per 100k",
+        "residents ever on a blacklist, per 100,000",
+        lambda m: m["wrongful"]["ever_blacklisted_per_100k"],
     ),
-    "wrongfully_sanctioned_per_100k": FigureSpec(
+    "wrongfully_sanctioned_per_100k": (
+        "wrongfully sanctioned per 100k",
         "residents wrongfully blacklisted or blocked, per 100,000",
-        headline="wrongfully sanctioned per 100k",
+        lambda m: m["wrongful"]["wrongfully_sanctioned_per_100k"],
     ),
-    "days_wrongfully_blacklisted_per_100k": FigureSpec(
+    "days_wrongfully_blacklisted_per_100k": (
+        "days wrongfully blacklisted per 100k",
         "days spent wrongfully blacklisted, per 100,000 residents",
-        headline="days wrongfully blacklisted per 100k",
+        lambda m: m["wrongful"]["wrongful_blacklist_days_per_100k"],
     ),
-    "median_days_to_clear": FigureSpec(
+    "wrongful_blocked_attempts_per_100k": (
+        "wrongful blocked attempts per 100k",
+        "blocked attempts resting only on erroneous records, per 100,000 residents",
+        lambda m: m["wrongful"]["wrongful_blocked_attempts_per_100k"],
+    ),
+    "median_days_to_clear": (
         "median days to clear a wrongful listing",
-        headline="median days to clear a wrongful listing",
+        "median days to clear a wrongful listing",
+        lambda m: m["time_to_clear"]["median_days_to_clear"],
     ),
-    "listing_ratio_migrants_hukou": FigureSpec(
+    "share_erroneous_corrected": (
+        "share of erroneous records corrected",
+        "share of erroneous records corrected (0-1)",
+        lambda m: m["time_to_clear"]["share_erroneous_corrected"],
+    ),
+    "listing_ratio_migrants_hukou": (
+        "listing rate ratio, migrants / hukou",
         "rate ratio of being blacklisted, migrants / hukou holders",
-        headline="listing rate ratio, migrants / hukou",
+        lambda m: m["disparate_impact"]["listing"]["ratio"],
     ),
-    "blocked_ratio_migrants_hukou": FigureSpec(
+    "blocked_ratio_migrants_hukou": (
+        "blocked-attempt ratio, migrants / hukou",
         "rate ratio of blocked attempts, migrants / hukou holders",
-        headline="blocked-attempt ratio, migrants / hukou",
+        lambda m: m["disparate_impact"]["blocked_per_attempt"]["ratio"],
     ),
-    "green_channel_top_two_deciles_share": FigureSpec(
+    "appeals_filed_per_100k": (
+        "appeals filed per 100k",
+        "appeals filed, per 100,000 residents",
+        lambda m: _appeals(m, "appeals_filed_per_100k"),
+    ),
+    "appeals_won_per_100k": (
+        "appeals won per 100k",
+        "appeals won, per 100,000 residents",
+        lambda m: _appeals(m, "appeals_won_per_100k"),
+    ),
+    "green_channel_top_two_deciles_share": (
+        "green channel share, top two deciles",
         "share of green-channel uses going to the two richest income deciles (0-1)",
-        headline="green channel share, top two deciles",
+        lambda m: m["green_channel"]["top_two_deciles_share"],
+    ),
+    "posting_reduction_from_monitoring": (
+        "posting reduction from monitoring",
+        "share by which online monitoring reduces posting (against a run without it)",
+        _posting,
+    ),
+    "listings_after_income_loss_per_100k": (
+        "listings after income loss per 100k",
+        "blacklistings that follow income lost to an earlier sanction, per 100,000",
+        lambda m: m["feedback"].get("listings_after_income_loss_per_100k"),
     ),
 }
+"""The harm figures, in the order `harm.headline` gives them: name -> (headline label,
+description, how it is read off a run's harm measures)."""
+
+FIGURES.update(
+    {
+        name: FigureSpec(description, headline=label, harm=read)
+        for name, (label, description, read) in HARM_FIGURES.items()
+    }
+)
+
+
+def headline_of(measures: dict[str, Any]) -> dict[str, float | None]:
+    """Every harm figure of one run's harm measures, by its headline label."""
+    return {label: read(measures) for label, _, read in HARM_FIGURES.values()}
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -234,12 +301,11 @@ def compute_figures(
             out[name] = spec.whole_run(run)
             continue
         if headline is None:
-            from scslab.harm import headline as harm_headline
             from scslab.harm import measure
 
             if path is None:
                 raise ValueError(f"{name}: needs the run's directory (per-agent tables)")
-            headline = harm_headline(measure(path))
+            headline = headline_of(measure(path))
         value = headline.get(spec.headline or "")
         out[name] = None if value is None else float(value)
     return out

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from scslab import __version__
+from scslab.figures import headline_of
 from scslab.manifest import (
     ManifestError,
     RunError,
@@ -528,29 +529,10 @@ def summarise(measures: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def headline(m: dict[str, Any]) -> dict[str, float | None]:
-    """The headline figures of one run's measures (per 100,000 residents unless noted)."""
-    w, t, d = m["wrongful"], m["time_to_clear"], m["disparate_impact"]
-    city = m["appeals"]["city"][0] if m["appeals"]["city"] else {}
-    ch = m["chilling"]
-    return {
-        "ever blacklisted per 100k": w["ever_blacklisted_per_100k"],
-        "wrongfully sanctioned per 100k": w["wrongfully_sanctioned_per_100k"],
-        "days wrongfully blacklisted per 100k": w["wrongful_blacklist_days_per_100k"],
-        "wrongful blocked attempts per 100k": w["wrongful_blocked_attempts_per_100k"],
-        "median days to clear a wrongful listing": t["median_days_to_clear"],
-        "share of erroneous records corrected": t["share_erroneous_corrected"],
-        "listing rate ratio, migrants / hukou": d["listing"]["ratio"],
-        "blocked-attempt ratio, migrants / hukou": d["blocked_per_attempt"]["ratio"],
-        "appeals filed per 100k": city.get("appeals_filed_per_100k"),
-        "appeals won per 100k": city.get("appeals_won_per_100k"),
-        "green channel share, top two deciles": m["green_channel"]["top_two_deciles_share"],
-        "posting reduction from monitoring": (
-            ch["city"][0]["reduction"] if ch.get("measured") else None
-        ),
-        "listings after income loss per 100k": m["feedback"].get(
-            "listings_after_income_loss_per_100k"
-        ),
-    }
+    """The headline figures of one run's measures (per 100,000 residents unless noted),
+    by label: the harm figures of the registry `scslab.figures` (`HARM_FIGURES`), which
+    sweeps, audit, compare and the report all read."""
+    return headline_of(m)
 
 
 SIGNED = ("posting reduction from monitoring",)
