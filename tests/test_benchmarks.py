@@ -9,21 +9,24 @@ import sys
 from .conftest import BENCHMARKS
 
 
+def bench(tmp_path, *args: str) -> None:
+    """benchmarks/bench.py ARGS, its tables into tmp_path; it must succeed."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench.py"), *args, "--results", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_bench_scaling_and_mesa_smoke(tmp_path) -> None:
-    bench = str(BENCHMARKS / "bench.py")
-    for args in (
-        ["scaling", "--scales", "0.0001", "0.0002", "--days", "3"],
-        ["mesa", "--residents", "300", "--days", "3", "--mesa-days", "3", "--repeats", "1"],
-        ["oracle", "--residents", "300", "--days", "4", "--seeds", "2"],
-    ):
-        proc = subprocess.run(
-            [sys.executable, bench, *args, "--results", str(tmp_path)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stderr
+    bench(tmp_path, "scaling", "--scales", "0.0001", "0.0002", "--days", "3")
+    bench(
+        tmp_path, "mesa", "--residents", "300", "--days", "3", "--mesa-days", "3", "--repeats", "1"
+    )
+    bench(tmp_path, "oracle", "--residents", "300", "--days", "4", "--seeds", "2")
     rows = list(csv.DictReader(open(tmp_path / "scaling.csv")))
     assert [int(r["residents"]) for r in rows] == [2154, 4308]
     assert all(float(r["peak_rss_gib"]) > 0 for r in rows)
@@ -59,15 +62,7 @@ def test_versus_compares_two_source_folders() -> None:
 
 def test_bench_sweep_smoke(tmp_path) -> None:
     """bench.py sweep times the same runs three ways and writes the overhead and speed-up."""
-    args = ["sweep", "--runs", "2", "--residents", "400", "--days", "3", "--rounds", "1"]
-    proc = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "bench.py"), *args, "--results", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    bench(tmp_path, "sweep", "--runs", "2", "--residents", "400", "--days", "3", "--rounds", "1")
     rows = list(csv.DictReader(open(tmp_path / "sweep.csv")))
     assert [int(r["workers"]) for r in rows] == [0, 1, 2]
     assert all(float(r["wall_s"]) > 0 for r in rows)
