@@ -52,7 +52,7 @@ CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
 from scslab import Simulation
-from scslab.scenario import Outputs, load_scenario
+from scslab.scenario.schema import Outputs, load_scenario
 args = json.loads(sys.argv[1])
 sc = load_scenario(args["scenario"])
 if args["scores"] is not None:  # the score tally on or off, whatever the file says
@@ -409,7 +409,7 @@ def compile_time(residents: int, days: int) -> dict:
 SWEEP_SEQUENTIAL = r"""
 import json, sys, time, numba
 from pathlib import Path
-from scslab.experiments import load_experiment, prepare, run_task
+from scslab.experiments.experiment import load_experiment, prepare, run_task
 args = json.loads(sys.argv[1])
 numba.set_num_threads(1)  # as each sweep worker runs
 exp, sc = load_experiment(args["experiment"])
@@ -432,7 +432,7 @@ def sweep_overhead(runs: int, residents: int, days: int, rounds: int = 2) -> lis
     import statistics
     import time
 
-    from scslab.experiments import Experiment, check_experiment, prepare, run_sweep
+    from scslab.experiments.experiment import Experiment, check_experiment, prepare, run_sweep
 
     exp = Experiment(
         name="bench-seeds",

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from scslab import Simulation
-from scslab.scenario import Scenario, builtin_text
+from scslab.scenario.schema import Scenario, builtin_text
 
 RESIDENTS, DAYS = 5000, 60
 _ROOT = Path(tempfile.mkdtemp(prefix="scslab-audit-tests-"))

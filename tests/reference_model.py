@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scslab.engine import Simulation
+from scslab.rundir.run import Simulation
 from scslab.streams import hash_uniform
 
 

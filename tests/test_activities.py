@@ -8,7 +8,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scslab.activities import (
+from scslab.model.activities import (
     ELIGIBLE,
     ELIGIBLE_CLASSES,
     OUTCOMES,
@@ -25,8 +25,8 @@ from scslab.activities import (
     resolve,
     union_sorted,
 )
-from scslab.behaviour import Recovering
-from scslab.scenario import builtin_text, parse_scenario
+from scslab.model.behaviour import Recovering
+from scslab.scenario.schema import builtin_text, parse_scenario
 from scslab.streams import day_rng, stream_key
 
 EMPTY8 = np.zeros(0, np.uint8)
@@ -245,8 +245,8 @@ def test_flag_posts_one_kind_at_most() -> None:
 
 
 def test_eligibility_classes_match_the_pools() -> None:
-    from scslab.population import build_population
-    from scslab.scenario import load_scenario
+    from scslab.scenario.population import build_population
+    from scslab.scenario.schema import load_scenario
 
     r = build_population(load_scenario("beijing-2018").population, 20_000, 1).residents
     klass = eligibility_class(r.age_band, r.parent)
@@ -287,7 +287,7 @@ def test_high_scores_follow_the_scores(
     days: list[list[tuple[int, float]]], association: float
 ) -> None:
     """HighScores, fed by Scorer.take_risen, is exactly the set of scores >= the floor."""
-    from scslab.scoring import Scorer, ScoreRules
+    from scslab.model.scoring import Scorer, ScoreRules
 
     rules = ScoreRules(
         base=1000.0,

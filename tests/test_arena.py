@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scslab.arena import ALIGN_BYTES, ARENA_MIN_BYTES, HUGE_PAGE_BYTES, zeroed_arrays
+from scslab.engine.arena import ALIGN_BYTES, ARENA_MIN_BYTES, HUGE_PAGE_BYTES, zeroed_arrays
 
 DTYPES = [np.float64, np.float32, np.int16, np.uint8, np.bool_, np.int64]
 shapes = st.lists(st.integers(0, 80), min_size=1, max_size=3).map(tuple)  # up to 4 MB each

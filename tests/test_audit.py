@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from scslab.audit import PRINCIPLES, lint
+from scslab.analysis.harm import gini, measure
+from scslab.analysis.lint import PRINCIPLES, lint
+from scslab.analysis.stats import katz_ratio, mean_ci
 from scslab.cli import app
-from scslab.harm import gini, measure
-from scslab.stats import katz_ratio, mean_ci
 from tests.audit_helpers import scenario, tiny_run
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scslab.behaviour import Recovering, contacts_of_many
+from scslab.model.behaviour import Recovering, contacts_of_many
 
 
 def test_recovery_half_life() -> None:

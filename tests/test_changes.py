@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from scslab import load_scenario
 from scslab.cli import app
-from scslab.scenario import ScenarioError, parse_changes
+from scslab.scenario.schema import ScenarioError, parse_changes
 
 runner = CliRunner()
 
@@ -117,7 +117,7 @@ def test_set_values_are_read_as_yaml() -> None:
 def test_the_scenario_reference_is_the_schema_and_is_current() -> None:
     """docs/scenario-reference.md is what `scslab schema` prints now (regenerate it with
     `scslab schema > docs/scenario-reference.md` after changing the schema)."""
-    from scslab.schemadoc import scenario_reference
+    from scslab.presentation.schemadoc import scenario_reference
 
     text = scenario_reference()
     docs = Path(__file__).resolve().parents[1] / "docs" / "scenario-reference.md"

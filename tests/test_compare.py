@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from scslab.analysis.compare import compare, expand
+from scslab.analysis.harm import RunError
 from scslab.cli import app
-from scslab.compare import compare, expand
-from scslab.harm import RunError
 from tests.audit_helpers import tiny_run
 
 runner = CliRunner()

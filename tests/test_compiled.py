@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from scslab import Simulation
-from scslab.compiled import unsupported
-from scslab.scenario import Scenario, load_scenario, parse_scenario
+from scslab.engine.compiled import unsupported
+from scslab.scenario.schema import Scenario, load_scenario, parse_scenario
 
 SCS_REF = Path(__file__).resolve().parents[1] / "benchmarks" / "scs-ref-1.yaml"
 
@@ -156,7 +156,7 @@ def test_compiled_days_equal_the_general_loop(
         else {"kind": "red", "context": "general", "trigger": {"score_at_least": green}}
     )
     scenario = core(**edits)
-    with mock.patch("scslab.engine.tally_behind", lambda residents: behind):
+    with mock.patch("scslab.engine.simulation.tally_behind", lambda residents: behind):
         general, compiled = both(scenario, seed=seed, residents=residents, days=25, agents=agents)
     assert compiled.engine_used == "compiled"
     assert_same_tables(general, compiled)
@@ -209,9 +209,9 @@ def test_scores_tallied_each_day_or_a_chunk_behind_give_the_same_tables(
     next chunk of days runs, in chunks of one day (scores kept for a day at most) or of
     many, for fewer days than chunks too: the general loop's tables and state either
     way, progress reported in order up to the last day."""
-    monkeypatch.setattr("scslab.engine.tally_behind", lambda residents: behind)
+    monkeypatch.setattr("scslab.engine.simulation.tally_behind", lambda residents: behind)
     if snapshot_bytes is not None:
-        monkeypatch.setattr("scslab.engine.SNAPSHOT_BYTES", snapshot_bytes)
+        monkeypatch.setattr("scslab.engine.simulation.SNAPSHOT_BYTES", snapshot_bytes)
     scenario = core()
     general, compiled = both(scenario, seed=4, residents=2500, days=days)
     assert_same_tables(general, compiled)
@@ -353,7 +353,7 @@ def test_many_changes_errors_and_records_in_one_day(monkeypatch) -> None:
     thousands of subjects get erroneous points, the record arrays grow from their
     smallest size, and the city is large enough for the score tally's (cell, bin) table:
     the same tables either way."""
-    monkeypatch.setattr("scslab.engine.RECORD_CAPACITY_SLACK", 0.0)
+    monkeypatch.setattr("scslab.engine.simulation.RECORD_CAPACITY_SLACK", 0.0)
     scenario = core(
         **{
             "departments.traffic_police.error_rate": 1.0,

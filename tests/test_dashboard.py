@@ -29,9 +29,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from scslab import Simulation, dashboard, load_scenario
+from scslab import Simulation, load_scenario
 from scslab.cli import app as cli_app
-from scslab.dashboard import (
+from scslab.presentation import dashboard
+from scslab.presentation.dashboard import (
     PathRefused,
     apply_edits,
     list_runs,
@@ -44,7 +45,7 @@ from scslab.dashboard import (
     run_path,
     scenario_path,
 )
-from scslab.scenario import ScenarioError
+from scslab.scenario.schema import ScenarioError
 from tests.tiny_runs import tiny_runs
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -375,7 +376,7 @@ def test_disconnected_sessions_are_culled_and_sessions_capped(tmp_path):
 
     port = _free_port()
     code = (
-        "from scslab.dashboard import serve; "
+        "from scslab.presentation.dashboard import serve; "
         f"serve({port}, {str(tmp_path / 'runs')!r}, cull_after_s=1, max_sessions=2)"
     )
     proc = _start([sys.executable, "-c", code], port, tmp_path / "dashboard.log")

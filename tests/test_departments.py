@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from scslab.departments import (
+from scslab.model.departments import (
     RecordKinds,
     SubjectView,
     _accepted,
@@ -19,7 +19,7 @@ from scslab.departments import (
     observed,
     records_into,
 )
-from scslab.scenario import builtin_text, parse_scenario
+from scslab.scenario.schema import builtin_text, parse_scenario
 from scslab.streams import stream_key
 
 

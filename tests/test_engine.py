@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from scslab import Results, Simulation, load_run
-from scslab.scenario import DOMAINS, builtin_text, parse_scenario
+from scslab.scenario.schema import DOMAINS, builtin_text, parse_scenario
 
 
 def tables_equal(a: Results, b: Results) -> None:
@@ -163,7 +163,7 @@ def test_green_channel_set_without_a_scan(monkeypatch) -> None:
     assert kept.high_scores is not None
     high = np.flatnonzero(kept.res.score >= kept.green_score)
     assert len(high) > 100 and kept.high_scores.ids.tolist() == high.tolist()
-    monkeypatch.setattr("scslab.engine.HighScores", lambda at_least, score: None)
+    monkeypatch.setattr("scslab.engine.simulation.HighScores", lambda at_least, score: None)
     scanned = Simulation(scenario, seed=4, residents=8000, days=120)
     b = scanned.run()
     assert scanned.high_scores is None

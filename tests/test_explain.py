@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from scslab import load_run
+from scslab.analysis.explain import explain
 from scslab.cli import app
-from scslab.explain import explain
 from tests.audit_helpers import builtin_dict, error_prone, scenario, tiny_run
 
 runner = CliRunner()

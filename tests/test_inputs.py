@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scslab.cli import check_run_options, main
-from scslab.scenario import (
+from scslab.scenario.schema import (
     MAX_DAYS,
     MAX_DEPTH,
     MAX_FILE_BYTES,

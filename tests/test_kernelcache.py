@@ -1,78 +1,85 @@
-"""The kernels' cache is emptied of scslab's kernels when any source file changes."""
+"""scslab's kernels are cached by the digest of the whole source: an edit or a move of
+any module gives a new folder (no stale kernel is loaded), and importing scslab deletes
+nothing."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from scslab import kernelcache
 
 
-def test_cached_kernels_go_when_the_source_changes(tmp_path) -> None:
-    package, cache = tmp_path / "pkg", tmp_path / "cache"
-    package.mkdir()
-    (package / "results.py").write_text("x = 1\n")
-    (package / "compiled.py").write_text("y = 2\n")
-    cache.mkdir()
-    ours = ["compiled.run_days-143.py311.nbi", "results.tally_scores-294.py311.1.nbc"]
-    theirs = ["other.f-1.py311.nbi", "results.notes.txt"]
-    for name in ours + theirs:
-        (cache / name).write_bytes(b"machine code")
-    # a cache from before any stamp: its kernels may be stale
-    assert kernelcache.refresh(cache, package)
-    assert sorted(p.name for p in cache.iterdir()) == sorted([*theirs, kernelcache.STAMP_NAME])
-    # kernels cached since, with the source unchanged: kept
-    (cache / ours[0]).write_bytes(b"new machine code")
-    assert not kernelcache.refresh(cache, package)
-    assert (cache / ours[0]).exists()
-    # one module edited (even a module without kernels: its constants may be compiled in)
-    (package / "results.py").write_text("x = 3\n")
-    assert kernelcache.refresh(cache, package)
-    assert not (cache / ours[0]).exists() and (cache / theirs[0]).exists()
-    assert (cache / kernelcache.STAMP_NAME).read_text() == kernelcache.source_digest(package)
+def test_the_digest_follows_contents_and_folders(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    (package / "model").mkdir(parents=True)
+    (package / "model" / "scoring.py").write_text("x = 1\n")
+    (package / "engine.py").write_text("y = 2\n")
+    first = kernelcache.source_digest(package)
+    assert kernelcache.source_digest(package) == first
+    (package / "engine.py").write_text("y = 3\n")  # an edit
+    edited = kernelcache.source_digest(package)
+    assert edited != first
+    (package / "model" / "scoring.py").rename(package / "scoring.py")  # a move
+    assert kernelcache.source_digest(package) not in (first, edited)
 
 
-def test_a_new_cache_folder_is_stamped_before_kernels_are_cached(tmp_path) -> None:
-    package, cache = tmp_path / "pkg", tmp_path / "not" / "yet"
-    package.mkdir()
-    (package / "scoring.py").write_text("z = 0\n")
-    assert not kernelcache.refresh(cache, package)
-    (cache / "scoring.drift-84.py311.nbi").write_bytes(b"machine code")
-    assert not kernelcache.refresh(cache, package)  # the next process keeps them
-    assert (cache / "scoring.drift-84.py311.nbi").exists()
-
-
-def test_importing_scslab_removes_kernels_cached_from_other_source(tmp_path) -> None:
-    """`import scslab` refreshes numba's cache folder for it (here one under a
-    NUMBA_CACHE_DIR of its own) before any kernel is loaded: a kernel file left by other
-    source goes, and no kernel has been compiled or loaded by the import."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
-    probe = (
-        "import sys, scslab\n"
-        "from numba.core.registry import CPUDispatcher\n"
-        "from scslab import kernelcache\n"
-        "loaded = [f'{m}.{k}' for m, mod in list(sys.modules.items()) if m.startswith('scslab')"
-        " for k, v in vars(mod).items() if isinstance(v, CPUDispatcher) and v.signatures]\n"
-        "print(kernelcache.kernel_cache_dir(), loaded)\n"
+def run_python(code: str, cache: Path) -> str:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
 
-    def import_scslab() -> str:
-        proc = subprocess.run(
-            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False
-        )
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.strip()
 
-    folder, loaded = import_scslab().split(" ", 1)
-    assert loaded == "[]"
-    cache = Path(folder)
-    assert cache.is_relative_to(tmp_path)
-    assert (cache / kernelcache.STAMP_NAME).read_text() == kernelcache.source_digest()
-    stale = cache / "results.tally_scores-294.py311.1.nbc"
-    stale.write_bytes(b"machine code of other source")
-    (cache / kernelcache.STAMP_NAME).write_text("0" * 64)
-    import_scslab()
-    assert not stale.exists()
-    assert (cache / kernelcache.STAMP_NAME).read_text() == kernelcache.source_digest()
+def test_kernels_are_cached_under_the_digest_and_import_deletes_nothing(tmp_path: Path) -> None:
+    cache = tmp_path / "numba"
+    theirs = cache / "other_project" / "f-1.py311.nbi"
+    old = cache / "scslab" / ("0" * 20) / "model" / "scoring.drift-1.py311.1.nbc"
+    for path in (theirs, old):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"machine code")
+    (old.parents[1] / kernelcache.STAMP_NAME).write_text("0" * 64)
+    # importing scslab and a kernel module compiles and loads nothing, deletes nothing
+    probe = (
+        "import sys, scslab.model.scoring\n"
+        "from numba.core.registry import CPUDispatcher\n"
+        "loaded = [k for m, mod in list(sys.modules.items()) if m.startswith('scslab')"
+        " for k, v in vars(mod).items() if isinstance(v, CPUDispatcher) and v.signatures]\n"
+        "print(loaded)\n"
+    )
+    assert run_python(probe, cache) == "[]"
+    assert theirs.exists() and old.exists()
+    # a kernel called is cached in this source's folder, in its module's sub-folder
+    call = (
+        "import numpy as np\n"
+        "from scslab.streams import hash_poisson\n"
+        "from scslab import kernelcache\n"
+        "hash_poisson(np.uint64(1), 2, 3, 0.5)\n"
+        "print(kernelcache.kernel_cache_dir())\n"
+    )
+    ours = Path(run_python(call, cache))
+    assert ours.parent == cache / "scslab"
+    assert (ours / kernelcache.STAMP_NAME).read_text() == kernelcache.source_digest()
+    assert list(ours.glob("streams.hash_poisson-*.nbc"))
+    assert kernelcache.has_cached_kernels(ours)
+    assert theirs.exists() and old.exists()
+
+
+def test_prune_removes_only_old_folders_of_other_sources(tmp_path: Path) -> None:
+    root = tmp_path / "kernels"
+    stale, recent, foreign = root / "a", root / "b", root / "c"
+    for folder in (stale, recent, foreign):
+        folder.mkdir(parents=True)
+        (folder / "k.nbc").write_bytes(b"x")
+    (stale / kernelcache.STAMP_NAME).write_text("a")
+    (recent / kernelcache.STAMP_NAME).write_text("b")
+    month_ago = time.time() - 40 * 86400
+    os.utime(stale / kernelcache.STAMP_NAME, (month_ago, month_ago))
+    # (foreign has no stamp: not written by scslab, never removed)
+    assert kernelcache.prune(root) == [stale]
+    assert not stale.exists() and recent.exists() and foreign.exists()

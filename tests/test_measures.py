@@ -7,8 +7,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scslab.departments import RecordKinds
-from scslab.measures import (
+from scslab.model.departments import RecordKinds
+from scslab.model.lists import (
     RULE_AT_LEAST,
     RULE_BELOW,
     RULE_RECORDS,
@@ -26,8 +26,8 @@ from scslab.measures import (
     representative_masks,
     update_members,
 )
-from scslab.scenario import DOMAINS, builtin_text, parse_scenario
-from scslab.scoring import Scorer, ScoreRules
+from scslab.model.scoring import Scorer, ScoreRules
+from scslab.scenario.schema import DOMAINS, builtin_text, parse_scenario
 from scslab.streams import stream_key
 
 KEY = stream_key(0, "test")

@@ -19,10 +19,10 @@ from rich.table import Table
 from typer.testing import CliRunner
 
 from scslab import Simulation, load_run
+from scslab.analysis.explain import PICKS, explain
 from scslab.cli import RunProgress, WideWhenPiped, app, summary_notes, summary_table
-from scslab.explain import PICKS, explain
 from scslab.kernelcache import has_cached_kernels
-from scslab.scenario import load_scenario
+from scslab.scenario.schema import load_scenario
 from tests.audit_helpers import error_prone, tiny_run
 
 runner = CliRunner()
@@ -151,10 +151,10 @@ def test_progress_bar_says_what_it_waits_for(first_run: bool) -> None:
 
 def test_cached_kernels_are_found(tmp_path: Path) -> None:
     assert not has_cached_kernels(tmp_path)
-    (tmp_path / "someone_else.f-1.py311.nbi").write_text("")
-    (tmp_path / "someone_else.f-1.py311.1.nbc").write_text("")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "scoring.drift-10.py311.nbi").write_text("")
     assert not has_cached_kernels(tmp_path)
-    (tmp_path / "engine._days-10.py311.1.nbc").write_text("")
+    (tmp_path / "model" / "scoring.drift-10.py311.1.nbc").write_text("")
     assert has_cached_kernels(tmp_path)
 
 

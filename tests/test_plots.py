@@ -7,7 +7,9 @@ import math
 import pytest
 from matplotlib.figure import Figure
 
-from scslab import Results, load_run, plots
+import scslab
+from scslab import Results, load_run
+from scslab.presentation import plots
 from tests.tiny_runs import tiny_runs
 
 
@@ -17,7 +19,7 @@ def runs() -> dict[str, Results]:
 
 
 def test_overview_is_a_six_panel_figure(runs):
-    fig = runs["seed1"].plot()
+    fig = scslab.plot(runs["seed1"])
     assert isinstance(fig, Figure)
     titles = [ax.get_title() for ax in fig.axes]
     assert len(titles) == 6
@@ -27,17 +29,17 @@ def test_overview_is_a_six_panel_figure(runs):
 
 def test_plot_one_metric_and_a_family(runs):
     res = runs["seed1"]
-    assert len(res.plot("blacklisted").axes[0].lines) == 1
+    assert len(scslab.plot(res, "blacklisted").axes[0].lines) == 1
     blocked = plots.family(res.to_frame(), "blocked")
     assert len(blocked) > 3
-    assert len(res.plot("blocked").axes[0].lines) == len(blocked)
-    by_hukou = res.plot("blacklisted", group_by="hukou")
+    assert len(scslab.plot(res, "blocked").axes[0].lines) == len(blocked)
+    by_hukou = scslab.plot(res, "blacklisted", group_by="hukou")
     assert sorted(line.get_label() for line in by_hukou.axes[0].lines) == ["local", "migrant"]
 
 
 def test_plot_unknown_metric_names_it(runs):
     with pytest.raises(ValueError, match="no metric 'nonsense'"):
-        runs["seed1"].plot("nonsense")
+        scslab.plot(runs["seed1"], "nonsense")
 
 
 def test_seeds_form_one_variant_and_scenarios_differ(runs):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scslab.population import (
+from scslab.scenario.population import (
     build_population,
     city_table,
     estimated_bytes,
     resident_count,
     transpose,
 )
-from scslab.scenario import PopulationSpec, load_scenario
+from scslab.scenario.schema import PopulationSpec, load_scenario
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_transpose_matches_reference_on_random_graph(shift: int) -> None:
 
 
 def test_search_sorted_matches_numpy() -> None:
-    from scslab.population import _search_sorted
+    from scslab.scenario.population import _search_sorted
 
     rng = np.random.default_rng(5)
     for cdf in (

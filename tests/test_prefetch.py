@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numba.core.errors import TypingError
 
-from scslab.prefetch import prefetch
+from scslab.model.prefetch import prefetch
 
 
 @nb.njit

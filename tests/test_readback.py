@@ -16,12 +16,13 @@ import pytest
 from typer.testing import CliRunner
 
 import scslab
-from scslab import Simulation, load_scenario, manifest
+from scslab import Simulation, load_scenario
+from scslab.analysis.harm import RunError, measure
 from scslab.cli import app
-from scslab.harm import RunError, measure
-from scslab.manifest import ManifestError, read_manifest
-from scslab.report import expand_run_paths, load_for_report
-from scslab.results import load_run
+from scslab.presentation.report import expand_run_paths, load_for_report
+from scslab.rundir import manifest
+from scslab.rundir.manifest import ManifestError, read_manifest
+from scslab.rundir.results import load_run
 
 runner = CliRunner()
 
@@ -177,8 +178,8 @@ def test_a_corrupt_neighbour_does_not_break_audit(
 def test_a_corrupt_neighbour_is_skipped_by_folder_readers(
     base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from scslab.compare import expand
-    from scslab.dashboard import list_runs
+    from scslab.analysis.compare import expand
+    from scslab.presentation.dashboard import list_runs
 
     good, folder = _neighbourhood(base, tmp_path, lambda m: [])
     readers = [
@@ -227,7 +228,7 @@ def test_query_never_runs_sql_from_a_folder_name(
 
 def test_a_run_being_written_or_removed_is_not_read(base: Path, tmp_path: Path) -> None:
     """.NAME.partial beside a run is one being written, or an old one being removed."""
-    from scslab.dashboard import list_runs
+    from scslab.presentation.dashboard import list_runs
 
     folder = tmp_path / "runs"
     good = copy_run(base, folder / "b18")

@@ -9,9 +9,10 @@ from html.parser import HTMLParser
 import pytest
 from typer.testing import CliRunner
 
+import scslab
 from scslab import load_run
 from scslab.cli import app
-from scslab.report import SECTIONS, build_report, expand_run_paths, load_for_report
+from scslab.presentation.report import SECTIONS, build_report, expand_run_paths, load_for_report
 from tests.tiny_runs import tiny_runs
 
 FIGURE_IDS = {
@@ -167,4 +168,4 @@ def test_results_report_needs_a_place_to_write():
     res = load_run(tiny_runs()["seed2"])
     res.path = None
     with pytest.raises(ValueError, match="out"):
-        res.report()
+        scslab.report(res)

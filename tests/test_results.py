@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scslab import load_run, query
-from scslab.results import (
+from scslab.engine.collectors import (
     RECOUNT_BLOCK,
     TALLY_CHUNK,
     GroupMap,

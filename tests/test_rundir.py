@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 
 from scslab import Simulation
 from scslab.cli import app
-from scslab.report import write_report
-from scslab.results import TABLES, load_run
-from scslab.rundir import PARTIAL_MARK, RunDirError, claim, is_run_dir
+from scslab.presentation.report import write_report
+from scslab.rundir.claim import PARTIAL_MARK, RunDirError, claim, is_run_dir
+from scslab.rundir.results import TABLES, load_run
 
 runner = CliRunner()
 TINY = ["--residents", "1500", "--days", "8", "-q"]
@@ -68,7 +68,7 @@ def no_city(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("the city was built before the output was checked")
 
-    monkeypatch.setattr("scslab.engine.build_population", refuse)
+    monkeypatch.setattr("scslab.engine.simulation.build_population", refuse)
 
 
 def test_a_folder_that_is_not_a_run_is_never_touched(tmp_path: Path, no_city) -> None:
@@ -157,7 +157,7 @@ def test_a_full_disk_keeps_the_older_run_and_leaves_no_partial_files(
         return pq_write(table, where, **kwargs)
 
     pq_write = pq.write_table
-    monkeypatch.setattr("scslab.results.pq.write_table", full)
+    monkeypatch.setattr("scslab.rundir.results.pq.write_table", full)
     result = runner.invoke(app, ["run", *TINY, "--out", str(out), "--seed", "9", "--overwrite"])
     line = one_error_line(result)
     assert "No space left on device" in line and "is kept" in line
@@ -171,7 +171,7 @@ def test_failed_write_of_a_new_run_leaves_nothing(tmp_path: Path, monkeypatch) -
     def boom(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("scslab.results.pq.write_table", boom)
+    monkeypatch.setattr("scslab.rundir.results.pq.write_table", boom)
     with pytest.raises(RunDirError, match="No space left on device"):
         res.write(tmp_path / "a" / "run")
     assert list(tmp_path.iterdir()) == []  # the parent it made is gone too
@@ -286,7 +286,7 @@ def test_overwrite_without_an_atomic_exchange_uses_two_renames(
 ) -> None:
     """On a file system without renameat2's exchange the old run is set aside, the new
     one renamed in, and the old one removed."""
-    monkeypatch.setattr("scslab.rundir._exchange", lambda a, b: False)
+    monkeypatch.setattr("scslab.rundir.claim._exchange", lambda a, b: False)
     out = tmp_path / "run"
     Simulation("beijing-2018", seed=1, residents=1000, days=3).run(out=out)
     Simulation("beijing-2018", seed=2, residents=1000, days=3).run(out=out, overwrite=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scslab.scenario import (
+from scslab.scenario.schema import (
     ScenarioError,
     builtin_names,
     builtin_text,

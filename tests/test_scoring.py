@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scslab.scenario import Grade, Scoring
-from scslab.scoring import (
+from scslab.model.scoring import (
     FLAG_BLOCK,
     Scorer,
     ScoreRules,
@@ -18,6 +17,7 @@ from scslab.scoring import (
     grades_of,
     mark_outside,
 )
+from scslab.scenario.schema import Grade, Scoring
 
 GRADES = [
     Grade(name=n, min_score=s)

@@ -15,12 +15,13 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from scslab import load_run, plots
-from scslab.compare import compare, compare_table
-from scslab.harm import harm_view, measure
-from scslab.report import build_report, interval_method, load_for_report
-from scslab.results import Results
-from scslab.stats import cluster_rate, cluster_ratio, katz_ratio, mean_ci, too_few
+from scslab import load_run
+from scslab.analysis.compare import compare, compare_table
+from scslab.analysis.harm import harm_view, measure
+from scslab.analysis.stats import cluster_rate, cluster_ratio, katz_ratio, mean_ci, too_few
+from scslab.presentation import plots
+from scslab.presentation.report import build_report, interval_method, load_for_report
+from scslab.rundir.results import Results
 from tests.audit_helpers import tiny_run
 
 

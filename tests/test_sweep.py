@@ -16,8 +16,9 @@ import yaml
 from typer.testing import CliRunner
 
 from scslab import load_scenario
+from scslab.analysis.figures import FIGURES, check_figures, compute_figures
 from scslab.cli import app
-from scslab.experiments import (
+from scslab.experiments.experiment import (
     Experiment,
     ExperimentError,
     load_experiment,
@@ -25,9 +26,8 @@ from scslab.experiments import (
     prepare,
     run_sweep,
 )
-from scslab.figures import FIGURES, check_figures, compute_figures
-from scslab.scenario import ScenarioError
-from scslab.sensitivity import analyse
+from scslab.experiments.sensitivity import analyse
+from scslab.scenario.schema import ScenarioError
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -113,7 +113,7 @@ def test_bad_experiments_fail_in_one_line_and_write_nothing(
 
 
 def test_every_example_is_valid() -> None:
-    from scslab.calibration import load_calibration
+    from scslab.experiments.calibration import load_calibration
 
     kinds = set()
     for path in sorted(EXAMPLES.glob("*.yaml")):
@@ -158,7 +158,7 @@ def test_a_sweep_on_a_local_cluster_of_two_workers(tmp_path: Path) -> None:
     for run in table["run"]:
         manifest = json.loads((tmp_path / "sw" / run / "manifest.json").read_text())
         assert manifest["seed"] == int(run[-1]) and manifest["residents"] == 1000
-    from scslab.sweepreport import build_sweep_report, spread
+    from scslab.presentation.sweepreport import build_sweep_report, spread
 
     html = build_sweep_report(tmp_path / "sw")
     assert "design grid" in html and "gives no sensitivity indices" in html
@@ -309,7 +309,7 @@ def test_sobol_indices_find_the_one_parameter_that_decides(tmp_path: Path) -> No
 
 
 def test_seed_share_is_the_within_point_variance() -> None:
-    from scslab.sensitivity import seed_share
+    from scslab.experiments.sensitivity import seed_share
 
     table = pd.DataFrame(
         {
@@ -352,7 +352,7 @@ def test_a_calibration_recovers_the_value_that_made_its_targets(tmp_path: Path) 
     """Targets made by a run with the traffic police's coverage at 0.6; a calibration of
     that coverage over [0.1, 1] finds it again (the same seeds: common random numbers)."""
     from scslab import Simulation
-    from scslab.calibration import calibrate, load_calibration, prepare_folder
+    from scslab.experiments.calibration import calibrate, load_calibration, prepare_folder
 
     key, truth, figure = (
         "departments.traffic_police.coverage",
@@ -555,8 +555,7 @@ def test_a_calibration_whose_target_is_never_defined_ends(tmp_path: Path) -> Non
 
 def test_harm_figures_are_the_audits_headline(small_run) -> None:
     """One registry: a sweep's harm figures are the headline of audit and compare."""
-    from scslab.figures import HARM_FIGURES
-    from scslab.harm import headline, measure
+    from scslab.analysis.harm import HARM_FIGURES, headline, measure
 
     head = headline(measure(small_run.path))
     assert list(head) == [label for label, _, _ in HARM_FIGURES.values()]

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from scslab import Simulation, load_scenario
-from scslab.dashboard import apply_edits
+from scslab.presentation.dashboard import apply_edits
 
 RESIDENTS = 5_000
 DAYS = 30

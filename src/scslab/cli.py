@@ -18,11 +18,11 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from scslab.explain import PICKS
-from scslab.population import available_bytes, estimated_bytes, resident_count
-from scslab.results import Results
-from scslab.rundir import RunDirError
-from scslab.scenario import (
+from scslab.analysis.explain import PICKS
+from scslab.rundir.claim import RunDirError
+from scslab.rundir.results import Results
+from scslab.scenario.population import available_bytes, estimated_bytes, resident_count
+from scslab.scenario.schema import (
     MAX_RESIDENTS,
     RECORD_BYTES,
     RunSizeError,
@@ -330,7 +330,7 @@ def run(
     set_: SetOption = None,
 ) -> None:
     """Simulate a scenario and write its run directory (Parquet tables + manifest)."""
-    from scslab.engine import Simulation
+    from scslab.rundir.run import Simulation
 
     if seeds is not None:
         given = {"--seed": seed is not None, "--report": report, "--overwrite": overwrite}
@@ -411,7 +411,7 @@ def run(
             f"results in [bold]{escape(str(out))}[/]"
         )
     if report:
-        from scslab.report import write_report
+        from scslab.presentation.report import write_report
 
         try:
             page = write_report(results, out / "report.html")
@@ -456,7 +456,7 @@ def validate(
 def schema() -> None:
     """Print the scenario reference: every key, its type, bounds, default and meaning
     (Markdown, as in docs/scenario-reference.md)."""
-    from scslab.schemadoc import scenario_reference
+    from scslab.presentation.schemadoc import scenario_reference
 
     sys.stdout.write(scenario_reference())
 
@@ -481,12 +481,17 @@ def report_cmd(
     seeds; different scenarios are drawn side by side. A sweep folder alone gets the
     sweep's report: figures across runs and against parameters, sensitivity indices.
     """
-    from scslab.report import REPORT_SIGNATURE, expand_run_paths, load_for_report, write_report
-    from scslab.sweepreport import build_sweep_report, is_sweep_folder
+    from scslab.presentation.report import (
+        REPORT_SIGNATURE,
+        expand_run_paths,
+        load_for_report,
+        write_report,
+    )
+    from scslab.presentation.sweepreport import build_sweep_report, is_sweep_folder
 
     if len(runs) == 1 and is_sweep_folder(runs[0]):  # a sweep: its own report
-        from scslab.experiments import ExperimentError
-        from scslab.rundir import write_file
+        from scslab.experiments.experiment import ExperimentError
+        from scslab.rundir.claim import write_file
 
         try:
             page = write_file(output, build_sweep_report(runs[0], title), REPORT_SIGNATURE)
@@ -522,7 +527,7 @@ def dashboard(
     ] = None,
 ) -> None:
     """Open the interactive dashboard (Solara) on http://127.0.0.1:PORT, this machine only."""
-    from scslab.dashboard import serve
+    from scslab.presentation.dashboard import serve
 
     if not 1 <= port <= 65535:
         fail(f"--port: must be 1..65535 (got {port})")
@@ -548,7 +553,7 @@ def _expand_targets(targets: list[str]) -> list[str]:
     --seeds) standing for the runs directly inside it."""
     import glob
 
-    from scslab.manifest import MANIFEST, dirs_with_manifest
+    from scslab.rundir.manifest import MANIFEST, dirs_with_manifest
 
     out: list[str] = []
     for t in targets:
@@ -567,7 +572,7 @@ def _matched_runs(targets: list[str]) -> list[str]:
     """`targets` with their glob patterns expanded: a path named is kept as given (to be
     read, or refused with an error), while of what a pattern matched only readable run
     directories are kept (a damaged run is left out with a warning, as audit does)."""
-    from scslab.manifest import ManifestError, read_manifest, warn_skipped
+    from scslab.rundir.manifest import ManifestError, read_manifest, warn_skipped
 
     out = []
     for path in _expand_targets(targets):
@@ -588,7 +593,7 @@ def _matched_runs(targets: list[str]) -> list[str]:
 def _print_json(doc: object) -> None:
     import json
 
-    from scslab.harm import finite
+    from scslab.analysis.harm import finite
 
     sys.stdout.write(json.dumps(finite(doc), indent=2, default=str, allow_nan=False) + "\n")
 
@@ -624,8 +629,8 @@ def audit(
     ] = True,
 ) -> None:
     """Audit rules against human-rights law (SCENARIO), or measure their harm (RUN...)."""
-    from scslab.audit import lint, lint_summary, lint_table, principles_table
-    from scslab.harm import RunError, harm_view, measure, summarise, write_audit_json
+    from scslab.analysis.harm import RunError, harm_view, measure, summarise, write_audit_json
+    from scslab.analysis.lint import lint, lint_summary, lint_table, principles_table
 
     paths = _expand_targets(targets)
     dirs = [p for p in paths if Path(p).is_dir()]
@@ -644,7 +649,7 @@ def audit(
             console.print(lint_summary(report), highlight=False)
             console.print(
                 "[dim]A structured reading of the rules, not legal advice. Contexts and "
-                "relatedness: scslab.audit.DOMAIN_CONTEXT and RELATED_CONTEXTS.[/]"
+                "relatedness: scslab.analysis.lint.DOMAIN_CONTEXT and RELATED_CONTEXTS.[/]"
             )
         if strict and report.prohibited:
             raise typer.Exit(1)
@@ -654,7 +659,7 @@ def audit(
         fail(f"audit: {bad}: mix of scenario and run directories; give one or the other")
     if counterfactual is not None and len(dirs) > 1:
         fail("--counterfactual: give it with a single run directory")
-    from scslab.manifest import ManifestError, read_manifest, warn_skipped
+    from scslab.rundir.manifest import ManifestError, read_manifest, warn_skipped
 
     runs, digests = [], set()
     for d in dirs:
@@ -721,9 +726,9 @@ def explain(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """One synthetic resident's history: records, score, listings, sanctions, appeals."""
-    from scslab.explain import explain as explain_resident
-    from scslab.explain import explain_view
-    from scslab.harm import RunError
+    from scslab.analysis.explain import explain as explain_resident
+    from scslab.analysis.explain import explain_view
+    from scslab.analysis.harm import RunError
 
     if (resident is None) == (pick is None):
         fail("RESIDENT and --pick: give one of them (a resident's id, or --pick wrongful)")
@@ -758,9 +763,9 @@ def compare(
     ] = False,
 ) -> None:
     """Paired differences (B - A) of the headline figures, by seed, with 95% intervals."""
-    from scslab.compare import compare as compare_runs
-    from scslab.compare import compare_table
-    from scslab.harm import RunError
+    from scslab.analysis.compare import compare as compare_runs
+    from scslab.analysis.compare import compare_table
+    from scslab.analysis.harm import RunError
 
     try:
         comp = compare_runs([run_a, *(a or [])], [run_b, *(b or [])], run_counterfactual)
@@ -789,7 +794,7 @@ def _run_seeds(
     `size`: (scale, residents, days, agents) as given to run."""
     from pydantic import ValidationError
 
-    from scslab.experiments import (
+    from scslab.experiments.experiment import (
         ExperimentError,
         check_experiment,
         parse_seeds,
@@ -823,7 +828,7 @@ def _run_sweep_cli(sweep, workers: int, scheduler: str | None, quiet: bool) -> N
     """Print the plan, run the sweep with a progress bar, print where the table is."""
     from rich.progress import TimeRemainingColumn
 
-    from scslab.experiments import run_sweep
+    from scslab.experiments.experiment import run_sweep
 
     exp = sweep.experiment
     todo = sweep.missing()
@@ -918,7 +923,7 @@ def sweep(
 ) -> None:
     """Run an experiment: every design point with every seed, one run directory each,
     and one table of parameters and figures (sweep.parquet)."""
-    from scslab.experiments import ExperimentError, load_experiment, prepare
+    from scslab.experiments.experiment import ExperimentError, load_experiment, prepare
 
     if not 0 <= workers <= 1024:
         fail(f"--workers: must be 0 to 1024 (got {workers})")
@@ -942,9 +947,9 @@ def sensitivity(
 ) -> None:
     """Sobol indices (S1, ST) or Morris mu* of each figure, with 95% bootstrap intervals,
     and the share of each figure's variance that is the seeds' noise alone."""
-    from scslab.experiments import ExperimentError
-    from scslab.sensitivity import analyse
-    from scslab.sensitivity import plot as plot_indices
+    from scslab.experiments.experiment import ExperimentError
+    from scslab.experiments.sensitivity import analyse
+    from scslab.experiments.sensitivity import plot as plot_indices
 
     try:
         result = analyse(folder)
@@ -999,9 +1004,9 @@ def calibrate(
 ) -> None:
     """Fit a scenario's free parameters to published figures (Optuna): writes best.yaml
     (extends the base), fit.csv and fit.png, importances.json and trials.parquet."""
-    from scslab.calibration import calibrate as run_calibration
-    from scslab.calibration import load_calibration, prepare_folder
-    from scslab.experiments import ExperimentError
+    from scslab.experiments.calibration import calibrate as run_calibration
+    from scslab.experiments.calibration import load_calibration, prepare_folder
+    from scslab.experiments.experiment import ExperimentError
 
     if not 0 <= workers <= 1024:
         fail(f"--workers: must be 0 to 1024 (got {workers})")

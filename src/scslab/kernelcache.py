@@ -1,93 +1,160 @@
-"""The compiled kernels' cache, kept in step with the source.
+"""The compiled kernels' cache, keyed on the whole package's source.
 
 numba (`cache=True`) keys each kernel's cached machine code on the time stamp of the
-kernel's own file only. A kernel that calls kernels of other modules (compiled.run_days
-calls results.tally_scores, scoring.drift and others) is loaded from the cache with
-those callees as they were when it was cached, after their modules have changed: an
-edited tally ran as before until the cache was removed by hand. `refresh()` keeps a
-digest of all of scslab's source files beside the cache and, when the source has
-changed since it was written, removes scslab's cached kernels, so that each is compiled
-afresh on first use (and cached again). A released install, whose files change only
-all together, loses nothing by it.
+kernel's own file only. A kernel that calls kernels of other modules (the compiled loop
+calls the scoring, lists and collectors' kernels) would be loaded from the cache with
+those callees as they were when it was cached, after their modules changed; and a
+module moved to another folder would leave its old kernels behind.
+
+So scslab's kernels are cached by a locator of their own (`SourceLocator`, registered
+with numba by `register()` when the package is imported, before any kernel is
+defined): in `<cache root>/<digest>/<package path>/`, where the digest is of every .py
+file of the package, names and contents. Any change to the source, a move included,
+gives a new folder: a stale kernel is never found, and nothing is deleted at import.
+Folders of other sources that have not been used for `STALE_AFTER_DAYS` days are
+removed by `prune()` (the engine calls it when a run starts); a folder in use by another
+checkout or version of scslab is left alone.
+
+The cache root is numba's NUMBA_CACHE_DIR where set, else XDG_CACHE_HOME/scslab/kernels
+(~/.cache/scslab/kernels). Where it cannot be written, numba's own locators are used.
 
 One case stays open: a process that imported scslab before an edit and compiles a
-kernel after it (a long notebook, say) still caches that kernel as of the old source,
-and a later process loads it. Restart such processes after editing the package.
+kernel after it (a long notebook, say) caches that kernel under the old digest, where
+only processes of the old source look. That is safe, only wasted.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import shutil
+import time
 from pathlib import Path
+from typing import Any
 
-STAMP_NAME = "scslab-source.sha256"
+from numba.core import config
+from numba.core.caching import CacheImpl, _CacheLocator
+
 PACKAGE_DIR = Path(__file__).resolve().parent
+STAMP_NAME = "scslab-source.sha256"
+"""File in each digest folder holding the digest; its time stamp is the folder's last use."""
+STALE_AFTER_DAYS = 30.0
+"""Digest folders unused for longer than this many days are removed by prune()."""
 
 
 def _sources(package_dir: Path) -> list[Path]:
-    """The package's .py files, in name order."""
-    return sorted(package_dir.glob("*.py"))
+    """The package's .py files, all folders, in path order."""
+    return sorted(package_dir.rglob("*.py"))
 
 
 def source_digest(package_dir: Path = PACKAGE_DIR) -> str:
-    """sha256 (hex) of the package's .py files: their names and contents, in name order."""
+    """sha256 (hex) of the package's .py files: their paths within the package and
+    their contents, in path order."""
     h = hashlib.sha256()
     for path in _sources(package_dir):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        rel = path.relative_to(package_dir).as_posix()
+        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
-def refresh(cache_dir: Path, package_dir: Path = PACKAGE_DIR) -> bool:
-    """Remove the cached kernels of the package's modules (numba's '<module>.*.nbi' and
-    '.nbc' files in cache_dir) unless cache_dir's stamp is the digest of the source as it
-    is; then write the stamp (making the folder where there is none yet, so that the
-    kernels cached next are known to be of this source). Returns whether cached kernels
-    were removed. A folder that cannot be written is left alone (numba then caches
-    elsewhere or not at all)."""
-    stamp = cache_dir / STAMP_NAME
-    digest = source_digest(package_dir)
-    try:
-        if stamp.read_text() == digest:
-            return False
-    except OSError:
-        pass  # no stamp yet: a cache written before it, or none
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    modules = {p.stem for p in _sources(package_dir)}
-    removed = False
-    try:
-        for path in cache_dir.iterdir():
-            if path.suffix in (".nbi", ".nbc") and path.name.split(".")[0] in modules:
-                path.unlink(missing_ok=True)
-                removed = True
-        tmp = stamp.with_name(f"{STAMP_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(digest)
-        tmp.replace(stamp)
-    except OSError:
-        pass  # read-only: numba cannot have cached anything here either
-    return removed
+@functools.cache
+def _digest() -> str:
+    return source_digest(PACKAGE_DIR)
 
 
-def kernel_cache_dir() -> Path | None:
-    """The folder numba caches scslab's kernels in (the same for every module of the
-    package), or None where numba has none for them."""
-    from scslab.streams import hash_poisson
+def cache_root() -> Path:
+    """The folder that holds one folder of kernels per source digest."""
+    numba_dir = getattr(config, "CACHE_DIR", "")
+    if numba_dir:
+        return Path(numba_dir) / "scslab"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "scslab" / "kernels"
 
-    path = hash_poisson.stats.cache_path
-    return Path(path) if path else None
+
+def kernel_cache_dir() -> Path:
+    """The folder of this source's kernels (it may not exist yet)."""
+    return cache_root() / _digest()[:20]
+
+
+class SourceLocator(_CacheLocator):
+    """numba cache locator for scslab's kernels: one folder per source digest (see the
+    module's docstring), the digest as every kernel's source stamp."""
+
+    def __init__(self, py_func: Any, py_file: str) -> None:
+        rel = Path(py_file).resolve().relative_to(PACKAGE_DIR)
+        self._lineno = py_func.__code__.co_firstlineno
+        self._path = kernel_cache_dir() / rel.parent
+
+    def ensure_cache_path(self) -> None:
+        super().ensure_cache_path()
+        stamp = kernel_cache_dir() / STAMP_NAME
+        if not stamp.exists():
+            stamp.write_text(_digest())
+
+    def get_cache_path(self) -> str:
+        return str(self._path)
+
+    def get_source_stamp(self) -> str:
+        return _digest()
+
+    def get_disambiguator(self) -> str:
+        return str(self._lineno)
+
+    @classmethod
+    def from_function(cls, py_func: Any, py_file: str) -> SourceLocator | None:
+        try:
+            Path(py_file).resolve().relative_to(PACKAGE_DIR)
+        except ValueError:
+            return None  # not scslab's: numba's own locators
+        self = cls(py_func, py_file)
+        try:
+            self.ensure_cache_path()
+        except OSError:
+            return None
+        return self
+
+
+def register() -> None:
+    """Put SourceLocator first among numba's cache locators (once per process)."""
+    locators = CacheImpl._locator_classes
+    if SourceLocator not in locators:
+        locators.insert(0, SourceLocator)
 
 
 def has_cached_kernels(cache_dir: Path | None = None) -> bool:
-    """Whether numba's cache holds compiled kernels of scslab (any '.nbc' file of one of
-    its modules); False means that the next run compiles its kernels first (20-60 s)."""
+    """Whether the cache holds compiled kernels of this source (any '.nbc' file);
+    False means that the next run compiles its kernels first."""
     folder = cache_dir if cache_dir is not None else kernel_cache_dir()
-    if folder is None:
-        return False
-    modules = {p.stem for p in _sources(PACKAGE_DIR)}
     try:
-        return any(p.name.split(".")[0] in modules for p in folder.glob("*.nbc"))
+        return any(folder.rglob("*.nbc"))
     except OSError:
         return False
+
+
+def prune(root: Path | None = None, max_age_days: float = STALE_AFTER_DAYS) -> list[Path]:
+    """Mark this source's folder as used now and remove the folders of other sources
+    (those holding a STAMP_NAME file, so written here) unused for `max_age_days` days.
+    Returns the folders removed. Errors (a folder another process removes, a
+    read-only cache) are ignored: the cache is an optimisation."""
+    root = root if root is not None else cache_root()
+    ours = kernel_cache_dir()
+    removed: list[Path] = []
+    try:
+        (ours / STAMP_NAME).touch()
+    except OSError:
+        pass
+    try:
+        folders = [p for p in root.iterdir() if p.is_dir() and p != ours]
+    except OSError:
+        return removed
+    now = time.time()
+    for folder in folders:
+        try:
+            used = (folder / STAMP_NAME).stat().st_mtime
+        except OSError:
+            continue  # not a folder of ours
+        if now - used > max_age_days * 86400.0:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed

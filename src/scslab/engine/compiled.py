@@ -1,0 +1,569 @@
+"""Compiled days: many days of the points-and-lists core in one numba call.
+
+The engine orchestrates a day from Python: some 150 calls into numpy and numba, each a
+few microseconds whatever the number of agents. For a small city that fixed cost is the
+run (about 0.6 ms a day at 10,000 residents, against a few tens of microseconds of work
+on the agents). Scenarios that use only the core of the system (departments writing
+records about residents, the points score with drift and association penalties, and
+score-triggered lists) run their days here instead, in one compiled loop that calls
+the engine's own kernels in the engine's order, with the same random streams:
+
+    departments   candidate_count, records_into                (departments.py)
+    scoring       drift, decay_error_points, add_points        (scoring.py)
+    lists         mark_leaving, _agents_to_visit, _daily,
+                  update_members, count_listed_contacts        (measures.py)
+    due process   count_wrongful_days (per-agent tables only)  (dueprocess.py)
+    collectors    _collect_lists or recount_lists; tally_scores
+                  (in tally_days)                              (collectors.py)
+
+so that a run gives the same tables bit for bit either way (tests/test_compiled.py
+checks it); `Simulation(engine="general")` forces the Python-orchestrated loop.
+`unsupported()` says why a scenario cannot run here (activities, due process, chilling,
+income feedback, enterprises, record-triggered lists, reporting delays, expiry): such a
+scenario runs on the general loop. Measures and rewards are accepted: without
+activities for them to block or speed up, they have no effect.
+
+The loop counts processor cycles per phase (llvm.readcyclecounter), which the engine
+turns into seconds per phase for the manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import numba as nb
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from scslab.engine.collectors import _collect_lists, recount_lists, tally_scores
+from scslab.model.departments import candidate_count, records_into
+from scslab.model.dueprocess import count_wrongful_days
+from scslab.model.lists import (
+    RULE_RECORDS,
+    _agents_to_visit,
+    _daily,
+    count_listed_contacts,
+    mark_leaving,
+    update_members,
+)
+from scslab.model.scoring import add_points, decay_error_points, drift
+from scslab.scenario.schema import Scenario
+
+N_PHASES = 7  # the engine's PHASES, in order
+
+
+def unsupported(scenario: Scenario) -> list[str]:
+    """Why `scenario` cannot run on compiled days, one reason per feature, naming its
+    key (empty: it can)."""
+    why = []
+    pop = scenario.population
+    if pop.enterprises_per_resident > 0 or pop.individual_businesses_per_resident > 0:
+        why.append(
+            "enterprises (population.enterprises_per_resident or "
+            "individual_businesses_per_resident > 0)"
+        )
+    if scenario.scoring is None:
+        why.append("no scoring section")
+    if scenario.activities:
+        why.append("activities")
+    if scenario.due_process is not None:
+        why.append("due_process")
+    beh = scenario.behaviour
+    if beh.chilling_self > 0 or beh.chilling_contacts > 0:
+        why.append("chilling (behaviour.chilling_self, chilling_contacts)")
+    if scenario.scoring is not None and scenario.scoring.record_expiry_days:
+        why.append("scoring.record_expiry_days")
+    for dept_name, dept in scenario.departments.items():
+        if dept.delay_days:
+            why.append(f"departments.{dept_name}.delay_days")
+        for kind_name, kind in dept.records.items():
+            where = f"departments.{dept_name}.records.{kind_name}"
+            if kind.subject != "resident":
+                why.append(f"{where}.subject: enterprise")
+            if kind.source != "behaviour":
+                why.append(f"{where}.source: {kind.source}")
+            if kind.income_sensitive and beh.default_risk_elasticity > 0:
+                why.append(f"{where}.income_sensitive (with behaviour.default_risk_elasticity)")
+    for list_name, rules in scenario.lists.items():
+        if rules.subject != "resident":
+            why.append(f"lists.{list_name}.subject: enterprise")
+        elif rules.trigger.records:
+            why.append(f"lists.{list_name}.trigger.records")
+    return why
+
+
+@intrinsic
+def _read_cycle_counter(typingctx: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        fnty = ir.FunctionType(ir.IntType(64), [])
+        fn = builder.module.declare_intrinsic("llvm.readcyclecounter", fnty=fnty)
+        return builder.call(fn, [])
+
+    return types.int64(), codegen
+
+
+_cycles = cast(Callable[[], int], _read_cycle_counter)
+"""_cycles() in a numba kernel: the processor's cycle counter (differences are cycles)."""
+
+
+@nb.njit(cache=True)
+def _grow(a: np.ndarray, used: int, need: int) -> np.ndarray:
+    """a, or a copy twice as large (or more) when `need` entries do not fit."""
+    if need <= len(a):
+        return a
+    out = np.empty(max(2 * len(a), need), a.dtype)
+    out[:used] = a[:used]
+    return out
+
+
+@nb.njit(cache=True)
+def _grow_columns(columns: tuple, used: int, need: int) -> tuple:
+    """_grow for each of five columns of one table (a tuple of five arrays)."""
+    return (
+        _grow(columns[0], used, need),
+        _grow(columns[1], used, need),
+        _grow(columns[2], used, need),
+        _grow(columns[3], used, need),
+        _grow(columns[4], used, need),
+    )
+
+
+@nb.njit(cache=True, inline="always")
+def _count_in_groups(
+    row: np.ndarray, groups_indptr: np.ndarray, groups_of_cell: np.ndarray, c: int, col: int
+) -> None:
+    """Add 1 to row[group, col] for each group of cell c."""
+    for q in range(groups_indptr[c], groups_indptr[c + 1]):
+        row[groups_of_cell[q], col] += 1.0
+
+
+@nb.njit(cache=True, nogil=True)
+def run_days(
+    first_day: int,
+    last_day: int,
+    # departments: per record kind
+    kind_key: np.ndarray,
+    kind_mean: np.ndarray,
+    kind_max_mult: np.ndarray,
+    listed_multiplier: np.ndarray,
+    decile_multiplier: np.ndarray,
+    migrant_multiplier: np.ndarray,
+    coverage: np.ndarray,
+    error_rate: np.ndarray,
+    points: np.ndarray,
+    col_true: np.ndarray,
+    col_erroneous: np.ndarray,
+    income_decile: np.ndarray,
+    migrant: np.ndarray,
+    # scoring
+    scores: tuple[np.ndarray, np.ndarray],
+    error_points: np.ndarray,
+    with_errors: np.ndarray,
+    error_ids: np.ndarray,
+    score_rules: tuple[float, float, float, float, float, float, float],
+    outside: np.ndarray,
+    # lists
+    mask: np.ndarray,
+    wrongful: np.ndarray,
+    extended: np.ndarray,
+    until: np.ndarray,
+    true_until: np.ndarray,
+    rule: np.ndarray,
+    threshold: np.ndarray,
+    extension: np.ndarray,
+    extension_probability: np.ndarray,
+    daily_compliance: np.ndarray,
+    list_key: np.uint64,
+    black_bits: int,
+    stay: np.ndarray,
+    listed: np.ndarray,
+    contacts_of_indptr: np.ndarray,
+    contacts_of_indices: np.ndarray,
+    listed_contacts: np.ndarray,
+    col_new: np.ndarray,
+    col_new_wrongful: np.ndarray,
+    col_exits: np.ndarray,
+    # collectors
+    cell: np.ndarray,
+    groups_indptr: np.ndarray,
+    groups_of_cell: np.ndarray,
+    group_count: np.ndarray,
+    values: np.ndarray,
+    snapshots: np.ndarray,
+    tally_each_day: bool,
+    tally: tuple,
+    keep: bool,
+    days_blacklisted: np.ndarray,
+    days_wrongful: np.ndarray,
+    counted: tuple[np.ndarray, np.ndarray],
+    list_counts: np.ndarray,
+    # growing outputs, and how much of each is used
+    records: tuple[np.ndarray, ...],
+    n_records: int,
+    changes: tuple[np.ndarray, ...],
+    n_changes: int,
+    n_error_ids: int,
+    cycles: np.ndarray,
+) -> tuple[Any, ...]:
+    """Days first_day to last_day - 1 of the engine's loop for a scenario without
+    unsupported() features, on the engine's state (changed in place, and the grown or
+    swapped arrays returned).
+
+    scores: (score, spare) as the scorer keeps them; score_rules: (base, decay,
+    association, lo, hi, min_score, max_score) in points, lo and hi finite. values[day]
+    [groups, metrics] (zeros) receives each day's row of the resident series, its score
+    columns (score sum and grades) from tally_days(). The day's scores are
+    snapshots[(day - first_day) % len(snapshots)] (drift writes them there): with
+    tally_each_day, tally_days(day, those scores, *tally) counts them at the end of the
+    day (two rows are enough); else the caller does, a chunk of days later (a row per
+    day). With keep, the last day's scores are copied to spare and the two swap (the
+    returned score is spare, the returned spare the score passed in); without, the
+    returned score is the last day's row of snapshots (for the next call to drift from)
+    and spare is returned as it came.
+
+    Each count goes straight to the groups of the agent's cell (cell c is in
+    groups_of_cell[groups_indptr[c]:groups_indptr[c + 1]]): the sums are of whole
+    numbers, exact in any order, so the rows are the general loop's (which sums cells
+    into groups) bit for bit; group_count: agents per group.
+
+    The lists' update visits the runs of eight that drift marks (an agent on no list with
+    a score outside the band, where no score rule holds) or records, and those in which a
+    listed agent's score has left the band of its list mask (mark_leaving; stay:
+    ListRules.stay_bands, whose row 0 is that score band) or a listed agent has erroneous
+    points; unless a list has
+    rules other than scores, when every listed agent is visited every day.
+
+    The list columns (agents on each list, wrongfully, blacklisted, wrongfully
+    blacklisted) are counted by visiting every listed agent each day (_collect_lists)
+    when days_blacklisted is kept per agent or a list has rules other than scores; else
+    list_counts [groups, metrics] is kept
+    equal to them from the agents that may have changed (recount_lists over the day's
+    listing changes and the agents with erroneous points, whose wrongful flags may change
+    alone; counted: the (mask, wrongful) each was last counted with, per agent, or empty
+    arrays to count the first way), and added to each day's row.
+
+    records: (day, kind, subject, actor, erroneous) of the records written; changes:
+    (day, subject, bit, entered, wrongful) of the listing changes.
+    cycles[phase] adds the processor cycles spent in each phase.
+
+    Returns (score, spare, listed, error_ids, n_error_ids, records, n_records, changes,
+    n_changes).
+    """
+    score, spare = scores
+    base, decay, association, lo, hi, min_score, max_score = score_rules
+    band_lo, band_hi = stay[0, 0], stay[0, 1]  # the score band: no score rule holds
+    n = len(mask)
+    n_lists = len(rule)
+    rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = records
+    ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful = changes
+    no_reps = np.zeros(n, np.uint8) if len(days_wrongful) else np.zeros(0, np.uint8)
+    counted_mask, counted_wrongful = counted
+    # with score rules only, a listed agent changes only if its score leaves its stay
+    # band (drift and records mark its run) or it has erroneous points; else (expiry,
+    # compliance) every listed agent is visited every day
+    every_listed = False
+    for b in range(n_lists):
+        every_listed |= rule[b] == RULE_RECORDS
+    # (with other rules, a listing can also turn wrongful with no erroneous points)
+    incremental = len(counted_mask) == n and len(days_blacklisted) != n and not every_listed
+    no_ids = np.zeros(0, np.int64)
+    cap = max(1024, n // 64)
+    out_subject = np.empty(cap, np.int32)
+    out_bit = np.empty(cap, np.uint8)
+    out_entered = np.empty(cap, np.bool_)
+    out_wrongful = np.empty(cap, np.bool_)
+    for day in range(first_day, last_day):
+        t0 = _cycles()
+        # departments: the records of the day, kind by kind, against the start-of-day lists
+        day_first = n_records
+        for k in range(len(kind_key)):
+            if kind_mean[k] <= 0.0 or n == 0:
+                continue
+            most = candidate_count(kind_key[k], day, kind_mean[k])
+            records = _grow_columns(records, n_records, n_records + most)
+            rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = records
+            m = records_into(
+                kind_key[k],
+                day,
+                most,
+                n,
+                kind_max_mult[k],
+                mask,
+                black_bits,
+                listed_multiplier[k],
+                decile_multiplier[k],
+                income_decile,
+                migrant,
+                migrant_multiplier[k],
+                coverage[k],
+                error_rate[k],
+                rec_subject[n_records:],
+                rec_actor[n_records:],
+                rec_erroneous[n_records:],
+            )
+            need = n_records + m
+            rec_day[n_records:need] = day
+            rec_kind[n_records:need] = k
+            n_records = need
+        t1 = _cycles()
+        cycles[0] += t1 - t0
+        # scoring: drift and association penalties, then the day's records in order
+        row = (day - first_day) % len(snapshots)
+        today = snapshots[row]
+        drift(
+            score,
+            today,
+            base,
+            decay,
+            association,
+            listed_contacts,
+            lo,
+            hi,
+            band_lo,
+            band_hi,
+            outside,
+            mask,
+        )
+        score = today
+        decay_error_points(error_points, decay, error_ids[:n_error_ids])
+        subjects = rec_subject[day_first:n_records]
+        kinds = rec_kind[day_first:n_records]
+        errs = rec_erroneous[day_first:n_records]
+        add_points(
+            score,
+            error_points,
+            subjects,
+            points[kinds.astype(np.int64)],
+            errs,
+            min_score,
+            max_score,
+        )
+        for r in range(len(subjects)):
+            i = subjects[r]
+            outside[i >> 3] = True
+            k = kinds[r]
+            col = col_erroneous[k] if errs[r] else col_true[k]
+            _count_in_groups(values[day], groups_indptr, groups_of_cell, cell[i], col)
+            if errs[r] and not with_errors[i]:
+                with_errors[i] = True
+                error_ids = _grow(error_ids, n_error_ids, n_error_ids + 1)
+                error_ids[n_error_ids] = i
+                n_error_ids += 1
+        t2 = _cycles()
+        cycles[1] += t2 - t1
+        # due process: none but the count of wrongfully blacklisted days (per agent)
+        if len(days_wrongful):
+            count_wrongful_days(mask, wrongful, black_bits, no_reps, no_reps, 0, days_wrongful)
+        t3 = _cycles()
+        cycles[2] += t3 - t2
+        # lists: score rules and exits of the agents that may change
+        touched = no_ids
+        if n_lists:
+            if not every_listed:
+                mark_leaving(listed, score, mask, stay, outside)
+                # a listing may turn wrongful or rightful as erroneous points drift
+                for e in range(n_error_ids):
+                    i = error_ids[e]
+                    if mask[i]:
+                        outside[i >> 3] = True
+            ids = _agents_to_visit(listed, outside, score, band_lo, band_hi, every_listed)
+            start = 0
+            n_out = 0
+            while True:
+                got, start = _daily(
+                    mask,
+                    wrongful,
+                    extended,
+                    until,
+                    true_until,
+                    score,
+                    error_points,
+                    rule,
+                    threshold,
+                    extension,
+                    extension_probability,
+                    daily_compliance,
+                    list_key,
+                    day,
+                    ids,
+                    start,
+                    out_subject[n_out:],
+                    out_bit[n_out:],
+                    out_entered[n_out:],
+                    out_wrongful[n_out:],
+                )
+                n_out += got
+                if start >= len(ids):
+                    break
+                out_subject = _grow(out_subject, n_out, 2 * len(out_subject))
+                out_bit = _grow(out_bit, n_out, 2 * len(out_bit))
+                out_entered = _grow(out_entered, n_out, 2 * len(out_entered))
+                out_wrongful = _grow(out_wrongful, n_out, 2 * len(out_wrongful))
+            if n_out:
+                need = n_changes + n_out
+                changes = _grow_columns(changes, n_changes, need)
+                ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful = changes
+                touched = np.empty(n_out, np.int64)
+                toggles = np.zeros(n_out, np.uint8)
+                n_touched = 0
+                for c in range(n_out):
+                    i = out_subject[c]
+                    b = out_bit[c]
+                    ch_day[n_changes + c] = day
+                    ch_subject[n_changes + c] = i
+                    ch_bit[n_changes + c] = b
+                    ch_entered[n_changes + c] = out_entered[c]
+                    ch_wrongful[n_changes + c] = out_wrongful[c]
+                    col = col_new[b] if out_entered[c] else col_exits[b]
+                    _count_in_groups(values[day], groups_indptr, groups_of_cell, cell[i], col)
+                    if out_entered[c] and out_wrongful[c]:
+                        col = col_new_wrongful[b]
+                        _count_in_groups(values[day], groups_indptr, groups_of_cell, cell[i], col)
+                    # changes come in increasing subject order
+                    if n_touched == 0 or touched[n_touched - 1] != i:
+                        touched[n_touched] = i
+                        n_touched += 1
+                    toggles[n_touched - 1] ^= np.uint8(1 << b)
+                n_changes = need
+                touched = touched[:n_touched]
+                now_member = np.empty(n_touched, np.bool_)
+                was_black = np.empty(n_touched, np.bool_)
+                is_black = np.empty(n_touched, np.bool_)
+                for t in range(n_touched):
+                    now = mask[touched[t]]
+                    now_member[t] = now != 0
+                    is_black[t] = (now & black_bits) != 0
+                    was_black[t] = ((now ^ toggles[t]) & black_bits) != 0
+                listed = update_members(listed, touched, now_member)
+                count_listed_contacts(
+                    touched,
+                    was_black,
+                    is_black,
+                    contacts_of_indptr,
+                    contacts_of_indices,
+                    listed_contacts,
+                )
+        t4 = _cycles()
+        cycles[3] += t4 - t3
+        # collectors: list counts into the day's row, the scores kept for tally_days()
+        if incremental:
+            for ids in (touched, error_ids[:n_error_ids]):
+                recount_lists(
+                    ids,
+                    mask,
+                    wrongful,
+                    counted_mask,
+                    counted_wrongful,
+                    cell,
+                    groups_indptr,
+                    groups_of_cell,
+                    black_bits,
+                    n_lists,
+                    list_counts,
+                )
+            # (a loop: `values[day] += list_counts` took four times as long)
+            row_today = values[day]
+            for g in range(list_counts.shape[0]):
+                for col in range(list_counts.shape[1]):
+                    row_today[g, col] += list_counts[g, col]
+        else:
+            _collect_lists(
+                cell,
+                groups_indptr,
+                groups_of_cell,
+                mask,
+                wrongful,
+                listed,
+                black_bits,
+                n_lists,
+                days_blacklisted,
+                values[day],
+            )
+        values[day, :, 0] = group_count
+        if tally_each_day:
+            tally_days(day, snapshots[row : row + 1], *tally)
+        cycles[6] += _cycles() - t4
+    if keep and last_day > first_day:
+        spare = scores[1]
+        spare[:] = score
+        score, spare = spare, scores[0]
+    return (
+        score,
+        spare,
+        listed,
+        error_ids,
+        n_error_ids,
+        records,
+        n_records,
+        changes,
+        n_changes,
+    )
+
+
+@nb.njit(cache=True, nogil=True)
+def tally_days(
+    first_day: int,
+    snapshots: np.ndarray,
+    cell: np.ndarray,
+    upper_floors: np.ndarray,
+    grade_of_bin: np.ndarray,
+    common_grade: int,
+    cell_count: np.ndarray,
+    hist_lo: float,
+    score_columns: np.ndarray,
+    acc: np.ndarray,
+    counted: np.ndarray,
+    bin_counts: np.ndarray,
+    grade_counts: np.ndarray,
+    group_indptr: np.ndarray,
+    group_indices: np.ndarray,
+    values: np.ndarray,
+    hist: np.ndarray,
+) -> None:
+    """The score columns of the days from first_day on, one day per row of snapshots
+    (scores in points, as run_days() keeps them): the score tally of each day
+    (tally_scores) summed into its groups' values[day][:, score_columns] (the score sum,
+    then the grades), and the day's histogram into hist[day]. acc: scratch [cells, 3 +
+    len(score_columns) rounded up to a multiple of 4], into which tally_scores counts
+    (the score sum in column 3, the grades from column 4; the columns after them stay
+    zero). counted, bin_counts and grade_counts: the collector's running counts
+    (collectors.BinCounts), which each day's tally brings up to date (one tally at a time
+    per collector). Releases the GIL, so that it can run in another thread while
+    run_days() goes on with the next days. The group sums are the general loop's, bit
+    for bit: each group's cells added in order from 0.0, four columns at a time (in
+    registers, so that no column waits for the one before)."""
+    n_columns = len(score_columns)
+    for d in range(len(snapshots)):
+        day = first_day + d
+        acc[:] = 0.0
+        tally_scores(
+            cell,
+            snapshots[d],
+            upper_floors,
+            grade_of_bin,
+            common_grade,
+            cell_count,
+            hist_lo,
+            4,
+            acc,
+            hist[day],
+            counted,
+            bin_counts,
+            grade_counts,
+        )
+        for g in range(len(group_indptr) - 1):
+            out = values[day, g]
+            for k0 in range(0, n_columns, 4):
+                t0 = t1 = t2 = t3 = 0.0
+                for j in range(group_indptr[g], group_indptr[g + 1]):
+                    row = acc[group_indices[j]]
+                    t0 += row[3 + k0]
+                    t1 += row[4 + k0]
+                    t2 += row[5 + k0]
+                    t3 += row[6 + k0]
+                totals = (t0, t1, t2, t3)
+                for k in range(k0, min(k0 + 4, n_columns)):
+                    out[score_columns[k]] = totals[k - k0]

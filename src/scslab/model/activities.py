@@ -1,0 +1,665 @@
+"""Activities: what residents and enterprises attempt each day, and what the measures do.
+
+Each activity has a per-year rate per eligible subject. The day's attempts are drawn by
+thinning; each attempt is then resolved against the measures (blocked, delayed) and the
+rewards (green channel: a shorter wait), and counted by group. Every blocked attempt is
+counted, and it is *wrongful* when every list that blocks it rests on erroneous records.
+
+Almost all attempts meet no measure (a post a week alone is 3 million posts a day in the
+whole city). Residents' attempts are drawn in closed form (`draw_by_cell`): the attempts
+of residents whom a measure or reward of the domain reaches (a list, a listed enterprise
+they represent, a score high enough for the green channel) are drawn one by one, for
+every activity in one pass over those residents (`draw_reached`), and resolved; everyone
+else's are only counted, per cell, as a Poisson number whose mean is the cell's summed
+rate (income multipliers, and for posts the posting propensities). The few posts that
+the speech department will screen (flagged) are drawn by subject. A post is flagged
+under at most one record kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from scslab.model.lists import update_members
+from scslab.model.prefetch import prefetch
+from scslab.scenario.rates import decile_multipliers
+from scslab.scenario.schema import DOMAINS, Scenario
+from scslab.streams import hash_uniform
+
+ELIGIBLE = {"all": 0, "adults": 1, "working_age": 2, "parents": 3}
+CLASSES = ("under 20", "20-59, not a parent", "20-59, parent", "60 and over")
+"""Residents' eligibility classes (see eligibility_class)."""
+ELIGIBLE_CLASSES = np.array([0b1111, 0b1110, 0b0110, 0b0100], np.int64)
+"""ELIGIBLE_CLASSES[code] has bit c set when class c is eligible under ELIGIBLE code."""
+OUTCOMES = ("attempts", "blocked", "wrongful_blocked", "delayed", "green_channel", "wait_days")
+"""What is counted per domain (wait_days: days waited, summed over attempts that went on)."""
+
+
+@dataclass(frozen=True)
+class ActivityRules:
+    """The scenario's activities compiled to arrays (index = activity id)."""
+
+    names: list[str]
+    domain: np.ndarray  # int64, index into DOMAINS
+    enterprise: np.ndarray  # bool, True = attempted by enterprises
+    eligible: np.ndarray  # int64, ELIGIBLE code
+    daily_rate: np.ndarray  # float64, attempts per eligible subject per day
+    decile_multiplier: np.ndarray  # float64 [activities, 10]
+    base_wait: np.ndarray  # float64, days
+    income_loss: np.ndarray  # float64, share of income lost when blocked
+    posting: np.ndarray  # bool, online posts (chilling applies; posts can be flagged)
+
+    @classmethod
+    def compile(cls, scenario: Scenario) -> ActivityRules:
+        """Arrays from the scenario's activities section."""
+        acts = list(scenario.activities.items())
+        return cls(
+            names=[n for n, _ in acts],
+            domain=np.array([DOMAINS.index(a.domain) for _, a in acts], np.int64),
+            enterprise=np.array([a.subject == "enterprise" for _, a in acts], np.bool_),
+            eligible=np.array([ELIGIBLE[a.eligible] for _, a in acts], np.int64),
+            daily_rate=np.array([a.rate_per_year / 365.0 for _, a in acts], np.float64),
+            decile_multiplier=np.array(
+                [decile_multipliers(a.poorest_to_richest) for _, a in acts], np.float64
+            ).reshape(len(acts), 10),
+            base_wait=np.array([a.base_wait_days for _, a in acts], np.float64),
+            income_loss=np.array([a.income_loss_if_blocked for _, a in acts], np.float64),
+            posting=np.array([a.domain == "online_accounts" for _, a in acts], np.bool_),
+        )
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@nb.njit(cache=True)
+def _sweep(
+    pool: np.ndarray,
+    n: int,
+    lam: float,
+    key: np.uint64,
+    day: int,
+    decile: np.ndarray,
+    mults: np.ndarray,
+    max_mult: float,
+    chill_value: np.ndarray,
+    chill_since: np.ndarray,
+    chill_rate: float,
+    out: np.ndarray,
+) -> int:
+    """Attempts of one day in id order; returns how many (-1 if `out` is too small).
+
+    Each subject makes Poisson(lam * mult / max_mult * propensity) attempts: subjects with
+    at least one candidate attempt at the maximum rate `lam` are found by geometric
+    skipping (so memory is read in order and nobody else is touched), their number of
+    candidates is a zero-truncated Poisson(lam), and each candidate is kept with
+    probability mult / max_mult (income decile) times the posting propensity, if given.
+    """
+    if n == 0 or lam <= 0.0:
+        return 0
+    pooled = len(pool) > 0
+    use_decile = len(decile) > 0
+    use_chill = len(chill_value) > 0
+    p0 = lam * np.exp(-lam) / -np.expm1(-lam)  # P(k = 1 | k >= 1)
+    pos = -1
+    c = 0
+    m = 0
+    cap = len(out)
+    while True:
+        u = hash_uniform(key, day, c)
+        c += 1
+        pos += 1 + int(-np.log1p(-u) / lam)
+        if pos >= n:
+            return m
+        v = hash_uniform(key, day, c)
+        c += 1
+        k, p, cum = 1, p0, p0
+        while v > cum and k < 60:
+            k += 1
+            p *= lam / k
+            cum += p
+        i = pool[pos] if pooled else pos
+        keep = 1.0
+        if use_decile:
+            keep = mults[decile[i]] / max_mult
+        if use_chill and chill_value[i] < 1.0:
+            keep *= 1.0 - (1.0 - chill_value[i]) * np.exp(-chill_rate * (day - chill_since[i]))
+        for _ in range(k):
+            w = hash_uniform(key, day, c)
+            c += 1
+            if w < keep:
+                if m >= cap:
+                    return -1
+                out[m] = i
+                m += 1
+
+
+def eligibility_class(age_band: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    """Each resident's index into CLASSES (uint8), from age band (10 years) and parenthood."""
+    klass = np.zeros(len(age_band), np.uint8)
+    klass[age_band >= 2] = 1
+    klass[age_band >= 6] = 3
+    klass[parent & (klass == 1)] = 2
+    return klass
+
+
+def draw_attempts(
+    rules: ActivityRules,
+    a: int,
+    pool: np.ndarray | int,
+    income_decile: np.ndarray | None,
+    chill: tuple[np.ndarray, np.ndarray, float] | None,
+    key: np.uint64,
+    day: int,
+    share: float = 1.0,
+) -> np.ndarray:
+    """Ids (in increasing order) of the subjects who attempt activity a on `day`.
+
+    `pool`: the eligible ids, or their number when everyone is eligible; `chill`: the
+    posting propensities as (value, day of last shock, recovery rate per day), applied to
+    posting activities; `share`: draw only this share of the attempts (a thinned Poisson
+    process, e.g. the posts that will be flagged). Draws come from the counter-based
+    stream `key`.
+    """
+    n = pool if isinstance(pool, int) else len(pool)
+    lam_mean = rules.daily_rate[a] * share
+    if n == 0 or lam_mean <= 0.0:
+        return np.zeros(0, np.int64)
+    mults = rules.decile_multiplier[a]
+    max_mult = float(mults.max()) if income_decile is not None else 1.0
+    lam = lam_mean * max_mult
+    empty_f, empty_i = np.zeros(0, np.float32), np.zeros(0, np.int16)
+    value, since, rate = (
+        chill if (chill is not None and rules.posting[a]) else (empty_f, empty_i, 0.0)
+    )
+    pool_arr = np.zeros(0, np.int32) if isinstance(pool, int) else pool
+    deciles = income_decile if income_decile is not None else np.zeros(0, np.uint8)
+    expected = n * lam
+    cap = int(expected * 1.2 + 8 * np.sqrt(expected) + 64)
+    while True:
+        out = np.empty(cap, np.int64)
+        m = _sweep(pool_arr, n, lam, key, day, deciles, mults, max_mult, value, since, rate, out)
+        if m >= 0:
+            return out[:m]
+        cap *= 2
+
+
+@nb.njit(cache=True)
+def resolve(
+    attempts: np.ndarray,
+    cell: np.ndarray,
+    own_mask: np.ndarray,
+    own_wrongful: np.ndarray,
+    rep_mask: np.ndarray,
+    rep_wrongful: np.ndarray,
+    block_own: int,
+    block_rep: int,
+    delay_own: int,
+    delay_rep: int,
+    delay_days: float,
+    reward_bits: int,
+    reward_score: float,
+    wait_factor: float,
+    score: np.ndarray,
+    base_wait: float,
+    acc: np.ndarray,
+    cols: np.ndarray,
+    blocked_count: np.ndarray,
+    wrongful_count: np.ndarray,
+    out_blocked: np.ndarray,
+    out_done: np.ndarray,
+) -> tuple[int, int]:
+    """Resolve attempts in one domain; count outcomes in acc[cell, cols[outcome]].
+
+    Returns how many were blocked and how many went ahead (ids in out_blocked, out_done).
+    """
+    has_rep = len(rep_mask) > 0
+    has_score = len(score) > 0
+    n_blocked = 0
+    n_done = 0
+    for i in attempts:
+        c = cell[i]
+        acc[c, cols[0]] += 1.0
+        b_own = own_mask[i] & block_own
+        b_rep = rep_mask[i] & block_rep if has_rep else 0
+        if b_own or b_rep:
+            acc[c, cols[1]] += 1.0
+            rightful = (b_own & ~own_wrongful[i]) | ((b_rep & ~rep_wrongful[i]) if has_rep else 0)
+            if rightful == 0:
+                acc[c, cols[2]] += 1.0
+                if len(wrongful_count):
+                    wrongful_count[i] += 1
+            if len(blocked_count):
+                blocked_count[i] += 1
+            out_blocked[n_blocked] = i
+            n_blocked += 1
+            continue
+        wait = base_wait
+        if (own_mask[i] & delay_own) or (has_rep and (rep_mask[i] & delay_rep)):
+            acc[c, cols[3]] += 1.0
+            wait += delay_days
+        green = (own_mask[i] & reward_bits) != 0 or (has_score and score[i] >= reward_score)
+        if green:
+            acc[c, cols[4]] += 1.0
+            wait *= wait_factor
+        acc[c, cols[5]] += wait
+        out_done[n_done] = i
+        n_done += 1
+    return n_blocked, n_done
+
+
+@nb.njit(cache=True)
+def _reached_ids(
+    a: np.ndarray, b: np.ndarray, score: np.ndarray, at_least: float, out: np.ndarray
+) -> int:
+    """Write to `out` the ids i (increasing) where a[i] or b[i] is non-zero or score[i] >=
+    at_least (score may be empty), as many as fit; returns how many there are. Agents
+    are tested eight at a time (most are not reached)."""
+    n = len(a)
+    n_words = n // 8
+    a64 = a[: 8 * n_words].view(np.uint64)
+    b64 = b[: 8 * n_words].view(np.uint64)
+    with_score = len(score) == n
+    cap = len(out)
+    m = 0
+    for w in range(n_words + 1):
+        if w < n_words:
+            hit = (a64[w] | b64[w]) != 0
+            if with_score and not hit:
+                top = score[8 * w]
+                for i in range(8 * w + 1, 8 * w + 8):
+                    top = max(top, score[i])
+                hit = top >= at_least
+            if not hit:
+                continue
+        for i in range(8 * w, min(8 * w + 8, n)):
+            # branch-free: write the id, keep it only if reached
+            if m < cap:
+                out[m] = i
+            m += (a[i] | b[i]) != 0 or (with_score and score[i] >= at_least)
+    return m
+
+
+def reached_ids(
+    mask: np.ndarray,
+    rep_mask: np.ndarray,
+    score: np.ndarray | None = None,
+    at_least: float = np.inf,
+) -> np.ndarray:
+    """Ids (increasing) of the residents whom some measure or reward may reach: on any
+    list, representing a listed enterprise, or with a score of at least `at_least`."""
+    if score is None or not np.isfinite(at_least):
+        score = np.zeros(0, np.float32)
+    out = np.empty(len(mask) // 16 + 1024, np.int64)
+    m = _reached_ids(mask, rep_mask, score, at_least, out)
+    if m > len(out):
+        out = np.empty(m, np.int64)
+        _reached_ids(mask, rep_mask, score, at_least, out)
+    return out[:m]
+
+
+def union_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The union of two increasing arrays of ids without repeats, increasing (int64)."""
+    return update_members(a, b, np.ones(len(b), np.bool_))
+
+
+class HighScores:
+    """Residents whose score is at least `at_least` points, kept without a daily scan.
+
+    Only records raise a score above the base (drift pulls it back, association
+    penalties lower it), so when `at_least` is above the base, today's set is
+    yesterday's plus the subjects whose score records raised (Scorer.take_risen), less
+    those who fell below.
+    """
+
+    def __init__(self, at_least: float, score: np.ndarray) -> None:
+        """The set from the scores at the start (one scan; afterwards, none)."""
+        self.at_least = at_least
+        self.ids = np.flatnonzero(score >= at_least).astype(np.int64)
+
+    def update(self, score: np.ndarray, risen: np.ndarray) -> np.ndarray:
+        """Today's set (increasing ids), from today's scores and the risen subjects."""
+        cand = union_sorted(self.ids, np.unique(risen).astype(np.int64))
+        self.ids = cand[score[cand] >= self.at_least]
+        return self.ids
+
+
+@dataclass(frozen=True)
+class ResidentGroups:
+    """Residents grouped by cell, income decile and eligibility class, for drawing
+    attempts per cell (`draw_by_cell`) and tracking posting propensities by group."""
+
+    cell: np.ndarray  # int16, collector cell of each resident
+    income_decile: np.ndarray  # uint8
+    klass: np.ndarray  # uint8, index into CLASSES
+    group: np.ndarray  # int16 (int32 for many cells), (cell * 10 + decile) * 4 + class
+    size: np.ndarray  # float64 [cells, 10, 4]: number of residents in each group
+
+    @classmethod
+    def of(
+        cls, cell: np.ndarray, n_cells: int, income_decile: np.ndarray, klass: np.ndarray
+    ) -> ResidentGroups:
+        """Groups of residents by cell (< n_cells), income decile and eligibility class."""
+        group = (cell.astype(np.int32) * 10 + income_decile) * len(CLASSES) + klass
+        n_groups = n_cells * 10 * len(CLASSES)
+        size = np.bincount(group, minlength=n_groups).astype(np.float64)
+        small = group.astype(np.int16 if n_groups <= np.iinfo(np.int16).max else np.int32)
+        return cls(cell, income_decile, klass, small, size.reshape(n_cells, 10, -1))
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Whom the measures and rewards of one domain reach: residents with a bit of
+    `own_bits` in their list mask or of `rep_bits` in their rep mask (lists of the
+    enterprises they represent), or a score of at least `reward_score` (points)."""
+
+    mask: np.ndarray
+    own_bits: int
+    rep_mask: np.ndarray
+    rep_bits: int
+    score: np.ndarray  # float32 (empty: no score)
+    reward_score: float  # inf: no score-based reward
+
+    def of(self, ids: np.ndarray) -> np.ndarray:
+        """True for each id that the domain's measures or rewards reach."""
+        hit = ((self.mask[ids] & self.own_bits) | (self.rep_mask[ids] & self.rep_bits)) != 0
+        if len(self.score) and np.isfinite(self.reward_score):
+            hit |= self.score[ids] >= self.reward_score
+        return hit
+
+
+_DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_BIT_INDEX = np.zeros(64, np.int64)
+"""_BIT_INDEX[(x * _DE_BRUIJN) >> 58] = b for x = 2**b (the index of a single set bit)."""
+_BIT_INDEX[((np.uint64(1) << np.arange(64, dtype=np.uint64)) * _DE_BRUIJN) >> np.uint64(58)] = (
+    np.arange(64)
+)
+_AHEAD = 16  # agents ahead whose fields are prefetched in sparse passes
+
+
+@nb.njit(cache=True)
+def _draw_reached(
+    ids: np.ndarray,
+    mask: np.ndarray,
+    rep_mask: np.ndarray,
+    score: np.ndarray,
+    group: np.ndarray,
+    chill_value: np.ndarray,
+    chill_since: np.ndarray,
+    chill_rate: float,
+    by_own: np.ndarray,
+    by_rep: np.ndarray,
+    by_class: np.ndarray,
+    reward_score: np.ndarray,
+    lam: np.ndarray,
+    mults: np.ndarray,
+    max_mult: np.ndarray,
+    posting: np.ndarray,
+    keys: np.ndarray,
+    day: int,
+    reached_rate: np.ndarray,
+    out: np.ndarray,
+    counts: np.ndarray,
+) -> bool:
+    """The kernel of draw_reached, one pass over `ids` for up to 64 activities.
+
+    Activity a reaches resident i when bit a is set in by_own[mask[i]] | by_rep[rep_mask[i]]
+    (or score[i] >= reward_score[a]) and in by_class[class of i]. Each activity's
+    candidates (the residents it reaches, in id order) are thinned as in _sweep: those
+    with a candidate attempt at the maximum rate lam[a] * max_mult[a] are found by
+    geometric skipping, each candidate attempt kept with probability rate / maximum.
+    Attempts of activity a go to out[a, :counts[a]]; returns False, with `out` partly
+    written, if a row is too short."""
+    n_classes = len(CLASSES)
+    n_acts = len(lam)
+    cap = out.shape[1]
+    has_score = len(score) > 0
+    by_score = 0
+    least_reward = np.inf
+    for a in range(n_acts):
+        if reward_score[a] < np.inf:
+            by_score |= 1 << a
+            least_reward = min(least_reward, reward_score[a])
+    top = lam * max_mult  # candidate attempts per day at the maximum rate
+    p1 = np.empty(n_acts)  # P(k = 1 | k >= 1) for k ~ Poisson(top)
+    skip = np.zeros(n_acts, np.int64)  # candidates to pass before the next one with k >= 1
+    drawn = np.zeros(n_acts, np.int64)  # draws taken from each activity's stream
+    for a in range(n_acts):
+        if top[a] > 0.0:
+            p1[a] = top[a] * np.exp(-top[a]) / -np.expm1(-top[a])
+            skip[a] = int(-np.log1p(-hash_uniform(keys[a], day, 0)) / top[a])
+            drawn[a] = 1
+    for j in range(len(ids)):
+        if j + _AHEAD < len(ids):
+            ahead = ids[j + _AHEAD]
+            prefetch(mask, ahead)
+            prefetch(rep_mask, ahead)
+            prefetch(group, ahead)
+            if has_score:
+                prefetch(score, ahead)
+        i = ids[j]
+        g = np.int64(group[i])
+        acts = (by_own[mask[i]] | by_rep[rep_mask[i]]) & by_class[g % n_classes]
+        if has_score and score[i] >= least_reward:
+            for a in range(n_acts):
+                if (by_score >> a) & 1 and score[i] >= reward_score[a]:
+                    acts |= by_class[g % n_classes] & (1 << a)
+        if acts == 0:
+            continue
+        decile = (g // n_classes) % 10
+        cell = g // (10 * n_classes)
+        while acts != 0:
+            low = acts & -acts  # the lowest activity left
+            a = _BIT_INDEX[(np.uint64(low) * _DE_BRUIJN) >> np.uint64(58)]
+            acts ^= low
+            rate = lam[a] * mults[a, decile]
+            if posting[a] and chill_value[i] < 1.0:
+                gap = day - chill_since[i]
+                rate *= 1.0 - (1.0 - chill_value[i]) * np.exp(-chill_rate * gap)
+            reached_rate[a, cell] += rate
+            if skip[a] > 0:
+                skip[a] -= 1
+                continue
+            # a zero-truncated Poisson(top) of candidate attempts, each kept with
+            # probability rate / top; then the gap to the next such candidate
+            c = drawn[a]
+            v = hash_uniform(keys[a], day, c)
+            k, p, cum = 1, p1[a], p1[a]
+            while v > cum and k < 60:
+                k += 1
+                p *= top[a] / k
+                cum += p
+            keep = rate / top[a]
+            for q in range(k):
+                if hash_uniform(keys[a], day, c + 1 + q) < keep:
+                    if counts[a] >= cap:
+                        return False
+                    out[a, counts[a]] = i
+                    counts[a] += 1
+            skip[a] = int(-np.log1p(-hash_uniform(keys[a], day, c + 1 + k)) / top[a])
+            drawn[a] = c + 2 + k
+    return True
+
+
+@dataclass(frozen=True)
+class ReachedDraw:
+    """One day of attempts by the residents whom measures or rewards reach (draw_reached).
+
+    attempts[a]: ids, one entry per attempt at activity a, increasing (empty for activities
+    not drawn); rate[a, cell]: the expected attempts per day of those reached, summed by
+    cell (what draw_by_cell leaves out of the others' closed-form count).
+    """
+
+    attempts: list[np.ndarray]
+    rate: np.ndarray
+
+
+def draw_reached(
+    rules: ActivityRules,
+    reaches: Sequence[Reach | None],
+    people: ResidentGroups,
+    ids: np.ndarray,
+    chill: tuple[np.ndarray, np.ndarray, float],
+    keys: Sequence[np.uint64],
+    day: int,
+) -> ReachedDraw:
+    """The attempts of the residents `ids` (increasing: those whom some measure or reward
+    may reach, see reached_ids) at every activity a with a Reach in `reaches` (None: not
+    drawn, e.g. enterprises' activities), in one pass over them.
+
+    Resident i makes Poisson(rate x income multiplier x posting propensity) attempts at
+    activity a if it is eligible and reaches[a] reaches it. They are drawn from stream
+    keys[a] by thinning, as draw_attempts does, over the residents that activity a
+    reaches on `day` in id order. The reaches must share their mask, rep_mask and score
+    arrays (they differ in bits and reward score). chill: as for draw_attempts.
+    """
+    n_acts = len(rules)
+    drawn = [r for r in reaches if r is not None]
+    n_cells = people.size.shape[0]
+    rate = np.zeros((n_acts, n_cells))
+    if not drawn:
+        return ReachedDraw([np.zeros(0, np.int64) for _ in range(n_acts)], rate)
+    first = drawn[0]
+    for r in drawn:
+        if (
+            r.mask is not first.mask
+            or r.rep_mask is not first.rep_mask
+            or r.score is not first.score
+        ):
+            raise ValueError("draw_reached: the reaches must share mask, rep_mask and score")
+    attempts = [np.zeros(0, np.int64) for _ in range(n_acts)]
+    for chunk in range(0, n_acts, 64):  # one pass for up to 64 activities
+        acts = [
+            a
+            for a in range(chunk, min(chunk + 64, n_acts))
+            if reaches[a] is not None and rules.daily_rate[a] > 0.0  # rate 0: no attempts
+        ]
+        if not acts:
+            continue
+        by_own, by_rep, by_class = (
+            np.zeros(256, np.int64),
+            np.zeros(256, np.int64),
+            np.zeros(4, np.int64),
+        )
+        reward_score = np.full(len(acts), np.inf)
+        for b, a in enumerate(acts):
+            reach = reaches[a]
+            assert reach is not None
+            bit = np.int64(1) << np.int64(b)
+            by_own[(np.arange(256) & reach.own_bits) != 0] |= bit
+            by_rep[(np.arange(256) & reach.rep_bits) != 0] |= bit
+            by_class[(ELIGIBLE_CLASSES[rules.eligible[a]] >> np.arange(4)) & 1 == 1] |= bit
+            if len(reach.score):
+                reward_score[b] = reach.reward_score
+        lam = rules.daily_rate[acts]
+        mults = rules.decile_multiplier[acts]
+        expected = len(ids) * float((lam * mults.max(axis=1)).max())
+        cap = int(2 * expected + 8 * np.sqrt(expected) + 1024)
+        while True:
+            out = np.empty((len(acts), cap), np.int64)
+            counts = np.zeros(len(acts), np.int64)
+            part = np.zeros((len(acts), n_cells))
+            if _draw_reached(
+                ids,
+                first.mask,
+                first.rep_mask,
+                first.score,
+                people.group,
+                chill[0],
+                chill[1],
+                chill[2],
+                by_own,
+                by_rep,
+                by_class,
+                reward_score,
+                lam,
+                mults,
+                mults.max(axis=1),
+                rules.posting[acts],
+                np.array([keys[a] for a in acts], np.uint64),
+                day,
+                part,
+                out,
+                counts,
+            ):
+                break
+            cap *= 4
+        rate[acts] = part
+        for b, a in enumerate(acts):
+            attempts[a] = out[b, : counts[b]]
+    return ReachedDraw(attempts, rate)
+
+
+@dataclass
+class CellDraw:
+    """One day of attempts in one residents' activity, drawn by `draw_by_cell`.
+
+    reached: one entry per attempt by a resident whom a measure or reward of the domain
+    reaches (to be resolved one by one); others: per cell, the number of attempts by
+    everyone else (all of which go ahead, with the base wait); flagged: for posting
+    activities, per flag kind, the ids of the posters among everyone else whose post is
+    flagged (their posts are in `others`).
+    """
+
+    reached: np.ndarray
+    others: np.ndarray
+    flagged: list[np.ndarray]
+
+
+def draw_by_cell(
+    rules: ActivityRules,
+    a: int,
+    people: ResidentGroups,
+    pool: np.ndarray | int,
+    reached: ReachedDraw,
+    reach: Reach,
+    chill: tuple[np.ndarray, np.ndarray, float] | None,
+    deficits: np.ndarray | None,
+    flag_probability: np.ndarray,
+    flag_keys: Sequence[np.uint64],
+    rng: np.random.Generator,
+    day: int,
+) -> CellDraw:
+    """The attempts of residents' activity a on `day`, in closed form (module docstring).
+
+    reached: the day's attempts of the residents whom some measure or reward may reach
+    (draw_reached, with `reach` for activity a); reach: who the domain's measures and
+    rewards reach. chill: posting propensities as for draw_attempts, and deficits
+    [cells, 10, 4]: per group, the sum of (1 - propensity) over its residents on `day`
+    (both None for activities that are not posting). flag_probability: per flag kind,
+    the probability that one post is flagged under it (empty when not posting);
+    flag_keys: one stream per flag kind. The counts are exactly as if every resident
+    made Poisson(rate x income multiplier x propensity) attempts, split.
+    """
+    lam = float(rules.daily_rate[a])
+    mults = rules.decile_multiplier[a]
+    class_bits = int(ELIGIBLE_CLASSES[rules.eligible[a]])
+    n_cells = people.size.shape[0]
+    reached_rate = reached.rate[a]
+    eligible = np.array([(class_bits >> c) & 1 for c in range(len(CLASSES))], np.float64)
+    present = people.size if deficits is None else people.size - deficits
+    propensity = (present * eligible).sum(axis=2)  # [cells, deciles]
+    cell_rate = lam * (propensity * mults).sum(axis=1) - reached_rate
+    flagged: list[np.ndarray] = []
+    for k, p_flag in enumerate(flag_probability):
+        ids = draw_attempts(
+            rules, a, pool, people.income_decile, chill, flag_keys[k], day, share=float(p_flag)
+        )
+        flagged.append(ids[~reach.of(ids)])
+    unflagged = np.maximum(cell_rate, 0.0) * max(0.0, 1.0 - float(flag_probability.sum()))
+    others = rng.poisson(unflagged)
+    for ids in flagged:
+        others += np.bincount(people.cell[ids], minlength=n_cells)
+    return CellDraw(reached.attempts[a], others, flagged)
+
+
+def flag_posts(
+    posters: np.ndarray, flag_probability: np.ndarray, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Per flag kind, the posters (one entry per post) whose post is flagged under it; a
+    post is flagged under kind k with probability flag_probability[k], under one at most."""
+    kind = np.searchsorted(np.cumsum(flag_probability), rng.random(len(posters)), side="right")
+    return [posters[kind == k] for k in range(len(flag_probability))]

@@ -1,0 +1,357 @@
+"""Departments: they observe behaviour and turn it into records.
+
+Each record kind has a base rate (events per subject per year at the reference
+coverage) modulated by the subject's attributes and state. Events are sparse, so a day's
+events are drawn by thinning: a Poisson number of candidates at the maximum rate, each
+accepted with probability rate / max_rate; only those candidates are touched. A
+department sees a share `coverage` of the events, writes each seen one as a record after
+`delay_days`, and a share `error_rate` of its records name the wrong person.
+
+Every draw comes from the record kind's counter-based stream (streams.hash_uniform with
+the kind's key, the day and a counter), in compiled kernels: no random Generator is
+made per kind and day, and the same kernels serve the engine's compiled days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from scslab.model.records import RecordBatch
+from scslab.scenario.rates import decile_multipliers, deterrence_factor
+from scslab.scenario.schema import Scenario
+from scslab.streams import hash_poisson, hash_uniform
+
+SUBJECT_CODE = {"resident": 0, "enterprise": 1}
+# Counters of a record kind's stream on one day: candidates (two uniforms each), the
+# records' coverage, error and wrong-person draws (three each), the Poisson count.
+CANDIDATES, OBSERVATIONS, COUNT = 0, 1 << 40, 1 << 41
+
+
+@dataclass(frozen=True)
+class RecordKinds:
+    """The scenario's record kinds compiled to arrays (index = kind id)."""
+
+    names: list[str]
+    department_names: list[str]
+    department: np.ndarray  # int16, index into department_names
+    points: np.ndarray  # float64, score points
+    subject: np.ndarray  # uint8, 0 resident, 1 enterprise
+    from_posts: np.ndarray  # bool
+    daily_rate: np.ndarray  # float64, events per subject per day, deterrence applied
+    probability_per_post: np.ndarray  # float64
+    decile_multiplier: np.ndarray  # float64 [kinds, 10]
+    migrant_multiplier: np.ndarray  # float64
+    listed_multiplier: np.ndarray  # float64
+    income_sensitive: np.ndarray  # bool
+    coverage: np.ndarray  # float64, of the kind's department
+    error_rate: np.ndarray  # float64
+    delay_days: np.ndarray  # int64
+
+    @classmethod
+    def compile(cls, scenario: Scenario) -> RecordKinds:
+        """Arrays of per-kind parameters for a scenario."""
+        dept_names = list(scenario.departments)
+        beh = scenario.behaviour
+        rows = list(scenario.record_kinds())
+        deps = [scenario.departments[d] for d, _, _ in rows]
+
+        def arr(values: list, dtype: type) -> np.ndarray:
+            return np.array(values, dtype=dtype)
+
+        daily = []
+        for dep, (_, _, kind) in zip(deps, rows, strict=True):
+            deter = (
+                deterrence_factor(dep.coverage, beh.reference_coverage, beh.deterrence_elasticity)
+                if kind.points < 0
+                else 1.0
+            )
+            daily.append(kind.rate_per_year / 365.0 * deter)
+        return cls(
+            names=[k for _, k, _ in rows],
+            department_names=dept_names,
+            department=arr([dept_names.index(d) for d, _, _ in rows], np.int16),
+            points=arr([k.points for _, _, k in rows], np.float64),
+            subject=arr([SUBJECT_CODE[k.subject] for _, _, k in rows], np.uint8),
+            from_posts=arr([k.source == "posts" for _, _, k in rows], np.bool_),
+            daily_rate=arr(daily, np.float64),
+            probability_per_post=arr([k.probability_per_post for _, _, k in rows], np.float64),
+            decile_multiplier=np.array(
+                [decile_multipliers(k.poorest_to_richest) for _, _, k in rows], np.float64
+            ).reshape(len(rows), 10),
+            migrant_multiplier=arr([k.migrant_multiplier for _, _, k in rows], np.float64),
+            listed_multiplier=arr([k.listed_multiplier for _, _, k in rows], np.float64),
+            income_sensitive=arr([k.income_sensitive for _, _, k in rows], np.bool_),
+            coverage=arr([d.coverage for d in deps], np.float64),
+            error_rate=arr([d.error_rate for d in deps], np.float64),
+            delay_days=arr([d.delay_days for d in deps], np.int64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass
+class SubjectView:
+    """What departments may read about the subjects of one kind (residents or enterprises)."""
+
+    n: int
+    income_decile: np.ndarray | None  # uint8, residents only
+    migrant: np.ndarray | None  # bool, residents only
+    list_mask: np.ndarray  # uint8: lists the subject is on at the start of the day
+    black_bits: int  # which bits of list_mask are blacklists
+    income_factor_of: Callable[[np.ndarray], np.ndarray] | None  # income left (1 = all), by id
+    income_factor_floor: float  # the lowest an income factor can go
+
+
+def observe(
+    kinds: RecordKinds,
+    k: int,
+    day: int,
+    actors: np.ndarray,
+    n_subjects: int,
+    key: np.uint64,
+) -> RecordBatch:
+    """Turn behaviour events of `day` by `actors` into records: coverage, errors and delay
+    applied (draws from stream `key`, see observed)."""
+    subject, actor, erroneous = observed(
+        key, day, actors, n_subjects, float(kinds.coverage[k]), float(kinds.error_rate[k])
+    )
+    return RecordBatch(
+        kind=k,
+        day=day,
+        effective_day=day + int(kinds.delay_days[k]),
+        subject=subject,
+        actor=actor,
+        erroneous=erroneous,
+    )
+
+
+@nb.njit(cache=True)
+def _observation(
+    key: np.uint64, day: int, p: int, a: int, n_subjects: int, coverage: float, error_rate: float
+) -> tuple[bool, int, bool]:
+    """(seen, subject, erroneous) of the record of event p of the day (by actor a): see
+    observed."""
+    c = OBSERVATIONS + 3 * p
+    if coverage < 1.0 and hash_uniform(key, day, c) >= coverage:
+        return False, a, False
+    err = error_rate > 0.0 and hash_uniform(key, day, c + 1) < error_rate
+    subject = a
+    if err and n_subjects > 1:
+        shift = 1 + min(int(hash_uniform(key, day, c + 2) * (n_subjects - 1)), n_subjects - 2)
+        subject = (a + shift) % n_subjects
+    return True, subject, err
+
+
+@nb.njit(cache=True)
+def observed(
+    key: np.uint64,
+    day: int,
+    actors: np.ndarray,
+    n_subjects: int,
+    coverage: float,
+    error_rate: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(subject, actor, erroneous) of the records the department writes about the
+    events of `actors` on `day`: each event is seen with probability `coverage`, and a
+    seen one names the wrong subject (a uniformly drawn other one) with probability
+    `error_rate`. Draws: counters OBSERVATIONS + 3p.. of (key, day) for actors[p]."""
+    m = len(actors)
+    subject = np.empty(m, np.int32)
+    actor = np.empty(m, np.int32)
+    erroneous = np.empty(m, np.bool_)
+    r = 0
+    for p in range(m):
+        seen, named, err = _observation(key, day, p, actors[p], n_subjects, coverage, error_rate)
+        if seen:
+            actor[r], subject[r], erroneous[r] = actors[p], named, err
+            r += 1
+    return subject[:r], actor[:r], erroneous[:r]
+
+
+@nb.njit(cache=True)
+def candidate_count(key: np.uint64, day: int, mean: float) -> int:
+    """The Poisson(mean) number of candidate events of `day` (see candidates)."""
+    return hash_poisson(key, day, COUNT, mean)
+
+
+@nb.njit(cache=True)
+def _candidate(key: np.uint64, day: int, j: int, n: int, max_mult: float) -> tuple[int, float]:
+    """(id, draw) of candidate j of the day: see candidates."""
+    i = min(int(hash_uniform(key, day, CANDIDATES + 2 * j) * n), n - 1)
+    return i, hash_uniform(key, day, CANDIDATES + 2 * j + 1) * max_mult
+
+
+@nb.njit(cache=True)
+def candidates(
+    key: np.uint64, day: int, n: int, mean: float, max_mult: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A Poisson(mean) number of candidate events on `day`, each by a uniformly drawn one
+    of n subjects, with a uniform draw on [0, max_mult) for thinning: (ids, draws)."""
+    m = candidate_count(key, day, mean)
+    cand = np.empty(m, np.int64)
+    u = np.empty(m)
+    for j in range(m):
+        cand[j], u[j] = _candidate(key, day, j, n, max_mult)
+    return cand, u
+
+
+def thinning_bound(
+    kinds: RecordKinds, k: int, view: SubjectView, default_risk_elasticity: float
+) -> tuple[float, bool]:
+    """The largest rate multiplier of kind k over the subjects of `view` (no unit: the
+    thinning's maximum rate is daily_rate[k] times it), and whether the income feedback
+    on default risk applies to the kind."""
+    max_mult = max(1.0, kinds.listed_multiplier[k])
+    if view.income_decile is not None:
+        max_mult *= kinds.decile_multiplier[k].max()
+    if view.migrant is not None:
+        max_mult *= max(1.0, kinds.migrant_multiplier[k])
+    feedback = bool(kinds.income_sensitive[k]) and default_risk_elasticity > 0.0
+    if feedback:
+        max_mult *= view.income_factor_floor ** (-default_risk_elasticity)
+    return float(max_mult), feedback
+
+
+def draw_behaviour(
+    kinds: RecordKinds,
+    k: int,
+    day: int,
+    view: SubjectView,
+    default_risk_elasticity: float,
+    key: np.uint64,
+) -> np.ndarray:
+    """Ids of the subjects who commit behaviour of kind k today (drawn by thinning from
+    stream `key`)."""
+    base = kinds.daily_rate[k]
+    if base <= 0.0 or view.n == 0:
+        return np.zeros(0, np.int64)
+    deciles = kinds.decile_multiplier[k]
+    max_mult, feedback = thinning_bound(kinds, k, view, default_risk_elasticity)
+    # A Poisson count per subject-day, thinned: an event with probability ~ rate.
+    cand, u = candidates(key, day, view.n, view.n * base * max_mult, max_mult)
+    none = np.zeros(0, np.uint8)
+    return _accepted(
+        cand,
+        u,
+        view.list_mask,
+        view.black_bits,
+        float(kinds.listed_multiplier[k]),
+        deciles,
+        none if view.income_decile is None else view.income_decile,
+        none if view.migrant is None else view.migrant.view(np.uint8),
+        float(kinds.migrant_multiplier[k]),
+        view.income_factor_of(cand) ** (-default_risk_elasticity)
+        if feedback and view.income_factor_of is not None
+        else np.zeros(0),
+    )
+
+
+@nb.njit(cache=True)
+def _multiplier(
+    i: int,
+    list_mask: np.ndarray,
+    black_bits: int,
+    listed_multiplier: float,
+    decile_multiplier: np.ndarray,
+    income_decile: np.ndarray,
+    migrant: np.ndarray,
+    migrant_multiplier: float,
+) -> float:
+    """Subject i's rate multiplier (no unit): blacklisted, income decile, migrant (each
+    left out when its array is empty)."""
+    mult = listed_multiplier if list_mask[i] & black_bits else 1.0
+    if len(income_decile):
+        mult *= decile_multiplier[income_decile[i]]
+    if len(migrant):
+        mult *= migrant_multiplier if migrant[i] else 1.0
+    return mult
+
+
+@nb.njit(cache=True)
+def _accepted(
+    cand: np.ndarray,
+    u: np.ndarray,
+    list_mask: np.ndarray,
+    black_bits: int,
+    listed_multiplier: float,
+    decile_multiplier: np.ndarray,
+    income_decile: np.ndarray,
+    migrant: np.ndarray,
+    migrant_multiplier: float,
+    income_multiplier: np.ndarray,
+) -> np.ndarray:
+    """The candidates cand[j] accepted by thinning: u[j] (uniform on [0, max multiplier))
+    below the candidate's rate multiplier (blacklisted, income decile, migrant, income
+    feedback: each left out when its array is empty)."""
+    out = np.empty(len(cand), np.int64)
+    m = 0
+    for j in range(len(cand)):
+        i = cand[j]
+        mult = _multiplier(
+            i,
+            list_mask,
+            black_bits,
+            listed_multiplier,
+            decile_multiplier,
+            income_decile,
+            migrant,
+            migrant_multiplier,
+        )
+        if len(income_multiplier):
+            mult *= income_multiplier[j]
+        if u[j] < mult:
+            out[m] = i
+            m += 1
+    return out[:m]
+
+
+@nb.njit(cache=True)
+def records_into(
+    key: np.uint64,
+    day: int,
+    n_candidates: int,
+    n: int,
+    max_mult: float,
+    list_mask: np.ndarray,
+    black_bits: int,
+    listed_multiplier: float,
+    decile_multiplier: np.ndarray,
+    income_decile: np.ndarray,
+    migrant: np.ndarray,
+    migrant_multiplier: float,
+    coverage: float,
+    error_rate: float,
+    subject: np.ndarray,
+    actor: np.ndarray,
+    erroneous: np.ndarray,
+) -> int:
+    """observed(_accepted(candidates(...))) with no income feedback, written into
+    subject, actor and erroneous (each at least n_candidates long, the day's
+    candidate_count) with nothing allocated: the same draws, the same records. Returns
+    how many records were written."""
+    accepted = 0
+    r = 0
+    for j in range(n_candidates):
+        i, u = _candidate(key, day, j, n, max_mult)
+        mult = _multiplier(
+            i,
+            list_mask,
+            black_bits,
+            listed_multiplier,
+            decile_multiplier,
+            income_decile,
+            migrant,
+            migrant_multiplier,
+        )
+        if u < mult:
+            seen, named, err = _observation(key, day, accepted, i, n, coverage, error_rate)
+            accepted += 1
+            if seen:
+                actor[r], subject[r], erroneous[r] = i, named, err
+                r += 1
+    return r

@@ -1,0 +1,641 @@
+"""Lists, joint punishment and rewards.
+
+Each subject kind (residents, enterprises) has up to 8 lists; membership is one bit of a
+uint8 mask per agent. A list is either record-triggered (a triggering record puts the
+subject on it for `duration_days`, with an optional one-off extension and early exit by
+compliance) or score-triggered (the subject is on it exactly while the score rule holds).
+A second mask marks listings that rest only on erroneous records: every sanction they
+cause is a wrongful sanction.
+
+Measures map lists to the domains they block or delay, rewards (the green channel) map
+red lists and high grades to shorter waits. A listed enterprise's measures reach its legal
+representative.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from scslab.model.prefetch import prefetch
+from scslab.model.scoring import ScoreRules
+from scslab.scenario.schema import DOMAINS, Scenario, Subject
+from scslab.streams import hash_uniform
+
+RULE_RECORDS, RULE_BELOW, RULE_AT_LEAST = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class ListRules:
+    """The lists of one subject kind, compiled to arrays (index = bit)."""
+
+    names: list[str]
+    black: np.ndarray  # bool
+    rule: np.ndarray  # int8: RULE_RECORDS, RULE_BELOW, RULE_AT_LEAST
+    threshold: np.ndarray  # float64, points, for score rules
+    duration: np.ndarray  # int64, days, for record rules
+    extension: np.ndarray  # int64, days
+    extension_probability: np.ndarray  # float64
+    daily_compliance: np.ndarray  # float64, probability per day of complying and leaving
+    kind_bits: np.ndarray  # uint8 per record kind: lists that kind triggers
+
+    def score_band(self) -> tuple[float, float]:
+        """[lo, hi) (points): scores at which no score rule holds (-inf, inf: no rules)."""
+        return self._score_band
+
+    @functools.cached_property
+    def _score_band(self) -> tuple[float, float]:
+        below = self.threshold[self.rule == RULE_BELOW]
+        at_least = self.threshold[self.rule == RULE_AT_LEAST]
+        return float(below.max(initial=-np.inf)), float(at_least.min(initial=np.inf))
+
+    @functools.cached_property
+    def stay_bands(self) -> np.ndarray:
+        """[256, 2] (points): for each list mask, the scores [lo, hi) at which the score
+        rules hold for exactly the mask's lists that have one (a subject with that mask
+        and such a score is left as it is by them; lo >= hi: no such score). Bounds are
+        finite (the largest float64s for none); row 0 is score_band()."""
+        big = float(np.finfo(np.float64).max)
+        masks = np.arange(256)
+        lo, hi = np.full(256, -big), np.full(256, big)
+        for b, (rule, t) in enumerate(zip(self.rule, self.threshold, strict=True)):
+            on = ((masks >> b) & 1).astype(bool)
+            # (fmin and fmax, like Python's min and max, pass over a NaN threshold)
+            if rule == RULE_BELOW:  # holds while the score is below t
+                hi = np.where(on, np.fmin(hi, t), hi)
+                lo = np.where(on, lo, np.fmax(lo, t))
+            elif rule == RULE_AT_LEAST:
+                lo = np.where(on, np.fmax(lo, t), lo)
+                hi = np.where(on, hi, np.fmin(hi, t))
+        return np.clip(np.column_stack([lo, hi]), -big, big)
+
+    @functools.cached_property
+    def black_bits(self) -> int:
+        """Mask of the blacklists."""
+        return int(sum(1 << i for i, b in enumerate(self.black) if b))
+
+    @classmethod
+    def compile(
+        cls, scenario: Scenario, subject: Subject, kind_names: list[str], score: ScoreRules | None
+    ) -> ListRules:
+        """The lists about `subject`, in file order."""
+        items = [(n, r) for n, r in scenario.lists.items() if r.subject == subject]
+        rule, threshold = [], []
+        kind_bits = np.zeros(len(kind_names), np.uint8)
+        for bit, (_, lst) in enumerate(items):
+            t = lst.trigger
+            for k in t.records:
+                kind_bits[kind_names.index(k)] |= 1 << bit
+            if t.records:
+                rule.append(RULE_RECORDS)
+                threshold.append(0.0)
+            elif t.score_below is not None or t.grade_at_most is not None:
+                rule.append(RULE_BELOW)
+                below = t.score_below
+                if below is None:
+                    assert score is not None and t.grade_at_most is not None
+                    below = score.ceiling_of(t.grade_at_most)
+                threshold.append(below)
+            else:
+                rule.append(RULE_AT_LEAST)
+                least = t.score_at_least
+                if least is None:
+                    assert score is not None and t.grade_at_least is not None
+                    least = score.floor_of(t.grade_at_least)
+                threshold.append(least)
+        return cls(
+            names=[n for n, _ in items],
+            black=np.array([r.kind == "black" for _, r in items], np.bool_),
+            rule=np.array(rule, np.int8),
+            threshold=np.array(threshold, np.float64),
+            duration=np.array([r.duration_days or 0 for _, r in items], np.int64),
+            extension=np.array([r.extension_days for _, r in items], np.int64),
+            extension_probability=np.array([r.extension_probability for _, r in items], np.float64),
+            daily_compliance=np.array(
+                [-np.expm1(-r.compliance_per_year / 365.0) for _, r in items], np.float64
+            ),
+            kind_bits=kind_bits,
+        )
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass
+class ListState:
+    """Who is on which list of one subject kind, since when and until when."""
+
+    mask: np.ndarray  # uint8, bit l = on list l
+    wrongful: np.ndarray  # uint8, bit l = that listing rests only on erroneous records
+    extended: np.ndarray  # uint8, bit l = the one-off extension was used
+    until: np.ndarray  # int16 [lists, n], day a record-triggered listing ends
+    true_until: np.ndarray  # int16 [lists, n], day the cover of true records ends
+
+    @classmethod
+    def empty(cls, n: int, n_lists: int) -> ListState:
+        """Nobody on any list."""
+        return cls(
+            mask=np.zeros(n, np.uint8),
+            wrongful=np.zeros(n, np.uint8),
+            extended=np.zeros(n, np.uint8),
+            until=np.zeros((max(n_lists, 1), n), np.int16),
+            true_until=np.zeros((max(n_lists, 1), n), np.int16),
+        )
+
+
+@dataclass
+class Changes:
+    """Listing changes of one day: who, which list, entered (True) or left, wrongful."""
+
+    subject: np.ndarray  # int32
+    bit: np.ndarray  # uint8
+    entered: np.ndarray  # bool
+    wrongful: np.ndarray  # bool (for entries: the listing rests on an erroneous record)
+
+    @classmethod
+    def concat(cls, parts: list[Changes]) -> Changes:
+        """All changes of a day, in order."""
+        return cls(
+            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls))
+        )
+
+    def __len__(self) -> int:
+        return len(self.subject)
+
+
+@nb.njit(cache=True)
+def _enlist(
+    mask: np.ndarray,
+    wrongful: np.ndarray,
+    extended: np.ndarray,
+    until: np.ndarray,
+    true_until: np.ndarray,
+    subjects: np.ndarray,
+    bits: np.ndarray,
+    erroneous: np.ndarray,
+    duration: np.ndarray,
+    day: int,
+    out_subject: np.ndarray,
+    out_bit: np.ndarray,
+    out_wrongful: np.ndarray,
+) -> int:
+    n_out = 0
+    for r in range(len(subjects)):
+        i = subjects[r]
+        for b in range(8):
+            if not (bits[r] >> b) & 1:
+                continue
+            flag = np.uint8(1 << b)
+            end = day + duration[b]
+            entering = not (mask[i] & flag)
+            if entering:
+                mask[i] |= flag
+                extended[i] &= ~flag
+                until[b, i] = end
+                true_until[b, i] = day
+            else:
+                until[b, i] = max(until[b, i], end)
+            if not erroneous[r]:
+                true_until[b, i] = max(true_until[b, i], end)
+            # Wrongful while no true record covers today.
+            if true_until[b, i] <= day:
+                wrongful[i] |= flag
+            else:
+                wrongful[i] &= ~flag
+            if entering:
+                out_subject[n_out] = i
+                out_bit[n_out] = b
+                out_wrongful[n_out] = erroneous[r]
+                n_out += 1
+    return n_out
+
+
+def enlist(
+    rules: ListRules,
+    state: ListState,
+    day: int,
+    subjects: np.ndarray,
+    kinds: np.ndarray,
+    erroneous: np.ndarray,
+) -> Changes:
+    """Put the subjects of today's records on the lists their record kinds trigger."""
+    bits = rules.kind_bits[kinds] if len(rules.kind_bits) else np.zeros(len(kinds), np.uint8)
+    hit = bits != 0
+    subjects, bits, erroneous = subjects[hit], bits[hit], erroneous[hit]
+    cap = int(np.unpackbits(bits).sum()) if len(bits) else 0
+    out_s, out_b, out_w = np.empty(cap, np.int32), np.empty(cap, np.uint8), np.empty(cap, bool)
+    n = _enlist(
+        state.mask,
+        state.wrongful,
+        state.extended,
+        state.until,
+        state.true_until,
+        subjects,
+        bits,
+        erroneous,
+        rules.duration,
+        day,
+        out_s,
+        out_b,
+        out_w,
+    )
+    return Changes(out_s[:n], out_b[:n], np.ones(n, bool), out_w[:n])
+
+
+@nb.njit(cache=True, fastmath=True)
+def busy_octets(mask: np.ndarray, score: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """For each run of eight agents (ids 8k to 8k + 7), whether one of them is on a list
+    or has a score outside [lo, hi) (points): the others cannot change in the lists'
+    daily update. A branch-free pass that the compiler vectorises (fastmath lets it
+    reorder the min and max, which are exact; scores and bounds must be finite numbers,
+    as fastmath assumes); a last, partial run counts as busy."""
+    n = len(mask)
+    n_oct = n // 8
+    words = mask[: 8 * n_oct].view(np.uint64)
+    busy = np.ones(n_oct + 1, np.bool_)
+    for k in range(n_oct):
+        low = score[8 * k]
+        high = score[8 * k]
+        for j in range(8 * k + 1, 8 * k + 8):
+            low = min(low, score[j])
+            high = max(high, score[j])
+        busy[k] = (words[k] != 0) | (low < lo) | (high >= hi)
+    return busy
+
+
+@nb.njit(cache=True)
+def _agents_to_visit(
+    listed: np.ndarray,
+    runs: np.ndarray,
+    score: np.ndarray,
+    lo: float,
+    hi: float,
+    every_listed: bool = True,
+) -> np.ndarray:
+    """The agents in `listed` (increasing; with every_listed, else only those in runs
+    that are set) and those with a score outside [lo, hi) (points) in every run of
+    eight k (ids 8k to 8k + 7) where runs[k] is set: one increasing array (int64), no
+    repeats. (An agent on no list with a score in the band is left alone by the lists'
+    daily update.)"""
+    n = len(score)
+    n_runs = 0
+    for k in range(len(runs)):
+        n_runs += runs[k]
+    out = np.empty(len(listed) + 8 * n_runs, np.int64)
+    m = i = 0
+    for k in range(len(runs)):
+        if not runs[k]:
+            continue
+        run_lo, run_hi = 8 * k, min(8 * k + 8, n)
+        while i < len(listed) and listed[i] < run_lo:
+            if every_listed:
+                out[m] = listed[i]
+                m += 1
+            i += 1
+        for a in range(run_lo, run_hi):
+            if i < len(listed) and listed[i] == a:
+                out[m] = a
+                m += 1
+                i += 1
+            elif score[a] < lo or score[a] >= hi:
+                out[m] = a
+                m += 1
+    if every_listed:
+        out[m : m + len(listed) - i] = listed[i:]
+        m += len(listed) - i
+    return out[:m]
+
+
+@nb.njit(cache=True)
+def mark_leaving(
+    listed: np.ndarray, score: np.ndarray, mask: np.ndarray, stay: np.ndarray, runs: np.ndarray
+) -> None:
+    """Set runs[i >> 3] for every agent i in `listed` whose score (points) is outside
+    the stay band of its list mask (stay: ListRules.stay_bands): one of its score
+    rules' verdicts has changed. (With score rules only, a listed agent is otherwise
+    left as it is by the lists' daily update, unless it has erroneous points.) The
+    fields of the agent 16 places ahead are prefetched."""
+    for j in range(len(listed)):
+        if j + 16 < len(listed):
+            ahead = listed[j + 16]
+            prefetch(score, ahead)
+            prefetch(mask, ahead)
+        i = listed[j]
+        m = mask[i]
+        v = score[i]
+        if v < stay[m, 0] or v >= stay[m, 1]:
+            runs[i >> 3] = True
+
+
+@nb.njit(cache=True)
+def _daily(
+    mask: np.ndarray,
+    wrongful: np.ndarray,
+    extended: np.ndarray,
+    until: np.ndarray,
+    true_until: np.ndarray,
+    score: np.ndarray,
+    error_points: np.ndarray,
+    rule: np.ndarray,
+    threshold: np.ndarray,
+    extension: np.ndarray,
+    extension_probability: np.ndarray,
+    daily_compliance: np.ndarray,
+    key: np.uint64,
+    day: int,
+    ids: np.ndarray,
+    start: int,
+    out_subject: np.ndarray,
+    out_bit: np.ndarray,
+    out_entered: np.ndarray,
+    out_wrongful: np.ndarray,
+) -> tuple[int, int]:
+    """Expiry, extension, compliance exits and score rules of the agents ids[start:]
+    (increasing; every agent that may change: see daily_update); stops early if out is
+    full and returns (changes written, where to start again). The fields of the agent
+    16 places ahead are prefetched: the ids are scattered over the arrays."""
+    n_lists = len(rule)
+    cap = len(out_subject)
+    n_out = 0
+    # Fast path: an agent on no list changes only if a score rule now holds for it.
+    has_score_rules = False
+    below_max, least_min = -np.inf, np.inf
+    for b in range(n_lists):
+        if rule[b] == 1:
+            below_max = max(below_max, threshold[b])
+            has_score_rules = True
+        elif rule[b] == 2:
+            least_min = min(least_min, threshold[b])
+            has_score_rules = True
+    for j in range(start, len(ids)):
+        if j + 16 < len(ids):
+            ahead = ids[j + 16]
+            prefetch(mask, ahead)
+            prefetch(wrongful, ahead)
+            if has_score_rules:
+                prefetch(score, ahead)
+            for b in range(n_lists):
+                if rule[b] == 0:
+                    prefetch(until[b], ahead)
+                    prefetch(true_until[b], ahead)
+        i = ids[j]
+        m = mask[i]
+        if m == 0 and (not has_score_rules or below_max <= score[i] < least_min):
+            continue
+        if n_out + n_lists > cap:
+            return n_out, j
+        for b in range(n_lists):
+            flag = np.uint8(1 << b)
+            on = (m & flag) != 0
+            if rule[b] == 0:
+                if not on:
+                    continue
+                leave = False
+                if daily_compliance[b] > 0.0 and (
+                    hash_uniform(key, day, i * 16 + b) < daily_compliance[b]
+                ):
+                    leave = True
+                elif until[b, i] <= day:
+                    if (
+                        not (extended[i] & flag)
+                        and extension[b] > 0
+                        and hash_uniform(key, day, i * 16 + 8 + b) < extension_probability[b]
+                    ):
+                        extended[i] |= flag
+                        if true_until[b, i] >= until[b, i]:  # a true record ran to the end
+                            true_until[b, i] = day + extension[b]
+                        until[b, i] = day + extension[b]
+                    else:
+                        leave = True
+                if not leave and true_until[b, i] <= day:
+                    wrongful[i] |= flag
+                if leave:
+                    m &= ~flag
+                    out_subject[n_out] = i
+                    out_bit[n_out] = b
+                    out_entered[n_out] = False
+                    out_wrongful[n_out] = (wrongful[i] & flag) != 0
+                    wrongful[i] &= ~flag
+                    n_out += 1
+            else:
+                s = score[i]
+                holds = s < threshold[b] if rule[b] == 1 else s >= threshold[b]
+                if holds != on:
+                    if holds:
+                        m |= flag
+                    else:
+                        m &= ~flag
+                    out_subject[n_out] = i
+                    out_bit[n_out] = b
+                    out_entered[n_out] = holds
+                    n_out += 1
+                if holds:
+                    # Decisive error: without erroneous points the rule would not hold.
+                    clean = s - error_points[i]
+                    clean_holds = clean < threshold[b] if rule[b] == 1 else clean >= threshold[b]
+                    if clean_holds:
+                        wrongful[i] &= ~flag
+                    else:
+                        wrongful[i] |= flag
+                    if holds != on:
+                        out_wrongful[n_out - 1] = not clean_holds
+                elif on:
+                    out_wrongful[n_out - 1] = (wrongful[i] & flag) != 0
+                    wrongful[i] &= ~flag
+        mask[i] = m
+    return n_out, len(ids)
+
+
+def daily_update(
+    rules: ListRules,
+    state: ListState,
+    day: int,
+    score: np.ndarray,
+    error_points: np.ndarray,
+    key: np.uint64,
+    score_outside: np.ndarray | None = None,
+    listed: np.ndarray | None = None,
+) -> Changes:
+    """Today's exits (expiry, compliance) and score-rule entries and exits, for everyone.
+
+    Only agents that may change are visited: those on a list, and those in a run of
+    eight agents (ids 8k to 8k + 7) where a score may be outside rules.score_band().
+    score_outside: those runs, as Scorer.outside keeps them after
+    watch_band(*rules.score_band()); listed: the ids of every agent on some list,
+    increasing (after today's enlist). Both are found here from the masks and scores
+    when not given.
+    """
+    if len(rules) == 0:
+        return Changes(*(np.zeros(0, t) for t in (np.int32, np.uint8, bool, bool)))
+    n = len(state.mask)
+    cap = max(1024, n // 64)
+    below, at_least = rules.score_band() if len(score) else (-np.inf, np.inf)
+    big = float(np.finfo(np.float64).max)  # finite bounds: fastmath assumes no infinities
+    below, at_least = min(max(below, -big), big), min(max(at_least, -big), big)
+    in_band = score if len(score) else np.zeros(n, np.float32)  # no score: none outside
+    if score_outside is None:
+        busy = busy_octets(state.mask, in_band, below, at_least)
+        ids = _agents_to_visit(
+            np.flatnonzero(state.mask).astype(np.int64), busy, in_band, below, at_least
+        )
+    else:
+        if listed is None:
+            listed = np.flatnonzero(state.mask).astype(np.int64)
+        ids = _agents_to_visit(listed, score_outside, in_band, below, at_least)
+    parts: list[Changes] = []
+    start = 0
+    while start < len(ids) or not parts:
+        out = (
+            np.empty(cap, np.int32),
+            np.empty(cap, np.uint8),
+            np.empty(cap, bool),
+            np.empty(cap, bool),
+        )
+        n, start = _daily(
+            state.mask,
+            state.wrongful,
+            state.extended,
+            state.until,
+            state.true_until,
+            score,
+            error_points,
+            rules.rule,
+            rules.threshold,
+            rules.extension,
+            rules.extension_probability,
+            rules.daily_compliance,
+            key,
+            day,
+            ids,
+            start,
+            *out,
+        )
+        parts.append(Changes(*(a[:n] for a in out)))
+        cap *= 2
+    return parts[0] if len(parts) == 1 else Changes.concat(parts)
+
+
+@nb.njit(cache=True)
+def count_listed_contacts(
+    changes_subject: np.ndarray,
+    was_black: np.ndarray,
+    is_black: np.ndarray,
+    contacts_of_indptr: np.ndarray,
+    contacts_of_indices: np.ndarray,
+    listed_contacts: np.ndarray,
+) -> None:
+    """Keep, for every resident, the number of their contacts on any blacklist."""
+    for c in range(len(changes_subject)):
+        if was_black[c] == is_black[c]:
+            continue
+        i = changes_subject[c]
+        delta = 1 if is_black[c] else -1
+        for p in range(contacts_of_indptr[i], contacts_of_indptr[i + 1]):
+            listed_contacts[contacts_of_indices[p]] += delta
+
+
+@nb.njit(cache=True)
+def update_members(members: np.ndarray, touched: np.ndarray, member_now: np.ndarray) -> np.ndarray:
+    """A set of ids kept as an increasing array (int64), after a change: `touched`
+    (increasing, no repeats) are members now where member_now is True, and not where
+    it is False; every other member stays. One merge, no sort."""
+    out = np.empty(len(members) + len(touched), np.int64)
+    i = j = m = 0
+    while i < len(members) or j < len(touched):
+        if j == len(touched) or (i < len(members) and members[i] < touched[j]):
+            out[m] = members[i]
+            m += 1
+            i += 1
+            continue
+        t = touched[j]
+        if i < len(members) and members[i] == t:
+            i += 1
+        if member_now[j]:
+            out[m] = t
+            m += 1
+        j += 1
+    return out[:m].copy()
+
+
+@nb.njit(cache=True)
+def representative_masks(
+    enterprises: np.ndarray,
+    legal_rep: np.ndarray,
+    represented_indptr: np.ndarray,
+    represented_indices: np.ndarray,
+    ent_mask: np.ndarray,
+    ent_wrongful: np.ndarray,
+    rep_mask: np.ndarray,
+    rep_wrongful: np.ndarray,
+) -> None:
+    """Recompute the lists that reach each touched enterprise's legal representative."""
+    for e in enterprises:
+        r = legal_rep[e]
+        m = np.uint8(0)
+        rightful = np.uint8(0)
+        for p in range(represented_indptr[r], represented_indptr[r + 1]):
+            f = represented_indices[p]
+            m |= ent_mask[f]
+            rightful |= ent_mask[f] & ~ent_wrongful[f]
+        rep_mask[r] = m
+        rep_wrongful[r] = m & ~rightful
+
+
+@dataclass(frozen=True)
+class DomainRules:
+    """Measures and rewards per domain (index into scenario.DOMAINS)."""
+
+    block_own: np.ndarray  # uint8 [domains]: lists of the subject's own kind that block
+    block_rep: np.ndarray  # uint8 [domains]: enterprise lists that block (reach the rep)
+    delay_own: np.ndarray  # uint8 [domains]
+    delay_rep: np.ndarray  # uint8 [domains]
+    delay_days: np.ndarray  # float64 [domains], days added when delayed
+    reward_bits: np.ndarray  # uint8 [domains], resident red lists that open the green channel
+    reward_score: np.ndarray  # float64 [domains], score that opens it (inf: none)
+    wait_factor: np.ndarray  # float64 [domains], multiplier on waits in the green channel
+
+    @classmethod
+    def compile(
+        cls,
+        scenario: Scenario,
+        subject: Subject,
+        own: ListRules,
+        firm: ListRules,
+        score: ScoreRules | None,
+    ) -> DomainRules:
+        """Per-domain masks for subjects of kind `subject` (residents also carry rep lists)."""
+        nd = len(DOMAINS)
+        t = {k: np.zeros(nd, np.uint8) for k in ("bo", "br", "do", "dr", "rb")}
+        delay_days = np.zeros(nd, np.float64)
+        reward_score = np.full(nd, np.inf)
+        wait_factor = np.ones(nd, np.float64)
+        for m in scenario.measures.values():
+            lst = scenario.lists[m.list]
+            for dom in m.domains:
+                d = DOMAINS.index(dom)
+                if lst.subject == subject:
+                    bit = 1 << own.names.index(m.list)
+                    t["bo" if m.effect == "block" else "do"][d] |= bit
+                elif subject == "resident":
+                    bit = 1 << firm.names.index(m.list)
+                    t["br" if m.effect == "block" else "dr"][d] |= bit
+                else:
+                    continue
+                if m.effect == "delay":
+                    delay_days[d] = max(delay_days[d], m.delay_days)
+        if subject == "resident":
+            for rw in scenario.rewards.values():
+                for dom in rw.domains:
+                    d = DOMAINS.index(dom)
+                    if rw.list is not None:
+                        t["rb"][d] |= 1 << own.names.index(rw.list)
+                    elif score is not None and rw.grade_at_least is not None:
+                        reward_score[d] = min(reward_score[d], score.floor_of(rw.grade_at_least))
+                    wait_factor[d] = min(wait_factor[d], rw.wait_factor)
+        return cls(
+            t["bo"], t["br"], t["do"], t["dr"], delay_days, t["rb"], reward_score, wait_factor
+        )

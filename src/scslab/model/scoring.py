@@ -1,0 +1,390 @@
+"""The points layer: a base score, points per record, drift toward the base, expiry, grades.
+
+The score of a subject on day t is
+
+    score_t = base + (1 - drift) * (score_{t-1} - base) - association * listed_contacts + points_t
+
+clamped to [min_score, max_score], where points_t are the points of the records taking
+effect that day. A record's points leave the score when it expires, by the amount that
+is left of them after the drift (closed form, no per-record state). `error_points` is
+the part of the score owed to erroneous records, kept alongside to tell whether an error
+was decisive for a sanction.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from scslab.model.records import ACTIVE, EXPIRED, RecordLog
+from scslab.scenario.schema import Scoring
+
+
+@dataclass(frozen=True)
+class ScoreRules:
+    """A Scoring section compiled to numbers."""
+
+    base: float
+    min_score: float
+    max_score: float
+    decay: float  # 1 - drift_per_day
+    expiry_days: int  # 0 = records never expire
+    association_penalty: float  # points per blacklisted contact per day
+    grade_names: list[str]
+    grade_floors: np.ndarray  # float64, min_score of each grade, highest grade first
+
+    @classmethod
+    def compile(cls, scoring: Scoring) -> ScoreRules:
+        """Numbers for the engine from a validated Scoring section."""
+        return cls(
+            base=scoring.base,
+            min_score=scoring.min_score,
+            max_score=scoring.max_score,
+            decay=1.0 - scoring.drift_per_day,
+            expiry_days=scoring.record_expiry_days or 0,
+            association_penalty=scoring.association_penalty,
+            grade_names=[g.name for g in scoring.grades],
+            grade_floors=np.array([g.min_score for g in scoring.grades], np.float64),
+        )
+
+    def floor_of(self, grade: str) -> float:
+        """Lowest score (points) that still earns `grade`."""
+        return float(self.grade_floors[self.grade_names.index(grade)])
+
+    def ceiling_of(self, grade: str) -> float:
+        """Score (points) from which the next higher grade starts (inf for the top grade)."""
+        i = self.grade_names.index(grade)
+        return float(self.grade_floors[i - 1]) if i > 0 else float("inf")
+
+
+@dataclass
+class ScoreState:
+    """Scores of all subjects of one kind (points), and the part owed to erroneous records."""
+
+    score: np.ndarray  # float32
+    error_points: np.ndarray  # float32
+
+    @classmethod
+    def start(cls, n: int, base: float) -> ScoreState:
+        """Every subject at the base score, no erroneous points."""
+        return cls(np.full(n, base, np.float32), np.zeros(n, np.float32))
+
+
+FLAG_BLOCK = 4096
+"""mark_outside(): subjects whose band flags are worked out together (a multiple of 64): their
+bytes of flags stay in the L1 cache from one pass to the next."""
+assert FLAG_BLOCK % 64 == 0
+
+
+@nb.njit(cache=True)
+def ceil_float32(points: float) -> np.float32:
+    """The least float32 at or above `points` (infinities stay; beyond float32's range,
+    +inf above it, the lowest finite float32 below it): for every float32 v, v < points
+    exactly when v < ceil_float32(points), and v >= points exactly when v >= it."""
+    f = np.float32(points)
+    if np.float64(f) < points:
+        f = np.nextafter(f, np.float32(np.inf))
+    return f
+
+
+# (no fastmath: the band's ends may be infinite; comparisons vectorise without it)
+@nb.njit(cache=True, nogil=True)
+def mark_outside(
+    score: np.ndarray,
+    band_lo: float,
+    band_hi: float,
+    outside: np.ndarray,
+    list_mask: np.ndarray,
+) -> None:
+    """outside[k] = whether one of the scores (points) of subjects 8k to 8k + 7 is
+    outside [band_lo, band_hi), counting with list masks (list_mask, one per subject;
+    empty: none) only the subjects on no list; outside[len(score) // 8], the last,
+    partial run, is always set. Releases the GIL."""
+    n_oct = len(score) // 8
+    masked = len(list_mask) == len(score)
+    # a byte per subject (the band's ends as float32, the same comparisons), then the
+    # eight bytes of each run read as one word; a block of subjects at a time, each
+    # block a view from 0 (an offset index stops vectorisation)
+    low, high = ceil_float32(band_lo), ceil_float32(band_hi)
+    body = 8 * n_oct
+    flags = np.empty(min(body, FLAG_BLOCK), np.uint8)
+    for block in range(-(-body // FLAG_BLOCK)):
+        first = block * FLAG_BLOCK
+        size = min(FLAG_BLOCK, body - first)
+        v = score[first : first + size]
+        if masked:
+            m = list_mask[first : first + size]
+            for i in range(size):
+                flags[i] = (m[i] == 0) & ((v[i] < low) | (v[i] >= high))
+        else:
+            for i in range(size):
+                flags[i] = (v[i] < low) | (v[i] >= high)
+        words = flags[:size].view(np.uint64)
+        runs = outside[first // 8 : first // 8 + size // 8]
+        for k in range(size // 8):
+            runs[k] = words[k] != 0
+    outside[n_oct] = True
+
+
+# (no reassociation or contraction, so the scores are those of the formula evaluated in
+# order; finite numbers and no signed zeros let the compiler vectorise the min and max)
+@nb.njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz"})
+def drift(
+    score: np.ndarray,
+    out: np.ndarray,
+    base: float,
+    decay: float,
+    association: float,
+    listed_contacts: np.ndarray,
+    lo: float,
+    hi: float,
+    band_lo: float,
+    band_hi: float,
+    outside: np.ndarray,
+    list_mask: np.ndarray,
+) -> None:
+    """One day of drift toward the base and of association penalties: the new scores of
+    `score` go to `out` (another array: writing over the input defeats vectorisation).
+    outside[k] is set to whether one of the new scores of subjects 8k to 8k + 7 is
+    outside [band_lo, band_hi) (a last, partial run counts as outside); with list masks
+    (list_mask, one per subject; empty: none) only subjects on no list count: the lists'
+    update finds the listed ones that may change otherwise (every listed subject, or
+    those measures.mark_leaving marks). Releases the GIL.
+
+    Scores in points, finite, as are [lo, hi], the score bounds (the band's ends may be
+    infinite); decay is 1 - drift per day, association the points lost per listed contact.
+    """
+    n = len(score)
+    penalise = association != 0.0 and len(listed_contacts) == n
+    # the new scores in one pass, the flags in a second: each loop vectorises (one loop
+    # doing both ran slower, at every size up to the whole city)
+    if penalise:
+        for i in range(n):
+            s = base + decay * (score[i] - base) - association * listed_contacts[i]
+            out[i] = np.float32(min(max(s, lo), hi))
+    else:
+        for i in range(n):
+            out[i] = np.float32(min(max(base + decay * (score[i] - base), lo), hi))
+    mark_outside(out, band_lo, band_hi, outside, list_mask)
+
+
+@nb.njit(cache=True)
+def decay_error_points(error_points: np.ndarray, decay: float, ids: np.ndarray) -> None:
+    """One day of drift of the erroneous points (points) of `ids`, in place (decay is
+    1 - drift per day)."""
+    if decay != 1.0:
+        for i in ids:
+            error_points[i] *= decay
+
+
+@nb.njit(cache=True)
+def add_points(
+    score: np.ndarray,
+    error_points: np.ndarray,
+    subjects: np.ndarray,
+    points: np.ndarray,
+    erroneous: np.ndarray,
+    lo: float,
+    hi: float,
+) -> None:
+    """Add each record's points to its subject's score (in order), clamped to [lo, hi]."""
+    for r in range(len(subjects)):
+        i = subjects[r]
+        score[i] = min(max(score[i] + points[r], lo), hi)
+        if erroneous[r]:
+            error_points[i] += points[r]
+
+
+@nb.njit(cache=True)
+def grade_index(score: float, floors: np.ndarray) -> int:
+    """Grade of a score: 0 for the highest grade, len(floors) - 1 for the lowest."""
+    for g in range(len(floors) - 1):
+        if score >= floors[g]:
+            return g
+    return len(floors) - 1
+
+
+def grades_of(score: np.ndarray, floors: np.ndarray) -> np.ndarray:
+    """Grade index (0 = highest) of every score; below the lowest floor is the lowest grade."""
+    idx = np.searchsorted(-floors, -score.astype(np.float64), side="left")
+    return np.minimum(idx, len(floors) - 1).astype(np.uint8)
+
+
+def _finite(points: float) -> float:
+    """points, with infinities taken as the largest finite numbers (same comparisons with
+    any finite score)."""
+    big = float(np.finfo(np.float64).max)
+    return min(max(points, -big), big)
+
+
+class Scorer:
+    """Applies the points layer for one kind of subject: drift, new records, expiry."""
+
+    def __init__(self, rules: ScoreRules, n: int) -> None:
+        self.rules = rules
+        self.state = ScoreState.start(n, rules.base)
+        self._spare = np.empty_like(self.state.score)  # drift() writes here, then swaps
+        self._expiring: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        self._expiring_ids: dict[
+            int, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]
+        ] = {}
+        self._with_errors = np.zeros(n, np.bool_)  # subjects that ever had erroneous points
+        self._error_ids = np.zeros(0, np.int64)
+        self.track_risen = False  # set to keep the subjects whose score rose (take_risen)
+        self._risen: list[np.ndarray] = []
+        self._band = (_finite(-np.inf), _finite(np.inf))  # see watch_band
+        self._pending = False  # drift_work() handed out, its scores not taken in yet
+        self.outside = np.ones(n // 8 + 1, np.bool_)
+
+    def _add(self, subjects: np.ndarray, points: np.ndarray, erroneous: np.ndarray) -> None:
+        """add_points, noting the subjects whose score went up (see take_risen)."""
+        if self._pending:
+            raise RuntimeError("scores changed while the next drift was being worked out")
+        r = self.rules
+        add_points(
+            self.state.score,
+            self.state.error_points,
+            subjects,
+            points,
+            erroneous,
+            r.min_score,
+            r.max_score,
+        )
+        if self.track_risen:
+            self._risen.append(subjects[points > 0])
+        self.outside[subjects >> 3] = True
+        erroneous = erroneous.astype(np.bool_)
+        if erroneous.any():
+            fresh = np.unique(subjects[erroneous & ~self._with_errors[subjects]])
+            if len(fresh):
+                self._with_errors[fresh] = True
+                self._error_ids = np.concatenate([self._error_ids, fresh.astype(np.int64)])
+
+    def take_risen(self) -> np.ndarray:
+        """Subjects whose score records raised since the last call (with repeats).
+
+        Drift moves a score toward the base and association penalties lower it, so a
+        score above the base that was not raised by a record is lower than the day before.
+        """
+        risen = np.concatenate(self._risen) if self._risen else np.zeros(0, np.int64)
+        self._risen = []
+        return risen
+
+    def watch_band(self, lo: float, hi: float) -> None:
+        """Set the band of `outside`, which tells per run of eight subjects (ids 8k to
+        8k + 7) whether one of them had a score outside [lo, hi) (points) after the last
+        drift or had its score changed by records since (the lists' daily update needs
+        to visit only those runs; before the first call nothing is outside the band).
+        Infinite bounds are taken as the largest finite numbers."""
+        self._band = (_finite(lo), _finite(hi))
+        self.outside[:] = True
+
+    def drift_work(self, listed_contacts: np.ndarray) -> Callable[[], None]:
+        """The heavy part of the next drift(), to run now or in another thread: it
+        writes the drifted scores (and the band flags of `outside`) into the second
+        buffer and changes nothing else. Until drift() takes them in, the scores must
+        not change (records raise); call drift() once the work has run."""
+        if self._pending:
+            raise RuntimeError("a drift is already pending")
+        self._pending = True
+        r = self.rules
+        return functools.partial(
+            drift,
+            self.state.score,
+            self._spare,
+            r.base,
+            r.decay,
+            r.association_penalty,
+            listed_contacts,
+            _finite(r.min_score),
+            _finite(r.max_score),
+            *self._band,
+            self.outside,
+            np.zeros(0, np.uint8),  # (the lists may change while the work runs)
+        )
+
+    def drift(self, listed_contacts: np.ndarray) -> None:
+        """One day of drift and association penalties for every subject (after
+        drift_work() and its work, only the taking in of its scores).
+
+        The new scores are written to a second buffer, which becomes `state.score`; the
+        scores as they were before stay unchanged until the next drift's work runs, so
+        that another thread may still read them (the engine tallies each day's scores
+        while the next day runs).
+        """
+        if not self._pending:
+            self.drift_work(listed_contacts)()
+        self._pending = False
+        self._spare, self.state.score = self.state.score, self._spare
+        decay_error_points(self.state.error_points, self.rules.decay, self._error_ids)
+
+    def apply(
+        self,
+        day: int,
+        subjects: np.ndarray,
+        points: np.ndarray,
+        erroneous: np.ndarray,
+        ids: np.ndarray | None = None,
+        expiry_days: np.ndarray | None = None,
+    ) -> None:
+        """Add the points of records taking effect today; schedule their expiry.
+
+        With the records' `ids`, expiry is scheduled by record (and `expiry_days`, days
+        per record, 0 = never, overrides the scoring section's), so that expire() can skip
+        records that were withdrawn or repaired in the meantime.
+        """
+        if len(subjects) == 0:
+            return
+        r = self.rules
+        self._add(subjects, points, erroneous)
+        if ids is None:
+            if r.expiry_days:
+                self._expiring.setdefault(day + r.expiry_days, []).append(
+                    (subjects, points, erroneous)
+                )
+            return
+        exp = np.full(len(ids), r.expiry_days) if expiry_days is None else expiry_days
+        for e in np.unique(exp[exp > 0]):
+            sel = exp == e
+            self._expiring_ids.setdefault(day + int(e), []).append(
+                (ids[sel], subjects[sel], points[sel], erroneous[sel], int(e))
+            )
+
+    def expire(self, day: int, records: RecordLog | None = None) -> int:
+        """Remove what is left of the points of records that expire today; returns how many.
+
+        Records scheduled by id are expired only while still ACTIVE in `records` (their
+        status becomes EXPIRED and end_day today); a withdrawn or repaired record already
+        gave its points back and does not expire again.
+        """
+        batches = self._expiring.pop(day, [])
+        left = self.rules.decay**self.rules.expiry_days
+        n = 0
+        for subjects, points, erroneous in batches:
+            self._add(subjects, -points * left, erroneous)
+            n += len(subjects)
+        for ids, subjects, points, erroneous, age in self._expiring_ids.pop(day, []):
+            if records is not None:
+                status = records.column("status")
+                live = status[ids] == ACTIVE
+                ids, subjects = ids[live], subjects[live]
+                points, erroneous = points[live], erroneous[live]
+                status[ids] = EXPIRED
+                records.column("end_day")[ids] = day
+            self._add(subjects, -points * self.rules.decay**age, erroneous)
+            n += len(subjects)
+        return n
+
+    def withdraw(
+        self, subjects: np.ndarray, points: np.ndarray, erroneous: np.ndarray, age_days: np.ndarray
+    ) -> None:
+        """Remove what is left (after `age_days` days of drift) of the points of records
+        withdrawn on appeal or ended by repair (points)."""
+        if len(subjects) == 0:
+            return
+        left = points * np.power(self.rules.decay, age_days.astype(np.float64))
+        self._add(subjects, -left, erroneous)

@@ -1,0 +1,933 @@
+"""The dashboard: a Solara web app to change the rules, run a small city and look at it.
+
+Start it with `scslab dashboard` (http://127.0.0.1:8765, this machine only). It lets a
+user pick a built-in scenario or a YAML file named on the command line, change the main
+rules (department coverage and error rates, list durations and thresholds, which
+measures and rewards are on, behaviour and due-process settings present in the schema),
+run a small synthetic city in a background thread with plots that update as the days go,
+browse past runs in the results folder and open their reports, and look up a synthetic
+resident's history.
+
+Scenarios are changed as data: the resolved scenario is dumped to a dict, edited and
+validated again (`apply_edits`); nothing typed in the app is ever evaluated as code.
+Large runs are read from their run directories (metrics and single rows of the agent
+tables), never simulated or held whole in the app.
+
+What a browser sends is not trusted: the server answers only requests addressed to
+127.0.0.1:PORT or localhost:PORT from pages of that origin (`LocalOnly`: a web page on
+another site cannot drive it, by DNS rebinding or a cross-site websocket), the app opens
+only the run directories in its results folder (`run_path`) and the scenario files named
+on the command line (`scenario_path`), and disconnected sessions are closed after
+`CULL_AFTER_S` seconds, with at most `MAX_SESSIONS` open at once.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from matplotlib.figure import Figure
+from pydantic import BaseModel
+
+from scslab.presentation import plots
+from scslab.rundir.manifest import ManifestError, dirs_with_manifest, read_manifest, warn_skipped
+from scslab.rundir.results import Results
+from scslab.rundir.run import Simulation
+from scslab.scenario.schema import (
+    Scenario,
+    ScenarioError,
+    builtin_names,
+    load_scenario,
+    parse_scenario,
+)
+
+RUNS_ENV = "SCSLAB_RUNS_DIR"
+"""Environment variable naming the results folder the app browses and writes to."""
+SCENARIOS_ENV = "SCSLAB_DASHBOARD_SCENARIOS"
+"""Environment variable listing (os.pathsep between them) the scenario files the app may
+open: those named on the command line with `--scenario`, resolved."""
+HOST = "127.0.0.1"
+"""The only address the server listens on: this machine."""
+CULL_AFTER_S = 120
+"""Seconds a disconnected session (a closed or unreachable page) keeps its state before it
+is closed and its memory returned; a page that reconnects within them carries on."""
+PATH_LABEL = "…or a scenario file named with --scenario (path, Enter)"
+"""The label of the field where a scenario file's path is typed."""
+MAX_SESSIONS = 8
+"""Most sessions (pages, each with its own state of a few MB) open at once; another page
+is refused with a message until one is closed or culled."""
+MAX_RESIDENTS = 200_000
+"""Largest city the app simulates itself; bigger runs belong to `scslab run`."""
+LIVE_EVERY_S = 1.0
+"""Seconds between redraws of the live plot while a run goes."""
+CORE_FIELDS = {
+    "name",
+    "description",
+    "days",
+    "population",
+    "departments",
+    "scoring",
+    "corporate_scoring",
+    "lists",
+    "measures",
+    "rewards",
+    "activities",
+    "behaviour",
+}
+"""Top-level scenario keys with their own controls; any other sub-model (such as due
+process safeguards) gets generic controls."""
+
+
+# ------------------------------------------------------------------- pure helpers
+def runs_dir() -> Path:
+    """The results folder: $SCSLAB_RUNS_DIR, or ./runs."""
+    return Path(os.environ.get(RUNS_ENV, "runs"))
+
+
+class PathRefused(ValueError):
+    """A path the app will not open: not a run in its results folder, or not a scenario
+    file named on the command line."""
+
+
+def run_path(folder: Path, name: str) -> Path:
+    """The run directory `name` in the results folder, resolved; PathRefused otherwise.
+
+    Symlinks and `..` are resolved first, so the run must really be a folder directly in
+    the results folder, holding a manifest.json.
+    """
+    root = folder.resolve()
+    run = (root / name).resolve()
+    if run.parent != root or not (run / "manifest.json").is_file():
+        raise PathRefused(
+            f"{name}: not a run directory in {folder}; the dashboard opens only the runs "
+            "in its results folder (scslab dashboard --runs FOLDER)"
+        )
+    return run
+
+
+def report_path(run: Path) -> Path:
+    """Where a run's report.html is read and written; PathRefused when it leads elsewhere
+    (a report.html that is a symlink out of the run directory)."""
+    page = run / "report.html"
+    if page.resolve().parent != run.resolve():
+        raise PathRefused(f"{page}: leads out of the run directory; not opened")
+    return page
+
+
+def named_scenarios() -> list[Path]:
+    """The scenario files named on the command line (resolved), in the order given."""
+    listed = os.environ.get(SCENARIOS_ENV, "")
+    return [Path(p) for p in listed.split(os.pathsep) if p]
+
+
+def scenario_path(path: str) -> Path:
+    """`path` resolved, when it is one of the scenario files named on the command line;
+    PathRefused otherwise (symlinks and `..` are resolved before comparing)."""
+    resolved = Path(path).expanduser().resolve()
+    if resolved not in named_scenarios():
+        raise PathRefused(
+            f"{path}: not a scenario file named on the command line; the dashboard opens "
+            "only those (scslab dashboard --scenario FILE) or a file dropped here"
+        )
+    return resolved
+
+
+def apply_edits(
+    scenario: Scenario, edits: Mapping[str, Any], removed: frozenset[str] = frozenset()
+) -> Scenario:
+    """A new scenario with the app's `edits` applied and `removed` entries deleted,
+    validated again (Scenario.with_changes). Raises ScenarioError naming the key."""
+    return scenario.with_changes(edits, removed, source="dashboard")
+
+
+def new_run_dir(folder: Path, name: str) -> Path:
+    """A fresh run directory name under folder: dashboard-NAME-TIME (with -2, -3... if taken)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = folder / f"dashboard-{name}-{stamp}"
+    k = 1
+    while out.exists() or out.with_name(f".{out.name}.partial").exists():
+        k += 1
+        out = folder / f"dashboard-{name}-{stamp}-{k}"
+    return out
+
+
+def list_runs(folder: Path) -> pd.DataFrame:
+    """The run directories in a folder, newest first, from their manifests (unreadable
+    ones are left out, with a warning on stderr)."""
+    rows = []
+    for run in dirs_with_manifest(folder):
+        try:
+            m = read_manifest(run)
+        except ManifestError as err:
+            warn_skipped(err)
+            continue
+        rows.append(
+            {
+                "run": run.name,
+                "scenario": m.scenario,
+                "residents": m.residents,
+                "days": m.days,
+                "seed": m.seed,
+                "created": (m.created_utc or "")[:19].replace("T", " "),
+                "agents": (run / "residents.parquet").is_file(),
+                "report": (run / "report.html").is_file(),
+            }
+        )
+    cols = ["run", "scenario", "residents", "days", "seed", "created", "agents", "report"]
+    frame = pd.DataFrame(rows, columns=cols)
+    return frame.sort_values("created", ascending=False, ignore_index=True)
+
+
+def resident_history(run: Path, resident: int) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A synthetic resident's final state and the records about them (read from Parquet).
+
+    Only the rows of that resident are read, so this is quick on large runs.
+    """
+    table = pq.read_table(run / "residents.parquet", filters=[("id", "=", int(resident))])
+    if table.num_rows == 0:
+        raise KeyError(f"resident {resident}: no such synthetic resident in {run.name}")
+    attrs = {k: v[0] for k, v in table.to_pydict().items()}
+    records = pq.read_table(
+        run / "records.parquet",
+        filters=[("subject", "=", int(resident)), ("subject_type", "=", "resident")],
+    ).to_pandas()
+    keep = ["day", "effective_day", "department", "kind", "points", "erroneous", "status"]
+    records = records[[c for c in keep if c in records.columns]].sort_values("day")
+    return attrs, records.reset_index(drop=True)
+
+
+def pick_resident(run: Path, how: str = "blacklisted") -> int | None:
+    """The id of an interesting synthetic resident: 'blacklisted', 'wrongful' or 'records'."""
+    cols = pq.read_schema(run / "residents.parquet").names
+    if how == "wrongful":
+        wanted = [c for c in cols if c.startswith("wrongful_")]
+    elif how == "blacklisted":
+        wanted = ["days_blacklisted"]
+    else:
+        wanted = ["records"]
+    wanted = [c for c in wanted if c in cols]
+    if not wanted:
+        return None
+    frame = pq.read_table(run / "residents.parquet", columns=["id", *wanted]).to_pandas()
+    hits = frame[(frame[wanted] > 0).any(axis=1)]
+    return int(hits["id"].iloc[len(hits) // 2]) if len(hits) else None
+
+
+PICKS = {
+    "blacklisted": ("a blacklisted one", "no resident was on a blacklist"),
+    "wrongful": ("a wrongly listed one", "no resident was wrongly listed or wrongly blocked"),
+    "records": ("one with records", "no resident has a record"),
+}
+"""Ways to pick a resident: the button's label and what to say when nobody fits."""
+
+
+def live_frame(sim: Simulation) -> pd.DataFrame | None:
+    """City-wide resident metrics of the days simulated so far (None before the first day)."""
+    side = getattr(sim, "res", None)
+    series = getattr(side, "series", None)
+    if series is None or not series.values:
+        return None
+    arr = np.stack([day[0] for day in list(series.values)])  # group 0 is the whole city
+    return pd.DataFrame(arr, columns=series.space.names)
+
+
+def live_figure(frame: pd.DataFrame | None, days: int) -> Figure:
+    """Two panels drawn while a run goes: list sizes and blocked attempts so far, per 100,000."""
+    fig = Figure(figsize=(11, 3.6))
+    ax_l, ax_b = fig.subplots(1, 2)
+    for ax in (ax_l, ax_b):
+        ax.set_xlim(0, max(days, 1))
+        ax.set_xlabel("day")
+        ax.grid(alpha=0.3)
+    if frame is None or frame.empty:
+        for ax in (ax_l, ax_b):
+            ax.text(0.5, 0.5, "press Run", ha="center", va="center", transform=ax.transAxes)
+    else:
+        res = frame["residents"].where(frame["residents"] > 0)
+        for c in plots.family(frame, "listed"):
+            ax_l.plot(frame.index, plots.PER * frame[c] / res, label=plots._short(c[7:]))
+        blocked = plots.family(frame, "blocked")
+        cum = frame[blocked].cumsum()
+        shown = [c for c in cum.columns if cum[c].iloc[-1] > 0]
+        for c in sorted(shown, key=lambda c: -cum[c].iloc[-1])[:7]:
+            ax_b.plot(frame.index, plots.PER * cum[c] / res, label=plots._short(c[8:]))
+        ax_l.legend(fontsize=7, loc="upper left")
+        if shown:
+            ax_b.legend(fontsize=7, loc="upper left")
+        else:
+            ax_b.text(0.5, 0.5, "no attempt blocked yet", ha="center", transform=ax_b.transAxes)
+        ax_l.set_ylim(bottom=0)
+        ax_b.set_ylim(bottom=0)
+        fig.suptitle(f"day {len(frame)} of {days}", fontsize=10)
+    ax_l.set_title("Residents on each list, per 100,000", fontsize=10)
+    ax_b.set_title("Blocked attempts so far, per 100,000", fontsize=10)
+    fig.set_layout_engine("constrained")
+    return fig
+
+
+@lru_cache(maxsize=16)
+def _builtin(name: str) -> Scenario:
+    """A built-in scenario, parsed once (scenarios are immutable)."""
+    return load_scenario(name)
+
+
+def figure_png(fig: Figure, dpi: int = 90) -> bytes:
+    """A figure as PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+SAMESITE_WARNING = r"Cookies with samesite=none require https"
+"""Start of the warning Solara's server gives when it serves a page over plain http to an
+address other than `localhost`: that it falls back to a SameSite=Lax session cookie, which
+is what a dashboard that no other site embeds wants."""
+KERNEL_PATH = re.compile(r"^/jupyter/api/kernels/([^/]+)/")
+"""Websocket path of a Solara session (its kernel id first)."""
+
+
+class LocalOnly:
+    """ASGI middleware: answer only this machine's pages, and only so many sessions.
+
+    A request whose Host header is not 127.0.0.1:PORT or localhost:PORT (DNS rebinding),
+    or that carries an Origin other than http:// and one of those (a page of another site,
+    including a cross-site websocket), gets 403; browsers send Origin with every websocket
+    and every cross-site request, so a request without one is no other site's. A page or
+    websocket that would open a session beyond `max_sessions` gets 503 (a websocket:
+    refused). Reconnects of an open session always pass.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        port: int,
+        max_sessions: int = MAX_SESSIONS,
+        cull_after_s: int = CULL_AFTER_S,
+    ) -> None:
+        self.app = app
+        self.hosts = {f"{HOST}:{port}", f"localhost:{port}"}
+        self.origins = {f"http://{h}" for h in self.hosts}
+        self.max_sessions = max_sessions
+        self.cull_after_s = cull_after_s
+        self.connected: Counter[str] = Counter()  # kernel id: its websockets open now
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Pass the request on to the app, or refuse it (see the class)."""
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            await _refuse(scope, send, *refusal)
+            return
+        kernel = _kernel_id(scope)
+        if kernel is None:
+            await self.app(scope, receive, send)
+            return
+        self.connected[kernel] += 1  # counted from now, before Solara registers it
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.connected[kernel] -= 1
+            if not self.connected[kernel]:
+                del self.connected[kernel]
+
+    def sessions(self) -> set[str]:
+        """Kernel ids of the sessions open now: held by Solara (connected or not) or
+        connecting."""
+        return set(_contexts()) | set(self.connected)
+
+    def refusal(self, scope: Mapping[str, Any]) -> tuple[int, str] | None:
+        """(HTTP status, message) when the request is refused, else None."""
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host, origin = headers.get("host", "").lower(), headers.get("origin")
+        if host not in self.hosts:
+            allowed = " and ".join(sorted(self.hosts))
+            return 403, f"refused: Host {host!r}; this dashboard answers only {allowed}"
+        if origin is not None and origin not in self.origins:
+            return 403, f"refused: a page of {origin!r} may not use this dashboard"
+        if self.opens_session(scope) and len(self.sessions()) >= self.max_sessions:
+            return 503, (
+                f"The dashboard has {self.max_sessions} sessions open, the most it keeps: "
+                f"close another of its tabs, or wait up to {self.cull_after_s} s for "
+                "disconnected ones to be closed, then reload."
+            )
+        return None
+
+    def opens_session(self, scope: Mapping[str, Any]) -> bool:
+        """Whether the request opens a new session: the page itself, or a websocket for a
+        kernel the server does not hold."""
+        if scope["type"] == "http":
+            return bool(scope["path"] == "/")
+        kernel = _kernel_id(scope)
+        return kernel is not None and kernel not in self.sessions()
+
+
+def _kernel_id(scope: Mapping[str, Any]) -> str | None:
+    """The kernel id of a session's websocket, None for any other request."""
+    match = KERNEL_PATH.match(scope["path"]) if scope["type"] == "websocket" else None
+    return match.group(1) if match else None
+
+
+def _contexts() -> Mapping[str, Any]:
+    from solara.server import kernel_context
+
+    return kernel_context.contexts
+
+
+async def _refuse(scope: Mapping[str, Any], send: Any, status: int, message: str) -> None:
+    if scope["type"] == "websocket":  # closing before accepting answers 403
+        await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+        return
+    body = (message + "\n").encode("utf-8")
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def configure_solara(cull_after_s: int = CULL_AFTER_S) -> None:
+    """Set Solara's server settings for the dashboard (before the server starts).
+
+    Production mode, no telemetry, disconnected sessions closed after `cull_after_s`
+    seconds (Solara keeps them 24 hours by default), and Solara's SameSite notice, which
+    is about embedding the app in another site's page, not given.
+    """
+    from solara.server import settings
+
+    settings.main.mode = "production"
+    settings.telemetry.mixpanel_enable = False  # no network calls home
+    settings.kernel.cull_timeout = f"{int(cull_after_s)}s"
+    warnings.filterwarnings(
+        "ignore", message=SAMESITE_WARNING, category=UserWarning, module="solara.server.starlette"
+    )
+
+
+def server_app(
+    port: int, max_sessions: int = MAX_SESSIONS, cull_after_s: int = CULL_AFTER_S
+) -> LocalOnly:
+    """Solara's ASGI app serving this module's Page, behind `LocalOnly`."""
+    os.environ["SOLARA_APP"] = __name__  # read when Solara's server module is imported
+    from solara.server import app as solara_apps
+    from solara.server.starlette import app
+
+    if "__default__" not in solara_apps.apps:  # imported before SOLARA_APP was set
+        solara_apps.apps["__default__"] = solara_apps.AppScript(__name__)
+    return LocalOnly(app, port, max_sessions, cull_after_s)
+
+
+def check_port(port: int) -> None:
+    """Raise OSError, naming the port, when nothing can listen on 127.0.0.1:port."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as err:
+            raise OSError(
+                f"--port {port}: cannot listen on {HOST}:{port} ({err.strerror})"
+            ) from err
+
+
+def serve(
+    port: int = 8765,
+    runs_dir: Path | str = "runs",
+    scenarios: Sequence[Path | str] = (),
+    *,
+    cull_after_s: int = CULL_AFTER_S,
+    max_sessions: int = MAX_SESSIONS,
+) -> int:
+    """Run the dashboard on 127.0.0.1:port until stopped (Ctrl+C); returns the exit code.
+
+    `runs_dir` is the results folder it browses and writes new runs to; `scenarios` the
+    YAML files it may open besides the built-ins; `cull_after_s` the seconds a
+    disconnected session is kept; `max_sessions` the most sessions open at once. Raises
+    OSError when the port is taken.
+    """
+    import solara  # noqa: F401  (a clear ImportError when the extra is missing)
+    import uvicorn
+
+    check_port(port)
+    os.environ[RUNS_ENV] = str(Path(runs_dir).resolve())
+    os.environ[SCENARIOS_ENV] = os.pathsep.join(str(Path(p).resolve()) for p in scenarios)
+    os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"
+    configure_solara(cull_after_s)
+    app = server_app(port, max_sessions, cull_after_s)
+    print(f"scslab dashboard: http://{HOST}:{port} (this machine only; Ctrl+C stops it)")
+    uvicorn.run(app, host=HOST, port=port, log_level="error")
+    return 0
+
+
+# -------------------------------------------------------------------------- the app
+try:
+    import solara
+    import solara.lab
+except ImportError:  # the plotting helpers above work without the dashboard extra
+    solara = None  # type: ignore[assignment]
+
+if solara is not None:
+    base_name = solara.reactive("beijing-2018")
+    loaded: solara.Reactive[Scenario | None] = solara.reactive(None)  # from a file
+    load_message = solara.reactive("")
+    edits: solara.Reactive[dict[str, Any]] = solara.reactive({})
+    removed: solara.Reactive[frozenset[str]] = solara.reactive(frozenset())
+    residents = solara.reactive(5_000)
+    days = solara.reactive(90)
+    seed = solara.reactive(1)
+    live = solara.reactive(None)  # DataFrame of the running simulation
+    finished_run = solara.reactive("")  # run directory of the last finished run
+    chosen_run = solara.reactive("")
+    report_html = solara.reactive("")
+    resident_id = solara.reactive(0)
+    pick_message = solara.reactive("")  # why a pick button found nobody
+
+    refresh = solara.reactive(0)  # bumped to re-read the results folder
+
+    def base_scenario() -> Scenario:
+        """The scenario being edited: the loaded file, or the chosen built-in."""
+        return loaded.value if loaded.value is not None else _builtin(base_name.value)
+
+    @solara.component
+    def Plot(draw: Callable[[], Figure], dependencies: list[Any], classes: list[str]) -> None:
+        """A figure as a PNG, drawn again only when its dependencies change."""
+        png = solara.use_memo(lambda: figure_png(draw()), dependencies)
+        with solara.Div(classes=classes):
+            solara.Image(png)
+
+    def _runs_table() -> pd.DataFrame:
+        folder = runs_dir()
+        return list_runs(folder) if folder.is_dir() else list_runs(Path(os.devnull))
+
+    def set_edit(key: str, value: Any) -> None:
+        """Record one changed setting."""
+        edits.set({**edits.value, key: value})
+
+    def set_from_slider(key: str, base: float, step: float, value: float) -> None:
+        """Record a slider's new value, but not the slider snapping a value to its grid."""
+        if key in edits.value or abs(value - base) > step / 2 + 1e-9:
+            set_edit(key, value)
+
+    def toggle(key: str, on: bool) -> None:
+        """Switch a measure or reward on (keep) or off (remove)."""
+        removed.set(removed.value - {key} if on else removed.value | {key})
+
+    @solara.lab.task
+    def run_simulation(scenario: Scenario, n: int, d: int, s: int, out: str) -> str:
+        """Simulate in a background thread; publish live metrics every few days."""
+        import numba
+
+        numba.set_num_threads(1)  # this thread only: a small city; the app keeps a core
+        sim = Simulation(scenario, seed=s, residents=n, days=d)
+        last = [0.0]
+
+        def progress(day: int, total: int) -> None:
+            if not run_simulation.is_current():
+                raise solara.util.CancelledError()
+            now = time.monotonic()
+            if now - last[0] >= LIVE_EVERY_S or day == total:  # redrawing costs time
+                last[0] = now
+                run_simulation.progress = 100.0 * day / total
+                live.set(live_frame(sim))
+
+        sim.run(out=out, progress=progress)
+        finished_run.set(out)
+        return out
+
+    @solara.lab.task
+    def make_report(run: str) -> str:
+        """Write (if missing) and read a run's report.html, in a background thread."""
+        from scslab.presentation.report import load_for_report, write_report
+
+        page = report_path(run_path(runs_dir(), Path(run).name))
+        if not page.is_file():
+            write_report(load_for_report(run), page)
+        report_html.set(page.read_text("utf-8"))
+        return str(page)
+
+    @solara.component
+    def ScenarioPicker() -> None:
+        """Choose a built-in scenario or load a YAML file."""
+
+        def choose(name: str) -> None:
+            base_name.set(name)
+            loaded.set(None)
+            edits.set({})
+            removed.set(frozenset())
+
+        def load_text(text: str, source: str) -> None:
+            try:
+                sc = parse_scenario(text, source)
+            except ScenarioError as err:
+                load_message.set(f"error: {err}")
+                return
+            loaded.set(sc)
+            edits.set({})
+            removed.set(frozenset())
+            load_message.set(f"loaded {source}: scenario '{sc.name}'")
+
+        def load_path(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                p = scenario_path(path)
+                text = p.read_text("utf-8")
+            except PathRefused as err:
+                load_message.set(f"error: {err}")
+                return
+            except (OSError, UnicodeDecodeError) as err:
+                load_message.set(f"error: {path}: cannot be read ({err})")
+                return
+            load_text(text, str(p))
+
+        solara.Select("Built-in scenario", builtin_names(), base_name.value, on_value=choose)
+        files = [str(p) for p in named_scenarios()]
+        if files:
+            solara.Select("…or a scenario file named with --scenario", files, on_value=load_path)
+        solara.InputText(PATH_LABEL, on_value=load_path)
+        solara.FileDrop(
+            "…or drop a YAML file here",
+            on_file=lambda f: load_text(f["data"].decode("utf-8"), f["name"]),
+            lazy=False,
+        )
+        if load_message.value:
+            if load_message.value.startswith("error"):
+                solara.Error(load_message.value, dense=True)
+            else:
+                solara.Success(load_message.value, dense=True)
+
+    def _value(key: str, current: Any) -> Any:
+        return edits.value.get(key, current)
+
+    def _is_probability(model: type[BaseModel], field: str) -> bool:
+        info = model.model_fields[field]
+        return any(getattr(m, "le", None) == 1 for m in info.metadata)
+
+    @solara.component
+    def ModelControls(prefix: str, model: BaseModel) -> None:
+        """Generic controls for the scalar settings of a part of the scenario."""
+        cls = type(model)
+        for field in cls.model_fields:
+            value = getattr(model, field)
+            key = f"{prefix}.{field}"
+            label = field.replace("_", " ")
+            if isinstance(value, bool):
+                solara.Switch(
+                    label=label,
+                    value=_value(key, value),
+                    on_value=partial(set_edit, key),
+                )
+            elif isinstance(value, float) and _is_probability(cls, field):
+                current = _value(key, value)
+                solara.SliderFloat(
+                    f"{label} {current:.2f}",
+                    value=current,
+                    min=0.0,
+                    max=1.0,
+                    step=0.01,
+                    on_value=partial(set_from_slider, key, value, 0.01),
+                )
+            elif isinstance(value, int):
+                solara.InputInt(label, value=_value(key, value), on_value=partial(set_edit, key))
+            elif isinstance(value, float):
+                solara.InputFloat(label, value=_value(key, value), on_value=partial(set_edit, key))
+
+    @solara.component
+    def RuleControls() -> None:
+        """Sliders and switches for the main rules of the scenario being edited."""
+        sc = base_scenario()
+        with solara.Details("Departments: coverage and error rates", expand=True):
+            for name, dep in sc.departments.items():
+                if not dep.records:
+                    continue
+                with solara.Div(classes=[f"scslab-department-{name}"]):
+                    solara.Text(name.replace("_", " "), style={"font-weight": "600"})
+                    for field in ("coverage", "error_rate"):
+                        key = f"departments.{name}.{field}"
+                        base = getattr(dep, field)
+                        current = _value(key, base)
+                        solara.SliderFloat(
+                            f"{field.replace('_', ' ')} {current:.3g}",
+                            value=current,
+                            min=0.0,
+                            max=1.0 if field == "coverage" else max(0.3, base),
+                            step=0.01,
+                            on_value=partial(set_from_slider, key, base, 0.01),
+                        )
+        with solara.Details("Lists: durations and thresholds"):
+            grades = [g.name for g in sc.scoring.grades] if sc.scoring else []
+            for name, rule in sc.lists.items():
+                solara.Text(f"{name.replace('_', ' ')} ({rule.kind})", style={"font-weight": "600"})
+                if rule.duration_days is not None:
+                    key = f"lists.{name}.duration_days"
+                    current = _value(key, rule.duration_days)
+                    solara.SliderInt(
+                        f"days on the list: {current}",
+                        value=current,
+                        min=1,
+                        max=max(3650, rule.duration_days),
+                        step=1,
+                        on_value=partial(set_from_slider, key, rule.duration_days, 1),
+                    )
+                trig = rule.trigger
+                for field in ("grade_at_most", "grade_at_least"):
+                    current = getattr(trig, field)
+                    if current is not None and grades and rule.subject == "resident":
+                        key = f"lists.{name}.trigger.{field}"
+                        solara.Select(
+                            field.replace("_", " "),
+                            grades,
+                            _value(key, current),
+                            on_value=partial(set_edit, key),
+                        )
+                for field in ("score_below", "score_at_least"):
+                    current = getattr(trig, field)
+                    if current is not None:
+                        key = f"lists.{name}.trigger.{field}"
+                        solara.InputFloat(
+                            field.replace("_", " ") + " (points)",
+                            value=_value(key, current),
+                            on_value=partial(set_edit, key),
+                        )
+        with solara.Details("Measures and rewards: which are on"):
+            for group, items in (("measures", sc.measures), ("rewards", sc.rewards)):
+                for name in items:
+                    key = f"{group}.{name}"
+                    solara.Switch(
+                        label=name.replace("_", " "),
+                        value=key not in removed.value,
+                        on_value=partial(toggle, key),
+                    )
+        with solara.Details("Behaviour"):
+            ModelControls("behaviour", sc.behaviour)
+        for field in type(sc).model_fields:
+            if field in CORE_FIELDS:
+                continue
+            part = getattr(sc, field)
+            with solara.Details(field.replace("_", " ").capitalize()):
+                if isinstance(part, BaseModel):
+                    ModelControls(field, part)
+                else:
+                    solara.Text(f"{field}: {part!r} (edit it in the YAML file)")
+
+    @solara.component
+    def RunPanel() -> None:
+        """Size of the city, the Run button, progress and the live plot."""
+
+        def edited() -> tuple[Scenario | None, str]:
+            try:
+                return apply_edits(base_scenario(), edits.value, removed.value), ""
+            except ScenarioError as err:
+                return None, str(err)
+
+        scenario, problem = solara.use_memo(
+            edited, [base_name.value, id(loaded.value), edits.value, removed.value]
+        )
+
+        def start() -> None:
+            if scenario is None:
+                return
+            out = new_run_dir(runs_dir(), scenario.name)
+            live.set(None)
+            finished_run.set("")
+            run_simulation(scenario, residents.value, days.value, seed.value, str(out))
+
+        with solara.Row():
+            solara.InputInt("residents", value=residents, continuous_update=False)
+            solara.InputInt("days", value=days, continuous_update=False)
+            solara.InputInt("seed", value=seed, continuous_update=False)
+        changes = [f"{k} = {v}" for k, v in edits.value.items()]
+        changes += [f"{k} off" for k in sorted(removed.value)]
+        solara.Text(
+            f"{scenario.name if scenario else '?'}: {len(changes)} setting(s) changed from the "
+            f"{'file' if loaded.value is not None else 'built-in'}"
+            + (": " + "; ".join(changes) if changes else "."),
+            classes=["scslab-changes"],
+        )
+        bad_size = not 100 <= residents.value <= MAX_RESIDENTS or not 1 <= days.value <= 3650
+        if bad_size:
+            solara.Warning(
+                f"residents must be 100..{MAX_RESIDENTS:,} and days 1..3650 here; "
+                "run bigger cities with `scslab run` and browse them under Past runs.",
+                dense=True,
+            )
+        if problem:
+            solara.Error(problem, dense=True)
+        with solara.Row():
+            solara.Button(
+                "Run",
+                on_click=start,
+                color="primary",
+                disabled=scenario is None or bad_size or run_simulation.pending,
+            )
+            if run_simulation.pending:
+                solara.Button("Stop", on_click=run_simulation.cancel, outlined=True)
+        if run_simulation.pending:
+            pct = run_simulation.progress or 0.0
+            solara.ProgressLinear(pct)
+            done = round(pct * days.value / 100)
+            solara.Text(f"running: day {done} of {days.value}", classes=["scslab-status"])
+        elif run_simulation.error:
+            solara.Error(f"the run failed: {run_simulation.exception}")
+        elif finished_run.value:
+            n_done = len(live.value) if live.value is not None else 0
+            solara.Success(
+                f"finished: day {n_done} of {n_done}; results in {finished_run.value}",
+                classes=["scslab-status"],
+            )
+        frame = live.value
+        Plot(
+            lambda: live_figure(frame, days.value),
+            [id(frame), days.value],
+            ["scslab-live-plot"],
+        )
+        run = finished_run.value
+        if run and not run_simulation.pending:
+            Plot(lambda: plots.overview(_load_light(run)), [run], ["scslab-overview-plot"])
+
+    def _load_light(run: str) -> Results:
+        from scslab.presentation.report import load_for_report
+
+        return load_for_report(run)
+
+    @solara.component
+    def PastRuns() -> None:
+        """Browse the runs in the results folder; show a run's figures and its report."""
+        folder = runs_dir()
+        table = solara.use_memo(_runs_table, [finished_run.value, refresh.value])
+        with solara.Row():
+            solara.Text(f"{len(table)} run(s) in {folder}", classes=["scslab-runs-count"])
+            solara.Button("Refresh", on_click=lambda: refresh.set(refresh.value + 1), text=True)
+        if table.empty:
+            return
+        solara.DataFrame(table, items_per_page=10)
+
+        def choose(name: str) -> None:
+            chosen_run.set(name)
+            report_html.set("")
+
+        solara.Select("Open run", list(table["run"]), chosen_run.value or None, on_value=choose)
+        if chosen_run.value:
+            try:
+                run = run_path(folder, chosen_run.value)
+            except PathRefused as err:
+                solara.Error(str(err), dense=True)
+                return
+            RunDetails(str(run))
+
+    @solara.component
+    def RunDetails(run: str) -> None:
+        """One past run: key figures, the overview plot and its report."""
+        from scslab.presentation.report import key_figures
+
+        results = solara.use_memo(lambda: _load_light(run), [run])
+        solara.DataFrame(key_figures(plots.variants(results)), items_per_page=20)
+        Plot(lambda: plots.overview(results), [run], ["scslab-past-plot"])
+        solara.Button(
+            "Show its report" if (Path(run) / "report.html").is_file() else "Make its report",
+            on_click=lambda: make_report(run),
+            disabled=make_report.pending,
+        )
+        if make_report.pending:
+            solara.ProgressLinear(True)
+        elif make_report.error:
+            solara.Error(f"no report: {make_report.exception}", dense=True)
+        if report_html.value:
+            solara.Text(f"report: {Path(run) / 'report.html'}")
+            solara.HTML(
+                tag="iframe",
+                attributes={"srcdoc": report_html.value, "title": "report"},
+                style="width:100%;height:80vh;border:1px solid #ccc",
+            )
+
+    @solara.component
+    def ResidentLookup() -> None:
+        """Look up one synthetic resident's attributes, lists and records."""
+        folder = runs_dir()
+        table = solara.use_memo(_runs_table, [finished_run.value, refresh.value])
+        with_agents = list(table.loc[table["agents"].astype(bool), "run"])
+        if not with_agents:
+            solara.Info("No run with per-agent tables yet: press Run (or `scslab run`).")
+            return
+        name = chosen_run.value if chosen_run.value in with_agents else with_agents[0]
+        solara.Select("Run", with_agents, name, on_value=chosen_run.set)
+        try:
+            run = run_path(folder, name)
+        except PathRefused as err:
+            solara.Error(str(err), dense=True)
+            return
+        with solara.Row():
+            solara.InputInt("synthetic resident id", value=resident_id)
+            for how, (label, nobody) in PICKS.items():
+
+                def pick(how: str = how, nobody: str = nobody) -> None:
+                    rid = pick_resident(run, how)
+                    pick_message.set("" if rid is not None else f"{nobody} in {run.name}.")
+                    if rid is not None:
+                        resident_id.set(rid)
+
+                solara.Button(label, on_click=pick, text=True)
+        if pick_message.value:
+            solara.Info(pick_message.value, dense=True, classes=["scslab-pick-message"])
+        try:
+            attrs, records = resident_history(run, resident_id.value)
+        except KeyError as err:
+            solara.Warning(str(err.args[0]))
+            return
+        lists = [k[3:] for k, v in attrs.items() if k.startswith("on_") and v]
+        wrong = [k[9:] for k, v in attrs.items() if k.startswith("wrongful_") and v]
+        summary = (
+            f"Synthetic resident {resident_id.value}: {attrs.get('age_band')}, "
+            f"{attrs.get('hukou')} hukou, {attrs.get('district')}, income decile "
+            f"{attrs.get('income_decile')}. Score {attrs.get('score', '–')} "
+            f"(grade {attrs.get('grade', '–')}). On lists: {', '.join(lists) or 'none'}"
+            f"{' (wrongly: ' + ', '.join(wrong) + ')' if wrong else ''}. "
+            f"{attrs.get('records', 0)} record(s) ({attrs.get('erroneous_records', 0)} "
+            f"erroneous); blocked {attrs.get('blocked_attempts', 0)} times "
+            f"({attrs.get('wrongful_blocked_attempts', 0)} wrongly); "
+            f"{attrs.get('days_blacklisted', 0)} days on a blacklist."
+        )
+        solara.Text(summary)
+        if records.empty:
+            solara.Text("No records about this resident.")
+        else:
+            solara.DataFrame(records, items_per_page=15)
+        with solara.Details("All attributes"):
+            solara.DataFrame(
+                pd.DataFrame({"attribute": list(attrs), "value": [str(v) for v in attrs.values()]}),
+                items_per_page=40,
+            )
+
+    @solara.component
+    def Page() -> None:
+        """The whole app: rules on the left, run / past runs / resident on the right."""
+        solara.Title("scslab dashboard")
+        with solara.Sidebar():
+            solara.HTML(
+                tag="p",
+                unsafe_innerHTML="<b>scslab</b>: social credit rules on a synthetic city. "
+                "Synthetic agents only; no real person is scored. Change the rules below, "
+                "then press Run.",
+            )
+            ScenarioPicker()
+            RuleControls()
+        with solara.lab.Tabs():
+            with solara.lab.Tab("Run"):
+                RunPanel()
+            with solara.lab.Tab("Past runs"):
+                PastRuns()
+            with solara.lab.Tab("Resident"):
+                ResidentLookup()
