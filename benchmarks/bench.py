@@ -303,7 +303,7 @@ def oracle(n: int, days: int, seeds: int) -> dict:
     Mesa's runs use both cores."""
     import multiprocessing as mp
 
-    from scipy import stats
+    from scslab.analysis.stats import t_quantile
 
     if seeds < 2:
         raise SystemExit("--seeds: at least 2 (the bands need a spread over seeds)")
@@ -314,7 +314,7 @@ def oracle(n: int, days: int, seeds: int) -> dict:
         mesa_runs = pool.starmap_async(run_mesa, [(n, days, s) for s in range(1, seeds + 1)])
         ours = np.stack([_scslab_counts(n, days, s) for s in range(1, seeds + 1)])
         theirs = np.stack(mesa_runs.get())  # [seeds, days, 2]
-    band = float(stats.t.ppf(0.975, seeds - 1))  # half-width of a 95% band, in SEs
+    band = t_quantile(seeds - 1)  # half-width of a 95% band, in SEs
     # Welch's degrees of freedom are at least seeds - 1: this is the stricter threshold
     out: dict = {"residents": n, "days": days, "seeds": seeds, "t_975": round(band, 3)}
     table = {"day": np.arange(days)}

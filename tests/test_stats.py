@@ -15,12 +15,23 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
+import scslab.analysis.compare
 from scslab import load_run
+from scslab.analysis import figures
 from scslab.analysis.compare import compare, compare_table
-from scslab.analysis.harm import harm_view, measure
-from scslab.analysis.stats import cluster_rate, cluster_ratio, katz_ratio, mean_ci, too_few
+from scslab.analysis.harm import harm_view, headline_across_seeds, measure, summarise
+from scslab.analysis.stats import (
+    Z95,
+    cluster_rate,
+    cluster_ratio,
+    katz_ratio,
+    mean_ci,
+    seed_interval,
+    t_quantile,
+    too_few,
+)
 from scslab.presentation import plots
-from scslab.presentation.report import build_report, interval_method, load_for_report
+from scslab.presentation.report import build_report, interval_method, key_figures, load_for_report
 from scslab.rundir.results import Results
 from tests.audit_helpers import tiny_run
 
@@ -142,6 +153,72 @@ def test_a_lower_bound_across_seeds_is_never_negative() -> None:
     row = next(line for line in text.splitlines() if "wrongful blocked attempts" in line)
     assert "[0.00, " in row
     assert not re.search(r"\[-\d", text)  # no negative lower bound anywhere
+
+
+# ------------------------------------------------------------------ t quantiles
+def test_t_quantiles_are_exact_for_every_df() -> None:
+    # reference values: two-sided 95% Student t quantiles
+    assert t_quantile(1) == pytest.approx(12.7062, abs=1e-4)
+    assert t_quantile(4) == pytest.approx(2.7764, abs=1e-4)
+    assert t_quantile(40) == pytest.approx(2.0211, abs=1e-4)  # not yet the normal's 1.96
+    assert t_quantile(11) > t_quantile(12) > t_quantile(13)  # every df, none rounded
+    assert t_quantile(10**9) == pytest.approx(Z95, abs=1e-8)
+    assert t_quantile(4, level=0.90) == pytest.approx(2.1318, abs=1e-4)
+    assert math.isnan(t_quantile(0))
+    c = mean_ci([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert c["hi"] - c["mean"] == pytest.approx(
+        t_quantile(4) * np.std([1, 2, 3, 4, 5], ddof=1) / 5**0.5
+    )
+
+
+def test_audit_compare_and_report_give_one_interval_for_the_same_seeds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    paths = [tiny_run("beijing-2018", seed=s) for s in (1, 2, 3)]
+    runs = [load_for_report(p) for p in paths]
+    # one set of per-seed values: residents on a blacklist on the last day, per 100,000
+    values = figures.daily_by_seed(runs, "blacklisted").iloc[-1].tolist()
+    assert len(set(values)) > 1  # a spread across seeds: the interval is not a point
+    want = mean_ci(values, floor=0.0)
+    assert want["lo"] > 0 and want["hi"] > want["mean"]
+    # the audit and compare read them as a headline figure of each seed's harm measures
+    fig = "ever blacklisted per 100k"
+    base = measure(paths[0])
+    measures = {}
+    for seed, (path, value) in enumerate(zip(paths, values, strict=True), start=1):
+        m = copy.deepcopy(base)
+        m["seed"] = seed
+        m["wrongful"]["ever_blacklisted_per_100k"] = value
+        measures[path] = m
+    seeds = list(measures.values())
+
+    def same(c: dict) -> bool:
+        return (c["mean"], c["lo"], c["hi"]) == (want["mean"], want["lo"], want["hi"])
+
+    # audit RUN...: the printed table and the JSON summary
+    assert same(headline_across_seeds(seeds)[fig])
+    assert same(summarise(seeds)[f"headline.{fig}"])
+    row = next(line for line in render(harm_view(seeds)).splitlines() if fig in line)
+    assert f"[{want['lo']:.2f}, {want['hi']:.2f}]" in row
+    # compare: each side's mean and interval
+    monkeypatch.setattr(scslab.analysis.compare, "measure", lambda path, **kw: measures[Path(path)])
+    crow = next(r for r in compare(paths, paths).rows if r["figure"] == fig)
+    assert same({"mean": crow["a"], "lo": crow["a_lo"], "hi": crow["a_hi"]})
+    assert same({"mean": crow["b"], "lo": crow["b_lo"], "hi": crow["b_hi"]})
+    # the report's key figures
+    kf = key_figures(plots.variants(runs)).set_index("figure").iloc[:, 0]
+    cell = kf["on a blacklist on the last day, per 100,000"]
+    assert cell == f"{want['mean']:,.1f} [{want['lo']:,.1f}, {want['hi']:,.1f}]"
+    assert same(seed_interval(values))
+
+
+def test_city_metrics_by_seed() -> None:
+    runs = [fake_run({"Miyun": 20_000}, 0, {k: 1 for k in range(n)}, seed=n) for n in (30, 40)]
+    assert figures.totals_by_seed(runs, "blocked:flight") == [150.0, 200.0]  # per 100,000
+    assert figures.totals_by_seed(runs, "blocked:flight", rate=False) == [30.0, 40.0]
+    assert figures.totals_by_seed(runs, "blocked:hotels") == [0.0, 0.0]  # absent: none
+    daily = figures.daily_by_seed(runs, "blocked:flight")
+    assert daily.shape == (2, 2) and daily.iloc[1].tolist() == [150.0, 200.0]
 
 
 # ------------------------------------------------------------------ fewer than 3 seeds

@@ -8,6 +8,8 @@ of a figure between the two runs of one seed is mostly the rule's effect, not no
 each figure the mean of A, the mean of B, and the mean paired difference B - A with a
 95% Student t interval across seeds, given from 3 seeds on (`scslab.analysis.stats.MIN_SEEDS`;
 with fewer, the row and a note say that intervals across seeds are not available). The
+means of A and B come with their own intervals across seeds, the ones `scslab audit`
+prints for the same runs (`scslab.analysis.stats.seed_interval`). The
 relative change is the difference over A's mean, and its interval the difference's
 interval over A's mean. A figure that cannot be negative (a count, rate, ratio, share or
 number of days) cannot fall by more than A's mean: the difference's interval is cut
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from scslab.analysis.harm import SIGNED, RunError, headline, headline_intervals, measure
-from scslab.analysis.stats import mean_ci, seeds_reason
+from scslab.analysis.stats import mean_ci, seed_interval, seeds_reason
 from scslab.rundir.manifest import (
     MANIFEST,
     ManifestError,
@@ -44,7 +46,8 @@ class Comparison:
     scenario_a: str
     scenario_b: str
     seeds: list[int]
-    rows: list[dict[str, Any]]  # figure, a, b, diff, lo, hi, relative(_lo, _hi), n, reason
+    rows: list[dict[str, Any]]  # figure, a(_lo, _hi), b(_lo, _hi), diff, lo, hi,
+    # relative(_lo, _hi), n, reason
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,13 +170,14 @@ def compare(
 def _row(
     fig: str, va: list[float | None], vb: list[float | None], first: dict[str, Any]
 ) -> dict[str, Any]:
-    """One figure's means, paired difference B - A with its interval across seeds, and
-    relative change (the difference and its interval over A's mean)."""
+    """One figure's means with their intervals across seeds, paired difference B - A
+    with its interval, and relative change (the difference and its interval over A's
+    mean)."""
     diffs = [
         (y - x) if x is not None and y is not None else math.nan
         for x, y in zip(va, vb, strict=True)
     ]
-    ca, cb = mean_ci(va), mean_ci(vb)
+    ca, cb = seed_interval(va, fig in SIGNED), seed_interval(vb, fig in SIGNED)
     base = ca["mean"]
     # B can fall by A's mean at most when the figure cannot be negative
     cd = mean_ci(diffs, floor=None if fig in SIGNED or base is None else -base)
@@ -191,7 +195,11 @@ def _row(
     return {
         "figure": fig,
         "a": ca["mean"],
+        "a_lo": ca["lo"],
+        "a_hi": ca["hi"],
         "b": cb["mean"],
+        "b_lo": cb["lo"],
+        "b_hi": cb["hi"],
         "diff": cd["mean"],
         "lo": cd["lo"],
         "hi": cd["hi"],

@@ -7,12 +7,14 @@ run's days. A family (`blocked_per_100k:flights`) takes one item after the colon
 list name, a domain or a department of the scenario.
 
 `FIGURES` is the registry; `check_figures` refuses unknown names before anything runs,
-and `compute_figures` computes them for one run.
+and `compute_figures` computes them for one run. `daily_by_seed` and `totals_by_seed`
+read one city metric off several runs (seeds), one value or column per run: what the
+plots draw and the report's key figures average, and give an interval across seeds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,51 @@ from scslab.rundir.results import Results
 from scslab.scenario.schema import DOMAINS, Scenario
 
 PER = 100_000
+
+
+def city_frame(results: Results) -> pd.DataFrame:
+    """Daily city-wide metrics of a run, one row per day, one column per metric (cached
+    on the Results: plots and the report read it many times)."""
+    cached = getattr(results, "_city_frame", None)
+    if cached is None:
+        cached = results.to_frame("city")
+        results._city_frame = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _denominator(column: str) -> str:
+    """The population a metric is counted in: residents or market entities."""
+    return "enterprise.enterprises" if column.startswith("enterprise.") else "residents"
+
+
+def daily_by_seed(runs: Sequence[Results], column: str, rate: bool = True) -> pd.DataFrame:
+    """A daily city metric of several runs (seeds): one row per day, one column per run
+    (0 where a run lacks the metric). `rate`: per 100,000 residents of the city that
+    day (per 100,000 market entities for `enterprise.` metrics); NaN on a day with none."""
+    cols = {}
+    for k, r in enumerate(runs):
+        c = city_frame(r)
+        s = c[column] if column in c else pd.Series(0.0, index=c.index)
+        if rate:
+            n = c[_denominator(column)]
+            s = PER * s / n.where(n > 0)
+        cols[k] = s
+    return pd.DataFrame(cols)
+
+
+def totals_by_seed(runs: Sequence[Results], column: str, rate: bool = True) -> list[float]:
+    """A city metric summed over all days, one value per run (0 where a run lacks it).
+    `rate`: per 100,000 residents of the city on the first day (per 100,000 market
+    entities for `enterprise.` metrics; 0 when there are none)."""
+    out = []
+    for r in runs:
+        c = city_frame(r)
+        total = float(c[column].sum()) if column in c else 0.0
+        if rate:
+            n = float(c[_denominator(column)].iloc[0])
+            total = PER * total / n if n > 0 else 0.0
+        out.append(total)
+    return out
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from scslab.analysis.stats import (
     fmt_interval,
     katz_ratio,
     mean_ci,
+    seed_interval,
     seeds_reason,
     too_few,
 )
@@ -518,14 +519,16 @@ def summarise(measures: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Mean and 95% t interval across runs (seeds) of every numeric figure, by dotted key
     (from 3 seeds; with fewer, lo and hi are None and `reason` says why). The bounds of
     intervals within each run are left out: across seeds, the figure's own spread is the
-    interval."""
+    interval. The headline figures come first, as `headline.<label>`, with the intervals
+    the audit prints (`headline_across_seeds`)."""
     flat = [_scalars({k: v for k, v in m.items() if k not in ("seed",)}) for m in measures]
     keys = [
         k
         for k in dict.fromkeys(k for f in flat for k in f)
         if ".intervals." not in k and not k.endswith((".lo", ".hi"))
     ]
-    return {k: mean_ci([f.get(k, math.nan) for f in flat]) for k in keys}
+    heads = {f"headline.{k}": c for k, c in headline_across_seeds(measures).items()}
+    return heads | {k: mean_ci([f.get(k, math.nan) for f in flat]) for k in keys}
 
 
 def _appeals_figure(m: dict[str, Any], key: str) -> float | None:
@@ -622,6 +625,15 @@ SIGNED = ("posting reduction from monitoring",)
 share or number of days: its interval across seeds is cut at 0)."""
 
 
+def headline_across_seeds(measures: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Mean and 95% t interval across runs (seeds) of each headline figure, by label
+    (`stats.seed_interval`: cut at 0 but for the figures in SIGNED; from 3 seeds, with
+    fewer lo and hi are None and `reason` says why). The audit prints these, and
+    `compare` gives the same for each side."""
+    heads = [headline(m) for m in measures]
+    return {fig: seed_interval([h[fig] for h in heads], fig in SIGNED) for fig in heads[0]}
+
+
 def headline_intervals(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """95% intervals within one run of the headline figures that have one ({lo, hi,
     reason}): counts of events resample residents, ratios as measured (see
@@ -714,14 +726,13 @@ def harm_view(measures: list[dict[str, Any]]) -> list[Any]:
         f"{first['scenario']}: {first['residents']:,} residents, {first['days']} days, "
         f"seed{'s' if many else ''} {seeds}"
     )
-    heads = [headline(m) for m in measures]
+    across = headline_across_seeds(measures)
     within = headline_intervals(first)
     t = Table(title=f"Harm measured in the run{'s' if many else ''} of {who}", title_justify="left")
     t.add_column("figure")
     t.add_column("mean" if many else "value", justify="right")
     t.add_column("95% CI across seeds" if many else "95% CI (residents resampled)", justify="right")
-    for fig in heads[0]:
-        c = mean_ci([h[fig] for h in heads], floor=None if fig in SIGNED else 0.0)
+    for fig, c in across.items():
         ci = _ci(c) if many else _ci(within.get(fig))
         t.add_row(fig, _fmt(c["mean"]), ci)
     out.append(t)

@@ -2,10 +2,12 @@
 
 Every interval scslab prints comes from here, by one of four methods:
 
-- **across seeds**: the mean of per-seed values and a 95% Student t interval, given from
-  `MIN_SEEDS` seeds on; with fewer seeds the interval is not available and a reason says
-  so. Seeds are independent cities, so the spread across them carries every source of
-  noise, events clustering on residents included.
+- **across seeds**: the mean of per-seed values and a 95% Student t interval (quantiles
+  from `t_quantile`, the only t quantiles in scslab), given from `MIN_SEEDS` seeds on;
+  with fewer seeds the interval is not available and a reason says so. A figure's
+  interval is `seed_interval`, the same in the audit, `compare` and the report. Seeds
+  are independent cities, so the spread across them carries every source of noise,
+  events clustering on residents included.
 - **counts of events in one run** (blocked attempts, days on a list, listings): events
   cluster on residents (one resident can be blocked fourteen times), so intervals come
   from a bootstrap over residents: the residents of a group are resampled with
@@ -37,11 +39,7 @@ PER = 100_000.0
 """Rates are per this many residents of the group."""
 
 Z95 = 1.959963984540054
-"""Two-sided 95% standard normal quantile."""
-
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-       9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}  # fmt: skip
-"""Two-sided 95% Student t quantiles by degrees of freedom."""
+"""Two-sided 95% standard normal quantile (scipy.stats.norm.ppf(0.975))."""
 
 MIN_SEEDS = 3
 """Fewest seeds (runs) for an interval across seeds."""
@@ -59,14 +57,19 @@ BOOTSTRAP_SEED = 2018
 """Seed of the bootstrap's random numbers (intervals are the same every time)."""
 
 
-def t95(df: int) -> float:
-    """Two-sided 95% Student t quantile for `df` degrees of freedom (NaN for df < 1)."""
-    if df <= 0:
+def t_quantile(df: float, level: float = 0.95) -> float:
+    """Two-sided Student t quantile for `df` degrees of freedom: the half-width, in
+    standard errors, of a `level` interval (2.776 for 4 df at 95%); NaN for df <= 0.
+
+    The one place scslab computes t quantiles: scipy.stats.t.ppf, exact for any df,
+    fractional (Welch) df included. scipy is imported here, on first use, so that
+    importing scslab stays quick.
+    """
+    if not df > 0:
         return math.nan
-    for k in sorted(T95):
-        if df <= k:
-            return T95[k]
-    return Z95
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + level / 2, df))
 
 
 def seeds_reason(n: int) -> str | None:
@@ -105,9 +108,18 @@ def mean_ci(values: Iterable[float | None], floor: float | None = None) -> dict[
     reason = seeds_reason(len(v))
     if reason is not None:
         return {"mean": m, "lo": None, "hi": None, "n": len(v), "reason": reason}
-    half = t95(len(v) - 1) * float(v.std(ddof=1)) / math.sqrt(len(v))
+    half = t_quantile(len(v) - 1) * float(v.std(ddof=1)) / math.sqrt(len(v))
     lo = m - half if floor is None else max(m - half, floor)
     return {"mean": m, "lo": lo, "hi": m + half, "n": len(v), "reason": None}
+
+
+def seed_interval(values: Iterable[float | None], signed: bool = False) -> dict[str, Any]:
+    """Mean and 95% t interval across seeds of one figure's per-seed values, as the
+    audit, `compare` and the report all give it: `mean_ci` cut at 0, since a count,
+    rate, ratio, share or number of days cannot be negative; `signed` for a figure that
+    can be (a reduction, a difference), which is not cut.
+    Returns {"mean", "lo", "hi", "n", "reason"} (see `mean_ci`)."""
+    return mean_ci(values, floor=None if signed else 0.0)
 
 
 def wilson_interval(k: float, n: float) -> tuple[float, float]:

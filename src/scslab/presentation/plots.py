@@ -32,10 +32,11 @@ import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from scslab.analysis.figures import city_frame, daily_by_seed, totals_by_seed
 from scslab.analysis.stats import (
     MIN_SEEDS,
     cluster_rate,
-    mean_ci,
+    seed_interval,
     too_few,
     wilson_interval,
 )
@@ -63,6 +64,10 @@ RATE_LABELS: dict[str, str] = {
     "green_channel": "Green-channel uses during the run",
 }
 GROUP_LABELS = {"hukou": "hukou", "district": "district", "income_decile": "income decile"}
+
+
+city = city_frame
+"""Daily city-wide metrics of a run, one column per metric (`figures.city_frame`)."""
 
 
 # ------------------------------------------------------------------ runs and variants
@@ -147,47 +152,9 @@ def family(frame: pd.DataFrame, prefix: str) -> list[str]:
     return [c for c in frame.columns if isinstance(c, str) and c.startswith(prefix + ":")]
 
 
-def city(results: Results) -> pd.DataFrame:
-    """Daily city-wide metrics, one column per metric (cached on the Results)."""
-    cached = getattr(results, "_city_frame", None)
-    if cached is None:
-        cached = results.to_frame("city")
-        results._city_frame = cached  # type: ignore[attr-defined]
-    return cached
-
-
-def _denominator(column: str) -> str:
-    """The population a metric is counted in: residents or market entities."""
-    return "enterprise.enterprises" if column.startswith("enterprise.") else "residents"
-
-
-def _stack_runs(variant: Variant, column: str, rate: bool = True) -> pd.DataFrame:
-    """One column per seed of a daily city metric (0 where a run lacks it).
-
-    rate: per 100,000 residents (market entities for enterprise metrics) of the city.
-    """
-    cols = {}
-    for k, r in enumerate(variant.runs):
-        c = city(r)
-        s = c[column] if column in c else pd.Series(0.0, index=c.index)
-        if rate:
-            n = c[_denominator(column)]
-            s = PER * s / n.where(n > 0)
-        cols[k] = s
-    return pd.DataFrame(cols)
-
-
 def _totals(v: Variant, column: str, rate: bool = True) -> float:
-    """A metric summed over all days, mean over seeds; per 100,000 of the population if rate."""
-    out = []
-    for r in v.runs:
-        c = city(r)
-        total = float(c[column].sum()) if column in c else 0.0
-        if rate:
-            n = float(c[_denominator(column)].iloc[0])
-            total = PER * total / n if n > 0 else 0.0
-        out.append(total)
-    return float(np.mean(out))
+    """A metric summed over all days, mean over seeds (`figures.totals_by_seed`)."""
+    return float(np.mean(totals_by_seed(v.runs, column, rate)))
 
 
 def band_note(vs: Sequence[Variant]) -> str:
@@ -355,7 +322,7 @@ def _interval(
     few = too_few(k, None if math.isnan(who) else who)
     out: dict[str, Any] = {"lo": None, "hi": None, "from_residents": who, "reason": few}
     if len(per_seed) >= MIN_SEEDS:
-        c = mean_ci(per_seed, floor=0.0)
+        c = seed_interval(per_seed)
         return (
             out | {"interval": "t across seeds"} | ({} if few else {"lo": c["lo"], "hi": c["hi"]})
         )
@@ -512,8 +479,8 @@ def list_sizes(runs: Runs, subject: str = "resident") -> Figure:
     who = "residents" if subject == "resident" else "market entities"
     for ax, col in zip(axes, names, strict=False):
         for v in vs:
-            _line(ax, v, _stack_runs(v, col), v.label, color=v.color)
-            w = _stack_runs(v, col.replace("listed:", "listed_wrongful:"))
+            _line(ax, v, daily_by_seed(v.runs, col), v.label, color=v.color)
+            w = daily_by_seed(v.runs, col.replace("listed:", "listed_wrongful:"))
             if w.fillna(0).to_numpy().any():
                 _line(ax, v, w, f"{v.label}: by an erroneous record", color=v.color, ls="--")
         ax.set_title(_short(col.split(":", 1)[1]), fontsize=10)
@@ -588,7 +555,7 @@ def score_distribution(runs: Runs) -> Figure:
             for v in vs:
                 ls = ["-", "--", ":", "-."][vs.index(v) % 4]
                 label = c.split(":", 1)[1] if v is vs[0] else None
-                _line(ax_g, v, _stack_runs(v, c), label, color=color, ls=ls)
+                _line(ax_g, v, daily_by_seed(v.runs, c), label, color=color, ls=ls)
         ax_g.set_yscale("symlog", linthresh=10)
         ax_g.set_ylim(0, 2 * PER)
         ax_g.set_xlabel("day")
@@ -729,11 +696,13 @@ def wrongful_sanctions(runs: Runs) -> Figure:
     fig = Figure(figsize=(11, 3.6))
     ax_n, ax_s = fig.subplots(1, 2)
     for v in vs:
-        _line(ax_n, v, _stack_runs(v, "blacklisted"), f"{v.label}: blacklisted", color=v.color)
+        _line(
+            ax_n, v, daily_by_seed(v.runs, "blacklisted"), f"{v.label}: blacklisted", color=v.color
+        )
         _line(
             ax_n,
             v,
-            _stack_runs(v, "wrongfully_blacklisted"),
+            daily_by_seed(v.runs, "wrongfully_blacklisted"),
             f"{v.label}: only by erroneous records",
             color=v.color,
             ls="--",
@@ -861,7 +830,7 @@ def green_channel(runs: Runs) -> Figure:
 
 def _posts_per_1000(v: Variant) -> pd.DataFrame:
     """Posts per 1,000 residents per day, 7-day mean, one column per seed."""
-    per = _stack_runs(v, "posts") / 100.0
+    per = daily_by_seed(v.runs, "posts") / 100.0
     return per.rolling(7, min_periods=1).mean()
 
 
@@ -899,7 +868,7 @@ def plot_metric(runs: Runs, metric: str, group_by: str = "city") -> Figure:
         for v in variants(rl):
             for c in cols:
                 label = c if len(rl) == 1 else f"{v.label}: {c}"
-                _line(ax, v, _stack_runs(v, c, rate=False), label)
+                _line(ax, v, daily_by_seed(v.runs, c, rate=False), label)
     else:
         wide = rl[0].to_frame(group_by)
         if metric not in wide:
@@ -925,15 +894,15 @@ def overview(runs: Runs) -> Figure:
     for k, c in enumerate(family(frame0, "listed")):
         for j, v in enumerate(vs):
             label = _short(c.split(":", 1)[1]) if j == 0 else None
-            _line(ax, v, _stack_runs(v, c), label, color=f"C{k}", ls=styles[j % 4])
+            _line(ax, v, daily_by_seed(v.runs, c), label, color=f"C{k}", ls=styles[j % 4])
     _per_day_axis(ax, RES_RATE)
     ax.set_title("On each list", fontsize=10)
     ax.legend(fontsize=7)
     # 2 blacklisted vs wrongful
     ax = axes[1]
     for v in vs:
-        _line(ax, v, _stack_runs(v, "blacklisted"), f"{v.label}", color=v.color)
-        _line(ax, v, _stack_runs(v, "wrongfully_blacklisted"), None, color=v.color, ls="--")
+        _line(ax, v, daily_by_seed(v.runs, "blacklisted"), f"{v.label}", color=v.color)
+        _line(ax, v, daily_by_seed(v.runs, "wrongfully_blacklisted"), None, color=v.color, ls="--")
     _per_day_axis(ax, RES_RATE)
     ax.set_title("On a blacklist (dashed: by an erroneous record)", fontsize=10)
     if len(vs) > 1 or band_note(vs):
@@ -945,7 +914,7 @@ def overview(runs: Runs) -> Figure:
         x = np.arange(len(gcols))
         width = 0.8 / len(vs)
         for k, v in enumerate(vs):
-            last = [float(_stack_runs(v, c).iloc[-1].mean()) for c in gcols]
+            last = [float(daily_by_seed(v.runs, c).iloc[-1].mean()) for c in gcols]
             ax.bar(x - 0.4 + width * (k + 0.5), last, width=width, color=v.color, label=v.label)
         ax.set_xticks(x, [c.split(":", 1)[1] for c in gcols])
         ax.set_yscale("symlog", linthresh=10)

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
 from scslab import __version__
-from scslab.analysis import stats
+from scslab.analysis import figures, stats
 from scslab.presentation import plots
 from scslab.presentation.plots import PER, Variant
 from scslab.rundir.claim import write_file
@@ -301,40 +301,59 @@ def _scenario_section(vs: list[Variant]) -> str:
 
 
 def key_figures(vs: list[Variant]) -> pd.DataFrame:
-    """Headline figures per variant (means over seeds), formatted as text for display.
-
-    Rates are per 100,000 residents; shares in percent.
+    """Headline figures per variant, formatted as text for display: means over seeds;
+    rates per 100,000 residents come with their 95% interval across seeds from
+    `stats.MIN_SEEDS` seeds on (`stats.seed_interval`, as `scslab audit` and
+    `scslab compare` give it). Shares in percent.
     """
     columns: dict[str, list[str]] = {}
     labels: list[str] = []
     for v in vs:
-        frame = plots.city(v.runs[0])
-
-        def total(
-            prefix: str, rate: bool = True, v: Variant = v, frame: pd.DataFrame = frame
-        ) -> float:
-            return sum(plots._totals(v, c, rate) for c in plots.family(frame, prefix))
-
-        black = float(plots._stack_runs(v, "blacklisted").iloc[-1].mean())
-        wrong = float(plots._stack_runs(v, "wrongfully_blacklisted").iloc[-1].mean())
+        total = partial(_family_by_seed, v.runs)
+        black = figures.daily_by_seed(v.runs, "blacklisted").iloc[-1].tolist()
+        wrong = figures.daily_by_seed(v.runs, "wrongfully_blacklisted").iloc[-1].tolist()
         blocked, wblocked = total("blocked"), total("wrongful_blocked")
-        rec_t, rec_e = total("records_true", False), total("records_erroneous", False)
+        rec_t, rec_e = _mean(total("records_true", False)), _mean(total("records_erroneous", False))
         m = v.runs[0].manifest
         rows = [
             ("residents simulated", f"{m.get('residents', 0):,}"),
             ("days", f"{m.get('days', 0):,}"),
             ("runs (seeds)", f"{len(v.runs)} ({', '.join(map(str, v.seeds))})"),
-            ("on a blacklist on the last day, per 100,000", f"{black:,.1f}"),
-            ("… of them only by erroneous records, per 100,000", f"{wrong:,.1f}"),
-            ("blocked attempts over the run, per 100,000", f"{blocked:,.1f}"),
-            ("… blocked by an erroneous record", _pct(wblocked, blocked)),
+            ("on a blacklist on the last day, per 100,000", rate_cell(black)),
+            ("… of them only by erroneous records, per 100,000", rate_cell(wrong)),
+            ("blocked attempts over the run, per 100,000", rate_cell(blocked)),
+            ("… blocked by an erroneous record", _pct(_mean(wblocked), _mean(blocked))),
             ("records written about residents", f"{rec_t + rec_e:,.0f}"),
             ("… erroneous", _pct(rec_e, rec_t + rec_e)),
-            ("green-channel uses over the run, per 100,000", f"{total('green_channel'):,.1f}"),
+            ("green-channel uses over the run, per 100,000", rate_cell(total("green_channel"))),
         ]
         labels = [label for label, _ in rows]
         columns[v.label] = [value for _, value in rows]
     return pd.DataFrame({"figure": labels} | columns)
+
+
+def _family_by_seed(runs: list[Results], prefix: str, rate: bool = True) -> list[float]:
+    """Per seed: the city metrics `prefix:<item>` summed over items and all days (per
+    100,000 residents if rate)."""
+    items = plots.family(figures.city_frame(runs[0]), prefix)
+    per_item = [figures.totals_by_seed(runs, c, rate) for c in items]
+    return [sum(seed) for seed in zip(*per_item, strict=True)] or [0.0] * len(runs)
+
+
+def rate_cell(per_seed: list[float]) -> str:
+    """A rate's per-seed values as the report shows them: the mean, and from
+    `stats.MIN_SEEDS` seeds on its 95% interval across seeds (`stats.seed_interval`),
+    '12.3 [8.1, 16.5]'."""
+    c = stats.seed_interval(per_seed)
+    if c["mean"] is None:
+        return "–"
+    if c["lo"] is None:
+        return f"{c['mean']:,.1f}"
+    return f"{c['mean']:,.1f} [{c['lo']:,.1f}, {c['hi']:,.1f}]"
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
 
 
 def _bands_and_markers(vs: list[Variant]) -> str:
@@ -359,7 +378,9 @@ def _key_figures_section(runs: list[Results], vs: list[Variant]) -> str:
     body = [
         how_html(
             "Rates are per 100,000 residents, so that runs of different sizes compare and "
-            "a small run stands for the whole city. With several seeds, figures are means."
+            "a small run stands for the whole city. With several seeds, figures are means; "
+            f"from {stats.MIN_SEEDS} seeds on, a rate is followed by its 95% t interval "
+            "across seeds, the one `scslab audit` and `scslab compare` give."
         ),
         table_html(kf),
     ]
@@ -642,7 +663,7 @@ def write_report(
 
 def report(results: Results, out: str | Path | None = None) -> Path:
     """Write one run's HTML report (default: report.html in its run directory); returns
-    the path. `scslab.report`."""
+    the path. `scslab.presentation.report`."""
     if out is None:
         if results.path is None:
             raise ValueError("out: this run has no directory; give a file name")
