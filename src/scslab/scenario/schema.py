@@ -571,7 +571,14 @@ def _given(model: BaseModel) -> dict:
 class PopulationSpec(Strict):
     """Aggregate statistics the synthetic city is drawn from (scale 1 = the whole city)."""
 
-    table: Literal["beijing-2020"] = "beijing-2020"
+    table: Literal["beijing-2020", "china-2020"] = Field(
+        "beijing-2020",
+        description=(
+            "Aggregate table the residents are drawn from: beijing-2020 (Beijing's 16 "
+            "districts) or china-2020 (the 31 provinces as districts; its national "
+            "figures for the other keys: scslab.nation.population_spec())."
+        ),
+    )
     residents_at_scale_1: Annotated[
         int, Field(strict=True, ge=1), _at_most(MAX_RESIDENTS, " residents", "ids are int32")
     ] = 21_542_000
