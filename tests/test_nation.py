@@ -8,9 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from scslab import Simulation, load_scenario
-from scslab.nation import N_PROVINCES, NationTable, load_nation, population_spec
-from scslab.population import AGE_BANDS, build_population, city_table, resident_count
-from scslab.scenario import PopulationSpec, parse_scenario
+from scslab.scenario.nation import N_PROVINCES, NationTable, load_nation, population_spec
+from scslab.scenario.population import AGE_BANDS, build_population, city_table, resident_count
+from scslab.scenario.schema import PopulationSpec, parse_scenario
 
 CENSUS_TOTAL = 1_411_778_724  # the 2020 census, the 31 provinces and the military
 MILITARY = 2_000_000

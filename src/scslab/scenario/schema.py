@@ -576,7 +576,7 @@ class PopulationSpec(Strict):
         description=(
             "Aggregate table the residents are drawn from: beijing-2020 (Beijing's 16 "
             "districts) or china-2020 (the 31 provinces as districts; its national "
-            "figures for the other keys: scslab.nation.population_spec())."
+            "figures for the other keys: scslab.scenario.nation.population_spec())."
         ),
     )
     residents_at_scale_1: Annotated[

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scslab.population import AGE_BANDS, city_table
-from scslab.scenario import PopulationSpec
+from scslab.scenario.population import AGE_BANDS, city_table
+from scslab.scenario.schema import PopulationSpec
 
 N_PROVINCES = 31
 """Provincial-level divisions of mainland China: 22 provinces, 5 autonomous regions and
