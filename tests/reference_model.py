@@ -22,10 +22,10 @@ def reference_residents(sim: Simulation) -> dict:
     pop = sim.population
     assert pop is not None
     n = pop.n_residents
-    kinds, lists = sim.kinds, sim.res.lists
-    rules = sim.res.scorer.rules if sim.res.scorer else None
+    kinds, lists = sim.state.kinds, sim.state.res.lists
+    rules = sim.state.res.scorer.rules if sim.state.res.scorer else None
     contacts = [list(pop.contacts.neighbours(i)) for i in range(n)]
-    log = sim.log.as_columns()
+    log = sim.state.log.as_columns()
     resident_records = [r for r in range(len(log["kind"])) if kinds.subject[log["kind"][r]] == 0]
     by_day: dict[int, list[int]] = {}
     for r in resident_records:
@@ -40,7 +40,7 @@ def reference_residents(sim: Simulation) -> dict:
     until = [[0] * n for _ in lists.names]
     true_until = [[0] * n for _ in lists.names]
     expiring: dict[int, list[int]] = {}
-    key = sim.list_key[0]
+    key = sim.state.list_key[0]
     black = lists.black_bits
     daily_listed = []
     for day in range(sim.days):

@@ -66,10 +66,13 @@ def test_the_reference_model_runs_compiled_with_the_same_tables(scores: bool) ->
     city = m[(m["group_by"] == "city") & (m["metric"] == "listed:blacklist")]
     assert city["value"].iloc[-1] > 0  # the lists did fill
     # the state left behind is the general loop's too
-    assert np.array_equal(general.res.score, compiled.res.score)
-    assert np.array_equal(general.listed_contacts, compiled.listed_contacts)
-    assert general.res.listed.tolist() == compiled.res.listed.tolist()
-    assert compiled.res.listed.tolist() == np.flatnonzero(compiled.res.list_state.mask).tolist()
+    assert np.array_equal(general.state.res.score, compiled.state.res.score)
+    assert np.array_equal(general.state.listed_contacts, compiled.state.listed_contacts)
+    assert general.state.res.listed.tolist() == compiled.state.res.listed.tolist()
+    assert (
+        compiled.state.res.listed.tolist()
+        == np.flatnonzero(compiled.state.res.list_state.mask).tolist()
+    )
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -156,7 +159,7 @@ def test_compiled_days_equal_the_general_loop(
         else {"kind": "red", "context": "general", "trigger": {"score_at_least": green}}
     )
     scenario = core(**edits)
-    with mock.patch("scslab.engine.simulation.tally_behind", lambda residents: behind):
+    with mock.patch("scslab.engine.loops.tally_behind", lambda residents: behind):
         general, compiled = both(scenario, seed=seed, residents=residents, days=25, agents=agents)
     assert compiled.engine_used == "compiled"
     assert_same_tables(general, compiled)
@@ -186,7 +189,7 @@ def test_wrongful_listings_as_erroneous_points_drift_away(agents: bool) -> None:
     # listings that turned wrongful with no listing change: days on which the wrongful
     # count grew by more than the day's wrongful new listings
     assert (wrongful.diff() > city["new_listings_wrongful:blacklist"]).sum() > 0
-    assert np.array_equal(general.res.error_points, compiled.res.error_points)
+    assert np.array_equal(general.state.res.error_points, compiled.state.res.error_points)
 
 
 def test_no_lists_and_progress_in_steps() -> None:
@@ -209,17 +212,17 @@ def test_scores_tallied_each_day_or_a_chunk_behind_give_the_same_tables(
     next chunk of days runs, in chunks of one day (scores kept for a day at most) or of
     many, for fewer days than chunks too: the general loop's tables and state either
     way, progress reported in order up to the last day."""
-    monkeypatch.setattr("scslab.engine.simulation.tally_behind", lambda residents: behind)
+    monkeypatch.setattr("scslab.engine.loops.tally_behind", lambda residents: behind)
     if snapshot_bytes is not None:
-        monkeypatch.setattr("scslab.engine.simulation.SNAPSHOT_BYTES", snapshot_bytes)
+        monkeypatch.setattr("scslab.engine.loops.SNAPSHOT_BYTES", snapshot_bytes)
     scenario = core()
     general, compiled = both(scenario, seed=4, residents=2500, days=days)
     assert_same_tables(general, compiled)
-    assert (compiled.worker_seconds["score_tally"] > 0) == behind
-    assert np.array_equal(general.res.score, compiled.res.score)
-    assert np.array_equal(general.res.error_points, compiled.res.error_points)
-    assert np.array_equal(general.listed_contacts, compiled.listed_contacts)
-    assert general.res.listed.tolist() == compiled.res.listed.tolist()
+    assert (compiled.state.worker_seconds["score_tally"] > 0) == behind
+    assert np.array_equal(general.state.res.score, compiled.state.res.score)
+    assert np.array_equal(general.state.res.error_points, compiled.state.res.error_points)
+    assert np.array_equal(general.state.listed_contacts, compiled.state.listed_contacts)
+    assert general.state.res.listed.tolist() == compiled.state.res.listed.tolist()
     seen: list[int] = []
     Simulation(scenario, seed=4, residents=300, days=days, engine="compiled").run(
         progress=lambda done, total: seen.append(done)
@@ -353,7 +356,7 @@ def test_many_changes_errors_and_records_in_one_day(monkeypatch) -> None:
     thousands of subjects get erroneous points, the record arrays grow from their
     smallest size, and the city is large enough for the score tally's (cell, bin) table:
     the same tables either way."""
-    monkeypatch.setattr("scslab.engine.simulation.RECORD_CAPACITY_SLACK", 0.0)
+    monkeypatch.setattr("scslab.engine.loops.RECORD_CAPACITY_SLACK", 0.0)
     scenario = core(
         **{
             "departments.traffic_police.error_rate": 1.0,

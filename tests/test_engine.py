@@ -94,17 +94,17 @@ def test_invariants(small_run) -> None:
 def test_corporate_sanctions_reach_the_legal_representative(small_sim) -> None:
     sim = small_sim
     pop = sim.population
-    ent_mask = sim.ent.list_state.mask
+    ent_mask = sim.state.ent.list_state.mask
     listed_firms = np.flatnonzero(ent_mask)
     assert len(listed_firms) > 0
     reps = pop.enterprises.legal_rep[listed_firms]
-    assert (sim.rep_mask[reps] != 0).all()
+    assert (sim.state.rep_mask[reps] != 0).all()
     expect = np.zeros(pop.n_residents, np.uint8)
     np.bitwise_or.at(expect, pop.enterprises.legal_rep, ent_mask)
-    assert (expect == sim.rep_mask).all()
+    assert (expect == sim.state.rep_mask).all()
     # the sets the activities start from, kept from the day's changes without a scan
-    assert sim.rep_ids.tolist() == np.flatnonzero(sim.rep_mask).tolist()
-    for side in (sim.res, sim.ent):
+    assert sim.state.rep_ids.tolist() == np.flatnonzero(sim.state.rep_mask).tolist()
+    for side in (sim.state.res, sim.state.ent):
         assert side.listed.tolist() == np.flatnonzero(side.list_state.mask).tolist()
 
 
@@ -160,13 +160,13 @@ def test_green_channel_set_without_a_scan(monkeypatch) -> None:
     scenario = parse_scenario(yaml.safe_dump(data))
     kept = Simulation(scenario, seed=4, residents=8000, days=120)
     a = kept.run()
-    assert kept.high_scores is not None
-    high = np.flatnonzero(kept.res.score >= kept.green_score)
-    assert len(high) > 100 and kept.high_scores.ids.tolist() == high.tolist()
-    monkeypatch.setattr("scslab.engine.simulation.HighScores", lambda at_least, score: None)
+    assert kept.state.high_scores is not None
+    high = np.flatnonzero(kept.state.res.score >= kept.state.green_score)
+    assert len(high) > 100 and kept.state.high_scores.ids.tolist() == high.tolist()
+    monkeypatch.setattr("scslab.engine.state.HighScores", lambda at_least, score: None)
     scanned = Simulation(scenario, seed=4, residents=8000, days=120)
     b = scanned.run()
-    assert scanned.high_scores is None
+    assert scanned.state.high_scores is None
     pd.testing.assert_frame_equal(a.metrics, b.metrics)
     assert a.to_frame()["green_channel:medical"].sum() > 0
 
@@ -180,7 +180,7 @@ def test_scores_left_out_change_nothing_else() -> None:
     data["outputs"] = {"scores": False}
     off = Simulation(parse_scenario(yaml.safe_dump(data)), seed=6, residents=5000, days=30)
     a, b = on.run(), off.run()
-    assert off.worker_seconds["score_tally"] == 0.0
+    assert off.state.worker_seconds["score_tally"] == 0.0
     score_metric = (
         a.tables["metrics"]["metric"]
         .astype(str)

@@ -31,7 +31,6 @@ LONG_MODULES = {
     "scslab.analysis.harm",
     "scslab.analysis.lint",
     "scslab.cli",
-    "scslab.engine.simulation",
     "scslab.experiments.experiment",
     "scslab.model.activities",
     "scslab.model.dueprocess",

@@ -46,11 +46,11 @@ def test_engine_matches_reference(scenario) -> None:
     ref = reference_residents(sim)
     city = results.to_frame()
     engine_daily = np.stack(
-        [city[f"listed:{name}"].to_numpy() for name in sim.res.lists.names], axis=1
+        [city[f"listed:{name}"].to_numpy() for name in sim.state.res.lists.names], axis=1
     )
     assert engine_daily.sum() > 0, "the scenario must list someone for the test to mean much"
     assert (engine_daily == ref["daily_listed"]).all()
-    assert (sim.res.list_state.mask == ref["mask"]).all()
-    assert (sim.res.list_state.wrongful == ref["wrongful"]).all()
-    assert np.array_equal(sim.res.score, ref["score"])
-    assert (sim.listed_contacts == ref["listed_contacts"]).all()
+    assert (sim.state.res.list_state.mask == ref["mask"]).all()
+    assert (sim.state.res.list_state.wrongful == ref["wrongful"]).all()
+    assert np.array_equal(sim.state.res.score, ref["score"])
+    assert (sim.state.listed_contacts == ref["listed_contacts"]).all()

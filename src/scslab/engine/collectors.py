@@ -291,9 +291,9 @@ RECOUNT_BLOCK = 64
 change is skipped whole)."""
 TALLY_CHUNK = 32768
 """The score tally takes agents this many at a time (a multiple of 4 and of RECOUNT_BLOCK):
-a chunk's cells (64 KiB) stay in the cache from its score sums to its recount; a whole
-pass over the city's cells at a time, 43 MB of them, left the recount a cache miss for
-each agent whose bin changed (8.7 ms a day for 43,000 of 21.5 million agents)."""
+a chunk's cells (64 KiB) stay in the cache from its score sums to its recount; a pass
+over the whole city's cells at a time (43 MB) would leave the recount a cache miss for
+each agent whose bin changed."""
 assert TALLY_CHUNK % 4 == 0 and TALLY_CHUNK % RECOUNT_BLOCK == 0  # (the sums' lanes: i % 4)
 
 
@@ -402,7 +402,9 @@ def tally_scores(
         _bin_keys(chunk_score, n_bins, hist_lo, scale, chunk_key)
         m = last - first
         whole = m - m % 4  # (first is a multiple of 4: lane i % 4 is the same in the chunk)
-        for step in range(whole // 4):  # (four agents a step: twice as fast as i % 4)
+        for step in range(
+            whole // 4
+        ):  # (four agents a step: no two consecutive agents wait on one sum)
             at = 4 * step
             for lane in range(4):
                 sums[4 * np.int64(chunk_cell[at + lane]) + lane] += chunk_score[at + lane]

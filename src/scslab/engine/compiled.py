@@ -1,17 +1,17 @@
 """Compiled days: many days of the points-and-lists core in one numba call.
 
-The engine orchestrates a day from Python: some 150 calls into numpy and numba, each a
-few microseconds whatever the number of agents. For a small city that fixed cost is the
-run (about 0.6 ms a day at 10,000 residents, against a few tens of microseconds of work
-on the agents). Scenarios that use only the core of the system (departments writing
+The general loop runs a day's steps from Python: some 150 calls into numpy and numba,
+each a few microseconds whatever the number of agents, so that for a small city that
+fixed cost is most of the run. Scenarios that use only the core of the system (departments writing
 records about residents, the points score with drift and association penalties, and
 score-triggered lists) run their days here instead, in one compiled loop that calls
-the engine's own kernels in the engine's order, with the same random streams:
+the model's own kernels in the order of the steps (engine/steps.py), with the same
+random streams:
 
     departments   candidate_count, records_into                (departments.py)
     scoring       drift, decay_error_points, add_points        (scoring.py)
     lists         mark_leaving, _agents_to_visit, _daily,
-                  update_members, count_listed_contacts        (measures.py)
+                  update_members, count_listed_contacts        (lists.py)
     due process   count_wrongful_days (per-agent tables only)  (dueprocess.py)
     collectors    _collect_lists or recount_lists; tally_scores
                   (in tally_days)                              (collectors.py)
@@ -52,7 +52,7 @@ from scslab.model.lists import (
 from scslab.model.scoring import add_points, decay_error_points, drift
 from scslab.scenario.schema import Scenario
 
-N_PHASES = 7  # the engine's PHASES, in order
+N_PHASES = 7  # engine/steps.py's PHASES, in order
 
 
 def unsupported(scenario: Scenario) -> list[str]:
@@ -464,7 +464,7 @@ def run_days(
                     n_lists,
                     list_counts,
                 )
-            # (a loop: `values[day] += list_counts` took four times as long)
+            # (a loop: `values[day] += list_counts` would allocate a temporary each day)
             row_today = values[day]
             for g in range(list_counts.shape[0]):
                 for col in range(list_counts.shape[1]):

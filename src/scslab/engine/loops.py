@@ -1,0 +1,304 @@
+"""The two ways of running days on a run's state: the general loop (the day's steps
+from Python, day by day: hooks, progress and debugging live here) and compiled days
+(engine/compiled.py: many days of the points-and-lists core in one numba call, with the
+same tables bit for bit)."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numba as nb
+import numpy as np
+
+from scslab.engine.arena import zeroed_arrays
+from scslab.engine.collectors import (
+    recount_lists,
+)
+from scslab.engine.compiled import N_PHASES, run_days, tally_days
+from scslab.engine.state import HIST_LO, RunState
+from scslab.engine.steps import PHASES, STEPS, Today, finish_collect
+from scslab.model.departments import (
+    SubjectView,
+    thinning_bound,
+)
+from scslab.model.lists import (
+    Changes,
+)
+from scslab.model.records import ACTIVE
+from scslab.model.scoring import _finite
+
+PROGRESS_STEPS = 20  # compiled days: chunks a run (progress; the tally a chunk behind)
+TALLY_BEHIND_MIN_RESIDENTS = 5_000
+"""Compiled days tally the scores in the worker thread (a chunk of days behind) from this
+many residents, on two threads or more; below, at the end of each day (where the
+worker's hand-over costs more than the tally it takes off the loop: docs/benchmarks.md)."""
+
+
+def tally_behind(residents: int) -> bool:
+    """Whether compiled days of a city of `residents` tally its scores in the worker
+    thread, a chunk of days behind (else at the end of each day)."""
+    return nb.get_num_threads() > 1 and residents >= TALLY_BEHIND_MIN_RESIDENTS
+
+
+SNAPSHOT_BYTES = 16 * 2**20
+"""Compiled days, the tally a chunk behind: the most bytes of scores kept per chunk (or
+one day's, when a day's are more): more, and the kept rows fall out of the processor's
+cache before the tally reads them."""
+RECORD_CAPACITY_SLACK = 1.2  # compiled days' first record arrays: expected records x this
+
+
+def run_general(st: RunState, progress: Callable[[int, int], None] | None) -> None:
+    """The day loop: the steps of STEPS in order, each timed (st.phase_seconds), with
+    st.worker (if any) drifting tomorrow's scores and tallying today's while the next
+    steps run; progress(k, days) is called once the rows of the first k days are in."""
+    phase = st.phase_seconds
+    clock = time.perf_counter
+    for day in range(st.days):
+        today = Today(day)
+        for step in STEPS:
+            t = clock()
+            step.run(st, today)
+            phase[step.name] += clock() - t
+        if progress is not None and day > 0:
+            progress(day, st.days)  # days whose rows are in (today's tally runs on)
+    t = clock()
+    finish_collect(st)
+    phase["collectors"] += clock() - t
+    if progress is not None:
+        progress(st.days, st.days)
+
+
+def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> None:
+    """Every day in compiled.run_days (in chunks, for progress or for the tally a chunk
+    behind), on the state _setup() made; leaves the state as _run_days() would, bit
+    for bit, but for the scorer's scratch (`_spare`, and `outside`, marked by
+    unlisted subjects and by listed ones whose score rules' verdicts changed: still
+    every run the lists' update must visit)."""
+    pop = st.population
+    assert pop is not None and st.res.scorer is not None
+    res, kinds, scorer = st.res, st.kinds, st.res.scorer
+    rules, lists, state = scorer.rules, res.lists, res.list_state
+    r = pop.residents
+    view = SubjectView(
+        n=res.n,
+        income_decile=r.income_decile,
+        migrant=r.migrant,
+        list_mask=state.mask,
+        black_bits=lists.black_bits,
+        income_factor_of=None,
+        income_factor_floor=st.scenario.behaviour.min_income_factor,
+    )
+    elasticity = st.scenario.behaviour.default_risk_elasticity
+    max_mult = np.array([thinning_bound(kinds, k, view, elasticity)[0] for k in range(len(kinds))])
+    dept = kinds.department.astype(np.int64)
+    days, n_bins = st.days, len(res.hist)
+    expected = res.n * kinds.daily_rate.sum() * max_mult.max() * days
+    cap = max(1024, int(expected * RECORD_CAPACITY_SLACK))
+    records = tuple(np.empty(cap, t) for t in (np.int16, np.uint8, np.int32, np.int32, np.bool_))
+    changes = tuple(np.empty(1024, t) for t in (np.int16, np.int32, np.uint8, np.bool_, np.bool_))
+    n_records = n_changes = n_error_ids = 0
+    error_ids = np.zeros(1024, np.int64)
+    cycles = np.zeros(N_PHASES, np.int64)
+    own = (scorer.state.score, scorer._spare)
+    score, spare = own
+    listed = res.listed
+    floors = rules.grade_floors
+    # the state columns come first, in the order the collectors write them
+    assert res.cols["state"].tolist() == list(range(len(res.cols["state"])))
+    groups = res.series.groups
+    # the score tally's running counts (kept in the collector, as the general loop's)
+    counts = res.collector.running_counts(floors, HIST_LO)
+    # the scores are tallied at the end of each day in run_days, or (tally_behind) in
+    # the worker thread a chunk of days behind, while the next chunk runs (two
+    # chunks' scores kept); not at all without outputs.scores
+    collect = st.scenario.outputs.scores
+    behind = tally_behind(res.n) and collect
+    step = max(1, -(-days // (PROGRESS_STEPS if progress is not None or behind else 1)))
+    if behind:
+        step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
+    rows = step if behind else 2  # (drift reads yesterday's row)
+    # the year's rows and histograms, and the score snapshots (apart: freed after the
+    # run): fresh memory, written once, in huge pages where the platform has them
+    values, hist = zeroed_arrays(
+        [
+            ((days, len(res.series.groups.group), len(res.space)), np.float64),
+            ((days, n_bins), np.float64),
+        ]
+    )
+    snapshots = zeroed_arrays([((rows, res.n), np.float32)] * (2 if behind else 1))
+    # the score sum's column, then the grades' in order (as tally_days counts them)
+    score_columns = np.concatenate([res.cols["score"], res.cols["grade"]])
+    tally_args = (
+        res.collector.cell,
+        floors[:-1].astype(np.float64),
+        counts.grade_of_bin,
+        res.common_grade,
+        res.collector.cell_count,
+        HIST_LO,
+        score_columns,
+        np.zeros((len(res.acc), 3 + -(-len(score_columns) // 4) * 4)),
+        counts.counted,
+        counts.bin_counts,
+        counts.grade_counts,
+        groups.indptr,
+        groups.indices,
+        values,
+        hist,
+    )
+    pool = ThreadPoolExecutor(1, "scslab-tally") if behind else None
+    tallied: tuple[int, Future[None]] | None = None  # (last day, its tally)
+
+    def tally_in(wait_for: tuple[int, Future[None]] | None) -> None:
+        """Wait for a chunk's tally, then report its days as done."""
+        if wait_for is not None:
+            wait_for[1].result()
+            if progress is not None:
+                progress(wait_for[0], days)
+
+    # arguments of run_days that are the same for every chunk
+    kind_keys = np.array(st.kind_keys, np.uint64)
+    kind_means = res.n * kinds.daily_rate * max_mult
+    col_true, col_erroneous = (
+        res.cols["records_true"][dept],
+        res.cols["records_erroneous"][dept],
+    )
+    score_rules = (
+        rules.base,
+        rules.decay,
+        rules.association_penalty,
+        _finite(rules.min_score),
+        _finite(rules.max_score),
+        rules.min_score,
+        rules.max_score,
+    )
+    group_count = groups.sum_cells(res.collector.cell_count[:, None].astype(np.float64))[:, 0]
+    # without per-agent days on the blacklist, the list columns may be kept up to date
+    # from the agents that may change (recount_lists; run_days says when), from the
+    # lists as they start
+    counted: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.uint8), np.zeros(0, np.uint8))
+    list_counts = np.zeros(values.shape[1:])
+    if len(st.days_blacklisted) != res.n:
+        counted = (np.zeros(res.n, np.uint8), np.zeros(res.n, np.uint8))
+        recount_lists(
+            listed,
+            state.mask,
+            state.wrongful,
+            *counted,
+            res.collector.cell,
+            groups.groups_indptr,
+            groups.groups_of_cell,
+            lists.black_bits,
+            len(lists.rule),
+            list_counts,
+        )
+    in_days = 0.0  # seconds in run_days (the cycle counts' span)
+    try:
+        for chunk, first in enumerate(range(0, days, step)):
+            last = min(days, first + step)
+            snapshot = snapshots[chunk % 2][: last - first] if behind else snapshots[0]
+            start = time.perf_counter()
+            (
+                score,
+                spare,
+                listed,
+                error_ids,
+                n_error_ids,
+                records,
+                n_records,
+                changes,
+                n_changes,
+            ) = run_days(
+                first,
+                last,
+                kind_keys,
+                kind_means,
+                max_mult,
+                kinds.listed_multiplier,
+                kinds.decile_multiplier,
+                kinds.migrant_multiplier,
+                kinds.coverage,
+                kinds.error_rate,
+                kinds.points,
+                col_true,
+                col_erroneous,
+                r.income_decile,
+                r.migrant.view(np.uint8),
+                (score, spare),
+                scorer.state.error_points,
+                scorer._with_errors,
+                error_ids,
+                score_rules,
+                scorer.outside,
+                state.mask,
+                state.wrongful,
+                state.extended,
+                state.until,
+                state.true_until,
+                lists.rule,
+                lists.threshold,
+                lists.extension,
+                lists.extension_probability,
+                lists.daily_compliance,
+                st.list_key[0],
+                lists.black_bits,
+                lists.stay_bands,
+                listed,
+                pop.contacts_of.indptr,
+                pop.contacts_of.indices,
+                st.listed_contacts,
+                res.cols["new_listings"],
+                res.cols["new_listings_wrongful"],
+                res.cols["exits"],
+                res.collector.cell,
+                groups.groups_indptr,
+                groups.groups_of_cell,
+                group_count,
+                values,
+                snapshot,
+                collect and not behind,
+                tally_args,
+                not behind or last == days,  # (behind, the next chunk drifts from the row)
+                st.days_blacklisted,
+                st.trail.days_wrongful,
+                counted,
+                list_counts,
+                records,
+                n_records,
+                changes,
+                n_changes,
+                n_error_ids,
+                cycles,
+            )
+            in_days += time.perf_counter() - start
+            if pool is None:  # tallied day by day in run_days
+                if progress is not None:
+                    progress(last, days)
+                continue
+            tally_in(tallied)  # the chunk before, which used the other snapshots
+            work = functools.partial(tally_days, first, snapshot, *tally_args)
+            tallied = (last, pool.submit(st.timed("score_tally", work)))
+        tally_in(tallied)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    # the state as the general loop leaves it (the last chunk kept its scores in one
+    # of the scorer's own arrays)
+    assert score is own[0] or score is own[1]
+    scorer.state.score, scorer._spare = score, own[1] if score is own[0] else own[0]
+    scorer._error_ids = error_ids[:n_error_ids].copy()
+    res.listed = listed
+    rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = (a[:n_records] for a in records)
+    st.log.extend(rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous, ACTIVE)
+    ch_day, *rest = (a[:n_changes] for a in changes)
+    st.trail.listing_changes(0, ch_day, Changes(*rest))
+    res.series.values = list(values)
+    empty = np.zeros((len(st.ent.series.groups.group), len(st.ent.space)))
+    st.ent.series.values = [empty] * days
+    if collect:
+        st.hist_rows = list(np.column_stack([np.arange(days), np.zeros(days), hist]))
+    per_cycle = in_days / max(1, int(cycles.sum()))
+    for p, name in enumerate(PHASES):
+        st.phase_seconds[name] = float(cycles[p]) * per_cycle

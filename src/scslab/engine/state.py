@@ -1,0 +1,329 @@
+"""The state of a run: everything the day's steps read and change.
+
+`RunState` is made once per run from the scenario and the synthetic city: the compiled
+rules (record kinds, scores, lists, domains, activities, due process), the state of
+each kind of subject (`Side`: scores, lists, collectors), the residents' own state
+(listed contacts, legal representatives' masks, chilling, income), the record log and
+the audit trail of listings, and the random streams' keys.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+
+from scslab.engine.collectors import (
+    HIST_BIN_POINTS,
+    DailySeries,
+    MetricSpace,
+    StateCollector,
+    enterprise_groups,
+    resident_groups,
+)
+from scslab.model.activities import (
+    CLASSES,
+    OUTCOMES,
+    ActivityRules,
+    HighScores,
+    ResidentGroups,
+    eligibility_class,
+)
+from scslab.model.behaviour import Recovering
+from scslab.model.departments import (
+    RecordKinds,
+)
+from scslab.model.dueprocess import (
+    DUE_PROCESS_METRICS,
+    AuditTrail,
+    DueProcessRules,
+    DueProcessState,
+)
+from scslab.model.lists import (
+    DomainRules,
+    ListRules,
+    ListState,
+)
+from scslab.model.records import RecordLog
+from scslab.model.scoring import Scorer, ScoreRules, grade_index
+from scslab.scenario.population import Population
+from scslab.scenario.schema import DOMAINS, Scenario
+from scslab.streams import stream_key
+
+HIST_LO, HIST_HI = 0.0, 2000.0
+"""The score histogram's range, in points (bins of HIST_BIN_POINTS)."""
+T = TypeVar("T")
+
+
+@dataclass
+class Side:
+    """Everything the engine keeps for one kind of subject (residents or enterprises)."""
+
+    name: str
+    n: int
+    cell: np.ndarray  # int16, collector cell of each agent
+    lists: ListRules
+    list_state: ListState
+    domains: DomainRules
+    scorer: Scorer | None
+    space: MetricSpace
+    series: DailySeries
+    acc: np.ndarray = field(init=False)
+    cols: dict[str, np.ndarray] = field(default_factory=dict)
+    listed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Ids of the agents on some list, increasing (kept from each day's listing changes)."""
+    common_grade: int = field(init=False)
+    """The grade of the base score (most agents are in it: the score tally counts the
+    others), -1 without scores."""
+
+    def __post_init__(self) -> None:
+        n_cells = self.series.groups.n_cells
+        self.acc = np.zeros((n_cells, len(self.space)))
+        self.pending = np.zeros_like(self.acc)  # the day whose scores are being tallied
+        n_state = (
+            4 + 2 * len(self.lists) + (len(self.scorer.rules.grade_names) if self.scorer else 0)
+        )
+        self.state_sums = np.zeros((n_cells, n_state))
+        self.hist = np.zeros(int((HIST_HI - HIST_LO) // HIST_BIN_POINTS))
+        self.collector = StateCollector(self.cell, n_cells, len(self.hist))
+        rules = self.scorer.rules if self.scorer else None
+        self.common_grade = grade_index(rules.base, rules.grade_floors) if rules else -1
+
+    @property
+    def score(self) -> np.ndarray:
+        """Scores (float32), or an empty array when this side has no points layer."""
+        return self.scorer.state.score if self.scorer else np.zeros(0, np.float32)
+
+    @property
+    def error_points(self) -> np.ndarray:
+        """Erroneous part of the scores, or an empty array."""
+        return self.scorer.state.error_points if self.scorer else np.zeros(0, np.float32)
+
+
+def metric_space(
+    side: str,
+    lists: ListRules,
+    score: ScoreRules | None,
+    kinds: RecordKinds,
+    activities: ActivityRules,
+) -> tuple[MetricSpace, dict[str, np.ndarray]]:
+    """Metric columns of one side; families only for departments and domains it has."""
+    space = MetricSpace()
+    code = 0 if side == "resident" else 1
+    departments = list(kinds.department_names)
+    reporting = {departments[d] for d in kinds.department[kinds.subject == code]}
+    own_domains = {DOMAINS[d] for d in activities.domain[activities.enterprise == bool(code)]}
+
+    def family(prefix: str, items: list[str], keep: set[str]) -> np.ndarray:
+        # Columns for every item (so indices line up), but only kept ones are named.
+        cols = np.full(len(items), -1, np.int64)
+        for i, it in enumerate(items):
+            if it in keep:
+                cols[i] = space.add(f"{prefix}:{it}")
+        return cols
+
+    cols = {
+        "count": np.array([space.add("residents" if side == "resident" else "enterprises")]),
+        "black": np.array([space.add("blacklisted")]),
+        "black_wrongful": np.array([space.add("wrongfully_blacklisted")]),
+        "score": np.array([space.add("score_sum")]),
+        "listed": space.family("listed", lists.names),
+        "listed_wrongful": space.family("listed_wrongful", lists.names),
+        "grade": space.family("grade", score.grade_names if score else []),
+        "records_true": family("records_true", departments, reporting),
+        "records_erroneous": family("records_erroneous", departments, reporting),
+        "new_listings": space.family("new_listings", lists.names),
+        "new_listings_wrongful": space.family("new_listings_wrongful", lists.names),
+        "exits": space.family("exits", lists.names),
+    }
+    for outcome in OUTCOMES:
+        cols[outcome] = family(outcome, list(DOMAINS), own_domains)
+    cols["state"] = np.concatenate(
+        [
+            cols[k]
+            for k in (
+                "count",
+                "black",
+                "black_wrongful",
+                "score",
+                "listed",
+                "listed_wrongful",
+                "grade",
+            )
+        ]
+    )
+    cols["outcomes"] = np.stack([cols[o] for o in OUTCOMES], axis=1)  # [domain, outcome]
+    for metric in DUE_PROCESS_METRICS:
+        cols[metric] = np.array([space.add(metric)])
+    if side == "resident":
+        cols["posts"] = np.array([space.add("posts")])
+        cols["income_shocks"] = np.array([space.add("income_shocks")])
+    return space, cols
+
+
+class RunState:
+    """Everything a run keeps between days (see the module's docstring).
+
+    scenario, population, seed, days and agents (whether per-agent tables are kept)
+    are the run's; `phases`: the names of the day's steps, whose seconds are added up in
+    phase_seconds; worker_seconds: seconds of work done in the worker thread (zero when
+    it runs inline); worker: that thread, while the general loop runs with one.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        pop: Population,
+        seed: int,
+        days: int,
+        agents: bool,
+        phases: tuple[str, ...],
+    ) -> None:
+        self.scenario = scenario
+        self.population = pop
+        self.seed = seed
+        self.days = days
+        self.agents = agents
+        self.phase_seconds = dict.fromkeys(phases, 0.0)
+        self.worker_seconds = {"drift": 0.0, "score_tally": 0.0}
+        self.worker: ThreadPoolExecutor | None = None
+        self.tally_pending: tuple[int, Future[list[np.ndarray] | None]] | None = None
+        self.drifting: list[Future[None]] = []
+        sc = self.scenario
+        self.kinds = RecordKinds.compile(sc)
+        res_score = ScoreRules.compile(sc.scoring) if sc.scoring else None
+        ent_score = ScoreRules.compile(sc.corporate_scoring) if sc.corporate_scoring else None
+        res_lists = ListRules.compile(sc, "resident", self.kinds.names, res_score)
+        ent_lists = ListRules.compile(sc, "enterprise", self.kinds.names, ent_score)
+        self.activities = ActivityRules.compile(sc)
+        r = pop.residents
+        nd = len(pop.district_names)
+        sides = []
+        for name, n, lists, score, cell, groups in (
+            (
+                "resident",
+                pop.n_residents,
+                res_lists,
+                res_score,
+                (r.district.astype(np.int16) * 20 + r.migrant * 10 + r.income_decile).astype(
+                    np.int16
+                ),
+                resident_groups(pop.district_names),
+            ),
+            (
+                "enterprise",
+                pop.n_enterprises,
+                ent_lists,
+                ent_score,
+                pop.enterprises.district.astype(np.int16),
+                enterprise_groups(pop.district_names),
+            ),
+        ):
+            space, cols = metric_space(name, lists, score, self.kinds, self.activities)
+            prefix = "" if name == "resident" else "enterprise."
+            scorer = Scorer(score, n) if score else None
+            if scorer is not None and len(lists):
+                scorer.watch_band(*lists.score_band())  # runs the lists' update must visit
+            side = Side(
+                name=name,
+                n=n,
+                cell=cell,
+                lists=lists,
+                list_state=ListState.empty(n, len(lists)),
+                domains=DomainRules.compile(sc, name, lists, ent_lists, score),  # type: ignore[arg-type]
+                scorer=scorer,
+                space=space,
+                series=DailySeries(
+                    groups,
+                    space,
+                    prefix,
+                    left_out=np.zeros(0, np.int64)
+                    if sc.outputs.scores
+                    else np.concatenate([cols["score"], cols["grade"]]),
+                ),
+                cols=cols,
+            )
+            sides.append(side)
+        self.res, self.ent = sides
+        assert self.res.acc.shape[0] == nd * 20
+        n = pop.n_residents
+        beh = sc.behaviour
+        # Blacklisted contacts of each resident (at most their number of contacts)
+        most = int(np.diff(pop.contacts.indptr).max(initial=0))
+        self.listed_contacts = np.zeros(n, np.int16 if most < 2**15 else np.int32)
+        self.rep_mask = np.zeros(n, np.uint8)
+        self.rep_wrongful = np.zeros(n, np.uint8)
+        # Residents representing a listed enterprise (kept from the day's changes)
+        self.rep_ids = np.zeros(0, np.int64)
+        self.chill = Recovering(n, beh.chilling_half_life_days)
+        self.income = Recovering(n, beh.income_recovery_half_life_days, beh.min_income_factor)
+        self.blocked_count = np.zeros(n, np.int32) if self.agents else np.zeros(0, np.int32)
+        self.wrongful_count = np.zeros(n, np.int32) if self.agents else np.zeros(0, np.int32)
+        self.days_blacklisted = np.zeros(n, np.int16) if self.agents else np.zeros(0, np.int16)
+        adults = np.flatnonzero(r.age_band >= 2).astype(np.int32)
+        working = np.flatnonzero((r.age_band >= 2) & (r.age_band <= 5)).astype(np.int32)
+        parents = np.flatnonzero(r.parent).astype(np.int32)
+        self.pools: list[np.ndarray | int] = [n, adults, working, parents]
+        self.log = RecordLog(capacity=max(1024, n // 8))
+        n_cells = self.res.acc.shape[0]
+        self.groups = ResidentGroups.of(
+            self.res.cell, n_cells, r.income_decile, eligibility_class(r.age_band, r.parent)
+        )
+        self.chill.track(self.groups.group, n_cells * 10 * len(CLASSES))
+        # Record kinds that screen residents' posts, and the chance that a post is flagged
+        self.flag_kinds = np.flatnonzero(self.kinds.from_posts & (self.kinds.subject == 0))
+        self.flag_probability = self.kinds.probability_per_post[self.flag_kinds]
+        self.flagged_yesterday = [np.zeros(0, np.int64) for _ in self.flag_kinds]
+        # Residents whose score opens a green channel in some domain of theirs
+        rewards = self.res.domains.reward_score[self.activities.domain[~self.activities.enterprise]]
+        self.green_score = float(rewards.min(initial=np.inf))
+        self.high_scores: HighScores | None = None
+        if self.res.scorer is not None and (
+            np.isfinite(self.green_score) and self.green_score > self.res.scorer.rules.base
+        ):
+            self.high_scores = HighScores(self.green_score, self.res.score)
+        if self.high_scores is not None and self.res.scorer is not None:
+            self.res.scorer.track_risen = True
+        self.cell_keys = [
+            (
+                stream_key(self.seed, f"activities.{name}.reached"),
+                [
+                    stream_key(self.seed, f"activities.{name}.flagged.{self.kinds.names[k]}")
+                    for k in self.flag_kinds
+                ],
+            )
+            for name in self.activities.names
+        ]
+        self.hist_rows: list[np.ndarray] = []
+        self.list_key = [stream_key(self.seed, f"lists.{s.name}") for s in (self.res, self.ent)]
+        self.activity_keys = [
+            stream_key(self.seed, f"activities.{a}") for a in self.activities.names
+        ]
+        self.points = self.kinds.points
+        self.kind_keys = [stream_key(self.seed, f"departments.{k}") for k in self.kinds.names]
+        self.dp_rules = DueProcessRules.compile(sc, self.kinds, res_lists, ent_lists)
+        self.dp = DueProcessState(
+            self.dp_rules,
+            self.kinds,
+            self.seed,
+            (r.education, r.education[pop.enterprises.legal_rep]),
+            (r.income_decile, r.income_decile[pop.enterprises.legal_rep]),
+        )
+        self.trail = AuditTrail(n, self.agents)
+        self.today_ids = np.zeros(0, np.int64)
+
+    def timed(self, name: str, work: Callable[..., T], *args: Any) -> Callable[[], T]:
+        """`work(*args)`, adding the seconds it takes to worker_seconds[name]."""
+
+        def timed() -> T:
+            start = time.perf_counter()
+            try:
+                return work(*args)
+            finally:
+                self.worker_seconds[name] += time.perf_counter() - start
+
+        return timed

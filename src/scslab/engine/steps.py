@@ -1,0 +1,485 @@
+"""The steps of a simulated day, in order, as a table that both loops run.
+
+Each step is a function of the run's state (`RunState`) and the day's values (`Today`,
+which carries what one step hands to the next: the day's records to the lists and to
+behaviour, the residents newly blacklisted, the income shocks). The general loop calls
+the steps in `STEPS` day by day from Python, timing each (the manifest's phases_s); the
+compiled loop (engine/compiled.py) runs the same phases for the scenarios it supports,
+in the same order, and counts its time under the same names.
+
+1. departments: behaviour events drawn by thinning -> records (coverage, errors, delay);
+   yesterday's online posts are screened by the speech department;
+2. scoring: drift and association penalties (dense), today's effective records (sparse),
+   expiry;
+3. due process: notices, appeals, decisions and repairs (model/dueprocess.py);
+4. lists and measures: listings from today's records, expiry/extension/compliance exits
+   and score rules (one compiled pass), then contact counts and legal representatives;
+5. activities: attempts resolved against measures and rewards;
+6. behaviour: chilling after penalties, income lost to blocked jobs and businesses;
+7. collectors: state summed by cell, and the day's group totals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scslab.engine.collectors import (
+    count_into,
+)
+from scslab.engine.compiled import N_PHASES
+from scslab.engine.state import HIST_LO, RunState
+from scslab.model.activities import (
+    Reach,
+    draw_attempts,
+    draw_by_cell,
+    draw_reached,
+    flag_posts,
+    reached_ids,
+    resolve,
+    union_sorted,
+)
+from scslab.model.behaviour import contacts_of_many
+from scslab.model.departments import (
+    SubjectView,
+    draw_behaviour,
+    observe,
+)
+from scslab.model.lists import (
+    Changes,
+    count_listed_contacts,
+    daily_update,
+    enlist,
+    representative_masks,
+    update_members,
+)
+from scslab.model.records import ACTIVE
+from scslab.streams import day_rng
+
+
+def departments(st: RunState, day: int) -> None:
+    kinds = st.kinds
+    pop = st.population
+    assert pop is not None
+    beh = st.scenario.behaviour
+    views = (
+        SubjectView(
+            n=st.res.n,
+            income_decile=pop.residents.income_decile,
+            migrant=pop.residents.migrant,
+            list_mask=st.res.list_state.mask,
+            black_bits=st.res.lists.black_bits,
+            income_factor_of=lambda ids: st.income.at(ids, day),
+            income_factor_floor=beh.min_income_factor,
+        ),
+        SubjectView(
+            n=st.ent.n,
+            income_decile=None,
+            migrant=None,
+            list_mask=st.ent.list_state.mask,
+            black_bits=st.ent.lists.black_bits,
+            income_factor_of=None,
+            income_factor_floor=1.0,
+        ),
+    )
+    for k in range(len(kinds)):
+        key = st.kind_keys[k]
+        view = views[kinds.subject[k]]
+        if kinds.from_posts[k]:
+            if kinds.subject[k] != 0 or day == 0:
+                continue
+            actors = st.flagged_yesterday[int(np.searchsorted(st.flag_kinds, k))]
+            batch = observe(kinds, k, day - 1, actors, view.n, key)
+            batch.effective_day = max(batch.effective_day, day)
+        else:
+            actors = draw_behaviour(kinds, k, day, view, beh.default_risk_elasticity, key)
+            batch = observe(kinds, k, day, actors, view.n, key)
+        if len(batch):
+            st.log.append(batch)
+
+
+def scoring(st: RunState, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ids = st.log.take_effective(day)
+    st.log.column("status")[ids] = ACTIVE
+    st.today_ids = ids
+    kind = st.log.column("kind")[ids]
+    subject = st.log.column("subject")[ids]
+    erroneous = st.log.column("erroneous")[ids]
+    for work in st.drifting:  # the day's drift, worked out in the worker thread
+        work.result()
+    st.drifting = []
+    for s, side in enumerate((st.res, st.ent)):
+        if side.scorer is not None:
+            side.scorer.drift(st.listed_contacts[: side.n if s == 0 else 0])
+        sel = st.kinds.subject[kind] == s
+        k, subj, err = kind[sel], subject[sel], erroneous[sel]
+        if side.scorer is not None:
+            side.scorer.apply(day, subj, st.points[k], err, ids[sel], st.dp_rules.expiry_days[k])
+            side.scorer.expire(day, st.log)
+        dept = st.kinds.department[k]
+        cols = np.where(err, side.cols["records_erroneous"][dept], side.cols["records_true"][dept])
+        count_into(side.acc, side.cell[subj], cols)
+    return kind, subject, erroneous
+
+
+def drift_ahead(st: RunState, pool: ThreadPoolExecutor) -> None:
+    """Work out tomorrow's drift in `pool`'s thread: nothing changes scores or
+    listed contacts after today's lists (Scorer.drift_work); tomorrow's scoring
+    takes the drifted scores in."""
+    for s, side in enumerate((st.res, st.ent)):
+        if side.scorer is not None:
+            work = side.scorer.drift_work(st.listed_contacts[: side.n if s == 0 else 0])
+            st.drifting.append(pool.submit(st.timed("drift", work)))
+
+
+def due_process(st: RunState, day: int) -> None:
+    """Notices, appeals, decisions and repairs (see dueprocess.py), before the lists."""
+    sides = (st.res, st.ent)
+    st.trail.count_day(
+        st.res.list_state,
+        st.res.lists.black_bits,
+        st.rep_mask,
+        st.rep_wrongful,
+        st.ent.lists.black_bits,
+    )
+    st.dp.plan(day, st.today_ids, st.log, sides)
+    st.dp.step(day, st.log, sides)
+
+
+def lists_and_measures(
+    st: RunState, day: int, kind: np.ndarray, subject: np.ndarray, erroneous: np.ndarray
+) -> np.ndarray:
+    """Returns residents newly put on a blacklist today."""
+    pop = st.population
+    assert pop is not None
+    newly_black = np.zeros(0, np.int32)
+    for s, side in enumerate((st.res, st.ent)):
+        if len(side.lists) == 0:
+            continue
+        sel = st.kinds.subject[kind] == s
+        state = side.list_state
+        listings = enlist(side.lists, state, day, subject[sel], kind[sel], erroneous[sel])
+        new = np.unique(listings.subject).astype(np.int64)
+        changes = Changes.concat(
+            [
+                listings,
+                daily_update(
+                    side.lists,
+                    state,
+                    day,
+                    side.score,
+                    side.error_points,
+                    st.list_key[s],
+                    side.scorer.outside if side.scorer else None,
+                    update_members(side.listed, new, np.ones(len(new), np.bool_)),
+                ),
+            ]
+        )
+        if len(changes) == 0:
+            continue
+        st.trail.listing_changes(s, day, changes)
+        cells = side.cell[changes.subject]
+        bits = changes.bit.astype(np.int64)
+        entered = changes.entered
+        count_into(side.acc, cells[entered], side.cols["new_listings"][bits[entered]])
+        w = entered & changes.wrongful
+        count_into(side.acc, cells[w], side.cols["new_listings_wrongful"][bits[w]])
+        count_into(side.acc, cells[~entered], side.cols["exits"][bits[~entered]])
+        touched, inverse = np.unique(changes.subject, return_inverse=True)
+        toggles = np.zeros(len(touched), np.uint8)
+        np.bitwise_xor.at(toggles, inverse, (1 << bits).astype(np.uint8))
+        black = side.lists.black_bits
+        now = state.mask[touched]
+        is_black = (now & black) != 0
+        was_black = ((now ^ toggles) & black) != 0
+        side.listed = update_members(side.listed, touched, now != 0)
+        if s == 0:
+            count_listed_contacts(
+                touched,
+                was_black,
+                is_black,
+                pop.contacts_of.indptr,
+                pop.contacts_of.indices,
+                st.listed_contacts,
+            )
+            newly_black = touched[is_black & ~was_black]
+        else:
+            representative_masks(
+                touched,
+                pop.enterprises.legal_rep,
+                pop.represented.indptr,
+                pop.represented.indices,
+                state.mask,
+                state.wrongful,
+                st.rep_mask,
+                st.rep_wrongful,
+            )
+            reps = np.unique(pop.enterprises.legal_rep[touched]).astype(np.int64)
+            st.rep_ids = update_members(st.rep_ids, reps, st.rep_mask[reps] != 0)
+    return newly_black
+
+
+def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
+    """Returns (blocked residents, income share lost) pairs; keeps today's flagged posts."""
+    acts = st.activities
+    shocks: list[tuple[np.ndarray, float]] = []
+    flagged: list[list[np.ndarray]] = [[] for _ in st.flag_kinds]
+    posts = st.res.cols["posts"][0]
+    chill = (st.chill.value, st.chill.since, st.chill.rate)
+    mask, score = st.res.list_state.mask, st.res.score
+    if st.high_scores is not None and st.res.scorer is not None:
+        high = st.high_scores.update(score, st.res.scorer.take_risen())
+        ids = union_sorted(union_sorted(st.res.listed, st.rep_ids), high)
+    else:  # no score reward, or one at or below the base: scan the scores
+        ids = reached_ids(mask, st.rep_mask, score, st.green_score)
+    res_dom = st.res.domains
+    reaches = [
+        None
+        if acts.enterprise[a]
+        else Reach(
+            mask,
+            int(res_dom.block_own[d] | res_dom.delay_own[d] | res_dom.reward_bits[d]),
+            st.rep_mask,
+            int(res_dom.block_rep[d] | res_dom.delay_rep[d]),
+            score,
+            float(res_dom.reward_score[d]),
+        )
+        for a, d in enumerate(acts.domain)
+    ]
+    reached = draw_reached(acts, reaches, st.groups, ids, chill, [k for k, _ in st.cell_keys], day)
+    for a in range(len(acts)):
+        firm = bool(acts.enterprise[a])
+        side = st.ent if firm else st.res
+        d = int(acts.domain[a])
+        dom = side.domains
+        cols = side.cols["outcomes"][d]
+        posting = acts.posting[a] and not firm
+        rng = day_rng(st.seed, f"activities.{acts.names[a]}", day)
+        if not firm:
+            reach = reaches[a]
+            assert reach is not None
+            drawn = draw_by_cell(
+                acts,
+                a,
+                st.groups,
+                st.pools[acts.eligible[a]],
+                reached,
+                reach,
+                chill if posting else None,
+                st.chill.deficits(day).reshape(st.groups.size.shape) if posting else None,
+                st.flag_probability if posting else np.zeros(0),
+                st.cell_keys[a][1],
+                rng,
+                day,
+            )
+            side.acc[:, cols[0]] += drawn.others
+            side.acc[:, cols[5]] += drawn.others * acts.base_wait[a]
+            if posting:
+                side.acc[:, posts] += drawn.others
+            for f, ids in enumerate(drawn.flagged):
+                flagged[f].append(ids)
+            attempts = drawn.reached
+        else:
+            attempts = draw_attempts(acts, a, side.n, None, None, st.activity_keys[a], day)
+        if len(attempts) == 0:
+            continue
+        out_blocked = np.empty(len(attempts), np.int64)
+        out_done = np.empty(len(attempts), np.int64)
+        empty8 = np.zeros(0, np.uint8)
+        nb_, nd_ = resolve(
+            attempts,
+            side.cell,
+            side.list_state.mask,
+            side.list_state.wrongful,
+            empty8 if firm else st.rep_mask,
+            empty8 if firm else st.rep_wrongful,
+            int(dom.block_own[d]),
+            int(dom.block_rep[d]),
+            int(dom.delay_own[d]),
+            int(dom.delay_rep[d]),
+            float(dom.delay_days[d]),
+            int(dom.reward_bits[d]),
+            float(dom.reward_score[d]),
+            float(dom.wait_factor[d]),
+            side.score,
+            float(acts.base_wait[a]),
+            side.acc,
+            cols,
+            np.zeros(0, np.int32) if firm else st.blocked_count,
+            np.zeros(0, np.int32) if firm else st.wrongful_count,
+            out_blocked,
+            out_done,
+        )
+        if not firm and acts.income_loss[a] > 0 and nb_:
+            shocks.append((out_blocked[:nb_], float(acts.income_loss[a])))
+        if posting and nd_:
+            done = out_done[:nd_]
+            count_into(st.res.acc, st.res.cell[done], posts)
+            for f, ids in enumerate(flag_posts(done, st.flag_probability, rng)):
+                flagged[f].append(ids)
+    st.flagged_yesterday = [
+        np.concatenate(parts) if parts else np.zeros(0, np.int64) for parts in flagged
+    ]
+    return shocks
+
+
+def behaviour(
+    st: RunState,
+    day: int,
+    kind: np.ndarray,
+    subject: np.ndarray,
+    newly_black: np.ndarray,
+    shocks: list[tuple[np.ndarray, float]],
+) -> None:
+    pop = st.population
+    assert pop is not None
+    beh = st.scenario.behaviour
+    penalised_by_record = subject[(st.kinds.subject[kind] == 0) & (st.points[kind] < 0)]
+    penalised = np.concatenate([penalised_by_record, newly_black]).astype(np.int64)
+    st.chill.shock(penalised, day, beh.chilling_self)
+    if beh.chilling_contacts > 0 and len(penalised):
+        watchers = contacts_of_many(
+            pop.contacts_of.indptr, pop.contacts_of.indices, penalised
+        ).astype(np.int64)
+        st.chill.shock(watchers, day, beh.chilling_contacts)
+    for ids, share in shocks:
+        st.income.shock(ids, day, share)
+        st.trail.shocks(day, ids)
+        count_into(st.res.acc, st.res.cell[ids], st.res.cols["income_shocks"][0])
+
+
+def collect(st: RunState, day: int, pool: ThreadPoolExecutor | None) -> None:
+    """The day's list state is counted now; its scores are tallied in `pool`'s thread
+    (here, without one) while the next day runs (the scorer leaves them untouched
+    until the day after, see Scorer.drift), and the day's row is added when the tally
+    is in."""
+    finish_collect(st)
+    for side in (st.res, st.ent):
+        side.collector.collect_lists(
+            side.list_state.mask,
+            side.list_state.wrongful,
+            side.lists.black_bits,
+            len(side.lists),
+            st.days_blacklisted if side is st.res else np.zeros(0, np.int16),
+            side.state_sums,
+            side.listed,
+        )
+        side.acc[:, side.cols["state"]] += side.state_sums
+        side.acc, side.pending = side.pending, side.acc
+        side.acc[:] = 0.0
+    scores = [side.score for side in (st.res, st.ent)]
+    if pool is None or not st.scenario.outputs.scores:
+        done: Future[list[np.ndarray] | None] = Future()
+        done.set_result(tally_scores(st, scores))
+        st.tally_pending = (day, done)
+    else:
+        st.tally_pending = (day, pool.submit(st.timed("score_tally", tally_scores, st, scores)))
+
+
+def tally_scores(st: RunState, scores: list[np.ndarray]) -> list[np.ndarray] | None:
+    """Score columns of the state of each side (see StateCollector.collect_scores);
+    None when the scenario does not collect them (outputs.scores)."""
+    if not st.scenario.outputs.scores:
+        return None
+    return [
+        side.collector.collect_scores(
+            score,
+            side.scorer.rules.grade_floors if side.scorer else np.zeros(0),
+            HIST_LO,
+            len(side.lists),
+            side.state_sums.shape[1],
+            side.hist,
+            side.common_grade,
+        )
+        for side, score in zip((st.res, st.ent), scores, strict=True)
+    ]
+
+
+def finish_collect(st: RunState) -> None:
+    """Waits for the last day's score tally and adds that day's rows."""
+    if st.tally_pending is None:
+        return
+    day, future = st.tally_pending
+    st.tally_pending = None
+    tallied = future.result()
+    for k, side in enumerate((st.res, st.ent)):
+        if tallied is not None:
+            side.pending[:, side.cols["state"]] += tallied[k]
+        side.series.add_day(side.pending)
+        if side.scorer is not None and tallied is not None:
+            st.hist_rows.append(np.concatenate([[day, side is st.ent], side.hist]))
+
+
+# ----------------------------------------------------------------- run
+
+
+@dataclass
+class Today:
+    """The values one step of a day hands to the next."""
+
+    day: int
+    kind: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    """Kinds of the records effective today (scoring), with their subjects and truth."""
+    subject: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    erroneous: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    newly_black: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    """Residents put on a blacklist today (lists and measures)."""
+    shocks: list[tuple[np.ndarray, float]] = field(default_factory=list)
+    """(residents blocked, share of income lost) of today's activities."""
+
+
+def _departments_step(st: RunState, today: Today) -> None:
+    departments(st, today.day)
+
+
+def _scoring_step(st: RunState, today: Today) -> None:
+    today.kind, today.subject, today.erroneous = scoring(st, today.day)
+
+
+def _due_process_step(st: RunState, today: Today) -> None:
+    due_process(st, today.day)
+
+
+def _lists_step(st: RunState, today: Today) -> None:
+    today.newly_black = lists_and_measures(
+        st, today.day, today.kind, today.subject, today.erroneous
+    )
+    if st.worker is not None and today.day + 1 < st.days:
+        drift_ahead(st, st.worker)
+
+
+def _activities_step(st: RunState, today: Today) -> None:
+    today.shocks = activities(st, today.day)
+
+
+def _behaviour_step(st: RunState, today: Today) -> None:
+    behaviour(st, today.day, today.kind, today.subject, today.newly_black, today.shocks)
+
+
+def _collectors_step(st: RunState, today: Today) -> None:
+    collect(st, today.day, st.worker)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the day: its name (the manifest's phase) and what it does."""
+
+    name: str
+    run: Callable[[RunState, Today], None]
+
+
+STEPS = (
+    Step("departments", _departments_step),
+    Step("scoring", _scoring_step),
+    Step("due_process", _due_process_step),
+    Step("lists_and_measures", _lists_step),
+    Step("activities", _activities_step),
+    Step("behaviour", _behaviour_step),
+    Step("collectors", _collectors_step),
+)
+"""The day, in order. The compiled loop's phases are these, in this order."""
+PHASES = tuple(step.name for step in STEPS)
+assert len(PHASES) == N_PHASES
