@@ -3,12 +3,12 @@
 numba (`cache=True`) keys each kernel's cached machine code on the time stamp of the
 kernel's own file only. A kernel that calls kernels of other modules (compiled.run_days
 calls results.tally_scores, scoring.drift and others) is loaded from the cache with
-those callees as they were when it was cached, after their modules have changed: an
-edited tally ran as before until the cache was removed by hand. `refresh()` keeps a
-digest of all of scslab's source files beside the cache and, when the source has
-changed since it was written, removes scslab's cached kernels, so that each is compiled
-afresh on first use (and cached again). A released install, whose files change only
-all together, loses nothing by it.
+those callees as they were when it was cached, after their modules have changed: an edit
+to a callee would not take effect in its callers until the cache were removed by hand.
+`refresh()` keeps a digest of all of scslab's source files beside the cache and, when
+the source has changed since it was written, removes scslab's cached kernels, so that
+each is compiled afresh on first use (and cached again). A released install, whose files
+change only all together, loses nothing by it.
 
 One case stays open: a process that imported scslab before an edit and compiles a
 kernel after it (a long notebook, say) still caches that kernel as of the old source,
