@@ -1,17 +1,18 @@
 """Arena: a run's large buffers, zeroed, in one memory mapping backed by huge pages.
 
-A fresh process gets each page of a new array from the kernel the first time the page
-is written: a page fault per 4 KiB. On this machine (a virtual machine) a fault costs
-about 3-5 microseconds, and a year of compiled days at 10,000 residents wrote some 1,300
-fresh pages of output rows, histograms and score snapshots: 6-10 ms of a 20-30 ms run.
-With transparent huge pages the kernel hands out 2 MiB at a time instead (one fault,
-a few hundred microseconds). numpy asks for huge pages itself only from 4 MiB an
-array; the arena asks for them for all of a run's buffers together.
+A fresh process gets each page of a new array from the kernel the first time the page is
+written: a page fault per 4 KiB, a few microseconds each in a virtual machine. A year of
+compiled days at 10,000 residents writes some 1,300 fresh pages of output rows,
+histograms and score snapshots (5.2 MB), so in a fresh process those faults are a large
+share of a run that takes a few milliseconds. With transparent huge pages the kernel
+hands out 2 MiB at a time instead (one fault, a few hundred microseconds). numpy asks
+for huge pages itself only from 4 MiB an array; the arena asks for them for all of a
+run's buffers together.
 
 Where the platform has no transparent huge pages (or they are switched off), the arrays
 are ordinary zeroed ones: only the speed differs. Where the kernel compacts memory to
-find huge pages for advised mappings (transparent_hugepage/defrag "madvise", as here),
-a fault can wait for that on a host whose memory is fragmented; not seen here.
+find huge pages for advised mappings (transparent_hugepage/defrag "madvise"), a fault
+can wait for that on a host whose memory is fragmented.
 """
 
 from __future__ import annotations

@@ -677,7 +677,8 @@ WORKER_CONFIG = {
     "distributed.worker.memory.monitor-interval": "1s",
 }
 """Dask settings of scslab's local workers: a run is one long task, so the worker's
-profiler and fast ticks only take time from it (about 5% of a 1-second run)."""
+profiler (which samples the running task every 10 ms) and fast ticks only take time
+from it."""
 
 
 def local_cluster(workers: int) -> Any:

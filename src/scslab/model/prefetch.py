@@ -3,8 +3,9 @@
 Kernels that visit a sparse, increasing list of agents spend most of their time waiting
 for memory: each agent's fields sit in a different cache line of arrays of 21.5 million
 entries. Prefetching the fields of the agent a few steps ahead lets those loads overlap
-(about twice as fast in `activities._draw_reached`, see docs/benchmarks.md). A prefetch
-is only a hint: it never faults, and results do not depend on it.
+with the work on the agents before it (docs/design.md, "Dense passes are compiled"); a
+pass that walks the agents in order gains nothing from it. A prefetch is only a hint: it
+never faults, and results do not depend on it.
 """
 
 from __future__ import annotations

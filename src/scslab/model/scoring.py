@@ -161,7 +161,7 @@ def drift(
     n = len(score)
     penalise = association != 0.0 and len(listed_contacts) == n
     # the new scores in one pass, the flags in a second: each loop vectorises (one loop
-    # doing both ran slower, at every size up to the whole city)
+    # doing both is slower at every size)
     if penalise:
         for i in range(n):
             s = base + decay * (score[i] - base) - association * listed_contacts[i]
