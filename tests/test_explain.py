@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,9 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from scslab import load_run
-from scslab.analysis.explain import explain
+from scslab.analysis.explain import Model, blacklisted_contacts, explain, replay
+from scslab.analysis.harm import _episodes, open_run
 from scslab.cli import app
-from tests.audit_helpers import builtin_dict, error_prone, scenario, tiny_run
+from scslab.scenario.population import build_population
+from scslab.streams import stream_key
+from tests.audit_helpers import ALWAYS_APPEAL, builtin_dict, error_prone, scenario, tiny_run
 
 runner = CliRunner()
 
@@ -98,3 +102,90 @@ def test_explain_without_per_agent_tables_is_a_clear_error(tmp_path: Path) -> No
     bad = runner.invoke(app, ["explain", str(out), "1"])
     assert bad.exit_code == 2 and "--agents" in bad.stderr
     assert isinstance(pd.read_parquet(out / "metrics.parquet"), pd.DataFrame)
+
+
+@pytest.fixture(scope="module")
+def churn_run() -> Path:
+    """beijing-2018 with short railway bans that residents leave by compliance or keep by
+    extension (random draws), a score list fed by drunk driving with erroneous records,
+    every erroneous record corrected on appeal ten days after it took effect (while a
+    later record may keep its subject on the list), expiry after 20 days and a heavy
+    association penalty: every path into and out of a list, and the score's every term."""
+    d = builtin_dict()
+    d["name"] = "churn"
+    d["departments"]["transport"].update(error_rate=0.3, coverage=1.0, delay_days=0)
+    d["departments"]["transport"]["records"]["fare_evasion"]["rate_per_year"] = 1.0
+    d["departments"]["traffic_police"].update(delay_days=0, error_rate=0.2)
+    d["departments"]["traffic_police"]["records"]["drunk_driving"]["rate_per_year"] = 0.5
+    d["lists"]["railway_misconduct"].update(
+        duration_days=8, extension_days=6, extension_probability=0.5, compliance_per_year=20.0
+    )
+    d["scoring"]["association_penalty"] = 2.0
+    review = {**ALWAYS_APPEAL["review"], "days_to_decide": 10}
+    d["due_process"] = {"defaults": {**ALWAYS_APPEAL, "review": review, "expiry_days": 20}}
+    return tiny_run(scenario(d))
+
+
+def _logged(listings: pd.DataFrame, who: int) -> pd.DataFrame:
+    mine = listings[(listings["subject_type"] == "resident") & (listings["subject"] == who)]
+    return mine[["day", "list", "entered", "wrongful"]].reset_index(drop=True)
+
+
+def test_the_replay_is_the_runs_score_and_listings(churn_run: Path) -> None:
+    run, sc = open_run(churn_run)
+    res, rec, listings = (run.tables[t] for t in ("residents", "records", "listings"))
+    days, seed = int(run.manifest["days"]), int(run.manifest["seed"])
+    pop = build_population(sc.population, len(res), seed)
+    model = Model.of(sc, seed)
+    listed = np.unique(listings.loc[listings["subject_type"] == "resident", "subject"])
+    # a sample, and everyone with a ban's record withdrawn while another may keep them on
+    fare = rec[(rec["kind"] == "fare_evasion") & (rec["subject_type"] == "resident")]
+    kept = fare.groupby("subject")["status"].agg(lambda s: len(s) > 1 and "corrected" in set(s))
+    who = np.union1d(listed[:: max(1, len(listed) // 120)], kept.index[kept.to_numpy(bool)])
+    seen = pd.concat([_logged(listings, int(i)) for i in who])
+    assert set(seen["list"]) == {"railway_misconduct", "low_credit"}
+    assert seen["wrongful"].any() and (~seen["entered"]).sum() > 50
+    # draws of compliance and extension, and association penalties, shape the run:
+    # a model with another list stream, or no penalty, would not replay it
+    other_draws = dataclasses.replace(model, list_key=stream_key(seed + 1, "lists.resident"))
+    no_penalty = dataclasses.replace(
+        model, score=dataclasses.replace(model.score, association_penalty=0.0)
+    )
+    differ = {"draws": 0, "penalty": 0}
+    for i in who:
+        mine = rec[(rec["subject_type"] == "resident") & (rec["subject"] == i)]
+        black = blacklisted_contacts(sc, pop.contacts.neighbours(int(i)), listings, days)
+        rp = replay(model, mine, int(i), days, black)
+        assert rp.score[-1] == res.loc[i, "score"], i  # float32, bit for bit
+        pd.testing.assert_frame_equal(rp.changes, _logged(listings, int(i)), check_dtype=False)
+        for r in mine[mine["effective_day"] < days].itertuples():
+            assert (rp.status[r.id], rp.end_day[r.id]) == (r.status, r.end_day), (i, r.id)
+        differ["draws"] += not replay(other_draws, mine, int(i), days, black).changes.equals(
+            rp.changes
+        )
+        differ["penalty"] += replay(no_penalty, mine, int(i), days).score[-1] != rp.score[-1]
+    assert differ["draws"] > len(who) // 4 and differ["penalty"] > len(who) // 4, differ
+
+
+def test_each_explained_listing_is_one_of_the_run(churn_run: Path) -> None:
+    run = load_run(churn_run)
+    res, listings = run.tables["residents"], run.tables["listings"]
+    episodes = _episodes(listings, int(run.manifest["days"]) - 1)
+    busy = listings[listings["subject_type"] == "resident"]["subject"].value_counts()
+    for i in busy.index[:6]:
+        e = explain(churn_run, int(i))
+        assert e.exact, e.notes
+        assert e.score[-1] == pytest.approx(float(res.loc[i, "score"]), abs=1e-3)
+        mine = episodes[(episodes["subject_type"] == "resident") & (episodes["subject"] == i)]
+        stored = sorted(
+            zip(mine["list"], mine["start"], mine["end"], mine["wrongful"], strict=True)
+        )
+        explained = sorted((x["list"], x["start"], x["end"], x["wrongful"]) for x in e.listings)
+        assert explained == stored
+        rec = {r["id"]: r for r in e.records}
+        for x in e.listings:
+            # a decisive record took effect by the day of listing; a listing that rests
+            # only on erroneous records would not have been made without them
+            assert all(rec[r]["effective_day"] <= x["start"] for r in x["decisive_records"])
+            if x["wrongful"] and x["list"] == "railway_misconduct":
+                assert x["listed_without_erroneous_records"] is False

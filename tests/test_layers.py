@@ -28,6 +28,7 @@ bottom, beside the package: the kernel cache and the random streams, which every
 that draws or compiles uses."""
 MAX_LINES = 600
 LONG_MODULES = {
+    "scslab.analysis.explain",
     "scslab.analysis.harm",
     "scslab.analysis.lint",
     "scslab.cli",

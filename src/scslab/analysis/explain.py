@@ -1,27 +1,44 @@
-"""One synthetic resident's history, reconstructed from a run directory.
+"""One synthetic resident's history, replayed from a run directory by the model's own code.
 
 A run stores every record (records.parquet, with its hidden truth and due-process days)
 and every listing change (listings.parquet), but not each resident's score on each day.
-The score is a deterministic function of the records, the drift and the association
-penalty, so `explain` replays it:
+`explain` replays the resident's days with the engine's rules and kernels, applied to a
+state of one agent, in the engine's order:
 
-    score_t = clamp(base + decay * (score_{t-1} - base) - penalty * blacklisted_contacts_{t-1})
-              then + points of records taking effect on t, - what is left of records ending on t
+    scoring     Scorer.drift, Scorer.apply, Scorer.expire         (scoring.py)
+    due process DueProcessState.keep_triggers, DueProcessState.end (dueprocess.py)
+    lists       enlist, daily_update                               (lists.py)
 
-The association penalty needs the resident's contacts: the synthetic city is a pure
-function of (population section, residents, seed), so it is drawn again and the contacts'
-blacklistings are read from the listing log. The replay matches the engine up to float32
-rounding; where it cannot (no listing log, a city too large to redraw), the output says
-the reconstruction is approximate and by how many points the final score differs.
+compiled as the engine compiles them (RecordKinds, ScoreRules, ListRules and
+DueProcessRules .compile) and fed that resident's records, so the score at the end of
+each day and every listing entry and exit are the model's, not a second implementation.
+Two quantities cannot be replayed for one resident alone and are read from the run:
 
-The decisive record of a listing answers "without it, would they have been listed?":
-for a record-triggered list, the record that put them on (no other triggering record took
-effect that day); for a score-triggered list, each record without whose points the score
-rule would not have held on the day of listing.
+- the outcome of due process (which record was withdrawn on appeal or repaired, and on
+  which day): its draws depend on the whole run's state; the records table keeps it;
+- the association penalty: it counts the resident's blacklisted contacts, whose listings
+  depend on their own records. The synthetic city is a pure function of (population
+  section, residents, seed), so it is drawn again to find the contacts, and their
+  blacklistings are read from the listing log.
+
+The listings of the firms they represent (which reach them as legal representative) are
+read from the listing log too: they follow the firms' own records.
+
+The replay is checked against what the run stored (the final score, bit for bit; the
+resident's listing changes; each record's final status; the lists they end on); where it
+differs or cannot be made (no listing log, a city too large to redraw) the explanation
+says it is approximate and why.
+
+The decisive record of a listing answers "without it, would they have been listed?": the
+model is replayed without that record (everything else as it was) up to the day of
+listing, and the record is decisive when the resident is then not on the list that day.
+Likewise, "listed without erroneous records?" replays the model without every erroneous
+record of theirs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +47,13 @@ import numpy as np
 import pandas as pd
 
 from scslab.analysis.harm import RunError, _episodes, open_run
+from scslab.model.departments import RecordKinds
+from scslab.model.dueprocess import DueProcessRules, DueProcessState
+from scslab.model.lists import Changes, ListRules, ListState, daily_update, enlist
+from scslab.model.records import ACTIVE, CORRECTED, REPAIRED, STATUS_NAMES, RecordBatch, RecordLog
+from scslab.model.scoring import Scorer, ScoreRules
 from scslab.scenario.schema import Scenario
+from scslab.streams import stream_key
 
 
 @dataclass
@@ -41,9 +64,9 @@ class Explanation:
     resident: int
     attributes: dict[str, Any]
     records: list[dict[str, Any]]
-    score: list[float]  # reconstructed score at the end of each day (points)
+    score: list[float]  # replayed score at the end of each day (points, to 0.001)
     final_score_stored: float | None
-    listings: list[dict[str, Any]]
+    listings: list[dict[str, Any]]  # replayed listing episodes, with decisive records
     firms: list[dict[str, Any]]
     sanctions: dict[str, Any]
     appeals: dict[str, Any]
@@ -56,88 +79,273 @@ class Explanation:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _replay(
-    sc: Scenario,
-    recs: pd.DataFrame,
-    days: int,
-    contacts_black: np.ndarray | None,
-    skip: int | None = None,
-) -> np.ndarray:
-    """Daily score (points) of one resident from their records; `skip`: a record id left
-    out (the counterfactual); `contacts_black`: blacklisted contacts at the end of each day."""
-    s_rules = sc.scoring
-    assert s_rules is not None
-    base, lo, hi = s_rules.base, s_rules.min_score, s_rules.max_score
-    decay = 1.0 - s_rules.drift_per_day
-    assoc = s_rules.association_penalty
-    adds: dict[int, list[float]] = {}
-    ends: dict[int, list[tuple[float, int]]] = {}
-    for r in recs.itertuples():
-        if r.id == skip or r.status == "pending" or r.effective_day >= days:
-            continue
-        adds.setdefault(int(r.effective_day), []).append(float(r.points))
-        if r.end_day >= 0:
-            ends.setdefault(int(r.end_day), []).append((float(r.points), int(r.effective_day)))
-    out = np.empty(days)
-    s = np.float32(base)
-    for t in range(days):
-        v = base + decay * (float(s) - base)
-        if assoc and contacts_black is not None and t > 0:
-            v -= assoc * contacts_black[t - 1]
-        s = np.float32(min(max(v, lo), hi))
-        for p in adds.get(t, []):
-            s = np.float32(min(max(float(s) + p, lo), hi))
-        for p, e in ends.get(t, []):
-            s = np.float32(min(max(float(s) - p * decay ** (t - e), lo), hi))
-        out[t] = float(s)
+@dataclass(frozen=True)
+class Model:
+    """A run's model of residents, compiled as the engine compiles it (Simulation._setup)."""
+
+    kinds: RecordKinds
+    score: ScoreRules | None
+    lists: ListRules  # the residents' lists
+    firm_lists: ListRules  # the enterprises' lists (due process needs both)
+    due: DueProcessRules
+    list_key: np.uint64  # the random stream of the residents' lists
+
+    @classmethod
+    def of(cls, sc: Scenario, seed: int) -> Model:
+        """The model of scenario `sc` in a run with `seed`."""
+        kinds = RecordKinds.compile(sc)
+        score = ScoreRules.compile(sc.scoring) if sc.scoring else None
+        firm_score = ScoreRules.compile(sc.corporate_scoring) if sc.corporate_scoring else None
+        lists = ListRules.compile(sc, "resident", kinds.names, score)
+        firm_lists = ListRules.compile(sc, "enterprise", kinds.names, firm_score)
+        return cls(
+            kinds=kinds,
+            score=score,
+            lists=lists,
+            firm_lists=firm_lists,
+            due=DueProcessRules.compile(sc, kinds, lists, firm_lists),
+            list_key=stream_key(seed, "lists.resident"),
+        )
+
+
+@dataclass
+class _Side:
+    """A state of `n` agents of one kind, as due process sees the engine's sides."""
+
+    name: str
+    n: int
+    lists: ListRules
+    list_state: ListState
+    scorer: Scorer | None
+    cell: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    acc: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
+    cols: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Replay:
+    """One resident's days as the model plays them (index = day)."""
+
+    score: np.ndarray  # float32, points at the end of each day (empty: no points layer)
+    error_points: np.ndarray  # float32, the part of the score owed to erroneous records
+    mask: np.ndarray  # uint8, bit l = on list l (ListRules order) at the end of each day
+    wrongful: np.ndarray  # uint8, bit l = that listing rests only on erroneous records
+    changes: pd.DataFrame  # day, list, entered, wrongful: listing changes, engine's order
+    status: dict[int, str]  # record id -> its status at the end
+    end_day: dict[int, int]  # record id -> day it stopped counting (-1: it did not)
+
+
+def _ended_by_day(mine: pd.DataFrame, days: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Records withdrawn on appeal and records repaired, by day (record ids), in the order
+    due process ends them on that day: decisions by (appeal day, effective day, id), then
+    repairs by (effective day, id) (the order matters to the float32 score only)."""
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    st = mine["status"].astype(str)
+    ended = mine[st.isin(["corrected", "repaired"]) & (mine["end_day"] >= 0)]
+    ended = ended[ended["end_day"] < days]
+    for day, part in ended.groupby("end_day"):
+        won = part[part["status"].astype(str) == "corrected"]
+        won = won.sort_values(["appeal_day", "effective_day", "id"])
+        rep = part[part["status"].astype(str) == "repaired"]
+        rep = rep.sort_values(["effective_day", "id"])
+        out[int(day)] = (won["id"].to_numpy(np.int64), rep["id"].to_numpy(np.int64))
     return out
 
 
-def _contacts_blacklisted(
-    sc: Scenario, manifest: dict[str, Any], resident: int, listings: pd.DataFrame, days: int
-) -> np.ndarray | None:
-    """Blacklisted contacts of `resident` at the end of each day (None: cannot redraw)."""
+def replay(
+    model: Model,
+    mine: pd.DataFrame,
+    resident: int,
+    days: int,
+    contacts_black: np.ndarray | None = None,
+    leave_out: Collection[int] = (),
+) -> Replay:
+    """Replay `days` days of synthetic resident `resident` with the model's code on a
+    state of one agent, fed their records `mine` (rows of records.parquet about them)
+    but those in `leave_out` (record ids: a counterfactual). `contacts_black`: the
+    resident's contacts on a blacklist at the end of each day (None: no association
+    penalty). Due-process outcomes are taken from the records' status and end_day."""
+    kinds = model.kinds
+    mine = mine[~mine["id"].isin(list(leave_out))].sort_values("id")
+    rec_ids = mine["id"].to_numpy(np.int64)
+    local = {int(r): k for k, r in enumerate(rec_ids)}  # run's record id -> log id
+    log = RecordLog(capacity=max(1, len(mine)))
+    kind_of = {name: k for k, name in enumerate(kinds.names)}
+    one = np.zeros(1, np.int32)  # the subject: agent 0 of the state
+    for r in mine.itertuples():
+        log.append(
+            RecordBatch(
+                kind=kind_of[str(r.kind)],
+                day=int(r.day),
+                effective_day=int(r.effective_day),
+                subject=one,
+                actor=np.array([r.actor], np.int32),
+                erroneous=np.array([bool(r.erroneous)]),
+            )
+        )
+    ends = {
+        d: tuple(np.array([local[int(i)] for i in part], np.int64) for part in both)
+        for d, both in _ended_by_day(mine, days).items()
+    }
+    scorer = Scorer(model.score, 1) if model.score is not None else None
+    lists = model.lists
+    res = _Side("resident", 1, lists, ListState.empty(1, len(lists)), scorer)
+    firms = _Side(
+        "enterprise", 0, model.firm_lists, ListState.empty(0, len(model.firm_lists)), None
+    )
+    sides = (res, firms)
+    no_one = (np.zeros(1, np.int64), np.zeros(1, np.int64))
+    due = DueProcessState(model.due, kinds, 0, no_one, no_one)  # (no draws: see ends)
+    black = contacts_black if contacts_black is not None else np.zeros(days)
+    most = int(black.max(initial=0))
+    listed_contacts = np.zeros(1, np.int16 if most < 2**15 else np.int32)
+    score = np.zeros(days if scorer else 0, np.float32)
+    error_points = np.zeros_like(score)
+    mask, wrongful = np.zeros(days, np.uint8), np.zeros(days, np.uint8)
+    changes: list[tuple[int, Changes]] = []
+    status = log.column("status")
+    for day in range(days):
+        # scoring (Simulation._scoring)
+        ids = log.take_effective(day)
+        status[ids] = ACTIVE
+        kind = log.column("kind")[ids]
+        subject = log.column("subject")[ids]
+        erroneous = log.column("erroneous")[ids]
+        if scorer is not None:
+            scorer.drift(listed_contacts)
+            scorer.apply(
+                day, subject, kinds.points[kind], erroneous, ids, model.due.expiry_days[kind]
+            )
+            scorer.expire(day, log)
+        # due process (DueProcessState.plan and step, with the run's outcomes)
+        due.keep_triggers(ids, kind, sides)
+        if day in ends:
+            won, repaired = (part[status[part] == ACTIVE] for part in ends[day])
+            status[won] = CORRECTED
+            status[repaired] = REPAIRED
+            if len(won) or len(repaired):
+                due.end(day, np.concatenate([won, repaired]), log, sides)
+        if scorer is not None:
+            score[day] = scorer.state.score[0]
+            error_points[day] = scorer.state.error_points[0]
+        # lists (Simulation._lists)
+        if len(lists):
+            state = res.list_state
+            today = Changes.concat(
+                [
+                    enlist(lists, state, day, subject, kind, erroneous),
+                    daily_update(
+                        lists,
+                        state,
+                        day,
+                        scorer.state.score if scorer else np.zeros(0, np.float32),
+                        scorer.state.error_points if scorer else np.zeros(0, np.float32),
+                        model.list_key,
+                        first_id=resident,
+                    ),
+                ]
+            )
+            if len(today):
+                changes.append((day, today))
+            mask[day], wrongful[day] = state.mask[0], state.wrongful[0]
+        listed_contacts[0] = black[day]
+    frame = pd.DataFrame(
+        {
+            "day": [d for d, ch in changes for _ in range(len(ch))],
+            "list": [lists.names[b] for _, ch in changes for b in ch.bit],
+            "entered": [bool(x) for _, ch in changes for x in ch.entered],
+            "wrongful": [bool(x) for _, ch in changes for x in ch.wrongful],
+        }
+    )
+    return Replay(
+        score=score,
+        error_points=error_points,
+        mask=mask,
+        wrongful=wrongful,
+        changes=frame,
+        status={int(r): STATUS_NAMES[s] for r, s in zip(rec_ids, status, strict=True)},
+        end_day={int(r): int(e) for r, e in zip(rec_ids, log.column("end_day"), strict=True)},
+    )
+
+
+def contacts_of(sc: Scenario, manifest: dict[str, Any], resident: int) -> np.ndarray | None:
+    """The contacts of `resident` (ids) in the synthetic city of a run (its manifest),
+    drawn again from its seed (None: the city is too large to redraw here)."""
     from scslab.scenario.population import build_population
 
     try:
         pop = build_population(sc.population, int(manifest["residents"]), int(manifest["seed"]))
     except MemoryError:
         return None
-    contacts = pop.contacts.neighbours(resident).astype(np.int64)
+    return pop.contacts.neighbours(resident).astype(np.int64)
+
+
+def blacklisted_contacts(
+    sc: Scenario, contacts: np.ndarray, listings: pd.DataFrame, days: int
+) -> np.ndarray:
+    """How many of `contacts` (resident ids, a contact met in two ways counted twice, as
+    the engine counts them) are on some blacklist at the end of each day, read from the
+    run's listing log (int64, one per day)."""
     black = [n for n, r in sc.lists.items() if r.kind == "black" and r.subject == "resident"]
+    ids, times = np.unique(contacts, return_counts=True)
     res = listings[
         (listings["subject_type"] == "resident")
-        & listings["subject"].isin(contacts)
+        & listings["subject"].isin(ids)
         & listings["list"].isin(black)
     ]
-    count = np.zeros(days)
-    if not len(res):
-        return count
+    count = np.zeros(days, np.int64)
     # Per contact: on any blacklist at the end of day t.
-    for _, part in res.groupby("subject"):
-        depth = np.zeros(days + 1)
+    for who, part in res.groupby("subject"):
+        depth = np.zeros(days + 1, np.int64)
         for row in part.itertuples():
             depth[int(row.day)] += 1 if row.entered else -1
-        on = np.cumsum(depth)[:days] > 0
-        count += on
+        count += (np.cumsum(depth)[:days] > 0) * int(times[np.searchsorted(ids, who)])
     return count
 
 
-def _rule_holds(score: float, rule: Any, sc: Scenario) -> bool:
-    t = rule.trigger
-    scoring = sc.scoring
-    assert scoring is not None
-    names = [g.name for g in scoring.grades]
-    floors = [g.min_score for g in scoring.grades]
-    if t.score_below is not None:
-        return score < t.score_below
-    if t.score_at_least is not None:
-        return score >= t.score_at_least
-    if t.grade_at_most is not None:
-        i = names.index(t.grade_at_most)
-        return score < (floors[i - 1] if i > 0 else float("inf"))
-    i = names.index(t.grade_at_least)
-    return score >= floors[i]
+def _differences(
+    rp: Replay, mine: pd.DataFrame, row: pd.Series, listings: pd.DataFrame | None,
+    resident: int, lists: ListRules, days: int,
+) -> list[str]:  # fmt: skip
+    """Where the replay `rp` differs from what the run stored, in words (empty: nowhere)."""
+    out = []
+    if len(rp.score) and "score" in row:
+        stored = np.float32(row["score"])
+        if rp.score[-1] != stored:
+            out.append(
+                f"the replayed final score ({rp.score[-1]:.3f}) differs from the stored one "
+                f"({stored:.3f}) by {float(stored) - float(rp.score[-1]):+.3f} points"
+            )
+    if listings is not None:
+        logged = listings[
+            (listings["subject_type"] == "resident") & (listings["subject"] == resident)
+        ]
+        logged = logged[["day", "list", "entered", "wrongful"]].reset_index(drop=True)
+        ours = rp.changes
+        same = len(logged) == len(ours) and all(
+            (logged[c].astype(t).to_numpy() == ours[c].astype(t).to_numpy()).all()
+            for c, t in (("day", int), ("list", str), ("entered", bool), ("wrongful", bool))
+        )
+        if not same:
+            out.append(
+                f"the replayed listing changes ({len(ours)}) differ from the run's listing "
+                f"log ({len(logged)} for this resident)"
+            )
+    if days and len(lists):
+        for b, name in enumerate(lists.names):
+            for what, bits in (("on", rp.mask), ("wrongful", rp.wrongful)):
+                col = f"{what}_{name}"
+                if col in row and bool(row[col]) != bool((bits[-1] >> b) & 1):
+                    out.append(f"the replay ends {'' if bits[-1] >> b & 1 else 'not '}{col}")
+    for r in mine.itertuples():
+        if r.effective_day >= days:
+            continue
+        if rp.status[int(r.id)] != str(r.status) or rp.end_day[int(r.id)] != int(r.end_day):
+            out.append(
+                f"record {r.id}: replayed {rp.status[int(r.id)]} (end day "
+                f"{rp.end_day[int(r.id)]}), stored {r.status} (end day {r.end_day})"
+            )
+    return out
 
 
 @dataclass(frozen=True)
@@ -221,34 +429,32 @@ def explain(path: str | Path, resident: int | None = None, pick: str | None = No
     notes: list[str] = []
     exact = True
 
-    # ---- score
-    score: list[float] = []
-    stored = float(row["score"]) if "score" in row else None
-    if sc.scoring is not None:
-        contacts_black = None
-        if sc.scoring.association_penalty > 0:
-            if listings is None:
-                exact = False
-                notes.append(
-                    "no listing log in this run: association penalties are left out of the "
-                    "score, which is approximate"
-                )
-            else:
-                contacts_black = _contacts_blacklisted(sc, run.manifest, resident, listings, days)
-                if contacts_black is None:
-                    exact = False
-                    notes.append("the city is too large to redraw: association penalties left out")
-        series = _replay(sc, mine, days, contacts_black)
-        score = [round(float(x), 3) for x in series]
-        if stored is not None and abs(series[-1] - stored) > 0.01:
+    # ---- the model, replayed
+    model = Model.of(sc, int(run.manifest["seed"]))
+    contacts_black = None
+    if sc.scoring is not None and sc.scoring.association_penalty > 0:
+        if listings is None:
             exact = False
             notes.append(
-                f"the replayed final score ({series[-1]:.2f}) differs from the stored one "
-                f"({stored:.2f}) by {stored - series[-1]:+.2f} points: the daily series is "
-                "approximate"
+                "no listing log in this run: association penalties are left out of the "
+                "score, which is approximate"
             )
-    else:
+        else:
+            contacts = contacts_of(sc, run.manifest, resident)
+            if contacts is None:
+                exact = False
+                notes.append("the city is too large to redraw: association penalties left out")
+            else:
+                contacts_black = blacklisted_contacts(sc, contacts, listings, days)
+    rp = replay(model, mine, resident, days, contacts_black)
+    score = [round(float(x), 3) for x in rp.score]
+    stored = float(row["score"]) if "score" in row else None
+    if sc.scoring is None:
         notes.append("the scenario has no points layer for residents: no score")
+    differ = _differences(rp, mine, row, listings, resident, model.lists, days)
+    if differ:
+        exact = False
+        notes.append("the replay differs from the run: " + "; ".join(differ))
 
     # ---- records
     records: list[dict[str, Any]] = []
@@ -281,15 +487,15 @@ def explain(path: str | Path, resident: int | None = None, pick: str | None = No
             "someone else (wrong person)"
         )
 
-    # ---- listings and their decisive records
+    # ---- listings (replayed) and their decisive records
+    own = rp.changes.assign(subject_type="resident", subject=resident)
+    out_listings = [
+        _describe_episode(sc, model, e, mine, resident, days, contacts_black)
+        for e in _episodes(own, days - 1).sort_values("start", kind="stable").itertuples()
+    ]
     episodes = _episodes(listings, days - 1) if listings is not None else None
-    out_listings = []
-    if episodes is not None:
-        ep = episodes[(episodes["subject_type"] == "resident") & (episodes["subject"] == resident)]
-        for e in ep.sort_values("start").itertuples():
-            out_listings.append(_describe_episode(sc, e, mine, days, score))
-    else:
-        notes.append("no listing log in this run: listings are not shown")
+    if episodes is None:
+        notes.append("no listing log in this run: the firms' listings are not shown")
 
     # ---- firms they represent
     firms = []
@@ -362,39 +568,36 @@ def _measures(sc: Scenario, lname: str) -> list[str]:
 
 
 def _describe_episode(
-    sc: Scenario, e: Any, mine: pd.DataFrame, days: int, score: list[float]
+    sc: Scenario,
+    model: Model,
+    e: Any,
+    mine: pd.DataFrame,
+    resident: int,
+    days: int,
+    contacts_black: np.ndarray | None,
 ) -> dict[str, Any]:
-    rule = sc.lists[str(e.list)]
+    """One listing episode `e` (list, start, end, wrongful) and its decisive records: the
+    model replayed without each record (effective by the day of listing) in turn."""
+    sc_list = str(e.list)
+    bit = model.lists.names.index(sc_list)
     start, end = int(e.start), int(e.end)
-    decisive: list[int] = []
-    without_errors: bool | None = None
-    how = ""
-    if rule.trigger.records:
-        trig = mine[mine["kind"].astype(str).isin(rule.trigger.records)]
-        same_day = trig[trig["effective_day"] == start]
-        if len(same_day) == 1:
-            decisive = [int(same_day["id"].iloc[0])]
-            how = "the record that took effect on the day of listing; no other triggering record"
-        elif len(same_day) > 1:
-            how = f"{len(same_day)} triggering records took effect that day: none alone decisive"
-        true_ones = same_day[~same_day["erroneous"]]
-        without_errors = len(true_ones) > 0
-    elif sc.scoring is not None and score:
-        held = _rule_holds(score[start], rule, sc)
-        # The association penalty does not depend on one's own records: keep it as is.
-        offset = score[start] - _replay(sc, mine, start + 1, None)[start]
-        candidates = mine[(mine["effective_day"] <= start) & (mine["status"] != "pending")]
-        for r in candidates.itertuples():
-            alt = _replay(sc, mine, start + 1, None, skip=int(r.id))[start] + offset
-            if held and not _rule_holds(float(alt), rule, sc):
-                decisive.append(int(r.id))
-        clean = mine[~mine["erroneous"].astype(bool)]
-        alt = _replay(sc, clean, start + 1, None)[start] + offset
-        without_errors = _rule_holds(float(alt), rule, sc)
-        how = "records without whose points the score rule would not have held that day"
+
+    def listed_without(ids: Collection[int]) -> bool:
+        alt = replay(model, mine, resident, start + 1, contacts_black, leave_out=ids)
+        return bool((alt.mask[start] >> bit) & 1)
+
+    counted = mine[(mine["effective_day"] <= start) & (mine["status"].astype(str) != "pending")]
+    decisive = [int(i) for i in counted["id"] if not listed_without([int(i)])]
+    errors = counted["id"][counted["erroneous"].astype(bool)].astype(int).tolist()
+    without_errors = listed_without(errors) if errors else True
+    how = (
+        "records without which the model, replayed, would not have listed them that day"
+        if decisive
+        else "none alone: replayed without any one of their records, they were still listed"
+    )
     return {
-        "list": str(e.list),
-        "kind": rule.kind,
+        "list": sc_list,
+        "kind": sc.lists[sc_list].kind,
         "start": start,
         "end": end,
         "days": (end if end >= 0 else days) - start,
@@ -403,7 +606,7 @@ def _describe_episode(
         "decisive_records": decisive,
         "decisive_how": how,
         "listed_without_erroneous_records": without_errors,
-        "measures": _measures(sc, str(e.list)),
+        "measures": _measures(sc, sc_list),
     }
 
 
@@ -487,7 +690,8 @@ def explain_view(e: Explanation, points: int = 12) -> list[Any]:
         f"{ap['won']}, {ap['pending_at_end']} undecided at the end."
     )
     out.append(
-        "Reconstruction: exact (replayed from records, listings and the redrawn city)."
+        "Reconstruction: exact (the model's code replayed on their records: the final score, "
+        "listings and records' statuses are the run's)."
         if e.exact
         else "Reconstruction: [yellow]approximate[/]."
     )

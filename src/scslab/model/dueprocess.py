@@ -436,10 +436,7 @@ class DueProcessState:
             return
         kind = log.column("kind")[ids]
         subj = log.column("subject")[ids]
-        for s, side in enumerate(sides):
-            if len(side.lists.kind_bits):
-                sel = (self.kinds.subject[kind] == s) & (side.lists.kind_bits[kind] != 0)
-                self.triggers[s].extend(ids[sel])
+        self.keep_triggers(ids, kind, sides)
         if not self.rules.on:
             return
         r = self.rules
@@ -489,6 +486,14 @@ class DueProcessState:
             np.add.at(side.acc, (side.cell[subj[sel]], side.cols["notices"][0]), 1.0)
         self._schedule(FILE, appeal[appeal >= 0], ids[appeal >= 0])
         self._schedule(REPAIR, repair[repair >= 0], ids[repair >= 0])
+
+    def keep_triggers(self, ids: np.ndarray, kind: np.ndarray, sides: tuple[SideLike, ...]) -> None:
+        """Keep the records `ids` (of kinds `kind`, taking effect today) that put their
+        subject on a list: end() looks among them for those that keep a listing."""
+        for s, side in enumerate(sides):
+            if len(side.lists.kind_bits):
+                sel = (self.kinds.subject[kind] == s) & (side.lists.kind_bits[kind] != 0)
+                self.triggers[s].extend(ids[sel])
 
     def step(self, day: int, log: RecordLog, sides: tuple[SideLike, ...]) -> None:
         """Handle today's appeals, decisions and repairs (after plan() for today)."""

@@ -353,11 +353,13 @@ def _daily(
     out_bit: np.ndarray,
     out_entered: np.ndarray,
     out_wrongful: np.ndarray,
+    first_id: int = 0,
 ) -> tuple[int, int]:
     """Expiry, extension, compliance exits and score rules of the agents ids[start:]
     (increasing; every agent that may change: see daily_update); stops early if out is
-    full and returns (changes written, where to start again). The fields of the agent
-    16 places ahead are prefetched: the ids are scattered over the arrays."""
+    full and returns (changes written, where to start again). The random draws of agent
+    i are keyed by its id in the run, first_id + i (see daily_update). The fields of the
+    agent 16 places ahead are prefetched: the ids are scattered over the arrays."""
     n_lists = len(rule)
     cap = len(out_subject)
     n_out = 0
@@ -396,14 +398,15 @@ def _daily(
                     continue
                 leave = False
                 if daily_compliance[b] > 0.0 and (
-                    hash_uniform(key, day, i * 16 + b) < daily_compliance[b]
+                    hash_uniform(key, day, (first_id + i) * 16 + b) < daily_compliance[b]
                 ):
                     leave = True
                 elif until[b, i] <= day:
                     if (
                         not (extended[i] & flag)
                         and extension[b] > 0
-                        and hash_uniform(key, day, i * 16 + 8 + b) < extension_probability[b]
+                        and hash_uniform(key, day, (first_id + i) * 16 + 8 + b)
+                        < extension_probability[b]
                     ):
                         extended[i] |= flag
                         if true_until[b, i] >= until[b, i]:  # a true record ran to the end
@@ -459,6 +462,7 @@ def daily_update(
     key: np.uint64,
     score_outside: np.ndarray | None = None,
     listed: np.ndarray | None = None,
+    first_id: int = 0,
 ) -> Changes:
     """Today's exits (expiry, compliance) and score-rule entries and exits, for everyone.
 
@@ -467,7 +471,9 @@ def daily_update(
     score_outside: those runs, as Scorer.outside keeps them after
     watch_band(*rules.score_band()); listed: the ids of every agent on some list,
     increasing (after today's enlist). Both are found here from the masks and scores
-    when not given.
+    when not given. first_id: the id in the run of agent 0 of `state` (the draws of
+    compliance and extension are keyed by the run's ids): 0 for a whole population,
+    the resident's id when `explain` replays one resident as a state of one agent.
     """
     if len(rules) == 0:
         return Changes(*(np.zeros(0, t) for t in (np.int32, np.uint8, bool, bool)))
@@ -513,6 +519,7 @@ def daily_update(
             ids,
             start,
             *out,
+            first_id,
         )
         parts.append(Changes(*(a[:n] for a in out)))
         cap *= 2
