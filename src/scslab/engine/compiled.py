@@ -30,7 +30,7 @@ turns into seconds per phase for the manifest.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numba as nb
 import numpy as np
@@ -140,84 +140,161 @@ def _count_in_groups(
         row[groups_of_cell[q], col] += 1.0
 
 
+class KindTable(NamedTuple):
+    """The departments' record kinds about residents, as compiled days read them
+    (index = kind; see model/departments.py)."""
+
+    key: np.ndarray  # uint64, the kind's random stream
+    mean: np.ndarray  # float64, candidates a day: residents x daily rate x max_mult
+    max_mult: np.ndarray  # float64, the thinning bound of the rate multipliers
+    listed_multiplier: np.ndarray  # float64
+    decile_multiplier: np.ndarray  # float64 [kinds, 10]
+    migrant_multiplier: np.ndarray  # float64
+    coverage: np.ndarray  # float64, share of events the department records
+    error_rate: np.ndarray  # float64, share of records that are erroneous
+    points: np.ndarray  # float64, score points of a record
+    col_true: np.ndarray  # int64, metric column of a true record (by department)
+    col_erroneous: np.ndarray  # int64, metric column of an erroneous record
+
+
+class People(NamedTuple):
+    """The residents as compiled days read them."""
+
+    income_decile: np.ndarray  # uint8, 0 = poorest
+    migrant: np.ndarray  # uint8, 1 = no local hukou
+    cell: np.ndarray  # int16, collector cell
+    contacts_of_indptr: np.ndarray  # CSR of who counts each resident as a contact
+    contacts_of_indices: np.ndarray
+
+
+class ScoreTable(NamedTuple):
+    """The score's rules in points (see model/scoring.ScoreRules): lo and hi are the
+    bounds made finite, min_score and max_score as the scenario gives them."""
+
+    base: float
+    decay: float
+    association: float
+    lo: float
+    hi: float
+    min_score: float
+    max_score: float
+
+
+class ScoreArrays(NamedTuple):
+    """The scorer's per-subject arrays that compiled days change in place."""
+
+    error_points: np.ndarray  # float32, the erroneous part of each score
+    with_errors: np.ndarray  # bool, ever had erroneous points
+    outside: np.ndarray  # bool per run of eight subjects: the lists' update visits it
+
+
+class ListArrays(NamedTuple):
+    """The residents' lists (model/lists.ListState) and their listed contacts."""
+
+    mask: np.ndarray  # uint8, bit b: on list b
+    wrongful: np.ndarray  # uint8, bit b: on list b only by erroneous records
+    extended: np.ndarray
+    until: np.ndarray  # day each listing ends
+    true_until: np.ndarray
+    listed_contacts: np.ndarray  # blacklisted contacts of each resident
+
+
+class ListTable(NamedTuple):
+    """The lists' rules (model/lists.ListRules) and their metric columns."""
+
+    rule: np.ndarray
+    threshold: np.ndarray
+    extension: np.ndarray
+    extension_probability: np.ndarray
+    daily_compliance: np.ndarray
+    key: np.uint64  # the lists' random stream
+    black_bits: int  # the lists that are blacklists
+    stay: np.ndarray  # ListRules.stay_bands; row 0: the score band of no rule
+    col_new: np.ndarray
+    col_new_wrongful: np.ndarray
+    col_exits: np.ndarray
+
+
+class TallyArgs(NamedTuple):
+    """What tally_days reads and writes besides the day's scores (see tally_days)."""
+
+    cell: np.ndarray
+    upper_floors: np.ndarray
+    grade_of_bin: np.ndarray
+    common_grade: int
+    cell_count: np.ndarray
+    hist_lo: float
+    score_columns: np.ndarray
+    acc: np.ndarray
+    counted: np.ndarray
+    bin_counts: np.ndarray
+    grade_counts: np.ndarray
+    group_indptr: np.ndarray
+    group_indices: np.ndarray
+    values: np.ndarray
+    hist: np.ndarray
+
+
+class Collecting(NamedTuple):
+    """The collectors' arrays (see run_days)."""
+
+    groups_indptr: np.ndarray
+    groups_of_cell: np.ndarray
+    group_count: np.ndarray
+    values: np.ndarray  # [days, groups, metrics]
+    snapshots: np.ndarray  # float32 [rows, residents]
+    tally_each_day: bool
+    tally: TallyArgs
+    keep: bool
+    days_blacklisted: np.ndarray  # per agent, or empty
+    days_wrongful: np.ndarray  # per agent, or empty
+    counted: tuple[np.ndarray, np.ndarray]
+    list_counts: np.ndarray
+
+
+Columns5 = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""Five columns of one table: records (day, kind, subject, actor, erroneous) or listing
+changes (day, subject, bit, entered, wrongful)."""
+
+
+class Grown(NamedTuple):
+    """What compiled days may replace (arrays grown or swapped) and how much of each
+    is used: given to run_days and returned by it."""
+
+    score: np.ndarray
+    spare: np.ndarray
+    listed: np.ndarray  # ids on some list, increasing
+    error_ids: np.ndarray
+    n_error_ids: int
+    records: Columns5
+    n_records: int
+    changes: Columns5
+    n_changes: int
+
+
 @nb.njit(cache=True, nogil=True)
 def run_days(
     first_day: int,
     last_day: int,
-    # departments: per record kind
-    kind_key: np.ndarray,
-    kind_mean: np.ndarray,
-    kind_max_mult: np.ndarray,
-    listed_multiplier: np.ndarray,
-    decile_multiplier: np.ndarray,
-    migrant_multiplier: np.ndarray,
-    coverage: np.ndarray,
-    error_rate: np.ndarray,
-    points: np.ndarray,
-    col_true: np.ndarray,
-    col_erroneous: np.ndarray,
-    income_decile: np.ndarray,
-    migrant: np.ndarray,
-    # scoring
-    scores: tuple[np.ndarray, np.ndarray],
-    error_points: np.ndarray,
-    with_errors: np.ndarray,
-    error_ids: np.ndarray,
-    score_rules: tuple[float, float, float, float, float, float, float],
-    outside: np.ndarray,
-    # lists
-    mask: np.ndarray,
-    wrongful: np.ndarray,
-    extended: np.ndarray,
-    until: np.ndarray,
-    true_until: np.ndarray,
-    rule: np.ndarray,
-    threshold: np.ndarray,
-    extension: np.ndarray,
-    extension_probability: np.ndarray,
-    daily_compliance: np.ndarray,
-    list_key: np.uint64,
-    black_bits: int,
-    stay: np.ndarray,
-    listed: np.ndarray,
-    contacts_of_indptr: np.ndarray,
-    contacts_of_indices: np.ndarray,
-    listed_contacts: np.ndarray,
-    col_new: np.ndarray,
-    col_new_wrongful: np.ndarray,
-    col_exits: np.ndarray,
-    # collectors
-    cell: np.ndarray,
-    groups_indptr: np.ndarray,
-    groups_of_cell: np.ndarray,
-    group_count: np.ndarray,
-    values: np.ndarray,
-    snapshots: np.ndarray,
-    tally_each_day: bool,
-    tally: tuple,
-    keep: bool,
-    days_blacklisted: np.ndarray,
-    days_wrongful: np.ndarray,
-    counted: tuple[np.ndarray, np.ndarray],
-    list_counts: np.ndarray,
-    # growing outputs, and how much of each is used
-    records: tuple[np.ndarray, ...],
-    n_records: int,
-    changes: tuple[np.ndarray, ...],
-    n_changes: int,
-    n_error_ids: int,
+    kinds: KindTable,
+    people: People,
+    score_rules: ScoreTable,
+    scoring: ScoreArrays,
+    lists: ListArrays,
+    list_rules: ListTable,
+    collecting: Collecting,
+    grown: Grown,
     cycles: np.ndarray,
-) -> tuple[Any, ...]:
+) -> Grown:
     """Days first_day to last_day - 1 of the engine's loop for a scenario without
-    unsupported() features, on the engine's state (changed in place, and the grown or
-    swapped arrays returned).
+    unsupported() features, on the run's state in the containers above (changed in
+    place; what is grown or swapped comes back in the returned Grown).
 
-    scores: (score, spare) as the scorer keeps them; score_rules: (base, decay,
-    association, lo, hi, min_score, max_score) in points, lo and hi finite. values[day]
+    grown.score and grown.spare: the scores as the scorer keeps them. values[day]
     [groups, metrics] (zeros) receives each day's row of the resident series, its score
     columns (score sum and grades) from tally_days(). The day's scores are
     snapshots[(day - first_day) % len(snapshots)] (drift writes them there): with
-    tally_each_day, tally_days(day, those scores, *tally) counts them at the end of the
+    tally_each_day, tally_days(day, those scores, tally) counts them at the end of the
     day (two rows are enough); else the caller does, a chunk of days later (a row per
     day). With keep, the last day's scores are copied to spare and the two swap (the
     returned score is spare, the returned spare the score passed in); without, the
@@ -233,27 +310,68 @@ def run_days(
     a score outside the band, where no score rule holds) or records, and those in which a
     listed agent's score has left the band of its list mask (mark_leaving; stay:
     ListRules.stay_bands, whose row 0 is that score band) or a listed agent has erroneous
-    points; unless a list has
-    rules other than scores, when every listed agent is visited every day.
+    points; unless a list has rules other than scores, when every listed agent is
+    visited every day.
 
     The list columns (agents on each list, wrongfully, blacklisted, wrongfully
     blacklisted) are counted by visiting every listed agent each day (_collect_lists)
     when days_blacklisted is kept per agent or a list has rules other than scores; else
-    list_counts [groups, metrics] is kept
-    equal to them from the agents that may have changed (recount_lists over the day's
-    listing changes and the agents with erroneous points, whose wrongful flags may change
-    alone; counted: the (mask, wrongful) each was last counted with, per agent, or empty
-    arrays to count the first way), and added to each day's row.
+    list_counts [groups, metrics] is kept equal to them from the agents that may have
+    changed (recount_lists over the day's listing changes and the agents with erroneous
+    points, whose wrongful flags may change alone; counted: the (mask, wrongful) each
+    was last counted with, per agent, or empty arrays to count the first way), and
+    added to each day's row.
 
     records: (day, kind, subject, actor, erroneous) of the records written; changes:
     (day, subject, bit, entered, wrongful) of the listing changes.
     cycles[phase] adds the processor cycles spent in each phase.
-
-    Returns (score, spare, listed, error_ids, n_error_ids, records, n_records, changes,
-    n_changes).
     """
-    score, spare = scores
+    (
+        kind_key,
+        kind_mean,
+        kind_max_mult,
+        listed_multiplier,
+        decile_multiplier,
+        migrant_multiplier,
+        coverage,
+        error_rate,
+        points,
+        col_true,
+        col_erroneous,
+    ) = kinds
+    income_decile, migrant, cell, contacts_of_indptr, contacts_of_indices = people
     base, decay, association, lo, hi, min_score, max_score = score_rules
+    error_points, with_errors, outside = scoring
+    mask, wrongful, extended, until, true_until, listed_contacts = lists
+    (
+        rule,
+        threshold,
+        extension,
+        extension_probability,
+        daily_compliance,
+        list_key,
+        black_bits,
+        stay,
+        col_new,
+        col_new_wrongful,
+        col_exits,
+    ) = list_rules
+    (
+        groups_indptr,
+        groups_of_cell,
+        group_count,
+        values,
+        snapshots,
+        tally_each_day,
+        tally,
+        keep,
+        days_blacklisted,
+        days_wrongful,
+        counted,
+        list_counts,
+    ) = collecting
+    score, spare, listed, error_ids, n_error_ids, records, n_records, changes, n_changes = grown
+    given_score, given_spare = score, spare
     band_lo, band_hi = stay[0, 0], stay[0, 1]  # the score band: no score rule holds
     n = len(mask)
     n_lists = len(rule)
@@ -330,13 +448,13 @@ def run_days(
         score = today
         decay_error_points(error_points, decay, error_ids[:n_error_ids])
         subjects = rec_subject[day_first:n_records]
-        kinds = rec_kind[day_first:n_records]
+        day_kinds = rec_kind[day_first:n_records]
         errs = rec_erroneous[day_first:n_records]
         add_points(
             score,
             error_points,
             subjects,
-            points[kinds.astype(np.int64)],
+            points[day_kinds.astype(np.int64)],
             errs,
             min_score,
             max_score,
@@ -344,7 +462,7 @@ def run_days(
         for r in range(len(subjects)):
             i = subjects[r]
             outside[i >> 3] = True
-            k = kinds[r]
+            k = day_kinds[r]
             col = col_erroneous[k] if errs[r] else col_true[k]
             _count_in_groups(values[day], groups_indptr, groups_of_cell, cell[i], col)
             if errs[r] and not with_errors[i]:
@@ -484,45 +602,19 @@ def run_days(
             )
         values[day, :, 0] = group_count
         if tally_each_day:
-            tally_days(day, snapshots[row : row + 1], *tally)
+            tally_days(day, snapshots[row : row + 1], tally)
         cycles[6] += _cycles() - t4
     if keep and last_day > first_day:
-        spare = scores[1]
+        spare = given_spare
         spare[:] = score
-        score, spare = spare, scores[0]
-    return (
-        score,
-        spare,
-        listed,
-        error_ids,
-        n_error_ids,
-        records,
-        n_records,
-        changes,
-        n_changes,
+        score, spare = spare, given_score
+    return Grown(
+        score, spare, listed, error_ids, n_error_ids, records, n_records, changes, n_changes
     )
 
 
 @nb.njit(cache=True, nogil=True)
-def tally_days(
-    first_day: int,
-    snapshots: np.ndarray,
-    cell: np.ndarray,
-    upper_floors: np.ndarray,
-    grade_of_bin: np.ndarray,
-    common_grade: int,
-    cell_count: np.ndarray,
-    hist_lo: float,
-    score_columns: np.ndarray,
-    acc: np.ndarray,
-    counted: np.ndarray,
-    bin_counts: np.ndarray,
-    grade_counts: np.ndarray,
-    group_indptr: np.ndarray,
-    group_indices: np.ndarray,
-    values: np.ndarray,
-    hist: np.ndarray,
-) -> None:
+def tally_days(first_day: int, snapshots: np.ndarray, tally: TallyArgs) -> None:
     """The score columns of the days from first_day on, one day per row of snapshots
     (scores in points, as run_days() keeps them): the score tally of each day
     (tally_scores) summed into its groups' values[day][:, score_columns] (the score sum,
@@ -535,6 +627,23 @@ def tally_days(
     run_days() goes on with the next days. The group sums are the general loop's, bit
     for bit: each group's cells added in order from 0.0, four columns at a time (in
     registers, so that no column waits for the one before)."""
+    (
+        cell,
+        upper_floors,
+        grade_of_bin,
+        common_grade,
+        cell_count,
+        hist_lo,
+        score_columns,
+        acc,
+        counted,
+        bin_counts,
+        grade_counts,
+        group_indptr,
+        group_indices,
+        values,
+        hist,
+    ) = tally
     n_columns = len(score_columns)
     for d in range(len(snapshots)):
         day = first_day + d

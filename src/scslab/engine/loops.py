@@ -9,6 +9,7 @@ import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import cast
 
 import numba as nb
 import numpy as np
@@ -17,7 +18,21 @@ from scslab.engine.arena import zeroed_arrays
 from scslab.engine.collectors import (
     recount_lists,
 )
-from scslab.engine.compiled import N_PHASES, run_days, tally_days
+from scslab.engine.compiled import (
+    N_PHASES,
+    Collecting,
+    Columns5,
+    Grown,
+    KindTable,
+    ListArrays,
+    ListTable,
+    People,
+    ScoreArrays,
+    ScoreTable,
+    TallyArgs,
+    run_days,
+    tally_days,
+)
 from scslab.engine.state import HIST_LO, RunState
 from scslab.engine.steps import PHASES, STEPS, Today, finish_collect
 from scslab.model.departments import (
@@ -73,8 +88,8 @@ def run_general(st: RunState, progress: Callable[[int, int], None] | None) -> No
 
 def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> None:
     """Every day in compiled.run_days (in chunks, for progress or for the tally a chunk
-    behind), on the state _setup() made; leaves the state as _run_days() would, bit
-    for bit, but for the scorer's scratch (`_spare`, and `outside`, marked by
+    behind), on the run's state; leaves the state as run_general() would, bit
+    for bit, but for the scorer's scratch (`spare`, and `outside`, marked by
     unlisted subjects and by listed ones whose score rules' verdicts changed: still
     every run the lists' update must visit)."""
     pop = st.population
@@ -97,14 +112,17 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
     days, n_bins = st.days, len(res.hist)
     expected = res.n * kinds.daily_rate.sum() * max_mult.max() * days
     cap = max(1024, int(expected * RECORD_CAPACITY_SLACK))
-    records = tuple(np.empty(cap, t) for t in (np.int16, np.uint8, np.int32, np.int32, np.bool_))
-    changes = tuple(np.empty(1024, t) for t in (np.int16, np.int32, np.uint8, np.bool_, np.bool_))
-    n_records = n_changes = n_error_ids = 0
-    error_ids = np.zeros(1024, np.int64)
+    records = cast(
+        Columns5,
+        tuple(np.empty(cap, t) for t in (np.int16, np.uint8, np.int32, np.int32, np.bool_)),
+    )
+    changes = cast(
+        Columns5,
+        tuple(np.empty(1024, t) for t in (np.int16, np.int32, np.uint8, np.bool_, np.bool_)),
+    )
     cycles = np.zeros(N_PHASES, np.int64)
-    own = (scorer.state.score, scorer._spare)
-    score, spare = own
-    listed = res.listed
+    own = (scorer.state.score, scorer.spare)
+    grown = Grown(*own, res.listed, np.zeros(1024, np.int64), 0, records, 0, changes, 0)
     floors = rules.grade_floors
     # the state columns come first, in the order the collectors write them
     assert res.cols["state"].tolist() == list(range(len(res.cols["state"])))
@@ -131,7 +149,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
     snapshots = zeroed_arrays([((rows, res.n), np.float32)] * (2 if behind else 1))
     # the score sum's column, then the grades' in order (as tally_days counts them)
     score_columns = np.concatenate([res.cols["score"], res.cols["grade"]])
-    tally_args = (
+    tally_args = TallyArgs(
         res.collector.cell,
         floors[:-1].astype(np.float64),
         counts.grade_of_bin,
@@ -159,13 +177,27 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
                 progress(wait_for[0], days)
 
     # arguments of run_days that are the same for every chunk
-    kind_keys = np.array(st.kind_keys, np.uint64)
-    kind_means = res.n * kinds.daily_rate * max_mult
-    col_true, col_erroneous = (
+    kind_table = KindTable(
+        np.array(st.kind_keys, np.uint64),
+        res.n * kinds.daily_rate * max_mult,
+        max_mult,
+        kinds.listed_multiplier,
+        kinds.decile_multiplier,
+        kinds.migrant_multiplier,
+        kinds.coverage,
+        kinds.error_rate,
+        kinds.points,
         res.cols["records_true"][dept],
         res.cols["records_erroneous"][dept],
     )
-    score_rules = (
+    people = People(
+        r.income_decile,
+        r.migrant.view(np.uint8),
+        res.collector.cell,
+        pop.contacts_of.indptr,
+        pop.contacts_of.indices,
+    )
+    score_table = ScoreTable(
         rules.base,
         rules.decay,
         rules.association_penalty,
@@ -173,6 +205,28 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
         _finite(rules.max_score),
         rules.min_score,
         rules.max_score,
+    )
+    score_arrays = ScoreArrays(scorer.state.error_points, scorer.with_errors, scorer.outside)
+    list_arrays = ListArrays(
+        state.mask,
+        state.wrongful,
+        state.extended,
+        state.until,
+        state.true_until,
+        st.listed_contacts,
+    )
+    list_table = ListTable(
+        lists.rule,
+        lists.threshold,
+        lists.extension,
+        lists.extension_probability,
+        lists.daily_compliance,
+        st.list_key[0],
+        lists.black_bits,
+        lists.stay_bands,
+        res.cols["new_listings"],
+        res.cols["new_listings_wrongful"],
+        res.cols["exits"],
     )
     group_count = groups.sum_cells(res.collector.cell_count[:, None].astype(np.float64))[:, 0]
     # without per-agent days on the blacklist, the list columns may be kept up to date
@@ -183,7 +237,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
     if len(st.days_blacklisted) != res.n:
         counted = (np.zeros(res.n, np.uint8), np.zeros(res.n, np.uint8))
         recount_lists(
-            listed,
+            res.listed,
             state.mask,
             state.wrongful,
             *counted,
@@ -200,59 +254,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
             last = min(days, first + step)
             snapshot = snapshots[chunk % 2][: last - first] if behind else snapshots[0]
             start = time.perf_counter()
-            (
-                score,
-                spare,
-                listed,
-                error_ids,
-                n_error_ids,
-                records,
-                n_records,
-                changes,
-                n_changes,
-            ) = run_days(
-                first,
-                last,
-                kind_keys,
-                kind_means,
-                max_mult,
-                kinds.listed_multiplier,
-                kinds.decile_multiplier,
-                kinds.migrant_multiplier,
-                kinds.coverage,
-                kinds.error_rate,
-                kinds.points,
-                col_true,
-                col_erroneous,
-                r.income_decile,
-                r.migrant.view(np.uint8),
-                (score, spare),
-                scorer.state.error_points,
-                scorer._with_errors,
-                error_ids,
-                score_rules,
-                scorer.outside,
-                state.mask,
-                state.wrongful,
-                state.extended,
-                state.until,
-                state.true_until,
-                lists.rule,
-                lists.threshold,
-                lists.extension,
-                lists.extension_probability,
-                lists.daily_compliance,
-                st.list_key[0],
-                lists.black_bits,
-                lists.stay_bands,
-                listed,
-                pop.contacts_of.indptr,
-                pop.contacts_of.indices,
-                st.listed_contacts,
-                res.cols["new_listings"],
-                res.cols["new_listings_wrongful"],
-                res.cols["exits"],
-                res.collector.cell,
+            collecting = Collecting(
                 groups.groups_indptr,
                 groups.groups_of_cell,
                 group_count,
@@ -265,11 +267,18 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
                 st.trail.days_wrongful,
                 counted,
                 list_counts,
-                records,
-                n_records,
-                changes,
-                n_changes,
-                n_error_ids,
+            )
+            grown = run_days(
+                first,
+                last,
+                kind_table,
+                people,
+                score_table,
+                score_arrays,
+                list_arrays,
+                list_table,
+                collecting,
+                grown,
                 cycles,
             )
             in_days += time.perf_counter() - start
@@ -278,7 +287,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
                     progress(last, days)
                 continue
             tally_in(tallied)  # the chunk before, which used the other snapshots
-            work = functools.partial(tally_days, first, snapshot, *tally_args)
+            work = functools.partial(tally_days, first, snapshot, tally_args)
             tallied = (last, pool.submit(st.timed("score_tally", work)))
         tally_in(tallied)
     finally:
@@ -286,13 +295,16 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
             pool.shutdown()
     # the state as the general loop leaves it (the last chunk kept its scores in one
     # of the scorer's own arrays)
+    score = grown.score
     assert score is own[0] or score is own[1]
-    scorer.state.score, scorer._spare = score, own[1] if score is own[0] else own[0]
-    scorer._error_ids = error_ids[:n_error_ids].copy()
-    res.listed = listed
-    rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = (a[:n_records] for a in records)
+    scorer.state.score, scorer.spare = score, own[1] if score is own[0] else own[0]
+    scorer.error_ids = grown.error_ids[: grown.n_error_ids].copy()
+    res.listed = grown.listed
+    rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = (
+        a[: grown.n_records] for a in grown.records
+    )
     st.log.extend(rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous, ACTIVE)
-    ch_day, *rest = (a[:n_changes] for a in changes)
+    ch_day, *rest = (a[: grown.n_changes] for a in grown.changes)
     st.trail.listing_changes(0, ch_day, Changes(*rest))
     res.series.values = list(values)
     empty = np.zeros((len(st.ent.series.groups.group), len(st.ent.space)))

@@ -227,13 +227,13 @@ class Scorer:
     def __init__(self, rules: ScoreRules, n: int) -> None:
         self.rules = rules
         self.state = ScoreState.start(n, rules.base)
-        self._spare = np.empty_like(self.state.score)  # drift() writes here, then swaps
+        self.spare = np.empty_like(self.state.score)  # drift() writes here, then swaps
         self._expiring: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self._expiring_ids: dict[
             int, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]
         ] = {}
-        self._with_errors = np.zeros(n, np.bool_)  # subjects that ever had erroneous points
-        self._error_ids = np.zeros(0, np.int64)
+        self.with_errors = np.zeros(n, np.bool_)  # subjects that ever had erroneous points
+        self.error_ids = np.zeros(0, np.int64)
         self.track_risen = False  # set to keep the subjects whose score rose (take_risen)
         self._risen: list[np.ndarray] = []
         self._band = (_finite(-np.inf), _finite(np.inf))  # see watch_band
@@ -259,10 +259,10 @@ class Scorer:
         self.outside[subjects >> 3] = True
         erroneous = erroneous.astype(np.bool_)
         if erroneous.any():
-            fresh = np.unique(subjects[erroneous & ~self._with_errors[subjects]])
+            fresh = np.unique(subjects[erroneous & ~self.with_errors[subjects]])
             if len(fresh):
-                self._with_errors[fresh] = True
-                self._error_ids = np.concatenate([self._error_ids, fresh.astype(np.int64)])
+                self.with_errors[fresh] = True
+                self.error_ids = np.concatenate([self.error_ids, fresh.astype(np.int64)])
 
     def take_risen(self) -> np.ndarray:
         """Subjects whose score records raised since the last call (with repeats).
@@ -295,7 +295,7 @@ class Scorer:
         return functools.partial(
             drift,
             self.state.score,
-            self._spare,
+            self.spare,
             r.base,
             r.decay,
             r.association_penalty,
@@ -319,8 +319,8 @@ class Scorer:
         if not self._pending:
             self.drift_work(listed_contacts)()
         self._pending = False
-        self._spare, self.state.score = self.state.score, self._spare
-        decay_error_points(self.state.error_points, self.rules.decay, self._error_ids)
+        self.spare, self.state.score = self.state.score, self.spare
+        decay_error_points(self.state.error_points, self.rules.decay, self.error_ids)
 
     def apply(
         self,
