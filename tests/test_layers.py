@@ -28,11 +28,8 @@ bottom, beside the package: the kernel cache and the random streams, which every
 that draws or compiles uses."""
 MAX_LINES = 600
 LONG_MODULES = {
-    "scslab.analysis.harm",
-    "scslab.analysis.lint",
     "scslab.cli",
     "scslab.engine.simulation",
-    "scslab.experiments.experiment",
     "scslab.model.activities",
     "scslab.model.dueprocess",
     "scslab.model.lists",
