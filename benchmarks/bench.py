@@ -409,7 +409,8 @@ def compile_time(residents: int, days: int) -> dict:
 SWEEP_SEQUENTIAL = r"""
 import json, sys, time, numba
 from pathlib import Path
-from scslab.experiments.experiment import load_experiment, prepare, run_task
+from scslab.experiments.experiment import load_experiment
+from scslab.experiments.sweep import prepare, run_task
 args = json.loads(sys.argv[1])
 numba.set_num_threads(1)  # as each sweep worker runs
 exp, sc = load_experiment(args["experiment"])
@@ -432,7 +433,9 @@ def sweep_overhead(runs: int, residents: int, days: int, rounds: int = 2) -> lis
     import statistics
     import time
 
-    from scslab.experiments.experiment import Experiment, check_experiment, prepare, run_sweep
+    from scslab.experiments.experiment import Experiment
+    from scslab.experiments.spec import check_experiment
+    from scslab.experiments.sweep import prepare, run_sweep
 
     exp = Experiment(
         name="bench-seeds",

@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from scslab.analysis.harm import gini, measure
-from scslab.analysis.lint import PRINCIPLES, lint
+from scslab.analysis.lint import lint
+from scslab.analysis.principles import PRINCIPLES
 from scslab.analysis.stats import katz_ratio, mean_ci
 from scslab.cli import app
 from tests.audit_helpers import scenario, tiny_run

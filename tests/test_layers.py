@@ -29,10 +29,7 @@ that draws or compiles uses."""
 MAX_LINES = 600
 LONG_MODULES = {
     "scslab.analysis.explain",
-    "scslab.analysis.harm",
-    "scslab.analysis.lint",
     "scslab.cli",
-    "scslab.experiments.experiment",
     "scslab.model.activities",
     "scslab.model.dueprocess",
     "scslab.model.lists",

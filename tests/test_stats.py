@@ -19,7 +19,8 @@ import scslab.analysis.compare
 from scslab import load_run
 from scslab.analysis import figures
 from scslab.analysis.compare import compare, compare_table
-from scslab.analysis.harm import harm_view, headline_across_seeds, measure, summarise
+from scslab.analysis.harm import measure
+from scslab.analysis.harmsummary import harm_view, headline_across_seeds, summarise
 from scslab.analysis.stats import (
     Z95,
     cluster_rate,

@@ -18,15 +18,10 @@ from typer.testing import CliRunner
 from scslab import load_scenario
 from scslab.analysis.figures import FIGURES, check_figures, compute_figures
 from scslab.cli import app
-from scslab.experiments.experiment import (
-    Experiment,
-    ExperimentError,
-    load_experiment,
-    parse_seeds,
-    prepare,
-    run_sweep,
-)
+from scslab.experiments.experiment import Experiment, load_experiment
 from scslab.experiments.sensitivity import analyse
+from scslab.experiments.spec import ExperimentError, parse_seeds
+from scslab.experiments.sweep import prepare, run_sweep
 from scslab.scenario.schema import ScenarioError
 
 runner = CliRunner()
@@ -555,7 +550,8 @@ def test_a_calibration_whose_target_is_never_defined_ends(tmp_path: Path) -> Non
 
 def test_harm_figures_are_the_audits_headline(small_run) -> None:
     """One registry: a sweep's harm figures are the headline of audit and compare."""
-    from scslab.analysis.harm import HARM_FIGURES, headline, measure
+    from scslab.analysis.harm import measure
+    from scslab.analysis.harmsummary import HARM_FIGURES, headline
 
     head = headline(measure(small_run.path))
     assert list(head) == [label for label, _, _ in HARM_FIGURES.values()]

@@ -490,7 +490,7 @@ def report_cmd(
     from scslab.presentation.sweepreport import build_sweep_report, is_sweep_folder
 
     if len(runs) == 1 and is_sweep_folder(runs[0]):  # a sweep: its own report
-        from scslab.experiments.experiment import ExperimentError
+        from scslab.experiments.spec import ExperimentError
         from scslab.rundir.claim import write_file
 
         try:
@@ -593,7 +593,7 @@ def _matched_runs(targets: list[str]) -> list[str]:
 def _print_json(doc: object) -> None:
     import json
 
-    from scslab.analysis.harm import finite
+    from scslab.analysis.harmsummary import finite
 
     sys.stdout.write(json.dumps(finite(doc), indent=2, default=str, allow_nan=False) + "\n")
 
@@ -629,8 +629,10 @@ def audit(
     ] = True,
 ) -> None:
     """Audit rules against human-rights law (SCENARIO), or measure their harm (RUN...)."""
-    from scslab.analysis.harm import RunError, harm_view, measure, summarise, write_audit_json
-    from scslab.analysis.lint import lint, lint_summary, lint_table, principles_table
+    from scslab.analysis.findings import lint_summary, lint_table, principles_table
+    from scslab.analysis.harm import RunError, measure
+    from scslab.analysis.harmsummary import harm_view, summarise, write_audit_json
+    from scslab.analysis.lint import lint
 
     paths = _expand_targets(targets)
     dirs = [p for p in paths if Path(p).is_dir()]
@@ -794,13 +796,9 @@ def _run_seeds(
     `size`: (scale, residents, days, agents) as given to run."""
     from pydantic import ValidationError
 
-    from scslab.experiments.experiment import (
-        ExperimentError,
-        check_experiment,
-        parse_seeds,
-        prepare,
-        seeds_experiment,
-    )
+    from scslab.experiments.experiment import seeds_experiment
+    from scslab.experiments.spec import ExperimentError, check_experiment, parse_seeds
+    from scslab.experiments.sweep import prepare
 
     scale, residents, days, agents = size
     try:
@@ -828,7 +826,7 @@ def _run_sweep_cli(sweep, workers: int, scheduler: str | None, quiet: bool) -> N
     """Print the plan, run the sweep with a progress bar, print where the table is."""
     from rich.progress import TimeRemainingColumn
 
-    from scslab.experiments.experiment import run_sweep
+    from scslab.experiments.sweep import run_sweep
 
     exp = sweep.experiment
     todo = sweep.missing()
@@ -923,7 +921,9 @@ def sweep(
 ) -> None:
     """Run an experiment: every design point with every seed, one run directory each,
     and one table of parameters and figures (sweep.parquet)."""
-    from scslab.experiments.experiment import ExperimentError, load_experiment, prepare
+    from scslab.experiments.experiment import load_experiment
+    from scslab.experiments.spec import ExperimentError
+    from scslab.experiments.sweep import prepare
 
     if not 0 <= workers <= 1024:
         fail(f"--workers: must be 0 to 1024 (got {workers})")
@@ -947,9 +947,9 @@ def sensitivity(
 ) -> None:
     """Sobol indices (S1, ST) or Morris mu* of each figure, with 95% bootstrap intervals,
     and the share of each figure's variance that is the seeds' noise alone."""
-    from scslab.experiments.experiment import ExperimentError
     from scslab.experiments.sensitivity import analyse
     from scslab.experiments.sensitivity import plot as plot_indices
+    from scslab.experiments.spec import ExperimentError
 
     try:
         result = analyse(folder)
@@ -1006,7 +1006,7 @@ def calibrate(
     (extends the base), fit.csv and fit.png, importances.json and trials.parquet."""
     from scslab.experiments.calibration import calibrate as run_calibration
     from scslab.experiments.calibration import load_calibration, prepare_folder
-    from scslab.experiments.experiment import ExperimentError
+    from scslab.experiments.spec import ExperimentError
 
     if not 0 <= workers <= 1024:
         fail(f"--workers: must be 0 to 1024 (got {workers})")

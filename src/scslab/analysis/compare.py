@@ -4,7 +4,7 @@ Runs of scenario A and scenario B with the same seed, size and days draw the sam
 and share every random stream that the differing rule does not touch, so the difference
 of a figure between the two runs of one seed is mostly the rule's effect, not noise.
 `compare` pairs the runs by seed, computes each run's headline figures
-(`harm.headline`: per 100,000 residents, rate ratios, shares, days), and reports for
+(`harmsummary.headline`: per 100,000 residents, rate ratios, shares, days), and reports for
 each figure the mean of A, the mean of B, and the mean paired difference B - A with a
 95% Student t interval across seeds, given from 3 seeds on (`scslab.analysis.stats.MIN_SEEDS`;
 with fewer, the row and a note say that intervals across seeds are not available). The
@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scslab.analysis.harm import SIGNED, RunError, headline, headline_intervals, measure
+from scslab.analysis.harm import RunError, measure
+from scslab.analysis.harmsummary import SIGNED, headline, headline_intervals
 from scslab.analysis.stats import mean_ci, seed_interval, seeds_reason
 from scslab.rundir.manifest import (
     MANIFEST,
@@ -62,7 +63,7 @@ class Comparison:
 
     def to_json(self) -> str:
         """The comparison as indented JSON (NaN written as null)."""
-        from scslab.analysis.harm import finite
+        from scslab.analysis.harmsummary import finite
 
         return json.dumps(finite(self.to_dict()), indent=2, allow_nan=False)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from scslab.analysis import harm
+from scslab.analysis import harm, harmsummary
 from scslab.analysis.stats import MIN_EVENTS
 from scslab.rundir.results import Results
 from scslab.scenario.schema import DOMAINS, Scenario
@@ -80,7 +80,7 @@ class FigureSpec:
 
     `metric`: from the city's daily metrics, given (city frame, residents, item);
     `whole_run`: from the run's metrics by group, on its last day;
-    `headline`, `harm`: a harm figure's label in `harm.headline` (which is made from
+    `headline`, `harm`: a harm figure's label in `harmsummary.headline` (which is made from
     this registry) and how it is read off a run's harm measures (needs per-agent tables);
     `family`: 'list', 'domain' or 'department' when the name takes an item after a colon.
     """
@@ -197,7 +197,7 @@ FIGURES: dict[str, FigureSpec] = {
 FIGURES.update(
     {
         name: FigureSpec(description, headline=label, harm=read)
-        for name, (label, description, read) in harm.HARM_FIGURES.items()
+        for name, (label, description, read) in harmsummary.HARM_FIGURES.items()
     }
 )
 
@@ -265,7 +265,7 @@ def compute_figures(
         if headline is None:
             if path is None:
                 raise ValueError(f"{name}: needs the run's directory (per-agent tables)")
-            headline = harm.headline(harm.measure(path))
+            headline = harmsummary.headline(harm.measure(path))
         value = headline.get(spec.headline or "")
         out[name] = None if value is None else float(value)
     return out

@@ -1,203 +1,47 @@
 """The rights lint: what the rules of a scenario are, read against human-rights law.
 
-`lint(scenario)` reads a scenario's rules, without running them, and returns findings.
-Each finding names the rule (file, line and key), the principle, its severity and why.
+`lint(scenario)` reads a scenario's rules, without running them, and returns a
+LintReport of findings (`scslab.analysis.findings`). Each finding names the rule (file,
+line and key), the principle, its severity and why; the principles, their severities
+and the tables of contexts are in `scslab.analysis.principles`.
 Contexts are computed, not written by hand: a record kind's context is its own `context`
 or its department's, a list's data contexts are those of the records that feed it (for
 a score-triggered list, every record kind with points for its subjects), and a measure's
-context is that of the domain it restricts (DOMAIN_CONTEXT below). Whether two contexts
-are "related" follows RELATED_CONTEXTS below: a documented, editable judgement.
-
-Severities:
-
-- `prohibited`: a practice the law forbids outright (EU AI Act Art. 5(1)(c) social
-  scoring, GDPR Art. 9(1) special-category processing without an exception, collective
-  punishment); `scslab audit --strict` exits 1 when any is found;
-- `high`: an interference with a right without the safeguard that could justify it
-  (GDPR Art. 22, ICCPR Arts. 12, 14, 19);
-- `medium`: a missing or partial safeguard (notice, appeal, expiry).
+context is that of the domain it restricts (DOMAIN_CONTEXT). Whether two contexts are
+"related" follows RELATED_CONTEXTS: a documented, editable judgement.
 
 The findings are a structured reading of the rules for auditors, not legal advice.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from scslab.analysis.findings import Finding, LintReport
+from scslab.analysis.principles import (
+    BREADTH_CONTEXTS,
+    DOMAIN_CONTEXT,
+    MOVEMENT_DOMAINS,
+    PRINCIPLES,
+    RELATED_CONTEXTS,
+    SEVERITIES,
+    SEVERITY_OF,
+    SPECIAL_CATEGORY_CONTEXTS,
+    THIRD_PARTY_DOMAINS,
+    severity_class,
+)
 from scslab.scenario.schema import (
     REPAIR_WINDOW_DAYS,
-    Context,
-    Domain,
     DueProcessRule,
     Scenario,
     builtin_names,
     load_scenario,
 )
-
-SEVERITIES = ("prohibited", "high", "medium")
-"""Finding severities, most serious first."""
-
-DOMAIN_CONTEXT: dict[Domain, Context] = {
-    "flights": "transport",
-    "high_speed_rail": "transport",
-    "hotels_tourism": "travel",
-    "loans": "finance",
-    "business_registration": "commerce",
-    "public_jobs": "employment",
-    "public_services": "public_services",
-    "private_schools": "education",
-    "online_accounts": "online_speech",
-    "medical": "medical",
-    "education": "education",
-}
-"""The social context in which a measure restricting a domain applies."""
-
-RELATED_CONTEXTS: dict[str, frozenset[str]] = {
-    "judicial": frozenset({"judicial", "finance", "commerce", "tax"}),
-    "finance": frozenset({"finance", "commerce", "judicial"}),
-    "tax": frozenset({"tax", "finance", "commerce", "judicial"}),
-    "commerce": frozenset({"commerce", "finance", "tax", "judicial"}),
-    "employment": frozenset({"employment", "commerce"}),
-    "transport": frozenset({"transport"}),
-    "traffic": frozenset({"traffic", "transport"}),
-    "utilities": frozenset({"utilities"}),
-    "civic": frozenset({"civic"}),
-    "online_speech": frozenset({"online_speech"}),
-    "travel": frozenset({"travel", "transport"}),
-    "education": frozenset({"education"}),
-    "medical": frozenset({"medical"}),
-    "public_services": frozenset({"public_services"}),
-    "general": frozenset({"general"}),
-}
-"""For each context where data is generated, the contexts in which using it to treat a
-person differently is related (EU AI Act Art. 5(1)(c)(i)). Civil judgments enforce
-debts, so judicial, finance, tax and commerce data are related among themselves;
-everything else is related only to itself (traffic also to transport, travel to
-transport)."""
-
-SPECIAL_CATEGORY_CONTEXTS: dict[str, str] = {"online_speech": "political opinions"}
-"""Contexts whose records reveal a GDPR Art. 9(1) special category: what they reveal."""
-
-MOVEMENT_DOMAINS: frozenset[str] = frozenset({"flights", "high_speed_rail"})
-"""Domains whose restriction interferes with freedom of movement (ICCPR Art. 12)."""
-
-THIRD_PARTY_DOMAINS: dict[str, str] = {"private_schools": "the subject's children"}
-"""Domains where a measure falls on someone other than the listed person."""
-
-MINOR_POINTS, SERIOUS_POINTS = 20.0, 100.0
-"""ASSUMED gravity classes of a record from its points: |points| < 20 minor, >= 100
-serious, general in between (Rongcheng's table: -5 traffic ticket, -10 card arrears,
--20..-60 contract breaches and theft, -100 damaging utility equipment)."""
-
-BREADTH_CONTEXTS = 3
-"""A listing that restricts this many distinct contexts or more is joint punishment out
-of proportion to any one behaviour (EU AI Act Art. 5(1)(c)(ii))."""
-
-PRINCIPLES: dict[str, tuple[str, str]] = {
-    "unrelated_context": (
-        "EU AI Act Art. 5(1)(c)(i)",
-        "social scoring leading to detrimental treatment in a context unrelated to where "
-        "the data was generated",
-    ),
-    "disproportionate": (
-        "EU AI Act Art. 5(1)(c)(ii)",
-        "social scoring leading to treatment disproportionate to the behaviour or its gravity",
-    ),
-    "special_category": (
-        "GDPR Art. 9(1)",
-        "processing of special-category data (political opinions) without an exception",
-    ),
-    "automated_decision": (
-        "GDPR Art. 22",
-        "a decision with legal or similarly significant effect based solely on automated "
-        "processing, with no right to human intervention",
-    ),
-    "movement": ("ICCPR Art. 12", "freedom of movement"),
-    "expression": ("ICCPR Art. 19", "freedom of expression"),
-    "fair_hearing": ("ICCPR Art. 14", "a fair hearing before rights are determined"),
-    "collective_punishment": (
-        "Collective punishment",
-        "penalties only for one's own acts (ICCPR Art. 14-15; Geneva Convention IV Art. 33)",
-    ),
-    "missing_notice": ("Safeguard: notice", "the subject is told of a record about them"),
-    "missing_appeal": ("Safeguard: appeal", "the subject can contest a record about them"),
-    "missing_expiry": ("Safeguard: expiry", "records and listings end after a set time"),
-}
-"""Finding codes: (the law or safeguard, what it protects)."""
-
-SEVERITY_OF: dict[str, str] = {
-    "unrelated_context": "prohibited",
-    "disproportionate": "prohibited",
-    "special_category": "prohibited",
-    "collective_punishment": "prohibited",
-    "automated_decision": "high",
-    "movement": "high",
-    "expression": "high",
-    "fair_hearing": "high",
-    "missing_notice": "medium",
-    "missing_appeal": "medium",
-    "missing_expiry": "medium",
-}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One rule read against one principle."""
-
-    code: str  # key of PRINCIPLES
-    principle: str  # the article or safeguard
-    severity: str  # prohibited, high or medium
-    rule: str  # dotted key of the rule in the scenario, e.g. measures.debtors_no_flights
-    file: str  # the scenario file
-    line: int | None  # line of the key in the file (None: not written there, a default)
-    why: str  # one sentence: what the rule does and why it meets the principle
-
-
-@dataclass
-class LintReport:
-    """All findings of one scenario."""
-
-    scenario: str
-    file: str
-    findings: list[Finding] = field(default_factory=list)
-
-    def count(self, severity: str) -> int:
-        """Number of findings of a severity."""
-        return sum(1 for f in self.findings if f.severity == severity)
-
-    @property
-    def prohibited(self) -> bool:
-        """True when any practice the law prohibits is found."""
-        return self.count("prohibited") > 0
-
-    def codes(self) -> set[str]:
-        """The finding codes present."""
-        return {f.code for f in self.findings}
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: scenario, file, counts by severity and code, findings."""
-        by_code: dict[str, int] = {}
-        for f in self.findings:
-            by_code[f.code] = by_code.get(f.code, 0) + 1
-        return {
-            "scenario": self.scenario,
-            "file": self.file,
-            "counts": {s: self.count(s) for s in SEVERITIES},
-            "by_code": by_code,
-            "prohibited": self.prohibited,
-            "findings": [asdict(f) for f in self.findings],
-        }
-
-    def to_json(self) -> str:
-        """The report as indented JSON."""
-        return json.dumps(self.to_dict(), indent=2)
 
 
 # ---------------------------------------------------------------- file and line of keys
@@ -251,16 +95,6 @@ class _Where:
 
 
 # ---------------------------------------------------------------------- helpers
-def severity_class(points: float) -> str:
-    """Gravity of a record from its points: minor, general or serious (ASSUMED classes)."""
-    p = abs(points)
-    if p < MINOR_POINTS:
-        return "minor"
-    if p < SERIOUS_POINTS:
-        return "general"
-    return "serious"
-
-
 def list_data_contexts(sc: Scenario, lname: str) -> dict[str, list[str]]:
     """Contexts of the data that put a subject on list `lname`: context -> record kinds."""
     rule = sc.lists[lname]
@@ -665,64 +499,3 @@ def _lint_safeguards(sc: Scenario, add: Any) -> None:
                     f"membership follows a score whose records never expire ({_fmt(kinds)}): "
                     "a listing can last for ever",
                 )
-
-
-# ------------------------------------------------------------------ terminal view
-SEVERITY_STYLE = {"prohibited": "bold red", "high": "yellow", "medium": "cyan"}
-
-
-def lint_table(report: LintReport) -> Any:
-    """The findings as a rich Table: severity, principle, rule (key, file:line), why."""
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(
-        title=f"Rights audit of the rules of {report.scenario} ({report.file})",
-        title_justify="left",
-        expand=True,
-    )
-    table.add_column("severity", no_wrap=True)
-    table.add_column("principle", ratio=2, overflow="fold")
-    table.add_column("rule", ratio=3, overflow="fold")
-    table.add_column("why", ratio=6)
-    previous = None
-    for f in report.findings:
-        if previous is not None and f.severity != previous:
-            table.add_section()
-        previous = f.severity
-        name = Path(f.file).name
-        where = f"{name}:{f.line}" if f.line else f"{name}: default, not written"
-        table.add_row(
-            Text(f.severity, style=SEVERITY_STYLE[f.severity]),
-            f.principle,
-            f"[bold]{f.rule}[/]\n[dim]{where}[/]",
-            f.why,
-        )
-    return table
-
-
-def principles_table(report: LintReport) -> Any:
-    """What each principle found protects (a legend for lint_table)."""
-    from rich.table import Table
-
-    table = Table(show_header=False, box=None, padding=(0, 1))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column()
-    seen = dict.fromkeys(f.code for f in report.findings)
-    for code in seen:
-        table.add_row(PRINCIPLES[code][0], PRINCIPLES[code][1])
-    return table
-
-
-def lint_summary(report: LintReport) -> str:
-    """One line: counts by severity, and the prohibited practices found (rich markup)."""
-    counts = ", ".join(f"{report.count(s)} {s}" for s in SEVERITIES)
-    codes: dict[str, int] = {}
-    for f in report.findings:
-        if f.severity == "prohibited":
-            codes[PRINCIPLES[f.code][0]] = codes.get(PRINCIPLES[f.code][0], 0) + 1
-    found = "; ".join(f"{k} ({v})" for k, v in codes.items())
-    head = f"{report.scenario}: {len(report.findings)} findings ({counts})."
-    if found:
-        return f"{head} [bold red]Prohibited practices:[/] {found}."
-    return f"{head} No prohibited practice found."

@@ -18,8 +18,8 @@ from scslab.engine.arena import zeroed_arrays
 from scslab.engine.collectors import (
     recount_lists,
 )
-from scslab.engine.compiled import (
-    N_PHASES,
+from scslab.engine.compiled import N_PHASES, run_days, tally_days
+from scslab.engine.containers import (
     Collecting,
     Columns5,
     Grown,
@@ -30,8 +30,6 @@ from scslab.engine.compiled import (
     ScoreArrays,
     ScoreTable,
     TallyArgs,
-    run_days,
-    tally_days,
 )
 from scslab.engine.state import HIST_LO, RunState
 from scslab.engine.steps import PHASES, STEPS, Today, finish_collect

@@ -35,17 +35,8 @@ import yaml
 from pydantic import Field, model_validator
 
 from scslab.analysis.figures import check_figures, compute_figures, takes_day
-from scslab.experiments.experiment import (
-    ExperimentError,
-    Parameter,
-    Spec,
-    _Strict,
-    check_resume,
-    connect,
-    identity,
-    local_cluster,
-    read_spec,
-)
+from scslab.experiments.spec import ExperimentError, Parameter, Spec, _Strict, read_spec
+from scslab.experiments.sweep import check_resume, connect, identity, local_cluster
 from scslab.rundir.claim import hold_lock, release_lock
 from scslab.scenario.schema import Scenario, ScenarioError, load_scenario
 

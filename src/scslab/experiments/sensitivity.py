@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from scslab.experiments.experiment import Experiment, ExperimentError
+from scslab.experiments.experiment import Experiment
+from scslab.experiments.spec import ExperimentError
 
 RESAMPLES = 1000  # bootstrap resamples of SALib's intervals
 CONF = 0.95

@@ -6,11 +6,12 @@ and length that differ only in seed form one variant (intervals across seeds fro
 seeds on; see `scslab.analysis.stats` for every interval and when there is none); different
 variants are drawn side by side.
 
-Audit findings, where available, get their own section. The hook: a file `audit.json`
-in a run directory, holding a list of findings or `{"findings": [...]}`, each finding a
-flat mapping (keys such as severity, rule, title, finding, detail are shown first);
-failing that, a callable `scslab.analysis.lint.findings(results) -> list[dict]` if the module
-provides one. With neither, the section says how to get findings.
+The findings of the rights lint of a run's scenario, where available, get their own
+section ("Audit findings"): read from the file `audit.json` that `scslab audit RUN` writes
+into a run directory (`{"lint": {"findings": [...]}, "harm": ...}`), or a file there
+holding a list of findings or `{"findings": [...]}`, each finding a flat mapping (keys
+such as severity, rule, title, finding, detail are shown first). Without one, the
+section says how to get findings.
 """
 
 from __future__ import annotations
@@ -112,9 +113,9 @@ def expand_run_paths(paths: Sequence[str | Path]) -> list[Path]:
     return run_dirs(paths)
 
 
-def load_audit(results: Results) -> list[dict[str, Any]] | None:
-    """The findings in a run directory's audit.json (`scslab audit RUN` writes it), or
-    None when there is none."""
+def load_lint_findings(results: Results) -> list[dict[str, Any]] | None:
+    """The rights lint's findings in a run directory's audit.json (`scslab audit RUN`
+    writes it), or None when there is none."""
     if results.path is None or not (results.path / "audit.json").is_file():
         return None
     data = json.loads((results.path / "audit.json").read_text("utf-8"))
@@ -483,10 +484,10 @@ def _disparate_section(runs: list[Results], vs: list[Variant]) -> str:
     return _section("disparate-impact", "".join(body))
 
 
-def _audit_section(runs: list[Results]) -> str:
+def _lint_findings_section(runs: list[Results]) -> str:
     blocks = []
     for r in runs:
-        findings = load_audit(r)
+        findings = load_lint_findings(r)
         if findings is None:
             continue
         name = r.path.name if r.path is not None else r.manifest.get("scenario", "run")
@@ -633,7 +634,7 @@ def build_report(runs: Results | Sequence[Results], title: str | None = None) ->
             )
             + figure_html(lambda: plots.posting(rl), "posting"),
         ),
-        _audit_section(rl),
+        _lint_findings_section(rl),
         _runs_section(rl, vs),
     ]
     nav = "\n".join(f'<a href="#{sid}">{esc(h)}</a>' for sid, h in SECTIONS)

@@ -15,7 +15,8 @@ import pandas as pd
 import yaml
 
 from scslab import __version__
-from scslab.experiments.experiment import Experiment, ExperimentError
+from scslab.experiments.experiment import Experiment
+from scslab.experiments.spec import ExperimentError
 from scslab.presentation.report import CSS, REPORT_SIGNATURE, esc, figure_html, how_html, table_html
 
 HEADINGS = {

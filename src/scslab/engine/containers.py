@@ -1,0 +1,143 @@
+"""The typed containers in which compiled days (engine/compiled.py) take a run's state:
+named tuples of arrays and numbers, one per kind of state (the record kinds, the
+residents, the score's rules and arrays, the lists' state and rules, the collectors, and
+what the loop grows), so that no kernel takes a long row of positional arrays that could
+be swapped without an error. numba reads them as typed tuples."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class KindTable(NamedTuple):
+    """The departments' record kinds about residents, as compiled days read them
+    (index = kind; see model/departments.py)."""
+
+    key: np.ndarray  # uint64, the kind's random stream
+    mean: np.ndarray  # float64, candidates a day: residents x daily rate x max_mult
+    max_mult: np.ndarray  # float64, the thinning bound of the rate multipliers
+    listed_multiplier: np.ndarray  # float64
+    decile_multiplier: np.ndarray  # float64 [kinds, 10]
+    migrant_multiplier: np.ndarray  # float64
+    coverage: np.ndarray  # float64, share of events the department records
+    error_rate: np.ndarray  # float64, share of records that are erroneous
+    points: np.ndarray  # float64, score points of a record
+    col_true: np.ndarray  # int64, metric column of a true record (by department)
+    col_erroneous: np.ndarray  # int64, metric column of an erroneous record
+
+
+class People(NamedTuple):
+    """The residents as compiled days read them."""
+
+    income_decile: np.ndarray  # uint8, 0 = poorest
+    migrant: np.ndarray  # uint8, 1 = no local hukou
+    cell: np.ndarray  # int16, collector cell
+    contacts_of_indptr: np.ndarray  # CSR of who counts each resident as a contact
+    contacts_of_indices: np.ndarray
+
+
+class ScoreTable(NamedTuple):
+    """The score's rules in points (see model/scoring.ScoreRules): lo and hi are the
+    bounds made finite, min_score and max_score as the scenario gives them."""
+
+    base: float
+    decay: float
+    association: float
+    lo: float
+    hi: float
+    min_score: float
+    max_score: float
+
+
+class ScoreArrays(NamedTuple):
+    """The scorer's per-subject arrays that compiled days change in place."""
+
+    error_points: np.ndarray  # float32, the erroneous part of each score
+    with_errors: np.ndarray  # bool, ever had erroneous points
+    outside: np.ndarray  # bool per run of eight subjects: the lists' update visits it
+
+
+class ListArrays(NamedTuple):
+    """The residents' lists (model/lists.ListState) and their listed contacts."""
+
+    mask: np.ndarray  # uint8, bit b: on list b
+    wrongful: np.ndarray  # uint8, bit b: on list b only by erroneous records
+    extended: np.ndarray
+    until: np.ndarray  # day each listing ends
+    true_until: np.ndarray
+    listed_contacts: np.ndarray  # blacklisted contacts of each resident
+
+
+class ListTable(NamedTuple):
+    """The lists' rules (model/lists.ListRules) and their metric columns."""
+
+    rule: np.ndarray
+    threshold: np.ndarray
+    extension: np.ndarray
+    extension_probability: np.ndarray
+    daily_compliance: np.ndarray
+    key: np.uint64  # the lists' random stream
+    black_bits: int  # the lists that are blacklists
+    stay: np.ndarray  # ListRules.stay_bands; row 0: the score band of no rule
+    col_new: np.ndarray
+    col_new_wrongful: np.ndarray
+    col_exits: np.ndarray
+
+
+class TallyArgs(NamedTuple):
+    """What tally_days reads and writes besides the day's scores (see tally_days)."""
+
+    cell: np.ndarray
+    upper_floors: np.ndarray
+    grade_of_bin: np.ndarray
+    common_grade: int
+    cell_count: np.ndarray
+    hist_lo: float
+    score_columns: np.ndarray
+    acc: np.ndarray
+    counted: np.ndarray
+    bin_counts: np.ndarray
+    grade_counts: np.ndarray
+    group_indptr: np.ndarray
+    group_indices: np.ndarray
+    values: np.ndarray
+    hist: np.ndarray
+
+
+class Collecting(NamedTuple):
+    """The collectors' arrays (see run_days)."""
+
+    groups_indptr: np.ndarray
+    groups_of_cell: np.ndarray
+    group_count: np.ndarray
+    values: np.ndarray  # [days, groups, metrics]
+    snapshots: np.ndarray  # float32 [rows, residents]
+    tally_each_day: bool
+    tally: TallyArgs
+    keep: bool
+    days_blacklisted: np.ndarray  # per agent, or empty
+    days_wrongful: np.ndarray  # per agent, or empty
+    counted: tuple[np.ndarray, np.ndarray]
+    list_counts: np.ndarray
+
+
+Columns5 = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""Five columns of one table: records (day, kind, subject, actor, erroneous) or listing
+changes (day, subject, bit, entered, wrongful)."""
+
+
+class Grown(NamedTuple):
+    """What compiled days may replace (arrays grown or swapped) and how much of each
+    is used: given to run_days and returned by it."""
+
+    score: np.ndarray
+    spare: np.ndarray
+    listed: np.ndarray  # ids on some list, increasing
+    error_ids: np.ndarray
+    n_error_ids: int
+    records: Columns5
+    n_records: int
+    changes: Columns5
+    n_changes: int
