@@ -6,6 +6,7 @@ same tables bit for bit)."""
 from __future__ import annotations
 
 import functools
+import itertools
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -70,6 +71,7 @@ def run_general(st: RunState, progress: Callable[[int, int], None] | None) -> No
     phase = st.phase_seconds
     clock = time.perf_counter
     for day in range(st.days):
+        st.apply_timeline(day)
         today = Today(day)
         for step in STEPS:
             t = clock()
@@ -90,23 +92,14 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
     for bit, but for the scorer's scratch (`spare`, and `outside`, marked by
     unlisted subjects and by listed ones whose score rules' verdicts changed: still
     every run the lists' update must visit)."""
+    st.apply_timeline(0)
     pop = st.population
     assert pop is not None and st.res.scorer is not None
     res, kinds, scorer = st.res, st.kinds, st.res.scorer
     rules, lists, state = scorer.rules, res.lists, res.list_state
     r = pop.residents
-    view = SubjectView(
-        n=res.n,
-        income_decile=r.income_decile,
-        migrant=r.migrant,
-        list_mask=state.mask,
-        black_bits=lists.black_bits,
-        income_factor_of=None,
-        income_factor_floor=st.scenario.behaviour.min_income_factor,
-    )
-    elasticity = st.scenario.behaviour.default_risk_elasticity
-    max_mult = np.array([thinning_bound(kinds, k, view, elasticity)[0] for k in range(len(kinds))])
-    dept = kinds.department.astype(np.int64)
+    kind_table, score_table, list_table = _rule_tables(st)
+    max_mult = kind_table.max_mult
     days, n_bins = st.days, len(res.hist)
     expected = res.n * kinds.daily_rate.sum() * max_mult.max() * days
     cap = max(1024, int(expected * RECORD_CAPACITY_SLACK))
@@ -174,35 +167,13 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
             if progress is not None:
                 progress(wait_for[0], days)
 
-    # arguments of run_days that are the same for every chunk
-    kind_table = KindTable(
-        np.array(st.kind_keys, np.uint64),
-        res.n * kinds.daily_rate * max_mult,
-        max_mult,
-        kinds.listed_multiplier,
-        kinds.decile_multiplier,
-        kinds.migrant_multiplier,
-        kinds.coverage,
-        kinds.error_rate,
-        kinds.points,
-        res.cols["records_true"][dept],
-        res.cols["records_erroneous"][dept],
-    )
+    # arguments of run_days that are the same for every chunk (or from a change on)
     people = People(
         r.income_decile,
         r.migrant.view(np.uint8),
         res.collector.cell,
         pop.contacts_of.indptr,
         pop.contacts_of.indices,
-    )
-    score_table = ScoreTable(
-        rules.base,
-        rules.decay,
-        rules.association_penalty,
-        _finite(rules.min_score),
-        _finite(rules.max_score),
-        rules.min_score,
-        rules.max_score,
     )
     score_arrays = ScoreArrays(scorer.state.error_points, scorer.with_errors, scorer.outside)
     list_arrays = ListArrays(
@@ -212,19 +183,6 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
         state.until,
         state.true_until,
         st.listed_contacts,
-    )
-    list_table = ListTable(
-        lists.rule,
-        lists.threshold,
-        lists.extension,
-        lists.extension_probability,
-        lists.daily_compliance,
-        st.list_key[0],
-        lists.black_bits,
-        lists.stay_bands,
-        res.cols["new_listings"],
-        res.cols["new_listings_wrongful"],
-        res.cols["exits"],
     )
     group_count = groups.sum_cells(res.collector.cell_count[:, None].astype(np.float64))[:, 0]
     # without per-agent days on the blacklist, the list columns may be kept up to date
@@ -248,8 +206,11 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
         )
     in_days = 0.0  # seconds in run_days (the cycle counts' span)
     try:
-        for chunk, first in enumerate(range(0, days, step)):
-            last = min(days, first + step)
+        # chunks of `step` days, and a chunk from each day the timeline changes a rule
+        starts = sorted(set(range(0, days, step)) | {d for d in st.changes if 0 < d < days})
+        for chunk, (first, last) in enumerate(itertools.pairwise([*starts, days])):
+            if first > 0 and st.apply_timeline(first):
+                kind_table, score_table, list_table = _rule_tables(st)
             snapshot = snapshots[chunk % 2][: last - first] if behind else snapshots[0]
             start = time.perf_counter()
             collecting = Collecting(
@@ -312,3 +273,59 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
     per_cycle = in_days / max(1, int(cycles.sum()))
     for p, name in enumerate(PHASES):
         st.phase_seconds[name] = float(cycles[p]) * per_cycle
+
+
+def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
+    """The rules of the run's residents as compiled days take them (the record kinds,
+    the score and the lists), from the rules as they are now."""
+    pop, res, kinds = st.population, st.res, st.kinds
+    assert res.scorer is not None
+    rules, lists, r = res.scorer.rules, res.lists, pop.residents
+    view = SubjectView(
+        n=res.n,
+        income_decile=r.income_decile,
+        migrant=r.migrant,
+        list_mask=res.list_state.mask,
+        black_bits=lists.black_bits,
+        income_factor_of=None,
+        income_factor_floor=st.scenario.behaviour.min_income_factor,
+    )
+    elasticity = st.scenario.behaviour.default_risk_elasticity
+    max_mult = np.array([thinning_bound(kinds, k, view, elasticity)[0] for k in range(len(kinds))])
+    dept = kinds.department.astype(np.int64)
+    kind_table = KindTable(
+        np.array(st.kind_keys, np.uint64),
+        res.n * kinds.daily_rate * max_mult,
+        max_mult,
+        kinds.listed_multiplier,
+        kinds.decile_multiplier,
+        kinds.migrant_multiplier,
+        kinds.coverage,
+        kinds.error_rate,
+        kinds.points,
+        res.cols["records_true"][dept],
+        res.cols["records_erroneous"][dept],
+    )
+    score_table = ScoreTable(
+        rules.base,
+        rules.decay,
+        rules.association_penalty,
+        _finite(rules.min_score),
+        _finite(rules.max_score),
+        rules.min_score,
+        rules.max_score,
+    )
+    list_table = ListTable(
+        lists.rule,
+        lists.threshold,
+        lists.extension,
+        lists.extension_probability,
+        lists.daily_compliance,
+        st.list_key[0],
+        lists.black_bits,
+        lists.stay_bands,
+        res.cols["new_listings"],
+        res.cols["new_listings_wrongful"],
+        res.cols["exits"],
+    )
+    return kind_table, score_table, list_table

@@ -164,6 +164,7 @@ class Simulation:
             "residents": pop.n_residents,
             "enterprises": pop.n_enterprises,
             "days": self.days,
+            "start_date": self.scenario.start_date.isoformat(),
             "agent_tables": self.agents,
             "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
             "python": platform.python_version(),

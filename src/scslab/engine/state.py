@@ -315,6 +315,53 @@ class RunState:
         )
         self.trail = AuditTrail(n, self.agents)
         self.today_ids = np.zeros(0, np.int64)
+        # the timeline: the rules' values by day, applied by apply_timeline()
+        self.changes = dict(sc.timeline_by_day())
+        self._without_timeline = sc.model_copy(update={"timeline": []})
+        self._changed: dict[str, Any] = {}
+
+    def apply_timeline(self, day: int) -> bool:
+        """Put the timeline's changes of `day` (if any) into the rules, before the day's
+        steps run; returns whether there were any. `scenario` is then the scenario with
+        every change so far."""
+        values = self.changes.get(day)
+        if values is None:
+            return False
+        self._changed.update(values)
+        self.set_rules(self._without_timeline.with_changes(self._changed, source="timeline"))
+        return True
+
+    def set_rules(self, sc: Scenario) -> None:
+        """Compile the rules of `sc`, a scenario of the same structure as the run's (the
+        same record kinds, lists, activities and population) with other values, and put
+        them in place of the run's; the state (scores, lists, records) stays. Every
+        subject is visited by the next lists' update (a threshold may have moved)."""
+        self.scenario = sc
+        self.kinds = RecordKinds.compile(sc)
+        self.points = self.kinds.points
+        res_score = ScoreRules.compile(sc.scoring) if sc.scoring else None
+        ent_score = ScoreRules.compile(sc.corporate_scoring) if sc.corporate_scoring else None
+        res_lists = ListRules.compile(sc, "resident", self.kinds.names, res_score)
+        ent_lists = ListRules.compile(sc, "enterprise", self.kinds.names, ent_score)
+        self.activities = ActivityRules.compile(sc)
+        for side, lists, score in (
+            (self.res, res_lists, res_score),
+            (self.ent, ent_lists, ent_score),
+        ):
+            side.lists = lists
+            side.domains = DomainRules.compile(sc, side.name, lists, ent_lists, score)  # type: ignore[arg-type]
+            if side.scorer is not None and score is not None:
+                side.scorer.rules = score
+                side.common_grade = grade_index(score.base, score.grade_floors)
+                side.scorer.watch_band(*lists.score_band()) if len(lists) else None
+        self.flag_probability = self.kinds.probability_per_post[self.flag_kinds]
+        rewards = self.res.domains.reward_score[self.activities.domain[~self.activities.enterprise]]
+        green = float(rewards.min(initial=np.inf))
+        if green != self.green_score and self.high_scores is not None:
+            self.high_scores = HighScores(green, self.res.score)
+        self.green_score = green
+        self.dp_rules = DueProcessRules.compile(sc, self.kinds, res_lists, ent_lists)
+        self.dp.rules, self.dp.kinds = self.dp_rules, self.kinds
 
     def timed(self, name: str, work: Callable[..., T], *args: Any) -> Callable[[], T]:
         """`work(*args)`, adding the seconds it takes to worker_seconds[name]."""

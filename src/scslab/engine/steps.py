@@ -447,8 +447,9 @@ def _lists_step(st: RunState, today: Today) -> None:
     today.newly_black = lists_and_measures(
         st, today.day, today.kind, today.subject, today.erroneous
     )
-    if st.worker is not None and today.day + 1 < st.days:
-        drift_ahead(st, st.worker)
+    tomorrow = today.day + 1
+    if st.worker is not None and tomorrow < st.days and tomorrow not in st.changes:
+        drift_ahead(st, st.worker)  # (tomorrow's rules are today's)
 
 
 def _activities_step(st: RunState, today: Today) -> None:

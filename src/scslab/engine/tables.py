@@ -24,6 +24,9 @@ def tables(st: RunState) -> dict[str, pd.DataFrame]:
             for col in parts[0].columns
         }
     )
+    # the date of each row's day (the day stays: it is what the rest of scslab reads)
+    start = np.datetime64(st.scenario.start_date.isoformat(), "D")
+    metrics.insert(1, "date", start + metrics["day"].to_numpy().astype("timedelta64[D]"))
     n_bins = int((HIST_HI - HIST_LO) // 10.0)
     if st.hist_rows:
         h = np.stack(st.hist_rows)

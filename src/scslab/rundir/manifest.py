@@ -85,6 +85,8 @@ class Manifest(BaseModel):
     days: Annotated[int, Field(ge=1, le=MAX_DAYS)]
     agent_tables: Annotated[bool, Field(strict=False)]  # 0 and 1 too, as a caller may pass
     created_utc: str | None = None
+    start_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    """The date of day 0 (ISO); runs written before the calendar have none."""
     python: str | None = None
     numpy: str | None = None
     numba: str | None = None

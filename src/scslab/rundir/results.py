@@ -52,7 +52,8 @@ class Results:
         return self.tables["metrics"]
 
     def to_frame(self, group_by: str = "city") -> pd.DataFrame:
-        """Daily metrics as a wide frame: one row per (day, group), one column per metric."""
+        """Daily metrics as a wide frame: one row per (day, group), one column per metric
+        (the metrics table's `date` is start_date plus the day)."""
         m = self.metrics
         m = m[m["group_by"] == group_by]
         if m.empty:
@@ -67,6 +68,11 @@ class Results:
         if group_by == "city":
             wide = wide.drop(columns="group").set_index("day")
         return wide
+
+    @property
+    def start_date(self) -> pd.Timestamp:
+        """The date of day 0 (2018-01-01 for runs written before the calendar)."""
+        return pd.Timestamp(self.manifest.get("start_date") or "2018-01-01")
 
     def final(self, group_by: str = "city") -> pd.DataFrame:
         """Metrics on the last day, one row per group."""

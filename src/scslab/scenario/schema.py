@@ -12,6 +12,7 @@ behaviour and activities (expected events per subject per year), probabilities i
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 import hashlib
 import itertools
 import json
@@ -33,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from scslab.scenario import timeline as timeline_
 from scslab.scenario.rates import decile_multipliers, deterrence_factor
 
 MAX_DAYS = 20 * 365
@@ -632,6 +634,49 @@ class Scenario(Strict):
         None, description="Notice, appeal, review, repair and expiry (null: none at all)."
     )
     outputs: Outputs = Outputs()
+    start_date: dt.date = Field(
+        dt.date(2018, 1, 1),
+        description="The date of day 0 (ASSUMED default: the year of Beijing's action plan).",
+    )
+    timeline: list[timeline_.Entry] = Field(
+        default_factory=list,
+        max_length=timeline_.MAX_ENTRIES,
+        description="Rule values that change on dates: steps {date, set} and ramps {start, "
+        "end, ramp, every_days} (see scslab.scenario.timeline).",
+    )
+
+    @model_validator(mode="after")
+    def _timeline_values(self) -> Self:
+        if not self.timeline:
+            return self
+        base = self.model_copy(update={"timeline": []})
+        data = base.model_dump(mode="json")
+
+        def check_value(key: str, value: Any) -> str | None:
+            current = _lookup(data, key)
+            if isinstance(current, dict | list) or current is _MISSING:
+                return "not a value of the scenario (a number, switch or name to change)"
+            try:
+                base.with_changes({key: _as_type_of(current, value)}, source="timeline")
+            except ScenarioError as err:
+                return err.message
+            return None
+
+        timeline_.check_timeline(self.timeline, self.start_date, self.days, check_value)
+        return self
+
+    def timeline_by_day(self) -> list[tuple[int, dict[str, Any]]]:
+        """The timeline as the engine applies it: (day, {key: value}) for each day with a
+        change, in day order (scslab.scenario.timeline.changes_by_day); a ramp's values
+        rounded where they change an integer."""
+        data = self.model_dump(mode="json")
+        return timeline_.changes_by_day(
+            self.timeline, self.start_date, lambda key, v: _as_type_of(_lookup(data, key), v)
+        )
+
+    def date_of(self, day: int) -> dt.date:
+        """The date of day `day` of a run (day 0 is start_date)."""
+        return self.start_date + dt.timedelta(days=day)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Self:
@@ -896,6 +941,26 @@ class Scenario(Strict):
         except ValidationError as err:
             where, msg = _format_validation_error(err)
             raise ScenarioError(source, where, msg) from None
+
+
+_MISSING = object()
+
+
+def _as_type_of(current: Any, value: Any) -> Any:
+    """A timeline's value as the type of the value it replaces: a ramp's float rounded
+    where an integer is changed."""
+    if isinstance(current, int) and not isinstance(current, bool) and isinstance(value, float):
+        return round(value)
+    return value
+
+
+def _lookup(data: Any, key: str) -> Any:
+    """The value at dotted `key` in a scenario's data, or _MISSING."""
+    for part in key.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return _MISSING
+        data = data[part]
+    return data
 
 
 def _walk(data: dict, parents: list[str], key: str, source: str) -> dict:

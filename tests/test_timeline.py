@@ -1,0 +1,138 @@
+"""The calendar and the timeline: a rule changed on a date shows on that day and not
+before, the same in both loops; a change on day 0 is the scenario with that value; bad
+timelines are refused with one line."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from scslab.cli import app
+from scslab.rundir.run import Simulation
+from scslab.scenario.schema import ScenarioError, load_scenario
+from tests.test_compiled import assert_same_tables, both, core
+
+
+def city(sim: Simulation, metric: str) -> np.ndarray:
+    m = sim.results.tables["metrics"]  # type: ignore[attr-defined]
+    rows = m[(m["group_by"] == "city") & (m["metric"] == metric)]
+    return rows.sort_values("day")["value"].to_numpy()
+
+
+def with_timeline(*entries: dict, **edits: object) -> object:
+    sc = core(**edits)
+    return sc.with_changes({"start_date": "2020-01-01", "timeline": list(entries)})
+
+
+def test_a_step_shows_on_its_day_and_not_before_in_both_loops() -> None:
+    """The courts record nothing (coverage 0) until 2020-02-01, day 31; then they do
+    (about 30 records a day)."""
+    sc = with_timeline(
+        {"date": "2020-01-01", "set": {"departments.courts.coverage": 0.0}},
+        {"date": "2020-02-01", "set": {"departments.courts.coverage": 1.0}},
+        **{"departments.courts.records.court.rate_per_year": 3.65},
+    )
+    general, compiled = both(sc, seed=3, residents=3000, days=60)
+    assert_same_tables(general, compiled)
+    courts = city(general, "records_true:courts")
+    assert courts[:31].sum() == 0
+    assert courts[31] > 0 and courts[31:].sum() > 10 * 29
+    assert city(general, "records_true:tax")[:31].sum() > 0  # the others recorded all along
+
+
+def test_a_change_on_day_zero_is_the_scenario_with_that_value() -> None:
+    changed = core().with_changes(
+        {"lists.blacklist.trigger.score_below": 990, "start_date": "2020-01-01"}
+    )
+    on_day_zero = with_timeline(
+        {"date": "2020-01-01", "set": {"lists.blacklist.trigger.score_below": 990}}
+    )
+    for engine in ("general", "compiled"):
+        a = Simulation(changed, seed=5, residents=2000, days=40, engine=engine).run()
+        b = Simulation(on_day_zero, seed=5, residents=2000, days=40, engine=engine).run()
+        pd.testing.assert_frame_equal(a.tables["metrics"], b.tables["metrics"], check_exact=True)
+
+
+def test_a_ramp_moves_in_steps_and_both_loops_agree() -> None:
+    """A list's threshold ramped up over two months: more listed as it rises, and the
+    same tables from both loops (the compiled days cut their chunks at each change)."""
+    sc = with_timeline(
+        {
+            "start": "2020-01-10",
+            "end": "2020-03-10",
+            "ramp": {"lists.blacklist.trigger.score_below": [960, 1000]},
+            "every_days": 10,
+        }
+    )
+    days = sc.timeline_by_day()  # type: ignore[attr-defined]
+    assert [d for d, _ in days] == [9, 19, 29, 39, 49, 59, 69]
+    assert days[-1][1] == {"lists.blacklist.trigger.score_below": 1000.0}
+    general, compiled = both(sc, seed=7, residents=3000, days=90)
+    assert_same_tables(general, compiled)
+    listed = city(general, "listed:blacklist")
+    fixed = Simulation(core(), seed=7, residents=3000, days=90).run().tables["metrics"]
+    base = fixed[(fixed["group_by"] == "city") & (fixed["metric"] == "listed:blacklist")]
+    assert listed[:9].tolist() == base.sort_values("day")["value"].to_numpy()[:9].tolist()
+    assert listed[-1] > 2 * base["value"].iloc[-1]
+
+
+def test_dates_of_days_in_the_outputs() -> None:
+    sc = with_timeline()
+    assert sc.date_of(0) == dt.date(2020, 1, 1)  # type: ignore[attr-defined]
+    assert sc.date_of(366) == dt.date(2021, 1, 1)  # type: ignore[attr-defined]
+    res = Simulation(sc, seed=1, residents=500, days=40).run()  # type: ignore[arg-type]
+    m = res.tables["metrics"]
+    assert (m["date"] - m["day"].astype("timedelta64[D]") == np.datetime64("2020-01-01")).all()
+    assert res.manifest["start_date"] == "2020-01-01"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"date": "2021-06-01", "set": {"departments.courts.coverage": 0.5}},
+            "timeline.0: 2021-06-01 is outside the run (2020-01-01 to 2020-12-30)",
+        ),
+        (
+            {"date": "2020-06-01", "set": {"departments.courts.coverage": 1.5}},
+            "timeline.0.departments.courts.coverage: Input should be less than or equal to 1",
+        ),
+        (
+            {"date": "2020-06-01", "set": {"departments.nowhere.coverage": 0.5}},
+            "timeline.0.departments.nowhere.coverage: not a value of the scenario",
+        ),
+        (
+            {"date": "2020-06-01", "set": {"population.friends_per_resident": 3}},
+            "timeline.0.population.friends_per_resident: a timeline changes only the rules",
+        ),
+        (
+            {"date": "2020-06-01", "set": {"scoring.base": 900}},
+            "timeline.0.scoring.base: fixed for a run",
+        ),
+        (
+            {"start": "2020-06-01", "end": "2020-05-01", "ramp": {"scoring.drift_per_day": [0, 1]}},
+            "timeline.0.ramp: end (2020-05-01) must come after start (2020-06-01)",
+        ),
+    ],
+)
+def test_bad_timelines_are_refused_with_one_line(entry: dict, message: str, tmp_path) -> None:
+    with pytest.raises(ScenarioError, match="timeline"):
+        core().with_changes({"start_date": "2020-01-01", "timeline": [entry]})
+    data = yaml.safe_load(core().to_yaml())
+    data.update(start_date="2020-01-01", timeline=[entry])
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert str(path) in lines[0]
+
+
+def test_builtin_scenarios_still_load() -> None:
+    assert load_scenario("beijing-2018").start_date == dt.date(2018, 1, 1)
