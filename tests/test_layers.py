@@ -30,15 +30,11 @@ MAX_LINES = 600
 LONG_MODULES = {
     "scslab.analysis.harm",
     "scslab.analysis.lint",
-    "scslab.cli",
     "scslab.engine.simulation",
     "scslab.experiments.experiment",
     "scslab.model.activities",
     "scslab.model.dueprocess",
     "scslab.model.lists",
-    "scslab.presentation.dashboard",
-    "scslab.presentation.plots",
-    "scslab.presentation.report",
     "scslab.scenario.population",
     "scslab.scenario.schema",
 }
