@@ -31,10 +31,10 @@ from typer.testing import CliRunner
 
 from scslab import Simulation, load_scenario
 from scslab.cli import app as cli_app
-from scslab.presentation import dashboard
-from scslab.presentation.dashboard import (
+from scslab.presentation import dashboard, dashdata, dashserver
+from scslab.presentation.dashboard import apply_edits
+from scslab.presentation.dashdata import (
     PathRefused,
-    apply_edits,
     list_runs,
     live_figure,
     live_frame,
@@ -144,7 +144,7 @@ def test_scenario_path_opens_only_files_named_on_the_command_line(tmp_path, monk
     other.write_text("x: 1")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "alias.yaml").symlink_to(other)
-    monkeypatch.setenv(dashboard.SCENARIOS_ENV, str(named.resolve()))
+    monkeypatch.setenv(dashdata.SCENARIOS_ENV, str(named.resolve()))
     assert scenario_path(str(tmp_path / "sub" / ".." / "mine.yaml")) == named.resolve()
     for path in (str(other), str(tmp_path / "sub" / "alias.yaml"), "/etc/passwd", "mine.yaml"):
         with pytest.raises(PathRefused, match="not a scenario file named on the command line"):
@@ -157,8 +157,8 @@ def app_state(tmp_path, monkeypatch):
     """The app's shared state reset, its results folder a fresh tmp_path/runs."""
     runs = tmp_path / "runs"
     runs.mkdir()
-    monkeypatch.setenv(dashboard.RUNS_ENV, str(runs))
-    monkeypatch.setenv(dashboard.SCENARIOS_ENV, "")
+    monkeypatch.setenv(dashdata.RUNS_ENV, str(runs))
+    monkeypatch.setenv(dashdata.SCENARIOS_ENV, "")
     for var, value in (
         (dashboard.loaded, None),
         (dashboard.load_message, ""),
@@ -198,7 +198,7 @@ def test_the_app_opens_a_scenario_named_on_the_command_line(app_state, tmp_path,
 
     mine = tmp_path / "mine.yaml"
     mine.write_text(yaml.safe_dump({**load_scenario("rongcheng").model_dump(mode="json")}))
-    monkeypatch.setenv(dashboard.SCENARIOS_ENV, str(mine.resolve()))
+    monkeypatch.setenv(dashdata.SCENARIOS_ENV, str(mine.resolve()))
     _, rc = solara.render(dashboard.ScenarioPicker(), handle_error=False)
     field = rc.find(v.TextField, label=dashboard.PATH_LABEL).widget
     field.v_model = str(mine)
@@ -376,7 +376,7 @@ def test_disconnected_sessions_are_culled_and_sessions_capped(tmp_path):
 
     port = _free_port()
     code = (
-        "from scslab.presentation.dashboard import serve; "
+        "from scslab.presentation.dashserver import serve; "
         f"serve({port}, {str(tmp_path / 'runs')!r}, cull_after_s=1, max_sessions=2)"
     )
     proc = _start([sys.executable, "-c", code], port, tmp_path / "dashboard.log")
@@ -419,7 +419,7 @@ def test_scslab_dashboard_serves_with_culling_and_a_cap(tmp_path, monkeypatch):
     import uvicorn
     from solara.server import settings
 
-    for name in (dashboard.RUNS_ENV, dashboard.SCENARIOS_ENV, "SOLARA_APP"):
+    for name in (dashdata.RUNS_ENV, dashdata.SCENARIOS_ENV, "SOLARA_APP"):
         monkeypatch.setenv(name, "")
     monkeypatch.setattr(settings.kernel, "cull_timeout", settings.kernel.cull_timeout)
     monkeypatch.setattr(settings.main, "mode", settings.main.mode)
@@ -433,11 +433,11 @@ def test_scslab_dashboard_serves_with_culling_and_a_cap(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert served["host"] == "127.0.0.1" and served["port"] == 8790
     app = served["app"]
-    assert isinstance(app, dashboard.LocalOnly) and app.max_sessions == dashboard.MAX_SESSIONS
+    assert isinstance(app, dashserver.LocalOnly) and app.max_sessions == dashserver.MAX_SESSIONS
     assert app.hosts == {"127.0.0.1:8790", "localhost:8790"}
-    assert solara.util.parse_timedelta(settings.kernel.cull_timeout) == dashboard.CULL_AFTER_S
-    assert dashboard.CULL_AFTER_S <= 600 and settings.main.mode == "production"
-    assert dashboard.named_scenarios() == [mine.resolve()]
+    assert solara.util.parse_timedelta(settings.kernel.cull_timeout) == dashserver.CULL_AFTER_S
+    assert dashserver.CULL_AFTER_S <= 600 and settings.main.mode == "production"
+    assert dashdata.named_scenarios() == [mine.resolve()]
 
 
 def test_scslab_dashboard_on_a_taken_port_says_so_in_one_line():

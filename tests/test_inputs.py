@@ -23,7 +23,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scslab.cli import check_run_options, main
+from scslab.cli import main
+from scslab.cli.scenario import check_run_options
 from scslab.scenario.schema import (
     MAX_DAYS,
     MAX_DEPTH,

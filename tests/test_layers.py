@@ -29,13 +29,9 @@ that draws or compiles uses."""
 MAX_LINES = 600
 LONG_MODULES = {
     "scslab.analysis.explain",
-    "scslab.cli",
     "scslab.model.activities",
     "scslab.model.dueprocess",
     "scslab.model.lists",
-    "scslab.presentation.dashboard",
-    "scslab.presentation.plots",
-    "scslab.presentation.report",
     "scslab.scenario.population",
     "scslab.scenario.schema",
 }

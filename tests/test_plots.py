@@ -9,7 +9,9 @@ from matplotlib.figure import Figure
 
 import scslab
 from scslab import Results, load_run
-from scslab.presentation import plots
+from scslab.analysis.stats import wilson_interval
+from scslab.presentation import grouprates, plots
+from scslab.presentation.variants import family, variants
 from tests.tiny_runs import tiny_runs
 
 
@@ -30,7 +32,7 @@ def test_overview_is_a_six_panel_figure(runs):
 def test_plot_one_metric_and_a_family(runs):
     res = runs["seed1"]
     assert len(scslab.plot(res, "blacklisted").axes[0].lines) == 1
-    blocked = plots.family(res.to_frame(), "blocked")
+    blocked = family(res.to_frame(), "blocked")
     assert len(blocked) > 3
     assert len(scslab.plot(res, "blocked").axes[0].lines) == len(blocked)
     by_hukou = scslab.plot(res, "blacklisted", group_by="hukou")
@@ -43,7 +45,7 @@ def test_plot_unknown_metric_names_it(runs):
 
 
 def test_seeds_form_one_variant_and_scenarios_differ(runs):
-    vs = plots.variants([runs["seed1"], runs["seed2"], runs["noisy"]])
+    vs = variants([runs["seed1"], runs["seed2"], runs["noisy"]])
     assert [v.label for v in vs] == ["beijing-2018", "beijing-2018-noisy"]
     assert vs[0].seeds == [1, 2]
     assert len(vs[1].runs) == 1
@@ -73,7 +75,7 @@ def test_every_figure_draws_for_one_and_several_runs(runs, draw):
 
 def test_rates_per_100k_are_counts_over_group_size(runs):
     res = runs["seed1"]
-    rates = plots.group_rates(res, "hukou", "blacklisted").set_index("group")
+    rates = grouprates.group_rates(res, "hukou", "blacklisted").set_index("group")
     m = res.metrics
     hukou = m[m["group_by"] == "hukou"]
     last = hukou[hukou["day"] == hukou["day"].max()]
@@ -90,21 +92,23 @@ def test_rates_per_100k_are_counts_over_group_size(runs):
 
 
 def test_rates_across_seeds_use_the_seed_spread(runs):
-    rates = plots.group_rates([runs["seed1"], runs["seed2"]], "income_decile", "blocked")
+    rates = grouprates.group_rates([runs["seed1"], runs["seed2"]], "income_decile", "blocked")
     assert list(rates["group"]) == [str(k) for k in range(1, 11)]
     assert (rates["runs"] == 2).all()
-    single = [plots.group_rates(runs[s], "income_decile", "blocked") for s in ("seed1", "seed2")]
+    single = [
+        grouprates.group_rates(runs[s], "income_decile", "blocked") for s in ("seed1", "seed2")
+    ]
     mean = (single[0]["rate"] + single[1]["rate"]) / 2
     assert list(rates["rate"]) == pytest.approx(list(mean))
 
 
 def test_disparity_ratios_compare_groups(runs):
-    ratios = plots.disparity_ratios(runs["seed1"])
+    ratios = grouprates.disparity_ratios(runs["seed1"])
     assert set(ratios["comparison"]) <= {"migrant / local", "poorest / richest decile"}
-    rates = plots.group_rates(runs["seed1"], "hukou", "blacklisted").set_index("group")["rate"]
+    rates = grouprates.group_rates(runs["seed1"], "hukou", "blacklisted").set_index("group")["rate"]
     row = ratios[
         (ratios["comparison"] == "migrant / local")
-        & (ratios["measure"] == plots.RATE_LABELS["blacklisted"])
+        & (ratios["measure"] == grouprates.RATE_LABELS["blacklisted"])
     ]
     if row["reason"].iloc[0]:  # too few events on a side: no ratio, a reason
         assert math.isnan(row["ratio"].iloc[0]) and "events" in row["reason"].iloc[0]
@@ -113,9 +117,9 @@ def test_disparity_ratios_compare_groups(runs):
 
 
 def test_wilson_interval():
-    assert plots.wilson_interval(0, 100) == pytest.approx((0.0, 0.0370), abs=1e-4)
-    assert plots.wilson_interval(50, 100) == pytest.approx((0.4038, 0.5962), abs=1e-4)
-    assert plots.wilson_interval(3, 0) == (0.0, 0.0)
+    assert wilson_interval(0, 100) == pytest.approx((0.0, 0.0370), abs=1e-4)
+    assert wilson_interval(50, 100) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+    assert wilson_interval(3, 0) == (0.0, 0.0)
 
 
 def test_scores_not_collected_are_named_in_the_figures() -> None:

@@ -179,7 +179,7 @@ def test_a_corrupt_neighbour_is_skipped_by_folder_readers(
     base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from scslab.analysis.compare import expand
-    from scslab.presentation.dashboard import list_runs
+    from scslab.presentation.dashdata import list_runs
 
     good, folder = _neighbourhood(base, tmp_path, lambda m: [])
     readers = [
@@ -228,7 +228,7 @@ def test_query_never_runs_sql_from_a_folder_name(
 
 def test_a_run_being_written_or_removed_is_not_read(base: Path, tmp_path: Path) -> None:
     """.NAME.partial beside a run is one being written, or an old one being removed."""
-    from scslab.presentation.dashboard import list_runs
+    from scslab.presentation.dashdata import list_runs
 
     folder = tmp_path / "runs"
     good = copy_run(base, folder / "b18")

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 import scslab
 from scslab import load_run
 from scslab.cli import app
-from scslab.presentation.report import SECTIONS, build_report, expand_run_paths, load_for_report
+from scslab.presentation.report import build_report, expand_run_paths, load_for_report
+from scslab.presentation.reportsections import SECTIONS
 from tests.tiny_runs import tiny_runs
 
 FIGURE_IDS = {

@@ -31,8 +31,10 @@ from scslab.analysis.stats import (
     t_quantile,
     too_few,
 )
-from scslab.presentation import plots
-from scslab.presentation.report import build_report, interval_method, key_figures, load_for_report
+from scslab.presentation import grouprates, plots
+from scslab.presentation.report import build_report, load_for_report
+from scslab.presentation.reportsections import interval_method, key_figures
+from scslab.presentation.variants import band_note, variants
 from scslab.rundir.results import Results
 from tests.audit_helpers import tiny_run
 
@@ -80,7 +82,7 @@ def fake_run(
 
 
 def rate_row(run: Results | list[Results], group_by: str, group: str) -> pd.Series:
-    rates = plots.group_rates(run, group_by, "wrongful_blocked")
+    rates = grouprates.group_rates(run, group_by, "wrongful_blocked")
     return rates.set_index("group").loc[group]
 
 
@@ -116,10 +118,10 @@ def test_cluster_rate_resamples_residents() -> None:
 def test_a_group_without_events_gives_no_ratio_but_a_reason() -> None:
     # 20 wrongful blocked attempts among migrants, none among local residents
     run = fake_run({"Miyun": 4000}, migrants=2000, wrongful={k: 2 for k in range(10)})
-    ratios = plots.disparity_ratios(run)
+    ratios = grouprates.disparity_ratios(run)
     row = ratios[
         (ratios["comparison"] == "migrant / local")
-        & (ratios["measure"] == plots.RATE_LABELS["wrongful_blocked"])
+        & (ratios["measure"] == grouprates.RATE_LABELS["wrongful_blocked"])
     ].iloc[0]
     assert math.isnan(row["ratio"]) and row["reason"] == "no events among local residents"
     assert np.isfinite(ratios["ratio"].dropna()).all()
@@ -207,7 +209,7 @@ def test_audit_compare_and_report_give_one_interval_for_the_same_seeds(
     assert same({"mean": crow["a"], "lo": crow["a_lo"], "hi": crow["a_hi"]})
     assert same({"mean": crow["b"], "lo": crow["b_lo"], "hi": crow["b_hi"]})
     # the report's key figures
-    kf = key_figures(plots.variants(runs)).set_index("figure").iloc[:, 0]
+    kf = key_figures(variants(runs)).set_index("figure").iloc[:, 0]
     cell = kf["on a blacklist on the last day, per 100,000"]
     assert cell == f"{want['mean']:,.1f} [{want['lo']:,.1f}, {want['hi']:,.1f}]"
     assert same(seed_interval(values))
@@ -266,10 +268,10 @@ def test_every_band_says_what_it_is() -> None:
     labels = band_labels(plots.wrongful_sanctions(three))
     assert "shaded: 10-90% of seeds" in labels
     assert "range across seeds" not in " ".join(labels)
-    assert "10-90% of the seeds' daily values" in plots.band_note(plots.variants(three))
-    said = interval_method(plots.variants(three))
+    assert "10-90% of the seeds' daily values" in band_note(variants(three))
+    said = interval_method(variants(three))
     assert "Student t interval across seeds" in said and "pooled" not in said
-    assert "not available" in interval_method(plots.variants(two))
+    assert "not available" in interval_method(variants(two))
     text = build_report([load_for_report(p.path) for p in two])  # type: ignore[arg-type]
     assert "shaded: range across seeds (min to max)" in text
 

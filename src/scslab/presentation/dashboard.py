@@ -13,37 +13,43 @@ validated again (`apply_edits`); nothing typed in the app is ever evaluated as c
 Large runs are read from their run directories (metrics and single rows of the agent
 tables), never simulated or held whole in the app.
 
-What a browser sends is not trusted: the server answers only requests addressed to
-127.0.0.1:PORT or localhost:PORT from pages of that origin (`LocalOnly`: a web page on
-another site cannot drive it, by DNS rebinding or a cross-site websocket), the app opens
-only the run directories in its results folder (`run_path`) and the scenario files named
-on the command line (`scenario_path`), and disconnected sessions are closed after
-`CULL_AFTER_S` seconds, with at most `MAX_SESSIONS` open at once.
+This module is the app: its state and its components, down to `Page`. What it reads and
+writes apart from Solara, and which files it may open, is in
+`scslab.presentation.dashdata`; the server, which answers only this machine's pages, in
+`scslab.presentation.dashserver`.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import re
-import socket
 import time
-import warnings
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 from pydantic import BaseModel
 
 from scslab.presentation import plots
-from scslab.rundir.manifest import ManifestError, dirs_with_manifest, read_manifest, warn_skipped
+from scslab.presentation.dashdata import (
+    PICKS,
+    PathRefused,
+    figure_png,
+    list_runs,
+    live_figure,
+    live_frame,
+    named_scenarios,
+    new_run_dir,
+    pick_resident,
+    report_path,
+    resident_history,
+    run_path,
+    runs_dir,
+    scenario_path,
+)
+from scslab.presentation.variants import variants
 from scslab.rundir.results import Results
 from scslab.rundir.run import Simulation
 from scslab.scenario.schema import (
@@ -54,21 +60,8 @@ from scslab.scenario.schema import (
     parse_scenario,
 )
 
-RUNS_ENV = "SCSLAB_RUNS_DIR"
-"""Environment variable naming the results folder the app browses and writes to."""
-SCENARIOS_ENV = "SCSLAB_DASHBOARD_SCENARIOS"
-"""Environment variable listing (os.pathsep between them) the scenario files the app may
-open: those named on the command line with `--scenario`, resolved."""
-HOST = "127.0.0.1"
-"""The only address the server listens on: this machine."""
-CULL_AFTER_S = 120
-"""Seconds a disconnected session (a closed or unreachable page) keeps its state before it
-is closed and its memory returned; a page that reconnects within them carries on."""
 PATH_LABEL = "…or a scenario file named with --scenario (path, Enter)"
 """The label of the field where a scenario file's path is typed."""
-MAX_SESSIONS = 8
-"""Most sessions (pages, each with its own state of a few MB) open at once; another page
-is refused with a message until one is closed or culled."""
 MAX_RESIDENTS = 200_000
 """Largest city the app simulates itself; bigger runs belong to `scslab run`."""
 LIVE_EVERY_S = 1.0
@@ -92,59 +85,6 @@ process safeguards) gets generic controls."""
 
 
 # ------------------------------------------------------------------- pure helpers
-def runs_dir() -> Path:
-    """The results folder: $SCSLAB_RUNS_DIR, or ./runs."""
-    return Path(os.environ.get(RUNS_ENV, "runs"))
-
-
-class PathRefused(ValueError):
-    """A path the app will not open: not a run in its results folder, or not a scenario
-    file named on the command line."""
-
-
-def run_path(folder: Path, name: str) -> Path:
-    """The run directory `name` in the results folder, resolved; PathRefused otherwise.
-
-    Symlinks and `..` are resolved first, so the run must really be a folder directly in
-    the results folder, holding a manifest.json.
-    """
-    root = folder.resolve()
-    run = (root / name).resolve()
-    if run.parent != root or not (run / "manifest.json").is_file():
-        raise PathRefused(
-            f"{name}: not a run directory in {folder}; the dashboard opens only the runs "
-            "in its results folder (scslab dashboard --runs FOLDER)"
-        )
-    return run
-
-
-def report_path(run: Path) -> Path:
-    """Where a run's report.html is read and written; PathRefused when it leads elsewhere
-    (a report.html that is a symlink out of the run directory)."""
-    page = run / "report.html"
-    if page.resolve().parent != run.resolve():
-        raise PathRefused(f"{page}: leads out of the run directory; not opened")
-    return page
-
-
-def named_scenarios() -> list[Path]:
-    """The scenario files named on the command line (resolved), in the order given."""
-    listed = os.environ.get(SCENARIOS_ENV, "")
-    return [Path(p) for p in listed.split(os.pathsep) if p]
-
-
-def scenario_path(path: str) -> Path:
-    """`path` resolved, when it is one of the scenario files named on the command line;
-    PathRefused otherwise (symlinks and `..` are resolved before comparing)."""
-    resolved = Path(path).expanduser().resolve()
-    if resolved not in named_scenarios():
-        raise PathRefused(
-            f"{path}: not a scenario file named on the command line; the dashboard opens "
-            "only those (scslab dashboard --scenario FILE) or a file dropped here"
-        )
-    return resolved
-
-
 def apply_edits(
     scenario: Scenario, edits: Mapping[str, Any], removed: frozenset[str] = frozenset()
 ) -> Scenario:
@@ -153,323 +93,10 @@ def apply_edits(
     return scenario.with_changes(edits, removed, source="dashboard")
 
 
-def new_run_dir(folder: Path, name: str) -> Path:
-    """A fresh run directory name under folder: dashboard-NAME-TIME (with -2, -3... if taken)."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = folder / f"dashboard-{name}-{stamp}"
-    k = 1
-    while out.exists() or out.with_name(f".{out.name}.partial").exists():
-        k += 1
-        out = folder / f"dashboard-{name}-{stamp}-{k}"
-    return out
-
-
-def list_runs(folder: Path) -> pd.DataFrame:
-    """The run directories in a folder, newest first, from their manifests (unreadable
-    ones are left out, with a warning on stderr)."""
-    rows = []
-    for run in dirs_with_manifest(folder):
-        try:
-            m = read_manifest(run)
-        except ManifestError as err:
-            warn_skipped(err)
-            continue
-        rows.append(
-            {
-                "run": run.name,
-                "scenario": m.scenario,
-                "residents": m.residents,
-                "days": m.days,
-                "seed": m.seed,
-                "created": (m.created_utc or "")[:19].replace("T", " "),
-                "agents": (run / "residents.parquet").is_file(),
-                "report": (run / "report.html").is_file(),
-            }
-        )
-    cols = ["run", "scenario", "residents", "days", "seed", "created", "agents", "report"]
-    frame = pd.DataFrame(rows, columns=cols)
-    return frame.sort_values("created", ascending=False, ignore_index=True)
-
-
-def resident_history(run: Path, resident: int) -> tuple[dict[str, Any], pd.DataFrame]:
-    """A synthetic resident's final state and the records about them (read from Parquet).
-
-    Only the rows of that resident are read, so this is quick on large runs.
-    """
-    table = pq.read_table(run / "residents.parquet", filters=[("id", "=", int(resident))])
-    if table.num_rows == 0:
-        raise KeyError(f"resident {resident}: no such synthetic resident in {run.name}")
-    attrs = {k: v[0] for k, v in table.to_pydict().items()}
-    records = pq.read_table(
-        run / "records.parquet",
-        filters=[("subject", "=", int(resident)), ("subject_type", "=", "resident")],
-    ).to_pandas()
-    keep = ["day", "effective_day", "department", "kind", "points", "erroneous", "status"]
-    records = records[[c for c in keep if c in records.columns]].sort_values("day")
-    return attrs, records.reset_index(drop=True)
-
-
-def pick_resident(run: Path, how: str = "blacklisted") -> int | None:
-    """The id of an interesting synthetic resident: 'blacklisted', 'wrongful' or 'records'."""
-    cols = pq.read_schema(run / "residents.parquet").names
-    if how == "wrongful":
-        wanted = [c for c in cols if c.startswith("wrongful_")]
-    elif how == "blacklisted":
-        wanted = ["days_blacklisted"]
-    else:
-        wanted = ["records"]
-    wanted = [c for c in wanted if c in cols]
-    if not wanted:
-        return None
-    frame = pq.read_table(run / "residents.parquet", columns=["id", *wanted]).to_pandas()
-    hits = frame[(frame[wanted] > 0).any(axis=1)]
-    return int(hits["id"].iloc[len(hits) // 2]) if len(hits) else None
-
-
-PICKS = {
-    "blacklisted": ("a blacklisted one", "no resident was on a blacklist"),
-    "wrongful": ("a wrongly listed one", "no resident was wrongly listed or wrongly blocked"),
-    "records": ("one with records", "no resident has a record"),
-}
-"""Ways to pick a resident: the button's label and what to say when nobody fits."""
-
-
-def live_frame(sim: Simulation) -> pd.DataFrame | None:
-    """City-wide resident metrics of the days simulated so far (None before the first day)."""
-    side = getattr(sim, "res", None)
-    series = getattr(side, "series", None)
-    if series is None or not series.values:
-        return None
-    arr = np.stack([day[0] for day in list(series.values)])  # group 0 is the whole city
-    return pd.DataFrame(arr, columns=series.space.names)
-
-
-def live_figure(frame: pd.DataFrame | None, days: int) -> Figure:
-    """Two panels drawn while a run goes: list sizes and blocked attempts so far, per 100,000."""
-    fig = Figure(figsize=(11, 3.6))
-    ax_l, ax_b = fig.subplots(1, 2)
-    for ax in (ax_l, ax_b):
-        ax.set_xlim(0, max(days, 1))
-        ax.set_xlabel("day")
-        ax.grid(alpha=0.3)
-    if frame is None or frame.empty:
-        for ax in (ax_l, ax_b):
-            ax.text(0.5, 0.5, "press Run", ha="center", va="center", transform=ax.transAxes)
-    else:
-        res = frame["residents"].where(frame["residents"] > 0)
-        for c in plots.family(frame, "listed"):
-            ax_l.plot(frame.index, plots.PER * frame[c] / res, label=plots._short(c[7:]))
-        blocked = plots.family(frame, "blocked")
-        cum = frame[blocked].cumsum()
-        shown = [c for c in cum.columns if cum[c].iloc[-1] > 0]
-        for c in sorted(shown, key=lambda c: -cum[c].iloc[-1])[:7]:
-            ax_b.plot(frame.index, plots.PER * cum[c] / res, label=plots._short(c[8:]))
-        ax_l.legend(fontsize=7, loc="upper left")
-        if shown:
-            ax_b.legend(fontsize=7, loc="upper left")
-        else:
-            ax_b.text(0.5, 0.5, "no attempt blocked yet", ha="center", transform=ax_b.transAxes)
-        ax_l.set_ylim(bottom=0)
-        ax_b.set_ylim(bottom=0)
-        fig.suptitle(f"day {len(frame)} of {days}", fontsize=10)
-    ax_l.set_title("Residents on each list, per 100,000", fontsize=10)
-    ax_b.set_title("Blocked attempts so far, per 100,000", fontsize=10)
-    fig.set_layout_engine("constrained")
-    return fig
-
-
 @lru_cache(maxsize=16)
 def _builtin(name: str) -> Scenario:
     """A built-in scenario, parsed once (scenarios are immutable)."""
     return load_scenario(name)
-
-
-def figure_png(fig: Figure, dpi: int = 90) -> bytes:
-    """A figure as PNG bytes."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
-
-SAMESITE_WARNING = r"Cookies with samesite=none require https"
-"""Start of the warning Solara's server gives when it serves a page over plain http to an
-address other than `localhost`: that it falls back to a SameSite=Lax session cookie, which
-is what a dashboard that no other site embeds wants."""
-KERNEL_PATH = re.compile(r"^/jupyter/api/kernels/([^/]+)/")
-"""Websocket path of a Solara session (its kernel id first)."""
-
-
-class LocalOnly:
-    """ASGI middleware: answer only this machine's pages, and only so many sessions.
-
-    A request whose Host header is not 127.0.0.1:PORT or localhost:PORT (DNS rebinding),
-    or that carries an Origin other than http:// and one of those (a page of another site,
-    including a cross-site websocket), gets 403; browsers send Origin with every websocket
-    and every cross-site request, so a request without one is no other site's. A page or
-    websocket that would open a session beyond `max_sessions` gets 503 (a websocket:
-    refused). Reconnects of an open session always pass.
-    """
-
-    def __init__(
-        self,
-        app: Any,
-        port: int,
-        max_sessions: int = MAX_SESSIONS,
-        cull_after_s: int = CULL_AFTER_S,
-    ) -> None:
-        self.app = app
-        self.hosts = {f"{HOST}:{port}", f"localhost:{port}"}
-        self.origins = {f"http://{h}" for h in self.hosts}
-        self.max_sessions = max_sessions
-        self.cull_after_s = cull_after_s
-        self.connected: Counter[str] = Counter()  # kernel id: its websockets open now
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Pass the request on to the app, or refuse it (see the class)."""
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        refusal = self.refusal(scope)
-        if refusal is not None:
-            await _refuse(scope, send, *refusal)
-            return
-        kernel = _kernel_id(scope)
-        if kernel is None:
-            await self.app(scope, receive, send)
-            return
-        self.connected[kernel] += 1  # counted from now, before Solara registers it
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.connected[kernel] -= 1
-            if not self.connected[kernel]:
-                del self.connected[kernel]
-
-    def sessions(self) -> set[str]:
-        """Kernel ids of the sessions open now: held by Solara (connected or not) or
-        connecting."""
-        return set(_contexts()) | set(self.connected)
-
-    def refusal(self, scope: Mapping[str, Any]) -> tuple[int, str] | None:
-        """(HTTP status, message) when the request is refused, else None."""
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        host, origin = headers.get("host", "").lower(), headers.get("origin")
-        if host not in self.hosts:
-            allowed = " and ".join(sorted(self.hosts))
-            return 403, f"refused: Host {host!r}; this dashboard answers only {allowed}"
-        if origin is not None and origin not in self.origins:
-            return 403, f"refused: a page of {origin!r} may not use this dashboard"
-        if self.opens_session(scope) and len(self.sessions()) >= self.max_sessions:
-            return 503, (
-                f"The dashboard has {self.max_sessions} sessions open, the most it keeps: "
-                f"close another of its tabs, or wait up to {self.cull_after_s} s for "
-                "disconnected ones to be closed, then reload."
-            )
-        return None
-
-    def opens_session(self, scope: Mapping[str, Any]) -> bool:
-        """Whether the request opens a new session: the page itself, or a websocket for a
-        kernel the server does not hold."""
-        if scope["type"] == "http":
-            return bool(scope["path"] == "/")
-        kernel = _kernel_id(scope)
-        return kernel is not None and kernel not in self.sessions()
-
-
-def _kernel_id(scope: Mapping[str, Any]) -> str | None:
-    """The kernel id of a session's websocket, None for any other request."""
-    match = KERNEL_PATH.match(scope["path"]) if scope["type"] == "websocket" else None
-    return match.group(1) if match else None
-
-
-def _contexts() -> Mapping[str, Any]:
-    from solara.server import kernel_context
-
-    return kernel_context.contexts
-
-
-async def _refuse(scope: Mapping[str, Any], send: Any, status: int, message: str) -> None:
-    if scope["type"] == "websocket":  # closing before accepting answers 403
-        await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
-        return
-    body = (message + "\n").encode("utf-8")
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", b"%d" % len(body)),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def configure_solara(cull_after_s: int = CULL_AFTER_S) -> None:
-    """Set Solara's server settings for the dashboard (before the server starts).
-
-    Production mode, no telemetry, disconnected sessions closed after `cull_after_s`
-    seconds (Solara keeps them 24 hours by default), and Solara's SameSite notice, which
-    is about embedding the app in another site's page, not given.
-    """
-    from solara.server import settings
-
-    settings.main.mode = "production"
-    settings.telemetry.mixpanel_enable = False  # no network calls home
-    settings.kernel.cull_timeout = f"{int(cull_after_s)}s"
-    warnings.filterwarnings(
-        "ignore", message=SAMESITE_WARNING, category=UserWarning, module="solara.server.starlette"
-    )
-
-
-def server_app(
-    port: int, max_sessions: int = MAX_SESSIONS, cull_after_s: int = CULL_AFTER_S
-) -> LocalOnly:
-    """Solara's ASGI app serving this module's Page, behind `LocalOnly`."""
-    os.environ["SOLARA_APP"] = __name__  # read when Solara's server module is imported
-    from solara.server import app as solara_apps
-    from solara.server.starlette import app
-
-    if "__default__" not in solara_apps.apps:  # imported before SOLARA_APP was set
-        solara_apps.apps["__default__"] = solara_apps.AppScript(__name__)
-    return LocalOnly(app, port, max_sessions, cull_after_s)
-
-
-def check_port(port: int) -> None:
-    """Raise OSError, naming the port, when nothing can listen on 127.0.0.1:port."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((HOST, port))
-        except OSError as err:
-            raise OSError(
-                f"--port {port}: cannot listen on {HOST}:{port} ({err.strerror})"
-            ) from err
-
-
-def serve(
-    port: int = 8765,
-    runs_dir: Path | str = "runs",
-    scenarios: Sequence[Path | str] = (),
-    *,
-    cull_after_s: int = CULL_AFTER_S,
-    max_sessions: int = MAX_SESSIONS,
-) -> int:
-    """Run the dashboard on 127.0.0.1:port until stopped (Ctrl+C); returns the exit code.
-
-    `runs_dir` is the results folder it browses and writes new runs to; `scenarios` the
-    YAML files it may open besides the built-ins; `cull_after_s` the seconds a
-    disconnected session is kept; `max_sessions` the most sessions open at once. Raises
-    OSError when the port is taken.
-    """
-    import solara  # noqa: F401  (a clear ImportError when the extra is missing)
-    import uvicorn
-
-    check_port(port)
-    os.environ[RUNS_ENV] = str(Path(runs_dir).resolve())
-    os.environ[SCENARIOS_ENV] = os.pathsep.join(str(Path(p).resolve()) for p in scenarios)
-    os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"
-    configure_solara(cull_after_s)
-    app = server_app(port, max_sessions, cull_after_s)
-    print(f"scslab dashboard: http://{HOST}:{port} (this machine only; Ctrl+C stops it)")
-    uvicorn.run(app, host=HOST, port=port, log_level="error")
-    return 0
 
 
 # -------------------------------------------------------------------------- the app
@@ -831,10 +458,10 @@ if solara is not None:
     @solara.component
     def RunDetails(run: str) -> None:
         """One past run: key figures, the overview plot and its report."""
-        from scslab.presentation.report import key_figures
+        from scslab.presentation.reportsections import key_figures
 
         results = solara.use_memo(lambda: _load_light(run), [run])
-        solara.DataFrame(key_figures(plots.variants(results)), items_per_page=20)
+        solara.DataFrame(key_figures(variants(results)), items_per_page=20)
         Plot(lambda: plots.overview(results), [run], ["scslab-past-plot"])
         solara.Button(
             "Show its report" if (Path(run) / "report.html").is_file() else "Make its report",

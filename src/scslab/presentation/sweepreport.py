@@ -17,7 +17,14 @@ import yaml
 from scslab import __version__
 from scslab.experiments.experiment import Experiment
 from scslab.experiments.spec import ExperimentError
-from scslab.presentation.report import CSS, REPORT_SIGNATURE, esc, figure_html, how_html, table_html
+from scslab.presentation.htmlpage import (
+    CSS,
+    REPORT_SIGNATURE,
+    esc,
+    figure_html,
+    how_html,
+    table_html,
+)
 
 HEADINGS = {
     "experiment": "The experiment",
