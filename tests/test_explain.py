@@ -12,8 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from scslab import load_run
-from scslab.analysis.explain import Model, blacklisted_contacts, explain, replay
-from scslab.analysis.harm import _episodes, open_run
+from scslab.analysis.explain import explain
+from scslab.analysis.harm import listing_episodes, open_run
+from scslab.analysis.replay import Model, blacklisted_contacts, replay
 from scslab.cli import app
 from scslab.scenario.population import build_population
 from scslab.streams import stream_key
@@ -170,7 +171,7 @@ def test_the_replay_is_the_runs_score_and_listings(churn_run: Path) -> None:
 def test_each_explained_listing_is_one_of_the_run(churn_run: Path) -> None:
     run = load_run(churn_run)
     res, listings = run.tables["residents"], run.tables["listings"]
-    episodes = _episodes(listings, int(run.manifest["days"]) - 1)
+    episodes = listing_episodes(listings, int(run.manifest["days"]) - 1)
     busy = listings[listings["subject_type"] == "resident"]["subject"].value_counts()
     for i in busy.index[:6]:
         e = explain(churn_run, int(i))

@@ -28,7 +28,6 @@ bottom, beside the package: the kernel cache and the random streams, which every
 that draws or compiles uses."""
 MAX_LINES = 600
 LONG_MODULES = {
-    "scslab.analysis.explain",
     "scslab.model.activities",
     "scslab.model.dueprocess",
     "scslab.model.lists",

@@ -138,7 +138,7 @@ def _wrongful(run: Results, residents: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _episodes(listings: pd.DataFrame | None, last_day: int) -> pd.DataFrame:
+def listing_episodes(listings: pd.DataFrame | None, last_day: int) -> pd.DataFrame:
     """Listing episodes: subject_type, subject, list, start, end (-1 open), wrongful."""
     if listings is None or not len(listings):
         return pd.DataFrame(columns=["subject_type", "subject", "list", "start", "end", "wrongful"])
@@ -154,7 +154,7 @@ def _episodes(listings: pd.DataFrame | None, last_day: int) -> pd.DataFrame:
 
 
 def _time_to_clear(run: Results, last_day: int) -> dict[str, Any]:
-    ep = _episodes(run.tables.get("listings"), last_day)
+    ep = listing_episodes(run.tables.get("listings"), last_day)
     w = ep[(ep["subject_type"] == "resident") & ep["wrongful"].astype(bool)]
     cleared = w[w["end"] >= 0]
     days = (cleared["end"] - cleared["start"]).to_numpy(float)
