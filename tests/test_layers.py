@@ -39,8 +39,6 @@ LONG_MODULES = {
     "scslab.presentation.dashboard",
     "scslab.presentation.plots",
     "scslab.presentation.report",
-    "scslab.scenario.population",
-    "scslab.scenario.schema",
 }
 """Modules over MAX_LINES lines, still to be split."""
 

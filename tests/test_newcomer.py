@@ -22,7 +22,7 @@ from scslab import Simulation, load_run
 from scslab.analysis.explain import PICKS, explain
 from scslab.cli import RunProgress, WideWhenPiped, app, summary_notes, summary_table
 from scslab.kernelcache import has_cached_kernels
-from scslab.scenario.schema import load_scenario
+from scslab.scenario.loader import load_scenario
 from tests.audit_helpers import error_prone, tiny_run
 
 runner = CliRunner()

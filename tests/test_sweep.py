@@ -27,7 +27,7 @@ from scslab.experiments.experiment import (
     run_sweep,
 )
 from scslab.experiments.sensitivity import analyse
-from scslab.scenario.schema import ScenarioError
+from scslab.scenario.safeyaml import ScenarioError
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

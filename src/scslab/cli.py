@@ -21,19 +21,12 @@ from typer.core import TyperGroup
 from scslab.analysis.explain import PICKS
 from scslab.rundir.claim import RunDirError
 from scslab.rundir.results import Results
+from scslab.scenario.bounds import MAX_RESIDENTS, RECORD_BYTES, RunSizeError, check_run_size
+from scslab.scenario.changes import parse_changes
+from scslab.scenario.loader import builtin_names, builtin_text, load_scenario
 from scslab.scenario.population import available_bytes, estimated_bytes, resident_count
-from scslab.scenario.schema import (
-    MAX_RESIDENTS,
-    RECORD_BYTES,
-    RunSizeError,
-    Scenario,
-    ScenarioError,
-    builtin_names,
-    builtin_text,
-    check_run_size,
-    load_scenario,
-    parse_changes,
-)
+from scslab.scenario.safeyaml import ScenarioError
+from scslab.scenario.schema import Scenario
 
 
 def _plain_switches(params: list[Any]) -> None:

@@ -31,15 +31,9 @@ from typing import Any
 
 import yaml
 
-from scslab.scenario.schema import (
-    REPAIR_WINDOW_DAYS,
-    Context,
-    Domain,
-    DueProcessRule,
-    Scenario,
-    builtin_names,
-    load_scenario,
-)
+from scslab.scenario.loader import builtin_names, load_scenario
+from scslab.scenario.schema import Scenario
+from scslab.scenario.sections import REPAIR_WINDOW_DAYS, Context, Domain, DueProcessRule
 
 SEVERITIES = ("prohibited", "high", "medium")
 """Finding severities, most serious first."""

@@ -89,8 +89,12 @@ from scslab.model.lists import (
 )
 from scslab.model.records import ACTIVE, STATUS_NAMES, RecordLog
 from scslab.model.scoring import Scorer, ScoreRules, _finite, grade_index, grades_of
-from scslab.scenario.population import AGE_BANDS, Population, build_population, resident_count
-from scslab.scenario.schema import DOMAINS, Scenario, check_run_size, load_scenario
+from scslab.scenario.bounds import check_run_size
+from scslab.scenario.loader import load_scenario
+from scslab.scenario.population import Population, build_population, resident_count
+from scslab.scenario.schema import Scenario
+from scslab.scenario.sections import DOMAINS
+from scslab.scenario.tables import AGE_BANDS
 from scslab.streams import day_rng, stream_key
 
 PHASES = (

@@ -47,7 +47,9 @@ from scslab.experiments.experiment import (
     read_spec,
 )
 from scslab.rundir.claim import hold_lock, release_lock
-from scslab.scenario.schema import Scenario, ScenarioError, load_scenario
+from scslab.scenario.loader import load_scenario
+from scslab.scenario.safeyaml import ScenarioError
+from scslab.scenario.schema import Scenario
 
 
 class Target(_Strict):
@@ -161,7 +163,7 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
     import numba
 
     from scslab.rundir.run import Simulation
-    from scslab.scenario.schema import parse_scenario
+    from scslab.scenario.loader import parse_scenario
 
     numba.set_num_threads(1)
     try:

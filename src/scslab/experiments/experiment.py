@@ -51,15 +51,10 @@ from pydantic import (
 
 from scslab.analysis.figures import FIGURES, check_figures, compute_figures, needs_agents
 from scslab.rundir.claim import hold_lock, is_run_dir, release_lock, write_file
-from scslab.scenario.schema import (
-    MAX_DAYS,
-    Scenario,
-    ScenarioError,
-    check_run_size,
-    load_scenario,
-    read_scenario_file,
-    read_yaml,
-)
+from scslab.scenario.bounds import MAX_DAYS, check_run_size
+from scslab.scenario.loader import load_scenario
+from scslab.scenario.safeyaml import ScenarioError, read_scenario_file, read_yaml
+from scslab.scenario.schema import Scenario
 
 DESIGNS = ("grid", "lhs", "sobol", "morris")
 ROW_SIGNATURE = '{"run": '  # a row file starts so (written by scslab)
@@ -394,7 +389,7 @@ def run_task(task: RunTask) -> dict[str, Any]:
     try:
         from scslab.rundir.results import load_run
         from scslab.rundir.run import Simulation
-        from scslab.scenario.schema import parse_scenario
+        from scslab.scenario.loader import parse_scenario
 
         if task.threads is not None:
             import numba

@@ -9,7 +9,8 @@ browse past runs in the results folder and open their reports, and look up a syn
 resident's history.
 
 Scenarios are changed as data: the resolved scenario is dumped to a dict, edited and
-validated again (`apply_edits`); nothing typed in the app is ever evaluated as code.
+validated again (`Scenario.with_changes`, source "dashboard"); nothing typed in the app is
+ever evaluated as code.
 Large runs are read from their run directories (metrics and single rows of the agent
 tables), never simulated or held whole in the app.
 
@@ -46,13 +47,9 @@ from scslab.presentation import plots
 from scslab.rundir.manifest import ManifestError, dirs_with_manifest, read_manifest, warn_skipped
 from scslab.rundir.results import Results
 from scslab.rundir.run import Simulation
-from scslab.scenario.schema import (
-    Scenario,
-    ScenarioError,
-    builtin_names,
-    load_scenario,
-    parse_scenario,
-)
+from scslab.scenario.loader import builtin_names, load_scenario, parse_scenario
+from scslab.scenario.safeyaml import ScenarioError
+from scslab.scenario.schema import Scenario
 
 RUNS_ENV = "SCSLAB_RUNS_DIR"
 """Environment variable naming the results folder the app browses and writes to."""
@@ -143,14 +140,6 @@ def scenario_path(path: str) -> Path:
             "only those (scslab dashboard --scenario FILE) or a file dropped here"
         )
     return resolved
-
-
-def apply_edits(
-    scenario: Scenario, edits: Mapping[str, Any], removed: frozenset[str] = frozenset()
-) -> Scenario:
-    """A new scenario with the app's `edits` applied and `removed` entries deleted,
-    validated again (Scenario.with_changes). Raises ScenarioError naming the key."""
-    return scenario.with_changes(edits, removed, source="dashboard")
 
 
 def new_run_dir(folder: Path, name: str) -> Path:
@@ -729,7 +718,10 @@ if solara is not None:
 
         def edited() -> tuple[Scenario | None, str]:
             try:
-                return apply_edits(base_scenario(), edits.value, removed.value), ""
+                return (
+                    base_scenario().with_changes(edits.value, removed.value, source="dashboard"),
+                    "",
+                )
             except ScenarioError as err:
                 return None, str(err)
 
