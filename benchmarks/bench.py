@@ -52,7 +52,8 @@ CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
 from scslab import Simulation
-from scslab.scenario.schema import Outputs, load_scenario
+from scslab.scenario.loader import load_scenario
+from scslab.scenario.sections import Outputs
 args = json.loads(sys.argv[1])
 sc = load_scenario(args["scenario"])
 if args["scores"] is not None:  # the score tally on or off, whatever the file says

@@ -27,11 +27,11 @@ HERE = Path(__file__).resolve().parent
 CHILD = r"""
 import json, sys
 from scslab import Simulation
-from scslab.scenario.schema import load_scenario
+from scslab.scenario.loader import load_scenario
 scenario, n, runs, engine = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 sc = load_scenario(scenario)
 if sys.argv[5] != "file":  # outputs.scores on or off, whatever the file says
-    from scslab.scenario.schema import Outputs
+    from scslab.scenario.sections import Outputs
     sc = sc.model_copy(update={"outputs": Outputs(scores=sys.argv[5] == "on")})
 Simulation(sc, seed=1, residents=n, days=2, agents=False, engine=engine).run()
 times = [

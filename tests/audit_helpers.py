@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 
 from scslab import Simulation
-from scslab.scenario.schema import Scenario, builtin_text
+from scslab.scenario.loader import builtin_text
+from scslab.scenario.schema import Scenario
 
 RESIDENTS, DAYS = 5000, 60
 _ROOT = Path(tempfile.mkdtemp(prefix="scslab-audit-tests-"))

@@ -26,7 +26,7 @@ from scslab.model.activities import (
     union_sorted,
 )
 from scslab.model.behaviour import Recovering
-from scslab.scenario.schema import builtin_text, parse_scenario
+from scslab.scenario.loader import builtin_text, parse_scenario
 from scslab.streams import day_rng, stream_key
 
 EMPTY8 = np.zeros(0, np.uint8)
@@ -245,8 +245,8 @@ def test_flag_posts_one_kind_at_most() -> None:
 
 
 def test_eligibility_classes_match_the_pools() -> None:
+    from scslab.scenario.loader import load_scenario
     from scslab.scenario.population import build_population
-    from scslab.scenario.schema import load_scenario
 
     r = build_population(load_scenario("beijing-2018").population, 20_000, 1).residents
     klass = eligibility_class(r.age_band, r.parent)

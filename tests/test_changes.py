@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from scslab import load_scenario
 from scslab.cli import app
-from scslab.scenario.schema import ScenarioError, parse_changes
+from scslab.scenario.changes import parse_changes
+from scslab.scenario.safeyaml import ScenarioError
 
 runner = CliRunner()
 

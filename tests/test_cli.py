@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from scslab.cli import app
-from scslab.scenario.schema import builtin_text
+from scslab.scenario.loader import builtin_text
 
 runner = CliRunner()
 

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 
 from scslab import Simulation
 from scslab.engine.compiled import unsupported
-from scslab.scenario.schema import Scenario, load_scenario, parse_scenario
+from scslab.scenario.loader import load_scenario, parse_scenario
+from scslab.scenario.schema import Scenario
 
 SCS_REF = Path(__file__).resolve().parents[1] / "benchmarks" / "scs-ref-1.yaml"
 
@@ -268,11 +269,12 @@ def test_auto_takes_compiled_days_at_any_size() -> None:
 # general loop does, refuse it (compiled.unsupported names it when it is in use), or
 # nothing, because it has no effect in the scenarios they run.
 RUN = {
-    "name", "description", "days",
+    "name", "description", "days", "start_date", "timeline.",
     "population.table", "population.residents_at_scale_1", "population.migrant_share",
     "population.household_size_mean", "population.employment_rate",
     "population.friends_per_resident", "population.friends_same_district",
     "population.coworker_contacts", "population.children_share_of_parents",
+    "population.household_size_max", "population.income.",
     "departments.*.context", "departments.*.coverage", "departments.*.error_rate",
     "departments.*.records.*.points", "departments.*.records.*.rate_per_year",
     "departments.*.records.*.poorest_to_richest",
@@ -299,6 +301,8 @@ NO_EFFECT = {
     # durations, extensions and compliance apply to record-triggered lists (refused)
     "lists.*.duration_days", "lists.*.extension_days", "lists.*.extension_probability",
     "lists.*.compliance_per_year",
+    # legal representatives are drawn for market entities (refused)
+    "population.legal_rep_poorest_to_richest",
     # measures and rewards act on activities (refused); so do chilling and income
     "measures.", "rewards.", "behaviour.chilling_half_life_days",
     "behaviour.income_recovery_half_life_days", "behaviour.min_income_factor",

@@ -32,7 +32,6 @@ from typer.testing import CliRunner
 from scslab import Simulation, load_scenario
 from scslab.cli import app as cli_app
 from scslab.presentation import dashboard, dashdata, dashserver
-from scslab.presentation.dashboard import apply_edits
 from scslab.presentation.dashdata import (
     PathRefused,
     list_runs,
@@ -45,7 +44,7 @@ from scslab.presentation.dashdata import (
     run_path,
     scenario_path,
 )
-from scslab.scenario.schema import ScenarioError
+from scslab.scenario.safeyaml import ScenarioError
 from tests.tiny_runs import tiny_runs
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -63,21 +62,22 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 # ------------------------------------------------------------------ helpers, no browser
-def test_apply_edits_changes_removes_and_validates():
+def test_edits_change_remove_and_validate():
+    """The app's edits and removals, as its run panel applies them to the scenario."""
     base = load_scenario("beijing-2018")
-    sc = apply_edits(
-        base,
+    sc = base.with_changes(
         {"departments.courts.coverage": 0.5, "lists.railway_misconduct.duration_days": 60},
         frozenset({"measures.rail_ban", "rewards.high_grade_priority"}),
+        source="dashboard",
     )
     assert sc.departments["courts"].coverage == 0.5
     assert sc.lists["railway_misconduct"].duration_days == 60
     assert "rail_ban" not in sc.measures and "high_grade_priority" not in sc.rewards
     assert base.departments["courts"].coverage == 0.95  # the original is untouched
-    with pytest.raises(ScenarioError, match=r"departments\.courts\.coverage"):
-        apply_edits(base, {"departments.courts.coverage": 1.5})
+    with pytest.raises(ScenarioError, match=r"^dashboard: departments\.courts\.coverage"):
+        base.with_changes({"departments.courts.coverage": 1.5}, source="dashboard")
     with pytest.raises(ScenarioError, match="unknown key"):
-        apply_edits(base, {"departments.courts.__class__": "x"})
+        base.with_changes({"departments.courts.__class__": "x"}, source="dashboard")
 
 
 def test_list_runs_and_new_run_dir(tmp_path):

@@ -19,7 +19,7 @@ from scslab.model.departments import (
     observed,
     records_into,
 )
-from scslab.scenario.schema import builtin_text, parse_scenario
+from scslab.scenario.loader import builtin_text, parse_scenario
 from scslab.streams import stream_key
 
 

@@ -10,7 +10,8 @@ from scslab import load_run
 from scslab.model.dueprocess import count_wrongful_days, release
 from scslab.model.records import ACTIVE, CORRECTED, EXPIRED, RecordBatch, RecordLog
 from scslab.model.scoring import Scorer, ScoreRules
-from scslab.scenario.schema import ScenarioError, parse_scenario
+from scslab.scenario.loader import parse_scenario
+from scslab.scenario.safeyaml import ScenarioError
 from tests.audit_helpers import ALWAYS_APPEAL, builtin_dict, error_prone, scenario, tiny_run
 
 # ---------------------------------------------------------------- schema
@@ -88,7 +89,7 @@ def _log(subjects: list[int], day: int) -> tuple[RecordLog, np.ndarray]:
 def _rules(expiry: int) -> ScoreRules:
     d = builtin_dict()["scoring"]
     d["record_expiry_days"] = expiry
-    from scslab.scenario.schema import Scoring
+    from scslab.scenario.sections import Scoring
 
     return ScoreRules.compile(Scoring.model_validate(d))
 

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from scslab import Results, Simulation, load_run
-from scslab.scenario.schema import DOMAINS, builtin_text, parse_scenario
+from scslab.scenario.loader import builtin_text, parse_scenario
+from scslab.scenario.sections import DOMAINS
 
 
 def tables_equal(a: Results, b: Results) -> None:

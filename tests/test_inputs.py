@@ -25,19 +25,10 @@ from hypothesis import strategies as st
 
 from scslab.cli import main
 from scslab.cli.scenario import check_run_options
-from scslab.scenario.schema import (
-    MAX_DAYS,
-    MAX_DEPTH,
-    MAX_FILE_BYTES,
-    MAX_SEED,
-    MAX_SPAN_DAYS,
-    RunSizeError,
-    Scenario,
-    ScenarioError,
-    builtin_text,
-    load_scenario,
-    parse_scenario,
-)
+from scslab.scenario.bounds import MAX_DAYS, MAX_SEED, MAX_SPAN_DAYS, RunSizeError
+from scslab.scenario.loader import builtin_text, load_scenario, parse_scenario
+from scslab.scenario.safeyaml import MAX_DEPTH, MAX_FILE_BYTES, ScenarioError
+from scslab.scenario.schema import Scenario
 
 BASE_TEXT = builtin_text("beijing-2018")
 

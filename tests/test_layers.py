@@ -31,8 +31,6 @@ LONG_MODULES = {
     "scslab.model.activities",
     "scslab.model.dueprocess",
     "scslab.model.lists",
-    "scslab.scenario.population",
-    "scslab.scenario.schema",
 }
 """Modules over MAX_LINES lines, still to be split."""
 

@@ -27,7 +27,8 @@ from scslab.model.lists import (
     update_members,
 )
 from scslab.model.scoring import Scorer, ScoreRules
-from scslab.scenario.schema import DOMAINS, builtin_text, parse_scenario
+from scslab.scenario.loader import builtin_text, parse_scenario
+from scslab.scenario.sections import DOMAINS
 from scslab.streams import stream_key
 
 KEY = stream_key(0, "test")

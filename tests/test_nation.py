@@ -8,9 +8,11 @@ import pytest
 from pydantic import ValidationError
 
 from scslab import Simulation, load_scenario
+from scslab.scenario.loader import parse_scenario
 from scslab.scenario.nation import N_PROVINCES, NationTable, load_nation, population_spec
-from scslab.scenario.population import AGE_BANDS, build_population, city_table, resident_count
-from scslab.scenario.schema import PopulationSpec, parse_scenario
+from scslab.scenario.population import build_population, resident_count
+from scslab.scenario.population_spec import PopulationSpec
+from scslab.scenario.tables import AGE_BANDS, city_table
 
 CENSUS_TOTAL = 1_411_778_724  # the 2020 census, the 31 provinces and the military
 MILITARY = 2_000_000
@@ -82,6 +84,8 @@ def _edited(**changes) -> dict:
         ({"male_share": 0.6}, "male_share"),
         ({"inter_provincial_in_migrants.Tibet": 5_000_000}, "more than its residents"),
         ({"sectors.agriculture": 0.5}, "sectors"),
+        ({"individual_business_employees": [3, 1]}, "individual_business_employees"),
+        ({"individual_business_employees": [0, 3]}, "greater than or equal to 1"),
         ({"population_spec.residents_at_scale_1": 21_542_000}, "residents_at_scale_1"),
     ],
 )

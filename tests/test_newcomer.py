@@ -24,7 +24,7 @@ from scslab.cli import app
 from scslab.cli.common import WideWhenPiped
 from scslab.cli.scenario import RunProgress, summary_notes, summary_table
 from scslab.kernelcache import has_cached_kernels
-from scslab.scenario.schema import load_scenario
+from scslab.scenario.loader import load_scenario
 from tests.audit_helpers import error_prone, tiny_run
 
 runner = CliRunner()

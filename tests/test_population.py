@@ -5,14 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scslab.scenario.population import (
-    build_population,
-    city_table,
-    estimated_bytes,
-    resident_count,
-    transpose,
-)
-from scslab.scenario.schema import PopulationSpec, load_scenario
+from scslab.scenario.contacts import transpose
+from scslab.scenario.loader import load_scenario
+from scslab.scenario.population import build_population, estimated_bytes, resident_count
+from scslab.scenario.population_spec import PopulationSpec
+from scslab.scenario.tables import city_table
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +144,7 @@ def test_transpose_matches_reference_on_random_graph(shift: int) -> None:
 
 
 def test_search_sorted_matches_numpy() -> None:
-    from scslab.scenario.population import _search_sorted
+    from scslab.scenario.sampling import search_sorted
 
     rng = np.random.default_rng(5)
     for cdf in (
@@ -159,7 +156,7 @@ def test_search_sorted_matches_numpy() -> None:
         x[:4] = [0.0, 0.2 / cdf[-1], 0.7 / cdf[-1], np.nextafter(1.0, 0.0)]
         for right in (True, False):
             side = "right" if right else "left"
-            got = _search_sorted(cdf, x, float(cdf[-1]), right)
+            got = search_sorted(cdf, x, float(cdf[-1]), right)
             assert (got == np.searchsorted(cdf, x * cdf[-1], side=side)).all()
 
 
@@ -173,3 +170,72 @@ def test_contacts_of_is_the_transpose(coworkers: int, friends: int) -> None:
     n = p.n_residents
     rows = np.repeat(np.arange(n, dtype=np.int64), t.degree())
     assert (np.sort(rows * n + t.indices) == rows * n + ref_idx).all()
+
+
+def test_income_model_is_the_scenarios() -> None:
+    """The latent income's constants come from population.income: a larger migrant shift
+    moves migrants down the deciles, and without education effects the decile no longer
+    follows education; households share more of their income the larger their effect."""
+    n = 20_000
+
+    def residents(**income: object):
+        spec = PopulationSpec.model_validate({"income": income})
+        return build_population(spec, n, seed=3, check_memory=False).residents
+
+    def migrant_gap(r) -> float:
+        return float(r.income_decile[~r.migrant].mean() - r.income_decile[r.migrant].mean())
+
+    def degree_gap(r) -> float:
+        return float(
+            r.income_decile[r.education == 2].mean() - r.income_decile[r.education == 0].mean()
+        )
+
+    def household_spread(r) -> float:
+        """Mean spread of deciles within households of two or more."""
+        sizes = np.bincount(r.household)
+        big = sizes[r.household] >= 2
+        lo = np.full(len(sizes), 9)
+        hi = np.zeros(len(sizes), int)
+        np.minimum.at(lo, r.household[big], r.income_decile[big])
+        np.maximum.at(hi, r.household[big], r.income_decile[big])
+        return float((hi - lo)[sizes >= 2].mean())
+
+    default = residents()
+    assert migrant_gap(residents(migrant_shift=-1.5)) > migrant_gap(default) + 1.0
+    assert abs(migrant_gap(residents(migrant_shift=0.0, education_effect=[0, 0, 0]))) < 0.3
+    assert degree_gap(default) > 1.0
+    assert abs(degree_gap(residents(education_effect=[0.0, 0.0, 0.0]))) < 0.3
+    assert household_spread(residents(household_sd=0.0)) > household_spread(default) + 1.0
+
+
+def test_population_constants_are_validated() -> None:
+    for bad in (
+        {"household_size_mean": 3.0, "household_size_max": 2},
+        {"income": {"household_sd": -0.1}},
+        {"income": {"education_effect": [0.0, 0.6]}},
+        {"income": {"migrant_shift": 9.0}},
+        {"legal_rep_poorest_to_richest": 0.0},
+    ):
+        with pytest.raises(ValueError):
+            PopulationSpec.model_validate(bad)
+    assert PopulationSpec().legal_rep_weights() == list(np.arange(1.0, 11.0))
+
+
+def test_households_keep_their_largest_size() -> None:
+    """Sizes above household_size_max are counted at it, and the city still gets all its
+    residents when the cap leaves households smaller than the mean asked for."""
+    spec = PopulationSpec(household_size_mean=2.0, household_size_max=2)
+    r = build_population(spec, 5_000, seed=2, check_memory=False).residents
+    assert len(r) == 5_000 and np.bincount(r.household).max() == 2
+
+
+def test_legal_representatives_follow_the_income_weights() -> None:
+    def rep_deciles(ratio: float) -> np.ndarray:
+        spec = PopulationSpec(legal_rep_poorest_to_richest=ratio)
+        pop = build_population(spec, 20_000, seed=4, check_memory=False)
+        return pop.residents.income_decile[pop.enterprises.legal_rep]
+
+    richer = rep_deciles(0.1)
+    even = rep_deciles(1.0)
+    assert richer.mean() > 5.5  # weights 1 to 10: mean decile 6 among adults
+    assert abs(even.mean() - 4.5) < 0.4

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from scslab import Simulation
-from scslab.scenario.schema import builtin_text, parse_scenario
+from scslab.scenario.loader import builtin_text, parse_scenario
 
 from .conftest import BENCHMARKS
 from .reference_model import reference_residents

@@ -7,13 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scslab.scenario.schema import (
-    ScenarioError,
-    builtin_names,
-    builtin_text,
-    load_scenario,
-    parse_scenario,
-)
+from scslab.scenario.loader import builtin_names, builtin_text, load_scenario, parse_scenario
+from scslab.scenario.safeyaml import ScenarioError
 
 
 def test_builtins_load_and_round_trip() -> None:

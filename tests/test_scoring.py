@@ -17,7 +17,7 @@ from scslab.model.scoring import (
     grades_of,
     mark_outside,
 )
-from scslab.scenario.schema import Grade, Scoring
+from scslab.scenario.sections import Grade, Scoring
 
 GRADES = [
     Grade(name=n, min_score=s)

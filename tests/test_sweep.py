@@ -22,7 +22,7 @@ from scslab.experiments.experiment import Experiment, load_experiment
 from scslab.experiments.sensitivity import analyse
 from scslab.experiments.spec import ExperimentError, parse_seeds
 from scslab.experiments.sweep import prepare, run_sweep
-from scslab.scenario.schema import ScenarioError
+from scslab.scenario.safeyaml import ScenarioError
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from scslab.cli import app
 from scslab.rundir.run import Simulation
-from scslab.scenario.schema import ScenarioError, load_scenario
+from scslab.scenario.loader import load_scenario
+from scslab.scenario.safeyaml import ScenarioError
 from tests.test_compiled import assert_same_tables, both, core
 
 

@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from scslab import Simulation, load_scenario
-from scslab.presentation.dashboard import apply_edits
 
 RESIDENTS = 5_000
 DAYS = 30
@@ -28,7 +27,7 @@ def noisy_scenario():
         for name, dep in base.departments.items()
     }
     edits["name"] = "beijing-2018-noisy"
-    return apply_edits(base, edits)
+    return base.with_changes(edits)
 
 
 @lru_cache(maxsize=1)

@@ -31,8 +31,8 @@ _EXPORTS = {
     "load_run": "scslab.rundir.results",
     "query": "scslab.rundir.results",
     "Scenario": "scslab.scenario.schema",
-    "ScenarioError": "scslab.scenario.schema",
-    "load_scenario": "scslab.scenario.schema",
+    "ScenarioError": "scslab.scenario.safeyaml",
+    "load_scenario": "scslab.scenario.loader",
     "plot": "scslab.presentation.plots",
     "report": "scslab.presentation.report",
 }
@@ -43,7 +43,9 @@ if TYPE_CHECKING:
     from scslab.presentation.report import report
     from scslab.rundir.results import Results, load_run, query
     from scslab.rundir.run import Simulation
-    from scslab.scenario.schema import Scenario, ScenarioError, load_scenario
+    from scslab.scenario.loader import load_scenario
+    from scslab.scenario.safeyaml import ScenarioError
+    from scslab.scenario.schema import Scenario
 
 
 def __getattr__(name: str) -> Any:

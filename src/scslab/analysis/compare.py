@@ -37,7 +37,7 @@ from scslab.rundir.manifest import (
     run_dirs,
     warn_skipped,
 )
-from scslab.scenario.schema import parse_scenario
+from scslab.scenario.loader import parse_scenario
 
 
 @dataclass

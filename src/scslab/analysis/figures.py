@@ -24,7 +24,8 @@ import pandas as pd
 from scslab.analysis import harm, harmsummary
 from scslab.analysis.stats import MIN_EVENTS
 from scslab.rundir.results import Results
-from scslab.scenario.schema import DOMAINS, Scenario
+from scslab.scenario.schema import Scenario
+from scslab.scenario.sections import DOMAINS
 
 PER = 100_000
 

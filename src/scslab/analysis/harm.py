@@ -46,7 +46,8 @@ from scslab.rundir.manifest import (
     warn_skipped,
 )
 from scslab.rundir.results import Results, load_run
-from scslab.scenario.schema import Scenario, parse_scenario
+from scslab.scenario.loader import parse_scenario
+from scslab.scenario.schema import Scenario
 
 GROUPS = ("migrants", "hukou holders")
 """The two groups of every disparity ratio, in order."""

@@ -35,13 +35,9 @@ from scslab.analysis.principles import (
     THIRD_PARTY_DOMAINS,
     severity_class,
 )
-from scslab.scenario.schema import (
-    REPAIR_WINDOW_DAYS,
-    DueProcessRule,
-    Scenario,
-    builtin_names,
-    load_scenario,
-)
+from scslab.scenario.loader import builtin_names, load_scenario
+from scslab.scenario.schema import Scenario
+from scslab.scenario.sections import REPAIR_WINDOW_DAYS, DueProcessRule
 
 
 # ---------------------------------------------------------------- file and line of keys

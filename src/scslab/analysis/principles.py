@@ -22,7 +22,7 @@ Severities:
 
 from __future__ import annotations
 
-from scslab.scenario.schema import Context, Domain
+from scslab.scenario.sections import Context, Domain
 
 SEVERITIES = ("prohibited", "high", "medium")
 """Finding severities, most serious first."""

@@ -13,7 +13,7 @@ import typer
 from scslab.analysis.explain import PICKS
 from scslab.cli.common import app, console, expand_targets, fail
 from scslab.rundir.claim import RunDirError
-from scslab.scenario.schema import ScenarioError
+from scslab.scenario.safeyaml import ScenarioError
 
 
 def _print_json(doc: object) -> None:

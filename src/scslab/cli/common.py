@@ -14,7 +14,10 @@ from rich.measure import Measurement
 from rich.text import Text
 from typer.core import TyperGroup
 
-from scslab.scenario.schema import Scenario, ScenarioError, load_scenario, parse_changes
+from scslab.scenario.changes import parse_changes
+from scslab.scenario.loader import load_scenario
+from scslab.scenario.safeyaml import ScenarioError
+from scslab.scenario.schema import Scenario
 
 
 def _plain_switches(params: list[Any]) -> None:

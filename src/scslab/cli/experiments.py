@@ -15,8 +15,10 @@ from rich.table import Table
 
 from scslab.cli.common import SchedulerOption, SetOption, app, console, err_console, fail
 from scslab.rundir.claim import RunDirError
+from scslab.scenario.bounds import RECORD_BYTES
+from scslab.scenario.changes import parse_changes
 from scslab.scenario.population import available_bytes, estimated_bytes, resident_count
-from scslab.scenario.schema import RECORD_BYTES, ScenarioError, parse_changes
+from scslab.scenario.safeyaml import ScenarioError
 
 
 def run_seeds(

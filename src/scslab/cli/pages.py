@@ -11,7 +11,8 @@ from rich.markup import escape
 
 from scslab.cli.common import app, console, fail, matched_runs
 from scslab.rundir.claim import RunDirError
-from scslab.scenario.schema import ScenarioError, load_scenario
+from scslab.scenario.loader import load_scenario
+from scslab.scenario.safeyaml import ScenarioError
 
 
 @app.command("report")

@@ -18,17 +18,10 @@ from rich.table import Table
 from scslab.cli.common import SetOption, app, console, err_console, fail, scenario_with_sets
 from scslab.rundir.claim import RunDirError
 from scslab.rundir.results import Results
+from scslab.scenario.bounds import MAX_RESIDENTS, RECORD_BYTES, RunSizeError, check_run_size
+from scslab.scenario.loader import builtin_names, builtin_text, load_scenario
 from scslab.scenario.population import available_bytes, estimated_bytes, resident_count
-from scslab.scenario.schema import (
-    MAX_RESIDENTS,
-    RECORD_BYTES,
-    RunSizeError,
-    ScenarioError,
-    builtin_names,
-    builtin_text,
-    check_run_size,
-    load_scenario,
-)
+from scslab.scenario.safeyaml import ScenarioError
 
 
 def _default_out(name: str) -> Path:

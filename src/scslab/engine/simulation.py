@@ -27,8 +27,10 @@ from scslab.engine.loops import run_compiled, run_general
 from scslab.engine.state import RunState
 from scslab.engine.steps import PHASES
 from scslab.engine.tables import tables
+from scslab.scenario.bounds import check_run_size
+from scslab.scenario.loader import load_scenario
 from scslab.scenario.population import Population, build_population, resident_count
-from scslab.scenario.schema import Scenario, check_run_size, load_scenario
+from scslab.scenario.schema import Scenario
 
 ENGINES = ("auto", "general", "compiled")
 """How days are run: "general" runs the day's steps from Python and runs every

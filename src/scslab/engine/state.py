@@ -51,7 +51,8 @@ from scslab.model.lists import (
 from scslab.model.records import RecordLog
 from scslab.model.scoring import Scorer, ScoreRules, grade_index
 from scslab.scenario.population import Population
-from scslab.scenario.schema import DOMAINS, Scenario
+from scslab.scenario.schema import Scenario
+from scslab.scenario.sections import DOMAINS
 from scslab.streams import stream_key
 
 HIST_LO, HIST_HI = 0.0, 2000.0

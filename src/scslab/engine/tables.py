@@ -11,7 +11,7 @@ from pandas.api.types import union_categoricals
 from scslab.engine.state import HIST_HI, HIST_LO, RunState
 from scslab.model.records import STATUS_NAMES
 from scslab.model.scoring import grades_of
-from scslab.scenario.population import AGE_BANDS
+from scslab.scenario.tables import AGE_BANDS
 
 
 def tables(st: RunState) -> dict[str, pd.DataFrame]:

@@ -38,7 +38,9 @@ from scslab.analysis.figures import check_figures, compute_figures, takes_day
 from scslab.experiments.spec import ExperimentError, Parameter, Spec, _Strict, read_spec
 from scslab.experiments.sweep import check_resume, connect, identity, local_cluster
 from scslab.rundir.claim import hold_lock, release_lock
-from scslab.scenario.schema import Scenario, ScenarioError, load_scenario
+from scslab.scenario.loader import load_scenario
+from scslab.scenario.safeyaml import ScenarioError
+from scslab.scenario.schema import Scenario
 
 
 class Target(_Strict):
@@ -152,7 +154,7 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
     import numba
 
     from scslab.rundir.run import Simulation
-    from scslab.scenario.schema import parse_scenario
+    from scslab.scenario.loader import parse_scenario
 
     numba.set_num_threads(1)
     try:

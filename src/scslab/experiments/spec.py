@@ -26,15 +26,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scslab.analysis.figures import check_figures
-from scslab.scenario.schema import (
-    MAX_DAYS,
-    Scenario,
-    ScenarioError,
-    check_run_size,
-    load_scenario,
-    read_scenario_file,
-    read_yaml,
-)
+from scslab.scenario.bounds import MAX_DAYS, check_run_size
+from scslab.scenario.loader import load_scenario
+from scslab.scenario.safeyaml import ScenarioError, read_scenario_file, read_yaml
+from scslab.scenario.schema import Scenario
 
 DESIGNS = ("grid", "lhs", "sobol", "morris")
 DEFAULT_FIGURES = (

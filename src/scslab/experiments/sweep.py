@@ -73,7 +73,7 @@ def run_task(task: RunTask) -> dict[str, Any]:
     try:
         from scslab.rundir.results import load_run
         from scslab.rundir.run import Simulation
-        from scslab.scenario.schema import parse_scenario
+        from scslab.scenario.loader import parse_scenario
 
         if task.threads is not None:
             import numba

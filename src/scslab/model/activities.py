@@ -27,7 +27,8 @@ import numpy as np
 from scslab.model.lists import update_members
 from scslab.model.prefetch import prefetch
 from scslab.scenario.rates import decile_multipliers
-from scslab.scenario.schema import DOMAINS, Scenario
+from scslab.scenario.schema import Scenario
+from scslab.scenario.sections import DOMAINS
 from scslab.streams import hash_uniform
 
 ELIGIBLE = {"all": 0, "adults": 1, "working_age": 2, "parents": 3}

@@ -23,7 +23,8 @@ import numpy as np
 
 from scslab.model.prefetch import prefetch
 from scslab.model.scoring import ScoreRules
-from scslab.scenario.schema import DOMAINS, Scenario, Subject
+from scslab.scenario.schema import Scenario
+from scslab.scenario.sections import DOMAINS, Subject
 from scslab.streams import hash_uniform
 
 RULE_RECORDS, RULE_BELOW, RULE_AT_LEAST = 0, 1, 2

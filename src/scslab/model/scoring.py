@@ -21,7 +21,7 @@ import numba as nb
 import numpy as np
 
 from scslab.model.records import ACTIVE, EXPIRED, RecordLog
-from scslab.scenario.schema import Scoring
+from scslab.scenario.sections import Scoring
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ browse past runs in the results folder and open their reports, and look up a syn
 resident's history.
 
 Scenarios are changed as data: the resolved scenario is dumped to a dict, edited and
-validated again (`apply_edits`); nothing typed in the app is ever evaluated as code.
+validated again (`Scenario.with_changes`, source "dashboard"); nothing typed in the app is
+ever evaluated as code.
 Large runs are read from their run directories (metrics and single rows of the agent
 tables), never simulated or held whole in the app.
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -52,13 +53,9 @@ from scslab.presentation.dashdata import (
 from scslab.presentation.variants import variants
 from scslab.rundir.results import Results
 from scslab.rundir.run import Simulation
-from scslab.scenario.schema import (
-    Scenario,
-    ScenarioError,
-    builtin_names,
-    load_scenario,
-    parse_scenario,
-)
+from scslab.scenario.loader import builtin_names, load_scenario, parse_scenario
+from scslab.scenario.safeyaml import ScenarioError
+from scslab.scenario.schema import Scenario
 
 PATH_LABEL = "…or a scenario file named with --scenario (path, Enter)"
 """The label of the field where a scenario file's path is typed."""
@@ -85,12 +82,6 @@ process safeguards) gets generic controls."""
 
 
 # ------------------------------------------------------------------- pure helpers
-def apply_edits(
-    scenario: Scenario, edits: Mapping[str, Any], removed: frozenset[str] = frozenset()
-) -> Scenario:
-    """A new scenario with the app's `edits` applied and `removed` entries deleted,
-    validated again (Scenario.with_changes). Raises ScenarioError naming the key."""
-    return scenario.with_changes(edits, removed, source="dashboard")
 
 
 @lru_cache(maxsize=16)
@@ -356,7 +347,10 @@ if solara is not None:
 
         def edited() -> tuple[Scenario | None, str]:
             try:
-                return apply_edits(base_scenario(), edits.value, removed.value), ""
+                return (
+                    base_scenario().with_changes(edits.value, removed.value, source="dashboard"),
+                    "",
+                )
             except ScenarioError as err:
                 return None, str(err)
 

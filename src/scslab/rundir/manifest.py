@@ -27,7 +27,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scslab import __version__
-from scslab.scenario.schema import Scenario, ScenarioError, _format_validation_error, parse_scenario
+from scslab.scenario.loader import parse_scenario
+from scslab.scenario.safeyaml import ScenarioError, format_validation_error
+from scslab.scenario.schema import Scenario
 
 MANIFEST = "manifest.json"
 SCENARIO = "scenario.yaml"
@@ -168,7 +170,7 @@ def read_manifest(run_dir: str | Path, check_scenario: bool = True) -> Manifest:
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as err:
-        key, msg = _format_validation_error(err)
+        key, msg = format_validation_error(err)
         raise ManifestError(f"{file}: {key}: {msg}") from None
     if check_scenario:
         _check_scenario(run_dir, manifest)

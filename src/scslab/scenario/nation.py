@@ -15,8 +15,8 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scslab.scenario.population import AGE_BANDS, city_table
-from scslab.scenario.schema import PopulationSpec
+from scslab.scenario.population_spec import PopulationSpec
+from scslab.scenario.tables import AGE_BANDS, city_table
 
 N_PROVINCES = 31
 """Provincial-level divisions of mainland China: 22 provinces, 5 autonomous regions and
@@ -56,6 +56,7 @@ class NationTable(BaseModel):
     education_share_migrant: list[Share]
     sectors: dict[str, Share]  # share of workers in each sector
     enterprise_size_pareto_shape: Annotated[float, Field(gt=0.0)]
+    individual_business_employees: tuple[Count, Count]  # fewest and most people employed
     population_spec: dict[str, Any]  # the scenario population section (PopulationSpec keys)
 
     @model_validator(mode="after")
@@ -112,6 +113,9 @@ class NationTable(BaseModel):
                 raise ValueError(f"{key}: one share an education level")
             if not _close(sum(shares), 1.0, 1e-6):
                 raise ValueError(f"{key}: shares sum to {sum(shares):g}, not 1")
+        fewest, most = self.individual_business_employees
+        if fewest > most:
+            raise ValueError("individual_business_employees: the fewest first, then the most")
         if not _close(sum(self.sectors.values()), 1.0, 1e-6):
             raise ValueError(f"sectors: shares sum to {sum(self.sectors.values()):g}, not 1")
         spec = PopulationSpec.model_validate(self.population_spec)
