@@ -6,6 +6,7 @@ One small run is made per module; corrupt variants are copies of it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 import scslab
@@ -129,6 +131,21 @@ def test_swapped_scenario_is_refused_by_every_reader(base: Path, tmp_path: Path)
     older = copy_run(run, tmp_path / "older", _with("scslab_version", "0.0.1"))
     with pytest.raises(ManifestError, match=r"made by scslab 0\.0\.1"):
         read_manifest(older)  # a schema that changed between versions is named as a cause
+
+
+def test_a_run_from_before_a_new_schema_key_is_read(base: Path, tmp_path: Path) -> None:
+    """A run written before a key joined the schema (its scenario.yaml lacks the key,
+    whose default now applies) still matches its manifest: the digest is of the file's
+    values as written."""
+    run = copy_run(base, tmp_path / "older")
+    data = yaml.safe_load((run / "scenario.yaml").read_text("utf-8"))
+    for key in ("start_date", "timeline"):  # keys this run's version did not have
+        data.pop(key)
+    (run / "scenario.yaml").write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    older = copy_run(run, tmp_path / "older2", _with("scenario_sha256", digest))
+    assert read_manifest(older).scenario_sha256 == digest
+    assert load_run(older).manifest["scenario_sha256"] == digest
 
 
 def test_missing_scenario_is_refused(base: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ run does not stop the reading of its neighbours.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scslab import __version__
 from scslab.scenario.loader import parse_scenario
-from scslab.scenario.safeyaml import ScenarioError, format_validation_error
+from scslab.scenario.safeyaml import ScenarioError, format_validation_error, read_yaml
 from scslab.scenario.schema import Scenario
 
 MANIFEST = "manifest.json"
@@ -125,8 +126,15 @@ def _load_json(file: Path) -> Any:
 
 @lru_cache(maxsize=256)
 def _scenario_digest(file: str, mtime_ns: int, size: int) -> str:
-    """Scenario.digest of a scenario file (cached by path, modification time and size)."""
-    return parse_scenario(Path(file).read_text("utf-8"), file).digest()
+    """The digest of a run's scenario file as written: Scenario.digest of the scenario
+    it was written from (the SHA-256 of its values as JSON with sorted keys), computed
+    from the values in the file, so that a run made before a new key joined the schema
+    (whose default the file lacks) still matches; the file must also be a valid scenario
+    today. Cached by path, modification time and size."""
+    text = Path(file).read_text("utf-8")
+    parse_scenario(text, file)
+    data = json.dumps(read_yaml(text, file), sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()
 
 
 def _check_scenario(run_dir: Path, manifest: Manifest) -> None:
