@@ -60,7 +60,7 @@ from scslab.model.lists import (
     mark_leaving,
     update_members,
 )
-from scslab.model.scoring import add_points, decay_error_points, drift
+from scslab.model.scoring import add_points, decay_error_points, drift, hold_at_base
 from scslab.scenario.schema import Scenario
 
 N_PHASES = 7  # engine/steps.py's PHASES, in order
@@ -220,7 +220,7 @@ def run_days(
     ) = kinds
     income_decile, migrant, cell, contacts_of_indptr, contacts_of_indices = people
     base, decay, association, lo, hi, min_score, max_score = score_rules
-    error_points, with_errors, outside = scoring
+    error_points, with_errors, outside, unenrolled = scoring
     mask, wrongful, extended, until, true_until, listed_contacts = lists
     (
         rule,
@@ -248,6 +248,8 @@ def run_days(
         days_wrongful,
         counted,
         list_counts,
+        enrolled_col,
+        enrolled,
     ) = collecting
     score, spare, listed, error_ids, n_error_ids, records, n_records, changes, n_changes = grown
     given_score, given_spare = score, spare
@@ -349,6 +351,7 @@ def run_days(
                 error_ids = _grow(error_ids, n_error_ids, n_error_ids + 1)
                 error_ids[n_error_ids] = i
                 n_error_ids += 1
+        hold_at_base(score, error_points, unenrolled, base)
         t2 = _cycles()
         cycles[1] += t2 - t1
         # due process: none but the count of wrongfully blacklisted days (per agent)
@@ -480,6 +483,8 @@ def run_days(
                 values[day],
             )
         values[day, :, 0] = group_count
+        if enrolled_col >= 0:
+            values[day, :, enrolled_col] = enrolled
         if tally_each_day:
             tally_days(day, snapshots[row : row + 1], tally)
         cycles[6] += _cycles() - t4

@@ -57,6 +57,7 @@ class ScoreArrays(NamedTuple):
     error_points: np.ndarray  # float32, the erroneous part of each score
     with_errors: np.ndarray  # bool, ever had erroneous points
     outside: np.ndarray  # bool per run of eight subjects: the lists' update visits it
+    unenrolled: np.ndarray  # int64, residents held at the base score (not enrolled)
 
 
 class ListArrays(NamedTuple):
@@ -121,6 +122,8 @@ class Collecting(NamedTuple):
     days_wrongful: np.ndarray  # per agent, or empty
     counted: tuple[np.ndarray, np.ndarray]
     list_counts: np.ndarray
+    enrolled_col: int  # the metric column of enrolled residents, or -1
+    enrolled: np.ndarray  # float64, enrolled residents per group
 
 
 Columns5 = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]

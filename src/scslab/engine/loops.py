@@ -175,7 +175,9 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
         pop.contacts_of.indptr,
         pop.contacts_of.indices,
     )
-    score_arrays = ScoreArrays(scorer.state.error_points, scorer.with_errors, scorer.outside)
+    score_arrays = ScoreArrays(
+        scorer.state.error_points, scorer.with_errors, scorer.outside, st.unenrolled
+    )
     list_arrays = ListArrays(
         state.mask,
         state.wrongful,
@@ -211,6 +213,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
         for chunk, (first, last) in enumerate(itertools.pairwise([*starts, days])):
             if first > 0 and st.apply_timeline(first):
                 kind_table, score_table, list_table = _rule_tables(st)
+                score_arrays = score_arrays._replace(unenrolled=st.unenrolled)
             snapshot = snapshots[chunk % 2][: last - first] if behind else snapshots[0]
             start = time.perf_counter()
             collecting = Collecting(
@@ -226,6 +229,10 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
                 st.trail.days_wrongful,
                 counted,
                 list_counts,
+                int(res.cols["enrolled"][0]) if "enrolled" in res.cols else -1,
+                groups.sum_cells(st.enrolled_cells[:, None])[:, 0]
+                if len(st.enrolled_cells)
+                else np.zeros(0),
             )
             grown = run_days(
                 first,

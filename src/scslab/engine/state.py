@@ -49,11 +49,11 @@ from scslab.model.lists import (
     ListState,
 )
 from scslab.model.records import RecordLog
-from scslab.model.scoring import Scorer, ScoreRules, grade_index
+from scslab.model.scoring import Scorer, ScoreRules, grade_index, not_enrolled
 from scslab.scenario.population import Population
 from scslab.scenario.schema import Scenario
 from scslab.scenario.sections import DOMAINS
-from scslab.streams import stream_key
+from scslab.streams import day_rng, stream_key
 
 HIST_LO, HIST_HI = 0.0, 2000.0
 """The score histogram's range, in points (bins of HIST_BIN_POINTS)."""
@@ -111,8 +111,10 @@ def metric_space(
     score: ScoreRules | None,
     kinds: RecordKinds,
     activities: ActivityRules,
+    rollout: bool = False,
 ) -> tuple[MetricSpace, dict[str, np.ndarray]]:
-    """Metric columns of one side; families only for departments and domains it has."""
+    """Metric columns of one side; families only for departments and domains it has;
+    `enrolled` (residents in the score) only with a rollout of enrolment."""
     space = MetricSpace()
     code = 0 if side == "resident" else 1
     departments = list(kinds.department_names)
@@ -163,6 +165,8 @@ def metric_space(
     if side == "resident":
         cols["posts"] = np.array([space.add("posts")])
         cols["income_shocks"] = np.array([space.add("income_shocks")])
+        if rollout:
+            cols["enrolled"] = np.array([space.add("enrolled")])
     return space, cols
 
 
@@ -224,7 +228,9 @@ class RunState:
                 enterprise_groups(pop.district_names),
             ),
         ):
-            space, cols = metric_space(name, lists, score, self.kinds, self.activities)
+            space, cols = metric_space(
+                name, lists, score, self.kinds, self.activities, has_rollout(sc)
+            )
             prefix = "" if name == "resident" else "enterprise."
             scorer = Scorer(score, n) if score else None
             if scorer is not None and len(lists):
@@ -315,11 +321,31 @@ class RunState:
             (r.income_decile, r.income_decile[pop.enterprises.legal_rep]),
         )
         self.trail = AuditTrail(n, self.agents)
+        # enrolment in the score: a fixed order of the residents, and those not yet in
+        self.enrolment_order = (
+            day_rng(self.seed, "scoring.enrolment", 0).random(n) if has_rollout(sc) else None
+        )
+        self.unenrolled = np.zeros(0, np.int64)
+        self.enrolled_cells: np.ndarray = np.zeros(0)
+        self._enrol(sc)
         self.today_ids = np.zeros(0, np.int64)
         # the timeline: the rules' values by day, applied by apply_timeline()
         self.changes = dict(sc.timeline_by_day())
         self._without_timeline = sc.model_copy(update={"timeline": []})
         self._changed: dict[str, Any] = {}
+
+    def _enrol(self, sc: Scenario) -> None:
+        """The residents not enrolled in the score at sc's share (held at the base by the
+        scoring step), and the enrolled residents per collector cell."""
+        if self.enrolment_order is None or sc.scoring is None:
+            return
+        share = sc.scoring.enrolled_share
+        self.unenrolled = not_enrolled(self.enrolment_order, share)
+        n_cells = self.res.acc.shape[0]
+        enrolled = self.enrolment_order < share
+        self.enrolled_cells = np.bincount(
+            self.res.cell, weights=enrolled.astype(np.float64), minlength=n_cells
+        ).astype(np.float64)
 
     def apply_timeline(self, day: int) -> bool:
         """Put the timeline's changes of `day` (if any) into the rules, before the day's
@@ -363,6 +389,7 @@ class RunState:
         self.green_score = green
         self.dp_rules = DueProcessRules.compile(sc, self.kinds, res_lists, ent_lists)
         self.dp.rules, self.dp.kinds = self.dp_rules, self.kinds
+        self._enrol(sc)
 
     def timed(self, name: str, work: Callable[..., T], *args: Any) -> Callable[[], T]:
         """`work(*args)`, adding the seconds it takes to worker_seconds[name]."""
@@ -375,3 +402,12 @@ class RunState:
                 self.worker_seconds[name] += time.perf_counter() - start
 
         return timed
+
+
+def has_rollout(sc: Scenario) -> bool:
+    """Whether a scenario enrols its residents in the score gradually: an enrolled share
+    below 1, or one its timeline changes."""
+    if sc.scoring is None:
+        return False
+    changed = any("scoring.enrolled_share" in values for _, values in sc.timeline_by_day())
+    return sc.scoring.enrolled_share < 1.0 or changed

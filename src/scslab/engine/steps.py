@@ -57,6 +57,7 @@ from scslab.model.lists import (
     update_members,
 )
 from scslab.model.records import ACTIVE
+from scslab.model.scoring import hold_at_base
 from scslab.streams import day_rng
 
 
@@ -122,6 +123,8 @@ def scoring(st: RunState, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         dept = st.kinds.department[k]
         cols = np.where(err, side.cols["records_erroneous"][dept], side.cols["records_true"][dept])
         count_into(side.acc, side.cell[subj], cols)
+    if len(st.unenrolled) and st.res.scorer is not None:
+        hold_at_base(st.res.score, st.res.error_points, st.unenrolled, st.res.scorer.rules.base)
     return kind, subject, erroneous
 
 
@@ -368,6 +371,8 @@ def collect(st: RunState, day: int, pool: ThreadPoolExecutor | None) -> None:
             side.listed,
         )
         side.acc[:, side.cols["state"]] += side.state_sums
+        if "enrolled" in side.cols:
+            side.acc[:, side.cols["enrolled"][0]] += st.enrolled_cells
         side.acc, side.pending = side.pending, side.acc
         side.acc[:] = 0.0
     scores = [side.score for side in (st.res, st.ent)]

@@ -388,3 +388,20 @@ class Scorer:
             return
         left = points * np.power(self.rules.decay, age_days.astype(np.float64))
         self._add(subjects, -left, erroneous)
+
+
+@nb.njit(cache=True, nogil=True)
+def hold_at_base(score: np.ndarray, error_points: np.ndarray, ids: np.ndarray, base: float) -> None:
+    """Residents `ids` (not enrolled in the score) back at the base score, with no
+    erroneous points: what the day's drift and records did to them is undone. With
+    record expiry, a record from before enrolment that expires after it still gives back
+    its points once."""
+    for i in ids:
+        score[i] = base
+        error_points[i] = 0.0
+
+
+def not_enrolled(order: np.ndarray, share: float) -> np.ndarray:
+    """Ids (increasing, int64) of the subjects not enrolled at `share`: those whose place
+    in the enrolment order (uniform in [0, 1)) is at least the share."""
+    return np.flatnonzero(order >= share).astype(np.int64)

@@ -142,6 +142,14 @@ class Scoring(Strict):
     association_penalty: Annotated[Points, Field(ge=0)] = Field(
         0.0, description="Points lost per day for each blacklisted contact."
     )
+    enrolled_share: Probability = Field(
+        1.0,
+        description="Share of the residents enrolled in the score (a rollout: ramp it in the "
+        "timeline). A resident not enrolled keeps the base score (no points, drift or "
+        "association penalty), so no score rule lists them; their records and the lists "
+        "triggered by records still apply. Enrolment follows a fixed random order: a share "
+        "that rises enrols more residents and keeps those enrolled.",
+    )
     grades: list[Grade] = Field(min_length=1, max_length=MAX_GRADES)
 
     @model_validator(mode="after")
