@@ -55,3 +55,16 @@ def test_residents_not_enrolled_keep_the_base_and_record_lists_still_apply() -> 
         assert not residents.loc[out, f"on_{name}"].any()
     on_record_lists = residents.loc[out, [f"on_{n}" for n in record_lists]].any(axis=1)
     assert on_record_lists.sum() > 0  # records still list them
+
+
+def test_the_rollout_scenario_follows_the_plan() -> None:
+    """beijing-2018-rollout: 2018-07-01 to 2020-12-31, all enrolled from 2020-01-01."""
+    sc = load_scenario("beijing-2018-rollout")
+    assert sc.date_of(0).isoformat() == "2018-07-01"
+    assert sc.date_of(sc.days - 1).isoformat() == "2020-12-31"
+    by_day = sc.timeline_by_day()
+    last_day, last = by_day[-1]
+    assert sc.date_of(last_day).isoformat() == "2020-01-01"
+    assert last == {"scoring.enrolled_share": 1.0}
+    shares = [v["scoring.enrolled_share"] for _, v in by_day]
+    assert shares == sorted(shares) and shares[0] == 0.0

@@ -47,11 +47,14 @@ from scslab.presentation.variants import (
 
 
 def list_sizes(runs: Runs, subject: str = "resident") -> Figure:
-    """Subjects on each list per 100,000, day by day (a panel per list, a line per variant)."""
+    """Subjects on each list per 100,000, day by day (a panel per list, a line per
+    variant); in a rollout, first the share of residents enrolled in the score."""
     vs = variants(runs)
     prefix = "listed" if subject == "resident" else "enterprise.listed"
     names: list[str] = []
     for v in vs:
+        if subject == "resident" and "enrolled" in city(v.runs[0]) and "enrolled" not in names:
+            names.insert(0, "enrolled")
         for c in family(city(v.runs[0]), prefix):
             if c not in names:
                 names.append(c)
@@ -61,6 +64,14 @@ def list_sizes(runs: Runs, subject: str = "resident") -> Figure:
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     who = "residents" if subject == "resident" else "market entities"
     for ax, col in zip(axes, names, strict=False):
+        if col == "enrolled":  # a rollout: the share of residents enrolled in the score
+            for v in vs:
+                share = daily_by_seed(v.runs, col) / 1000.0  # per 100,000 -> %
+                draw.seed_line(ax, v, share, v.label, color=v.color)
+            ax.set_title("enrolled in the score", fontsize=10)
+            draw.per_day_axis(ax, "% of residents")
+            ax.set_ylim(0, 105)
+            continue
         for v in vs:
             draw.seed_line(ax, v, daily_by_seed(v.runs, col), v.label, color=v.color)
             w = daily_by_seed(v.runs, col.replace("listed:", "listed_wrongful:"))
@@ -422,6 +433,15 @@ def overview(runs: Runs) -> Figure:
     draw.per_day_axis(ax, RES_RATE)
     ax.set_title("On each list", fontsize=10)
     ax.legend(fontsize=7)
+    if "enrolled" in frame0:  # a rollout: the share enrolled in the score, on the right
+        share = ax.twinx()
+        for j, v in enumerate(vs):
+            enrolled = daily_by_seed(v.runs, "enrolled") / 1000.0  # per 100,000 -> %
+            label = "enrolled in the score (%, right)" if j == 0 else None
+            draw.seed_line(share, v, enrolled, label, color="0.5", ls=styles[j % 4])
+        share.set_ylim(0, 105)
+        share.set_ylabel("% enrolled", fontsize=8)
+        share.legend(fontsize=7, loc="lower right")
     # 2 blacklisted vs wrongful
     ax = axes[1]
     for v in vs:
