@@ -100,7 +100,8 @@ def run_resolve(
     reward_score=np.inf,
 ):
     n = len(own_mask)
-    acc = np.zeros((1, len(OUTCOMES)))
+    k = len(OUTCOMES)
+    acc = np.zeros((1, k + 16))  # the outcomes, then blocked by each own and firm list
     blocked_count = np.zeros(n, np.int32)
     wrongful_count = np.zeros(n, np.int32)
     out_b, out_d = np.empty(n, np.int64), np.empty(n, np.int64)
@@ -122,13 +123,16 @@ def run_resolve(
         score,
         4.0,
         acc,
-        np.arange(len(OUTCOMES)),
+        np.arange(k),
+        np.arange(k, k + 16),
         blocked_count,
         wrongful_count,
         out_b,
         out_d,
     )
-    return dict(zip(OUTCOMES, acc[0], strict=True)), out_b[:nb_], out_d[:nd_], wrongful_count
+    counts = dict(zip(OUTCOMES, acc[0, :k], strict=True))
+    counts["by_list"] = acc[0, k:].tolist()  # type: ignore[assignment]
+    return counts, out_b[:nb_], out_d[:nd_], wrongful_count
 
 
 def test_resolve_blocks_and_flags_wrongful() -> None:
@@ -143,6 +147,20 @@ def test_resolve_blocks_and_flags_wrongful() -> None:
     assert list(blocked) == [1, 2, 3, 4] and list(done) == [0]
     assert counts["wrongful_blocked"] == 2 and list(wrongful) == [0, 1, 0, 1, 0]
     assert counts["wait_days"] == 4.0
+    assert counts["by_list"] == [2.0] + [0.0] * 8 + [2.0] + [0.0] * 6  # own 0; firm list 1
+
+
+def test_an_attempt_blocked_by_two_lists_counts_for_each() -> None:
+    """Blocked by the resident's own list 0 and by the represented firm's list 1: one
+    blocked attempt, counted under both lists; a list that blocks nothing here (own list
+    1, not in block_own) counts nothing."""
+    own = np.array([0b11], np.uint8)
+    rep = np.array([0b10], np.uint8)
+    counts, blocked, _, _ = run_resolve(
+        own, np.zeros(1, np.uint8), rep, np.zeros(1, np.uint8), np.full(1, 1000, np.float32)
+    )
+    assert counts["blocked"] == 1 and list(blocked) == [0]
+    assert counts["by_list"] == [1.0] + [0.0] * 8 + [1.0] + [0.0] * 6
 
 
 def test_green_channel_and_delay() -> None:

@@ -281,6 +281,7 @@ RUN = {
     "departments.*.records.*.migrant_multiplier",
     "departments.*.records.*.listed_multiplier", "departments.*.records.*.context",
     "scoring.base", "scoring.min_score", "scoring.max_score", "scoring.drift_per_day",
+    "scoring.enrolled_share",
     "scoring.association_penalty", "scoring.grades.[].name", "scoring.grades.[].min_score",
     "lists.*.kind", "lists.*.context", "lists.*.trigger.score_below",
     "lists.*.trigger.score_at_least", "lists.*.trigger.grade_at_most",

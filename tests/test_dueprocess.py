@@ -123,9 +123,11 @@ def test_release_keeps_a_listing_held_by_another_valid_record() -> None:
     extended = np.zeros(2, np.uint8)
     until = np.array([[150, 110]], np.int16)
     true_until = np.array([[10, 10]], np.int16)
+    released, repaired = np.zeros(2, np.uint8), np.zeros(2, np.uint8)
     n = release(
         np.array([0, 1], np.int64),
         np.array([1, 1], np.uint8),
+        np.array([0, 0], np.uint8),  # ended by appeal, not by repair
         np.arange(3, dtype=np.int64),
         rec_subject,
         rec_kind,
@@ -137,11 +139,14 @@ def test_release_keeps_a_listing_held_by_another_valid_record() -> None:
         mask,
         wrongful,
         extended,
+        released,
+        repaired,
         until,
         true_until,
         60,
     )
     assert n == 1
+    assert released.tolist() == [0, 1] and repaired.tolist() == [0, 0]  # the exit's reason
     assert until[0].tolist() == [150, 60]  # 0 stays (held by the true record), 1 leaves today
     assert wrongful.tolist() == [0, 1]  # 0 now rests on a true record
     assert extended.tolist() == [0, 1]  # 1 cannot be extended on its way out

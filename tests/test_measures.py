@@ -378,7 +378,7 @@ def test_stay_bands_are_where_the_score_rules_agree_with_the_mask(rules_) -> Non
 
 
 def _every_agent_changes(rules: ListRules, state: ListState, day: int, score, error_points):
-    """_daily over every agent, as (subject, bit, entered, wrongful) lists."""
+    """_daily over every agent, as (subject, bit, entered, wrongful, reason) lists."""
     n = len(state.mask)
     cap = 8 * n + 16
     out = (
@@ -386,9 +386,11 @@ def _every_agent_changes(rules: ListRules, state: ListState, day: int, score, er
         np.empty(cap, np.uint8),
         np.empty(cap, bool),
         np.empty(cap, bool),
+        np.empty(cap, np.uint8),
     )
     k, _ = _daily(
-        state.mask, state.wrongful, state.extended, state.until, state.true_until, score,
+        state.mask, state.wrongful, state.extended, state.released, state.repaired,
+        state.until, state.true_until, score,
         error_points, rules.rule, rules.threshold, rules.extension,
         rules.extension_probability, rules.daily_compliance, KEY, day,
         np.arange(n, dtype=np.int64), 0, *out,
@@ -455,6 +457,7 @@ def test_daily_update_changes_what_visiting_everyone_changes(rules_, n, seed, fo
             got.bit.tolist(),
             got.entered.tolist(),
             got.wrongful.tolist(),
+            got.reason.tolist(),
         ] == want
         assert np.array_equal(every.mask, picked.mask)
         assert np.array_equal(every.wrongful, picked.wrongful)

@@ -12,6 +12,7 @@ random streams:
     scoring       drift, decay_error_points, add_points        (scoring.py)
     lists         mark_leaving, _agents_to_visit, _daily,
                   update_members, count_listed_contacts        (lists.py)
+                  count_changes                                (listcounts.py)
     due process   count_wrongful_days (per-agent tables only)  (dueprocess.py)
     collectors    _collect_lists or recount_lists; tally_scores
                   (in tally_days)                              (collectors.py)
@@ -50,6 +51,7 @@ from scslab.engine.containers import (
     ScoreTable,
     TallyArgs,
 )
+from scslab.engine.listcounts import count_changes
 from scslab.model.departments import candidate_count, records_into
 from scslab.model.dueprocess import count_wrongful_days
 from scslab.model.lists import (
@@ -142,6 +144,13 @@ def _grow_columns(columns: tuple, used: int, need: int) -> tuple:
     )
 
 
+@nb.njit(cache=True)
+def _grow_changes(columns: tuple, used: int, need: int) -> tuple:
+    """_grow for each of the six columns of the listing changes."""
+    first = _grow_columns(columns[:5], used, need)
+    return (first[0], first[1], first[2], first[3], first[4], _grow(columns[5], used, need))
+
+
 @nb.njit(cache=True, inline="always")
 def _count_in_groups(
     row: np.ndarray, groups_indptr: np.ndarray, groups_of_cell: np.ndarray, c: int, col: int
@@ -199,10 +208,11 @@ def run_days(
     changed (recount_lists over the day's listing changes and the agents with erroneous
     points, whose wrongful flags may change alone; counted: the (mask, wrongful) each
     was last counted with, per agent, or empty arrays to count the first way), and
-    added to each day's row.
+    added to each day's row. The listing changes are counted by listcounts.count_changes
+    (ever_counts: residents ever on each list per group, added to each day's row).
 
     records: (day, kind, subject, actor, erroneous) of the records written; changes:
-    (day, subject, bit, entered, wrongful) of the listing changes.
+    (day, subject, bit, entered, wrongful, reason) of the listing changes.
     cycles[phase] adds the processor cycles spent in each phase.
     """
     (
@@ -221,7 +231,7 @@ def run_days(
     income_decile, migrant, cell, contacts_of_indptr, contacts_of_indices = people
     base, decay, association, lo, hi, min_score, max_score = score_rules
     error_points, with_errors, outside, unenrolled = scoring
-    mask, wrongful, extended, until, true_until, listed_contacts = lists
+    mask, wrongful, extended, released, repaired, ever, until, true_until, listed_contacts = lists
     (
         rule,
         threshold,
@@ -231,9 +241,8 @@ def run_days(
         list_key,
         black_bits,
         stay,
-        col_new,
-        col_new_wrongful,
-        col_exits,
+        change_columns,
+        col_ever,
     ) = list_rules
     (
         groups_indptr,
@@ -248,6 +257,7 @@ def run_days(
         days_wrongful,
         counted,
         list_counts,
+        ever_counts,
         enrolled_col,
         enrolled,
     ) = collecting
@@ -257,7 +267,7 @@ def run_days(
     n = len(mask)
     n_lists = len(rule)
     rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = records
-    ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful = changes
+    ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful, ch_reason = changes
     no_reps = np.zeros(n, np.uint8) if len(days_wrongful) else np.zeros(0, np.uint8)
     counted_mask, counted_wrongful = counted
     # with score rules only, a listed agent changes only if its score leaves its stay
@@ -274,6 +284,7 @@ def run_days(
     out_bit = np.empty(cap, np.uint8)
     out_entered = np.empty(cap, np.bool_)
     out_wrongful = np.empty(cap, np.bool_)
+    out_reason = np.empty(cap, np.uint8)
     for day in range(first_day, last_day):
         t0 = _cycles()
         # departments: the records of the day, kind by kind, against the start-of-day lists
@@ -377,6 +388,8 @@ def run_days(
                     mask,
                     wrongful,
                     extended,
+                    released,
+                    repaired,
                     until,
                     true_until,
                     score,
@@ -394,6 +407,7 @@ def run_days(
                     out_bit[n_out:],
                     out_entered[n_out:],
                     out_wrongful[n_out:],
+                    out_reason[n_out:],
                 )
                 n_out += got
                 if start >= len(ids):
@@ -402,10 +416,25 @@ def run_days(
                 out_bit = _grow(out_bit, n_out, 2 * len(out_bit))
                 out_entered = _grow(out_entered, n_out, 2 * len(out_entered))
                 out_wrongful = _grow(out_wrongful, n_out, 2 * len(out_wrongful))
+                out_reason = _grow(out_reason, n_out, 2 * len(out_reason))
             if n_out:
                 need = n_changes + n_out
-                changes = _grow_columns(changes, n_changes, need)
-                ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful = changes
+                changes = _grow_changes(changes, n_changes, need)
+                ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful, ch_reason = changes
+                count_changes(
+                    out_subject[:n_out],
+                    out_bit[:n_out],
+                    out_entered[:n_out],
+                    out_wrongful[:n_out],
+                    out_reason[:n_out],
+                    cell,
+                    groups_indptr,
+                    groups_of_cell,
+                    change_columns,
+                    ever,
+                    values[day],
+                    ever_counts,
+                )
                 touched = np.empty(n_out, np.int64)
                 toggles = np.zeros(n_out, np.uint8)
                 n_touched = 0
@@ -417,11 +446,7 @@ def run_days(
                     ch_bit[n_changes + c] = b
                     ch_entered[n_changes + c] = out_entered[c]
                     ch_wrongful[n_changes + c] = out_wrongful[c]
-                    col = col_new[b] if out_entered[c] else col_exits[b]
-                    _count_in_groups(values[day], groups_indptr, groups_of_cell, cell[i], col)
-                    if out_entered[c] and out_wrongful[c]:
-                        col = col_new_wrongful[b]
-                        _count_in_groups(values[day], groups_indptr, groups_of_cell, cell[i], col)
+                    ch_reason[n_changes + c] = out_reason[c]
                     # changes come in increasing subject order
                     if n_touched == 0 or touched[n_touched - 1] != i:
                         touched[n_touched] = i
@@ -483,6 +508,9 @@ def run_days(
                 values[day],
             )
         values[day, :, 0] = group_count
+        for g in range(ever_counts.shape[0]):
+            for b in range(n_lists):
+                values[day, g, col_ever[b]] += ever_counts[g, b]
         if enrolled_col >= 0:
             values[day, :, enrolled_col] = enrolled
         if tally_each_day:

@@ -66,6 +66,9 @@ class ListArrays(NamedTuple):
     mask: np.ndarray  # uint8, bit b: on list b
     wrongful: np.ndarray  # uint8, bit b: on list b only by erroneous records
     extended: np.ndarray
+    released: np.ndarray  # uint8, bit b: listing b set to end today by appeal or review
+    repaired: np.ndarray  # uint8, bit b: listing b set to end today by credit repair
+    ever: np.ndarray  # uint8, bit b: has been on list b
     until: np.ndarray  # day each listing ends
     true_until: np.ndarray
     listed_contacts: np.ndarray  # blacklisted contacts of each resident
@@ -82,9 +85,8 @@ class ListTable(NamedTuple):
     key: np.uint64  # the lists' random stream
     black_bits: int  # the lists that are blacklists
     stay: np.ndarray  # ListRules.stay_bands; row 0: the score band of no rule
-    col_new: np.ndarray
-    col_new_wrongful: np.ndarray
-    col_exits: np.ndarray
+    change_columns: np.ndarray  # int64 [listcounts.CHANGE_FAMILIES, lists]
+    col_ever: np.ndarray  # int64 [lists]: ever_listed
 
 
 class TallyArgs(NamedTuple):
@@ -122,13 +124,16 @@ class Collecting(NamedTuple):
     days_wrongful: np.ndarray  # per agent, or empty
     counted: tuple[np.ndarray, np.ndarray]
     list_counts: np.ndarray
+    ever_counts: np.ndarray  # [groups, lists], residents ever on each list
     enrolled_col: int  # the metric column of enrolled residents, or -1
     enrolled: np.ndarray  # float64, enrolled residents per group
 
 
 Columns5 = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-"""Five columns of one table: records (day, kind, subject, actor, erroneous) or listing
-changes (day, subject, bit, entered, wrongful)."""
+"""Five columns of one table: records (day, kind, subject, actor, erroneous)."""
+Columns6 = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""Six columns of one table: listing changes (day, subject, bit, entered, wrongful,
+reason)."""
 
 
 class Grown(NamedTuple):
@@ -142,5 +147,5 @@ class Grown(NamedTuple):
     n_error_ids: int
     records: Columns5
     n_records: int
-    changes: Columns5
+    changes: Columns6
     n_changes: int

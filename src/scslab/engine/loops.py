@@ -23,6 +23,7 @@ from scslab.engine.compiled import N_PHASES, run_days, tally_days
 from scslab.engine.containers import (
     Collecting,
     Columns5,
+    Columns6,
     Grown,
     KindTable,
     ListArrays,
@@ -108,8 +109,10 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
         tuple(np.empty(cap, t) for t in (np.int16, np.uint8, np.int32, np.int32, np.bool_)),
     )
     changes = cast(
-        Columns5,
-        tuple(np.empty(1024, t) for t in (np.int16, np.int32, np.uint8, np.bool_, np.bool_)),
+        Columns6,
+        tuple(
+            np.empty(1024, t) for t in (np.int16, np.int32, np.uint8, np.bool_, np.bool_, np.uint8)
+        ),
     )
     cycles = np.zeros(N_PHASES, np.int64)
     own = (scorer.state.score, scorer.spare)
@@ -182,6 +185,9 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
         state.mask,
         state.wrongful,
         state.extended,
+        state.released,
+        state.repaired,
+        state.ever,
         state.until,
         state.true_until,
         st.listed_contacts,
@@ -192,6 +198,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
     # lists as they start
     counted: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.uint8), np.zeros(0, np.uint8))
     list_counts = np.zeros(values.shape[1:])
+    ever_counts = groups.sum_cells(res.ever_counts)  # (per group: run_days counts into groups)
     if len(st.days_blacklisted) != res.n:
         counted = (np.zeros(res.n, np.uint8), np.zeros(res.n, np.uint8))
         recount_lists(
@@ -229,6 +236,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
                 st.trail.days_wrongful,
                 counted,
                 list_counts,
+                ever_counts,
                 int(res.cols["enrolled"][0]) if "enrolled" in res.cols else -1,
                 groups.sum_cells(st.enrolled_cells[:, None])[:, 0]
                 if len(st.enrolled_cells)
@@ -266,6 +274,8 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
     scorer.state.score, scorer.spare = score, own[1] if score is own[0] else own[0]
     scorer.error_ids = grown.error_ids[: grown.n_error_ids].copy()
     res.listed = grown.listed
+    for b in range(len(lists)):  # (the general loop keeps them per cell)
+        res.ever_counts[:, b] = np.bincount(res.cell, (state.ever >> b) & 1, len(res.ever_counts))
     rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = (
         a[: grown.n_records] for a in grown.records
     )
@@ -331,8 +341,7 @@ def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
         st.list_key[0],
         lists.black_bits,
         lists.stay_bands,
-        res.cols["new_listings"],
-        res.cols["new_listings_wrongful"],
-        res.cols["exits"],
+        res.cols["changes"],
+        res.cols["ever_listed"],
     )
     return kind_table, score_table, list_table

@@ -41,6 +41,31 @@ AGENT_TABLES_AUTO_LIMIT = 1_000_000
 """Per-agent tables are written by default up to this many residents."""
 
 
+def lists_manifest(scenario: Scenario) -> dict[str, dict[str, Any]]:
+    """What each list's metrics count, for the manifest: {name: {subject, kind,
+    counts_representatives, reaches_representatives}}.
+
+    A list's counts (listed, listed_wrongful, new_listings, exits, exits_<reason>,
+    ever_listed) are of its own subjects: an enterprise list counts firms (as
+    enterprise.listed:<name>, ...), never the legal representatives its measures reach,
+    so counts_representatives is false for every list. reaches_representatives: an
+    enterprise list with a measure, which reaches the legal representatives of the firms
+    on it; their attempts blocked by it are counted among residents' blocked:<domain>,
+    wrongful_blocked:<domain> and blocked_by:<name>:<domain> (and, for a blacklist,
+    their days in the residents table's days_wrongfully_blacklisted), not in the list's
+    counts nor in residents' blacklisted."""
+    measured = {m.list for m in scenario.measures.values()}
+    return {
+        name: {
+            "subject": rules.subject,
+            "kind": rules.kind,
+            "counts_representatives": False,
+            "reaches_representatives": rules.subject == "enterprise" and name in measured,
+        }
+        for name, rules in scenario.lists.items()
+    }
+
+
 @dataclass
 class Outputs:
     """What a simulation produced: its tables by name, its manifest (a JSON-ready dict)
@@ -174,6 +199,7 @@ class Simulation:
             "numba": nb.__version__,
             "threads": nb.get_num_threads(),
             "engine": self.engine_used,
+            "lists": lists_manifest(self.scenario),
             "timings": {
                 "build_population_s": round(build_s, 4),
                 "simulate_s": round(simulate_s, 4),

@@ -25,6 +25,7 @@ from scslab.engine.collectors import (
     enterprise_groups,
     resident_groups,
 )
+from scslab.engine.listcounts import CHANGE_FAMILIES
 from scslab.model.activities import (
     CLASSES,
     OUTCOMES,
@@ -91,6 +92,12 @@ class Side:
         self.state_sums = np.zeros((n_cells, n_state))
         self.hist = np.zeros(int((HIST_HI - HIST_LO) // HIST_BIN_POINTS))
         self.collector = StateCollector(self.cell, n_cells, len(self.hist))
+        # subjects ever on each list, per cell (listcounts.count_changes: each cell its row)
+        self.ever_counts = np.zeros((n_cells, len(self.lists)))
+        self.cell_rows = (
+            np.arange(n_cells + 1, dtype=np.int64),
+            np.arange(n_cells, dtype=np.int64),
+        )
         rules = self.scorer.rules if self.scorer else None
         self.common_grade = grade_index(rules.base, rules.grade_floors) if rules else -1
 
@@ -111,10 +118,22 @@ def metric_space(
     score: ScoreRules | None,
     kinds: RecordKinds,
     activities: ActivityRules,
+    domains: DomainRules,
+    firm_lists: list[str],
     rollout: bool = False,
 ) -> tuple[MetricSpace, dict[str, np.ndarray]]:
-    """Metric columns of one side; families only for departments and domains it has;
-    `enrolled` (residents in the score) only with a rollout of enrolment."""
+    """Metric columns of one side; families only for departments and domains it has.
+
+    blocked_by:<list>:<domain>: attempts of this side's subjects in the domain blocked
+    by a measure of the list; an attempt that two lists block counts for each (so these
+    may sum to more than blocked:<domain>, which counts it once). For residents the
+    lists are their own and, through the legal representatives, the firms' lists
+    (`firm_lists`, named as they are). Named for every list with a measure (block or
+    delay: a timeline may turn one into the other) in the side's domains; cols
+    ["blocked_by"][domain, bit] is the column of own list `bit` (0 to 7) and of firm list
+    bit - 8 (8 to 15), -1 where none is named. `enrolled` (residents in the score) only
+    with a rollout of enrolment.
+    """
     space = MetricSpace()
     code = 0 if side == "resident" else 1
     departments = list(kinds.department_names)
@@ -139,12 +158,23 @@ def metric_space(
         "grade": space.family("grade", score.grade_names if score else []),
         "records_true": family("records_true", departments, reporting),
         "records_erroneous": family("records_erroneous", departments, reporting),
-        "new_listings": space.family("new_listings", lists.names),
-        "new_listings_wrongful": space.family("new_listings_wrongful", lists.names),
-        "exits": space.family("exits", lists.names),
     }
+    for name in CHANGE_FAMILIES:
+        cols[name] = space.family(name, lists.names)
+    cols["changes"] = np.stack([cols[name] for name in CHANGE_FAMILIES])  # [family, list]
+    cols["ever_listed"] = space.family("ever_listed", lists.names)
     for outcome in OUTCOMES:
         cols[outcome] = family(outcome, list(DOMAINS), own_domains)
+    cols["blocked_by"] = np.full((len(DOMAINS), 16), -1, np.int64)
+    for d, domain in enumerate(DOMAINS):
+        if domain not in own_domains:
+            continue
+        own = int(domains.block_own[d] | domains.delay_own[d])
+        rep = int(domains.block_rep[d] | domains.delay_rep[d])
+        for b in range(16):
+            bits, names = (own, lists.names) if b < 8 else (rep, firm_lists)
+            if (bits >> (b % 8)) & 1:
+                cols["blocked_by"][d, b] = space.add(f"blocked_by:{names[b % 8]}:{domain}")
     cols["state"] = np.concatenate(
         [
             cols[k]
@@ -228,8 +258,16 @@ class RunState:
                 enterprise_groups(pop.district_names),
             ),
         ):
+            domains = DomainRules.compile(sc, name, lists, ent_lists, score)  # type: ignore[arg-type]
             space, cols = metric_space(
-                name, lists, score, self.kinds, self.activities, has_rollout(sc)
+                name,
+                lists,
+                score,
+                self.kinds,
+                self.activities,
+                domains,
+                ent_lists.names,
+                has_rollout(sc),
             )
             prefix = "" if name == "resident" else "enterprise."
             scorer = Scorer(score, n) if score else None
@@ -241,7 +279,7 @@ class RunState:
                 cell=cell,
                 lists=lists,
                 list_state=ListState.empty(n, len(lists)),
-                domains=DomainRules.compile(sc, name, lists, ent_lists, score),  # type: ignore[arg-type]
+                domains=domains,
                 scorer=scorer,
                 space=space,
                 series=DailySeries(

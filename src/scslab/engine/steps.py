@@ -31,6 +31,7 @@ from scslab.engine.collectors import (
     count_into,
 )
 from scslab.engine.compiled import N_PHASES
+from scslab.engine.listcounts import count_changes
 from scslab.engine.state import HIST_LO, RunState
 from scslab.model.activities import (
     Reach,
@@ -184,13 +185,20 @@ def lists_and_measures(
         if len(changes) == 0:
             continue
         st.trail.listing_changes(s, day, changes)
-        cells = side.cell[changes.subject]
+        count_changes(
+            changes.subject,
+            changes.bit,
+            changes.entered,
+            changes.wrongful,
+            changes.reason,
+            side.cell,
+            *side.cell_rows,
+            side.cols["changes"],
+            state.ever,
+            side.acc,
+            side.ever_counts,
+        )
         bits = changes.bit.astype(np.int64)
-        entered = changes.entered
-        count_into(side.acc, cells[entered], side.cols["new_listings"][bits[entered]])
-        w = entered & changes.wrongful
-        count_into(side.acc, cells[w], side.cols["new_listings_wrongful"][bits[w]])
-        count_into(side.acc, cells[~entered], side.cols["exits"][bits[~entered]])
         touched, inverse = np.unique(changes.subject, return_inverse=True)
         toggles = np.zeros(len(touched), np.uint8)
         np.bitwise_xor.at(toggles, inverse, (1 << bits).astype(np.uint8))
@@ -311,6 +319,7 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
             float(acts.base_wait[a]),
             side.acc,
             cols,
+            side.cols["blocked_by"][d],
             np.zeros(0, np.int32) if firm else st.blocked_count,
             np.zeros(0, np.int32) if firm else st.wrongful_count,
             out_blocked,
@@ -371,6 +380,7 @@ def collect(st: RunState, day: int, pool: ThreadPoolExecutor | None) -> None:
             side.listed,
         )
         side.acc[:, side.cols["state"]] += side.state_sums
+        side.acc[:, side.cols["ever_listed"]] += side.ever_counts
         if "enrolled" in side.cols:
             side.acc[:, side.cols["enrolled"][0]] += st.enrolled_cells
         side.acc, side.pending = side.pending, side.acc

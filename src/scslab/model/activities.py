@@ -208,12 +208,16 @@ def resolve(
     base_wait: float,
     acc: np.ndarray,
     cols: np.ndarray,
+    blocked_by: np.ndarray,
     blocked_count: np.ndarray,
     wrongful_count: np.ndarray,
     out_blocked: np.ndarray,
     out_done: np.ndarray,
 ) -> tuple[int, int]:
-    """Resolve attempts in one domain; count outcomes in acc[cell, cols[outcome]].
+    """Resolve attempts in one domain; count outcomes in acc[cell, cols[outcome]], and
+    each blocked attempt once for every list that blocks it in acc[cell, blocked_by
+    [bit]] (own list bit, 0 to 7; list bit - 8 of the represented firms, 8 to 15; -1:
+    not counted).
 
     Returns how many were blocked and how many went ahead (ids in out_blocked, out_done).
     """
@@ -228,6 +232,9 @@ def resolve(
         b_rep = rep_mask[i] & block_rep if has_rep else 0
         if b_own or b_rep:
             acc[c, cols[1]] += 1.0
+            for b in range(16):
+                if ((b_own | (b_rep << 8)) >> b) & 1 and blocked_by[b] >= 0:
+                    acc[c, blocked_by[b]] += 1.0
             rightful = (b_own & ~own_wrongful[i]) | ((b_rep & ~rep_wrongful[i]) if has_rep else 0)
             if rightful == 0:
                 acc[c, cols[2]] += 1.0

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from scslab.model.departments import RecordKinds
-from scslab.model.lists import Changes, ListRules, ListState
+from scslab.model.lists import EXIT_REASONS, Changes, ListRules, ListState
 from scslab.model.records import ACTIVE, CORRECTED, REPAIRED, RecordLog
 from scslab.model.scoring import Scorer
 from scslab.scenario.rates import decile_multipliers
@@ -269,6 +269,7 @@ def decide(
 def release(
     subjects: np.ndarray,
     ended_bits: np.ndarray,
+    repair_bits: np.ndarray,
     trig_ids: np.ndarray,
     rec_subject: np.ndarray,
     rec_kind: np.ndarray,
@@ -280,6 +281,8 @@ def release(
     mask: np.ndarray,
     wrongful: np.ndarray,
     extended: np.ndarray,
+    released: np.ndarray,
+    repaired: np.ndarray,
     until: np.ndarray,
     true_until: np.ndarray,
     day: int,
@@ -287,10 +290,12 @@ def release(
     """Release subjects from record-triggered lists whose triggering record ended today.
 
     `subjects`: sorted unique subjects with an ended record; `ended_bits`: per subject, the
-    lists those records fed. A subject stays on list b while another ACTIVE record of a
-    kind triggering b would still hold them (effective day + duration > today); otherwise
-    the listing is set to end today (and not to be extended), so that the lists' daily
-    update takes them off. Returns how many listings were ended.
+    lists those records fed; `repair_bits`: those of them fed only by records ended by
+    credit repair (the others by an appeal or review). A subject stays on list b while
+    another ACTIVE record of a kind triggering b would still hold them (effective day +
+    duration > today); otherwise the listing is set to end today (and not to be
+    extended), marked in `repaired` or `released` (ListState's masks: the exit's reason),
+    so that the lists' daily update takes them off. Returns how many listings were ended.
 
     `true_until` ([lists, n], days; shape [1, 0] when the list state has none): the day
     the cover of true records ends; for listings that stay, it becomes the end of the
@@ -327,6 +332,10 @@ def release(
             if keep[b, p] < 0:
                 until[b, i] = day
                 extended[i] |= flag
+                if repair_bits[p] & flag:
+                    repaired[i] |= flag
+                else:
+                    released[i] |= flag
                 n_ended += 1
             else:
                 if not (extended[i] & flag):
@@ -559,6 +568,7 @@ class DueProcessState:
         subj = log.column("subject")[ids]
         eff = log.column("effective_day")[ids]
         err = log.column("erroneous")[ids]
+        appealed = log.column("status")[ids] != REPAIRED  # (else withdrawn: CORRECTED)
         for s, side in enumerate(sides):
             sel = self.kinds.subject[kind] == s
             if not sel.any():
@@ -576,10 +586,14 @@ class DueProcessState:
             subjects, inverse = np.unique(subj[sel][hit], return_inverse=True)
             ended_bits = np.zeros(len(subjects), np.uint8)
             np.bitwise_or.at(ended_bits, inverse, bits[hit])
+            appealed_bits = np.zeros(len(subjects), np.uint8)
+            by_appeal = appealed[sel][hit]
+            np.bitwise_or.at(appealed_bits, inverse[by_appeal], bits[hit][by_appeal])
             st = side.list_state
             release(
                 subjects.astype(np.int64),
                 ended_bits,
+                ended_bits & ~appealed_bits,
                 self.triggers[s].view(),
                 log.column("subject"),
                 log.column("kind"),
@@ -591,6 +605,8 @@ class DueProcessState:
                 st.mask,
                 st.wrongful,
                 st.extended,
+                st.released,
+                st.repaired,
                 st.until,
                 getattr(st, "true_until", np.zeros((1, 0), np.int16)),
                 day,
@@ -600,7 +616,7 @@ class DueProcessState:
 class AuditTrail:
     """What the harm metrics and `explain` need beyond daily group totals.
 
-    - every listing change (day, subject kind, subject, list, entered, wrongful);
+    - every listing change (day, subject kind, subject, list, entered, wrongful, reason);
     - per resident, days spent wrongfully blacklisted (every applicable blacklisting rests
       on erroneous records; counted at the start of each day) and the first day they lost
       income to a sanction (-1 = never). Per-resident arrays are kept only when
@@ -650,10 +666,13 @@ class AuditTrail:
             )
 
     def listings_frame(self, res_lists: list[str], ent_lists: list[str]) -> pd.DataFrame:
-        """The listing log: day, subject_type, subject, list, entered, wrongful."""
+        """The listing log: day, subject_type, subject, list, entered, wrongful, reason
+        (an exit's, one of lists.EXIT_REASONS; empty for an entry)."""
         names = [res_lists, ent_lists]
+        reasons = np.full(256, "", object)
+        reasons[: len(EXIT_REASONS)] = EXIT_REASONS
         cols: dict[str, list[np.ndarray]] = {k: [] for k in ("day", "st", "subject", "list")}
-        cols.update(entered=[], wrongful=[])
+        cols.update(entered=[], wrongful=[], reason=[])
         for side, day, ch in self._changes:
             n = len(ch)
             cols["day"].append(np.broadcast_to(np.asarray(day, np.int16), (n,)))
@@ -662,6 +681,7 @@ class AuditTrail:
             cols["list"].append(np.array(names[side], dtype=object)[ch.bit.astype(np.int64)])
             cols["entered"].append(ch.entered.astype(bool))
             cols["wrongful"].append(ch.wrongful.astype(bool))
+            cols["reason"].append(reasons[ch.reason])
         if not self._changes:
             return pd.DataFrame(
                 {
@@ -671,6 +691,7 @@ class AuditTrail:
                     "list": np.zeros(0, object),
                     "entered": np.zeros(0, bool),
                     "wrongful": np.zeros(0, bool),
+                    "reason": np.zeros(0, object),
                 }
             )
         st = np.concatenate(cols["st"])
@@ -682,5 +703,6 @@ class AuditTrail:
                 "list": np.concatenate(cols["list"]),
                 "entered": np.concatenate(cols["entered"]),
                 "wrongful": np.concatenate(cols["wrongful"]),
+                "reason": np.concatenate(cols["reason"]),
             }
         )

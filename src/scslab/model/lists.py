@@ -28,6 +28,15 @@ from scslab.scenario.sections import DOMAINS, Subject
 from scslab.streams import hash_uniform
 
 RULE_RECORDS, RULE_BELOW, RULE_AT_LEAST = 0, 1, 2
+EXIT_REASONS = ("complied", "expired", "released", "repaired", "score")
+"""Why a subject leaves a list (Changes.reason of an exit, an index into this): complied
+(the daily compliance draw: paid or complied), expired (a record-triggered listing's
+duration, and its extension, ran out), released (an appeal or review withdrew the
+record that held it), repaired (credit repair ended that record), score (a
+score-triggered list's rule no longer holds)."""
+COMPLIED, EXPIRED, RELEASED, REPAIRED, SCORE = range(len(EXIT_REASONS))
+ENTRY = 255
+"""Changes.reason of an entry (not an exit)."""
 
 
 @dataclass(frozen=True)
@@ -128,13 +137,17 @@ class ListRules:
 
 @dataclass
 class ListState:
-    """Who is on which list of one subject kind, since when and until when."""
+    """Who is on which list of one subject kind, since when and until when, and who
+    has ever been on it."""
 
     mask: np.ndarray  # uint8, bit l = on list l
     wrongful: np.ndarray  # uint8, bit l = that listing rests only on erroneous records
     extended: np.ndarray  # uint8, bit l = the one-off extension was used
     until: np.ndarray  # int16 [lists, n], day a record-triggered listing ends
     true_until: np.ndarray  # int16 [lists, n], day the cover of true records ends
+    released: np.ndarray  # uint8, bit l = listing l set to end today by an appeal or review
+    repaired: np.ndarray  # uint8, bit l = listing l set to end today by credit repair
+    ever: np.ndarray  # uint8, bit l = has entered list l (counted in ever_listed)
 
     @classmethod
     def empty(cls, n: int, n_lists: int) -> ListState:
@@ -145,17 +158,22 @@ class ListState:
             extended=np.zeros(n, np.uint8),
             until=np.zeros((max(n_lists, 1), n), np.int16),
             true_until=np.zeros((max(n_lists, 1), n), np.int16),
+            released=np.zeros(n, np.uint8),
+            repaired=np.zeros(n, np.uint8),
+            ever=np.zeros(n, np.uint8),
         )
 
 
 @dataclass
 class Changes:
-    """Listing changes of one day: who, which list, entered (True) or left, wrongful."""
+    """Listing changes of one day: who, which list, entered (True) or left, wrongful,
+    and why each exit happened."""
 
     subject: np.ndarray  # int32
     bit: np.ndarray  # uint8
     entered: np.ndarray  # bool
     wrongful: np.ndarray  # bool (for entries: the listing rests on an erroneous record)
+    reason: np.ndarray  # uint8: an exit's index into EXIT_REASONS; ENTRY for entries
 
     @classmethod
     def concat(cls, parts: list[Changes]) -> Changes:
@@ -173,6 +191,8 @@ def _enlist(
     mask: np.ndarray,
     wrongful: np.ndarray,
     extended: np.ndarray,
+    released: np.ndarray,
+    repaired: np.ndarray,
     until: np.ndarray,
     true_until: np.ndarray,
     subjects: np.ndarray,
@@ -200,6 +220,9 @@ def _enlist(
                 true_until[b, i] = day
             else:
                 until[b, i] = max(until[b, i], end)
+            # (a new record holds the listing past a release set for today)
+            released[i] &= ~flag
+            repaired[i] &= ~flag
             if not erroneous[r]:
                 true_until[b, i] = max(true_until[b, i], end)
             # Wrongful while no true record covers today.
@@ -233,6 +256,8 @@ def enlist(
         state.mask,
         state.wrongful,
         state.extended,
+        state.released,
+        state.repaired,
         state.until,
         state.true_until,
         subjects,
@@ -244,7 +269,7 @@ def enlist(
         out_b,
         out_w,
     )
-    return Changes(out_s[:n], out_b[:n], np.ones(n, bool), out_w[:n])
+    return Changes(out_s[:n], out_b[:n], np.ones(n, bool), out_w[:n], np.full(n, ENTRY, np.uint8))
 
 
 @nb.njit(cache=True, fastmath=True)
@@ -337,6 +362,8 @@ def _daily(
     mask: np.ndarray,
     wrongful: np.ndarray,
     extended: np.ndarray,
+    released: np.ndarray,
+    repaired: np.ndarray,
     until: np.ndarray,
     true_until: np.ndarray,
     score: np.ndarray,
@@ -354,11 +381,15 @@ def _daily(
     out_bit: np.ndarray,
     out_entered: np.ndarray,
     out_wrongful: np.ndarray,
+    out_reason: np.ndarray,
     first_id: int = 0,
 ) -> tuple[int, int]:
     """Expiry, extension, compliance exits and score rules of the agents ids[start:]
     (increasing; every agent that may change: see daily_update); stops early if out is
-    full and returns (changes written, where to start again). The random draws of agent
+    full and returns (changes written, where to start again). Each exit's reason (see
+    EXIT_REASONS): the compliance draw, else, at the listing's end, released or repaired
+    where due process set that end (released first when both did), else expired. The
+    random draws of agent
     i are keyed by its id in the run, first_id + i (see daily_update). The fields of the
     agent 16 places ahead are prefetched: the ids are scattered over the arrays."""
     n_lists = len(rule)
@@ -398,6 +429,7 @@ def _daily(
                 if not on:
                     continue
                 leave = False
+                reason = COMPLIED
                 if daily_compliance[b] > 0.0 and (
                     hash_uniform(key, day, (first_id + i) * 16 + b) < daily_compliance[b]
                 ):
@@ -415,6 +447,13 @@ def _daily(
                         until[b, i] = day + extension[b]
                     else:
                         leave = True
+                        reason = (
+                            RELEASED
+                            if released[i] & flag
+                            else REPAIRED
+                            if repaired[i] & flag
+                            else EXPIRED
+                        )
                 if not leave and true_until[b, i] <= day:
                     wrongful[i] |= flag
                 if leave:
@@ -423,7 +462,10 @@ def _daily(
                     out_bit[n_out] = b
                     out_entered[n_out] = False
                     out_wrongful[n_out] = (wrongful[i] & flag) != 0
+                    out_reason[n_out] = reason
                     wrongful[i] &= ~flag
+                    released[i] &= ~flag
+                    repaired[i] &= ~flag
                     n_out += 1
             else:
                 s = score[i]
@@ -436,6 +478,7 @@ def _daily(
                     out_subject[n_out] = i
                     out_bit[n_out] = b
                     out_entered[n_out] = holds
+                    out_reason[n_out] = ENTRY if holds else SCORE
                     n_out += 1
                 if holds:
                     # Decisive error: without erroneous points the rule would not hold.
@@ -477,7 +520,7 @@ def daily_update(
     the resident's id when `explain` replays one resident as a state of one agent.
     """
     if len(rules) == 0:
-        return Changes(*(np.zeros(0, t) for t in (np.int32, np.uint8, bool, bool)))
+        return Changes(*(np.zeros(0, t) for t in (np.int32, np.uint8, bool, bool, np.uint8)))
     n = len(state.mask)
     cap = max(1024, n // 64)
     below, at_least = rules.score_band() if len(score) else (-np.inf, np.inf)
@@ -501,11 +544,14 @@ def daily_update(
             np.empty(cap, np.uint8),
             np.empty(cap, bool),
             np.empty(cap, bool),
+            np.empty(cap, np.uint8),
         )
         n, start = _daily(
             state.mask,
             state.wrongful,
             state.extended,
+            state.released,
+            state.repaired,
             state.until,
             state.true_until,
             score,

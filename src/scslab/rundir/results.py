@@ -8,7 +8,7 @@ A run directory holds:
 - `score_histogram.parquet`: day, subject, bin_lo (points), count;
 - `residents.parquet`, `enterprises.parquet`: final state of every synthetic agent;
 - `records.parquet`: every record, with its hidden truth and due-process days;
-- `listings.parquet`: every listing change (day, subject, list, entered, wrongful).
+- `listings.parquet`: every listing change (day, subject, list, entered, wrongful, reason).
 
 A directory is written whole or not at all, and only where scslab may write (scslab.rundir.claim).
 """
