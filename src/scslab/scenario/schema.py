@@ -181,8 +181,13 @@ Context = Literal[
     "medical",
     "public_services",
     "general",
+    "petitioning",
+    "assembly",
+    "religion",
 ]
-"""The social context in which data is generated or a measure applies (for the audit)."""
+"""The social context in which data is generated or a measure applies (for the audit):
+petitioning (petitions to the authorities), assembly (gatherings) and religion
+(religious practice) are where loyalty records are generated."""
 
 Domain = Literal[
     "flights",
@@ -196,10 +201,20 @@ Domain = Literal[
     "online_accounts",
     "medical",
     "education",
+    "petitions",
+    "gatherings",
+    "worship",
 ]
-"""Domains of life in which residents attempt activities and measures apply."""
+"""Domains of life in which residents attempt activities and measures apply (petitions to
+the authorities, gatherings and worship: where loyalty records come from)."""
 
 DOMAINS: tuple[Domain, ...] = Domain.__args__  # type: ignore[attr-defined]
+SOURCE_RATE_KEY = {
+    "behaviour": "rate_per_year",
+    "posts": "probability_per_post",
+    "activity": "probability_per_attempt",
+}
+"""The key of a record kind that sets its rate, by its source."""
 SUBJECTS: tuple[Subject, ...] = ("resident", "enterprise")
 MAX_LISTS_PER_SUBJECT = 8  # list membership is a uint8 bit mask per agent
 
@@ -217,15 +232,26 @@ class RecordKind(Strict):
 
     points: Points = Field(description="Score points the record adds (negative: a deduction).")
     subject: Subject = "resident"
-    source: Literal["behaviour", "posts"] = Field(
+    source: Literal["behaviour", "posts", "activity"] = Field(
         "behaviour",
-        description="'behaviour': drawn at rate_per_year; 'posts': a share of online posts.",
+        description="'behaviour': drawn at rate_per_year; 'posts': a share of online posts; "
+        "'activity': a share of the attempts at the activity named in `activity`.",
     )
     rate_per_year: Rate = Field(
         0.0, description="Behaviour events per subject per year at the reference coverage."
     )
     probability_per_post: Annotated[Probability, _zero_or_at_least(MIN_RATE, "", SKIP_WHY)] = Field(
         0.0, description="For source 'posts': probability that one online post is flagged."
+    )
+    activity: Name | None = Field(
+        None, description="For source 'activity': the residents' activity the records come from."
+    )
+    probability_per_attempt: Annotated[Probability, _zero_or_at_least(MIN_RATE, "", SKIP_WHY)] = (
+        Field(
+            0.0,
+            description="For source 'activity': probability that one attempt at the activity "
+            "is recorded (before the department's coverage).",
+        )
     )
     poorest_to_richest: Multiplier = Field(
         1.0, description="Rate ratio between the poorest and the richest income decile."
@@ -241,6 +267,14 @@ class RecordKind(Strict):
         None,
         description="Context in which the data is generated (null: the department's context).",
     )
+
+    @model_validator(mode="after")
+    def _source(self) -> Self:
+        if (self.source == "activity") != (self.activity is not None):
+            raise ValueError("activity: give it for source 'activity', and only then")
+        if self.source == "activity" and self.subject != "resident":
+            raise ValueError("subject: records from an activity are about residents")
+        return self
 
 
 class Department(Strict):
@@ -373,7 +407,11 @@ class Reward(Strict):
 
 
 class Activity(Strict):
-    """Something residents (or enterprises) attempt, at a per-year rate, in one domain."""
+    """Something residents (or enterprises) attempt, at a per-year rate, in one domain.
+
+    Chilling (behaviour.chilling_self, chilling_contacts) lowers the rate of residents'
+    monitored activities: posting (domain online_accounts) and every activity a record
+    kind comes from (source 'activity')."""
 
     domain: Domain
     subject: Subject = "resident"
@@ -396,10 +434,14 @@ class Behaviour(Strict):
         0.5, description="Coverage at which record rates equal their rate_per_year."
     )
     chilling_self: Probability = Field(
-        0.0, description="Posting falls by this share after a penalty."
+        0.0,
+        description="Posting and every other monitored activity fall by this share after a "
+        "penalty.",
     )
     chilling_contacts: Probability = Field(
-        0.0, description="Posting falls by this share when a contact is penalised."
+        0.0,
+        description="Posting and every other monitored activity fall by this share when a "
+        "contact is penalised.",
     )
     chilling_half_life_days: HalfLife = 180.0
     income_recovery_half_life_days: HalfLife = 365.0
@@ -699,14 +741,16 @@ class Scenario(Strict):
                 f"departments: at most {MAX_RECORD_KINDS} record kinds in all (got "
                 f"{len(kinds)}): a record's kind is stored as uint8"
             )
+        for k, (d, kind) in kinds.items():
+            act = self.activities.get(kind.activity) if kind.activity else None
+            if kind.activity and (act is None or act.subject != "resident"):
+                raise ValueError(
+                    f"departments.{d}.records.{k}.activity: no residents' activity "
+                    f"'{kind.activity}'; allowed: "
+                    f"{', '.join(n for n, a in self.activities.items() if a.subject == 'resident')}"
+                )
         self._check_peak_rates()
-        flagged = [(d, k, kind) for k, (d, kind) in kinds.items() if kind.source == "posts"]
-        if sum(kind.probability_per_post for _, _, kind in flagged) > 1.0:
-            d, k, _ = flagged[-1]
-            raise ValueError(
-                f"departments.{d}.records.{k}.probability_per_post: a post is flagged under "
-                "one record kind at most, so the kinds from posts must sum to at most 1"
-            )
+        self._check_flag_probabilities(kinds)
         for subject in SUBJECTS:
             n = sum(1 for rule in self.lists.values() if rule.subject == subject)
             if n > MAX_LISTS_PER_SUBJECT:
@@ -778,10 +822,46 @@ class Scenario(Strict):
                     )
         return self
 
+    def flag_kinds_of(self, activity: str) -> list[tuple[str, str, float]]:
+        """(department, kind, probability per attempt) of each record kind that one attempt
+        at `activity` may be recorded under: the kinds from posts for a residents' posting
+        activity (domain online_accounts), the kinds from `activity` itself; in file order.
+        An attempt is recorded under one of them at most."""
+        act = self.activities[activity]
+        posting = act.domain == "online_accounts" and act.subject == "resident"
+        out = []
+        for d, k, kind in self.record_kinds():
+            if kind.source == "posts" and posting:
+                out.append((d, k, kind.probability_per_post))
+            elif kind.source == "activity" and kind.activity == activity:
+                out.append((d, k, kind.probability_per_attempt))
+        return out
+
+    def _check_flag_probabilities(self, kinds: dict[str, tuple[str, RecordKind]]) -> None:
+        """An attempt (a post) is recorded under one record kind at most: the kinds of one
+        activity sum to at most 1."""
+        posts = [(d, k, kind) for k, (d, kind) in kinds.items() if kind.source == "posts"]
+        if sum(kind.probability_per_post for _, _, kind in posts) > 1.0:
+            d, k, _ = posts[-1]
+            raise ValueError(
+                f"departments.{d}.records.{k}.probability_per_post: a post is flagged under "
+                "one record kind at most, so the kinds from posts must sum to at most 1"
+            )
+        for aname in self.activities:
+            flags = self.flag_kinds_of(aname)
+            if sum(p for _, _, p in flags) > 1.0:
+                d, k, _ = flags[-1]
+                rate_key = SOURCE_RATE_KEY[kinds[k][1].source]
+                raise ValueError(
+                    f"departments.{d}.records.{k}.{rate_key}: an attempt at {aname} is recorded "
+                    "under one record kind at most, so its kinds must sum to at most 1"
+                )
+
     def peak_rates(self) -> dict[str, tuple[Subject, float]]:
         """The peak daily rate per subject (events a day, every multiplier at its highest)
         of each record kind and activity, by its key in the scenario, with its subject.
-        Records from posts are the share of the posting activities' peak that is flagged.
+        Records from posts are the share of the posting activities' peak that is flagged,
+        records from an activity the share of that activity's peak that is recorded.
         These bound what the engine draws on one day (its thinning draws candidates at
         these rates). A rate too large for a float is infinite."""
         beh = self.behaviour
@@ -800,6 +880,13 @@ class Scenario(Strict):
                 peaks[f"{key}.probability_per_post"] = (
                     kind.subject,
                     posts * kind.probability_per_post,
+                )
+                continue
+            if kind.source == "activity" and kind.activity is not None:
+                act_peak = peaks[f"activities.{kind.activity}.rate_per_year"][1]
+                peaks[f"{key}.probability_per_attempt"] = (
+                    kind.subject,
+                    act_peak * kind.probability_per_attempt,
                 )
                 continue
             try:
@@ -841,7 +928,7 @@ class Scenario(Strict):
         per_day = 0.0
         for dname, kname, kind in self.record_kinds():
             key = f"departments.{dname}.records.{kname}."
-            key += "probability_per_post" if kind.source == "posts" else "rate_per_year"
+            key += SOURCE_RATE_KEY[kind.source]
             agents = residents if kind.subject == "resident" else residents * firms
             per_day += peaks[key][1] * self.departments[dname].coverage * agents
         return per_day * days
