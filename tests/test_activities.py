@@ -26,7 +26,7 @@ from scslab.model.activities import (
     union_sorted,
 )
 from scslab.model.behaviour import Recovering
-from scslab.scenario.loader import builtin_text, parse_scenario
+from scslab.scenario.loader import builtin_text, load_scenario, parse_scenario
 from scslab.streams import day_rng, stream_key
 
 EMPTY8 = np.zeros(0, np.uint8)
@@ -67,10 +67,29 @@ def test_income_gradient_of_attempts() -> None:
     assert len(ids) / (n * 60) == pytest.approx(0.88 / 365, rel=0.05)
 
 
-def test_posting_follows_propensity() -> None:
+def test_monitored_activities_are_chilled() -> None:
+    """Chilling lowers posting and every activity a record kind comes from (loyalty)."""
+    rules = ActivityRules.compile(load_scenario("beijing-2018-loyalty"))
+    chilled = {n for n, c in zip(rules.names, rules.chilled, strict=True) if c}
+    assert chilled == {"post_online", "petition", "attend_gathering", "attend_worship"}
+    assert [n for n, p in zip(rules.names, rules.posting, strict=True) if p] == ["post_online"]
     rules = ActivityRules.compile(parse_scenario(builtin_text("beijing-2018")))
-    a = rules.names.index("post_online")
-    n = 10_000
+    assert (rules.chilled == rules.posting).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "activity", "n", "chilled"),
+    [
+        ("beijing-2018", "post_online", 10_000, True),
+        ("beijing-2018-loyalty", "attend_worship", 200_000, True),
+        ("beijing-2018-loyalty", "book_hotel", 100_000, False),
+    ],
+)
+def test_monitored_activities_follow_propensity(
+    name: str, activity: str, n: int, chilled: bool
+) -> None:
+    rules = ActivityRules.compile(load_scenario(name))
+    a = rules.names.index(activity)
     value = np.ones(n, np.float32)
     value[: n // 2] = 0.25  # chilled on day 0, recovering with a half-life of 180 days
     since = np.zeros(n, np.int16)
@@ -82,7 +101,7 @@ def test_posting_follows_propensity() -> None:
         ]
     )
     lo, hi = (ids < n // 2).sum(), (ids >= n // 2).sum()
-    expected = np.mean([1 - 0.75 * np.exp(-rate * d) for d in range(20)])
+    expected = np.mean([1 - 0.75 * np.exp(-rate * d) for d in range(20)]) if chilled else 1.0
     assert lo / hi == pytest.approx(expected, rel=0.08)
 
 
@@ -354,11 +373,12 @@ def _many_activities(n_acts: int, rng: np.random.Generator) -> ActivityRules:
         base_wait=np.ones(n_acts),
         income_loss=np.zeros(n_acts),
         posting=rng.random(n_acts) < 0.3,
+        chilled=rng.random(n_acts) < 0.4,
     )
 
 
 def _reached_city(n: int, rng: np.random.Generator) -> tuple:
-    """Residents with lists, rep lists, scores, groups and posting propensities."""
+    """Residents with lists, rep lists, scores, groups and propensities (chilling)."""
     n_cells = 5
     klass = rng.integers(0, 4, n).astype(np.uint8)
     decile = rng.integers(0, 10, n).astype(np.uint8)
@@ -418,14 +438,14 @@ def test_draw_reached_means_and_rates() -> None:
     now = (chill.value, chill.since, chill.rate)
     for day in days:
         drawn = draw_reached(rules, reaches, people, ids, now, keys, day)
-        propensity = chill.all_at(day)
+        propensity = chill.at(np.arange(n), day)  # float64, as the kernel computes it
         for a, reach in enumerate(reaches):
             eligible = ((ELIGIBLE_CLASSES[rules.eligible[a]] >> people.klass) & 1) == 1
             who = np.zeros(n, bool)
             who[ids] = reach.of(ids)
             who &= eligible
             rate = rules.daily_rate[a] * rules.decile_multiplier[a][people.income_decile]
-            rate = rate * (propensity if rules.posting[a] else 1.0) * who
+            rate = rate * (propensity if rules.chilled[a] else 1.0) * who
             got = drawn.attempts[a]
             assert who[got].all() and (np.diff(got) >= 0).all()
             np.testing.assert_allclose(

@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from scslab.analysis.harm import gini, measure
+from scslab.analysis.harm import gini, measure, without_monitoring
 from scslab.analysis.lint import lint
-from scslab.analysis.principles import PRINCIPLES
+from scslab.analysis.principles import PRINCIPLES, RESTRICTED_RIGHTS, SPECIAL_CATEGORY_CONTEXTS
 from scslab.analysis.stats import katz_ratio, mean_ci
 from scslab.cli import app
+from scslab.rundir.results import load_run
+from scslab.scenario.loader import load_scenario
+from scslab.scenario.schema import Scenario
 from tests.audit_helpers import scenario, tiny_run
 
 runner = CliRunner()
@@ -73,6 +76,18 @@ def _speech(d: dict[str, Any]) -> None:
     }
 
 
+def _loyalty(context: str) -> Any:
+    """A change adding a bureau whose records are generated in `context`."""
+
+    def change(d: dict[str, Any]) -> None:
+        d["departments"]["bureau"] = {
+            "context": context,
+            "records": {"loyalty_record": {"points": -10, "rate_per_year": 0.01}},
+        }
+
+    return change
+
+
 def _score_list(d: dict[str, Any], minor: bool = True) -> None:
     d["scoring"] = copy.deepcopy(SCORING)
     d["departments"]["traffic_police"] = {
@@ -104,6 +119,10 @@ HAS: dict[str, Any] = {
     "automated_decision": lambda d: d["due_process"]["defaults"]["review"].update(human=False),
     "movement": lambda d: d["measures"].update(_measure(["flights"])),
     "expression": lambda d: d["measures"].update(_measure(["online_accounts"])),
+    "religion": _loyalty("religion"),
+    "assembly": _loyalty("assembly"),
+    "association": _loyalty("assembly"),
+    "participation": _loyalty("petitioning"),
     "fair_hearing": lambda d: d["due_process"]["defaults"].update(notice=None),
     "collective_punishment": lambda d: d["measures"].update(_measure(["private_schools"])),
     "missing_notice": lambda d: d["due_process"]["defaults"].update(notice={"share": 0.5}),
@@ -180,6 +199,17 @@ def test_related_context_is_not_flagged_and_unrelated_is_computed() -> None:
     assert "unrelated_context" in lint(scenario(d)).codes()  # the kind's own context counts
 
 
+@pytest.mark.parametrize(
+    ("domain", "code"),
+    [("petitions", "participation"), ("gatherings", "assembly"), ("worship", "religion")],
+)
+def test_a_measure_blocking_petitions_gatherings_or_worship_restricts_a_freedom(
+    domain: str, code: str
+) -> None:
+    report = lint(scenario(with_(lambda d: d["measures"].update(_measure([domain])))))
+    assert "measures.extra" in {f.rule for f in report.findings if f.code == code}
+
+
 # ---------------------------------------------------------------- built-ins and the CLI
 
 
@@ -227,6 +257,51 @@ def test_findings_name_file_line_and_key() -> None:
         assert (
             f.rule.split(".")[-1] in lines[f.line - 1] or f.rule.split(".")[1] in lines[f.line - 1]
         )
+
+
+LOYALTY_RECORDS = {
+    "letters_and_visits": ("petition_outside_channels", "political opinions"),
+    "public_security": ("unapproved_gathering", "political opinions"),
+    "religious_affairs": ("unregistered_worship", "religious beliefs"),
+    "cyberspace": ("spreading_rumours", "political opinions"),
+}
+
+
+@pytest.mark.parametrize("department", sorted(LOYALTY_RECORDS))
+def test_loyalty_records_are_found_for_what_they_reveal_and_restrict(department: str) -> None:
+    """Each loyalty record of beijing-2018-loyalty is special-category processing (GDPR
+    Art. 9(1): what it reveals) and restricts the freedoms of its context (ICCPR), each
+    finding naming the file and line that writes the record."""
+    kind, reveals = LOYALTY_RECORDS[department]
+    report = lint("beijing-2018-loyalty")
+    rule = f"departments.{department}.records.{kind}"
+    found = [f for f in report.findings if f.rule == rule]
+    context = load_scenario("beijing-2018-loyalty").kind_context(kind)
+    assert SPECIAL_CATEGORY_CONTEXTS[context] == reveals
+    special = [f for f in found if f.code == "special_category"]
+    assert len(special) == 1 and reveals in special[0].why
+    assert special[0].severity == "prohibited"
+    assert {f.code for f in found} == {"special_category", *RESTRICTED_RIGHTS[context]}
+    for f in found:
+        assert Path(f.file).name == "beijing-2018-loyalty.yaml"
+        assert f.line is not None
+        assert f"{kind}:" in Path(f.file).read_text("utf-8").splitlines()[f.line - 1]
+
+
+def test_findings_of_an_extending_scenario_name_the_file_that_writes_the_key() -> None:
+    report = lint("beijing-2018-loyalty")
+    assert Path(report.file).name == "beijing-2018-loyalty.yaml"
+    files = {Path(f.file).name for f in report.findings}
+    assert files == {"beijing-2018-loyalty.yaml", "beijing-2018.yaml"}
+    for f in report.findings:
+        assert f.line is not None
+        line = Path(f.file).read_text("utf-8").splitlines()[f.line - 1]
+        assert f.rule.split(".")[-1] in line or f.rule.split(".")[1] in line
+    by_rule = {f.rule: Path(f.file).name for f in report.findings}
+    assert by_rule["measures.debtors_no_flights"] == "beijing-2018.yaml"  # inherited
+    assert by_rule["measures.petitioners_no_rail"] == "beijing-2018-loyalty.yaml"
+    assert report.codes() >= {"religion", "assembly", "association", "participation"}
+    assert len(report.findings) > len(lint("beijing-2018").findings)
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -293,3 +368,73 @@ def test_chilling_against_a_counterfactual_run_on_demand() -> None:
 def test_no_monitoring_means_no_chilling_to_measure() -> None:
     m = measure(tiny_run("beijing-2018-safeguards"))
     assert m["chilling"]["measured"] and m["chilling"]["city"][0]["reduction"] == 0.0
+
+
+def petitions(chilling: float, coverage: float = 1.0) -> Scenario:
+    """Adults who petition monthly; half their petitions are recorded (-100 points) by a
+    letters-and-visits bureau that sees a share `coverage` of them; chilling_self
+    `chilling` with a year's half-life. No lists or scores: nobody is drawn one by one."""
+    return scenario(
+        {
+            "name": f"petitions-{chilling}-{coverage}",
+            "departments": {
+                "letters_and_visits": {
+                    "context": "petitioning",
+                    "coverage": coverage,
+                    "records": {
+                        "petition_outside_channels": {
+                            "source": "activity",
+                            "activity": "petition",
+                            "probability_per_attempt": 0.5,
+                            "points": -100,
+                        }
+                    },
+                }
+            },
+            "activities": {
+                "petition": {"domain": "petitions", "rate_per_year": 12.0, "eligible": "adults"}
+            },
+            "behaviour": {"chilling_self": chilling, "chilling_half_life_days": 365.0},
+        }
+    )
+
+
+def _petition_reduction(m: dict[str, Any]) -> float:
+    chilling = m["chilling"]
+    assert chilling["measured"]
+    row = chilling["activities"]["petition"]
+    assert row["domain"] == "petitions" and row["metric"] == "attempts:petitions"
+    reduction: float = row["city"][0]["reduction"]
+    return reduction
+
+
+def test_chilling_of_a_loyalty_activity_against_the_run_without_monitoring() -> None:
+    """Records drawn from petitions chill petitioning: attempts fall against the same run
+    without the bureau's monitoring; the records are the recorded share of attempts."""
+    run = tiny_run(petitions(chilling=0.9))
+    m = measure(run, run_missing=True)
+    assert m["chilling"]["counterfactual"].endswith(".no-monitoring")
+    assert _petition_reduction(m) > 0.1
+    assert {r["group"] for r in m["chilling"]["activities"]["petition"]["hukou"]} == {
+        "local",
+        "migrant",
+    }
+    records = load_run(run).tables["records"]
+    attempts = float(load_run(run).to_frame()["attempts:petitions"].sum())
+    assert len(records) > 1000
+    assert abs(len(records) / attempts - 0.5) < 0.05  # one day's attempts are recorded after
+    assert "petition (attempts at petitions) is" in " ".join(
+        runner.invoke(app, ["audit", str(run)]).stdout.split()
+    )
+
+
+def test_no_chilling_of_a_loyalty_activity_without_monitoring() -> None:
+    """Zero without monitoring: a bureau that sees nothing monitors nothing (the run is
+    its own counterfactual); and monitoring without chilling leaves the attempts exactly
+    as in the run without it."""
+    sc = petitions(chilling=0.9, coverage=0.0)
+    assert without_monitoring(sc) is None
+    m = measure(tiny_run(sc))
+    assert m["chilling"]["counterfactual"] is None and _petition_reduction(m) == 0.0
+    unchilled = tiny_run(petitions(chilling=0.0))
+    assert _petition_reduction(measure(unchilled, run_missing=True)) == 0.0

@@ -292,6 +292,7 @@ REFUSED = {
     "population.enterprises_per_resident", "population.individual_businesses_per_resident",
     "departments.*.delay_days", "departments.*.records.*.subject",
     "departments.*.records.*.source", "departments.*.records.*.income_sensitive",
+    "departments.*.records.*.activity", "departments.*.records.*.probability_per_attempt",
     "scoring.record_expiry_days", "lists.*.subject", "lists.*.trigger.records",
     "activities.", "due_process.", "behaviour.chilling_self", "behaviour.chilling_contacts",
     "behaviour.default_risk_elasticity",

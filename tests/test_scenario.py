@@ -104,6 +104,44 @@ def test_flag_probabilities_sum_to_at_most_one() -> None:
     assert "at most 1" in err.message
 
 
+def _from_activity(activity: str | None, p: float = 0.3) -> dict:
+    data = base()
+    data["departments"]["letters_and_visits"] = {
+        "context": "petitioning",
+        "records": {
+            "petition_outside_channels": {
+                "source": "activity",
+                "activity": activity,
+                "points": -50,
+                "probability_per_attempt": p,
+            },
+        },
+    }
+    data["activities"]["petition"] = {"domain": "petitions", "rate_per_year": 0.01}
+    return data
+
+
+def test_records_from_an_activity_name_a_residents_activity() -> None:
+    records = "departments.letters_and_visits.records.petition_outside_channels"
+    sc = parse_scenario(yaml.safe_dump(_from_activity("petition")), "ok.yaml")
+    assert sc.flag_kinds_of("petition") == [("letters_and_visits", records.split(".")[-1], 0.3)]
+    assert f"{records}.probability_per_attempt" in sc.peak_rates()
+    err = error_of(_from_activity(None))
+    assert err.key == f"{records}.activity" and "source" in err.message
+    err = error_of(_from_activity("firm_loan"))  # an enterprises' activity
+    assert err.key == f"{records}.activity" and "petition" in err.message
+    data = _from_activity("petition", p=0.7)
+    data["departments"]["letters_and_visits"]["records"]["second"] = {
+        "source": "activity",
+        "activity": "petition",
+        "points": -5,
+        "probability_per_attempt": 0.4,
+    }
+    err = error_of(data)
+    assert err.key == "departments.letters_and_visits.records.second.probability_per_attempt"
+    assert "at most 1" in err.message
+
+
 def test_grades_out_of_order() -> None:
     data = base()
     data["scoring"]["grades"][0]["min_score"] = 900

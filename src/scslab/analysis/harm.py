@@ -16,9 +16,11 @@ returns, JSON-ready:
   when several runs are summarised); no ratio but a reason where events are too few;
 - concentration of the green channel: the share of its uses going to the two richest
   income deciles, and the Gini coefficient of uses per resident across deciles;
-- chilling: posts per resident-day against the same run without online monitoring (the
-  counterfactual run: online-speech departments' coverage set to 0), found as a sibling
-  directory or run on demand;
+- chilling: posts per resident-day, and attempts per resident-day at every other
+  monitored activity (petitions, gatherings, worship: those that loyalty records come
+  from), against the same run without monitoring (the counterfactual run: the coverage
+  of every department that records speech, petitions, gatherings or worship set to 0),
+  found as a sibling directory or run on demand;
 - feedback loops: blacklistings that follow income lost to an earlier sanction, against
   the rate of residents who lost none.
 
@@ -36,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scslab.analysis.principles import SPECIAL_CATEGORY_CONTEXTS
 from scslab.analysis.stats import PER, cluster_rate, cluster_ratio, katz_ratio, too_few
 from scslab.rundir.claim import RunDirError
 from scslab.rundir.manifest import (
@@ -53,7 +56,10 @@ GROUPS = ("migrants", "hukou holders")
 """The two groups of every disparity ratio, in order."""
 
 COUNTERFACTUAL_SUFFIX = ".no-monitoring"
-"""A counterfactual run without online monitoring lives next to its run, with this suffix."""
+"""A counterfactual run without monitoring lives next to its run, with this suffix."""
+MONITORED_CONTEXTS = frozenset(SPECIAL_CATEGORY_CONTEXTS)
+"""Contexts whose records are monitoring of speech, petitions, gatherings or worship: those
+that reveal political opinions or religious beliefs."""
 
 
 # ------------------------------------------------------------------ statistics
@@ -335,20 +341,34 @@ def _black_lists(run: Results) -> list[str]:
 
 # ------------------------------------------------------------------ chilling
 def monitoring_departments(sc: Scenario) -> list[str]:
-    """Departments that monitor online speech: those with a record kind drawn from posts
-    or generated in the online_speech context."""
+    """Departments that monitor speech, petitions, gatherings or worship and see some of
+    it (coverage above 0): those with a record kind drawn from posts or another activity,
+    or generated in a MONITORED_CONTEXTS context."""
     return sorted(
         {
             d
             for d, k, kind in sc.record_kinds()
-            if kind.source == "posts" or sc.kind_context(k) == "online_speech"
+            if (kind.source != "behaviour" or sc.kind_context(k) in MONITORED_CONTEXTS)
+            and sc.departments[d].coverage > 0
         }
     )
 
 
+def monitored_activities(sc: Scenario) -> dict[str, str]:
+    """Residents' activities, other than posting, that record kinds are drawn from (source
+    'activity'), whose rate chilling lowers: name -> domain (attempts are counted by
+    domain, so activities that share a domain are measured together)."""
+    sources = {k.activity for _, _, k in sc.record_kinds() if k.source == "activity"}
+    return {
+        n: str(a.domain)
+        for n, a in sc.activities.items()
+        if n in sources and a.subject == "resident" and a.domain != "online_accounts"
+    }
+
+
 def without_monitoring(sc: Scenario) -> Scenario | None:
-    """The same scenario with the coverage of every department that monitors online
-    speech set to 0 (None: nothing is monitored)."""
+    """The same scenario with the coverage of every department that monitors speech,
+    petitions, gatherings or worship set to 0 (None: nothing is monitored)."""
     depts = monitoring_departments(sc)
     if not depts:
         return None
@@ -357,7 +377,7 @@ def without_monitoring(sc: Scenario) -> Scenario | None:
 
 
 def find_counterfactual(path: str | Path, sc: Scenario) -> Path | None:
-    """A sibling run directory that is this run without online monitoring, if any."""
+    """A sibling run directory that is this run without monitoring, if any."""
     path = Path(path)
     cf = without_monitoring(sc)
     if cf is None:
@@ -380,8 +400,8 @@ def find_counterfactual(path: str | Path, sc: Scenario) -> Path | None:
 
 
 def run_counterfactual(path: str | Path, sc: Scenario) -> Path | None:
-    """Run this run's scenario without online monitoring (same seed, size and days) and
-    write it next to the run (NAME.no-monitoring); None when nothing is monitored."""
+    """Run this run's scenario without monitoring (same seed, size and days) and write it
+    next to the run (NAME.no-monitoring); None when nothing is monitored."""
     from scslab.rundir.run import Simulation
 
     path = Path(path)
@@ -399,7 +419,8 @@ def run_counterfactual(path: str | Path, sc: Scenario) -> Path | None:
     results = sim.run()
     results.manifest["counterfactual"] = {
         "of": path.name,
-        "change": "online-speech departments' coverage set to 0 (no online monitoring)",
+        "change": "coverage set to 0 in the departments that monitor speech, petitions, "
+        "gatherings or worship: " + ", ".join(monitoring_departments(sc)),
     }
     out = path.with_name(path.name + COUNTERFACTUAL_SUFFIX)
     try:
@@ -408,10 +429,35 @@ def run_counterfactual(path: str | Path, sc: Scenario) -> Path | None:
         raise RunError(str(err)) from None
 
 
-def _chilling(run: Results, cf_path: Path | None, why: str) -> dict[str, Any]:
+def _reductions(run: Results, cf: Results, metric: str, label: str) -> dict[str, Any]:
+    """Per city and hukou group: `metric` per resident-day (as `label`), the same in the
+    counterfactual run, and the share by which it is lower here (None: none there)."""
+    out: dict[str, Any] = {}
+    days = int(run.manifest["days"])
+    for group_by in ("city", "hukou"):
+        a, b = _city_totals(run, group_by), _city_totals(cf, group_by)
+        sizes = _group_sizes(run, group_by)
+        rows = []
+        for g in a.index:
+            here = float(a.loc[g].get(metric, 0.0))
+            base = float(b.loc[g].get(metric, 0.0)) if g in b.index else 0.0
+            n = float(sizes.get(g, 0.0)) * days
+            rows.append(
+                {
+                    "group": str(g),
+                    label: here / n if n else None,
+                    "without_monitoring": base / n if n else None,
+                    "reduction": (base - here) / base if base else None,
+                }
+            )
+        out[group_by] = rows
+    return out
+
+
+def _chilling(run: Results, sc: Scenario, cf_path: Path | None, why: str) -> dict[str, Any]:
     if cf_path is None and not why.startswith("the scenario monitors no"):
         return {"measured": False, "why": why}
-    # Without monitoring a run is its own counterfactual: nothing chills speech through it.
+    # Without monitoring a run is its own counterfactual: nothing chills through it.
     cf = load_run(cf_path) if cf_path is not None else run
     out: dict[str, Any] = {
         "measured": True,
@@ -419,24 +465,15 @@ def _chilling(run: Results, cf_path: Path | None, why: str) -> dict[str, Any]:
     }
     if cf_path is None:
         out["why"] = why
-    for group_by in ("city", "hukou"):
-        a, b = _city_totals(run, group_by), _city_totals(cf, group_by)
-        sizes = _group_sizes(run, group_by)
-        days = int(run.manifest["days"])
-        rows = []
-        for g in a.index:
-            posts = float(a.loc[g].get("posts", 0.0))
-            base = float(b.loc[g].get("posts", 0.0)) if g in b.index else 0.0
-            n = float(sizes.get(g, 0.0)) * days
-            rows.append(
-                {
-                    "group": str(g),
-                    "posts_per_resident_day": posts / n if n else None,
-                    "without_monitoring": base / n if n else None,
-                    "reduction": (base - posts) / base if base else None,
-                }
-            )
-        out[group_by] = rows
+    out.update(_reductions(run, cf, "posts", "posts_per_resident_day"))
+    out["activities"] = {
+        name: {
+            "domain": domain,
+            "metric": f"attempts:{domain}",
+            **_reductions(run, cf, f"attempts:{domain}", "attempts_per_resident_day"),
+        }
+        for name, domain in monitored_activities(sc).items()
+    }
     return out
 
 
@@ -446,8 +483,8 @@ def measure(
 ) -> dict[str, Any]:
     """Every harm measure of one run directory (see the module docstring for units).
 
-    `counterfactual`: a run of the same scenario without online monitoring; when None, a
-    sibling is looked for, and run on demand when `run_missing`.
+    `counterfactual`: a run of the same scenario without monitoring (without_monitoring);
+    when None, a sibling is looked for, and run on demand when `run_missing`.
     """
     run, sc = open_run(path)
     residents = run.tables["residents"]
@@ -456,14 +493,14 @@ def measure(
     why = ""
     if cf_path is None:
         if without_monitoring(sc) is None:
-            why = "the scenario monitors no online speech"
+            why = "the scenario monitors no online speech, petitions, gatherings or worship"
         else:
             cf_path = find_counterfactual(path, sc)
             if cf_path is None and run_missing:
                 cf_path = run_counterfactual(path, sc)
             if cf_path is None:
                 why = (
-                    "no counterfactual run without online monitoring was found next to the "
+                    "no counterfactual run without monitoring was found next to the "
                     "run; use --counterfactual PATH or --run-counterfactual"
                 )
     else:
@@ -480,6 +517,6 @@ def measure(
         "appeals": _appeals(run),
         "disparate_impact": _disparate(run, residents),
         "green_channel": _green_channel(run),
-        "chilling": _chilling(run, cf_path, why),
+        "chilling": _chilling(run, sc, cf_path, why),
         "feedback": _feedback(run, residents, days),
     }

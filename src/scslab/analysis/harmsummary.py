@@ -368,9 +368,19 @@ def harm_view(measures: list[dict[str, Any]]) -> list[Any]:
         red = mean_ci([m["chilling"]["city"][0]["reduction"] for m in measures])
         out.append(
             f"Chilling: posting is {_fmt(100 * (red['mean'] or 0.0), 3)}% lower than in the same "
-            f"run without online monitoring"
+            f"run without monitoring"
             + (f" ({ch['why']})." if ch.get("why") else f" ({ch['counterfactual']}).")
         )
+        for name, act in ch.get("activities", {}).items():
+            red = mean_ci(
+                [m["chilling"]["activities"][name]["city"][0]["reduction"] for m in measures]
+            )
+            out.append(
+                f"Chilling: {name} (attempts at {act['domain']}) is "
+                f"{_fmt(100 * red['mean'], 3)}% lower than in the same run without monitoring."
+                if red["mean"] is not None
+                else f"Chilling: {name}: no attempts at {act['domain']} to compare."
+            )
     else:
         out.append(f"Chilling: not measured: {ch['why']}.")
     fb = first["feedback"]

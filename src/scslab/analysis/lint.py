@@ -4,6 +4,9 @@
 LintReport of findings (`scslab.analysis.findings`). Each finding names the rule (file,
 line and key), the principle, its severity and why; the principles, their severities
 and the tables of contexts are in `scslab.analysis.principles`.
+A finding names the file and line of its rule: in a scenario that `extends` another,
+the file that writes the key (the scenario's own where it changes it, else the one it
+extends).
 Contexts are computed, not written by hand: a record kind's context is its own `context`
 or its department's, a list's data contexts are those of the records that feed it (for
 a score-triggered list, every record kind with points for its subjects), and a measure's
@@ -25,19 +28,22 @@ import yaml
 from scslab.analysis.findings import Finding, LintReport
 from scslab.analysis.principles import (
     BREADTH_CONTEXTS,
+    CONDUCT,
     DOMAIN_CONTEXT,
     MOVEMENT_DOMAINS,
     PRINCIPLES,
     RELATED_CONTEXTS,
+    RESTRICTED_RIGHTS,
+    RIGHT_DOMAINS,
     SEVERITIES,
     SEVERITY_OF,
     SPECIAL_CATEGORY_CONTEXTS,
     THIRD_PARTY_DOMAINS,
     severity_class,
 )
-from scslab.scenario.loader import builtin_names, load_scenario
+from scslab.scenario.loader import MAX_EXTENDS, builtin_names, load_scenario
 from scslab.scenario.schema import Scenario
-from scslab.scenario.sections import REPAIR_WINDOW_DAYS, DueProcessRule
+from scslab.scenario.sections import REPAIR_WINDOW_DAYS, DueProcessRule, RecordKind
 
 
 # ---------------------------------------------------------------- file and line of keys
@@ -73,21 +79,48 @@ def scenario_source(name_or_path: str | Path) -> tuple[str, str]:
     return name, ""
 
 
+def _extended(file: str, text: str) -> tuple[str, str] | None:
+    """(file, YAML text) of the scenario that a scenario's text `extends`, found as the
+    loader finds it (a file relative to the scenario's folder, else a built-in); None
+    when it extends none or it cannot be read."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    base = data.get("extends") if isinstance(data, dict) else None
+    if not isinstance(base, str) or not base:
+        return None
+    path = Path(base) if Path(base).is_absolute() else Path(file).parent / base
+    try:
+        if path.suffix in (".yaml", ".yml") or path.exists():
+            return str(path), path.read_text("utf-8")
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return scenario_source(base) if base in builtin_names() else None
+
+
 class _Where:
-    """Finds the line of a dotted key (or of its nearest written ancestor)."""
+    """Finds the file and line of a dotted key (or of its nearest written ancestor): in
+    the scenario's file, else in the scenarios it extends, nearest first."""
 
     def __init__(self, file: str, text: str) -> None:
         self.file = file
-        self.lines = _line_index(text)
+        self.chain = [(file, _line_index(text))]
+        base = _extended(file, text)
+        while base is not None and len(self.chain) <= MAX_EXTENDS:
+            self.chain.append((base[0], _line_index(base[1])))
+            base = _extended(*base)
 
-    def line(self, rule: str) -> int | None:
-        """1-based line of `rule` (a dotted key), or of its nearest written ancestor."""
+    def locate(self, rule: str) -> tuple[str, int | None]:
+        """(file, 1-based line) of `rule` (a dotted key), or of its nearest written
+        ancestor; a key written in several files of the chain is found in the nearest."""
         parts = tuple(rule.split("."))
         while parts:
-            if parts in self.lines:
-                return self.lines[parts]
+            for file, lines in self.chain:
+                if parts in lines:
+                    return file, lines[parts]
             parts = parts[:-1]
-        return None
+        return self.file, None
 
 
 # ---------------------------------------------------------------------- helpers
@@ -187,8 +220,9 @@ def lint(scenario: Scenario | str | Path, source: str | Path | None = None) -> L
     report = LintReport(sc.name, file)
 
     def add(code: str, rule: str, why: str) -> None:
+        at, line = where.locate(rule)
         report.findings.append(
-            Finding(code, PRINCIPLES[code][0], SEVERITY_OF[code], rule, file, where.line(rule), why)
+            Finding(code, PRINCIPLES[code][0], SEVERITY_OF[code], rule, at, line, why)
         )
 
     _lint_contexts(sc, add)
@@ -305,7 +339,18 @@ def _lint_proportion(sc: Scenario, add: Any) -> None:
                 )
 
 
+def _chilled_activity(sc: Scenario, kind: RecordKind, ctx: str) -> str | None:
+    """The monitored activity whose rate chilling lowers, that records of `kind` come
+    from: posting for online speech, else the activity the kind is drawn from."""
+    if kind.source == "activity":
+        return kind.activity
+    return "posting" if kind.source == "posts" or ctx == "online_speech" else None
+
+
 def _lint_speech(sc: Scenario, add: Any) -> None:
+    """Records that reveal a special category (speech, petitions, gatherings, worship),
+    and the freedoms that penalising them, or blocking those domains, restricts."""
+    beh = sc.behaviour
     for dname, kname, kind in sc.record_kinds():
         ctx = sc.kind_context(kname)
         if ctx not in SPECIAL_CATEGORY_CONTEXTS:
@@ -320,31 +365,35 @@ def _lint_speech(sc: Scenario, add: Any) -> None:
             uses.append(f"{kind.points:+g} points")
         if fed:
             uses.append(f"lists {_fmt(fed)}")
+        if not uses:
+            continue
         key = f"departments.{dname}.records.{kname}"
         what = SPECIAL_CATEGORY_CONTEXTS[ctx]
-        if uses:
-            add(
-                "special_category",
-                key,
-                f"scores online speech, which reveals {what}, and uses it ({'; '.join(uses)})",
-            )
-            add(
-                "expression",
-                key,
-                f"penalises what residents post ({'; '.join(uses)})"
-                + (
-                    f"; posting falls {sc.behaviour.chilling_self:.0%} after a penalty (chilling)"
-                    if sc.behaviour.chilling_self > 0
-                    else ""
-                ),
-            )
+        conduct = CONDUCT[ctx]
+        add(
+            "special_category",
+            key,
+            f"records {conduct} ({kname}, {ctx}), which reveals {what}, and uses it "
+            f"({'; '.join(uses)})",
+        )
+        chilled = _chilled_activity(sc, kind, ctx)
+        chill = (
+            f"; {chilled} falls {beh.chilling_self:.0%} after a penalty (chilling)"
+            if chilled and beh.chilling_self > 0
+            else ""
+        )
+        for code in RESTRICTED_RIGHTS[ctx]:
+            add(code, key, f"penalises {conduct} ({'; '.join(uses)}){chill}")
     for mname, m in sc.measures.items():
-        if "online_accounts" in _domains(m) and m.effect == "block":
-            add(
-                "expression",
-                f"measures.{mname}",
-                f"removes or blocks online accounts of those on {m.list}",
-            )
+        if m.effect != "block":
+            continue
+        blocked: dict[str, list[str]] = {}
+        for dom in _domains(m):
+            if dom in RIGHT_DOMAINS:
+                blocked.setdefault(RIGHT_DOMAINS[dom], []).append(dom)
+        for code, doms in blocked.items():
+            what = "online accounts" if doms == ["online_accounts"] else _fmt(doms)
+            add(code, f"measures.{mname}", f"removes or blocks {what} of those on {m.list}")
 
 
 def _lint_collective(sc: Scenario, add: Any) -> None:

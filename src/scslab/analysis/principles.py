@@ -8,6 +8,7 @@ which it reads them: documented, editable tables (`scslab.analysis.lint` applies
   it is related (EU AI Act Art. 5(1)(c)(i)): a judgement, written down so it can be read
   and changed;
 - the domains and contexts that engage a particular right (special categories of data,
+  the freedoms that records of speech, petitions, gatherings and worship restrict,
   movement, third parties), and the ASSUMED gravity classes of a record by its points.
 
 Severities:
@@ -16,7 +17,7 @@ Severities:
   scoring, GDPR Art. 9(1) special-category processing without an exception, collective
   punishment); `scslab audit --strict` exits 1 when any is found;
 - `high`: an interference with a right without the safeguard that could justify it
-  (GDPR Art. 22, ICCPR Arts. 12, 14, 19);
+  (GDPR Art. 22, ICCPR Arts. 12, 14, 18, 19, 21, 22, 25);
 - `medium`: a missing or partial safeguard (notice, appeal, expiry).
 """
 
@@ -39,6 +40,9 @@ DOMAIN_CONTEXT: dict[Domain, Context] = {
     "online_accounts": "online_speech",
     "medical": "medical",
     "education": "education",
+    "petitions": "petitioning",
+    "gatherings": "assembly",
+    "worship": "religion",
 }
 """The social context in which a measure restricting a domain applies."""
 
@@ -58,6 +62,9 @@ RELATED_CONTEXTS: dict[str, frozenset[str]] = {
     "medical": frozenset({"medical"}),
     "public_services": frozenset({"public_services"}),
     "general": frozenset({"general"}),
+    "petitioning": frozenset({"petitioning"}),
+    "assembly": frozenset({"assembly"}),
+    "religion": frozenset({"religion"}),
 }
 """For each context where data is generated, the contexts in which using it to treat a
 person differently is related (EU AI Act Art. 5(1)(c)(i)). Civil judgments enforce
@@ -65,8 +72,47 @@ debts, so judicial, finance, tax and commerce data are related among themselves;
 everything else is related only to itself (traffic also to transport, travel to
 transport)."""
 
-SPECIAL_CATEGORY_CONTEXTS: dict[str, str] = {"online_speech": "political opinions"}
-"""Contexts whose records reveal a GDPR Art. 9(1) special category: what they reveal."""
+SPECIAL_CATEGORY_CONTEXTS: dict[str, str] = {
+    "online_speech": "political opinions",
+    "petitioning": "political opinions",
+    "assembly": "political opinions",
+    "religion": "religious beliefs",
+}
+"""Contexts whose records reveal a GDPR Art. 9(1) special category: what they reveal. A
+post, a petition against an official's decision and joining an unapproved gathering are
+judged for what they say about the state (political opinions); worship outside a
+registered venue reveals a religious belief."""
+
+CONDUCT: dict[str, str] = {
+    "online_speech": "what residents post",
+    "petitioning": "petitioning outside the permitted channels",
+    "assembly": "taking part in gatherings the authorities did not approve",
+    "religion": "religious practice outside registered venues",
+}
+"""What the records of each special-category context penalise (for the findings)."""
+
+RESTRICTED_RIGHTS: dict[str, tuple[str, ...]] = {
+    "online_speech": ("expression",),
+    "petitioning": ("expression", "participation"),
+    "assembly": ("assembly", "association"),
+    "religion": ("religion", "association"),
+}
+"""The freedoms (finding codes) that penalising the records of a context restricts: a
+judgement, written down so it can be read and changed. Petitioning: ICCPR has no right
+of petition by name; a petition imparts information and ideas to the authorities (Art.
+19(2)) and takes part in the conduct of public affairs (Art. 25(a); Human Rights
+Committee General Comment 25, para. 8: influence through public debate and dialogue).
+Gatherings: peaceful assembly (Art. 21), and the groups that call them (Art. 22).
+Worship outside registered venues: manifesting religion in worship and practice, alone
+or in community (Art. 18(1)), by congregations that do not register (Art. 22)."""
+
+RIGHT_DOMAINS: dict[str, str] = {
+    "online_accounts": "expression",
+    "petitions": "participation",
+    "gatherings": "assembly",
+    "worship": "religion",
+}
+"""Domains whose blocking by a measure restricts a freedom (finding code)."""
 
 MOVEMENT_DOMAINS: frozenset[str] = frozenset({"flights", "high_speed_rail"})
 """Domains whose restriction interferes with freedom of movement (ICCPR Art. 12)."""
@@ -95,7 +141,8 @@ PRINCIPLES: dict[str, tuple[str, str]] = {
     ),
     "special_category": (
         "GDPR Art. 9(1)",
-        "processing of special-category data (political opinions) without an exception",
+        "processing of special-category data (political opinions, religious beliefs) without "
+        "an exception (Art. 9(2))",
     ),
     "automated_decision": (
         "GDPR Art. 22",
@@ -104,6 +151,16 @@ PRINCIPLES: dict[str, tuple[str, str]] = {
     ),
     "movement": ("ICCPR Art. 12", "freedom of movement"),
     "expression": ("ICCPR Art. 19", "freedom of expression"),
+    "religion": (
+        "ICCPR Art. 18",
+        "freedom of thought, conscience and religion, and to manifest it in worship and practice",
+    ),
+    "assembly": ("ICCPR Art. 21", "the right of peaceful assembly"),
+    "association": ("ICCPR Art. 22", "freedom of association with others"),
+    "participation": (
+        "ICCPR Art. 25",
+        "taking part in the conduct of public affairs, directly or through representatives",
+    ),
     "fair_hearing": ("ICCPR Art. 14", "a fair hearing before rights are determined"),
     "collective_punishment": (
         "Collective punishment",
@@ -123,6 +180,10 @@ SEVERITY_OF: dict[str, str] = {
     "automated_decision": "high",
     "movement": "high",
     "expression": "high",
+    "religion": "high",
+    "assembly": "high",
+    "association": "high",
+    "participation": "high",
     "fair_hearing": "high",
     "missing_notice": "medium",
     "missing_appeal": "medium",

@@ -39,9 +39,7 @@ def audit(
     ] = False,
     counterfactual: Annotated[
         Path | None,
-        typer.Option(
-            help="A run of the same scenario and seed without online monitoring (chilling)."
-        ),
+        typer.Option(help="A run of the same scenario and seed without monitoring (chilling)."),
     ] = None,
     run_counterfactual: Annotated[
         bool,
@@ -186,7 +184,7 @@ def compare(
         bool,
         typer.Option(
             "--run-counterfactual",
-            help="Run missing counterfactuals without online monitoring (for chilling).",
+            help="Run missing counterfactuals without monitoring (for chilling).",
         ),
     ] = False,
 ) -> None:

@@ -200,6 +200,21 @@ def metric_space(
     return space, cols
 
 
+def attempt_flags(
+    sc: Scenario, kinds: RecordKinds, flag_kinds: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """For each activity (in the scenario's order), the record kinds that one of its
+    attempts may be recorded under, as indices into `flag_kinds` (kind ids, increasing),
+    and the probability per attempt of each (Scenario.flag_kinds_of)."""
+    where = {kinds.names[k]: f for f, k in enumerate(flag_kinds)}
+    of, probability = [], []
+    for aname in sc.activities:
+        flags = [(where[k], p) for _, k, p in sc.flag_kinds_of(aname) if k in where]
+        of.append(np.array([f for f, _ in flags], np.int64))
+        probability.append(np.array([p for _, p in flags], np.float64))
+    return of, probability
+
+
 class RunState:
     """Everything a run keeps between days (see the module's docstring).
 
@@ -319,9 +334,11 @@ class RunState:
             self.res.cell, n_cells, r.income_decile, eligibility_class(r.age_band, r.parent)
         )
         self.chill.track(self.groups.group, n_cells * 10 * len(CLASSES))
-        # Record kinds that screen residents' posts, and the chance that a post is flagged
-        self.flag_kinds = np.flatnonzero(self.kinds.from_posts & (self.kinds.subject == 0))
-        self.flag_probability = self.kinds.probability_per_post[self.flag_kinds]
+        # Record kinds drawn from residents' attempts (posts screened, petitions, gatherings,
+        # worship), and for each activity the kinds its attempts may be recorded under
+        from_attempts = self.kinds.from_posts | self.kinds.from_activity
+        self.flag_kinds = np.flatnonzero(from_attempts & (self.kinds.subject == 0))
+        self.flag_of, self.flag_probability = attempt_flags(sc, self.kinds, self.flag_kinds)
         self.flagged_yesterday = [np.zeros(0, np.int64) for _ in self.flag_kinds]
         # Residents whose score opens a green channel in some domain of theirs
         rewards = self.res.domains.reward_score[self.activities.domain[~self.activities.enterprise]]
@@ -337,11 +354,14 @@ class RunState:
             (
                 stream_key(self.seed, f"activities.{name}.reached"),
                 [
-                    stream_key(self.seed, f"activities.{name}.flagged.{self.kinds.names[k]}")
-                    for k in self.flag_kinds
+                    stream_key(
+                        self.seed,
+                        f"activities.{name}.flagged.{self.kinds.names[self.flag_kinds[f]]}",
+                    )
+                    for f in self.flag_of[a]
                 ],
             )
-            for name in self.activities.names
+            for a, name in enumerate(self.activities.names)
         ]
         self.hist_rows: list[np.ndarray] = []
         self.list_key = [stream_key(self.seed, f"lists.{s.name}") for s in (self.res, self.ent)]
@@ -419,7 +439,7 @@ class RunState:
                 side.scorer.rules = score
                 side.common_grade = grade_index(score.base, score.grade_floors)
                 side.scorer.watch_band(*lists.score_band()) if len(lists) else None
-        self.flag_probability = self.kinds.probability_per_post[self.flag_kinds]
+        self.flag_of, self.flag_probability = attempt_flags(sc, self.kinds, self.flag_kinds)
         rewards = self.res.domains.reward_score[self.activities.domain[~self.activities.enterprise]]
         green = float(rewards.min(initial=np.inf))
         if green != self.green_score and self.high_scores is not None:

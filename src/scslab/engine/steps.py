@@ -8,7 +8,8 @@ compiled loop (engine/compiled.py) runs the same phases for the scenarios it sup
 in the same order, and counts its time under the same names.
 
 1. departments: behaviour events drawn by thinning -> records (coverage, errors, delay);
-   yesterday's online posts are screened by the speech department;
+   yesterday's flagged attempts (online posts the speech department screens, and the
+   attempts at other activities that record kinds come from) become records;
 2. scoring: drift and association penalties (dense), today's effective records (sparse),
    expiry;
 3. due process: notices, appeals, decisions and repairs (model/dueprocess.py);
@@ -90,7 +91,7 @@ def departments(st: RunState, day: int) -> None:
     for k in range(len(kinds)):
         key = st.kind_keys[k]
         view = views[kinds.subject[k]]
-        if kinds.from_posts[k]:
+        if kinds.from_posts[k] or kinds.from_activity[k]:
             if kinds.subject[k] != 0 or day == 0:
                 continue
             actors = st.flagged_yesterday[int(np.searchsorted(st.flag_kinds, k))]
@@ -234,7 +235,8 @@ def lists_and_measures(
 
 
 def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
-    """Returns (blocked residents, income share lost) pairs; keeps today's flagged posts."""
+    """Returns (blocked residents, income share lost) pairs; keeps today's flagged
+    attempts (posts and other monitored activities)."""
     acts = st.activities
     shocks: list[tuple[np.ndarray, float]] = []
     flagged: list[list[np.ndarray]] = [[] for _ in st.flag_kinds]
@@ -268,6 +270,8 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
         dom = side.domains
         cols = side.cols["outcomes"][d]
         posting = acts.posting[a] and not firm
+        chilled = acts.chilled[a] and not firm
+        flag_of, flag_probability = st.flag_of[a], st.flag_probability[a]
         rng = day_rng(st.seed, f"activities.{acts.names[a]}", day)
         if not firm:
             reach = reaches[a]
@@ -279,9 +283,9 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
                 st.pools[acts.eligible[a]],
                 reached,
                 reach,
-                chill if posting else None,
-                st.chill.deficits(day).reshape(st.groups.size.shape) if posting else None,
-                st.flag_probability if posting else np.zeros(0),
+                chill if chilled else None,
+                st.chill.deficits(day).reshape(st.groups.size.shape) if chilled else None,
+                flag_probability,
                 st.cell_keys[a][1],
                 rng,
                 day,
@@ -290,7 +294,7 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
             side.acc[:, cols[5]] += drawn.others * acts.base_wait[a]
             if posting:
                 side.acc[:, posts] += drawn.others
-            for f, ids in enumerate(drawn.flagged):
+            for f, ids in zip(flag_of, drawn.flagged, strict=True):
                 flagged[f].append(ids)
             attempts = drawn.reached
         else:
@@ -327,10 +331,11 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
         )
         if not firm and acts.income_loss[a] > 0 and nb_:
             shocks.append((out_blocked[:nb_], float(acts.income_loss[a])))
-        if posting and nd_:
+        if nd_ and (posting or len(flag_of)):
             done = out_done[:nd_]
-            count_into(st.res.acc, st.res.cell[done], posts)
-            for f, ids in enumerate(flag_posts(done, st.flag_probability, rng)):
+            if posting:
+                count_into(st.res.acc, st.res.cell[done], posts)
+            for f, ids in zip(flag_of, flag_posts(done, flag_probability, rng), strict=True):
                 flagged[f].append(ids)
     st.flagged_yesterday = [
         np.concatenate(parts) if parts else np.zeros(0, np.int64) for parts in flagged

@@ -11,9 +11,14 @@ of residents whom a measure or reward of the domain reaches (a list, a listed en
 they represent, a score high enough for the green channel) are drawn one by one, for
 every activity in one pass over those residents (`draw_reached`), and resolved; everyone
 else's are only counted, per cell, as a Poisson number whose mean is the cell's summed
-rate (income multipliers, and for posts the posting propensities). The few posts that
-the speech department will screen (flagged) are drawn by subject. A post is flagged
-under at most one record kind.
+rate (income multipliers, and for monitored activities the propensities that chilling
+lowers). The few attempts that a department will record (flagged: posts the speech
+department screens, petitions, gatherings or worship that a loyalty record is drawn
+from) are drawn by subject. An attempt is flagged under at most one record kind.
+
+Monitored (chilled) activities: posting (domain online_accounts) and every activity that
+a record kind comes from (source 'activity'); a resident's one propensity, lowered by
+chilling, scales them all.
 """
 
 from __future__ import annotations
@@ -52,12 +57,15 @@ class ActivityRules:
     decile_multiplier: np.ndarray  # float64 [activities, 10]
     base_wait: np.ndarray  # float64, days
     income_loss: np.ndarray  # float64, share of income lost when blocked
-    posting: np.ndarray  # bool, online posts (chilling applies; posts can be flagged)
+    posting: np.ndarray  # bool, online posts (counted as posts; posts can be flagged)
+    chilled: np.ndarray  # bool, monitored: chilling lowers the rate (module docstring)
 
     @classmethod
     def compile(cls, scenario: Scenario) -> ActivityRules:
         """Arrays from the scenario's activities section."""
         acts = list(scenario.activities.items())
+        posting = np.array([a.domain == "online_accounts" for _, a in acts], np.bool_)
+        sources = {k.activity for _, _, k in scenario.record_kinds() if k.source == "activity"}
         return cls(
             names=[n for n, _ in acts],
             domain=np.array([DOMAINS.index(a.domain) for _, a in acts], np.int64),
@@ -69,7 +77,8 @@ class ActivityRules:
             ).reshape(len(acts), 10),
             base_wait=np.array([a.base_wait_days for _, a in acts], np.float64),
             income_loss=np.array([a.income_loss_if_blocked for _, a in acts], np.float64),
-            posting=np.array([a.domain == "online_accounts" for _, a in acts], np.bool_),
+            posting=posting,
+            chilled=posting | np.array([n in sources for n, _ in acts], np.bool_),
         )
 
     def __len__(self) -> int:
@@ -97,7 +106,7 @@ def _sweep(
     at least one candidate attempt at the maximum rate `lam` are found by geometric
     skipping (so memory is read in order and nobody else is touched), their number of
     candidates is a zero-truncated Poisson(lam), and each candidate is kept with
-    probability mult / max_mult (income decile) times the posting propensity, if given.
+    probability mult / max_mult (income decile) times the chilled propensity, if given.
     """
     if n == 0 or lam <= 0.0:
         return 0
@@ -160,9 +169,10 @@ def draw_attempts(
     """Ids (in increasing order) of the subjects who attempt activity a on `day`.
 
     `pool`: the eligible ids, or their number when everyone is eligible; `chill`: the
-    posting propensities as (value, day of last shock, recovery rate per day), applied to
-    posting activities; `share`: draw only this share of the attempts (a thinned Poisson
-    process, e.g. the posts that will be flagged). Draws come from the counter-based
+    propensities as (value, day of last shock, recovery rate per day), applied to
+    monitored activities (rules.chilled); `share`: draw only this share of the attempts (a
+    thinned Poisson process, e.g. the posts that will be flagged). Draws come from the
+    counter-based
     stream `key`.
     """
     n = pool if isinstance(pool, int) else len(pool)
@@ -174,7 +184,7 @@ def draw_attempts(
     lam = lam_mean * max_mult
     empty_f, empty_i = np.zeros(0, np.float32), np.zeros(0, np.int16)
     value, since, rate = (
-        chill if (chill is not None and rules.posting[a]) else (empty_f, empty_i, 0.0)
+        chill if (chill is not None and rules.chilled[a]) else (empty_f, empty_i, 0.0)
     )
     pool_arr = np.zeros(0, np.int32) if isinstance(pool, int) else pool
     deciles = income_decile if income_decile is not None else np.zeros(0, np.uint8)
@@ -338,7 +348,7 @@ class HighScores:
 @dataclass(frozen=True)
 class ResidentGroups:
     """Residents grouped by cell, income decile and eligibility class, for drawing
-    attempts per cell (`draw_by_cell`) and tracking posting propensities by group."""
+    attempts per cell (`draw_by_cell`) and tracking propensities (chilling) by group."""
 
     cell: np.ndarray  # int16, collector cell of each resident
     income_decile: np.ndarray  # uint8
@@ -405,7 +415,7 @@ def _draw_reached(
     lam: np.ndarray,
     mults: np.ndarray,
     max_mult: np.ndarray,
-    posting: np.ndarray,
+    chilled: np.ndarray,
     keys: np.ndarray,
     day: int,
     reached_rate: np.ndarray,
@@ -464,7 +474,7 @@ def _draw_reached(
             a = _BIT_INDEX[(np.uint64(low) * _DE_BRUIJN) >> np.uint64(58)]
             acts ^= low
             rate = lam[a] * mults[a, decile]
-            if posting[a] and chill_value[i] < 1.0:
+            if chilled[a] and chill_value[i] < 1.0:
                 gap = day - chill_since[i]
                 rate *= 1.0 - (1.0 - chill_value[i]) * np.exp(-chill_rate * gap)
             reached_rate[a, cell] += rate
@@ -518,7 +528,7 @@ def draw_reached(
     may reach, see reached_ids) at every activity a with a Reach in `reaches` (None: not
     drawn, e.g. enterprises' activities), in one pass over them.
 
-    Resident i makes Poisson(rate x income multiplier x posting propensity) attempts at
+    Resident i makes Poisson(rate x income multiplier x propensity) attempts at
     activity a if it is eligible and reaches[a] reaches it. They are drawn from stream
     keys[a] by thinning, as draw_attempts does, over the residents that activity a
     reaches on `day` in id order. The reaches must share their mask, rep_mask and score
@@ -586,7 +596,7 @@ def draw_reached(
                 lam,
                 mults,
                 mults.max(axis=1),
-                rules.posting[acts],
+                rules.chilled[acts],
                 np.array([keys[a] for a in acts], np.uint64),
                 day,
                 part,
@@ -607,9 +617,9 @@ class CellDraw:
 
     reached: one entry per attempt by a resident whom a measure or reward of the domain
     reaches (to be resolved one by one); others: per cell, the number of attempts by
-    everyone else (all of which go ahead, with the base wait); flagged: for posting
-    activities, per flag kind, the ids of the posters among everyone else whose post is
-    flagged (their posts are in `others`).
+    everyone else (all of which go ahead, with the base wait); flagged: per flag kind of
+    the activity, the ids of the residents among everyone else whose attempt is flagged
+    (their attempts are in `others`).
     """
 
     reached: np.ndarray
@@ -635,10 +645,10 @@ def draw_by_cell(
 
     reached: the day's attempts of the residents whom some measure or reward may reach
     (draw_reached, with `reach` for activity a); reach: who the domain's measures and
-    rewards reach. chill: posting propensities as for draw_attempts, and deficits
-    [cells, 10, 4]: per group, the sum of (1 - propensity) over its residents on `day`
-    (both None for activities that are not posting). flag_probability: per flag kind,
-    the probability that one post is flagged under it (empty when not posting);
+    rewards reach. chill: propensities as for draw_attempts, and deficits [cells, 10, 4]:
+    per group, the sum of (1 - propensity) over its residents on `day` (both None for
+    activities that are not monitored). flag_probability: per flag kind of the activity,
+    the probability that one attempt is flagged under it (empty when none is);
     flag_keys: one stream per flag kind. The counts are exactly as if every resident
     made Poisson(rate x income multiplier x propensity) attempts, split.
     """
@@ -667,7 +677,8 @@ def draw_by_cell(
 def flag_posts(
     posters: np.ndarray, flag_probability: np.ndarray, rng: np.random.Generator
 ) -> list[np.ndarray]:
-    """Per flag kind, the posters (one entry per post) whose post is flagged under it; a
-    post is flagged under kind k with probability flag_probability[k], under one at most."""
+    """Per flag kind, the residents (one entry per post or other attempt) whose attempt is
+    flagged under it; an attempt is flagged under kind k with probability
+    flag_probability[k], under one at most."""
     kind = np.searchsorted(np.cumsum(flag_probability), rng.random(len(posters)), side="right")
     return [posters[kind == k] for k in range(len(flag_probability))]

@@ -2,9 +2,10 @@
 
 - Deterrence (static, see scslab.scenario.rates.deterrence_factor): violations fall as
   coverage rises.
-- Chilling: a resident's posting propensity falls by a share after a penalty to them, and
-  by a smaller share after a penalty to one of their contacts; it recovers toward 1
-  with a half-life.
+- Chilling: a resident's propensity to take part in monitored activities (posting, and
+  every activity records are drawn from: petitioning, gatherings, worship) falls by a
+  share after a penalty to them, and by a smaller share after a penalty to one of their
+  contacts; it recovers toward 1 with a half-life.
 - Economic feedback: a blocked job application or business registration cuts income by a
   share; income recovers with a half-life, and income-sensitive default risks (arrears,
   judgment defaults) rise while it is low.

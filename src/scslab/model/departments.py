@@ -41,6 +41,7 @@ class RecordKinds:
     points: np.ndarray  # float64, score points
     subject: np.ndarray  # uint8, 0 resident, 1 enterprise
     from_posts: np.ndarray  # bool
+    from_activity: np.ndarray  # bool, drawn from the attempts at an activity
     daily_rate: np.ndarray  # float64, events per subject per day, deterrence applied
     probability_per_post: np.ndarray  # float64
     decile_multiplier: np.ndarray  # float64 [kinds, 10]
@@ -77,6 +78,7 @@ class RecordKinds:
             points=arr([k.points for _, _, k in rows], np.float64),
             subject=arr([SUBJECT_CODE[k.subject] for _, _, k in rows], np.uint8),
             from_posts=arr([k.source == "posts" for _, _, k in rows], np.bool_),
+            from_activity=arr([k.source == "activity" for _, _, k in rows], np.bool_),
             daily_rate=arr(daily, np.float64),
             probability_per_post=arr([k.probability_per_post for _, _, k in rows], np.float64),
             decile_multiplier=np.array(

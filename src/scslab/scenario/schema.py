@@ -42,6 +42,7 @@ from scslab.scenario.population_spec import PopulationSpec
 from scslab.scenario.rates import decile_multipliers, deterrence_factor
 from scslab.scenario.safeyaml import ScenarioError, format_validation_error
 from scslab.scenario.sections import (
+    SOURCE_RATE_KEY,
     SUBJECTS,
     Activity,
     Behaviour,
@@ -177,13 +178,15 @@ class Scenario(Strict):
                 f"{len(kinds)}): a record's kind is stored as uint8"
             )
         self._check_peak_rates()
-        flagged = [(d, k, kind) for k, (d, kind) in kinds.items() if kind.source == "posts"]
-        if sum(kind.probability_per_post for _, _, kind in flagged) > 1.0:
-            d, k, _ = flagged[-1]
-            raise ValueError(
-                f"departments.{d}.records.{k}.probability_per_post: a post is flagged under "
-                "one record kind at most, so the kinds from posts must sum to at most 1"
-            )
+        for k, (d, kind) in kinds.items():
+            act = self.activities.get(kind.activity) if kind.activity else None
+            if kind.activity and (act is None or act.subject != "resident"):
+                raise ValueError(
+                    f"departments.{d}.records.{k}.activity: no residents' activity "
+                    f"'{kind.activity}'; allowed: "
+                    f"{', '.join(n for n, a in self.activities.items() if a.subject == 'resident')}"
+                )
+        self._check_flag_probabilities(kinds)
         for subject in SUBJECTS:
             n = sum(1 for rule in self.lists.values() if rule.subject == subject)
             if n > MAX_LISTS_PER_SUBJECT:
@@ -255,10 +258,46 @@ class Scenario(Strict):
                     )
         return self
 
+    def flag_kinds_of(self, activity: str) -> list[tuple[str, str, float]]:
+        """(department, kind, probability per attempt) of each record kind that one attempt
+        at `activity` may be recorded under: the kinds from posts for a residents' posting
+        activity (domain online_accounts), the kinds from `activity` itself; in file order.
+        An attempt is recorded under one of them at most."""
+        act = self.activities[activity]
+        posting = act.domain == "online_accounts" and act.subject == "resident"
+        out = []
+        for d, k, kind in self.record_kinds():
+            if kind.source == "posts" and posting:
+                out.append((d, k, kind.probability_per_post))
+            elif kind.source == "activity" and kind.activity == activity:
+                out.append((d, k, kind.probability_per_attempt))
+        return out
+
+    def _check_flag_probabilities(self, kinds: dict[str, tuple[str, RecordKind]]) -> None:
+        """An attempt (a post) is recorded under one record kind at most: the kinds of one
+        activity sum to at most 1."""
+        posts = [(d, k, kind) for k, (d, kind) in kinds.items() if kind.source == "posts"]
+        if sum(kind.probability_per_post for _, _, kind in posts) > 1.0:
+            d, k, _ = posts[-1]
+            raise ValueError(
+                f"departments.{d}.records.{k}.probability_per_post: a post is flagged under "
+                "one record kind at most, so the kinds from posts must sum to at most 1"
+            )
+        for aname in self.activities:
+            flags = self.flag_kinds_of(aname)
+            if sum(p for _, _, p in flags) > 1.0:
+                d, k, _ = flags[-1]
+                rate_key = SOURCE_RATE_KEY[kinds[k][1].source]
+                raise ValueError(
+                    f"departments.{d}.records.{k}.{rate_key}: an attempt at {aname} is recorded "
+                    "under one record kind at most, so its kinds must sum to at most 1"
+                )
+
     def peak_rates(self) -> dict[str, tuple[Subject, float]]:
         """The peak daily rate per subject (events a day, every multiplier at its highest)
         of each record kind and activity, by its key in the scenario, with its subject.
-        Records from posts are the share of the posting activities' peak that is flagged.
+        Records from posts are the share of the posting activities' peak that is flagged,
+        records from an activity the share of that activity's peak that is recorded.
         These bound what the engine draws on one day (its thinning draws candidates at
         these rates). A rate too large for a float is infinite."""
         beh = self.behaviour
@@ -277,6 +316,13 @@ class Scenario(Strict):
                 peaks[f"{key}.probability_per_post"] = (
                     kind.subject,
                     posts * kind.probability_per_post,
+                )
+                continue
+            if kind.source == "activity" and kind.activity is not None:
+                act_peak = peaks[f"activities.{kind.activity}.rate_per_year"][1]
+                peaks[f"{key}.probability_per_attempt"] = (
+                    kind.subject,
+                    act_peak * kind.probability_per_attempt,
                 )
                 continue
             try:
@@ -318,7 +364,7 @@ class Scenario(Strict):
         per_day = 0.0
         for dname, kname, kind in self.record_kinds():
             key = f"departments.{dname}.records.{kname}."
-            key += "probability_per_post" if kind.source == "posts" else "rate_per_year"
+            key += SOURCE_RATE_KEY[kind.source]
             agents = residents if kind.subject == "resident" else residents * firms
             per_day += peaks[key][1] * self.departments[dname].coverage * agents
         return per_day * days

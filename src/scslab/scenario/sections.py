@@ -55,8 +55,13 @@ Context = Literal[
     "medical",
     "public_services",
     "general",
+    "petitioning",
+    "assembly",
+    "religion",
 ]
-"""The social context in which data is generated or a measure applies (for the audit)."""
+"""The social context in which data is generated or a measure applies (for the audit):
+petitioning (petitions to the authorities), assembly (gatherings) and religion
+(religious practice) are where loyalty records are generated."""
 
 Domain = Literal[
     "flights",
@@ -70,10 +75,20 @@ Domain = Literal[
     "online_accounts",
     "medical",
     "education",
+    "petitions",
+    "gatherings",
+    "worship",
 ]
-"""Domains of life in which residents attempt activities and measures apply."""
+"""Domains of life in which residents attempt activities and measures apply (petitions to
+the authorities, gatherings and worship: where loyalty records come from)."""
 
 DOMAINS: tuple[Domain, ...] = Domain.__args__  # type: ignore[attr-defined]
+SOURCE_RATE_KEY = {
+    "behaviour": "rate_per_year",
+    "posts": "probability_per_post",
+    "activity": "probability_per_attempt",
+}
+"""The key of a record kind that sets its rate, by its source."""
 SUBJECTS: tuple[Subject, ...] = ("resident", "enterprise")
 
 
@@ -82,15 +97,26 @@ class RecordKind(Strict):
 
     points: Points = Field(description="Score points the record adds (negative: a deduction).")
     subject: Subject = "resident"
-    source: Literal["behaviour", "posts"] = Field(
+    source: Literal["behaviour", "posts", "activity"] = Field(
         "behaviour",
-        description="'behaviour': drawn at rate_per_year; 'posts': a share of online posts.",
+        description="'behaviour': drawn at rate_per_year; 'posts': a share of online posts; "
+        "'activity': a share of the attempts at the activity named in `activity`.",
     )
     rate_per_year: Rate = Field(
         0.0, description="Behaviour events per subject per year at the reference coverage."
     )
     probability_per_post: Annotated[Probability, zero_or_at_least(MIN_RATE, "", SKIP_WHY)] = Field(
         0.0, description="For source 'posts': probability that one online post is flagged."
+    )
+    activity: Name | None = Field(
+        None, description="For source 'activity': the residents' activity the records come from."
+    )
+    probability_per_attempt: Annotated[Probability, zero_or_at_least(MIN_RATE, "", SKIP_WHY)] = (
+        Field(
+            0.0,
+            description="For source 'activity': probability that one attempt at the activity "
+            "is recorded (before the department's coverage).",
+        )
     )
     poorest_to_richest: Multiplier = Field(
         1.0, description="Rate ratio between the poorest and the richest income decile."
@@ -106,6 +132,14 @@ class RecordKind(Strict):
         None,
         description="Context in which the data is generated (null: the department's context).",
     )
+
+    @model_validator(mode="after")
+    def _source(self) -> Self:
+        if (self.source == "activity") != (self.activity is not None):
+            raise ValueError("activity: give it for source 'activity', and only then")
+        if self.source == "activity" and self.subject != "resident":
+            raise ValueError("subject: records from an activity are about residents")
+        return self
 
 
 class Department(Strict):
@@ -246,7 +280,11 @@ class Reward(Strict):
 
 
 class Activity(Strict):
-    """Something residents (or enterprises) attempt, at a per-year rate, in one domain."""
+    """Something residents (or enterprises) attempt, at a per-year rate, in one domain.
+
+    Chilling (behaviour.chilling_self, chilling_contacts) lowers the rate of residents'
+    monitored activities: posting (domain online_accounts) and every activity a record
+    kind comes from (source 'activity')."""
 
     domain: Domain
     subject: Subject = "resident"
@@ -269,10 +307,14 @@ class Behaviour(Strict):
         0.5, description="Coverage at which record rates equal their rate_per_year."
     )
     chilling_self: Probability = Field(
-        0.0, description="Posting falls by this share after a penalty."
+        0.0,
+        description="Posting and every other monitored activity fall by this share after a "
+        "penalty.",
     )
     chilling_contacts: Probability = Field(
-        0.0, description="Posting falls by this share when a contact is penalised."
+        0.0,
+        description="Posting and every other monitored activity fall by this share when a "
+        "contact is penalised.",
     )
     chilling_half_life_days: HalfLife = 180.0
     income_recovery_half_life_days: HalfLife = 365.0
