@@ -11,21 +11,23 @@ from hypothesis import strategies as st
 from scslab.model.activities import (
     ELIGIBLE,
     ELIGIBLE_CLASSES,
-    OUTCOMES,
     ActivityRules,
-    HighScores,
-    Reach,
     ResidentGroups,
     draw_attempts,
     draw_by_cell,
     draw_reached,
     eligibility_class,
     flag_posts,
+)
+from scslab.model.behaviour import Recovering
+from scslab.model.measures import (
+    OUTCOMES,
+    HighScores,
+    Reach,
     reached_ids,
     resolve,
     union_sorted,
 )
-from scslab.model.behaviour import Recovering
 from scslab.scenario.loader import builtin_text, load_scenario, parse_scenario
 from scslab.streams import day_rng, stream_key
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from scslab import load_run
-from scslab.model.dueprocess import count_wrongful_days, release
+from scslab.engine.trail import count_wrongful_days
+from scslab.model.dueprocess_kernels import release
 from scslab.model.records import ACTIVE, CORRECTED, EXPIRED, RecordBatch, RecordLog
 from scslab.model.scoring import Scorer, ScoreRules
 from scslab.scenario.loader import parse_scenario

@@ -13,19 +13,17 @@ from scslab.model.lists import (
     RULE_BELOW,
     RULE_RECORDS,
     Changes,
-    DomainRules,
     ListRules,
     ListState,
     _agents_to_visit,
     _daily,
     busy_octets,
-    count_listed_contacts,
     daily_update,
     enlist,
     mark_leaving,
-    representative_masks,
     update_members,
 )
+from scslab.model.measures import DomainRules, count_listed_contacts, representative_masks
 from scslab.model.scoring import Scorer, ScoreRules
 from scslab.scenario.loader import builtin_text, parse_scenario
 from scslab.scenario.sections import DOMAINS

@@ -11,9 +11,10 @@ random streams:
     departments   candidate_count, records_into                (departments.py)
     scoring       drift, decay_error_points, add_points        (scoring.py)
     lists         mark_leaving, _agents_to_visit, _daily,
-                  update_members, count_listed_contacts        (lists.py)
+                  update_members                               (lists.py)
+                  count_listed_contacts                        (measures.py)
                   count_changes                                (listcounts.py)
-    due process   count_wrongful_days (per-agent tables only)  (dueprocess.py)
+    due process   count_wrongful_days (per-agent tables only)  (engine/trail.py)
     collectors    _collect_lists or recount_lists; tally_scores
                   (in tally_days)                              (collectors.py)
 
@@ -52,16 +53,16 @@ from scslab.engine.containers import (
     TallyArgs,
 )
 from scslab.engine.listcounts import count_changes
+from scslab.engine.trail import count_wrongful_days
 from scslab.model.departments import candidate_count, records_into
-from scslab.model.dueprocess import count_wrongful_days
 from scslab.model.lists import (
     RULE_RECORDS,
     _agents_to_visit,
     _daily,
-    count_listed_contacts,
     mark_leaving,
     update_members,
 )
+from scslab.model.measures import count_listed_contacts
 from scslab.model.scoring import add_points, decay_error_points, drift, hold_at_base
 from scslab.scenario.schema import Scenario
 

@@ -4,7 +4,7 @@
 rules (record kinds, scores, lists, domains, activities, due process), the state of
 each kind of subject (`Side`: scores, lists, collectors), the residents' own state
 (listed contacts, legal representatives' masks, chilling, income), the record log and
-the audit trail of listings, and the random streams' keys.
+the harm trail (engine/trail.py), and the random streams' keys.
 """
 
 from __future__ import annotations
@@ -26,11 +26,10 @@ from scslab.engine.collectors import (
     resident_groups,
 )
 from scslab.engine.listcounts import CHANGE_FAMILIES
+from scslab.engine.trail import HarmTrail
 from scslab.model.activities import (
     CLASSES,
-    OUTCOMES,
     ActivityRules,
-    HighScores,
     ResidentGroups,
     eligibility_class,
 )
@@ -40,15 +39,14 @@ from scslab.model.departments import (
 )
 from scslab.model.dueprocess import (
     DUE_PROCESS_METRICS,
-    AuditTrail,
     DueProcessRules,
     DueProcessState,
 )
 from scslab.model.lists import (
-    DomainRules,
     ListRules,
     ListState,
 )
+from scslab.model.measures import OUTCOMES, DomainRules, HighScores
 from scslab.model.records import RecordLog
 from scslab.model.scoring import Scorer, ScoreRules, grade_index, not_enrolled
 from scslab.scenario.population import Population
@@ -378,7 +376,7 @@ class RunState:
             (r.education, r.education[pop.enterprises.legal_rep]),
             (r.income_decile, r.income_decile[pop.enterprises.legal_rep]),
         )
-        self.trail = AuditTrail(n, self.agents)
+        self.trail = HarmTrail(n, self.agents)
         # enrolment in the score: a fixed order of the residents, and those not yet in
         self.enrolment_order = (
             day_rng(self.seed, "scoring.enrolment", 0).random(n) if has_rollout(sc) else None

@@ -35,14 +35,10 @@ from scslab.engine.compiled import N_PHASES
 from scslab.engine.listcounts import count_changes
 from scslab.engine.state import HIST_LO, RunState
 from scslab.model.activities import (
-    Reach,
     draw_attempts,
     draw_by_cell,
     draw_reached,
     flag_posts,
-    reached_ids,
-    resolve,
-    union_sorted,
 )
 from scslab.model.behaviour import contacts_of_many
 from scslab.model.departments import (
@@ -52,11 +48,17 @@ from scslab.model.departments import (
 )
 from scslab.model.lists import (
     Changes,
-    count_listed_contacts,
     daily_update,
     enlist,
-    representative_masks,
     update_members,
+)
+from scslab.model.measures import (
+    Reach,
+    count_listed_contacts,
+    reached_ids,
+    representative_masks,
+    resolve,
+    union_sorted,
 )
 from scslab.model.records import ACTIVE
 from scslab.model.scoring import hold_at_base

@@ -27,8 +27,10 @@ lists' daily update, so exits, contact counts and legal representatives stay con
 Every draw is a counter-based hash of (seed, subject, kind, effective day): two scenarios
 that differ only in due process see the same records appealed by the same people.
 
-Also here: the audit trail the harm metrics need (a log of listing changes, days each
-resident spent wrongfully sanctioned, the first day each lost income to a sanction).
+Here: the rules compiled to arrays (DueProcessRules) and the state that runs them during
+a simulation (DueProcessState: its queue of events, the records that hold listings); the
+numba kernels they call (the draws of each record's path, the appeals' outcomes, the
+release of listings) are in dueprocess_kernels.py.
 """
 
 from __future__ import annotations
@@ -37,17 +39,16 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numba as nb
 import numpy as np
-import pandas as pd
 
 from scslab.model.departments import RecordKinds
-from scslab.model.lists import EXIT_REASONS, Changes, ListRules, ListState
+from scslab.model.dueprocess_kernels import decide, plan, release
+from scslab.model.lists import ListRules, ListState
 from scslab.model.records import ACTIVE, CORRECTED, REPAIRED, RecordLog
 from scslab.model.scoring import Scorer
 from scslab.scenario.rates import decile_multipliers
 from scslab.scenario.schema import Scenario
-from scslab.streams import hash_uniform, stream_key
+from scslab.streams import stream_key
 
 FILE, DECIDE, REPAIR = 0, 1, 2
 """Due-process events: an appeal is filed, an appeal is decided, a repair completes."""
@@ -169,211 +170,6 @@ class DueProcessRules:
             repair_decile_multiplier=rdec,
             **z,
         )
-
-
-@nb.njit(cache=True)
-def _key_a(subject: np.int64, kind_word: np.int64) -> np.int64:
-    return (subject << 32) | kind_word
-
-
-@nb.njit(cache=True)
-def plan(
-    kind: np.ndarray,
-    subject: np.ndarray,
-    effective_day: np.ndarray,
-    erroneous: np.ndarray,
-    education: np.ndarray,
-    decile: np.ndarray,
-    kind_word: np.ndarray,
-    adverse: np.ndarray,
-    notice_share: np.ndarray,
-    notice_delay: np.ndarray,
-    appeal_on: np.ndarray,
-    window: np.ndarray,
-    base_probability: np.ndarray,
-    education_multiplier: np.ndarray,
-    decile_multiplier: np.ndarray,
-    erroneous_multiplier: np.ndarray,
-    repair_on: np.ndarray,
-    repair_wait: np.ndarray,
-    repair_daily: np.ndarray,
-    repair_decile_multiplier: np.ndarray,
-    key: np.uint64,
-    out_notice: np.ndarray,
-    out_appeal: np.ndarray,
-    out_repair: np.ndarray,
-) -> None:
-    """Draw each new record's notice day, appeal day and repair day (days; -1 = never).
-
-    `education` and `decile` are those of the subject (of an enterprise's legal
-    representative), one per record.
-    """
-    for r in range(len(kind)):
-        k = kind[r]
-        out_notice[r] = -1
-        out_appeal[r] = -1
-        out_repair[r] = -1
-        if not adverse[k]:
-            continue
-        a = _key_a(np.int64(subject[r]), kind_word[k])
-        b0 = np.int64(effective_day[r]) * 8
-        eff = np.int64(effective_day[r])
-        if notice_share[k] > 0.0 and hash_uniform(key, a, b0) < notice_share[k]:
-            nd = eff + notice_delay[k]
-            out_notice[r] = nd
-            if appeal_on[k]:
-                p = (
-                    base_probability[k]
-                    * education_multiplier[k, education[r]]
-                    * decile_multiplier[k, decile[r]]
-                )
-                if erroneous[r]:
-                    p *= erroneous_multiplier[k]
-                if hash_uniform(key, a, b0 + 1) < p:
-                    out_appeal[r] = nd + np.int64(hash_uniform(key, a, b0 + 2) * (window[k] + 1))
-        if repair_on[k]:
-            start = eff + repair_wait[k]
-            rate = repair_daily[k]
-            if np.isinf(rate):
-                out_repair[r] = start
-            elif rate > 0.0:
-                rate *= repair_decile_multiplier[k, decile[r]]
-                u = hash_uniform(key, a, b0 + 3)
-                wait = -np.log1p(-u) / rate
-                if start + wait < 30000.0:
-                    out_repair[r] = start + np.int64(wait)
-
-
-@nb.njit(cache=True)
-def decide(
-    kind: np.ndarray,
-    subject: np.ndarray,
-    effective_day: np.ndarray,
-    erroneous: np.ndarray,
-    kind_word: np.ndarray,
-    find_error: np.ndarray,
-    overturn_true: np.ndarray,
-    key: np.uint64,
-) -> np.ndarray:
-    """Outcome of each appeal (True: the record is withdrawn)."""
-    won = np.zeros(len(kind), np.bool_)
-    for r in range(len(kind)):
-        k = kind[r]
-        a = _key_a(np.int64(subject[r]), kind_word[k])
-        p = find_error[k] if erroneous[r] else overturn_true[k]
-        won[r] = hash_uniform(key, a, np.int64(effective_day[r]) * 8 + 4) < p
-    return won
-
-
-@nb.njit(cache=True)
-def release(
-    subjects: np.ndarray,
-    ended_bits: np.ndarray,
-    repair_bits: np.ndarray,
-    trig_ids: np.ndarray,
-    rec_subject: np.ndarray,
-    rec_kind: np.ndarray,
-    rec_status: np.ndarray,
-    rec_effective: np.ndarray,
-    rec_erroneous: np.ndarray,
-    kind_bits: np.ndarray,
-    duration: np.ndarray,
-    mask: np.ndarray,
-    wrongful: np.ndarray,
-    extended: np.ndarray,
-    released: np.ndarray,
-    repaired: np.ndarray,
-    until: np.ndarray,
-    true_until: np.ndarray,
-    day: int,
-) -> int:
-    """Release subjects from record-triggered lists whose triggering record ended today.
-
-    `subjects`: sorted unique subjects with an ended record; `ended_bits`: per subject, the
-    lists those records fed; `repair_bits`: those of them fed only by records ended by
-    credit repair (the others by an appeal or review). A subject stays on list b while
-    another ACTIVE record of a kind triggering b would still hold them (effective day +
-    duration > today); otherwise the listing is set to end today (and not to be
-    extended), marked in `repaired` or `released` (ListState's masks: the exit's reason),
-    so that the lists' daily update takes them off. Returns how many listings were ended.
-
-    `true_until` ([lists, n], days; shape [1, 0] when the list state has none): the day
-    the cover of true records ends; for listings that stay, it becomes the end of the
-    remaining true records' cover (today when none is left).
-    """
-    m = len(subjects)
-    keep = np.full((8, m), -1, np.int64)
-    keep_true = np.full((8, m), -1, np.int64)
-    rightful = np.zeros((8, m), np.bool_)
-    has_true_until = true_until.shape[1] == len(mask)
-    for t in trig_ids:
-        if rec_status[t] != 1:  # ACTIVE
-            continue
-        s = rec_subject[t]
-        p = np.searchsorted(subjects, s)
-        if p >= m or subjects[p] != s:
-            continue
-        kb = kind_bits[rec_kind[t]] & ended_bits[p]
-        for b in range(8):
-            if (kb >> b) & 1:
-                end = np.int64(rec_effective[t]) + duration[b]
-                if end > day:
-                    keep[b, p] = max(keep[b, p], end)
-                    if not rec_erroneous[t]:
-                        rightful[b, p] = True
-                        keep_true[b, p] = max(keep_true[b, p], end)
-    n_ended = 0
-    for p in range(m):
-        i = subjects[p]
-        for b in range(8):
-            flag = np.uint8(1 << b)
-            if not (ended_bits[p] & flag) or not (mask[i] & flag):
-                continue
-            if keep[b, p] < 0:
-                until[b, i] = day
-                extended[i] |= flag
-                if repair_bits[p] & flag:
-                    repaired[i] |= flag
-                else:
-                    released[i] |= flag
-                n_ended += 1
-            else:
-                if not (extended[i] & flag):
-                    until[b, i] = min(np.int64(until[b, i]), keep[b, p])
-                if rightful[b, p]:
-                    wrongful[i] &= ~flag
-                else:
-                    wrongful[i] |= flag
-                if has_true_until:
-                    true_until[b, i] = max(keep_true[b, p], np.int64(day))
-    return n_ended
-
-
-@nb.njit(cache=True)
-def count_wrongful_days(
-    mask: np.ndarray,
-    wrongful: np.ndarray,
-    black_bits: int,
-    rep_mask: np.ndarray,
-    rep_wrongful: np.ndarray,
-    rep_black_bits: int,
-    days_wrongful: np.ndarray,
-) -> None:
-    """Add a day to every resident whose blacklistings (own, or of a firm they represent)
-    all rest on erroneous records (days). Eight residents are tested at a time (few are
-    on a list)."""
-    n = len(mask)
-    n_words = n // 8
-    mask64 = mask[: 8 * n_words].view(np.uint64)
-    rep64 = rep_mask[: 8 * n_words].view(np.uint64)
-    for w in range(n_words + 1):
-        if w < n_words and (mask64[w] | rep64[w]) == 0:
-            continue
-        for i in range(8 * w, min(8 * w + 8, n)):
-            own = mask[i] & black_bits
-            rep = rep_mask[i] & rep_black_bits
-            if (own or rep) and (own & ~wrongful[i]) == 0 and (rep & ~rep_wrongful[i]) == 0:
-                days_wrongful[i] += 1
 
 
 class SideLike(Protocol):
@@ -611,98 +407,3 @@ class DueProcessState:
                 getattr(st, "true_until", np.zeros((1, 0), np.int16)),
                 day,
             )
-
-
-class AuditTrail:
-    """What the harm metrics and `explain` need beyond daily group totals.
-
-    - every listing change (day, subject kind, subject, list, entered, wrongful, reason);
-    - per resident, days spent wrongfully blacklisted (every applicable blacklisting rests
-      on erroneous records; counted at the start of each day) and the first day they lost
-      income to a sanction (-1 = never). Per-resident arrays are kept only when
-      `per_agent` (the run writes per-agent tables).
-    """
-
-    def __init__(self, n_residents: int, per_agent: bool) -> None:
-        self.per_agent = per_agent
-        n = n_residents if per_agent else 0
-        self.days_wrongful = np.zeros(n, np.int16)
-        self.first_shock_day = np.full(n, -1, np.int16)
-        self.income_shocks = np.zeros(n, np.int16)
-        self._changes: list[tuple[int, int | np.ndarray, Changes]] = []
-
-    def listing_changes(self, side: int, day: int | np.ndarray, changes: Changes) -> None:
-        """Keep listing changes of one subject kind (0 residents, 1 enterprises): of one
-        day, or of many with `day` one per change."""
-        if len(changes):
-            self._changes.append((side, day, changes))
-
-    def shocks(self, day: int, ids: np.ndarray) -> None:
-        """Residents who lost income to a blocked attempt today."""
-        if self.per_agent and len(ids):
-            first = self.first_shock_day
-            new = ids[first[ids] < 0]
-            first[new] = day
-            np.add.at(self.income_shocks, ids, 1)
-
-    def count_day(
-        self,
-        res_state: ListState,
-        res_black: int,
-        rep_mask: np.ndarray,
-        rep_wrongful: np.ndarray,
-        ent_black: int,
-    ) -> None:
-        """Add today to the wrongful days of the residents wrongfully blacklisted now."""
-        if self.per_agent:
-            count_wrongful_days(
-                res_state.mask,
-                res_state.wrongful,
-                res_black,
-                rep_mask,
-                rep_wrongful,
-                ent_black,
-                self.days_wrongful,
-            )
-
-    def listings_frame(self, res_lists: list[str], ent_lists: list[str]) -> pd.DataFrame:
-        """The listing log: day, subject_type, subject, list, entered, wrongful, reason
-        (an exit's, one of lists.EXIT_REASONS; empty for an entry)."""
-        names = [res_lists, ent_lists]
-        reasons = np.full(256, "", object)
-        reasons[: len(EXIT_REASONS)] = EXIT_REASONS
-        cols: dict[str, list[np.ndarray]] = {k: [] for k in ("day", "st", "subject", "list")}
-        cols.update(entered=[], wrongful=[], reason=[])
-        for side, day, ch in self._changes:
-            n = len(ch)
-            cols["day"].append(np.broadcast_to(np.asarray(day, np.int16), (n,)))
-            cols["st"].append(np.full(n, side, np.int8))
-            cols["subject"].append(ch.subject.astype(np.int32))
-            cols["list"].append(np.array(names[side], dtype=object)[ch.bit.astype(np.int64)])
-            cols["entered"].append(ch.entered.astype(bool))
-            cols["wrongful"].append(ch.wrongful.astype(bool))
-            cols["reason"].append(reasons[ch.reason])
-        if not self._changes:
-            return pd.DataFrame(
-                {
-                    "day": np.zeros(0, np.int16),
-                    "subject_type": np.zeros(0, object),
-                    "subject": np.zeros(0, np.int32),
-                    "list": np.zeros(0, object),
-                    "entered": np.zeros(0, bool),
-                    "wrongful": np.zeros(0, bool),
-                    "reason": np.zeros(0, object),
-                }
-            )
-        st = np.concatenate(cols["st"])
-        return pd.DataFrame(
-            {
-                "day": np.concatenate(cols["day"]),
-                "subject_type": np.where(st == 0, "resident", "enterprise"),
-                "subject": np.concatenate(cols["subject"]),
-                "list": np.concatenate(cols["list"]),
-                "entered": np.concatenate(cols["entered"]),
-                "wrongful": np.concatenate(cols["wrongful"]),
-                "reason": np.concatenate(cols["reason"]),
-            }
-        )

@@ -1,4 +1,4 @@
-"""Lists, joint punishment and rewards.
+"""Lists: their rules, who is on them, and the daily update.
 
 Each subject kind (residents, enterprises) has up to 8 lists; membership is one bit of a
 uint8 mask per agent. A list is either record-triggered (a triggering record puts the
@@ -7,9 +7,8 @@ compliance) or score-triggered (the subject is on it exactly while the score rul
 A second mask marks listings that rest only on erroneous records: every sanction they
 cause is a wrongful sanction.
 
-Measures map lists to the domains they block or delay, rewards (the green channel) map
-red lists and high grades to shorter waits. A listed enterprise's measures reach its legal
-representative.
+What a listing does (the measures and rewards of each domain, the reach to a listed
+enterprise's legal representative and to contacts) is in measures.py.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import numpy as np
 from scslab.model.prefetch import prefetch
 from scslab.model.scoring import ScoreRules
 from scslab.scenario.schema import Scenario
-from scslab.scenario.sections import DOMAINS, Subject
+from scslab.scenario.sections import Subject
 from scslab.streams import hash_uniform
 
 RULE_RECORDS, RULE_BELOW, RULE_AT_LEAST = 0, 1, 2
@@ -574,25 +573,6 @@ def daily_update(
 
 
 @nb.njit(cache=True)
-def count_listed_contacts(
-    changes_subject: np.ndarray,
-    was_black: np.ndarray,
-    is_black: np.ndarray,
-    contacts_of_indptr: np.ndarray,
-    contacts_of_indices: np.ndarray,
-    listed_contacts: np.ndarray,
-) -> None:
-    """Keep, for every resident, the number of their contacts on any blacklist."""
-    for c in range(len(changes_subject)):
-        if was_black[c] == is_black[c]:
-            continue
-        i = changes_subject[c]
-        delta = 1 if is_black[c] else -1
-        for p in range(contacts_of_indptr[i], contacts_of_indptr[i + 1]):
-            listed_contacts[contacts_of_indices[p]] += delta
-
-
-@nb.njit(cache=True)
 def update_members(members: np.ndarray, touched: np.ndarray, member_now: np.ndarray) -> np.ndarray:
     """A set of ids kept as an increasing array (int64), after a change: `touched`
     (increasing, no repeats) are members now where member_now is True, and not where
@@ -613,83 +593,3 @@ def update_members(members: np.ndarray, touched: np.ndarray, member_now: np.ndar
             m += 1
         j += 1
     return out[:m].copy()
-
-
-@nb.njit(cache=True)
-def representative_masks(
-    enterprises: np.ndarray,
-    legal_rep: np.ndarray,
-    represented_indptr: np.ndarray,
-    represented_indices: np.ndarray,
-    ent_mask: np.ndarray,
-    ent_wrongful: np.ndarray,
-    rep_mask: np.ndarray,
-    rep_wrongful: np.ndarray,
-) -> None:
-    """Recompute the lists that reach each touched enterprise's legal representative."""
-    for e in enterprises:
-        r = legal_rep[e]
-        m = np.uint8(0)
-        rightful = np.uint8(0)
-        for p in range(represented_indptr[r], represented_indptr[r + 1]):
-            f = represented_indices[p]
-            m |= ent_mask[f]
-            rightful |= ent_mask[f] & ~ent_wrongful[f]
-        rep_mask[r] = m
-        rep_wrongful[r] = m & ~rightful
-
-
-@dataclass(frozen=True)
-class DomainRules:
-    """Measures and rewards per domain (index into scenario.DOMAINS)."""
-
-    block_own: np.ndarray  # uint8 [domains]: lists of the subject's own kind that block
-    block_rep: np.ndarray  # uint8 [domains]: enterprise lists that block (reach the rep)
-    delay_own: np.ndarray  # uint8 [domains]
-    delay_rep: np.ndarray  # uint8 [domains]
-    delay_days: np.ndarray  # float64 [domains], days added when delayed
-    reward_bits: np.ndarray  # uint8 [domains], resident red lists that open the green channel
-    reward_score: np.ndarray  # float64 [domains], score that opens it (inf: none)
-    wait_factor: np.ndarray  # float64 [domains], multiplier on waits in the green channel
-
-    @classmethod
-    def compile(
-        cls,
-        scenario: Scenario,
-        subject: Subject,
-        own: ListRules,
-        firm: ListRules,
-        score: ScoreRules | None,
-    ) -> DomainRules:
-        """Per-domain masks for subjects of kind `subject` (residents also carry rep lists)."""
-        nd = len(DOMAINS)
-        t = {k: np.zeros(nd, np.uint8) for k in ("bo", "br", "do", "dr", "rb")}
-        delay_days = np.zeros(nd, np.float64)
-        reward_score = np.full(nd, np.inf)
-        wait_factor = np.ones(nd, np.float64)
-        for m in scenario.measures.values():
-            lst = scenario.lists[m.list]
-            for dom in m.domains:
-                d = DOMAINS.index(dom)
-                if lst.subject == subject:
-                    bit = 1 << own.names.index(m.list)
-                    t["bo" if m.effect == "block" else "do"][d] |= bit
-                elif subject == "resident":
-                    bit = 1 << firm.names.index(m.list)
-                    t["br" if m.effect == "block" else "dr"][d] |= bit
-                else:
-                    continue
-                if m.effect == "delay":
-                    delay_days[d] = max(delay_days[d], m.delay_days)
-        if subject == "resident":
-            for rw in scenario.rewards.values():
-                for dom in rw.domains:
-                    d = DOMAINS.index(dom)
-                    if rw.list is not None:
-                        t["rb"][d] |= 1 << own.names.index(rw.list)
-                    elif score is not None and rw.grade_at_least is not None:
-                        reward_score[d] = min(reward_score[d], score.floor_of(rw.grade_at_least))
-                    wait_factor[d] = min(wait_factor[d], rw.wait_factor)
-        return cls(
-            t["bo"], t["br"], t["do"], t["dr"], delay_days, t["rb"], reward_score, wait_factor
-        )

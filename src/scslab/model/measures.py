@@ -1,0 +1,297 @@
+"""Measures: what lists do, in each domain and beyond the listed.
+
+The measures map lists to the domains they block or delay, the rewards (the green
+channel) map red lists and high grades to shorter waits (DomainRules). A listed
+enterprise's lists reach its legal representative (representative_masks), and each
+resident's count of blacklisted contacts follows the blacklists (count_listed_contacts,
+for association penalties).
+
+An attempt at an activity is resolved against its domain's measures and rewards
+(resolve): blocked, delayed or sped up, and counted by group; a blocked attempt is
+*wrongful* when every list that blocks it rests on erroneous records. Only the residents
+whom a measure or reward of the domain reaches (Reach: on a list, representing a listed
+enterprise, or with a score high enough for the green channel; reached_ids, HighScores)
+can meet one; activities.py draws their attempts one by one and only counts the others'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from scslab.model.lists import ListRules, update_members
+from scslab.model.scoring import ScoreRules
+from scslab.scenario.schema import Scenario
+from scslab.scenario.sections import DOMAINS, Subject
+
+OUTCOMES = ("attempts", "blocked", "wrongful_blocked", "delayed", "green_channel", "wait_days")
+"""What is counted per domain (wait_days: days waited, summed over attempts that went on)."""
+
+
+@dataclass(frozen=True)
+class DomainRules:
+    """Measures and rewards per domain (index into scenario.DOMAINS)."""
+
+    block_own: np.ndarray  # uint8 [domains]: lists of the subject's own kind that block
+    block_rep: np.ndarray  # uint8 [domains]: enterprise lists that block (reach the rep)
+    delay_own: np.ndarray  # uint8 [domains]
+    delay_rep: np.ndarray  # uint8 [domains]
+    delay_days: np.ndarray  # float64 [domains], days added when delayed
+    reward_bits: np.ndarray  # uint8 [domains], resident red lists that open the green channel
+    reward_score: np.ndarray  # float64 [domains], score that opens it (inf: none)
+    wait_factor: np.ndarray  # float64 [domains], multiplier on waits in the green channel
+
+    @classmethod
+    def compile(
+        cls,
+        scenario: Scenario,
+        subject: Subject,
+        own: ListRules,
+        firm: ListRules,
+        score: ScoreRules | None,
+    ) -> DomainRules:
+        """Per-domain masks for subjects of kind `subject` (residents also carry rep lists)."""
+        nd = len(DOMAINS)
+        t = {k: np.zeros(nd, np.uint8) for k in ("bo", "br", "do", "dr", "rb")}
+        delay_days = np.zeros(nd, np.float64)
+        reward_score = np.full(nd, np.inf)
+        wait_factor = np.ones(nd, np.float64)
+        for m in scenario.measures.values():
+            lst = scenario.lists[m.list]
+            for dom in m.domains:
+                d = DOMAINS.index(dom)
+                if lst.subject == subject:
+                    bit = 1 << own.names.index(m.list)
+                    t["bo" if m.effect == "block" else "do"][d] |= bit
+                elif subject == "resident":
+                    bit = 1 << firm.names.index(m.list)
+                    t["br" if m.effect == "block" else "dr"][d] |= bit
+                else:
+                    continue
+                if m.effect == "delay":
+                    delay_days[d] = max(delay_days[d], m.delay_days)
+        if subject == "resident":
+            for rw in scenario.rewards.values():
+                for dom in rw.domains:
+                    d = DOMAINS.index(dom)
+                    if rw.list is not None:
+                        t["rb"][d] |= 1 << own.names.index(rw.list)
+                    elif score is not None and rw.grade_at_least is not None:
+                        reward_score[d] = min(reward_score[d], score.floor_of(rw.grade_at_least))
+                    wait_factor[d] = min(wait_factor[d], rw.wait_factor)
+        return cls(
+            t["bo"], t["br"], t["do"], t["dr"], delay_days, t["rb"], reward_score, wait_factor
+        )
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Whom the measures and rewards of one domain reach: residents with a bit of
+    `own_bits` in their list mask or of `rep_bits` in their rep mask (lists of the
+    enterprises they represent), or a score of at least `reward_score` (points)."""
+
+    mask: np.ndarray
+    own_bits: int
+    rep_mask: np.ndarray
+    rep_bits: int
+    score: np.ndarray  # float32 (empty: no score)
+    reward_score: float  # inf: no score-based reward
+
+    def of(self, ids: np.ndarray) -> np.ndarray:
+        """True for each id that the domain's measures or rewards reach."""
+        hit = ((self.mask[ids] & self.own_bits) | (self.rep_mask[ids] & self.rep_bits)) != 0
+        if len(self.score) and np.isfinite(self.reward_score):
+            hit |= self.score[ids] >= self.reward_score
+        return hit
+
+
+@nb.njit(cache=True)
+def resolve(
+    attempts: np.ndarray,
+    cell: np.ndarray,
+    own_mask: np.ndarray,
+    own_wrongful: np.ndarray,
+    rep_mask: np.ndarray,
+    rep_wrongful: np.ndarray,
+    block_own: int,
+    block_rep: int,
+    delay_own: int,
+    delay_rep: int,
+    delay_days: float,
+    reward_bits: int,
+    reward_score: float,
+    wait_factor: float,
+    score: np.ndarray,
+    base_wait: float,
+    acc: np.ndarray,
+    cols: np.ndarray,
+    blocked_by: np.ndarray,
+    blocked_count: np.ndarray,
+    wrongful_count: np.ndarray,
+    out_blocked: np.ndarray,
+    out_done: np.ndarray,
+) -> tuple[int, int]:
+    """Resolve attempts in one domain; count outcomes in acc[cell, cols[outcome]], and
+    each blocked attempt once for every list that blocks it in acc[cell, blocked_by
+    [bit]] (own list bit, 0 to 7; list bit - 8 of the represented firms, 8 to 15; -1:
+    not counted).
+
+    Returns how many were blocked and how many went ahead (ids in out_blocked, out_done).
+    """
+    has_rep = len(rep_mask) > 0
+    has_score = len(score) > 0
+    n_blocked = 0
+    n_done = 0
+    for i in attempts:
+        c = cell[i]
+        acc[c, cols[0]] += 1.0
+        b_own = own_mask[i] & block_own
+        b_rep = rep_mask[i] & block_rep if has_rep else 0
+        if b_own or b_rep:
+            acc[c, cols[1]] += 1.0
+            for b in range(16):
+                if ((b_own | (b_rep << 8)) >> b) & 1 and blocked_by[b] >= 0:
+                    acc[c, blocked_by[b]] += 1.0
+            rightful = (b_own & ~own_wrongful[i]) | ((b_rep & ~rep_wrongful[i]) if has_rep else 0)
+            if rightful == 0:
+                acc[c, cols[2]] += 1.0
+                if len(wrongful_count):
+                    wrongful_count[i] += 1
+            if len(blocked_count):
+                blocked_count[i] += 1
+            out_blocked[n_blocked] = i
+            n_blocked += 1
+            continue
+        wait = base_wait
+        if (own_mask[i] & delay_own) or (has_rep and (rep_mask[i] & delay_rep)):
+            acc[c, cols[3]] += 1.0
+            wait += delay_days
+        green = (own_mask[i] & reward_bits) != 0 or (has_score and score[i] >= reward_score)
+        if green:
+            acc[c, cols[4]] += 1.0
+            wait *= wait_factor
+        acc[c, cols[5]] += wait
+        out_done[n_done] = i
+        n_done += 1
+    return n_blocked, n_done
+
+
+@nb.njit(cache=True)
+def _reached_ids(
+    a: np.ndarray, b: np.ndarray, score: np.ndarray, at_least: float, out: np.ndarray
+) -> int:
+    """Write to `out` the ids i (increasing) where a[i] or b[i] is non-zero or score[i] >=
+    at_least (score may be empty), as many as fit; returns how many there are. Agents
+    are tested eight at a time (most are not reached)."""
+    n = len(a)
+    n_words = n // 8
+    a64 = a[: 8 * n_words].view(np.uint64)
+    b64 = b[: 8 * n_words].view(np.uint64)
+    with_score = len(score) == n
+    cap = len(out)
+    m = 0
+    for w in range(n_words + 1):
+        if w < n_words:
+            hit = (a64[w] | b64[w]) != 0
+            if with_score and not hit:
+                top = score[8 * w]
+                for i in range(8 * w + 1, 8 * w + 8):
+                    top = max(top, score[i])
+                hit = top >= at_least
+            if not hit:
+                continue
+        for i in range(8 * w, min(8 * w + 8, n)):
+            # branch-free: write the id, keep it only if reached
+            if m < cap:
+                out[m] = i
+            m += (a[i] | b[i]) != 0 or (with_score and score[i] >= at_least)
+    return m
+
+
+def reached_ids(
+    mask: np.ndarray,
+    rep_mask: np.ndarray,
+    score: np.ndarray | None = None,
+    at_least: float = np.inf,
+) -> np.ndarray:
+    """Ids (increasing) of the residents whom some measure or reward may reach: on any
+    list, representing a listed enterprise, or with a score of at least `at_least`."""
+    if score is None or not np.isfinite(at_least):
+        score = np.zeros(0, np.float32)
+    out = np.empty(len(mask) // 16 + 1024, np.int64)
+    m = _reached_ids(mask, rep_mask, score, at_least, out)
+    if m > len(out):
+        out = np.empty(m, np.int64)
+        _reached_ids(mask, rep_mask, score, at_least, out)
+    return out[:m]
+
+
+def union_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The union of two increasing arrays of ids without repeats, increasing (int64)."""
+    return update_members(a, b, np.ones(len(b), np.bool_))
+
+
+class HighScores:
+    """Residents whose score is at least `at_least` points, kept without a daily scan.
+
+    Only records raise a score above the base (drift pulls it back, association
+    penalties lower it), so when `at_least` is above the base, today's set is
+    yesterday's plus the subjects whose score records raised (Scorer.take_risen), less
+    those who fell below.
+    """
+
+    def __init__(self, at_least: float, score: np.ndarray) -> None:
+        """The set from the scores at the start (one scan; afterwards, none)."""
+        self.at_least = at_least
+        self.ids = np.flatnonzero(score >= at_least).astype(np.int64)
+
+    def update(self, score: np.ndarray, risen: np.ndarray) -> np.ndarray:
+        """Today's set (increasing ids), from today's scores and the risen subjects."""
+        cand = union_sorted(self.ids, np.unique(risen).astype(np.int64))
+        self.ids = cand[score[cand] >= self.at_least]
+        return self.ids
+
+
+@nb.njit(cache=True)
+def representative_masks(
+    enterprises: np.ndarray,
+    legal_rep: np.ndarray,
+    represented_indptr: np.ndarray,
+    represented_indices: np.ndarray,
+    ent_mask: np.ndarray,
+    ent_wrongful: np.ndarray,
+    rep_mask: np.ndarray,
+    rep_wrongful: np.ndarray,
+) -> None:
+    """Recompute the lists that reach each touched enterprise's legal representative."""
+    for e in enterprises:
+        r = legal_rep[e]
+        m = np.uint8(0)
+        rightful = np.uint8(0)
+        for p in range(represented_indptr[r], represented_indptr[r + 1]):
+            f = represented_indices[p]
+            m |= ent_mask[f]
+            rightful |= ent_mask[f] & ~ent_wrongful[f]
+        rep_mask[r] = m
+        rep_wrongful[r] = m & ~rightful
+
+
+@nb.njit(cache=True)
+def count_listed_contacts(
+    changes_subject: np.ndarray,
+    was_black: np.ndarray,
+    is_black: np.ndarray,
+    contacts_of_indptr: np.ndarray,
+    contacts_of_indices: np.ndarray,
+    listed_contacts: np.ndarray,
+) -> None:
+    """Keep, for every resident, the number of their contacts on any blacklist."""
+    for c in range(len(changes_subject)):
+        if was_black[c] == is_black[c]:
+            continue
+        i = changes_subject[c]
+        delta = 1 if is_black[c] else -1
+        for p in range(contacts_of_indptr[i], contacts_of_indptr[i + 1]):
+            listed_contacts[contacts_of_indices[p]] += delta
