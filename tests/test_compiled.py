@@ -280,6 +280,7 @@ RUN = {
     "departments.*.records.*.poorest_to_richest",
     "departments.*.records.*.migrant_multiplier",
     "departments.*.records.*.listed_multiplier", "departments.*.records.*.context",
+    "departments.*.records.*.eligible.",
     "scoring.base", "scoring.min_score", "scoring.max_score", "scoring.drift_per_day",
     "scoring.enrolled_share",
     "scoring.association_penalty", "scoring.grades.[].name", "scoring.grades.[].min_score",

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from scslab.model.departments import (
+    N_CLASSES,
     RecordKinds,
     SubjectView,
     _accepted,
@@ -119,7 +120,10 @@ def test_accepted_is_the_thinning_rule(with_income: bool, residents: bool) -> No
     income = rng.uniform(1.0, 2.0, m) if with_income else np.zeros(0)
     if not residents:
         decile, migrant = np.zeros(0, np.uint8), np.zeros(0, bool)
-    got = _accepted(cand, u, mask, 0b10, 1.7, deciles, decile, migrant.view(np.uint8), 1.3, income)
+    none = (np.zeros(0, bool), np.zeros(0, np.uint8))  # no eligibility
+    got = _accepted(
+        cand, u, mask, 0b10, 1.7, deciles, decile, migrant.view(np.uint8), 1.3, income, *none
+    )
     mult = np.where((mask[cand] & 0b10) != 0, 1.7, 1.0)
     if residents:
         mult *= deciles[decile[cand]]
@@ -131,8 +135,9 @@ def test_accepted_is_the_thinning_rule(with_income: bool, residents: bool) -> No
 
 @pytest.mark.parametrize("coverage, error_rate", [(1.0, 0.0), (0.6, 0.2), (0.0, 0.5)])
 @pytest.mark.parametrize("residents", [True, False])
+@pytest.mark.parametrize("restricted", [False, True])
 def test_records_into_writes_the_records_of_the_three_steps(
-    coverage: float, error_rate: float, residents: bool
+    coverage: float, error_rate: float, residents: bool, restricted: bool
 ) -> None:
     """records_into (the compiled days' departments, allocating nothing) writes, day by
     day, exactly the records that candidates, _accepted and observed give, in order."""
@@ -143,17 +148,21 @@ def test_records_into_writes_the_records_of_the_three_steps(
     migrant = (rng.random(n) < 0.3).view(np.uint8) if residents else np.zeros(0, np.uint8)
     deciles = decile_multipliers(3.0)
     key, max_mult = stream_key(9, "records:kind"), 1.7 * deciles.max() * 1.4
+    classes = rng.integers(0, N_CLASSES, n).astype(np.uint8)
+    elig = (rng.random(N_CLASSES) < 0.5, classes) if restricted else (np.zeros(0, bool), classes)
     written = 0
     for day in range(40):
         mean = n * 0.01 * max_mult
         cand, u = candidates(key, day, n, mean, max_mult)
         rule = (mask, 0b10, 1.7, deciles, decile, migrant, 1.4)
-        actors = _accepted(cand, u, *rule, np.zeros(0))
+        actors = _accepted(cand, u, *rule, np.zeros(0), *elig)
+        if restricted:
+            assert elig[0][classes[actors]].all()
         expect = observed(key, day, actors, n, coverage, error_rate)
         most = candidate_count(key, day, mean)
         assert most == len(cand)
         out = (np.full(most, -1, np.int32), np.full(most, -1, np.int32), np.ones(most, bool))
-        got = records_into(key, day, most, n, max_mult, *rule, coverage, error_rate, *out)
+        got = records_into(key, day, most, n, max_mult, *rule, *elig, coverage, error_rate, *out)
         assert got == len(expect[0])
         for column, want in zip(out, expect, strict=True):
             assert column[:got].tolist() == want.tolist()

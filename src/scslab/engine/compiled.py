@@ -228,8 +228,11 @@ def run_days(
         points,
         col_true,
         col_erroneous,
+        eligible,
+        restricted,
     ) = kinds
-    income_decile, migrant, cell, contacts_of_indptr, contacts_of_indices = people
+    income_decile, migrant, cell, contacts_of_indptr, contacts_of_indices, subject_class = people
+    no_classes = np.zeros(0, np.bool_)
     base, decay, association, lo, hi, min_score, max_score = score_rules
     error_points, with_errors, outside, unenrolled = scoring
     mask, wrongful, extended, released, repaired, ever, until, true_until, listed_contacts = lists
@@ -309,6 +312,8 @@ def run_days(
                 income_decile,
                 migrant,
                 migrant_multiplier[k],
+                eligible[k] if restricted[k] else no_classes,
+                subject_class,
                 coverage[k],
                 error_rate[k],
                 rec_subject[n_records:],

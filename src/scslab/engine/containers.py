@@ -26,6 +26,8 @@ class KindTable(NamedTuple):
     points: np.ndarray  # float64, score points of a record
     col_true: np.ndarray  # int64, metric column of a true record (by department)
     col_erroneous: np.ndarray  # int64, metric column of an erroneous record
+    eligible: np.ndarray  # bool [kinds, classes]: who can get the record
+    restricted: np.ndarray  # bool: the kind has an eligibility
 
 
 class People(NamedTuple):
@@ -36,6 +38,7 @@ class People(NamedTuple):
     cell: np.ndarray  # int16, collector cell
     contacts_of_indptr: np.ndarray  # CSR of who counts each resident as a contact
     contacts_of_indices: np.ndarray
+    subject_class: np.ndarray  # uint8, eligibility class (model.departments)
 
 
 class ScoreTable(NamedTuple):

@@ -177,6 +177,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
         res.collector.cell,
         pop.contacts_of.indptr,
         pop.contacts_of.indices,
+        st.subject_class,
     )
     score_arrays = ScoreArrays(
         scorer.state.error_points, scorer.with_errors, scorer.outside, st.unenrolled
@@ -306,6 +307,7 @@ def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
         black_bits=lists.black_bits,
         income_factor_of=None,
         income_factor_floor=st.scenario.behaviour.min_income_factor,
+        subject_class=st.subject_class,
     )
     elasticity = st.scenario.behaviour.default_risk_elasticity
     max_mult = np.array([thinning_bound(kinds, k, view, elasticity)[0] for k in range(len(kinds))])
@@ -322,6 +324,8 @@ def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
         kinds.points,
         res.cols["records_true"][dept],
         res.cols["records_erroneous"][dept],
+        kinds.eligible,
+        kinds.restricted,
     )
     score_table = ScoreTable(
         rules.base,

@@ -34,9 +34,7 @@ from scslab.model.activities import (
     eligibility_class,
 )
 from scslab.model.behaviour import Recovering
-from scslab.model.departments import (
-    RecordKinds,
-)
+from scslab.model.departments import RecordKinds, resident_classes
 from scslab.model.dueprocess import (
     DUE_PROCESS_METRICS,
     DueProcessRules,
@@ -326,6 +324,7 @@ class RunState:
         working = np.flatnonzero((r.age_band >= 2) & (r.age_band <= 5)).astype(np.int32)
         parents = np.flatnonzero(r.parent).astype(np.int32)
         self.pools: list[np.ndarray | int] = [n, adults, working, parents]
+        self.subject_class = resident_classes(r.age_band, r.sector, r.migrant)
         self.log = RecordLog(capacity=max(1024, n // 8))
         n_cells = self.res.acc.shape[0]
         self.groups = ResidentGroups.of(

@@ -79,6 +79,7 @@ def departments(st: RunState, day: int) -> None:
             black_bits=st.res.lists.black_bits,
             income_factor_of=lambda ids: st.income.at(ids, day),
             income_factor_floor=beh.min_income_factor,
+            subject_class=st.subject_class,
         ),
         SubjectView(
             n=st.ent.n,

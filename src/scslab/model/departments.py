@@ -23,9 +23,37 @@ import numpy as np
 from scslab.model.records import RecordBatch
 from scslab.scenario.rates import decile_multipliers, deterrence_factor
 from scslab.scenario.schema import Scenario
+from scslab.scenario.sections import Eligibility
+from scslab.scenario.tables import AGE_BANDS
 from scslab.streams import hash_poisson, hash_uniform
 
 SUBJECT_CODE = {"resident": 0, "enterprise": 1}
+N_CLASSES = 32
+"""Residents' eligibility classes: age band x 4 + employed x 2 + migrant (resident_classes)."""
+NO_CLASSES = np.zeros(0, np.bool_)
+
+
+def resident_classes(age_band: np.ndarray, sector: np.ndarray, migrant: np.ndarray) -> np.ndarray:
+    """Each resident's eligibility class (uint8): age band x 4 + employed x 2 + migrant."""
+    return (age_band.astype(np.uint8) * 4 + (sector >= 0) * 2 + migrant).astype(np.uint8)
+
+
+def eligible_classes(eligible: Eligibility | None) -> np.ndarray:
+    """bool [N_CLASSES]: the classes an eligibility admits (all without one)."""
+    out = np.ones(N_CLASSES, np.bool_)
+    if eligible is None:
+        return out
+    for c in range(N_CLASSES):
+        band, employed, migrant = c // 4, (c // 2) % 2, c % 2
+        if eligible.age_bands is not None and AGE_BANDS[band] not in eligible.age_bands:
+            out[c] = False
+        if eligible.employment != "any" and employed != (eligible.employment == "employed"):
+            out[c] = False
+        if eligible.hukou != "any" and migrant != (eligible.hukou == "migrant"):
+            out[c] = False
+    return out
+
+
 # Counters of a record kind's stream on one day: candidates (two uniforms each), the
 # records' coverage, error and wrong-person draws (three each), the Poisson count.
 CANDIDATES, OBSERVATIONS, COUNT = 0, 1 << 40, 1 << 41
@@ -51,6 +79,8 @@ class RecordKinds:
     coverage: np.ndarray  # float64, of the kind's department
     error_rate: np.ndarray  # float64
     delay_days: np.ndarray  # int64
+    eligible: np.ndarray  # bool [kinds, N_CLASSES]: who can get the record, by class
+    restricted: np.ndarray  # bool: the kind has an eligibility (else anyone can get it)
 
     @classmethod
     def compile(cls, scenario: Scenario) -> RecordKinds:
@@ -90,7 +120,16 @@ class RecordKinds:
             coverage=arr([d.coverage for d in deps], np.float64),
             error_rate=arr([d.error_rate for d in deps], np.float64),
             delay_days=arr([d.delay_days for d in deps], np.int64),
+            eligible=np.array([eligible_classes(k.eligible) for _, _, k in rows], np.bool_).reshape(
+                len(rows), N_CLASSES
+            ),
+            restricted=arr([k.eligible is not None for _, _, k in rows], np.bool_),
         )
+
+    def eligible_of(self, k: int) -> np.ndarray:
+        """The classes that can get a record of kind k, or an empty array when anyone can
+        (the draws then skip the check)."""
+        return self.eligible[k] if self.restricted[k] else NO_CLASSES
 
     def __len__(self) -> int:
         return len(self.names)
@@ -107,6 +146,7 @@ class SubjectView:
     black_bits: int  # which bits of list_mask are blacklists
     income_factor_of: Callable[[np.ndarray], np.ndarray] | None  # income left (1 = all), by id
     income_factor_floor: float  # the lowest an income factor can go
+    subject_class: np.ndarray | None = None  # uint8, residents' eligibility class
 
 
 def observe(
@@ -250,6 +290,8 @@ def draw_behaviour(
         view.income_factor_of(cand) ** (-default_risk_elasticity)
         if feedback and view.income_factor_of is not None
         else np.zeros(0),
+        kinds.eligible_of(k),
+        none if view.subject_class is None else view.subject_class,
     )
 
 
@@ -263,9 +305,14 @@ def _multiplier(
     income_decile: np.ndarray,
     migrant: np.ndarray,
     migrant_multiplier: float,
+    eligible: np.ndarray,
+    subject_class: np.ndarray,
 ) -> float:
-    """Subject i's rate multiplier (no unit): blacklisted, income decile, migrant (each
-    left out when its array is empty)."""
+    """Subject i's rate multiplier (no unit): 0 for a subject not eligible (eligible:
+    by class, subject_class[i]); blacklisted, income decile, migrant (each left out when
+    its array is empty)."""
+    if len(eligible) and not eligible[subject_class[i]]:
+        return 0.0
     mult = listed_multiplier if list_mask[i] & black_bits else 1.0
     if len(income_decile):
         mult *= decile_multiplier[income_decile[i]]
@@ -286,6 +333,8 @@ def _accepted(
     migrant: np.ndarray,
     migrant_multiplier: float,
     income_multiplier: np.ndarray,
+    eligible: np.ndarray,
+    subject_class: np.ndarray,
 ) -> np.ndarray:
     """The candidates cand[j] accepted by thinning: u[j] (uniform on [0, max multiplier))
     below the candidate's rate multiplier (blacklisted, income decile, migrant, income
@@ -303,6 +352,8 @@ def _accepted(
             income_decile,
             migrant,
             migrant_multiplier,
+            eligible,
+            subject_class,
         )
         if len(income_multiplier):
             mult *= income_multiplier[j]
@@ -326,6 +377,8 @@ def records_into(
     income_decile: np.ndarray,
     migrant: np.ndarray,
     migrant_multiplier: float,
+    eligible: np.ndarray,
+    subject_class: np.ndarray,
     coverage: float,
     error_rate: float,
     subject: np.ndarray,
@@ -349,6 +402,8 @@ def records_into(
             income_decile,
             migrant,
             migrant_multiplier,
+            eligible,
+            subject_class,
         )
         if u < mult:
             seen, named, err = _observation(key, day, accepted, i, n, coverage, error_rate)

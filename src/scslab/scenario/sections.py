@@ -92,6 +92,25 @@ SOURCE_RATE_KEY = {
 SUBJECTS: tuple[Subject, ...] = ("resident", "enterprise")
 
 
+AgeBand = Literal["0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+"]
+"""A ten-year age band of the population tables (scenario.tables.AGE_BANDS)."""
+
+
+class Eligibility(Strict):
+    """Who can get a record of a kind: residents in the given age bands, employment and
+    hukou (all of them when left out)."""
+
+    age_bands: Annotated[list[AgeBand], Field(min_length=1)] | None = Field(
+        None, description="Age bands that can get the record (null: every age)."
+    )
+    employment: Literal["any", "employed", "not_employed"] = Field(
+        "any", description="Employed residents only, those without a job only, or anyone."
+    )
+    hukou: Literal["any", "local", "migrant"] = Field(
+        "any", description="Local hukou holders only, migrants only, or anyone."
+    )
+
+
 class RecordKind(Strict):
     """One kind of record a department writes (a judgment default, a traffic ticket...)."""
 
@@ -132,9 +151,19 @@ class RecordKind(Strict):
         None,
         description="Context in which the data is generated (null: the department's context).",
     )
+    eligible: Eligibility | None = Field(
+        None,
+        description="Who can get the record (residents' behaviour only; null: anyone). "
+        "Its rate is per eligible resident.",
+    )
 
     @model_validator(mode="after")
     def _source(self) -> Self:
+        if self.eligible is not None and (self.subject != "resident" or self.source != "behaviour"):
+            raise ValueError(
+                "eligible: only for records of residents' behaviour (records from posts or "
+                "activities are about whoever posts or attempts)"
+            )
         if (self.source == "activity") != (self.activity is not None):
             raise ValueError("activity: give it for source 'activity', and only then")
         if self.source == "activity" and self.subject != "resident":
