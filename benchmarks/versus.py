@@ -26,13 +26,12 @@ HERE = Path(__file__).resolve().parent
 
 CHILD = r"""
 import json, sys
-from scslab import Simulation
-from scslab.scenario.loader import load_scenario
+from scslab import Simulation, load_scenario  # the public API: the same in every version
 scenario, n, runs, engine = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 sc = load_scenario(scenario)
 if sys.argv[5] != "file":  # outputs.scores on or off, whatever the file says
-    from scslab.scenario.sections import Outputs
-    sc = sc.model_copy(update={"outputs": Outputs(scores=sys.argv[5] == "on")})
+    outputs = type(sc.outputs)(scores=sys.argv[5] == "on")
+    sc = sc.model_copy(update={"outputs": outputs})
 Simulation(sc, seed=1, residents=n, days=2, agents=False, engine=engine).run()
 times = [
     Simulation(sc, seed=1, residents=n, days=365, agents=False, engine=engine)
