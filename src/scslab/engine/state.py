@@ -139,6 +139,8 @@ def metric_space(
         "new_listings": space.family("new_listings", lists.names),
         "new_listings_wrongful": space.family("new_listings_wrongful", lists.names),
         "exits": space.family("exits", lists.names),
+        # counted once at the end, from the audit trail (engine.tables.first_listings)
+        "first_listings": space.family("first_listings", lists.names),
     }
     for outcome in OUTCOMES:
         cols[outcome] = family(outcome, list(DOMAINS), own_domains)

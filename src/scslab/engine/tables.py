@@ -4,18 +4,56 @@ records."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from scslab.engine.collectors import DailySeries
 from scslab.engine.state import HIST_HI, HIST_LO, RunState
 from scslab.model.records import STATUS_NAMES
 from scslab.model.scoring import grades_of
 from scslab.scenario.population import AGE_BANDS
 
 
+def first_listings(st: RunState, s: int) -> DailySeries:
+    """The daily series of side `s` (0 residents, 1 enterprises) with its
+    `first_listings:LIST` columns counted: each agent's first entry onto each list, on the
+    day it came, from the audit trail of listing changes (so that both engines count it
+    alike). The sum of the column from day 0 to a day is the number of agents ever put on
+    the list by then. The series kept in the run's state is left as it is."""
+    side = (st.res, st.ent)[s]
+    day, subject, bit = st.trail.entries(s)
+    series = side.series
+    if not len(day):
+        return series
+    key = subject * 8 + bit
+    order = np.lexsort((day, key))  # by agent and list, then day
+    sorted_key = key[order]
+    first = order[np.r_[True, sorted_key[1:] != sorted_key[:-1]]]
+    day, subject, bit = day[first], subject[first], bit[first]
+    groups = series.groups
+    cell = side.cell[subject].astype(np.int64)
+    starts = groups.groups_indptr[cell]
+    lens = groups.groups_indptr[cell + 1] - starts
+    entry = np.repeat(np.arange(len(cell)), lens)
+    offset = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+    group = groups.groups_of_cell[np.repeat(starts, lens) + offset]
+    days, day_pos = np.unique(day, return_inverse=True)
+    added = np.zeros((len(days), len(groups.group), len(side.lists)))
+    np.add.at(added, (day_pos[entry], group, bit[entry]), 1.0)
+    cols = side.cols["first_listings"]
+    values = list(series.values)
+    for k, d in enumerate(days):
+        row = values[d].copy()
+        row[:, cols] += added[k]
+        values[d] = row
+    return dataclasses.replace(series, values=values)
+
+
 def tables(st: RunState) -> dict[str, pd.DataFrame]:
-    parts = [st.res.series.long_frame(), st.ent.series.long_frame()]
+    parts = [first_listings(st, 0).long_frame(), first_listings(st, 1).long_frame()]
     metrics = pd.DataFrame(
         {
             col: union_categoricals([p[col] for p in parts], sort_categories=True)

@@ -649,6 +649,23 @@ class AuditTrail:
                 self.days_wrongful,
             )
 
+    def entries(self, side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(day, subject, bit) of every entry onto a list of one subject kind (0
+        residents, 1 enterprises), in the order they were kept (int64 each)."""
+        days, subjects, bits = (
+            [np.zeros(0, np.int64)],
+            [np.zeros(0, np.int64)],
+            [np.zeros(0, np.int64)],
+        )
+        for s, day, ch in self._changes:
+            if s != side:
+                continue
+            day = np.broadcast_to(np.asarray(day, np.int64), (len(ch),))
+            days.append(day[ch.entered])
+            subjects.append(ch.subject[ch.entered].astype(np.int64))
+            bits.append(ch.bit[ch.entered].astype(np.int64))
+        return np.concatenate(days), np.concatenate(subjects), np.concatenate(bits)
+
     def listings_frame(self, res_lists: list[str], ent_lists: list[str]) -> pd.DataFrame:
         """The listing log: day, subject_type, subject, list, entered, wrongful."""
         names = [res_lists, ent_lists]
