@@ -7,14 +7,18 @@ run's days. A family (`blocked_per_100k:flights`) takes one item after the colon
 list name, a domain or a department of the scenario.
 
 `FIGURES` is the registry; `check_figures` refuses unknown names before anything runs,
-and `compute_figures` computes them for one run. `daily_by_seed` and `totals_by_seed`
-read one city metric off several runs (seeds), one value or column per run: what the
-plots draw and the report's key figures average, and give an interval across seeds.
+and `compute_figures` computes them for one run, over its whole span or over a window
+of its days (stocks on the window's last day, flows summed over its days);
+`figures_by_period` reads them by calendar year, quarter or month of the run's dates.
+`daily_by_seed` and `totals_by_seed` read one city metric off several runs (seeds), one
+value or column per run: what the plots draw and the report's key figures average, and
+give an interval across seeds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import datetime as dt
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +36,16 @@ PER = 100_000
 
 def city_frame(results: Results) -> pd.DataFrame:
     """Daily city-wide metrics of a run, one row per day, one column per metric (cached
-    on the Results: plots and the report read it many times)."""
+    on the Results: plots and the report read it many times), with `first_listings:LIST`
+    made from `ever_listed:LIST`: those put on the list for the first time that day (so
+    that a window's sum is the number first listed in it)."""
     cached = getattr(results, "_city_frame", None)
     if cached is None:
         cached = results.to_frame("city")
+        ever = [c for c in cached.columns if c.startswith("ever_listed:")]
+        first = cached[ever].diff().fillna(cached[ever])
+        first.columns = [c.replace("ever_listed:", "first_listings:", 1) for c in ever]
+        cached = pd.concat([cached, first], axis=1)
         results._city_frame = cached  # type: ignore[attr-defined]
     return cached
 
@@ -163,6 +173,18 @@ FIGURES: dict[str, FigureSpec] = {
         _total("new_listings:"),
         family="list",
     ),
+    "exits_per_100k": FigureSpec(
+        "residents taken off a list (term ended, complied or cleared) over the run, per "
+        "100,000 (all lists, or one)",
+        _total("exits:"),
+        family="list",
+    ),
+    "ever_listed_per_100k": FigureSpec(
+        "residents put on the list for the first time over the run, per 100,000: those "
+        "ever listed, each counted once (of all lists, the sum of each list's)",
+        _total("first_listings:"),  # (city_frame makes them from ever_listed)
+        family="list",
+    ),
     "blocked_per_100k": FigureSpec(
         "attempts of residents blocked by a measure over the run, per 100,000 (all "
         "domains, or one)",
@@ -239,16 +261,29 @@ def needs_agents(names: list[str]) -> bool:
     return any(FIGURES[_split(n)[0]].headline is not None for n in names)
 
 
+def day_index(when: int | dt.date, start: dt.date) -> int:
+    """The day of a run that `when` names (day 0 is the run's start date `start`): a
+    day number as it is, a date as the days from `start` to it."""
+    if isinstance(when, dt.date):
+        return (when - start).days
+    return int(when)
+
+
 def compute_figures(
-    run: Results, names: list[str], path: Path | None = None, day: int | None = None
+    run: Results,
+    names: list[str],
+    path: Path | None = None,
+    day: int | None = None,
+    since: int | None = None,
 ) -> dict:
     """{name: value or None} for one run (None: not defined for it, e.g. no events).
     Figures read from the harm measures need the run's directory `path`. `day`: read
-    the figures as of that day (stocks on it, flows summed from day 0 to it) instead of
-    the last; harm figures have no such day."""
-    city = run.to_frame("city")
-    if day is not None:
-        city = city.loc[:day]
+    the figures as of that day (stocks on it, flows summed to it) instead of the last;
+    `since`: flows summed from that day on (days, inclusive) instead of from day 0.
+    Harm figures and other figures of the whole run take neither."""
+    city = city_frame(run)
+    if day is not None or since is not None:
+        city = city.loc[since or 0 : day]
     residents = int(run.manifest["residents"])
     out: dict[str, float | None] = {}
     headline: dict[str, float | None] | None = None
@@ -256,9 +291,9 @@ def compute_figures(
         base, item = _split(name)
         spec = FIGURES[base]
         if spec.metric is not None:
-            out[name] = spec.metric(city, residents, item)
+            out[name] = spec.metric(city, residents, item) if len(city) else None
             continue
-        if day is not None:
+        if day is not None or since is not None:
             raise ValueError(f"{name}: a figure of the whole run; it takes no day")
         if spec.whole_run is not None:
             out[name] = spec.whole_run(run)
@@ -270,3 +305,51 @@ def compute_figures(
         value = headline.get(spec.headline or "")
         out[name] = None if value is None else float(value)
     return out
+
+
+PERIODS = {"year": "Y", "quarter": "Q", "month": "M"}
+"""Calendar periods figures can be read by (pandas period codes)."""
+
+
+def list_figures(list_name: str) -> tuple[list[str], list[str]]:
+    """The figures that say how a list grows, for `figures_by_period`: (names, those of
+    them summed from day 0): on the list at the period's end, ever put on it by then, put
+    on it and taken off it in the period (per 100,000 residents)."""
+    ever = f"ever_listed_per_100k:{list_name}"
+    names = [f"listed_per_100k:{list_name}", ever]
+    names += [f"new_listings_per_100k:{list_name}", f"exits_per_100k:{list_name}"]
+    return names, [ever]
+
+
+def figures_by_period(
+    run: Results, names: list[str], period: str = "year", from_start: Collection[str] = ()
+) -> pd.DataFrame:
+    """Figures of one run by calendar period: one row per period the run's days touch
+    (its label, its first and last day of the run, the last day's date, the number of
+    days), one column per figure of `names`. Stocks are read on the period's last day;
+    flows summed over the period's days, or from day 0 for the names in `from_start` (a
+    cumulative count). Figures of the daily metrics only (ValueError for others)."""
+    if period not in PERIODS:
+        raise ValueError(f"period: one of {', '.join(PERIODS)} (got {period!r})")
+    for figure in names:
+        if not takes_day(figure):
+            raise ValueError(f"{figure}: a figure of the whole run; it cannot be read by {period}")
+    days = city_frame(run).index.to_numpy()
+    dates = run.start_date + pd.to_timedelta(days, unit="D")
+    labels = pd.PeriodIndex(dates, freq=PERIODS[period])
+    rows = []
+    for label in labels.unique():
+        inside = days[labels == label]
+        first, last = int(inside.min()), int(inside.max())
+        row: dict[str, Any] = {
+            period: str(label),
+            "first_day": first,
+            "last_day": last,
+            "date": (run.start_date + pd.Timedelta(days=last)).date(),
+            "days": len(inside),
+        }
+        for figure in names:
+            since = 0 if figure in from_start else first
+            row[figure] = compute_figures(run, [figure], day=last, since=since)[figure]
+        rows.append(row)
+    return pd.DataFrame(rows)

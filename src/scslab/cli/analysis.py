@@ -1,6 +1,6 @@
 """`scslab audit` (rules against human-rights law, harm measured in runs), `scslab
-explain` (one synthetic resident's history) and `scslab compare` (paired differences
-between two scenarios' runs)."""
+explain` (one synthetic resident's history), `scslab compare` (paired differences
+between two scenarios' runs) and `scslab figures` (a run's figures by calendar period)."""
 
 from __future__ import annotations
 
@@ -203,3 +203,67 @@ def compare(
     console.print(compare_table(comp))
     for note in comp.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+@app.command("figures")
+def figures_cmd(
+    run: Annotated[Path, typer.Argument(help="A run directory.")],
+    figure: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--figure",
+            help="A figure of the daily metrics (repeatable; default: for every list, those "
+            "on it, ever on it, put on and taken off it).",
+        ),
+    ] = None,
+    from_start: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--from-start", help="A figure summed from day 0 to each period's end (repeatable)."
+        ),
+    ] = None,
+    by: Annotated[str, typer.Option(help="year, quarter or month.")] = "year",
+    csv: Annotated[Path | None, typer.Option(help="Write the table to this CSV file.")] = None,
+) -> None:
+    """A run's figures per 100,000 residents by calendar period: stocks at each period's
+    end, flows over it (or from the start: cumulative)."""
+    from rich.table import Table
+
+    from scslab.analysis.figures import check_figures, figures_by_period, list_figures
+    from scslab.rundir.manifest import RunError
+    from scslab.rundir.results import load_run
+    from scslab.scenario.loader import parse_scenario
+
+    try:
+        results = load_run(run)
+        scenario = parse_scenario(results.scenario_yaml, str(run / "scenario.yaml"))
+    except (RunError, RunDirError, ScenarioError) as err:
+        fail(str(err))
+    except OSError as err:
+        fail(f"{run}: {err}")
+    cumulative = list(from_start or [])
+    names = [*(figure or []), *(n for n in cumulative if n not in (figure or []))]
+    if not names:
+        for list_name in scenario.lists:
+            more, ever = list_figures(list_name)
+            names += more
+            cumulative += ever
+    if not names:
+        fail(f"{run}: the scenario has no lists; name figures with --figure")
+    try:
+        check_figures(names, scenario)
+        table = figures_by_period(results, names, by, cumulative)
+    except ValueError as err:
+        fail(str(err))
+    if csv is not None:
+        table.to_csv(csv, index=False)
+    out = Table(title=f"{scenario.name}: per 100,000 residents, by {by}")
+    columns = [by, "date", *names]
+    for c in columns:
+        label = f"{c} (from start)" if c in cumulative else c
+        out.add_column(label, justify="left" if c in (by, "date") else "right")
+    for _, row in table.iterrows():
+        cells = [str(row[by]), str(row["date"])]
+        cells += ["" if row[n] is None or row[n] != row[n] else f"{row[n]:,.1f}" for n in names]
+        out.add_row(*cells)
+    console.print(out)

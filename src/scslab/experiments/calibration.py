@@ -1,9 +1,10 @@
 """Calibration: fit a scenario's free parameters to published figures (Optuna).
 
 A calibration file names a base scenario, the free parameters (dotted keys with a range
-or levels, as in an experiment), the targets (a figure of `scslab.analysis.figures`, optionally on
-a given day, with its published value, its uncertainty and its source), the seeds, the
-size and days of each run, and the number of trials. A trial runs the base with the
+or levels, as in an experiment), the targets (a figure of `scslab.analysis.figures`,
+optionally read on a given day or date and with its flows summed from a given day or
+date on, with its published value, its uncertainty and its source), the seeds, the size
+and days of each run, and the number of trials. A trial runs the base with the
 trial's parameters once per seed (common random numbers: every trial uses the same
 seeds), reads each target's figure, and scores the fit as the mean over targets of the
 squared standardised error of the seeds' mean:
@@ -21,20 +22,21 @@ importances) and `trials.parquet`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 import numpy as np
 import pandas as pd
 import yaml
 from pydantic import Field, model_validator
 
-from scslab.analysis.figures import check_figures, compute_figures, takes_day
+from scslab.analysis.figures import check_figures, compute_figures, day_index, takes_day
 from scslab.experiments.spec import ExperimentError, Parameter, Spec, _Strict, read_spec
 from scslab.experiments.sweep import check_resume, connect, identity, local_cluster
 from scslab.rundir.claim import hold_lock, release_lock
@@ -45,14 +47,23 @@ from scslab.scenario.schema import Scenario
 
 class Target(_Strict):
     """A published figure to fit: `figure` (scslab.analysis.figures), its `value` and `sd` (its
-    uncertainty, in the figure's unit), the `day` it is read on (default: the last day),
-    and its `source`."""
+    uncertainty, in the figure's unit), the `day` it is read on (a day number or a date;
+    default: the last day), `since`: the first day of its flows (a day number or a date;
+    default: day 0), and its `source`."""
 
     figure: str
     value: float
     sd: float = Field(gt=0)
-    day: int | None = Field(None, ge=0)
+    day: Annotated[int, Field(ge=0)] | dt.date | None = None
+    since: Annotated[int, Field(ge=0)] | dt.date | None = None
     source: str = ""
+
+    def days(self, start: dt.date) -> tuple[int | None, int | None]:
+        """(day, since) as day numbers of a run that starts on `start` (None: not given)."""
+        return (
+            None if self.day is None else day_index(self.day, start),
+            None if self.since is None else day_index(self.since, start),
+        )
 
 
 class Calibration(Spec):
@@ -115,14 +126,23 @@ def load_calibration(
             check_figures([target.figure], scenario)
         except ValueError as err:
             raise ExperimentError(f"{path}: targets.{k}.figure: {err}") from None
-        if target.day is not None and not takes_day(target.figure):
+        day, since = target.days(scenario.start_date)
+        for key, at, given in (("day", day, target.day), ("since", since, target.since)):
+            if at is None:
+                continue
+            if not takes_day(target.figure):
+                raise ExperimentError(
+                    f"{path}: targets.{k}.{key}: {target.figure} is a figure of the whole "
+                    "run; it takes no day"
+                )
+            if not 0 <= at < days:
+                raise ExperimentError(
+                    f"{path}: targets.{k}.{key}: {given} is outside the run (days 0 to "
+                    f"{days - 1}, {scenario.start_date} to {scenario.date_of(days - 1)})"
+                )
+        if day is not None and since is not None and since > day:
             raise ExperimentError(
-                f"{path}: targets.{k}.day: {target.figure} is a figure of the whole run; "
-                "it takes no day"
-            )
-        if target.day is not None and target.day >= days:
-            raise ExperimentError(
-                f"{path}: targets.{k}.day: {target.day} is outside the run (days 0 to {days - 1})"
+                f"{path}: targets.{k}.since: {target.since} comes after its day {target.day}"
             )
     for key, p in cal.parameters.items():
         probes = p.levels if p.levels is not None else list(p.range or ())
@@ -145,7 +165,7 @@ class TrialTask:
     residents: int | None
     scale: float | None
     days: int | None
-    targets: tuple[tuple[str, int | None], ...]  # (figure, day)
+    targets: tuple[tuple[str, int | None, int | None], ...]  # (figure, day, since)
 
 
 def run_trial(task: TrialTask) -> dict[str, Any]:
@@ -169,8 +189,9 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
                 days=task.days,
                 agents=False,
             ).run()
-            for k, (figure, day) in enumerate(task.targets):
-                per_target[k].append(compute_figures(res, [figure], day=day)[figure])
+            for k, (figure, day, since) in enumerate(task.targets):
+                value = compute_figures(res, [figure], day=day, since=since)[figure]
+                per_target[k].append(value)
         return {"number": task.number, "figures": per_target}
     except Exception as err:  # recorded as a failed trial; the calibration goes on
         return {"number": task.number, "error": " ".join(str(err).split())}
@@ -307,7 +328,7 @@ def _trials(
             cal.residents,
             cal.scale,
             cal.days,
-            tuple((t.figure, t.day) for t in cal.targets),
+            tuple((t.figure, *t.days(scenario.start_date)) for t in cal.targets),
         )
 
     if workers == 0 and scheduler is None:
@@ -358,10 +379,13 @@ def write_results(cal: Calibration, scenario: Scenario, folder: Path, study: Any
     rows = []
     for target, values in zip(cal.targets, figures, strict=True):
         sim = np.array(values, float)
+        day, since = target.days(scenario.start_date)
         rows.append(
             {
                 "figure": target.figure,
-                "day": target.day,
+                "day": day,
+                "date": None if day is None else scenario.date_of(day).isoformat(),
+                "since": since,
                 "value": target.value,
                 "sd": target.sd,
                 "simulated_median": float(np.median(sim)),
@@ -427,11 +451,19 @@ def _fit_plot(fit: pd.DataFrame):  # -> matplotlib Figure
         capsize=3,
         label="simulated median, 10-90% across seeds",
     )
-    labels = [
-        f if d is None or d != d else f"{f} (day {int(d)})"
-        for f, d in zip(fit["figure"], fit["day"], strict=True)
-    ]
+    labels = [_label(row) for _, row in fit.iterrows()]
     ax.set_yticks(y, labels, fontsize=8)
     ax.legend(fontsize=8)
     ax.set_title("fit at the best parameters", fontsize=9, loc="left")
     return fig
+
+
+def _label(row: pd.Series) -> str:
+    """A target's label in the fit plot: its figure, and the days it is read over."""
+    day, since = row["day"], row["since"]
+    if since is not None and since == since:
+        until = "the end" if day is None or day != day else row["date"]
+        return f"{row['figure']} (day {int(since)} to {until})"
+    if day is None or day != day:
+        return str(row["figure"])
+    return f"{row['figure']} ({row['date']})"
