@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from scslab import Simulation
-from scslab.engine.compiled import unsupported
+from scslab.engine.support import unsupported
 from scslab.scenario.loader import load_scenario, parse_scenario
 from scslab.scenario.schema import Scenario
 

@@ -137,3 +137,22 @@ def test_bad_timelines_are_refused_with_one_line(entry: dict, message: str, tmp_
 
 def test_builtin_scenarios_still_load() -> None:
     assert load_scenario("beijing-2018").start_date == dt.date(2018, 1, 1)
+
+
+def test_a_timeline_that_switches_on_what_compiled_days_do_not_run_runs_general() -> None:
+    """A reporting delay switched on mid-run: auto takes the general loop, and asking for
+    compiled days names the key and the date."""
+    sc = with_timeline({"date": "2020-01-11", "set": {"departments.courts.delay_days": 20}})
+    assert Simulation(sc, residents=500, days=30).engine_used == "general"  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"departments.courts.delay_days \(from 2020-01-11\)"):
+        Simulation(sc, residents=500, days=30, engine="compiled")  # type: ignore[arg-type]
+
+
+def test_names_and_rules_that_hold_only_together_are_refused() -> None:
+    with pytest.raises(ScenarioError, match="numbers and switches, not names"):
+        with_timeline({"date": "2020-02-01", "set": {"lists.blacklist.kind": "red"}})
+    with pytest.raises(ScenarioError, match="fixed for a run"):
+        with_timeline({"date": "2020-02-01", "set": {"behaviour.min_income_factor": 0.5}})
+    # a step keeps its number as given: a fraction of a day is refused, not rounded
+    with pytest.raises(ScenarioError, match=r"lists\.blacklist\.duration_days"):
+        with_timeline({"date": "2020-02-01", "set": {"lists.blacklist.duration_days": 30.5}})

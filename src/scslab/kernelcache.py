@@ -12,11 +12,12 @@ defined): in `<cache root>/<digest>/<package path>/`, where the digest is of eve
 file of the package, names and contents. Any change to the source, a move included,
 gives a new folder: a stale kernel is never found, and nothing is deleted at import.
 Folders of other sources that have not been used for `STALE_AFTER_DAYS` days are
-removed by `prune()` (the engine calls it when a run starts); a folder in use by another
-checkout or version of scslab is left alone.
+removed by `prune()` (the engine calls it once per process, as its first run starts); a
+folder in use by another checkout or version of scslab is left alone.
 
 The cache root is numba's NUMBA_CACHE_DIR where set, else XDG_CACHE_HOME/scslab/kernels
-(~/.cache/scslab/kernels). Where it cannot be written, numba's own locators are used.
+(~/.cache/scslab/kernels); where it cannot be written, a folder of the user's in the
+system's temporary folder (fallback_root).
 
 One case stays open: a process that imported scslab before an edit and compiles a
 kernel after it (a long notebook, say) caches that kernel under the old digest, where
@@ -29,6 +30,7 @@ import functools
 import hashlib
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -72,23 +74,31 @@ def cache_root() -> Path:
     return Path(xdg) / "scslab" / "kernels"
 
 
-def kernel_cache_dir() -> Path:
-    """The folder of this source's kernels (it may not exist yet)."""
-    return cache_root() / _digest()[:20]
+def fallback_root() -> Path:
+    """Where kernels are cached when cache_root() cannot be written: a folder of the
+    user's in the system's temporary folder."""
+    return Path(tempfile.gettempdir()) / f"scslab-kernels-{os.getuid()}"
+
+
+def kernel_cache_dir(root: Path | None = None) -> Path:
+    """The folder of this source's kernels under `root` (default: cache_root()); it may
+    not exist yet."""
+    return (root if root is not None else cache_root()) / _digest()[:20]
 
 
 class SourceLocator(_CacheLocator):
     """numba cache locator for scslab's kernels: one folder per source digest (see the
     module's docstring), the digest as every kernel's source stamp."""
 
-    def __init__(self, py_func: Any, py_file: str) -> None:
+    def __init__(self, py_func: Any, py_file: str, root: Path | None = None) -> None:
         rel = Path(py_file).resolve().relative_to(PACKAGE_DIR)
         self._lineno = py_func.__code__.co_firstlineno
-        self._path = kernel_cache_dir() / rel.parent
+        self._folder = kernel_cache_dir(root)
+        self._path = self._folder / rel.parent
 
     def ensure_cache_path(self) -> None:
         super().ensure_cache_path()
-        stamp = kernel_cache_dir() / STAMP_NAME
+        stamp = self._folder / STAMP_NAME
         if not stamp.exists():
             stamp.write_text(_digest())
 
@@ -107,12 +117,14 @@ class SourceLocator(_CacheLocator):
             Path(py_file).resolve().relative_to(PACKAGE_DIR)
         except ValueError:
             return None  # not scslab's: numba's own locators
-        self = cls(py_func, py_file)
-        try:
-            self.ensure_cache_path()
-        except OSError:
-            return None
-        return self
+        for root in (cache_root(), fallback_root()):
+            self = cls(py_func, py_file, root)
+            try:
+                self.ensure_cache_path()
+            except OSError:
+                continue
+            return self
+        return None  # nowhere to write: numba's own locators (or none)
 
 
 def register() -> None:
@@ -158,3 +170,10 @@ def prune(root: Path | None = None, max_age_days: float = STALE_AFTER_DAYS) -> l
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
+
+
+@functools.cache
+def prune_once() -> None:
+    """prune() the default cache root, once per process (the engine calls it as a run
+    starts)."""
+    prune()

@@ -33,7 +33,7 @@ from scslab.streams import stream_key
 
 @dataclass(frozen=True)
 class Model:
-    """A run's model of residents, compiled as the engine compiles it (Simulation._setup)."""
+    """A run's model of residents, compiled as the engine compiles it (engine.state.RunState)."""
 
     kinds: RecordKinds
     score: ScoreRules | None
@@ -157,7 +157,7 @@ def replay(
     changes: list[tuple[int, Changes]] = []
     status = log.column("status")
     for day in range(days):
-        # scoring (Simulation._scoring)
+        # scoring (engine.steps.scoring)
         ids = log.take_effective(day)
         status[ids] = ACTIVE
         kind = log.column("kind")[ids]
@@ -180,7 +180,7 @@ def replay(
         if scorer is not None:
             score[day] = scorer.state.score[0]
             error_points[day] = scorer.state.error_points[0]
-        # lists (Simulation._lists)
+        # lists (engine.steps.lists_and_measures)
         if len(lists):
             state = res.list_state
             today = Changes.concat(

@@ -20,7 +20,7 @@ random streams:
 
 so that a run gives the same tables bit for bit either way (tests/test_compiled.py
 checks it); `Simulation(engine="general")` forces the Python-orchestrated loop.
-`unsupported()` says why a scenario cannot run here (activities, due process, chilling,
+`support.unsupported()` says why a scenario cannot run here (activities, due process, chilling,
 income feedback, enterprises, record-triggered lists, reporting delays, expiry): such a
 scenario runs on the general loop. Measures and rewards are accepted: without
 activities for them to block or speed up, they have no effect.
@@ -64,49 +64,8 @@ from scslab.model.lists import (
 )
 from scslab.model.measures import count_listed_contacts
 from scslab.model.scoring import add_points, decay_error_points, drift, hold_at_base
-from scslab.scenario.schema import Scenario
 
 N_PHASES = 7  # engine/steps.py's PHASES, in order
-
-
-def unsupported(scenario: Scenario) -> list[str]:
-    """Why `scenario` cannot run on compiled days, one reason per feature, naming its
-    key (empty: it can)."""
-    why = []
-    pop = scenario.population
-    if pop.enterprises_per_resident > 0 or pop.individual_businesses_per_resident > 0:
-        why.append(
-            "enterprises (population.enterprises_per_resident or "
-            "individual_businesses_per_resident > 0)"
-        )
-    if scenario.scoring is None:
-        why.append("no scoring section")
-    if scenario.activities:
-        why.append("activities")
-    if scenario.due_process is not None:
-        why.append("due_process")
-    beh = scenario.behaviour
-    if beh.chilling_self > 0 or beh.chilling_contacts > 0:
-        why.append("chilling (behaviour.chilling_self, chilling_contacts)")
-    if scenario.scoring is not None and scenario.scoring.record_expiry_days:
-        why.append("scoring.record_expiry_days")
-    for dept_name, dept in scenario.departments.items():
-        if dept.delay_days:
-            why.append(f"departments.{dept_name}.delay_days")
-        for kind_name, kind in dept.records.items():
-            where = f"departments.{dept_name}.records.{kind_name}"
-            if kind.subject != "resident":
-                why.append(f"{where}.subject: enterprise")
-            if kind.source != "behaviour":
-                why.append(f"{where}.source: {kind.source}")
-            if kind.income_sensitive and beh.default_risk_elasticity > 0:
-                why.append(f"{where}.income_sensitive (with behaviour.default_risk_elasticity)")
-    for list_name, rules in scenario.lists.items():
-        if rules.subject != "resident":
-            why.append(f"lists.{list_name}.subject: enterprise")
-        elif rules.trigger.records:
-            why.append(f"lists.{list_name}.trigger.records")
-    return why
 
 
 @intrinsic
@@ -176,8 +135,9 @@ def run_days(
     cycles: np.ndarray,
 ) -> Grown:
     """Days first_day to last_day - 1 of the engine's loop for a scenario without
-    unsupported() features, on the run's state in the containers of engine/containers.py (changed in
-    place; what is grown or swapped comes back in the returned Grown).
+    unsupported() features (engine/support.py), on the run's state in the containers of
+    engine/containers.py (changed in place; what is grown or swapped comes back in the
+    returned Grown).
 
     grown.score and grown.spare: the scores as the scorer keeps them. values[day]
     [groups, metrics] (zeros) receives each day's row of the resident series, its score

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from scslab import __version__, kernelcache
-from scslab.engine.compiled import unsupported
 from scslab.engine.loops import run_compiled, run_general
 from scslab.engine.state import RunState
 from scslab.engine.steps import PHASES
+from scslab.engine.support import unsupported_in_run
 from scslab.engine.tables import tables
 from scslab.scenario.bounds import check_run_size
 from scslab.scenario.loader import load_scenario
@@ -103,7 +103,7 @@ class Simulation:
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         if engine not in ENGINES:
             raise ValueError(f"engine: must be one of {', '.join(ENGINES)} (got {engine!r})")
-        why = unsupported(self.scenario)
+        why = unsupported_in_run(self.scenario)
         if engine == "compiled" and why:
             more = f"; and {len(why) - 3} more" if len(why) > 3 else ""
             raise ValueError(
@@ -113,7 +113,7 @@ class Simulation:
         self.engine = engine
         self.engine_used = "compiled" if engine == "compiled" else "general"
         """The engine run() uses: "compiled" when asked for or, with "auto", when the
-        scenario has nothing that compiled.unsupported() names."""
+        scenario has nothing that support.unsupported() names."""
         check_run_size(scale, residents, days, seed)
         self.seed = int(seed)
         self.n_residents = resident_count(self.scenario.population, scale, residents)
@@ -148,6 +148,7 @@ class Simulation:
         day compiles the kernels on a first run), so that a display can say what it is
         waiting for before the first day is done.
         """
+        kernelcache.prune_once()  # (before the clock: it reads the cache's folders)
         t0 = time.perf_counter()
         if phase is not None:
             phase("build")
@@ -157,7 +158,6 @@ class Simulation:
         t_setup = time.perf_counter()
         if phase is not None:
             phase("days")
-        kernelcache.prune()
         if self.engine_used == "compiled":
             run_compiled(st, progress)
         elif nb.get_num_threads() > 1:

@@ -128,9 +128,15 @@ def scoring(st: RunState, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         dept = st.kinds.department[k]
         cols = np.where(err, side.cols["records_erroneous"][dept], side.cols["records_true"][dept])
         count_into(side.acc, side.cell[subj], cols)
+    hold_unenrolled(st)
+    return kind, subject, erroneous
+
+
+def hold_unenrolled(st: RunState) -> None:
+    """Residents not enrolled back at the base score (after the day's points and after
+    due process, which gives points back: both before the lists read the scores)."""
     if len(st.unenrolled) and st.res.scorer is not None:
         hold_at_base(st.res.score, st.res.error_points, st.unenrolled, st.res.scorer.rules.base)
-    return kind, subject, erroneous
 
 
 def drift_ahead(st: RunState, pool: ThreadPoolExecutor) -> None:
@@ -155,6 +161,7 @@ def due_process(st: RunState, day: int) -> None:
     )
     st.dp.plan(day, st.today_ids, st.log, sides)
     st.dp.step(day, st.log, sides)
+    hold_unenrolled(st)
 
 
 def lists_and_measures(

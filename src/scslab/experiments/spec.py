@@ -31,7 +31,6 @@ from scslab.scenario.loader import load_scenario
 from scslab.scenario.safeyaml import ScenarioError, read_scenario_file, read_yaml
 from scslab.scenario.schema import Scenario
 
-DESIGNS = ("grid", "lhs", "sobol", "morris")
 DEFAULT_FIGURES = (
     "blacklisted_per_100k",
     "wrongfully_blacklisted_per_100k",

@@ -65,8 +65,6 @@ DUE_PROCESS_METRICS = (
 appeals won (record withdrawn), erroneous records corrected, true records overturned,
 records ended by credit repair."""
 
-NEVER = -1
-
 
 @dataclass(frozen=True)
 class DueProcessRules:

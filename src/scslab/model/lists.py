@@ -433,6 +433,11 @@ def _daily(
                     hash_uniform(key, day, (first_id + i) * 16 + b) < daily_compliance[b]
                 ):
                     leave = True
+                    # a listing ended by due process today left for that reason
+                    if released[i] & flag:
+                        reason = RELEASED
+                    elif repaired[i] & flag:
+                        reason = REPAIRED
                 elif until[b, i] <= day:
                     if (
                         not (extended[i] & flag)

@@ -32,7 +32,7 @@ OUTCOMES = ("attempts", "blocked", "wrongful_blocked", "delayed", "green_channel
 
 @dataclass(frozen=True)
 class DomainRules:
-    """Measures and rewards per domain (index into scenario.DOMAINS)."""
+    """Measures and rewards per domain (index into scenario.sections.DOMAINS)."""
 
     block_own: np.ndarray  # uint8 [domains]: lists of the subject's own kind that block
     block_rep: np.ndarray  # uint8 [domains]: enterprise lists that block (reach the rep)

@@ -153,7 +153,7 @@ def drift(
     outside [band_lo, band_hi) (a last, partial run counts as outside); with list masks
     (list_mask, one per subject; empty: none) only subjects on no list count: the lists'
     update finds the listed ones that may change otherwise (every listed subject, or
-    those measures.mark_leaving marks). Releases the GIL.
+    those lists.mark_leaving marks). Releases the GIL.
 
     Scores in points, finite, as are [lo, hi], the score bounds (the band's ends may be
     infinite); decay is 1 - drift per day, association the points lost per listed contact.

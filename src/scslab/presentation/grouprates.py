@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,8 +29,6 @@ from scslab.rundir.results import Results
 
 log = logging.getLogger(__name__)
 
-GroupBy = Literal["hukou", "district", "income_decile"]
-RateKind = Literal["blacklisted", "new_listings", "blocked", "wrongful_blocked", "green_channel"]
 
 RATE_LABELS: dict[str, str] = {
     "blacklisted": "Residents on a blacklist on the last day",

@@ -22,7 +22,6 @@ from scslab.scenario.sampling import cumulative, draw_by_group, pick, search_sor
 from scslab.scenario.tables import city_table
 from scslab.streams import day_rng
 
-ADULT_BANDS = slice(2, None)  # 20 and over
 WORKING_BANDS = (2, 3, 4, 5)  # 20 to 59
 LEGAL_REP_BANDS = (2, 6)
 """Age bands legal representatives are drawn from, first and last: 20 to 69 (ASSUMED:

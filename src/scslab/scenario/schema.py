@@ -123,26 +123,6 @@ class Scenario(Strict):
         "end, ramp, every_days} (see scslab.scenario.timeline).",
     )
 
-    @model_validator(mode="after")
-    def _timeline_values(self) -> Self:
-        if not self.timeline:
-            return self
-        base = self.model_copy(update={"timeline": []})
-        data = base.model_dump(mode="json")
-
-        def check_value(key: str, value: Any) -> str | None:
-            current = _lookup(data, key)
-            if isinstance(current, dict | list) or current is _MISSING:
-                return "not a value of the scenario (a number, switch or name to change)"
-            try:
-                base.with_changes({key: _as_type_of(current, value)}, source="timeline")
-            except ScenarioError as err:
-                return err.message
-            return None
-
-        timeline_.check_timeline(self.timeline, self.start_date, self.days, check_value)
-        return self
-
     def timeline_by_day(self) -> list[tuple[int, dict[str, Any]]]:
         """The timeline as the engine applies it: (day, {key: value}) for each day with a
         change, in day order (scslab.scenario.timeline.changes_by_day); a ramp's values
@@ -256,6 +236,52 @@ class Scenario(Strict):
                         f"due_process.kinds.{kname}: unknown record kind; "
                         f"allowed: {', '.join(sorted(kinds)) or '(none defined)'}"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _residents_enrol(self) -> Self:
+        if self.corporate_scoring is not None and self.corporate_scoring.enrolled_share < 1.0:
+            raise ValueError(
+                "corporate_scoring.enrolled_share: every market entity is scored (enrolment "
+                "is of residents: scoring.enrolled_share); leave it at 1"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _timeline_values(self) -> Self:
+        """The timeline (checked after the rest of the scenario, so that an error in the
+        rules is not blamed on it): each value alone, as --set would check it, then the
+        rules as they stand after each day's changes, all together."""
+        if not self.timeline:
+            return self
+        base = self.model_copy(update={"timeline": []})
+        data = base.model_dump(mode="json")
+
+        def check_value(key: str, value: Any, ramp: bool) -> str | None:
+            current = _lookup(data, key)
+            if isinstance(current, str) or isinstance(value, str):
+                return "a timeline changes numbers and switches, not names (which shape the run)"
+            if isinstance(current, dict | list) or current is _MISSING:
+                return "not a value of the scenario (a number or switch to change)"
+            try:
+                base.with_changes(
+                    {key: _as_type_of(current, value) if ramp else value}, source="timeline"
+                )
+            except ScenarioError as err:
+                return err.message
+            return None
+
+        timeline_.check_timeline(self.timeline, self.start_date, self.days, check_value)
+        changed: dict[str, Any] = {}
+        for day, values in self.timeline_by_day():
+            changed.update(values)
+            try:
+                base.with_changes(changed, source="timeline")
+            except ScenarioError as err:
+                raise ValueError(
+                    f"timeline: the rules on {self.date_of(day)} (every change up to that "
+                    f"day): {err.key}: {err.message}"
+                ) from None
         return self
 
     def flag_kinds_of(self, activity: str) -> list[tuple[str, str, float]]:

@@ -26,7 +26,9 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 Value = bool | int | float | str
-"""A rule value the timeline may set (a number, a switch or a name)."""
+"""A value a timeline entry may hold; the scenario accepts only numbers and switches (a
+name shapes the run: which list a measure belongs to, a list's kind, an activity's
+domain), and says so for a name."""
 
 CHANGEABLE = (
     "departments.",
@@ -46,6 +48,9 @@ FIXED_KEYS = {
     "scoring.base": "the score's base is where every subject starts and the tally counts from",
     "corporate_scoring.base": "the score's base is where every subject starts and the tally "
     "counts from",
+    "scoring.drift_per_day": "records give back their points decayed at the drift's rate",
+    "corporate_scoring.drift_per_day": "records give back their points decayed at the drift's rate",
+    "behaviour.min_income_factor": "incomes already lost are held at the floor they fell to",
 }
 """Keys a timeline may not change, and why."""
 MAX_ENTRIES = 1000
@@ -125,14 +130,15 @@ def check_timeline(
     timeline: list[Entry],
     start_date: dt.date,
     days: int,
-    check_value: Callable[[str, Any], str | None],
+    check_value: Callable[[str, Any, bool], str | None],
 ) -> None:
     """Raise ValueError ('timeline.N.KEY: why') for a change that is not allowed: a key
     the timeline may not change, a date outside the run (start_date to start_date +
-    days - 1), or a value `check_value(key, value)` refuses (it returns why, or None).
-    A ramp's values are checked at both ends (those between lie within them)."""
+    days - 1), or a value `check_value(key, value, ramp)` refuses (it returns why, or
+    None). A ramp's values are checked at both ends (those between lie within them)."""
     last = start_date + dt.timedelta(days=days - 1)
     for i, entry in enumerate(timeline):
+        ramp = isinstance(entry, Ramp)
         if isinstance(entry, Step):
             dates, values = [entry.date], [(k, v) for k, v in entry.set.items()]
         else:
@@ -146,7 +152,7 @@ def check_timeline(
         for key, value in values:
             why = check_key(key)
             if why is None:
-                why = check_value(key, value)
+                why = check_value(key, value, ramp)
             if why is not None:
                 raise ValueError(f"timeline.{i}.{key}: {why}")
 

@@ -1,0 +1,61 @@
+"""What compiled days can run: the features of a scenario that only the general loop
+has (unsupported), over the whole run when a timeline changes the rules
+(unsupported_in_run). The engine picks its loop from these (Simulation, ENGINES)."""
+
+from __future__ import annotations
+
+from scslab.scenario.schema import Scenario
+
+
+def unsupported(scenario: Scenario) -> list[str]:
+    """Why `scenario` cannot run on compiled days, one reason per feature, naming its
+    key (empty: it can)."""
+    why = []
+    pop = scenario.population
+    if pop.enterprises_per_resident > 0 or pop.individual_businesses_per_resident > 0:
+        why.append(
+            "enterprises (population.enterprises_per_resident or "
+            "individual_businesses_per_resident > 0)"
+        )
+    if scenario.scoring is None:
+        why.append("no scoring section")
+    if scenario.activities:
+        why.append("activities")
+    if scenario.due_process is not None:
+        why.append("due_process")
+    beh = scenario.behaviour
+    if beh.chilling_self > 0 or beh.chilling_contacts > 0:
+        why.append("chilling (behaviour.chilling_self, chilling_contacts)")
+    if scenario.scoring is not None and scenario.scoring.record_expiry_days:
+        why.append("scoring.record_expiry_days")
+    for dept_name, dept in scenario.departments.items():
+        if dept.delay_days:
+            why.append(f"departments.{dept_name}.delay_days")
+        for kind_name, kind in dept.records.items():
+            where = f"departments.{dept_name}.records.{kind_name}"
+            if kind.subject != "resident":
+                why.append(f"{where}.subject: enterprise")
+            if kind.source != "behaviour":
+                why.append(f"{where}.source: {kind.source}")
+            if kind.income_sensitive and beh.default_risk_elasticity > 0:
+                why.append(f"{where}.income_sensitive (with behaviour.default_risk_elasticity)")
+    for list_name, rules in scenario.lists.items():
+        if rules.subject != "resident":
+            why.append(f"lists.{list_name}.subject: enterprise")
+        elif rules.trigger.records:
+            why.append(f"lists.{list_name}.trigger.records")
+    return why
+
+
+def unsupported_in_run(scenario: Scenario) -> list[str]:
+    """unsupported() of the scenario, then of the rules its timeline makes on each day it
+    changes them (a timeline may switch on what compiled days do not run), each reason
+    once, with the date it first holds."""
+    why = {r: r for r in unsupported(scenario)}
+    fixed = scenario.model_copy(update={"timeline": []})
+    changed: dict = {}
+    for day, values in scenario.timeline_by_day():
+        changed.update(values)
+        for r in unsupported(fixed.with_changes(changed, source="timeline")):
+            why.setdefault(r, f"{r} (from {scenario.date_of(day)})")
+    return list(why.values())
