@@ -305,14 +305,9 @@ def _multiplier(
     income_decile: np.ndarray,
     migrant: np.ndarray,
     migrant_multiplier: float,
-    eligible: np.ndarray,
-    subject_class: np.ndarray,
 ) -> float:
-    """Subject i's rate multiplier (no unit): 0 for a subject not eligible (eligible:
-    by class, subject_class[i]); blacklisted, income decile, migrant (each left out when
-    its array is empty)."""
-    if len(eligible) and not eligible[subject_class[i]]:
-        return 0.0
+    """Subject i's rate multiplier (no unit): blacklisted, income decile, migrant (each
+    left out when its array is empty)."""
     mult = listed_multiplier if list_mask[i] & black_bits else 1.0
     if len(income_decile):
         mult *= decile_multiplier[income_decile[i]]
@@ -338,11 +333,15 @@ def _accepted(
 ) -> np.ndarray:
     """The candidates cand[j] accepted by thinning: u[j] (uniform on [0, max multiplier))
     below the candidate's rate multiplier (blacklisted, income decile, migrant, income
-    feedback: each left out when its array is empty)."""
+    feedback: each left out when its array is empty); none whose class subject_class[i]
+    the kind's `eligible` (bool by class; empty: anyone) leaves out."""
     out = np.empty(len(cand), np.int64)
     m = 0
+    restricted = len(eligible) > 0
     for j in range(len(cand)):
         i = cand[j]
+        if restricted and not eligible[subject_class[i]]:
+            continue  # (its rate multiplier is 0: never accepted)
         mult = _multiplier(
             i,
             list_mask,
@@ -352,8 +351,6 @@ def _accepted(
             income_decile,
             migrant,
             migrant_multiplier,
-            eligible,
-            subject_class,
         )
         if len(income_multiplier):
             mult *= income_multiplier[j]
@@ -391,8 +388,11 @@ def records_into(
     how many records were written."""
     accepted = 0
     r = 0
+    restricted = len(eligible) > 0
     for j in range(n_candidates):
         i, u = _candidate(key, day, j, n, max_mult)
+        if restricted and not eligible[subject_class[i]]:
+            continue  # (its rate multiplier is 0: never accepted)
         mult = _multiplier(
             i,
             list_mask,
@@ -402,8 +402,6 @@ def records_into(
             income_decile,
             migrant,
             migrant_multiplier,
-            eligible,
-            subject_class,
         )
         if u < mult:
             seen, named, err = _observation(key, day, accepted, i, n, coverage, error_rate)

@@ -127,6 +127,8 @@ class Scenario(Strict):
         """The timeline as the engine applies it: (day, {key: value}) for each day with a
         change, in day order (scslab.scenario.timeline.changes_by_day); a ramp's values
         rounded where they change an integer."""
+        if not self.timeline:
+            return []
         data = self.model_dump(mode="json")
         return timeline_.changes_by_day(
             self.timeline, self.start_date, lambda key, v: _as_type_of(_lookup(data, key), v)
