@@ -438,3 +438,19 @@ def test_no_chilling_of_a_loyalty_activity_without_monitoring() -> None:
     assert m["chilling"]["counterfactual"] is None and _petition_reduction(m) == 0.0
     unchilled = tiny_run(petitions(chilling=0.0))
     assert _petition_reduction(measure(unchilled, run_missing=True)) == 0.0
+
+
+def test_the_lint_reads_the_rules_a_timeline_makes() -> None:
+    """An association penalty switched on by the timeline of the safeguards variant (which
+    has none) is found, and the finding says from when."""
+    from scslab.analysis.lint import lint
+    from scslab.scenario.loader import load_scenario
+
+    sc = load_scenario("beijing-2018-safeguards")
+    before = {(f.code, f.rule) for f in lint(sc).findings}
+    later = sc.with_changes(
+        {"timeline": [{"date": "2018-06-01", "set": {"scoring.association_penalty": 0.5}}]}
+    )
+    found = [f for f in lint(later).findings if (f.code, f.rule) not in before]
+    assert [f.rule for f in found] == ["scoring.association_penalty"]
+    assert all("from 2018-06-01, by the timeline" in f.why for f in found)

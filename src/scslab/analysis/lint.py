@@ -206,6 +206,8 @@ def _fmt(items: Iterable[str]) -> str:
 # ------------------------------------------------------------------------ the lint
 def lint(scenario: Scenario | str | Path, source: str | Path | None = None) -> LintReport:
     """Read a scenario's rules against the principles in PRINCIPLES; nothing is run.
+    The rules its timeline makes are read too: a finding that only a timeline change
+    brings says from which date.
 
     `scenario`: a Scenario, a built-in name or a YAML file; `source`: the file to name in
     findings when a Scenario object is given.
@@ -219,22 +221,48 @@ def lint(scenario: Scenario | str | Path, source: str | Path | None = None) -> L
     where = _Where(file, text)
     report = LintReport(sc.name, file)
 
+    seen: set[tuple[str, str]] = set()
+    since = [""]  # "" for the scenario's own rules, else the date a timeline change makes them
+
     def add(code: str, rule: str, why: str) -> None:
+        if (code, rule) in seen:
+            return
+        seen.add((code, rule))
         at, line = where.locate(rule)
+        if since[0]:
+            why = f"{why} (from {since[0]}, by the timeline)"
         report.findings.append(
             Finding(code, PRINCIPLES[code][0], SEVERITY_OF[code], rule, at, line, why)
         )
 
-    _lint_contexts(sc, add)
-    _lint_proportion(sc, add)
-    _lint_speech(sc, add)
-    _lint_collective(sc, add)
-    _lint_movement(sc, add)
-    _lint_hearing(sc, add)
-    _lint_safeguards(sc, add)
+    for when, rules in _rules_over_time(sc):
+        since[0] = when
+        for check in (
+            _lint_contexts,
+            _lint_proportion,
+            _lint_speech,
+            _lint_collective,
+            _lint_movement,
+            _lint_hearing,
+            _lint_safeguards,
+        ):
+            check(rules, add)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     report.findings.sort(key=lambda f: (order[f.severity], f.code, f.line or 0, f.rule))
     return report
+
+
+def _rules_over_time(sc: Scenario) -> list[tuple[str, Scenario]]:
+    """The scenario's own rules (with the date ""), then the rules its timeline makes on
+    each day it changes them (with that day's date): a rule a timeline switches on is
+    read as well as one the file sets."""
+    out = [("", sc)]
+    fixed = sc.model_copy(update={"timeline": []})
+    changed: dict = {}
+    for day, values in sc.timeline_by_day():
+        changed.update(values)
+        out.append((sc.date_of(day).isoformat(), fixed.with_changes(changed, source="timeline")))
+    return out
 
 
 def _unrelated(data: dict[str, list[str]], domains: Iterable[str]) -> dict[str, dict]:
