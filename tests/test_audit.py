@@ -454,3 +454,30 @@ def test_the_lint_reads_the_rules_a_timeline_makes() -> None:
     found = [f for f in lint(later).findings if (f.code, f.rule) not in before]
     assert [f.rule for f in found] == ["scoring.association_penalty"]
     assert all("from 2018-06-01, by the timeline" in f.why for f in found)
+
+
+def test_the_counterfactual_keeps_monitoring_off_through_the_timeline() -> None:
+    """Monitoring that only the timeline switches on counts as monitoring, and the run
+    without monitoring keeps it off on those days too."""
+    from scslab.analysis.harm import monitoring_departments, without_monitoring
+    from scslab.scenario.loader import load_scenario
+
+    sc = load_scenario("beijing-2018").with_changes(
+        {
+            "departments.cyberspace.coverage": 0.0,
+            "timeline": [
+                {
+                    "date": "2018-06-01",
+                    "set": {
+                        "departments.cyberspace.coverage": 0.9,
+                        "departments.courts.coverage": 0.5,
+                    },
+                }
+            ],
+        }
+    )
+    assert "cyberspace" in monitoring_departments(sc)
+    cf = without_monitoring(sc)
+    assert cf is not None
+    assert cf.timeline_by_day() == [(151, {"departments.courts.coverage": 0.5})]
+    assert cf.departments["cyberspace"].coverage == 0.0

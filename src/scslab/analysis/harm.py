@@ -342,14 +342,21 @@ def _black_lists(run: Results) -> list[str]:
 # ------------------------------------------------------------------ chilling
 def monitoring_departments(sc: Scenario) -> list[str]:
     """Departments that monitor speech, petitions, gatherings or worship and see some of
-    it (coverage above 0): those with a record kind drawn from posts or another activity,
-    or generated in a MONITORED_CONTEXTS context."""
+    it (coverage above 0, on some day: the timeline may raise it): those with a record
+    kind drawn from posts or another activity, or generated in a MONITORED_CONTEXTS
+    context."""
+    raised = {
+        key.split(".")[1]
+        for _, values in sc.timeline_by_day()
+        for key, value in values.items()
+        if key.startswith("departments.") and key.endswith(".coverage") and value > 0
+    }
     return sorted(
         {
             d
             for d, k, kind in sc.record_kinds()
             if (kind.source != "behaviour" or sc.kind_context(k) in MONITORED_CONTEXTS)
-            and sc.departments[d].coverage > 0
+            and (sc.departments[d].coverage > 0 or d in raised)
         }
     )
 
@@ -368,12 +375,27 @@ def monitored_activities(sc: Scenario) -> dict[str, str]:
 
 def without_monitoring(sc: Scenario) -> Scenario | None:
     """The same scenario with the coverage of every department that monitors speech,
-    petitions, gatherings or worship set to 0 (None: nothing is monitored)."""
+    petitions, gatherings or worship set to 0, and kept at 0 by its timeline (None:
+    nothing is monitored)."""
     depts = monitoring_departments(sc)
     if not depts:
         return None
     changed = {n: sc.departments[n].model_copy(update={"coverage": 0.0}) for n in depts}
-    return sc.model_copy(update={"departments": {**sc.departments, **changed}})
+    zero = {f"departments.{n}.coverage" for n in depts}
+    timeline = [_without_keys(entry, zero) for entry in sc.timeline]
+    return sc.model_copy(
+        update={
+            "departments": {**sc.departments, **changed},
+            "timeline": [e for e in timeline if e is not None],
+        }
+    )
+
+
+def _without_keys(entry: Any, keys: set[str]) -> Any:
+    """A timeline entry without the changes of `keys` (None when nothing is left)."""
+    field = "set" if hasattr(entry, "set") else "ramp"
+    kept = {k: v for k, v in getattr(entry, field).items() if k not in keys}
+    return entry.model_copy(update={field: kept}) if kept else None
 
 
 def find_counterfactual(path: str | Path, sc: Scenario) -> Path | None:
