@@ -190,3 +190,15 @@ def test_each_explained_listing_is_one_of_the_run(churn_run: Path) -> None:
             assert all(rec[r]["effective_day"] <= x["start"] for r in x["decisive_records"])
             if x["wrongful"] and x["list"] == "railway_misconduct":
                 assert x["listed_without_erroneous_records"] is False
+
+
+def test_a_run_whose_rules_change_is_explained_as_approximate(tmp_path) -> None:
+    """explain replays a run with the rules of day 0: with a timeline (here the rollout's
+    enrolment) it says the story is approximate, and from when."""
+    from scslab import Simulation
+
+    out = tmp_path / "rollout"
+    Simulation("beijing-2018-rollout", seed=1, residents=1500, days=40).run(out=out)
+    e = explain(out, 0)
+    assert not e.exact
+    assert any("approximate from 2018-07-01" in n for n in e.notes)

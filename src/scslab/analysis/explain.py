@@ -162,6 +162,13 @@ def explain(path: str | Path, resident: int | None = None, pick: str | None = No
     exact = True
 
     # ---- the model, replayed
+    if sc.timeline or (sc.scoring is not None and sc.scoring.enrolled_share < 1.0):
+        first = sc.timeline_by_day()[0][0] if sc.timeline else 0
+        exact = False
+        notes.append(
+            "the run's rules change over time (timeline or enrolment) and the replay uses the "
+            f"rules of day 0 only: approximate from {sc.date_of(first)}"
+        )
     model = Model.of(sc, int(run.manifest["seed"]))
     contacts_black = None
     if sc.scoring is not None and sc.scoring.association_penalty > 0:
