@@ -74,6 +74,9 @@ class Side:
     cols: dict[str, np.ndarray] = field(default_factory=dict)
     listed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     """Ids of the agents on some list, increasing (kept from each day's listing changes)."""
+    since: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int16))
+    """since[l, i]: the day agent i last entered list l; kept only where a measure's
+    response learns (Measure.learning_half_life_days), else empty."""
     common_grade: int = field(init=False)
     """The grade of the base score (most agents are in it: the score tally counts the
     others), -1 without scores."""
@@ -117,6 +120,7 @@ def metric_space(
     domains: DomainRules,
     firm_lists: list[str],
     rollout: bool = False,
+    responding: frozenset[str] = frozenset(),
 ) -> tuple[MetricSpace, dict[str, np.ndarray]]:
     """Metric columns of one side; families only for departments and domains it has.
 
@@ -128,7 +132,8 @@ def metric_space(
     delay: a timeline may turn one into the other) in the side's domains; cols
     ["blocked_by"][domain, bit] is the column of own list `bit` (0 to 7) and of firm list
     bit - 8 (8 to 15), -1 where none is named. `enrolled` (residents in the score) only
-    with a rollout of enrolment.
+    with a rollout of enrolment. avoided:<domain>: attempts not made (given up or
+    replaced) because of a list, named for the `responding` domains (listresponse_of).
     """
     space = MetricSpace()
     code = 0 if side == "resident" else 1
@@ -161,6 +166,7 @@ def metric_space(
     cols["ever_listed"] = space.family("ever_listed", lists.names)
     for outcome in OUTCOMES:
         cols[outcome] = family(outcome, list(DOMAINS), own_domains)
+    cols["avoided"] = family("avoided", list(DOMAINS), own_domains & responding)
     cols["blocked_by"] = np.full((len(DOMAINS), 16), -1, np.int64)
     for d, domain in enumerate(DOMAINS):
         if domain not in own_domains:
@@ -194,6 +200,30 @@ def metric_space(
         if rollout:
             cols["enrolled"] = np.array([space.add("enrolled")])
     return space, cols
+
+
+def listresponse_of(sc: Scenario) -> tuple[dict[str, frozenset[str]], dict[str, bool]]:
+    """Per side ('resident', 'enterprise'): the domains where a measure of its own lists
+    brings a response (Measure.attempt_multiplier and floor), and whether a response
+    learns (a half-life), in the scenario or in the rules of any day of its timeline."""
+    domains: dict[str, set[str]] = {"resident": set(), "enterprise": set()}
+    learning = {"resident": False, "enterprise": False}
+    rules = [sc]
+    changed: dict[str, Any] = {}
+    for _, values in sc.timeline_by_day():
+        changed.update(values)
+        if not any(key.startswith("measures.") for key in values):
+            continue  # the measures are as the day before
+        rules.append(
+            sc.model_copy(update={"timeline": []}).with_changes(changed, source="timeline")
+        )
+    for rule in rules:
+        for m in rule.measures.values():
+            side = rule.lists[m.list].subject
+            if m.responds():
+                domains[side].update(m.domains)
+            learning[side] |= m.learning_half_life_days is not None
+    return {k: frozenset(v) for k, v in domains.items()}, learning
 
 
 def attempt_flags(
@@ -249,6 +279,7 @@ class RunState:
         r = pop.residents
         nd = len(pop.district_names)
         sides = []
+        responding, learning = listresponse_of(sc)
         for name, n, lists, score, cell, groups in (
             (
                 "resident",
@@ -279,6 +310,7 @@ class RunState:
                 domains,
                 ent_lists.names,
                 has_rollout(sc),
+                responding[name],
             )
             prefix = "" if name == "resident" else "enterprise."
             scorer = Scorer(score, n) if score else None
@@ -303,6 +335,8 @@ class RunState:
                 ),
                 cols=cols,
             )
+            if learning[name]:
+                side.since = np.zeros((max(len(lists), 1), n), np.int16)
             sides.append(side)
         self.res, self.ent = sides
         assert self.res.acc.shape[0] == nd * 20

@@ -33,7 +33,7 @@ from scslab.engine.collectors import (
 )
 from scslab.engine.compiled import N_PHASES
 from scslab.engine.listcounts import count_changes
-from scslab.engine.state import HIST_LO, RunState
+from scslab.engine.state import HIST_LO, RunState, Side
 from scslab.model.activities import (
     draw_attempts,
     draw_by_cell,
@@ -196,6 +196,9 @@ def lists_and_measures(
         if len(changes) == 0:
             continue
         st.trail.listing_changes(s, day, changes)
+        if side.since.size:  # the day of listing, for responses that learn
+            entered = changes.entered
+            side.since[changes.bit[entered], changes.subject[entered]] = day
         count_changes(
             changes.subject,
             changes.bit,
@@ -309,6 +312,8 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
             attempts = drawn.reached
         else:
             attempts = draw_attempts(acts, a, side.n, None, None, st.activity_keys[a], day)
+        if dom.response is not None and len(attempts):
+            attempts = respond_to_lists(st, side, a, d, attempts, day)
         if len(attempts) == 0:
             continue
         out_blocked = np.empty(len(attempts), np.int64)
@@ -351,6 +356,31 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
         np.concatenate(parts) if parts else np.zeros(0, np.int64) for parts in flagged
     ]
     return shocks
+
+
+def respond_to_lists(
+    st: RunState, side: Side, a: int, d: int, attempts: np.ndarray, day: int
+) -> np.ndarray:
+    """The attempts at activity a (domain d) that listed subjects still make; those
+    their lists make them avoid are counted in avoided:<domain>, and the replaced ones
+    among them in attempts and wait_days (with the activity's base wait), never met by
+    a measure (ListResponse.respond)."""
+    response = side.domains.response
+    assert response is not None
+    if d not in response.domains():
+        return attempts
+    rng = day_rng(st.seed, f"listresponse.{st.activities.names[a]}", day)
+    made, avoided, replaced = response.respond(
+        d, attempts, side.list_state.mask, side.since, day, rng
+    )
+    col = int(side.cols["avoided"][d])
+    if col >= 0:
+        count_into(side.acc, side.cell[avoided], col)
+    if len(replaced):
+        outcome = side.cols["outcomes"][d]
+        count_into(side.acc, side.cell[replaced], int(outcome[0]))
+        np.add.at(side.acc[:, outcome[5]], side.cell[replaced], float(st.activities.base_wait[a]))
+    return made
 
 
 def behaviour(

@@ -42,6 +42,7 @@ class DomainRules:
     reward_bits: np.ndarray  # uint8 [domains], resident red lists that open the green channel
     reward_score: np.ndarray  # float64 [domains], score that opens it (inf: none)
     wait_factor: np.ndarray  # float64 [domains], multiplier on waits in the green channel
+    response: ListResponse | None = None  # listed subjects' response (None: nobody responds)
 
     @classmethod
     def compile(
@@ -82,8 +83,99 @@ class DomainRules:
                         reward_score[d] = min(reward_score[d], score.floor_of(rw.grade_at_least))
                     wait_factor[d] = min(wait_factor[d], rw.wait_factor)
         return cls(
-            t["bo"], t["br"], t["do"], t["dr"], delay_days, t["rb"], reward_score, wait_factor
+            t["bo"],
+            t["br"],
+            t["do"],
+            t["dr"],
+            delay_days,
+            t["rb"],
+            reward_score,
+            wait_factor,
+            ListResponse.compile(scenario, subject, own),
         )
+
+
+@dataclass(frozen=True)
+class ListResponse:
+    """How subjects on their own lists respond to the measures (scenario Measure:
+    attempt_multiplier, attempt_multiplier_floor, learning_half_life_days, avoidance),
+    per domain and own list bit. Where two measures of one list share a domain, the
+    lower multipliers, the shorter half-life and the larger avoidance hold. Lists of
+    represented enterprises bring no response of their representatives."""
+
+    multiplier: np.ndarray  # float64 [domains, 8]: share of attempts made on the day of listing
+    floor: np.ndarray  # float64 [domains, 8]: share made long after listing
+    half_life: np.ndarray  # float64 [domains, 8], days (inf: no learning)
+    avoidance: np.ndarray  # float64 [domains, 8]: share of avoided attempts replaced
+
+    @classmethod
+    def compile(cls, scenario: Scenario, subject: Subject, own: ListRules) -> ListResponse | None:
+        """The response to the measures of subjects of kind `subject`; None when no
+        measure of their own lists has one."""
+        shape = (len(DOMAINS), 8)
+        mult, floor = np.ones(shape), np.ones(shape)
+        half_life, avoid = np.full(shape, np.inf), np.zeros(shape)
+        any_response = False
+        for m in scenario.measures.values():
+            if scenario.lists[m.list].subject != subject or not m.responds():
+                continue
+            any_response = True
+            b = own.names.index(m.list)
+            low = (
+                m.attempt_multiplier
+                if m.attempt_multiplier_floor is None
+                else m.attempt_multiplier_floor
+            )
+            for dom in m.domains:
+                d = DOMAINS.index(dom)
+                mult[d, b] = min(mult[d, b], m.attempt_multiplier)
+                floor[d, b] = min(floor[d, b], low)
+                if m.learning_half_life_days is not None:
+                    half_life[d, b] = min(half_life[d, b], m.learning_half_life_days)
+                avoid[d, b] = max(avoid[d, b], m.avoidance)
+        return cls(mult, floor, half_life, avoid) if any_response else None
+
+    def domains(self) -> np.ndarray:
+        """Indices of the domains where some list brings a response."""
+        return np.flatnonzero(((self.multiplier < 1.0) | (self.floor < 1.0)).any(axis=1))
+
+    def learns(self) -> bool:
+        """True when some response changes with the days since listing (learning)."""
+        return bool(np.isfinite(self.half_life).any())
+
+    def respond(
+        self,
+        d: int,
+        attempts: np.ndarray,
+        mask: np.ndarray,
+        since: np.ndarray,
+        day: int,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Split the attempts (ids, one entry per attempt) in domain d into those made
+        (to meet the measures), those avoided and, among the avoided, those replaced by
+        an unrestricted alternative. For each own list l in the subject's `mask`, in bit
+        order, an attempt not yet avoided is avoided with probability 1 - m_l, where
+        m_l = floor + (multiplier - floor) * 0.5 ** (days since listing / half-life);
+        since[l, i]: the day subject i entered list l (unused without learning)."""
+        made = np.ones(len(attempts), np.bool_)
+        replaced = np.zeros(len(attempts), np.bool_)
+        on = mask[attempts]
+        for b in range(8):
+            m0, low = float(self.multiplier[d, b]), float(self.floor[d, b])
+            if m0 >= 1.0 and low >= 1.0:
+                continue
+            hit = np.flatnonzero(made & ((on >> b) & 1 == 1))
+            if len(hit) == 0:
+                continue
+            m = np.full(len(hit), m0)
+            if np.isfinite(self.half_life[d, b]):
+                days = np.maximum(day - since[b, attempts[hit]].astype(np.float64), 0.0)
+                m = low + (m0 - low) * np.exp2(-days / self.half_life[d, b])
+            gone = hit[rng.random(len(hit)) >= m]
+            made[gone] = False
+            replaced[gone] = rng.random(len(gone)) < self.avoidance[d, b]
+        return attempts[made], attempts[~made], attempts[replaced]
 
 
 @dataclass(frozen=True)

@@ -291,6 +291,48 @@ class Measure(Strict):
     domains: builtins.list[Domain] = Field(min_length=1)
     effect: Literal["block", "delay"] = "block"
     delay_days: Days = Field(0, description="For effect 'delay': days added to the wait.")
+    attempt_multiplier: Probability = Field(
+        1.0,
+        description="Listed subjects' response to the list: the share of their attempts in "
+        "the measure's domains that they still make, from the day of listing (the rest are "
+        "avoided: given up, or replaced by an unrestricted alternative). ASSUMED default 1: "
+        "no response, every attempt is made and meets the measure.",
+    )
+    attempt_multiplier_floor: Probability | None = Field(
+        None,
+        description="Learning: the share of attempts still made long after listing; the "
+        "multiplier decays from attempt_multiplier toward it with learning_half_life_days. "
+        "ASSUMED default None: no learning (the multiplier stays at attempt_multiplier).",
+    )
+    learning_half_life_days: HalfLife | None = Field(
+        None,
+        description="Days for the multiplier to go half of the way from attempt_multiplier "
+        "to attempt_multiplier_floor (days counted from the day of listing). Required with "
+        "attempt_multiplier_floor; ASSUMED example 60 days.",
+    )
+    avoidance: Probability = Field(
+        0.0,
+        description="Share of the avoided attempts replaced by an unrestricted alternative "
+        "(the slow train, not the high-speed one): made with the activity's base wait, "
+        "counted in attempts, never blocked. ASSUMED default 0: avoided attempts are given "
+        "up. Both are counted in avoided:<domain>.",
+    )
+
+    @model_validator(mode="after")
+    def _learning(self) -> Self:
+        if (self.attempt_multiplier_floor is None) != (self.learning_half_life_days is None):
+            raise ValueError(
+                "measure: give attempt_multiplier_floor and learning_half_life_days together"
+            )
+        floor = self.attempt_multiplier_floor
+        if floor is not None and floor > self.attempt_multiplier:
+            raise ValueError("measure: attempt_multiplier_floor is above attempt_multiplier")
+        return self
+
+    def responds(self) -> bool:
+        """True when listed subjects make fewer attempts because of this measure."""
+        floor = self.attempt_multiplier_floor
+        return self.attempt_multiplier < 1.0 or (floor is not None and floor < 1.0)
 
 
 class Reward(Strict):
