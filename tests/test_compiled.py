@@ -269,7 +269,7 @@ def test_auto_takes_compiled_days_at_any_size() -> None:
 # general loop does, refuse it (compiled.unsupported names it when it is in use), or
 # nothing, because it has no effect in the scenarios they run.
 RUN = {
-    "name", "description", "days", "start_date", "timeline.",
+    "name", "description", "days", "burn_in_days", "start_date", "timeline.",
     "population.table", "population.residents_at_scale_1", "population.migrant_share",
     "population.household_size_mean", "population.employment_rate",
     "population.friends_per_resident", "population.friends_same_district",

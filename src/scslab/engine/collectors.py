@@ -553,13 +553,15 @@ class DailySeries:
         """Sum one day's cells into groups and keep them."""
         self.values.append(self.groups.sum_cells(cells))
 
-    def long_frame(self) -> pd.DataFrame:
+    def long_frame(self, first: int = 0) -> pd.DataFrame:
         """day, group_by, group, metric (categorical), value (one row each), for every
-        metric but those left out."""
+        metric but those left out, of the days from `first` on (its day 0: a burn-in's
+        days before it are left out)."""
         g = len(self.groups.group)
         keep = np.setdiff1d(np.arange(len(self.space)), self.left_out)
         m = len(keep)
-        arr = np.stack(self.values) if self.values else np.zeros((0, g, len(self.space)))
+        values = self.values[first:]
+        arr = np.stack(values) if values else np.zeros((0, g, len(self.space)))
         if m < len(self.space):
             arr = arr[:, :, keep]  # [days, g, m]
         d = len(arr)

@@ -72,6 +72,7 @@ def run_general(st: RunState, progress: Callable[[int, int], None] | None) -> No
     phase = st.phase_seconds
     clock = time.perf_counter
     for day in range(st.days):
+        st.report_from(day)
         st.apply_timeline(day)
         today = Today(day)
         for step in STEPS:
@@ -217,8 +218,11 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
     in_days = 0.0  # seconds in run_days (the cycle counts' span)
     try:
         # chunks of `step` days, and a chunk from each day the timeline changes a rule
-        starts = sorted(set(range(0, days, step)) | {d for d in st.changes if 0 < d < days})
+        # (and one from the burn-in's end)
+        changed = {d for d in st.changes if 0 < d < days} | ({st.burn_in} if st.burn_in else set())
+        starts = sorted(set(range(0, days, step)) | changed)
         for chunk, (first, last) in enumerate(itertools.pairwise([*starts, days])):
+            st.report_from(first)
             if first > 0 and st.apply_timeline(first):
                 kind_table, score_table, list_table = _rule_tables(st)
                 score_arrays = score_arrays._replace(unenrolled=st.unenrolled)

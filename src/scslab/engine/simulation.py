@@ -27,7 +27,7 @@ from scslab.engine.state import RunState
 from scslab.engine.steps import PHASES
 from scslab.engine.support import unsupported_in_run
 from scslab.engine.tables import tables
-from scslab.scenario.bounds import check_run_size
+from scslab.scenario.bounds import MAX_DAYS, RunSizeError, check_run_size
 from scslab.scenario.loader import load_scenario
 from scslab.scenario.population import Population, build_population, resident_count
 from scslab.scenario.schema import Scenario
@@ -80,8 +80,9 @@ class Outputs:
 class Simulation:
     """A scenario run on a synthetic city.
 
-    seed, and scale (share of the whole city) or residents, fix the run; days defaults
-    to the scenario's; agents: write per-agent tables (default: up to 1M residents);
+    seed, and scale (share of the whole city) or residents, fix the run; days (the
+    reported days, after the scenario's burn_in_days) defaults to the scenario's;
+    agents: write per-agent tables (default: up to 1M residents);
     engine: see ENGINES (the tables are the same whichever runs).
 
     >>> sim = Simulation("beijing-2018", seed=1, residents=20_000, days=30)
@@ -115,6 +116,12 @@ class Simulation:
         """The engine run() uses: "compiled" when asked for or, with "auto", when the
         scenario has nothing that support.unsupported() names."""
         check_run_size(scale, residents, days, seed)
+        if days is not None and days + self.scenario.burn_in_days > MAX_DAYS:
+            raise RunSizeError(
+                ("days",),
+                f"with the scenario's burn_in_days ({self.scenario.burn_in_days}) must be at "
+                f"most {MAX_DAYS - self.scenario.burn_in_days} (got {days})",
+            )
         self.seed = int(seed)
         self.n_residents = resident_count(self.scenario.population, scale, residents)
         self.scale = self.n_residents / self.scenario.population.residents_at_scale_1
@@ -154,7 +161,10 @@ class Simulation:
             phase("build")
         pop = self.build()
         t_built = time.perf_counter()
-        st = self.state = RunState(self.scenario, pop, self.seed, self.days, self.agents, PHASES)
+        burn_in = self.scenario.burn_in_days
+        st = self.state = RunState(
+            self.scenario, pop, self.seed, burn_in + self.days, self.agents, PHASES, burn_in
+        )
         t_setup = time.perf_counter()
         if phase is not None:
             phase("days")
@@ -191,6 +201,7 @@ class Simulation:
             "residents": pop.n_residents,
             "enterprises": pop.n_enterprises,
             "days": self.days,
+            "burn_in_days": self.scenario.burn_in_days,
             "start_date": self.scenario.start_date.isoformat(),
             "agent_tables": self.agents,
             "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -245,7 +245,9 @@ class RunState:
     """Everything a run keeps between days (see the module's docstring).
 
     scenario, population, seed, days and agents (whether per-agent tables are kept)
-    are the run's; `phases`: the names of the day's steps, whose seconds are added up in
+    are the run's; days counts every day run, the burn-in's first: burn_in days run
+    before the reported day 0 (internal day burn_in; see report_from()); `phases`: the
+    names of the day's steps, whose seconds are added up in
     phase_seconds; worker_seconds: seconds of work done in the worker thread (zero when
     it runs inline); worker: that thread, while the general loop runs with one.
     """
@@ -258,8 +260,10 @@ class RunState:
         days: int,
         agents: bool,
         phases: tuple[str, ...],
+        burn_in: int = 0,
     ) -> None:
         self.scenario = scenario
+        self.burn_in = burn_in
         self.population = pop
         self.seed = seed
         self.days = days
@@ -418,8 +422,9 @@ class RunState:
         self.enrolled_cells: np.ndarray = np.zeros(0)
         self._enrol(sc)
         self.today_ids = np.zeros(0, np.int64)
-        # the timeline: the rules' values by day, applied by apply_timeline()
-        self.changes = dict(sc.timeline_by_day())
+        # the timeline: the rules' values by (internal) day, applied by apply_timeline();
+        # its dates are of the reported days, after the burn-in
+        self.changes = {day + burn_in: values for day, values in sc.timeline_by_day()}
         self._without_timeline = sc.model_copy(update={"timeline": []})
         self._changed: dict[str, Any] = {}
 
@@ -435,6 +440,18 @@ class RunState:
         self.enrolled_cells = np.bincount(
             self.res.cell, weights=enrolled.astype(np.float64), minlength=n_cells
         ).astype(np.float64)
+
+    def report_from(self, day: int) -> None:
+        """Before the steps of internal day `day`: if it is the reported day 0 (the end of
+        a burn-in), start the per-agent counts afresh (days blacklisted, blocked attempts,
+        days wrongfully blacklisted, income shocks), so that they count reported days."""
+        if day != self.burn_in or day == 0:
+            return
+        for counts in (self.days_blacklisted, self.blocked_count, self.wrongful_count):
+            counts[:] = 0
+        self.trail.days_wrongful[:] = 0
+        self.trail.first_shock_day[:] = -1
+        self.trail.income_shocks[:] = 0
 
     def apply_timeline(self, day: int) -> bool:
         """Put the timeline's changes of `day` (if any) into the rules, before the day's

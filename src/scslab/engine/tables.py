@@ -1,6 +1,12 @@
 """The run's output tables, made from its state at the end: the daily metrics by
 group, the score histograms and (with per-agent tables) residents, enterprises and
-records."""
+records.
+
+A run with a burn-in (RunState.burn_in days before day 0) reports from day 0: the
+burn-in's rows are left out of the metrics, the score histogram and the records table
+(whose day columns are shifted to day 0), and the per-agent counts are of the reported
+days (RunState.report_from); the listings table keeps the burn-in's changes, with
+negative days, so that every listing on day 0 has its entry."""
 
 from __future__ import annotations
 
@@ -9,13 +15,16 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from scslab.engine.state import HIST_HI, HIST_LO, RunState
-from scslab.model.records import STATUS_NAMES
+from scslab.model.records import STATUS_NAMES, UNSET_DAY_COLUMNS
 from scslab.model.scoring import grades_of
 from scslab.scenario.tables import AGE_BANDS
 
 
 def tables(st: RunState) -> dict[str, pd.DataFrame]:
-    parts = [st.res.series.long_frame(), st.ent.series.long_frame()]
+    """The run's tables by name (see the module's docstring), days counted from the
+    reported day 0."""
+    skip = st.burn_in
+    parts = [st.res.series.long_frame(skip), st.ent.series.long_frame(skip)]
     metrics = pd.DataFrame(
         {
             col: union_categoricals([p[col] for p in parts], sort_categories=True)
@@ -30,6 +39,8 @@ def tables(st: RunState) -> dict[str, pd.DataFrame]:
     n_bins = int((HIST_HI - HIST_LO) // 10.0)
     if st.hist_rows:
         h = np.stack(st.hist_rows)
+        h = h[h[:, 0] >= skip]
+        h[:, 0] -= skip
         hist = pd.DataFrame(
             {
                 "day": np.repeat(h[:, 0].astype(np.int16), n_bins),
@@ -44,7 +55,9 @@ def tables(st: RunState) -> dict[str, pd.DataFrame]:
     tables = {"metrics": metrics, "score_histogram": hist}
     if st.agents:
         tables.update(agent_tables(st))
-        tables["listings"] = st.trail.listings_frame(st.res.lists.names, st.ent.lists.names)
+        listings = st.trail.listings_frame(st.res.lists.names, st.ent.lists.names)
+        listings["day"] = (listings["day"] - skip).astype(np.int16)
+        tables["listings"] = listings
     return tables
 
 
@@ -52,7 +65,7 @@ def agent_tables(st: RunState) -> dict[str, pd.DataFrame]:
     pop = st.population
     assert pop is not None
     r, e = pop.residents, pop.enterprises
-    log = st.log.as_columns()
+    log = reported_records(st.log.as_columns(), st.burn_in)
     n, ne = pop.n_residents, pop.n_enterprises
     res_subject = st.kinds.subject[log["kind"]] == 0
     res = pd.DataFrame(
@@ -101,7 +114,8 @@ def agent_tables(st: RunState) -> dict[str, pd.DataFrame]:
     res["wrongful_blocked_attempts"] = st.wrongful_count
     res["listed_contacts"] = st.listed_contacts.astype(np.int32)  # schema as before
     res["days_wrongfully_blacklisted"] = st.trail.days_wrongful
-    res["first_income_shock_day"] = st.trail.first_shock_day
+    first = st.trail.first_shock_day
+    res["first_income_shock_day"] = np.where(first >= 0, first - st.burn_in, -1).astype(np.int16)
     res["income_shocks"] = st.trail.income_shocks
     res["income_factor"] = st.income.all_at(last)
     res["posting_propensity"] = st.chill.all_at(last)
@@ -115,3 +129,17 @@ def agent_tables(st: RunState) -> dict[str, pd.DataFrame]:
     records["points"] = st.points[log["kind"]]
     records["status"] = pd.Categorical.from_codes(log["status"], list(STATUS_NAMES))
     return {"residents": res, "enterprises": ent, "records": records}
+
+
+def reported_records(log: dict[str, np.ndarray], burn_in: int) -> dict[str, np.ndarray]:
+    """The record log's columns without the records written in a burn-in of `burn_in`
+    days, their days (day, effective_day and the set ones of UNSET_DAY_COLUMNS) counted
+    from the reported day 0."""
+    if burn_in == 0:
+        return log
+    keep = log["day"] >= burn_in
+    out = {name: col[keep] for name, col in log.items()}
+    for name in ("day", "effective_day", *UNSET_DAY_COLUMNS):
+        col = out[name]
+        out[name] = np.where(col >= 0, col - burn_in, col).astype(col.dtype)
+    return out

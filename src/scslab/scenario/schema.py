@@ -99,6 +99,18 @@ class Scenario(Strict):
         Field(strict=True, ge=1),
         at_most(MAX_DAYS, " days", "days are stored as int16, with room for the spans after"),
     ] = 365
+    burn_in_days: Annotated[
+        int,
+        Field(strict=True, ge=0),
+        at_most(MAX_DAYS - 1, " days", "days are stored as int16, with room for the spans after"),
+    ] = Field(
+        0,
+        description="Days run before day 0 and not reported (a warm-up, so that day 0 starts "
+        "with records, lists and scores already formed): their rows are left out of the "
+        "metrics and score histogram, the records table and the per-agent counts; the "
+        "listings table keeps their changes with negative days. The timeline's rules start "
+        "on its dates, after the burn-in. burn_in_days + days is at most 7300.",
+    )
     population: PopulationSpec = PopulationSpec()
     departments: dict[Name, Department]
     scoring: Scoring | None = None
@@ -238,6 +250,16 @@ class Scenario(Strict):
                         f"due_process.kinds.{kname}: unknown record kind; "
                         f"allowed: {', '.join(sorted(kinds)) or '(none defined)'}"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _burn_in_fits(self) -> Self:
+        if self.burn_in_days + self.days > MAX_DAYS:
+            raise ValueError(
+                f"burn_in_days: burn_in_days + days must be at most {MAX_DAYS} (days are "
+                f"stored as int16, with room for the spans after); got "
+                f"{self.burn_in_days} + {self.days}"
+            )
         return self
 
     @model_validator(mode="after")
