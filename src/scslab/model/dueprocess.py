@@ -5,7 +5,12 @@ on the day it takes effect, a due-process path drawn from its kind's rule
 (`Scenario.due_process_for`), all at once and vectorised:
 
 - notice: with probability `notice.share` the subject is told, `notice.delay_days` later;
-  a subject who is not told cannot appeal;
+  a subject who is not told cannot appeal, unless the rule's appeal is `from_first_block`:
+  then a resident who was not told learns of a record that holds them on a list the first
+  day a measure blocks them, and the appeal window opens that day (blocked());
+- days listed before knowing: each resident's days on a list with neither a notice of a
+  record that listed them nor a block since (count_unaware(); residents table
+  `days_listed_unaware`);
 - appeal: a notified resident appeals with probability base x education multiplier x
   income-decile multiplier (x erroneous_multiplier when the record is in fact wrong), on a
   day drawn uniformly within `appeal.window_days` of the notice; an enterprise appeals
