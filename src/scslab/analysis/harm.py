@@ -9,6 +9,9 @@ returns, JSON-ready:
 - time to clear: wrongful listing episodes, the share cleared by the end and the days it
   took; erroneous records and the days until they were corrected;
 - appeals filed and won, by hukou, income decile and district (per 100,000);
+- listed unaware: days residents spent on a list before they knew of it (neither a
+  notice of a record that listed them nor a block by a measure yet), per 100,000
+  residents, with a 95% interval that resamples residents;
 - disparate impact: the rate of being blacklisted and of blocked attempts of migrants
   against hukou holders (rate ratios), overall and within each district and income
   decile, with 95% intervals (see `scslab.analysis.stats`: within a run, Katz log intervals for
@@ -158,6 +161,23 @@ def listing_episodes(listings: pd.DataFrame | None, last_day: int) -> pd.DataFra
     ep = starts.merge(exits[[*keys, "k", "day"]], on=[*keys, "k"], how="left", suffixes=("", "_x"))
     ep["end"] = ep["day_x"].fillna(-1).astype(int)
     return ep.rename(columns={"day": "start"})[[*keys, "start", "end", "wrongful"]]
+
+
+def _unaware(residents: pd.DataFrame) -> dict[str, Any]:
+    n = len(residents)
+    days = residents.get("days_listed_unaware", pd.Series(0, index=residents.index))
+    return {
+        "residents_listed_unaware": int((days > 0).sum()),
+        "residents_listed_unaware_per_100k": PER * float((days > 0).sum()) / n,
+        "days_listed_unaware": int(days.sum()),
+        "days_listed_unaware_per_100k": PER * float(days.sum()) / n,
+        "mean_days_per_resident_listed_unaware": (
+            float(days[days > 0].mean()) if (days > 0).any() else 0.0
+        ),
+        "intervals": {
+            "days_listed_unaware_per_100k": cluster_rate(days.to_numpy(), n, seed=3),
+        },
+    }
 
 
 def _time_to_clear(run: Results, last_day: int) -> dict[str, Any]:
@@ -537,6 +557,7 @@ def measure(
         "wrongful": _wrongful(run, residents),
         "time_to_clear": _time_to_clear(run, days - 1),
         "appeals": _appeals(run),
+        "unaware": _unaware(residents),
         "disparate_impact": _disparate(run, residents),
         "green_channel": _green_channel(run),
         "chilling": _chilling(run, sc, cf_path, why),

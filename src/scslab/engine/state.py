@@ -444,7 +444,8 @@ class RunState:
     def report_from(self, day: int) -> None:
         """Before the steps of internal day `day`: if it is the reported day 0 (the end of
         a burn-in), start the per-agent counts afresh (days blacklisted, blocked attempts,
-        days wrongfully blacklisted, income shocks), so that they count reported days."""
+        days wrongfully blacklisted, income shocks, days listed unaware), so that they
+        count reported days."""
         if day != self.burn_in or day == 0:
             return
         for counts in (self.days_blacklisted, self.blocked_count, self.wrongful_count):
@@ -452,6 +453,7 @@ class RunState:
         self.trail.days_wrongful[:] = 0
         self.trail.first_shock_day[:] = -1
         self.trail.income_shocks[:] = 0
+        self.dp.days_unaware[:] = 0
 
     def apply_timeline(self, day: int) -> bool:
         """Put the timeline's changes of `day` (if any) into the rules, before the day's

@@ -159,6 +159,7 @@ def due_process(st: RunState, day: int) -> None:
         st.rep_wrongful,
         st.ent.lists.black_bits,
     )
+    st.dp.count_unaware(day, st.res.list_state.mask)
     st.dp.plan(day, st.today_ids, st.log, sides)
     st.dp.step(day, st.log, sides)
     hold_unenrolled(st)
@@ -344,8 +345,10 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
             out_blocked,
             out_done,
         )
-        if not firm and acts.income_loss[a] > 0 and nb_:
-            shocks.append((out_blocked[:nb_], float(acts.income_loss[a])))
+        if not firm and nb_:
+            st.dp.blocked(day, out_blocked[:nb_], st.log, side)
+            if acts.income_loss[a] > 0:
+                shocks.append((out_blocked[:nb_], float(acts.income_loss[a])))
         if nd_ and (posting or len(flag_of)):
             done = out_done[:nd_]
             if posting:

@@ -114,6 +114,7 @@ def agent_tables(st: RunState) -> dict[str, pd.DataFrame]:
     res["wrongful_blocked_attempts"] = st.wrongful_count
     res["listed_contacts"] = st.listed_contacts.astype(np.int32)  # schema as before
     res["days_wrongfully_blacklisted"] = st.trail.days_wrongful
+    res["days_listed_unaware"] = st.dp.days_unaware
     first = st.trail.first_shock_day
     res["first_income_shock_day"] = np.where(first >= 0, first - st.burn_in, -1).astype(np.int16)
     res["income_shocks"] = st.trail.income_shocks

@@ -5,13 +5,20 @@ on the day it takes effect, a due-process path drawn from its kind's rule
 (`Scenario.due_process_for`), all at once and vectorised:
 
 - notice: with probability `notice.share` the subject is told, `notice.delay_days` later;
-  a subject who is not told cannot appeal;
+  a subject who is not told cannot appeal, unless the rule's appeal is `from_first_block`:
+  then a resident who was not told learns of a record that holds them on a list the first
+  day a measure blocks them, and the appeal window opens that day (blocked());
+- days listed before knowing: each resident's days on a list with neither a notice of a
+  record that listed them nor a block since (count_unaware(); residents table
+  `days_listed_unaware`);
 - appeal: a notified resident appeals with probability base x education multiplier x
   income-decile multiplier (x erroneous_multiplier when the record is in fact wrong), on a
   day drawn uniformly within `appeal.window_days` of the notice; an enterprise appeals
   with the attributes of its legal representative;
 - review: the appeal is decided `review.days_to_decide` days later; an erroneous record is
-  corrected with probability `find_error`, a true one overturned with `overturn_true`;
+  corrected with probability `find_error`, a true one overturned with `overturn_true`,
+  both those of the review's kind (human or automated: `due_process.review_kinds`) unless
+  the rule gives its own;
 - repair: after the repair window the subject ends the record early at `rate_per_year`
   (by paying, complying or a course; `wait` ends it at the window);
 - expiry: the record's points leave the score after `expiry_days` (by default the scoring
@@ -42,13 +49,17 @@ from typing import Protocol
 import numpy as np
 
 from scslab.model.departments import RecordKinds
-from scslab.model.dueprocess_kernels import decide, plan, release
+from scslab.model.dueprocess_kernels import decide, plan, plan_learned, release
 from scslab.model.lists import ListRules, ListState
 from scslab.model.records import ACTIVE, CORRECTED, REPAIRED, RecordLog
 from scslab.model.scoring import Scorer
 from scslab.scenario.rates import decile_multipliers
 from scslab.scenario.schema import Scenario
+from scslab.scenario.sections import ReviewKinds
 from scslab.streams import stream_key
+
+NEVER = np.iinfo(np.int64).max
+"""A day that never comes (a resident who does not know of their listing)."""
 
 FILE, DECIDE, REPAIR = 0, 1, 2
 """Due-process events: an appeal is filed, an appeal is decided, a repair completes."""
@@ -81,6 +92,7 @@ class DueProcessRules:
     education_multiplier: np.ndarray  # float64 [kinds, 3]
     decile_multiplier: np.ndarray  # float64 [kinds, 10]
     erroneous_multiplier: np.ndarray  # float64
+    learn_blocked: np.ndarray  # bool: the unnotified may appeal from their first block
     human: np.ndarray  # bool
     decide_days: np.ndarray  # int64
     find_error: np.ndarray  # float64
@@ -117,6 +129,7 @@ class DueProcessRules:
                 ("window", np.int64),
                 ("base_probability", np.float64),
                 ("erroneous_multiplier", np.float64),
+                ("learn_blocked", bool),
                 ("human", bool),
                 ("decide_days", np.int64),
                 ("find_error", np.float64),
@@ -130,6 +143,7 @@ class DueProcessRules:
         edu = np.ones((nk, 3))
         dec = np.ones((nk, 10))
         rdec = np.ones((nk, 10))
+        review_kinds = scenario.due_process.review_kinds if scenario.due_process else ReviewKinds()
         for k, name in enumerate(kinds.names):
             scoring = scenario.scoring if kinds.subject[k] == 0 else scenario.corporate_scoring
             rule = scenario.due_process_for(name)
@@ -140,9 +154,10 @@ class DueProcessRules:
             if rule.notice is not None:
                 z["notice_share"][k] = rule.notice.share
                 z["notice_delay"][k] = rule.notice.delay_days
-            if rule.appeal is not None and rule.notice is not None:
-                a = rule.appeal
+            a = rule.appeal
+            if a is not None and (rule.notice is not None or a.from_first_block):
                 z["appeal_on"][k] = True
+                z["learn_blocked"][k] = a.from_first_block
                 z["window"][k] = a.window_days
                 z["base_probability"][k] = a.base_probability
                 z["erroneous_multiplier"][k] = a.erroneous_multiplier
@@ -151,8 +166,7 @@ class DueProcessRules:
             rv = rule.review
             z["human"][k] = rv.human
             z["decide_days"][k] = rv.days_to_decide
-            z["find_error"][k] = rv.find_error
-            z["overturn_true"][k] = rv.overturn_true
+            z["find_error"][k], z["overturn_true"][k] = review_kinds.odds(rv)
             if rule.repair is not None:
                 rp = rule.repair
                 z["repair_on"][k] = True
@@ -223,6 +237,10 @@ class DueProcessState:
         self.decile = decile  # per side: income decile of the subject (or rep)
         self.queue: dict[int, list[tuple[int, np.ndarray]]] = {}
         self.triggers = (Growable(), Growable())  # per side: records of list-triggering kinds
+        n = len(education[0])
+        self.aware_from = np.full(n, NEVER, np.int64)  # per resident: knows of a listing from
+        self.days_unaware = np.zeros(n, np.int32)  # per resident: days listed not knowing
+        self.learned = np.zeros(0, np.bool_)  # per record: its subject learned of it blocked
 
     def _schedule(self, event: int, days: np.ndarray, ids: np.ndarray) -> None:
         if len(ids) == 0:
@@ -284,6 +302,10 @@ class DueProcessState:
         )
         told = notice >= 0
         log.column("notice_day")[ids[told]] = np.minimum(notice[told], 32767)
+        res_lists = sides[0].lists.kind_bits
+        if len(res_lists):
+            know = told & res & (res_lists[kind] != 0)
+            np.minimum.at(self.aware_from, subj[know], notice[know])
         for s, side in enumerate(sides):
             sel = told & (self.kinds.subject[kind] == s)
             np.add.at(side.acc, (side.cell[subj[sel]], side.cols["notices"][0]), 1.0)
@@ -320,11 +342,7 @@ class DueProcessState:
                 sel = ids[self.kinds.subject[kinds] == s]
                 np.add.at(side.acc, (side.cell[subj_col[sel]], side.cols[metric][0]), 1.0)
 
-        filed = got[FILE][status[got[FILE]] == ACTIVE]
-        if len(filed):
-            log.column("appeal_day")[filed] = day
-            count(filed, "appeals_filed")
-            self._schedule(DECIDE, day + self.rules.decide_days[kind_col[filed]], filed)
+        self._file(day, got[FILE], log, sides)
         decided = got[DECIDE][status[got[DECIDE]] == ACTIVE]
         if len(decided):
             log.column("decision_day")[decided] = day
@@ -352,6 +370,85 @@ class DueProcessState:
             ended.append(repaired)
         if ended:
             self.end(day, np.concatenate(ended), log, sides)
+
+    def _file(self, day: int, ids: np.ndarray, log: RecordLog, sides: tuple[SideLike, ...]) -> None:
+        """Appeals filed today (of records `ids`, those still ACTIVE): decided later."""
+        filed = ids[log.column("status")[ids] == ACTIVE]
+        if len(filed) == 0:
+            return
+        kind = log.column("kind")[filed]
+        log.column("appeal_day")[filed] = day
+        subj = log.column("subject")[filed]
+        for s, side in enumerate(sides):
+            sel = self.kinds.subject[kind] == s
+            np.add.at(side.acc, (side.cell[subj[sel]], side.cols["appeals_filed"][0]), 1.0)
+        self._schedule(DECIDE, day + self.rules.decide_days[kind], filed)
+
+    def count_unaware(self, day: int, mask: np.ndarray) -> None:
+        """Count a day listed without knowing for each resident on a list (`mask`, the
+        residents' list bits at the start of `day`) who has had neither a notice of a record
+        that put them on a list nor a block by a measure since; forget what those no
+        longer listed knew (a later listing is news again)."""
+        if not self.rules.on or len(mask) != len(self.aware_from):
+            return
+        listed = mask != 0
+        self.days_unaware += listed & (self.aware_from > day)
+        self.aware_from[~listed] = NEVER
+
+    def blocked(self, day: int, residents: np.ndarray, log: RecordLog, side: SideLike) -> None:
+        """Residents blocked by a measure today (after today's step()): they know of their
+        listing from today; the records that hold them on a list and of which they had no
+        notice may now be appealed (kinds whose appeal is `from_first_block`), on a day
+        drawn in the window that opens today."""
+        if not self.rules.on or len(residents) == 0 or len(self.aware_from) == 0:
+            return
+        who = np.unique(residents)
+        self.aware_from[who] = np.minimum(self.aware_from[who], day)
+        r = self.rules
+        trig = self.triggers[0].view()
+        if not r.learn_blocked.any() or len(trig) == 0 or not len(side.lists.kind_bits):
+            return
+        n_log = len(log.column("status"))
+        if len(self.learned) < n_log:
+            self.learned = np.concatenate(
+                [self.learned, np.zeros(max(n_log - len(self.learned), 1024), np.bool_)]
+            )
+        kind_col, subj_col = log.column("kind"), log.column("subject")
+        kind, subj = kind_col[trig], subj_col[trig]
+        ids = trig[
+            r.learn_blocked[kind]
+            & np.isin(subj, who)
+            & (log.column("status")[trig] == ACTIVE)
+            & (log.column("notice_day")[trig] < 0)
+            & (log.column("appeal_day")[trig] < 0)
+            & ~self.learned[trig]
+            & ((side.lists.kind_bits[kind] & side.list_state.mask[subj]) != 0)
+        ]
+        if len(ids) == 0:
+            return
+        self.learned[ids] = True
+        kind, subj = kind_col[ids].astype(np.int64), subj_col[ids]
+        appeal = np.empty(len(ids), np.int64)
+        plan_learned(
+            kind,
+            subj,
+            log.column("effective_day")[ids],
+            log.column("erroneous")[ids],
+            self.education[0][subj].astype(np.int64),
+            self.decile[0][subj].astype(np.int64),
+            day,
+            r.kind_word,
+            r.window,
+            r.base_probability,
+            r.education_multiplier,
+            r.decile_multiplier,
+            r.erroneous_multiplier,
+            self.key,
+            appeal,
+        )
+        self._file(day, ids[appeal == day], log, (side,))
+        later = appeal > day
+        self._schedule(FILE, appeal[later], ids[later])
 
     def end(self, day: int, ids: np.ndarray, log: RecordLog, sides: tuple[SideLike, ...]) -> None:
         """Records withdrawn or repaired today: give back their points, release listings."""

@@ -3,7 +3,8 @@ of the listings that records ended by an appeal or by credit repair held.
 
 The draws are counter-based hashes of (seed, subject, kind, effective day), on the
 stream that DueProcessState keys (dueprocess.py): the notice, the appeal and its day, the
-repair day (plan: draws 0 to 3 of a record) and the review's verdict (decide: draw 4).
+repair day (plan: draws 0 to 3 of a record; plan_learned draws 1 and 2 again for a subject
+who learns of the record when blocked) and the review's verdict (decide: draw 4).
 """
 
 from __future__ import annotations
@@ -17,6 +18,17 @@ from scslab.streams import hash_uniform
 @nb.njit(cache=True)
 def _key_a(subject: np.int64, kind_word: np.int64) -> np.int64:
     return (subject << 32) | kind_word
+
+
+@nb.njit(cache=True)
+def _appeal_day(
+    key: np.uint64, a: np.int64, b0: np.int64, p: float, start: np.int64, window: np.int64
+) -> np.int64:
+    """Day of the appeal (-1: none) of a subject who appeals with probability `p` on a day
+    drawn uniformly in [start, start + window] (draws 1 and 2 of the record)."""
+    if hash_uniform(key, a, b0 + 1) < p:
+        return start + np.int64(hash_uniform(key, a, b0 + 2) * (window + 1))
+    return np.int64(-1)
 
 
 @nb.njit(cache=True)
@@ -72,8 +84,7 @@ def plan(
                 )
                 if erroneous[r]:
                     p *= erroneous_multiplier[k]
-                if hash_uniform(key, a, b0 + 1) < p:
-                    out_appeal[r] = nd + np.int64(hash_uniform(key, a, b0 + 2) * (window[k] + 1))
+                out_appeal[r] = _appeal_day(key, a, b0, p, nd, window[k])
         if repair_on[k]:
             start = eff + repair_wait[k]
             rate = repair_daily[k]
@@ -85,6 +96,41 @@ def plan(
                 wait = -np.log1p(-u) / rate
                 if start + wait < 30000.0:
                     out_repair[r] = start + np.int64(wait)
+
+
+@nb.njit(cache=True)
+def plan_learned(
+    kind: np.ndarray,
+    subject: np.ndarray,
+    effective_day: np.ndarray,
+    erroneous: np.ndarray,
+    education: np.ndarray,
+    decile: np.ndarray,
+    day: int,
+    kind_word: np.ndarray,
+    window: np.ndarray,
+    base_probability: np.ndarray,
+    education_multiplier: np.ndarray,
+    decile_multiplier: np.ndarray,
+    erroneous_multiplier: np.ndarray,
+    key: np.uint64,
+    out_appeal: np.ndarray,
+) -> None:
+    """Appeal day (-1: none) of records whose unnotified subject learned of them on `day`
+    (blocked by a measure): drawn as plan() draws a notified subject's, the window counted
+    from `day` (the same draws: who would appeal a notice appeals a block)."""
+    for r in range(len(kind)):
+        k = kind[r]
+        a = _key_a(np.int64(subject[r]), kind_word[k])
+        b0 = np.int64(effective_day[r]) * 8
+        p = (
+            base_probability[k]
+            * education_multiplier[k, education[r]]
+            * decile_multiplier[k, decile[r]]
+        )
+        if erroneous[r]:
+            p *= erroneous_multiplier[k]
+        out_appeal[r] = _appeal_day(key, a, b0, p, np.int64(day), window[k])
 
 
 @nb.njit(cache=True)

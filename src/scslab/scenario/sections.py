@@ -442,10 +442,18 @@ class Appeal(Strict):
         description="Multiplier when the record is erroneous: the wronged know it "
         "(ASSUMED default).",
     )
+    from_first_block: bool = Field(
+        False,
+        description="A resident who was not notified of a record that holds them on a list "
+        "learns of it the first day a measure blocks them (at the station, at the bank) "
+        "and may appeal from that day, the window counted from it; false: the unnotified "
+        "cannot appeal.",
+    )
 
 
 class Review(Strict):
-    """How an appeal is decided."""
+    """How an appeal is decided. The odds of the decision are those of the review kind
+    (human or automated, `DueProcess.review_kinds`) unless given here."""
 
     human: bool = Field(
         False, description="True: a person reviews the case; false: solely automated."
@@ -455,14 +463,48 @@ class Review(Strict):
         description="Days from appeal to decision (objections answered within 20 days, "
         "reference.md A/B).",
     )
-    find_error: Probability = Field(
-        0.5,
+    find_error: Probability | None = Field(
+        None,
         description="Probability that an erroneous record is found and corrected "
-        "(ASSUMED default).",
+        "(null: the review kind's, due_process.review_kinds).",
     )
-    overturn_true: Probability = Field(
-        0.02, description="Probability that a true record is overturned (ASSUMED default)."
+    overturn_true: Probability | None = Field(
+        None,
+        description="Probability that a true record is overturned "
+        "(null: the review kind's, due_process.review_kinds).",
     )
+
+
+class ReviewOdds(Strict):
+    """What one kind of review decides: its odds of correcting an erroneous record and of
+    overturning a true one."""
+
+    find_error: Probability = Field(
+        description="Probability that an erroneous record is found and corrected."
+    )
+    overturn_true: Probability = Field(description="Probability that a true record is overturned.")
+
+
+class ReviewKinds(Strict):
+    """The odds of a human and of a solely automated review (ASSUMED defaults: a person who
+    reads the file and hears the subject finds more errors than a check of the record
+    against the database that wrote it; both rarely overturn a true record)."""
+
+    human: ReviewOdds = Field(
+        ReviewOdds(find_error=0.8, overturn_true=0.02),
+        description="A person reviews the case (ASSUMED default: finds 80% of errors).",
+    )
+    automated: ReviewOdds = Field(
+        ReviewOdds(find_error=0.5, overturn_true=0.02),
+        description="Solely automated review (ASSUMED default: finds 50% of errors).",
+    )
+
+    def odds(self, review: Review) -> tuple[float, float]:
+        """(find_error, overturn_true) of `review`: its own where given, else its kind's."""
+        kind = self.human if review.human else self.automated
+        find = review.find_error if review.find_error is not None else kind.find_error
+        over = review.overturn_true if review.overturn_true is not None else kind.overturn_true
+        return find, over
 
 
 class Repair(Strict):
@@ -527,6 +569,7 @@ class DueProcess(Strict):
     triggered lists (the first in file order wins), the record kind."""
 
     defaults: DueProcessRule = DueProcessRule()
+    review_kinds: ReviewKinds = ReviewKinds()
     lists: dict[Name, DueProcessRule] = Field(default_factory=dict)
     kinds: dict[Name, DueProcessRule] = Field(default_factory=dict)
 
