@@ -71,7 +71,7 @@ def _run_sweep_cli(sweep, workers: int, scheduler: str | None, quiet: bool) -> N
     todo = sweep.missing()
     n = resident_count(sweep.scenario.population, exp.scale, exp.residents)
     days = exp.days or sweep.scenario.days
-    records = sweep.scenario.records_at_most(n, days) * RECORD_BYTES
+    records = sweep.scenario.records_at_most(n, days + sweep.scenario.burn_in_days) * RECORD_BYTES
     need = estimated_bytes(sweep.scenario.population, n) + int(records)
     per_worker = available_bytes() / max(1, workers)
     if scheduler is None and need > per_worker:

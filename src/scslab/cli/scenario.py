@@ -240,7 +240,7 @@ def run(
     check_run_options(scale, residents, days, seed)
     sc = scenario_with_sets(scenario, set_)
     n = resident_count(sc.population, scale, residents)
-    records = sc.records_at_most(n, days or sc.days) * RECORD_BYTES
+    records = sc.records_at_most(n, (days or sc.days) + sc.burn_in_days) * RECORD_BYTES
     need, have = estimated_bytes(sc.population, n) + int(records), available_bytes()
     if need > have:
         flag = "--residents" if residents is not None else "--scale"
