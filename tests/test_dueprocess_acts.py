@@ -86,3 +86,17 @@ def test_harm_counts_days_listed_unaware() -> None:
     assert out["days_listed_unaware"] == 8 and out["residents_listed_unaware"] == 2
     assert out["days_listed_unaware_per_100k"] == 200_000.0
     assert out["mean_days_per_resident_listed_unaware"] == 4.0
+
+
+def test_days_listed_unaware_is_a_headline_figure() -> None:
+    """The audit's headline (and so sweeps, compare and the report) carries it, with its
+    interval over residents."""
+    from scslab.analysis.harm import measure
+    from scslab.analysis.harmsummary import headline, headline_intervals
+
+    run = _unnotified(True)
+    m = measure(run.path)
+    days = run.tables["residents"]["days_listed_unaware"]
+    want = 100_000 * days.sum() / len(days)
+    assert headline(m)["days listed unaware per 100k"] == want > 0
+    assert "days listed unaware per 100k" in headline_intervals(m)

@@ -47,14 +47,21 @@ def imports(path: Path, name: str) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text("utf-8"))):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("scslab")}
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            found.add("relative import")  # the package imports by absolute names only
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("scslab"):
             for a in node.names:  # `from scslab.x import y`: y may be a module
                 sub = f"{node.module}.{a.name}"
-                found.add(sub if sub in known else node.module)
+                if node.module == "scslab" and a.name in scslab._EXPORTS:
+                    found.add(scslab._EXPORTS[a.name])  # the public API, named lazily
+                else:
+                    found.add(sub if sub in known else node.module)
     return found - {name}
 
 
 def layer(name: str) -> int:
+    if name == "relative import":
+        return -1  # never allowed (checked below)
     if name == "scslab":
         return len(LAYERS)  # the package's __init__: the public API, on top
     level, _ = max(
@@ -73,7 +80,10 @@ def test_every_import_goes_down_the_layers() -> None:
     wrong = []
     for name, path in modules().items():
         for target in imports(path, name):
-            if target == "scslab" or layer(target) <= layer(name):
+            if target == "relative import":
+                wrong.append(f"{name} imports relatively")
+                continue
+            if target == "scslab" or 0 <= layer(target) <= layer(name):
                 continue
             wrong.append(f"{name} imports {target}")
     assert not wrong, "\n".join(wrong)
@@ -105,6 +115,8 @@ def test_the_check_sees_a_wrong_import(tmp_path: Path) -> None:
     path.write_text("def f():\n    from scslab.presentation.plots import plot\n")
     assert imports(path, "scslab.model.x") == {"scslab.presentation.plots"}
     assert layer("scslab.presentation.plots") > layer("scslab.model.x")
+    path.write_text("from scslab import Simulation\nfrom . import y\n")  # the lazy API
+    assert imports(path, "scslab.model.x") == {"scslab.rundir.run", "relative import"}
 
 
 def test_modules_stay_readable() -> None:

@@ -57,6 +57,12 @@ HARM_FIGURES: dict[str, tuple[str, str, Callable[[dict[str, Any]], float | None]
         "days spent wrongfully blacklisted, per 100,000 residents",
         lambda m: m["wrongful"]["wrongful_blacklist_days_per_100k"],
     ),
+    "days_listed_unaware_per_100k": (
+        "days listed unaware per 100k",
+        "days residents spent on a list before they knew of it (no notice, no block yet), "
+        "per 100,000 residents",
+        lambda m: m.get("unaware", {}).get("days_listed_unaware_per_100k"),
+    ),
     "wrongful_blocked_attempts_per_100k": (
         "wrongful blocked attempts per 100k",
         "blocked attempts resting only on erroneous records, per 100,000 residents",
@@ -142,6 +148,9 @@ def headline_intervals(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
     iv = w.get("intervals", {})
     out = {
         "days wrongfully blacklisted per 100k": iv.get("wrongful_blacklist_days_per_100k"),
+        "days listed unaware per 100k": m.get("unaware", {})
+        .get("intervals", {})
+        .get("days_listed_unaware_per_100k"),
         "wrongful blocked attempts per 100k": iv.get("wrongful_blocked_attempts_per_100k"),
         "listing rate ratio, migrants / hukou": d["listing"],
         "blocked-attempt ratio, migrants / hukou": d["blocked_per_attempt"],
