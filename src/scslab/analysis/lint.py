@@ -256,13 +256,7 @@ def _rules_over_time(sc: Scenario) -> list[tuple[str, Scenario]]:
     """The scenario's own rules (with the date ""), then the rules its timeline makes on
     each day it changes them (with that day's date): a rule a timeline switches on is
     read as well as one the file sets."""
-    out = [("", sc)]
-    fixed = sc.model_copy(update={"timeline": []})
-    changed: dict = {}
-    for day, values in sc.timeline_by_day():
-        changed.update(values)
-        out.append((sc.date_of(day).isoformat(), fixed.with_changes(changed, source="timeline")))
-    return out
+    return [("", sc)] + [(sc.date_of(day).isoformat(), r) for day, r in sc.rules_by_day()]
 
 
 def _unrelated(data: dict[str, list[str]], domains: Iterable[str]) -> dict[str, dict]:

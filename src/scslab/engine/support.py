@@ -52,10 +52,7 @@ def unsupported_in_run(scenario: Scenario) -> list[str]:
     changes them (a timeline may switch on what compiled days do not run), each reason
     once, with the date it first holds."""
     why = {r: r for r in unsupported(scenario)}
-    fixed = scenario.model_copy(update={"timeline": []})
-    changed: dict = {}
-    for day, values in scenario.timeline_by_day():
-        changed.update(values)
-        for r in unsupported(fixed.with_changes(changed, source="timeline")):
+    for day, rules in scenario.rules_by_day():
+        for r in unsupported(rules):
             why.setdefault(r, f"{r} (from {scenario.date_of(day)})")
     return list(why.values())

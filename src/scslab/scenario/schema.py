@@ -296,17 +296,25 @@ class Scenario(Strict):
             return None
 
         timeline_.check_timeline(self.timeline, self.start_date, self.days, check_value)
+        for _ in self.rules_by_day():
+            pass  # each day's rules validated together (ValueError naming the date)
+        return self
+
+    def rules_by_day(self) -> Iterator[tuple[int, Scenario]]:
+        """(day, the rules from that day on) for each day the timeline changes them: the
+        scenario without its timeline, with every change up to that day. ValueError
+        naming the date when a day's rules do not hold together."""
+        fixed = self.model_copy(update={"timeline": []})
         changed: dict[str, Any] = {}
         for day, values in self.timeline_by_day():
             changed.update(values)
             try:
-                base.with_changes(changed, source="timeline")
+                yield day, fixed.with_changes(changed, source="timeline")
             except ScenarioError as err:
                 raise ValueError(
                     f"timeline: the rules on {self.date_of(day)} (every change up to that "
                     f"day): {err.key}: {err.message}"
                 ) from None
-        return self
 
     def flag_kinds_of(self, activity: str) -> list[tuple[str, str, float]]:
         """(department, kind, probability per attempt) of each record kind that one attempt
