@@ -7,6 +7,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scslab.model.containers import ChangeColumns, Points
 from scslab.model.departments import RecordKinds
 from scslab.model.lists import (
     RULE_AT_LEAST,
@@ -386,13 +387,9 @@ def _every_agent_changes(rules: ListRules, state: ListState, day: int, score, er
         np.empty(cap, bool),
         np.empty(cap, np.uint8),
     )
-    k, _ = _daily(
-        state.mask, state.wrongful, state.extended, state.released, state.repaired,
-        state.until, state.true_until, score,
-        error_points, rules.rule, rules.threshold, rules.extension,
-        rules.extension_probability, rules.daily_compliance, KEY, day,
-        np.arange(n, dtype=np.int64), 0, *out,
-    )  # fmt: skip
+    points = Points(score, error_points)
+    ids = np.arange(n, dtype=np.int64)
+    k, _ = _daily(state.arrays(), rules.daily(KEY), points, day, ids, 0, ChangeColumns(*out))
     return [a[:k].tolist() for a in out]
 
 

@@ -54,7 +54,8 @@ from scslab.engine.containers import (
 )
 from scslab.engine.listcounts import count_changes
 from scslab.engine.trail import count_wrongful_days
-from scslab.model.departments import candidate_count, records_into
+from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
+from scslab.model.departments import KindRule, Subjects, candidate_count, records_into
 from scslab.model.lists import (
     RULE_RECORDS,
     _agents_to_visit,
@@ -230,6 +231,11 @@ def run_days(
     band_lo, band_hi = stay[0, 0], stay[0, 1]  # the score band: no score rule holds
     n = len(mask)
     n_lists = len(rule)
+    residents = Subjects(mask, black_bits, income_decile, migrant, subject_class)
+    listings = Listings(mask, wrongful, extended, released, repaired, until, true_until)
+    daily_rules = DailyRules(
+        rule, threshold, extension, extension_probability, daily_compliance, list_key
+    )
     rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = records
     ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful, ch_reason = changes
     no_reps = np.zeros(n, np.uint8) if len(days_wrongful) else np.zeros(0, np.uint8)
@@ -259,27 +265,18 @@ def run_days(
             most = candidate_count(kind_key[k], day, kind_mean[k])
             records = _grow_columns(records, n_records, n_records + most)
             rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = records
-            m = records_into(
+            kind = KindRule(
                 kind_key[k],
-                day,
-                most,
-                n,
                 kind_max_mult[k],
-                mask,
-                black_bits,
                 listed_multiplier[k],
                 decile_multiplier[k],
-                income_decile,
-                migrant,
                 migrant_multiplier[k],
                 eligible[k] if restricted[k] else no_classes,
-                subject_class,
                 coverage[k],
                 error_rate[k],
-                rec_subject[n_records:],
-                rec_actor[n_records:],
-                rec_erroneous[n_records:],
             )
+            out = (rec_subject[n_records:], rec_actor[n_records:], rec_erroneous[n_records:])
+            m = records_into(kind, day, most, residents, out)
             need = n_records + m
             rec_day[n_records:need] = day
             rec_kind[n_records:need] = k
@@ -350,30 +347,15 @@ def run_days(
             start = 0
             n_out = 0
             while True:
-                got, start = _daily(
-                    mask,
-                    wrongful,
-                    extended,
-                    released,
-                    repaired,
-                    until,
-                    true_until,
-                    score,
-                    error_points,
-                    rule,
-                    threshold,
-                    extension,
-                    extension_probability,
-                    daily_compliance,
-                    list_key,
-                    day,
-                    ids,
-                    start,
+                out = ChangeColumns(
                     out_subject[n_out:],
                     out_bit[n_out:],
                     out_entered[n_out:],
                     out_wrongful[n_out:],
                     out_reason[n_out:],
+                )
+                got, start = _daily(
+                    listings, daily_rules, Points(score, error_points), day, ids, start, out
                 )
                 n_out += got
                 if start >= len(ids):

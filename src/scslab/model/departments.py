@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -31,6 +32,30 @@ SUBJECT_CODE = {"resident": 0, "enterprise": 1}
 N_CLASSES = 32
 """Residents' eligibility classes: age band x 4 + employed x 2 + migrant (resident_classes)."""
 NO_CLASSES = np.zeros(0, np.bool_)
+
+
+class KindRule(NamedTuple):
+    """One record kind's draws, as the compiled kernels read them (see RecordKinds)."""
+
+    key: np.uint64  # the kind's random stream
+    max_mult: float  # the thinning bound: the largest rate multiplier (thinning_bound)
+    listed_multiplier: float  # rate multiplier of a blacklisted subject
+    decile_multiplier: np.ndarray  # float64 [10]: rate multiplier by income decile
+    migrant_multiplier: float  # rate multiplier of a migrant (no local hukou)
+    eligible: np.ndarray  # bool [N_CLASSES]: the classes that can get it; empty: anyone
+    coverage: float  # share of events the department records
+    error_rate: float  # share of its records that name the wrong subject
+
+
+class Subjects(NamedTuple):
+    """What the draws of records read about the subjects of one kind, by id (each of
+    income_decile, migrant and subject_class empty when the subjects have none)."""
+
+    list_mask: np.ndarray  # uint8: lists the subject is on at the start of the day
+    black_bits: int  # which bits of list_mask are blacklists
+    income_decile: np.ndarray  # uint8, 0 = poorest
+    migrant: np.ndarray  # uint8, 1 = no local hukou
+    subject_class: np.ndarray  # uint8, eligibility class (resident_classes)
 
 
 def resident_classes(age_band: np.ndarray, sector: np.ndarray, migrant: np.ndarray) -> np.ndarray:
@@ -130,6 +155,19 @@ class RecordKinds:
         """The classes that can get a record of kind k, or an empty array when anyone can
         (the draws then skip the check)."""
         return self.eligible[k] if self.restricted[k] else NO_CLASSES
+
+    def rule(self, k: int, key: np.uint64, max_mult: float) -> KindRule:
+        """Kind k's draws from stream `key` with thinning bound max_mult (no unit)."""
+        return KindRule(
+            key,
+            max_mult,
+            float(self.listed_multiplier[k]),
+            self.decile_multiplier[k],
+            float(self.migrant_multiplier[k]),
+            self.eligible_of(k),
+            float(self.coverage[k]),
+            float(self.error_rate[k]),
+        )
 
     def __len__(self) -> int:
         return len(self.names)
@@ -272,47 +310,37 @@ def draw_behaviour(
     base = kinds.daily_rate[k]
     if base <= 0.0 or view.n == 0:
         return np.zeros(0, np.int64)
-    deciles = kinds.decile_multiplier[k]
     max_mult, feedback = thinning_bound(kinds, k, view, default_risk_elasticity)
     # A Poisson count per subject-day, thinned: an event with probability ~ rate.
     cand, u = candidates(key, day, view.n, view.n * base * max_mult, max_mult)
     none = np.zeros(0, np.uint8)
+    subjects = Subjects(
+        view.list_mask,
+        view.black_bits,
+        none if view.income_decile is None else view.income_decile,
+        none if view.migrant is None else view.migrant.view(np.uint8),
+        none if view.subject_class is None else view.subject_class,
+    )
     return _accepted(
         cand,
         u,
-        view.list_mask,
-        view.black_bits,
-        float(kinds.listed_multiplier[k]),
-        deciles,
-        none if view.income_decile is None else view.income_decile,
-        none if view.migrant is None else view.migrant.view(np.uint8),
-        float(kinds.migrant_multiplier[k]),
+        subjects,
+        kinds.rule(k, key, max_mult),
         view.income_factor_of(cand) ** (-default_risk_elasticity)
         if feedback and view.income_factor_of is not None
         else np.zeros(0),
-        kinds.eligible_of(k),
-        none if view.subject_class is None else view.subject_class,
     )
 
 
 @nb.njit(cache=True)
-def _multiplier(
-    i: int,
-    list_mask: np.ndarray,
-    black_bits: int,
-    listed_multiplier: float,
-    decile_multiplier: np.ndarray,
-    income_decile: np.ndarray,
-    migrant: np.ndarray,
-    migrant_multiplier: float,
-) -> float:
+def _multiplier(i: int, subjects: Subjects, kind: KindRule) -> float:
     """Subject i's rate multiplier (no unit): blacklisted, income decile, migrant (each
     left out when its array is empty)."""
-    mult = listed_multiplier if list_mask[i] & black_bits else 1.0
-    if len(income_decile):
-        mult *= decile_multiplier[income_decile[i]]
-    if len(migrant):
-        mult *= migrant_multiplier if migrant[i] else 1.0
+    mult = kind.listed_multiplier if subjects.list_mask[i] & subjects.black_bits else 1.0
+    if len(subjects.income_decile):
+        mult *= kind.decile_multiplier[subjects.income_decile[i]]
+    if len(subjects.migrant):
+        mult *= kind.migrant_multiplier if subjects.migrant[i] else 1.0
     return mult
 
 
@@ -320,38 +348,24 @@ def _multiplier(
 def _accepted(
     cand: np.ndarray,
     u: np.ndarray,
-    list_mask: np.ndarray,
-    black_bits: int,
-    listed_multiplier: float,
-    decile_multiplier: np.ndarray,
-    income_decile: np.ndarray,
-    migrant: np.ndarray,
-    migrant_multiplier: float,
+    subjects: Subjects,
+    kind: KindRule,
     income_multiplier: np.ndarray,
-    eligible: np.ndarray,
-    subject_class: np.ndarray,
 ) -> np.ndarray:
     """The candidates cand[j] accepted by thinning: u[j] (uniform on [0, max multiplier))
     below the candidate's rate multiplier (blacklisted, income decile, migrant, income
     feedback: each left out when its array is empty); none whose class subject_class[i]
-    the kind's `eligible` (bool by class; empty: anyone) leaves out."""
+    the kind's `eligible` (bool by class; empty: anyone) leaves out. Reads only the
+    kind's multipliers and eligibility."""
     out = np.empty(len(cand), np.int64)
     m = 0
+    eligible, subject_class = kind.eligible, subjects.subject_class
     restricted = len(eligible) > 0
     for j in range(len(cand)):
         i = cand[j]
         if restricted and not eligible[subject_class[i]]:
             continue  # (its rate multiplier is 0: never accepted)
-        mult = _multiplier(
-            i,
-            list_mask,
-            black_bits,
-            listed_multiplier,
-            decile_multiplier,
-            income_decile,
-            migrant,
-            migrant_multiplier,
-        )
+        mult = _multiplier(i, subjects, kind)
         if len(income_multiplier):
             mult *= income_multiplier[j]
         if u[j] < mult:
@@ -362,30 +376,17 @@ def _accepted(
 
 @nb.njit(cache=True)
 def records_into(
-    key: np.uint64,
-    day: int,
-    n_candidates: int,
-    n: int,
-    max_mult: float,
-    list_mask: np.ndarray,
-    black_bits: int,
-    listed_multiplier: float,
-    decile_multiplier: np.ndarray,
-    income_decile: np.ndarray,
-    migrant: np.ndarray,
-    migrant_multiplier: float,
-    eligible: np.ndarray,
-    subject_class: np.ndarray,
-    coverage: float,
-    error_rate: float,
-    subject: np.ndarray,
-    actor: np.ndarray,
-    erroneous: np.ndarray,
+    kind: KindRule, day: int, n_candidates: int, subjects: Subjects, out: tuple
 ) -> int:
-    """observed(_accepted(candidates(...))) with no income feedback, written into
-    subject, actor and erroneous (each at least n_candidates long, the day's
-    candidate_count) with nothing allocated: the same draws, the same records. Returns
-    how many records were written."""
+    """observed(_accepted(candidates(...))) with no income feedback, about the
+    len(subjects.list_mask) subjects, written into out = (subject, actor, erroneous)
+    (each at least n_candidates long, the day's candidate_count) with nothing
+    allocated: the same draws, the same records. Returns how many records were
+    written."""
+    subject, actor, erroneous = out
+    key, max_mult, coverage, error_rate = kind.key, kind.max_mult, kind.coverage, kind.error_rate
+    eligible, subject_class = kind.eligible, subjects.subject_class
+    n = len(subjects.list_mask)
     accepted = 0
     r = 0
     restricted = len(eligible) > 0
@@ -393,16 +394,7 @@ def records_into(
         i, u = _candidate(key, day, j, n, max_mult)
         if restricted and not eligible[subject_class[i]]:
             continue  # (its rate multiplier is 0: never accepted)
-        mult = _multiplier(
-            i,
-            list_mask,
-            black_bits,
-            listed_multiplier,
-            decile_multiplier,
-            income_decile,
-            migrant,
-            migrant_multiplier,
-        )
+        mult = _multiplier(i, subjects, kind)
         if u < mult:
             seen, named, err = _observation(key, day, accepted, i, n, coverage, error_rate)
             accepted += 1

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
 from scslab.model.prefetch import prefetch
 from scslab.model.scoring import ScoreRules
 from scslab.scenario.schema import Scenario
@@ -130,6 +131,13 @@ class ListRules:
             kind_bits=kind_bits,
         )
 
+    def daily(self, key: np.uint64) -> DailyRules:
+        """The rules of the daily update, its draws from stream `key`."""
+        r = self
+        return DailyRules(
+            r.rule, r.threshold, r.extension, r.extension_probability, r.daily_compliance, key
+        )
+
     def __len__(self) -> int:
         return len(self.names)
 
@@ -162,6 +170,13 @@ class ListState:
             ever=np.zeros(n, np.uint8),
         )
 
+    def arrays(self) -> Listings:
+        """The arrays the lists' kernels change (all but `ever`)."""
+        s = self
+        return Listings(
+            s.mask, s.wrongful, s.extended, s.released, s.repaired, s.until, s.true_until
+        )
+
 
 @dataclass
 class Changes:
@@ -187,22 +202,19 @@ class Changes:
 
 @nb.njit(cache=True)
 def _enlist(
-    mask: np.ndarray,
-    wrongful: np.ndarray,
-    extended: np.ndarray,
-    released: np.ndarray,
-    repaired: np.ndarray,
-    until: np.ndarray,
-    true_until: np.ndarray,
+    state: Listings,
     subjects: np.ndarray,
     bits: np.ndarray,
     erroneous: np.ndarray,
     duration: np.ndarray,
     day: int,
-    out_subject: np.ndarray,
-    out_bit: np.ndarray,
-    out_wrongful: np.ndarray,
+    out: tuple,
 ) -> int:
+    """Put subjects[r] on the lists of bits[r] (days: duration by list) from `day`;
+    writes each entry's (subject, bit, wrongful) to the arrays of `out`, returns how
+    many."""
+    mask, wrongful, extended, released, repaired, until, true_until = state
+    out_subject, out_bit, out_wrongful = out
     n_out = 0
     for r in range(len(subjects)):
         i = subjects[r]
@@ -250,25 +262,10 @@ def enlist(
     hit = bits != 0
     subjects, bits, erroneous = subjects[hit], bits[hit], erroneous[hit]
     cap = int(np.unpackbits(bits).sum()) if len(bits) else 0
-    out_s, out_b, out_w = np.empty(cap, np.int32), np.empty(cap, np.uint8), np.empty(cap, bool)
-    n = _enlist(
-        state.mask,
-        state.wrongful,
-        state.extended,
-        state.released,
-        state.repaired,
-        state.until,
-        state.true_until,
-        subjects,
-        bits,
-        erroneous,
-        rules.duration,
-        day,
-        out_s,
-        out_b,
-        out_w,
-    )
-    return Changes(out_s[:n], out_b[:n], np.ones(n, bool), out_w[:n], np.full(n, ENTRY, np.uint8))
+    out = (np.empty(cap, np.int32), np.empty(cap, np.uint8), np.empty(cap, bool))
+    n = _enlist(state.arrays(), subjects, bits, erroneous, rules.duration, day, out)
+    out_s, out_b, out_w = (a[:n] for a in out)
+    return Changes(out_s, out_b, np.ones(n, bool), out_w, np.full(n, ENTRY, np.uint8))
 
 
 @nb.njit(cache=True, fastmath=True)
@@ -358,29 +355,13 @@ def mark_leaving(
 
 @nb.njit(cache=True)
 def _daily(
-    mask: np.ndarray,
-    wrongful: np.ndarray,
-    extended: np.ndarray,
-    released: np.ndarray,
-    repaired: np.ndarray,
-    until: np.ndarray,
-    true_until: np.ndarray,
-    score: np.ndarray,
-    error_points: np.ndarray,
-    rule: np.ndarray,
-    threshold: np.ndarray,
-    extension: np.ndarray,
-    extension_probability: np.ndarray,
-    daily_compliance: np.ndarray,
-    key: np.uint64,
+    state: Listings,
+    rules: DailyRules,
+    points: Points,
     day: int,
     ids: np.ndarray,
     start: int,
-    out_subject: np.ndarray,
-    out_bit: np.ndarray,
-    out_entered: np.ndarray,
-    out_wrongful: np.ndarray,
-    out_reason: np.ndarray,
+    out: ChangeColumns,
     first_id: int = 0,
 ) -> tuple[int, int]:
     """Expiry, extension, compliance exits and score rules of the agents ids[start:]
@@ -391,6 +372,10 @@ def _daily(
     random draws of agent
     i are keyed by its id in the run, first_id + i (see daily_update). The fields of the
     agent 16 places ahead are prefetched: the ids are scattered over the arrays."""
+    mask, wrongful, extended, released, repaired, until, true_until = state
+    rule, threshold, extension, extension_probability, daily_compliance, key = rules
+    score, error_points = points
+    out_subject, out_bit, out_entered, out_wrongful, out_reason = out
     n_lists = len(rule)
     cap = len(out_subject)
     n_out = 0
@@ -540,38 +525,18 @@ def daily_update(
         if listed is None:
             listed = np.flatnonzero(state.mask).astype(np.int64)
         ids = _agents_to_visit(listed, score_outside, in_band, below, at_least)
+    arrays, daily, points = state.arrays(), rules.daily(key), Points(score, error_points)
     parts: list[Changes] = []
     start = 0
     while start < len(ids) or not parts:
-        out = (
+        out = ChangeColumns(
             np.empty(cap, np.int32),
             np.empty(cap, np.uint8),
             np.empty(cap, bool),
             np.empty(cap, bool),
             np.empty(cap, np.uint8),
         )
-        n, start = _daily(
-            state.mask,
-            state.wrongful,
-            state.extended,
-            state.released,
-            state.repaired,
-            state.until,
-            state.true_until,
-            score,
-            error_points,
-            rules.rule,
-            rules.threshold,
-            rules.extension,
-            rules.extension_probability,
-            rules.daily_compliance,
-            key,
-            day,
-            ids,
-            start,
-            *out,
-            first_id,
-        )
+        n, start = _daily(arrays, daily, points, day, ids, start, out, first_id)
         parts.append(Changes(*(a[:n] for a in out)))
         cap *= 2
     return parts[0] if len(parts) == 1 else Changes.concat(parts)
