@@ -20,6 +20,7 @@ from scslab.model.activities import (
     flag_posts,
 )
 from scslab.model.behaviour import Recovering
+from scslab.model.containers import Measures, Outcomes, Standing
 from scslab.model.measures import (
     OUTCOMES,
     HighScores,
@@ -126,31 +127,11 @@ def run_resolve(
     blocked_count = np.zeros(n, np.int32)
     wrongful_count = np.zeros(n, np.int32)
     out_b, out_d = np.empty(n, np.int64), np.empty(n, np.int64)
-    nb_, nd_ = resolve(
-        np.arange(n),
-        np.zeros(n, np.int16),
-        own_mask,
-        own_wrong,
-        rep_mask,
-        rep_wrong,
-        block_own,
-        block_rep,
-        delay_own,
-        0,
-        10.0,
-        reward_bits,
-        reward_score,
-        0.5,
-        score,
-        4.0,
-        acc,
-        np.arange(k),
-        np.arange(k, k + 16),
-        blocked_count,
-        wrongful_count,
-        out_b,
-        out_d,
-    )
+    standing = Standing(np.zeros(n, np.int16), own_mask, own_wrong, rep_mask, rep_wrong, score)
+    delays = (delay_own, 0, 10.0)  # own lists, firms' lists, days
+    measures = Measures(block_own, block_rep, *delays, reward_bits, reward_score, 0.5, 4.0)
+    outcomes = Outcomes(acc, np.arange(k), np.arange(k, k + 16), blocked_count, wrongful_count)
+    nb_, nd_ = resolve(np.arange(n), standing, measures, outcomes, out_b, out_d)
     counts = dict(zip(OUTCOMES, acc[0, :k], strict=True))
     counts["by_list"] = acc[0, k:].tolist()  # type: ignore[assignment]
     return counts, out_b[:nb_], out_d[:nd_], wrongful_count

@@ -41,6 +41,7 @@ from scslab.model.activities import (
     flag_posts,
 )
 from scslab.model.behaviour import contacts_of_many
+from scslab.model.containers import Outcomes, Standing
 from scslab.model.departments import (
     SubjectView,
     draw_behaviour,
@@ -320,31 +321,23 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
         out_blocked = np.empty(len(attempts), np.int64)
         out_done = np.empty(len(attempts), np.int64)
         empty8 = np.zeros(0, np.uint8)
-        nb_, nd_ = resolve(
-            attempts,
+        standing = Standing(
             side.cell,
             side.list_state.mask,
             side.list_state.wrongful,
             empty8 if firm else st.rep_mask,
             empty8 if firm else st.rep_wrongful,
-            int(dom.block_own[d]),
-            int(dom.block_rep[d]),
-            int(dom.delay_own[d]),
-            int(dom.delay_rep[d]),
-            float(dom.delay_days[d]),
-            int(dom.reward_bits[d]),
-            float(dom.reward_score[d]),
-            float(dom.wait_factor[d]),
             side.score,
-            float(acts.base_wait[a]),
+        )
+        outcomes = Outcomes(
             side.acc,
             cols,
             side.cols["blocked_by"][d],
             np.zeros(0, np.int32) if firm else st.blocked_count,
             np.zeros(0, np.int32) if firm else st.wrongful_count,
-            out_blocked,
-            out_done,
         )
+        measures = dom.measures(d, float(acts.base_wait[a]))
+        nb_, nd_ = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
         if not firm and nb_:
             st.dp.blocked(day, out_blocked[:nb_], st.log, side)
             if acts.income_loss[a] > 0:

@@ -49,3 +49,38 @@ class ChangeColumns(NamedTuple):
     entered: np.ndarray  # bool
     wrongful: np.ndarray  # bool
     reason: np.ndarray  # uint8
+
+
+class Standing(NamedTuple):
+    """What the measures read about the subjects of one kind, by id."""
+
+    cell: np.ndarray  # collector cell of each subject
+    own_mask: np.ndarray  # uint8, bit l = on the subject's own list l
+    own_wrongful: np.ndarray  # uint8, bit l = that listing is wrongful
+    rep_mask: np.ndarray  # uint8, lists of the enterprises a resident represents (empty: none)
+    rep_wrongful: np.ndarray  # uint8, which of those listings are wrongful (empty: none)
+    score: np.ndarray  # float32, points (empty: no score)
+
+
+class Measures(NamedTuple):
+    """One domain's measures and rewards for one activity (see measures.DomainRules)."""
+
+    block_own: int  # own lists that block
+    block_rep: int  # enterprise lists that block (they reach the representative)
+    delay_own: int  # own lists that delay
+    delay_rep: int  # enterprise lists that delay
+    delay_days: float  # days added to the wait when delayed
+    reward_bits: int  # own red lists that open the green channel
+    reward_score: float  # score (points) that opens the green channel (inf: none)
+    wait_factor: float  # multiplier on the wait in the green channel
+    base_wait: float  # the activity's wait (days) without measures or rewards
+
+
+class Outcomes(NamedTuple):
+    """Where resolved attempts are counted."""
+
+    acc: np.ndarray  # float64 [cells, metrics]: the day's counts
+    cols: np.ndarray  # int64: the column of each of measures.OUTCOMES
+    blocked_by: np.ndarray  # int64 [16]: column by blocking list (own, then firms'); -1: none
+    blocked_count: np.ndarray  # int32, blocked attempts per subject (empty: not kept)
+    wrongful_count: np.ndarray  # int32, wrongfully blocked attempts (empty: not kept)

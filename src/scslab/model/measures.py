@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from scslab.model.containers import Measures, Outcomes, Standing
 from scslab.model.lists import ListRules, update_members
 from scslab.model.scoring import ScoreRules
 from scslab.scenario.schema import Scenario
@@ -92,6 +93,20 @@ class DomainRules:
             reward_score,
             wait_factor,
             ListResponse.compile(scenario, subject, own),
+        )
+
+    def measures(self, d: int, base_wait: float) -> Measures:
+        """Domain d's measures and rewards for an activity whose wait is base_wait days."""
+        return Measures(
+            int(self.block_own[d]),
+            int(self.block_rep[d]),
+            int(self.delay_own[d]),
+            int(self.delay_rep[d]),
+            float(self.delay_days[d]),
+            int(self.reward_bits[d]),
+            float(self.reward_score[d]),
+            float(self.wait_factor[d]),
+            float(base_wait),
         )
 
 
@@ -202,36 +217,32 @@ class Reach:
 @nb.njit(cache=True)
 def resolve(
     attempts: np.ndarray,
-    cell: np.ndarray,
-    own_mask: np.ndarray,
-    own_wrongful: np.ndarray,
-    rep_mask: np.ndarray,
-    rep_wrongful: np.ndarray,
-    block_own: int,
-    block_rep: int,
-    delay_own: int,
-    delay_rep: int,
-    delay_days: float,
-    reward_bits: int,
-    reward_score: float,
-    wait_factor: float,
-    score: np.ndarray,
-    base_wait: float,
-    acc: np.ndarray,
-    cols: np.ndarray,
-    blocked_by: np.ndarray,
-    blocked_count: np.ndarray,
-    wrongful_count: np.ndarray,
+    standing: Standing,
+    measures: Measures,
+    outcomes: Outcomes,
     out_blocked: np.ndarray,
     out_done: np.ndarray,
 ) -> tuple[int, int]:
-    """Resolve attempts in one domain; count outcomes in acc[cell, cols[outcome]], and
-    each blocked attempt once for every list that blocks it in acc[cell, blocked_by
-    [bit]] (own list bit, 0 to 7; list bit - 8 of the represented firms, 8 to 15; -1:
-    not counted).
+    """Resolve attempts (subject ids) in one domain; count outcomes in acc[cell,
+    cols[outcome]], and each blocked attempt once for every list that blocks it in
+    acc[cell, blocked_by[bit]] (own list bit, 0 to 7; list bit - 8 of the represented
+    firms, 8 to 15; -1: not counted).
 
     Returns how many were blocked and how many went ahead (ids in out_blocked, out_done).
     """
+    cell, own_mask, own_wrongful, rep_mask, rep_wrongful, score = standing
+    (
+        block_own,
+        block_rep,
+        delay_own,
+        delay_rep,
+        delay_days,
+        reward_bits,
+        reward_score,
+        wait_factor,
+        base_wait,
+    ) = measures
+    acc, cols, blocked_by, blocked_count, wrongful_count = outcomes
     has_rep = len(rep_mask) > 0
     has_score = len(score) > 0
     n_blocked = 0
