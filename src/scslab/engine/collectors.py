@@ -15,6 +15,7 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
+from scslab.engine.containers import Grading, RunningCounts
 from scslab.model.prefetch import prefetch
 
 HIST_BIN_POINTS = 10.0
@@ -160,21 +161,11 @@ class StateCollector:
             return out
         counts = self.running_counts(floors, hist_lo)
         upper = floors[:-1].astype(np.float64)
-        tally_scores(
-            self.cell,
-            score,
-            upper,
-            counts.grade_of_bin,
-            common_grade,
-            self.cell_count,
-            hist_lo,
-            4 + 2 * n_lists,
-            out,
-            hist,
-            counts.counted,
-            counts.bin_counts,
-            counts.grade_counts,
+        grading = Grading(
+            self.cell, upper, counts.grade_of_bin, common_grade, self.cell_count, hist_lo
         )
+        running = RunningCounts(counts.counted, counts.bin_counts, counts.grade_counts)
+        tally_scores(score, grading, running, 4 + 2 * n_lists, out, hist)
         return out
 
     def running_counts(self, floors: np.ndarray, hist_lo: float) -> BinCounts:
@@ -352,19 +343,12 @@ def _recount_bins(
 
 @nb.njit(cache=True, nogil=True)
 def tally_scores(
-    cell: np.ndarray,
     score: np.ndarray,
-    upper_floors: np.ndarray,
-    grade_of_bin: np.ndarray,
-    common_grade: int,
-    cell_count: np.ndarray,
-    hist_lo: float,
+    grading: Grading,
+    running: RunningCounts,
     g0: int,
     out: np.ndarray,
     hist: np.ndarray,
-    counted: np.ndarray,
-    bin_counts: np.ndarray,
-    grade_counts: np.ndarray,
 ) -> None:
     """Adds score sums per cell (points) to out[:, 3], agents per (cell, grade) to
     out[:, g0 + grade] and agents per HIST_BIN_POINTS bin from hist_lo to hist (scores
@@ -382,7 +366,10 @@ def tally_scores(
     agent i in lane i % 4, each in id order and then lane after lane), then the
     recount. Without grades by bin, one more pass counts per cell and grade, leaving out
     common_grade (the grade of most agents, -1 for none), which the cells' sizes
-    cell_count give."""
+    cell_count give. grading: the agents' cells, the grades and the histogram start;
+    running: the counts kept from one call to the next."""
+    cell, upper_floors, grade_of_bin, common_grade, cell_count, hist_lo = grading
+    counted, bin_counts, grade_counts = running
     n_cells = out.shape[0]
     n_bins = len(hist)
     n = len(cell)

@@ -43,11 +43,13 @@ from numba.extending import intrinsic
 from scslab.engine.collectors import _collect_lists, recount_lists, tally_scores
 from scslab.engine.containers import (
     Collecting,
+    Grading,
     Grown,
     KindTable,
     ListArrays,
     ListTable,
     People,
+    RunningCounts,
     ScoreArrays,
     ScoreTable,
     TallyArgs,
@@ -504,25 +506,13 @@ def tally_days(first_day: int, snapshots: np.ndarray, tally: TallyArgs) -> None:
         values,
         hist,
     ) = tally
+    grading = Grading(cell, upper_floors, grade_of_bin, common_grade, cell_count, hist_lo)
+    running = RunningCounts(counted, bin_counts, grade_counts)
     n_columns = len(score_columns)
     for d in range(len(snapshots)):
         day = first_day + d
         acc[:] = 0.0
-        tally_scores(
-            cell,
-            snapshots[d],
-            upper_floors,
-            grade_of_bin,
-            common_grade,
-            cell_count,
-            hist_lo,
-            4,
-            acc,
-            hist[day],
-            counted,
-            bin_counts,
-            grade_counts,
-        )
+        tally_scores(snapshots[d], grading, running, 4, acc, hist[day])
         for g in range(len(group_indptr) - 1):
             out = values[day, g]
             for k0 in range(0, n_columns, 4):

@@ -92,6 +92,25 @@ class ListTable(NamedTuple):
     col_ever: np.ndarray  # int64 [lists]: ever_listed
 
 
+class Grading(NamedTuple):
+    """How the score tally (collectors.tally_scores) counts the agents of one kind."""
+
+    cell: np.ndarray  # uint16, each agent's cell
+    upper_floors: np.ndarray  # float64, points: the floors of every grade but the lowest
+    grade_of_bin: np.ndarray  # int64, grade of each histogram bin (empty: not on bin edges)
+    common_grade: int  # the grade most agents are in (-1: not known)
+    cell_count: np.ndarray  # int64, agents per cell
+    hist_lo: float  # points, the histogram's start
+
+
+class RunningCounts(NamedTuple):
+    """The score tally's counts kept from one tally to the next (collectors.BinCounts)."""
+
+    counted: np.ndarray  # uint16, the bin each agent was last counted in
+    bin_counts: np.ndarray  # int64 [bins], agents per bin
+    grade_counts: np.ndarray  # int64 [cells, grades], agents per cell and grade (by bin)
+
+
 class TallyArgs(NamedTuple):
     """What tally_days reads and writes besides the day's scores (see tally_days)."""
 
