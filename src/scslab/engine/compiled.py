@@ -277,8 +277,8 @@ def run_days(
                 coverage[k],
                 error_rate[k],
             )
-            out = (rec_subject[n_records:], rec_actor[n_records:], rec_erroneous[n_records:])
-            m = records_into(kind, day, most, residents, out)
+            written = (rec_subject[n_records:], rec_actor[n_records:], rec_erroneous[n_records:])
+            m = records_into(kind, day, most, residents, written)
             need = n_records + m
             rec_day[n_records:need] = day
             rec_kind[n_records:need] = k
