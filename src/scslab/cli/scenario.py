@@ -163,9 +163,35 @@ def check_run_options(
         fail(f"{' and '.join(f'--{k}' for k in err.keys)}: {err.message}")
 
 
+def _continuation(run_dir: Path, days: int | None, keep_state: bool, given: dict[str, bool]) -> Any:
+    """The Simulation of `run --from run_dir` (fail on options that cannot go with it or
+    a run directory that cannot be continued)."""
+    from scslab.engine.snapshot import SnapshotError
+    from scslab.rundir.manifest import RunError
+    from scslab.rundir.run import Simulation
+
+    if any(given.values()):
+        flags = ", ".join(k for k, v in given.items() if v)
+        fail(
+            f"--from: {flags} cannot go with it (the run goes on with the scenario, seed, "
+            "size and engine of RUN; --days, --out, --keep-state, --overwrite, --report "
+            "and --quiet may)"
+        )
+    if days is not None and days < 1:
+        fail(f"--days: must be at least 1 (got {days})")
+    try:
+        return Simulation.continue_from(run_dir, days, keep_state)
+    except (RunError, SnapshotError) as err:
+        fail(f"--from: {err}")
+    except ValueError as err:  # the run's size or engine, refused as for a new run
+        fail(f"--from: {run_dir}: {err}")
+
+
 @app.command()
 def run(
-    scenario: Annotated[str, typer.Argument(help="Built-in name or YAML file.")] = "beijing-2018",
+    scenario: Annotated[
+        str | None, typer.Argument(help="Built-in name or YAML file (default beijing-2018).")
+    ] = None,
     scale: Annotated[
         float | None, typer.Option(help="Share of the whole city (1 = 21.5M residents).")
     ] = None,
@@ -215,14 +241,48 @@ def run(
         typer.Option("--resume", help="With --seeds: finish the folder of seeds begun before."),
     ] = False,
     set_: SetOption = None,
+    keep_state: Annotated[
+        bool,
+        typer.Option(
+            "--keep-state",
+            help="Also write the state the run ends in (state.npz), so that --from can "
+            "continue it.",
+        ),
+    ] = False,
+    from_: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            metavar="RUN",
+            help="Continue the run directory RUN (made with --keep-state) for --days more "
+            "days into a new run directory of the whole history.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a scenario and write its run directory (Parquet tables + manifest)."""
     from scslab.cli.experiments import run_seeds
     from scslab.rundir.run import Simulation
 
+    if from_ is not None:
+        given = {
+            "SCENARIO": scenario is not None,
+            "--scale": scale is not None,
+            "--residents": residents is not None,
+            "--seed": seed is not None,
+            "--seeds": seeds is not None,
+            "--agents/--no-agents": agents is not None,
+            "--engine": engine != "auto",
+            "--set": bool(set_),
+            "--resume": resume,
+        }
+        sim = _continuation(from_, days, keep_state, given)
+        _run_and_report(sim, out or _default_out(sim.scenario.name), quiet, overwrite, report)
+        return
+    scenario = scenario or "beijing-2018"
     if seeds is not None:
         given = {"--seed": seed is not None, "--report": report, "--overwrite": overwrite}
         given["--engine"] = engine != "auto"
+        given["--keep-state"] = keep_state
         if any(given.values()):
             flags = ", ".join(k for k, v in given.items() if v)
             fail(
@@ -260,10 +320,24 @@ def run(
     out = out or _default_out(sc.name)
     try:
         sim = Simulation(
-            sc, seed=seed, scale=scale, residents=residents, days=days, agents=agents, engine=engine
+            sc,
+            seed=seed,
+            scale=scale,
+            residents=residents,
+            days=days,
+            agents=agents,
+            engine=engine,
+            keep_state=keep_state,
         )
     except ValueError as err:
         fail(f"--engine: {err}")
+    _run_and_report(sim, out, quiet, overwrite, report)
+
+
+def _run_and_report(sim: Any, out: Path, quiet: bool, overwrite: bool, report: bool) -> None:
+    """Run `sim` into `out`, then print its summary (or, quiet, its path) and write its
+    report when asked (fail on a run directory that cannot be written)."""
+    sc, n = sim.scenario, sim.n_residents
     try:
         if quiet or not sys.stderr.isatty():
             results = sim.run(out=out, overwrite=overwrite)
@@ -298,6 +372,20 @@ def run(
             f"({results.manifest['engine']} engine), write {t['write_s']:.1f} s; "
             f"results in [bold]{escape(str(out))}[/]"
         )
+        if "continued_from" in results.manifest:
+            was = results.manifest["continued_from"]
+            console.print(
+                f"continued from {escape(was['path'])} after its {was['days']} days: "
+                f"the tables hold all {results.manifest['days']} days",
+                highlight=False,
+            )
+        if "state" in results.manifest:
+            size = results.manifest["state"]["bytes"]
+            console.print(
+                f"state kept in state.npz ({size / 2**20:,.1f} MiB): "
+                f"scslab run --from {escape(str(out))} goes on from it",
+                highlight=False,
+            )
     if report:
         from scslab.presentation.report import write_report
 

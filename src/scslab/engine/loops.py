@@ -65,13 +65,15 @@ cache before the tally reads them."""
 RECORD_CAPACITY_SLACK = 1.2  # compiled days' first record arrays: expected records x this
 
 
-def run_general(st: RunState, progress: Callable[[int, int], None] | None) -> None:
+def run_general(st: RunState, progress: Callable[[int, int], None] | None, start: int = 0) -> None:
     """The day loop: the steps of STEPS in order, each timed (st.phase_seconds), with
     st.worker (if any) drifting tomorrow's scores and tallying today's while the next
-    steps run; progress(k, days) is called once the rows of the first k days are in."""
+    steps run; progress(k, days) is called once the rows of the first k days are in.
+    start: the first day to run (a state restored after `start` days, see
+    engine/snapshot.py)."""
     phase = st.phase_seconds
     clock = time.perf_counter
-    for day in range(st.days):
+    for day in range(start, st.days):
         st.report_from(day)
         st.apply_timeline(day)
         today = Today(day)
@@ -79,7 +81,7 @@ def run_general(st: RunState, progress: Callable[[int, int], None] | None) -> No
             t = clock()
             step.run(st, today)
             phase[step.name] += clock() - t
-        if progress is not None and day > 0:
+        if progress is not None and day > start:
             progress(day, st.days)  # days whose rows are in (today's tally runs on)
     t = clock()
     finish_collect(st)
@@ -88,13 +90,14 @@ def run_general(st: RunState, progress: Callable[[int, int], None] | None) -> No
         progress(st.days, st.days)
 
 
-def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> None:
-    """Every day in compiled.run_days (in chunks, for progress or for the tally a chunk
-    behind), on the run's state; leaves the state as run_general() would, bit
-    for bit, but for the scorer's scratch (`spare`, and `outside`, marked by
-    unlisted subjects and by listed ones whose score rules' verdicts changed: still
-    every run the lists' update must visit)."""
-    st.apply_timeline(0)
+def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, start: int = 0) -> None:
+    """Every day from `start` (0, or the days of a restored state: engine/snapshot.py)
+    in compiled.run_days (in chunks, for progress or for the tally a chunk behind), on
+    the run's state; leaves the state as run_general() would, bit for bit, but for the
+    scorer's scratch (`spare`, and `outside`, marked by unlisted subjects and by listed
+    ones whose score rules' verdicts changed: still every run the lists' update must
+    visit)."""
+    st.apply_timeline(start)
     pop = st.population
     assert pop is not None and st.res.scorer is not None
     res, kinds, scorer = st.res, st.kinds, st.res.scorer
@@ -103,7 +106,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
     kind_table, score_table, list_table = _rule_tables(st)
     max_mult = kind_table.max_mult
     days, n_bins = st.days, len(res.hist)
-    expected = res.n * kinds.daily_rate.sum() * max_mult.max() * days
+    expected = res.n * kinds.daily_rate.sum() * max_mult.max() * (days - start)
     cap = max(1024, int(expected * RECORD_CAPACITY_SLACK))
     records = cast(
         Columns5,
@@ -117,7 +120,9 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
     )
     cycles = np.zeros(N_PHASES, np.int64)
     own = (scorer.state.score, scorer.spare)
-    grown = Grown(*own, res.listed, np.zeros(1024, np.int64), 0, records, 0, changes, 0)
+    error_ids = np.zeros(max(1024, 2 * len(scorer.error_ids)), np.int64)
+    error_ids[: len(scorer.error_ids)] = scorer.error_ids
+    grown = Grown(*own, res.listed, error_ids, len(scorer.error_ids), records, 0, changes, 0)
     floors = rules.grade_floors
     # the state columns come first, in the order the collectors write them
     assert res.cols["state"].tolist() == list(range(len(res.cols["state"])))
@@ -129,7 +134,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
     # chunks' scores kept); not at all without outputs.scores
     collect = st.scenario.outputs.scores
     behind = tally_behind(res.n) and collect
-    step = max(1, -(-days // (PROGRESS_STEPS if progress is not None or behind else 1)))
+    step = max(1, -(-(days - start) // (PROGRESS_STEPS if progress is not None or behind else 1)))
     if behind:
         step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
     rows = step if behind else 2  # (drift reads yesterday's row)
@@ -219,15 +224,15 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
     try:
         # chunks of `step` days, and a chunk from each day the timeline changes a rule
         # (and one from the burn-in's end)
-        changed = {d for d in st.changes if 0 < d < days} | ({st.burn_in} if st.burn_in else set())
-        starts = sorted(set(range(0, days, step)) | changed)
+        changed = {d for d in [*st.changes, st.burn_in] if start < d < days}
+        starts = sorted(set(range(start, days, step)) | changed)
         for chunk, (first, last) in enumerate(itertools.pairwise([*starts, days])):
             st.report_from(first)
-            if first > 0 and st.apply_timeline(first):
+            if first > start and st.apply_timeline(first):
                 kind_table, score_table, list_table = _rule_tables(st)
                 score_arrays = score_arrays._replace(unenrolled=st.unenrolled)
             snapshot = snapshots[chunk % 2][: last - first] if behind else snapshots[0]
-            start = time.perf_counter()
+            t_chunk = time.perf_counter()
             collecting = Collecting(
                 groups.groups_indptr,
                 groups.groups_of_cell,
@@ -260,7 +265,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
                 grown,
                 cycles,
             )
-            in_days += time.perf_counter() - start
+            in_days += time.perf_counter() - t_chunk
             if pool is None:  # tallied day by day in run_days
                 if progress is not None:
                     progress(last, days)
@@ -287,11 +292,13 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None) -> N
     st.log.extend(rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous, ACTIVE)
     ch_day, *rest = (a[: grown.n_changes] for a in grown.changes)
     st.trail.listing_changes(0, ch_day, Changes(*rest))
-    res.series.values = list(values)
+    res.series.values = res.series.values[:start] + list(values[start:])
     empty = np.zeros((len(st.ent.series.groups.group), len(st.ent.space)))
-    st.ent.series.values = [empty] * days
+    st.ent.series.values = st.ent.series.values[:start] + [empty] * (days - start)
     if collect:
-        st.hist_rows = list(np.column_stack([np.arange(days), np.zeros(days), hist]))
+        ran = np.arange(start, days)
+        kept = np.column_stack([ran, np.zeros(len(ran)), hist[start:]])
+        st.hist_rows = st.hist_rows[:start] + list(kept)
     per_cycle = in_days / max(1, int(cycles.sum()))
     for p, name in enumerate(PHASES):
         st.phase_seconds[name] = float(cycles[p]) * per_cycle

@@ -23,6 +23,7 @@ import pandas as pd
 
 from scslab import __version__, kernelcache
 from scslab.engine.loops import run_compiled, run_general
+from scslab.engine.snapshot import Snapshot, SnapshotError, population_digest, restore, take
 from scslab.engine.state import RunState
 from scslab.engine.steps import PHASES
 from scslab.engine.support import unsupported_in_run
@@ -75,6 +76,8 @@ class Outputs:
     manifest: dict[str, Any]
     scenario_yaml: str
     started: float
+    state: Snapshot | None = None
+    """The run's state at its end (with keep_state; engine/snapshot.py)."""
 
 
 class Simulation:
@@ -83,7 +86,11 @@ class Simulation:
     seed, and scale (share of the whole city) or residents, fix the run; days (the
     reported days, after the scenario's burn_in_days) defaults to the scenario's;
     agents: write per-agent tables (default: up to 1M residents);
-    engine: see ENGINES (the tables are the same whichever runs).
+    engine: see ENGINES (the tables are the same whichever runs);
+    keep_state: simulate() also returns the state at the end (Outputs.state), from
+    which another run can go on; resume: a state kept so (engine/snapshot.py) of this
+    run (the same scenario, seed and size) after fewer days, from which this one goes
+    on: its tables are the whole run's, as if it had never stopped.
 
     >>> sim = Simulation("beijing-2018", seed=1, residents=20_000, days=30)
     >>> outputs = sim.simulate()
@@ -100,6 +107,8 @@ class Simulation:
         days: int | None = None,
         agents: bool | None = None,
         engine: str = "auto",
+        keep_state: bool = False,
+        resume: Snapshot | None = None,
     ) -> None:
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         if engine not in ENGINES:
@@ -129,6 +138,14 @@ class Simulation:
         self.agents = self.n_residents <= AGENT_TABLES_AUTO_LIMIT if agents is None else agents
         if engine == "auto" and not why:
             self.engine_used = "compiled"
+        self.keep_state = keep_state
+        self.resume = resume
+        if resume is not None and resume.day >= self.scenario.burn_in_days + self.days:
+            done = resume.day - self.scenario.burn_in_days
+            raise RunSizeError(
+                ("days",),
+                f"must be more than the {done} days the state was kept after (got {self.days})",
+            )
         self.population: Population | None = None
         self.state: RunState | None = None
         """The run's state, once simulate() has made it (see engine/state.py)."""
@@ -165,25 +182,59 @@ class Simulation:
         st = self.state = RunState(
             self.scenario, pop, self.seed, burn_in + self.days, self.agents, PHASES, burn_in
         )
+        start = 0
+        if self.resume is not None:
+            self.check_resume()
+            start = self.resume.day
+            st.resume_at(start)
+            restore(st, self.resume)
         t_setup = time.perf_counter()
         if phase is not None:
             phase("days")
         if self.engine_used == "compiled":
-            run_compiled(st, progress)
+            run_compiled(st, progress, start)
         elif nb.get_num_threads() > 1:
             with ThreadPoolExecutor(1, thread_name_prefix="scslab-worker") as pool:
                 st.worker = pool
-                run_general(st, progress)
+                run_general(st, progress, start)
                 st.worker = None
         else:  # one thread allowed: drift and tally inline
-            run_general(st, progress)
+            run_general(st, progress, start)
         t_sim = time.perf_counter()
         return Outputs(
             tables(st),
             self._manifest(t_built - t0, t_setup - t_built, t_sim - t_built),
             self.scenario.to_yaml(),
             started=t0,
+            state=take(st, pop, self._identity()) if self.keep_state else None,
         )
+
+    def _identity(self) -> dict[str, Any]:
+        """What fixes the run's city and rules: the scenario's hash, seed, residents."""
+        return {
+            "scenario_sha256": self.scenario.digest(),
+            "seed": self.seed,
+            "residents": self.n_residents,
+        }
+
+    def check_resume(self) -> None:
+        """SnapshotError (one line) unless the state to resume from is of this run: the
+        same scenario, seed and size, and the same synthetic city (built here)."""
+        if self.resume is None:
+            return
+        kept, here = self.resume.run, self._identity()
+        differ = [k for k in here if k in kept and kept[k] != here[k]]
+        if differ:
+            raise SnapshotError(
+                f"the state was kept from a run with another {' and '.join(differ)} "
+                f"({', '.join(f'{k} {kept[k]}' for k in differ)}; this run: "
+                f"{', '.join(f'{k} {here[k]}' for k in differ)})"
+            )
+        if self.resume.population != population_digest(self.build()):
+            raise SnapshotError(
+                "the synthetic city differs from the one the state was kept from (another "
+                "population section, or another scslab version)"
+            )
 
     def _manifest(self, build_s: float, setup_s: float, simulate_s: float) -> dict:
         """The run's manifest; timings in seconds: build_s the population's build,

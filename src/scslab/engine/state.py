@@ -466,6 +466,15 @@ class RunState:
         self.set_rules(self._without_timeline.with_changes(self._changed, source="timeline"))
         return True
 
+    def resume_at(self, day: int) -> None:
+        """Bring the rules to those in force after `day` days (internal days) have run:
+        every change of the timeline before that day, in order, as the run applied them
+        (a run continued from a snapshot of its state after those days; the state
+        itself comes from the snapshot, engine/snapshot.py)."""
+        for when in sorted(self.changes):
+            if when < day:
+                self.apply_timeline(when)
+
     def set_rules(self, sc: Scenario) -> None:
         """Compile the rules of `sc`, a scenario of the same structure as the run's (the
         same record kinds, lists, activities and population) with other values, and put
