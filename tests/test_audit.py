@@ -449,11 +449,11 @@ def test_the_lint_reads_the_rules_a_timeline_makes() -> None:
     sc = load_scenario("beijing-2018-safeguards")
     before = {(f.code, f.rule) for f in lint(sc).findings}
     later = sc.with_changes(
-        {"timeline": [{"date": "2018-06-01", "set": {"scoring.association_penalty": 0.5}}]}
+        {"timeline": [{"date": "2019-06-01", "set": {"scoring.association_penalty": 0.5}}]}
     )
     found = [f for f in lint(later).findings if (f.code, f.rule) not in before]
     assert [f.rule for f in found] == ["scoring.association_penalty"]
-    assert all("from 2018-06-01, by the timeline" in f.why for f in found)
+    assert all("from 2019-06-01, by the timeline" in f.why for f in found)
 
 
 def test_the_counterfactual_keeps_monitoring_off_through_the_timeline() -> None:
@@ -467,7 +467,7 @@ def test_the_counterfactual_keeps_monitoring_off_through_the_timeline() -> None:
             "departments.cyberspace.coverage": 0.0,
             "timeline": [
                 {
-                    "date": "2018-06-01",
+                    "date": "2019-06-01",
                     "set": {
                         "departments.cyberspace.coverage": 0.9,
                         "departments.courts.coverage": 0.5,
@@ -479,5 +479,5 @@ def test_the_counterfactual_keeps_monitoring_off_through_the_timeline() -> None:
     assert "cyberspace" in monitoring_departments(sc)
     cf = without_monitoring(sc)
     assert cf is not None
-    assert cf.timeline_by_day() == [(151, {"departments.courts.coverage": 0.5})]
+    assert cf.timeline_by_day() == [(335, {"departments.courts.coverage": 0.5})]
     assert cf.departments["cyberspace"].coverage == 0.0

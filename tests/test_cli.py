@@ -108,3 +108,13 @@ def test_bad_arguments(tmp_path: Path, args: list[str], expected: str) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert expected in proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_click_errors_caught_exist_in_every_click_typer_carries() -> None:
+    """main() catches these by name from click and typer's own copy, which may lack some
+    (typer 0.29's has no Abort): a missing one must not turn an error into a crash."""
+    from scslab.cli import _click_errors
+
+    for name in ("NoArgsIsHelpError", "UsageError", "Abort"):
+        found = _click_errors(name)
+        assert found and all(issubclass(c, BaseException) for c in found)

@@ -11,6 +11,7 @@ import yaml
 from scslab import Results, Simulation, load_run
 from scslab.scenario.loader import builtin_text, parse_scenario
 from scslab.scenario.sections import DOMAINS
+from tests.audit_helpers import builtin_dict
 
 
 def tables_equal(a: Results, b: Results) -> None:
@@ -156,7 +157,7 @@ def test_a_year_at_default_scale_touches_every_domain() -> None:
 def test_green_channel_set_without_a_scan(monkeypatch) -> None:
     """The residents reached by a score reward are kept as a set (records are the only way
     up); the run is identical to one that finds them by scanning every score each day."""
-    data = yaml.safe_load(builtin_text("beijing-2018"))
+    data = builtin_dict()  # every resident enrolled
     data["departments"]["civil_affairs"]["records"]["volunteering"]["points"] = 40
     scenario = parse_scenario(yaml.safe_dump(data))
     kept = Simulation(scenario, seed=4, residents=8000, days=120)

@@ -38,7 +38,9 @@ def test_a_rollout_enrols_residents_and_both_loops_agree() -> None:
 
 
 def test_residents_not_enrolled_keep_the_base_and_record_lists_still_apply() -> None:
-    sc = load_scenario("beijing-2018").with_changes({"scoring.enrolled_share": 0.3})
+    sc = load_scenario("beijing-2018").with_changes(
+        {"scoring.enrolled_share": 0.3, "timeline": []}  # 30% enrolled throughout
+    )
     sim = Simulation(sc, seed=4, residents=4000, days=120)
     res = sim.run()
     assert sim.state is not None
@@ -58,8 +60,8 @@ def test_residents_not_enrolled_keep_the_base_and_record_lists_still_apply() -> 
 
 
 def test_the_rollout_scenario_follows_the_plan() -> None:
-    """beijing-2018-rollout: 2018-07-01 to 2020-12-31, all enrolled from 2020-01-01."""
-    sc = load_scenario("beijing-2018-rollout")
+    """beijing-2018: 2018-07-01 to 2020-12-31, all enrolled from 2020-01-01."""
+    sc = load_scenario("beijing-2018")
     assert sc.date_of(0).isoformat() == "2018-07-01"
     assert sc.date_of(sc.days - 1).isoformat() == "2020-12-31"
     by_day = sc.timeline_by_day()

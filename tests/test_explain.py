@@ -192,13 +192,42 @@ def test_each_explained_listing_is_one_of_the_run(churn_run: Path) -> None:
                 assert x["listed_without_erroneous_records"] is False
 
 
-def test_a_run_whose_rules_change_is_explained_as_approximate(tmp_path) -> None:
-    """explain replays a run with the rules of day 0: with a timeline (here the rollout's
-    enrolment) it says the story is approximate, and from when."""
-    from scslab import Simulation
+def test_a_run_whose_rules_change_is_replayed_with_them(tmp_path) -> None:
+    """explain replays a run with the rules in force each day: beijing-2018's enrolment
+    (a resident not yet enrolled is held at the base) and a record's points changed on a
+    date. The replayed scores are the run's; replayed with day 0's rules only, not."""
+    from scslab import Simulation, load_scenario
+    from scslab.model.scoring import enrolment_order
 
+    sc = load_scenario("beijing-2018")
+    step = {
+        "date": "2018-08-01",
+        "set": {"departments.traffic_police.records.traffic_ticket.points": -40},
+    }
+    sc = sc.with_changes(
+        {
+            "timeline": [e.model_dump(mode="json") for e in sc.timeline] + [step],
+            "departments.traffic_police.records.traffic_ticket.rate_per_year": 3.0,
+        }
+    )
     out = tmp_path / "rollout"
-    Simulation("beijing-2018-rollout", seed=1, residents=1500, days=40).run(out=out)
-    e = explain(out, 0)
-    assert not e.exact
-    assert any("approximate from 2018-07-01" in n for n in e.notes)
+    Simulation(sc, seed=1, residents=3000, days=100).run(out=out)
+    run, sc = open_run(out)
+    res, rec = run.tables["residents"], run.tables["records"]
+    place = enrolment_order(1, len(res))
+    with_records = res.index[res["records"] > 0]
+    enrolled = [int(i) for i in with_records if place[i] < 0.1][:15]
+    held = [int(i) for i in with_records if place[i] > 0.3][:15]
+    assert len(enrolled) >= 5 and len(held) >= 5
+    day0 = Model.by_day(sc, 1)[0]  # nobody enrolled: everyone held at the base
+    moved = 0
+    for i in enrolled + held:
+        e = explain(out, i)
+        assert e.exact, (i, e.notes)
+        if i in held:
+            assert e.final_score_stored == 1000.0, i
+        mine = rec[(rec["subject_type"] == "resident") & (rec["subject"] == i)]
+        if res.loc[i, "score"] != 1000.0:
+            moved += 1
+            assert replay(day0, mine, i, 100).score[-1] == 1000.0, i
+    assert moved >= 3  # enrolled residents whose score the replay had to follow

@@ -13,14 +13,15 @@ from scslab.model.departments import RecordKinds
 from scslab.model.lists import ListRules
 from scslab.model.measures import ListResponse
 from scslab.model.scoring import ScoreRules
-from scslab.scenario.loader import builtin_text, parse_scenario
+from scslab.scenario.loader import parse_scenario
 from scslab.scenario.sections import DOMAINS
+from tests.audit_helpers import builtin_dict
 
 
 def _data(**response: object) -> dict:
     """beijing-2018 with flights frequent enough that listed residents try them often,
     and `response` on every measure."""
-    data = yaml.safe_load(builtin_text("beijing-2018"))
+    data = builtin_dict()  # every resident enrolled
     data["activities"]["fly"]["rate_per_year"] = 1000.0
     for m in data["measures"].values():
         m.update(response)

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from scslab import Simulation
-from scslab.scenario.loader import builtin_text, parse_scenario
+from scslab.scenario.loader import parse_scenario
+from tests.audit_helpers import builtin_dict
 
 from .conftest import BENCHMARKS
 from .reference_model import reference_residents
@@ -15,7 +16,7 @@ from .reference_model import reference_residents
 
 def stressed_beijing():
     """beijing-2018 with drift, a strong association penalty, short lists, extensions."""
-    data = yaml.safe_load(builtin_text("beijing-2018"))
+    data = builtin_dict()  # every resident enrolled
     data["due_process"] = None  # the reference replays records; it has no appeals
     data["scoring"]["drift_per_day"] = 0.01
     data["scoring"]["association_penalty"] = 2.0

@@ -241,7 +241,8 @@ def test_a_folder_that_is_not_a_sweep_is_refused(tmp_path: Path) -> None:
 
 
 def test_run_with_seeds_makes_a_folder_of_runs(tmp_path: Path) -> None:
-    out = tmp_path / "seeds"
+    """In a folder that does not exist yet (`--out runs/b18` on a fresh checkout)."""
+    out = tmp_path / "runs" / "seeds"
     result = runner.invoke(
         app,
         [

@@ -136,7 +136,7 @@ def test_bad_timelines_are_refused_with_one_line(entry: dict, message: str, tmp_
 
 
 def test_builtin_scenarios_still_load() -> None:
-    assert load_scenario("beijing-2018").start_date == dt.date(2018, 1, 1)
+    assert load_scenario("beijing-2018").start_date == dt.date(2018, 7, 1)
 
 
 def test_a_timeline_that_switches_on_what_compiled_days_do_not_run_runs_general() -> None:
@@ -156,3 +156,15 @@ def test_names_and_rules_that_hold_only_together_are_refused() -> None:
     # a step keeps its number as given: a fraction of a day is refused, not rounded
     with pytest.raises(ScenarioError, match=r"lists\.blacklist\.duration_days"):
         with_timeline({"date": "2020-02-01", "set": {"lists.blacklist.duration_days": 30.5}})
+
+
+def test_a_ramp_may_run_on_past_the_end_but_not_start_before_the_run() -> None:
+    """A shorter run of a longer plan (`days: 90` in a file that extends beijing-2018)
+    keeps the plan's ramp, cut at its last day; a ramp from before the start is refused."""
+    ramp = {"ramp": {"departments.courts.coverage": [0.2, 1.0]}, "every_days": 30}
+    sc = with_timeline({"start": "2020-06-01", "end": "2022-06-01", **ramp})
+    first_day, first = sc.timeline_by_day()[0]  # type: ignore[attr-defined]
+    assert sc.date_of(first_day) == dt.date(2020, 6, 1)  # type: ignore[attr-defined]
+    assert first == {"departments.courts.coverage": 0.2}
+    with pytest.raises(ScenarioError, match="2019-06-01 is outside the run"):
+        with_timeline({"start": "2019-06-01", "end": "2020-06-01", **ramp})

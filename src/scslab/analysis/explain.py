@@ -38,7 +38,7 @@ record of theirs.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,11 +49,13 @@ import pandas as pd
 from scslab.analysis.harm import RunError, listing_episodes, open_run
 from scslab.analysis.replay import (
     Model,
+    Replay,
     blacklisted_contacts,
     contacts_of,
     differences,
     replay,
 )
+from scslab.model.scoring import enrolment_order, has_rollout
 from scslab.scenario.schema import Scenario
 
 
@@ -162,14 +164,16 @@ def explain(path: str | Path, resident: int | None = None, pick: str | None = No
     exact = True
 
     # ---- the model, replayed
-    if sc.timeline or (sc.scoring is not None and sc.scoring.enrolled_share < 1.0):
-        first = sc.timeline_by_day()[0][0] if sc.timeline else 0
+    seed = int(run.manifest["seed"])
+    if sc.burn_in_days:
         exact = False
         notes.append(
-            "the run's rules change over time (timeline or enrolment) and the replay uses the "
-            f"rules of day 0 only: approximate from {sc.date_of(first)}"
+            f"the run's {sc.burn_in_days}-day burn-in is not in its tables: the replay starts "
+            "from day 0 without it, approximate"
         )
-    model = Model.of(sc, int(run.manifest["seed"]))
+    models = Model.by_day(sc, seed)  # the rules in force from each day (the timeline)
+    model = models[0]
+    place = enrolment_order(seed, n)[resident] if has_rollout(sc) else 0.0
     contacts_black = None
     if sc.scoring is not None and sc.scoring.association_penalty > 0:
         if listings is None:
@@ -185,7 +189,12 @@ def explain(path: str | Path, resident: int | None = None, pick: str | None = No
                 notes.append("the city is too large to redraw: association penalties left out")
             else:
                 contacts_black = blacklisted_contacts(sc, contacts, listings, days)
-    rp = replay(model, mine, resident, days, contacts_black)
+
+    def replay_to(end: int, leave_out: Collection[int] = ()) -> Replay:
+        """The resident's first `end` days replayed, without the records `leave_out`."""
+        return replay(models, mine, resident, end, contacts_black, leave_out, place)
+
+    rp = replay_to(days)
     score = [round(float(x), 3) for x in rp.score]
     stored = float(row["score"]) if "score" in row else None
     if sc.scoring is None:
@@ -229,7 +238,7 @@ def explain(path: str | Path, resident: int | None = None, pick: str | None = No
     # ---- listings (replayed) and their decisive records
     own = rp.changes.assign(subject_type="resident", subject=resident)
     out_listings = [
-        _describe_episode(sc, model, e, mine, resident, days, contacts_black)
+        _describe_episode(sc, model.lists.names, e, mine, days, replay_to)
         for e in listing_episodes(own, days - 1).sort_values("start", kind="stable").itertuples()
     ]
     episodes = listing_episodes(listings, days - 1) if listings is not None else None
@@ -308,21 +317,21 @@ def _measures(sc: Scenario, lname: str) -> list[str]:
 
 def _describe_episode(
     sc: Scenario,
-    model: Model,
+    list_names: list[str],
     e: Any,
     mine: pd.DataFrame,
-    resident: int,
     days: int,
-    contacts_black: np.ndarray | None,
+    replay_to: Callable[[int, Collection[int]], Replay],
 ) -> dict[str, Any]:
     """One listing episode `e` (list, start, end, wrongful) and its decisive records: the
-    model replayed without each record (effective by the day of listing) in turn."""
+    model replayed (replay_to(days, records left out)) without each record (effective by
+    the day of listing) in turn."""
     sc_list = str(e.list)
-    bit = model.lists.names.index(sc_list)
+    bit = list_names.index(sc_list)
     start, end = int(e.start), int(e.end)
 
     def listed_without(ids: Collection[int]) -> bool:
-        alt = replay(model, mine, resident, start + 1, contacts_black, leave_out=ids)
+        alt = replay_to(start + 1, ids)
         return bool((alt.mask[start] >> bit) & 1)
 
     counted = mine[(mine["effective_day"] <= start) & (mine["status"].astype(str) != "pending")]

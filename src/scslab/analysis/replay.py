@@ -26,7 +26,7 @@ from scslab.model.departments import RecordKinds
 from scslab.model.dueprocess import DueProcessRules, DueProcessState
 from scslab.model.lists import Changes, ListRules, ListState, daily_update, enlist
 from scslab.model.records import ACTIVE, CORRECTED, REPAIRED, STATUS_NAMES, RecordBatch, RecordLog
-from scslab.model.scoring import Scorer, ScoreRules
+from scslab.model.scoring import Scorer, ScoreRules, hold_at_base
 from scslab.scenario.schema import Scenario
 from scslab.streams import stream_key
 
@@ -41,6 +41,7 @@ class Model:
     firm_lists: ListRules  # the enterprises' lists (due process needs both)
     due: DueProcessRules
     list_key: np.uint64  # the random stream of the residents' lists
+    enrolled_share: float = 1.0  # share of the residents enrolled in the score
 
     @classmethod
     def of(cls, sc: Scenario, seed: int) -> Model:
@@ -57,7 +58,18 @@ class Model:
             firm_lists=firm_lists,
             due=DueProcessRules.compile(sc, kinds, lists, firm_lists),
             list_key=stream_key(seed, "lists.resident"),
+            enrolled_share=sc.scoring.enrolled_share if sc.scoring else 1.0,
         )
+
+    @classmethod
+    def by_day(cls, sc: Scenario, seed: int, burn_in: int = 0) -> dict[int, Model]:
+        """The models of a run of `sc` by the (internal) day they take effect: day 0's,
+        then one for each day its timeline changes the rules (days after a burn-in of
+        `burn_in` days)."""
+        models = {0: cls.of(sc.model_copy(update={"timeline": []}), seed)}
+        for day, rules in sc.rules_by_day():
+            models[day + burn_in] = cls.of(rules, seed)
+        return models
 
 
 @dataclass
@@ -105,18 +117,26 @@ def _ended_by_day(mine: pd.DataFrame, days: int) -> dict[int, tuple[np.ndarray, 
 
 
 def replay(
-    model: Model,
+    models: Model | dict[int, Model],
     mine: pd.DataFrame,
     resident: int,
     days: int,
     contacts_black: np.ndarray | None = None,
     leave_out: Collection[int] = (),
+    enrolment_place: float = 0.0,
 ) -> Replay:
     """Replay `days` days of synthetic resident `resident` with the model's code on a
     state of one agent, fed their records `mine` (rows of records.parquet about them)
-    but those in `leave_out` (record ids: a counterfactual). `contacts_black`: the
-    resident's contacts on a blacklist at the end of each day (None: no association
-    penalty). Due-process outcomes are taken from the records' status and end_day."""
+    but those in `leave_out` (record ids: a counterfactual). `models`: the run's model,
+    or its models by the day each takes effect (Model.by_day: a timeline), put in place
+    before that day's steps as the engine does (RunState.set_rules). `contacts_black`:
+    the resident's contacts on a blacklist at the end of each day (None: no association
+    penalty). `enrolment_place`: the resident's place in the enrolment order
+    (scoring.enrolment_order): on a day when the model's enrolled share is not above
+    it, the resident is held at the base score, as the engine holds them. Due-process
+    outcomes are taken from the records' status and end_day."""
+    by_day = models if isinstance(models, dict) else {0: models}
+    model = by_day[0]
     kinds = model.kinds
     mine = mine[~mine["id"].isin(list(leave_out))].sort_values("id")
     rec_ids = mine["id"].to_numpy(np.int64)
@@ -156,7 +176,22 @@ def replay(
     mask, wrongful = np.zeros(days, np.uint8), np.zeros(days, np.uint8)
     changes: list[tuple[int, Changes]] = []
     status = log.column("status")
+    one_id = np.zeros(1, np.int64)
+    held = False  # whether the resident is not enrolled today
+
+    def hold() -> None:  # engine.steps.hold_unenrolled
+        if held and scorer is not None:
+            hold_at_base(scorer.state.score, scorer.state.error_points, one_id, scorer.rules.base)
+
     for day in range(days):
+        if day in by_day:  # the rules from today (engine.state.RunState.set_rules)
+            model = by_day[day]
+            kinds, lists = model.kinds, model.lists
+            res.lists, firms.lists = model.lists, model.firm_lists
+            due.rules, due.kinds = model.due, model.kinds
+            if scorer is not None and model.score is not None:
+                scorer.rules = model.score
+            held = enrolment_place >= model.enrolled_share
         # scoring (engine.steps.scoring)
         ids = log.take_effective(day)
         status[ids] = ACTIVE
@@ -169,6 +204,7 @@ def replay(
                 day, subject, kinds.points[kind], erroneous, ids, model.due.expiry_days[kind]
             )
             scorer.expire(day, log)
+        hold()
         # due process (DueProcessState.plan and step, with the run's outcomes)
         due.keep_triggers(ids, kind, sides)
         if day in ends:
@@ -177,6 +213,7 @@ def replay(
             status[repaired] = REPAIRED
             if len(won) or len(repaired):
                 due.end(day, np.concatenate([won, repaired]), log, sides)
+        hold()
         if scorer is not None:
             score[day] = scorer.state.score[0]
             error_points[day] = scorer.state.error_points[0]

@@ -34,7 +34,8 @@ def _click_errors(name: str) -> tuple[type[Exception], ...]:
         from typer._click import exceptions as vendored  # typer >= 0.20 carries its own click
     except ImportError:
         return tuple(found)
-    return (*found, getattr(vendored, name))
+    mine = getattr(vendored, name, None)  # some of its copies leave classes out (Abort)
+    return (*found, mine) if mine is not None else tuple(found)
 
 
 def main() -> None:

@@ -46,11 +46,18 @@ from scslab.model.lists import (
 )
 from scslab.model.measures import OUTCOMES, DomainRules, HighScores
 from scslab.model.records import RecordLog
-from scslab.model.scoring import Scorer, ScoreRules, grade_index, not_enrolled
+from scslab.model.scoring import (
+    Scorer,
+    ScoreRules,
+    enrolment_order,
+    grade_index,
+    has_rollout,
+    not_enrolled,
+)
 from scslab.scenario.population import Population
 from scslab.scenario.schema import Scenario
 from scslab.scenario.sections import DOMAINS
-from scslab.streams import day_rng, stream_key
+from scslab.streams import stream_key
 
 HIST_LO, HIST_HI = 0.0, 2000.0
 """The score histogram's range, in points (bins of HIST_BIN_POINTS)."""
@@ -415,9 +422,7 @@ class RunState:
         )
         self.trail = HarmTrail(n, self.agents)
         # enrolment in the score: a fixed order of the residents, and those not yet in
-        self.enrolment_order = (
-            day_rng(self.seed, "scoring.enrolment", 0).random(n) if has_rollout(sc) else None
-        )
+        self.enrolment_order = enrolment_order(self.seed, n) if has_rollout(sc) else None
         self.unenrolled = np.zeros(0, np.int64)
         self.enrolled_cells: np.ndarray = np.zeros(0)
         self._enrol(sc)
@@ -519,12 +524,3 @@ class RunState:
                 self.worker_seconds[name] += time.perf_counter() - start
 
         return timed
-
-
-def has_rollout(sc: Scenario) -> bool:
-    """Whether a scenario enrols its residents in the score gradually: an enrolled share
-    below 1, or one its timeline changes."""
-    if sc.scoring is None:
-        return False
-    changed = any("scoring.enrolled_share" in values for _, values in sc.timeline_by_day())
-    return sc.scoring.enrolled_share < 1.0 or changed

@@ -35,7 +35,14 @@ import yaml
 
 from scslab.analysis.figures import compute_figures, needs_agents
 from scslab.experiments.spec import ExperimentError, ExperimentSpec, Scalar
-from scslab.rundir.claim import hold_lock, is_run_dir, release_lock, write_file
+from scslab.rundir.claim import (
+    hold_lock,
+    is_run_dir,
+    make_parents,
+    release_lock,
+    remove_empty,
+    write_file,
+)
 from scslab.scenario.schema import Scenario
 
 ROW_SIGNATURE = '{"run": '  # a row file starts so (written by scslab)
@@ -303,7 +310,13 @@ def run_sweep(
     `on_probe(row, runs_left)` is called with it, for an estimate.
     """
     lock_path = sweep.folder.with_name(f".{sweep.folder.name}.lock")
-    lock = hold_lock(lock_path, sweep.label or str(sweep.folder))
+    label = sweep.label or str(sweep.folder)
+    made = make_parents(sweep.folder.parent, label)  # `--out runs/b18` in a new folder
+    try:
+        lock = hold_lock(lock_path, label)
+    except BaseException:
+        remove_empty(made)
+        raise
     try:
         _begin(sweep)
         todo = sweep.missing()

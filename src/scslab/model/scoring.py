@@ -21,7 +21,9 @@ import numba as nb
 import numpy as np
 
 from scslab.model.records import ACTIVE, EXPIRED, RecordLog
+from scslab.scenario.schema import Scenario
 from scslab.scenario.sections import Scoring
+from scslab.streams import day_rng
 
 
 @dataclass(frozen=True)
@@ -401,7 +403,22 @@ def hold_at_base(score: np.ndarray, error_points: np.ndarray, ids: np.ndarray, b
         error_points[i] = 0.0
 
 
+def enrolment_order(seed: int, n: int) -> np.ndarray:
+    """Each of `n` residents' place in the score's enrolment order (uniform in [0, 1),
+    float64): a resident is enrolled while the enrolled share is above their place."""
+    return day_rng(seed, "scoring.enrolment", 0).random(n)
+
+
 def not_enrolled(order: np.ndarray, share: float) -> np.ndarray:
     """Ids (increasing, int64) of the subjects not enrolled at `share`: those whose place
     in the enrolment order (uniform in [0, 1)) is at least the share."""
     return np.flatnonzero(order >= share).astype(np.int64)
+
+
+def has_rollout(sc: Scenario) -> bool:
+    """Whether a scenario enrols its residents in the score gradually: an enrolled share
+    below 1, or one its timeline changes."""
+    if sc.scoring is None:
+        return False
+    changed = any("scoring.enrolled_share" in values for _, values in sc.timeline_by_day())
+    return sc.scoring.enrolled_share < 1.0 or changed

@@ -204,7 +204,9 @@ def _check_target(target: Path, overwrite: bool, label: str) -> None:
         )
 
 
-def _make_parents(parent: Path, label: str) -> list[Path]:
+def make_parents(parent: Path, label: str) -> list[Path]:
+    """Make the missing directories of `parent`, outermost first; returns those made (for
+    remove_empty to take back). RunDirError naming `label` when a file is in the way."""
     missing = []
     p = parent
     while not p.exists() and not p.is_symlink() and p != p.parent:
@@ -246,14 +248,14 @@ def claim(out: str | Path, overwrite: bool = False) -> Staging:
     created: list[Path] = []
     try:
         _check_target(target, overwrite, label)
-        created = _make_parents(target.parent, label)
+        created = make_parents(target.parent, label)
         lock_path = target.with_name(f".{name}.lock")
         lock_fd = hold_lock(lock_path, label)
     except RunDirError:
-        _remove_empty(created)
+        remove_empty(created)
         raise
     except OSError as err:
-        _remove_empty(created)
+        remove_empty(created)
         raise RunDirError(f"{out}: cannot write a run directory here: {_describe(err)}") from None
     stage = Staging(target, partial, target.with_name(f".{name}.old"), lock_path, lock_fd, created)
     try:
@@ -271,7 +273,9 @@ def claim(out: str | Path, overwrite: bool = False) -> Staging:
     return stage
 
 
-def _remove_empty(dirs: list[Path]) -> None:
+def remove_empty(dirs: list[Path]) -> None:
+    """Remove the directories `dirs` (made by make_parents), innermost first, those that
+    are still empty."""
     for d in reversed(dirs):
         try:
             d.rmdir()

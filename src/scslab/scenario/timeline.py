@@ -134,15 +134,17 @@ def check_timeline(
 ) -> None:
     """Raise ValueError ('timeline.N.KEY: why') for a change that is not allowed: a key
     the timeline may not change, a date outside the run (start_date to start_date +
-    days - 1), or a value `check_value(key, value, ramp)` refuses (it returns why, or
-    None). A ramp's values are checked at both ends (those between lie within them)."""
+    days - 1; a ramp must start in the run and may end after it, its steps after the
+    run's last day never taken), or a value `check_value(key, value, ramp)` refuses (it
+    returns why, or None). A ramp's values are checked at both ends (those between lie
+    within them)."""
     last = start_date + dt.timedelta(days=days - 1)
     for i, entry in enumerate(timeline):
         ramp = isinstance(entry, Ramp)
         if isinstance(entry, Step):
             dates, values = [entry.date], [(k, v) for k, v in entry.set.items()]
-        else:
-            dates = [entry.start, entry.end]
+        else:  # a ramp may run on past the run's end (a shorter run of a longer plan)
+            dates = [entry.start]
             values = [(k, v) for k, ends in entry.ramp.items() for v in ends]
         for date in dates:
             if not start_date <= date <= last:
