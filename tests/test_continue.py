@@ -77,10 +77,10 @@ def test_compiled_days_continued_equal_run_through(tmp_path: Path, residents: in
 
 
 def test_a_timeline_change_in_the_continued_days_shows_on_its_day(tmp_path: Path) -> None:
-    """beijing-2018-rollout enrols residents every 30 days from day 0: the run is
+    """beijing-2018 enrols residents every 30 days from day 0: the run is
     stopped at day 45, the change of day 60 is the continued run's own."""
     whole, continued = through_and_continued(
-        tmp_path, "beijing-2018-rollout", 45, 30, seed=1, residents=3000
+        tmp_path, "beijing-2018", 45, 30, seed=1, residents=3000
     )
     assert_same_tables(whole, continued)
     enrolled = city(continued, "enrolled")
@@ -180,7 +180,7 @@ def test_the_python_api_refuses_a_state_of_another_run(tmp_path: Path, kept: Pat
 
 def test_a_timeline_scenario_loads_the_same(tmp_path: Path) -> None:
     """The continued run's scenario is RUN's scenario.yaml, hash for hash."""
-    sc = load_scenario("beijing-2018-rollout")
+    sc = load_scenario("beijing-2018")
     out = tmp_path / "r"
     Simulation(sc, seed=1, residents=1500, days=5, keep_state=True).run(out)
     assert load_scenario(out / "scenario.yaml").digest() == sc.digest()
