@@ -77,6 +77,24 @@ def test_a_short_run_lists_more_and_more_debtors() -> None:
     assert stock == pytest.approx([listed[364] * per, listed[729] * per])
 
 
+def test_only_adults_default_on_a_judgment() -> None:
+    """A year of 141,000 residents: every judgment default is an adult's (20 and over, the
+    scenario's eligible bands), and so is everyone a correct record names; only the
+    courts' wrong-person records (error_rate, a uniformly drawn resident) name others."""
+    sc = load_scenario("china-courts-2014")
+    bands = sc.departments["courts"].records["judgment_default"].eligible.age_bands  # type: ignore[union-attr]
+    assert bands == ["20-29", "30-39", "40-49", "50-59", "60-69", "70+"]
+    res = Simulation("china-courts-2014", seed=2, scale=0.0001, days=365).run()
+    band = res.tables["residents"].set_index("id")["age_band"].astype(str)
+    records = res.tables["records"]
+    defaults = records[records["kind"] == "judgment_default"]
+    assert len(defaults) > 100
+    assert set(band[defaults["actor"]]) <= set(bands)
+    assert set(band[defaults.loc[~defaults["erroneous"], "subject"]]) <= set(bands)
+    assert (band[records["actor"]].isin(["0-9", "10-19"])).sum() == 0
+    assert band.isin(["0-9", "10-19"]).mean() > 0.2  # the population has minors to leave out
+
+
 def assert_ever_listed(res: Results, lists: list[str]) -> pd.DataFrame:
     """Each list's ever_listed on a day is the number of agents the listing log shows
     on it by then, and the figures' first_listings its daily increments; new_listings
