@@ -118,3 +118,26 @@ def test_the_click_errors_caught_exist_in_every_click_typer_carries() -> None:
     for name in ("NoArgsIsHelpError", "UsageError", "Abort"):
         found = _click_errors(name)
         assert found and all(issubclass(c, BaseException) for c in found)
+
+
+def test_a_run_whose_daily_metrics_do_not_fit_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """Ten years of daily metrics take memory whatever the city's size: with less
+    available than they need, the run is refused on --days (one line, exit 2) and its
+    directory is not written."""
+    import scslab.engine.simulation as simulation
+
+    monkeypatch.setattr(simulation, "available_bytes", lambda: 100 * 2**20)  # 100 MiB
+    out = tmp_path / "long"
+    args = ["run", "--residents", "500", "--days", "3650", "--out", str(out), "-q"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--days: 3,650 days of daily metrics" in lines[0], lines
+    assert "GiB of memory" in lines[0] and not out.exists()
+    monkeypatch.setattr(simulation, "available_bytes", lambda: 64 * 2**30)
+    assert (
+        runner.invoke(
+            app, ["run", "--residents", "500", "--days", "3", "--out", str(out), "-q"]
+        ).exit_code
+        == 0
+    )

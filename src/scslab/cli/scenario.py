@@ -358,8 +358,8 @@ def _run_and_report(sim: Any, out: Path, quiet: bool, overwrite: bool, report: b
                 results = sim.run(
                     out=out, overwrite=overwrite, progress=shown.days, phase=shown.phase
                 )
-    except RunDirError as err:
-        fail(str(err))
+    except (RunDirError, RunSizeError) as err:
+        fail(f"--{err}" if isinstance(err, RunSizeError) else str(err))
     if quiet:
         console.print(str(out), markup=False, highlight=False, soft_wrap=True)
     else:
