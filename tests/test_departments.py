@@ -100,7 +100,7 @@ def test_observe_coverage_errors_delay() -> None:
     kinds = RecordKinds.compile(sc)
     k = kinds.names.index("judgment_default")
     actors = np.arange(200_000) % 1000
-    batch = observe(kinds, k, 5, actors, 1000, stream_key(3, "t"))
+    batch = observe(kinds, k, 5, actors, view(1000), stream_key(3, "t"))
     assert len(batch) == pytest.approx(0.95 * len(actors), rel=0.01)
     assert batch.erroneous.mean() == pytest.approx(0.01, abs=0.002)
     assert (batch.subject[~batch.erroneous] == batch.actor[~batch.erroneous]).all()
@@ -164,7 +164,9 @@ def test_records_into_writes_the_records_of_the_three_steps(
         actors = _accepted(cand, u, subjects, kind, np.zeros(0))
         if restricted:
             assert elig[0][classes[actors]].all()
-        expect = observed(key, day, actors, n, coverage, error_rate)
+        expect = observed(kind, day, actors, n, elig[1])
+        if restricted:  # the wrong person too is one the kind can name
+            assert elig[0][classes[expect[0]]].all()
         most = candidate_count(key, day, mean)
         assert most == len(cand)
         out = (np.full(most, -1, np.int32), np.full(most, -1, np.int32), np.ones(most, bool))

@@ -30,12 +30,13 @@ def test_classes_admit_what_the_eligibility_says() -> None:
 
 def test_only_eligible_residents_get_the_record_in_both_loops() -> None:
     """Court records for residents under 50 only (SCS-ref-1's residents live alone, so
-    all are adults, and employs no one): none for anyone older, and the same tables from
-    both loops."""
+    all are adults, and employs no one): none for anyone older, not even those naming the
+    wrong person, and the same tables from both loops."""
     sc = core(
         **{
             "departments.courts.records.court.rate_per_year": 3.65,
             "departments.courts.records.court.eligible": {"age_bands": UNDER_50},
+            "departments.courts.error_rate": 0.2,
         }
     )
     general, compiled = both(sc, seed=5, residents=3000, days=40, agents=True)
@@ -47,6 +48,8 @@ def test_only_eligible_residents_get_the_record_in_both_loops() -> None:
     assert len(court) > 50
     actors = people.loc[court["actor"]]
     assert actors["age_band"].isin(UNDER_50).all()
+    wrong = court[court["actor"] != court["subject"]]  # records about the wrong person
+    assert len(wrong) > 20 and people.loc[wrong["subject"], "age_band"].isin(UNDER_50).all()
     assert (~people["age_band"].isin(UNDER_50)).sum() > 300  # there were older residents
 
 

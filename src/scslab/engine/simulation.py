@@ -284,7 +284,6 @@ class Simulation:
         }
 
 
-
 def check_series_memory(st: RunState) -> None:
     """Refuse (RunSizeError on `days`) a run whose daily metrics (st.days days, burn-in
     included, of every metric in every group) would take more memory than is available

@@ -99,11 +99,11 @@ def departments(st: RunState, day: int) -> None:
             if kinds.subject[k] != 0 or day == 0:
                 continue
             actors = st.flagged_yesterday[int(np.searchsorted(st.flag_kinds, k))]
-            batch = observe(kinds, k, day - 1, actors, view.n, key)
+            batch = observe(kinds, k, day - 1, actors, view, key)
             batch.effective_day = max(batch.effective_day, day)
         else:
             actors = draw_behaviour(kinds, k, day, view, beh.default_risk_elasticity, key)
-            batch = observe(kinds, k, day, actors, view.n, key)
+            batch = observe(kinds, k, day, actors, view, key)
         if len(batch):
             st.log.append(batch)
 

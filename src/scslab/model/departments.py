@@ -32,6 +32,8 @@ SUBJECT_CODE = {"resident": 0, "enterprise": 1}
 N_CLASSES = 32
 """Residents' eligibility classes: age band x 4 + employed x 2 + migrant (resident_classes)."""
 NO_CLASSES = np.zeros(0, np.bool_)
+NO_SUBJECT_CLASSES = np.zeros(0, np.uint8)
+"""The eligibility classes of subjects that have none (enterprises)."""
 
 
 class KindRule(NamedTuple):
@@ -80,8 +82,10 @@ def eligible_classes(eligible: Eligibility | None) -> np.ndarray:
 
 
 # Counters of a record kind's stream on one day: candidates (two uniforms each), the
-# records' coverage, error and wrong-person draws (three each), the Poisson count.
-CANDIDATES, OBSERVATIONS, COUNT = 0, 1 << 40, 1 << 41
+# records' coverage, error and wrong-person draws (three each), the Poisson count, and
+# the further wrong-person draws of a kind some subjects cannot get (WRONG_PERSON_TRIES
+# each).
+CANDIDATES, OBSERVATIONS, COUNT, REDRAWS = 0, 1 << 40, 1 << 41, 3 << 40
 
 
 @dataclass(frozen=True)
@@ -192,14 +196,13 @@ def observe(
     k: int,
     day: int,
     actors: np.ndarray,
-    n_subjects: int,
+    view: SubjectView,
     key: np.uint64,
 ) -> RecordBatch:
-    """Turn behaviour events of `day` by `actors` into records: coverage, errors and delay
-    applied (draws from stream `key`, see observed)."""
-    subject, actor, erroneous = observed(
-        key, day, actors, n_subjects, float(kinds.coverage[k]), float(kinds.error_rate[k])
-    )
+    """Turn behaviour events of `day` by `actors` (subjects of `view`) into records:
+    coverage, errors and delay applied (draws from stream `key`, see observed)."""
+    classes = view.subject_class if view.subject_class is not None else NO_SUBJECT_CLASSES
+    subject, actor, erroneous = observed(kinds.rule(k, key, 1.0), day, actors, view.n, classes)
     return RecordBatch(
         kind=k,
         day=day,
@@ -210,43 +213,71 @@ def observe(
     )
 
 
+WRONG_PERSON_TRIES = 64
+"""Draws of a wrong person among those the record kind can name before the first such
+subject after the last draw is taken (with 3 in 4 eligible, 64 draws all miss with
+probability 10^-39)."""
+
+
 @nb.njit(cache=True)
 def _observation(
-    key: np.uint64, day: int, p: int, a: int, n_subjects: int, coverage: float, error_rate: float
+    kind: KindRule, day: int, p: int, a: int, n_subjects: int, subject_class: np.ndarray
 ) -> tuple[bool, int, bool]:
     """(seen, subject, erroneous) of the record of event p of the day (by actor a): see
     observed."""
+    key = kind.key
     c = OBSERVATIONS + 3 * p
-    if coverage < 1.0 and hash_uniform(key, day, c) >= coverage:
+    if kind.coverage < 1.0 and hash_uniform(key, day, c) >= kind.coverage:
         return False, a, False
-    err = error_rate > 0.0 and hash_uniform(key, day, c + 1) < error_rate
+    err = kind.error_rate > 0.0 and hash_uniform(key, day, c + 1) < kind.error_rate
     subject = a
     if err and n_subjects > 1:
         shift = 1 + min(int(hash_uniform(key, day, c + 2) * (n_subjects - 1)), n_subjects - 2)
         subject = (a + shift) % n_subjects
+        if len(kind.eligible) > 0:
+            subject = _eligible_other(kind, day, p, a, subject, n_subjects, subject_class)
     return True, subject, err
 
 
 @nb.njit(cache=True)
+def _eligible_other(
+    kind: KindRule, day: int, p: int, a: int, drawn: int, n: int, subject_class: np.ndarray
+) -> int:
+    """The wrong person of event p's record (by actor a) among the subjects the kind can
+    name: `drawn` if it can be, else another uniformly drawn other subject, up to
+    WRONG_PERSON_TRIES draws (counters REDRAWS + p * WRONG_PERSON_TRIES + t of the
+    kind's stream on `day`), then the first such subject after the last draw (a if
+    none)."""
+    eligible = kind.eligible
+    subject = drawn
+    for t in range(WRONG_PERSON_TRIES):
+        if eligible[subject_class[subject]]:
+            return subject
+        u = hash_uniform(kind.key, day, REDRAWS + p * WRONG_PERSON_TRIES + t)
+        subject = (a + 1 + min(int(u * (n - 1)), n - 2)) % n
+    for _ in range(n - 1):
+        if eligible[subject_class[subject]] and subject != a:
+            return subject
+        subject = (subject + 1) % n
+    return a
+
+
+@nb.njit(cache=True)
 def observed(
-    key: np.uint64,
-    day: int,
-    actors: np.ndarray,
-    n_subjects: int,
-    coverage: float,
-    error_rate: float,
+    kind: KindRule, day: int, actors: np.ndarray, n_subjects: int, subject_class: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(subject, actor, erroneous) of the records the department writes about the
-    events of `actors` on `day`: each event is seen with probability `coverage`, and a
-    seen one names the wrong subject (a uniformly drawn other one) with probability
-    `error_rate`. Draws: counters OBSERVATIONS + 3p.. of (key, day) for actors[p]."""
+    events of `actors` on `day`: each event is seen with probability kind.coverage, and
+    a seen one names the wrong subject (a uniformly drawn other one, among those the kind
+    can name: kind.eligible by subject_class) with probability kind.error_rate. Draws:
+    counters OBSERVATIONS + 3p.. of (kind.key, day) for actors[p]."""
     m = len(actors)
     subject = np.empty(m, np.int32)
     actor = np.empty(m, np.int32)
     erroneous = np.empty(m, np.bool_)
     r = 0
     for p in range(m):
-        seen, named, err = _observation(key, day, p, actors[p], n_subjects, coverage, error_rate)
+        seen, named, err = _observation(kind, day, p, actors[p], n_subjects, subject_class)
         if seen:
             actor[r], subject[r], erroneous[r] = actors[p], named, err
             r += 1
@@ -384,7 +415,7 @@ def records_into(
     allocated: the same draws, the same records. Returns how many records were
     written."""
     subject, actor, erroneous = out
-    key, max_mult, coverage, error_rate = kind.key, kind.max_mult, kind.coverage, kind.error_rate
+    key, max_mult = kind.key, kind.max_mult
     eligible, subject_class = kind.eligible, subjects.subject_class
     n = len(subjects.list_mask)
     accepted = 0
@@ -396,7 +427,7 @@ def records_into(
             continue  # (its rate multiplier is 0: never accepted)
         mult = _multiplier(i, subjects, kind)
         if u < mult:
-            seen, named, err = _observation(key, day, accepted, i, n, coverage, error_rate)
+            seen, named, err = _observation(kind, day, accepted, i, n, subject_class)
             accepted += 1
             if seen:
                 actor[r], subject[r], erroneous[r] = i, named, err
