@@ -443,6 +443,28 @@ def test_draw_reached_means_and_rates() -> None:
             )
 
 
+def test_draw_reached_keeps_its_kernel_rules_per_reach() -> None:
+    """The kernel's rules are built once per activities, reaches and streams: the same
+    draw again reuses them, a reach with other bits gets its own."""
+    rng = np.random.default_rng(14)
+    rules = _many_activities(3, rng)
+    people, mask, rep, score, chill = _reached_city(2_000, rng)
+    ids = np.arange(2_000, dtype=np.int64)
+    keys = [stream_key(6, f"a{a}") for a in range(3)]
+    reaches = [Reach(mask, 0b1, rep, 0b1, score, 1010.0) for _ in range(3)]
+    first = draw_reached(rules, reaches, people, ids, chill.arrays, keys, 4)
+    again = draw_reached(rules, reaches, people, ids, chill.arrays, keys, 4)
+    assert len(rules.reach_rules) == 1
+    assert [x.tolist() for x in first.attempts] == [x.tolist() for x in again.attempts]
+    other = [Reach(mask, 0b10, rep, 0b1, score, 1010.0) for _ in range(3)]
+    wider = draw_reached(rules, other, people, ids, chill.arrays, keys, 4)
+    assert len(rules.reach_rules) == 2
+    fresh = _many_activities(3, np.random.default_rng(14))
+    assert [x.tolist() for x in wider.attempts] == [
+        x.tolist() for x in draw_reached(fresh, other, people, ids, chill.arrays, keys, 4).attempts
+    ]
+
+
 def test_draw_reached_with_an_activity_switched_off() -> None:
     """An activity with rate 0 (allowed by the scenario) draws nothing, and the others
     are drawn as without it."""

@@ -23,7 +23,7 @@ chilling, scales them all.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba as nb
 import numpy as np
@@ -58,6 +58,9 @@ class ActivityRules:
     income_loss: np.ndarray  # float64, share of income lost when blocked
     posting: np.ndarray  # bool, online posts (counted as posts; posts can be flagged)
     chilled: np.ndarray  # bool, monitored: chilling lowers the rate (module docstring)
+    reach_rules: dict[tuple, ReachRules] = field(default_factory=dict, compare=False, repr=False)
+    """draw_reached's kernel rules, by the activities, reaches and streams they are of:
+    built once for these rules (whose arrays do not change once compiled)."""
 
     @classmethod
     def compile(cls, scenario: Scenario) -> ActivityRules:
@@ -330,6 +333,12 @@ class ReachedDraw:
     reaches: Sequence[Reach | None]
 
 
+def _reach_key(reach: Reach | None) -> tuple[int, int, float, bool]:
+    """What of a Reach its kernel rules are made of (see ActivityRules.reach_rules)."""
+    assert reach is not None
+    return reach.own_bits, reach.rep_bits, reach.reward_score, len(reach.score) > 0
+
+
 def _reach_rules(
     rules: ActivityRules, reaches: Sequence[Reach | None], acts: list[int], keys: np.ndarray
 ) -> ReachRules:
@@ -406,9 +415,16 @@ def draw_reached(
         ]
         if not acts:
             continue
-        chunk_rules = _reach_rules(
-            rules, reaches, acts, np.array([keys[a] for a in acts], np.uint64)
+        known = (
+            tuple(acts),
+            tuple(_reach_key(reaches[a]) for a in acts),
+            tuple(keys[a] for a in acts),
         )
+        chunk_rules = rules.reach_rules.get(known)
+        if chunk_rules is None:
+            chunk_rules = rules.reach_rules[known] = _reach_rules(
+                rules, reaches, acts, np.array([keys[a] for a in acts], np.uint64)
+            )
         expected = len(ids) * float((chunk_rules.lam * chunk_rules.max_mult).max())
         cap = int(2 * expected + 8 * np.sqrt(expected) + 1024)
         while True:
