@@ -20,7 +20,7 @@ from scslab.model.activities import (
     flag_posts,
 )
 from scslab.model.behaviour import Recovering
-from scslab.model.containers import Measures, Outcomes, Standing
+from scslab.model.containers import Measures, Outcomes, Recovery, Standing
 from scslab.model.measures import (
     OUTCOMES,
     HighScores,
@@ -97,11 +97,9 @@ def test_monitored_activities_follow_propensity(
     value[: n // 2] = 0.25  # chilled on day 0, recovering with a half-life of 180 days
     since = np.zeros(n, np.int16)
     rate = float(np.log(2) / 180)
+    chill = Recovery(value, since, rate, 0.0, np.zeros(0, np.int16), np.zeros(0))
     ids = np.concatenate(
-        [
-            draw_attempts(rules, a, n, None, (value, since, rate), stream_key(2, "p"), d)
-            for d in range(20)
-        ]
+        [draw_attempts(rules, a, n, None, chill, stream_key(2, "p"), d) for d in range(20)]
     )
     lo, hi = (ids < n // 2).sum(), (ids >= n // 2).sum()
     expected = np.mean([1 - 0.75 * np.exp(-rate * d) for d in range(20)]) if chilled else 1.0
@@ -220,7 +218,6 @@ def test_posts_in_closed_form_match_the_individual_rates() -> None:
     flagged = [0, 0]
     expected = np.zeros(n)
     for day in days:
-        chill_now = (chill.value, chill.since, chill.rate)
         reaches = [reach if b == a else None for b in range(len(rules))]
         keys = [stream_key(1, "reached")] * len(rules)
         ids = reached_ids(mask, rep_mask, score, 1020.0)
@@ -229,14 +226,12 @@ def test_posts_in_closed_form_match_the_individual_rates() -> None:
             a,
             people,
             pool,
-            draw_reached(rules, reaches, people, ids, chill_now, keys, day),
-            reach,
-            chill_now,
-            chill.deficits(day).reshape(people.size.shape),
-            flag_p,
-            [stream_key(1, "f0"), stream_key(1, "f1")],
-            day_rng(1, "posts", day),
-            day,
+            draw_reached(rules, reaches, people, ids, chill.arrays, keys, day),
+            chill=chill,
+            flag_probability=flag_p,
+            flag_keys=[stream_key(1, "f0"), stream_key(1, "f1")],
+            rng=day_rng(1, "posts", day),
+            day=day,
         )
         assert reached[drawn.reached].all() and (np.diff(drawn.reached) >= 0).all()
         reached_posts += np.bincount(drawn.reached, minlength=n)
@@ -388,7 +383,7 @@ def test_draw_reached_activities_are_drawn_apart() -> None:
     ]
     ids = np.arange(n, dtype=np.int64)
     keys = [stream_key(3, f"a{a}") for a in range(n_acts)]
-    now = (chill.value, chill.since, chill.rate)
+    now = chill.arrays
     together = draw_reached(rules, reaches, people, ids, now, keys, 9)
     for a in (0, 17, 63, 64, 69):
         alone = [r if b == a else None for b, r in enumerate(reaches)]
@@ -418,7 +413,7 @@ def test_draw_reached_means_and_rates() -> None:
     counts = np.zeros((n_acts, n))
     expected = np.zeros((n_acts, n))
     days = range(20, 60)
-    now = (chill.value, chill.since, chill.rate)
+    now = chill.arrays
     for day in days:
         drawn = draw_reached(rules, reaches, people, ids, now, keys, day)
         propensity = chill.at(np.arange(n), day)  # float64, as the kernel computes it
@@ -448,6 +443,28 @@ def test_draw_reached_means_and_rates() -> None:
             )
 
 
+def test_draw_reached_keeps_its_kernel_rules_per_reach() -> None:
+    """The kernel's rules are built once per activities, reaches and streams: the same
+    draw again reuses them, a reach with other bits gets its own."""
+    rng = np.random.default_rng(14)
+    rules = _many_activities(3, rng)
+    people, mask, rep, score, chill = _reached_city(2_000, rng)
+    ids = np.arange(2_000, dtype=np.int64)
+    keys = [stream_key(6, f"a{a}") for a in range(3)]
+    reaches = [Reach(mask, 0b1, rep, 0b1, score, 1010.0) for _ in range(3)]
+    first = draw_reached(rules, reaches, people, ids, chill.arrays, keys, 4)
+    again = draw_reached(rules, reaches, people, ids, chill.arrays, keys, 4)
+    assert len(rules.reach_rules) == 1
+    assert [x.tolist() for x in first.attempts] == [x.tolist() for x in again.attempts]
+    other = [Reach(mask, 0b10, rep, 0b1, score, 1010.0) for _ in range(3)]
+    wider = draw_reached(rules, other, people, ids, chill.arrays, keys, 4)
+    assert len(rules.reach_rules) == 2
+    fresh = _many_activities(3, np.random.default_rng(14))
+    assert [x.tolist() for x in wider.attempts] == [
+        x.tolist() for x in draw_reached(fresh, other, people, ids, chill.arrays, keys, 4).attempts
+    ]
+
+
 def test_draw_reached_with_an_activity_switched_off() -> None:
     """An activity with rate 0 (allowed by the scenario) draws nothing, and the others
     are drawn as without it."""
@@ -458,7 +475,7 @@ def test_draw_reached_with_an_activity_switched_off() -> None:
     reaches = [Reach(mask, 0xFF, rep, 0b11, score, 1010.0) for _ in range(3)]
     ids = np.arange(2_000, dtype=np.int64)
     keys = [stream_key(5, f"a{a}") for a in range(3)]
-    now = (chill.value, chill.since, chill.rate)
+    now = chill.arrays
     drawn = draw_reached(rules, reaches, people, ids, now, keys, 4)
     assert len(drawn.attempts[1]) == 0 and not drawn.rate[1].any()
     alone = draw_reached(rules, [reaches[0], None, None], people, ids, now, keys, 4)

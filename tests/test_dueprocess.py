@@ -8,7 +8,8 @@ import pytest
 
 from scslab import load_run
 from scslab.engine.trail import count_wrongful_days
-from scslab.model.dueprocess_kernels import release
+from scslab.model.containers import Listings
+from scslab.model.dueprocess_kernels import Ended, RecordColumns, Triggers, release
 from scslab.model.records import ACTIVE, CORRECTED, EXPIRED, RecordBatch, RecordLog
 from scslab.model.scoring import Scorer, ScoreRules
 from scslab.scenario.loader import parse_scenario
@@ -126,24 +127,15 @@ def test_release_keeps_a_listing_held_by_another_valid_record() -> None:
     true_until = np.array([[10, 10]], np.int16)
     released, repaired = np.zeros(2, np.uint8), np.zeros(2, np.uint8)
     n = release(
-        np.array([0, 1], np.int64),
-        np.array([1, 1], np.uint8),
-        np.array([0, 0], np.uint8),  # ended by appeal, not by repair
+        Ended(
+            np.array([0, 1], np.int64),
+            np.array([1, 1], np.uint8),
+            np.array([0, 0], np.uint8),  # ended by appeal, not by repair
+        ),
         np.arange(3, dtype=np.int64),
-        rec_subject,
-        rec_kind,
-        rec_status,
-        rec_eff,
-        rec_err,
-        np.array([1], np.uint8),
-        np.array([100], np.int64),
-        mask,
-        wrongful,
-        extended,
-        released,
-        repaired,
-        until,
-        true_until,
+        RecordColumns(rec_subject, rec_kind, rec_status, rec_eff, rec_err),
+        Triggers(np.array([1], np.uint8), np.array([100], np.int64)),
+        Listings(mask, wrongful, extended, released, repaired, until, true_until),
         60,
     )
     assert n == 1

@@ -101,6 +101,9 @@ SKIP = {
     "DueProcessState.decile",
     "DueProcessState.key",
     "Recovering.group",
+    # the kernels' view of a Recovering's arrays (the arrays themselves are kept, and
+    # restored in place, so that the fresh state's view holds them)
+    "Recovering.arrays",
 }
 """Attributes (Class.name) that are not state: see the module's docstring."""
 PLAIN = (bool, int, float, str, type(None))

@@ -256,7 +256,6 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
     shocks: list[tuple[np.ndarray, float]] = []
     flagged: list[list[np.ndarray]] = [[] for _ in st.flag_kinds]
     posts = st.res.cols["posts"][0]
-    chill = (st.chill.value, st.chill.since, st.chill.rate)
     mask, score = st.res.list_state.mask, st.res.score
     if st.high_scores is not None and st.res.scorer is not None:
         high = st.high_scores.update(score, st.res.scorer.take_risen())
@@ -277,7 +276,8 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
         )
         for a, d in enumerate(acts.domain)
     ]
-    reached = draw_reached(acts, reaches, st.groups, ids, chill, [k for k, _ in st.cell_keys], day)
+    keys = [k for k, _ in st.cell_keys]
+    reached = draw_reached(acts, reaches, st.groups, ids, st.chill.arrays, keys, day)
     for a in range(len(acts)):
         firm = bool(acts.enterprise[a])
         side = st.ent if firm else st.res
@@ -289,21 +289,17 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
         flag_of, flag_probability = st.flag_of[a], st.flag_probability[a]
         rng = day_rng(st.seed, f"activities.{acts.names[a]}", day)
         if not firm:
-            reach = reaches[a]
-            assert reach is not None
             drawn = draw_by_cell(
                 acts,
                 a,
                 st.groups,
                 st.pools[acts.eligible[a]],
                 reached,
-                reach,
-                chill if chilled else None,
-                st.chill.deficits(day).reshape(st.groups.size.shape) if chilled else None,
-                flag_probability,
-                st.cell_keys[a][1],
-                rng,
-                day,
+                chill=st.chill if chilled else None,
+                flag_probability=flag_probability,
+                flag_keys=st.cell_keys[a][1],
+                rng=rng,
+                day=day,
             )
             side.acc[:, cols[0]] += drawn.others
             side.acc[:, cols[5]] += drawn.others * acts.base_wait[a]

@@ -23,11 +23,13 @@ chilling, scales them all.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba as nb
 import numpy as np
 
+from scslab.model.behaviour import Recovering
+from scslab.model.containers import Pool, Reachable, ReachedOut, ReachRules, Recovery, Thinning
 from scslab.model.measures import Reach
 from scslab.model.prefetch import prefetch
 from scslab.scenario.rates import decile_multipliers
@@ -56,6 +58,9 @@ class ActivityRules:
     income_loss: np.ndarray  # float64, share of income lost when blocked
     posting: np.ndarray  # bool, online posts (counted as posts; posts can be flagged)
     chilled: np.ndarray  # bool, monitored: chilling lowers the rate (module docstring)
+    reach_rules: dict[tuple, ReachRules] = field(default_factory=dict, compare=False, repr=False)
+    """draw_reached's kernel rules, by the activities, reaches and streams they are of:
+    built once for these rules (whose arrays do not change once compiled)."""
 
     @classmethod
     def compile(cls, scenario: Scenario) -> ActivityRules:
@@ -84,18 +89,7 @@ class ActivityRules:
 
 @nb.njit(cache=True)
 def _sweep(
-    pool: np.ndarray,
-    n: int,
-    lam: float,
-    key: np.uint64,
-    day: int,
-    decile: np.ndarray,
-    mults: np.ndarray,
-    max_mult: float,
-    chill_value: np.ndarray,
-    chill_since: np.ndarray,
-    chill_rate: float,
-    out: np.ndarray,
+    pool: Pool, rates: Thinning, chill: Recovery, key: np.uint64, day: int, out: np.ndarray
 ) -> int:
     """Attempts of one day in id order; returns how many (-1 if `out` is too small).
 
@@ -103,14 +97,15 @@ def _sweep(
     at least one candidate attempt at the maximum rate `lam` are found by geometric
     skipping (so memory is read in order and nobody else is touched), their number of
     candidates is a zero-truncated Poisson(lam), and each candidate is kept with
-    probability mult / max_mult (income decile) times the chilled propensity, if given.
+    probability mult / max_mult (income decile) times the chilled propensity, if given
+    (chill.value empty: none).
     """
-    if n == 0 or lam <= 0.0:
+    if pool.n == 0 or rates.lam <= 0.0:
         return 0
-    pooled = len(pool) > 0
-    use_decile = len(decile) > 0
-    use_chill = len(chill_value) > 0
-    p0 = lam * np.exp(-lam) / -np.expm1(-lam)  # P(k = 1 | k >= 1)
+    pooled = len(pool.ids) > 0
+    use_decile = len(pool.income_decile) > 0
+    use_chill = len(chill.value) > 0
+    p0 = rates.lam * np.exp(-rates.lam) / -np.expm1(-rates.lam)  # P(k = 1 | k >= 1)
     pos = -1
     c = 0
     m = 0
@@ -118,22 +113,22 @@ def _sweep(
     while True:
         u = hash_uniform(key, day, c)
         c += 1
-        pos += 1 + int(-np.log1p(-u) / lam)
-        if pos >= n:
+        pos += 1 + int(-np.log1p(-u) / rates.lam)
+        if pos >= pool.n:
             return m
         v = hash_uniform(key, day, c)
         c += 1
         k, p, cum = 1, p0, p0
         while v > cum and k < 60:
             k += 1
-            p *= lam / k
+            p *= rates.lam / k
             cum += p
-        i = pool[pos] if pooled else pos
+        i = pool.ids[pos] if pooled else pos
         keep = 1.0
         if use_decile:
-            keep = mults[decile[i]] / max_mult
-        if use_chill and chill_value[i] < 1.0:
-            keep *= 1.0 - (1.0 - chill_value[i]) * np.exp(-chill_rate * (day - chill_since[i]))
+            keep = rates.mults[pool.income_decile[i]] / rates.max_mult
+        if use_chill and chill.value[i] < 1.0:
+            keep *= 1.0 - (1.0 - chill.value[i]) * np.exp(-chill.rate * (day - chill.since[i]))
         for _ in range(k):
             w = hash_uniform(key, day, c)
             c += 1
@@ -153,12 +148,18 @@ def eligibility_class(age_band: np.ndarray, parent: np.ndarray) -> np.ndarray:
     return klass
 
 
+NO_CHILL = Recovery(
+    np.zeros(0, np.float32), np.zeros(0, np.int16), 0.0, 0.0, np.zeros(0, np.int16), np.zeros(0)
+)
+"""No propensities (an activity that is not monitored, or subjects that are not chilled)."""
+
+
 def draw_attempts(
     rules: ActivityRules,
     a: int,
     pool: np.ndarray | int,
     income_decile: np.ndarray | None,
-    chill: tuple[np.ndarray, np.ndarray, float] | None,
+    chill: Recovery | None,
     key: np.uint64,
     day: int,
     share: float = 1.0,
@@ -166,11 +167,9 @@ def draw_attempts(
     """Ids (in increasing order) of the subjects who attempt activity a on `day`.
 
     `pool`: the eligible ids, or their number when everyone is eligible; `chill`: the
-    propensities as (value, day of last shock, recovery rate per day), applied to
-    monitored activities (rules.chilled); `share`: draw only this share of the attempts (a
-    thinned Poisson process, e.g. the posts that will be flagged). Draws come from the
-    counter-based
-    stream `key`.
+    propensities (Recovering.arrays), applied to monitored activities (rules.chilled);
+    `share`: draw only this share of the attempts (a thinned Poisson process, e.g. the
+    posts that will be flagged). Draws come from the counter-based stream `key`.
     """
     n = pool if isinstance(pool, int) else len(pool)
     lam_mean = rules.daily_rate[a] * share
@@ -178,18 +177,18 @@ def draw_attempts(
         return np.zeros(0, np.int64)
     mults = rules.decile_multiplier[a]
     max_mult = float(mults.max()) if income_decile is not None else 1.0
-    lam = lam_mean * max_mult
-    empty_f, empty_i = np.zeros(0, np.float32), np.zeros(0, np.int16)
-    value, since, rate = (
-        chill if (chill is not None and rules.chilled[a]) else (empty_f, empty_i, 0.0)
+    rates = Thinning(lam_mean * max_mult, mults, max_mult)
+    propensity = chill if (chill is not None and rules.chilled[a]) else NO_CHILL
+    who = Pool(
+        np.zeros(0, np.int32) if isinstance(pool, int) else pool,
+        n,
+        income_decile if income_decile is not None else np.zeros(0, np.uint8),
     )
-    pool_arr = np.zeros(0, np.int32) if isinstance(pool, int) else pool
-    deciles = income_decile if income_decile is not None else np.zeros(0, np.uint8)
-    expected = n * lam
+    expected = n * rates.lam
     cap = int(expected * 1.2 + 8 * np.sqrt(expected) + 64)
     while True:
         out = np.empty(cap, np.int64)
-        m = _sweep(pool_arr, n, lam, key, day, deciles, mults, max_mult, value, since, rate, out)
+        m = _sweep(who, rates, propensity, key, day, out)
         if m >= 0:
             return out[:m]
         cap *= 2
@@ -230,26 +229,11 @@ _AHEAD = 16  # agents ahead whose fields are prefetched in sparse passes
 @nb.njit(cache=True)
 def _draw_reached(
     ids: np.ndarray,
-    mask: np.ndarray,
-    rep_mask: np.ndarray,
-    score: np.ndarray,
-    group: np.ndarray,
-    chill_value: np.ndarray,
-    chill_since: np.ndarray,
-    chill_rate: float,
-    by_own: np.ndarray,
-    by_rep: np.ndarray,
-    by_class: np.ndarray,
-    reward_score: np.ndarray,
-    lam: np.ndarray,
-    mults: np.ndarray,
-    max_mult: np.ndarray,
-    chilled: np.ndarray,
-    keys: np.ndarray,
+    residents: Reachable,
+    chill: Recovery,
+    rules: ReachRules,
     day: int,
-    reached_rate: np.ndarray,
-    out: np.ndarray,
-    counts: np.ndarray,
+    out: ReachedOut,
 ) -> bool:
     """The kernel of draw_reached, one pass over `ids` for up to 64 activities.
 
@@ -258,42 +242,45 @@ def _draw_reached(
     candidates (the residents it reaches, in id order) are thinned as in _sweep: those
     with a candidate attempt at the maximum rate lam[a] * max_mult[a] are found by
     geometric skipping, each candidate attempt kept with probability rate / maximum.
-    Attempts of activity a go to out[a, :counts[a]]; returns False, with `out` partly
-    written, if a row is too short."""
+    Attempts of activity a go to out.attempts[a, :out.counts[a]] and its residents' rates
+    are added to out.rate[a]; returns False, with `out` partly written, if a row is too
+    short."""
     n_classes = len(CLASSES)
-    n_acts = len(lam)
-    cap = out.shape[1]
-    has_score = len(score) > 0
+    n_acts = len(rules.lam)
+    cap = out.attempts.shape[1]
+    has_score = len(residents.score) > 0
     by_score = 0
     least_reward = np.inf
     for a in range(n_acts):
-        if reward_score[a] < np.inf:
+        if rules.reward_score[a] < np.inf:
             by_score |= 1 << a
-            least_reward = min(least_reward, reward_score[a])
-    top = lam * max_mult  # candidate attempts per day at the maximum rate
+            least_reward = min(least_reward, rules.reward_score[a])
+    top = rules.lam * rules.max_mult  # candidate attempts per day at the maximum rate
     p1 = np.empty(n_acts)  # P(k = 1 | k >= 1) for k ~ Poisson(top)
     skip = np.zeros(n_acts, np.int64)  # candidates to pass before the next one with k >= 1
     drawn = np.zeros(n_acts, np.int64)  # draws taken from each activity's stream
     for a in range(n_acts):
         if top[a] > 0.0:
             p1[a] = top[a] * np.exp(-top[a]) / -np.expm1(-top[a])
-            skip[a] = int(-np.log1p(-hash_uniform(keys[a], day, 0)) / top[a])
+            skip[a] = int(-np.log1p(-hash_uniform(rules.keys[a], day, 0)) / top[a])
             drawn[a] = 1
     for j in range(len(ids)):
         if j + _AHEAD < len(ids):
             ahead = ids[j + _AHEAD]
-            prefetch(mask, ahead)
-            prefetch(rep_mask, ahead)
-            prefetch(group, ahead)
+            prefetch(residents.mask, ahead)
+            prefetch(residents.rep_mask, ahead)
+            prefetch(residents.group, ahead)
             if has_score:
-                prefetch(score, ahead)
+                prefetch(residents.score, ahead)
         i = ids[j]
-        g = np.int64(group[i])
-        acts = (by_own[mask[i]] | by_rep[rep_mask[i]]) & by_class[g % n_classes]
-        if has_score and score[i] >= least_reward:
+        g = np.int64(residents.group[i])
+        acts = (
+            rules.by_own[residents.mask[i]] | rules.by_rep[residents.rep_mask[i]]
+        ) & rules.by_class[g % n_classes]
+        if has_score and residents.score[i] >= least_reward:
             for a in range(n_acts):
-                if (by_score >> a) & 1 and score[i] >= reward_score[a]:
-                    acts |= by_class[g % n_classes] & (1 << a)
+                if (by_score >> a) & 1 and residents.score[i] >= rules.reward_score[a]:
+                    acts |= rules.by_class[g % n_classes] & (1 << a)
         if acts == 0:
             continue
         decile = (g // n_classes) % 10
@@ -302,18 +289,18 @@ def _draw_reached(
             low = acts & -acts  # the lowest activity left
             a = _BIT_INDEX[(np.uint64(low) * _DE_BRUIJN) >> np.uint64(58)]
             acts ^= low
-            rate = lam[a] * mults[a, decile]
-            if chilled[a] and chill_value[i] < 1.0:
-                gap = day - chill_since[i]
-                rate *= 1.0 - (1.0 - chill_value[i]) * np.exp(-chill_rate * gap)
-            reached_rate[a, cell] += rate
+            rate = rules.lam[a] * rules.mults[a, decile]
+            if rules.chilled[a] and chill.value[i] < 1.0:
+                gap = day - chill.since[i]
+                rate *= 1.0 - (1.0 - chill.value[i]) * np.exp(-chill.rate * gap)
+            out.rate[a, cell] += rate
             if skip[a] > 0:
                 skip[a] -= 1
                 continue
             # a zero-truncated Poisson(top) of candidate attempts, each kept with
             # probability rate / top; then the gap to the next such candidate
             c = drawn[a]
-            v = hash_uniform(keys[a], day, c)
+            v = hash_uniform(rules.keys[a], day, c)
             k, p, cum = 1, p1[a], p1[a]
             while v > cum and k < 60:
                 k += 1
@@ -321,12 +308,12 @@ def _draw_reached(
                 cum += p
             keep = rate / top[a]
             for q in range(k):
-                if hash_uniform(keys[a], day, c + 1 + q) < keep:
-                    if counts[a] >= cap:
+                if hash_uniform(rules.keys[a], day, c + 1 + q) < keep:
+                    if out.counts[a] >= cap:
                         return False
-                    out[a, counts[a]] = i
-                    counts[a] += 1
-            skip[a] = int(-np.log1p(-hash_uniform(keys[a], day, c + 1 + k)) / top[a])
+                    out.attempts[a, out.counts[a]] = i
+                    out.counts[a] += 1
+            skip[a] = int(-np.log1p(-hash_uniform(rules.keys[a], day, c + 1 + k)) / top[a])
             drawn[a] = c + 2 + k
     return True
 
@@ -337,11 +324,52 @@ class ReachedDraw:
 
     attempts[a]: ids, one entry per attempt at activity a, increasing (empty for activities
     not drawn); rate[a, cell]: the expected attempts per day of those reached, summed by
-    cell (what draw_by_cell leaves out of the others' closed-form count).
+    cell (what draw_by_cell leaves out of the others' closed-form count); reaches[a]: whom
+    the measures and rewards of activity a's domain reach (None: not drawn).
     """
 
     attempts: list[np.ndarray]
     rate: np.ndarray
+    reaches: Sequence[Reach | None]
+
+
+def _reach_key(reach: Reach | None) -> tuple[int, int, float, bool]:
+    """What of a Reach its kernel rules are made of (see ActivityRules.reach_rules)."""
+    assert reach is not None
+    return reach.own_bits, reach.rep_bits, reach.reward_score, len(reach.score) > 0
+
+
+def _reach_rules(
+    rules: ActivityRules, reaches: Sequence[Reach | None], acts: list[int], keys: np.ndarray
+) -> ReachRules:
+    """The kernel's rules for activities `acts` (at most 64), drawn from streams `keys`."""
+    by_own, by_rep, by_class = (
+        np.zeros(256, np.int64),
+        np.zeros(256, np.int64),
+        np.zeros(4, np.int64),
+    )
+    reward_score = np.full(len(acts), np.inf)
+    for b, a in enumerate(acts):
+        reach = reaches[a]
+        assert reach is not None
+        bit = np.int64(1) << np.int64(b)
+        by_own[(np.arange(256) & reach.own_bits) != 0] |= bit
+        by_rep[(np.arange(256) & reach.rep_bits) != 0] |= bit
+        by_class[(ELIGIBLE_CLASSES[rules.eligible[a]] >> np.arange(4)) & 1 == 1] |= bit
+        if len(reach.score):
+            reward_score[b] = reach.reward_score
+    mults = rules.decile_multiplier[acts]
+    return ReachRules(
+        by_own,
+        by_rep,
+        by_class,
+        reward_score,
+        rules.daily_rate[acts],
+        mults,
+        mults.max(axis=1),
+        rules.chilled[acts],
+        keys,
+    )
 
 
 def draw_reached(
@@ -349,7 +377,7 @@ def draw_reached(
     reaches: Sequence[Reach | None],
     people: ResidentGroups,
     ids: np.ndarray,
-    chill: tuple[np.ndarray, np.ndarray, float],
+    chill: Recovery,
     keys: Sequence[np.uint64],
     day: int,
 ) -> ReachedDraw:
@@ -368,7 +396,7 @@ def draw_reached(
     n_cells = people.size.shape[0]
     rate = np.zeros((n_acts, n_cells))
     if not drawn:
-        return ReachedDraw([np.zeros(0, np.int64) for _ in range(n_acts)], rate)
+        return ReachedDraw([np.zeros(0, np.int64) for _ in range(n_acts)], rate, reaches)
     first = drawn[0]
     for r in drawn:
         if (
@@ -377,6 +405,7 @@ def draw_reached(
             or r.score is not first.score
         ):
             raise ValueError("draw_reached: the reaches must share mask, rep_mask and score")
+    residents = Reachable(first.mask, first.rep_mask, first.score, people.group)
     attempts = [np.zeros(0, np.int64) for _ in range(n_acts)]
     for chunk in range(0, n_acts, 64):  # one pass for up to 64 activities
         acts = [
@@ -386,58 +415,31 @@ def draw_reached(
         ]
         if not acts:
             continue
-        by_own, by_rep, by_class = (
-            np.zeros(256, np.int64),
-            np.zeros(256, np.int64),
-            np.zeros(4, np.int64),
+        known = (
+            tuple(acts),
+            tuple(_reach_key(reaches[a]) for a in acts),
+            tuple(keys[a] for a in acts),
         )
-        reward_score = np.full(len(acts), np.inf)
-        for b, a in enumerate(acts):
-            reach = reaches[a]
-            assert reach is not None
-            bit = np.int64(1) << np.int64(b)
-            by_own[(np.arange(256) & reach.own_bits) != 0] |= bit
-            by_rep[(np.arange(256) & reach.rep_bits) != 0] |= bit
-            by_class[(ELIGIBLE_CLASSES[rules.eligible[a]] >> np.arange(4)) & 1 == 1] |= bit
-            if len(reach.score):
-                reward_score[b] = reach.reward_score
-        lam = rules.daily_rate[acts]
-        mults = rules.decile_multiplier[acts]
-        expected = len(ids) * float((lam * mults.max(axis=1)).max())
+        chunk_rules = rules.reach_rules.get(known)
+        if chunk_rules is None:
+            chunk_rules = rules.reach_rules[known] = _reach_rules(
+                rules, reaches, acts, np.array([keys[a] for a in acts], np.uint64)
+            )
+        expected = len(ids) * float((chunk_rules.lam * chunk_rules.max_mult).max())
         cap = int(2 * expected + 8 * np.sqrt(expected) + 1024)
         while True:
-            out = np.empty((len(acts), cap), np.int64)
-            counts = np.zeros(len(acts), np.int64)
-            part = np.zeros((len(acts), n_cells))
-            if _draw_reached(
-                ids,
-                first.mask,
-                first.rep_mask,
-                first.score,
-                people.group,
-                chill[0],
-                chill[1],
-                chill[2],
-                by_own,
-                by_rep,
-                by_class,
-                reward_score,
-                lam,
-                mults,
-                mults.max(axis=1),
-                rules.chilled[acts],
-                np.array([keys[a] for a in acts], np.uint64),
-                day,
-                part,
-                out,
-                counts,
-            ):
+            out = ReachedOut(
+                np.zeros((len(acts), n_cells)),
+                np.empty((len(acts), cap), np.int64),
+                np.zeros(len(acts), np.int64),
+            )
+            if _draw_reached(ids, residents, chill, chunk_rules, day, out):
                 break
             cap *= 4
-        rate[acts] = part
+        rate[acts] = out.rate
         for b, a in enumerate(acts):
-            attempts[a] = out[b, : counts[b]]
-    return ReachedDraw(attempts, rate)
+            attempts[a] = out.attempts[b, : out.counts[b]]
+    return ReachedDraw(attempts, rate, reaches)
 
 
 @dataclass
@@ -462,9 +464,8 @@ def draw_by_cell(
     people: ResidentGroups,
     pool: np.ndarray | int,
     reached: ReachedDraw,
-    reach: Reach,
-    chill: tuple[np.ndarray, np.ndarray, float] | None,
-    deficits: np.ndarray | None,
+    *,
+    chill: Recovering | None,
     flag_probability: np.ndarray,
     flag_keys: Sequence[np.uint64],
     rng: np.random.Generator,
@@ -472,15 +473,20 @@ def draw_by_cell(
 ) -> CellDraw:
     """The attempts of residents' activity a on `day`, in closed form (module docstring).
 
-    reached: the day's attempts of the residents whom some measure or reward may reach
-    (draw_reached, with `reach` for activity a); reach: who the domain's measures and
-    rewards reach. chill: propensities as for draw_attempts, and deficits [cells, 10, 4]:
-    per group, the sum of (1 - propensity) over its residents on `day` (both None for
-    activities that are not monitored). flag_probability: per flag kind of the activity,
-    the probability that one attempt is flagged under it (empty when none is);
-    flag_keys: one stream per flag kind. The counts are exactly as if every resident
-    made Poisson(rate x income multiplier x propensity) attempts, split.
+    pool: the eligible ids, or their number when everyone is eligible; reached: the day's
+    attempts of the residents whom some measure or reward may reach (draw_reached, whose
+    reaches[a] says who the domain's measures and rewards reach). chill: the
+    propensities, their sums of (1 - propensity) kept by group (Recovering.track; None
+    for activities that are not monitored). flag_probability: per flag kind of the
+    activity, the probability that one attempt is flagged under it (empty when none is);
+    flag_keys: one stream per flag kind; rng: the draw of the others' counts. The counts
+    are exactly as if every resident made Poisson(rate x income multiplier x propensity)
+    attempts, split.
     """
+    reach = reached.reaches[a]
+    assert reach is not None
+    deficits = None if chill is None else chill.deficits(day).reshape(people.size.shape)
+    propensities = None if chill is None else chill.arrays
     lam = float(rules.daily_rate[a])
     mults = rules.decile_multiplier[a]
     class_bits = int(ELIGIBLE_CLASSES[rules.eligible[a]])
@@ -493,7 +499,14 @@ def draw_by_cell(
     flagged: list[np.ndarray] = []
     for k, p_flag in enumerate(flag_probability):
         ids = draw_attempts(
-            rules, a, pool, people.income_decile, chill, flag_keys[k], day, share=float(p_flag)
+            rules,
+            a,
+            pool,
+            people.income_decile,
+            propensities,
+            flag_keys[k],
+            day,
+            share=float(p_flag),
         )
         flagged.append(ids[~reach.of(ids)])
     unflagged = np.maximum(cell_rate, 0.0) * max(0.0, 1.0 - float(flag_probability.sum()))

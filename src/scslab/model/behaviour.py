@@ -19,38 +19,35 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from scslab.model.containers import Recovery
 from scslab.model.prefetch import prefetch
 
 
 @nb.njit(cache=True)
-def _shock(
-    value: np.ndarray,
-    since: np.ndarray,
-    ids: np.ndarray,
-    day: int,
-    share: float,
-    floor: float,
-    rate: float,
-    group: np.ndarray,
-    deficit: np.ndarray,
-) -> None:
-    tracked = len(group) > 0
+def _shock(factor: Recovery, ids: np.ndarray, day: int, share: float) -> None:
+    """Cut the factor of each id by `share` on `day` (repeats compound), no lower than
+    the floor; the tracked groups' deficits (brought to `day`) follow."""
+    tracked = len(factor.group) > 0
     for j in range(len(ids)):
         if j + 16 < len(ids):  # residents scattered over the city: overlap their loads
-            prefetch(value, ids[j + 16])
-            prefetch(since, ids[j + 16])
+            prefetch(factor.value, ids[j + 16])
+            prefetch(factor.since, ids[j + 16])
             if tracked:
-                prefetch(group, ids[j + 16])
+                prefetch(factor.group, ids[j + 16])
         i = ids[j]
-        now = 1.0 - (1.0 - value[i]) * np.exp(-rate * (day - since[i]))
-        value[i] = max(now * (1.0 - share), floor)
-        since[i] = day
+        now = 1.0 - (1.0 - factor.value[i]) * np.exp(-factor.rate * (day - factor.since[i]))
+        factor.value[i] = max(now * (1.0 - share), factor.floor)
+        factor.since[i] = day
         if tracked:
-            deficit[group[i]] += now - value[i]
+            factor.deficit[factor.group[i]] += now - factor.value[i]
 
 
 class Recovering:
-    """A factor per agent in [floor, 1] that recovers toward 1 with a half-life in days."""
+    """A factor per agent in [floor, 1] that recovers toward 1 with a half-life in days.
+
+    `arrays` holds its arrays and numbers together, as the kernels take them (Recovery);
+    the arrays change in place, and track(), which replaces the groups', rebuilds it.
+    """
 
     def __init__(self, n: int, half_life_days: float, floor: float = 0.0) -> None:
         self.value = np.ones(n, np.float32)
@@ -60,6 +57,12 @@ class Recovering:
         self.group = np.zeros(0, np.int16)
         self._deficit = np.zeros(0, np.float64)
         self._deficit_day = 0
+        self.arrays = self._arrays()
+
+    def _arrays(self) -> Recovery:
+        return Recovery(
+            self.value, self.since, self.rate, float(self.floor), self.group, self._deficit
+        )
 
     def track(self, group: np.ndarray, n_groups: int) -> None:
         """Keep, for each group (group[i] of agent i), the sum of 1 - factor over its agents.
@@ -73,6 +76,7 @@ class Recovering:
         self.group = group
         self._deficit = np.zeros(n_groups, np.float64)
         self._deficit_day = 0
+        self.arrays = self._arrays()
 
     def deficits(self, day: int) -> np.ndarray:
         """Per tracked group, the sum over its agents of 1 - factor on `day` (a view)."""
@@ -98,18 +102,9 @@ class Recovering:
     def shock(self, ids: np.ndarray, day: int, share: float) -> None:
         """Cut the factor of each id (repeats compound) by `share` on `day`."""
         if share > 0.0 and len(ids):
-            deficit = self.deficits(day) if len(self.group) else self._deficit
-            _shock(
-                self.value,
-                self.since,
-                ids,
-                day,
-                share,
-                self.floor,
-                self.rate,
-                self.group,
-                deficit,
-            )
+            if len(self.group):
+                self.deficits(day)  # (decays the sums in place: `arrays` holds them)
+            _shock(self.arrays, ids, day, share)
 
 
 def contacts_of_many(indptr: np.ndarray, indices: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -84,3 +84,64 @@ class Outcomes(NamedTuple):
     blocked_by: np.ndarray  # int64 [16]: column by blocking list (own, then firms'); -1: none
     blocked_count: np.ndarray  # int32, blocked attempts per subject (empty: not kept)
     wrongful_count: np.ndarray  # int32, wrongfully blocked attempts (empty: not kept)
+
+
+class Recovery(NamedTuple):
+    """A factor per agent in [floor, 1] that recovers toward 1 (behaviour.Recovering's
+    arrays): the propensity that chilling lowers, or income. The factor of agent i on day
+    d is 1 - (1 - value[i]) * exp(-rate * (d - since[i]))."""
+
+    value: np.ndarray  # float32, the factor just after the last shock
+    since: np.ndarray  # int16, day of the last shock (internal days)
+    rate: float  # recovery per day: ln 2 / the half-life in days
+    floor: float  # the least factor a shock leaves
+    group: np.ndarray  # int16 or int32, each agent's group (empty: sums not kept)
+    deficit: np.ndarray  # float64 [groups], sum of 1 - factor over the group's agents
+
+
+class Thinning(NamedTuple):
+    """One activity's rates as the sweep of its attempts thins them (activities._sweep)."""
+
+    lam: float  # candidate attempts per subject per day, at the largest multiplier
+    mults: np.ndarray  # float64 [10], rate multiplier by income decile (poorest first)
+    max_mult: float  # the largest of mults (1 when no decile is read)
+
+
+class Pool(NamedTuple):
+    """The subjects eligible for an activity, as the sweep of its attempts reads them."""
+
+    ids: np.ndarray  # int32, the eligible ids in increasing order (empty: 0 to n - 1)
+    n: int  # how many are eligible
+    income_decile: np.ndarray  # uint8, by id, 0 = poorest (empty: no multiplier)
+
+
+class Reachable(NamedTuple):
+    """What the draw of reached residents' attempts reads about the residents, by id."""
+
+    mask: np.ndarray  # uint8, bit l = on the resident's own list l
+    rep_mask: np.ndarray  # uint8, lists of the enterprises the resident represents
+    score: np.ndarray  # float32, points (empty: no score)
+    group: np.ndarray  # int16 or int32, (cell * 10 + income decile) * 4 + class
+
+
+class ReachRules(NamedTuple):
+    """Up to 64 activities drawn in one pass over the reached residents (bit b: the b-th
+    of them), compiled from their reaches and rules (activities.draw_reached)."""
+
+    by_own: np.ndarray  # int64 [256]: activities that each own-list mask reaches
+    by_rep: np.ndarray  # int64 [256]: activities that each rep-list mask reaches
+    by_class: np.ndarray  # int64 [4]: activities open to each eligibility class
+    reward_score: np.ndarray  # float64, score (points) from which it reaches (inf: none)
+    lam: np.ndarray  # float64, attempts per subject per day before the multipliers
+    mults: np.ndarray  # float64 [activities, 10], rate multiplier by income decile
+    max_mult: np.ndarray  # float64, the largest of each activity's mults
+    chilled: np.ndarray  # bool, monitored: the propensity scales the rate
+    keys: np.ndarray  # uint64, each activity's random stream
+
+
+class ReachedOut(NamedTuple):
+    """Where the draw of reached residents' attempts writes (row b: the b-th activity)."""
+
+    rate: np.ndarray  # float64 [activities, cells]: expected attempts per day, by cell
+    attempts: np.ndarray  # int64 [activities, cap]: ids, one entry per attempt
+    counts: np.ndarray  # int64 [activities]: the entries written in each row

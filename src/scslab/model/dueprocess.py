@@ -42,6 +42,7 @@ release of listings) are in dueprocess_kernels.py.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -49,7 +50,19 @@ from typing import Protocol
 import numpy as np
 
 from scslab.model.departments import RecordKinds
-from scslab.model.dueprocess_kernels import decide, plan, plan_learned, release
+from scslab.model.dueprocess_kernels import (
+    Appeals,
+    Ended,
+    NewRecords,
+    PathDays,
+    PathRules,
+    RecordColumns,
+    Triggers,
+    decide,
+    plan,
+    plan_learned,
+    release,
+)
 from scslab.model.lists import ListRules, ListState
 from scslab.model.records import ACTIVE, CORRECTED, REPAIRED, RecordLog
 from scslab.model.scoring import Scorer
@@ -102,6 +115,34 @@ class DueProcessRules:
     repair_daily: np.ndarray  # float64, hazard per day after the wait (inf: certain)
     repair_decile_multiplier: np.ndarray  # float64 [kinds, 10]
     expiry_days: np.ndarray  # int64, 0 = never
+
+    @functools.cached_property
+    def appeals(self) -> Appeals:
+        """Who appeals, as the kernels take it (the same arrays)."""
+        r = self
+        return Appeals(
+            r.kind_word,
+            r.window,
+            r.base_probability,
+            r.education_multiplier,
+            r.decile_multiplier,
+            r.erroneous_multiplier,
+        )
+
+    @functools.cached_property
+    def paths(self) -> PathRules:
+        """Notices and repairs, as plan() takes them (the same arrays)."""
+        r = self
+        return PathRules(
+            r.adverse,
+            r.notice_share,
+            r.notice_delay,
+            r.appeal_on,
+            r.repair_on,
+            r.repair_wait,
+            r.repair_daily,
+            r.repair_decile_multiplier,
+        )
 
     @classmethod
     def compile(
@@ -274,32 +315,15 @@ class DueProcessState:
         ).astype(np.int64)
         n = len(ids)
         notice, appeal, repair = (np.empty(n, np.int64) for _ in range(3))
-        plan(
+        records = NewRecords(
             kind.astype(np.int64),
             subj,
             log.column("effective_day")[ids],
             log.column("erroneous")[ids],
             education,
             decile,
-            r.kind_word,
-            r.adverse,
-            r.notice_share,
-            r.notice_delay,
-            r.appeal_on,
-            r.window,
-            r.base_probability,
-            r.education_multiplier,
-            r.decile_multiplier,
-            r.erroneous_multiplier,
-            r.repair_on,
-            r.repair_wait,
-            r.repair_daily,
-            r.repair_decile_multiplier,
-            self.key,
-            notice,
-            appeal,
-            repair,
         )
+        plan(records, r.paths, r.appeals, self.key, PathDays(notice, appeal, repair))
         told = notice >= 0
         log.column("notice_day")[ids[told]] = np.minimum(notice[told], 32767)
         res_lists = sides[0].lists.kind_bits
@@ -429,23 +453,15 @@ class DueProcessState:
         self.learned[ids] = True
         kind, subj = kind_col[ids].astype(np.int64), subj_col[ids]
         appeal = np.empty(len(ids), np.int64)
-        plan_learned(
+        records = NewRecords(
             kind,
             subj,
             log.column("effective_day")[ids],
             log.column("erroneous")[ids],
             self.education[0][subj].astype(np.int64),
             self.decile[0][subj].astype(np.int64),
-            day,
-            r.kind_word,
-            r.window,
-            r.base_probability,
-            r.education_multiplier,
-            r.decile_multiplier,
-            r.erroneous_multiplier,
-            self.key,
-            appeal,
         )
+        plan_learned(records, day, r.appeals, self.key, appeal)
         self._file(day, ids[appeal == day], log, (side,))
         later = appeal > day
         self._schedule(FILE, appeal[later], ids[later])
@@ -480,25 +496,17 @@ class DueProcessState:
             appealed_bits = np.zeros(len(subjects), np.uint8)
             by_appeal = appealed[sel][hit]
             np.bitwise_or.at(appealed_bits, inverse[by_appeal], bits[hit][by_appeal])
-            st = side.list_state
             release(
-                subjects.astype(np.int64),
-                ended_bits,
-                ended_bits & ~appealed_bits,
+                Ended(subjects.astype(np.int64), ended_bits, ended_bits & ~appealed_bits),
                 self.triggers[s].view(),
-                log.column("subject"),
-                log.column("kind"),
-                log.column("status"),
-                log.column("effective_day"),
-                log.column("erroneous"),
-                side.lists.kind_bits,
-                side.lists.duration,
-                st.mask,
-                st.wrongful,
-                st.extended,
-                st.released,
-                st.repaired,
-                st.until,
-                getattr(st, "true_until", np.zeros((1, 0), np.int16)),
+                RecordColumns(
+                    log.column("subject"),
+                    log.column("kind"),
+                    log.column("status"),
+                    log.column("effective_day"),
+                    log.column("erroneous"),
+                ),
+                Triggers(side.lists.kind_bits, side.lists.duration),
+                side.list_state.arrays(),
                 day,
             )

@@ -9,10 +9,82 @@ who learns of the record when blocked) and the review's verdict (decide: draw 4)
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba as nb
 import numpy as np
 
+from scslab.model.containers import Listings
 from scslab.streams import hash_uniform
+
+
+class Appeals(NamedTuple):
+    """Who appeals a record, by record kind (DueProcessRules' arrays; index = kind id)."""
+
+    kind_word: np.ndarray  # int64, a hash of the kind's name (keys the draws)
+    window: np.ndarray  # int64, days from the notice (or first block) to the last appeal day
+    base_probability: np.ndarray  # float64, probability of appealing before the multipliers
+    education_multiplier: np.ndarray  # float64 [kinds, 3], by education level
+    decile_multiplier: np.ndarray  # float64 [kinds, 10], by income decile, poorest first
+    erroneous_multiplier: np.ndarray  # float64, on the probability when the record is wrong
+
+
+class PathRules(NamedTuple):
+    """The rest of a record's path, by record kind (DueProcessRules' arrays)."""
+
+    adverse: np.ndarray  # bool: negative points or triggers a blacklist (others: no path)
+    notice_share: np.ndarray  # float64, probability that the subject is told (0: never)
+    notice_delay: np.ndarray  # int64, days from the effective day to the notice
+    appeal_on: np.ndarray  # bool, a told subject may appeal
+    repair_on: np.ndarray  # bool, the subject may end the record by credit repair
+    repair_wait: np.ndarray  # int64, days from the effective day before repair is possible
+    repair_daily: np.ndarray  # float64, repair hazard per day after the wait (inf: certain)
+    repair_decile_multiplier: np.ndarray  # float64 [kinds, 10], on the hazard, by decile
+
+
+class NewRecords(NamedTuple):
+    """Records whose path is drawn, one entry each (from the record log, and for
+    education and decile the subject's or its legal representative's)."""
+
+    kind: np.ndarray  # int64, record kind id
+    subject: np.ndarray  # int32, the subject's id (resident or enterprise)
+    effective_day: np.ndarray  # int16, the day the record took effect (internal days)
+    erroneous: np.ndarray  # bool, the record names the wrong subject
+    education: np.ndarray  # int64, education level 0 to 2
+    decile: np.ndarray  # int64, income decile, 0 = poorest
+
+
+class PathDays(NamedTuple):
+    """Where plan() writes each record's days (int64, internal days; -1 = never)."""
+
+    notice: np.ndarray  # the notice reaches the subject
+    appeal: np.ndarray  # the subject files an appeal
+    repair: np.ndarray  # the subject ends the record by credit repair
+
+
+class Ended(NamedTuple):
+    """Subjects with a record that ended today by an appeal, a review or credit repair."""
+
+    subjects: np.ndarray  # int64, sorted and unique
+    bits: np.ndarray  # uint8, per subject: the lists those records fed
+    repair_bits: np.ndarray  # uint8, those of them fed only by records ended by repair
+
+
+class RecordColumns(NamedTuple):
+    """The record log's columns that release() reads, by record id."""
+
+    subject: np.ndarray  # int32
+    kind: np.ndarray  # uint8 or wider, record kind id
+    status: np.ndarray  # uint8, records.ACTIVE and the others
+    effective_day: np.ndarray  # int16, internal days
+    erroneous: np.ndarray  # bool
+
+
+class Triggers(NamedTuple):
+    """What puts subjects on the record-triggered lists (ListRules' arrays)."""
+
+    kind_bits: np.ndarray  # uint8 per record kind: the lists that kind triggers
+    duration: np.ndarray  # int64 per list, days a record keeps its subject on it
 
 
 @nb.njit(cache=True)
@@ -33,104 +105,63 @@ def _appeal_day(
 
 @nb.njit(cache=True)
 def plan(
-    kind: np.ndarray,
-    subject: np.ndarray,
-    effective_day: np.ndarray,
-    erroneous: np.ndarray,
-    education: np.ndarray,
-    decile: np.ndarray,
-    kind_word: np.ndarray,
-    adverse: np.ndarray,
-    notice_share: np.ndarray,
-    notice_delay: np.ndarray,
-    appeal_on: np.ndarray,
-    window: np.ndarray,
-    base_probability: np.ndarray,
-    education_multiplier: np.ndarray,
-    decile_multiplier: np.ndarray,
-    erroneous_multiplier: np.ndarray,
-    repair_on: np.ndarray,
-    repair_wait: np.ndarray,
-    repair_daily: np.ndarray,
-    repair_decile_multiplier: np.ndarray,
-    key: np.uint64,
-    out_notice: np.ndarray,
-    out_appeal: np.ndarray,
-    out_repair: np.ndarray,
+    records: NewRecords, rules: PathRules, appeals: Appeals, key: np.uint64, out: PathDays
 ) -> None:
-    """Draw each new record's notice day, appeal day and repair day (days; -1 = never).
-
-    `education` and `decile` are those of the subject (of an enterprise's legal
-    representative), one per record.
-    """
-    for r in range(len(kind)):
-        k = kind[r]
-        out_notice[r] = -1
-        out_appeal[r] = -1
-        out_repair[r] = -1
-        if not adverse[k]:
+    """Draw each new record's notice day, appeal day and repair day (days; -1 = never)."""
+    for r in range(len(records.kind)):
+        k = records.kind[r]
+        out.notice[r] = -1
+        out.appeal[r] = -1
+        out.repair[r] = -1
+        if not rules.adverse[k]:
             continue
-        a = _key_a(np.int64(subject[r]), kind_word[k])
-        b0 = np.int64(effective_day[r]) * 8
-        eff = np.int64(effective_day[r])
-        if notice_share[k] > 0.0 and hash_uniform(key, a, b0) < notice_share[k]:
-            nd = eff + notice_delay[k]
-            out_notice[r] = nd
-            if appeal_on[k]:
+        a = _key_a(np.int64(records.subject[r]), appeals.kind_word[k])
+        b0 = np.int64(records.effective_day[r]) * 8
+        eff = np.int64(records.effective_day[r])
+        if rules.notice_share[k] > 0.0 and hash_uniform(key, a, b0) < rules.notice_share[k]:
+            nd = eff + rules.notice_delay[k]
+            out.notice[r] = nd
+            if rules.appeal_on[k]:
                 p = (
-                    base_probability[k]
-                    * education_multiplier[k, education[r]]
-                    * decile_multiplier[k, decile[r]]
+                    appeals.base_probability[k]
+                    * appeals.education_multiplier[k, records.education[r]]
+                    * appeals.decile_multiplier[k, records.decile[r]]
                 )
-                if erroneous[r]:
-                    p *= erroneous_multiplier[k]
-                out_appeal[r] = _appeal_day(key, a, b0, p, nd, window[k])
-        if repair_on[k]:
-            start = eff + repair_wait[k]
-            rate = repair_daily[k]
+                if records.erroneous[r]:
+                    p *= appeals.erroneous_multiplier[k]
+                out.appeal[r] = _appeal_day(key, a, b0, p, nd, appeals.window[k])
+        if rules.repair_on[k]:
+            start = eff + rules.repair_wait[k]
+            rate = rules.repair_daily[k]
             if np.isinf(rate):
-                out_repair[r] = start
+                out.repair[r] = start
             elif rate > 0.0:
-                rate *= repair_decile_multiplier[k, decile[r]]
+                rate *= rules.repair_decile_multiplier[k, records.decile[r]]
                 u = hash_uniform(key, a, b0 + 3)
                 wait = -np.log1p(-u) / rate
                 if start + wait < 30000.0:
-                    out_repair[r] = start + np.int64(wait)
+                    out.repair[r] = start + np.int64(wait)
 
 
 @nb.njit(cache=True)
 def plan_learned(
-    kind: np.ndarray,
-    subject: np.ndarray,
-    effective_day: np.ndarray,
-    erroneous: np.ndarray,
-    education: np.ndarray,
-    decile: np.ndarray,
-    day: int,
-    kind_word: np.ndarray,
-    window: np.ndarray,
-    base_probability: np.ndarray,
-    education_multiplier: np.ndarray,
-    decile_multiplier: np.ndarray,
-    erroneous_multiplier: np.ndarray,
-    key: np.uint64,
-    out_appeal: np.ndarray,
+    records: NewRecords, day: int, appeals: Appeals, key: np.uint64, out_appeal: np.ndarray
 ) -> None:
     """Appeal day (-1: none) of records whose unnotified subject learned of them on `day`
     (blocked by a measure): drawn as plan() draws a notified subject's, the window counted
     from `day` (the same draws: who would appeal a notice appeals a block)."""
-    for r in range(len(kind)):
-        k = kind[r]
-        a = _key_a(np.int64(subject[r]), kind_word[k])
-        b0 = np.int64(effective_day[r]) * 8
+    for r in range(len(records.kind)):
+        k = records.kind[r]
+        a = _key_a(np.int64(records.subject[r]), appeals.kind_word[k])
+        b0 = np.int64(records.effective_day[r]) * 8
         p = (
-            base_probability[k]
-            * education_multiplier[k, education[r]]
-            * decile_multiplier[k, decile[r]]
+            appeals.base_probability[k]
+            * appeals.education_multiplier[k, records.education[r]]
+            * appeals.decile_multiplier[k, records.decile[r]]
         )
-        if erroneous[r]:
-            p *= erroneous_multiplier[k]
-        out_appeal[r] = _appeal_day(key, a, b0, p, np.int64(day), window[k])
+        if records.erroneous[r]:
+            p *= appeals.erroneous_multiplier[k]
+        out_appeal[r] = _appeal_day(key, a, b0, p, np.int64(day), appeals.window[k])
 
 
 @nb.njit(cache=True)
@@ -156,83 +187,72 @@ def decide(
 
 @nb.njit(cache=True)
 def release(
-    subjects: np.ndarray,
-    ended_bits: np.ndarray,
-    repair_bits: np.ndarray,
+    ended: Ended,
     trig_ids: np.ndarray,
-    rec_subject: np.ndarray,
-    rec_kind: np.ndarray,
-    rec_status: np.ndarray,
-    rec_effective: np.ndarray,
-    rec_erroneous: np.ndarray,
-    kind_bits: np.ndarray,
-    duration: np.ndarray,
-    mask: np.ndarray,
-    wrongful: np.ndarray,
-    extended: np.ndarray,
-    released: np.ndarray,
-    repaired: np.ndarray,
-    until: np.ndarray,
-    true_until: np.ndarray,
+    records: RecordColumns,
+    triggers: Triggers,
+    listings: Listings,
     day: int,
 ) -> int:
     """Release subjects from record-triggered lists whose triggering record ended today.
 
-    `subjects`: sorted unique subjects with an ended record; `ended_bits`: per subject, the
-    lists those records fed; `repair_bits`: those of them fed only by records ended by
-    credit repair (the others by an appeal or review). A subject stays on list b while
+    `ended.subjects`: sorted unique subjects with an ended record; `ended.bits`: per
+    subject, the lists those records fed; `ended.repair_bits`: those of them fed only by
+    records ended by credit repair (the others by an appeal or review). `trig_ids`: the
+    ids of the records of list-triggering kinds. A subject stays on list b while
     another ACTIVE record of a kind triggering b would still hold them (effective day +
     duration > today); otherwise the listing is set to end today (and not to be
-    extended), marked in `repaired` or `released` (ListState's masks: the exit's reason),
-    so that the lists' daily update takes them off. Returns how many listings were ended.
+    extended), marked in `repaired` or `released` (the listings' masks: the exit's
+    reason), so that the lists' daily update takes them off. Returns how many listings
+    were ended.
 
-    `true_until` ([lists, n], days; shape [1, 0] when the list state has none): the day
+    `listings.true_until` ([lists, n], days; shape [1, 0] when there are none): the day
     the cover of true records ends; for listings that stay, it becomes the end of the
     remaining true records' cover (today when none is left).
     """
-    m = len(subjects)
+    m = len(ended.subjects)
     keep = np.full((8, m), -1, np.int64)
     keep_true = np.full((8, m), -1, np.int64)
     rightful = np.zeros((8, m), np.bool_)
-    has_true_until = true_until.shape[1] == len(mask)
+    has_true_until = listings.true_until.shape[1] == len(listings.mask)
     for t in trig_ids:
-        if rec_status[t] != 1:  # ACTIVE
+        if records.status[t] != 1:  # ACTIVE
             continue
-        s = rec_subject[t]
-        p = np.searchsorted(subjects, s)
-        if p >= m or subjects[p] != s:
+        s = records.subject[t]
+        p = np.searchsorted(ended.subjects, s)
+        if p >= m or ended.subjects[p] != s:
             continue
-        kb = kind_bits[rec_kind[t]] & ended_bits[p]
+        kb = triggers.kind_bits[records.kind[t]] & ended.bits[p]
         for b in range(8):
             if (kb >> b) & 1:
-                end = np.int64(rec_effective[t]) + duration[b]
+                end = np.int64(records.effective_day[t]) + triggers.duration[b]
                 if end > day:
                     keep[b, p] = max(keep[b, p], end)
-                    if not rec_erroneous[t]:
+                    if not records.erroneous[t]:
                         rightful[b, p] = True
                         keep_true[b, p] = max(keep_true[b, p], end)
     n_ended = 0
     for p in range(m):
-        i = subjects[p]
+        i = ended.subjects[p]
         for b in range(8):
             flag = np.uint8(1 << b)
-            if not (ended_bits[p] & flag) or not (mask[i] & flag):
+            if not (ended.bits[p] & flag) or not (listings.mask[i] & flag):
                 continue
             if keep[b, p] < 0:
-                until[b, i] = day
-                extended[i] |= flag
-                if repair_bits[p] & flag:
-                    repaired[i] |= flag
+                listings.until[b, i] = day
+                listings.extended[i] |= flag
+                if ended.repair_bits[p] & flag:
+                    listings.repaired[i] |= flag
                 else:
-                    released[i] |= flag
+                    listings.released[i] |= flag
                 n_ended += 1
             else:
-                if not (extended[i] & flag):
-                    until[b, i] = min(np.int64(until[b, i]), keep[b, p])
+                if not (listings.extended[i] & flag):
+                    listings.until[b, i] = min(np.int64(listings.until[b, i]), keep[b, p])
                 if rightful[b, p]:
-                    wrongful[i] &= ~flag
+                    listings.wrongful[i] &= ~flag
                 else:
-                    wrongful[i] |= flag
+                    listings.wrongful[i] |= flag
                 if has_true_until:
-                    true_until[b, i] = max(keep_true[b, p], np.int64(day))
+                    listings.true_until[b, i] = max(keep_true[b, p], np.int64(day))
     return n_ended
