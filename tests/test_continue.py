@@ -139,6 +139,7 @@ def kept(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["--from", "{bare}"], "state.npz: missing; only a run made with --keep-state"),
         (["--from", "{other}"], "kept from a run with another seed"),
         (["--from", "{broken}"], "state.npz: not a state archive"),
+        (["--from", "{damaged}"], "state.npz: not the state the run wrote"),
         (["--from", "{edited}"], "scenario.yaml: does not match the manifest"),
     ],
 )
@@ -148,19 +149,25 @@ def test_bad_continuations_exit_2_and_write_nothing(
     bare = tmp_path / "bare"
     shutil.copytree(kept, bare)
     (bare / STATE).unlink()
-    other = tmp_path / "other"  # another seed's run, with this run's state
+    other = tmp_path / "other"  # another seed's run, with this run's state (and its sha256)
     Simulation(core(), seed=2, residents=1500, days=10).run(other)
-    shutil.copy(kept / STATE, other / STATE)
-    broken = tmp_path / "broken"
+    with_state_of(other, kept)
+    broken = tmp_path / "broken"  # not an archive, its sha256 in the manifest
     shutil.copytree(kept, broken)
     (broken / STATE).write_bytes(b"not a zip")
+    with_state_of(broken, broken)
+    damaged = tmp_path / "damaged"  # a byte changed: the manifest's sha256 tells
+    shutil.copytree(kept, damaged)
+    data = bytearray((damaged / STATE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (damaged / STATE).write_bytes(bytes(data))
     edited = tmp_path / "edited"
     shutil.copytree(kept, edited)
     (edited / "scenario.yaml").write_text(
         (edited / "scenario.yaml").read_text().replace("days: 365", "days: 300")
     )
     paths = {"run": kept, "missing": tmp_path / "nope", "bare": bare}
-    paths.update(other=other, broken=broken, edited=edited)
+    paths.update(other=other, broken=broken, damaged=damaged, edited=edited)
     out = tmp_path / "out"
     given = [a.format(**{k: str(v) for k, v in paths.items()}) for a in args]
     result = runner.invoke(app, ["run", *given, "--out", str(out), "-q"])
@@ -170,10 +177,23 @@ def test_bad_continuations_exit_2_and_write_nothing(
     assert not out.exists()
 
 
+def with_state_of(run: Path, source: Path) -> None:
+    """Put source's state.npz into run, and its sha256 into run's manifest (a state
+    copied with care from another run)."""
+    import hashlib
+
+    if run != source:
+        shutil.copy(source / STATE, run / STATE)
+    manifest = json.loads((run / "manifest.json").read_text())
+    sha = hashlib.sha256((run / STATE).read_bytes()).hexdigest()
+    manifest["state"] = {"file": STATE, "bytes": (run / STATE).stat().st_size, "sha256": sha}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+
+
 def test_the_python_api_refuses_a_state_of_another_run(tmp_path: Path, kept: Path) -> None:
     other = tmp_path / "other"
     Simulation(core(), seed=1, residents=1600, days=10).run(other)
-    shutil.copy(kept / STATE, other / STATE)
+    with_state_of(other, kept)
     with pytest.raises(StateError, match="another residents"):
         Simulation.continue_from(other, days=5)
 
@@ -184,3 +204,33 @@ def test_a_timeline_scenario_loads_the_same(tmp_path: Path) -> None:
     out = tmp_path / "r"
     Simulation(sc, seed=1, residents=1500, days=5, keep_state=True).run(out)
     assert load_scenario(out / "scenario.yaml").digest() == sc.digest()
+
+
+def test_a_continued_run_is_written_apart_from_its_source(tmp_path: Path, kept: Path) -> None:
+    """--out RUN (even with --overwrite), a folder in RUN or one around it: refused,
+    exit 2, RUN as it was."""
+    before = {p.name: p.read_bytes() for p in kept.iterdir()}
+    for out, extra in ((kept, ["--overwrite"]), (kept / "more", []), (kept.parent, [])):
+        args = ["run", "--from", str(kept), "--days", "3", "--out", str(out), "-q", *extra]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "apart from it" in result.output
+    assert {p.name: p.read_bytes() for p in kept.iterdir()} == before
+
+
+def test_a_state_that_does_not_fit_the_run_is_refused(kept: Path) -> None:
+    """A state whose per-agent array is short (or of another type) is refused before any
+    kernel reads it."""
+    from scslab.engine.snapshot import SnapshotError
+    from scslab.rundir.state import read_state
+
+    manifest = json.loads((kept / "manifest.json").read_text())
+    for key, bad in (
+        ("st.res.list_state.mask", lambda a: a[:10]),
+        ("st.res.list_state.mask", lambda a: a.astype(np.int64)),
+    ):
+        snapshot = read_state(kept, manifest["state"])
+        snapshot.arrays[key] = bad(snapshot.arrays[key])
+        sim = Simulation(core(), seed=1, residents=1500, days=15, resume=snapshot)
+        with pytest.raises(SnapshotError, match=key.replace(".", r"\.")):
+            sim.simulate()

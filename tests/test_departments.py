@@ -176,3 +176,21 @@ def test_records_into_writes_the_records_of_the_three_steps(
             assert column[:got].tolist() == want.tolist()
         written += got
     assert written > 100 or coverage == 0.0
+
+
+def test_the_wrong_person_is_always_another_eligible_subject() -> None:
+    """With one eligible subject among 50 (so that the redraws mostly miss and the walk
+    after them decides), every record about the wrong person names that subject, never
+    the actor, whichever subject the walk starts from."""
+    n, only = 50, 7
+    classes = np.zeros(n, np.uint8)
+    classes[only] = 1
+    eligible = np.zeros(N_CLASSES, bool)
+    eligible[1] = True
+    kind = KindRule(stream_key(11, "t"), 1.0, 1.0, np.ones(10), 1.0, eligible, 1.0, 1.0)
+    actors = np.full(20_000, 20, np.int32)
+    subject, _, erroneous = observed(kind, 3, actors, n, classes)
+    assert erroneous.all() and (subject == only).all()
+    alone = np.full(200, only, np.int32)  # the only eligible subject is the actor
+    subject, _, erroneous = observed(kind, 3, alone, n, classes)
+    assert erroneous.all() and (subject == only).all()  # no one else: it names the actor

@@ -235,7 +235,10 @@ class Simulation:
         if self.resume is None:
             return
         kept, here = self.resume.run, self._identity()
-        differ = [k for k in here if k in kept and kept[k] != here[k]]
+        missing = [k for k in here if k not in kept]
+        if missing:
+            raise SnapshotError(f"the state does not say its run's {', '.join(missing)}")
+        differ = [k for k in here if kept[k] != here[k]]
         if differ:
             raise SnapshotError(
                 f"the state was kept from a run with another {' and '.join(differ)} "

@@ -246,6 +246,8 @@ def restore(st: Any, snapshot: Snapshot) -> None:
         if key in done:
             return done[key]
         out = saved
+        if isinstance(current, np.ndarray):
+            _check_fits(key, saved, current, agents)
         if (
             isinstance(current, np.ndarray)
             and current.shape == saved.shape
@@ -284,7 +286,26 @@ def restore(st: Any, snapshot: Snapshot) -> None:
 
     if type(st).__name__ != "RunState" or snapshot.tree.get("obj", "").split(":")[-1] != "RunState":
         raise SnapshotError("a snapshot restores into a RunState")
-    build(snapshot.tree, st, "st")
+    agents = {st.res.n, st.ent.n} - {0}
+    try:
+        build(snapshot.tree, st, "st")
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError) as err:
+        raise SnapshotError(f"not a state of this run ({type(err).__name__}: {err})") from None
+
+
+def _check_fits(key: str, saved: np.ndarray, fresh: np.ndarray, agents: set[int]) -> None:
+    """SnapshotError unless the saved array `key` can stand for the fresh one: the same
+    type and number of dimensions, and no shorter along an axis the fresh one has one
+    entry per agent on (a number of residents or enterprises: the kernels index those
+    by id). Buffers, id lists and daily rows may otherwise have any length."""
+    if saved.dtype != fresh.dtype or saved.ndim != fresh.ndim:
+        raise SnapshotError(
+            f"{key}: {saved.dtype} of {saved.ndim} dimensions where the run keeps "
+            f"{fresh.dtype} of {fresh.ndim}"
+        )
+    short = [s < f for s, f in zip(saved.shape, fresh.shape, strict=True) if f in agents]
+    if any(short):
+        raise SnapshotError(f"{key}: shape {saved.shape} where the run keeps {fresh.shape}")
 
 
 def _scslab_class(name: str, path: str) -> type:

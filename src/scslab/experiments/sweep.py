@@ -317,8 +317,10 @@ def run_sweep(
     except BaseException:
         remove_empty(made)
         raise
+    begun = False
     try:
         _begin(sweep)
+        begun = True
         todo = sweep.missing()
         if on_probe is not None and len(todo) > 1 and scheduler is None and workers > 0:
             first = run_task(todo[0])
@@ -338,6 +340,8 @@ def run_sweep(
         sweep.write_table()
     finally:
         release_lock(lock, lock_path)
+        if not begun:  # the folders made for a sweep that never began
+            remove_empty(made)
     return sweep.table()
 
 

@@ -255,7 +255,7 @@ def _eligible_other(
             return subject
         u = hash_uniform(kind.key, day, REDRAWS + p * WRONG_PERSON_TRIES + t)
         subject = (a + 1 + min(int(u * (n - 1)), n - 2)) % n
-    for _ in range(n - 1):
+    for _ in range(n):
         if eligible[subject_class[subject]] and subject != a:
             return subject
         subject = (subject + 1) % n

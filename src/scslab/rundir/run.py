@@ -12,7 +12,7 @@ from typing import Any
 
 from scslab.engine.simulation import Simulation as Engine
 from scslab.engine.snapshot import SnapshotError
-from scslab.rundir.claim import claimed
+from scslab.rundir.claim import RunDirError, claimed
 from scslab.rundir.manifest import SCENARIO, read_manifest
 from scslab.rundir.results import Results
 from scslab.rundir.state import STATE, StateError, read_state, write_state
@@ -43,7 +43,7 @@ class Simulation(Engine):
         SnapshotError, one line naming the file, when run_dir cannot be continued."""
         run_dir = Path(run_dir)
         manifest = read_manifest(run_dir)
-        snapshot = read_state(run_dir)
+        snapshot = read_state(run_dir, manifest.to_dict().get("state"))
         scenario = load_scenario(run_dir / SCENARIO)
         done = manifest.days
         more = scenario.days if days is None else days
@@ -96,6 +96,8 @@ class Simulation(Engine):
         progress(k, days) and phase(name) as for simulate(), with the stage "write" (the
         run directory) after "build" and "days".
         """
+        if self.continued_from is not None and out is not None:
+            _apart_from(Path(out), Path(self.continued_from["path"]))
         with claimed(out, overwrite) as stage:
             outputs = self.simulate(progress, phase)
             if self.continued_from is not None:
@@ -105,7 +107,17 @@ class Simulation(Engine):
                 if phase is not None:
                     phase("write")
                 if outputs.state is not None:
-                    size = write_state(stage.partial, outputs.state)
-                    outputs.manifest["state"] = {"file": STATE, "bytes": size}
+                    outputs.manifest["state"] = write_state(stage.partial, outputs.state)
                 results.write_to(stage, elapsed_s=time.perf_counter() - outputs.started)
         return results
+
+
+def _apart_from(out: Path, source: Path) -> None:
+    """RunDirError unless `out` is neither the run continued from (`source`), nor in it,
+    nor around it: a continued run leaves its source as it was."""
+    out, source = out.resolve(), source.resolve()
+    if out == source or source in out.parents or out in source.parents:
+        raise RunDirError(
+            f"{out}: the run continued from is {source}; write the continued run to a "
+            "directory apart from it (it is left as it was)"
+        )

@@ -9,8 +9,10 @@ scenario.yaml and manifest and writes a new run directory of the whole history.
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,23 +26,40 @@ class StateError(RunError, ValueError):
     """A run directory's state that cannot be read or continued; str() is one line."""
 
 
-def write_state(folder: Path, snapshot: Snapshot) -> int:
+def write_state(folder: Path, snapshot: Snapshot) -> dict[str, Any]:
     """Write `snapshot` to folder/state.npz (zip-compressed: the daily rows are mostly
-    zeros); returns the file's size (bytes)."""
+    zeros); returns the manifest's `state`: the file, its size (bytes) and its sha256,
+    which read_state checks."""
     file = folder / STATE
     with file.open("wb") as f:
         np.savez_compressed(f, **snapshot.to_arrays())  # type: ignore[arg-type]
-    return file.stat().st_size
+    return {"file": STATE, "bytes": file.stat().st_size, "sha256": _sha256(file)}
 
 
-def read_state(run_dir: Path) -> Snapshot:
-    """The state kept in run_dir/state.npz; StateError (one line naming the file) when it
-    is missing or not a state."""
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_state(run_dir: Path, kept: Any) -> Snapshot:
+    """The state kept in run_dir/state.npz, as the manifest's `state` (`kept`) describes
+    it; StateError (one line naming the file) when it is missing, not a state, or not
+    the file the run wrote (its sha256 differs: edited or damaged)."""
     file = run_dir / STATE
     if not file.is_file():
         raise StateError(
             f"{file}: missing; only a run made with --keep-state (or continued with it) "
             "can be continued"
+        )
+    if not isinstance(kept, dict) or not isinstance(kept.get("sha256"), str):
+        raise StateError(f"{run_dir / 'manifest.json'}: state: no sha256 of {STATE}")
+    if _sha256(file) != kept["sha256"]:
+        raise StateError(
+            f"{file}: not the state the run wrote (its sha256 differs from the manifest's: "
+            "edited or damaged)"
         )
     try:
         with np.load(file, allow_pickle=False) as archive:
