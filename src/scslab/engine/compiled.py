@@ -321,11 +321,18 @@ def run_days(
             records.effective_day, first_pending, n_records, day, effective
         )
         today_ids = effective[:m]
-        records.status[today_ids] = ACTIVE
-        subjects = records.subject[today_ids]
-        day_kinds = records.kind[today_ids].astype(np.int64)
-        errs = records.erroneous[today_ids]
-        day_points = points[day_kinds]
+        if m == 0 or today_ids[m - 1] - today_ids[0] == m - 1:  # (no delays: a run of ids)
+            a = today_ids[0] if m else 0
+            records.status[a : a + m] = ACTIVE
+            subjects = records.subject[a : a + m]
+            day_kinds = records.kind[a : a + m]
+            errs = records.erroneous[a : a + m]
+        else:
+            records.status[today_ids] = ACTIVE
+            subjects = records.subject[today_ids]
+            day_kinds = records.kind[today_ids]
+            errs = records.erroneous[today_ids]
+        day_points = points[day_kinds.astype(np.int64)]
         add_points(score, error_points, subjects, day_points, errs, min_score, max_score)
         for r in range(len(subjects)):
             i = subjects[r]
@@ -348,7 +355,7 @@ def run_days(
                 subjects,
                 day_points,
                 errs,
-                kind_expiry[day_kinds],
+                kind_expiry[day_kinds.astype(np.int64)],
                 queue_in_order,
             )
             expired = _grow(expired, 0, queued - queue_head)
@@ -461,15 +468,12 @@ def run_days(
                 n_changes = need
                 # the update's changes come in increasing subject order, the entries by
                 # records before them in the records' order
-                order = (
-                    np.argsort(out_subject[:n_out], kind="mergesort")
-                    if n_entries
-                    else np.arange(n_out)
-                )
+                order = np.argsort(out_subject[:n_out], kind="mergesort") if n_entries else no_ids
                 touched = np.empty(n_out, np.int64)
                 toggles = np.zeros(n_out, np.uint8)
                 n_touched = 0
-                for c in order:
+                for q in range(n_out):
+                    c = order[q] if n_entries else q
                     i = out_subject[c]
                     if n_touched == 0 or touched[n_touched - 1] != i:
                         touched[n_touched] = i
