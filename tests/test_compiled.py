@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from scslab import Simulation
 from scslab.engine.support import unsupported
+from scslab.model.records import EXPIRED, PENDING
 from scslab.scenario.loader import load_scenario, parse_scenario
 from scslab.scenario.schema import Scenario
 
@@ -246,14 +247,13 @@ def test_other_scenarios_are_refused_by_name() -> None:
     assert unsupported(load_scenario(str(SCS_REF))) == []
     why = unsupported(load_scenario("beijing-2018"))
     assert any("activities" in w for w in why) and any("enterprises" in w for w in why)
-    assert any(w.startswith("lists.dishonest_judgment_debtors.trigger.records") for w in why)
-    delayed = core(**{"departments.tax.delay_days": 3})
-    assert unsupported(delayed) == ["departments.tax.delay_days"]
-    with pytest.raises(ValueError, match=r"departments\.tax\.delay_days"):
-        Simulation(delayed, engine="compiled")
-    assert Simulation(delayed).engine_used == "general"  # auto falls back
+    chilled = core(**{"behaviour.chilling_self": 0.1})
+    assert unsupported(chilled) == ["chilling (behaviour.chilling_self, chilling_contacts)"]
+    with pytest.raises(ValueError, match=r"chilling \(behaviour\.chilling_self"):
+        Simulation(chilled, engine="compiled")
+    assert Simulation(chilled).engine_used == "general"  # auto falls back
     with pytest.raises(ValueError, match="engine: must be one of"):
-        Simulation(delayed, engine="fast")
+        Simulation(chilled, engine="fast")
 
 
 def test_auto_takes_compiled_days_at_any_size() -> None:
@@ -280,7 +280,9 @@ RUN = {
     "departments.*.records.*.poorest_to_richest",
     "departments.*.records.*.migrant_multiplier",
     "departments.*.records.*.listed_multiplier", "departments.*.records.*.context",
-    "departments.*.records.*.eligible.",
+    "departments.*.records.*.eligible.", "departments.*.delay_days",
+    "scoring.record_expiry_days", "lists.*.trigger.records", "lists.*.duration_days",
+    "lists.*.extension_days", "lists.*.extension_probability", "lists.*.compliance_per_year",
     "scoring.base", "scoring.min_score", "scoring.max_score", "scoring.drift_per_day",
     "scoring.enrolled_share",
     "scoring.association_penalty", "scoring.grades.[].name", "scoring.grades.[].min_score",
@@ -291,19 +293,15 @@ RUN = {
 }  # fmt: skip
 REFUSED = {
     "population.enterprises_per_resident", "population.individual_businesses_per_resident",
-    "departments.*.delay_days", "departments.*.records.*.subject",
+    "departments.*.records.*.subject",
     "departments.*.records.*.source", "departments.*.records.*.income_sensitive",
     "departments.*.records.*.activity", "departments.*.records.*.probability_per_attempt",
-    "scoring.record_expiry_days", "lists.*.subject", "lists.*.trigger.records",
-    "activities.", "due_process.", "behaviour.chilling_self", "behaviour.chilling_contacts",
-    "behaviour.default_risk_elasticity",
+    "lists.*.subject", "activities.", "due_process.", "behaviour.chilling_self",
+    "behaviour.chilling_contacts", "behaviour.default_risk_elasticity", "corporate_scoring.",
 }  # fmt: skip
 NO_EFFECT = {
-    # posts only (refused by source); enterprises' scores (refused: no enterprises)
-    "departments.*.records.*.probability_per_post", "corporate_scoring.",
-    # durations, extensions and compliance apply to record-triggered lists (refused)
-    "lists.*.duration_days", "lists.*.extension_days", "lists.*.extension_probability",
-    "lists.*.compliance_per_year",
+    # posts only (refused by source)
+    "departments.*.records.*.probability_per_post",
     # legal representatives are drawn for market entities (refused)
     "population.legal_rep_poorest_to_richest",
     # measures and rewards act on activities (refused); so do chilling and income
@@ -350,12 +348,11 @@ def test_every_scenario_key_is_run_refused_or_without_effect() -> None:
     assert not (RUN & REFUSED) and not (RUN & NO_EFFECT) and not (REFUSED & NO_EFFECT)
     # each refused family is named by unsupported() when it is in use
     refused = unsupported(load_scenario("beijing-2018"))
-    for family in ("enterprises", "delay_days", "subject: enterprise", "source: posts"):
+    for family in ("enterprises", "subject: enterprise", "source: posts"):
         assert any(family in w for w in refused), family
-    for family in ("income_sensitive", "trigger.records", "activities", "due_process"):
+    for family in ("income_sensitive", "activities", "due_process"):
         assert any(family in w for w in refused), family
     assert any(w.startswith("chilling") for w in refused)
-    assert any("record_expiry_days" in w for w in refused)
 
 
 def test_many_changes_errors_and_records_in_one_day(monkeypatch) -> None:
@@ -382,3 +379,110 @@ def test_many_changes_errors_and_records_in_one_day(monkeypatch) -> None:
     assert (listings["day"] == 0).sum() > residents // 2
     records = compiled.results.tables["records"]  # type: ignore[attr-defined]
     assert len(records) > 1024 and records["erroneous"].sum() > 1024
+
+
+@pytest.mark.parametrize("agents", [True, False])
+def test_expiry_delays_and_record_lists_run_compiled(agents: bool) -> None:
+    """Records that take effect days after they are written (per department), expire
+    after record_expiry_days and give back what is left of their points, and put their
+    subjects on record-triggered lists (with extensions and compliance exits) beside
+    the score rules: the general loop's tables and state, bit for bit."""
+    scenario = core(
+        **{
+            "scoring.record_expiry_days": 30,
+            "scoring.drift_per_day": 0.01,
+            "departments.tax.delay_days": 3,
+            "departments.courts.delay_days": 7,
+            "departments.courts.error_rate": 0.2,
+            "departments.traffic_police.error_rate": 0.1,
+            "lists.court_list": {
+                "kind": "black",
+                "context": "judicial",
+                "trigger": {"records": ["court"]},
+                "duration_days": 20,
+                "extension_days": 10,
+                "extension_probability": 0.5,
+                "compliance_per_year": 4.0,
+            },
+            "lists.tax_red": {
+                "kind": "red",
+                "context": "tax",
+                "trigger": {"records": ["tax", "volunteering"]},
+                "duration_days": 15,
+            },
+        }
+    )
+    assert unsupported(scenario) == []
+    general, compiled = both(scenario, seed=7, residents=4000, days=90, agents=agents)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    log = compiled.state.log.as_columns()
+    assert all(np.array_equal(a, log[k]) for k, a in general.state.log.as_columns().items())
+    assert (log["status"] == EXPIRED).sum() > 100 and (log["status"] == PENDING).sum() > 0
+    assert set(np.unique(log["effective_day"] - log["day"])) == {0, 3, 7}
+    m = compiled.results.tables["metrics"]  # type: ignore[attr-defined]
+    city = m[m["group_by"] == "city"].pivot(index="day", columns="metric", values="value")
+    for name in ("court_list", "tax_red"):
+        entered = city[f"new_listings:{name}"].sum()
+        assert entered > 10 and city[f"listed:{name}"].iloc[-1] < entered - 10  # some left
+    assert np.array_equal(general.state.res.score, compiled.state.res.score)
+    assert np.array_equal(general.state.res.error_points, compiled.state.res.error_points)
+    assert general.state.res.listed.tolist() == compiled.state.res.listed.tolist()
+    g, c = general.state.res.scorer, compiled.state.res.scorer
+    assert g is not None and c is not None
+    assert (g.queue_head, g.queued) == (c.queue_head, c.queued)
+    assert general.state.log.first_pending == compiled.state.log.first_pending
+
+
+def test_a_timeline_turns_expiry_and_delays_on_in_compiled_days() -> None:
+    """Expiry and a delay switched on (and the expiry shortened) by the timeline: the
+    queue's days go out of order, and compiled days still give the general loop's
+    tables."""
+    scenario = core(
+        **{
+            "scoring.drift_per_day": 0.005,
+            "start_date": "2020-01-01",
+            "timeline": [
+                {
+                    "date": "2020-01-21",
+                    "set": {
+                        "scoring.record_expiry_days": 40,
+                        "departments.tax.delay_days": 5,
+                    },
+                },
+                {"date": "2020-02-10", "set": {"scoring.record_expiry_days": 10}},
+            ],
+        }
+    )
+    general, compiled = both(scenario, seed=3, residents=3000, days=100)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    assert (compiled.state.log.column("status") == EXPIRED).sum() > 100
+    c = compiled.state.res.scorer
+    assert c is not None and not c.queue_in_order
+
+
+@pytest.mark.parametrize("agents", [True, False])
+def test_inert_enterprises_run_compiled(agents: bool) -> None:
+    """A city with enterprises and individual businesses that no record, list, score or
+    activity reaches: compiled days run its residents and count its enterprises as the
+    general loop does (their number by group each day, all else zero)."""
+    scenario = core(
+        **{
+            "population.enterprises_per_resident": 0.02,
+            "population.individual_businesses_per_resident": 0.03,
+        }
+    )
+    assert unsupported(scenario) == []
+    general, compiled = both(scenario, seed=6, residents=3000, days=30, agents=agents)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    m = compiled.results.tables["metrics"]  # type: ignore[attr-defined]
+    city = m[(m["group_by"] == "city") & (m["metric"] == "enterprise.enterprises")]
+    assert len(city) == 30 and (city["value"] == compiled.state.ent.n).all()
+    assert compiled.state.ent.n > 100
+    firm_score = {"base": 100, "grades": [{"name": "A", "min_score": 0}]}
+    with_scores = core(
+        **{"population.enterprises_per_resident": 0.02, "corporate_scoring": firm_score}
+    )
+    assert unsupported(with_scores) == ["corporate_scoring (with enterprises)"]

@@ -76,6 +76,32 @@ def test_compiled_days_continued_equal_run_through(tmp_path: Path, residents: in
     assert len(continued.tables["score_histogram"]) > 0
 
 
+def test_compiled_days_continued_with_records_pending_and_queued_to_expire(
+    tmp_path: Path,
+) -> None:
+    """Compiled days with reporting delays, record expiry and a record-triggered list,
+    stopped while records wait to take effect and to expire: the continued run takes
+    them in on their days (the log's first_pending and the scorer's expiry queue are
+    state)."""
+    scenario = core(
+        **{
+            "scoring.record_expiry_days": 25,
+            "departments.tax.delay_days": 9,
+            "lists.court_list": {
+                "kind": "black",
+                "context": "judicial",
+                "trigger": {"records": ["court"]},
+                "duration_days": 15,
+            },
+        }
+    )
+    whole, continued = through_and_continued(tmp_path, scenario, 40, 40, seed=4, residents=3000)
+    assert continued.manifest["engine"] == "compiled"
+    assert_same_tables(whole, continued)
+    status = continued.tables["records"]["status"].astype(str)
+    assert (status == "expired").sum() > 50
+
+
 def test_a_timeline_change_in_the_continued_days_shows_on_its_day(tmp_path: Path) -> None:
     """beijing-2018 enrols residents every 30 days from day 0: the run is
     stopped at day 45, the change of day 60 is the continued run's own."""

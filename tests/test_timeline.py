@@ -140,11 +140,11 @@ def test_builtin_scenarios_still_load() -> None:
 
 
 def test_a_timeline_that_switches_on_what_compiled_days_do_not_run_runs_general() -> None:
-    """A reporting delay switched on mid-run: auto takes the general loop, and asking for
-    compiled days names the key and the date."""
-    sc = with_timeline({"date": "2020-01-11", "set": {"departments.courts.delay_days": 20}})
+    """Chilling switched on mid-run: auto takes the general loop, and asking for compiled
+    days names the key and the date."""
+    sc = with_timeline({"date": "2020-01-11", "set": {"behaviour.chilling_self": 0.2}})
     assert Simulation(sc, residents=500, days=30).engine_used == "general"  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"departments.courts.delay_days \(from 2020-01-11\)"):
+    with pytest.raises(ValueError, match=r"chilling_contacts\) \(from 2020-01-11\)"):
         Simulation(sc, residents=500, days=30, engine="compiled")  # type: ignore[arg-type]
 
 

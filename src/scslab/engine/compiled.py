@@ -2,16 +2,20 @@
 
 The general loop runs a day's steps from Python: some 150 calls into numpy and numba,
 each a few microseconds whatever the number of agents, so that for a small city that
-fixed cost is most of the run. Scenarios that use only the core of the system (departments writing
-records about residents, the points score with drift and association penalties, and
-score-triggered lists) run their days here instead, in one compiled loop that calls
-the model's own kernels in the order of the steps (engine/steps.py), with the same
-random streams:
+fixed cost is most of the run. Scenarios that use only the core of the system
+(departments writing records about residents, with reporting delays; the points score
+with drift, association penalties and record expiry; lists triggered by scores or by
+records, with their durations, extensions and compliance exits; enterprises that
+nothing acts on) run their days here instead, in one compiled loop that calls the
+model's own kernels in the order of the steps (engine/steps.py), on the run's own
+record log and expiry queue, with the same random streams:
 
     departments   candidate_count, records_into                (departments.py)
-    scoring       drift, decay_error_points, add_points        (scoring.py)
-    lists         mark_leaving, _agents_to_visit, _daily,
-                  update_members                               (lists.py)
+    scoring       take_effective_into                          (records.py)
+                  drift, decay_error_points, add_points,
+                  schedule_expiry, expire_due, hold_at_base    (scoring.py)
+    lists         enlist_into, mark_leaving, _agents_to_visit,
+                  _daily, update_members                       (lists.py)
                   count_listed_contacts                        (measures.py)
                   count_changes                                (listcounts.py)
     due process   count_wrongful_days (per-agent tables only)  (engine/trail.py)
@@ -20,8 +24,9 @@ random streams:
 
 so that a run gives the same tables bit for bit either way (tests/test_compiled.py
 checks it); `Simulation(engine="general")` forces the Python-orchestrated loop.
-`support.unsupported()` says why a scenario cannot run here (activities, due process, chilling,
-income feedback, enterprises, record-triggered lists, reporting delays, expiry): such a
+`support.unsupported()` names what compiled days do not run (activities, due process,
+chilling, income feedback, records about enterprises or from posts and activities,
+enterprise lists, an enterprise score with enterprises, no scoring section): such a
 scenario runs on the general loop. Measures and rewards are accepted: without
 activities for them to block or speed up, they have no effect.
 
@@ -40,33 +45,37 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from scslab.engine.collectors import _collect_lists, recount_lists, tally_scores
+from scslab.engine.collectors import _collect_lists, recount_lists
 from scslab.engine.containers import (
     Collecting,
-    Grading,
     Grown,
     KindTable,
     ListArrays,
     ListTable,
     People,
-    RunningCounts,
     ScoreArrays,
     ScoreTable,
-    TallyArgs,
 )
+from scslab.engine.growth import grow as _grow
+from scslab.engine.growth import grow_changes, grow_log, grow_queue
 from scslab.engine.listcounts import count_changes
+from scslab.engine.tally import tally_days
 from scslab.engine.trail import count_wrongful_days
 from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
 from scslab.model.departments import KindRule, Subjects, candidate_count, records_into
 from scslab.model.lists import (
+    ENTRY,
     RULE_RECORDS,
     _agents_to_visit,
     _daily,
+    enlist_into,
     mark_leaving,
     update_members,
 )
 from scslab.model.measures import count_listed_contacts
-from scslab.model.scoring import add_points, decay_error_points, drift, hold_at_base
+from scslab.model.points import add_points, expire_due, schedule_expiry
+from scslab.model.records import ACTIVE, PENDING, take_effective_into
+from scslab.model.scoring import decay_error_points, drift, hold_at_base
 
 N_PHASES = 7  # engine/steps.py's PHASES, in order
 
@@ -83,35 +92,6 @@ def _read_cycle_counter(typingctx: Any) -> Any:
 
 _cycles = cast(Callable[[], int], _read_cycle_counter)
 """_cycles() in a numba kernel: the processor's cycle counter (differences are cycles)."""
-
-
-@nb.njit(cache=True)
-def _grow(a: np.ndarray, used: int, need: int) -> np.ndarray:
-    """a, or a copy twice as large (or more) when `need` entries do not fit."""
-    if need <= len(a):
-        return a
-    out = np.empty(max(2 * len(a), need), a.dtype)
-    out[:used] = a[:used]
-    return out
-
-
-@nb.njit(cache=True)
-def _grow_columns(columns: tuple, used: int, need: int) -> tuple:
-    """_grow for each of five columns of one table (a tuple of five arrays)."""
-    return (
-        _grow(columns[0], used, need),
-        _grow(columns[1], used, need),
-        _grow(columns[2], used, need),
-        _grow(columns[3], used, need),
-        _grow(columns[4], used, need),
-    )
-
-
-@nb.njit(cache=True)
-def _grow_changes(columns: tuple, used: int, need: int) -> tuple:
-    """_grow for each of the six columns of the listing changes."""
-    first = _grow_columns(columns[:5], used, need)
-    return (first[0], first[1], first[2], first[3], first[4], _grow(columns[5], used, need))
 
 
 @nb.njit(cache=True, inline="always")
@@ -193,10 +173,13 @@ def run_days(
         col_erroneous,
         eligible,
         restricted,
+        kind_delay,
+        kind_expiry,
+        list_bits,
     ) = kinds
     income_decile, migrant, cell, contacts_of_indptr, contacts_of_indices, subject_class = people
     no_classes = np.zeros(0, np.bool_)
-    base, decay, association, lo, hi, min_score, max_score = score_rules
+    base, decay, association, lo, hi, min_score, max_score, left = score_rules
     error_points, with_errors, outside, unenrolled = scoring
     mask, wrongful, extended, released, repaired, ever, until, true_until, listed_contacts = lists
     (
@@ -210,6 +193,7 @@ def run_days(
         stay,
         change_columns,
         col_ever,
+        duration,
     ) = list_rules
     (
         groups_indptr,
@@ -228,7 +212,22 @@ def run_days(
         enrolled_col,
         enrolled,
     ) = collecting
-    score, spare, listed, error_ids, n_error_ids, records, n_records, changes, n_changes = grown
+    (
+        score,
+        spare,
+        listed,
+        error_ids,
+        n_error_ids,
+        records,
+        n_records,
+        first_pending,
+        changes,
+        n_changes,
+        queue,
+        queued,
+        queue_head,
+        queue_in_order,
+    ) = grown
     given_score, given_spare = score, spare
     band_lo, band_hi = stay[0, 0], stay[0, 1]  # the score band: no score rule holds
     n = len(mask)
@@ -238,7 +237,6 @@ def run_days(
     daily_rules = DailyRules(
         rule, threshold, extension, extension_probability, daily_compliance, list_key
     )
-    rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = records
     ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful, ch_reason = changes
     no_reps = np.zeros(n, np.uint8) if len(days_wrongful) else np.zeros(0, np.uint8)
     counted_mask, counted_wrongful = counted
@@ -257,16 +255,22 @@ def run_days(
     out_entered = np.empty(cap, np.bool_)
     out_wrongful = np.empty(cap, np.bool_)
     out_reason = np.empty(cap, np.uint8)
+    effective = np.empty(1024, np.int64)
+    expired = np.empty(1024, np.int64)
+    expiring = False
+    for k in range(len(kind_expiry)):
+        expiring |= kind_expiry[k] > 0
+    enlisting = False
+    for k in range(len(list_bits)):
+        enlisting |= list_bits[k] != 0
     for day in range(first_day, last_day):
         t0 = _cycles()
         # departments: the records of the day, kind by kind, against the start-of-day lists
-        day_first = n_records
         for k in range(len(kind_key)):
             if kind_mean[k] <= 0.0 or n == 0:
                 continue
             most = candidate_count(kind_key[k], day, kind_mean[k])
-            records = _grow_columns(records, n_records, n_records + most)
-            rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = records
+            records = grow_log(records, n_records, n_records + most)
             kind = KindRule(
                 kind_key[k],
                 kind_max_mult[k],
@@ -277,15 +281,23 @@ def run_days(
                 coverage[k],
                 error_rate[k],
             )
-            written = (rec_subject[n_records:], rec_actor[n_records:], rec_erroneous[n_records:])
+            written = (
+                records.subject[n_records:],
+                records.actor[n_records:],
+                records.erroneous[n_records:],
+            )
             m = records_into(kind, day, most, residents, written)
             need = n_records + m
-            rec_day[n_records:need] = day
-            rec_kind[n_records:need] = k
+            records.day[n_records:need] = day
+            records.effective_day[n_records:need] = day + kind_delay[k]
+            records.kind[n_records:need] = k
+            records.status[n_records:need] = PENDING
+            records.end_day[n_records:need] = -1
             n_records = need
         t1 = _cycles()
         cycles[0] += t1 - t0
-        # scoring: drift and association penalties, then the day's records in order
+        # scoring: drift and association penalties, the day's effective records in
+        # order, then the day's expiries
         row = (day - first_day) % len(snapshots)
         today = snapshots[row]
         drift(
@@ -304,18 +316,24 @@ def run_days(
         )
         score = today
         decay_error_points(error_points, decay, error_ids[:n_error_ids])
-        subjects = rec_subject[day_first:n_records]
-        day_kinds = rec_kind[day_first:n_records]
-        errs = rec_erroneous[day_first:n_records]
-        add_points(
-            score,
-            error_points,
-            subjects,
-            points[day_kinds.astype(np.int64)],
-            errs,
-            min_score,
-            max_score,
+        effective = _grow(effective, 0, n_records - first_pending)
+        m, first_pending = take_effective_into(
+            records.effective_day, first_pending, n_records, day, effective
         )
+        today_ids = effective[:m]
+        if m == 0 or today_ids[m - 1] - today_ids[0] == m - 1:  # (no delays: a run of ids)
+            a = today_ids[0] if m else 0
+            records.status[a : a + m] = ACTIVE
+            subjects = records.subject[a : a + m]
+            day_kinds = records.kind[a : a + m]
+            errs = records.erroneous[a : a + m]
+        else:
+            records.status[today_ids] = ACTIVE
+            subjects = records.subject[today_ids]
+            day_kinds = records.kind[today_ids]
+            errs = records.erroneous[today_ids]
+        day_points = points[day_kinds.astype(np.int64)]
+        add_points(score, error_points, subjects, day_points, errs, min_score, max_score)
         for r in range(len(subjects)):
             i = subjects[r]
             outside[i >> 3] = True
@@ -327,6 +345,36 @@ def run_days(
                 error_ids = _grow(error_ids, n_error_ids, n_error_ids + 1)
                 error_ids[n_error_ids] = i
                 n_error_ids += 1
+        if expiring:
+            queue = grow_queue(queue, queued, queued + m)
+            queued, queue_in_order = schedule_expiry(
+                queue,
+                queued,
+                day,
+                today_ids,
+                subjects,
+                day_points,
+                errs,
+                kind_expiry[day_kinds.astype(np.int64)],
+                queue_in_order,
+            )
+            expired = _grow(expired, 0, queued - queue_head)
+            _, queue_head = expire_due(
+                queue,
+                queue_head,
+                queued,
+                day,
+                left,
+                records.status,
+                records.end_day,
+                score,
+                error_points,
+                outside,
+                min_score,
+                max_score,
+                expired,
+                queue_in_order,
+            )
         hold_at_base(score, error_points, unenrolled, base)
         t2 = _cycles()
         cycles[1] += t2 - t1
@@ -335,9 +383,35 @@ def run_days(
             count_wrongful_days(mask, wrongful, black_bits, no_reps, no_reps, 0, days_wrongful)
         t3 = _cycles()
         cycles[2] += t3 - t2
-        # lists: score rules and exits of the agents that may change
+        # lists: entries by the day's records, then score rules and exits of the agents
+        # that may change
         touched = no_ids
         if n_lists:
+            n_out = 0
+            visit = listed
+            if enlisting and len(subjects):
+                need = 8 * len(subjects)
+                if need > len(out_subject):
+                    out_subject = _grow(out_subject, 0, need)
+                    out_bit = _grow(out_bit, 0, need)
+                    out_entered = _grow(out_entered, 0, need)
+                    out_wrongful = _grow(out_wrongful, 0, need)
+                    out_reason = _grow(out_reason, 0, need)
+                n_out = enlist_into(
+                    listings,
+                    list_bits,
+                    day_kinds,
+                    subjects,
+                    errs,
+                    duration,
+                    day,
+                    (out_subject, out_bit, out_wrongful),
+                )
+                out_entered[:n_out] = True
+                out_reason[:n_out] = ENTRY
+                new = np.unique(out_subject[:n_out]).astype(np.int64)
+                visit = update_members(listed, new, np.ones(len(new), np.bool_))
+            n_entries = n_out
             if not every_listed:
                 mark_leaving(listed, score, mask, stay, outside)
                 # a listing may turn wrongful or rightful as erroneous points drift
@@ -345,9 +419,8 @@ def run_days(
                     i = error_ids[e]
                     if mask[i]:
                         outside[i >> 3] = True
-            ids = _agents_to_visit(listed, outside, score, band_lo, band_hi, every_listed)
+            ids = _agents_to_visit(visit, outside, score, band_lo, band_hi, every_listed)
             start = 0
-            n_out = 0
             while True:
                 out = ChangeColumns(
                     out_subject[n_out:],
@@ -369,7 +442,7 @@ def run_days(
                 out_reason = _grow(out_reason, n_out, 2 * len(out_reason))
             if n_out:
                 need = n_changes + n_out
-                changes = _grow_changes(changes, n_changes, need)
+                changes = grow_changes(changes, n_changes, need)
                 ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful, ch_reason = changes
                 count_changes(
                     out_subject[:n_out],
@@ -385,24 +458,27 @@ def run_days(
                     values[day],
                     ever_counts,
                 )
-                touched = np.empty(n_out, np.int64)
-                toggles = np.zeros(n_out, np.uint8)
-                n_touched = 0
                 for c in range(n_out):
-                    i = out_subject[c]
-                    b = out_bit[c]
                     ch_day[n_changes + c] = day
-                    ch_subject[n_changes + c] = i
-                    ch_bit[n_changes + c] = b
+                    ch_subject[n_changes + c] = out_subject[c]
+                    ch_bit[n_changes + c] = out_bit[c]
                     ch_entered[n_changes + c] = out_entered[c]
                     ch_wrongful[n_changes + c] = out_wrongful[c]
                     ch_reason[n_changes + c] = out_reason[c]
-                    # changes come in increasing subject order
+                n_changes = need
+                # the update's changes come in increasing subject order, the entries by
+                # records before them in the records' order
+                order = np.argsort(out_subject[:n_out], kind="mergesort") if n_entries else no_ids
+                touched = np.empty(n_out, np.int64)
+                toggles = np.zeros(n_out, np.uint8)
+                n_touched = 0
+                for q in range(n_out):
+                    c = order[q] if n_entries else q
+                    i = out_subject[c]
                     if n_touched == 0 or touched[n_touched - 1] != i:
                         touched[n_touched] = i
                         n_touched += 1
-                    toggles[n_touched - 1] ^= np.uint8(1 << b)
-                n_changes = need
+                    toggles[n_touched - 1] ^= np.uint8(1 << out_bit[c])
                 touched = touched[:n_touched]
                 now_member = np.empty(n_touched, np.bool_)
                 was_black = np.empty(n_touched, np.bool_)
@@ -471,58 +547,18 @@ def run_days(
         spare[:] = score
         score, spare = spare, given_score
     return Grown(
-        score, spare, listed, error_ids, n_error_ids, records, n_records, changes, n_changes
+        score,
+        spare,
+        listed,
+        error_ids,
+        n_error_ids,
+        records,
+        n_records,
+        first_pending,
+        changes,
+        n_changes,
+        queue,
+        queued,
+        queue_head,
+        queue_in_order,
     )
-
-
-@nb.njit(cache=True, nogil=True)
-def tally_days(first_day: int, snapshots: np.ndarray, tally: TallyArgs) -> None:
-    """The score columns of the days from first_day on, one day per row of snapshots
-    (scores in points, as run_days() keeps them): the score tally of each day
-    (tally_scores) summed into its groups' values[day][:, score_columns] (the score sum,
-    then the grades), and the day's histogram into hist[day]. acc: scratch [cells, 3 +
-    len(score_columns) rounded up to a multiple of 4], into which tally_scores counts
-    (the score sum in column 3, the grades from column 4; the columns after them stay
-    zero). counted, bin_counts and grade_counts: the collector's running counts
-    (collectors.BinCounts), which each day's tally brings up to date (one tally at a time
-    per collector). Releases the GIL, so that it can run in another thread while
-    run_days() goes on with the next days. The group sums are the general loop's, bit
-    for bit: each group's cells added in order from 0.0, four columns at a time (in
-    registers, so that no column waits for the one before)."""
-    (
-        cell,
-        upper_floors,
-        grade_of_bin,
-        common_grade,
-        cell_count,
-        hist_lo,
-        score_columns,
-        acc,
-        counted,
-        bin_counts,
-        grade_counts,
-        group_indptr,
-        group_indices,
-        values,
-        hist,
-    ) = tally
-    grading = Grading(cell, upper_floors, grade_of_bin, common_grade, cell_count, hist_lo)
-    running = RunningCounts(counted, bin_counts, grade_counts)
-    n_columns = len(score_columns)
-    for d in range(len(snapshots)):
-        day = first_day + d
-        acc[:] = 0.0
-        tally_scores(snapshots[d], grading, running, 4, acc, hist[day])
-        for g in range(len(group_indptr) - 1):
-            out = values[day, g]
-            for k0 in range(0, n_columns, 4):
-                t0 = t1 = t2 = t3 = 0.0
-                for j in range(group_indptr[g], group_indptr[g + 1]):
-                    row = acc[group_indices[j]]
-                    t0 += row[3 + k0]
-                    t1 += row[4 + k0]
-                    t2 += row[5 + k0]
-                    t3 += row[6 + k0]
-                totals = (t0, t1, t2, t3)
-                for k in range(k0, min(k0 + 4, n_columns)):
-                    out[score_columns[k]] = totals[k - k0]

@@ -10,6 +10,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scslab.model.points import ExpiryQueue
+from scslab.model.records import LogColumns
+
 
 class KindTable(NamedTuple):
     """The departments' record kinds about residents, as compiled days read them
@@ -28,6 +31,9 @@ class KindTable(NamedTuple):
     col_erroneous: np.ndarray  # int64, metric column of an erroneous record
     eligible: np.ndarray  # bool [kinds, classes]: who can get the record
     restricted: np.ndarray  # bool: the kind has an eligibility
+    delay: np.ndarray  # int64, days from writing a record to its taking effect
+    expiry: np.ndarray  # int64, days a record's points count (0: for good)
+    list_bits: np.ndarray  # uint8, the lists a record triggers (ListRules.kind_bits)
 
 
 class People(NamedTuple):
@@ -52,6 +58,7 @@ class ScoreTable(NamedTuple):
     hi: float
     min_score: float
     max_score: float
+    left: np.ndarray  # float64, by age (days): the share of points left at expiry
 
 
 class ScoreArrays(NamedTuple):
@@ -90,6 +97,7 @@ class ListTable(NamedTuple):
     stay: np.ndarray  # ListRules.stay_bands; row 0: the score band of no rule
     change_columns: np.ndarray  # int64 [listcounts.CHANGE_FAMILIES, lists]
     col_ever: np.ndarray  # int64 [lists]: ever_listed
+    duration: np.ndarray  # int64 [lists], days a record-triggered listing lasts
 
 
 class Grading(NamedTuple):
@@ -151,8 +159,6 @@ class Collecting(NamedTuple):
     enrolled: np.ndarray  # float64, enrolled residents per group
 
 
-Columns5 = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-"""Five columns of one table: records (day, kind, subject, actor, erroneous)."""
 Columns6 = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """Six columns of one table: listing changes (day, subject, bit, entered, wrongful,
 reason)."""
@@ -167,7 +173,12 @@ class Grown(NamedTuple):
     listed: np.ndarray  # ids on some list, increasing
     error_ids: np.ndarray
     n_error_ids: int
-    records: Columns5
+    records: LogColumns  # the record log's (RecordLog.kernel_columns)
     n_records: int
+    first_pending: int  # RecordLog.first_pending
     changes: Columns6
     n_changes: int
+    queue: ExpiryQueue  # the scorer's (Scorer.queue, queued, queue_head, queue_in_order)
+    queued: int
+    queue_head: int
+    queue_in_order: bool

@@ -19,10 +19,9 @@ from scslab.engine.arena import zeroed_arrays
 from scslab.engine.collectors import (
     recount_lists,
 )
-from scslab.engine.compiled import N_PHASES, run_days, tally_days
+from scslab.engine.compiled import N_PHASES, run_days
 from scslab.engine.containers import (
     Collecting,
-    Columns5,
     Columns6,
     Grown,
     KindTable,
@@ -35,6 +34,7 @@ from scslab.engine.containers import (
 )
 from scslab.engine.state import HIST_LO, RunState
 from scslab.engine.steps import PHASES, STEPS, Today, finish_collect
+from scslab.engine.tally import tally_days
 from scslab.model.departments import (
     SubjectView,
     thinning_bound,
@@ -42,7 +42,6 @@ from scslab.model.departments import (
 from scslab.model.lists import (
     Changes,
 )
-from scslab.model.records import ACTIVE
 from scslab.model.scoring import _finite
 
 PROGRESS_STEPS = 20  # compiled days: chunks a run (progress; the tally a chunk behind)
@@ -107,11 +106,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     max_mult = kind_table.max_mult
     days, n_bins = st.days, len(res.hist)
     expected = res.n * kinds.daily_rate.sum() * max_mult.max() * (days - start)
-    cap = max(1024, int(expected * RECORD_CAPACITY_SLACK))
-    records = cast(
-        Columns5,
-        tuple(np.empty(cap, t) for t in (np.int16, np.uint8, np.int32, np.int32, np.bool_)),
-    )
+    st.log.reserve(int(expected * RECORD_CAPACITY_SLACK))
     changes = cast(
         Columns6,
         tuple(
@@ -122,7 +117,21 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     own = (scorer.state.score, scorer.spare)
     error_ids = np.zeros(max(1024, 2 * len(scorer.error_ids)), np.int64)
     error_ids[: len(scorer.error_ids)] = scorer.error_ids
-    grown = Grown(*own, res.listed, error_ids, len(scorer.error_ids), records, 0, changes, 0)
+    grown = Grown(
+        *own,
+        res.listed,
+        error_ids,
+        len(scorer.error_ids),
+        st.log.kernel_columns(),
+        st.log.n,
+        st.log.first_pending,
+        changes,
+        0,
+        scorer.queue,
+        scorer.queued,
+        scorer.queue_head,
+        scorer.queue_in_order,
+    )
     floors = rules.grade_floors
     # the state columns come first, in the order the collectors write them
     assert res.cols["state"].tolist() == list(range(len(res.cols["state"])))
@@ -286,15 +295,14 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     res.listed = grown.listed
     for b in range(len(lists)):  # (the general loop keeps them per cell)
         res.ever_counts[:, b] = np.bincount(res.cell, (state.ever >> b) & 1, len(res.ever_counts))
-    rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous = (
-        a[: grown.n_records] for a in grown.records
-    )
-    st.log.extend(rec_day, rec_kind, rec_subject, rec_actor, rec_erroneous, ACTIVE)
+    st.log.adopt(grown.records, grown.n_records, grown.first_pending)
+    scorer.queue, scorer.queued = grown.queue, grown.queued
+    scorer.queue_head, scorer.queue_in_order = grown.queue_head, grown.queue_in_order
     ch_day, *rest = (a[: grown.n_changes] for a in grown.changes)
     st.trail.listing_changes(0, ch_day, Changes(*rest))
     res.series.values = res.series.values[:start] + list(values[start:])
-    empty = np.zeros((len(st.ent.series.groups.group), len(st.ent.space)))
-    st.ent.series.values = st.ent.series.values[:start] + [empty] * (days - start)
+    inert = _inert_enterprises_row(st)
+    st.ent.series.values = st.ent.series.values[:start] + [inert] * (days - start)
     if collect:
         ran = np.arange(start, days)
         kept = np.column_stack([ran, np.zeros(len(ran)), hist[start:]])
@@ -302,6 +310,28 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     per_cycle = in_days / max(1, int(cycles.sum()))
     for p, name in enumerate(PHASES):
         st.phase_seconds[name] = float(cycles[p]) * per_cycle
+
+
+def _inert_enterprises_row(st: RunState) -> np.ndarray:
+    """The enterprises' row of every day [groups, metrics] where nothing acts on them (no
+    lists, records, score or activities of theirs: engine/support.py): what the general
+    loop's collectors count of them each day (their number by cell, all else zero),
+    summed into groups as it does."""
+    side = st.ent
+    assert len(side.lists) == 0 and "enrolled" not in side.cols
+    acc = np.zeros_like(side.acc)
+    side.collector.collect_lists(
+        side.list_state.mask,
+        side.list_state.wrongful,
+        side.lists.black_bits,
+        0,
+        np.zeros(0, np.int16),
+        side.state_sums,
+        side.listed,
+    )
+    acc[:, side.cols["state"]] += side.state_sums
+    acc[:, side.cols["ever_listed"]] += side.ever_counts
+    return side.series.groups.sum_cells(acc)
 
 
 def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
@@ -337,7 +367,12 @@ def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
         res.cols["records_erroneous"][dept],
         kinds.eligible,
         kinds.restricted,
+        kinds.delay_days,
+        st.dp_rules.expiry_days.astype(np.int64),
+        lists.kind_bits if len(lists.kind_bits) else np.zeros(len(kinds), np.uint8),
     )
+    scorer = res.scorer
+    scorer.longest_expiry = max(scorer.longest_expiry, int(kind_table.expiry.max(initial=0)))
     score_table = ScoreTable(
         rules.base,
         rules.decay,
@@ -346,6 +381,7 @@ def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
         _finite(rules.max_score),
         rules.min_score,
         rules.max_score,
+        scorer.expiry_left(),
     )
     list_table = ListTable(
         lists.rule,
@@ -358,5 +394,6 @@ def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
         lists.stay_bands,
         res.cols["changes"],
         res.cols["ever_listed"],
+        lists.duration,
     )
     return kind_table, score_table, list_table

@@ -1,6 +1,12 @@
 """What compiled days can run: the features of a scenario that only the general loop
 has (unsupported), over the whole run when a timeline changes the rules
-(unsupported_in_run). The engine picks its loop from these (Simulation, ENGINES)."""
+(unsupported_in_run). The engine picks its loop from these (Simulation, ENGINES).
+
+Compiled days (engine/compiled.py) run the residents' core: records from behaviour
+(with reporting delays), the points score (drift, association penalties, expiry, a
+rollout), and lists triggered by scores or records; enterprises too where nothing
+reaches them (no records, lists or score of theirs, and no activities). The rest is
+named here, one reason per feature."""
 
 from __future__ import annotations
 
@@ -12,11 +18,9 @@ def unsupported(scenario: Scenario) -> list[str]:
     key (empty: it can)."""
     why = []
     pop = scenario.population
-    if pop.enterprises_per_resident > 0 or pop.individual_businesses_per_resident > 0:
-        why.append(
-            "enterprises (population.enterprises_per_resident or "
-            "individual_businesses_per_resident > 0)"
-        )
+    firms = pop.enterprises_per_resident > 0 or pop.individual_businesses_per_resident > 0
+    if firms and scenario.corporate_scoring is not None:
+        why.append("corporate_scoring (with enterprises)")
     if scenario.scoring is None:
         why.append("no scoring section")
     if scenario.activities:
@@ -26,11 +30,7 @@ def unsupported(scenario: Scenario) -> list[str]:
     beh = scenario.behaviour
     if beh.chilling_self > 0 or beh.chilling_contacts > 0:
         why.append("chilling (behaviour.chilling_self, chilling_contacts)")
-    if scenario.scoring is not None and scenario.scoring.record_expiry_days:
-        why.append("scoring.record_expiry_days")
     for dept_name, dept in scenario.departments.items():
-        if dept.delay_days:
-            why.append(f"departments.{dept_name}.delay_days")
         for kind_name, kind in dept.records.items():
             where = f"departments.{dept_name}.records.{kind_name}"
             if kind.subject != "resident":
@@ -42,8 +42,6 @@ def unsupported(scenario: Scenario) -> list[str]:
     for list_name, rules in scenario.lists.items():
         if rules.subject != "resident":
             why.append(f"lists.{list_name}.subject: enterprise")
-        elif rules.trigger.records:
-            why.append(f"lists.{list_name}.trigger.records")
     return why
 
 

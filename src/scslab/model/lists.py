@@ -201,25 +201,32 @@ class Changes:
 
 
 @nb.njit(cache=True)
-def _enlist(
+def enlist_into(
     state: Listings,
+    kind_bits: np.ndarray,
+    kinds: np.ndarray,
     subjects: np.ndarray,
-    bits: np.ndarray,
     erroneous: np.ndarray,
     duration: np.ndarray,
     day: int,
     out: tuple,
 ) -> int:
-    """Put subjects[r] on the lists of bits[r] (days: duration by list) from `day`;
-    writes each entry's (subject, bit, wrongful) to the arrays of `out`, returns how
-    many."""
+    """Put subjects[r] on the lists that a record of kind kinds[r] triggers (kind_bits
+    [kind]: one bit per list; empty: none) from `day` (days: duration by list), in the
+    order of the records; writes each entry's (subject, bit, wrongful) to the arrays of
+    `out` (room for one per triggered list of each record), returns how many."""
     mask, wrongful, extended, released, repaired, until, true_until = state
     out_subject, out_bit, out_wrongful = out
     n_out = 0
+    if len(kind_bits) == 0:
+        return 0
     for r in range(len(subjects)):
+        bits = kind_bits[kinds[r]]
+        if bits == 0:
+            continue
         i = subjects[r]
         for b in range(8):
-            if not (bits[r] >> b) & 1:
+            if not (bits >> b) & 1:
                 continue
             flag = np.uint8(1 << b)
             end = day + duration[b]
@@ -257,13 +264,17 @@ def enlist(
     kinds: np.ndarray,
     erroneous: np.ndarray,
 ) -> Changes:
-    """Put the subjects of today's records on the lists their record kinds trigger."""
-    bits = rules.kind_bits[kinds] if len(rules.kind_bits) else np.zeros(len(kinds), np.uint8)
-    hit = bits != 0
-    subjects, bits, erroneous = subjects[hit], bits[hit], erroneous[hit]
+    """Put the subjects of today's records on the lists their record kinds trigger
+    (enlist_into)."""
+    bits = rules.kind_bits[kinds] if len(rules.kind_bits) else np.zeros(0, np.uint8)
     cap = int(np.unpackbits(bits).sum()) if len(bits) else 0
     out = (np.empty(cap, np.int32), np.empty(cap, np.uint8), np.empty(cap, bool))
-    n = _enlist(state.arrays(), subjects, bits, erroneous, rules.duration, day, out)
+    if cap:
+        n = enlist_into(
+            state.arrays(), rules.kind_bits, kinds, subjects, erroneous, rules.duration, day, out
+        )
+    else:
+        n = 0
     out_s, out_b, out_w = (a[:n] for a in out)
     return Changes(out_s, out_b, np.ones(n, bool), out_w, np.full(n, ENTRY, np.uint8))
 

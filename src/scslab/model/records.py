@@ -9,7 +9,9 @@ measure harm (wrongful sanctions).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import numba as nb
 import numpy as np
 
 PENDING, ACTIVE, EXPIRED, CORRECTED, REPAIRED = 0, 1, 2, 3, 4
@@ -32,6 +34,44 @@ COLUMNS: dict[str, type] = {
     "end_day": np.int16,  # day the record stopped counting (expired, withdrawn, repaired)
 }
 UNSET_DAY_COLUMNS = ("notice_day", "appeal_day", "decision_day", "end_day")
+
+
+class LogColumns(NamedTuple):
+    """The columns of the record log that the day's kernels write (the whole arrays,
+    capacity included: see RecordLog.kernel_columns)."""
+
+    day: np.ndarray  # int16
+    effective_day: np.ndarray  # int16
+    kind: np.ndarray  # uint8
+    subject: np.ndarray  # int32
+    actor: np.ndarray  # int32
+    erroneous: np.ndarray  # bool
+    status: np.ndarray  # uint8
+    end_day: np.ndarray  # int16
+
+
+KERNEL_COLUMNS = LogColumns._fields
+
+
+@nb.njit(cache=True)
+def take_effective_into(
+    effective_day: np.ndarray, first: int, n: int, day: int, out: np.ndarray
+) -> tuple[int, int]:
+    """The ids in [first, n) of the records whose effective_day is `day`, in the order
+    they were written, into `out` (at least n - first long). Returns (how many, the new
+    `first`: the first id at or after `first` whose effective day is after `day`; every
+    record before it has taken effect). The records before `first` must all have taken
+    effect already."""
+    m = 0
+    after = n
+    for i in range(first, n):
+        e = effective_day[i]
+        if e == day:
+            out[m] = i
+            m += 1
+        elif e > day and after == n:
+            after = i
+    return m, after
 
 
 @dataclass
@@ -57,7 +97,8 @@ class RecordLog:
         self._cols: dict[str, np.ndarray] = {
             name: np.zeros(capacity, dtype) for name, dtype in COLUMNS.items()
         }
-        self._by_day: dict[int, list[np.ndarray]] = {}
+        self.first_pending = 0
+        """Every record before this id has taken effect (take_effective)."""
 
     def __len__(self) -> int:
         return self.n
@@ -66,7 +107,7 @@ class RecordLog:
         """A view of one column over the records written so far."""
         return self._cols[name][: self.n]
 
-    def _reserve(self, k: int) -> None:
+    def reserve(self, k: int) -> None:
         """Room for k more records (capacity at least doubled when it grows)."""
         if self.n + k > len(self._cols["day"]):
             capacity = max(2 * len(self._cols["day"]), self.n + k)
@@ -78,7 +119,7 @@ class RecordLog:
     def append(self, batch: RecordBatch) -> np.ndarray:
         """Add a batch; returns the new records' ids. They take effect on effective_day."""
         k = len(batch)
-        self._reserve(k)
+        self.reserve(k)
         sl = slice(self.n, self.n + k)
         cols = self._cols
         cols["day"][sl] = batch.day
@@ -92,42 +133,40 @@ class RecordLog:
             cols[name][sl] = -1
         ids = np.arange(self.n, self.n + k, dtype=np.int64)
         self.n += k
-        self._by_day.setdefault(batch.effective_day, []).append(ids)
         return ids
 
-    def extend(
-        self,
-        day: np.ndarray,
-        kind: np.ndarray,
-        subject: np.ndarray,
-        actor: np.ndarray,
-        erroneous: np.ndarray,
-        status: int,
-    ) -> None:
-        """Add records that already took effect on the day they were written (no delay),
-        all with `status` (compiled days write their records this way, in the order
-        append() would have)."""
-        k = len(day)
-        self._reserve(k)
-        sl = slice(self.n, self.n + k)
-        cols = self._cols
-        cols["day"][sl] = day
-        cols["effective_day"][sl] = day
-        cols["kind"][sl] = kind
-        cols["subject"][sl] = subject
-        cols["actor"][sl] = actor
-        cols["erroneous"][sl] = erroneous
-        cols["status"][sl] = status
-        for name in UNSET_DAY_COLUMNS:
-            cols[name][sl] = -1
-        self.n += k
+    def kernel_columns(self) -> LogColumns:
+        """The columns a compiled loop writes records into (the whole arrays, capacity
+        included; give them back with adopt())."""
+        return LogColumns(*(self._cols[name] for name in KERNEL_COLUMNS))
+
+    def adopt(self, columns: LogColumns, n: int, first_pending: int) -> None:
+        """Take back the columns of kernel_columns(), grown or not, with records written
+        up to `n` (each written with its day, effective_day, kind, subject, actor,
+        erroneous, status and end_day) and take_effective's `first_pending`: the other
+        columns grow to their capacity, their new records' days unset (-1)."""
+        capacity = len(columns.day)
+        for name, col in zip(KERNEL_COLUMNS, columns, strict=True):
+            self._cols[name] = col
+        for name, col in self._cols.items():
+            if name in KERNEL_COLUMNS:
+                continue
+            if len(col) < capacity:
+                grown = np.zeros(capacity, col.dtype)
+                grown[: self.n] = col[: self.n]
+                self._cols[name] = col = grown
+            if name in UNSET_DAY_COLUMNS:
+                col[self.n : n] = -1
+        self.n, self.first_pending = n, first_pending
 
     def take_effective(self, day: int) -> np.ndarray:
-        """Ids of the records that take effect on `day` (in the order they were written)."""
-        parts = self._by_day.pop(day, [])
-        if not parts:
-            return np.zeros(0, np.int64)
-        return np.concatenate(parts)
+        """Ids of the records that take effect on `day` (in the order they were written:
+        take_effective_into). Call it for every day in turn."""
+        out = np.empty(self.n - self.first_pending, np.int64)
+        m, self.first_pending = take_effective_into(
+            self.column("effective_day"), self.first_pending, self.n, day, out
+        )
+        return out[:m]
 
     def as_columns(self) -> dict[str, np.ndarray]:
         """Every column, trimmed to the records written."""

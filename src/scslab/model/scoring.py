@@ -20,7 +20,15 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from scslab.model.records import ACTIVE, EXPIRED, RecordLog
+from scslab.model.points import (
+    ExpiryQueue,
+    add_points,
+    empty_queue,
+    expire_due,
+    left_after,
+    schedule_expiry,
+)
+from scslab.model.records import RecordLog
 from scslab.scenario.schema import Scenario
 from scslab.scenario.sections import Scoring
 from scslab.streams import day_rng
@@ -184,24 +192,6 @@ def decay_error_points(error_points: np.ndarray, decay: float, ids: np.ndarray) 
 
 
 @nb.njit(cache=True)
-def add_points(
-    score: np.ndarray,
-    error_points: np.ndarray,
-    subjects: np.ndarray,
-    points: np.ndarray,
-    erroneous: np.ndarray,
-    lo: float,
-    hi: float,
-) -> None:
-    """Add each record's points to its subject's score (in order), clamped to [lo, hi]."""
-    for r in range(len(subjects)):
-        i = subjects[r]
-        score[i] = min(max(score[i] + points[r], lo), hi)
-        if erroneous[r]:
-            error_points[i] += points[r]
-
-
-@nb.njit(cache=True)
 def grade_index(score: float, floors: np.ndarray) -> int:
     """Grade of a score: 0 for the highest grade, len(floors) - 1 for the lowest."""
     for g in range(len(floors) - 1):
@@ -231,9 +221,15 @@ class Scorer:
         self.state = ScoreState.start(n, rules.base)
         self.spare = np.empty_like(self.state.score)  # drift() writes here, then swaps
         self._expiring: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-        self._expiring_ids: dict[
-            int, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]
-        ] = {}
+        # records scheduled by id (apply with ids) wait in the queue's places
+        # [queue_head, queued), in the order they took effect
+        self.queue = empty_queue()  # (kept as its columns: see the property)
+        self.queued = 0
+        self.queue_head = 0
+        self.queue_in_order = True  # the queue's expiry days never decrease
+        self.longest_expiry = 0  # days: the largest age in the queue
+        self._left = np.zeros(0)  # left_after(rules.decay, longest_expiry), kept
+        self._left_decay = float("nan")
         self.with_errors = np.zeros(n, np.bool_)  # subjects that ever had erroneous points
         self.error_ids = np.zeros(0, np.int64)
         self.track_risen = False  # set to keep the subjects whose score rose (take_risen)
@@ -241,6 +237,17 @@ class Scorer:
         self._band = (_finite(-np.inf), _finite(np.inf))  # see watch_band
         self._pending = False  # drift_work() handed out, its scores not taken in yet
         self.outside = np.ones(n // 8 + 1, np.bool_)
+
+    @property
+    def queue(self) -> ExpiryQueue:
+        """The expiry queue (its columns are the scorer's attributes queue_<column>,
+        plain arrays that a state snapshot keeps)."""
+        return ExpiryQueue(*(getattr(self, f"queue_{name}") for name in ExpiryQueue._fields))
+
+    @queue.setter
+    def queue(self, queue: ExpiryQueue) -> None:
+        for name, column in zip(ExpiryQueue._fields, queue, strict=True):
+            setattr(self, f"queue_{name}", column)
 
     def _add(self, subjects: np.ndarray, points: np.ndarray, erroneous: np.ndarray) -> None:
         """add_points, noting the subjects whose score went up (see take_risen)."""
@@ -350,11 +357,40 @@ class Scorer:
                 )
             return
         exp = np.full(len(ids), r.expiry_days) if expiry_days is None else expiry_days
-        for e in np.unique(exp[exp > 0]):
-            sel = exp == e
-            self._expiring_ids.setdefault(day + int(e), []).append(
-                (ids[sel], subjects[sel], points[sel], erroneous[sel], int(e))
-            )
+        exp = exp.astype(np.int64)
+        self.reserve_queue(int(np.count_nonzero(exp > 0)))
+        self.longest_expiry = max(self.longest_expiry, int(exp.max()))
+        self.queued, self.queue_in_order = schedule_expiry(
+            self.queue,
+            self.queued,
+            day,
+            ids.astype(np.int64),
+            subjects,
+            points.astype(np.float64),
+            erroneous.astype(np.bool_),
+            exp,
+            self.queue_in_order,
+        )
+
+    def reserve_queue(self, k: int) -> None:
+        """Room in the expiry queue for k more records (its capacity at least doubled
+        when it grows)."""
+        if self.queued + k <= len(self.queue.day):
+            return
+        capacity = max(2 * len(self.queue.day), self.queued + k, 1024)
+        grown = empty_queue(capacity)
+        for old, new in zip(self.queue, grown, strict=True):
+            new[: self.queued] = old[: self.queued]
+        self.queue = grown
+
+    def expiry_left(self) -> np.ndarray:
+        """left_after(rules.decay, longest_expiry): the share of a queued record's points
+        left at its expiry, by age (days)."""
+        decay = self.rules.decay
+        if len(self._left) != self.longest_expiry + 1 or self._left_decay != decay:
+            self._left = left_after(decay, self.longest_expiry)
+            self._left_decay = decay
+        return self._left
 
     def expire(self, day: int, records: RecordLog | None = None) -> int:
         """Remove what is left of the points of records that expire today; returns how many.
@@ -369,17 +405,38 @@ class Scorer:
         for subjects, points, erroneous in batches:
             self._add(subjects, -points * left, erroneous)
             n += len(subjects)
-        for ids, subjects, points, erroneous, age in self._expiring_ids.pop(day, []):
-            if records is not None:
-                status = records.column("status")
-                live = status[ids] == ACTIVE
-                ids, subjects = ids[live], subjects[live]
-                points, erroneous = points[live], erroneous[live]
-                status[ids] = EXPIRED
-                records.column("end_day")[ids] = day
-            self._add(subjects, -points * self.rules.decay**age, erroneous)
-            n += len(subjects)
-        return n
+        head, used = self.queue_head, self.queued
+        if used == head:
+            return n
+        if self._pending:
+            raise RuntimeError("scores changed while the next drift was being worked out")
+        by_age = self.expiry_left()
+        if records is not None:
+            status, end_day = records.column("status"), records.column("end_day")
+        else:
+            status, end_day = np.zeros(0, np.uint8), np.zeros(0, np.int16)
+        expired = np.empty(used - head, np.int64)
+        m, self.queue_head = expire_due(
+            self.queue,
+            head,
+            used,
+            day,
+            by_age,
+            status,
+            end_day,
+            self.state.score,
+            self.state.error_points,
+            self.outside,
+            self.rules.min_score,
+            self.rules.max_score,
+            expired,
+            self.queue_in_order,
+        )
+        if self.track_risen and m:
+            q, places = self.queue, expired[:m]
+            give = -q.points[places] * by_age[q.age[places]]
+            self._risen.append(q.subject[places][give > 0])
+        return n + m
 
     def withdraw(
         self, subjects: np.ndarray, points: np.ndarray, erroneous: np.ndarray, age_days: np.ndarray
