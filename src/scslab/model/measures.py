@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from scslab.model.attempts import keep_high
 from scslab.model.containers import Measures, Outcomes, Standing
 from scslab.model.lists import ListRules, update_members
 from scslab.model.scoring import ScoreRules
@@ -352,8 +353,7 @@ class HighScores:
 
     def update(self, score: np.ndarray, risen: np.ndarray) -> np.ndarray:
         """Today's set (increasing ids), from today's scores and the risen subjects."""
-        cand = union_sorted(self.ids, np.unique(risen).astype(np.int64))
-        self.ids = cand[score[cand] >= self.at_least]
+        self.ids = keep_high(self.ids, risen, score, self.at_least)
         return self.ids
 
 
