@@ -46,7 +46,10 @@ from numba import types
 from numba.extending import intrinsic
 
 from scslab.engine.collectors import _collect_lists, recount_lists
+from scslab.engine.compiled_acts import activities_day
 from scslab.engine.containers import (
+    ActArrays,
+    ActTable,
     Collecting,
     Grown,
     KindTable,
@@ -73,7 +76,7 @@ from scslab.model.lists import (
     update_members,
 )
 from scslab.model.measures import count_listed_contacts
-from scslab.model.points import add_points, expire_due, schedule_expiry
+from scslab.model.points import add_points, expire_due, risen_by_expiry, schedule_expiry
 from scslab.model.records import ACTIVE, PENDING, take_effective_into
 from scslab.model.scoring import decay_error_points, drift, hold_at_base
 
@@ -114,6 +117,8 @@ def run_days(
     lists: ListArrays,
     list_rules: ListTable,
     collecting: Collecting,
+    acts: ActTable,
+    act_arrays: ActArrays,
     grown: Grown,
     cycles: np.ndarray,
 ) -> Grown:
@@ -227,6 +232,7 @@ def run_days(
         queued,
         queue_head,
         queue_in_order,
+        high,
     ) = grown
     given_score, given_spare = score, spare
     band_lo, band_hi = stay[0, 0], stay[0, 1]  # the score band: no score rule holds
@@ -260,6 +266,8 @@ def run_days(
     expiring = False
     for k in range(len(kind_expiry)):
         expiring |= kind_expiry[k] > 0
+    risen = np.empty(1024, np.int64)  # subjects whose score records raised today
+    n_risen = 0
     enlisting = False
     for k in range(len(list_bits)):
         enlisting |= list_bits[k] != 0
@@ -334,6 +342,12 @@ def run_days(
             errs = records.erroneous[today_ids]
         day_points = points[day_kinds.astype(np.int64)]
         add_points(score, error_points, subjects, day_points, errs, min_score, max_score)
+        if acts.keep_high:
+            risen = _grow(risen, n_risen, n_risen + len(subjects))
+            for r in range(len(subjects)):
+                if day_points[r] > 0:
+                    risen[n_risen] = subjects[r]
+                    n_risen += 1
         for r in range(len(subjects)):
             i = subjects[r]
             outside[i >> 3] = True
@@ -359,7 +373,7 @@ def run_days(
                 queue_in_order,
             )
             expired = _grow(expired, 0, queued - queue_head)
-            _, queue_head = expire_due(
+            n_expired, queue_head = expire_due(
                 queue,
                 queue_head,
                 queued,
@@ -375,6 +389,11 @@ def run_days(
                 expired,
                 queue_in_order,
             )
+            if acts.keep_high and n_expired:
+                given = risen_by_expiry(queue, expired[:n_expired], left)
+                risen = _grow(risen, n_risen, n_risen + len(given))
+                risen[n_risen : n_risen + len(given)] = given
+                n_risen += len(given)
         hold_at_base(score, error_points, unenrolled, base)
         t2 = _cycles()
         cycles[1] += t2 - t1
@@ -499,6 +518,23 @@ def run_days(
                 )
         t4 = _cycles()
         cycles[3] += t4 - t3
+        # activities: attempts resolved against the measures and rewards
+        high = activities_day(
+            day,
+            acts,
+            act_arrays,
+            mask,
+            wrongful,
+            cell,
+            score,
+            listed,
+            high,
+            risen[:n_risen],
+            values[day],
+        )
+        n_risen = 0
+        t5 = _cycles()
+        cycles[4] += t5 - t4
         # collectors: list counts into the day's row, the scores kept for tally_days()
         if incremental:
             for ids in (touched, error_ids[:n_error_ids]):
@@ -541,7 +577,7 @@ def run_days(
             values[day, :, enrolled_col] = enrolled
         if tally_each_day:
             tally_days(day, snapshots[row : row + 1], tally)
-        cycles[6] += _cycles() - t4
+        cycles[6] += _cycles() - t5
     if keep and last_day > first_day:
         spare = given_spare
         spare[:] = score
@@ -561,4 +597,5 @@ def run_days(
         queued,
         queue_head,
         queue_in_order,
+        high,
     )

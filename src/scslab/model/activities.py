@@ -319,6 +319,31 @@ def _draw_reached(
     return True
 
 
+@nb.njit(cache=True)
+def draw_reached_rows(
+    ids: np.ndarray,
+    residents: Reachable,
+    chill: Recovery,
+    rules: ReachRules,
+    day: int,
+    n_cells: int,
+) -> ReachedOut:
+    """_draw_reached into rows long enough (tried again with longer ones when a row is
+    too short: the draws are the same)."""
+    n_acts = len(rules.lam)
+    expected = len(ids) * (rules.lam * rules.max_mult).max() if n_acts else 0.0
+    cap = int(2 * expected + 8 * np.sqrt(expected) + 1024)
+    while True:
+        out = ReachedOut(
+            np.zeros((n_acts, n_cells)),
+            np.empty((n_acts, cap), np.int64),
+            np.zeros(n_acts, np.int64),
+        )
+        if _draw_reached(ids, residents, chill, rules, day, out):
+            return out
+        cap *= 4
+
+
 @dataclass(frozen=True)
 class ReachedDraw:
     """One day of attempts by the residents whom measures or rewards reach (draw_reached).
@@ -426,17 +451,7 @@ def draw_reached(
             chunk_rules = rules.reach_rules[known] = _reach_rules(
                 rules, reaches, acts, np.array([keys[a] for a in acts], np.uint64)
             )
-        expected = len(ids) * float((chunk_rules.lam * chunk_rules.max_mult).max())
-        cap = int(2 * expected + 8 * np.sqrt(expected) + 1024)
-        while True:
-            out = ReachedOut(
-                np.zeros((len(acts), n_cells)),
-                np.empty((len(acts), cap), np.int64),
-                np.zeros(len(acts), np.int64),
-            )
-            if _draw_reached(ids, residents, chill, chunk_rules, day, out):
-                break
-            cap *= 4
+        out = draw_reached_rows(ids, residents, chill, chunk_rules, day, n_cells)
         rate[acts] = out.rate
         for b, a in enumerate(acts):
             attempts[a] = out.attempts[b, : out.counts[b]]

@@ -322,8 +322,19 @@ def reached_ids(
 ) -> np.ndarray:
     """Ids (increasing) of the residents whom some measure or reward may reach: on any
     list, representing a listed enterprise, or with a score of at least `at_least`."""
-    if score is None or not np.isfinite(at_least):
-        score = np.zeros(0, np.float32)
+    return reached_scan(
+        mask, rep_mask, np.zeros(0, np.float32) if score is None else score, at_least
+    )
+
+
+@nb.njit(cache=True)
+def reached_scan(
+    mask: np.ndarray, rep_mask: np.ndarray, score: np.ndarray, at_least: float
+) -> np.ndarray:
+    """reached_ids() as a kernel (score: float32, empty for none; an infinite at_least
+    reads no score)."""
+    if not np.isfinite(at_least):
+        score = score[:0]
     out = np.empty(len(mask) // 16 + 1024, np.int64)
     m = _reached_ids(mask, rep_mask, score, at_least, out)
     if m > len(out):
