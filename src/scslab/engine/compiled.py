@@ -1,34 +1,29 @@
-"""Compiled days: many days of the points-and-lists core in one numba call.
+"""Compiled days: many days of a run in one numba call.
 
 The general loop runs a day's steps from Python: some 150 calls into numpy and numba,
 each a few microseconds whatever the number of agents, so that for a small city that
-fixed cost is most of the run. Scenarios that use only the core of the system
-(departments writing records about residents, with reporting delays; the points score
-with drift, association penalties and record expiry; lists triggered by scores or by
-records, with their durations, extensions and compliance exits; enterprises that
-nothing acts on) run their days here instead, in one compiled loop that calls the
-model's own kernels in the order of the steps (engine/steps.py), on the run's own
-record log and expiry queue, with the same random streams:
+fixed cost is most of the run. Scenarios within what is run here (departments writing
+records about residents, with reporting delays; the points score with drift,
+association penalties and record expiry; lists triggered by scores or records;
+residents' activities resolved against the measures and rewards; inert enterprises)
+run their days in one compiled loop that calls the model's own kernels in the order of
+the steps (engine/steps.py), on the run's own state, with the same random streams:
 
     departments   candidate_count, records_into                (departments.py)
-    scoring       take_effective_into                          (records.py)
-                  drift, decay_error_points, add_points,
-                  schedule_expiry, expire_due, hold_at_base    (scoring.py)
+    scoring       take_effective_into, add_points,
+                  schedule_expiry, expire_due, risen_by_expiry (records.py, points.py)
+                  drift, decay_error_points, hold_at_base      (scoring.py)
     lists         enlist_into, mark_leaving, _agents_to_visit,
                   _daily, update_members                       (lists.py)
                   count_listed_contacts                        (measures.py)
                   count_changes                                (listcounts.py)
     due process   count_wrongful_days (per-agent tables only)  (engine/trail.py)
-    collectors    _collect_lists or recount_lists; tally_scores
-                  (in tally_days)                              (collectors.py)
+    activities    activities_day                               (engine/compiled_acts.py)
+    collectors    _collect_lists or recount_lists; tally_days  (collectors.py, tally.py)
 
-so that a run gives the same tables bit for bit either way (tests/test_compiled.py
-checks it); `Simulation(engine="general")` forces the Python-orchestrated loop.
-`support.unsupported()` names what compiled days do not run (activities, due process,
-chilling, income feedback, records about enterprises or from posts and activities,
-enterprise lists, an enterprise score with enterprises, no scoring section): such a
-scenario runs on the general loop. Measures and rewards are accepted: without
-activities for them to block or speed up, they have no effect.
+so that a run gives the same tables bit for bit either way (tests/test_compiled.py);
+`Simulation(engine="general")` forces the general loop. `support.unsupported()` names
+what is not run here, one reason per feature; such a scenario runs on the general loop.
 
 The loop counts processor cycles per phase (llvm.readcyclecounter), which the engine
 turns into seconds per phase for the manifest.

@@ -37,11 +37,11 @@ from scslab.engine.containers import (
 from scslab.engine.state import HIST_LO, RunState
 from scslab.engine.steps import PHASES, STEPS, Today, finish_collect
 from scslab.engine.tally import tally_days
+from scslab.model.activities import ELIGIBLE_CLASSES, _reach_rules
 from scslab.model.departments import (
     SubjectView,
     thinning_bound,
 )
-from scslab.model.activities import ELIGIBLE_CLASSES, _reach_rules
 from scslab.model.lists import (
     Changes,
 )

@@ -4,9 +4,13 @@ has (unsupported), over the whole run when a timeline changes the rules
 
 Compiled days (engine/compiled.py) run the residents' core: records from behaviour
 (with reporting delays), the points score (drift, association penalties, expiry, a
-rollout), and lists triggered by scores or records; enterprises too where nothing
-reaches them (no records, lists or score of theirs, and no activities). The rest is
-named here, one reason per feature."""
+rollout), lists triggered by scores or records, and residents' activities against the
+measures and rewards of residents' lists (blocks, delays, green channels by list or by
+grade); enterprises too where nothing reaches them. The rest is named here, one reason
+per feature: due process, chilling, income feedback (income lost to blocks, income-
+sensitive records), records from posts or activities, list responses (attempt
+multipliers, avoidance, learning), enterprises' activities, lists, records and score,
+and measures of enterprise lists (which reach legal representatives)."""
 
 from __future__ import annotations
 

@@ -496,8 +496,8 @@ def draw_by_cell(
     for activities that are not monitored). flag_probability: per flag kind of the
     activity, the probability that one attempt is flagged under it (empty when none is);
     flag_keys: one stream per flag kind; others_key: the stream of the others' counts
-    (attempts.others_by_cell). The counts are exactly as if every resident made Poisson(rate x income multiplier x propensity)
-    attempts, split.
+    (attempts.others_by_cell). The counts are exactly as if every resident made
+    Poisson(rate x income multiplier x propensity) attempts, split.
     """
     reach = reached.reaches[a]
     assert reach is not None
