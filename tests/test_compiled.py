@@ -3,6 +3,7 @@ the points-and-lists core; other scenarios are refused by name."""
 
 from __future__ import annotations
 
+import copy
 import typing
 from pathlib import Path
 from unittest import mock
@@ -530,7 +531,7 @@ ACTIVITIES = {
 def with_activities(**edits: object) -> Scenario:
     """core() with residents' activities, measures on its blacklist and green channels
     (by a grade above the base, reached by volunteering records, and by its red list)."""
-    return core(**ACTIVITIES, **edits)  # type: ignore[arg-type]
+    return core(**copy.deepcopy(ACTIVITIES), **edits)  # type: ignore[arg-type]
 
 
 def city_sum(sim: Simulation, prefix: str) -> float:
