@@ -263,6 +263,7 @@ def run_days(
         expiring |= kind_expiry[k] > 0
     risen = np.empty(1024, np.int64)  # subjects whose score records raised today
     n_risen = 0
+    n_acts = len(acts.lam)
     enlisting = False
     for k in range(len(list_bits)):
         enlisting |= list_bits[k] != 0
@@ -514,19 +515,20 @@ def run_days(
         t4 = _cycles()
         cycles[3] += t4 - t3
         # activities: attempts resolved against the measures and rewards
-        high = activities_day(
-            day,
-            acts,
-            act_arrays,
-            mask,
-            wrongful,
-            cell,
-            score,
-            listed,
-            high,
-            risen[:n_risen],
-            values[day],
-        )
+        if n_acts:
+            high = activities_day(
+                day,
+                acts,
+                act_arrays,
+                mask,
+                wrongful,
+                cell,
+                score,
+                listed,
+                high,
+                risen[:n_risen],
+                values[day],
+            )
         n_risen = 0
         t5 = _cycles()
         cycles[4] += t5 - t4

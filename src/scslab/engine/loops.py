@@ -427,6 +427,8 @@ def _act_table(st: RunState) -> ActTable:
     """The residents' activities as compiled days run them, from the rules as they are
     now (engine/support.py: no enterprises' activities, flags, responses or chilling)."""
     acts, res = st.activities, st.res
+    if len(acts) == 0 and _NO_ACTIVITIES:  # (the same whatever the run: nothing is read)
+        return _NO_ACTIVITIES[0]
     dom = res.domains
     resident = np.flatnonzero(~acts.enterprise)
     assert len(resident) == len(acts) and len(acts) <= 64
@@ -451,7 +453,7 @@ def _act_table(st: RunState) -> ActTable:
     posts = np.where(acts.posting, int(res.cols["posts"][0]) if "posts" in res.cols else -1, -1)
     counted = np.concatenate([cols.ravel(), blocked_by.ravel(), posts])
     groups = res.series.groups
-    return ActTable(
+    table = ActTable(
         ELIGIBLE_CLASSES[acts.eligible].astype(np.int64),
         acts.daily_rate,
         acts.decile_multiplier,
@@ -484,3 +486,10 @@ def _act_table(st: RunState) -> ActTable:
         groups.indices.astype(np.int64),
         np.unique(counted[counted >= 0]).astype(np.int64),
     )
+    if len(acts) == 0:
+        _NO_ACTIVITIES.append(table)
+    return table
+
+
+_NO_ACTIVITIES: list[ActTable] = []
+"""_act_table() of a run without activities, made once."""
