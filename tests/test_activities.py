@@ -230,7 +230,7 @@ def test_posts_in_closed_form_match_the_individual_rates() -> None:
             chill=chill,
             flag_probability=flag_p,
             flag_keys=[stream_key(1, "f0"), stream_key(1, "f1")],
-            rng=day_rng(1, "posts", day),
+            others_key=stream_key(1, "posts"),
             day=day,
         )
         assert reached[drawn.reached].all() and (np.diff(drawn.reached) >= 0).all()

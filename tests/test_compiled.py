@@ -3,6 +3,7 @@ the points-and-lists core; other scenarios are refused by name."""
 
 from __future__ import annotations
 
+import copy
 import typing
 from pathlib import Path
 from unittest import mock
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from scslab import Simulation
-from scslab.engine.support import unsupported
+from scslab.engine.support import unsupported, unsupported_in_run
 from scslab.model.records import EXPIRED, PENDING
 from scslab.scenario.loader import load_scenario, parse_scenario
 from scslab.scenario.schema import Scenario
@@ -486,3 +487,108 @@ def test_inert_enterprises_run_compiled(agents: bool) -> None:
         **{"population.enterprises_per_resident": 0.02, "corporate_scoring": firm_score}
     )
     assert unsupported(with_scores) == ["corporate_scoring (with enterprises)"]
+
+
+ACTIVITIES = {
+    "departments.volunteering": {
+        "context": "commerce",
+        "records": {"volunteered": {"points": 20, "rate_per_year": 3.0}},
+    },
+    "activities": {
+        "seek_medical_care": {"domain": "medical", "rate_per_year": 6.0, "base_wait_days": 7},
+        "apply_for_loan": {
+            "domain": "loans",
+            "rate_per_year": 2.0,
+            "eligible": "adults",
+            "base_wait_days": 5,
+            "poorest_to_richest": 2.0,
+        },
+        "apply_for_public_job": {
+            "domain": "public_jobs",
+            "rate_per_year": 1.5,
+            "eligible": "working_age",
+        },
+        "post_online": {"domain": "online_accounts", "rate_per_year": 50.0},
+    },
+    "measures": {
+        "no_jobs": {"list": "blacklist", "department": "courts", "domains": ["public_jobs"]},
+        "slow_loans": {
+            "list": "blacklist",
+            "department": "tax",
+            "domains": ["loans"],
+            "effect": "delay",
+            "delay_days": 30,
+        },
+        "no_posts": {"list": "blacklist", "department": "courts", "domains": ["online_accounts"]},
+    },
+    "rewards": {
+        "by_grade": {"grade_at_least": "G", "domains": ["medical"], "wait_factor": 0.5},
+        "by_list": {"list": "green_channel", "domains": ["loans"], "wait_factor": 0.8},
+    },
+}
+
+
+def with_activities(**edits: object) -> Scenario:
+    """core() with residents' activities, measures on its blacklist and green channels
+    (by a grade above the base, reached by volunteering records, and by its red list)."""
+    return core(**copy.deepcopy(ACTIVITIES), **edits)  # type: ignore[arg-type]
+
+
+def city_sum(sim: Simulation, prefix: str) -> float:
+    frame = sim.results.to_frame()  # type: ignore[attr-defined]
+    return float(frame[[c for c in frame.columns if c.startswith(prefix)]].to_numpy().sum())
+
+
+@pytest.mark.parametrize("agents", [True, False])
+def test_activities_with_measures_and_rewards_run_compiled(agents: bool) -> None:
+    """The core with activities blocked, delayed and sped up (the green channel by grade
+    kept as a set, and by list): the same tables on both loops."""
+    scenario = with_activities()
+    assert unsupported(scenario) == []
+    general, compiled = both(scenario, seed=3, residents=3000, days=60, agents=agents)
+    assert compiled.engine_used == "compiled" and compiled.state.high_scores is not None
+    assert_same_tables(general, compiled)
+    for prefix in ("blocked:", "delayed:", "green_channel:", "blocked_by:", "posts"):
+        assert city_sum(compiled, prefix) > 0, prefix
+    assert compiled.state.high_scores.ids.tolist() == general.state.high_scores.ids.tolist()
+    assert np.array_equal(general.state.blocked_count, compiled.state.blocked_count)
+
+
+@pytest.mark.parametrize("agents", [True, False])
+def test_rongcheng_runs_compiled(agents: bool) -> None:
+    """The built-in rongcheng runs on compiled days under auto with the general loop's
+    tables; with its lists' triggers widened (grade A and below listed, a green channel
+    for grade A) its measures block and its rewards speed up attempts, still the same."""
+    assert unsupported_in_run(load_scenario("rongcheng")) == []
+    auto = Simulation("rongcheng", seed=3, residents=3000, days=60, agents=agents)
+    auto.results = auto.run()  # type: ignore[attr-defined]
+    general, _ = both(load_scenario("rongcheng"), seed=3, residents=3000, days=60, agents=agents)
+    assert auto.engine_used == "compiled"
+    assert_same_tables(general, auto)
+    data = load_scenario("rongcheng").model_dump(mode="json", exclude_unset=True)
+    data["lists"]["low_grade"]["trigger"] = {"grade_at_most": "A"}
+    data["rewards"]["by_grade"] = {"grade_at_least": "A", "domains": ["medical"]}
+    general, compiled = both(
+        parse_scenario(yaml.safe_dump(data)), seed=3, residents=3000, days=60, agents=agents
+    )
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    assert city_sum(compiled, "blocked:") > 0 and city_sum(compiled, "green_channel:") > 0
+
+
+def test_activities_that_compiled_days_do_not_run_are_named() -> None:
+    """Chilling, list responses, income lost to blocks and enterprises' activities keep
+    the general loop, each named."""
+    act = "activities.apply_for_loan"
+    why = unsupported(
+        with_activities(
+            **{
+                "behaviour.chilling_self": 0.3,
+                f"{act}.income_loss_if_blocked": 0.1,
+                "measures.slow_loans.attempt_multiplier": 0.5,
+            }
+        )
+    )
+    assert "chilling (behaviour.chilling_self, chilling_contacts)" in why
+    assert f"{act}.income_loss_if_blocked (income feedback)" in why
+    assert "measures.slow_loans: attempt_multiplier, avoidance or learning" in why

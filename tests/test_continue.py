@@ -19,7 +19,7 @@ from scslab.rundir.run import Simulation
 from scslab.rundir.state import STATE, StateError
 from scslab.scenario.loader import load_scenario
 from scslab.scenario.schema import Scenario
-from tests.test_compiled import core
+from tests.test_compiled import core, with_activities
 
 runner = CliRunner()
 
@@ -100,6 +100,16 @@ def test_compiled_days_continued_with_records_pending_and_queued_to_expire(
     assert_same_tables(whole, continued)
     status = continued.tables["records"]["status"].astype(str)
     assert (status == "expired").sum() > 50
+
+
+def test_compiled_days_continued_with_activities(tmp_path: Path) -> None:
+    """Compiled days with activities, measures and a green channel kept as a set: the
+    continued run keeps the set (HighScores) and the per-agent counts."""
+    scenario = with_activities()
+    whole, continued = through_and_continued(tmp_path, scenario, 40, 40, seed=4, residents=3000)
+    assert continued.manifest["engine"] == "compiled"
+    assert_same_tables(whole, continued)
+    assert city(continued, "green_channel:medical").sum() > 0
 
 
 def test_a_timeline_change_in_the_continued_days_shows_on_its_day(tmp_path: Path) -> None:

@@ -1,34 +1,29 @@
-"""Compiled days: many days of the points-and-lists core in one numba call.
+"""Compiled days: many days of a run in one numba call.
 
 The general loop runs a day's steps from Python: some 150 calls into numpy and numba,
 each a few microseconds whatever the number of agents, so that for a small city that
-fixed cost is most of the run. Scenarios that use only the core of the system
-(departments writing records about residents, with reporting delays; the points score
-with drift, association penalties and record expiry; lists triggered by scores or by
-records, with their durations, extensions and compliance exits; enterprises that
-nothing acts on) run their days here instead, in one compiled loop that calls the
-model's own kernels in the order of the steps (engine/steps.py), on the run's own
-record log and expiry queue, with the same random streams:
+fixed cost is most of the run. Scenarios within what is run here (departments writing
+records about residents, with reporting delays; the points score with drift,
+association penalties and record expiry; lists triggered by scores or records;
+residents' activities resolved against the measures and rewards; inert enterprises)
+run their days in one compiled loop that calls the model's own kernels in the order of
+the steps (engine/steps.py), on the run's own state, with the same random streams:
 
     departments   candidate_count, records_into                (departments.py)
-    scoring       take_effective_into                          (records.py)
-                  drift, decay_error_points, add_points,
-                  schedule_expiry, expire_due, hold_at_base    (scoring.py)
+    scoring       take_effective_into, add_points,
+                  schedule_expiry, expire_due, risen_by_expiry (records.py, points.py)
+                  drift, decay_error_points, hold_at_base      (scoring.py)
     lists         enlist_into, mark_leaving, _agents_to_visit,
                   _daily, update_members                       (lists.py)
                   count_listed_contacts                        (measures.py)
                   count_changes                                (listcounts.py)
     due process   count_wrongful_days (per-agent tables only)  (engine/trail.py)
-    collectors    _collect_lists or recount_lists; tally_scores
-                  (in tally_days)                              (collectors.py)
+    activities    activities_day                               (engine/compiled_acts.py)
+    collectors    _collect_lists or recount_lists; tally_days  (collectors.py, tally.py)
 
-so that a run gives the same tables bit for bit either way (tests/test_compiled.py
-checks it); `Simulation(engine="general")` forces the Python-orchestrated loop.
-`support.unsupported()` names what compiled days do not run (activities, due process,
-chilling, income feedback, records about enterprises or from posts and activities,
-enterprise lists, an enterprise score with enterprises, no scoring section): such a
-scenario runs on the general loop. Measures and rewards are accepted: without
-activities for them to block or speed up, they have no effect.
+so that a run gives the same tables bit for bit either way (tests/test_compiled.py);
+`Simulation(engine="general")` forces the general loop. `support.unsupported()` names
+what is not run here, one reason per feature; such a scenario runs on the general loop.
 
 The loop counts processor cycles per phase (llvm.readcyclecounter), which the engine
 turns into seconds per phase for the manifest.
@@ -46,7 +41,10 @@ from numba import types
 from numba.extending import intrinsic
 
 from scslab.engine.collectors import _collect_lists, recount_lists
+from scslab.engine.compiled_acts import activities_day
 from scslab.engine.containers import (
+    ActArrays,
+    ActTable,
     Collecting,
     Grown,
     KindTable,
@@ -73,7 +71,7 @@ from scslab.model.lists import (
     update_members,
 )
 from scslab.model.measures import count_listed_contacts
-from scslab.model.points import add_points, expire_due, schedule_expiry
+from scslab.model.points import add_points, expire_due, risen_by_expiry, schedule_expiry
 from scslab.model.records import ACTIVE, PENDING, take_effective_into
 from scslab.model.scoring import decay_error_points, drift, hold_at_base
 
@@ -114,6 +112,8 @@ def run_days(
     lists: ListArrays,
     list_rules: ListTable,
     collecting: Collecting,
+    acts: ActTable,
+    act_arrays: ActArrays,
     grown: Grown,
     cycles: np.ndarray,
 ) -> Grown:
@@ -227,6 +227,7 @@ def run_days(
         queued,
         queue_head,
         queue_in_order,
+        high,
     ) = grown
     given_score, given_spare = score, spare
     band_lo, band_hi = stay[0, 0], stay[0, 1]  # the score band: no score rule holds
@@ -260,6 +261,9 @@ def run_days(
     expiring = False
     for k in range(len(kind_expiry)):
         expiring |= kind_expiry[k] > 0
+    risen = np.empty(1024, np.int64)  # subjects whose score records raised today
+    n_risen = 0
+    n_acts = len(acts.lam)
     enlisting = False
     for k in range(len(list_bits)):
         enlisting |= list_bits[k] != 0
@@ -334,6 +338,12 @@ def run_days(
             errs = records.erroneous[today_ids]
         day_points = points[day_kinds.astype(np.int64)]
         add_points(score, error_points, subjects, day_points, errs, min_score, max_score)
+        if acts.keep_high:
+            risen = _grow(risen, n_risen, n_risen + len(subjects))
+            for r in range(len(subjects)):
+                if day_points[r] > 0:
+                    risen[n_risen] = subjects[r]
+                    n_risen += 1
         for r in range(len(subjects)):
             i = subjects[r]
             outside[i >> 3] = True
@@ -359,7 +369,7 @@ def run_days(
                 queue_in_order,
             )
             expired = _grow(expired, 0, queued - queue_head)
-            _, queue_head = expire_due(
+            n_expired, queue_head = expire_due(
                 queue,
                 queue_head,
                 queued,
@@ -375,6 +385,11 @@ def run_days(
                 expired,
                 queue_in_order,
             )
+            if acts.keep_high and n_expired:
+                given = risen_by_expiry(queue, expired[:n_expired], left)
+                risen = _grow(risen, n_risen, n_risen + len(given))
+                risen[n_risen : n_risen + len(given)] = given
+                n_risen += len(given)
         hold_at_base(score, error_points, unenrolled, base)
         t2 = _cycles()
         cycles[1] += t2 - t1
@@ -499,6 +514,24 @@ def run_days(
                 )
         t4 = _cycles()
         cycles[3] += t4 - t3
+        # activities: attempts resolved against the measures and rewards
+        if n_acts:
+            high = activities_day(
+                day,
+                acts,
+                act_arrays,
+                mask,
+                wrongful,
+                cell,
+                score,
+                listed,
+                high,
+                risen[:n_risen],
+                values[day],
+            )
+        n_risen = 0
+        t5 = _cycles()
+        cycles[4] += t5 - t4
         # collectors: list counts into the day's row, the scores kept for tally_days()
         if incremental:
             for ids in (touched, error_ids[:n_error_ids]):
@@ -541,7 +574,7 @@ def run_days(
             values[day, :, enrolled_col] = enrolled
         if tally_each_day:
             tally_days(day, snapshots[row : row + 1], tally)
-        cycles[6] += _cycles() - t4
+        cycles[6] += _cycles() - t5
     if keep and last_day > first_day:
         spare = given_spare
         spare[:] = score
@@ -561,4 +594,5 @@ def run_days(
         queued,
         queue_head,
         queue_in_order,
+        high,
     )

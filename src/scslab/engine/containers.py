@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scslab.model.containers import ReachRules, Recovery
 from scslab.model.points import ExpiryQueue
 from scslab.model.records import LogColumns
 
@@ -182,3 +183,41 @@ class Grown(NamedTuple):
     queued: int
     queue_head: int
     queue_in_order: bool
+    high: np.ndarray  # residents whose score opens a green channel (HighScores.ids)
+
+
+class ActTable(NamedTuple):
+    """The residents' activities as compiled days run them (index = activity; see
+    model/activities.py, model/attempts.py and model/measures.py)."""
+
+    class_bits: np.ndarray  # int64, the eligibility classes (bit k: class k)
+    lam: np.ndarray  # float64, attempts per resident per day
+    mults: np.ndarray  # float64 [activities, 10], rate multiplier by income decile
+    base_wait: np.ndarray  # float64, days
+    posts: np.ndarray  # int64, the posts column (-1: not posts)
+    slot: np.ndarray  # int64, the activity's row in `reach` (-1: not drawn one by one)
+    reach: ReachRules  # the reached residents' draw (draw_reached_rows)
+    bits: np.ndarray  # int64 [activities, 5]: Measures' block_own, block_rep, delay_own,
+    # delay_rep, reward_bits of the activity's domain
+    numbers: np.ndarray  # float64 [activities, 3]: delay_days, reward_score, wait_factor
+    cols: np.ndarray  # int64 [activities, 6], the domain's measures.OUTCOMES columns
+    blocked_by: np.ndarray  # int64 [activities, 16], blocked_by:<list>:<domain> columns
+    others_key: np.ndarray  # uint64, the stream of everyone else's counts
+    size: np.ndarray  # float64 [cells, 10, 4], residents by group (ResidentGroups.size)
+    green: float  # points from which a score opens a green channel (inf: none)
+    keep_high: bool  # the set of such residents is kept (Grown.high), not scanned for
+    group_indptr: np.ndarray  # int64, the collectors' groups: group g has the cells
+    group_cells: np.ndarray  # int64, group_cells[group_indptr[g]:group_indptr[g + 1]]
+    sum_cols: np.ndarray  # int64, the columns that the activities count
+
+
+class ActArrays(NamedTuple):
+    """The residents' arrays that the activities read or count into."""
+
+    group: np.ndarray  # int16 or int32, ResidentGroups.group
+    chill: Recovery  # the propensities (RunState.chill.arrays)
+    rep_mask: np.ndarray  # uint8, RunState.rep_mask
+    rep_wrongful: np.ndarray  # uint8
+    blocked_count: np.ndarray  # int32, per resident (empty: not kept)
+    wrongful_count: np.ndarray  # int32
+    acc: np.ndarray  # float64 [cells, metrics], zeros: the day's counts by cell

@@ -21,6 +21,8 @@ from scslab.engine.collectors import (
 )
 from scslab.engine.compiled import N_PHASES, run_days
 from scslab.engine.containers import (
+    ActArrays,
+    ActTable,
     Collecting,
     Columns6,
     Grown,
@@ -35,6 +37,7 @@ from scslab.engine.containers import (
 from scslab.engine.state import HIST_LO, RunState
 from scslab.engine.steps import PHASES, STEPS, Today, finish_collect
 from scslab.engine.tally import tally_days
+from scslab.model.activities import ELIGIBLE_CLASSES, _reach_rules
 from scslab.model.departments import (
     SubjectView,
     thinning_bound,
@@ -42,6 +45,7 @@ from scslab.model.departments import (
 from scslab.model.lists import (
     Changes,
 )
+from scslab.model.measures import Reach
 from scslab.model.scoring import _finite
 
 PROGRESS_STEPS = 20  # compiled days: chunks a run (progress; the tally a chunk behind)
@@ -103,6 +107,9 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     rules, lists, state = scorer.rules, res.lists, res.list_state
     r = pop.residents
     kind_table, score_table, list_table = _rule_tables(st)
+    act_table = _act_table(st)
+    if st.high_scores is not None and scorer.track_risen:
+        scorer.take_risen()  # (taken each day by the activities)
     max_mult = kind_table.max_mult
     days, n_bins = st.days, len(res.hist)
     expected = res.n * kinds.daily_rate.sum() * max_mult.max() * (days - start)
@@ -131,6 +138,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
         scorer.queued,
         scorer.queue_head,
         scorer.queue_in_order,
+        st.high_scores.ids if st.high_scores is not None else np.zeros(0, np.int64),
     )
     floors = rules.grade_floors
     # the state columns come first, in the order the collectors write them
@@ -208,6 +216,15 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
         state.true_until,
         st.listed_contacts,
     )
+    act_arrays = ActArrays(
+        st.groups.group,
+        st.chill.arrays,
+        st.rep_mask,
+        st.rep_wrongful,
+        st.blocked_count,
+        st.wrongful_count,
+        np.zeros_like(res.acc),
+    )
     group_count = groups.sum_cells(res.collector.cell_count[:, None].astype(np.float64))[:, 0]
     # without per-agent days on the blacklist, the list columns may be kept up to date
     # from the agents that may change (recount_lists; run_days says when), from the
@@ -239,6 +256,9 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
             st.report_from(first)
             if first > start and st.apply_timeline(first):
                 kind_table, score_table, list_table = _rule_tables(st)
+                act_table = _act_table(st)
+                if st.high_scores is not None:  # (a timeline may have made it anew)
+                    grown = grown._replace(high=st.high_scores.ids)
                 score_arrays = score_arrays._replace(unenrolled=st.unenrolled)
             snapshot = snapshots[chunk % 2][: last - first] if behind else snapshots[0]
             t_chunk = time.perf_counter()
@@ -271,9 +291,13 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 list_arrays,
                 list_table,
                 collecting,
+                act_table,
+                act_arrays,
                 grown,
                 cycles,
             )
+            if st.high_scores is not None:
+                st.high_scores.ids = grown.high
             in_days += time.perf_counter() - t_chunk
             if pool is None:  # tallied day by day in run_days
                 if progress is not None:
@@ -397,3 +421,75 @@ def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
         lists.duration,
     )
     return kind_table, score_table, list_table
+
+
+def _act_table(st: RunState) -> ActTable:
+    """The residents' activities as compiled days run them, from the rules as they are
+    now (engine/support.py: no enterprises' activities, flags, responses or chilling)."""
+    acts, res = st.activities, st.res
+    if len(acts) == 0 and _NO_ACTIVITIES:  # (the same whatever the run: nothing is read)
+        return _NO_ACTIVITIES[0]
+    dom = res.domains
+    resident = np.flatnonzero(~acts.enterprise)
+    assert len(resident) == len(acts) and len(acts) <= 64
+    reaches = [
+        Reach(
+            res.list_state.mask,
+            int(dom.block_own[d] | dom.delay_own[d] | dom.reward_bits[d]),
+            st.rep_mask,
+            int(dom.block_rep[d] | dom.delay_rep[d]),
+            res.score,
+            float(dom.reward_score[d]),
+        )
+        for d in acts.domain
+    ]
+    drawn = [a for a in range(len(acts)) if acts.daily_rate[a] > 0.0]
+    keys = np.array([st.cell_keys[a][0] for a in drawn], np.uint64)
+    slot = np.full(len(acts), -1, np.int64)
+    slot[drawn] = np.arange(len(drawn))
+    d = acts.domain
+    cols = res.cols["outcomes"][d].astype(np.int64)
+    blocked_by = res.cols["blocked_by"][d].astype(np.int64)
+    posts = np.where(acts.posting, int(res.cols["posts"][0]) if "posts" in res.cols else -1, -1)
+    counted = np.concatenate([cols.ravel(), blocked_by.ravel(), posts])
+    groups = res.series.groups
+    table = ActTable(
+        ELIGIBLE_CLASSES[acts.eligible].astype(np.int64),
+        acts.daily_rate,
+        acts.decile_multiplier,
+        acts.base_wait,
+        posts.astype(np.int64),
+        slot,
+        _reach_rules(acts, reaches, drawn, keys),
+        np.stack(
+            [
+                dom.block_own[d],
+                dom.block_rep[d],
+                dom.delay_own[d],
+                dom.delay_rep[d],
+                dom.reward_bits[d],
+            ],
+            axis=1,
+        )
+        .astype(np.int64)
+        .reshape(len(acts), 5),
+        np.stack([dom.delay_days[d], dom.reward_score[d], dom.wait_factor[d]], axis=1).reshape(
+            len(acts), 3
+        ),
+        cols.reshape(len(acts), 6),
+        blocked_by.reshape(len(acts), 16),
+        np.array(st.others_keys, np.uint64),
+        st.groups.size,
+        st.green_score,
+        st.high_scores is not None,
+        groups.indptr.astype(np.int64),
+        groups.indices.astype(np.int64),
+        np.unique(counted[counted >= 0]).astype(np.int64),
+    )
+    if len(acts) == 0:
+        _NO_ACTIVITIES.append(table)
+    return table
+
+
+_NO_ACTIVITIES: list[ActTable] = []
+"""_act_table() of a run without activities, made once."""

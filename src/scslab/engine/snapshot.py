@@ -87,6 +87,7 @@ SKIP = {
     "RunState.flag_of",
     "RunState.flag_probability",
     "RunState.cell_keys",
+    "RunState.others_keys",
     "RunState.list_key",
     "RunState.activity_keys",
     "RunState.kind_keys",

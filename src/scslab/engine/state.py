@@ -405,6 +405,9 @@ class RunState:
             )
             for a, name in enumerate(self.activities.names)
         ]
+        self.others_keys = [  # (the closed-form counts of everyone else's attempts)
+            stream_key(self.seed, f"activities.{name}.others") for name in self.activities.names
+        ]
         self.hist_rows: list[np.ndarray] = []
         self.list_key = [stream_key(self.seed, f"lists.{s.name}") for s in (self.res, self.ent)]
         self.activity_keys = [

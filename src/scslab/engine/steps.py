@@ -40,6 +40,7 @@ from scslab.model.activities import (
     draw_reached,
     flag_posts,
 )
+from scslab.model.attempts import count_done, count_others
 from scslab.model.behaviour import contacts_of_many
 from scslab.model.containers import Outcomes, Standing
 from scslab.model.departments import (
@@ -298,13 +299,10 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
                 chill=st.chill if chilled else None,
                 flag_probability=flag_probability,
                 flag_keys=st.cell_keys[a][1],
-                rng=rng,
+                others_key=st.others_keys[a],
                 day=day,
             )
-            side.acc[:, cols[0]] += drawn.others
-            side.acc[:, cols[5]] += drawn.others * acts.base_wait[a]
-            if posting:
-                side.acc[:, posts] += drawn.others
+            count_others(side.acc, cols, posts if posting else -1, drawn.others, acts.base_wait[a])
             for f, ids in zip(flag_of, drawn.flagged, strict=True):
                 flagged[f].append(ids)
             attempts = drawn.reached
@@ -341,7 +339,7 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
         if nd_ and (posting or len(flag_of)):
             done = out_done[:nd_]
             if posting:
-                count_into(st.res.acc, st.res.cell[done], posts)
+                count_done(st.res.acc, st.res.cell, done, posts)
             for f, ids in zip(flag_of, flag_posts(done, flag_probability, rng), strict=True):
                 flagged[f].append(ids)
     st.flagged_yesterday = [

@@ -4,9 +4,13 @@ has (unsupported), over the whole run when a timeline changes the rules
 
 Compiled days (engine/compiled.py) run the residents' core: records from behaviour
 (with reporting delays), the points score (drift, association penalties, expiry, a
-rollout), and lists triggered by scores or records; enterprises too where nothing
-reaches them (no records, lists or score of theirs, and no activities). The rest is
-named here, one reason per feature."""
+rollout), lists triggered by scores or records, and residents' activities against the
+measures and rewards of residents' lists (blocks, delays, green channels by list or by
+grade); enterprises too where nothing reaches them. The rest is named here, one reason
+per feature: due process, chilling, income feedback (income lost to blocks, income-
+sensitive records), records from posts or activities, list responses (attempt
+multipliers, avoidance, learning), enterprises' activities, lists, records and score,
+and measures of enterprise lists (which reach legal representatives)."""
 
 from __future__ import annotations
 
@@ -23,8 +27,7 @@ def unsupported(scenario: Scenario) -> list[str]:
         why.append("corporate_scoring (with enterprises)")
     if scenario.scoring is None:
         why.append("no scoring section")
-    if scenario.activities:
-        why.append("activities")
+    why += _activities(scenario)
     if scenario.due_process is not None:
         why.append("due_process")
     beh = scenario.behaviour
@@ -54,3 +57,28 @@ def unsupported_in_run(scenario: Scenario) -> list[str]:
         for r in unsupported(rules):
             why.setdefault(r, f"{r} (from {scenario.date_of(day)})")
     return list(why.values())
+
+
+def _activities(scenario: Scenario) -> list[str]:
+    """What of the activities compiled days do not run, one reason per feature."""
+    why: list[str] = []
+    if not scenario.activities:
+        return why
+    if len(scenario.activities) > 64:
+        why.append("activities (more than 64)")
+    for name, act in scenario.activities.items():
+        if act.subject != "resident":
+            why.append(f"activities.{name}.subject: enterprise")
+        if act.income_loss_if_blocked > 0:
+            why.append(f"activities.{name}.income_loss_if_blocked (income feedback)")
+    for name, m in scenario.measures.items():
+        if m.responds():
+            why.append(f"measures.{name}: attempt_multiplier, avoidance or learning")
+        if scenario.lists[m.list].subject != "resident":
+            why.append(f"measures.{name}: an enterprise list (legal representatives)")
+    dp = scenario.due_process
+    if dp is not None:
+        rules = [dp.defaults, *dp.lists.values(), *dp.kinds.values()]
+        if any(r.appeal is not None and r.appeal.from_first_block for r in rules):
+            why.append("due_process: appeal.from_first_block")
+    return why

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
+from scslab.model.attempts import others_by_cell
 from scslab.model.behaviour import Recovering
 from scslab.model.containers import Pool, Reachable, ReachedOut, ReachRules, Recovery, Thinning
 from scslab.model.measures import Reach
@@ -318,6 +319,31 @@ def _draw_reached(
     return True
 
 
+@nb.njit(cache=True)
+def draw_reached_rows(
+    ids: np.ndarray,
+    residents: Reachable,
+    chill: Recovery,
+    rules: ReachRules,
+    day: int,
+    n_cells: int,
+) -> ReachedOut:
+    """_draw_reached into rows long enough (tried again with longer ones when a row is
+    too short: the draws are the same)."""
+    n_acts = len(rules.lam)
+    expected = len(ids) * (rules.lam * rules.max_mult).max() if n_acts else 0.0
+    cap = int(2 * expected + 8 * np.sqrt(expected) + 1024)
+    while True:
+        out = ReachedOut(
+            np.zeros((n_acts, n_cells)),
+            np.empty((n_acts, cap), np.int64),
+            np.zeros(n_acts, np.int64),
+        )
+        if _draw_reached(ids, residents, chill, rules, day, out):
+            return out
+        cap *= 4
+
+
 @dataclass(frozen=True)
 class ReachedDraw:
     """One day of attempts by the residents whom measures or rewards reach (draw_reached).
@@ -425,17 +451,7 @@ def draw_reached(
             chunk_rules = rules.reach_rules[known] = _reach_rules(
                 rules, reaches, acts, np.array([keys[a] for a in acts], np.uint64)
             )
-        expected = len(ids) * float((chunk_rules.lam * chunk_rules.max_mult).max())
-        cap = int(2 * expected + 8 * np.sqrt(expected) + 1024)
-        while True:
-            out = ReachedOut(
-                np.zeros((len(acts), n_cells)),
-                np.empty((len(acts), cap), np.int64),
-                np.zeros(len(acts), np.int64),
-            )
-            if _draw_reached(ids, residents, chill, chunk_rules, day, out):
-                break
-            cap *= 4
+        out = draw_reached_rows(ids, residents, chill, chunk_rules, day, n_cells)
         rate[acts] = out.rate
         for b, a in enumerate(acts):
             attempts[a] = out.attempts[b, : out.counts[b]]
@@ -468,7 +484,7 @@ def draw_by_cell(
     chill: Recovering | None,
     flag_probability: np.ndarray,
     flag_keys: Sequence[np.uint64],
-    rng: np.random.Generator,
+    others_key: np.uint64,
     day: int,
 ) -> CellDraw:
     """The attempts of residents' activity a on `day`, in closed form (module docstring).
@@ -479,23 +495,18 @@ def draw_by_cell(
     propensities, their sums of (1 - propensity) kept by group (Recovering.track; None
     for activities that are not monitored). flag_probability: per flag kind of the
     activity, the probability that one attempt is flagged under it (empty when none is);
-    flag_keys: one stream per flag kind; rng: the draw of the others' counts. The counts
-    are exactly as if every resident made Poisson(rate x income multiplier x propensity)
-    attempts, split.
+    flag_keys: one stream per flag kind; others_key: the stream of the others' counts
+    (attempts.others_by_cell). The counts are exactly as if every resident made
+    Poisson(rate x income multiplier x propensity) attempts, split.
     """
     reach = reached.reaches[a]
     assert reach is not None
     deficits = None if chill is None else chill.deficits(day).reshape(people.size.shape)
     propensities = None if chill is None else chill.arrays
     lam = float(rules.daily_rate[a])
-    mults = rules.decile_multiplier[a]
     class_bits = int(ELIGIBLE_CLASSES[rules.eligible[a]])
     n_cells = people.size.shape[0]
-    reached_rate = reached.rate[a]
-    eligible = np.array([(class_bits >> c) & 1 for c in range(len(CLASSES))], np.float64)
     present = people.size if deficits is None else people.size - deficits
-    propensity = (present * eligible).sum(axis=2)  # [cells, deciles]
-    cell_rate = lam * (propensity * mults).sum(axis=1) - reached_rate
     flagged: list[np.ndarray] = []
     for k, p_flag in enumerate(flag_probability):
         ids = draw_attempts(
@@ -509,8 +520,19 @@ def draw_by_cell(
             share=float(p_flag),
         )
         flagged.append(ids[~reach.of(ids)])
-    unflagged = np.maximum(cell_rate, 0.0) * max(0.0, 1.0 - float(flag_probability.sum()))
-    others = rng.poisson(unflagged)
+    unflagged = max(0.0, 1.0 - float(flag_probability.sum()))
+    others = np.zeros(n_cells, np.int64)
+    others_by_cell(
+        present,
+        class_bits,
+        lam,
+        rules.decile_multiplier[a],
+        reached.rate[a],
+        unflagged,
+        others_key,
+        day,
+        others,
+    )
     for ids in flagged:
         others += np.bincount(people.cell[ids], minlength=n_cells)
     return CellDraw(reached.attempts[a], others, flagged)

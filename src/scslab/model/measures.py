@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from scslab.model.attempts import keep_high
 from scslab.model.containers import Measures, Outcomes, Standing
 from scslab.model.lists import ListRules, update_members
 from scslab.model.scoring import ScoreRules
@@ -321,8 +322,19 @@ def reached_ids(
 ) -> np.ndarray:
     """Ids (increasing) of the residents whom some measure or reward may reach: on any
     list, representing a listed enterprise, or with a score of at least `at_least`."""
-    if score is None or not np.isfinite(at_least):
-        score = np.zeros(0, np.float32)
+    return reached_scan(
+        mask, rep_mask, np.zeros(0, np.float32) if score is None else score, at_least
+    )
+
+
+@nb.njit(cache=True)
+def reached_scan(
+    mask: np.ndarray, rep_mask: np.ndarray, score: np.ndarray, at_least: float
+) -> np.ndarray:
+    """reached_ids() as a kernel (score: float32, empty for none; an infinite at_least
+    reads no score)."""
+    if not np.isfinite(at_least):
+        score = score[:0]
     out = np.empty(len(mask) // 16 + 1024, np.int64)
     m = _reached_ids(mask, rep_mask, score, at_least, out)
     if m > len(out):
@@ -352,8 +364,7 @@ class HighScores:
 
     def update(self, score: np.ndarray, risen: np.ndarray) -> np.ndarray:
         """Today's set (increasing ids), from today's scores and the risen subjects."""
-        cand = union_sorted(self.ids, np.unique(risen).astype(np.int64))
-        self.ids = cand[score[cand] >= self.at_least]
+        self.ids = keep_high(self.ids, risen, score, self.at_least)
         return self.ids
 
 

@@ -156,3 +156,16 @@ def left_after(decay: float, most: int) -> np.ndarray:
     left after a days of drift (decay: 1 - drift per day), as Python's float power
     gives it."""
     return np.array([decay**a for a in range(most + 1)], np.float64)
+
+
+@nb.njit(cache=True)
+def risen_by_expiry(queue: ExpiryQueue, places: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """The subjects of the expired queue places `places` whose score the expiry raised
+    (what is left of negative points given back: -points x left[age] > 0), in order."""
+    out = np.empty(len(places), np.int64)
+    m = 0
+    for p in places:
+        if -queue.points[p] * left[queue.age[p]] > 0:
+            out[m] = queue.subject[p]
+            m += 1
+    return out[:m]

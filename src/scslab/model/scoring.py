@@ -26,6 +26,7 @@ from scslab.model.points import (
     empty_queue,
     expire_due,
     left_after,
+    risen_by_expiry,
     schedule_expiry,
 )
 from scslab.model.records import RecordLog
@@ -433,9 +434,7 @@ class Scorer:
             self.queue_in_order,
         )
         if self.track_risen and m:
-            q, places = self.queue, expired[:m]
-            give = -q.points[places] * by_age[q.age[places]]
-            self._risen.append(q.subject[places][give > 0])
+            self._risen.append(risen_by_expiry(self.queue, expired[:m], by_age))
         return n + m
 
     def withdraw(
