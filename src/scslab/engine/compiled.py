@@ -274,7 +274,8 @@ def run_days(
             if kind_mean[k] <= 0.0 or n == 0:
                 continue
             most = candidate_count(kind_key[k], day, kind_mean[k])
-            records = grow_log(records, n_records, n_records + most)
+            if n_records + most > len(records.subject):  # (rarely: no call, no copy)
+                records = grow_log(records, n_records, n_records + most)
             kind = KindRule(
                 kind_key[k],
                 kind_max_mult[k],
@@ -291,13 +292,13 @@ def run_days(
                 records.erroneous[n_records:],
             )
             m = records_into(kind, day, most, residents, written)
-            need = n_records + m
-            records.day[n_records:need] = day
-            records.effective_day[n_records:need] = day + kind_delay[k]
-            records.kind[n_records:need] = k
-            records.status[n_records:need] = PENDING
-            records.end_day[n_records:need] = -1
-            n_records = need
+            for r in range(n_records, n_records + m):  # (a loop: no views made)
+                records.day[r] = day
+                records.effective_day[r] = day + kind_delay[k]
+                records.kind[r] = k
+                records.status[r] = PENDING
+                records.end_day[r] = -1
+            n_records += m
         t1 = _cycles()
         cycles[0] += t1 - t0
         # scoring: drift and association penalties, the day's effective records in

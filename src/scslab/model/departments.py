@@ -219,7 +219,7 @@ subject after the last draw is taken (with 3 in 4 eligible, 64 draws all miss wi
 probability 10^-39)."""
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
 def _observation(
     kind: KindRule, day: int, p: int, a: int, n_subjects: int, subject_class: np.ndarray
 ) -> tuple[bool, int, bool]:
@@ -290,7 +290,7 @@ def candidate_count(key: np.uint64, day: int, mean: float) -> int:
     return hash_poisson(key, day, COUNT, mean)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
 def _candidate(key: np.uint64, day: int, j: int, n: int, max_mult: float) -> tuple[int, float]:
     """(id, draw) of candidate j of the day: see candidates."""
     i = min(int(hash_uniform(key, day, CANDIDATES + 2 * j) * n), n - 1)
@@ -363,7 +363,7 @@ def draw_behaviour(
     )
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
 def _multiplier(i: int, subjects: Subjects, kind: KindRule) -> float:
     """Subject i's rate multiplier (no unit): blacklisted, income decile, migrant (each
     left out when its array is empty)."""
