@@ -58,7 +58,9 @@ from scslab.model.dueprocess_kernels import (
     PathRules,
     RecordColumns,
     Triggers,
+    count_unaware_days,
     decide,
+    forget_unlisted,
     plan,
     plan_learned,
     release,
@@ -281,6 +283,7 @@ class DueProcessState:
         n = len(education[0])
         self.aware_from = np.full(n, NEVER, np.int64)  # per resident: knows of a listing from
         self.days_unaware = np.zeros(n, np.int32)  # per resident: days listed not knowing
+        self.aware_ids = np.zeros(0, np.int64)  # the residents whose aware_from is set
         self.learned = np.zeros(0, np.bool_)  # per record: its subject learned of it blocked
 
     def _schedule(self, event: int, days: np.ndarray, ids: np.ndarray) -> None:
@@ -330,6 +333,7 @@ class DueProcessState:
         if len(res_lists):
             know = told & res & (res_lists[kind] != 0)
             np.minimum.at(self.aware_from, subj[know], notice[know])
+            self.aware_ids = np.union1d(self.aware_ids, subj[know])
         for s, side in enumerate(sides):
             sel = told & (self.kinds.subject[kind] == s)
             np.add.at(side.acc, (side.cell[subj[sel]], side.cols["notices"][0]), 1.0)
@@ -415,9 +419,11 @@ class DueProcessState:
         longer listed knew (a later listing is news again)."""
         if not self.rules.on or len(mask) != len(self.aware_from):
             return
-        listed = mask != 0
-        self.days_unaware += listed & (self.aware_from > day)
-        self.aware_from[~listed] = NEVER
+        whole = len(mask) // 8 * 8  # the list bits eight residents at a time
+        count_unaware_days(
+            mask[:whole].view(np.uint64), mask, self.aware_from, self.days_unaware, day
+        )
+        self.aware_ids = forget_unlisted(self.aware_ids, mask, self.aware_from, NEVER)
 
     def blocked(self, day: int, residents: np.ndarray, log: RecordLog, side: SideLike) -> None:
         """Residents blocked by a measure today (after today's step()): they know of their
@@ -428,6 +434,7 @@ class DueProcessState:
             return
         who = np.unique(residents)
         self.aware_from[who] = np.minimum(self.aware_from[who], day)
+        self.aware_ids = np.union1d(self.aware_ids, who)
         r = self.rules
         trig = self.triggers[0].view()
         if not r.learn_blocked.any() or len(trig) == 0 or not len(side.lists.kind_bits):

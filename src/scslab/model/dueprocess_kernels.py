@@ -256,3 +256,38 @@ def release(
                 if has_true_until:
                     listings.true_until[b, i] = max(keep_true[b, p], np.int64(day))
     return n_ended
+
+
+@nb.njit(cache=True, nogil=True)
+def count_unaware_days(
+    words: np.ndarray, mask: np.ndarray, aware_from: np.ndarray, days_unaware: np.ndarray, day: int
+) -> None:
+    """A day more listed without knowing for each resident on a list (`mask` != 0) whose
+    aware_from is after `day` (DueProcessState.count_unaware). `words`: the first
+    len(mask) // 8 * 8 list bits as uint64, eight residents each, so that a stretch of
+    residents on no list (most of them) is passed over eight at a time."""
+    for w in range(len(words)):
+        if words[w] != 0:
+            for i in range(8 * w, 8 * w + 8):
+                if mask[i] != 0 and aware_from[i] > day:
+                    days_unaware[i] += 1
+    for i in range(8 * len(words), len(mask)):
+        if mask[i] != 0 and aware_from[i] > day:
+            days_unaware[i] += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def forget_unlisted(
+    ids: np.ndarray, mask: np.ndarray, aware_from: np.ndarray, never: int
+) -> np.ndarray:
+    """aware_from back to `never` for each of `ids` (the residents whose aware_from is
+    set) on no list (a later listing is news again); returns the ids still set."""
+    kept = np.empty(len(ids), np.int64)
+    k = 0
+    for i in ids:
+        if mask[i] == 0:
+            aware_from[i] = never
+        else:
+            kept[k] = i
+            k += 1
+    return kept[:k]
