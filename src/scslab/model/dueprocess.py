@@ -284,6 +284,7 @@ class DueProcessState:
         self.aware_from = np.full(n, NEVER, np.int64)  # per resident: knows of a listing from
         self.days_unaware = np.zeros(n, np.int32)  # per resident: days listed not knowing
         self.aware_ids = np.zeros(0, np.int64)  # the residents whose aware_from is set
+        self.aware_new: list[np.ndarray] = []  # ... set since count_unaware last ran
         self.learned = np.zeros(0, np.bool_)  # per record: its subject learned of it blocked
 
     def _schedule(self, event: int, days: np.ndarray, ids: np.ndarray) -> None:
@@ -333,7 +334,7 @@ class DueProcessState:
         if len(res_lists):
             know = told & res & (res_lists[kind] != 0)
             np.minimum.at(self.aware_from, subj[know], notice[know])
-            self.aware_ids = np.union1d(self.aware_ids, subj[know])
+            self.aware_new.append(subj[know].astype(np.int64))
         for s, side in enumerate(sides):
             sel = told & (self.kinds.subject[kind] == s)
             np.add.at(side.acc, (side.cell[subj[sel]], side.cols["notices"][0]), 1.0)
@@ -423,6 +424,9 @@ class DueProcessState:
         count_unaware_days(
             mask[:whole].view(np.uint64), mask, self.aware_from, self.days_unaware, day
         )
+        if self.aware_new:
+            self.aware_ids = np.union1d(self.aware_ids, np.concatenate(self.aware_new))
+            self.aware_new = []
         self.aware_ids = forget_unlisted(self.aware_ids, mask, self.aware_from, NEVER)
 
     def blocked(self, day: int, residents: np.ndarray, log: RecordLog, side: SideLike) -> None:
@@ -434,7 +438,7 @@ class DueProcessState:
             return
         who = np.unique(residents)
         self.aware_from[who] = np.minimum(self.aware_from[who], day)
-        self.aware_ids = np.union1d(self.aware_ids, who)
+        self.aware_new.append(who.astype(np.int64))
         r = self.rules
         trig = self.triggers[0].view()
         if not r.learn_blocked.any() or len(trig) == 0 or not len(side.lists.kind_bits):
