@@ -151,6 +151,7 @@ class Simulation:
             self.engine_used = "compiled"
         self.keep_state = keep_state
         self.resume = resume
+        self.resume_checked = False  # check_resume() has passed
         if resume is not None and resume.day >= self.scenario.burn_in_days + self.days:
             done = resume.day - self.scenario.burn_in_days
             raise RunSizeError(
@@ -231,8 +232,9 @@ class Simulation:
 
     def check_resume(self) -> None:
         """SnapshotError (one line) unless the state to resume from is of this run: the
-        same scenario, seed and size, and the same synthetic city (built here)."""
-        if self.resume is None:
+        same scenario, seed and size, and the same synthetic city (built here). Checked
+        once: the city's digest reads every array of it."""
+        if self.resume is None or self.resume_checked:
             return
         kept, here = self.resume.run, self._identity()
         missing = [k for k in here if k not in kept]
@@ -250,6 +252,7 @@ class Simulation:
                 "the synthetic city differs from the one the state was kept from (another "
                 "population section, or another scslab version)"
             )
+        self.resume_checked = True
 
     def _manifest(self, build_s: float, setup_s: float, simulate_s: float) -> dict:
         """The run's manifest; timings in seconds: build_s the population's build,
