@@ -576,6 +576,23 @@ def test_rongcheng_runs_compiled(agents: bool) -> None:
     assert city_sum(compiled, "blocked:") > 0 and city_sum(compiled, "green_channel:") > 0
 
 
+@pytest.mark.parametrize("agents", [True, False])
+def test_a_scenario_without_scores_runs_compiled(agents: bool) -> None:
+    """china-courts-2014 keeps no score (no scoring section): under auto it runs on
+    compiled days, through its timeline's changes of the courts' reach (2016), with the
+    general loop's tables, and the state keeps no scores either way."""
+    sc = load_scenario("china-courts-2014")
+    assert sc.scoring is None and unsupported_in_run(sc) == []
+    run = {"seed": 2, "scale": 0.0001, "days": 900, "agents": agents}
+    auto = Simulation(sc, **run)  # type: ignore[arg-type]
+    auto.results = auto.run()  # type: ignore[attr-defined]
+    general, _ = both(sc, **run)
+    assert auto.engine_used == "compiled"
+    assert_same_tables(general, auto)
+    assert len(auto.state.res.score) == 0 and auto.state.res.scorer is None
+    assert city_sum(auto, "listed:") > 0 and city_sum(auto, "blocked:") > 0
+
+
 def test_activities_that_compiled_days_do_not_run_are_named() -> None:
     """Chilling, list responses, income lost to blocks and enterprises' activities keep
     the general loop, each named."""

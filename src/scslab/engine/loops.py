@@ -46,7 +46,7 @@ from scslab.model.lists import (
     Changes,
 )
 from scslab.model.measures import Reach
-from scslab.model.scoring import _finite
+from scslab.model.scoring import Scorer, ScoreRules, _finite
 
 PROGRESS_STEPS = 20  # compiled days: chunks a run (progress; the tally a chunk behind)
 TALLY_BEHIND_MIN_RESIDENTS = 5_000
@@ -102,11 +102,12 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     visit)."""
     st.apply_timeline(start)
     pop = st.population
-    assert pop is not None and st.res.scorer is not None
-    res, kinds, scorer = st.res, st.kinds, st.res.scorer
+    assert pop is not None
+    res, kinds = st.res, st.kinds
+    scorer = res.scorer or unscored(res.n)
     rules, lists, state = scorer.rules, res.lists, res.list_state
     r = pop.residents
-    kind_table, score_table, list_table = _rule_tables(st)
+    kind_table, score_table, list_table = _rule_tables(st, scorer)
     act_table = _act_table(st)
     if st.high_scores is not None and scorer.track_risen:
         scorer.take_risen()  # (taken each day by the activities)
@@ -149,7 +150,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     # the scores are tallied at the end of each day in run_days, or (tally_behind) in
     # the worker thread a chunk of days behind, while the next chunk runs (two
     # chunks' scores kept); not at all without outputs.scores
-    collect = st.scenario.outputs.scores
+    collect = st.scenario.outputs.scores and res.scorer is not None
     behind = tally_behind(res.n) and collect
     step = max(1, -(-(days - start) // (PROGRESS_STEPS if progress is not None or behind else 1)))
     if behind:
@@ -255,7 +256,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
         for chunk, (first, last) in enumerate(itertools.pairwise([*starts, days])):
             st.report_from(first)
             if first > start and st.apply_timeline(first):
-                kind_table, score_table, list_table = _rule_tables(st)
+                kind_table, score_table, list_table = _rule_tables(st, scorer)
                 act_table = _act_table(st)
                 if st.high_scores is not None:  # (a timeline may have made it anew)
                     grown = grown._replace(high=st.high_scores.ids)
@@ -314,6 +315,8 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     # of the scorer's own arrays)
     score = grown.score
     assert score is own[0] or score is own[1]
+    if res.scorer is None:  # (the general loop keeps no scores)
+        assert not scorer.queued
     scorer.state.score, scorer.spare = score, own[1] if score is own[0] else own[0]
     scorer.error_ids = grown.error_ids[: grown.n_error_ids].copy()
     res.listed = grown.listed
@@ -358,12 +361,30 @@ def _inert_enterprises_row(st: RunState) -> np.ndarray:
     return side.series.groups.sum_cells(acc)
 
 
-def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
+def unscored(n: int) -> Scorer:
+    """A points layer for compiled days where the scenario keeps none (no scoring
+    section): every score stays at 0, no record has points or expires, nothing reads
+    the scores, and the run's state keeps none (Side.score is empty, as in the general
+    loop)."""
+    rules = ScoreRules(
+        base=0.0,
+        min_score=-np.inf,
+        max_score=np.inf,
+        decay=1.0,
+        expiry_days=0,
+        association_penalty=0.0,
+        grade_names=[],
+        grade_floors=np.zeros(0),
+    )
+    return Scorer(rules, n)
+
+
+def _rule_tables(st: RunState, scorer: Scorer) -> tuple[KindTable, ScoreTable, ListTable]:
     """The rules of the run's residents as compiled days take them (the record kinds,
-    the score and the lists), from the rules as they are now."""
+    the score kept by `scorer` and the lists), from the rules as they are now."""
     pop, res, kinds = st.population, st.res, st.kinds
-    assert res.scorer is not None
-    rules, lists, r = res.scorer.rules, res.lists, pop.residents
+    scored = res.scorer is not None
+    rules, lists, r = scorer.rules, res.lists, pop.residents
     view = SubjectView(
         n=res.n,
         income_decile=r.income_decile,
@@ -386,16 +407,15 @@ def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
         kinds.migrant_multiplier,
         kinds.coverage,
         kinds.error_rate,
-        kinds.points,
+        kinds.points if scored else np.zeros_like(kinds.points),
         res.cols["records_true"][dept],
         res.cols["records_erroneous"][dept],
         kinds.eligible,
         kinds.restricted,
         kinds.delay_days,
-        st.dp_rules.expiry_days.astype(np.int64),
+        st.dp_rules.expiry_days.astype(np.int64) * scored,
         lists.kind_bits if len(lists.kind_bits) else np.zeros(len(kinds), np.uint8),
     )
-    scorer = res.scorer
     scorer.longest_expiry = max(scorer.longest_expiry, int(kind_table.expiry.max(initial=0)))
     score_table = ScoreTable(
         rules.base,

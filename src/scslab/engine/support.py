@@ -25,8 +25,6 @@ def unsupported(scenario: Scenario) -> list[str]:
     firms = pop.enterprises_per_resident > 0 or pop.individual_businesses_per_resident > 0
     if firms and scenario.corporate_scoring is not None:
         why.append("corporate_scoring (with enterprises)")
-    if scenario.scoring is None:
-        why.append("no scoring section")
     why += _activities(scenario)
     if scenario.due_process is not None:
         why.append("due_process")
