@@ -19,7 +19,7 @@ from scslab.rundir.run import Simulation
 from scslab.rundir.state import STATE, StateError
 from scslab.scenario.loader import load_scenario
 from scslab.scenario.schema import Scenario
-from tests.test_compiled import core, with_activities
+from tests.test_compiled import RESPONSES, core, with_activities
 
 runner = CliRunner()
 
@@ -110,6 +110,16 @@ def test_compiled_days_continued_with_activities(tmp_path: Path) -> None:
     assert continued.manifest["engine"] == "compiled"
     assert_same_tables(whole, continued)
     assert city(continued, "green_channel:medical").sum() > 0
+
+
+def test_compiled_days_continued_with_list_responses(tmp_path: Path) -> None:
+    """Compiled days with listed residents' responses that learn: the continued run
+    reads the days of listing kept in the state (Side.since)."""
+    scenario = with_activities(**RESPONSES)
+    whole, continued = through_and_continued(tmp_path, scenario, 30, 30, seed=4, residents=3000)
+    assert continued.manifest["engine"] == "compiled"
+    assert_same_tables(whole, continued)
+    assert city(continued, "avoided:public_jobs").sum() > 0
 
 
 def test_a_timeline_change_in_the_continued_days_shows_on_its_day(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from scslab.model.measures import ListResponse
 from scslab.model.scoring import ScoreRules
 from scslab.scenario.loader import parse_scenario
 from scslab.scenario.sections import DOMAINS
+from scslab.streams import stream_key
 from tests.audit_helpers import builtin_dict
 
 
@@ -84,18 +85,17 @@ def test_learning_decays_toward_the_floor() -> None:
     n = 200_000
     mask = np.full(n, 1 << b, np.uint8)
     since = np.zeros((8, n), np.int16)
+    key = stream_key(1, "listresponse.test")
     made_at = {}
     for day in (0, 30, 3000):
-        made, avoided, replaced = r.respond(
-            d, np.arange(n), mask, since, day, np.random.default_rng(1)
-        )
+        made, avoided, replaced = r.respond(d, np.arange(n), mask, since, day, key)
         assert len(made) + len(avoided) == n and len(replaced) == 0
         made_at[day] = len(made) / n
     assert made_at[0] == pytest.approx(0.8, abs=0.01)
     assert made_at[30] == pytest.approx(0.5, abs=0.01)
     assert made_at[3000] == pytest.approx(0.2, abs=0.01)
     unlisted = np.zeros(n, np.uint8)
-    made, avoided, _ = r.respond(d, np.arange(n), unlisted, since, 30, np.random.default_rng(1))
+    made, avoided, _ = r.respond(d, np.arange(n), unlisted, since, 30, key)
     assert len(made) == n and len(avoided) == 0
 
 
@@ -115,3 +115,19 @@ def test_learning_decays_toward_the_floor() -> None:
 def test_bounds(fields: dict) -> None:
     with pytest.raises(Exception, match=r"attempt_multiplier|avoidance|floor"):
         parse_scenario(yaml.safe_dump(_data(**fields)))
+
+
+def test_avoided_attempts_are_replaced_at_the_avoidance_rate() -> None:
+    r = _response(attempt_multiplier=0.5, avoidance=0.4)
+    d = DOMAINS.index("flights")
+    b = int(np.flatnonzero(r.multiplier[d] < 1)[0])
+    n = 200_000
+    mask = np.full(n, 1 << b, np.uint8)
+    empty = np.zeros((0, 0), np.int16)  # (no learning: the day of listing is not read)
+    made, avoided, replaced = r.respond(d, np.arange(n), mask, empty, 7, stream_key(2, "x"))
+    assert len(avoided) / n == pytest.approx(0.5, abs=0.01)
+    assert len(replaced) / len(avoided) == pytest.approx(0.4, abs=0.01)
+    assert np.isin(replaced, avoided).all() and not np.isin(made, avoided).any()
+    again = r.respond(d, np.arange(n), mask, empty, 7, stream_key(2, "x"))[0]
+    other_day = r.respond(d, np.arange(n), mask, empty, 8, stream_key(2, "x"))[0]
+    assert np.array_equal(made, again) and not np.array_equal(made, other_day)

@@ -1,13 +1,12 @@
 """Compiled days: many days of a run in one numba call.
 
-The general loop runs a day's steps from Python: some 150 calls into numpy and numba,
-each a few microseconds whatever the number of agents, so that for a small city that
-fixed cost is most of the run. Scenarios within what is run here (departments writing
-records about residents, with reporting delays; the points score with drift,
-association penalties and record expiry; lists triggered by scores or records;
-residents' activities resolved against the measures and rewards; inert enterprises)
-run their days in one compiled loop that calls the model's own kernels in the order of
-the steps (engine/steps.py), on the run's own state, with the same random streams:
+The general loop runs a day's steps from Python: some 150 calls of a few microseconds
+each, most of a small city's run. Scenarios within what is run here (records about
+residents, with reporting delays; the points score with drift, association penalties
+and record expiry; lists triggered by scores or records; residents' activities against
+the measures, rewards and listed residents' responses; inert enterprises) run their
+days in one compiled loop that calls the model's kernels in the order of the steps
+(engine/steps.py), on the run's own state, with the same random streams:
 
     departments   candidate_count, records_into                (departments.py)
     scoring       take_effective_into, add_points,
@@ -15,19 +14,16 @@ the steps (engine/steps.py), on the run's own state, with the same random stream
                   drift, decay_error_points, hold_at_base      (scoring.py)
     lists         enlist_into, mark_leaving, _agents_to_visit,
                   _daily, update_members                       (lists.py)
-                  count_listed_contacts                        (measures.py)
+                  count_listed_contacts, mark_entered          (measures.py)
                   count_changes                                (listcounts.py)
     due process   count_wrongful_days (per-agent tables only)  (engine/trail.py)
     activities    activities_day                               (engine/compiled_acts.py)
     collectors    _collect_lists or recount_lists; tally_days  (collectors.py, tally.py)
 
-so that a run gives the same tables bit for bit either way (tests/test_compiled.py);
-`Simulation(engine="general")` forces the general loop. `support.unsupported()` names
-what is not run here, one reason per feature; such a scenario runs on the general loop.
-
-The loop counts processor cycles per phase (llvm.readcyclecounter), which the engine
-turns into seconds per phase for the manifest.
-"""
+so that a run gives the same tables bit for bit either way (tests/test_compiled.py;
+`Simulation(engine="general")` forces the general loop). `support.unsupported()` names
+what is not run here, one reason per feature (such scenarios run on the general loop).
+The loop counts processor cycles per phase (llvm.readcyclecounter) for the manifest."""
 
 from __future__ import annotations
 
@@ -51,6 +47,7 @@ from scslab.engine.containers import (
     ListArrays,
     ListTable,
     People,
+    Responses,
     ScoreArrays,
     ScoreTable,
 )
@@ -70,7 +67,7 @@ from scslab.model.lists import (
     mark_leaving,
     update_members,
 )
-from scslab.model.measures import count_listed_contacts
+from scslab.model.measures import count_listed_contacts, mark_entered
 from scslab.model.points import add_points, expire_due, risen_by_expiry, schedule_expiry
 from scslab.model.records import ACTIVE, PENDING, take_effective_into
 from scslab.model.scoring import decay_error_points, drift, hold_at_base
@@ -115,6 +112,7 @@ def run_days(
     acts: ActTable,
     act_arrays: ActArrays,
     grown: Grown,
+    responses: Responses,
     cycles: np.ndarray,
 ) -> Grown:
     """Days first_day to last_day - 1 of the engine's loop for a scenario without
@@ -482,6 +480,8 @@ def run_days(
                     ch_wrongful[n_changes + c] = out_wrongful[c]
                     ch_reason[n_changes + c] = out_reason[c]
                 n_changes = need
+                # list responses: the day of listing, for those that learn
+                mark_entered(responses.since, out_subject, out_bit, out_entered, n_out, day)
                 # the update's changes come in increasing subject order, the entries by
                 # records before them in the records' order
                 order = np.argsort(out_subject[:n_out], kind="mergesort") if n_entries else no_ids
@@ -529,6 +529,7 @@ def run_days(
                 high,
                 risen[:n_risen],
                 values[day],
+                responses,
             )
         n_risen = 0
         t5 = _cycles()

@@ -5,6 +5,7 @@ loop's activities step (engine/steps.py) calls, in its order:
     whom measures may reach   keep_high (attempts.py) or reached_scan (measures.py)
     their attempts            draw_reached_rows (activities.py)
     everyone else's           others_by_cell, count_others (attempts.py)
+    listed ones' responses    attempts_made (measures.py)
     outcomes                  resolve (measures.py), count_done (attempts.py)
 
 The counts go to a day's accumulator by cell, as the general loop's, and are summed into
@@ -16,12 +17,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from scslab.engine.containers import ActArrays, ActTable
+from scslab.engine.containers import ActArrays, ActTable, Responses
 from scslab.model.activities import draw_reached_rows
 from scslab.model.attempts import count_done, count_others, keep_high, others_by_cell
-from scslab.model.containers import Measures, Outcomes, Reachable, Standing
+from scslab.model.containers import Measures, Outcomes, Reachable, Response, Standing
 from scslab.model.lists import update_members
-from scslab.model.measures import reached_scan, resolve
+from scslab.model.measures import attempts_made, reached_scan, resolve
 
 
 @nb.njit(cache=True)
@@ -37,13 +38,15 @@ def activities_day(
     high: np.ndarray,
     risen: np.ndarray,
     row: np.ndarray,
+    responses: Responses,
 ) -> np.ndarray:
     """The residents' activities on `day` (their order is the general loop's), counted
     into row [groups, metrics] (the day's row; its activity columns zero); returns the
     set of residents whose score opens a green channel (acts.keep_high: `high`, kept
     from the subjects whose score records raised today, `risen`; else as it came).
     mask, wrongful: the residents' lists; cell: each one's collector cell; listed: the
-    ids on some list (increasing)."""
+    ids on some list (increasing); responses: the listed residents' responses to the
+    measures (attempts avoided, some replaced)."""
     n_acts = len(acts.lam)
     if n_acts == 0:
         return high
@@ -78,6 +81,25 @@ def activities_day(
         if slot < 0 or reached.counts[slot] == 0:
             continue
         attempts = reached.attempts[slot, : reached.counts[slot]]
+        d = responses.domain[a]
+        if d >= 0:  # the listed residents' responses: the attempts still made
+            r = responses
+            response = Response(r.multiplier[d], r.floor[d], r.half_life[d], r.avoidance[d])
+            attempts = attempts_made(
+                attempts,
+                mask,
+                r.since,
+                day,
+                r.key[a],
+                response,
+                acc,
+                cell,
+                r.avoided[a],
+                acts.cols[a],
+                acts.base_wait[a],
+            )
+            if len(attempts) == 0:
+                continue
         bits, numbers = acts.bits[a], acts.numbers[a]
         measures = Measures(
             bits[0],

@@ -221,3 +221,18 @@ class ActArrays(NamedTuple):
     blocked_count: np.ndarray  # int32, per resident (empty: not kept)
     wrongful_count: np.ndarray  # int32
     acc: np.ndarray  # float64 [cells, metrics], zeros: the day's counts by cell
+
+
+class Responses(NamedTuple):
+    """The residents' responses to their own lists' measures as compiled days run them
+    (measures.ListResponse; index = activity, then domain), and the day each resident
+    entered each list, which the lists' phase keeps (Side.since)."""
+
+    since: np.ndarray  # int16 [lists, residents] (empty: no response learns)
+    key: np.ndarray  # uint64 [activities], the stream listresponse.<activity>
+    domain: np.ndarray  # int64 [activities], the activity's domain (-1: no response there)
+    avoided: np.ndarray  # int64 [activities], the avoided:<domain> column (-1: none)
+    multiplier: np.ndarray  # float64 [domains, 8], ListResponse's (empty: no response)
+    floor: np.ndarray  # float64 [domains, 8]
+    half_life: np.ndarray  # float64 [domains, 8], days
+    avoidance: np.ndarray  # float64 [domains, 8]

@@ -30,6 +30,7 @@ from scslab.engine.containers import (
     ListArrays,
     ListTable,
     People,
+    Responses,
     ScoreArrays,
     ScoreTable,
     TallyArgs,
@@ -47,6 +48,7 @@ from scslab.model.lists import (
 )
 from scslab.model.measures import Reach
 from scslab.model.scoring import Scorer, ScoreRules, _finite
+from scslab.streams import stream_key
 
 PROGRESS_STEPS = 20  # compiled days: chunks a run (progress; the tally a chunk behind)
 TALLY_BEHIND_MIN_RESIDENTS = 5_000
@@ -108,7 +110,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     rules, lists, state = scorer.rules, res.lists, res.list_state
     r = pop.residents
     kind_table, score_table, list_table = _rule_tables(st, scorer)
-    act_table = _act_table(st)
+    act_table, responses = _act_table(st), _responses(st)
     if st.high_scores is not None and scorer.track_risen:
         scorer.take_risen()  # (taken each day by the activities)
     max_mult = kind_table.max_mult
@@ -257,7 +259,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
             st.report_from(first)
             if first > start and st.apply_timeline(first):
                 kind_table, score_table, list_table = _rule_tables(st, scorer)
-                act_table = _act_table(st)
+                act_table, responses = _act_table(st), _responses(st)
                 if st.high_scores is not None:  # (a timeline may have made it anew)
                     grown = grown._replace(high=st.high_scores.ids)
                 score_arrays = score_arrays._replace(unenrolled=st.unenrolled)
@@ -295,6 +297,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 act_table,
                 act_arrays,
                 grown,
+                responses,
                 cycles,
             )
             if st.high_scores is not None:
@@ -445,7 +448,7 @@ def _rule_tables(st: RunState, scorer: Scorer) -> tuple[KindTable, ScoreTable, L
 
 def _act_table(st: RunState) -> ActTable:
     """The residents' activities as compiled days run them, from the rules as they are
-    now (engine/support.py: no enterprises' activities, flags, responses or chilling)."""
+    now (engine/support.py: no enterprises' activities, flags or chilling)."""
     acts, res = st.activities, st.res
     if len(acts) == 0 and _NO_ACTIVITIES:  # (the same whatever the run: nothing is read)
         return _NO_ACTIVITIES[0]
@@ -471,7 +474,8 @@ def _act_table(st: RunState) -> ActTable:
     cols = res.cols["outcomes"][d].astype(np.int64)
     blocked_by = res.cols["blocked_by"][d].astype(np.int64)
     posts = np.where(acts.posting, int(res.cols["posts"][0]) if "posts" in res.cols else -1, -1)
-    counted = np.concatenate([cols.ravel(), blocked_by.ravel(), posts])
+    avoided = res.cols["avoided"][d].astype(np.int64)  # (-1 where nobody responds)
+    counted = np.concatenate([cols.ravel(), blocked_by.ravel(), posts, avoided])
     groups = res.series.groups
     table = ActTable(
         ELIGIBLE_CLASSES[acts.eligible].astype(np.int64),
@@ -513,3 +517,32 @@ def _act_table(st: RunState) -> ActTable:
 
 _NO_ACTIVITIES: list[ActTable] = []
 """_act_table() of a run without activities, made once."""
+
+
+def _responses(st: RunState) -> Responses:
+    """The residents' responses to their lists' measures as compiled days run them, from
+    the rules as they are now (measures.ListResponse), with the run's Side.since."""
+    acts, res = st.activities, st.res
+    response = res.domains.response
+    n = len(acts)
+    keys = np.zeros(n, np.uint64)
+    domain = np.full(n, -1, np.int64)
+    if response is None:
+        rows = np.zeros((0, 8))
+        return Responses(res.since, keys, domain, domain, rows, rows, rows, rows)
+    responding = response.domains()
+    for a in range(n):
+        if acts.domain[a] in responding:
+            domain[a] = acts.domain[a]
+            keys[a] = stream_key(st.seed, f"listresponse.{acts.names[a]}")
+    avoided = np.where(domain >= 0, res.cols["avoided"][acts.domain], -1).astype(np.int64)
+    return Responses(
+        res.since,
+        keys,
+        domain,
+        avoided,
+        response.multiplier,
+        response.floor,
+        response.half_life,
+        response.avoidance,
+    )

@@ -56,7 +56,9 @@ from scslab.model.lists import (
 )
 from scslab.model.measures import (
     Reach,
+    attempts_made,
     count_listed_contacts,
+    mark_entered,
     reached_ids,
     representative_masks,
     resolve,
@@ -64,7 +66,7 @@ from scslab.model.measures import (
 )
 from scslab.model.records import ACTIVE
 from scslab.model.scoring import hold_at_base
-from scslab.streams import day_rng
+from scslab.streams import day_rng, stream_key
 
 
 def departments(st: RunState, day: int) -> None:
@@ -199,9 +201,7 @@ def lists_and_measures(
         if len(changes) == 0:
             continue
         st.trail.listing_changes(s, day, changes)
-        if side.since.size:  # the day of listing, for responses that learn
-            entered = changes.entered
-            side.since[changes.bit[entered], changes.subject[entered]] = day
+        mark_entered(side.since, changes.subject, changes.bit, changes.entered, len(changes), day)
         count_changes(
             changes.subject,
             changes.bit,
@@ -354,23 +354,25 @@ def respond_to_lists(
     """The attempts at activity a (domain d) that listed subjects still make; those
     their lists make them avoid are counted in avoided:<domain>, and the replaced ones
     among them in attempts and wait_days (with the activity's base wait), never met by
-    a measure (ListResponse.respond)."""
+    a measure (measures.attempts_made, which compiled days call too)."""
     response = side.domains.response
     assert response is not None
     if d not in response.domains():
         return attempts
-    rng = day_rng(st.seed, f"listresponse.{st.activities.names[a]}", day)
-    made, avoided, replaced = response.respond(
-        d, attempts, side.list_state.mask, side.since, day, rng
+    cols = side.cols
+    return attempts_made(
+        attempts.astype(np.int64),
+        side.list_state.mask,
+        side.since,
+        day,
+        stream_key(st.seed, f"listresponse.{st.activities.names[a]}"),
+        response.rule(d),
+        side.acc,
+        side.cell,
+        int(cols["avoided"][d]),
+        cols["outcomes"][d],
+        float(st.activities.base_wait[a]),
     )
-    col = int(side.cols["avoided"][d])
-    if col >= 0:
-        count_into(side.acc, side.cell[avoided], col)
-    if len(replaced):
-        outcome = side.cols["outcomes"][d]
-        count_into(side.acc, side.cell[replaced], int(outcome[0]))
-        np.add.at(side.acc[:, outcome[5]], side.cell[replaced], float(st.activities.base_wait[a]))
-    return made
 
 
 def behaviour(

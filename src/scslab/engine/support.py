@@ -6,11 +6,12 @@ Compiled days (engine/compiled.py) run the residents' core: records from behavio
 (with reporting delays), the points score (drift, association penalties, expiry, a
 rollout), lists triggered by scores or records, and residents' activities against the
 measures and rewards of residents' lists (blocks, delays, green channels by list or by
-grade); enterprises too where nothing reaches them. The rest is named here, one reason
-per feature: due process, chilling, income feedback (income lost to blocks, income-
-sensitive records), records from posts or activities, list responses (attempt
-multipliers, avoidance, learning), enterprises' activities, lists, records and score,
-and measures of enterprise lists (which reach legal representatives)."""
+grade) and the listed residents' responses to them (attempt multipliers, avoidance,
+learning); enterprises too where nothing reaches them. The rest is named here, one
+reason per feature: due process, chilling, income feedback (income lost to blocks,
+income-sensitive records), records from posts or activities, enterprises' activities,
+lists, records and score, and measures of enterprise lists (which reach legal
+representatives)."""
 
 from __future__ import annotations
 
@@ -70,8 +71,6 @@ def _activities(scenario: Scenario) -> list[str]:
         if act.income_loss_if_blocked > 0:
             why.append(f"activities.{name}.income_loss_if_blocked (income feedback)")
     for name, m in scenario.measures.items():
-        if m.responds():
-            why.append(f"measures.{name}: attempt_multiplier, avoidance or learning")
         if scenario.lists[m.list].subject != "resident":
             why.append(f"measures.{name}: an enterprise list (legal representatives)")
     dp = scenario.due_process

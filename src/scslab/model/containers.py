@@ -86,6 +86,25 @@ class Outcomes(NamedTuple):
     wrongful_count: np.ndarray  # int32, wrongfully blocked attempts (empty: not kept)
 
 
+class Response(NamedTuple):
+    """How subjects on their own lists respond to one domain's measures, per own list bit
+    (a row of measures.ListResponse): the share of attempts made is multiplier on the day
+    of listing, decaying toward floor with half_life days; avoidance is the share of the
+    attempts avoided that an unrestricted alternative replaces."""
+
+    multiplier: np.ndarray  # float64 [8]
+    floor: np.ndarray  # float64 [8]
+    half_life: np.ndarray  # float64 [8], days (inf: no learning)
+    avoidance: np.ndarray  # float64 [8]
+
+
+class Avoided(NamedTuple):
+    """The attempts a response set aside (measures.respond writes them)."""
+
+    ids: np.ndarray  # int64, the subject of each attempt avoided
+    replaced: np.ndarray  # bool, replaced by an unrestricted alternative
+
+
 class Recovery(NamedTuple):
     """A factor per agent in [floor, 1] that recovers toward 1 (behaviour.Recovering's
     arrays): the propensity that chilling lowers, or income. The factor of agent i on day

@@ -12,6 +12,9 @@ An attempt at an activity is resolved against its domain's measures and rewards
 whom a measure or reward of the domain reaches (Reach: on a list, representing a listed
 enterprise, or with a score high enough for the green channel; reached_ids, HighScores)
 can meet one; activities.py draws their attempts one by one and only counts the others'.
+Before they meet the measures, the listed subjects avoid some of them (ListResponse;
+attempts_made: respond, then count_avoided), on a counter-based stream that either loop
+draws alike.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import numba as nb
 import numpy as np
 
 from scslab.model.attempts import keep_high
-from scslab.model.containers import Measures, Outcomes, Standing
+from scslab.model.containers import Avoided, Measures, Outcomes, Response, Standing
 from scslab.model.lists import ListRules, update_members
 from scslab.model.scoring import ScoreRules
 from scslab.scenario.schema import Scenario
 from scslab.scenario.sections import DOMAINS, Subject
+from scslab.streams import hash_uniform
 
 OUTCOMES = ("attempts", "blocked", "wrongful_blocked", "delayed", "green_channel", "wait_days")
 """What is counted per domain (wait_days: days waited, summed over attempts that went on)."""
@@ -159,6 +163,10 @@ class ListResponse:
         """True when some response changes with the days since listing (learning)."""
         return bool(np.isfinite(self.half_life).any())
 
+    def rule(self, d: int) -> Response:
+        """Domain d's row of the response, as the kernels take it."""
+        return Response(self.multiplier[d], self.floor[d], self.half_life[d], self.avoidance[d])
+
     def respond(
         self,
         d: int,
@@ -166,32 +174,140 @@ class ListResponse:
         mask: np.ndarray,
         since: np.ndarray,
         day: int,
-        rng: np.random.Generator,
+        key: np.uint64,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Split the attempts (ids, one entry per attempt) in domain d into those made
-        (to meet the measures), those avoided and, among the avoided, those replaced by
-        an unrestricted alternative. For each own list l in the subject's `mask`, in bit
-        order, an attempt not yet avoided is avoided with probability 1 - m_l, where
-        m_l = floor + (multiplier - floor) * 0.5 ** (days since listing / half-life);
-        since[l, i]: the day subject i entered list l (unused without learning)."""
-        made = np.ones(len(attempts), np.bool_)
-        replaced = np.zeros(len(attempts), np.bool_)
-        on = mask[attempts]
+        """respond() in domain d: the attempts (ids) made, those avoided, and the ids of
+        the avoided ones that were replaced; `key` is the stream's (stream_key)."""
+        made = np.empty(len(attempts), np.int64)
+        avoided = Avoided(np.empty(len(attempts), np.int64), np.empty(len(attempts), np.bool_))
+        n_made, n_avoided = respond(
+            attempts.astype(np.int64), mask, since, day, key, self.rule(d), made, avoided
+        )
+        gone = avoided.ids[:n_avoided]
+        return made[:n_made], gone, gone[avoided.replaced[:n_avoided]]
+
+
+RESPONSE_STRIDE = 16
+"""The counters of the j-th attempt's draws in a day's response stream start at j x this
+(two per own list bit: avoided, then replaced)."""
+
+
+@nb.njit(cache=True)
+def respond(
+    attempts: np.ndarray,
+    mask: np.ndarray,
+    since: np.ndarray,
+    day: int,
+    key: np.uint64,
+    response: Response,
+    made: np.ndarray,
+    avoided: Avoided,
+) -> tuple[int, int]:
+    """Split the attempts (subject ids, one entry per attempt) at an activity of one
+    domain into those made (to meet the measures) and those avoided, some of them
+    replaced by an unrestricted alternative. For each own list b in the subject's `mask`,
+    in bit order, an attempt not yet avoided is avoided with probability 1 - m_b, where
+    m_b = floor + (multiplier - floor) x 0.5 ** (days since listing / half-life), and
+    then replaced with probability avoidance_b; since[b, i]: the day subject i entered
+    list b (read only where the response learns). The uniforms are hash_uniform(key,
+    day, j x RESPONSE_STRIDE + 2b (+ 1 for the replacement)) for the j-th attempt, so
+    that either loop draws the same.
+
+    Writes the ids made to `made` and the avoided to `avoided` (in the attempts' order);
+    returns how many of each."""
+    n_made = 0
+    n_avoided = 0
+    for j in range(len(attempts)):
+        i = attempts[j]
+        on = mask[i]
+        gone = False
+        swap = False
         for b in range(8):
-            m0, low = float(self.multiplier[d, b]), float(self.floor[d, b])
+            if on == 0 or gone:
+                break
+            if not (on >> b) & 1:
+                continue
+            m0, low = response.multiplier[b], response.floor[b]
             if m0 >= 1.0 and low >= 1.0:
                 continue
-            hit = np.flatnonzero(made & ((on >> b) & 1 == 1))
-            if len(hit) == 0:
-                continue
-            m = np.full(len(hit), m0)
-            if np.isfinite(self.half_life[d, b]):
-                days = np.maximum(day - since[b, attempts[hit]].astype(np.float64), 0.0)
-                m = low + (m0 - low) * np.exp2(-days / self.half_life[d, b])
-            gone = hit[rng.random(len(hit)) >= m]
-            made[gone] = False
-            replaced[gone] = rng.random(len(gone)) < self.avoidance[d, b]
-        return attempts[made], attempts[~made], attempts[replaced]
+            m = m0
+            if np.isfinite(response.half_life[b]):
+                days = max(float(day) - float(since[b, i]), 0.0)
+                m = low + (m0 - low) * np.exp2(-days / response.half_life[b])
+            t = np.int64(j) * RESPONSE_STRIDE + 2 * b
+            if hash_uniform(key, day, t) >= m:
+                gone = True
+                swap = hash_uniform(key, day, t + 1) < response.avoidance[b]
+        if gone:
+            avoided.ids[n_avoided] = i
+            avoided.replaced[n_avoided] = swap
+            n_avoided += 1
+        else:
+            made[n_made] = i
+            n_made += 1
+    return n_made, n_avoided
+
+
+@nb.njit(cache=True)
+def count_avoided(
+    acc: np.ndarray,
+    cell: np.ndarray,
+    avoided: Avoided,
+    n: int,
+    avoided_col: int,
+    cols: np.ndarray,
+    base_wait: float,
+) -> None:
+    """Count the first n attempts of `avoided` in acc[cell, avoided_col] (avoided:<domain>;
+    -1: not counted), and the replaced ones among them as attempts that met no measure:
+    in acc[cell, cols[0]] (attempts) and base_wait days each in acc[cell, cols[5]]
+    (wait_days), in the attempts' order."""
+    for k in range(n):
+        c = cell[avoided.ids[k]]
+        if avoided_col >= 0:
+            acc[c, avoided_col] += 1.0
+        if avoided.replaced[k]:
+            acc[c, cols[0]] += 1.0
+            acc[c, cols[5]] += base_wait
+
+
+@nb.njit(cache=True)
+def attempts_made(
+    attempts: np.ndarray,
+    mask: np.ndarray,
+    since: np.ndarray,
+    day: int,
+    key: np.uint64,
+    response: Response,
+    acc: np.ndarray,
+    cell: np.ndarray,
+    avoided_col: int,
+    cols: np.ndarray,
+    base_wait: float,
+) -> np.ndarray:
+    """The attempts (int64 subject ids) at an activity that the subjects still make
+    after their response to the domain's measures (respond), the others counted in acc
+    by cell (count_avoided: avoided_col, and the replaced ones in cols[0] and cols[5]
+    with base_wait days each): what both loops run before resolving attempts."""
+    made = np.empty(len(attempts), np.int64)
+    avoided = Avoided(np.empty(len(attempts), np.int64), np.empty(len(attempts), np.bool_))
+    n_made, n_avoided = respond(attempts, mask, since, day, key, response, made, avoided)
+    count_avoided(acc, cell, avoided, n_avoided, avoided_col, cols, base_wait)
+    return made[:n_made]
+
+
+@nb.njit(cache=True)
+def mark_entered(
+    since: np.ndarray, subject: np.ndarray, bit: np.ndarray, entered: np.ndarray, n: int, day: int
+) -> None:
+    """since[bit, subject] = day for each of the first n listing changes that entered a
+    list (the day of listing, which responses that learn read); nothing where since is
+    empty."""
+    if since.size == 0:
+        return
+    for c in range(n):
+        if entered[c]:
+            since[bit[c], subject[c]] = day
 
 
 @dataclass(frozen=True)
