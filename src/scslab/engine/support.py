@@ -3,14 +3,15 @@ has (unsupported), over the whole run when a timeline changes the rules
 (unsupported_in_run). The engine picks its loop from these (Simulation, ENGINES).
 
 Compiled days (engine/compiled.py) run the residents' core: records from behaviour
-(with reporting delays), the points score (drift, association penalties, expiry, a
-rollout), lists triggered by scores or records, and residents' activities against the
-measures and rewards of residents' lists (blocks, delays, green channels by list or by
-grade); enterprises too where nothing reaches them. The rest is named here, one reason
-per feature: due process, chilling, income feedback (income lost to blocks, income-
-sensitive records), records from posts or activities, list responses (attempt
-multipliers, avoidance, learning), enterprises' activities, lists, records and score,
-and measures of enterprise lists (which reach legal representatives)."""
+and from residents' attempts flagged the day before (posts, the activities record kinds
+come from), with reporting delays, the points score (drift, association penalties,
+expiry, a rollout), lists triggered by scores or records, and residents' activities
+against the measures and rewards of residents' lists (blocks, delays, green channels by
+list or by grade); enterprises too where nothing reaches them. The rest is named here,
+one reason per feature: due process, chilling, income feedback (income lost to blocks,
+income-sensitive records), list responses (attempt multipliers, avoidance, learning),
+enterprises' activities, lists, records and score, and measures of enterprise lists
+(which reach legal representatives)."""
 
 from __future__ import annotations
 
@@ -38,8 +39,6 @@ def unsupported(scenario: Scenario) -> list[str]:
             where = f"departments.{dept_name}.records.{kind_name}"
             if kind.subject != "resident":
                 why.append(f"{where}.subject: enterprise")
-            if kind.source != "behaviour":
-                why.append(f"{where}.source: {kind.source}")
             if kind.income_sensitive and beh.default_risk_elasticity > 0:
                 why.append(f"{where}.income_sensitive (with behaviour.default_risk_elasticity)")
     for list_name, rules in scenario.lists.items():
