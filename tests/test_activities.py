@@ -17,8 +17,8 @@ from scslab.model.activities import (
     draw_by_cell,
     draw_reached,
     eligibility_class,
-    flag_posts,
 )
+from scslab.model.attempts import flag_done
 from scslab.model.behaviour import Recovering
 from scslab.model.containers import Measures, Outcomes, Recovery, Standing
 from scslab.model.measures import (
@@ -30,7 +30,7 @@ from scslab.model.measures import (
     union_sorted,
 )
 from scslab.scenario.loader import builtin_text, load_scenario, parse_scenario
-from scslab.streams import day_rng, stream_key
+from scslab.streams import stream_key
 
 EMPTY8 = np.zeros(0, np.uint8)
 
@@ -250,13 +250,16 @@ def test_posts_in_closed_form_match_the_individual_rates() -> None:
         assert abs(flagged[k] - flag_p[k] * others) < 4 * np.sqrt(flag_p[k] * others)
 
 
-def test_flag_posts_one_kind_at_most() -> None:
+def test_attempts_done_are_flagged_under_one_kind_at_most() -> None:
     posters = np.arange(200_000)  # one post each
-    flagged = flag_posts(posters, np.array([0.01, 0.03]), day_rng(4, "t"))
-    assert len(np.intersect1d(flagged[0], flagged[1])) == 0
-    assert len(flagged[0]) == pytest.approx(2_000, rel=0.1)
-    assert len(flagged[1]) == pytest.approx(6_000, rel=0.06)
-    assert len(flag_posts(posters, np.zeros(0), day_rng(4, "t"))) == 0
+    key = stream_key(4, "t")
+    which = flag_done(posters, np.array([0.01, 0.03]), key, 7)
+    assert set(np.unique(which).tolist()) == {0, 1, 2}  # 2: not flagged
+    assert (which == 0).sum() == pytest.approx(2_000, rel=0.1)
+    assert (which == 1).sum() == pytest.approx(6_000, rel=0.06)
+    assert np.array_equal(which, flag_done(posters, np.array([0.01, 0.03]), key, 7))
+    assert not np.array_equal(which, flag_done(posters, np.array([0.01, 0.03]), key, 8))
+    assert (flag_done(posters, np.zeros(0), key, 7) == 0).all()  # no kind: none flagged
 
 
 def test_eligibility_classes_match_the_pools() -> None:

@@ -282,6 +282,9 @@ RUN = {
     "departments.*.records.*.migrant_multiplier",
     "departments.*.records.*.listed_multiplier", "departments.*.records.*.context",
     "departments.*.records.*.eligible.", "departments.*.delay_days",
+    "departments.*.records.*.source", "departments.*.records.*.activity",
+    "departments.*.records.*.probability_per_attempt",
+    "departments.*.records.*.probability_per_post",
     "scoring.record_expiry_days", "lists.*.trigger.records", "lists.*.duration_days",
     "lists.*.extension_days", "lists.*.extension_probability", "lists.*.compliance_per_year",
     "scoring.base", "scoring.min_score", "scoring.max_score", "scoring.drift_per_day",
@@ -294,15 +297,11 @@ RUN = {
 }  # fmt: skip
 REFUSED = {
     "population.enterprises_per_resident", "population.individual_businesses_per_resident",
-    "departments.*.records.*.subject",
-    "departments.*.records.*.source", "departments.*.records.*.income_sensitive",
-    "departments.*.records.*.activity", "departments.*.records.*.probability_per_attempt",
+    "departments.*.records.*.subject", "departments.*.records.*.income_sensitive",
     "lists.*.subject", "activities.", "due_process.", "behaviour.chilling_self",
     "behaviour.chilling_contacts", "behaviour.default_risk_elasticity", "corporate_scoring.",
 }  # fmt: skip
 NO_EFFECT = {
-    # posts only (refused by source)
-    "departments.*.records.*.probability_per_post",
     # legal representatives are drawn for market entities (refused)
     "population.legal_rep_poorest_to_richest",
     # measures and rewards act on activities (refused); so do chilling and income
@@ -349,7 +348,7 @@ def test_every_scenario_key_is_run_refused_or_without_effect() -> None:
     assert not (RUN & REFUSED) and not (RUN & NO_EFFECT) and not (REFUSED & NO_EFFECT)
     # each refused family is named by unsupported() when it is in use
     refused = unsupported(load_scenario("beijing-2018"))
-    for family in ("enterprises", "subject: enterprise", "source: posts"):
+    for family in ("enterprises", "subject: enterprise"):
         assert any(family in w for w in refused), family
     for family in ("income_sensitive", "activities", "due_process"):
         assert any(family in w for w in refused), family
@@ -622,6 +621,66 @@ def test_list_responses_run_compiled(agents: bool) -> None:
     assert np.array_equal(general.state.res.since, compiled.state.res.since)
     assert compiled.state.res.since.max() > 0  # listings after day 0, read by learning
     assert city_sum(compiled, "blocked:public_jobs") > 0  # (not every attempt avoided)
+
+
+POSTS = {
+    "departments.cyberspace": {
+        "context": "online_speech",
+        "coverage": 0.5,
+        "error_rate": 0.05,
+        "delay_days": 2,
+        "records": {
+            "harmful_post": {"source": "posts", "points": -50, "probability_per_post": 0.02},
+            "rumour": {"source": "posts", "points": -20, "probability_per_post": 0.01},
+        },
+    },
+    "departments.letters_and_visits": {
+        "context": "petitioning",
+        "coverage": 0.8,
+        "error_rate": 0.02,
+        "records": {
+            "loan_fraud": {
+                "source": "activity",
+                "activity": "apply_for_loan",
+                "probability_per_attempt": 0.2,
+                "points": -30,
+            }
+        },
+    },
+}
+
+
+def with_posts(**edits: object) -> Scenario:
+    """with_activities() with records from posts (two kinds, delayed, with errors) and
+    from the attempts at a loan (no delay), as beijing-2018's cyberspace department and
+    beijing-2018-loyalty's kinds from activities."""
+    return with_activities(**copy.deepcopy(POSTS), **edits)
+
+
+@pytest.mark.parametrize("agents", [True, False])
+def test_records_from_posts_and_activities_run_compiled(agents: bool) -> None:
+    """Posts and loan applications flagged (among residents whom no measure reaches, and
+    among the attempts that went ahead past the measures) and recorded the next day: the
+    same tables on both loops, in one chunk of days or in many (the flagged residents
+    carried from one to the next)."""
+    scenario = with_posts()
+    assert unsupported(scenario) == []
+    run = {"seed": 3, "residents": 3000, "days": 60, "agents": agents}
+    general, compiled = both(scenario, **run)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    log = compiled.state.log
+    names = np.array(compiled.state.kinds.names)[log.column("kind")[: log.n]]
+    made = {k: int((names == k).sum()) for k in ("harmful_post", "rumour", "loan_fraud")}
+    assert min(made.values()) > 10, made
+    flagged = compiled.state.log.column("day")[: log.n][names == "harmful_post"]
+    assert flagged.max() < 59  # (the last day's flags become records the day after)
+    assert city_sum(compiled, "blocked:online_accounts") > 0  # some posters were reached
+    for a, b in zip(general.state.flagged_yesterday, compiled.state.flagged_yesterday, strict=True):
+        assert a.tolist() == b.tolist()
+    chunked = Simulation(scenario, engine="compiled", **run)  # type: ignore[arg-type]
+    chunked.results = chunked.run(progress=lambda done, total: None)  # type: ignore[attr-defined]
+    assert_same_tables(general, chunked)
 
 
 def test_activities_that_compiled_days_do_not_run_are_named() -> None:

@@ -19,7 +19,7 @@ from scslab.rundir.run import Simulation
 from scslab.rundir.state import STATE, StateError
 from scslab.scenario.loader import load_scenario
 from scslab.scenario.schema import Scenario
-from tests.test_compiled import RESPONSES, core, with_activities
+from tests.test_compiled import RESPONSES, core, with_activities, with_posts
 
 runner = CliRunner()
 
@@ -120,6 +120,17 @@ def test_compiled_days_continued_with_list_responses(tmp_path: Path) -> None:
     assert continued.manifest["engine"] == "compiled"
     assert_same_tables(whole, continued)
     assert city(continued, "avoided:public_jobs").sum() > 0
+
+
+def test_compiled_days_continued_with_records_from_posts(tmp_path: Path) -> None:
+    """Compiled days with records from posts and from attempts at an activity: the
+    attempts flagged on the last day kept become records on the continued run's first
+    (RunState.flagged_yesterday is state)."""
+    whole, continued = through_and_continued(tmp_path, with_posts(), 40, 40, seed=4, residents=3000)
+    assert continued.manifest["engine"] == "compiled"
+    assert_same_tables(whole, continued)
+    records = continued.tables["records"]
+    assert (records["kind"].astype(str) == "harmful_post").sum() > 0
 
 
 def test_a_timeline_change_in_the_continued_days_shows_on_its_day(tmp_path: Path) -> None:

@@ -2,13 +2,14 @@
 
 The general loop runs a day's steps from Python: some 150 calls of a few microseconds
 each, most of a small city's run. Scenarios within what is run here (records about
-residents, with reporting delays; the points score with drift, association penalties
-and record expiry; lists triggered by scores or records; residents' activities against
-the measures, rewards and listed residents' responses; inert enterprises) run their
-days in one compiled loop that calls the model's kernels in the order of the steps
-(engine/steps.py), on the run's own state, with the same random streams:
+residents' behaviour and their attempts flagged the day before, with reporting delays;
+the points score with drift, association penalties and record expiry; lists triggered
+by scores or records; residents' activities against the measures, rewards and listed
+residents' responses; inert enterprises) run their days in one compiled loop that calls
+the model's kernels in the order of the steps (engine/steps.py), on the run's own
+state, with the same random streams:
 
-    departments   candidate_count, records_into                (departments.py)
+    departments   candidate_count, records_into, flagged_into  (departments.py)
     scoring       take_effective_into, add_points,
                   schedule_expiry, expire_due, risen_by_expiry (records.py, points.py)
                   drift, decay_error_points, hold_at_base      (scoring.py)
@@ -20,21 +21,17 @@ days in one compiled loop that calls the model's kernels in the order of the ste
     activities    activities_day                               (engine/compiled_acts.py)
     collectors    _collect_lists or recount_lists; tally_days  (collectors.py, tally.py)
 
-so that a run gives the same tables bit for bit either way (tests/test_compiled.py;
-`Simulation(engine="general")` forces the general loop). `support.unsupported()` names
-what is not run here, one reason per feature (such scenarios run on the general loop).
-The loop counts processor cycles per phase (llvm.readcyclecounter) for the manifest."""
+so that a run gives the same tables bit for bit either way (tests/test_compiled.py);
+`Simulation(engine="general")` forces the general loop. `support.unsupported()` names
+what is not run here, one reason per feature; such a scenario runs on the general loop.
+
+The loop counts processor cycles per phase (cycles.py): the manifest's seconds per phase.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
-
 import numba as nb
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
 from scslab.engine.collectors import _collect_lists, recount_lists
 from scslab.engine.compiled_acts import activities_day
@@ -42,6 +39,7 @@ from scslab.engine.containers import (
     ActArrays,
     ActTable,
     Collecting,
+    Flagging,
     Grown,
     KindTable,
     ListArrays,
@@ -51,13 +49,14 @@ from scslab.engine.containers import (
     ScoreArrays,
     ScoreTable,
 )
+from scslab.engine.cycles import cycles as _cycles
 from scslab.engine.growth import grow as _grow
 from scslab.engine.growth import grow_changes, grow_log, grow_queue
 from scslab.engine.listcounts import count_changes
 from scslab.engine.tally import tally_days
 from scslab.engine.trail import count_wrongful_days
 from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
-from scslab.model.departments import KindRule, Subjects, candidate_count, records_into
+from scslab.model.departments import KindRule, Subjects, candidate_count, flagged_into, records_into
 from scslab.model.lists import (
     ENTRY,
     RULE_RECORDS,
@@ -73,20 +72,6 @@ from scslab.model.records import ACTIVE, PENDING, take_effective_into
 from scslab.model.scoring import decay_error_points, drift, hold_at_base
 
 N_PHASES = 7  # engine/steps.py's PHASES, in order
-
-
-@intrinsic
-def _read_cycle_counter(typingctx: Any) -> Any:
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        fnty = ir.FunctionType(ir.IntType(64), [])
-        fn = builder.module.declare_intrinsic("llvm.readcyclecounter", fnty=fnty)
-        return builder.call(fn, [])
-
-    return types.int64(), codegen
-
-
-_cycles = cast(Callable[[], int], _read_cycle_counter)
-"""_cycles() in a numba kernel: the processor's cycle counter (differences are cycles)."""
 
 
 @nb.njit(cache=True, inline="always")
@@ -113,6 +98,7 @@ def run_days(
     act_arrays: ActArrays,
     grown: Grown,
     responses: Responses,
+    flags: Flagging,
     cycles: np.ndarray,
 ) -> Grown:
     """Days first_day to last_day - 1 of the engine's loop for a scenario without
@@ -154,8 +140,9 @@ def run_days(
     (ever_counts: residents ever on each list per group, added to each day's row).
 
     records: (day, kind, subject, actor, erroneous) of the records written; changes:
-    (day, subject, bit, entered, wrongful, reason) of the listing changes.
-    cycles[phase] adds the processor cycles spent in each phase.
+    (day, subject, bit, entered, wrongful, reason) of the listing changes. flags: how
+    the day's attempts are flagged for departments (activities_day), grown.flagged those
+    of the day before, made records today. cycles[phase]: processor cycles per phase.
     """
     (
         kind_key,
@@ -226,6 +213,7 @@ def run_days(
         queue_head,
         queue_in_order,
         high,
+        flagged,
     ) = grown
     given_score, given_spare = score, spare
     band_lo, band_hi = stay[0, 0], stay[0, 1]  # the score band: no score rule holds
@@ -269,9 +257,11 @@ def run_days(
         t0 = _cycles()
         # departments: the records of the day, kind by kind, against the start-of-day lists
         for k in range(len(kind_key)):
-            if kind_mean[k] <= 0.0 or n == 0:
+            f = flags.of_kind[k]  # records of yesterday's flagged attempts (f >= 0)
+            if n == 0 or (day == 0 if f >= 0 else kind_mean[k] <= 0.0):
                 continue
-            most = candidate_count(kind_key[k], day, kind_mean[k])
+            who = flagged.ids[flagged.indptr[f] : flagged.indptr[f + 1]] if f >= 0 else no_ids
+            most = len(who) if f >= 0 else candidate_count(kind_key[k], day, kind_mean[k])
             if n_records + most > len(records.subject):  # (rarely: no call, no copy)
                 records = grow_log(records, n_records, n_records + most)
             kind = KindRule(
@@ -289,10 +279,14 @@ def run_days(
                 records.actor[n_records:],
                 records.erroneous[n_records:],
             )
-            m = records_into(kind, day, most, residents, written)
+            seen, when = day, day + kind_delay[k]
+            if f >= 0:
+                m, seen, when = flagged_into(kind, day, kind_delay[k], who, residents, written)
+            else:
+                m = records_into(kind, day, most, residents, written)
             for r in range(n_records, n_records + m):  # (a loop: no views made)
-                records.day[r] = day
-                records.effective_day[r] = day + kind_delay[k]
+                records.day[r] = seen
+                records.effective_day[r] = when
                 records.kind[r] = k
                 records.status[r] = PENDING
                 records.end_day[r] = -1
@@ -517,7 +511,7 @@ def run_days(
         cycles[3] += t4 - t3
         # activities: attempts resolved against the measures and rewards
         if n_acts:
-            high = activities_day(
+            high, flagged = activities_day(
                 day,
                 acts,
                 act_arrays,
@@ -530,6 +524,8 @@ def run_days(
                 risen[:n_risen],
                 values[day],
                 responses,
+                flags,
+                flagged,
             )
         n_risen = 0
         t5 = _cycles()
@@ -597,4 +593,5 @@ def run_days(
         queue_head,
         queue_in_order,
         high,
+        flagged,
     )

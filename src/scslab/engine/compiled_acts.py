@@ -4,9 +4,13 @@ loop's activities step (engine/steps.py) calls, in its order:
 
     whom measures may reach   keep_high (attempts.py) or reached_scan (measures.py)
     their attempts            draw_reached_rows (activities.py)
-    everyone else's           others_by_cell, count_others (attempts.py)
+    everyone else's           others_by_cell, flag_unreached, count_others (attempts.py)
     listed ones' responses    attempts_made (measures.py)
-    outcomes                  resolve (measures.py), count_done (attempts.py)
+    outcomes                  resolve (measures.py), count_done, flag_done (attempts.py)
+
+The attempts flagged for a department (posts it screens, attempts at the activities
+record kinds come from) are kept by flag kind, in the general loop's order, for the next
+day's departments (engine/compiled.py).
 
 The counts go to a day's accumulator by cell, as the general loop's, and are summed into
 the groups' rows in the collectors' order (GroupMap.sum_cells), so that the rows are the
@@ -17,10 +21,18 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from scslab.engine.containers import ActArrays, ActTable, Responses
+from scslab.engine.containers import ActArrays, ActTable, Flagged, Flagging, Responses
+from scslab.engine.growth import grow
 from scslab.model.activities import draw_reached_rows
-from scslab.model.attempts import count_done, count_others, keep_high, others_by_cell
-from scslab.model.containers import Measures, Outcomes, Reachable, Response, Standing
+from scslab.model.attempts import (
+    count_done,
+    count_others,
+    flag_done,
+    flag_unreached,
+    keep_high,
+    others_by_cell,
+)
+from scslab.model.containers import Measures, Outcomes, Pool, Reachable, Response, Standing
 from scslab.model.lists import update_members
 from scslab.model.measures import attempts_made, reached_scan, resolve
 
@@ -39,17 +51,20 @@ def activities_day(
     risen: np.ndarray,
     row: np.ndarray,
     responses: Responses,
-) -> np.ndarray:
+    flags: Flagging,
+    flagged: Flagged,
+) -> tuple[np.ndarray, Flagged]:
     """The residents' activities on `day` (their order is the general loop's), counted
     into row [groups, metrics] (the day's row; its activity columns zero); returns the
     set of residents whose score opens a green channel (acts.keep_high: `high`, kept
-    from the subjects whose score records raised today, `risen`; else as it came).
-    mask, wrongful: the residents' lists; cell: each one's collector cell; listed: the
-    ids on some list (increasing); responses: the listed residents' responses to the
-    measures (attempts avoided, some replaced)."""
+    from the subjects whose score records raised today, `risen`; else as it came) and
+    the residents whose attempts were flagged today (in `flagged`'s arrays, grown if
+    need be). mask, wrongful: the residents' lists; cell: each one's collector cell;
+    listed: the ids on some list (increasing); responses: the listed residents'
+    responses to the measures (attempts avoided, some replaced)."""
     n_acts = len(acts.lam)
     if n_acts == 0:
-        return high
+        return high, flagged
     # whom the measures and rewards of some domain may reach
     if acts.keep_high:
         high = keep_high(high, risen, score, acts.green)
@@ -63,6 +78,9 @@ def activities_day(
     standing = Standing(cell, mask, wrongful, arrays.rep_mask, arrays.rep_wrongful, score)
     no_rate = np.zeros(n_cells)
     others = np.zeros(n_cells, np.int64)
+    n_flags = len(flagged.indptr) - 1
+    today = [np.empty(0, np.int64) for _ in range(n_flags)]  # flagged, by flag kind
+    counts = np.zeros(n_flags, np.int64)
     for a in range(n_acts):
         slot = acts.slot[a]
         rate = reached.rate[slot] if slot >= 0 else no_rate
@@ -72,11 +90,30 @@ def activities_day(
             acts.lam[a],
             acts.mults[a],
             rate,
-            1.0,
+            flags.unflagged[a],
             acts.others_key[a],
             day,
             others,
         )
+        bits, numbers = acts.bits[a], acts.numbers[a]
+        code = flags.eligible[a]
+        who = Pool(flags.pool_ids[code], flags.pool_n[code], flags.income_decile)
+        for j in range(flags.n_of[a]):  # those flagged among the residents not reached
+            ids = flag_unreached(
+                who,
+                acts.lam[a],
+                flags.probability[a, j],
+                acts.mults[a],
+                arrays.chill,
+                flags.keys[a, j],
+                day,
+                residents,
+                bits[0] | bits[2] | bits[4],
+                bits[1] | bits[3],
+                numbers[1],
+                others,
+            )
+            _keep(today, counts, flags.of[a, j], ids)
         count_others(acc, acts.cols[a], acts.posts[a], others, acts.base_wait[a])
         if slot < 0 or reached.counts[slot] == 0:
             continue
@@ -100,7 +137,6 @@ def activities_day(
             )
             if len(attempts) == 0:
                 continue
-        bits, numbers = acts.bits[a], acts.numbers[a]
         measures = Measures(
             bits[0],
             bits[1],
@@ -120,6 +156,11 @@ def activities_day(
         _, n_done = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
         if acts.posts[a] >= 0 and n_done:
             count_done(acc, cell, out_done[:n_done], acts.posts[a])
+        if flags.n_of[a] and n_done:  # those flagged among the attempts that went ahead
+            done = out_done[:n_done]
+            which = flag_done(done, flags.probability[a, : flags.n_of[a]], flags.done_key[a], day)
+            for j in range(flags.n_of[a]):
+                _keep(today, counts, flags.of[a, j], done[which == j])
     # the day's counts into the groups' rows, cell by cell in each group's order
     for g in range(len(acts.group_indptr) - 1):
         for j in range(acts.group_indptr[g], acts.group_indptr[g + 1]):
@@ -129,4 +170,25 @@ def activities_day(
     for c in range(n_cells):
         for col in acts.sum_cols:
             acc[c, col] = 0.0
-    return high
+    return high, _flagged(flagged, today, counts)
+
+
+@nb.njit(cache=True)
+def _keep(today: list, counts: np.ndarray, f: int, ids: np.ndarray) -> None:
+    """Append `ids` to flag kind f's residents of the day (today[f][:counts[f]])."""
+    need = counts[f] + len(ids)
+    today[f] = grow(today[f], counts[f], need)
+    today[f][counts[f] : need] = ids
+    counts[f] = need
+
+
+@nb.njit(cache=True)
+def _flagged(flagged: Flagged, today: list, counts: np.ndarray) -> Flagged:
+    """The day's flagged residents (today[f][:counts[f]] by flag kind) in `flagged`'s
+    arrays, grown if need be."""
+    ids = grow(flagged.ids, 0, counts.sum())
+    indptr = flagged.indptr
+    for f in range(len(counts)):
+        indptr[f + 1] = indptr[f] + counts[f]
+        ids[indptr[f] : indptr[f + 1]] = today[f][: counts[f]]
+    return Flagged(ids, indptr)

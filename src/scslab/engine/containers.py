@@ -160,6 +160,35 @@ class Collecting(NamedTuple):
     enrolled: np.ndarray  # float64, enrolled residents per group
 
 
+class Flagged(NamedTuple):
+    """The residents whose attempts on one day were flagged, by flag kind (in the order
+    of RunState.flag_kinds): kind f's in ids[indptr[f]:indptr[f + 1]], one entry per
+    attempt, in the general loop's order (RunState.flagged_yesterday)."""
+
+    ids: np.ndarray  # int64, capacity included
+    indptr: np.ndarray  # int64 [flag kinds + 1]
+
+
+class Flagging(NamedTuple):
+    """The residents' attempts that departments record (posts the speech department
+    screens, attempts at the activities record kinds come from), as compiled days flag
+    them (model/attempts.py flag_unreached, flag_done) and turn them into records the
+    next day (model/departments.py observed_into); index = activity unless said."""
+
+    of_kind: np.ndarray  # int64 [kinds]: the kind's index among the flag kinds (-1: none)
+    n_of: np.ndarray  # int64: the flag kinds an attempt at the activity may be flagged under
+    of: np.ndarray  # int64 [activities, most]: their indices among the flag kinds
+    probability: np.ndarray  # float64 [activities, most]: per attempt, of each
+    unflagged: np.ndarray  # float64: the share of attempts flagged under none
+    keys: np.ndarray  # uint64 [activities, most]: streams of the unreached flagged
+    done_key: np.ndarray  # uint64: flags of attempts that went ahead (RunState.activity_keys)
+    eligible: np.ndarray  # int64, ELIGIBLE code: the pool of eligible residents
+    pool_ids: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # int32 by ELIGIBLE
+    # code, increasing (empty: everyone)
+    pool_n: np.ndarray  # int64 [4]: residents in each pool
+    income_decile: np.ndarray  # uint8, 0 = poorest
+
+
 Columns6 = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """Six columns of one table: listing changes (day, subject, bit, entered, wrongful,
 reason)."""
@@ -184,6 +213,7 @@ class Grown(NamedTuple):
     queue_head: int
     queue_in_order: bool
     high: np.ndarray  # residents whose score opens a green channel (HighScores.ids)
+    flagged: Flagged  # residents whose attempts were flagged yesterday (by flag kind)
 
 
 class ActTable(NamedTuple):

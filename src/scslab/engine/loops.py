@@ -25,6 +25,8 @@ from scslab.engine.containers import (
     ActTable,
     Collecting,
     Columns6,
+    Flagged,
+    Flagging,
     Grown,
     KindTable,
     ListArrays,
@@ -38,7 +40,7 @@ from scslab.engine.containers import (
 from scslab.engine.state import HIST_LO, RunState
 from scslab.engine.steps import PHASES, STEPS, Today, finish_collect
 from scslab.engine.tally import tally_days
-from scslab.model.activities import ELIGIBLE_CLASSES, _reach_rules
+from scslab.model.activities import ELIGIBLE_CLASSES, _reach_rules, unflagged_share
 from scslab.model.departments import (
     SubjectView,
     thinning_bound,
@@ -111,6 +113,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     r = pop.residents
     kind_table, score_table, list_table = _rule_tables(st, scorer)
     act_table, responses = _act_table(st), _responses(st)
+    flags = _flag_table(st)
     if st.high_scores is not None and scorer.track_risen:
         scorer.take_risen()  # (taken each day by the activities)
     max_mult = kind_table.max_mult
@@ -142,6 +145,10 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
         scorer.queue_head,
         scorer.queue_in_order,
         st.high_scores.ids if st.high_scores is not None else np.zeros(0, np.int64),
+        Flagged(
+            np.concatenate([np.zeros(0, np.int64), *st.flagged_yesterday]).astype(np.int64),
+            np.cumsum([0] + [len(ids) for ids in st.flagged_yesterday]).astype(np.int64),
+        ),
     )
     floors = rules.grade_floors
     # the state columns come first, in the order the collectors write them
@@ -260,6 +267,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
             if first > start and st.apply_timeline(first):
                 kind_table, score_table, list_table = _rule_tables(st, scorer)
                 act_table, responses = _act_table(st), _responses(st)
+                flags = _flag_table(st)
                 if st.high_scores is not None:  # (a timeline may have made it anew)
                     grown = grown._replace(high=st.high_scores.ids)
                 score_arrays = score_arrays._replace(unenrolled=st.unenrolled)
@@ -298,6 +306,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 act_arrays,
                 grown,
                 responses,
+                flags,
                 cycles,
             )
             if st.high_scores is not None:
@@ -323,6 +332,8 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     scorer.state.score, scorer.spare = score, own[1] if score is own[0] else own[0]
     scorer.error_ids = grown.error_ids[: grown.n_error_ids].copy()
     res.listed = grown.listed
+    ids, indptr = grown.flagged
+    st.flagged_yesterday = [ids[a:b].copy() for a, b in itertools.pairwise(indptr)]
     for b in range(len(lists)):  # (the general loop keeps them per cell)
         res.ever_counts[:, b] = np.bincount(res.cell, (state.ever >> b) & 1, len(res.ever_counts))
     st.log.adopt(grown.records, grown.n_records, grown.first_pending)
@@ -448,7 +459,7 @@ def _rule_tables(st: RunState, scorer: Scorer) -> tuple[KindTable, ScoreTable, L
 
 def _act_table(st: RunState) -> ActTable:
     """The residents' activities as compiled days run them, from the rules as they are
-    now (engine/support.py: no enterprises' activities, flags or chilling)."""
+    now (engine/support.py: no enterprises' activities or chilling)."""
     acts, res = st.activities, st.res
     if len(acts) == 0 and _NO_ACTIVITIES:  # (the same whatever the run: nothing is read)
         return _NO_ACTIVITIES[0]
@@ -545,4 +556,40 @@ def _responses(st: RunState) -> Responses:
         response.floor,
         response.half_life,
         response.avoidance,
+    )
+
+
+def _flag_table(st: RunState) -> Flagging:
+    """How compiled days flag the residents' attempts that departments record, from the
+    rules as they are now (RunState.flag_kinds, flag_of, flag_probability; the streams
+    of the general loop's activities step)."""
+    acts, kinds = st.activities, st.kinds
+    of_kind = np.full(len(kinds), -1, np.int64)
+    of_kind[st.flag_kinds] = np.arange(len(st.flag_kinds))
+    n_of = np.array([len(f) for f in st.flag_of], np.int64).reshape(len(acts))
+    most = int(n_of.max(initial=0))
+    of = np.zeros((len(acts), most), np.int64)
+    probability = np.zeros((len(acts), most))
+    keys = np.zeros((len(acts), most), np.uint64)
+    for a in range(len(acts)):
+        of[a, : n_of[a]] = st.flag_of[a]
+        probability[a, : n_of[a]] = st.flag_probability[a]
+        keys[a, : n_of[a]] = st.cell_keys[a][1]
+    empty = np.zeros(0, np.int32)
+    pools = [empty if isinstance(p, int) else p.astype(np.int32) for p in st.pools]
+    assert len(pools) == 4
+    pop = st.population
+    assert pop is not None
+    return Flagging(
+        of_kind,
+        n_of,
+        of,
+        probability,
+        np.array([unflagged_share(p) for p in st.flag_probability], np.float64),
+        keys,
+        np.array(st.activity_keys, np.uint64).reshape(len(acts)),
+        acts.eligible.astype(np.int64),
+        (pools[0], pools[1], pools[2], pools[3]),
+        np.array([p if isinstance(p, int) else len(p) for p in st.pools], np.int64),
+        pop.residents.income_decile,
     )

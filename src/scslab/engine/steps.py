@@ -38,15 +38,15 @@ from scslab.model.activities import (
     draw_attempts,
     draw_by_cell,
     draw_reached,
-    flag_posts,
 )
-from scslab.model.attempts import count_done, count_others
+from scslab.model.attempts import count_done, count_others, flag_done
 from scslab.model.behaviour import contacts_of_many
 from scslab.model.containers import Outcomes, Standing
 from scslab.model.departments import (
     SubjectView,
     draw_behaviour,
     observe,
+    observe_flagged,
 )
 from scslab.model.lists import (
     Changes,
@@ -66,7 +66,7 @@ from scslab.model.measures import (
 )
 from scslab.model.records import ACTIVE
 from scslab.model.scoring import hold_at_base
-from scslab.streams import day_rng, stream_key
+from scslab.streams import stream_key
 
 
 def departments(st: RunState, day: int) -> None:
@@ -102,8 +102,7 @@ def departments(st: RunState, day: int) -> None:
             if kinds.subject[k] != 0 or day == 0:
                 continue
             actors = st.flagged_yesterday[int(np.searchsorted(st.flag_kinds, k))]
-            batch = observe(kinds, k, day - 1, actors, view, key)
-            batch.effective_day = max(batch.effective_day, day)
+            batch = observe_flagged(kinds, k, day, actors, view, key)
         else:
             actors = draw_behaviour(kinds, k, day, view, beh.default_risk_elasticity, key)
             batch = observe(kinds, k, day, actors, view, key)
@@ -288,7 +287,6 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
         posting = acts.posting[a] and not firm
         chilled = acts.chilled[a] and not firm
         flag_of, flag_probability = st.flag_of[a], st.flag_probability[a]
-        rng = day_rng(st.seed, f"activities.{acts.names[a]}", day)
         if not firm:
             drawn = draw_by_cell(
                 acts,
@@ -340,8 +338,10 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
             done = out_done[:nd_]
             if posting:
                 count_done(st.res.acc, st.res.cell, done, posts)
-            for f, ids in zip(flag_of, flag_posts(done, flag_probability, rng), strict=True):
-                flagged[f].append(ids)
+            if len(flag_of):
+                which = flag_done(done, flag_probability, st.activity_keys[a], day)
+                for j, f in enumerate(flag_of):
+                    flagged[f].append(done[which == j])
     st.flagged_yesterday = [
         np.concatenate(parts) if parts else np.zeros(0, np.int64) for parts in flagged
     ]

@@ -7,10 +7,11 @@ Compiled days (engine/compiled.py) run the residents' core: records from behavio
 rollout), lists triggered by scores or records, and residents' activities against the
 measures and rewards of residents' lists (blocks, delays, green channels by list or by
 grade) and the listed residents' responses to them (attempt multipliers, avoidance,
-learning); enterprises too where nothing reaches them. The rest is named here, one
-reason per feature: due process, chilling, income feedback (income lost to blocks,
-income-sensitive records), records from posts or activities, enterprises' activities,
-lists, records and score, and measures of enterprise lists (which reach legal
+learning); records too from residents' attempts flagged the day before (posts, the
+activities record kinds come from); enterprises too where nothing reaches them. The
+rest is named here, one reason per feature: due process, chilling, income feedback
+(income lost to blocks, income-sensitive records), enterprises' activities, lists,
+records and score, and measures of enterprise lists (which reach legal
 representatives)."""
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ def unsupported(scenario: Scenario) -> list[str]:
             where = f"departments.{dept_name}.records.{kind_name}"
             if kind.subject != "resident":
                 why.append(f"{where}.subject: enterprise")
-            if kind.source != "behaviour":
-                why.append(f"{where}.source: {kind.source}")
             if kind.income_sensitive and beh.default_risk_elasticity > 0:
                 why.append(f"{where}.income_sensitive (with behaviour.default_risk_elasticity)")
     for list_name, rules in scenario.lists.items():

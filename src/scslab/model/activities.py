@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from scslab.model.attempts import others_by_cell
+from scslab.model.attempts import flag_unreached, others_by_cell, sweep
 from scslab.model.behaviour import Recovering
 from scslab.model.containers import Pool, Reachable, ReachedOut, ReachRules, Recovery, Thinning
 from scslab.model.measures import Reach
@@ -88,58 +88,6 @@ class ActivityRules:
         return len(self.names)
 
 
-@nb.njit(cache=True)
-def _sweep(
-    pool: Pool, rates: Thinning, chill: Recovery, key: np.uint64, day: int, out: np.ndarray
-) -> int:
-    """Attempts of one day in id order; returns how many (-1 if `out` is too small).
-
-    Each subject makes Poisson(lam * mult / max_mult * propensity) attempts: subjects with
-    at least one candidate attempt at the maximum rate `lam` are found by geometric
-    skipping (so memory is read in order and nobody else is touched), their number of
-    candidates is a zero-truncated Poisson(lam), and each candidate is kept with
-    probability mult / max_mult (income decile) times the chilled propensity, if given
-    (chill.value empty: none).
-    """
-    if pool.n == 0 or rates.lam <= 0.0:
-        return 0
-    pooled = len(pool.ids) > 0
-    use_decile = len(pool.income_decile) > 0
-    use_chill = len(chill.value) > 0
-    p0 = rates.lam * np.exp(-rates.lam) / -np.expm1(-rates.lam)  # P(k = 1 | k >= 1)
-    pos = -1
-    c = 0
-    m = 0
-    cap = len(out)
-    while True:
-        u = hash_uniform(key, day, c)
-        c += 1
-        pos += 1 + int(-np.log1p(-u) / rates.lam)
-        if pos >= pool.n:
-            return m
-        v = hash_uniform(key, day, c)
-        c += 1
-        k, p, cum = 1, p0, p0
-        while v > cum and k < 60:
-            k += 1
-            p *= rates.lam / k
-            cum += p
-        i = pool.ids[pos] if pooled else pos
-        keep = 1.0
-        if use_decile:
-            keep = rates.mults[pool.income_decile[i]] / rates.max_mult
-        if use_chill and chill.value[i] < 1.0:
-            keep *= 1.0 - (1.0 - chill.value[i]) * np.exp(-chill.rate * (day - chill.since[i]))
-        for _ in range(k):
-            w = hash_uniform(key, day, c)
-            c += 1
-            if w < keep:
-                if m >= cap:
-                    return -1
-                out[m] = i
-                m += 1
-
-
 def eligibility_class(age_band: np.ndarray, parent: np.ndarray) -> np.ndarray:
     """Each resident's index into CLASSES (uint8), from age band (10 years) and parenthood."""
     klass = np.zeros(len(age_band), np.uint8)
@@ -189,7 +137,7 @@ def draw_attempts(
     cap = int(expected * 1.2 + 8 * np.sqrt(expected) + 64)
     while True:
         out = np.empty(cap, np.int64)
-        m = _sweep(who, rates, propensity, key, day, out)
+        m = sweep(who, rates, propensity, key, day, out)
         if m >= 0:
             return out[:m]
         cap *= 2
@@ -240,7 +188,7 @@ def _draw_reached(
 
     Activity a reaches resident i when bit a is set in by_own[mask[i]] | by_rep[rep_mask[i]]
     (or score[i] >= reward_score[a]) and in by_class[class of i]. Each activity's
-    candidates (the residents it reaches, in id order) are thinned as in _sweep: those
+    candidates (the residents it reaches, in id order) are thinned as in sweep (attempts.py): those
     with a candidate attempt at the maximum rate lam[a] * max_mult[a] are found by
     geometric skipping, each candidate attempt kept with probability rate / maximum.
     Attempts of activity a go to out.attempts[a, :out.counts[a]] and its residents' rates
@@ -502,25 +450,11 @@ def draw_by_cell(
     reach = reached.reaches[a]
     assert reach is not None
     deficits = None if chill is None else chill.deficits(day).reshape(people.size.shape)
-    propensities = None if chill is None else chill.arrays
+    propensities = NO_CHILL if chill is None else chill.arrays
     lam = float(rules.daily_rate[a])
     class_bits = int(ELIGIBLE_CLASSES[rules.eligible[a]])
     n_cells = people.size.shape[0]
     present = people.size if deficits is None else people.size - deficits
-    flagged: list[np.ndarray] = []
-    for k, p_flag in enumerate(flag_probability):
-        ids = draw_attempts(
-            rules,
-            a,
-            pool,
-            people.income_decile,
-            propensities,
-            flag_keys[k],
-            day,
-            share=float(p_flag),
-        )
-        flagged.append(ids[~reach.of(ids)])
-    unflagged = max(0.0, 1.0 - float(flag_probability.sum()))
     others = np.zeros(n_cells, np.int64)
     others_by_cell(
         present,
@@ -528,21 +462,38 @@ def draw_by_cell(
         lam,
         rules.decile_multiplier[a],
         reached.rate[a],
-        unflagged,
+        unflagged_share(flag_probability),
         others_key,
         day,
         others,
     )
-    for ids in flagged:
-        others += np.bincount(people.cell[ids], minlength=n_cells)
+    who = Pool(
+        np.zeros(0, np.int32) if isinstance(pool, int) else pool,
+        pool if isinstance(pool, int) else len(pool),
+        people.income_decile,
+    )
+    residents = Reachable(reach.mask, reach.rep_mask, reach.score, people.group)
+    flagged = [
+        flag_unreached(
+            who,
+            lam,
+            float(p_flag),
+            rules.decile_multiplier[a],
+            propensities,
+            flag_keys[k],
+            day,
+            residents,
+            reach.own_bits,
+            reach.rep_bits,
+            reach.reward_score,
+            others,
+        )
+        for k, p_flag in enumerate(flag_probability)
+    ]
     return CellDraw(reached.attempts[a], others, flagged)
 
 
-def flag_posts(
-    posters: np.ndarray, flag_probability: np.ndarray, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """Per flag kind, the residents (one entry per post or other attempt) whose attempt is
-    flagged under it; an attempt is flagged under kind k with probability
-    flag_probability[k], under one at most."""
-    kind = np.searchsorted(np.cumsum(flag_probability), rng.random(len(posters)), side="right")
-    return [posters[kind == k] for k in range(len(flag_probability))]
+def unflagged_share(flag_probability: np.ndarray) -> float:
+    """The share of an activity's attempts flagged under none of its record kinds, from
+    the probability per attempt of each (no unit)."""
+    return max(0.0, 1.0 - float(flag_probability.sum()))

@@ -1,8 +1,10 @@
 """The kernels of residents' activities that both loops call (engine/steps.py's
 activities step and engine/compiled_acts.py): the closed-form count of the attempts of
 residents whom no measure or reward reaches (others_by_cell, count_others), the count of
-posts that went ahead (count_done), and the set of residents whose score opens a green
-channel, kept from the subjects whose score records raised (keep_high).
+posts that went ahead (count_done), the attempts that a department will record (flagged:
+those of residents no measure reaches, flag_unreached, drawn by the thinning sweep; those
+that went ahead past the measures, flag_done), and the set of residents whose score opens
+a green channel, kept from the subjects whose score records raised (keep_high).
 
 See activities.py for the draw as a whole and measures.py for the resolution of the
 attempts that measures may meet."""
@@ -12,11 +14,132 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from scslab.model.containers import Pool, Reachable, Recovery, Thinning
 from scslab.model.lists import update_members
-from scslab.streams import hash_poisson
+from scslab.streams import hash_poisson, hash_uniform
 
 CELL_STRIDE = np.int64(1) << np.int64(32)
 """The counters of cell c's draw in a day's stream start at c x this (hash_poisson's b)."""
+
+
+@nb.njit(cache=True)
+def sweep(
+    pool: Pool, rates: Thinning, chill: Recovery, key: np.uint64, day: int, out: np.ndarray
+) -> int:
+    """Attempts of one day in id order; returns how many (-1 if `out` is too small).
+
+    Each subject makes Poisson(lam * mult / max_mult * propensity) attempts: subjects with
+    at least one candidate attempt at the maximum rate `lam` are found by geometric
+    skipping (so memory is read in order and nobody else is touched), their number of
+    candidates is a zero-truncated Poisson(lam), and each candidate is kept with
+    probability mult / max_mult (income decile) times the chilled propensity, if given
+    (chill.value empty: none).
+    """
+    if pool.n == 0 or rates.lam <= 0.0:
+        return 0
+    pooled = len(pool.ids) > 0
+    use_decile = len(pool.income_decile) > 0
+    use_chill = len(chill.value) > 0
+    p0 = rates.lam * np.exp(-rates.lam) / -np.expm1(-rates.lam)  # P(k = 1 | k >= 1)
+    pos = -1
+    c = 0
+    m = 0
+    cap = len(out)
+    while True:
+        u = hash_uniform(key, day, c)
+        c += 1
+        pos += 1 + int(-np.log1p(-u) / rates.lam)
+        if pos >= pool.n:
+            return m
+        v = hash_uniform(key, day, c)
+        c += 1
+        k, p, cum = 1, p0, p0
+        while v > cum and k < 60:
+            k += 1
+            p *= rates.lam / k
+            cum += p
+        i = pool.ids[pos] if pooled else pos
+        keep = 1.0
+        if use_decile:
+            keep = rates.mults[pool.income_decile[i]] / rates.max_mult
+        if use_chill and chill.value[i] < 1.0:
+            keep *= 1.0 - (1.0 - chill.value[i]) * np.exp(-chill.rate * (day - chill.since[i]))
+        for _ in range(k):
+            w = hash_uniform(key, day, c)
+            c += 1
+            if w < keep:
+                if m >= cap:
+                    return -1
+                out[m] = i
+                m += 1
+
+
+@nb.njit(cache=True)
+def flag_unreached(
+    who: Pool,
+    lam: float,
+    share: float,
+    mults: np.ndarray,
+    chill: Recovery,
+    key: np.uint64,
+    day: int,
+    reach: Reachable,
+    own_bits: int,
+    rep_bits: int,
+    reward_score: float,
+    others: np.ndarray,
+) -> np.ndarray:
+    """The residents (increasing ids, one entry per attempt) of pool `who` whose attempt
+    on `day` is flagged under one record kind, among those whom no measure or reward of
+    the activity's domain reaches; each one counted in others[cell] (its collector cell,
+    from reach.group: their attempts go ahead with everyone else's).
+
+    The flagged attempts are a thinned Poisson process: a share `share` of each
+    resident's Poisson(lam x mults[income decile] (who.income_decile; empty: none) x
+    propensity (chill; empty value: none)) attempts a day (lam: attempts per resident
+    per day), drawn by `sweep` from stream `key`. A resident is reached (and left out)
+    with a bit of own_bits in reach.mask, of rep_bits in reach.rep_mask, or a score of
+    at least reward_score points (measures.Reach)."""
+    max_mult = mults.max() if len(who.income_decile) else 1.0
+    rates = Thinning(lam * share * max_mult, mults, max_mult)
+    expected = who.n * rates.lam
+    cap = int(expected * 1.2 + 8 * np.sqrt(expected) + 64)
+    while True:
+        out = np.empty(cap, np.int64)
+        m = sweep(who, rates, chill, key, day, out)
+        if m >= 0:
+            break
+        cap *= 2
+    scored = len(reach.score) > 0 and reward_score < np.inf
+    per_cell = np.int64(10 * 4)  # groups of a cell: income deciles x eligibility classes
+    kept = 0
+    for j in range(m):
+        i = out[j]
+        if (reach.mask[i] & own_bits) | (reach.rep_mask[i] & rep_bits):
+            continue
+        if scored and reach.score[i] >= reward_score:
+            continue
+        others[np.int64(reach.group[i]) // per_cell] += 1
+        out[kept] = i
+        kept += 1
+    return out[:kept]
+
+
+@nb.njit(cache=True)
+def flag_done(done: np.ndarray, probability: np.ndarray, key: np.uint64, day: int) -> np.ndarray:
+    """For each attempt in `done` (that went ahead past the measures), the index into
+    `probability` of the record kind it is flagged under (len(probability): none): under
+    kind k with probability probability[k], under one at most. Drawn from stream `key`
+    (a = day, the attempt's place in `done` the counter)."""
+    cum = np.cumsum(probability)
+    out = np.empty(len(done), np.int64)
+    for p in range(len(done)):
+        u = hash_uniform(key, day, p)
+        k = 0
+        while k < len(cum) and cum[k] <= u:
+            k += 1
+        out[p] = k
+    return out
 
 
 @nb.njit(cache=True)

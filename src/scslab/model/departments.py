@@ -267,21 +267,83 @@ def observed(
     kind: KindRule, day: int, actors: np.ndarray, n_subjects: int, subject_class: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(subject, actor, erroneous) of the records the department writes about the
-    events of `actors` on `day`: each event is seen with probability kind.coverage, and
-    a seen one names the wrong subject (a uniformly drawn other one, among those the kind
-    can name: kind.eligible by subject_class) with probability kind.error_rate. Draws:
-    counters OBSERVATIONS + 3p.. of (kind.key, day) for actors[p]."""
+    events of `actors` on `day` (see observed_into)."""
     m = len(actors)
-    subject = np.empty(m, np.int32)
-    actor = np.empty(m, np.int32)
-    erroneous = np.empty(m, np.bool_)
+    out = (np.empty(m, np.int32), np.empty(m, np.int32), np.empty(m, np.bool_))
+    r = observed_into(kind, day, actors, n_subjects, subject_class, out)
+    return out[0][:r], out[1][:r], out[2][:r]
+
+
+@nb.njit(cache=True)
+def observed_into(
+    kind: KindRule,
+    day: int,
+    actors: np.ndarray,
+    n_subjects: int,
+    subject_class: np.ndarray,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> int:
+    """The records the department writes about the events of `actors` on `day`, into
+    out = (subject, actor, erroneous) (each at least len(actors) long); returns how
+    many. Each event is seen with probability kind.coverage, and a seen one names the
+    wrong subject (a uniformly drawn other one, among those the kind can name:
+    kind.eligible by subject_class) with probability kind.error_rate. Draws: counters
+    OBSERVATIONS + 3p.. of (kind.key, day) for actors[p]."""
+    subject, actor, erroneous = out
     r = 0
-    for p in range(m):
+    for p in range(len(actors)):
         seen, named, err = _observation(kind, day, p, actors[p], n_subjects, subject_class)
         if seen:
             actor[r], subject[r], erroneous[r] = actors[p], named, err
             r += 1
-    return subject[:r], actor[:r], erroneous[:r]
+    return r
+
+
+@nb.njit(cache=True)
+def flagged_into(
+    kind: KindRule,
+    day: int,
+    delay_days: int,
+    actors: np.ndarray,
+    subjects: Subjects,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[int, int, int]:
+    """The records made on `day` of the attempts of `actors` flagged the day before
+    (posts the speech department screens, attempts at the activities record kinds come
+    from; one entry per attempt) about the len(subjects.list_mask) subjects: observed_into
+    on `day - 1` (the attempts' day). Returns (how many records, their day, the day they
+    take effect: `delay_days` after the attempt, and no earlier than `day`)."""
+    n = len(subjects.list_mask)
+    m = observed_into(kind, day - 1, actors, n, subjects.subject_class, out)
+    return m, day - 1, max(day - 1 + delay_days, day)
+
+
+def observe_flagged(
+    kinds: RecordKinds,
+    k: int,
+    day: int,
+    actors: np.ndarray,
+    view: SubjectView,
+    key: np.uint64,
+) -> RecordBatch:
+    """Records of kind k made on `day` of the attempts of `actors` flagged the day
+    before (see flagged_into; draws from stream `key`)."""
+    none = np.zeros(0, np.uint8)
+    classes = view.subject_class if view.subject_class is not None else NO_SUBJECT_CLASSES
+    subjects = Subjects(view.list_mask, view.black_bits, none, none, classes)
+    m = len(actors)
+    out = (np.empty(m, np.int32), np.empty(m, np.int32), np.empty(m, np.bool_))
+    r, seen, effective = flagged_into(
+        kinds.rule(k, key, 1.0), day, int(kinds.delay_days[k]), actors, subjects, out
+    )
+    return RecordBatch(
+        kind=k,
+        day=seen,
+        effective_day=effective,
+        subject=out[0][:r],
+        actor=out[1][:r],
+        erroneous=out[2][:r],
+    )
 
 
 @nb.njit(cache=True)
