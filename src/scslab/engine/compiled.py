@@ -5,7 +5,8 @@ each a few microseconds whatever the number of agents, so that for a small city 
 fixed cost is most of the run. Scenarios within what is run here (departments writing
 records about residents, with reporting delays; the points score with drift,
 association penalties and record expiry; lists triggered by scores or records;
-residents' activities resolved against the measures and rewards; inert enterprises)
+residents' activities resolved against the measures and rewards; chilling and income
+lost to blocked attempts; inert enterprises)
 run their days in one compiled loop that calls the model's own kernels in the order of
 the steps (engine/steps.py), on the run's own state, with the same random streams:
 
@@ -19,6 +20,7 @@ the steps (engine/steps.py), on the run's own state, with the same random stream
                   count_changes                                (listcounts.py)
     due process   count_wrongful_days (per-agent tables only)  (engine/trail.py)
     activities    activities_day                               (engine/compiled_acts.py)
+    behaviour     behaviour_day                                (behaviour.py)
     collectors    _collect_lists or recount_lists; tally_days  (collectors.py, tally.py)
 
 so that a run gives the same tables bit for bit either way (tests/test_compiled.py);
@@ -31,14 +33,8 @@ turns into seconds per phase for the manifest.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
-
 import numba as nb
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
 from scslab.engine.collectors import _collect_lists, recount_lists
 from scslab.engine.compiled_acts import activities_day
@@ -54,12 +50,14 @@ from scslab.engine.containers import (
     ScoreArrays,
     ScoreTable,
 )
+from scslab.engine.cycles import cycle_count as _cycles
 from scslab.engine.growth import grow as _grow
 from scslab.engine.growth import grow_changes, grow_log, grow_queue
 from scslab.engine.listcounts import count_changes
 from scslab.engine.tally import tally_days
 from scslab.engine.trail import count_wrongful_days
-from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
+from scslab.model.behaviour import behaviour_day
+from scslab.model.containers import Behaviour, ByGroup, ChangeColumns, DailyRules, Listings, Points
 from scslab.model.departments import KindRule, Subjects, candidate_count, records_into
 from scslab.model.lists import (
     ENTRY,
@@ -76,20 +74,6 @@ from scslab.model.records import ACTIVE, PENDING, take_effective_into
 from scslab.model.scoring import decay_error_points, drift, hold_at_base
 
 N_PHASES = 7  # engine/steps.py's PHASES, in order
-
-
-@intrinsic
-def _read_cycle_counter(typingctx: Any) -> Any:
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        fnty = ir.FunctionType(ir.IntType(64), [])
-        fn = builder.module.declare_intrinsic("llvm.readcyclecounter", fnty=fnty)
-        return builder.call(fn, [])
-
-    return types.int64(), codegen
-
-
-_cycles = cast(Callable[[], int], _read_cycle_counter)
-"""_cycles() in a numba kernel: the processor's cycle counter (differences are cycles)."""
 
 
 @nb.njit(cache=True, inline="always")
@@ -115,6 +99,7 @@ def run_days(
     acts: ActTable,
     act_arrays: ActArrays,
     grown: Grown,
+    behaviour: Behaviour,
     cycles: np.ndarray,
 ) -> Grown:
     """Days first_day to last_day - 1 of the engine's loop for a scenario without
@@ -264,6 +249,8 @@ def run_days(
     risen = np.empty(1024, np.int64)  # subjects whose score records raised today
     n_risen = 0
     n_acts = len(acts.lam)
+    no_shares = np.zeros(0)
+    chilling = behaviour.chilling_self > 0.0 or behaviour.chilling_contacts > 0.0
     enlisting = False
     for k in range(len(list_bits)):
         enlisting |= list_bits[k] != 0
@@ -402,6 +389,7 @@ def run_days(
         # lists: entries by the day's records, then score rules and exits of the agents
         # that may change
         touched = no_ids
+        newly_black = no_ids
         if n_lists:
             n_out = 0
             visit = listed
@@ -505,6 +493,7 @@ def run_days(
                     is_black[t] = (now & black_bits) != 0
                     was_black[t] = ((now ^ toggles[t]) & black_bits) != 0
                 listed = update_members(listed, touched, now_member)
+                newly_black = touched[is_black & ~was_black]
                 count_listed_contacts(
                     touched,
                     was_black,
@@ -516,8 +505,9 @@ def run_days(
         t4 = _cycles()
         cycles[3] += t4 - t3
         # activities: attempts resolved against the measures and rewards
+        blocked, lost = no_ids, no_shares
         if n_acts:
-            high = activities_day(
+            high, blocked, lost = activities_day(
                 day,
                 acts,
                 act_arrays,
@@ -533,6 +523,12 @@ def run_days(
         n_risen = 0
         t5 = _cycles()
         cycles[4] += t5 - t4
+        # behaviour: chilling after penalties, income lost to blocked attempts
+        if chilling or len(blocked):
+            by_group = ByGroup(values[day], cell, groups_indptr, groups_of_cell)
+            behaviour_day(day, behaviour, day_kinds, subjects, newly_black, blocked, lost, by_group)
+        t6 = _cycles()
+        cycles[5] += t6 - t5
         # collectors: list counts into the day's row, the scores kept for tally_days()
         if incremental:
             for ids in (touched, error_ids[:n_error_ids]):
@@ -575,7 +571,7 @@ def run_days(
             values[day, :, enrolled_col] = enrolled
         if tally_each_day:
             tally_days(day, snapshots[row : row + 1], tally)
-        cycles[6] += _cycles() - t5
+        cycles[6] += _cycles() - t6
     if keep and last_day > first_day:
         spare = given_spare
         spare[:] = score

@@ -4,6 +4,7 @@ loop's activities step (engine/steps.py) calls, in its order:
 
     whom measures may reach   keep_high (attempts.py) or reached_scan (measures.py)
     their attempts            draw_reached_rows (activities.py)
+    chilled propensities      bring (behaviour.py)
     everyone else's           others_by_cell, count_others (attempts.py)
     outcomes                  resolve (measures.py), count_done (attempts.py)
 
@@ -19,6 +20,7 @@ import numpy as np
 from scslab.engine.containers import ActArrays, ActTable
 from scslab.model.activities import draw_reached_rows
 from scslab.model.attempts import count_done, count_others, keep_high, others_by_cell
+from scslab.model.behaviour import bring
 from scslab.model.containers import Measures, Outcomes, Reachable, Standing
 from scslab.model.lists import update_members
 from scslab.model.measures import reached_scan, resolve
@@ -37,16 +39,21 @@ def activities_day(
     high: np.ndarray,
     risen: np.ndarray,
     row: np.ndarray,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The residents' activities on `day` (their order is the general loop's), counted
     into row [groups, metrics] (the day's row; its activity columns zero); returns the
     set of residents whose score opens a green channel (acts.keep_high: `high`, kept
-    from the subjects whose score records raised today, `risen`; else as it came).
+    from the subjects whose score records raised today, `risen`; else as it came), and
+    the blocked attempts at activities with an income loss (ids, one per attempt, in
+    the activities' order) with the share of income each loses.
     mask, wrongful: the residents' lists; cell: each one's collector cell; listed: the
-    ids on some list (increasing)."""
+    ids on some list (increasing). Monitored activities are attempted by the residents
+    present less what chilling takes off their propensities (arrays.chill's deficits,
+    brought to `day`)."""
     n_acts = len(acts.lam)
+    blocked, lost = np.zeros(0, np.int64), np.zeros(0)
     if n_acts == 0:
-        return high
+        return high, blocked, lost
     # whom the measures and rewards of some domain may reach
     if acts.keep_high:
         high = keep_high(high, risen, score, acts.green)
@@ -60,11 +67,15 @@ def activities_day(
     standing = Standing(cell, mask, wrongful, arrays.rep_mask, arrays.rep_wrongful, score)
     no_rate = np.zeros(n_cells)
     others = np.zeros(n_cells, np.int64)
+    present = acts.size
+    if acts.chilled.any():
+        bring(arrays.chill, day)
+        present = acts.size - arrays.chill.deficit.reshape(acts.size.shape)
     for a in range(n_acts):
         slot = acts.slot[a]
         rate = reached.rate[slot] if slot >= 0 else no_rate
         others_by_cell(
-            acts.size,
+            present if acts.chilled[a] else acts.size,
             acts.class_bits[a],
             acts.lam[a],
             acts.mults[a],
@@ -95,7 +106,10 @@ def activities_day(
         )
         out_blocked = np.empty(len(attempts), np.int64)
         out_done = np.empty(len(attempts), np.int64)
-        _, n_done = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
+        n_blocked, n_done = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
+        if acts.income_loss[a] > 0.0 and n_blocked:
+            blocked = np.concatenate((blocked, out_blocked[:n_blocked]))
+            lost = np.concatenate((lost, np.full(n_blocked, acts.income_loss[a])))
         if acts.posts[a] >= 0 and n_done:
             count_done(acc, cell, out_done[:n_done], acts.posts[a])
     # the day's counts into the groups' rows, cell by cell in each group's order
@@ -107,4 +121,4 @@ def activities_day(
     for c in range(n_cells):
         for col in acts.sum_cols:
             acc[c, col] = 0.0
-    return high
+    return high, blocked, lost

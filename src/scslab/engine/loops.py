@@ -35,7 +35,7 @@ from scslab.engine.containers import (
     TallyArgs,
 )
 from scslab.engine.state import HIST_LO, RunState
-from scslab.engine.steps import PHASES, STEPS, Today, finish_collect
+from scslab.engine.steps import PHASES, STEPS, Today, behaviour_rules, finish_collect
 from scslab.engine.tally import tally_days
 from scslab.model.activities import ELIGIBLE_CLASSES, _reach_rules
 from scslab.model.departments import (
@@ -108,6 +108,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     r = pop.residents
     kind_table, score_table, list_table = _rule_tables(st)
     act_table = _act_table(st)
+    behaviour = behaviour_rules(st)
     if st.high_scores is not None and scorer.track_risen:
         scorer.take_risen()  # (taken each day by the activities)
     max_mult = kind_table.max_mult
@@ -257,6 +258,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
             if first > start and st.apply_timeline(first):
                 kind_table, score_table, list_table = _rule_tables(st)
                 act_table = _act_table(st)
+                behaviour = behaviour_rules(st)
                 if st.high_scores is not None:  # (a timeline may have made it anew)
                     grown = grown._replace(high=st.high_scores.ids)
                 score_arrays = score_arrays._replace(unenrolled=st.unenrolled)
@@ -294,6 +296,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 act_table,
                 act_arrays,
                 grown,
+                behaviour,
                 cycles,
             )
             if st.high_scores is not None:
@@ -425,7 +428,7 @@ def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
 
 def _act_table(st: RunState) -> ActTable:
     """The residents' activities as compiled days run them, from the rules as they are
-    now (engine/support.py: no enterprises' activities, flags, responses or chilling)."""
+    now (engine/support.py: no enterprises' activities, flags or responses)."""
     acts, res = st.activities, st.res
     if len(acts) == 0 and _NO_ACTIVITIES:  # (the same whatever the run: nothing is read)
         return _NO_ACTIVITIES[0]
@@ -485,6 +488,8 @@ def _act_table(st: RunState) -> ActTable:
         groups.indptr.astype(np.int64),
         groups.indices.astype(np.int64),
         np.unique(counted[counted >= 0]).astype(np.int64),
+        acts.chilled,
+        acts.income_loss,
     )
     if len(acts) == 0:
         _NO_ACTIVITIES.append(table)

@@ -6,9 +6,9 @@ Compiled days (engine/compiled.py) run the residents' core: records from behavio
 (with reporting delays), the points score (drift, association penalties, expiry, a
 rollout), lists triggered by scores or records, and residents' activities against the
 measures and rewards of residents' lists (blocks, delays, green channels by list or by
-grade); enterprises too where nothing reaches them. The rest is named here, one reason
-per feature: due process, chilling, income feedback (income lost to blocks, income-
-sensitive records), records from posts or activities, list responses (attempt
+grade), with chilling and income lost to blocked attempts; enterprises too where
+nothing reaches them. The rest is named here, one reason per feature: due process,
+income-sensitive records, records from posts or activities, list responses (attempt
 multipliers, avoidance, learning), enterprises' activities, lists, records and score,
 and measures of enterprise lists (which reach legal representatives)."""
 
@@ -31,8 +31,6 @@ def unsupported(scenario: Scenario) -> list[str]:
     if scenario.due_process is not None:
         why.append("due_process")
     beh = scenario.behaviour
-    if beh.chilling_self > 0 or beh.chilling_contacts > 0:
-        why.append("chilling (behaviour.chilling_self, chilling_contacts)")
     for dept_name, dept in scenario.departments.items():
         for kind_name, kind in dept.records.items():
             where = f"departments.{dept_name}.records.{kind_name}"
@@ -69,8 +67,6 @@ def _activities(scenario: Scenario) -> list[str]:
     for name, act in scenario.activities.items():
         if act.subject != "resident":
             why.append(f"activities.{name}.subject: enterprise")
-        if act.income_loss_if_blocked > 0:
-            why.append(f"activities.{name}.income_loss_if_blocked (income feedback)")
     for name, m in scenario.measures.items():
         if m.responds():
             why.append(f"measures.{name}: attempt_multiplier, avoidance or learning")
