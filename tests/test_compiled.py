@@ -293,14 +293,15 @@ RUN = {
     "behaviour.deterrence_elasticity", "behaviour.reference_coverage", "outputs.scores",
     "behaviour.chilling_self", "behaviour.chilling_contacts", "behaviour.chilling_half_life_days",
     "behaviour.income_recovery_half_life_days", "behaviour.min_income_factor",
+    "behaviour.default_risk_elasticity", "departments.*.records.*.income_sensitive",
 }  # fmt: skip
 REFUSED = {
     "population.enterprises_per_resident", "population.individual_businesses_per_resident",
     "departments.*.records.*.subject",
-    "departments.*.records.*.source", "departments.*.records.*.income_sensitive",
+    "departments.*.records.*.source",
     "departments.*.records.*.activity", "departments.*.records.*.probability_per_attempt",
     "lists.*.subject", "activities.", "due_process.",
-    "behaviour.default_risk_elasticity", "corporate_scoring.",
+    "corporate_scoring.",
 }  # fmt: skip
 NO_EFFECT = {
     # posts only (refused by source)
@@ -352,7 +353,7 @@ def test_every_scenario_key_is_run_refused_or_without_effect() -> None:
     refused = unsupported(load_scenario("beijing-2018"))
     for family in ("enterprises", "subject: enterprise", "source: posts"):
         assert any(family in w for w in refused), family
-    for family in ("income_sensitive", "activities", "due_process"):
+    for family in ("activities", "due_process"):
         assert any(family in w for w in refused), family
 
 
@@ -613,3 +614,30 @@ def test_chilling_and_income_lost_to_blocks_run_compiled(agents: bool) -> None:
     unchilled = Simulation(calm, seed=3, residents=3000, days=60, agents=agents)
     unchilled.results = unchilled.run()  # type: ignore[attr-defined]
     assert city_sum(compiled, "posts") < city_sum(unchilled, "posts")
+
+
+def test_income_sensitive_records_run_compiled() -> None:
+    """Finance records (income-sensitive, elasticity 2) come far more often to residents
+    whose income blocked attempts cut: the same tables on both loops."""
+    loss = {
+        f"activities.{a}.income_loss_if_blocked": 0.9
+        for a in ("apply_for_public_job", "post_online")
+    }
+    scenario = with_activities(
+        **loss,
+        **{
+            "departments.finance.records.finance.income_sensitive": True,
+            "behaviour.default_risk_elasticity": 2.0,
+            "behaviour.min_income_factor": 0.05,
+        },
+    )
+    assert unsupported(scenario) == []
+    general, compiled = both(scenario, seed=5, residents=3000, days=60, agents=True)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    tables = compiled.results.tables  # type: ignore[attr-defined]
+    shocked = tables["residents"]["income_shocks"].to_numpy() > 0
+    records = tables["records"]
+    finance = records.loc[records["kind"] == "finance", "subject"].to_numpy()
+    assert 0 < shocked.mean() < 0.2
+    assert shocked[finance].mean() > 5 * shocked.mean()

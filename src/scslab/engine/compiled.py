@@ -5,8 +5,8 @@ each a few microseconds whatever the number of agents, so that for a small city 
 fixed cost is most of the run. Scenarios within what is run here (departments writing
 records about residents, with reporting delays; the points score with drift,
 association penalties and record expiry; lists triggered by scores or records;
-residents' activities resolved against the measures and rewards; chilling and income
-lost to blocked attempts; inert enterprises)
+residents' activities resolved against the measures and rewards; chilling, income lost
+to blocked attempts and income-sensitive records; inert enterprises)
 run their days in one compiled loop that calls the model's own kernels in the order of
 the steps (engine/steps.py), on the run's own state, with the same random streams:
 
@@ -218,7 +218,7 @@ def run_days(
     band_lo, band_hi = stay[0, 0], stay[0, 1]  # the score band: no score rule holds
     n = len(mask)
     n_lists = len(rule)
-    residents = Subjects(mask, black_bits, income_decile, migrant, subject_class)
+    residents = Subjects(mask, black_bits, income_decile, migrant, subject_class, behaviour.income)
     listings = Listings(mask, wrongful, extended, released, repaired, until, true_until)
     daily_rules = DailyRules(
         rule, threshold, extension, extension_probability, daily_compliance, list_key
@@ -272,6 +272,7 @@ def run_days(
                 eligible[k] if restricted[k] else no_classes,
                 coverage[k],
                 error_rate[k],
+                behaviour.income_elasticity[k],
             )
             written = (
                 records.subject[n_records:],

@@ -373,7 +373,7 @@ def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
         migrant=r.migrant,
         list_mask=res.list_state.mask,
         black_bits=lists.black_bits,
-        income_factor_of=None,
+        income=None,
         income_factor_floor=st.scenario.behaviour.min_income_factor,
         subject_class=st.subject_class,
     )

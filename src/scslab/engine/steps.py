@@ -79,7 +79,7 @@ def departments(st: RunState, day: int) -> None:
             migrant=pop.residents.migrant,
             list_mask=st.res.list_state.mask,
             black_bits=st.res.lists.black_bits,
-            income_factor_of=lambda ids: st.income.at(ids, day),
+            income=st.income.arrays,
             income_factor_floor=beh.min_income_factor,
             subject_class=st.subject_class,
         ),
@@ -89,7 +89,7 @@ def departments(st: RunState, day: int) -> None:
             migrant=None,
             list_mask=st.ent.list_state.mask,
             black_bits=st.ent.lists.black_bits,
-            income_factor_of=None,
+            income=None,
             income_factor_floor=1.0,
         ),
     )

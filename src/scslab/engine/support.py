@@ -6,9 +6,9 @@ Compiled days (engine/compiled.py) run the residents' core: records from behavio
 (with reporting delays), the points score (drift, association penalties, expiry, a
 rollout), lists triggered by scores or records, and residents' activities against the
 measures and rewards of residents' lists (blocks, delays, green channels by list or by
-grade), with chilling and income lost to blocked attempts; enterprises too where
-nothing reaches them. The rest is named here, one reason per feature: due process,
-income-sensitive records, records from posts or activities, list responses (attempt
+grade), with chilling, income lost to blocked attempts and income-sensitive records;
+enterprises too where nothing reaches them. The rest is named here, one reason per
+feature: due process, records from posts or activities, list responses (attempt
 multipliers, avoidance, learning), enterprises' activities, lists, records and score,
 and measures of enterprise lists (which reach legal representatives)."""
 
@@ -30,7 +30,6 @@ def unsupported(scenario: Scenario) -> list[str]:
     why += _activities(scenario)
     if scenario.due_process is not None:
         why.append("due_process")
-    beh = scenario.behaviour
     for dept_name, dept in scenario.departments.items():
         for kind_name, kind in dept.records.items():
             where = f"departments.{dept_name}.records.{kind_name}"
@@ -38,8 +37,6 @@ def unsupported(scenario: Scenario) -> list[str]:
                 why.append(f"{where}.subject: enterprise")
             if kind.source != "behaviour":
                 why.append(f"{where}.source: {kind.source}")
-            if kind.income_sensitive and beh.default_risk_elasticity > 0:
-                why.append(f"{where}.income_sensitive (with behaviour.default_risk_elasticity)")
     for list_name, rules in scenario.lists.items():
         if rules.subject != "resident":
             why.append(f"lists.{list_name}.subject: enterprise")

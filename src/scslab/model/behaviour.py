@@ -33,6 +33,15 @@ def factor_at(factor: Recovery, i: int, day: int) -> float:
 
 
 @nb.njit(cache=True)
+def _factors_at(factor: Recovery, ids: np.ndarray, day: int) -> np.ndarray:
+    """The factors of `ids` on `day` (float64)."""
+    out = np.empty(len(ids))
+    for j in range(len(ids)):
+        out[j] = factor_at(factor, ids[j], day)
+    return out
+
+
+@nb.njit(cache=True)
 def bring(factor: Recovery, day: int) -> None:
     """The tracked groups' deficits decayed to `day` (in place; none tracked: nothing)."""
     gap = day - factor.deficit_day[0]
@@ -180,13 +189,9 @@ class Recovering:
         return self._deficit
 
     def at(self, ids: np.ndarray, day: int) -> np.ndarray:
-        """The factors of `ids` on `day` (float64, 1 = untouched)."""
-        value = self.value[ids].astype(np.float64)
-        hit = np.flatnonzero(value < 1.0)  # most agents were never shocked
-        if len(hit):
-            gap = day - self.since[ids[hit]].astype(np.float64)
-            value[hit] = 1.0 - (1.0 - value[hit]) * np.exp(-self.rate * gap)
-        return value
+        """The factors of `ids` on `day` (float64, 1 = untouched), as the kernels read
+        them (factor_at)."""
+        return _factors_at(self.arrays, ids, day)
 
     def all_at(self, day: int) -> np.ndarray:
         """The factors of every agent on `day` (float32)."""
