@@ -201,13 +201,3 @@ class Recovering:
     def shock(self, ids: np.ndarray, day: int, share: float) -> None:
         """Cut the factor of each id (repeats compound) by `share` on `day`."""
         shock(self.arrays, ids, day, share)
-
-
-def contacts_of_many(indptr: np.ndarray, indices: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Everyone who counts one of `ids` as a contact (with repeats)."""
-    if len(ids) == 0:
-        return np.zeros(0, np.int32)
-    starts, ends = indptr[ids], indptr[ids + 1]
-    lengths = ends - starts
-    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-    return indices[np.arange(lengths.sum()) + offsets]
