@@ -129,9 +129,9 @@ def test_accepted_is_the_thinning_rule(with_income: bool, residents: bool) -> No
     if not residents:
         decile, migrant = np.zeros(0, np.uint8), np.zeros(0, bool)
     none = (np.zeros(0, bool), np.zeros(0, np.uint8))  # no eligibility
-    subjects = Subjects(mask, 0b10, decile, migrant.view(np.uint8), none[1], income.arrays)
+    subjects = Subjects(mask, 0b10, decile, migrant.view(np.uint8), none[1])
     kind = KindRule(np.uint64(0), 5.0, 1.7, deciles, 1.3, none[0], 1.0, 0.0, elasticity)
-    got = _accepted(cand, u, subjects, kind, 9)
+    got = _accepted(cand, u, subjects, kind, income.arrays, 9)
     mult = np.where((mask[cand] & 0b10) != 0, 1.7, 1.0)
     if residents:
         mult *= deciles[decile[cand]]
@@ -165,9 +165,9 @@ def test_records_into_writes_the_records_of_the_three_steps(
     for day in range(40):
         mean = n * 0.01 * max_mult
         cand, u = candidates(key, day, n, mean, max_mult)
-        subjects = Subjects(mask, 0b10, decile, migrant, elig[1], income.arrays)
+        subjects = Subjects(mask, 0b10, decile, migrant, elig[1])
         kind = KindRule(key, max_mult, 1.7, deciles, 1.4, elig[0], coverage, error_rate, 0.5)
-        actors = _accepted(cand, u, subjects, kind, day)
+        actors = _accepted(cand, u, subjects, kind, income.arrays, day)
         if restricted:
             assert elig[0][classes[actors]].all()
         expect = observed(kind, day, actors, n, elig[1])
@@ -176,7 +176,7 @@ def test_records_into_writes_the_records_of_the_three_steps(
         most = candidate_count(key, day, mean)
         assert most == len(cand)
         out = (np.full(most, -1, np.int32), np.full(most, -1, np.int32), np.ones(most, bool))
-        got = records_into(kind, day, most, subjects, out)
+        got = records_into(kind, day, most, subjects, income.arrays, out)
         assert got == len(expect[0])
         for column, want in zip(out, expect, strict=True):
             assert column[:got].tolist() == want.tolist()

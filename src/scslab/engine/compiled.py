@@ -218,7 +218,7 @@ def run_days(
     band_lo, band_hi = stay[0, 0], stay[0, 1]  # the score band: no score rule holds
     n = len(mask)
     n_lists = len(rule)
-    residents = Subjects(mask, black_bits, income_decile, migrant, subject_class, behaviour.income)
+    residents = Subjects(mask, black_bits, income_decile, migrant, subject_class)
     listings = Listings(mask, wrongful, extended, released, repaired, until, true_until)
     daily_rules = DailyRules(
         rule, threshold, extension, extension_probability, daily_compliance, list_key
@@ -279,7 +279,7 @@ def run_days(
                 records.actor[n_records:],
                 records.erroneous[n_records:],
             )
-            m = records_into(kind, day, most, residents, written)
+            m = records_into(kind, day, most, residents, behaviour.income, written)
             for r in range(n_records, n_records + m):  # (a loop: no views made)
                 records.day[r] = day
                 records.effective_day[r] = day + kind_delay[k]

@@ -60,7 +60,6 @@ class Subjects(NamedTuple):
     income_decile: np.ndarray  # uint8, 0 = poorest
     migrant: np.ndarray  # uint8, 1 = no local hukou
     subject_class: np.ndarray  # uint8, eligibility class (resident_classes)
-    income: Recovery  # each subject's income factor (behaviour.Recovering; empty: none)
 
 
 NO_INCOME = Recovering(0, 1.0).arrays
@@ -362,10 +361,12 @@ def draw_behaviour(
         none if view.income_decile is None else view.income_decile,
         none if view.migrant is None else view.migrant.view(np.uint8),
         none if view.subject_class is None else view.subject_class,
-        NO_INCOME if view.income is None else view.income,
     )
     elasticity = default_risk_elasticity if feedback and view.income is not None else 0.0
-    return _accepted(cand, u, subjects, kinds.rule(k, key, max_mult, elasticity), day)
+    rule = kinds.rule(k, key, max_mult, elasticity)
+    return _accepted(
+        cand, u, subjects, rule, NO_INCOME if view.income is None else view.income, day
+    )
 
 
 @nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
@@ -381,12 +382,10 @@ def _multiplier(i: int, subjects: Subjects, kind: KindRule) -> float:
 
 
 @nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
-def _income_multiplier(i: int, subjects: Subjects, kind: KindRule, day: int) -> float:
-    """Subject i's rate multiplier from the income feedback on `day`: its income factor
-    to the power -kind.income_elasticity (1 without feedback)."""
-    if kind.income_elasticity <= 0.0:
-        return 1.0
-    return factor_at(subjects.income, i, day) ** (-kind.income_elasticity)
+def _income_multiplier(i: int, income: Recovery, kind: KindRule, day: int) -> float:
+    """Subject i's rate multiplier from the income feedback on `day` (kinds with an
+    income elasticity only): its income factor to the power -kind.income_elasticity."""
+    return factor_at(income, i, day) ** (-kind.income_elasticity)
 
 
 @nb.njit(cache=True)
@@ -395,23 +394,28 @@ def _accepted(
     u: np.ndarray,
     subjects: Subjects,
     kind: KindRule,
+    income: Recovery,
     day: int,
 ) -> np.ndarray:
     """The candidates cand[j] accepted by thinning: u[j] (uniform on [0, max multiplier))
     below the candidate's rate multiplier (blacklisted, income decile, migrant: each left
-    out when its array is empty; the income feedback of `day`, with the kind's
-    elasticity); none whose class subject_class[i]
+    out when its array is empty; the income feedback of `day`, the subject's `income`
+    factor to the power -kind.income_elasticity, when that is above 0); none whose class
+    subject_class[i]
     the kind's `eligible` (bool by class; empty: anyone) leaves out. Reads only the
     kind's multipliers and eligibility."""
     out = np.empty(len(cand), np.int64)
     m = 0
     eligible, subject_class = kind.eligible, subjects.subject_class
     restricted = len(eligible) > 0
+    feedback = kind.income_elasticity > 0.0
     for j in range(len(cand)):
         i = cand[j]
         if restricted and not eligible[subject_class[i]]:
             continue  # (its rate multiplier is 0: never accepted)
-        mult = _multiplier(i, subjects, kind) * _income_multiplier(i, subjects, kind, day)
+        mult = _multiplier(i, subjects, kind)
+        if feedback:
+            mult *= _income_multiplier(i, income, kind, day)
         if u[j] < mult:
             out[m] = i
             m += 1
@@ -420,13 +424,12 @@ def _accepted(
 
 @nb.njit(cache=True)
 def records_into(
-    kind: KindRule, day: int, n_candidates: int, subjects: Subjects, out: tuple
+    kind: KindRule, day: int, n_candidates: int, subjects: Subjects, income: Recovery, out: tuple
 ) -> int:
-    """observed(_accepted(candidates(...))), about the
-    len(subjects.list_mask) subjects, written into out = (subject, actor, erroneous)
-    (each at least n_candidates long, the day's candidate_count) with nothing
-    allocated: the same draws, the same records. Returns how many records were
-    written."""
+    """observed(_accepted(candidates(...))) about the len(subjects.list_mask) subjects
+    with their `income` factors, written into out = (subject, actor, erroneous) (each
+    at least n_candidates long, the day's candidate_count) with nothing allocated: the
+    same draws, the same records. Returns how many records were written."""
     subject, actor, erroneous = out
     key, max_mult = kind.key, kind.max_mult
     eligible, subject_class = kind.eligible, subjects.subject_class
@@ -434,11 +437,14 @@ def records_into(
     accepted = 0
     r = 0
     restricted = len(eligible) > 0
+    feedback = kind.income_elasticity > 0.0
     for j in range(n_candidates):
         i, u = _candidate(key, day, j, n, max_mult)
         if restricted and not eligible[subject_class[i]]:
             continue  # (its rate multiplier is 0: never accepted)
-        mult = _multiplier(i, subjects, kind) * _income_multiplier(i, subjects, kind, day)
+        mult = _multiplier(i, subjects, kind)
+        if feedback:
+            mult *= _income_multiplier(i, income, kind, day)
         if u < mult:
             seen, named, err = _observation(kind, day, accepted, i, n, subject_class)
             accepted += 1
