@@ -97,7 +97,9 @@ def test_monitored_activities_follow_propensity(
     value[: n // 2] = 0.25  # chilled on day 0, recovering with a half-life of 180 days
     since = np.zeros(n, np.int16)
     rate = float(np.log(2) / 180)
-    chill = Recovery(value, since, rate, 0.0, np.zeros(0, np.int16), np.zeros(0))
+    chill = Recovery(
+        value, since, rate, 0.0, np.zeros(0, np.int16), np.zeros(0), np.zeros(1, np.int64)
+    )
     ids = np.concatenate(
         [draw_attempts(rules, a, n, None, chill, stream_key(2, "p"), d) for d in range(20)]
     )

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scslab.model.behaviour import Recovering, contacts_of_many
+from scslab.model.behaviour import Recovering, behaviour_day
+from scslab.model.containers import Behaviour, ByGroup
 
 
 def test_recovery_half_life() -> None:
@@ -20,11 +21,31 @@ def test_recovery_half_life() -> None:
     assert r.at(np.array([1]), 15)[0] == pytest.approx(0.2)  # floored
 
 
-def test_contacts_of_many() -> None:
-    indptr = np.array([0, 2, 2, 5])
+def test_behaviour_day_chills_the_penalised_and_their_contacts_and_cuts_income() -> None:
+    """Residents 2 (a penalising record) and 0 (newly blacklisted) lose 0.5 of their
+    propensity; those who count them as contacts (0, 1, 2 of 2; 1, 2 of 0) 0.1 each time;
+    the blocked residents (3 twice) lose income, kept per resident and counted by cell."""
+    chill, income = Recovering(4, 10.0), Recovering(4, 10.0, floor=0.2)
+    chill.track(np.zeros(4, np.int16), 1)
+    indptr = np.array([0, 2, 2, 5, 5])
     indices = np.array([1, 2, 0, 1, 2], np.int32)
-    assert list(contacts_of_many(indptr, indices, np.array([2, 0]))) == [0, 1, 2, 1, 2]
-    assert len(contacts_of_many(indptr, indices, np.array([], np.int64))) == 0
+    first, shocks = np.full(4, -1, np.int16), np.zeros(4, np.int16)
+    beh = Behaviour(
+        0.5, 0.1, np.array([False, True]), np.zeros(2), chill.arrays, income.arrays,
+        first, shocks, indptr, indices, 2,
+    )  # fmt: skip
+    row = np.zeros((2, 3))
+    counts = ByGroup(row, np.array([0, 0, 1, 1]), np.arange(3), np.arange(2))
+    behaviour_day(
+        5, beh, np.array([0, 1, 0], np.uint8), np.array([1, 2, 3], np.int32),
+        np.array([0], np.int64), np.array([3, 1, 3], np.int64), np.array([0.5, 0.1, 0.5]),
+        counts,
+    )  # fmt: skip
+    assert chill.at(np.arange(4), 5) == pytest.approx([0.45, 0.81, 0.5 * 0.9**2, 1.0])
+    assert chill.deficits(5)[0] == pytest.approx(4 - chill.at(np.arange(4), 5).sum())
+    assert income.at(np.arange(4), 5) == pytest.approx([1.0, 0.9, 1.0, 0.25])
+    assert first.tolist() == [-1, 5, -1, 5] and shocks.tolist() == [0, 1, 0, 2]
+    assert row[:, 2].tolist() == [1.0, 2.0]
 
 
 @settings(max_examples=30, deadline=None)

@@ -248,13 +248,13 @@ def test_other_scenarios_are_refused_by_name() -> None:
     assert unsupported(load_scenario(str(SCS_REF))) == []
     why = unsupported(load_scenario("beijing-2018"))
     assert any("activities" in w for w in why) and any("enterprises" in w for w in why)
-    chilled = core(**{"behaviour.chilling_self": 0.1})
-    assert unsupported(chilled) == ["chilling (behaviour.chilling_self, chilling_contacts)"]
-    with pytest.raises(ValueError, match=r"chilling \(behaviour\.chilling_self"):
-        Simulation(chilled, engine="compiled")
-    assert Simulation(chilled).engine_used == "general"  # auto falls back
+    refused = core(**{"due_process": {}})
+    assert unsupported(refused) == ["due_process"]
+    with pytest.raises(ValueError, match=r"due_process"):
+        Simulation(refused, engine="compiled")
+    assert Simulation(refused).engine_used == "general"  # auto falls back
     with pytest.raises(ValueError, match="engine: must be one of"):
-        Simulation(chilled, engine="fast")
+        Simulation(refused, engine="fast")
 
 
 def test_auto_takes_compiled_days_at_any_size() -> None:
@@ -294,19 +294,20 @@ RUN = {
     "lists.*.trigger.score_at_least", "lists.*.trigger.grade_at_most",
     "lists.*.trigger.grade_at_least",
     "behaviour.deterrence_elasticity", "behaviour.reference_coverage", "outputs.scores",
+    "behaviour.chilling_self", "behaviour.chilling_contacts", "behaviour.chilling_half_life_days",
+    "behaviour.income_recovery_half_life_days", "behaviour.min_income_factor",
+    "behaviour.default_risk_elasticity", "departments.*.records.*.income_sensitive",
 }  # fmt: skip
 REFUSED = {
     "population.enterprises_per_resident", "population.individual_businesses_per_resident",
-    "departments.*.records.*.subject", "departments.*.records.*.income_sensitive",
-    "lists.*.subject", "activities.", "due_process.", "behaviour.chilling_self",
-    "behaviour.chilling_contacts", "behaviour.default_risk_elasticity", "corporate_scoring.",
+    "departments.*.records.*.subject", "lists.*.subject", "activities.", "due_process.",
+    "corporate_scoring.",
 }  # fmt: skip
 NO_EFFECT = {
     # legal representatives are drawn for market entities (refused)
     "population.legal_rep_poorest_to_richest",
-    # measures and rewards act on activities (refused); so do chilling and income
-    "measures.", "rewards.", "behaviour.chilling_half_life_days",
-    "behaviour.income_recovery_half_life_days", "behaviour.min_income_factor",
+    # measures and rewards act on activities (refused)
+    "measures.", "rewards.",
 }  # fmt: skip
 
 
@@ -350,9 +351,8 @@ def test_every_scenario_key_is_run_refused_or_without_effect() -> None:
     refused = unsupported(load_scenario("beijing-2018"))
     for family in ("enterprises", "subject: enterprise"):
         assert any(family in w for w in refused), family
-    for family in ("income_sensitive", "activities", "due_process"):
+    for family in ("activities", "due_process"):
         assert any(family in w for w in refused), family
-    assert any(w.startswith("chilling") for w in refused)
 
 
 def test_many_changes_errors_and_records_in_one_day(monkeypatch) -> None:
@@ -684,16 +684,66 @@ def test_records_from_posts_and_activities_run_compiled(agents: bool) -> None:
 
 
 def test_activities_that_compiled_days_do_not_run_are_named() -> None:
-    """Chilling, income lost to blocks and enterprises' activities keep the general
-    loop, each named."""
-    act = "activities.apply_for_loan"
-    why = unsupported(
-        with_activities(
-            **{
-                "behaviour.chilling_self": 0.3,
-                f"{act}.income_loss_if_blocked": 0.1,
-            }
-        )
+    """Enterprises' activities keep the general loop, each named."""
+    why = unsupported(load_scenario("beijing-2018"))
+    assert "activities.firm_loan.subject: enterprise" in why
+
+
+@pytest.mark.parametrize("agents", [True, False])
+def test_chilling_and_income_lost_to_blocks_run_compiled(agents: bool) -> None:
+    """Residents penalised by a record or newly blacklisted, and their contacts, post
+    less (chilling); blocked job applications cut income: the same tables and the same
+    propensities, income and harm trail on both loops."""
+    job = "activities.apply_for_public_job"
+    scenario = with_activities(
+        **{
+            "behaviour.chilling_self": 0.3,
+            "behaviour.chilling_contacts": 0.1,
+            f"{job}.income_loss_if_blocked": 0.2,
+            f"{job}.rate_per_year": 12.0,
+        }
     )
-    assert "chilling (behaviour.chilling_self, chilling_contacts)" in why
-    assert f"{act}.income_loss_if_blocked (income feedback)" in why
+    assert unsupported(scenario) == []
+    general, compiled = both(scenario, seed=3, residents=3000, days=60, agents=agents)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    assert city_sum(compiled, "income_shocks") > 0
+    for name in ("chill", "income"):
+        g, c = getattr(general.state, name), getattr(compiled.state, name)
+        assert np.array_equal(g.value, c.value) and np.array_equal(g.since, c.since)
+        assert np.array_equal(g.deficits(60), c.deficits(60))
+    assert (compiled.state.chill.value < 1).sum() > 100  # penalised residents and contacts
+    assert (compiled.state.income.value < 1).any()
+    assert np.array_equal(general.state.trail.income_shocks, compiled.state.trail.income_shocks)
+    # chilled residents post less: fewer posts than without chilling
+    calm = with_activities(**{f"{job}.rate_per_year": 12.0})
+    unchilled = Simulation(calm, seed=3, residents=3000, days=60, agents=agents)
+    unchilled.results = unchilled.run()  # type: ignore[attr-defined]
+    assert city_sum(compiled, "posts") < city_sum(unchilled, "posts")
+
+
+def test_income_sensitive_records_run_compiled() -> None:
+    """Finance records (income-sensitive, elasticity 2) come far more often to residents
+    whose income blocked attempts cut: the same tables on both loops."""
+    loss = {
+        f"activities.{a}.income_loss_if_blocked": 0.9
+        for a in ("apply_for_public_job", "post_online")
+    }
+    scenario = with_activities(
+        **loss,
+        **{
+            "departments.finance.records.finance.income_sensitive": True,
+            "behaviour.default_risk_elasticity": 2.0,
+            "behaviour.min_income_factor": 0.05,
+        },
+    )
+    assert unsupported(scenario) == []
+    general, compiled = both(scenario, seed=5, residents=3000, days=60, agents=True)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    tables = compiled.results.tables  # type: ignore[attr-defined]
+    shocked = tables["residents"]["income_shocks"].to_numpy() > 0
+    records = tables["records"]
+    finance = records.loc[records["kind"] == "finance", "subject"].to_numpy()
+    assert 0 < shocked.mean() < 0.2
+    assert shocked[finance].mean() > 5 * shocked.mean()

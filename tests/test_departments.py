@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
+from scslab.model.behaviour import Recovering
 from scslab.model.departments import (
     N_CLASSES,
     KindRule,
@@ -42,7 +43,7 @@ def view(n, mask=None, deciles=None, migrant=None):
         migrant=migrant,
         list_mask=np.zeros(n, np.uint8) if mask is None else mask,
         black_bits=1,
-        income_factor_of=None,
+        income=None,
         income_factor_floor=0.5,
     )
 
@@ -122,19 +123,21 @@ def test_accepted_is_the_thinning_rule(with_income: bool, residents: bool) -> No
     deciles = rng.uniform(0.5, 2.0, 10)
     cand = rng.integers(0, n, m)
     u = rng.random(m) * 5.0
-    income = rng.uniform(1.0, 2.0, m) if with_income else np.zeros(0)
+    income = Recovering(n, half_life_days=20.0, floor=0.3)
+    income.shock(np.flatnonzero(rng.random(n) < 0.5), 2, 0.6)
+    elasticity = 0.8 if with_income else 0.0
     if not residents:
         decile, migrant = np.zeros(0, np.uint8), np.zeros(0, bool)
     none = (np.zeros(0, bool), np.zeros(0, np.uint8))  # no eligibility
     subjects = Subjects(mask, 0b10, decile, migrant.view(np.uint8), none[1])
-    kind = KindRule(np.uint64(0), 5.0, 1.7, deciles, 1.3, none[0], 1.0, 0.0)
-    got = _accepted(cand, u, subjects, kind, income)
+    kind = KindRule(np.uint64(0), 5.0, 1.7, deciles, 1.3, none[0], 1.0, 0.0, elasticity)
+    got = _accepted(cand, u, subjects, kind, income.arrays, 9)
     mult = np.where((mask[cand] & 0b10) != 0, 1.7, 1.0)
     if residents:
         mult *= deciles[decile[cand]]
         mult *= np.where(migrant[cand], 1.3, 1.0)
     if with_income:
-        mult *= income
+        mult *= income.at(cand, 9) ** -elasticity
     assert got.tolist() == cand[u < mult].tolist()
 
 
@@ -155,13 +158,16 @@ def test_records_into_writes_the_records_of_the_three_steps(
     key, max_mult = stream_key(9, "records:kind"), 1.7 * deciles.max() * 1.4
     classes = rng.integers(0, N_CLASSES, n).astype(np.uint8)
     elig = (rng.random(N_CLASSES) < 0.5, classes) if restricted else (np.zeros(0, bool), classes)
+    income = Recovering(n, half_life_days=20.0, floor=0.5)  # the feedback's bound: 1.4
+    income.shock(np.flatnonzero(rng.random(n) < 0.3), 0, 0.5)
+    max_mult *= 0.5**-0.5
     written = 0
     for day in range(40):
         mean = n * 0.01 * max_mult
         cand, u = candidates(key, day, n, mean, max_mult)
         subjects = Subjects(mask, 0b10, decile, migrant, elig[1])
-        kind = KindRule(key, max_mult, 1.7, deciles, 1.4, elig[0], coverage, error_rate)
-        actors = _accepted(cand, u, subjects, kind, np.zeros(0))
+        kind = KindRule(key, max_mult, 1.7, deciles, 1.4, elig[0], coverage, error_rate, 0.5)
+        actors = _accepted(cand, u, subjects, kind, income.arrays, day)
         if restricted:
             assert elig[0][classes[actors]].all()
         expect = observed(kind, day, actors, n, elig[1])
@@ -170,7 +176,7 @@ def test_records_into_writes_the_records_of_the_three_steps(
         most = candidate_count(key, day, mean)
         assert most == len(cand)
         out = (np.full(most, -1, np.int32), np.full(most, -1, np.int32), np.ones(most, bool))
-        got = records_into(kind, day, most, subjects, out)
+        got = records_into(kind, day, most, subjects, income.arrays, out)
         assert got == len(expect[0])
         for column, want in zip(out, expect, strict=True):
             assert column[:got].tolist() == want.tolist()
@@ -187,7 +193,7 @@ def test_the_wrong_person_is_always_another_eligible_subject() -> None:
     classes[only] = 1
     eligible = np.zeros(N_CLASSES, bool)
     eligible[1] = True
-    kind = KindRule(stream_key(11, "t"), 1.0, 1.0, np.ones(10), 1.0, eligible, 1.0, 1.0)
+    kind = KindRule(stream_key(11, "t"), 1.0, 1.0, np.ones(10), 1.0, eligible, 1.0, 1.0, 0.0)
     actors = np.full(20_000, 20, np.int32)
     subject, _, erroneous = observed(kind, 3, actors, n, classes)
     assert erroneous.all() and (subject == only).all()

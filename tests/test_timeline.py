@@ -4,6 +4,7 @@ timelines are refused with one line."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
 import numpy as np
@@ -13,10 +14,12 @@ import yaml
 from typer.testing import CliRunner
 
 from scslab.cli import app
+from scslab.engine import support
 from scslab.rundir.run import Simulation
 from scslab.scenario.loader import load_scenario
 from scslab.scenario.safeyaml import ScenarioError
-from tests.test_compiled import assert_same_tables, both, core
+from scslab.scenario.schema import Scenario
+from tests.test_compiled import ACTIVITIES, assert_same_tables, both, core
 
 
 def city(sim: Simulation, metric: str) -> np.ndarray:
@@ -139,13 +142,38 @@ def test_builtin_scenarios_still_load() -> None:
     assert load_scenario("beijing-2018").start_date == dt.date(2018, 7, 1)
 
 
-def test_a_timeline_that_switches_on_what_compiled_days_do_not_run_runs_general() -> None:
-    """Chilling switched on mid-run: auto takes the general loop, and asking for compiled
-    days names the key and the date."""
-    sc = with_timeline({"date": "2020-01-11", "set": {"behaviour.chilling_self": 0.2}})
+def test_a_timeline_that_switches_on_what_compiled_days_do_not_run_runs_general(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A feature that compiled days did not run (here: a list response, marked so for
+    the test) switched on mid-run: auto takes the general loop, and asking for compiled
+    days names the key and the date. Chilling switched on mid-run runs on compiled days,
+    as the general loop runs it."""
+    acts = copy.deepcopy(ACTIVITIES)
+    respond = {"measures.slow_loans.attempt_multiplier": 0.5}
+    sc = with_timeline({"date": "2020-01-11", "set": respond}, **acts)
+    plain = support.unsupported
+
+    def without_responses(scenario: Scenario) -> list[str]:
+        responds = [
+            f"measures.{n}: a response" for n, m in scenario.measures.items() if m.responds()
+        ]
+        return plain(scenario) + responds
+
+    monkeypatch.setattr(support, "unsupported", without_responses)
     assert Simulation(sc, residents=500, days=30).engine_used == "general"  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"chilling_contacts\) \(from 2020-01-11\)"):
+    with pytest.raises(ValueError, match=r"slow_loans: a response \(from 2020-01-11\)"):
         Simulation(sc, residents=500, days=30, engine="compiled")  # type: ignore[arg-type]
+    monkeypatch.undo()
+    assert Simulation(sc, residents=500, days=30).engine_used == "compiled"  # type: ignore[arg-type]
+    chill = {"behaviour.chilling_self": 0.2, "behaviour.chilling_contacts": 0.05}
+    sc = with_timeline({"date": "2020-01-11", "set": chill}, **acts)
+    general, compiled = both(sc, seed=2, residents=2000, days=40)  # type: ignore[arg-type]
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    propensity = compiled.state.chill
+    chilled = propensity.value < 1.0
+    assert chilled.sum() > 10 and (propensity.since[chilled] >= 10).all()
 
 
 def test_names_and_rules_that_hold_only_together_are_refused() -> None:

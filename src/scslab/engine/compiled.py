@@ -5,9 +5,10 @@ each, most of a small city's run. Scenarios within what is run here (records abo
 residents' behaviour and their attempts flagged the day before, with reporting delays;
 the points score with drift, association penalties and record expiry; lists triggered
 by scores or records; residents' activities against the measures, rewards and listed
-residents' responses; inert enterprises) run their days in one compiled loop that calls
-the model's kernels in the order of the steps (engine/steps.py), on the run's own
-state, with the same random streams:
+residents' responses; chilling, income lost to blocked attempts and income-sensitive
+records; inert enterprises) run their days in one compiled loop that calls the model's
+kernels in the order of the steps (engine/steps.py), on the run's own state, with the
+same random streams:
 
     departments   candidate_count, records_into, flagged_into  (departments.py)
     scoring       take_effective_into, add_points,
@@ -19,6 +20,7 @@ state, with the same random streams:
                   count_changes                                (listcounts.py)
     due process   count_wrongful_days (per-agent tables only)  (engine/trail.py)
     activities    activities_day                               (engine/compiled_acts.py)
+    behaviour     behaviour_day                                (behaviour.py)
     collectors    _collect_lists or recount_lists; tally_days  (collectors.py, tally.py)
 
 so that a run gives the same tables bit for bit either way (tests/test_compiled.py);
@@ -49,14 +51,21 @@ from scslab.engine.containers import (
     ScoreArrays,
     ScoreTable,
 )
-from scslab.engine.cycles import cycles as _cycles
+from scslab.engine.cycles import cycle_count as _cycles
 from scslab.engine.growth import grow as _grow
 from scslab.engine.growth import grow_changes, grow_log, grow_queue
 from scslab.engine.listcounts import count_changes
 from scslab.engine.tally import tally_days
 from scslab.engine.trail import count_wrongful_days
-from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
-from scslab.model.departments import KindRule, Subjects, candidate_count, flagged_into, records_into
+from scslab.model.behaviour import behaviour_day
+from scslab.model.containers import Behaviour, ByGroup, ChangeColumns, DailyRules, Listings, Points
+from scslab.model.departments import (
+    KindRule,
+    Subjects,
+    candidate_count,
+    flagged_into,
+    records_into,
+)
 from scslab.model.lists import (
     ENTRY,
     RULE_RECORDS,
@@ -99,6 +108,7 @@ def run_days(
     grown: Grown,
     responses: Responses,
     flags: Flagging,
+    behaviour: Behaviour,
     cycles: np.ndarray,
 ) -> Grown:
     """Days first_day to last_day - 1 of the engine's loop for a scenario without
@@ -250,6 +260,8 @@ def run_days(
     risen = np.empty(1024, np.int64)  # subjects whose score records raised today
     n_risen = 0
     n_acts = len(acts.lam)
+    no_shares = np.zeros(0)
+    chilling = behaviour.chilling_self > 0.0 or behaviour.chilling_contacts > 0.0
     enlisting = False
     for k in range(len(list_bits)):
         enlisting |= list_bits[k] != 0
@@ -273,6 +285,7 @@ def run_days(
                 eligible[k] if restricted[k] else no_classes,
                 coverage[k],
                 error_rate[k],
+                behaviour.income_elasticity[k],
             )
             written = (
                 records.subject[n_records:],
@@ -283,7 +296,7 @@ def run_days(
             if f >= 0:
                 m, seen, when = flagged_into(kind, day, kind_delay[k], who, residents, written)
             else:
-                m = records_into(kind, day, most, residents, written)
+                m = records_into(kind, day, most, residents, behaviour.income, written)
             for r in range(n_records, n_records + m):  # (a loop: no views made)
                 records.day[r] = seen
                 records.effective_day[r] = when
@@ -394,6 +407,7 @@ def run_days(
         # lists: entries by the day's records, then score rules and exits of the agents
         # that may change
         touched = no_ids
+        newly_black = no_ids
         if n_lists:
             n_out = 0
             visit = listed
@@ -499,6 +513,7 @@ def run_days(
                     is_black[t] = (now & black_bits) != 0
                     was_black[t] = ((now ^ toggles[t]) & black_bits) != 0
                 listed = update_members(listed, touched, now_member)
+                newly_black = touched[is_black & ~was_black]
                 count_listed_contacts(
                     touched,
                     was_black,
@@ -510,8 +525,9 @@ def run_days(
         t4 = _cycles()
         cycles[3] += t4 - t3
         # activities: attempts resolved against the measures and rewards
+        blocked, lost = no_ids, no_shares
         if n_acts:
-            high, flagged = activities_day(
+            high, flagged, blocked, lost = activities_day(
                 day,
                 acts,
                 act_arrays,
@@ -530,6 +546,12 @@ def run_days(
         n_risen = 0
         t5 = _cycles()
         cycles[4] += t5 - t4
+        # behaviour: chilling after penalties, income lost to blocked attempts
+        if chilling or len(blocked):
+            by_group = ByGroup(values[day], cell, groups_indptr, groups_of_cell)
+            behaviour_day(day, behaviour, day_kinds, subjects, newly_black, blocked, lost, by_group)
+        t6 = _cycles()
+        cycles[5] += t6 - t5
         # collectors: list counts into the day's row, the scores kept for tally_days()
         if incremental:
             for ids in (touched, error_ids[:n_error_ids]):
@@ -572,7 +594,7 @@ def run_days(
             values[day, :, enrolled_col] = enrolled
         if tally_each_day:
             tally_days(day, snapshots[row : row + 1], tally)
-        cycles[6] += _cycles() - t5
+        cycles[6] += _cycles() - t6
     if keep and last_day > first_day:
         spare = given_spare
         spare[:] = score

@@ -4,6 +4,7 @@ loop's activities step (engine/steps.py) calls, in its order:
 
     whom measures may reach   keep_high (attempts.py) or reached_scan (measures.py)
     their attempts            draw_reached_rows (activities.py)
+    chilled propensities      bring (behaviour.py)
     everyone else's           others_by_cell, flag_unreached, count_others (attempts.py)
     listed ones' responses    attempts_made (measures.py)
     outcomes                  resolve (measures.py), count_done, flag_done (attempts.py)
@@ -32,6 +33,7 @@ from scslab.model.attempts import (
     keep_high,
     others_by_cell,
 )
+from scslab.model.behaviour import bring
 from scslab.model.containers import Measures, Outcomes, Pool, Reachable, Response, Standing
 from scslab.model.lists import update_members
 from scslab.model.measures import attempts_made, reached_scan, resolve
@@ -53,18 +55,23 @@ def activities_day(
     responses: Responses,
     flags: Flagging,
     flagged: Flagged,
-) -> tuple[np.ndarray, Flagged]:
+) -> tuple[np.ndarray, Flagged, np.ndarray, np.ndarray]:
     """The residents' activities on `day` (their order is the general loop's), counted
     into row [groups, metrics] (the day's row; its activity columns zero); returns the
     set of residents whose score opens a green channel (acts.keep_high: `high`, kept
-    from the subjects whose score records raised today, `risen`; else as it came) and
-    the residents whose attempts were flagged today (in `flagged`'s arrays, grown if
-    need be). mask, wrongful: the residents' lists; cell: each one's collector cell;
-    listed: the ids on some list (increasing); responses: the listed residents'
-    responses to the measures (attempts avoided, some replaced)."""
+    from the subjects whose score records raised today, `risen`; else as it came), the
+    residents whose attempts were flagged today (in `flagged`'s arrays, grown if need
+    be), and the blocked attempts at activities with an income loss (ids, one per
+    attempt, in the activities' order) with the share of income each loses.
+    mask, wrongful: the residents' lists; cell: each one's collector cell; listed: the
+    ids on some list (increasing); responses: the listed residents' responses to the
+    measures (attempts avoided, some replaced). Monitored activities are attempted by
+    the residents present less what chilling takes off their propensities
+    (arrays.chill's deficits, brought to `day`)."""
     n_acts = len(acts.lam)
+    blocked, lost = np.zeros(0, np.int64), np.zeros(0)
     if n_acts == 0:
-        return high, flagged
+        return high, flagged, blocked, lost
     # whom the measures and rewards of some domain may reach
     if acts.keep_high:
         high = keep_high(high, risen, score, acts.green)
@@ -81,11 +88,15 @@ def activities_day(
     n_flags = len(flagged.indptr) - 1
     today = [np.empty(0, np.int64) for _ in range(n_flags)]  # flagged, by flag kind
     counts = np.zeros(n_flags, np.int64)
+    present = acts.size
+    if acts.chilled.any():
+        bring(arrays.chill, day)
+        present = acts.size - arrays.chill.deficit.reshape(acts.size.shape)
     for a in range(n_acts):
         slot = acts.slot[a]
         rate = reached.rate[slot] if slot >= 0 else no_rate
         others_by_cell(
-            acts.size,
+            present if acts.chilled[a] else acts.size,
             acts.class_bits[a],
             acts.lam[a],
             acts.mults[a],
@@ -153,7 +164,10 @@ def activities_day(
         )
         out_blocked = np.empty(len(attempts), np.int64)
         out_done = np.empty(len(attempts), np.int64)
-        _, n_done = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
+        n_blocked, n_done = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
+        if acts.income_loss[a] > 0.0 and n_blocked:
+            blocked = np.concatenate((blocked, out_blocked[:n_blocked]))
+            lost = np.concatenate((lost, np.full(n_blocked, acts.income_loss[a])))
         if acts.posts[a] >= 0 and n_done:
             count_done(acc, cell, out_done[:n_done], acts.posts[a])
         if flags.n_of[a] and n_done:  # those flagged among the attempts that went ahead
@@ -170,7 +184,7 @@ def activities_day(
     for c in range(n_cells):
         for col in acts.sum_cols:
             acc[c, col] = 0.0
-    return high, _flagged(flagged, today, counts)
+    return high, _flagged(flagged, today, counts), blocked, lost
 
 
 @nb.njit(cache=True)

@@ -239,6 +239,8 @@ class ActTable(NamedTuple):
     group_indptr: np.ndarray  # int64, the collectors' groups: group g has the cells
     group_cells: np.ndarray  # int64, group_cells[group_indptr[g]:group_indptr[g + 1]]
     sum_cols: np.ndarray  # int64, the columns that the activities count
+    chilled: np.ndarray  # bool, monitored: chilling lowers the rate
+    income_loss: np.ndarray  # float64, share of income lost when an attempt is blocked
 
 
 class ActArrays(NamedTuple):

@@ -1,5 +1,5 @@
-"""The processor's cycle counter in compiled kernels (llvm.readcyclecounter), with which
-compiled days (engine/compiled.py) time their phases: differences are cycles."""
+"""The processor's cycle counter in numba kernels: compiled days time their phases
+with it (engine/compiled.py), as differences of cycle_count()."""
 
 from __future__ import annotations
 
@@ -21,5 +21,6 @@ def _read_cycle_counter(typingctx: Any) -> Any:
     return types.int64(), codegen
 
 
-cycles = cast(Callable[[], int], _read_cycle_counter)
-"""cycles() in a numba kernel: the processor's cycle counter (differences are cycles)."""
+cycle_count = cast(Callable[[], int], _read_cycle_counter)
+"""cycle_count() in a numba kernel: the processor's cycle counter (differences are
+cycles)."""

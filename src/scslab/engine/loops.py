@@ -38,7 +38,7 @@ from scslab.engine.containers import (
     TallyArgs,
 )
 from scslab.engine.state import HIST_LO, RunState
-from scslab.engine.steps import PHASES, STEPS, Today, finish_collect
+from scslab.engine.steps import PHASES, STEPS, Today, behaviour_rules, finish_collect
 from scslab.engine.tally import tally_days
 from scslab.model.activities import ELIGIBLE_CLASSES, _reach_rules, unflagged_share
 from scslab.model.departments import (
@@ -114,6 +114,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     kind_table, score_table, list_table = _rule_tables(st, scorer)
     act_table, responses = _act_table(st), _responses(st)
     flags = _flag_table(st)
+    behaviour = behaviour_rules(st)
     if st.high_scores is not None and scorer.track_risen:
         scorer.take_risen()  # (taken each day by the activities)
     max_mult = kind_table.max_mult
@@ -268,6 +269,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 kind_table, score_table, list_table = _rule_tables(st, scorer)
                 act_table, responses = _act_table(st), _responses(st)
                 flags = _flag_table(st)
+                behaviour = behaviour_rules(st)
                 if st.high_scores is not None:  # (a timeline may have made it anew)
                     grown = grown._replace(high=st.high_scores.ids)
                 score_arrays = score_arrays._replace(unenrolled=st.unenrolled)
@@ -307,6 +309,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 grown,
                 responses,
                 flags,
+                behaviour,
                 cycles,
             )
             if st.high_scores is not None:
@@ -405,7 +408,7 @@ def _rule_tables(st: RunState, scorer: Scorer) -> tuple[KindTable, ScoreTable, L
         migrant=r.migrant,
         list_mask=res.list_state.mask,
         black_bits=lists.black_bits,
-        income_factor_of=None,
+        income=None,
         income_factor_floor=st.scenario.behaviour.min_income_factor,
         subject_class=st.subject_class,
     )
@@ -459,7 +462,7 @@ def _rule_tables(st: RunState, scorer: Scorer) -> tuple[KindTable, ScoreTable, L
 
 def _act_table(st: RunState) -> ActTable:
     """The residents' activities as compiled days run them, from the rules as they are
-    now (engine/support.py: no enterprises' activities or chilling)."""
+    now (engine/support.py: no enterprises' activities)."""
     acts, res = st.activities, st.res
     if len(acts) == 0 and _NO_ACTIVITIES:  # (the same whatever the run: nothing is read)
         return _NO_ACTIVITIES[0]
@@ -520,6 +523,8 @@ def _act_table(st: RunState) -> ActTable:
         groups.indptr.astype(np.int64),
         groups.indices.astype(np.int64),
         np.unique(counted[counted >= 0]).astype(np.int64),
+        acts.chilled,
+        acts.income_loss,
     )
     if len(acts) == 0:
         _NO_ACTIVITIES.append(table)

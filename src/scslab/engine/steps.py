@@ -40,8 +40,8 @@ from scslab.model.activities import (
     draw_reached,
 )
 from scslab.model.attempts import count_done, count_others, flag_done
-from scslab.model.behaviour import contacts_of_many
-from scslab.model.containers import Outcomes, Standing
+from scslab.model.behaviour import behaviour_day
+from scslab.model.containers import Behaviour, ByGroup, Outcomes, Standing
 from scslab.model.departments import (
     SubjectView,
     draw_behaviour,
@@ -81,7 +81,7 @@ def departments(st: RunState, day: int) -> None:
             migrant=pop.residents.migrant,
             list_mask=st.res.list_state.mask,
             black_bits=st.res.lists.black_bits,
-            income_factor_of=lambda ids: st.income.at(ids, day),
+            income=st.income.arrays,
             income_factor_floor=beh.min_income_factor,
             subject_class=st.subject_class,
         ),
@@ -91,7 +91,7 @@ def departments(st: RunState, day: int) -> None:
             migrant=None,
             list_mask=st.ent.list_state.mask,
             black_bits=st.ent.lists.black_bits,
-            income_factor_of=None,
+            income=None,
             income_factor_floor=1.0,
         ),
     )
@@ -383,21 +383,38 @@ def behaviour(
     newly_black: np.ndarray,
     shocks: list[tuple[np.ndarray, float]],
 ) -> None:
+    """Chilling after penalties, income lost to blocked attempts (behaviour_day)."""
+    if shocks:
+        blocked = np.concatenate([ids for ids, _ in shocks]).astype(np.int64)
+        lost = np.concatenate([np.full(len(ids), share) for ids, share in shocks])
+    else:
+        blocked, lost = np.zeros(0, np.int64), np.zeros(0)
+    n_cells = len(st.res.acc)
+    by_cell = ByGroup(st.res.acc, st.res.cell, np.arange(n_cells + 1), np.arange(n_cells))
+    beh = behaviour_rules(st)
+    behaviour_day(day, beh, kind, subject, newly_black.astype(np.int64), blocked, lost, by_cell)
+
+
+def behaviour_rules(st: RunState) -> Behaviour:
+    """The behaviour step's rules (from the rules as they are now) and state."""
     pop = st.population
     assert pop is not None
     beh = st.scenario.behaviour
-    penalised_by_record = subject[(st.kinds.subject[kind] == 0) & (st.points[kind] < 0)]
-    penalised = np.concatenate([penalised_by_record, newly_black]).astype(np.int64)
-    st.chill.shock(penalised, day, beh.chilling_self)
-    if beh.chilling_contacts > 0 and len(penalised):
-        watchers = contacts_of_many(
-            pop.contacts_of.indptr, pop.contacts_of.indices, penalised
-        ).astype(np.int64)
-        st.chill.shock(watchers, day, beh.chilling_contacts)
-    for ids, share in shocks:
-        st.income.shock(ids, day, share)
-        st.trail.shocks(day, ids)
-        count_into(st.res.acc, st.res.cell[ids], st.res.cols["income_shocks"][0])
+    kinds = st.kinds
+    feedback = kinds.income_sensitive & (kinds.subject == 0)
+    return Behaviour(
+        beh.chilling_self,
+        beh.chilling_contacts,
+        (kinds.subject == 0) & (st.points < 0),
+        np.where(feedback, beh.default_risk_elasticity, 0.0),
+        st.chill.arrays,
+        st.income.arrays,
+        st.trail.first_shock_day,
+        st.trail.income_shocks,
+        pop.contacts_of.indptr,
+        pop.contacts_of.indices,
+        int(st.res.cols["income_shocks"][0]),
+    )
 
 
 def collect(st: RunState, day: int, pool: ThreadPoolExecutor | None) -> None:

@@ -7,12 +7,11 @@ Compiled days (engine/compiled.py) run the residents' core: records from behavio
 rollout), lists triggered by scores or records, and residents' activities against the
 measures and rewards of residents' lists (blocks, delays, green channels by list or by
 grade) and the listed residents' responses to them (attempt multipliers, avoidance,
-learning); records too from residents' attempts flagged the day before (posts, the
-activities record kinds come from); enterprises too where nothing reaches them. The
-rest is named here, one reason per feature: due process, chilling, income feedback
-(income lost to blocks, income-sensitive records), enterprises' activities, lists,
-records and score, and measures of enterprise lists (which reach legal
-representatives)."""
+learning), with chilling, income lost to blocked attempts and income-sensitive records;
+records too from residents' attempts flagged the day before (posts, the activities
+record kinds come from); enterprises too where nothing reaches them. The rest is named
+here, one reason per feature: due process, enterprises' activities, lists, records and
+score, and measures of enterprise lists (which reach legal representatives)."""
 
 from __future__ import annotations
 
@@ -30,16 +29,11 @@ def unsupported(scenario: Scenario) -> list[str]:
     why += _activities(scenario)
     if scenario.due_process is not None:
         why.append("due_process")
-    beh = scenario.behaviour
-    if beh.chilling_self > 0 or beh.chilling_contacts > 0:
-        why.append("chilling (behaviour.chilling_self, chilling_contacts)")
     for dept_name, dept in scenario.departments.items():
         for kind_name, kind in dept.records.items():
             where = f"departments.{dept_name}.records.{kind_name}"
             if kind.subject != "resident":
                 why.append(f"{where}.subject: enterprise")
-            if kind.income_sensitive and beh.default_risk_elasticity > 0:
-                why.append(f"{where}.income_sensitive (with behaviour.default_risk_elasticity)")
     for list_name, rules in scenario.lists.items():
         if rules.subject != "resident":
             why.append(f"lists.{list_name}.subject: enterprise")
@@ -67,8 +61,6 @@ def _activities(scenario: Scenario) -> list[str]:
     for name, act in scenario.activities.items():
         if act.subject != "resident":
             why.append(f"activities.{name}.subject: enterprise")
-        if act.income_loss_if_blocked > 0:
-            why.append(f"activities.{name}.income_loss_if_blocked (income feedback)")
     for name, m in scenario.measures.items():
         if scenario.lists[m.list].subject != "resident":
             why.append(f"measures.{name}: an enterprise list (legal representatives)")

@@ -68,14 +68,6 @@ class HarmTrail:
         if len(changes):
             self._changes.append((side, day, changes))
 
-    def shocks(self, day: int, ids: np.ndarray) -> None:
-        """Residents who lost income to a blocked attempt today."""
-        if self.per_agent and len(ids):
-            first = self.first_shock_day
-            new = ids[first[ids] < 0]
-            first[new] = day
-            np.add.at(self.income_shocks, ids, 1)
-
     def count_day(
         self,
         res_state: ListState,

@@ -98,7 +98,13 @@ def eligibility_class(age_band: np.ndarray, parent: np.ndarray) -> np.ndarray:
 
 
 NO_CHILL = Recovery(
-    np.zeros(0, np.float32), np.zeros(0, np.int16), 0.0, 0.0, np.zeros(0, np.int16), np.zeros(0)
+    np.zeros(0, np.float32),
+    np.zeros(0, np.int16),
+    0.0,
+    0.0,
+    np.zeros(0, np.int16),
+    np.zeros(0),
+    np.zeros(1, np.int64),
 )
 """No propensities (an activity that is not monitored, or subjects that are not chilled)."""
 

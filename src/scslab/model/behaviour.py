@@ -19,27 +19,126 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from scslab.model.containers import Recovery
+from scslab.model.containers import Behaviour, ByGroup, Recovery
 from scslab.model.prefetch import prefetch
 
 
+@nb.njit(cache=True, inline="always")  # per agent: no call
+def factor_at(factor: Recovery, i: int, day: int) -> float:
+    """Agent i's factor on `day` (1 = untouched)."""
+    value = factor.value[i]
+    if value >= 1.0:  # most agents were never shocked
+        return 1.0
+    return 1.0 - (1.0 - value) * np.exp(-factor.rate * (day - factor.since[i]))
+
+
 @nb.njit(cache=True)
-def _shock(factor: Recovery, ids: np.ndarray, day: int, share: float) -> None:
+def _factors_at(factor: Recovery, ids: np.ndarray, day: int) -> np.ndarray:
+    """The factors of `ids` on `day` (float64)."""
+    out = np.empty(len(ids))
+    for j in range(len(ids)):
+        out[j] = factor_at(factor, ids[j], day)
+    return out
+
+
+@nb.njit(cache=True)
+def bring(factor: Recovery, day: int) -> None:
+    """The tracked groups' deficits decayed to `day` (in place; none tracked: nothing)."""
+    gap = day - factor.deficit_day[0]
+    if len(factor.deficit) == 0 or gap == 0:
+        return
+    decay = np.exp(-factor.rate * gap)
+    for g in range(len(factor.deficit)):
+        factor.deficit[g] *= decay
+    factor.deficit_day[0] = day
+
+
+@nb.njit(cache=True, inline="always")  # per agent: no call
+def _shock_one(factor: Recovery, i: int, day: int, share: float, tracked: bool) -> None:
+    """Cut agent i's factor by `share` on `day` (see shock)."""
+    now = 1.0 - (1.0 - factor.value[i]) * np.exp(-factor.rate * (day - factor.since[i]))
+    factor.value[i] = max(now * (1.0 - share), factor.floor)
+    factor.since[i] = day
+    if tracked:
+        factor.deficit[factor.group[i]] += now - factor.value[i]
+
+
+@nb.njit(cache=True)
+def shock(factor: Recovery, ids: np.ndarray, day: int, share: float) -> None:
     """Cut the factor of each id by `share` on `day` (repeats compound), no lower than
-    the floor; the tracked groups' deficits (brought to `day`) follow."""
+    the floor; the tracked groups' deficits, brought to `day` first, follow. Nothing
+    when share <= 0 or no ids."""
+    if share <= 0.0 or len(ids) == 0:
+        return
     tracked = len(factor.group) > 0
+    if tracked:
+        bring(factor, day)
     for j in range(len(ids)):
         if j + 16 < len(ids):  # residents scattered over the city: overlap their loads
             prefetch(factor.value, ids[j + 16])
             prefetch(factor.since, ids[j + 16])
             if tracked:
                 prefetch(factor.group, ids[j + 16])
-        i = ids[j]
-        now = 1.0 - (1.0 - factor.value[i]) * np.exp(-factor.rate * (day - factor.since[i]))
-        factor.value[i] = max(now * (1.0 - share), factor.floor)
-        factor.since[i] = day
-        if tracked:
-            factor.deficit[factor.group[i]] += now - factor.value[i]
+        _shock_one(factor, ids[j], day, share, tracked)
+
+
+@nb.njit(cache=True)
+def behaviour_day(
+    day: int,
+    beh: Behaviour,
+    kinds: np.ndarray,
+    subjects: np.ndarray,
+    newly_black: np.ndarray,
+    blocked: np.ndarray,
+    lost: np.ndarray,
+    counts: ByGroup,
+) -> None:
+    """The behaviour step of `day`, as both loops run it.
+
+    Chilling: the residents penalised today (the subjects of today's effective records
+    of a kind with beh.penalising[kind], in order, then those newly blacklisted) lose
+    the share chilling_self of their propensity, and everyone who counts one of them as
+    a contact (with repeats) chilling_contacts. Income: each blocked[j] (the day's
+    blocked attempts at activities with an income loss, in the activities' order) loses
+    the share lost[j] of income; per resident the first day and number of shocks are
+    kept, and each shock is counted in counts.row[:, beh.shock_col]."""
+    n_pen = len(newly_black)
+    for r in range(len(kinds)):
+        if beh.penalising[kinds[r]]:
+            n_pen += 1
+    penalised = np.empty(n_pen, np.int64)
+    m = 0
+    for r in range(len(kinds)):
+        if beh.penalising[kinds[r]]:
+            penalised[m] = subjects[r]
+            m += 1
+    for r in range(len(newly_black)):
+        penalised[m + r] = newly_black[r]
+    shock(beh.chill, penalised, day, beh.chilling_self)
+    indptr, indices = beh.contacts_of_indptr, beh.contacts_of_indices
+    if beh.chilling_contacts > 0.0 and n_pen:
+        n_watch = 0
+        for i in penalised:
+            n_watch += indptr[i + 1] - indptr[i]
+        watchers = np.empty(n_watch, np.int64)
+        m = 0
+        for i in penalised:
+            for q in range(indptr[i], indptr[i + 1]):
+                watchers[m] = indices[q]
+                m += 1
+        shock(beh.chill, watchers, day, beh.chilling_contacts)
+    per_agent = len(beh.first_shock_day) > 0
+    for j in range(len(blocked)):
+        i = blocked[j]
+        if lost[j] > 0.0:
+            _shock_one(beh.income, i, day, lost[j], len(beh.income.group) > 0)
+        if per_agent:
+            if beh.first_shock_day[i] < 0:
+                beh.first_shock_day[i] = day
+            beh.income_shocks[i] += 1
+        c = counts.cell[i]
+        for q in range(counts.groups_indptr[c], counts.groups_indptr[c + 1]):
+            counts.row[counts.groups_of_cell[q], beh.shock_col] += 1.0
 
 
 class Recovering:
@@ -56,12 +155,18 @@ class Recovering:
         self.floor = floor
         self.group = np.zeros(0, np.int16)
         self._deficit = np.zeros(0, np.float64)
-        self._deficit_day = 0
+        self._deficit_day = np.zeros(1, np.int64)
         self.arrays = self._arrays()
 
     def _arrays(self) -> Recovery:
         return Recovery(
-            self.value, self.since, self.rate, float(self.floor), self.group, self._deficit
+            self.value,
+            self.since,
+            self.rate,
+            float(self.floor),
+            self.group,
+            self._deficit,
+            self._deficit_day,
         )
 
     def track(self, group: np.ndarray, n_groups: int) -> None:
@@ -75,24 +180,18 @@ class Recovering:
             raise ValueError("track() must be called before any shock")
         self.group = group
         self._deficit = np.zeros(n_groups, np.float64)
-        self._deficit_day = 0
+        self._deficit_day[0] = 0
         self.arrays = self._arrays()
 
     def deficits(self, day: int) -> np.ndarray:
         """Per tracked group, the sum over its agents of 1 - factor on `day` (a view)."""
-        if day != self._deficit_day:
-            self._deficit *= np.exp(-self.rate * (day - self._deficit_day))
-            self._deficit_day = day
+        bring(self.arrays, day)
         return self._deficit
 
     def at(self, ids: np.ndarray, day: int) -> np.ndarray:
-        """The factors of `ids` on `day` (float64, 1 = untouched)."""
-        value = self.value[ids].astype(np.float64)
-        hit = np.flatnonzero(value < 1.0)  # most agents were never shocked
-        if len(hit):
-            gap = day - self.since[ids[hit]].astype(np.float64)
-            value[hit] = 1.0 - (1.0 - value[hit]) * np.exp(-self.rate * gap)
-        return value
+        """The factors of `ids` on `day` (float64, 1 = untouched), as the kernels read
+        them (factor_at)."""
+        return _factors_at(self.arrays, ids, day)
 
     def all_at(self, day: int) -> np.ndarray:
         """The factors of every agent on `day` (float32)."""
@@ -101,17 +200,4 @@ class Recovering:
 
     def shock(self, ids: np.ndarray, day: int, share: float) -> None:
         """Cut the factor of each id (repeats compound) by `share` on `day`."""
-        if share > 0.0 and len(ids):
-            if len(self.group):
-                self.deficits(day)  # (decays the sums in place: `arrays` holds them)
-            _shock(self.arrays, ids, day, share)
-
-
-def contacts_of_many(indptr: np.ndarray, indices: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Everyone who counts one of `ids` as a contact (with repeats)."""
-    if len(ids) == 0:
-        return np.zeros(0, np.int32)
-    starts, ends = indptr[ids], indptr[ids + 1]
-    lengths = ends - starts
-    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-    return indices[np.arange(lengths.sum()) + offsets]
+        shock(self.arrays, ids, day, share)

@@ -116,6 +116,7 @@ class Recovery(NamedTuple):
     floor: float  # the least factor a shock leaves
     group: np.ndarray  # int16 or int32, each agent's group (empty: sums not kept)
     deficit: np.ndarray  # float64 [groups], sum of 1 - factor over the group's agents
+    deficit_day: np.ndarray  # int64 [1]: the day the deficits were last brought to
 
 
 class Thinning(NamedTuple):
@@ -164,3 +165,31 @@ class ReachedOut(NamedTuple):
     rate: np.ndarray  # float64 [activities, cells]: expected attempts per day, by cell
     attempts: np.ndarray  # int64 [activities, cap]: ids, one entry per attempt
     counts: np.ndarray  # int64 [activities]: the entries written in each row
+
+
+class ByGroup(NamedTuple):
+    """Where per-resident events are counted: row[group, col] for each group of the
+    resident's cell (cell c is in groups_of_cell[groups_indptr[c]:groups_indptr[c + 1]];
+    with one group per cell, the identity, they are counted by cell)."""
+
+    row: np.ndarray  # float64 [groups, metrics]
+    cell: np.ndarray  # each resident's collector cell
+    groups_indptr: np.ndarray  # int64 [cells + 1]
+    groups_of_cell: np.ndarray  # int64
+
+
+class Behaviour(NamedTuple):
+    """The behaviour step's rules and what it reads and changes (behaviour.behaviour_day;
+    income_elasticity is read by the draws of records, departments.records_into)."""
+
+    chilling_self: float  # share of propensity a penalised resident loses
+    chilling_contacts: float  # share each resident who counts them as a contact loses
+    penalising: np.ndarray  # bool [kinds]: a record of the kind penalises (points < 0)
+    income_elasticity: np.ndarray  # float64 [kinds]: default risk elasticity (0: none)
+    chill: Recovery  # the propensities
+    income: Recovery  # income
+    first_shock_day: np.ndarray  # int16 per resident, -1: none yet (empty: not kept)
+    income_shocks: np.ndarray  # int16 per resident, shocks so far (empty: not kept)
+    contacts_of_indptr: np.ndarray  # CSR of who counts each resident as a contact
+    contacts_of_indices: np.ndarray
+    shock_col: int  # the metric column of income shocks

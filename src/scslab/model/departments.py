@@ -14,13 +14,14 @@ made per kind and day, and the same kernels serve the engine's compiled days.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numba as nb
 import numpy as np
 
+from scslab.model.behaviour import Recovering, factor_at
+from scslab.model.containers import Recovery
 from scslab.model.records import RecordBatch
 from scslab.scenario.rates import decile_multipliers, deterrence_factor
 from scslab.scenario.schema import Scenario
@@ -47,6 +48,7 @@ class KindRule(NamedTuple):
     eligible: np.ndarray  # bool [N_CLASSES]: the classes that can get it; empty: anyone
     coverage: float  # share of events the department records
     error_rate: float  # share of its records that name the wrong subject
+    income_elasticity: float  # default risk elasticity of the income factor (0: none)
 
 
 class Subjects(NamedTuple):
@@ -58,6 +60,10 @@ class Subjects(NamedTuple):
     income_decile: np.ndarray  # uint8, 0 = poorest
     migrant: np.ndarray  # uint8, 1 = no local hukou
     subject_class: np.ndarray  # uint8, eligibility class (resident_classes)
+
+
+NO_INCOME = Recovering(0, 1.0).arrays
+"""The income of subjects that have none (enterprises)."""
 
 
 def resident_classes(age_band: np.ndarray, sector: np.ndarray, migrant: np.ndarray) -> np.ndarray:
@@ -160,8 +166,11 @@ class RecordKinds:
         (the draws then skip the check)."""
         return self.eligible[k] if self.restricted[k] else NO_CLASSES
 
-    def rule(self, k: int, key: np.uint64, max_mult: float) -> KindRule:
-        """Kind k's draws from stream `key` with thinning bound max_mult (no unit)."""
+    def rule(
+        self, k: int, key: np.uint64, max_mult: float, income_elasticity: float = 0.0
+    ) -> KindRule:
+        """Kind k's draws from stream `key` with thinning bound max_mult (no unit), the
+        rate raised by income_elasticity as income falls (0: not at all)."""
         return KindRule(
             key,
             max_mult,
@@ -171,6 +180,7 @@ class RecordKinds:
             self.eligible_of(k),
             float(self.coverage[k]),
             float(self.error_rate[k]),
+            income_elasticity,
         )
 
     def __len__(self) -> int:
@@ -186,7 +196,7 @@ class SubjectView:
     migrant: np.ndarray | None  # bool, residents only
     list_mask: np.ndarray  # uint8: lists the subject is on at the start of the day
     black_bits: int  # which bits of list_mask are blacklists
-    income_factor_of: Callable[[np.ndarray], np.ndarray] | None  # income left (1 = all), by id
+    income: Recovery | None  # income left (1 = all), by id (behaviour.Recovering's arrays)
     income_factor_floor: float  # the lowest an income factor can go
     subject_class: np.ndarray | None = None  # uint8, residents' eligibility class
 
@@ -414,14 +424,10 @@ def draw_behaviour(
         none if view.migrant is None else view.migrant.view(np.uint8),
         none if view.subject_class is None else view.subject_class,
     )
+    elasticity = default_risk_elasticity if feedback and view.income is not None else 0.0
+    rule = kinds.rule(k, key, max_mult, elasticity)
     return _accepted(
-        cand,
-        u,
-        subjects,
-        kinds.rule(k, key, max_mult),
-        view.income_factor_of(cand) ** (-default_risk_elasticity)
-        if feedback and view.income_factor_of is not None
-        else np.zeros(0),
+        cand, u, subjects, rule, NO_INCOME if view.income is None else view.income, day
     )
 
 
@@ -437,30 +443,41 @@ def _multiplier(i: int, subjects: Subjects, kind: KindRule) -> float:
     return mult
 
 
+@nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
+def _income_multiplier(i: int, income: Recovery, kind: KindRule, day: int) -> float:
+    """Subject i's rate multiplier from the income feedback on `day` (kinds with an
+    income elasticity only): its income factor to the power -kind.income_elasticity."""
+    return factor_at(income, i, day) ** (-kind.income_elasticity)
+
+
 @nb.njit(cache=True)
 def _accepted(
     cand: np.ndarray,
     u: np.ndarray,
     subjects: Subjects,
     kind: KindRule,
-    income_multiplier: np.ndarray,
+    income: Recovery,
+    day: int,
 ) -> np.ndarray:
     """The candidates cand[j] accepted by thinning: u[j] (uniform on [0, max multiplier))
-    below the candidate's rate multiplier (blacklisted, income decile, migrant, income
-    feedback: each left out when its array is empty); none whose class subject_class[i]
+    below the candidate's rate multiplier (blacklisted, income decile, migrant: each left
+    out when its array is empty; the income feedback of `day`, the subject's `income`
+    factor to the power -kind.income_elasticity, when that is above 0); none whose class
+    subject_class[i]
     the kind's `eligible` (bool by class; empty: anyone) leaves out. Reads only the
     kind's multipliers and eligibility."""
     out = np.empty(len(cand), np.int64)
     m = 0
     eligible, subject_class = kind.eligible, subjects.subject_class
     restricted = len(eligible) > 0
+    feedback = kind.income_elasticity > 0.0
     for j in range(len(cand)):
         i = cand[j]
         if restricted and not eligible[subject_class[i]]:
             continue  # (its rate multiplier is 0: never accepted)
         mult = _multiplier(i, subjects, kind)
-        if len(income_multiplier):
-            mult *= income_multiplier[j]
+        if feedback:
+            mult *= _income_multiplier(i, income, kind, day)
         if u[j] < mult:
             out[m] = i
             m += 1
@@ -469,13 +486,12 @@ def _accepted(
 
 @nb.njit(cache=True)
 def records_into(
-    kind: KindRule, day: int, n_candidates: int, subjects: Subjects, out: tuple
+    kind: KindRule, day: int, n_candidates: int, subjects: Subjects, income: Recovery, out: tuple
 ) -> int:
-    """observed(_accepted(candidates(...))) with no income feedback, about the
-    len(subjects.list_mask) subjects, written into out = (subject, actor, erroneous)
-    (each at least n_candidates long, the day's candidate_count) with nothing
-    allocated: the same draws, the same records. Returns how many records were
-    written."""
+    """observed(_accepted(candidates(...))) about the len(subjects.list_mask) subjects
+    with their `income` factors, written into out = (subject, actor, erroneous) (each
+    at least n_candidates long, the day's candidate_count) with nothing allocated: the
+    same draws, the same records. Returns how many records were written."""
     subject, actor, erroneous = out
     key, max_mult = kind.key, kind.max_mult
     eligible, subject_class = kind.eligible, subjects.subject_class
@@ -483,11 +499,14 @@ def records_into(
     accepted = 0
     r = 0
     restricted = len(eligible) > 0
+    feedback = kind.income_elasticity > 0.0
     for j in range(n_candidates):
         i, u = _candidate(key, day, j, n, max_mult)
         if restricted and not eligible[subject_class[i]]:
             continue  # (its rate multiplier is 0: never accepted)
         mult = _multiplier(i, subjects, kind)
+        if feedback:
+            mult *= _income_multiplier(i, income, kind, day)
         if u < mult:
             seen, named, err = _observation(kind, day, accepted, i, n, subject_class)
             accepted += 1
