@@ -291,13 +291,14 @@ RUN = {
     "lists.*.trigger.score_at_least", "lists.*.trigger.grade_at_most",
     "lists.*.trigger.grade_at_least",
     "behaviour.deterrence_elasticity", "behaviour.reference_coverage", "outputs.scores",
+    "due_process.",
 }  # fmt: skip
 REFUSED = {
     "population.enterprises_per_resident", "population.individual_businesses_per_resident",
     "departments.*.records.*.subject",
     "departments.*.records.*.source", "departments.*.records.*.income_sensitive",
     "departments.*.records.*.activity", "departments.*.records.*.probability_per_attempt",
-    "lists.*.subject", "activities.", "due_process.", "behaviour.chilling_self",
+    "lists.*.subject", "activities.", "behaviour.chilling_self",
     "behaviour.chilling_contacts", "behaviour.default_risk_elasticity", "corporate_scoring.",
 }  # fmt: skip
 NO_EFFECT = {
@@ -351,7 +352,7 @@ def test_every_scenario_key_is_run_refused_or_without_effect() -> None:
     refused = unsupported(load_scenario("beijing-2018"))
     for family in ("enterprises", "subject: enterprise", "source: posts"):
         assert any(family in w for w in refused), family
-    for family in ("income_sensitive", "activities", "due_process"):
+    for family in ("income_sensitive", "activities"):
         assert any(family in w for w in refused), family
     assert any(w.startswith("chilling") for w in refused)
 
@@ -592,3 +593,67 @@ def test_activities_that_compiled_days_do_not_run_are_named() -> None:
     assert "chilling (behaviour.chilling_self, chilling_contacts)" in why
     assert f"{act}.income_loss_if_blocked (income feedback)" in why
     assert "measures.slow_loans: attempt_multiplier, avoidance or learning" in why
+
+
+DUE_PROCESS = {
+    "due_process": {
+        "defaults": {
+            "notice": {"share": 0.3, "delay_days": 2},
+            "appeal": {
+                "window_days": 10,
+                "base_probability": 0.5,
+                "erroneous_multiplier": 2.0,
+                "from_first_block": True,
+            },
+            "review": {"days_to_decide": 5, "find_error": 0.8, "overturn_true": 0.2},
+            "repair": {"method": "comply", "wait_days": 20, "rate_per_year": 6.0},
+        },
+        "kinds": {"traffic": {"repair": {"method": "wait", "wait_days": 30}}},
+    },
+    "departments.courts.error_rate": 0.2,
+    "lists.court_list": {
+        "kind": "black",
+        "context": "judicial",
+        "trigger": {"records": ["court"]},
+        "duration_days": 60,
+    },
+    "measures.court_ban": {
+        "list": "court_list",
+        "department": "courts",
+        "domains": ["online_accounts"],
+    },
+}
+
+
+@pytest.mark.parametrize("agents", [True, False])
+def test_due_process_runs_compiled(agents: bool) -> None:
+    """The core with activities and due process (notices to some, appeals by the
+    notified and, from their first block, by the unnotified; reviews; repairs by
+    complying and by waiting, releasing record-triggered listings): the general loop's
+    tables, record log and due-process state, bit for bit."""
+    scenario = with_activities(**copy.deepcopy(DUE_PROCESS))  # type: ignore[arg-type]
+    assert unsupported(scenario) == []
+    general, compiled = both(scenario, seed=5, residents=4000, days=90, agents=agents)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    for metric in (
+        "notices",
+        "appeals_filed",
+        "appeals_won",
+        "records_corrected",
+        "records_overturned",
+        "records_repaired",
+    ):
+        assert city_sum(compiled, metric) > 0, metric
+    log = compiled.state.log.as_columns()
+    assert all(np.array_equal(a, log[k]) for k, a in general.state.log.as_columns().items())
+    unnotified = (log["appeal_day"] >= 0) & (log["notice_day"] < 0)
+    assert unnotified.sum() > 5  # appealed from a first block
+    assert np.array_equal(general.state.res.score, compiled.state.res.score)
+    g, c = general.state.dp, compiled.state.dp
+    for name, value in vars(g).items():
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(value, getattr(c, name)), name
+    if agents:
+        unaware = compiled.results.tables["residents"]["days_listed_unaware"]  # type: ignore[attr-defined]
+        assert unaware.sum() > 0

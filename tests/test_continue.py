@@ -19,7 +19,7 @@ from scslab.rundir.run import Simulation
 from scslab.rundir.state import STATE, StateError
 from scslab.scenario.loader import load_scenario
 from scslab.scenario.schema import Scenario
-from tests.test_compiled import core, with_activities
+from tests.test_compiled import DUE_PROCESS, core, with_activities
 
 runner = CliRunner()
 
@@ -110,6 +110,17 @@ def test_compiled_days_continued_with_activities(tmp_path: Path) -> None:
     assert continued.manifest["engine"] == "compiled"
     assert_same_tables(whole, continued)
     assert city(continued, "green_channel:medical").sum() > 0
+
+
+def test_compiled_days_continued_with_due_process(tmp_path: Path) -> None:
+    """Compiled days with due process, stopped while appeals, decisions and repairs
+    wait in its queue: the continued run handles them on their days."""
+    scenario = with_activities(**DUE_PROCESS)  # type: ignore[arg-type]
+    whole, continued = through_and_continued(tmp_path, scenario, 40, 40, seed=4, residents=3000)
+    assert continued.manifest["engine"] == "compiled"
+    assert_same_tables(whole, continued)
+    records = continued.tables["records"]
+    assert ((records["decision_day"] >= 40) & (records["appeal_day"] < 40)).sum() > 0
 
 
 def test_a_timeline_change_in_the_continued_days_shows_on_its_day(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ each a few microseconds whatever the number of agents, so that for a small city 
 fixed cost is most of the run. Scenarios within what is run here (departments writing
 records about residents, with reporting delays; the points score with drift,
 association penalties and record expiry; lists triggered by scores or records;
-residents' activities resolved against the measures and rewards; inert enterprises)
+residents' activities resolved against the measures and rewards; due process of the
+residents' records; inert enterprises)
 run their days in one compiled loop that calls the model's own kernels in the order of
 the steps (engine/steps.py), on the run's own state, with the same random streams:
 
@@ -18,6 +19,7 @@ the steps (engine/steps.py), on the run's own state, with the same random stream
                   count_listed_contacts                        (measures.py)
                   count_changes                                (listcounts.py)
     due process   count_wrongful_days (per-agent tables only)  (engine/trail.py)
+                  due_process_day, learn_of_blocks             (engine/compiled_due.py)
     activities    activities_day                               (engine/compiled_acts.py)
     collectors    _collect_lists or recount_lists; tally_days  (collectors.py, tally.py)
 
@@ -31,21 +33,17 @@ turns into seconds per phase for the manifest.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
-
 import numba as nb
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
 from scslab.engine.collectors import _collect_lists, recount_lists
 from scslab.engine.compiled_acts import activities_day
+from scslab.engine.compiled_due import due_process_day, learn_of_blocks
 from scslab.engine.containers import (
     ActArrays,
     ActTable,
     Collecting,
+    DueDays,
     Grown,
     KindTable,
     ListArrays,
@@ -54,6 +52,7 @@ from scslab.engine.containers import (
     ScoreArrays,
     ScoreTable,
 )
+from scslab.engine.cycles import cycles as _cycles
 from scslab.engine.growth import grow as _grow
 from scslab.engine.growth import grow_changes, grow_log, grow_queue
 from scslab.engine.listcounts import count_changes
@@ -76,20 +75,6 @@ from scslab.model.records import ACTIVE, PENDING, take_effective_into
 from scslab.model.scoring import decay_error_points, drift, hold_at_base
 
 N_PHASES = 7  # engine/steps.py's PHASES, in order
-
-
-@intrinsic
-def _read_cycle_counter(typingctx: Any) -> Any:
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        fnty = ir.FunctionType(ir.IntType(64), [])
-        fn = builder.module.declare_intrinsic("llvm.readcyclecounter", fnty=fnty)
-        return builder.call(fn, [])
-
-    return types.int64(), codegen
-
-
-_cycles = cast(Callable[[], int], _read_cycle_counter)
-"""_cycles() in a numba kernel: the processor's cycle counter (differences are cycles)."""
 
 
 @nb.njit(cache=True, inline="always")
@@ -115,6 +100,7 @@ def run_days(
     acts: ActTable,
     act_arrays: ActArrays,
     grown: Grown,
+    due: DueDays,
     cycles: np.ndarray,
 ) -> Grown:
     """Days first_day to last_day - 1 of the engine's loop for a scenario without
@@ -156,7 +142,8 @@ def run_days(
     (ever_counts: residents ever on each list per group, added to each day's row).
 
     records: (day, kind, subject, actor, erroneous) of the records written; changes:
-    (day, subject, bit, entered, wrongful, reason) of the listing changes.
+    (day, subject, bit, entered, wrongful, reason) of the listing changes. due: due
+    process's rules and the residents' side (its state: grown.due).
     cycles[phase] adds the processor cycles spent in each phase.
     """
     (
@@ -228,6 +215,7 @@ def run_days(
         queue_head,
         queue_in_order,
         high,
+        due_state,
     ) = grown
     given_score, given_spare = score, spare
     band_lo, band_hi = stay[0, 0], stay[0, 1]  # the score band: no score rule holds
@@ -298,6 +286,7 @@ def run_days(
                 records.kind[r] = k
                 records.status[r] = PENDING
                 records.end_day[r] = -1
+                records.notice_day[r] = records.appeal_day[r] = records.decision_day[r] = -1
             n_records += m
         t1 = _cycles()
         cycles[0] += t1 - t0
@@ -394,9 +383,14 @@ def run_days(
         hold_at_base(score, error_points, unenrolled, base)
         t2 = _cycles()
         cycles[1] += t2 - t1
-        # due process: none but the count of wrongfully blacklisted days (per agent)
+        # due process: wrongfully blacklisted days (per agent), then the rest of the step
         if len(days_wrongful):
             count_wrongful_days(mask, wrongful, black_bits, no_reps, no_reps, 0, days_wrongful)
+        kept = (error_ids, n_error_ids, risen, n_risen)
+        due_state, kept = due_process_day(
+            day, due, due_state, today_ids, records, values[day], score, scoring, score_rules, kept
+        )
+        error_ids, n_error_ids, risen, n_risen = kept
         t3 = _cycles()
         cycles[2] += t3 - t2
         # lists: entries by the day's records, then score rules and exits of the agents
@@ -517,7 +511,7 @@ def run_days(
         cycles[3] += t4 - t3
         # activities: attempts resolved against the measures and rewards
         if n_acts:
-            high = activities_day(
+            high, blocked = activities_day(
                 day,
                 acts,
                 act_arrays,
@@ -530,6 +524,8 @@ def run_days(
                 risen[:n_risen],
                 values[day],
             )
+            # (due process: the residents blocked learn of their listings)
+            due_state = learn_of_blocks(day, due, due_state, blocked, records, n_records, values)
         n_risen = 0
         t5 = _cycles()
         cycles[4] += t5 - t4
@@ -596,4 +592,5 @@ def run_days(
         queue_head,
         queue_in_order,
         high,
+        due_state,
     )

@@ -17,6 +17,7 @@ import numba as nb
 import numpy as np
 
 from scslab.engine.containers import ActArrays, ActTable
+from scslab.engine.growth import grow
 from scslab.model.activities import draw_reached_rows
 from scslab.model.attempts import count_done, count_others, keep_high, others_by_cell
 from scslab.model.containers import Measures, Outcomes, Reachable, Standing
@@ -37,16 +38,19 @@ def activities_day(
     high: np.ndarray,
     risen: np.ndarray,
     row: np.ndarray,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """The residents' activities on `day` (their order is the general loop's), counted
     into row [groups, metrics] (the day's row; its activity columns zero); returns the
     set of residents whose score opens a green channel (acts.keep_high: `high`, kept
-    from the subjects whose score records raised today, `risen`; else as it came).
+    from the subjects whose score records raised today, `risen`; else as it came) and
+    the residents blocked by a measure (once per blocked attempt, activity by activity).
     mask, wrongful: the residents' lists; cell: each one's collector cell; listed: the
     ids on some list (increasing)."""
     n_acts = len(acts.lam)
+    blocked = np.zeros(0, np.int64)
+    n_blocked = 0
     if n_acts == 0:
-        return high
+        return high, blocked
     # whom the measures and rewards of some domain may reach
     if acts.keep_high:
         high = keep_high(high, risen, score, acts.green)
@@ -95,7 +99,11 @@ def activities_day(
         )
         out_blocked = np.empty(len(attempts), np.int64)
         out_done = np.empty(len(attempts), np.int64)
-        _, n_done = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
+        nb_, n_done = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
+        if nb_:
+            blocked = grow(blocked, n_blocked, n_blocked + nb_)
+            blocked[n_blocked : n_blocked + nb_] = out_blocked[:nb_]
+            n_blocked += nb_
         if acts.posts[a] >= 0 and n_done:
             count_done(acc, cell, out_done[:n_done], acts.posts[a])
     # the day's counts into the groups' rows, cell by cell in each group's order
@@ -107,4 +115,4 @@ def activities_day(
     for c in range(n_cells):
         for col in acts.sum_cols:
             acc[c, col] = 0.0
-    return high
+    return high, blocked[:n_blocked]

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from scslab.model.containers import ReachRules, Recovery
+from scslab.model.dueprocess_days import DueRules, DueSide, DueState
 from scslab.model.points import ExpiryQueue
 from scslab.model.records import LogColumns
 
@@ -184,6 +185,7 @@ class Grown(NamedTuple):
     queue_head: int
     queue_in_order: bool
     high: np.ndarray  # residents whose score opens a green channel (HighScores.ids)
+    due: DueState  # due process's (DueProcessState.state())
 
 
 class ActTable(NamedTuple):
@@ -221,3 +223,13 @@ class ActArrays(NamedTuple):
     blocked_count: np.ndarray  # int32, per resident (empty: not kept)
     wrongful_count: np.ndarray  # int32
     acc: np.ndarray  # float64 [cells, metrics], zeros: the day's counts by cell
+
+
+class DueDays(NamedTuple):
+    """Due process as compiled days run it (model/dueprocess_days.py; its state is in
+    Grown): its rules, the residents' side (counting into the groups' rows of the day)
+    and the enterprises' (which have no records there)."""
+
+    rules: DueRules
+    res: DueSide
+    ent: DueSide

@@ -25,6 +25,7 @@ from scslab.engine.containers import (
     ActTable,
     Collecting,
     Columns6,
+    DueDays,
     Grown,
     KindTable,
     ListArrays,
@@ -108,6 +109,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     r = pop.residents
     kind_table, score_table, list_table = _rule_tables(st)
     act_table = _act_table(st)
+    due = _due_days(st)
     if st.high_scores is not None and scorer.track_risen:
         scorer.take_risen()  # (taken each day by the activities)
     max_mult = kind_table.max_mult
@@ -139,6 +141,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
         scorer.queue_head,
         scorer.queue_in_order,
         st.high_scores.ids if st.high_scores is not None else np.zeros(0, np.int64),
+        st.dp.state(),
     )
     floors = rules.grade_floors
     # the state columns come first, in the order the collectors write them
@@ -257,6 +260,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
             if first > start and st.apply_timeline(first):
                 kind_table, score_table, list_table = _rule_tables(st)
                 act_table = _act_table(st)
+                due = _due_days(st)
                 if st.high_scores is not None:  # (a timeline may have made it anew)
                     grown = grown._replace(high=st.high_scores.ids)
                 score_arrays = score_arrays._replace(unenrolled=st.unenrolled)
@@ -294,6 +298,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 act_table,
                 act_arrays,
                 grown,
+                due,
                 cycles,
             )
             if st.high_scores is not None:
@@ -320,6 +325,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     for b in range(len(lists)):  # (the general loop keeps them per cell)
         res.ever_counts[:, b] = np.bincount(res.cell, (state.ever >> b) & 1, len(res.ever_counts))
     st.log.adopt(grown.records, grown.n_records, grown.first_pending)
+    st.dp.adopt(grown.due)
     scorer.queue, scorer.queued = grown.queue, grown.queued
     scorer.queue_head, scorer.queue_in_order = grown.queue_head, grown.queue_in_order
     ch_day, *rest = (a[: grown.n_changes] for a in grown.changes)
@@ -421,6 +427,15 @@ def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
         lists.duration,
     )
     return kind_table, score_table, list_table
+
+
+def _due_days(st: RunState) -> DueDays:
+    """Due process as compiled days run it, from the rules as they are now: the
+    residents counting into the groups' rows (the enterprises have no records there)."""
+    groups = st.res.series.groups
+    cells = (groups.groups_indptr.astype(np.int64), groups.groups_of_cell.astype(np.int64))
+    res = st.dp.side(0, st.res, cells)
+    return DueDays(st.dp.kernel_rules(), res, st.dp.side(1, st.ent, st.ent.cell_rows))
 
 
 def _act_table(st: RunState) -> ActTable:

@@ -4,13 +4,15 @@ has (unsupported), over the whole run when a timeline changes the rules
 
 Compiled days (engine/compiled.py) run the residents' core: records from behaviour
 (with reporting delays), the points score (drift, association penalties, expiry, a
-rollout), lists triggered by scores or records, and residents' activities against the
+rollout), lists triggered by scores or records, residents' activities against the
 measures and rewards of residents' lists (blocks, delays, green channels by list or by
-grade); enterprises too where nothing reaches them. The rest is named here, one reason
-per feature: due process, chilling, income feedback (income lost to blocks, income-
+grade), and due process (notices, appeals, from a first block too, reviews, repairs,
+days listed unaware); enterprises too where nothing reaches them. The rest is named
+here, one reason per feature: chilling, income feedback (income lost to blocks, income-
 sensitive records), records from posts or activities, list responses (attempt
-multipliers, avoidance, learning), enterprises' activities, lists, records and score,
-and measures of enterprise lists (which reach legal representatives)."""
+multipliers, avoidance, learning), enterprises' activities, lists, records and score
+(and so due process of enterprises' records), and measures of enterprise lists (which
+reach legal representatives)."""
 
 from __future__ import annotations
 
@@ -28,8 +30,6 @@ def unsupported(scenario: Scenario) -> list[str]:
     if scenario.scoring is None:
         why.append("no scoring section")
     why += _activities(scenario)
-    if scenario.due_process is not None:
-        why.append("due_process")
     beh = scenario.behaviour
     if beh.chilling_self > 0 or beh.chilling_contacts > 0:
         why.append("chilling (behaviour.chilling_self, chilling_contacts)")
@@ -76,9 +76,4 @@ def _activities(scenario: Scenario) -> list[str]:
             why.append(f"measures.{name}: attempt_multiplier, avoidance or learning")
         if scenario.lists[m.list].subject != "resident":
             why.append(f"measures.{name}: an enterprise list (legal representatives)")
-    dp = scenario.due_process
-    if dp is not None:
-        rules = [dp.defaults, *dp.lists.values(), *dp.kinds.values()]
-        if any(r.appeal is not None and r.appeal.from_first_block for r in rules):
-            why.append("due_process: appeal.from_first_block")
     return why
