@@ -331,7 +331,7 @@ def test_high_scores_follow_the_scores(
         scorer.apply(day, subjects, points, erroneous)
         scorer.expire(day)
         if day % 4 == 3 and len(records):  # withdraw (appeal won) yesterday's first record
-            scorer.withdraw(subjects[:1], points[:1], erroneous[:1], np.array([1]))
+            scorer.withdraw(subjects[:1], points[:1] * rules.decay, erroneous[:1])  # a day on
         score = scorer.state.score
         ids = high.update(score, scorer.take_risen())
         assert ids.tolist() == np.flatnonzero(score >= 1020.0).tolist()

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from scslab import Simulation
+from scslab.engine import support
 from scslab.engine.support import unsupported, unsupported_in_run
 from scslab.model.records import EXPIRED, PENDING
 from scslab.scenario.loader import load_scenario, parse_scenario
@@ -244,13 +245,22 @@ def test_manifest_names_the_engine_and_times_its_phases() -> None:
     assert general.manifest["engine"] == "general"
 
 
-def test_other_scenarios_are_refused_by_name() -> None:
+def test_other_scenarios_are_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What support.unsupported() names keeps a scenario off compiled days: `compiled`
+    refuses it naming the feature, auto falls back to the general loop (here a feature
+    marked unsupported for the test, whatever compiled days come to run)."""
     assert unsupported(load_scenario(str(SCS_REF))) == []
     why = unsupported(load_scenario("beijing-2018"))
-    assert any("activities" in w for w in why) and any("enterprises" in w for w in why)
+    assert any("activities" in w for w in why) and any("enterprise" in w for w in why)
+    plain = support.unsupported
+    marked = "due_process (marked for the test)"
+
+    def without_due_process(scenario: Scenario) -> list[str]:
+        return plain(scenario) + ([marked] if scenario.due_process is not None else [])
+
+    monkeypatch.setattr(support, "unsupported", without_due_process)
     refused = core(**{"due_process": {}})
-    assert unsupported(refused) == ["due_process"]
-    with pytest.raises(ValueError, match=r"due_process"):
+    with pytest.raises(ValueError, match=r"due_process \(marked for the test\)"):
         Simulation(refused, engine="compiled")
     assert Simulation(refused).engine_used == "general"  # auto falls back
     with pytest.raises(ValueError, match="engine: must be one of"):
@@ -296,11 +306,11 @@ RUN = {
     "behaviour.deterrence_elasticity", "behaviour.reference_coverage", "outputs.scores",
     "behaviour.chilling_self", "behaviour.chilling_contacts", "behaviour.chilling_half_life_days",
     "behaviour.income_recovery_half_life_days", "behaviour.min_income_factor",
-    "behaviour.default_risk_elasticity", "departments.*.records.*.income_sensitive",
+    "behaviour.default_risk_elasticity", "departments.*.records.*.income_sensitive", "due_process.",
 }  # fmt: skip
 REFUSED = {
     "population.enterprises_per_resident", "population.individual_businesses_per_resident",
-    "departments.*.records.*.subject", "lists.*.subject", "activities.", "due_process.",
+    "departments.*.records.*.subject", "lists.*.subject", "activities.",
     "corporate_scoring.",
 }  # fmt: skip
 NO_EFFECT = {
@@ -351,7 +361,7 @@ def test_every_scenario_key_is_run_refused_or_without_effect() -> None:
     refused = unsupported(load_scenario("beijing-2018"))
     for family in ("enterprises", "subject: enterprise"):
         assert any(family in w for w in refused), family
-    for family in ("activities", "due_process"):
+    for family in ("activities",):
         assert any(family in w for w in refused), family
 
 
@@ -747,3 +757,67 @@ def test_income_sensitive_records_run_compiled() -> None:
     finance = records.loc[records["kind"] == "finance", "subject"].to_numpy()
     assert 0 < shocked.mean() < 0.2
     assert shocked[finance].mean() > 5 * shocked.mean()
+
+
+DUE_PROCESS = {
+    "due_process": {
+        "defaults": {
+            "notice": {"share": 0.3, "delay_days": 2},
+            "appeal": {
+                "window_days": 10,
+                "base_probability": 0.5,
+                "erroneous_multiplier": 2.0,
+                "from_first_block": True,
+            },
+            "review": {"days_to_decide": 5, "find_error": 0.8, "overturn_true": 0.2},
+            "repair": {"method": "comply", "wait_days": 20, "rate_per_year": 6.0},
+        },
+        "kinds": {"traffic": {"repair": {"method": "wait", "wait_days": 30}}},
+    },
+    "departments.courts.error_rate": 0.2,
+    "lists.court_list": {
+        "kind": "black",
+        "context": "judicial",
+        "trigger": {"records": ["court"]},
+        "duration_days": 60,
+    },
+    "measures.court_ban": {
+        "list": "court_list",
+        "department": "courts",
+        "domains": ["online_accounts"],
+    },
+}
+
+
+@pytest.mark.parametrize("agents", [True, False])
+def test_due_process_runs_compiled(agents: bool) -> None:
+    """The core with activities and due process (notices to some, appeals by the
+    notified and, from their first block, by the unnotified; reviews; repairs by
+    complying and by waiting, releasing record-triggered listings): the general loop's
+    tables, record log and due-process state, bit for bit."""
+    scenario = with_activities(**copy.deepcopy(DUE_PROCESS))  # type: ignore[arg-type]
+    assert unsupported(scenario) == []
+    general, compiled = both(scenario, seed=5, residents=4000, days=90, agents=agents)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    for metric in (
+        "notices",
+        "appeals_filed",
+        "appeals_won",
+        "records_corrected",
+        "records_overturned",
+        "records_repaired",
+    ):
+        assert city_sum(compiled, metric) > 0, metric
+    log = compiled.state.log.as_columns()
+    assert all(np.array_equal(a, log[k]) for k, a in general.state.log.as_columns().items())
+    unnotified = (log["appeal_day"] >= 0) & (log["notice_day"] < 0)
+    assert unnotified.sum() > 5  # appealed from a first block
+    assert np.array_equal(general.state.res.score, compiled.state.res.score)
+    g, c = general.state.dp, compiled.state.dp
+    for name, value in vars(g).items():
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(value, getattr(c, name)), name
+    if agents:
+        unaware = compiled.results.tables["residents"]["days_listed_unaware"]  # type: ignore[attr-defined]
+        assert unaware.sum() > 0

@@ -19,7 +19,7 @@ from scslab.rundir.run import Simulation
 from scslab.rundir.state import STATE, StateError
 from scslab.scenario.loader import load_scenario
 from scslab.scenario.schema import Scenario
-from tests.test_compiled import RESPONSES, core, with_activities, with_posts
+from tests.test_compiled import DUE_PROCESS, RESPONSES, core, with_activities, with_posts
 
 runner = CliRunner()
 
@@ -131,6 +131,17 @@ def test_compiled_days_continued_with_records_from_posts(tmp_path: Path) -> None
     assert_same_tables(whole, continued)
     records = continued.tables["records"]
     assert (records["kind"].astype(str) == "harmful_post").sum() > 0
+
+
+def test_compiled_days_continued_with_due_process(tmp_path: Path) -> None:
+    """Compiled days with due process, stopped while appeals, decisions and repairs
+    wait in its queue: the continued run handles them on their days."""
+    scenario = with_activities(**DUE_PROCESS)  # type: ignore[arg-type]
+    whole, continued = through_and_continued(tmp_path, scenario, 40, 40, seed=4, residents=3000)
+    assert continued.manifest["engine"] == "compiled"
+    assert_same_tables(whole, continued)
+    records = continued.tables["records"]
+    assert ((records["decision_day"] >= 40) & (records["appeal_day"] < 40)).sum() > 0
 
 
 def test_a_timeline_change_in_the_continued_days_shows_on_its_day(tmp_path: Path) -> None:

@@ -102,9 +102,9 @@ def test_withdrawn_record_does_not_expire_a_second_time() -> None:
     pts = np.array([-50.0, -50.0])
     subj = np.array([0, 1])
     scorer.apply(0, subj, pts, np.zeros(2, bool), ids)
-    # Record 0 is withdrawn on day 5: its points come back once.
+    # Record 0 is withdrawn on day 5: its points (no drift: all of them) come back once.
     log.column("status")[0] = CORRECTED
-    scorer.withdraw(subj[:1], pts[:1], np.zeros(1, bool), np.array([5]))
+    scorer.withdraw(subj[:1], pts[:1], np.zeros(1, bool))
     assert scorer.state.score.tolist() == [1000.0, 950.0]
     scorer.expire(10, log)
     assert scorer.state.score.tolist() == [1000.0, 1000.0]  # not 1050 for subject 0

@@ -84,6 +84,9 @@ class _Side:
     cell: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
     acc: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
     cols: dict[str, np.ndarray] = field(default_factory=dict)
+    cell_rows: tuple[np.ndarray, np.ndarray] = field(
+        default_factory=lambda: (np.zeros(1, np.int64), np.zeros(0, np.int64))
+    )
 
 
 @dataclass

@@ -4,11 +4,11 @@ The general loop runs a day's steps from Python: some 150 calls of a few microse
 each, most of a small city's run. Scenarios within what is run here (records about
 residents' behaviour and their attempts flagged the day before, with reporting delays;
 the points score with drift, association penalties and record expiry; lists triggered
-by scores or records; residents' activities against the measures, rewards and listed
-residents' responses; chilling, income lost to blocked attempts and income-sensitive
-records; inert enterprises) run their days in one compiled loop that calls the model's
-kernels in the order of the steps (engine/steps.py), on the run's own state, with the
-same random streams:
+by scores or records; due process of the residents' records; residents' activities
+against the measures, rewards and listed residents' responses; chilling, income lost to
+blocked attempts and income-sensitive records; inert enterprises) run their days in one
+compiled loop that calls the model's kernels in the order of the steps
+(engine/steps.py), on the run's own state, with the same random streams:
 
     departments   candidate_count, records_into, flagged_into  (departments.py)
     scoring       take_effective_into, add_points,
@@ -19,6 +19,7 @@ same random streams:
                   count_listed_contacts, mark_entered          (measures.py)
                   count_changes                                (listcounts.py)
     due process   count_wrongful_days (per-agent tables only)  (engine/trail.py)
+                  due_process_day, learn_of_blocks             (engine/compiled_due.py)
     activities    activities_day                               (engine/compiled_acts.py)
     behaviour     behaviour_day                                (behaviour.py)
     collectors    _collect_lists or recount_lists; tally_days  (collectors.py, tally.py)
@@ -37,10 +38,12 @@ import numpy as np
 
 from scslab.engine.collectors import _collect_lists, recount_lists
 from scslab.engine.compiled_acts import activities_day
+from scslab.engine.compiled_due import due_process_day, learn_of_blocks
 from scslab.engine.containers import (
     ActArrays,
     ActTable,
     Collecting,
+    DueDays,
     Flagging,
     Grown,
     KindTable,
@@ -109,6 +112,7 @@ def run_days(
     responses: Responses,
     flags: Flagging,
     behaviour: Behaviour,
+    due: DueDays,
     cycles: np.ndarray,
 ) -> Grown:
     """Days first_day to last_day - 1 of the engine's loop for a scenario without
@@ -152,7 +156,8 @@ def run_days(
     records: (day, kind, subject, actor, erroneous) of the records written; changes:
     (day, subject, bit, entered, wrongful, reason) of the listing changes. flags: how
     the day's attempts are flagged for departments (activities_day), grown.flagged those
-    of the day before, made records today. cycles[phase]: processor cycles per phase.
+    of the day before, made records today. due: due process's rules and the residents'
+    side (its state: grown.due). cycles[phase]: processor cycles per phase.
     """
     (
         kind_key,
@@ -224,6 +229,7 @@ def run_days(
         queue_in_order,
         high,
         flagged,
+        due_state,
     ) = grown
     given_score, given_spare = score, spare
     band_lo, band_hi = stay[0, 0], stay[0, 1]  # the score band: no score rule holds
@@ -303,6 +309,7 @@ def run_days(
                 records.kind[r] = k
                 records.status[r] = PENDING
                 records.end_day[r] = -1
+                records.notice_day[r] = records.appeal_day[r] = records.decision_day[r] = -1
             n_records += m
         t1 = _cycles()
         cycles[0] += t1 - t0
@@ -399,9 +406,14 @@ def run_days(
         hold_at_base(score, error_points, unenrolled, base)
         t2 = _cycles()
         cycles[1] += t2 - t1
-        # due process: none but the count of wrongfully blacklisted days (per agent)
+        # due process: wrongfully blacklisted days (per agent), then the rest of the step
         if len(days_wrongful):
             count_wrongful_days(mask, wrongful, black_bits, no_reps, no_reps, 0, days_wrongful)
+        kept = (error_ids, n_error_ids, risen, n_risen)
+        due_state, kept = due_process_day(
+            day, due, due_state, today_ids, records, values[day], score, scoring, score_rules, kept
+        )
+        error_ids, n_error_ids, risen, n_risen = kept
         t3 = _cycles()
         cycles[2] += t3 - t2
         # lists: entries by the day's records, then score rules and exits of the agents
@@ -527,7 +539,7 @@ def run_days(
         # activities: attempts resolved against the measures and rewards
         blocked, lost = no_ids, no_shares
         if n_acts:
-            high, flagged, blocked, lost = activities_day(
+            high, flagged, blocked, lost, met = activities_day(
                 day,
                 acts,
                 act_arrays,
@@ -543,6 +555,8 @@ def run_days(
                 flags,
                 flagged,
             )
+            # (due process: the residents blocked learn of their listings)
+            due_state = learn_of_blocks(day, due, due_state, met, records, n_records, values)
         n_risen = 0
         t5 = _cycles()
         cycles[4] += t5 - t4
@@ -616,4 +630,5 @@ def run_days(
         queue_in_order,
         high,
         flagged,
+        due_state,
     )

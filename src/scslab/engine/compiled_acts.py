@@ -55,14 +55,15 @@ def activities_day(
     responses: Responses,
     flags: Flagging,
     flagged: Flagged,
-) -> tuple[np.ndarray, Flagged, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, Flagged, np.ndarray, np.ndarray, np.ndarray]:
     """The residents' activities on `day` (their order is the general loop's), counted
     into row [groups, metrics] (the day's row; its activity columns zero); returns the
     set of residents whose score opens a green channel (acts.keep_high: `high`, kept
     from the subjects whose score records raised today, `risen`; else as it came), the
     residents whose attempts were flagged today (in `flagged`'s arrays, grown if need
-    be), and the blocked attempts at activities with an income loss (ids, one per
-    attempt, in the activities' order) with the share of income each loses.
+    be), the blocked attempts at activities with an income loss (ids, one per attempt,
+    in the activities' order) with the share of income each loses, and the residents
+    blocked by a measure (once per blocked attempt, activity by activity).
     mask, wrongful: the residents' lists; cell: each one's collector cell; listed: the
     ids on some list (increasing); responses: the listed residents' responses to the
     measures (attempts avoided, some replaced). Monitored activities are attempted by
@@ -70,8 +71,10 @@ def activities_day(
     (arrays.chill's deficits, brought to `day`)."""
     n_acts = len(acts.lam)
     blocked, lost = np.zeros(0, np.int64), np.zeros(0)
+    met = np.zeros(0, np.int64)  # blocked by a measure, at any activity
+    n_met = 0
     if n_acts == 0:
-        return high, flagged, blocked, lost
+        return high, flagged, blocked, lost, met
     # whom the measures and rewards of some domain may reach
     if acts.keep_high:
         high = keep_high(high, risen, score, acts.green)
@@ -168,6 +171,10 @@ def activities_day(
         if acts.income_loss[a] > 0.0 and n_blocked:
             blocked = np.concatenate((blocked, out_blocked[:n_blocked]))
             lost = np.concatenate((lost, np.full(n_blocked, acts.income_loss[a])))
+        if n_blocked:
+            met = grow(met, n_met, n_met + n_blocked)
+            met[n_met : n_met + n_blocked] = out_blocked[:n_blocked]
+            n_met += n_blocked
         if acts.posts[a] >= 0 and n_done:
             count_done(acc, cell, out_done[:n_done], acts.posts[a])
         if flags.n_of[a] and n_done:  # those flagged among the attempts that went ahead
@@ -184,7 +191,7 @@ def activities_day(
     for c in range(n_cells):
         for col in acts.sum_cols:
             acc[c, col] = 0.0
-    return high, _flagged(flagged, today, counts), blocked, lost
+    return high, _flagged(flagged, today, counts), blocked, lost, met[:n_met]
 
 
 @nb.njit(cache=True)

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from scslab.model.containers import ReachRules, Recovery
+from scslab.model.dueprocess_days import DueRules, DueSide, DueState
 from scslab.model.points import ExpiryQueue
 from scslab.model.records import LogColumns
 
@@ -214,6 +215,7 @@ class Grown(NamedTuple):
     queue_in_order: bool
     high: np.ndarray  # residents whose score opens a green channel (HighScores.ids)
     flagged: Flagged  # residents whose attempts were flagged yesterday (by flag kind)
+    due: DueState  # due process's (DueProcessState.state())
 
 
 class ActTable(NamedTuple):
@@ -268,3 +270,13 @@ class Responses(NamedTuple):
     floor: np.ndarray  # float64 [domains, 8]
     half_life: np.ndarray  # float64 [domains, 8], days
     avoidance: np.ndarray  # float64 [domains, 8]
+
+
+class DueDays(NamedTuple):
+    """Due process as compiled days run it (model/dueprocess_days.py; its state is in
+    Grown): its rules, the residents' side (counting into the groups' rows of the day)
+    and the enterprises' (which have no records there)."""
+
+    rules: DueRules
+    res: DueSide
+    ent: DueSide

@@ -33,6 +33,9 @@ def grow_log(columns: LogColumns, used: int, need: int) -> LogColumns:
         grow(columns.erroneous, used, need),
         grow(columns.status, used, need),
         grow(columns.end_day, used, need),
+        grow(columns.notice_day, used, need),
+        grow(columns.appeal_day, used, need),
+        grow(columns.decision_day, used, need),
     )
 
 

@@ -25,6 +25,7 @@ from scslab.engine.containers import (
     ActTable,
     Collecting,
     Columns6,
+    DueDays,
     Flagged,
     Flagging,
     Grown,
@@ -115,6 +116,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     act_table, responses = _act_table(st), _responses(st)
     flags = _flag_table(st)
     behaviour = behaviour_rules(st)
+    due = _due_days(st)
     if st.high_scores is not None and scorer.track_risen:
         scorer.take_risen()  # (taken each day by the activities)
     max_mult = kind_table.max_mult
@@ -150,6 +152,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
             np.concatenate([np.zeros(0, np.int64), *st.flagged_yesterday]).astype(np.int64),
             np.cumsum([0] + [len(ids) for ids in st.flagged_yesterday]).astype(np.int64),
         ),
+        st.dp.state(),
     )
     floors = rules.grade_floors
     # the state columns come first, in the order the collectors write them
@@ -270,6 +273,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 act_table, responses = _act_table(st), _responses(st)
                 flags = _flag_table(st)
                 behaviour = behaviour_rules(st)
+                due = _due_days(st)
                 if st.high_scores is not None:  # (a timeline may have made it anew)
                     grown = grown._replace(high=st.high_scores.ids)
                 score_arrays = score_arrays._replace(unenrolled=st.unenrolled)
@@ -310,6 +314,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 responses,
                 flags,
                 behaviour,
+                due,
                 cycles,
             )
             if st.high_scores is not None:
@@ -340,6 +345,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     for b in range(len(lists)):  # (the general loop keeps them per cell)
         res.ever_counts[:, b] = np.bincount(res.cell, (state.ever >> b) & 1, len(res.ever_counts))
     st.log.adopt(grown.records, grown.n_records, grown.first_pending)
+    st.dp.adopt(grown.due)
     scorer.queue, scorer.queued = grown.queue, grown.queued
     scorer.queue_head, scorer.queue_in_order = grown.queue_head, grown.queue_in_order
     ch_day, *rest = (a[: grown.n_changes] for a in grown.changes)
@@ -458,6 +464,15 @@ def _rule_tables(st: RunState, scorer: Scorer) -> tuple[KindTable, ScoreTable, L
         lists.duration,
     )
     return kind_table, score_table, list_table
+
+
+def _due_days(st: RunState) -> DueDays:
+    """Due process as compiled days run it, from the rules as they are now: the
+    residents counting into the groups' rows (the enterprises have no records there)."""
+    groups = st.res.series.groups
+    cells = (groups.groups_indptr.astype(np.int64), groups.groups_of_cell.astype(np.int64))
+    res = st.dp.side(0, st.res, cells)
+    return DueDays(st.dp.kernel_rules(), res, st.dp.side(1, st.ent, st.ent.cell_rows))
 
 
 def _act_table(st: RunState) -> ActTable:

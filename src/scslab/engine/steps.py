@@ -254,6 +254,7 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
     attempts (posts and other monitored activities)."""
     acts = st.activities
     shocks: list[tuple[np.ndarray, float]] = []
+    blocked: list[np.ndarray] = []  # residents blocked by a measure
     flagged: list[list[np.ndarray]] = [[] for _ in st.flag_kinds]
     posts = st.res.cols["posts"][0]
     mask, score = st.res.list_state.mask, st.res.score
@@ -331,7 +332,7 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
         measures = dom.measures(d, float(acts.base_wait[a]))
         nb_, nd_ = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
         if not firm and nb_:
-            st.dp.blocked(day, out_blocked[:nb_], st.log, side)
+            blocked.append(out_blocked[:nb_])
             if acts.income_loss[a] > 0:
                 shocks.append((out_blocked[:nb_], float(acts.income_loss[a])))
         if nd_ and (posting or len(flag_of)):
@@ -342,6 +343,8 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
                 which = flag_done(done, flag_probability, st.activity_keys[a], day)
                 for j, f in enumerate(flag_of):
                     flagged[f].append(done[which == j])
+    if blocked:  # (they learn of their listings: due process)
+        st.dp.blocked(day, np.concatenate(blocked), st.log, (st.res, st.ent))
     st.flagged_yesterday = [
         np.concatenate(parts) if parts else np.zeros(0, np.int64) for parts in flagged
     ]

@@ -4,14 +4,16 @@ has (unsupported), over the whole run when a timeline changes the rules
 
 Compiled days (engine/compiled.py) run the residents' core: records from behaviour
 (with reporting delays), the points score (drift, association penalties, expiry, a
-rollout), lists triggered by scores or records, and residents' activities against the
+rollout), lists triggered by scores or records, residents' activities against the
 measures and rewards of residents' lists (blocks, delays, green channels by list or by
 grade) and the listed residents' responses to them (attempt multipliers, avoidance,
 learning), with chilling, income lost to blocked attempts and income-sensitive records;
 records too from residents' attempts flagged the day before (posts, the activities
-record kinds come from); enterprises too where nothing reaches them. The rest is named
-here, one reason per feature: due process, enterprises' activities, lists, records and
-score, and measures of enterprise lists (which reach legal representatives)."""
+record kinds come from); due process (notices, appeals, from a first block too,
+reviews, repairs, days listed unaware); enterprises too where nothing reaches them. The
+rest is named here, one reason per feature: enterprises' activities, lists, records
+and score (and so due process of enterprises' records), and measures of enterprise
+lists (which reach legal representatives)."""
 
 from __future__ import annotations
 
@@ -27,8 +29,6 @@ def unsupported(scenario: Scenario) -> list[str]:
     if firms and scenario.corporate_scoring is not None:
         why.append("corporate_scoring (with enterprises)")
     why += _activities(scenario)
-    if scenario.due_process is not None:
-        why.append("due_process")
     for dept_name, dept in scenario.departments.items():
         for kind_name, kind in dept.records.items():
             where = f"departments.{dept_name}.records.{kind_name}"
@@ -64,9 +64,4 @@ def _activities(scenario: Scenario) -> list[str]:
     for name, m in scenario.measures.items():
         if scenario.lists[m.list].subject != "resident":
             why.append(f"measures.{name}: an enterprise list (legal representatives)")
-    dp = scenario.due_process
-    if dp is not None:
-        rules = [dp.defaults, *dp.lists.values(), *dp.kinds.values()]
-        if any(r.appeal is not None and r.appeal.from_first_block for r in rules):
-            why.append("due_process: appeal.from_first_block")
     return why

@@ -35,49 +35,43 @@ Every draw is a counter-based hash of (seed, subject, kind, effective day): two 
 that differ only in due process see the same records appealed by the same people.
 
 Here: the rules compiled to arrays (DueProcessRules) and the state that runs them during
-a simulation (DueProcessState: its queue of events, the records that hold listings); the
-numba kernels they call (the draws of each record's path, the appeals' outcomes, the
-release of listings) are in dueprocess_kernels.py.
+a simulation on the general loop (DueProcessState: its queue of events, the records that
+hold listings, what residents know). The kernels of each day's part (dueprocess_days.py,
+which compiled days call too) and those they call (the draws of each record's path, the
+appeals' outcomes, the release of listings: dueprocess_kernels.py) do the work.
 """
 
 from __future__ import annotations
 
 import functools
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from scslab.model.departments import RecordKinds
-from scslab.model.dueprocess_kernels import (
-    Appeals,
-    Ended,
-    NewRecords,
-    PathDays,
-    PathRules,
-    RecordColumns,
-    Triggers,
-    count_unaware_days,
-    decide,
-    forget_unlisted,
-    plan,
-    plan_learned,
-    release,
+from scslab.model.dueprocess_days import (
+    NEVER,
+    DueQueue,
+    DueRules,
+    DueSide,
+    DueState,
+    blocked_day,
+    count_unaware,
+    end_side,
+    keep_triggers,
+    plan_day,
+    step_day,
 )
+from scslab.model.dueprocess_kernels import Appeals, PathRules
 from scslab.model.lists import ListRules, ListState
-from scslab.model.records import ACTIVE, CORRECTED, REPAIRED, RecordLog
+from scslab.model.records import RecordLog
 from scslab.model.scoring import Scorer
 from scslab.scenario.rates import decile_multipliers
 from scslab.scenario.schema import Scenario
 from scslab.scenario.sections import ReviewKinds
 from scslab.streams import stream_key
-
-NEVER = np.iinfo(np.int64).max
-"""A day that never comes (a resident who does not know of their listing)."""
-
-FILE, DECIDE, REPAIR = 0, 1, 2
-"""Due-process events: an appeal is filed, an appeal is decided, a repair completes."""
 
 DUE_PROCESS_METRICS = (
     "notices",
@@ -233,6 +227,7 @@ class SideLike(Protocol):
     name: str
     n: int
     cell: np.ndarray
+    cell_rows: tuple[np.ndarray, np.ndarray]
     lists: ListRules
     list_state: ListState
     scorer: Scorer | None
@@ -240,30 +235,9 @@ class SideLike(Protocol):
     cols: dict[str, np.ndarray]
 
 
-@dataclass
-class Growable:
-    """An int64 array that grows by appending (amortised O(1))."""
-
-    data: np.ndarray = field(default_factory=lambda: np.zeros(256, np.int64))
-    n: int = 0
-
-    def extend(self, values: np.ndarray) -> None:
-        """Append values."""
-        k = len(values)
-        if self.n + k > len(self.data):
-            grown = np.zeros(max(2 * len(self.data), self.n + k), np.int64)
-            grown[: self.n] = self.data[: self.n]
-            self.data = grown
-        self.data[self.n : self.n + k] = values
-        self.n += k
-
-    def view(self) -> np.ndarray:
-        """The values appended so far."""
-        return self.data[: self.n]
-
-
 class DueProcessState:
-    """Runs due process during a simulation: plans new records, handles the day's events."""
+    """Runs due process during a simulation: plans new records, handles the day's events
+    (the kernels of dueprocess_days.py, on the arrays kept here: DueState's)."""
 
     def __init__(
         self,
@@ -278,246 +252,165 @@ class DueProcessState:
         self.key = stream_key(seed, "dueprocess")
         self.education = education  # per side: education level of the subject (or rep)
         self.decile = decile  # per side: income decile of the subject (or rep)
-        self.queue: dict[int, list[tuple[int, np.ndarray]]] = {}
-        self.triggers = (Growable(), Growable())  # per side: records of list-triggering kinds
         n = len(education[0])
+        none = np.zeros(0, np.int64)
+        # the queue of events (DueQueue): a chain of entries per day
+        self.queue_head, self.queue_tail = none, none
+        self.queue_next, self.queue_event, self.queue_record = none, none, none
+        self.used = np.zeros(4, np.int64)  # DueState.used
         self.aware_from = np.full(n, NEVER, np.int64)  # per resident: knows of a listing from
         self.days_unaware = np.zeros(n, np.int32)  # per resident: days listed not knowing
-        self.aware_ids = np.zeros(0, np.int64)  # the residents whose aware_from is set
-        self.aware_new: list[np.ndarray] = []  # ... set since count_unaware last ran
+        self.aware_ids = none  # the residents whose aware_from is set
+        self.aware_new = none  # ... set since count_unaware last ran (used[0] of them)
         self.learned = np.zeros(0, np.bool_)  # per record: its subject learned of it blocked
+        self.triggers = none  # residents' records of list-triggering kinds (used[1])
+        self.ent_triggers = none  # enterprises' (used[2])
 
-    def _schedule(self, event: int, days: np.ndarray, ids: np.ndarray) -> None:
-        if len(ids) == 0:
-            return
-        order = np.argsort(days, kind="stable")
-        days, ids = days[order], ids[order]
-        cuts = np.flatnonzero(np.diff(days)) + 1
-        for d, part in zip(days[np.r_[0, cuts]], np.split(ids, cuts), strict=True):
-            self.queue.setdefault(int(d), []).append((event, part))
+    def state(self) -> DueState:
+        """The arrays kept here, as the kernels take them."""
+        return DueState(
+            DueQueue(
+                self.queue_head,
+                self.queue_tail,
+                self.queue_next,
+                self.queue_event,
+                self.queue_record,
+            ),
+            self.used,
+            self.aware_from,
+            self.days_unaware,
+            self.aware_ids,
+            self.aware_new,
+            self.learned,
+            self.triggers,
+            self.ent_triggers,
+        )
+
+    def adopt(self, state: DueState) -> None:
+        """Keep the arrays of a kernel's state (grown or not)."""
+        q = state.queue
+        self.queue_head, self.queue_tail = q.head, q.tail
+        self.queue_next, self.queue_event, self.queue_record = q.next, q.event, q.record
+        self.aware_ids, self.aware_new, self.learned = (
+            state.aware_ids,
+            state.aware_new,
+            state.learned,
+        )
+        self.triggers, self.ent_triggers = state.triggers, state.ent_triggers
+
+    def kernel_rules(self) -> DueRules:
+        """The rules as the kernels take them."""
+        r = self.rules
+        return DueRules(
+            r.on,
+            bool(r.learn_blocked.any()),
+            r.paths,
+            r.appeals,
+            r.learn_blocked,
+            r.decide_days,
+            r.find_error,
+            r.overturn_true,
+            self.kinds.subject,
+            self.kinds.points.astype(np.float64),
+            np.uint64(self.key),
+        )
+
+    def side(self, s: int, side: SideLike, cell_rows: tuple[np.ndarray, np.ndarray]) -> DueSide:
+        """What the kernels read and change of side `s` (0 residents, 1 enterprises),
+        counting through `cell_rows` (indptr, rows of each cell)."""
+        metrics = [side.cols[m][0] if m in side.cols else -1 for m in DUE_PROCESS_METRICS]
+        bits = side.lists.kind_bits
+        return DueSide(
+            self.education[s],
+            self.decile[s],
+            bits if len(bits) else np.zeros(0, np.uint8),
+            side.lists.duration.astype(np.int64),
+            side.list_state.arrays(),
+            float(side.scorer.rules.decay) if side.scorer is not None else 1.0,
+            side.cell,
+            cell_rows[0],
+            cell_rows[1],
+            np.array(metrics, np.int64),
+        )
+
+    def _sides(self, sides: tuple[SideLike, ...]) -> tuple[DueSide, DueSide]:
+        res, ent = sides[0], sides[-1]
+        return self.side(0, res, res.cell_rows), self.side(1, ent, ent.cell_rows)
 
     def plan(self, day: int, ids: np.ndarray, log: RecordLog, sides: tuple[SideLike, ...]) -> None:
-        """Draw the due-process path of the records taking effect today."""
+        """Draw the due-process path of the records taking effect today (plan_day)."""
         if len(ids) == 0:
             return
-        kind = log.column("kind")[ids]
-        subj = log.column("subject")[ids]
-        self.keep_triggers(ids, kind, sides)
-        if not self.rules.on:
-            return
-        r = self.rules
-        res = self.kinds.subject[kind] == 0
-        education = np.where(
-            res,
-            self.education[0][np.where(res, subj, 0)],
-            self.education[1][np.where(res, 0, subj)],
-        ).astype(np.int64)
-        decile = np.where(
-            res,
-            self.decile[0][np.where(res, subj, 0)],
-            self.decile[1][np.where(res, 0, subj)],
-        ).astype(np.int64)
-        n = len(ids)
-        notice, appeal, repair = (np.empty(n, np.int64) for _ in range(3))
-        records = NewRecords(
-            kind.astype(np.int64),
-            subj,
-            log.column("effective_day")[ids],
-            log.column("erroneous")[ids],
-            education,
-            decile,
+        res, ent = self._sides(sides)
+        self.adopt(
+            plan_day(
+                self.state(),
+                self.kernel_rules(),
+                day,
+                ids,
+                log.kernel_columns(),
+                res,
+                ent,
+                sides[0].acc,
+                sides[-1].acc,
+            )
         )
-        plan(records, r.paths, r.appeals, self.key, PathDays(notice, appeal, repair))
-        told = notice >= 0
-        log.column("notice_day")[ids[told]] = np.minimum(notice[told], 32767)
-        res_lists = sides[0].lists.kind_bits
-        if len(res_lists):
-            know = told & res & (res_lists[kind] != 0)
-            np.minimum.at(self.aware_from, subj[know], notice[know])
-            self.aware_new.append(subj[know].astype(np.int64))
-        for s, side in enumerate(sides):
-            sel = told & (self.kinds.subject[kind] == s)
-            np.add.at(side.acc, (side.cell[subj[sel]], side.cols["notices"][0]), 1.0)
-        self._schedule(FILE, appeal[appeal >= 0], ids[appeal >= 0])
-        self._schedule(REPAIR, repair[repair >= 0], ids[repair >= 0])
 
     def keep_triggers(self, ids: np.ndarray, kind: np.ndarray, sides: tuple[SideLike, ...]) -> None:
         """Keep the records `ids` (of kinds `kind`, taking effect today) that put their
         subject on a list: end() looks among them for those that keep a listing."""
-        for s, side in enumerate(sides):
-            if len(side.lists.kind_bits):
-                sel = (self.kinds.subject[kind] == s) & (side.lists.kind_bits[kind] != 0)
-                self.triggers[s].extend(ids[sel])
+        res, ent = self._sides(sides)
+        self.adopt(keep_triggers(self.state(), ids, kind, self.kernel_rules(), res, ent))
 
     def step(self, day: int, log: RecordLog, sides: tuple[SideLike, ...]) -> None:
         """Handle today's appeals, decisions and repairs (after plan() for today)."""
-        events = self.queue.pop(day, [])
-        if not events:
-            return
-        status = log.column("status")
-        kind_col = log.column("kind")
-        subj_col = log.column("subject")
-        eff_col = log.column("effective_day")
-        err_col = log.column("erroneous")
-        parts: dict[int, list[np.ndarray]] = {FILE: [], DECIDE: [], REPAIR: []}
-        for event, ids in events:
-            parts[event].append(ids)
-        got = {e: np.concatenate(p) if p else np.zeros(0, np.int64) for e, p in parts.items()}
-        ended: list[np.ndarray] = []
-
-        def count(ids: np.ndarray, metric: str) -> None:
-            kinds = kind_col[ids]
-            for s, side in enumerate(sides):
-                sel = ids[self.kinds.subject[kinds] == s]
-                np.add.at(side.acc, (side.cell[subj_col[sel]], side.cols[metric][0]), 1.0)
-
-        self._file(day, got[FILE], log, sides)
-        decided = got[DECIDE][status[got[DECIDE]] == ACTIVE]
-        if len(decided):
-            log.column("decision_day")[decided] = day
-            won = decided[
-                decide(
-                    kind_col[decided].astype(np.int64),
-                    subj_col[decided],
-                    eff_col[decided],
-                    err_col[decided],
-                    self.rules.kind_word,
-                    self.rules.find_error,
-                    self.rules.overturn_true,
-                    self.key,
-                )
-            ]
-            status[won] = CORRECTED
-            count(won, "appeals_won")
-            count(won[err_col[won]], "records_corrected")
-            count(won[~err_col[won]], "records_overturned")
-            ended.append(won)
-        repaired = got[REPAIR][status[got[REPAIR]] == ACTIVE]
-        if len(repaired):
-            status[repaired] = REPAIRED
-            count(repaired, "records_repaired")
-            ended.append(repaired)
-        if ended:
-            self.end(day, np.concatenate(ended), log, sides)
-
-    def _file(self, day: int, ids: np.ndarray, log: RecordLog, sides: tuple[SideLike, ...]) -> None:
-        """Appeals filed today (of records `ids`, those still ACTIVE): decided later."""
-        filed = ids[log.column("status")[ids] == ACTIVE]
-        if len(filed) == 0:
-            return
-        kind = log.column("kind")[filed]
-        log.column("appeal_day")[filed] = day
-        subj = log.column("subject")[filed]
-        for s, side in enumerate(sides):
-            sel = self.kinds.subject[kind] == s
-            np.add.at(side.acc, (side.cell[subj[sel]], side.cols["appeals_filed"][0]), 1.0)
-        self._schedule(DECIDE, day + self.rules.decide_days[kind], filed)
+        res, ent = self._sides(sides)
+        state, ended = step_day(
+            self.state(),
+            self.kernel_rules(),
+            day,
+            log.kernel_columns(),
+            res,
+            ent,
+            sides[0].acc,
+            sides[-1].acc,
+        )
+        self.adopt(state)
+        self.end(day, ended, log, sides)
 
     def count_unaware(self, day: int, mask: np.ndarray) -> None:
         """Count a day listed without knowing for each resident on a list (`mask`, the
         residents' list bits at the start of `day`) who has had neither a notice of a record
-        that put them on a list nor a block by a measure since; forget what those no
-        longer listed knew (a later listing is news again)."""
-        if not self.rules.on or len(mask) != len(self.aware_from):
-            return
-        whole = len(mask) // 8 * 8  # the list bits eight residents at a time
-        count_unaware_days(
-            mask[:whole].view(np.uint64), mask, self.aware_from, self.days_unaware, day
-        )
-        if self.aware_new:
-            self.aware_ids = np.union1d(self.aware_ids, np.concatenate(self.aware_new))
-            self.aware_new = []
-        self.aware_ids = forget_unlisted(self.aware_ids, mask, self.aware_from, NEVER)
+        that put them on a list nor a block by a measure since (count_unaware)."""
+        self.adopt(count_unaware(self.state(), self.kernel_rules(), day, mask))
 
-    def blocked(self, day: int, residents: np.ndarray, log: RecordLog, side: SideLike) -> None:
-        """Residents blocked by a measure today (after today's step()): they know of their
-        listing from today; the records that hold them on a list and of which they had no
-        notice may now be appealed (kinds whose appeal is `from_first_block`), on a day
-        drawn in the window that opens today."""
-        if not self.rules.on or len(residents) == 0 or len(self.aware_from) == 0:
+    def blocked(
+        self, day: int, residents: np.ndarray, log: RecordLog, sides: tuple[SideLike, ...]
+    ) -> None:
+        """Residents blocked by a measure today (after today's step()): blocked_day."""
+        if not self.rules.on or len(residents) == 0:
             return
-        who = np.unique(residents)
-        self.aware_from[who] = np.minimum(self.aware_from[who], day)
-        self.aware_new.append(who.astype(np.int64))
-        r = self.rules
-        trig = self.triggers[0].view()
-        if not r.learn_blocked.any() or len(trig) == 0 or not len(side.lists.kind_bits):
-            return
-        n_log = len(log.column("status"))
-        if len(self.learned) < n_log:
-            self.learned = np.concatenate(
-                [self.learned, np.zeros(max(n_log - len(self.learned), 1024), np.bool_)]
-            )
-        kind_col, subj_col = log.column("kind"), log.column("subject")
-        kind, subj = kind_col[trig], subj_col[trig]
-        ids = trig[
-            r.learn_blocked[kind]
-            & np.isin(subj, who)
-            & (log.column("status")[trig] == ACTIVE)
-            & (log.column("notice_day")[trig] < 0)
-            & (log.column("appeal_day")[trig] < 0)
-            & ~self.learned[trig]
-            & ((side.lists.kind_bits[kind] & side.list_state.mask[subj]) != 0)
-        ]
-        if len(ids) == 0:
-            return
-        self.learned[ids] = True
-        kind, subj = kind_col[ids].astype(np.int64), subj_col[ids]
-        appeal = np.empty(len(ids), np.int64)
-        records = NewRecords(
-            kind,
-            subj,
-            log.column("effective_day")[ids],
-            log.column("erroneous")[ids],
-            self.education[0][subj].astype(np.int64),
-            self.decile[0][subj].astype(np.int64),
+        res, ent = self._sides(sides)
+        state = blocked_day(
+            self.state(),
+            self.kernel_rules(),
+            day,
+            residents.astype(np.int64),
+            log.kernel_columns(),
+            log.n,
+            res,
+            ent,
+            sides[0].acc,
         )
-        plan_learned(records, day, r.appeals, self.key, appeal)
-        self._file(day, ids[appeal == day], log, (side,))
-        later = appeal > day
-        self._schedule(FILE, appeal[later], ids[later])
+        self.adopt(state)
 
     def end(self, day: int, ids: np.ndarray, log: RecordLog, sides: tuple[SideLike, ...]) -> None:
-        """Records withdrawn or repaired today: give back their points, release listings."""
+        """Records withdrawn or repaired today: give back their points, release listings
+        (end_side, for each side)."""
         if len(ids) == 0:
             return
-        log.column("end_day")[ids] = day
-        kind = log.column("kind")[ids]
-        subj = log.column("subject")[ids]
-        eff = log.column("effective_day")[ids]
-        err = log.column("erroneous")[ids]
-        appealed = log.column("status")[ids] != REPAIRED  # (else withdrawn: CORRECTED)
-        for s, side in enumerate(sides):
-            sel = self.kinds.subject[kind] == s
-            if not sel.any():
-                continue
-            if side.scorer is not None:
-                side.scorer.withdraw(
-                    subj[sel], self.kinds.points[kind[sel]], err[sel], day - eff[sel]
-                )
-            if not len(side.lists.kind_bits):
-                continue
-            bits = side.lists.kind_bits[kind[sel]]
-            hit = bits != 0
-            if not hit.any():
-                continue
-            subjects, inverse = np.unique(subj[sel][hit], return_inverse=True)
-            ended_bits = np.zeros(len(subjects), np.uint8)
-            np.bitwise_or.at(ended_bits, inverse, bits[hit])
-            appealed_bits = np.zeros(len(subjects), np.uint8)
-            by_appeal = appealed[sel][hit]
-            np.bitwise_or.at(appealed_bits, inverse[by_appeal], bits[hit][by_appeal])
-            release(
-                Ended(subjects.astype(np.int64), ended_bits, ended_bits & ~appealed_bits),
-                self.triggers[s].view(),
-                RecordColumns(
-                    log.column("subject"),
-                    log.column("kind"),
-                    log.column("status"),
-                    log.column("effective_day"),
-                    log.column("erroneous"),
-                ),
-                Triggers(side.lists.kind_bits, side.lists.duration),
-                side.list_state.arrays(),
-                day,
-            )
+        state, rules, columns = self.state(), self.kernel_rules(), log.kernel_columns()
+        for s, (side, due) in enumerate(zip(sides, self._sides(sides), strict=True)):
+            subjects, left, erroneous = end_side(state, rules, day, ids, columns, s, due)
+            if side.scorer is not None and len(subjects):
+                side.scorer.withdraw(subjects, left, erroneous)

@@ -48,6 +48,9 @@ class LogColumns(NamedTuple):
     erroneous: np.ndarray  # bool
     status: np.ndarray  # uint8
     end_day: np.ndarray  # int16
+    notice_day: np.ndarray  # int16
+    appeal_day: np.ndarray  # int16
+    decision_day: np.ndarray  # int16
 
 
 KERNEL_COLUMNS = LogColumns._fields
@@ -143,8 +146,9 @@ class RecordLog:
     def adopt(self, columns: LogColumns, n: int, first_pending: int) -> None:
         """Take back the columns of kernel_columns(), grown or not, with records written
         up to `n` (each written with its day, effective_day, kind, subject, actor,
-        erroneous, status and end_day) and take_effective's `first_pending`: the other
-        columns grow to their capacity, their new records' days unset (-1)."""
+        erroneous, status and its due-process and end days) and take_effective's
+        `first_pending`; any other column grows to their capacity, its new records'
+        days unset (-1)."""
         capacity = len(columns.day)
         for name, col in zip(KERNEL_COLUMNS, columns, strict=True):
             self._cols[name] = col

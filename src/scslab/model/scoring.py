@@ -437,14 +437,12 @@ class Scorer:
             self._risen.append(risen_by_expiry(self.queue, expired[:m], by_age))
         return n + m
 
-    def withdraw(
-        self, subjects: np.ndarray, points: np.ndarray, erroneous: np.ndarray, age_days: np.ndarray
-    ) -> None:
-        """Remove what is left (after `age_days` days of drift) of the points of records
-        withdrawn on appeal or ended by repair (points)."""
+    def withdraw(self, subjects: np.ndarray, left: np.ndarray, erroneous: np.ndarray) -> None:
+        """Remove what is left (`left`, points, after the days of drift that
+        dueprocess_days.end_side counts) of the points of records withdrawn on appeal or
+        ended by repair."""
         if len(subjects) == 0:
             return
-        left = points * np.power(self.rules.decay, age_days.astype(np.float64))
         self._add(subjects, -left, erroneous)
 
 
