@@ -821,3 +821,29 @@ def test_due_process_runs_compiled(agents: bool) -> None:
     if agents:
         unaware = compiled.results.tables["residents"]["days_listed_unaware"]  # type: ignore[attr-defined]
         assert unaware.sum() > 0
+
+
+@pytest.mark.parametrize("agents", [True, False])
+def test_every_residents_mechanism_at_once_runs_compiled(agents: bool) -> None:
+    """Records from posts and attempts, due process (from a first block too), list
+    responses, chilling and income lost to blocks, all in one scenario: they meet within
+    a day (a blocked attempt both shocks income and tells the resident of a listing; a
+    listed poster responds, posts less when chilled, and is recorded for the posts that
+    went ahead), and the two loops still give the same tables."""
+    scenario = with_posts(
+        **copy.deepcopy(DUE_PROCESS),  # type: ignore[arg-type]
+        **RESPONSES,  # type: ignore[arg-type]
+        **{
+            "behaviour.chilling_self": 0.3,
+            "behaviour.chilling_contacts": 0.1,
+            "activities.apply_for_public_job.income_loss_if_blocked": 0.2,
+            "departments.finance.records.finance.income_sensitive": True,
+            "behaviour.default_risk_elasticity": 1.0,
+        },
+    )
+    assert unsupported(scenario) == []
+    general, compiled = both(scenario, seed=6, residents=3000, days=60, agents=agents)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    for prefix in ("avoided:", "income_shocks", "records_true:cyberspace", "appeals"):
+        assert city_sum(compiled, prefix) > 0, prefix
