@@ -3,11 +3,13 @@
 The general loop runs a day's steps from Python: some 150 calls into numpy and numba,
 each a few microseconds whatever the number of agents, so that for a small city that
 fixed cost is most of the run. Scenarios within what is run here (departments writing
-records about residents, with reporting delays; the points score with drift,
-association penalties and record expiry; lists triggered by scores or records;
-residents' activities resolved against the measures and rewards; inert enterprises)
-run their days in one compiled loop that calls the model's own kernels in the order of
-the steps (engine/steps.py), on the run's own state, with the same random streams:
+records about residents and enterprises, with reporting delays; the points score with
+drift, association penalties and record expiry, residents' and corporate; lists of
+either, triggered by scores or records, and the legal representatives they reach;
+residents' activities resolved against the measures and rewards) run their days in one
+compiled loop that calls the model's own kernels in the order of the steps
+(engine/steps.py), on the run's own state, with the same random streams (the phases of
+each side, residents and enterprises, in engine/compiled_sides.py):
 
     departments   candidate_count, records_into                (departments.py)
     scoring       take_effective_into, add_points,
@@ -15,7 +17,7 @@ the steps (engine/steps.py), on the run's own state, with the same random stream
                   drift, decay_error_points, hold_at_base      (scoring.py)
     lists         enlist_into, mark_leaving, _agents_to_visit,
                   _daily, update_members                       (lists.py)
-                  count_listed_contacts                        (measures.py)
+                  count_listed_contacts, representative_masks  (measures.py)
                   count_changes                                (listcounts.py)
     due process   count_wrongful_days (per-agent tables only)  (engine/trail.py)
     activities    activities_day                               (engine/compiled_acts.py)
@@ -40,12 +42,13 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from scslab.engine.collectors import _collect_lists, recount_lists
 from scslab.engine.compiled_acts import activities_day
+from scslab.engine.compiled_sides import collect_side, keep_side, list_side, score_side
 from scslab.engine.containers import (
     ActArrays,
     ActTable,
     Collecting,
+    Firms,
     Grown,
     KindTable,
     ListArrays,
@@ -53,27 +56,16 @@ from scslab.engine.containers import (
     People,
     ScoreArrays,
     ScoreTable,
+    SideDays,
 )
 from scslab.engine.growth import grow as _grow
-from scslab.engine.growth import grow_changes, grow_log, grow_queue
-from scslab.engine.listcounts import count_changes
-from scslab.engine.tally import tally_days
+from scslab.engine.growth import grow_log
 from scslab.engine.trail import count_wrongful_days
-from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
+from scslab.model.containers import ChangeColumns
 from scslab.model.departments import KindRule, Subjects, candidate_count, records_into
-from scslab.model.lists import (
-    ENTRY,
-    RULE_RECORDS,
-    _agents_to_visit,
-    _daily,
-    enlist_into,
-    mark_leaving,
-    update_members,
-)
-from scslab.model.measures import count_listed_contacts
-from scslab.model.points import add_points, expire_due, risen_by_expiry, schedule_expiry
-from scslab.model.records import ACTIVE, PENDING, take_effective_into
-from scslab.model.scoring import decay_error_points, drift, hold_at_base
+from scslab.model.lists import RULE_RECORDS, update_members
+from scslab.model.measures import count_listed_contacts, representative_masks
+from scslab.model.records import PENDING, take_effective_into
 
 N_PHASES = 7  # engine/steps.py's PHASES, in order
 
@@ -92,15 +84,6 @@ _cycles = cast(Callable[[], int], _read_cycle_counter)
 """_cycles() in a numba kernel: the processor's cycle counter (differences are cycles)."""
 
 
-@nb.njit(cache=True, inline="always")
-def _count_in_groups(
-    row: np.ndarray, groups_indptr: np.ndarray, groups_of_cell: np.ndarray, c: int, col: int
-) -> None:
-    """Add 1 to row[group, col] for each group of cell c."""
-    for q in range(groups_indptr[c], groups_indptr[c + 1]):
-        row[groups_of_cell[q], col] += 1.0
-
-
 @nb.njit(cache=True, nogil=True)
 def run_days(
     first_day: int,
@@ -115,8 +98,9 @@ def run_days(
     acts: ActTable,
     act_arrays: ActArrays,
     grown: Grown,
+    firms: Firms,
     cycles: np.ndarray,
-) -> Grown:
+) -> tuple[Grown, Grown]:
     """Days first_day to last_day - 1 of the engine's loop for a scenario without
     unsupported() features (engine/support.py), on the run's state in the containers of
     engine/containers.py (changed in place; what is grown or swapped comes back in the
@@ -157,7 +141,14 @@ def run_days(
 
     records: (day, kind, subject, actor, erroneous) of the records written; changes:
     (day, subject, bit, entered, wrongful, reason) of the listing changes.
-    cycles[phase] adds the processor cycles spent in each phase.
+
+    The enterprises (firms) go through the same phases as the residents (one
+    containers.SideDays each, engine/compiled_sides.py): records of the kinds about
+    them (KindTable.subject), their score, lists and collectors into their own rows;
+    their list changes make anew the masks of their legal representatives
+    (act_arrays.rep_mask, rep_wrongful; grown.rep_ids), which the residents' measures
+    and the count of wrongful days read. Returns the residents' Grown and the
+    enterprises'. cycles[phase] adds the processor cycles spent in each phase.
     """
     (
         kind_key,
@@ -168,94 +159,56 @@ def run_days(
         migrant_multiplier,
         coverage,
         error_rate,
-        points,
-        col_true,
-        col_erroneous,
+        _,
+        _,
+        _,
         eligible,
         restricted,
         kind_delay,
         kind_expiry,
         list_bits,
+        kind_subject,
     ) = kinds
     income_decile, migrant, cell, contacts_of_indptr, contacts_of_indices, subject_class = people
     no_classes = np.zeros(0, np.bool_)
-    base, decay, association, lo, hi, min_score, max_score, left = score_rules
-    error_points, with_errors, outside, unenrolled = scoring
-    mask, wrongful, extended, released, repaired, ever, until, true_until, listed_contacts = lists
-    (
-        rule,
-        threshold,
-        extension,
-        extension_probability,
-        daily_compliance,
-        list_key,
-        black_bits,
-        stay,
-        change_columns,
-        col_ever,
-        duration,
-    ) = list_rules
-    (
-        groups_indptr,
-        groups_of_cell,
-        group_count,
-        values,
-        snapshots,
-        tally_each_day,
-        tally,
-        keep,
-        days_blacklisted,
-        days_wrongful,
-        counted,
-        list_counts,
-        ever_counts,
-        enrolled_col,
-        enrolled,
-    ) = collecting
-    (
-        score,
-        spare,
-        listed,
-        error_ids,
-        n_error_ids,
-        records,
-        n_records,
-        first_pending,
-        changes,
-        n_changes,
-        queue,
-        queued,
-        queue_head,
-        queue_in_order,
-        high,
-    ) = grown
-    given_score, given_spare = score, spare
-    band_lo, band_hi = stay[0, 0], stay[0, 1]  # the score band: no score rule holds
-    n = len(mask)
-    n_lists = len(rule)
-    residents = Subjects(mask, black_bits, income_decile, migrant, subject_class)
-    listings = Listings(mask, wrongful, extended, released, repaired, until, true_until)
-    daily_rules = DailyRules(
-        rule, threshold, extension, extension_probability, daily_compliance, list_key
-    )
-    ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful, ch_reason = changes
-    no_reps = np.zeros(n, np.uint8) if len(days_wrongful) else np.zeros(0, np.uint8)
-    counted_mask, counted_wrongful = counted
-    # with score rules only, a listed agent changes only if its score leaves its stay
-    # band (drift and records mark its run) or it has erroneous points; else (expiry,
-    # compliance) every listed agent is visited every day
     every_listed = False
-    for b in range(n_lists):
-        every_listed |= rule[b] == RULE_RECORDS
-    # (with other rules, a listing can also turn wrongful with no erroneous points)
-    incremental = len(counted_mask) == n and len(days_blacklisted) != n and not every_listed
+    for b in range(len(list_rules.rule)):
+        every_listed |= list_rules.rule[b] == RULE_RECORDS
+    res = SideDays(0, True, every_listed, cell, score_rules, scoring, lists, list_rules, collecting)
+    ent = firms.side
+    n_lists = len(list_rules.rule)
+    with_firms = len(ent.lists.mask) > 0
+    n_firm_lists = len(ent.list_rules.rule) if with_firms else 0
+    residents = Subjects(lists.mask, list_rules.black_bits, income_decile, migrant, subject_class)
+    no_attributes = np.zeros(0, np.uint8)
+    firm_subjects = Subjects(
+        ent.lists.mask, ent.list_rules.black_bits, no_attributes, no_attributes, no_attributes
+    )
+    values, days_wrongful = collecting.values, collecting.days_wrongful
+    rep_mask, rep_wrongful = act_arrays.rep_mask, act_arrays.rep_wrongful
+    records, n_records, first_pending = grown.records, grown.n_records, grown.first_pending
+    high, rep_ids = grown.high, grown.rep_ids
+    firm = firms.grown
+    given = ((grown.score, grown.spare), (firm.score, firm.spare))
     no_ids = np.zeros(0, np.int64)
-    cap = max(1024, n // 64)
-    out_subject = np.empty(cap, np.int32)
-    out_bit = np.empty(cap, np.uint8)
-    out_entered = np.empty(cap, np.bool_)
-    out_wrongful = np.empty(cap, np.bool_)
-    out_reason = np.empty(cap, np.uint8)
+    no_subjects = np.zeros(0, np.int32)
+    no_kinds = np.zeros(0, np.uint8)
+    no_errs = np.zeros(0, np.bool_)
+    cap = max(1024, len(lists.mask) // 64)
+    out = ChangeColumns(
+        np.empty(cap, np.int32),
+        np.empty(cap, np.uint8),
+        np.empty(cap, np.bool_),
+        np.empty(cap, np.bool_),
+        np.empty(cap, np.uint8),
+    )
+    firm_out = ChangeColumns(
+        np.empty(1024, np.int32),
+        np.empty(1024, np.uint8),
+        np.empty(1024, np.bool_),
+        np.empty(1024, np.bool_),
+        np.empty(1024, np.uint8),
+    )
     effective = np.empty(1024, np.int64)
     expired = np.empty(1024, np.int64)
     expiring = False
@@ -264,14 +217,16 @@ def run_days(
     risen = np.empty(1024, np.int64)  # subjects whose score records raised today
     n_risen = 0
     n_acts = len(acts.lam)
-    enlisting = False
+    enlisting = firm_enlisting = two_sided = False
     for k in range(len(list_bits)):
-        enlisting |= list_bits[k] != 0
+        enlisting |= list_bits[k] != 0 and kind_subject[k] == 0
+        firm_enlisting |= list_bits[k] != 0 and kind_subject[k] == 1
+        two_sided |= kind_subject[k] == 1
     for day in range(first_day, last_day):
         t0 = _cycles()
         # departments: the records of the day, kind by kind, against the start-of-day lists
         for k in range(len(kind_key)):
-            if kind_mean[k] <= 0.0 or n == 0:
+            if kind_mean[k] <= 0.0:
                 continue
             most = candidate_count(kind_key[k], day, kind_mean[k])
             if n_records + most > len(records.subject):  # (rarely: no call, no copy)
@@ -291,7 +246,8 @@ def run_days(
                 records.actor[n_records:],
                 records.erroneous[n_records:],
             )
-            m = records_into(kind, day, most, residents, written)
+            about = residents if kind_subject[k] == 0 else firm_subjects
+            m = records_into(kind, day, most, about, written)
             for r in range(n_records, n_records + m):  # (a loop: no views made)
                 records.day[r] = day
                 records.effective_day[r] = day + kind_delay[k]
@@ -301,231 +257,108 @@ def run_days(
             n_records += m
         t1 = _cycles()
         cycles[0] += t1 - t0
-        # scoring: drift and association penalties, the day's effective records in
-        # order, then the day's expiries
-        row = (day - first_day) % len(snapshots)
-        today = snapshots[row]
-        drift(
-            score,
-            today,
-            base,
-            decay,
-            association,
-            listed_contacts,
-            lo,
-            hi,
-            band_lo,
-            band_hi,
-            outside,
-            mask,
-        )
-        score = today
-        decay_error_points(error_points, decay, error_ids[:n_error_ids])
+        # scoring: the day's effective records, side by side: drift and association
+        # penalties, the side's records in order, then its expiries
         effective = _grow(effective, 0, n_records - first_pending)
         m, first_pending = take_effective_into(
             records.effective_day, first_pending, n_records, day, effective
         )
         today_ids = effective[:m]
-        if m == 0 or today_ids[m - 1] - today_ids[0] == m - 1:  # (no delays: a run of ids)
-            a = today_ids[0] if m else 0
-            records.status[a : a + m] = ACTIVE
-            subjects = records.subject[a : a + m]
-            day_kinds = records.kind[a : a + m]
-            errs = records.erroneous[a : a + m]
-        else:
-            records.status[today_ids] = ACTIVE
-            subjects = records.subject[today_ids]
-            day_kinds = records.kind[today_ids]
-            errs = records.erroneous[today_ids]
-        day_points = points[day_kinds.astype(np.int64)]
-        add_points(score, error_points, subjects, day_points, errs, min_score, max_score)
-        if acts.keep_high:
-            risen = _grow(risen, n_risen, n_risen + len(subjects))
-            for r in range(len(subjects)):
-                if day_points[r] > 0:
-                    risen[n_risen] = subjects[r]
-                    n_risen += 1
-        for r in range(len(subjects)):
-            i = subjects[r]
-            outside[i >> 3] = True
-            k = day_kinds[r]
-            col = col_erroneous[k] if errs[r] else col_true[k]
-            _count_in_groups(values[day], groups_indptr, groups_of_cell, cell[i], col)
-            if errs[r] and not with_errors[i]:
-                with_errors[i] = True
-                error_ids = _grow(error_ids, n_error_ids, n_error_ids + 1)
-                error_ids[n_error_ids] = i
-                n_error_ids += 1
-        if expiring:
-            queue = grow_queue(queue, queued, queued + m)
-            queued, queue_in_order = schedule_expiry(
-                queue,
-                queued,
+        res_ids, firm_ids = today_ids, no_ids
+        if two_sided:
+            res_ids, firm_ids = _by_side(today_ids, records.kind, kind_subject)
+        grown, subjects, day_kinds, errs, risen, n_risen, expired = score_side(
+            day,
+            first_day,
+            res,
+            grown,
+            records,
+            res_ids,
+            kinds,
+            expiring,
+            acts.keep_high,
+            risen,
+            n_risen,
+            expired,
+        )
+        firm_subj, firm_kinds, firm_errs = no_subjects, no_kinds, no_errs
+        if with_firms:
+            firm, firm_subj, firm_kinds, firm_errs, _, _, expired = score_side(
                 day,
-                today_ids,
-                subjects,
-                day_points,
-                errs,
-                kind_expiry[day_kinds.astype(np.int64)],
-                queue_in_order,
-            )
-            expired = _grow(expired, 0, queued - queue_head)
-            n_expired, queue_head = expire_due(
-                queue,
-                queue_head,
-                queued,
-                day,
-                left,
-                records.status,
-                records.end_day,
-                score,
-                error_points,
-                outside,
-                min_score,
-                max_score,
+                first_day,
+                ent,
+                firm,
+                records,
+                firm_ids,
+                kinds,
+                expiring,
+                False,
+                risen,
+                0,
                 expired,
-                queue_in_order,
             )
-            if acts.keep_high and n_expired:
-                given = risen_by_expiry(queue, expired[:n_expired], left)
-                risen = _grow(risen, n_risen, n_risen + len(given))
-                risen[n_risen : n_risen + len(given)] = given
-                n_risen += len(given)
-        hold_at_base(score, error_points, unenrolled, base)
         t2 = _cycles()
         cycles[1] += t2 - t1
         # due process: none but the count of wrongfully blacklisted days (per agent)
         if len(days_wrongful):
-            count_wrongful_days(mask, wrongful, black_bits, no_reps, no_reps, 0, days_wrongful)
+            count_wrongful_days(
+                lists.mask,
+                lists.wrongful,
+                list_rules.black_bits,
+                rep_mask,
+                rep_wrongful,
+                ent.list_rules.black_bits,
+                days_wrongful,
+            )
         t3 = _cycles()
         cycles[2] += t3 - t2
         # lists: entries by the day's records, then score rules and exits of the agents
-        # that may change
-        touched = no_ids
+        # that may change; the residents' listed contacts, and the masks of the legal
+        # representatives of the enterprises whose lists changed
+        touched = firm_touched = no_ids
         if n_lists:
-            n_out = 0
-            visit = listed
-            if enlisting and len(subjects):
-                need = 8 * len(subjects)
-                if need > len(out_subject):
-                    out_subject = _grow(out_subject, 0, need)
-                    out_bit = _grow(out_bit, 0, need)
-                    out_entered = _grow(out_entered, 0, need)
-                    out_wrongful = _grow(out_wrongful, 0, need)
-                    out_reason = _grow(out_reason, 0, need)
-                n_out = enlist_into(
-                    listings,
-                    list_bits,
-                    day_kinds,
-                    subjects,
-                    errs,
-                    duration,
-                    day,
-                    (out_subject, out_bit, out_wrongful),
-                )
-                out_entered[:n_out] = True
-                out_reason[:n_out] = ENTRY
-                new = np.unique(out_subject[:n_out]).astype(np.int64)
-                visit = update_members(listed, new, np.ones(len(new), np.bool_))
-            n_entries = n_out
-            if not every_listed:
-                mark_leaving(listed, score, mask, stay, outside)
-                # a listing may turn wrongful or rightful as erroneous points drift
-                for e in range(n_error_ids):
-                    i = error_ids[e]
-                    if mask[i]:
-                        outside[i >> 3] = True
-            ids = _agents_to_visit(visit, outside, score, band_lo, band_hi, every_listed)
-            start = 0
-            while True:
-                out = ChangeColumns(
-                    out_subject[n_out:],
-                    out_bit[n_out:],
-                    out_entered[n_out:],
-                    out_wrongful[n_out:],
-                    out_reason[n_out:],
-                )
-                got, start = _daily(
-                    listings, daily_rules, Points(score, error_points), day, ids, start, out
-                )
-                n_out += got
-                if start >= len(ids):
-                    break
-                out_subject = _grow(out_subject, n_out, 2 * len(out_subject))
-                out_bit = _grow(out_bit, n_out, 2 * len(out_bit))
-                out_entered = _grow(out_entered, n_out, 2 * len(out_entered))
-                out_wrongful = _grow(out_wrongful, n_out, 2 * len(out_wrongful))
-                out_reason = _grow(out_reason, n_out, 2 * len(out_reason))
-            if n_out:
-                need = n_changes + n_out
-                changes = grow_changes(changes, n_changes, need)
-                ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful, ch_reason = changes
-                count_changes(
-                    out_subject[:n_out],
-                    out_bit[:n_out],
-                    out_entered[:n_out],
-                    out_wrongful[:n_out],
-                    out_reason[:n_out],
-                    cell,
-                    groups_indptr,
-                    groups_of_cell,
-                    change_columns,
-                    ever,
-                    values[day],
-                    ever_counts,
-                )
-                for c in range(n_out):
-                    ch_day[n_changes + c] = day
-                    ch_subject[n_changes + c] = out_subject[c]
-                    ch_bit[n_changes + c] = out_bit[c]
-                    ch_entered[n_changes + c] = out_entered[c]
-                    ch_wrongful[n_changes + c] = out_wrongful[c]
-                    ch_reason[n_changes + c] = out_reason[c]
-                n_changes = need
-                # the update's changes come in increasing subject order, the entries by
-                # records before them in the records' order
-                order = np.argsort(out_subject[:n_out], kind="mergesort") if n_entries else no_ids
-                touched = np.empty(n_out, np.int64)
-                toggles = np.zeros(n_out, np.uint8)
-                n_touched = 0
-                for q in range(n_out):
-                    c = order[q] if n_entries else q
-                    i = out_subject[c]
-                    if n_touched == 0 or touched[n_touched - 1] != i:
-                        touched[n_touched] = i
-                        n_touched += 1
-                    toggles[n_touched - 1] ^= np.uint8(1 << out_bit[c])
-                touched = touched[:n_touched]
-                now_member = np.empty(n_touched, np.bool_)
-                was_black = np.empty(n_touched, np.bool_)
-                is_black = np.empty(n_touched, np.bool_)
-                for t in range(n_touched):
-                    now = mask[touched[t]]
-                    now_member[t] = now != 0
-                    is_black[t] = (now & black_bits) != 0
-                    was_black[t] = ((now ^ toggles[t]) & black_bits) != 0
-                listed = update_members(listed, touched, now_member)
-                count_listed_contacts(
-                    touched,
-                    was_black,
-                    is_black,
-                    contacts_of_indptr,
-                    contacts_of_indices,
-                    listed_contacts,
-                )
+            grown, out, touched, was_black, is_black = list_side(
+                day, res, grown, out, subjects, day_kinds, errs, list_bits, enlisting
+            )
+            count_listed_contacts(
+                touched,
+                was_black,
+                is_black,
+                contacts_of_indptr,
+                contacts_of_indices,
+                lists.listed_contacts,
+            )
+        if n_firm_lists:
+            firm, firm_out, firm_touched, _, _ = list_side(
+                day,
+                ent,
+                firm,
+                firm_out,
+                firm_subj,
+                firm_kinds,
+                firm_errs,
+                list_bits,
+                firm_enlisting,
+            )
+            if len(firm_touched):
+                rep_ids = _representatives(firms, firm_touched, rep_mask, rep_wrongful, rep_ids)
         t4 = _cycles()
         cycles[3] += t4 - t3
-        # activities: attempts resolved against the measures and rewards
+        # activities: attempts resolved against the measures and rewards (of the
+        # residents' lists, and of the lists of the enterprises they represent)
         if n_acts:
+            reachable = grown.listed
+            if len(rep_ids):
+                reachable = update_members(reachable, rep_ids, np.ones(len(rep_ids), np.bool_))
             high = activities_day(
                 day,
                 acts,
                 act_arrays,
-                mask,
-                wrongful,
+                lists.mask,
+                lists.wrongful,
                 cell,
-                score,
-                listed,
+                grown.score,
+                reachable,
                 high,
                 risen[:n_risen],
                 values[day],
@@ -533,67 +366,77 @@ def run_days(
         n_risen = 0
         t5 = _cycles()
         cycles[4] += t5 - t4
-        # collectors: list counts into the day's row, the scores kept for tally_days()
-        if incremental:
-            for ids in (touched, error_ids[:n_error_ids]):
-                recount_lists(
-                    ids,
-                    mask,
-                    wrongful,
-                    counted_mask,
-                    counted_wrongful,
-                    cell,
-                    groups_indptr,
-                    groups_of_cell,
-                    black_bits,
-                    n_lists,
-                    list_counts,
-                )
-            # (a loop: `values[day] += list_counts` would allocate a temporary each day)
-            row_today = values[day]
-            for g in range(list_counts.shape[0]):
-                for col in range(list_counts.shape[1]):
-                    row_today[g, col] += list_counts[g, col]
-        else:
-            _collect_lists(
-                cell,
-                groups_indptr,
-                groups_of_cell,
-                mask,
-                wrongful,
-                listed,
-                black_bits,
-                n_lists,
-                days_blacklisted,
-                values[day],
-            )
-        values[day, :, 0] = group_count
-        for g in range(ever_counts.shape[0]):
-            for b in range(n_lists):
-                values[day, g, col_ever[b]] += ever_counts[g, b]
-        if enrolled_col >= 0:
-            values[day, :, enrolled_col] = enrolled
-        if tally_each_day:
-            tally_days(day, snapshots[row : row + 1], tally)
+        # collectors: list counts into the day's rows, the scores kept for tally_days()
+        collect_side(day, first_day, res, grown, touched)
+        if with_firms:  # (no enterprises: their rows stay zero)
+            collect_side(day, first_day, ent, firm, firm_touched)
         cycles[6] += _cycles() - t5
-    if keep and last_day > first_day:
-        spare = given_spare
-        spare[:] = score
-        score, spare = spare, given_score
-    return Grown(
-        score,
-        spare,
-        listed,
-        error_ids,
-        n_error_ids,
+    ran = last_day > first_day
+    grown = keep_side(grown, given[0][0], given[0][1], collecting.keep and ran)
+    firm = keep_side(firm, given[1][0], given[1][1], ent.collecting.keep and ran)
+    grown = Grown(
+        grown.score,
+        grown.spare,
+        grown.listed,
+        grown.error_ids,
+        grown.n_error_ids,
         records,
         n_records,
         first_pending,
-        changes,
-        n_changes,
-        queue,
-        queued,
-        queue_head,
-        queue_in_order,
+        grown.changes,
+        grown.n_changes,
+        grown.queue,
+        grown.queued,
+        grown.queue_head,
+        grown.queue_in_order,
         high,
+        rep_ids,
     )
+    return grown, firm
+
+
+@nb.njit(cache=True)
+def _by_side(
+    ids: np.ndarray, record_kind: np.ndarray, kind_subject: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The records `ids` about residents and those about enterprises, each in order."""
+    res = np.empty(len(ids), np.int64)
+    ent = np.empty(len(ids), np.int64)
+    n_res = n_ent = 0
+    for r in ids:
+        if kind_subject[record_kind[r]] == 0:
+            res[n_res] = r
+            n_res += 1
+        else:
+            ent[n_ent] = r
+            n_ent += 1
+    return res[:n_res], ent[:n_ent]
+
+
+@nb.njit(cache=True)
+def _representatives(
+    firms: Firms,
+    touched: np.ndarray,
+    rep_mask: np.ndarray,
+    rep_wrongful: np.ndarray,
+    rep_ids: np.ndarray,
+) -> np.ndarray:
+    """The legal representatives' masks of the enterprises `touched` (their lists
+    changed) made anew; returns rep_ids, the residents representing a listed enterprise,
+    brought up to date."""
+    ent_lists = firms.side.lists
+    representative_masks(
+        touched,
+        firms.legal_rep,
+        firms.represented_indptr,
+        firms.represented_indices,
+        ent_lists.mask,
+        ent_lists.wrongful,
+        rep_mask,
+        rep_wrongful,
+    )
+    reps = np.unique(firms.legal_rep[touched]).astype(np.int64)
+    now = np.empty(len(reps), np.bool_)
+    for q in range(len(reps)):
+        now[q] = rep_mask[reps[q]] != 0
+    return update_members(rep_ids, reps, now)

@@ -43,7 +43,7 @@ def activities_day(
     set of residents whose score opens a green channel (acts.keep_high: `high`, kept
     from the subjects whose score records raised today, `risen`; else as it came).
     mask, wrongful: the residents' lists; cell: each one's collector cell; listed: the
-    ids on some list (increasing)."""
+    ids on some list or representing an enterprise on one (increasing)."""
     n_acts = len(acts.lam)
     if n_acts == 0:
         return high

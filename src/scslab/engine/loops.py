@@ -10,21 +10,23 @@ import itertools
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import cast
 
 import numba as nb
 import numpy as np
 
 from scslab.engine.arena import zeroed_arrays
-from scslab.engine.collectors import (
-    recount_lists,
-)
 from scslab.engine.compiled import N_PHASES, run_days
+from scslab.engine.compiled_firms import (
+    counted_lists,
+    empty_changes,
+    firm_days,
+    firms_back,
+    listing_changes,
+)
 from scslab.engine.containers import (
     ActArrays,
     ActTable,
     Collecting,
-    Columns6,
     Grown,
     KindTable,
     ListArrays,
@@ -42,9 +44,7 @@ from scslab.model.departments import (
     SubjectView,
     thinning_bound,
 )
-from scslab.model.lists import (
-    Changes,
-)
+from scslab.model.lists import RULE_RECORDS
 from scslab.model.measures import Reach
 from scslab.model.scoring import _finite
 
@@ -114,12 +114,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     days, n_bins = st.days, len(res.hist)
     expected = res.n * kinds.daily_rate.sum() * max_mult.max() * (days - start)
     st.log.reserve(int(expected * RECORD_CAPACITY_SLACK))
-    changes = cast(
-        Columns6,
-        tuple(
-            np.empty(1024, t) for t in (np.int16, np.int32, np.uint8, np.bool_, np.bool_, np.uint8)
-        ),
-    )
+    changes = empty_changes()
     cycles = np.zeros(N_PHASES, np.int64)
     own = (scorer.state.score, scorer.spare)
     error_ids = np.zeros(max(1024, 2 * len(scorer.error_ids)), np.int64)
@@ -139,6 +134,10 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
         scorer.queue_head,
         scorer.queue_in_order,
         st.high_scores.ids if st.high_scores is not None else np.zeros(0, np.int64),
+        st.rep_ids,
+    )
+    firms, firm_values, firm_hist = firm_days(
+        st, kind_table, _side_tables(st, 1, kind_table), grown.records
     )
     floors = rules.grade_floors
     # the state columns come first, in the order the collectors write them
@@ -229,23 +228,9 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     # without per-agent days on the blacklist, the list columns may be kept up to date
     # from the agents that may change (recount_lists; run_days says when), from the
     # lists as they start
-    counted: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.uint8), np.zeros(0, np.uint8))
     list_counts = np.zeros(values.shape[1:])
     ever_counts = groups.sum_cells(res.ever_counts)  # (per group: run_days counts into groups)
-    if len(st.days_blacklisted) != res.n:
-        counted = (np.zeros(res.n, np.uint8), np.zeros(res.n, np.uint8))
-        recount_lists(
-            res.listed,
-            state.mask,
-            state.wrongful,
-            *counted,
-            res.collector.cell,
-            groups.groups_indptr,
-            groups.groups_of_cell,
-            lists.black_bits,
-            len(lists.rule),
-            list_counts,
-        )
+    counted = counted_lists(res, groups, st.days_blacklisted, list_counts)
     in_days = 0.0  # seconds in run_days (the cycle counts' span)
     try:
         # chunks of `step` days, and a chunk from each day the timeline changes a rule
@@ -257,6 +242,13 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
             if first > start and st.apply_timeline(first):
                 kind_table, score_table, list_table = _rule_tables(st)
                 act_table = _act_table(st)
+                firm_rules = _side_tables(st, 1, kind_table)
+                firm_side = firms.side._replace(
+                    score_rules=firm_rules[0],
+                    list_rules=firm_rules[1],
+                    every_listed=bool((firm_rules[1].rule == RULE_RECORDS).any()),
+                )
+                firms = firms._replace(side=firm_side)
                 if st.high_scores is not None:  # (a timeline may have made it anew)
                     grown = grown._replace(high=st.high_scores.ids)
                 score_arrays = score_arrays._replace(unenrolled=st.unenrolled)
@@ -281,7 +273,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 if len(st.enrolled_cells)
                 else np.zeros(0),
             )
-            grown = run_days(
+            grown, firm_grown = run_days(
                 first,
                 last,
                 kind_table,
@@ -294,8 +286,10 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 act_table,
                 act_arrays,
                 grown,
+                firms,
                 cycles,
             )
+            firms = firms._replace(grown=firm_grown)
             if st.high_scores is not None:
                 st.high_scores.ids = grown.high
             in_days += time.perf_counter() - t_chunk
@@ -322,48 +316,29 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     st.log.adopt(grown.records, grown.n_records, grown.first_pending)
     scorer.queue, scorer.queued = grown.queue, grown.queued
     scorer.queue_head, scorer.queue_in_order = grown.queue_head, grown.queue_in_order
-    ch_day, *rest = (a[: grown.n_changes] for a in grown.changes)
-    st.trail.listing_changes(0, ch_day, Changes(*rest))
+    st.rep_ids = grown.rep_ids
+    listing_changes(st, grown, firms.grown)
     res.series.values = res.series.values[:start] + list(values[start:])
-    inert = _inert_enterprises_row(st)
-    st.ent.series.values = st.ent.series.values[:start] + [inert] * (days - start)
-    if collect:
+    firms_back(st, firms, firm_values, start)
+    if collect:  # (day by day, the residents' histogram then the enterprises')
         ran = np.arange(start, days)
-        kept = np.column_stack([ran, np.zeros(len(ran)), hist[start:]])
-        st.hist_rows = st.hist_rows[:start] + list(kept)
+        kept = [np.column_stack([ran, np.zeros(len(ran)), hist[start:]])]
+        if firms.side.scored:
+            kept.append(np.column_stack([ran, np.ones(len(ran)), firm_hist[start:]]))
+        by_day = np.stack(kept, axis=1).reshape(-1, kept[0].shape[1])
+        st.hist_rows = st.hist_rows[: start * len(kept)] + list(by_day)
     per_cycle = in_days / max(1, int(cycles.sum()))
     for p, name in enumerate(PHASES):
         st.phase_seconds[name] = float(cycles[p]) * per_cycle
 
 
-def _inert_enterprises_row(st: RunState) -> np.ndarray:
-    """The enterprises' row of every day [groups, metrics] where nothing acts on them (no
-    lists, records, score or activities of theirs: engine/support.py): what the general
-    loop's collectors count of them each day (their number by cell, all else zero),
-    summed into groups as it does."""
-    side = st.ent
-    assert len(side.lists) == 0 and "enrolled" not in side.cols
-    acc = np.zeros_like(side.acc)
-    side.collector.collect_lists(
-        side.list_state.mask,
-        side.list_state.wrongful,
-        side.lists.black_bits,
-        0,
-        np.zeros(0, np.int16),
-        side.state_sums,
-        side.listed,
-    )
-    acc[:, side.cols["state"]] += side.state_sums
-    acc[:, side.cols["ever_listed"]] += side.ever_counts
-    return side.series.groups.sum_cells(acc)
-
-
 def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
-    """The rules of the run's residents as compiled days take them (the record kinds,
-    the score and the lists), from the rules as they are now."""
+    """The rules of the run as compiled days take them (the record kinds, about
+    residents and enterprises, and the residents' score and lists), from the rules as
+    they are now."""
     pop, res, kinds = st.population, st.res, st.kinds
     assert res.scorer is not None
-    rules, lists, r = res.scorer.rules, res.lists, pop.residents
+    lists, r = res.lists, pop.residents
     view = SubjectView(
         n=res.n,
         income_decile=r.income_decile,
@@ -374,12 +349,37 @@ def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
         income_factor_floor=st.scenario.behaviour.min_income_factor,
         subject_class=st.subject_class,
     )
+    firm_view = SubjectView(
+        n=st.ent.n,
+        income_decile=None,
+        migrant=None,
+        list_mask=st.ent.list_state.mask,
+        black_bits=st.ent.lists.black_bits,
+        income_factor_of=None,
+        income_factor_floor=1.0,
+    )
     elasticity = st.scenario.behaviour.default_risk_elasticity
-    max_mult = np.array([thinning_bound(kinds, k, view, elasticity)[0] for k in range(len(kinds))])
+    views = (view, firm_view)
+    max_mult = np.array(
+        [
+            thinning_bound(kinds, k, views[kinds.subject[k]], elasticity)[0]
+            for k in range(len(kinds))
+        ]
+    )
     dept = kinds.department.astype(np.int64)
+    firm = kinds.subject == 1
+    n_subjects = np.where(firm, st.ent.n, res.n)
+    col_true = np.where(firm, st.ent.cols["records_true"][dept], res.cols["records_true"][dept])
+    col_erroneous = np.where(
+        firm, st.ent.cols["records_erroneous"][dept], res.cols["records_erroneous"][dept]
+    )
+    list_bits = np.zeros(len(kinds), np.uint8)
+    for side_lists, code in ((lists, 0), (st.ent.lists, 1)):
+        if len(side_lists.kind_bits):
+            list_bits = np.where(kinds.subject == code, side_lists.kind_bits, list_bits)
     kind_table = KindTable(
         np.array(st.kind_keys, np.uint64),
-        res.n * kinds.daily_rate * max_mult,
+        n_subjects * kinds.daily_rate * max_mult,
         max_mult,
         kinds.listed_multiplier,
         kinds.decile_multiplier,
@@ -387,40 +387,55 @@ def _rule_tables(st: RunState) -> tuple[KindTable, ScoreTable, ListTable]:
         kinds.coverage,
         kinds.error_rate,
         kinds.points,
-        res.cols["records_true"][dept],
-        res.cols["records_erroneous"][dept],
+        col_true.astype(np.int64),
+        col_erroneous.astype(np.int64),
         kinds.eligible,
         kinds.restricted,
         kinds.delay_days,
         st.dp_rules.expiry_days.astype(np.int64),
-        lists.kind_bits if len(lists.kind_bits) else np.zeros(len(kinds), np.uint8),
+        list_bits.astype(np.uint8),
+        kinds.subject.astype(np.uint8),
     )
-    scorer = res.scorer
-    scorer.longest_expiry = max(scorer.longest_expiry, int(kind_table.expiry.max(initial=0)))
-    score_table = ScoreTable(
-        rules.base,
-        rules.decay,
-        rules.association_penalty,
-        _finite(rules.min_score),
-        _finite(rules.max_score),
-        rules.min_score,
-        rules.max_score,
-        scorer.expiry_left(),
-    )
+    score_table, list_table = _side_tables(st, 0, kind_table)
+    return kind_table, score_table, list_table
+
+
+def _side_tables(st: RunState, code: int, kind_table: KindTable) -> tuple[ScoreTable, ListTable]:
+    """The score's and the lists' rules of one side (code 0 residents, 1 enterprises)
+    as compiled days take them; a side without a score gets a score table that is not
+    read."""
+    side = (st.res, st.ent)[code]
+    scorer, lists = side.scorer, side.lists
+    if scorer is not None:
+        rules = scorer.rules
+        mine = kind_table.expiry[kind_table.subject == code]
+        scorer.longest_expiry = max(scorer.longest_expiry, int(mine.max(initial=0)))
+        score_table = ScoreTable(
+            rules.base,
+            rules.decay,
+            rules.association_penalty,
+            _finite(rules.min_score),
+            _finite(rules.max_score),
+            rules.min_score,
+            rules.max_score,
+            scorer.expiry_left(),
+        )
+    else:
+        score_table = ScoreTable(0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.ones(1))
     list_table = ListTable(
         lists.rule,
         lists.threshold,
         lists.extension,
         lists.extension_probability,
         lists.daily_compliance,
-        st.list_key[0],
+        st.list_key[code],
         lists.black_bits,
         lists.stay_bands,
-        res.cols["changes"],
-        res.cols["ever_listed"],
+        side.cols["changes"],
+        side.cols["ever_listed"],
         lists.duration,
     )
-    return kind_table, score_table, list_table
+    return score_table, list_table
 
 
 def _act_table(st: RunState) -> ActTable:

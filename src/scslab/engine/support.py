@@ -2,15 +2,16 @@
 has (unsupported), over the whole run when a timeline changes the rules
 (unsupported_in_run). The engine picks its loop from these (Simulation, ENGINES).
 
-Compiled days (engine/compiled.py) run the residents' core: records from behaviour
-(with reporting delays), the points score (drift, association penalties, expiry, a
-rollout), lists triggered by scores or records, and residents' activities against the
-measures and rewards of residents' lists (blocks, delays, green channels by list or by
-grade); enterprises too where nothing reaches them. The rest is named here, one reason
-per feature: due process, chilling, income feedback (income lost to blocks, income-
-sensitive records), records from posts or activities, list responses (attempt
-multipliers, avoidance, learning), enterprises' activities, lists, records and score,
-and measures of enterprise lists (which reach legal representatives)."""
+Compiled days (engine/compiled.py) run the core of both kinds of subject: records from
+behaviour (with reporting delays) about residents and enterprises, the points score
+(drift, association penalties, expiry, a rollout) and the corporate score, lists of
+either triggered by scores or records (an enterprise's reaching its legal
+representative), and residents' activities against the measures and rewards of their
+own lists and of the lists of the enterprises they represent (blocks, delays, green
+channels by list or by grade). The rest is named here, one reason per feature: due
+process, chilling, income feedback (income lost to blocks, income-sensitive records),
+records from posts or activities, list responses (attempt multipliers, avoidance,
+learning) and enterprises' activities."""
 
 from __future__ import annotations
 
@@ -21,10 +22,6 @@ def unsupported(scenario: Scenario) -> list[str]:
     """Why `scenario` cannot run on compiled days, one reason per feature, naming its
     key (empty: it can)."""
     why = []
-    pop = scenario.population
-    firms = pop.enterprises_per_resident > 0 or pop.individual_businesses_per_resident > 0
-    if firms and scenario.corporate_scoring is not None:
-        why.append("corporate_scoring (with enterprises)")
     if scenario.scoring is None:
         why.append("no scoring section")
     why += _activities(scenario)
@@ -36,15 +33,10 @@ def unsupported(scenario: Scenario) -> list[str]:
     for dept_name, dept in scenario.departments.items():
         for kind_name, kind in dept.records.items():
             where = f"departments.{dept_name}.records.{kind_name}"
-            if kind.subject != "resident":
-                why.append(f"{where}.subject: enterprise")
             if kind.source != "behaviour":
                 why.append(f"{where}.source: {kind.source}")
             if kind.income_sensitive and beh.default_risk_elasticity > 0:
                 why.append(f"{where}.income_sensitive (with behaviour.default_risk_elasticity)")
-    for list_name, rules in scenario.lists.items():
-        if rules.subject != "resident":
-            why.append(f"lists.{list_name}.subject: enterprise")
     return why
 
 
@@ -74,8 +66,6 @@ def _activities(scenario: Scenario) -> list[str]:
     for name, m in scenario.measures.items():
         if m.responds():
             why.append(f"measures.{name}: attempt_multiplier, avoidance or learning")
-        if scenario.lists[m.list].subject != "resident":
-            why.append(f"measures.{name}: an enterprise list (legal representatives)")
     dp = scenario.due_process
     if dp is not None:
         rules = [dp.defaults, *dp.lists.values(), *dp.kinds.values()]
