@@ -56,7 +56,6 @@ from scslab.engine.containers import (
     People,
     ScoreArrays,
     ScoreTable,
-    SideDays,
 )
 from scslab.engine.growth import grow as _grow
 from scslab.engine.growth import grow_log
@@ -174,7 +173,6 @@ def run_days(
     every_listed = False
     for b in range(len(list_rules.rule)):
         every_listed |= list_rules.rule[b] == RULE_RECORDS
-    res = SideDays(0, True, every_listed, cell, score_rules, scoring, lists, list_rules, collecting)
     ent = firms.side
     n_lists = len(list_rules.rule)
     with_firms = len(ent.lists.mask) > 0
@@ -270,7 +268,13 @@ def run_days(
         grown, subjects, day_kinds, errs, risen, n_risen, expired = score_side(
             day,
             first_day,
-            res,
+            True,
+            cell,
+            score_rules,
+            scoring,
+            lists,
+            list_rules.stay,
+            collecting,
             grown,
             records,
             res_ids,
@@ -286,7 +290,13 @@ def run_days(
             firm, firm_subj, firm_kinds, firm_errs, _, _, expired = score_side(
                 day,
                 first_day,
-                ent,
+                ent.scored,
+                ent.cell,
+                ent.score_rules,
+                ent.scoring,
+                ent.lists,
+                ent.list_rules.stay,
+                ent.collecting,
                 firm,
                 records,
                 firm_ids,
@@ -318,7 +328,20 @@ def run_days(
         touched = firm_touched = no_ids
         if n_lists:
             grown, out, touched, was_black, is_black = list_side(
-                day, res, grown, out, subjects, day_kinds, errs, list_bits, enlisting
+                day,
+                every_listed,
+                cell,
+                lists,
+                list_rules,
+                scoring,
+                collecting,
+                grown,
+                out,
+                subjects,
+                day_kinds,
+                errs,
+                list_bits,
+                enlisting,
             )
             count_listed_contacts(
                 touched,
@@ -331,7 +354,12 @@ def run_days(
         if n_firm_lists:
             firm, firm_out, firm_touched, _, _ = list_side(
                 day,
-                ent,
+                ent.every_listed,
+                ent.cell,
+                ent.lists,
+                ent.list_rules,
+                ent.scoring,
+                ent.collecting,
                 firm,
                 firm_out,
                 firm_subj,
@@ -367,9 +395,33 @@ def run_days(
         t5 = _cycles()
         cycles[4] += t5 - t4
         # collectors: list counts into the day's rows, the scores kept for tally_days()
-        collect_side(day, first_day, res, grown, touched)
+        collect_side(
+            day,
+            first_day,
+            collecting,
+            lists,
+            list_rules,
+            cell,
+            every_listed,
+            True,
+            grown.listed,
+            grown.error_ids[: grown.n_error_ids],
+            touched,
+        )
         if with_firms:  # (no enterprises: their rows stay zero)
-            collect_side(day, first_day, ent, firm, firm_touched)
+            collect_side(
+                day,
+                first_day,
+                ent.collecting,
+                ent.lists,
+                ent.list_rules,
+                ent.cell,
+                ent.every_listed,
+                ent.scored,
+                firm.listed,
+                firm.error_ids[: firm.n_error_ids],
+                firm_touched,
+            )
         cycles[6] += _cycles() - t5
     ran = last_day > first_day
     grown = keep_side(grown, given[0][0], given[0][1], collecting.keep and ran)

@@ -7,7 +7,11 @@ the same code:
     lists         list_side: entries by records, score rules and exits, the changes
     collectors    collect_side: the list columns, the score tally of the day
 
-Each takes the side's Grown and returns it with what it grew or swapped."""
+Each takes the parts of the side's containers.SideDays that it reads (the residents'
+are run_days' own parameters, the enterprises' Firms.side: the same containers) and
+the side's Grown, which it returns with what it grew or swapped. The parts, not the
+whole SideDays, and inlined: a tuple of arrays passed whole costs a reference count per
+array and call, which for a small city is most of a day."""
 
 from __future__ import annotations
 
@@ -15,7 +19,15 @@ import numba as nb
 import numpy as np
 
 from scslab.engine.collectors import _collect_lists, recount_lists
-from scslab.engine.containers import Grown, KindTable, SideDays
+from scslab.engine.containers import (
+    Collecting,
+    Grown,
+    KindTable,
+    ListArrays,
+    ListTable,
+    ScoreArrays,
+    ScoreTable,
+)
 from scslab.engine.growth import grow as _grow
 from scslab.engine.growth import grow_changes, grow_queue
 from scslab.engine.listcounts import count_changes
@@ -88,7 +100,13 @@ def _regrown(
 def score_side(
     day: int,
     first_day: int,
-    side: SideDays,
+    scored: bool,
+    cell: np.ndarray,
+    score_rules: ScoreTable,
+    scoring: ScoreArrays,
+    lists: ListArrays,
+    stay: np.ndarray,
+    c: Collecting,
     g: Grown,
     records: LogColumns,
     ids: np.ndarray,
@@ -99,24 +117,22 @@ def score_side(
     n_risen: int,
     expired: np.ndarray,
 ) -> tuple:
-    """The scoring phase of one side on `day`: drift and association penalties (into
-    the side's snapshot row of the day), then the points of its records effective today
-    (`ids`, increasing: ids into `records`, made ACTIVE) in order, counted into the
-    day's row, then the day's expiries, and the unenrolled held at the base. Returns
-    (g, subjects, kinds, erroneous of the records, risen, n_risen, expired): with
+    """The scoring phase of one side (SideDays' scored, cell, score_rules, scoring,
+    lists, list_rules.stay and collecting) on `day`: drift and association
+    penalties (into the side's snapshot row of the day), then the points of its records
+    effective today (`ids`, increasing: ids into `records`, made ACTIVE) in order,
+    counted into the day's row, then the day's expiries, and the unenrolled held at
+    the base. Returns (g, subjects, kinds, erroneous of the records, risen, n_risen, expired): with
     keep_high, risen[:n_risen] gains the subjects whose score went up; expired:
     scratch."""
-    base, decay, association, lo, hi, min_score, max_score, left = side.score_rules
-    error_points, with_errors, outside, unenrolled = side.scoring
-    mask = side.lists.mask
-    collecting = side.collecting
-    groups_indptr, groups_of_cell = collecting.groups_indptr, collecting.groups_of_cell
-    cell = side.cell
+    base, decay, association, lo, hi, min_score, max_score, left = score_rules
+    error_points, with_errors, outside, unenrolled = scoring
+    mask = lists.mask
+    groups_indptr, groups_of_cell = c.groups_indptr, c.groups_of_cell
     score, error_ids, n_error_ids = g.score, g.error_ids, g.n_error_ids
     queue, queued, queue_head, queue_in_order = g.queue, g.queued, g.queue_head, g.queue_in_order
-    if side.scored:
-        stay = side.list_rules.stay
-        snapshots = collecting.snapshots
+    if scored:
+        snapshots = c.snapshots
         today = snapshots[(day - first_day) % len(snapshots)]
         drift(
             score,
@@ -124,7 +140,7 @@ def score_side(
             base,
             decay,
             association,
-            side.lists.listed_contacts,
+            lists.listed_contacts,
             lo,
             hi,
             stay[0, 0],
@@ -147,8 +163,8 @@ def score_side(
         day_kinds = records.kind[ids]
         errs = records.erroneous[ids]
     day_points = kinds.points[day_kinds.astype(np.int64)]
-    row = collecting.values[day]
-    if side.scored:
+    row = c.values[day]
+    if scored:
         add_points(score, error_points, subjects, day_points, errs, min_score, max_score)
         if keep_high:
             risen = _grow(risen, n_risen, n_risen + len(subjects))
@@ -161,7 +177,7 @@ def score_side(
         k = day_kinds[r]
         col = kinds.col_erroneous[k] if errs[r] else kinds.col_true[k]
         _count_in_groups(row, groups_indptr, groups_of_cell, cell[i], col)
-        if not side.scored:
+        if not scored:
             continue
         outside[i >> 3] = True
         if errs[r] and not with_errors[i]:
@@ -169,7 +185,7 @@ def score_side(
             error_ids = _grow(error_ids, n_error_ids, n_error_ids + 1)
             error_ids[n_error_ids] = i
             n_error_ids += 1
-    if expiring and side.scored:
+    if expiring and scored:
         queue = grow_queue(queue, queued, queued + m)
         queued, queue_in_order = schedule_expiry(
             queue,
@@ -204,7 +220,7 @@ def score_side(
             risen = _grow(risen, n_risen, n_risen + len(given))
             risen[n_risen : n_risen + len(given)] = given
             n_risen += len(given)
-    if side.scored:
+    if scored:
         hold_at_base(score, error_points, unenrolled, base)
     g = _regrown(
         g,
@@ -237,7 +253,12 @@ def _grow_out(out: ChangeColumns, used: int, need: int) -> ChangeColumns:
 @nb.njit(cache=True, inline="always")
 def list_side(
     day: int,
-    side: SideDays,
+    every_listed: bool,
+    cell: np.ndarray,
+    lists: ListArrays,
+    rules: ListTable,
+    scoring: ScoreArrays,
+    collecting: Collecting,
     g: Grown,
     out: ChangeColumns,
     subjects: np.ndarray,
@@ -246,16 +267,15 @@ def list_side(
     list_bits: np.ndarray,
     enlisting: bool,
 ) -> tuple:
-    """The lists of one side on `day`: entries by the day's records (subjects, kinds,
+    """The lists of one side (SideDays' every_listed, cell, lists, list_rules, scoring
+    and collecting) on `day`: entries by the day's records (subjects, kinds,
     erroneous, in order; list_bits: the lists each kind triggers), then score rules and
     exits of the subjects that may change (see run_days), the changes counted into the
     day's row and kept in g.changes. Returns (g, out: the scratch, touched: the subjects
     whose lists changed, increasing, was_black and is_black: whether each was and is on
     a blacklist)."""
-    mask, wrongful, extended, released, repaired, ever, until, true_until, _ = side.lists
-    rules = side.list_rules
-    score, error_points = g.score, side.scoring.error_points
-    outside = side.scoring.outside
+    mask, wrongful, extended, released, repaired, ever, until, true_until, _ = lists
+    score, error_points, outside = g.score, scoring.error_points, scoring.outside
     listings = Listings(mask, wrongful, extended, released, repaired, until, true_until)
     daily_rules = DailyRules(
         rules.rule,
@@ -267,9 +287,8 @@ def list_side(
     )
     stay = rules.stay
     band_lo, band_hi = stay[0, 0], stay[0, 1]
-    all_listed = side.every_listed
+    all_listed = every_listed
     listed = g.listed
-    collecting = side.collecting
     n_out = 0
     visit = listed
     if enlisting and len(subjects):
@@ -327,7 +346,7 @@ def list_side(
         out.entered[:n_out],
         out.wrongful[:n_out],
         out.reason[:n_out],
-        side.cell,
+        cell,
         collecting.groups_indptr,
         collecting.groups_of_cell,
         rules.change_columns,
@@ -383,29 +402,40 @@ def list_side(
 
 
 @nb.njit(cache=True, inline="always")
-def collect_side(day: int, first_day: int, side: SideDays, g: Grown, touched: np.ndarray) -> None:
+def collect_side(
+    day: int,
+    first_day: int,
+    c: Collecting,
+    lists: ListArrays,
+    list_rules: ListTable,
+    cell: np.ndarray,
+    every_listed: bool,
+    scored: bool,
+    listed: np.ndarray,
+    error_ids: np.ndarray,
+    touched: np.ndarray,
+) -> None:
     """The collectors of one side on `day`: the list columns into the day's row (kept
     up to date from the subjects that may have changed, `touched` and those with
     erroneous points, or counted over every listed subject: see run_days), the count
     of subjects, those ever on each list, the enrolled, and with tally_each_day the
     day's score tally."""
-    c = side.collecting
-    mask, wrongful = side.lists.mask, side.lists.wrongful
-    black_bits = side.list_rules.black_bits
-    n_lists = len(side.list_rules.rule)
+    mask, wrongful = lists.mask, lists.wrongful
+    black_bits = list_rules.black_bits
+    n_lists = len(list_rules.rule)
     counted_mask, counted_wrongful = c.counted
     n = len(mask)
     row_today = c.values[day]
-    incremental = len(counted_mask) == n and len(c.days_blacklisted) != n and not side.every_listed
+    incremental = len(counted_mask) == n and len(c.days_blacklisted) != n and not every_listed
     if incremental:
-        for ids in (touched, g.error_ids[: g.n_error_ids]):
+        for ids in (touched, error_ids):
             recount_lists(
                 ids,
                 mask,
                 wrongful,
                 counted_mask,
                 counted_wrongful,
-                side.cell,
+                cell,
                 c.groups_indptr,
                 c.groups_of_cell,
                 black_bits,
@@ -418,25 +448,25 @@ def collect_side(day: int, first_day: int, side: SideDays, g: Grown, touched: np
                 row_today[gr, col] += c.list_counts[gr, col]
     else:
         _collect_lists(
-            side.cell,
+            cell,
             c.groups_indptr,
             c.groups_of_cell,
             mask,
             wrongful,
-            g.listed,
+            listed,
             black_bits,
             n_lists,
             c.days_blacklisted,
             row_today,
         )
     row_today[:, 0] = c.group_count
-    col_ever = side.list_rules.col_ever
+    col_ever = list_rules.col_ever
     for gr in range(c.ever_counts.shape[0]):
         for b in range(n_lists):
             row_today[gr, col_ever[b]] += c.ever_counts[gr, b]
     if c.enrolled_col >= 0:
         row_today[:, c.enrolled_col] = c.enrolled
-    if c.tally_each_day and side.scored:
+    if c.tally_each_day and scored:
         row = (day - first_day) % len(c.snapshots)
         tally_days(day, c.snapshots[row : row + 1], c.tally)
 

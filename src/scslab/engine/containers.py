@@ -193,7 +193,9 @@ class Grown(NamedTuple):
 
 class SideDays(NamedTuple):
     """One kind of subject (residents or enterprises) as compiled days run it: the
-    same phases (engine/compiled_sides.py) over either side's rules and arrays."""
+    same phases (engine/compiled_sides.py) over either side's rules and arrays. The
+    enterprises' is Firms.side; the residents' are run_days' own parameters (cell:
+    People.cell; every_listed found there)."""
 
     code: int  # the record kinds' subject (KindTable.subject): 0 residents, 1 enterprises
     scored: bool  # the side has a score (else score_rules and scoring are not read)
