@@ -43,7 +43,15 @@ from numba import types
 from numba.extending import intrinsic
 
 from scslab.engine.compiled_acts import activities_day
-from scslab.engine.compiled_sides import collect_side, keep_side, list_side, score_side
+from scslab.engine.compiled_sides import (
+    collect_firms,
+    collect_side,
+    keep_side,
+    list_firms,
+    list_side,
+    score_firms,
+    score_side,
+)
 from scslab.engine.containers import (
     ActArrays,
     ActTable,
@@ -287,7 +295,7 @@ def run_days(
         )
         firm_subj, firm_kinds, firm_errs = no_subjects, no_kinds, no_errs
         if with_firms:
-            firm, firm_subj, firm_kinds, firm_errs, _, _, expired = score_side(
+            firm, firm_subj, firm_kinds, firm_errs, _, _, expired = score_firms(
                 day,
                 first_day,
                 ent.scored,
@@ -352,7 +360,7 @@ def run_days(
                 lists.listed_contacts,
             )
         if n_firm_lists:
-            firm, firm_out, firm_touched, _, _ = list_side(
+            firm, firm_out, firm_touched, _, _ = list_firms(
                 day,
                 ent.every_listed,
                 ent.cell,
@@ -409,7 +417,7 @@ def run_days(
             touched,
         )
         if with_firms:  # (no enterprises: their rows stay zero)
-            collect_side(
+            collect_firms(
                 day,
                 first_day,
                 ent.collecting,

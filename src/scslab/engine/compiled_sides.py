@@ -497,3 +497,10 @@ def keep_side(g: Grown, given_score: np.ndarray, given_spare: np.ndarray, keep: 
         g.high,
         g.rep_ids,
     )
+
+
+# The enterprises' phases, as calls: run_days inlines only the residents' (a second
+# inlined copy of each would add some 40 s to its first compilation)
+score_firms = nb.njit(cache=True)(score_side.py_func)
+list_firms = nb.njit(cache=True)(list_side.py_func)
+collect_firms = nb.njit(cache=True)(collect_side.py_func)
