@@ -251,7 +251,7 @@ def test_other_scenarios_are_refused_by_name(monkeypatch: pytest.MonkeyPatch) ->
     marked unsupported for the test, whatever compiled days come to run)."""
     assert unsupported(load_scenario(str(SCS_REF))) == []
     why = unsupported(load_scenario("beijing-2018"))
-    assert any("activities" in w for w in why) and any("enterprise" in w for w in why)
+    assert any("activities" in w for w in why) and any("subject: enterprise" in w for w in why)
     plain = support.unsupported
     marked = "due_process (marked for the test)"
 
@@ -282,6 +282,9 @@ def test_auto_takes_compiled_days_at_any_size() -> None:
 RUN = {
     "name", "description", "days", "burn_in_days", "start_date", "timeline.",
     "population.table", "population.residents_at_scale_1", "population.migrant_share",
+    "population.enterprises_per_resident", "population.individual_businesses_per_resident",
+    "population.legal_rep_poorest_to_richest", "departments.*.records.*.subject",
+    "lists.*.subject", "corporate_scoring.",
     "population.household_size_mean", "population.employment_rate",
     "population.friends_per_resident", "population.friends_same_district",
     "population.coworker_contacts", "population.children_share_of_parents",
@@ -309,14 +312,10 @@ RUN = {
     "behaviour.default_risk_elasticity", "departments.*.records.*.income_sensitive", "due_process.",
 }  # fmt: skip
 REFUSED = {
-    "population.enterprises_per_resident", "population.individual_businesses_per_resident",
-    "departments.*.records.*.subject", "lists.*.subject", "activities.",
-    "corporate_scoring.",
+    "activities.",
 }  # fmt: skip
 NO_EFFECT = {
-    # legal representatives are drawn for market entities (refused)
-    "population.legal_rep_poorest_to_richest",
-    # measures and rewards act on activities (refused)
+    # measures and rewards act on activities (refused for enterprises' activities)
     "measures.", "rewards.",
 }  # fmt: skip
 
@@ -359,7 +358,7 @@ def test_every_scenario_key_is_run_refused_or_without_effect() -> None:
     assert not (RUN & REFUSED) and not (RUN & NO_EFFECT) and not (REFUSED & NO_EFFECT)
     # each refused family is named by unsupported() when it is in use
     refused = unsupported(load_scenario("beijing-2018"))
-    for family in ("enterprises", "subject: enterprise"):
+    for family in ("subject: enterprise",):
         assert any(family in w for w in refused), family
     for family in ("activities",):
         assert any(family in w for w in refused), family
@@ -491,11 +490,107 @@ def test_inert_enterprises_run_compiled(agents: bool) -> None:
     city = m[(m["group_by"] == "city") & (m["metric"] == "enterprise.enterprises")]
     assert len(city) == 30 and (city["value"] == compiled.state.ent.n).all()
     assert compiled.state.ent.n > 100
-    firm_score = {"base": 100, "grades": [{"name": "A", "min_score": 0}]}
-    with_scores = core(
-        **{"population.enterprises_per_resident": 0.02, "corporate_scoring": firm_score}
-    )
-    assert unsupported(with_scores) == ["corporate_scoring (with enterprises)"]
+
+
+FIRMS: dict[str, object] = {
+    "population.enterprises_per_resident": 0.05,
+    "population.individual_businesses_per_resident": 0.03,
+    "departments.market_regulation": {
+        "context": "commerce",
+        "coverage": 0.7,
+        "error_rate": 0.2,
+        "delay_days": 3,
+        "records": {
+            "annual_report_missing": {"subject": "enterprise", "points": -20, "rate_per_year": 3},
+            "counterfeit_goods": {
+                "subject": "enterprise",
+                "points": -30,
+                "rate_per_year": 1.0,
+                "listed_multiplier": 2.0,
+            },
+            "model_firm": {"subject": "enterprise", "points": 15, "rate_per_year": 2.0},
+        },
+    },
+    "corporate_scoring": {
+        "base": 1000,
+        "min_score": 0,
+        "max_score": 2000,
+        "drift_per_day": 0.01,
+        "record_expiry_days": 20,
+        "grades": [
+            {"name": "A", "min_score": 1010},
+            {"name": "B", "min_score": 980},
+            {"name": "C", "min_score": 0},
+        ],
+    },
+    "lists.abnormal_operations": {
+        "kind": "black",
+        "subject": "enterprise",
+        "context": "commerce",
+        "trigger": {"records": ["annual_report_missing"]},
+        "duration_days": 30,
+        "extension_days": 10,
+        "extension_probability": 0.5,
+        "compliance_per_year": 4.0,
+    },
+    "lists.low_credit_firms": {
+        "kind": "black",
+        "subject": "enterprise",
+        "context": "commerce",
+        "trigger": {"grade_at_most": "C"},
+    },
+    "lists.model_firms": {
+        "kind": "red",
+        "subject": "enterprise",
+        "context": "commerce",
+        "trigger": {"score_at_least": 1010},
+    },
+}
+"""Enterprises with records about them (errors, delays, a listed multiplier), a
+corporate score (drift, expiry, grades) and lists by records, by grade and by score."""
+
+
+@pytest.mark.parametrize(("agents", "scored"), [(True, True), (False, True), (True, False)])
+def test_enterprise_records_lists_and_scores_run_compiled(agents: bool, scored: bool) -> None:
+    """Enterprises go through compiled days as the residents do (records, corporate
+    score, lists), with or without a corporate score (then their lists by records
+    only): the general loop's tables and state, bit for bit, their listings reaching
+    their legal representatives' masks."""
+    firms = copy.deepcopy(FIRMS)
+    if not scored:
+        for key in ("corporate_scoring", "lists.low_credit_firms", "lists.model_firms"):
+            del firms[key]
+    scenario = core(**firms)  # type: ignore[arg-type]
+    assert unsupported(scenario) == []
+    general, compiled = both(scenario, seed=6, residents=3000, days=60, agents=agents)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    m = compiled.results.tables["metrics"]  # type: ignore[attr-defined]
+    city = m[m["group_by"] == "city"].pivot(index="day", columns="metric", values="value")
+    assert city["enterprise.records_true:market_regulation"].sum() > 50
+    assert city["enterprise.records_erroneous:market_regulation"].sum() > 10
+    assert city["enterprise.new_listings:abnormal_operations"].sum() > 20
+    assert city["enterprise.exits:abnormal_operations"].sum() > 5
+    assert city["listed:blacklist"].iloc[-1] > 0  # the residents' own lists still fill
+    g, c = general.state, compiled.state
+    if scored:
+        for name in ("low_credit_firms", "model_firms"):
+            assert city[f"enterprise.new_listings:{name}"].sum() > 10
+        assert city["enterprise.grade:C"].iloc[-1] > 0
+        hist = compiled.results.tables["score_histogram"]  # type: ignore[attr-defined]
+        assert set(hist["subject"]) == {"resident", "enterprise"}
+        assert np.array_equal(g.ent.score, c.ent.score)
+        assert np.array_equal(g.ent.error_points, c.ent.error_points)
+    if agents:
+        listings = compiled.results.tables["listings"]  # type: ignore[attr-defined]
+        assert (listings["subject_type"] == "enterprise").sum() > 20
+    listed = np.flatnonzero(c.ent.list_state.mask).tolist()
+    assert g.ent.listed.tolist() == c.ent.listed.tolist() == listed
+    assert np.array_equal(g.ent.list_state.mask, c.ent.list_state.mask)
+    assert np.array_equal(g.rep_mask, c.rep_mask) and c.rep_mask.any()
+    assert np.array_equal(g.rep_wrongful, c.rep_wrongful)
+    assert g.rep_ids.tolist() == c.rep_ids.tolist() == np.flatnonzero(c.rep_mask).tolist()
+    assert np.array_equal(g.trail.days_wrongful, c.trail.days_wrongful)
 
 
 ACTIVITIES = {
@@ -561,6 +656,39 @@ def test_activities_with_measures_and_rewards_run_compiled(agents: bool) -> None
         assert city_sum(compiled, prefix) > 0, prefix
     assert compiled.state.high_scores.ids.tolist() == general.state.high_scores.ids.tolist()
     assert np.array_equal(general.state.blocked_count, compiled.state.blocked_count)
+
+
+@pytest.mark.parametrize("agents", [True, False])
+def test_measures_of_enterprise_lists_reach_legal_representatives(agents: bool) -> None:
+    """Measures of enterprise lists block and delay the residents' attempts of the
+    firms' legal representatives, on compiled days as in the general loop (the set of
+    residents the measures may reach kept with the representatives of listed firms,
+    beside the green channel by grade)."""
+    scenario = with_activities(
+        **copy.deepcopy(FIRMS),
+        **{
+            "activities.seek_medical_care.rate_per_year": 20.0,
+            "departments.market_regulation.records.annual_report_missing.rate_per_year": 10,
+        },
+    )
+    scenario.measures["firms_reps_no_jobs"] = scenario.measures["no_jobs"].model_copy(
+        update={"list": "abnormal_operations", "domains": ["medical", "public_jobs"]}
+    )
+    scenario.measures["low_credit_no_loans"] = scenario.measures["no_jobs"].model_copy(
+        update={"list": "low_credit_firms", "domains": ["loans"]}
+    )
+    scenario.measures["low_credit_slow_loans"] = scenario.measures["slow_loans"].model_copy(
+        update={"list": "low_credit_firms", "domains": ["medical"]}
+    )
+    scenario = parse_scenario(yaml.safe_dump(scenario.model_dump(mode="json")))
+    assert unsupported(scenario) == []
+    general, compiled = both(scenario, seed=4, residents=3000, days=60, agents=agents)
+    assert compiled.engine_used == "compiled" and compiled.state.high_scores is not None
+    assert_same_tables(general, compiled)
+    for name in ("blocked_by:abnormal_operations:medical", "blocked_by:low_credit_firms:loans"):
+        assert city_sum(compiled, name) > 0, name
+    assert np.array_equal(general.state.blocked_count, compiled.state.blocked_count)
+    assert np.array_equal(general.state.wrongful_count, compiled.state.wrongful_count)
 
 
 @pytest.mark.parametrize("agents", [True, False])

@@ -65,9 +65,10 @@ def activities_day(
     in the activities' order) with the share of income each loses, and the residents
     blocked by a measure (once per blocked attempt, activity by activity).
     mask, wrongful: the residents' lists; cell: each one's collector cell; listed: the
-    ids on some list (increasing); responses: the listed residents' responses to the
-    measures (attempts avoided, some replaced). Monitored activities are attempted by
-    the residents present less what chilling takes off their propensities
+    ids on some list or representing an enterprise on one (increasing); responses: the
+    listed residents' responses to the measures (attempts avoided, some replaced).
+    Monitored activities are attempted by the residents present less what chilling
+    takes off their propensities
     (arrays.chill's deficits, brought to `day`)."""
     n_acts = len(acts.lam)
     blocked, lost = np.zeros(0, np.int64), np.zeros(0)

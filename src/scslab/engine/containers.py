@@ -17,11 +17,12 @@ from scslab.model.records import LogColumns
 
 
 class KindTable(NamedTuple):
-    """The departments' record kinds about residents, as compiled days read them
-    (index = kind; see model/departments.py)."""
+    """The departments' record kinds, as compiled days read them (index = kind; see
+    model/departments.py); the metric columns and lists of a kind are those of its
+    subjects' side."""
 
     key: np.ndarray  # uint64, the kind's random stream
-    mean: np.ndarray  # float64, candidates a day: residents x daily rate x max_mult
+    mean: np.ndarray  # float64, candidates a day: subjects x daily rate x max_mult
     max_mult: np.ndarray  # float64, the thinning bound of the rate multipliers
     listed_multiplier: np.ndarray  # float64
     decile_multiplier: np.ndarray  # float64 [kinds, 10]
@@ -36,6 +37,7 @@ class KindTable(NamedTuple):
     delay: np.ndarray  # int64, days from writing a record to its taking effect
     expiry: np.ndarray  # int64, days a record's points count (0: for good)
     list_bits: np.ndarray  # uint8, the lists a record triggers (ListRules.kind_bits)
+    subject: np.ndarray  # uint8, whom the kind is about: 0 residents, 1 enterprises
 
 
 class People(NamedTuple):
@@ -197,7 +199,9 @@ reason)."""
 
 class Grown(NamedTuple):
     """What compiled days may replace (arrays grown or swapped) and how much of each
-    is used: given to run_days and returned by it."""
+    is used: given to run_days and returned by it, one per side (SideDays). The record
+    log, `high` and `rep_ids` are the run's, kept in the residents' Grown (the
+    enterprises' holds them unread)."""
 
     score: np.ndarray
     spare: np.ndarray
@@ -214,8 +218,38 @@ class Grown(NamedTuple):
     queue_head: int
     queue_in_order: bool
     high: np.ndarray  # residents whose score opens a green channel (HighScores.ids)
+    rep_ids: np.ndarray  # residents representing a listed enterprise (RunState.rep_ids)
     flagged: Flagged  # residents whose attempts were flagged yesterday (by flag kind)
     due: DueState  # due process's (DueProcessState.state())
+
+
+class SideDays(NamedTuple):
+    """One kind of subject (residents or enterprises) as compiled days run it: the
+    same phases (engine/compiled_sides.py) over either side's rules and arrays. The
+    enterprises' is Firms.side; the residents' are run_days' own parameters (cell:
+    People.cell; every_listed found there)."""
+
+    code: int  # the record kinds' subject (KindTable.subject): 0 residents, 1 enterprises
+    scored: bool  # the side has a score (else score_rules and scoring are not read)
+    every_listed: bool  # a list has rules other than scores: the lists' update visits
+    # every listed subject each day (expiry, compliance), not only those that may change
+    cell: np.ndarray  # uint16, each subject's collector cell
+    score_rules: ScoreTable
+    scoring: ScoreArrays
+    lists: ListArrays
+    list_rules: ListTable
+    collecting: Collecting
+
+
+class Firms(NamedTuple):
+    """The enterprises in compiled days: their side, what of it may grow, and the
+    legal representatives whom their lists reach (model/measures.representative_masks)."""
+
+    side: SideDays
+    grown: Grown
+    legal_rep: np.ndarray  # resident id of each enterprise's legal representative
+    represented_indptr: np.ndarray  # CSR: resident -> enterprises they represent
+    represented_indices: np.ndarray
 
 
 class ActTable(NamedTuple):

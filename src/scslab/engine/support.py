@@ -2,18 +2,20 @@
 has (unsupported), over the whole run when a timeline changes the rules
 (unsupported_in_run). The engine picks its loop from these (Simulation, ENGINES).
 
-Compiled days (engine/compiled.py) run the residents' core: records from behaviour
-(with reporting delays), the points score (drift, association penalties, expiry, a
-rollout), lists triggered by scores or records, residents' activities against the
-measures and rewards of residents' lists (blocks, delays, green channels by list or by
-grade) and the listed residents' responses to them (attempt multipliers, avoidance,
-learning), with chilling, income lost to blocked attempts and income-sensitive records;
-records too from residents' attempts flagged the day before (posts, the activities
-record kinds come from); due process (notices, appeals, from a first block too,
-reviews, repairs, days listed unaware); enterprises too where nothing reaches them. The
-rest is named here, one reason per feature: enterprises' activities, lists, records
-and score (and so due process of enterprises' records), and measures of enterprise
-lists (which reach legal representatives)."""
+Compiled days (engine/compiled.py) run the core of both kinds of subject: records
+about residents and enterprises (from behaviour, and from residents' attempts flagged
+the day before: posts, the activities record kinds come from; with reporting delays),
+the points score (drift, association penalties, expiry, a rollout) and the corporate
+score, lists of either triggered by scores or records (an enterprise's reaching its
+legal representative), residents' activities against the measures and rewards of their
+own lists and of the lists of the enterprises they represent (blocks, delays, green
+channels by list or by grade) and the listed residents' responses to them (attempt
+multipliers, avoidance, learning), chilling, income lost to blocked attempts and
+income-sensitive records, and due process of residents' records (notices, appeals, from
+a first block too, reviews, repairs, days listed unaware). The rest is named here, one
+reason per feature: enterprises' activities, and due process where enterprises have
+records or lists.
+"""
 
 from __future__ import annotations
 
@@ -26,17 +28,14 @@ def unsupported(scenario: Scenario) -> list[str]:
     why = []
     pop = scenario.population
     firms = pop.enterprises_per_resident > 0 or pop.individual_businesses_per_resident > 0
-    if firms and scenario.corporate_scoring is not None:
-        why.append("corporate_scoring (with enterprises)")
     why += _activities(scenario)
-    for dept_name, dept in scenario.departments.items():
-        for kind_name, kind in dept.records.items():
-            where = f"departments.{dept_name}.records.{kind_name}"
-            if kind.subject != "resident":
-                why.append(f"{where}.subject: enterprise")
-    for list_name, rules in scenario.lists.items():
-        if rules.subject != "resident":
-            why.append(f"lists.{list_name}.subject: enterprise")
+    about_firms = any(
+        kind.subject != "resident"
+        for dept in scenario.departments.values()
+        for kind in dept.records.values()
+    ) or any(rules.subject != "resident" for rules in scenario.lists.values())
+    if scenario.due_process is not None and firms and about_firms:
+        why.append("due_process (with enterprises' records or lists)")
     return why
 
 
@@ -61,7 +60,4 @@ def _activities(scenario: Scenario) -> list[str]:
     for name, act in scenario.activities.items():
         if act.subject != "resident":
             why.append(f"activities.{name}.subject: enterprise")
-    for name, m in scenario.measures.items():
-        if scenario.lists[m.list].subject != "resident":
-            why.append(f"measures.{name}: an enterprise list (legal representatives)")
     return why

@@ -1,0 +1,241 @@
+"""The enterprises' side of compiled days (engine/loops.py run_compiled): their
+containers built from the run's state (containers.Firms), and the state given back as
+the general loop leaves it; with the parts that either side's containers share (the
+growing columns of the listing changes, the list counts kept from day to day)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import numpy as np
+
+from scslab.engine.arena import zeroed_arrays
+from scslab.engine.collectors import GroupMap, recount_lists
+from scslab.engine.containers import (
+    Collecting,
+    Columns6,
+    Firms,
+    Flagged,
+    Grown,
+    KindTable,
+    ListArrays,
+    ListTable,
+    ScoreArrays,
+    ScoreTable,
+    SideDays,
+    TallyArgs,
+)
+from scslab.engine.state import HIST_LO, RunState, Side
+from scslab.model.lists import RULE_RECORDS, Changes
+from scslab.model.points import empty_queue
+from scslab.model.records import LogColumns
+
+
+def empty_changes() -> Columns6:
+    """Columns for the listing changes of compiled days (day, subject, bit, entered,
+    wrongful, reason), grown as they fill."""
+    return cast(
+        Columns6,
+        tuple(
+            np.empty(1024, t) for t in (np.int16, np.int32, np.uint8, np.bool_, np.bool_, np.uint8)
+        ),
+    )
+
+
+def counted_lists(
+    side: Side, groups: GroupMap, days_blacklisted: np.ndarray, list_counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Collecting.counted of one side: without per-agent days on the blacklist, the list
+    columns may be kept up to date from the agents that may change (recount_lists;
+    run_days says when), from the lists as they start (counted into list_counts
+    [groups, metrics]); else empty arrays."""
+    state = side.list_state
+    if len(days_blacklisted) == side.n:
+        return (np.zeros(0, np.uint8), np.zeros(0, np.uint8))
+    counted = (np.zeros(side.n, np.uint8), np.zeros(side.n, np.uint8))
+    recount_lists(
+        side.listed,
+        state.mask,
+        state.wrongful,
+        *counted,
+        side.collector.cell,
+        groups.groups_indptr,
+        groups.groups_of_cell,
+        side.lists.black_bits,
+        len(side.lists.rule),
+        list_counts,
+    )
+    return counted
+
+
+def firm_days(
+    st: RunState,
+    kind_table: KindTable,
+    tables: tuple[ScoreTable, ListTable],
+    log: LogColumns,
+) -> tuple[Firms, np.ndarray, np.ndarray]:
+    """The enterprises as compiled days take them (their score and list rules:
+    `tables`; log: the record log's columns, which their Grown holds unread), with
+    their rows [days, groups, metrics] and score histograms [days, bins] (zeros, filled
+    by run_days: their score tally runs at the end of each day)."""
+    pop = st.population
+    assert pop is not None
+    ent, n = st.ent, st.ent.n
+    groups = ent.series.groups
+    scorer = ent.scorer
+    collect = st.scenario.outputs.scores and scorer is not None
+    values, hist = zeroed_arrays(
+        [
+            ((st.days, len(groups.group), len(ent.space)), np.float64),
+            ((st.days, len(ent.hist)), np.float64),
+        ]
+    )
+    state = ent.list_state
+    list_counts = np.zeros(values.shape[1:])
+    no_agents = np.zeros(0, np.int16)
+    counted = counted_lists(ent, groups, no_agents, list_counts)
+    score_columns = np.concatenate([ent.cols["score"], ent.cols["grade"]])
+    if scorer is not None:
+        floors = scorer.rules.grade_floors
+        counts = ent.collector.running_counts(floors, HIST_LO)
+        tally_parts = (floors[:-1].astype(np.float64), counts.grade_of_bin, counts.counted)
+        bins = (counts.bin_counts, counts.grade_counts)
+        score, spare = scorer.state.score, scorer.spare
+        error_points, with_errors, outside = (
+            scorer.state.error_points,
+            scorer.with_errors,
+            scorer.outside,
+        )
+        error_ids = np.zeros(max(1024, 2 * len(scorer.error_ids)), np.int64)
+        error_ids[: len(scorer.error_ids)] = scorer.error_ids
+        n_errors, queue = len(scorer.error_ids), scorer.queue
+        queued, head, in_order = scorer.queued, scorer.queue_head, scorer.queue_in_order
+    else:
+        f32 = np.zeros(0, np.float32)
+        tally_parts = (np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.uint16))
+        bins = (np.zeros(0, np.int64), np.zeros((0, 0), np.int64))
+        score, spare, error_points = f32, f32.copy(), f32.copy()
+        with_errors, outside = np.zeros(0, np.bool_), np.zeros(n // 8 + 1, np.bool_)
+        error_ids, n_errors = np.zeros(1024, np.int64), 0
+        queue = empty_queue(1)  # (not read)
+        queued, head, in_order = 0, 0, True
+    tally = TallyArgs(
+        ent.collector.cell,
+        tally_parts[0],
+        tally_parts[1],
+        ent.common_grade,
+        ent.collector.cell_count,
+        HIST_LO,
+        score_columns,
+        np.zeros((len(ent.acc), 3 + -(-len(score_columns) // 4) * 4)),
+        tally_parts[2],
+        bins[0],
+        bins[1],
+        groups.indptr,
+        groups.indices,
+        values,
+        hist,
+    )
+    collecting = Collecting(
+        groups.groups_indptr,
+        groups.groups_of_cell,
+        groups.sum_cells(ent.collector.cell_count[:, None].astype(np.float64))[:, 0],
+        values,
+        np.zeros((2, len(score)), np.float32),  # (drift reads yesterday's row)
+        collect,
+        tally,
+        True,
+        no_agents,
+        no_agents,
+        counted,
+        list_counts,
+        groups.sum_cells(ent.ever_counts),
+        -1,
+        np.zeros(0),
+    )
+    side = SideDays(
+        1,
+        scorer is not None,
+        bool((ent.lists.rule == RULE_RECORDS).any()),
+        ent.collector.cell,
+        tables[0],
+        ScoreArrays(error_points, with_errors, outside, np.zeros(0, np.int64)),
+        ListArrays(
+            state.mask,
+            state.wrongful,
+            state.extended,
+            state.released,
+            state.repaired,
+            state.ever,
+            state.until,
+            state.true_until,
+            np.zeros(0, st.listed_contacts.dtype),
+        ),
+        tables[1],
+        collecting,
+    )
+    grown = Grown(
+        score,
+        spare,
+        ent.listed,
+        error_ids,
+        n_errors,
+        log,
+        0,
+        0,
+        empty_changes(),
+        0,
+        queue,
+        queued,
+        head,
+        in_order,
+        np.zeros(0, np.int64),
+        np.zeros(0, np.int64),
+        Flagged(np.zeros(0, np.int64), np.zeros(1, np.int64)),  # (not read)
+        st.dp.state(),  # (not read: due process keeps the residents' Grown)
+    )
+    firms = Firms(
+        side,
+        grown,
+        pop.enterprises.legal_rep.astype(np.int64),
+        pop.represented.indptr,
+        pop.represented.indices,
+    )
+    return firms, values, hist
+
+
+def firms_back(st: RunState, firms: Firms, values: np.ndarray, start: int) -> None:
+    """The enterprises' state as the general loop leaves it, from compiled days
+    `start` to st.days (their rows `values`; the listing changes are given back with
+    the residents', listing_changes)."""
+    ent, grown = st.ent, firms.grown
+    scorer = ent.scorer
+    if scorer is not None:
+        score = grown.score
+        own = (scorer.state.score, scorer.spare)
+        assert score is own[0] or score is own[1]
+        scorer.state.score, scorer.spare = score, own[1] if score is own[0] else own[0]
+        scorer.error_ids = grown.error_ids[: grown.n_error_ids].copy()
+        scorer.queue, scorer.queued = grown.queue, grown.queued
+        scorer.queue_head, scorer.queue_in_order = grown.queue_head, grown.queue_in_order
+    ent.listed = grown.listed
+    ever = ent.list_state.ever
+    for b in range(len(ent.lists)):  # (the general loop keeps them per cell)
+        ent.ever_counts[:, b] = np.bincount(ent.cell, (ever >> b) & 1, len(ent.ever_counts))
+    ent.series.values = ent.series.values[:start] + list(values[start:])
+
+
+def listing_changes(st: RunState, res: Grown, ent: Grown) -> None:
+    """The listing changes of compiled days into the harm trail, in the general loop's
+    order: day by day, the residents' then the enterprises'."""
+    parts = [[a[: g.n_changes] for a in g.changes] for g in (res, ent)]
+    day = np.concatenate([parts[0][0], parts[1][0]])
+    side = np.repeat([0, 1], [res.n_changes, ent.n_changes])
+    order = np.lexsort((side, day))  # (stable: each side's changes stay in order)
+    columns = [np.concatenate([p[c] for p in parts])[order] for c in range(6)]
+    side = side[order]
+    cuts = np.flatnonzero(np.diff(side)) + 1
+    for lo, hi in zip([0, *cuts], [*cuts, len(side)], strict=True):
+        if hi > lo:
+            ch_day, *rest = (c[lo:hi] for c in columns)
+            st.trail.listing_changes(int(side[lo]), ch_day, Changes(*rest))
