@@ -52,6 +52,7 @@ from scslab.engine.compiled_sides import (
 from scslab.engine.containers import (
     ActArrays,
     ActTable,
+    Carried,
     Collecting,
     DueDays,
     Firms,
@@ -103,9 +104,10 @@ def run_days(
     flags: Flagging,
     behaviour: Behaviour,
     due: DueDays,
+    carried: Carried,
     firms: Firms,
     cycles: np.ndarray,
-) -> tuple[Grown, Grown]:
+) -> tuple[Grown, Grown, Carried]:
     """Days first_day to last_day - 1 of the engine's loop for a scenario without
     unsupported() features (engine/support.py), on the run's state in the containers of
     engine/containers.py (changed in place; what is grown or swapped comes back in the
@@ -146,9 +148,9 @@ def run_days(
 
     records: (day, kind, subject, actor, erroneous) of the records written; changes:
     (day, subject, bit, entered, wrongful, reason) of the listing changes. flags: how
-    the day's attempts are flagged for departments (activities_day), grown.flagged those
+    the day's attempts are flagged for departments (activities_day), carried.flagged those
     of the day before, made records today. due: due process's rules and the residents'
-    side (its state: grown.due).
+    side (its state: carried.due).
 
     The enterprises (firms) go through the same phases as the residents (one
     containers.SideDays each, engine/compiled_sides.py): records of the kinds about
@@ -195,7 +197,7 @@ def run_days(
     rep_mask, rep_wrongful = act_arrays.rep_mask, act_arrays.rep_wrongful
     records, n_records, first_pending = grown.records, grown.n_records, grown.first_pending
     high, rep_ids = grown.high, grown.rep_ids
-    flagged, due_state = grown.flagged, grown.due
+    flagged, due_state = carried
     firm = firms.grown
     given = ((grown.score, grown.spare), (firm.score, firm.spare))
     no_ids = np.zeros(0, np.int64)
@@ -259,12 +261,13 @@ def run_days(
                 records.actor[n_records:],
                 records.erroneous[n_records:],
             )
-            about = residents if kind_subject[k] == 0 else firm_subjects
             seen, when = day, day + kind_delay[k]
             if f >= 0:
                 m, seen, when = flagged_into(kind, day, kind_delay[k], who, residents, written)
+            elif kind_subject[k] == 0:  # (two calls: no copy of the subjects' arrays)
+                m = records_into(kind, day, most, residents, behaviour.income, written)
             else:
-                m = records_into(kind, day, most, about, behaviour.income, written)
+                m = records_into(kind, day, most, firm_subjects, behaviour.income, written)
             for r in range(n_records, n_records + m):  # (a loop: no views made)
                 records.day[r] = seen
                 records.effective_day[r] = when
@@ -340,21 +343,23 @@ def run_days(
                 ent.list_rules.black_bits,
                 days_wrongful,
             )
-        kept = (grown.error_ids, grown.n_error_ids, risen, n_risen)
-        due_state, kept = due_process_day(
-            day,
-            due,
-            due_state,
-            res_ids,
-            records,
-            values[day],
-            grown.score,
-            scoring,
-            score_rules,
-            kept,
-        )
-        grown = _with_errors(grown, kept[0], kept[1])
-        risen, n_risen = kept[2], kept[3]
+        if due.rules.on:
+            kept = (grown.error_ids, grown.n_error_ids, risen, n_risen)
+            due_state, kept = due_process_day(
+                day,
+                due,
+                due_state,
+                res_ids,
+                records,
+                values[day],
+                grown.score,
+                scoring,
+                score_rules,
+                kept,
+            )
+            if kept[1] != grown.n_error_ids:
+                grown = _with_errors(grown, kept[0], kept[1])
+            risen, n_risen = kept[2], kept[3]
         t3 = _cycles()
         cycles[2] += t3 - t2
         # lists: entries by the day's records, then score rules and exits of the agents
@@ -443,8 +448,8 @@ def run_days(
                 flags,
                 flagged,
             )
-            # (due process: the residents blocked learn of their listings)
-            due_state = learn_of_blocks(day, due, due_state, met, records, n_records, values)
+            if due.rules.on:  # (due process: the residents blocked learn of their listings)
+                due_state = learn_of_blocks(day, due, due_state, met, records, n_records, values)
         n_risen = 0
         t5 = _cycles()
         cycles[4] += t5 - t4
@@ -505,10 +510,8 @@ def run_days(
         grown.queue_in_order,
         high,
         rep_ids,
-        flagged,
-        due_state,
     )
-    return grown, firm
+    return grown, firm, Carried(flagged, due_state)
 
 
 @nb.njit(cache=True)
@@ -532,8 +535,6 @@ def _with_errors(g: Grown, error_ids: np.ndarray, n_error_ids: int) -> Grown:
         g.queue_in_order,
         g.high,
         g.rep_ids,
-        g.flagged,
-        g.due,
     )
 
 

@@ -15,7 +15,6 @@ from scslab.engine.containers import (
     Collecting,
     Columns6,
     Firms,
-    Flagged,
     Grown,
     KindTable,
     ListArrays,
@@ -191,8 +190,6 @@ def firm_days(
         in_order,
         np.zeros(0, np.int64),
         np.zeros(0, np.int64),
-        Flagged(np.zeros(0, np.int64), np.zeros(1, np.int64)),  # (not read)
-        st.dp.state(),  # (not read: due process keeps the residents' Grown)
     )
     firms = Firms(
         side,

@@ -93,8 +93,6 @@ def _regrown(
         queue_in_order,
         g.high,
         g.rep_ids,
-        g.flagged,
-        g.due,
     )
 
 
@@ -498,8 +496,6 @@ def keep_side(g: Grown, given_score: np.ndarray, given_spare: np.ndarray, keep: 
         g.queue_in_order,
         g.high,
         g.rep_ids,
-        g.flagged,
-        g.due,
     )
 
 

@@ -219,6 +219,13 @@ class Grown(NamedTuple):
     queue_in_order: bool
     high: np.ndarray  # residents whose score opens a green channel (HighScores.ids)
     rep_ids: np.ndarray  # residents representing a listed enterprise (RunState.rep_ids)
+
+
+class Carried(NamedTuple):
+    """The run's state that compiled days carry from day to day apart from the sides'
+    Grown (which each phase makes anew: what is here would be copied with it), given to
+    run_days and returned by it."""
+
     flagged: Flagged  # residents whose attempts were flagged yesterday (by flag kind)
     due: DueState  # due process's (DueProcessState.state())
 

@@ -25,6 +25,7 @@ from scslab.engine.compiled_firms import (
 )
 from scslab.engine.containers import (
     ActArrays,
+    Carried,
     Collecting,
     Flagged,
     Grown,
@@ -138,6 +139,8 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
         scorer.queue_in_order,
         st.high_scores.ids if st.high_scores is not None else np.zeros(0, np.int64),
         st.rep_ids,
+    )
+    carried = Carried(
         Flagged(
             np.concatenate([np.zeros(0, np.int64), *st.flagged_yesterday]).astype(np.int64),
             np.cumsum([0] + [len(ids) for ids in st.flagged_yesterday]).astype(np.int64),
@@ -284,7 +287,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 if len(st.enrolled_cells)
                 else np.zeros(0),
             )
-            grown, firm_grown = run_days(
+            grown, firm_grown, carried = run_days(
                 first,
                 last,
                 kind_table,
@@ -301,6 +304,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 flags,
                 behaviour,
                 due,
+                carried,
                 firms,
                 cycles,
             )
@@ -331,9 +335,9 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     for b in range(len(lists)):  # (the general loop keeps them per cell)
         res.ever_counts[:, b] = np.bincount(res.cell, (state.ever >> b) & 1, len(res.ever_counts))
     st.log.adopt(grown.records, grown.n_records, grown.first_pending)
-    ids, indptr = grown.flagged
+    ids, indptr = carried.flagged
     st.flagged_yesterday = [ids[a:b].copy() for a, b in itertools.pairwise(indptr)]
-    st.dp.adopt(grown.due)
+    st.dp.adopt(carried.due)
     scorer.queue, scorer.queued = grown.queue, grown.queued
     scorer.queue_head, scorer.queue_in_order = grown.queue_head, grown.queue_in_order
     st.rep_ids = grown.rep_ids
