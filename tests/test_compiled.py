@@ -951,6 +951,46 @@ def test_due_process_runs_compiled(agents: bool) -> None:
         assert unaware.sum() > 0
 
 
+@pytest.mark.parametrize(("agents", "scored"), [(True, True), (False, True), (True, False)])
+def test_due_process_of_enterprises_runs_compiled(agents: bool, scored: bool) -> None:
+    """Due process of the enterprises' records beside the residents' (the enterprises
+    appeal with their legal representatives' attributes; a withdrawn or repaired record
+    gives its points back to the corporate score, if any, and releases the listing it
+    fed): the general loop's tables, record log, scores and due-process state, bit for
+    bit, with the enterprises' appeals and repairs counted in their own rows."""
+    firms = copy.deepcopy(FIRMS)
+    if not scored:
+        for key in ("corporate_scoring", "lists.low_credit_firms", "lists.model_firms"):
+            del firms[key]
+    due = copy.deepcopy(DUE_PROCESS)
+    # (repaired by waiting before the corporate score's expiry, 20 days, ends it)
+    due["due_process"]["kinds"]["annual_report_missing"] = {  # type: ignore[index]
+        "repair": {"method": "wait", "wait_days": 10}
+    }
+    scenario = with_activities(**firms, **due)  # type: ignore[arg-type]
+    assert unsupported(scenario) == []
+    general, compiled = both(scenario, seed=7, residents=3000, days=60, agents=agents)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    for side in ("", "enterprise."):
+        for metric in ("notices", "appeals_filed", "appeals_won", "records_repaired"):
+            assert city_sum(compiled, side + metric) > 0, side + metric
+    log = compiled.state.log.as_columns()
+    assert all(np.array_equal(a, log[k]) for k, a in general.state.log.as_columns().items())
+    g, c = general.state, compiled.state
+    assert np.array_equal(g.ent.score, c.ent.score)
+    assert np.array_equal(g.ent.error_points, c.ent.error_points)
+    if scored:
+        assert g.ent.scorer is not None and c.ent.scorer is not None
+        errors = [sorted(s.ent.scorer.error_ids.tolist()) for s in (g, c)]  # (any order)
+        assert errors[0] == errors[1] and len(errors[0]) > 10
+    assert np.array_equal(g.ent.list_state.mask, c.ent.list_state.mask)
+    assert np.array_equal(g.rep_mask, c.rep_mask)
+    for name, value in vars(g.dp).items():
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(value, getattr(c.dp, name)), name
+
+
 @pytest.mark.parametrize("agents", [True, False])
 def test_every_residents_mechanism_at_once_runs_compiled(agents: bool) -> None:
     """Records from posts and attempts, due process (from a first block too), list

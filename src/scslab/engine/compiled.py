@@ -5,8 +5,8 @@ each, most of a small city's run. Scenarios within what is run here (records abo
 residents and enterprises, from behaviour and from residents' attempts flagged the day
 before, with reporting delays; the points score with drift, association penalties and
 record expiry, residents' and corporate; lists of either, triggered by scores or
-records, and the legal representatives they reach; due process of the residents'
-records; residents' activities against the measures, rewards and listed residents'
+records, and the legal representatives they reach; due process of the records
+of either; residents' activities against the measures, rewards and listed residents'
 responses; chilling, income lost to blocked attempts and income-sensitive records) run
 their days in one compiled loop that calls the model's kernels in the order of the
 steps (engine/steps.py), on the run's own state, with the same random streams (the
@@ -148,9 +148,9 @@ def run_days(
 
     records: (day, kind, subject, actor, erroneous) of the records written; changes:
     (day, subject, bit, entered, wrongful, reason) of the listing changes. flags: how
-    the day's attempts are flagged for departments (activities_day), carried.flagged those
-    of the day before, made records today. due: due process's rules and the residents'
-    side (its state: carried.due).
+    the day's attempts are flagged for departments (activities_day), carried.flagged
+    those of the day before, made records today. due: due process's rules and both sides
+    (its state: carried.due), counting into each side's rows of the day.
 
     The enterprises (firms) go through the same phases as the residents (one
     containers.SideDays each, engine/compiled_sides.py): records of the kinds about
@@ -345,20 +345,21 @@ def run_days(
             )
         if due.rules.on:
             kept = (grown.error_ids, grown.n_error_ids, risen, n_risen)
-            due_state, kept = due_process_day(
+            firm_kept = (firm.error_ids, firm.n_error_ids, no_ids, 0)
+            due_state, kept, firm_kept = due_process_day(
                 day,
                 due,
                 due_state,
-                res_ids,
+                today_ids,
                 records,
-                values[day],
-                grown.score,
-                scoring,
-                score_rules,
-                kept,
+                (values[day], ent.collecting.values[day]),
+                (grown.score, scoring, score_rules, kept),
+                (firm.score, ent.scoring, ent.score_rules, firm_kept),
             )
             if kept[1] != grown.n_error_ids:
                 grown = _with_errors(grown, kept[0], kept[1])
+            if firm_kept[1] != firm.n_error_ids:
+                firm = _with_errors(firm, firm_kept[0], firm_kept[1])
             risen, n_risen = kept[2], kept[3]
         t3 = _cycles()
         cycles[2] += t3 - t2

@@ -1,8 +1,9 @@
 """The due-process phase of compiled days (engine/compiled.py): the kernels of
 model/dueprocess_days.py that the general loop's due-process step calls through
-DueProcessState, in its order (count_unaware, plan_day, step_day, end_side), and the
-points of the records ended given back to the score as Scorer._add gives them back;
-after the activities, blocked_day for the residents a measure blocked."""
+DueProcessState, in its order (count_unaware, plan_day, step_day, end_side for the
+residents then the enterprises), and the points of the records ended given back to
+each side's score as Scorer._add gives them back; after the activities, blocked_day
+for the residents a measure blocked."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 from scslab.engine.containers import DueDays, ScoreArrays, ScoreTable
 from scslab.engine.growth import grow
 from scslab.model.dueprocess_days import (
+    DueSide,
     DueState,
     blocked_day,
     count_unaware,
@@ -23,6 +25,14 @@ from scslab.model.points import add_points
 from scslab.model.records import LogColumns
 from scslab.model.scoring import hold_at_base
 
+Kept = tuple[np.ndarray, int, np.ndarray, int]
+"""(error_ids, how many, risen, how many): a side's subjects with erroneous points and
+those whose score rose today (kept for the residents only)."""
+
+ScoreBack = tuple[np.ndarray, ScoreArrays, ScoreTable, Kept]
+"""What due process gives points back to on one side: its scores (empty: the side has
+no score), the scorer's arrays, the score's rules and the side's Kept."""
+
 
 @nb.njit(cache=True)
 def due_process_day(
@@ -31,24 +41,46 @@ def due_process_day(
     state: DueState,
     today_ids: np.ndarray,
     records: LogColumns,
-    row: np.ndarray,
-    score: np.ndarray,
-    scoring: ScoreArrays,
-    rules: ScoreTable,
-    ids: tuple[np.ndarray, int, np.ndarray, int],
-) -> tuple[DueState, tuple[np.ndarray, int, np.ndarray, int]]:
-    """Due process on `day` for the residents (today_ids: the records taking effect
-    today), counted into the day's row [groups, metrics]. ids: (error_ids, how many,
-    risen, how many), the residents with erroneous points and those whose score rose
-    today, returned with the subjects of the records ended added as the scorer adds
-    them."""
-    error_ids, n_error_ids, risen, n_risen = ids
+    rows: tuple[np.ndarray, np.ndarray],
+    res: ScoreBack,
+    ent: ScoreBack,
+) -> tuple[DueState, Kept, Kept]:
+    """Due process on `day` for the records taking effect today (today_ids, of either
+    side, in the log's order), each side's counts into its row of the day (rows: the
+    residents' and the enterprises' [groups, metrics]). Returns the state and each
+    side's Kept (res[3], ent[3]) with the subjects of the records ended added as the
+    scorer adds them."""
+    res_row, ent_row = rows
     state = count_unaware(state, due.rules, day, due.res.listings.mask)
-    state = plan_day(state, due.rules, day, today_ids, records, due.res, due.ent, row, row)
-    state, ended = step_day(state, due.rules, day, records, due.res, due.ent, row, row)
+    state = plan_day(state, due.rules, day, today_ids, records, due.res, due.ent, res_row, ent_row)
+    state, ended = step_day(state, due.rules, day, records, due.res, due.ent, res_row, ent_row)
     if len(ended) == 0:
-        return state, ids
-    subjects, left, erroneous = end_side(state, due.rules, day, ended, records, 0, due.res)
+        return state, res[3], ent[3]
+    kept = _give_back(day, due, state, ended, records, 0, due.res, res, True)
+    firm_kept = _give_back(day, due, state, ended, records, 1, due.ent, ent, False)
+    return state, kept, firm_kept
+
+
+@nb.njit(cache=True)
+def _give_back(
+    day: int,
+    due: DueDays,
+    state: DueState,
+    ended: np.ndarray,
+    records: LogColumns,
+    s: int,
+    side: DueSide,
+    back: ScoreBack,
+    rising: bool,
+) -> Kept:
+    """The records `ended` today whose subjects are of side `s` ended (end_side), what
+    is left of their points given back to the side's score (points) as Scorer._add
+    gives it back (`rising`: the subjects whose score rose are kept)."""
+    score, scoring, rules, ids = back
+    error_ids, n_error_ids, risen, n_risen = ids
+    subjects, left, erroneous = end_side(state, due.rules, day, ended, records, s, side)
+    if len(score) == 0 or len(subjects) == 0:  # (no score: nothing to give back)
+        return ids
     points = -left
     add_points(
         score, scoring.error_points, subjects, points, erroneous, rules.min_score, rules.max_score
@@ -56,7 +88,7 @@ def due_process_day(
     for r in range(len(subjects)):
         i = subjects[r]
         scoring.outside[i >> 3] = True
-        if points[r] > 0:
+        if rising and points[r] > 0:
             risen = grow(risen, n_risen, n_risen + 1)
             risen[n_risen] = i
             n_risen += 1
@@ -66,7 +98,7 @@ def due_process_day(
             error_ids[n_error_ids] = i
             n_error_ids += 1
     hold_at_base(score, scoring.error_points, scoring.unenrolled, rules.base)
-    return state, (error_ids, n_error_ids, risen, n_risen)
+    return error_ids, n_error_ids, risen, n_risen
 
 
 @nb.njit(cache=True)

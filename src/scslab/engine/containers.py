@@ -315,8 +315,8 @@ class Responses(NamedTuple):
 
 class DueDays(NamedTuple):
     """Due process as compiled days run it (model/dueprocess_days.py; its state is in
-    Grown): its rules, the residents' side (counting into the groups' rows of the day)
-    and the enterprises' (which have no records there)."""
+    Grown): its rules, the residents' side and the enterprises' (each counting into its
+    groups' rows of the day)."""
 
     rules: DueRules
     res: DueSide

@@ -231,12 +231,14 @@ _NO_ACTIVITIES: list[ActTable] = []
 
 
 def due_days(st: RunState) -> DueDays:
-    """Due process as compiled days run it, from the rules as they are now: the
-    residents counting into the groups' rows (the enterprises have no records there)."""
-    groups = st.res.series.groups
-    cells = (groups.groups_indptr.astype(np.int64), groups.groups_of_cell.astype(np.int64))
-    res = st.dp.side(0, st.res, cells)
-    return DueDays(st.dp.kernel_rules(), res, st.dp.side(1, st.ent, st.ent.cell_rows))
+    """Due process as compiled days run it, from the rules as they are now: each side
+    counting into its groups' rows of the day (through the groups of each cell)."""
+    sides = []
+    for s, side in enumerate((st.res, st.ent)):
+        groups = side.series.groups
+        cells = (groups.groups_indptr.astype(np.int64), groups.groups_of_cell.astype(np.int64))
+        sides.append(st.dp.side(s, side, cells))
+    return DueDays(st.dp.kernel_rules(), sides[0], sides[1])
 
 
 def responses_table(st: RunState) -> Responses:

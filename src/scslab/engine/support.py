@@ -11,10 +11,9 @@ legal representative), residents' activities against the measures and rewards of
 own lists and of the lists of the enterprises they represent (blocks, delays, green
 channels by list or by grade) and the listed residents' responses to them (attempt
 multipliers, avoidance, learning), chilling, income lost to blocked attempts and
-income-sensitive records, and due process of residents' records (notices, appeals, from
-a first block too, reviews, repairs, days listed unaware). The rest is named here, one
-reason per feature: enterprises' activities, and due process where enterprises have
-records or lists.
+income-sensitive records, and due process of either side's records (notices, appeals,
+from a first block too, reviews, repairs, days listed unaware). The rest is named here,
+one reason per feature: enterprises' activities.
 """
 
 from __future__ import annotations
@@ -25,18 +24,7 @@ from scslab.scenario.schema import Scenario
 def unsupported(scenario: Scenario) -> list[str]:
     """Why `scenario` cannot run on compiled days, one reason per feature, naming its
     key (empty: it can)."""
-    why = []
-    pop = scenario.population
-    firms = pop.enterprises_per_resident > 0 or pop.individual_businesses_per_resident > 0
-    why += _activities(scenario)
-    about_firms = any(
-        kind.subject != "resident"
-        for dept in scenario.departments.values()
-        for kind in dept.records.values()
-    ) or any(rules.subject != "resident" for rules in scenario.lists.values())
-    if scenario.due_process is not None and firms and about_firms:
-        why.append("due_process (with enterprises' records or lists)")
-    return why
+    return _activities(scenario)
 
 
 def unsupported_in_run(scenario: Scenario) -> list[str]:
