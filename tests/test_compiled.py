@@ -250,8 +250,7 @@ def test_other_scenarios_are_refused_by_name(monkeypatch: pytest.MonkeyPatch) ->
     refuses it naming the feature, auto falls back to the general loop (here a feature
     marked unsupported for the test, whatever compiled days come to run)."""
     assert unsupported(load_scenario(str(SCS_REF))) == []
-    why = unsupported(load_scenario("beijing-2018"))
-    assert any("activities" in w for w in why) and any("subject: enterprise" in w for w in why)
+    assert unsupported(load_scenario("beijing-2018")) == []
     plain = support.unsupported
     marked = "due_process (marked for the test)"
 
@@ -310,14 +309,10 @@ RUN = {
     "behaviour.chilling_self", "behaviour.chilling_contacts", "behaviour.chilling_half_life_days",
     "behaviour.income_recovery_half_life_days", "behaviour.min_income_factor",
     "behaviour.default_risk_elasticity", "departments.*.records.*.income_sensitive", "due_process.",
+    "activities.", "measures.", "rewards.",
 }  # fmt: skip
-REFUSED = {
-    "activities.",
-}  # fmt: skip
-NO_EFFECT = {
-    # measures and rewards act on activities (refused for enterprises' activities)
-    "measures.", "rewards.",
-}  # fmt: skip
+REFUSED: set[str] = set()
+NO_EFFECT: set[str] = set()
 
 
 def schema_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
@@ -356,12 +351,9 @@ def test_every_scenario_key_is_run_refused_or_without_effect() -> None:
     unclassified = [k for k in schema_keys(Scenario) if not classified(k)]
     assert not unclassified, f"classify for compiled days: {unclassified}"
     assert not (RUN & REFUSED) and not (RUN & NO_EFFECT) and not (REFUSED & NO_EFFECT)
-    # each refused family is named by unsupported() when it is in use
-    refused = unsupported(load_scenario("beijing-2018"))
-    for family in ("subject: enterprise",):
-        assert any(family in w for w in refused), family
-    for family in ("activities",):
-        assert any(family in w for w in refused), family
+    # what compiled days still refuse is named by unsupported() when it is in use
+    many = {f"a{i}": {"domain": "flights", "rate_per_year": 1.0} for i in range(65)}
+    assert unsupported(core(activities=many)) == ["activities (more than 64)"]
 
 
 def test_many_changes_errors_and_records_in_one_day(monkeypatch) -> None:
@@ -821,10 +813,72 @@ def test_records_from_posts_and_activities_run_compiled(agents: bool) -> None:
     assert_same_tables(general, chunked)
 
 
-def test_activities_that_compiled_days_do_not_run_are_named() -> None:
-    """Enterprises' activities keep the general loop, each named."""
-    why = unsupported(load_scenario("beijing-2018"))
-    assert "activities.firm_loan.subject: enterprise" in why
+FIRM_ACTIVITIES = {
+    "activities.firm_loan": {"domain": "loans", "subject": "enterprise", "rate_per_year": 12.0},
+    "activities.bid_public_procurement": {
+        "domain": "public_services",
+        "subject": "enterprise",
+        "rate_per_year": 8.0,
+        "base_wait_days": 3,
+    },
+    "activities.seek_medical_care.rate_per_year": 20.0,
+    "departments.market_regulation.records.annual_report_missing.rate_per_year": 10,
+}
+"""beijing-2018's enterprises' activities (a loan, a bid), attempted more often, beside
+the residents' (of test_measures_of_enterprise_lists_reach_legal_representatives)."""
+
+
+@pytest.mark.parametrize("agents", [True, False])
+def test_enterprises_activities_run_compiled(agents: bool) -> None:
+    """Enterprises' attempts blocked by the measures of their own lists (one with a
+    response that learns: fewer attempts, some replaced), delayed by another, between
+    the residents' activities (the same lists' measures reaching the legal
+    representatives): the same tables on both loops, the enterprises' outcomes in their
+    own rows, and the same day of listing kept for every listed enterprise."""
+    scenario = with_activities(**copy.deepcopy(FIRMS), **copy.deepcopy(FIRM_ACTIVITIES))
+    scenario.measures["abnormal_no_loans"] = scenario.measures["no_jobs"].model_copy(
+        update={
+            "list": "abnormal_operations",
+            "department": "market_regulation",
+            "domains": ["loans", "public_jobs"],
+            "attempt_multiplier": 0.6,
+            "attempt_multiplier_floor": 0.2,
+            "learning_half_life_days": 10.0,
+            "avoidance": 0.5,
+        }
+    )
+    scenario.measures["low_credit_slow_bids"] = scenario.measures["slow_loans"].model_copy(
+        update={
+            "list": "low_credit_firms",
+            "department": "market_regulation",
+            "domains": ["public_services"],
+        }
+    )
+    scenario = parse_scenario(yaml.safe_dump(scenario.model_dump(mode="json")))
+    assert unsupported(scenario) == []
+    subjects = [act.subject for act in scenario.activities.values()]
+    assert subjects[0] == subjects[-1] == "resident" and "enterprise" in subjects  # (between)
+    general, compiled = both(scenario, seed=4, residents=3000, days=60, agents=agents)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    m = compiled.results.tables["metrics"]  # type: ignore[attr-defined]
+    city = m[m["group_by"] == "city"].pivot(index="day", columns="metric", values="value")
+    for name in (
+        "enterprise.attempts:loans",
+        "enterprise.blocked:loans",
+        "enterprise.blocked_by:abnormal_operations:loans",
+        "enterprise.avoided:loans",
+        "enterprise.attempts:public_services",
+        "enterprise.delayed:public_services",
+        "blocked_by:abnormal_operations:public_jobs",  # (the representatives')
+    ):
+        assert city[name].sum() > 0, name
+    assert np.array_equal(general.state.ent.since, compiled.state.ent.since)
+    assert compiled.state.ent.since.max() > 0  # listings after day 0, read by learning
+    run = {"seed": 4, "residents": 3000, "days": 60, "agents": agents}
+    chunked = Simulation(scenario, engine="compiled", **run)  # type: ignore[arg-type]
+    chunked.results = chunked.run(progress=lambda done, total: None)  # type: ignore[attr-defined]
+    assert_same_tables(general, chunked)
 
 
 @pytest.mark.parametrize("agents", [True, False])
@@ -1015,3 +1069,24 @@ def test_every_residents_mechanism_at_once_runs_compiled(agents: bool) -> None:
     assert_same_tables(general, compiled)
     for prefix in ("avoided:", "income_shocks", "records_true:cyberspace", "appeals"):
         assert city_sum(compiled, prefix) > 0, prefix
+
+
+@pytest.mark.parametrize(
+    "name", ["beijing-2018", "beijing-2018-loyalty", "beijing-2018-safeguards"]
+)
+def test_every_builtin_scenario_runs_compiled_with_the_general_loops_tables(name: str) -> None:
+    """The plan and its variants (every mechanism: enterprises and their activities,
+    due process of either side, chilling, income, records from posts and activities,
+    list responses, the enrolment ramp) run on compiled days under auto, with the
+    general loop's tables bit for bit; rongcheng and china-courts-2014 are tested above."""
+    sc = load_scenario(name)
+    assert unsupported_in_run(sc) == []
+    run = {"seed": 7, "residents": 4000, "days": 120, "agents": True}
+    auto = Simulation(sc, **run)  # type: ignore[arg-type]
+    auto.results = auto.run()  # type: ignore[attr-defined]
+    general, _ = both(sc, **run)
+    assert auto.engine_used == "compiled"
+    assert_same_tables(general, auto)
+    tables = auto.results.tables  # type: ignore[attr-defined]
+    assert len(tables["records"]) > 100 and len(tables["listings"]) > 5
+    assert tables["enterprises"]["records"].sum() > 0 and city_sum(auto, "blocked:") > 0

@@ -47,13 +47,14 @@ def city(results: Results, metric: str) -> np.ndarray:
     return rows["value"].to_numpy()
 
 
-def test_general_loop_continued_equals_run_through(tmp_path: Path) -> None:
-    """beijing-2018 (enterprises, activities, due process, chilling, income) on the
-    general loop: 60 days, then 60 more, is one run of 120 days."""
+@pytest.mark.parametrize("engine", ["general", "compiled"])
+def test_beijing_2018_continued_equals_run_through(tmp_path: Path, engine: str) -> None:
+    """beijing-2018 (enterprises, activities, due process, chilling, income) on either
+    loop: 60 days, then 60 more, is one run of 120 days."""
     whole, continued = through_and_continued(
-        tmp_path, "beijing-2018", 60, 60, seed=5, residents=3000
+        tmp_path, "beijing-2018", 60, 60, seed=5, residents=3000, engine=engine
     )
-    assert whole.manifest["engine"] == continued.manifest["engine"] == "general"
+    assert whole.manifest["engine"] == continued.manifest["engine"] == engine
     assert_same_tables(whole, continued)
     assert continued.manifest["days"] == 120
     assert continued.metrics["day"].max() == 119

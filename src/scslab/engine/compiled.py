@@ -5,12 +5,13 @@ each, most of a small city's run. Scenarios within what is run here (records abo
 residents and enterprises, from behaviour and from residents' attempts flagged the day
 before, with reporting delays; the points score with drift, association penalties and
 record expiry, residents' and corporate; lists of either, triggered by scores or
-records, and the legal representatives they reach; due process of the records
-of either; residents' activities against the measures, rewards and listed residents'
-responses; chilling, income lost to blocked attempts and income-sensitive records) run
-their days in one compiled loop that calls the model's kernels in the order of the
-steps (engine/steps.py), on the run's own state, with the same random streams (the
-phases of each side, residents and enterprises, in engine/compiled_sides.py):
+records, and the legal representatives they reach; due process of the records of
+either; residents' activities against the measures, rewards and listed residents'
+responses, and enterprises' against their own lists' measures and responses; chilling,
+income lost to blocked attempts and income-sensitive records) run their days in one
+compiled loop that calls the model's kernels in the order of the steps
+(engine/steps.py), on the run's own state, with the same random streams (the phases of
+each side, residents and enterprises, in engine/compiled_sides.py):
 
     departments   candidate_count, records_into, flagged_into  (departments.py)
     scoring       take_effective_into, add_points,
@@ -23,7 +24,7 @@ phases of each side, residents and enterprises, in engine/compiled_sides.py):
                   count_listed_contacts, representative_masks,
                   mark_entered                                 (measures.py)
                   count_changes                                (listcounts.py)
-    activities    activities_day                               (engine/compiled_acts.py)
+    activities    activities_day, firm_activities_day          (engine/compiled_acts.py)
     behaviour     behaviour_day                                (behaviour.py)
     collectors    _collect_lists or recount_lists; tally_days  (collectors.py, tally.py)
 
@@ -38,11 +39,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from scslab.engine.compiled_acts import activities_day
+from scslab.engine.compiled_acts import activities_day, firm_activities_day
 from scslab.engine.compiled_due import due_process_day, learn_of_blocks
 from scslab.engine.compiled_sides import (
     collect_firms,
     collect_side,
+    entered_since,
     keep_side,
     list_firms,
     list_side,
@@ -406,6 +408,7 @@ def run_days(
                 day,
             )
         if n_firm_lists:
+            n_firm_before = firm.n_changes
             firm, firm_out, firm_touched, _, _ = list_firms(
                 day,
                 ent.every_listed,
@@ -424,6 +427,8 @@ def run_days(
             )
             if len(firm_touched):
                 rep_ids = _representatives(firms, firm_touched, rep_mask, rep_wrongful, rep_ids)
+            # (their responses: the day of listing, for those that learn)
+            entered_since(firms.acts.since, firm.changes, n_firm_before, firm.n_changes, day)
         t4 = _cycles()
         cycles[3] += t4 - t3
         # activities: attempts resolved against the measures and rewards (of the
@@ -451,6 +456,10 @@ def run_days(
             )
             if due.rules.on:  # (due process: the residents blocked learn of their listings)
                 due_state = learn_of_blocks(day, due, due_state, met, records, n_records, values)
+        # the enterprises' (after the residents': each activity draws from its own
+        # streams into its own side's rows, so the order is in effect the general loop's)
+        if len(firms.acts.lam):
+            firm_activities_day(day, firms, firm.score)
         n_risen = 0
         t5 = _cycles()
         cycles[4] += t5 - t4

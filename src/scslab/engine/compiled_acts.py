@@ -22,9 +22,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from scslab.engine.containers import ActArrays, ActTable, Flagged, Flagging, Responses
+from scslab.engine.containers import ActArrays, ActTable, Firms, Flagged, Flagging, Responses
 from scslab.engine.growth import grow
-from scslab.model.activities import draw_reached_rows
+from scslab.model.activities import draw_reached_rows, enterprise_activity
 from scslab.model.attempts import (
     count_done,
     count_others,
@@ -193,6 +193,48 @@ def activities_day(
         for col in acts.sum_cols:
             acc[c, col] = 0.0
     return high, _flagged(flagged, today, counts), blocked, lost, met[:n_met]
+
+
+@nb.njit(cache=True)
+def firm_activities_day(day: int, firms: Firms, score: np.ndarray) -> None:
+    """The enterprises' activities on `day` (firms.acts), in their order
+    (activities.enterprise_activity, which the general loop calls), against their lists
+    (firms.side) and `score` (empty: none), counted into their row of the day
+    [groups, metrics] (its activity columns zero) by way of acts.acc, cell by cell in
+    each group's order as the collectors sum them."""
+    acts, side = firms.acts, firms.side
+    row = side.collecting.values[day]
+    no_reps = np.zeros(0, np.uint8)
+    no_counts = np.zeros(0, np.int32)
+    standing = Standing(side.cell, side.lists.mask, side.lists.wrongful, no_reps, no_reps, score)
+    acc = acts.acc
+    for k in range(len(acts.lam)):
+        bits, numbers = acts.bits[k], acts.numbers[k]
+        measures = Measures(bits[0], 0, bits[1], 0, numbers[0], 0, np.inf, numbers[1], numbers[2])
+        outcomes = Outcomes(acc, acts.cols[k], acts.blocked_by[k], no_counts, no_counts)
+        rows = acts.response[k]
+        enterprise_activity(
+            acts.n,
+            acts.lam[k],
+            acts.key[k],
+            day,
+            standing,
+            measures,
+            outcomes,
+            acts.responding[k],
+            Response(rows[0], rows[1], rows[2], rows[3]),
+            acts.response_key[k],
+            acts.since,
+            acts.avoided[k],
+        )
+    for g in range(len(acts.group_indptr) - 1):
+        for j in range(acts.group_indptr[g], acts.group_indptr[g + 1]):
+            c = acts.group_cells[j]
+            for col in acts.sum_cols:
+                row[g, col] += acc[c, col]
+    for c in range(acc.shape[0]):
+        for col in acts.sum_cols:
+            acc[c, col] = 0.0
 
 
 @nb.njit(cache=True)

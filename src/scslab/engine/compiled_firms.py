@@ -24,6 +24,7 @@ from scslab.engine.containers import (
     SideDays,
     TallyArgs,
 )
+from scslab.engine.daytables import firm_activity_table
 from scslab.engine.state import HIST_LO, RunState, Side
 from scslab.model.lists import RULE_RECORDS, Changes
 from scslab.model.points import empty_queue
@@ -74,9 +75,10 @@ def firm_days(
     log: LogColumns,
 ) -> tuple[Firms, np.ndarray, np.ndarray]:
     """The enterprises as compiled days take them (their score and list rules:
-    `tables`; log: the record log's columns, which their Grown holds unread), with
-    their rows [days, groups, metrics] and score histograms [days, bins] (zeros, filled
-    by run_days: their score tally runs at the end of each day)."""
+    `tables`; their activities, firm_activity_table; log: the record log's columns,
+    which their Grown holds unread), with their rows [days, groups, metrics] and score
+    histograms [days, bins] (zeros, filled by run_days: their score tally runs at the
+    end of each day)."""
     pop = st.population
     assert pop is not None
     ent, n = st.ent, st.ent.n
@@ -197,6 +199,7 @@ def firm_days(
         pop.enterprises.legal_rep.astype(np.int64),
         pop.represented.indptr,
         pop.represented.indices,
+        firm_activity_table(st),
     )
     return firms, values, hist
 

@@ -4,7 +4,8 @@ functions, as the general loop's steps (engine/steps.py) take st.res and st.ent 
 the same code:
 
     scoring       score_side: drift, the day's effective records of the side, expiry
-    lists         list_side: entries by records, score rules and exits, the changes
+    lists         list_side: entries by records, score rules and exits, the changes;
+                  entered_since: the day of listing, for responses that learn
     collectors    collect_side: the list columns, the score tally of the day
 
 Each takes the parts of the side's containers.SideDays that it reads (the residents'
@@ -21,6 +22,7 @@ import numpy as np
 from scslab.engine.collectors import _collect_lists, recount_lists
 from scslab.engine.containers import (
     Collecting,
+    Columns6,
     Grown,
     KindTable,
     ListArrays,
@@ -41,6 +43,7 @@ from scslab.model.lists import (
     mark_leaving,
     update_members,
 )
+from scslab.model.measures import mark_entered
 from scslab.model.points import (
     ExpiryQueue,
     add_points,
@@ -502,5 +505,17 @@ def keep_side(g: Grown, given_score: np.ndarray, given_spare: np.ndarray, keep: 
 # The enterprises' phases, as calls: run_days inlines only the residents' (a second
 # inlined copy of each would add some 40 s to its first compilation)
 score_firms = nb.njit(cache=True)(score_side.py_func)
+
+
+@nb.njit(cache=True)
+def entered_since(since: np.ndarray, changes: Columns6, start: int, stop: int, day: int) -> None:
+    """since[bit, subject] = day for the listing changes start to stop - 1 of `changes`
+    that entered a list (measures.mark_entered; nothing where since is empty)."""
+    _, subject, bit, entered, _, _ = changes
+    mark_entered(
+        since, subject[start:stop], bit[start:stop], entered[start:stop], stop - start, day
+    )
+
+
 list_firms = nb.njit(cache=True)(list_side.py_func)
 collect_firms = nb.njit(cache=True)(collect_side.py_func)

@@ -248,15 +248,41 @@ class SideDays(NamedTuple):
     collecting: Collecting
 
 
+class FirmActs(NamedTuple):
+    """The enterprises' activities as compiled days run them (index: the enterprises'
+    activities, in the scenario's order; see activities.enterprise_activity), with the
+    day's counts by cell, summed into the enterprises' rows as the collectors sum them."""
+
+    n: int  # enterprises
+    lam: np.ndarray  # float64, attempts per enterprise per day
+    key: np.ndarray  # uint64, each activity's stream (RunState.activity_keys)
+    bits: np.ndarray  # int64 [activities, 2]: Measures' block_own, delay_own of the domain
+    numbers: np.ndarray  # float64 [activities, 3]: delay_days, wait_factor, base_wait
+    cols: np.ndarray  # int64 [activities, 6], the domain's measures.OUTCOMES columns
+    blocked_by: np.ndarray  # int64 [activities, 16], blocked_by:<list>:<domain> columns
+    responding: np.ndarray  # bool: the listed enterprises respond in the domain
+    response: np.ndarray  # float64 [activities, 4, 8]: ListResponse's multiplier, floor,
+    # half_life, avoidance of the domain (zeros: nobody responds)
+    response_key: np.ndarray  # uint64, the stream listresponse.<activity>
+    avoided: np.ndarray  # int64, the avoided:<domain> column (-1: none)
+    since: np.ndarray  # int16 [lists, enterprises], Side.since (empty: nothing learns)
+    acc: np.ndarray  # float64 [cells, metrics], zeros: the day's counts by cell
+    group_indptr: np.ndarray  # int64, the collectors' groups: group g has the cells
+    group_cells: np.ndarray  # int64, group_cells[group_indptr[g]:group_indptr[g + 1]]
+    sum_cols: np.ndarray  # int64, the columns that the activities count
+
+
 class Firms(NamedTuple):
-    """The enterprises in compiled days: their side, what of it may grow, and the
-    legal representatives whom their lists reach (model/measures.representative_masks)."""
+    """The enterprises in compiled days: their side, what of it may grow, the legal
+    representatives whom their lists reach (model/measures.representative_masks), and
+    their activities."""
 
     side: SideDays
     grown: Grown
     legal_rep: np.ndarray  # resident id of each enterprise's legal representative
     represented_indptr: np.ndarray  # CSR: resident -> enterprises they represent
     represented_indices: np.ndarray
+    acts: FirmActs
 
 
 class ActTable(NamedTuple):

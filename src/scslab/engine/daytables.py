@@ -11,6 +11,7 @@ import numpy as np
 from scslab.engine.containers import (
     ActTable,
     DueDays,
+    FirmActs,
     Flagging,
     KindTable,
     ListTable,
@@ -157,13 +158,14 @@ def side_tables(
 
 def activity_table(st: RunState) -> ActTable:
     """The residents' activities as compiled days run them, from the rules as they are
-    now (engine/support.py: no enterprises' activities)."""
+    now (index = activity: the enterprises' have no attempts here, see
+    firm_activity_table)."""
     acts, res = st.activities, st.res
     if len(acts) == 0 and _NO_ACTIVITIES:  # (the same whatever the run: nothing is read)
         return _NO_ACTIVITIES[0]
     dom = res.domains
-    resident = np.flatnonzero(~acts.enterprise)
-    assert len(resident) == len(acts) and len(acts) <= 64
+    assert len(acts) <= 64
+    resident = ~acts.enterprise
     reaches = [
         Reach(
             res.list_state.mask,
@@ -175,20 +177,22 @@ def activity_table(st: RunState) -> ActTable:
         )
         for d in acts.domain
     ]
-    drawn = [a for a in range(len(acts)) if acts.daily_rate[a] > 0.0]
+    drawn = [a for a in range(len(acts)) if acts.daily_rate[a] > 0.0 and resident[a]]
     keys = np.array([st.cell_keys[a][0] for a in drawn], np.uint64)
     slot = np.full(len(acts), -1, np.int64)
     slot[drawn] = np.arange(len(drawn))
     d = acts.domain
     cols = res.cols["outcomes"][d].astype(np.int64)
     blocked_by = res.cols["blocked_by"][d].astype(np.int64)
-    posts = np.where(acts.posting, int(res.cols["posts"][0]) if "posts" in res.cols else -1, -1)
+    posts = np.where(
+        acts.posting & resident, int(res.cols["posts"][0]) if "posts" in res.cols else -1, -1
+    )
     avoided = res.cols["avoided"][d].astype(np.int64)  # (-1 where nobody responds)
     counted = np.concatenate([cols.ravel(), blocked_by.ravel(), posts, avoided])
     groups = res.series.groups
     table = ActTable(
-        ELIGIBLE_CLASSES[acts.eligible].astype(np.int64),
-        acts.daily_rate,
+        np.where(resident, ELIGIBLE_CLASSES[acts.eligible], 0).astype(np.int64),
+        np.where(resident, acts.daily_rate, 0.0),
         acts.decile_multiplier,
         acts.base_wait,
         posts.astype(np.int64),
@@ -218,8 +222,8 @@ def activity_table(st: RunState) -> ActTable:
         groups.indptr.astype(np.int64),
         groups.indices.astype(np.int64),
         np.unique(counted[counted >= 0]).astype(np.int64),
-        acts.chilled,
-        acts.income_loss,
+        acts.chilled & resident,
+        np.where(resident, acts.income_loss, 0.0),
     )
     if len(acts) == 0:
         _NO_ACTIVITIES.append(table)
@@ -228,6 +232,50 @@ def activity_table(st: RunState) -> ActTable:
 
 _NO_ACTIVITIES: list[ActTable] = []
 """activity_table() of a run without activities, made once."""
+
+
+def firm_activity_table(st: RunState) -> FirmActs:
+    """The enterprises' activities as compiled days run them, from the rules as they
+    are now (activities.enterprise_activity; their responses to their own lists'
+    measures, with the run's Side.since of the enterprises)."""
+    acts, ent = st.activities, st.ent
+    firm = np.flatnonzero(acts.enterprise)
+    n = len(firm)
+    dom, d = ent.domains, acts.domain[firm]
+    response = dom.response
+    responding = np.zeros(n, np.bool_)
+    rows = np.zeros((n, 4, 8))
+    keys = np.zeros(n, np.uint64)
+    for j, a in enumerate(firm):
+        if response is not None and int(acts.domain[a]) in response.domains():
+            responding[j] = True
+            rows[j] = response.rule(int(acts.domain[a]))
+            keys[j] = stream_key(st.seed, f"listresponse.{acts.names[a]}")
+    cols = ent.cols["outcomes"][d].astype(np.int64).reshape(n, 6)
+    blocked_by = ent.cols["blocked_by"][d].astype(np.int64).reshape(n, 16)
+    avoided = ent.cols["avoided"][d].astype(np.int64).reshape(n)
+    counted = np.concatenate([cols.ravel(), blocked_by.ravel(), avoided])
+    groups = ent.series.groups
+    return FirmActs(
+        ent.n,
+        acts.daily_rate[firm].astype(np.float64),
+        np.array([st.activity_keys[a] for a in firm], np.uint64).reshape(n),
+        np.stack([dom.block_own[d], dom.delay_own[d]], axis=1).astype(np.int64).reshape(n, 2),
+        np.stack([dom.delay_days[d], dom.wait_factor[d], acts.base_wait[firm]], axis=1)
+        .astype(np.float64)
+        .reshape(n, 3),
+        cols,
+        blocked_by,
+        responding,
+        rows,
+        keys,
+        avoided,
+        ent.since,
+        np.zeros_like(ent.acc),
+        groups.indptr.astype(np.int64),
+        groups.indices.astype(np.int64),
+        np.unique(counted[counted >= 0]).astype(np.int64),
+    )
 
 
 def due_days(st: RunState) -> DueDays:
@@ -254,7 +302,7 @@ def responses_table(st: RunState) -> Responses:
         return Responses(res.since, keys, domain, domain, rows, rows, rows, rows)
     responding = response.domains()
     for a in range(n):
-        if acts.domain[a] in responding:
+        if acts.domain[a] in responding and not acts.enterprise[a]:
             domain[a] = acts.domain[a]
             keys[a] = stream_key(st.seed, f"listresponse.{acts.names[a]}")
     avoided = np.where(domain >= 0, res.cols["avoided"][acts.domain], -1).astype(np.int64)

@@ -37,6 +37,7 @@ from scslab.engine.containers import (
 from scslab.engine.daytables import (
     activity_table,
     due_days,
+    firm_activity_table,
     flag_table,
     responses_table,
     rule_tables,
@@ -262,7 +263,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                     list_rules=firm_rules[1],
                     every_listed=bool((firm_rules[1].rule == RULE_RECORDS).any()),
                 )
-                firms = firms._replace(side=firm_side)
+                firms = firms._replace(side=firm_side, acts=firm_activity_table(st))
                 if st.high_scores is not None:  # (a timeline may have made it anew)
                     grown = grown._replace(high=st.high_scores.ids)
                 score_arrays = score_arrays._replace(unenrolled=st.unenrolled)

@@ -35,13 +35,13 @@ from scslab.engine.compiled import N_PHASES
 from scslab.engine.listcounts import count_changes
 from scslab.engine.state import HIST_LO, RunState, Side
 from scslab.model.activities import (
-    draw_attempts,
     draw_by_cell,
     draw_reached,
+    enterprise_activity,
 )
 from scslab.model.attempts import count_done, count_others, flag_done
 from scslab.model.behaviour import behaviour_day
-from scslab.model.containers import Behaviour, ByGroup, Outcomes, Standing
+from scslab.model.containers import Behaviour, ByGroup, Outcomes, Response, Standing
 from scslab.model.departments import (
     SubjectView,
     draw_behaviour,
@@ -280,58 +280,51 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
     keys = [k for k, _ in st.cell_keys]
     reached = draw_reached(acts, reaches, st.groups, ids, st.chill.arrays, keys, day)
     for a in range(len(acts)):
-        firm = bool(acts.enterprise[a])
-        side = st.ent if firm else st.res
+        if acts.enterprise[a]:
+            enterprises_attempt(st, a, day)
+            continue
+        side = st.res
         d = int(acts.domain[a])
         dom = side.domains
         cols = side.cols["outcomes"][d]
-        posting = acts.posting[a] and not firm
-        chilled = acts.chilled[a] and not firm
+        posting = acts.posting[a]
         flag_of, flag_probability = st.flag_of[a], st.flag_probability[a]
-        if not firm:
-            drawn = draw_by_cell(
-                acts,
-                a,
-                st.groups,
-                st.pools[acts.eligible[a]],
-                reached,
-                chill=st.chill if chilled else None,
-                flag_probability=flag_probability,
-                flag_keys=st.cell_keys[a][1],
-                others_key=st.others_keys[a],
-                day=day,
-            )
-            count_others(side.acc, cols, posts if posting else -1, drawn.others, acts.base_wait[a])
-            for f, ids in zip(flag_of, drawn.flagged, strict=True):
-                flagged[f].append(ids)
-            attempts = drawn.reached
-        else:
-            attempts = draw_attempts(acts, a, side.n, None, None, st.activity_keys[a], day)
+        drawn = draw_by_cell(
+            acts,
+            a,
+            st.groups,
+            st.pools[acts.eligible[a]],
+            reached,
+            chill=st.chill if acts.chilled[a] else None,
+            flag_probability=flag_probability,
+            flag_keys=st.cell_keys[a][1],
+            others_key=st.others_keys[a],
+            day=day,
+        )
+        count_others(side.acc, cols, posts if posting else -1, drawn.others, acts.base_wait[a])
+        for f, ids in zip(flag_of, drawn.flagged, strict=True):
+            flagged[f].append(ids)
+        attempts = drawn.reached
         if dom.response is not None and len(attempts):
             attempts = respond_to_lists(st, side, a, d, attempts, day)
         if len(attempts) == 0:
             continue
         out_blocked = np.empty(len(attempts), np.int64)
         out_done = np.empty(len(attempts), np.int64)
-        empty8 = np.zeros(0, np.uint8)
         standing = Standing(
             side.cell,
             side.list_state.mask,
             side.list_state.wrongful,
-            empty8 if firm else st.rep_mask,
-            empty8 if firm else st.rep_wrongful,
+            st.rep_mask,
+            st.rep_wrongful,
             side.score,
         )
         outcomes = Outcomes(
-            side.acc,
-            cols,
-            side.cols["blocked_by"][d],
-            np.zeros(0, np.int32) if firm else st.blocked_count,
-            np.zeros(0, np.int32) if firm else st.wrongful_count,
+            side.acc, cols, side.cols["blocked_by"][d], st.blocked_count, st.wrongful_count
         )
         measures = dom.measures(d, float(acts.base_wait[a]))
         nb_, nd_ = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
-        if not firm and nb_:
+        if nb_:
             blocked.append(out_blocked[:nb_])
             if acts.income_loss[a] > 0:
                 shocks.append((out_blocked[:nb_], float(acts.income_loss[a])))
@@ -349,6 +342,38 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
         np.concatenate(parts) if parts else np.zeros(0, np.int64) for parts in flagged
     ]
     return shocks
+
+
+NO_RESPONSE = Response(np.zeros(8), np.zeros(8), np.zeros(8), np.zeros(8))
+"""The response of a domain where nobody responds (not read)."""
+
+
+def enterprises_attempt(st: RunState, a: int, day: int) -> None:
+    """The enterprises' attempts at activity a on `day`, resolved against the measures
+    of their lists in its domain and counted into their accumulator
+    (activities.enterprise_activity, which compiled days call too)."""
+    acts, side = st.activities, st.ent
+    d = int(acts.domain[a])
+    response = side.domains.response
+    responding = response is not None and d in response.domains()
+    empty8 = np.zeros(0, np.uint8)
+    empty32 = np.zeros(0, np.int32)
+    enterprise_activity(
+        side.n,
+        float(acts.daily_rate[a]),
+        st.activity_keys[a],
+        day,
+        Standing(
+            side.cell, side.list_state.mask, side.list_state.wrongful, empty8, empty8, side.score
+        ),
+        side.domains.measures(d, float(acts.base_wait[a])),
+        Outcomes(side.acc, side.cols["outcomes"][d], side.cols["blocked_by"][d], empty32, empty32),
+        responding,
+        response.rule(d) if response is not None and responding else NO_RESPONSE,
+        stream_key(st.seed, f"listresponse.{acts.names[a]}"),
+        side.since,
+        int(side.cols["avoided"][d]),
+    )
 
 
 def respond_to_lists(

@@ -10,10 +10,11 @@ score, lists of either triggered by scores or records (an enterprise's reaching 
 legal representative), residents' activities against the measures and rewards of their
 own lists and of the lists of the enterprises they represent (blocks, delays, green
 channels by list or by grade) and the listed residents' responses to them (attempt
-multipliers, avoidance, learning), chilling, income lost to blocked attempts and
-income-sensitive records, and due process of either side's records (notices, appeals,
-from a first block too, reviews, repairs, days listed unaware). The rest is named here,
-one reason per feature: enterprises' activities.
+multipliers, avoidance, learning), enterprises' activities against the measures of
+their own lists and their responses to them, chilling, income lost to blocked attempts
+and income-sensitive records, and due process of either side's records (notices,
+appeals, from a first block too, reviews, repairs, days listed unaware). The rest is
+named here, one reason per feature: more than 64 activities.
 """
 
 from __future__ import annotations
@@ -45,7 +46,4 @@ def _activities(scenario: Scenario) -> list[str]:
         return why
     if len(scenario.activities) > 64:
         why.append("activities (more than 64)")
-    for name, act in scenario.activities.items():
-        if act.subject != "resident":
-            why.append(f"activities.{name}.subject: enterprise")
     return why

@@ -28,10 +28,21 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from scslab.model.attempts import flag_unreached, others_by_cell, sweep
+from scslab.model.attempts import flag_unreached, others_by_cell, sweep_all
 from scslab.model.behaviour import Recovering
-from scslab.model.containers import Pool, Reachable, ReachedOut, ReachRules, Recovery, Thinning
-from scslab.model.measures import Reach
+from scslab.model.containers import (
+    Measures,
+    Outcomes,
+    Pool,
+    Reachable,
+    ReachedOut,
+    ReachRules,
+    Recovery,
+    Response,
+    Standing,
+    Thinning,
+)
+from scslab.model.measures import Reach, attempts_made, resolve
 from scslab.model.prefetch import prefetch
 from scslab.scenario.rates import decile_multipliers
 from scslab.scenario.schema import Scenario
@@ -139,14 +150,63 @@ def draw_attempts(
         n,
         income_decile if income_decile is not None else np.zeros(0, np.uint8),
     )
-    expected = n * rates.lam
-    cap = int(expected * 1.2 + 8 * np.sqrt(expected) + 64)
-    while True:
-        out = np.empty(cap, np.int64)
-        m = sweep(who, rates, propensity, key, day, out)
-        if m >= 0:
-            return out[:m]
-        cap *= 2
+    return sweep_all(who, rates, propensity, key, day)
+
+
+@nb.njit(cache=True)
+def enterprise_activity(
+    n: int,
+    lam: float,
+    key: np.uint64,
+    day: int,
+    standing: Standing,
+    measures: Measures,
+    outcomes: Outcomes,
+    responding: bool,
+    response: Response,
+    response_key: np.uint64,
+    since: np.ndarray,
+    avoided_col: int,
+) -> int:
+    """One day of an enterprises' activity, what both loops run: the attempts of the n
+    enterprises, each making Poisson(lam) a day (lam: attempts per enterprise per day;
+    every enterprise is eligible, no multiplier), drawn by `sweep` from stream `key` as
+    draw_attempts draws them; with `responding`, those the listed enterprises still make
+    (measures.attempts_made: `response` of the activity's domain, drawn from stream
+    response_key, since: Side.since; the avoided counted in avoided_col); then resolved
+    against the domain's `measures` (standing: the enterprises' lists and score, no
+    represented lists) and counted in `outcomes`. Returns the attempts blocked."""
+    no_chill = Recovery(
+        np.zeros(0, np.float32),
+        np.zeros(0, np.int16),
+        0.0,
+        0.0,
+        np.zeros(0, np.int16),
+        np.zeros(0),
+        np.zeros(1, np.int64),
+    )
+    who = Pool(np.zeros(0, np.int32), n, np.zeros(0, np.uint8))
+    attempts = sweep_all(who, Thinning(lam, np.ones(10), 1.0), no_chill, key, day)
+    if responding and len(attempts):
+        attempts = attempts_made(
+            attempts,
+            standing.own_mask,
+            since,
+            day,
+            response_key,
+            response,
+            outcomes.acc,
+            standing.cell,
+            avoided_col,
+            outcomes.cols,
+            measures.base_wait,
+        )
+    if len(attempts) == 0:
+        return 0
+    out_blocked = np.empty(len(attempts), np.int64)
+    out_done = np.empty(len(attempts), np.int64)
+    n_blocked, _ = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
+    return n_blocked
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,21 @@ def sweep(
 
 
 @nb.njit(cache=True)
+def sweep_all(pool: Pool, rates: Thinning, chill: Recovery, key: np.uint64, day: int) -> np.ndarray:
+    """All of sweep's attempts of one day (ids in increasing order, one entry per
+    attempt), in an array made long enough (tried again with a longer one when it is
+    too short: the draws are the same)."""
+    expected = pool.n * rates.lam
+    cap = int(expected * 1.2 + 8 * np.sqrt(expected) + 64)
+    while True:
+        out = np.empty(cap, np.int64)
+        m = sweep(pool, rates, chill, key, day, out)
+        if m >= 0:
+            return out[:m]
+        cap *= 2
+
+
+@nb.njit(cache=True)
 def flag_unreached(
     who: Pool,
     lam: float,
@@ -102,14 +117,8 @@ def flag_unreached(
     at least reward_score points (measures.Reach)."""
     max_mult = mults.max() if len(who.income_decile) else 1.0
     rates = Thinning(lam * share * max_mult, mults, max_mult)
-    expected = who.n * rates.lam
-    cap = int(expected * 1.2 + 8 * np.sqrt(expected) + 64)
-    while True:
-        out = np.empty(cap, np.int64)
-        m = sweep(who, rates, chill, key, day, out)
-        if m >= 0:
-            break
-        cap *= 2
+    out = sweep_all(who, rates, chill, key, day)
+    m = len(out)
     scored = len(reach.score) > 0 and reward_score < np.inf
     per_cell = np.int64(10 * 4)  # groups of a cell: income deciles x eligibility classes
     kept = 0
