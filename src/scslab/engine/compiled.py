@@ -48,6 +48,7 @@ from scslab.engine.compiled_sides import (
     keep_side,
     list_firms,
     list_side,
+    regrown,
     score_firms,
     score_side,
 )
@@ -528,23 +529,18 @@ def run_days(
 def _with_errors(g: Grown, error_ids: np.ndarray, n_error_ids: int) -> Grown:
     """g with the subjects that have erroneous points (error_ids[:n_error_ids]) replaced:
     due process adds those whose erroneous records it ends."""
-    return Grown(
+    return regrown(
+        g,
         g.score,
-        g.spare,
         g.listed,
         error_ids,
         n_error_ids,
-        g.records,
-        g.n_records,
-        g.first_pending,
         g.changes,
         g.n_changes,
         g.queue,
         g.queued,
         g.queue_head,
         g.queue_in_order,
-        g.high,
-        g.rep_ids,
     )
 
 

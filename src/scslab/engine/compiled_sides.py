@@ -65,7 +65,7 @@ def _count_in_groups(
 
 
 @nb.njit(cache=True, inline="always")
-def _regrown(
+def regrown(
     g: Grown,
     score: np.ndarray,
     listed: np.ndarray,
@@ -225,7 +225,7 @@ def score_side(
             n_risen += len(given)
     if scored:
         hold_at_base(score, error_points, unenrolled, base)
-    g = _regrown(
+    g = regrown(
         g,
         score,
         g.listed,
@@ -388,7 +388,7 @@ def list_side(
         is_black[t] = (now & black_bits) != 0
         was_black[t] = ((now ^ toggles[t]) & black_bits) != 0
     listed = update_members(listed, touched, now_member)
-    g = _regrown(
+    g = regrown(
         g,
         score,
         listed,
