@@ -93,7 +93,7 @@ def test_report_shows_both_variants_and_their_difference(report_text):
 def test_runs_table_names_the_engine_of_each_run(report_text):
     runs = report_text[report_text.index('<section id="runs"') :]
     runs = runs[: runs.index("</section>")]
-    assert ">engine<" in runs and runs.count(">general<") == 3  # beijing-2018: general loop
+    assert ">engine<" in runs and runs.count(">compiled<") == 3  # beijing-2018: compiled days
 
 
 @pytest.fixture(scope="module")

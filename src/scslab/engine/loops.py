@@ -197,11 +197,17 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     pool = ThreadPoolExecutor(1, "scslab-tally") if behind else None
     tallied: tuple[int, Future[None]] | None = None  # (last day, its tally)
 
+    def shown(upto: int) -> None:
+        """The residents' rows of the days before `upto` in the run's series, for
+        whoever watches the progress (the dashboard's live plot)."""
+        res.series.values = res.series.values[:start] + list(values[start:upto])
+
     def tally_in(wait_for: tuple[int, Future[None]] | None) -> None:
         """Wait for a chunk's tally, then report its days as done."""
         if wait_for is not None:
             wait_for[1].result()
             if progress is not None:
+                shown(wait_for[0])
                 progress(wait_for[0], days)
 
     # arguments of run_days that are the same for every chunk (or from a change on)
@@ -315,6 +321,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
             in_days += time.perf_counter() - t_chunk
             if pool is None:  # tallied day by day in run_days
                 if progress is not None:
+                    shown(last)
                     progress(last, days)
                 continue
             tally_in(tallied)  # the chunk before, which used the other snapshots
