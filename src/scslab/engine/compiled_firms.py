@@ -17,12 +17,12 @@ from scslab.engine.containers import (
     Firms,
     Grown,
     KindTable,
-    ListArrays,
     ListTable,
     ScoreArrays,
     ScoreTable,
     SideDays,
     TallyArgs,
+    list_arrays,
 )
 from scslab.engine.daytables import firm_activity_table
 from scslab.engine.state import HIST_LO, RunState, Side
@@ -161,17 +161,7 @@ def firm_days(
         ent.collector.cell,
         tables[0],
         ScoreArrays(error_points, with_errors, outside, np.zeros(0, np.int64)),
-        ListArrays(
-            state.mask,
-            state.wrongful,
-            state.extended,
-            state.released,
-            state.repaired,
-            state.ever,
-            state.until,
-            state.true_until,
-            np.zeros(0, st.listed_contacts.dtype),
-        ),
+        list_arrays(state, np.zeros(0, st.listed_contacts.dtype)),
         tables[1],
         collecting,
     )

@@ -12,6 +12,7 @@ import numpy as np
 
 from scslab.model.containers import ReachRules, Recovery
 from scslab.model.dueprocess_days import DueRules, DueSide, DueState
+from scslab.model.lists import ListState
 from scslab.model.points import ExpiryQueue
 from scslab.model.records import LogColumns
 
@@ -86,6 +87,22 @@ class ListArrays(NamedTuple):
     until: np.ndarray  # day each listing ends
     true_until: np.ndarray
     listed_contacts: np.ndarray  # blacklisted contacts of each resident
+
+
+def list_arrays(state: ListState, listed_contacts: np.ndarray) -> ListArrays:
+    """A side's lists (ListState) as compiled days take them, with the residents'
+    listed contacts (an empty array for the enterprises)."""
+    return ListArrays(
+        state.mask,
+        state.wrongful,
+        state.extended,
+        state.released,
+        state.repaired,
+        state.ever,
+        state.until,
+        state.true_until,
+        listed_contacts,
+    )
 
 
 class ListTable(NamedTuple):

@@ -29,10 +29,10 @@ from scslab.engine.containers import (
     Collecting,
     Flagged,
     Grown,
-    ListArrays,
     People,
     ScoreArrays,
     TallyArgs,
+    list_arrays,
 )
 from scslab.engine.daytables import (
     activity_table,
@@ -222,17 +222,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     score_arrays = ScoreArrays(
         scorer.state.error_points, scorer.with_errors, scorer.outside, st.unenrolled
     )
-    list_arrays = ListArrays(
-        state.mask,
-        state.wrongful,
-        state.extended,
-        state.released,
-        state.repaired,
-        state.ever,
-        state.until,
-        state.true_until,
-        st.listed_contacts,
-    )
+    lists_now = list_arrays(state, st.listed_contacts)
     act_arrays = ActArrays(
         st.groups.group,
         st.chill.arrays,
@@ -301,7 +291,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 people,
                 score_table,
                 score_arrays,
-                list_arrays,
+                lists_now,
                 list_table,
                 collecting,
                 act_table,
