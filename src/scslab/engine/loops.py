@@ -330,8 +330,9 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     scorer.state.score, scorer.spare = score, own[1] if score is own[0] else own[0]
     scorer.error_ids = grown.error_ids[: grown.n_error_ids].copy()
     res.listed = grown.listed
-    for b in range(len(lists)):  # (the general loop keeps them per cell)
-        res.ever_counts[:, b] = np.bincount(res.cell, (state.ever >> b) & 1, len(res.ever_counts))
+    for b in range(len(lists)):  # (the general loop keeps them per cell; whole counts)
+        ever = res.cell[(state.ever & np.uint8(1 << b)) != 0]
+        res.ever_counts[:, b] = np.bincount(ever, minlength=len(res.ever_counts))
     st.log.adopt(grown.records, grown.n_records, grown.first_pending)
     ids, indptr = carried.flagged
     st.flagged_yesterday = [ids[a:b].copy() for a, b in itertools.pairwise(indptr)]

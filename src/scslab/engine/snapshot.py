@@ -179,7 +179,11 @@ def population_digest(pop: Population) -> str:
             for k in sorted(vars(obj)):
                 feed(vars(obj)[k], f"{path}.{k}")
 
-    feed(pop, "population")
+    # its own contacts are made on demand (Population.contacts), fed in their place
+    parts = {k: v for k, v in vars(pop).items() if not k.startswith("_")}
+    parts["contacts"] = pop.contacts
+    for k in sorted(parts):
+        feed(parts[k], f"population.{k}")
     return h.hexdigest()
 
 

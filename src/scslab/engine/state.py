@@ -52,7 +52,7 @@ from scslab.model.scoring import (
     enrolment_order,
     grade_index,
     has_rollout,
-    not_enrolled,
+    enrolment,
 )
 from scslab.scenario.population import Population
 from scslab.scenario.schema import Scenario
@@ -354,7 +354,7 @@ class RunState:
         n = pop.n_residents
         beh = sc.behaviour
         # Blacklisted contacts of each resident (at most their number of contacts)
-        most = int(np.diff(pop.contacts.indptr).max(initial=0))
+        most = pop.most_contacts
         self.listed_contacts = np.zeros(n, np.int16 if most < 2**15 else np.int32)
         self.rep_mask = np.zeros(n, np.uint8)
         self.rep_wrongful = np.zeros(n, np.uint8)
@@ -441,13 +441,9 @@ class RunState:
         scoring step), and the enrolled residents per collector cell."""
         if self.enrolment_order is None or sc.scoring is None:
             return
-        share = sc.scoring.enrolled_share
-        self.unenrolled = not_enrolled(self.enrolment_order, share)
-        n_cells = self.res.acc.shape[0]
-        enrolled = self.enrolment_order < share
-        self.enrolled_cells = np.bincount(
-            self.res.cell, weights=enrolled.astype(np.float64), minlength=n_cells
-        ).astype(np.float64)
+        self.unenrolled, self.enrolled_cells = enrolment(
+            self.enrolment_order, sc.scoring.enrolled_share, self.res.cell, self.res.acc.shape[0]
+        )
 
     def report_from(self, day: int) -> None:
         """Before the steps of internal day `day`: if it is the reported day 0 (the end of

@@ -463,10 +463,28 @@ def enrolment_order(seed: int, n: int) -> np.ndarray:
     return day_rng(seed, "scoring.enrolment", 0).random(n)
 
 
-def not_enrolled(order: np.ndarray, share: float) -> np.ndarray:
-    """Ids (increasing, int64) of the subjects not enrolled at `share`: those whose place
-    in the enrolment order (uniform in [0, 1)) is at least the share."""
-    return np.flatnonzero(order >= share).astype(np.int64)
+@nb.njit(cache=True)
+def enrolment(
+    order: np.ndarray, share: float, cell: np.ndarray, n_cells: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The subjects not enrolled at `share` (ids, increasing, int64: those whose place in
+    the enrolment order is at least the share) and the enrolled subjects of each of
+    `n_cells` collector cells (float64 counts; `cell`: each subject's cell), in two
+    passes over the subjects and no array of their size but the ids."""
+    per_cell = np.zeros(n_cells, np.float64)
+    out = 0
+    for i in range(len(order)):
+        if order[i] < share:
+            per_cell[cell[i]] += 1.0
+        else:
+            out += 1
+    ids = np.empty(out, np.int64)
+    k = 0
+    for i in range(len(order)):
+        if not order[i] < share:
+            ids[k] = i
+            k += 1
+    return ids, per_cell
 
 
 def has_rollout(sc: Scenario) -> bool:

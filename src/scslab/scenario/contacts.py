@@ -390,13 +390,40 @@ def _reverse_contacts(
             pos[k] += 1
 
 
-def build_contacts(
+@dataclass
+class OwnContacts:
+    """Each resident's own contacts (Population.contacts), made again from the residents
+    when first asked for and kept from then on: the engine reads only who counts each
+    resident as a contact, so a run does not hold both graphs (at the whole city of
+    beijing-2018, 1.1 GB each). The friends are drawn from each resident's own stream,
+    so the graph made again is the one build_contacts made, array for array."""
+
+    spec: PopulationSpec
+    residents: Residents
+    n_firms: int
+    seed: int
+    most: int
+    """The most contacts any resident has (the largest degree)."""
+    kept: Graph | None = None
+
+    def graph(self) -> Graph:
+        """The graph (made on the first call)."""
+        if self.kept is None:
+            household = self.residents.household
+            starts = np.flatnonzero(np.diff(household)) + 1
+            hh_starts = np.concatenate([[0], starts, [len(household)]]).astype(np.int64)
+            graph, _ = own_contacts(self.spec, self.residents, hh_starts, self.n_firms, self.seed)
+            self.kept = graph
+        return self.kept
+
+
+def own_contacts(
     spec: PopulationSpec, residents: Residents, hh_starts: np.ndarray, n_firms: int, seed: int
-) -> tuple[Graph, Graph]:
+) -> tuple[Graph, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Each resident's contacts (household members, colleagues and named friends), and
-    the reverse: for each resident, who counts them as a contact."""
+    the residents by employer (group_by: order, offsets, rank) they were drawn from."""
     n = len(residents)
-    work_order, work_offsets, work_rank = group_by(residents.employer, max(n_firms, 1))
+    work = work_order, work_offsets, work_rank = group_by(residents.employer, max(n_firms, 1))
     coworkers = spec.coworker_contacts
     friends = min(spec.friends_per_resident, n - 1)
     indptr = _contact_indptr(
@@ -436,6 +463,21 @@ def build_contacts(
             pool.submit(_fill_contacts, int(a), int(b), *args) for a, b in itertools.pairwise(cuts)
         ]:
             done.result()
+    return Graph(indptr, indices), work
+
+
+def build_contacts(
+    spec: PopulationSpec, residents: Residents, hh_starts: np.ndarray, n_firms: int, seed: int
+) -> tuple[Graph, Graph]:
+    """Each resident's contacts (household members, colleagues and named friends), and
+    the reverse: for each resident, who counts them as a contact."""
+    n = len(residents)
+    own, (work_order, work_offsets, work_rank) = own_contacts(
+        spec, residents, hh_starts, n_firms, seed
+    )
+    indptr, indices = own.indptr, own.indices
+    coworkers = spec.coworker_contacts
+    friends = min(spec.friends_per_resident, n - 1)
     t_indptr = np.zeros(n + 1, np.int64)
     t_indices = np.empty(len(indices), np.int32)
     # numpy-allocated scratch (huge pages): friend ties' sources by bucket, targets' low bits
@@ -465,4 +507,4 @@ def build_contacts(
         ]:
             done.result()
     t_indptr[n] = len(indices)
-    return Graph(indptr, indices), Graph(t_indptr, t_indices)
+    return own, Graph(t_indptr, t_indices)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scslab.scenario.contacts import Graph, build_contacts, transpose
+from scslab.scenario.contacts import Graph, OwnContacts, build_contacts, transpose
 from scslab.scenario.people import Enterprises, Residents, build_enterprises, build_residents
 from scslab.scenario.population_spec import PopulationSpec
 
@@ -26,12 +26,23 @@ class Population:
 
     residents: Residents
     enterprises: Enterprises
-    contacts: Graph  # i -> the residents i counts as contacts (household, work, friends)
     contacts_of: Graph  # i -> the residents who count i as a contact (the transpose)
     represented: Graph  # resident -> enterprises whose legal representative they are
     district_names: list[str]
     sector_names: list[str]
     education_names: list[str]
+    _own: OwnContacts
+    """`contacts`, made again when first asked for (the engine reads contacts_of)."""
+
+    @property
+    def contacts(self) -> Graph:
+        """i -> the residents i counts as contacts (household, work, friends)."""
+        return self._own.graph()
+
+    @property
+    def most_contacts(self) -> int:
+        """The most contacts any resident counts (the largest degree of `contacts`)."""
+        return self._own.most
 
     @property
     def n_residents(self) -> int:
@@ -103,16 +114,18 @@ def build_population(
     sector_names = list(table["sectors"])
     enterprises = build_enterprises(spec, residents, seed, sector_names, table)
     contacts, contacts_of = build_contacts(spec, residents, hh_starts, len(enterprises), seed)
+    most = int(np.diff(contacts.indptr).max(initial=0))
+    del contacts  # (1.1 GB at the whole city: made again if asked for, see OwnContacts)
     rep_indptr, rep_indices = transpose(
         np.arange(len(enterprises) + 1, dtype=np.int64), enterprises.legal_rep, n_residents
     )
     return Population(
         residents=residents,
         enterprises=enterprises,
-        contacts=contacts,
         contacts_of=contacts_of,
         represented=Graph(rep_indptr, rep_indices),
         district_names=list(table["districts"]),
         sector_names=sector_names,
         education_names=list(table["education_levels"]),
+        _own=OwnContacts(spec, residents, len(enterprises), seed, most),
     )
