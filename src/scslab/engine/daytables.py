@@ -335,7 +335,7 @@ def flag_table(st: RunState) -> Flagging:
         probability[a, : n_of[a]] = st.flag_probability[a]
         keys[a, : n_of[a]] = st.cell_keys[a][1]
     empty = np.zeros(0, np.int32)
-    pools = [empty if isinstance(p, int) else p.astype(np.int32) for p in st.pools]
+    pools = [empty if isinstance(p, int) else p.astype(np.int32, copy=False) for p in st.pools]
     assert len(pools) == 4
     pop = st.population
     assert pop is not None

@@ -49,10 +49,10 @@ from scslab.model.records import RecordLog
 from scslab.model.scoring import (
     Scorer,
     ScoreRules,
+    enrolment,
     enrolment_order,
     grade_index,
     has_rollout,
-    enrolment,
 )
 from scslab.scenario.population import Population
 from scslab.scenario.schema import Scenario

@@ -473,18 +473,16 @@ def enrolment(
     passes over the subjects and no array of their size but the ids."""
     per_cell = np.zeros(n_cells, np.float64)
     out = 0
-    for i in range(len(order)):
-        if order[i] < share:
-            per_cell[cell[i]] += 1.0
-        else:
-            out += 1
-    ids = np.empty(out, np.int64)
+    for i in range(len(order)):  # (branch-free: the places are random)
+        inside = order[i] < share
+        per_cell[cell[i]] += 1.0 if inside else 0.0
+        out += not inside
+    ids = np.empty(out + 1, np.int64)  # (each subject is written, the next overwrites it)
     k = 0
     for i in range(len(order)):
-        if not order[i] < share:
-            ids[k] = i
-            k += 1
-    return ids, per_cell
+        ids[k] = i
+        k += not order[i] < share
+    return ids[:out], per_cell
 
 
 def has_rollout(sc: Scenario) -> bool:
