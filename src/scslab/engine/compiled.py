@@ -42,15 +42,11 @@ import numpy as np
 from scslab.engine.compiled_acts import activities_day, firm_activities_day
 from scslab.engine.compiled_due import due_process_day, learn_of_blocks
 from scslab.engine.compiled_sides import (
-    collect_firms,
     collect_side,
     entered_since,
-    expire_firms,
     expire_side,
     keep_side,
-    list_firms,
     list_side,
-    score_firms,
     score_side,
     side_views,
     tally_side,
@@ -90,7 +86,7 @@ from scslab.model.departments import (
     records_into,
 )
 from scslab.model.lists import RULE_RECORDS, update_members
-from scslab.model.measures import count_listed_contacts, mark_entered, representative_masks
+from scslab.model.measures import count_listed_contacts, representative_masks
 from scslab.model.records import PENDING, take_effective_into
 from scslab.model.scoring import hold_at_base
 
@@ -328,11 +324,11 @@ def run_days(
         hold_at_base(score, error_points, unenrolled, base)
         firm_today = today
         if with_firms:
-            firm_score, firm_errors, firm_today, _ = score_firms(
+            firm_score, firm_errors, firm_today, _ = score_side(
                 day, first_day, firm_view, firm_score, firm_errors, records, firm_ids, False, risen
             )
             if expiring and firm_view.scored:
-                firm_expiry, _ = expire_firms(
+                firm_expiry, _ = expire_side(
                     day, firm_view, firm_expiry, records, firm_today, firm_score, False, risen
                 )
             if firm_view.scored:
@@ -384,20 +380,13 @@ def run_days(
                 contacts_of_indices,
                 listed_contacts,
             )
-            newly_black = touched[is_black & ~was_black]
-            # list responses: the day of listing, for those that learn
-            _, ch_subject, ch_bit, ch_entered, _, _ = changed.columns
-            mark_entered(
-                since,
-                ch_subject[n_before:],
-                ch_bit[n_before:],
-                ch_entered[n_before:],
-                changed.n - n_before,
-                day,
-            )
+            if chilling or n_acts:  # (read by the behaviour step only)
+                newly_black = touched[is_black & ~was_black]
+            if len(since):  # list responses: the day of listing, for those that learn
+                entered_since(since, changed.columns, n_before, changed.n, day)
         if n_firm_lists:
             n_firm_before = firm_changed.n
-            firm_listed, firm_changed, firm_out, firm_touched, _, _ = list_firms(
+            firm_listed, firm_changed, firm_out, firm_touched, _, _ = list_side(
                 day,
                 firm_list_view,
                 firm_score,
@@ -409,8 +398,8 @@ def run_days(
             )
             if len(firm_touched):
                 rep_ids = _representatives(firms, firm_touched, rep_mask, rep_wrongful, rep_ids)
-            # (their responses: the day of listing, for those that learn)
-            entered_since(firm_since, firm_changed.columns, n_firm_before, firm_changed.n, day)
+            if len(firm_since):  # (their responses: the day of listing, for those that learn)
+                entered_since(firm_since, firm_changed.columns, n_firm_before, firm_changed.n, day)
         t4 = _cycles()
         cycles[3] += t4 - t3
         # activities: attempts resolved against the measures and rewards (of the
@@ -461,7 +450,7 @@ def run_days(
             tally_side(day, first_day, collecting)
         if with_firms:  # (no enterprises: their rows stay zero)
             firm_error_ids = firm_errors.ids[: firm_errors.n]
-            collect_firms(day, firm_collect_view, firm_listed, firm_error_ids, firm_touched)
+            collect_side(day, firm_collect_view, firm_listed, firm_error_ids, firm_touched)
             if firm_tallying:
                 tally_side(day, first_day, ent_collecting)
         cycles[6] += _cycles() - t6

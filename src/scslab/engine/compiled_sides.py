@@ -14,7 +14,9 @@ A phase takes the parts of the side that it reads, taken once before the days
 changes (the scores, the subjects with erroneous points, the listed, the changes), and
 returns only what it changed. Not the whole SideDays nor a tuple of all that grows: a
 tuple of arrays bound or built costs a reference count per array, and once a day for a
-small city that was most of a day."""
+small city that was most of a day. The phases are calls, not inlined into run_days: a
+call binds its arguments as inlined code does, and run_days' first compilation (one
+function, optimised whole) grows faster than the code in it."""
 
 from __future__ import annotations
 
@@ -68,7 +70,7 @@ def _count_in_groups(
         row[groups_of_cell[q], col] += 1.0
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def side_views(
     side: SideDays, kinds: KindTable, enlisting: bool
 ) -> tuple[ScoreView, ListView, CollectView]:
@@ -100,7 +102,6 @@ def side_views(
         side.cell,
         Listings(mask, wrongful, extended, released, repaired, until, true_until),
         ever,
-        rules,
         DailyRules(
             rules.rule,
             rules.threshold,
@@ -109,6 +110,10 @@ def side_views(
             rules.daily_compliance,
             rules.key,
         ),
+        rules.stay,
+        rules.duration,
+        rules.change_columns,
+        rules.black_bits,
         side.scoring.error_points,
         side.scoring.outside,
         c.groups_indptr,
@@ -143,7 +148,7 @@ def side_views(
     return score_view, list_view, collect_view
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def score_side(
     day: int,
     first_day: int,
@@ -301,7 +306,7 @@ def _grow_out(out: ChangeColumns, used: int, need: int) -> ChangeColumns:
     )
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def list_side(
     day: int,
     v: ListView,
@@ -318,9 +323,9 @@ def list_side(
     changes counted into the day's row and kept in `changes`. Returns (listed, changes,
     out: the scratch, touched: the subjects whose lists changed, increasing, was_black
     and is_black: whether each was and is on a blacklist)."""
-    listings, rules, outside = v.listings, v.rules, v.outside
+    listings, outside = v.listings, v.outside
     mask = listings.mask
-    stay = rules.stay
+    stay = v.stay
     band_lo, band_hi = stay[0, 0], stay[0, 1]
     all_listed = v.every_listed
     subjects = today.subjects
@@ -336,7 +341,7 @@ def list_side(
             today.kinds,
             subjects,
             today.erroneous,
-            rules.duration,
+            v.duration,
             day,
             (out.subject, out.bit, out.wrongful),
         )
@@ -384,7 +389,7 @@ def list_side(
         v.cell,
         v.groups_indptr,
         v.groups_of_cell,
-        rules.change_columns,
+        v.change_columns,
         v.ever,
         v.values[day],
         v.ever_counts,
@@ -413,7 +418,7 @@ def list_side(
     now_member = np.empty(n_touched, np.bool_)
     was_black = np.empty(n_touched, np.bool_)
     is_black = np.empty(n_touched, np.bool_)
-    black_bits = rules.black_bits
+    black_bits = v.black_bits
     for t in range(n_touched):
         now = mask[touched[t]]
         now_member[t] = now != 0
@@ -423,7 +428,7 @@ def list_side(
     return listed, Changed(columns, need), out, touched, was_black, is_black
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def collect_side(
     day: int, v: CollectView, listed: np.ndarray, error_ids: np.ndarray, touched: np.ndarray
 ) -> None:
@@ -500,12 +505,6 @@ def keep_side(
     return given_spare, given_score
 
 
-# The enterprises' phases, as calls: run_days inlines only the residents' (a second
-# inlined copy of each would add some 40 s to its first compilation)
-score_firms = nb.njit(cache=True)(score_side.py_func)
-expire_firms = nb.njit(cache=True)(expire_side.py_func)
-
-
 @nb.njit(cache=True)
 def entered_since(since: np.ndarray, changes: Columns6, start: int, stop: int, day: int) -> None:
     """since[bit, subject] = day for the listing changes start to stop - 1 of `changes`
@@ -514,7 +513,3 @@ def entered_since(since: np.ndarray, changes: Columns6, start: int, stop: int, d
     mark_entered(
         since, subject[start:stop], bit[start:stop], entered[start:stop], stop - start, day
     )
-
-
-list_firms = nb.njit(cache=True)(list_side.py_func)
-collect_firms = nb.njit(cache=True)(collect_side.py_func)

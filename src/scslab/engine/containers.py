@@ -268,8 +268,11 @@ class ListView(NamedTuple):
     cell: np.ndarray
     listings: Listings  # the side's ListArrays as the lists' kernels take them
     ever: np.ndarray  # ListArrays.ever
-    rules: ListTable
-    daily: DailyRules  # rules, as the daily update takes them
+    daily: DailyRules  # the ListTable's rules, as the daily update takes them
+    stay: np.ndarray  # ListTable's
+    duration: np.ndarray
+    change_columns: np.ndarray
+    black_bits: int
     error_points: np.ndarray  # ScoreArrays'
     outside: np.ndarray
     groups_indptr: np.ndarray  # Collecting's
@@ -338,8 +341,7 @@ class Expiry(NamedTuple):
 
 class Carried(NamedTuple):
     """The run's state that compiled days carry from day to day apart from the sides'
-    Grown (which each phase makes anew: what is here would be copied with it), given to
-    run_days and returned by it."""
+    Grown, given to run_days and returned by it."""
 
     flagged: Flagged  # residents whose attempts were flagged yesterday (by flag kind)
     due: DueState  # due process's (DueProcessState.state())
