@@ -46,6 +46,7 @@ from scslab.engine.compiled_sides import (
     entered_since,
     expire_side,
     keep_side,
+    list_changes,
     list_side,
     score_side,
     side_views,
@@ -256,8 +257,9 @@ def run_days(
     res_side = SideDays(
         0, True, every_listed, cell, score_rules, scoring, lists, list_rules, collecting
     )
-    view, list_view, collect_view = side_views(res_side, kinds, enlisting)
-    firm_view, firm_list_view, firm_collect_view = side_views(ent, kinds, firm_enlisting)
+    view, list_view, change_view, collect_view = side_views(res_side, kinds, enlisting)
+    firm_views = side_views(ent, kinds, firm_enlisting)
+    firm_view, firm_list_view, firm_change_view, firm_collect_view = firm_views
     error_points, unenrolled, base = scoring.error_points, scoring.unenrolled, score_rules.base
     firm_hold = (ent_scoring.error_points, ent_scoring.unenrolled, ent_score_rules.base)
     tallying = collecting.tally_each_day
@@ -368,38 +370,38 @@ def run_days(
         # representatives of the enterprises whose lists changed
         touched = firm_touched = newly_black = no_ids
         if n_lists:
-            n_before = changed.n
-            listed, changed, out, touched, was_black, is_black = list_side(
-                day, list_view, score, errors, listed, changed, out, today
-            )
-            count_listed_contacts(
-                touched,
-                was_black,
-                is_black,
-                contacts_of_indptr,
-                contacts_of_indices,
-                listed_contacts,
-            )
-            if chilling or n_acts:  # (read by the behaviour step only)
-                newly_black = touched[is_black & ~was_black]
-            if len(since):  # list responses: the day of listing, for those that learn
-                entered_since(since, changed.columns, n_before, changed.n, day)
+            out, n_out, n_entries = list_side(day, list_view, score, errors, listed, out, today)
+            if n_out:
+                n_before = changed.n
+                listed, changed, touched, was_black, is_black = list_changes(
+                    day, change_view, listed, changed, out, n_out, n_entries
+                )
+                count_listed_contacts(
+                    touched,
+                    was_black,
+                    is_black,
+                    contacts_of_indptr,
+                    contacts_of_indices,
+                    listed_contacts,
+                )
+                if chilling or n_acts:  # (read by the behaviour step only)
+                    newly_black = touched[is_black & ~was_black]
+                if len(since):  # list responses: the day of listing, for those that learn
+                    entered_since(since, changed.columns, n_before, changed.n, day)
         if n_firm_lists:
-            n_firm_before = firm_changed.n
-            firm_listed, firm_changed, firm_out, firm_touched, _, _ = list_side(
-                day,
-                firm_list_view,
-                firm_score,
-                firm_errors,
-                firm_listed,
-                firm_changed,
-                firm_out,
-                firm_today,
+            firm_out, n_out, n_entries = list_side(
+                day, firm_list_view, firm_score, firm_errors, firm_listed, firm_out, firm_today
             )
-            if len(firm_touched):
+            if n_out:
+                n_firm_before = firm_changed.n
+                firm_listed, firm_changed, firm_touched, _, _ = list_changes(
+                    day, firm_change_view, firm_listed, firm_changed, firm_out, n_out, n_entries
+                )
                 rep_ids = _representatives(firms, firm_touched, rep_mask, rep_wrongful, rep_ids)
-            if len(firm_since):  # (their responses: the day of listing, for those that learn)
-                entered_since(firm_since, firm_changed.columns, n_firm_before, firm_changed.n, day)
+                if len(firm_since):  # (their responses: the day of listing, for those that learn)
+                    entered_since(
+                        firm_since, firm_changed.columns, n_firm_before, firm_changed.n, day
+                    )
         t4 = _cycles()
         cycles[3] += t4 - t3
         # activities: attempts resolved against the measures and rewards (of the

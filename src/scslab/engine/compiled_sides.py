@@ -5,18 +5,20 @@ the same code:
 
     scoring       score_side: drift, the day's effective records of the side;
                   expire_side: its expiries (then scoring.hold_at_base)
-    lists         list_side: entries by records, score rules and exits, the changes;
+    lists         list_side: entries by records, score rules and exits;
+                  list_changes: the changes kept and counted;
                   entered_since: the day of listing, for responses that learn
     collectors    collect_side: the list columns; tally_side: the score tally of the day
 
 A phase takes the parts of the side that it reads, taken once before the days
-(side_views: a ScoreView, a ListView and a CollectView per side), and what of the side's state it
-changes (the scores, the subjects with erroneous points, the listed, the changes), and
-returns only what it changed. Not the whole SideDays nor a tuple of all that grows: a
-tuple of arrays bound or built costs a reference count per array, and once a day for a
-small city that was most of a day. The phases are calls, not inlined into run_days: a
-call binds its arguments as inlined code does, and run_days' first compilation (one
-function, optimised whole) grows faster than the code in it."""
+(side_views: a ScoreView, ListView, ChangeView and CollectView per side), and what of
+the side's state it changes (the scores, the subjects with erroneous points, the
+listed, the changes), and returns only what it changed. Not the whole SideDays nor a
+tuple of all that grows: a tuple of arrays bound or built costs a reference count per
+array, and once a day for a small city that was most of a day. The phases are calls,
+not inlined into run_days: a call binds its arguments as inlined code does, and
+run_days' first compilation (one function, optimised whole) grows faster than the code
+in it."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import numpy as np
 from scslab.engine.collectors import _collect_lists, recount_lists
 from scslab.engine.containers import (
     Changed,
+    ChangeView,
     Collecting,
     CollectView,
     Columns6,
@@ -73,7 +76,7 @@ def _count_in_groups(
 @nb.njit(cache=True)
 def side_views(
     side: SideDays, kinds: KindTable, enlisting: bool
-) -> tuple[ScoreView, ListView, CollectView]:
+) -> tuple[ScoreView, ListView, ChangeView, CollectView]:
     """The parts of one side that its scoring, lists and collectors phases read, taken
     once before the days (enlisting: a kind of the side's records triggers one of its
     lists)."""
@@ -99,9 +102,7 @@ def side_views(
     list_view = ListView(
         side.every_listed,
         enlisting,
-        side.cell,
         Listings(mask, wrongful, extended, released, repaired, until, true_until),
-        ever,
         DailyRules(
             rules.rule,
             rules.threshold,
@@ -112,15 +113,20 @@ def side_views(
         ),
         rules.stay,
         rules.duration,
-        rules.change_columns,
-        rules.black_bits,
         side.scoring.error_points,
         side.scoring.outside,
+        kinds.list_bits,
+    )
+    change_view = ChangeView(
+        side.cell,
+        mask,
+        ever,
+        rules.black_bits,
+        rules.change_columns,
         c.groups_indptr,
         c.groups_of_cell,
         c.values,
         c.ever_counts,
-        kinds.list_bits,
     )
     n = len(mask)
     counted = c.counted
@@ -145,7 +151,7 @@ def side_views(
         c.enrolled_col,
         c.enrolled,
     )
-    return score_view, list_view, collect_view
+    return score_view, list_view, change_view, collect_view
 
 
 @nb.njit(cache=True)
@@ -313,16 +319,14 @@ def list_side(
     score: np.ndarray,
     errors: Ids,
     listed: np.ndarray,
-    changes: Changed,
     out: ChangeColumns,
     today: Today,
-) -> tuple[np.ndarray, Changed, ChangeColumns, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[ChangeColumns, int, int]:
     """The lists of one side (v: its ListView; `score`, the day's scores; `listed`, the
     subjects on some list, increasing) on `day`: entries by the day's records (`today`),
-    then score rules and exits of the subjects that may change (see run_days), the
-    changes counted into the day's row and kept in `changes`. Returns (listed, changes,
-    out: the scratch, touched: the subjects whose lists changed, increasing, was_black
-    and is_black: whether each was and is on a blacklist)."""
+    then score rules and exits of the subjects that may change (see run_days), written
+    into the scratch `out`. Returns (out, grown if need be; how many changes; how many
+    of them, first, are entries by records): list_changes keeps and counts them."""
     listings, outside = v.listings, v.outside
     mask = listings.mask
     stay = v.stay
@@ -374,8 +378,24 @@ def list_side(
         if start >= len(ids):
             break
         out = _grow_out(out, n_out, 2 * len(out.subject))
-    if n_out == 0:  # (views: nothing allocated)
-        return listed, changes, out, ids[:0], out.entered[:0], out.wrongful[:0]
+    return out, n_out, n_entries
+
+
+@nb.njit(cache=True)
+def list_changes(
+    day: int,
+    v: ChangeView,
+    listed: np.ndarray,
+    changes: Changed,
+    out: ChangeColumns,
+    n_out: int,
+    n_entries: int,
+) -> tuple[np.ndarray, Changed, np.ndarray, np.ndarray, np.ndarray]:
+    """The day's listing changes of one side (out[:n_out], from list_side; n_out > 0)
+    counted into the day's row and kept in `changes`. Returns (listed, changes,
+    touched: the subjects whose lists changed, increasing, was_black and is_black:
+    whether each was and is on a blacklist)."""
+    mask = v.mask
     n_changes = changes.n
     need = n_changes + n_out
     columns = grow_changes(changes.columns, n_changes, need)
@@ -403,7 +423,8 @@ def list_side(
         ch_reason[n_changes + c] = out.reason[c]
     # the update's changes come in increasing subject order, the entries by records
     # before them in the records' order
-    order = np.argsort(out.subject[:n_out], kind="mergesort") if n_entries else ids[:0]
+    no_order = np.zeros(0, np.int64)
+    order = np.argsort(out.subject[:n_out], kind="mergesort") if n_entries else no_order
     touched = np.empty(n_out, np.int64)
     toggles = np.zeros(n_out, np.uint8)
     n_touched = 0
@@ -425,7 +446,7 @@ def list_side(
         is_black[t] = (now & black_bits) != 0
         was_black[t] = ((now ^ toggles[t]) & black_bits) != 0
     listed = update_members(listed, touched, now_member)
-    return listed, Changed(columns, need), out, touched, was_black, is_black
+    return listed, Changed(columns, need), touched, was_black, is_black
 
 
 @nb.njit(cache=True)

@@ -260,26 +260,33 @@ class ScoreView(NamedTuple):
 
 
 class ListView(NamedTuple):
-    """What a side's lists phase reads (compiled_sides.list_side), taken once from its
+    """What a side's lists update reads (compiled_sides.list_side), taken once from its
     SideDays before the days."""
 
     every_listed: bool
     enlisting: bool  # a kind of the side's records triggers a list
-    cell: np.ndarray
     listings: Listings  # the side's ListArrays as the lists' kernels take them
-    ever: np.ndarray  # ListArrays.ever
     daily: DailyRules  # the ListTable's rules, as the daily update takes them
     stay: np.ndarray  # ListTable's
     duration: np.ndarray
-    change_columns: np.ndarray
-    black_bits: int
     error_points: np.ndarray  # ScoreArrays'
     outside: np.ndarray
+    list_bits: np.ndarray  # KindTable.list_bits
+
+
+class ChangeView(NamedTuple):
+    """What the keeping and counting of a side's listing changes reads
+    (compiled_sides.list_changes), taken once from its SideDays before the days."""
+
+    cell: np.ndarray
+    mask: np.ndarray  # ListArrays'
+    ever: np.ndarray
+    black_bits: int  # ListTable's
+    change_columns: np.ndarray
     groups_indptr: np.ndarray  # Collecting's
     groups_of_cell: np.ndarray
     values: np.ndarray
     ever_counts: np.ndarray
-    list_bits: np.ndarray  # KindTable.list_bits
 
 
 class CollectView(NamedTuple):
