@@ -478,9 +478,13 @@ def collect_side(
                 n_lists,
                 list_counts,
             )
-        # (a loop: `values[day] += list_counts` would allocate a temporary each day)
+        # (a loop: `values[day] += list_counts` would allocate a temporary each day;
+        # over the list columns only, the ones recount_lists counts into: 1, 2 and
+        # 4 .. 4 + 2 n_lists)
         for gr in range(list_counts.shape[0]):
-            for col in range(list_counts.shape[1]):
+            for col in range(1, 3):
+                row_today[gr, col] += list_counts[gr, col]
+            for col in range(4, 4 + 2 * n_lists):
                 row_today[gr, col] += list_counts[gr, col]
     else:
         _collect_lists(
