@@ -42,25 +42,28 @@ import numpy as np
 from scslab.engine.compiled_acts import activities_day, firm_activities_day
 from scslab.engine.compiled_due import due_process_day, learn_of_blocks
 from scslab.engine.compiled_sides import (
-    collect_firms,
     collect_side,
     entered_since,
+    expire_side,
     keep_side,
-    list_firms,
+    list_changes,
     list_side,
-    regrown,
-    score_firms,
     score_side,
+    side_views,
+    tally_side,
 )
 from scslab.engine.containers import (
     ActArrays,
     ActTable,
     Carried,
+    Changed,
     Collecting,
     DueDays,
+    Expiry,
     Firms,
     Flagging,
     Grown,
+    Ids,
     KindTable,
     ListArrays,
     ListTable,
@@ -68,6 +71,7 @@ from scslab.engine.containers import (
     Responses,
     ScoreArrays,
     ScoreTable,
+    SideDays,
 )
 from scslab.engine.cycles import cycle_count as _cycles
 from scslab.engine.growth import grow as _grow
@@ -83,8 +87,9 @@ from scslab.model.departments import (
     records_into,
 )
 from scslab.model.lists import RULE_RECORDS, update_members
-from scslab.model.measures import count_listed_contacts, mark_entered, representative_masks
+from scslab.model.measures import count_listed_contacts, representative_masks
 from scslab.model.records import PENDING, take_effective_into
+from scslab.model.scoring import hold_at_base
 
 N_PHASES = 7  # engine/steps.py's PHASES, in order
 
@@ -187,6 +192,8 @@ def run_days(
     every_listed = False
     for b in range(len(list_rules.rule)):
         every_listed |= list_rules.rule[b] == RULE_RECORDS
+    # what the day reads, taken out of its containers once (a tuple of arrays taken
+    # or passed in the loop costs a reference count per array)
     ent = firms.side
     n_lists = len(list_rules.rule)
     with_firms = len(ent.lists.mask) > 0
@@ -198,15 +205,27 @@ def run_days(
     )
     values, days_wrongful = collecting.values, collecting.days_wrongful
     rep_mask, rep_wrongful = act_arrays.rep_mask, act_arrays.rep_wrongful
+    of_kind, income, elasticity = flags.of_kind, behaviour.income, behaviour.income_elasticity
+    listed_contacts, since = lists.listed_contacts, responses.since
+    due_on, firm_black = due.rules.on, ent.list_rules.black_bits
+    ent_collecting = ent.collecting
+    firm_values, firm_since = ent_collecting.values, firms.acts.since
+    n_firm_acts = len(firms.acts.lam)
+    ent_scoring, ent_score_rules = ent.scoring, ent.score_rules
+    keep_high = acts.keep_high
+    # the state that the days change: each side's, the record log, the run's
+    score, listed, errors = grown.score, grown.listed, Ids(grown.error_ids, grown.n_error_ids)
+    changed = Changed(grown.changes, grown.n_changes)
+    expiry = Expiry(grown.queue, grown.queued, grown.queue_head, grown.queue_in_order)
+    firm = firms.grown
+    firm_score, firm_listed = firm.score, firm.listed
+    firm_errors = Ids(firm.error_ids, firm.n_error_ids)
+    firm_changed = Changed(firm.changes, firm.n_changes)
+    firm_expiry = Expiry(firm.queue, firm.queued, firm.queue_head, firm.queue_in_order)
     records, n_records, first_pending = grown.records, grown.n_records, grown.first_pending
     high, rep_ids = grown.high, grown.rep_ids
     flagged, due_state = carried
-    firm = firms.grown
-    given = ((grown.score, grown.spare), (firm.score, firm.spare))
     no_ids = np.zeros(0, np.int64)
-    no_subjects = np.zeros(0, np.int32)
-    no_kinds = np.zeros(0, np.uint8)
-    no_errs = np.zeros(0, np.bool_)
     cap = max(1024, len(lists.mask) // 64)
     out = ChangeColumns(
         np.empty(cap, np.int32),
@@ -223,12 +242,10 @@ def run_days(
         np.empty(1024, np.uint8),
     )
     effective = np.empty(1024, np.int64)
-    expired = np.empty(1024, np.int64)
     expiring = False
     for k in range(len(kind_expiry)):
         expiring |= kind_expiry[k] > 0
-    risen = np.empty(1024, np.int64)  # subjects whose score records raised today
-    n_risen = 0
+    risen = Ids(np.empty(1024, np.int64), 0)  # subjects whose score records raised today
     n_acts = len(acts.lam)
     no_shares = np.zeros(0)
     chilling = behaviour.chilling_self > 0.0 or behaviour.chilling_contacts > 0.0
@@ -237,11 +254,21 @@ def run_days(
         enlisting |= list_bits[k] != 0 and kind_subject[k] == 0
         firm_enlisting |= list_bits[k] != 0 and kind_subject[k] == 1
         two_sided |= kind_subject[k] == 1
+    res_side = SideDays(
+        0, True, every_listed, cell, score_rules, scoring, lists, list_rules, collecting
+    )
+    view, list_view, change_view, collect_view = side_views(res_side, kinds, enlisting)
+    firm_views = side_views(ent, kinds, firm_enlisting)
+    firm_view, firm_list_view, firm_change_view, firm_collect_view = firm_views
+    error_points, unenrolled, base = scoring.error_points, scoring.unenrolled, score_rules.base
+    firm_hold = (ent_scoring.error_points, ent_scoring.unenrolled, ent_score_rules.base)
+    tallying = collecting.tally_each_day
+    firm_tallying = ent_collecting.tally_each_day and ent.scored
     for day in range(first_day, last_day):
         t0 = _cycles()
         # departments: the records of the day, kind by kind, against the start-of-day lists
         for k in range(len(kind_key)):
-            f = flags.of_kind[k]  # records of yesterday's flagged attempts (f >= 0)
+            f = of_kind[k]  # records of yesterday's flagged attempts (f >= 0)
             if day == 0 if f >= 0 else kind_mean[k] <= 0.0:
                 continue
             who = flagged.ids[flagged.indptr[f] : flagged.indptr[f + 1]] if f >= 0 else no_ids
@@ -257,7 +284,7 @@ def run_days(
                 eligible[k] if restricted[k] else no_classes,
                 coverage[k],
                 error_rate[k],
-                behaviour.income_elasticity[k] if kind_subject[k] == 0 else 0.0,
+                elasticity[k] if kind_subject[k] == 0 else 0.0,
             )
             written = (
                 records.subject[n_records:],
@@ -268,9 +295,9 @@ def run_days(
             if f >= 0:
                 m, seen, when = flagged_into(kind, day, kind_delay[k], who, residents, written)
             elif kind_subject[k] == 0:  # (two calls: no copy of the subjects' arrays)
-                m = records_into(kind, day, most, residents, behaviour.income, written)
+                m = records_into(kind, day, most, residents, income, written)
             else:
-                m = records_into(kind, day, most, firm_subjects, behaviour.income, written)
+                m = records_into(kind, day, most, firm_subjects, income, written)
             for r in range(n_records, n_records + m):  # (a loop: no views made)
                 records.day[r] = seen
                 records.effective_day[r] = when
@@ -291,48 +318,23 @@ def run_days(
         res_ids, firm_ids = today_ids, no_ids
         if two_sided:
             res_ids, firm_ids = _by_side(today_ids, records.kind, kind_subject)
-        grown, subjects, day_kinds, errs, risen, n_risen, expired = score_side(
-            day,
-            first_day,
-            True,
-            cell,
-            score_rules,
-            scoring,
-            lists,
-            list_rules.stay,
-            collecting,
-            grown,
-            records,
-            res_ids,
-            kinds,
-            expiring,
-            acts.keep_high,
-            risen,
-            n_risen,
-            expired,
+        score, errors, today, risen = score_side(
+            day, first_day, view, score, errors, records, res_ids, keep_high, risen
         )
-        firm_subj, firm_kinds, firm_errs = no_subjects, no_kinds, no_errs
+        if expiring and view.scored:
+            expiry, risen = expire_side(day, view, expiry, records, today, score, keep_high, risen)
+        hold_at_base(score, error_points, unenrolled, base)
+        firm_today = today
         if with_firms:
-            firm, firm_subj, firm_kinds, firm_errs, _, _, expired = score_firms(
-                day,
-                first_day,
-                ent.scored,
-                ent.cell,
-                ent.score_rules,
-                ent.scoring,
-                ent.lists,
-                ent.list_rules.stay,
-                ent.collecting,
-                firm,
-                records,
-                firm_ids,
-                kinds,
-                expiring,
-                False,
-                risen,
-                0,
-                expired,
+            firm_score, firm_errors, firm_today, _ = score_side(
+                day, first_day, firm_view, firm_score, firm_errors, records, firm_ids, False, risen
             )
+            if expiring and firm_view.scored:
+                firm_expiry, _ = expire_side(
+                    day, firm_view, firm_expiry, records, firm_today, firm_score, False, risen
+                )
+            if firm_view.scored:
+                hold_at_base(firm_score, *firm_hold)
         t2 = _cycles()
         cycles[1] += t2 - t1
         # due process: wrongfully blacklisted days (per agent), then the rest of the step
@@ -343,27 +345,24 @@ def run_days(
                 list_rules.black_bits,
                 rep_mask,
                 rep_wrongful,
-                ent.list_rules.black_bits,
+                firm_black,
                 days_wrongful,
             )
-        if due.rules.on:
-            kept = (grown.error_ids, grown.n_error_ids, risen, n_risen)
-            firm_kept = (firm.error_ids, firm.n_error_ids, no_ids, 0)
+        if due_on:
+            kept = (errors.ids, errors.n, risen.ids, risen.n)
+            firm_kept = (firm_errors.ids, firm_errors.n, no_ids, 0)
             due_state, kept, firm_kept = due_process_day(
                 day,
                 due,
                 due_state,
                 today_ids,
                 records,
-                (values[day], ent.collecting.values[day]),
-                (grown.score, scoring, score_rules, kept),
-                (firm.score, ent.scoring, ent.score_rules, firm_kept),
+                (values[day], firm_values[day]),
+                (score, scoring, score_rules, kept),
+                (firm_score, ent_scoring, ent_score_rules, firm_kept),
             )
-            if kept[1] != grown.n_error_ids:
-                grown = _with_errors(grown, kept[0], kept[1])
-            if firm_kept[1] != firm.n_error_ids:
-                firm = _with_errors(firm, firm_kept[0], firm_kept[1])
-            risen, n_risen = kept[2], kept[3]
+            errors, risen = Ids(kept[0], kept[1]), Ids(kept[2], kept[3])
+            firm_errors = Ids(firm_kept[0], firm_kept[1])
         t3 = _cycles()
         cycles[2] += t3 - t2
         # lists: entries by the day's records, then score rules and exits of the agents
@@ -371,72 +370,45 @@ def run_days(
         # representatives of the enterprises whose lists changed
         touched = firm_touched = newly_black = no_ids
         if n_lists:
-            n_before = grown.n_changes
-            grown, out, touched, was_black, is_black = list_side(
-                day,
-                every_listed,
-                cell,
-                lists,
-                list_rules,
-                scoring,
-                collecting,
-                grown,
-                out,
-                subjects,
-                day_kinds,
-                errs,
-                list_bits,
-                enlisting,
-            )
-            count_listed_contacts(
-                touched,
-                was_black,
-                is_black,
-                contacts_of_indptr,
-                contacts_of_indices,
-                lists.listed_contacts,
-            )
-            newly_black = touched[is_black & ~was_black]
-            # list responses: the day of listing, for those that learn
-            _, ch_subject, ch_bit, ch_entered, _, _ = grown.changes
-            n_new = grown.n_changes - n_before
-            mark_entered(
-                responses.since,
-                ch_subject[n_before:],
-                ch_bit[n_before:],
-                ch_entered[n_before:],
-                n_new,
-                day,
-            )
+            out, n_out, n_entries = list_side(day, list_view, score, errors, listed, out, today)
+            if n_out:
+                n_before = changed.n
+                listed, changed, touched, was_black, is_black = list_changes(
+                    day, change_view, listed, changed, out, n_out, n_entries
+                )
+                count_listed_contacts(
+                    touched,
+                    was_black,
+                    is_black,
+                    contacts_of_indptr,
+                    contacts_of_indices,
+                    listed_contacts,
+                )
+                if chilling or n_acts:  # (read by the behaviour step only)
+                    newly_black = touched[is_black & ~was_black]
+                if len(since):  # list responses: the day of listing, for those that learn
+                    entered_since(since, changed.columns, n_before, changed.n, day)
         if n_firm_lists:
-            n_firm_before = firm.n_changes
-            firm, firm_out, firm_touched, _, _ = list_firms(
-                day,
-                ent.every_listed,
-                ent.cell,
-                ent.lists,
-                ent.list_rules,
-                ent.scoring,
-                ent.collecting,
-                firm,
-                firm_out,
-                firm_subj,
-                firm_kinds,
-                firm_errs,
-                list_bits,
-                firm_enlisting,
+            firm_out, n_out, n_entries = list_side(
+                day, firm_list_view, firm_score, firm_errors, firm_listed, firm_out, firm_today
             )
-            if len(firm_touched):
+            if n_out:
+                n_firm_before = firm_changed.n
+                firm_listed, firm_changed, firm_touched, _, _ = list_changes(
+                    day, firm_change_view, firm_listed, firm_changed, firm_out, n_out, n_entries
+                )
                 rep_ids = _representatives(firms, firm_touched, rep_mask, rep_wrongful, rep_ids)
-            # (their responses: the day of listing, for those that learn)
-            entered_since(firms.acts.since, firm.changes, n_firm_before, firm.n_changes, day)
+                if len(firm_since):  # (their responses: the day of listing, for those that learn)
+                    entered_since(
+                        firm_since, firm_changed.columns, n_firm_before, firm_changed.n, day
+                    )
         t4 = _cycles()
         cycles[3] += t4 - t3
         # activities: attempts resolved against the measures and rewards (of the
         # residents' lists, and of the lists of the enterprises they represent)
         blocked, lost = no_ids, no_shares
         if n_acts:
-            reachable = grown.listed
+            reachable = listed
             if len(rep_ids):
                 reachable = update_members(reachable, rep_ids, np.ones(len(rep_ids), np.bool_))
             high, flagged, blocked, lost, met = activities_day(
@@ -446,22 +418,22 @@ def run_days(
                 lists.mask,
                 lists.wrongful,
                 cell,
-                grown.score,
+                score,
                 reachable,
                 high,
-                risen[:n_risen],
+                risen.ids[: risen.n],
                 values[day],
                 responses,
                 flags,
                 flagged,
             )
-            if due.rules.on:  # (due process: the residents blocked learn of their listings)
+            if due_on:  # (due process: the residents blocked learn of their listings)
                 due_state = learn_of_blocks(day, due, due_state, met, records, n_records, values)
         # the enterprises' (after the residents': each activity draws from its own
         # streams into its own side's rows, so the order is in effect the general loop's)
-        if len(firms.acts.lam):
-            firm_activities_day(day, firms, firm.score)
-        n_risen = 0
+        if n_firm_acts:
+            firm_activities_day(day, firms, firm_score)
+        risen = Ids(risen.ids, 0)
         t5 = _cycles()
         cycles[4] += t5 - t4
         # behaviour: chilling after penalties, income lost to blocked attempts
@@ -469,79 +441,63 @@ def run_days(
             by_group = ByGroup(
                 values[day], cell, collecting.groups_indptr, collecting.groups_of_cell
             )
-            behaviour_day(day, behaviour, day_kinds, subjects, newly_black, blocked, lost, by_group)
+            behaviour_day(
+                day, behaviour, today.kinds, today.subjects, newly_black, blocked, lost, by_group
+            )
         t6 = _cycles()
         cycles[5] += t6 - t5
         # collectors: list counts into the day's rows, the scores kept for tally_days()
-        collect_side(
-            day,
-            first_day,
-            collecting,
-            lists,
-            list_rules,
-            cell,
-            every_listed,
-            True,
-            grown.listed,
-            grown.error_ids[: grown.n_error_ids],
-            touched,
-        )
+        collect_side(day, collect_view, listed, errors.ids[: errors.n], touched)
+        if tallying:
+            tally_side(day, first_day, collecting)
         if with_firms:  # (no enterprises: their rows stay zero)
-            collect_firms(
-                day,
-                first_day,
-                ent.collecting,
-                ent.lists,
-                ent.list_rules,
-                ent.cell,
-                ent.every_listed,
-                ent.scored,
-                firm.listed,
-                firm.error_ids[: firm.n_error_ids],
-                firm_touched,
-            )
+            firm_error_ids = firm_errors.ids[: firm_errors.n]
+            collect_side(day, firm_collect_view, firm_listed, firm_error_ids, firm_touched)
+            if firm_tallying:
+                tally_side(day, first_day, ent_collecting)
         cycles[6] += _cycles() - t6
     ran = last_day > first_day
-    grown = keep_side(grown, given[0][0], given[0][1], collecting.keep and ran)
-    firm = keep_side(firm, given[1][0], given[1][1], ent.collecting.keep and ran)
-    grown = Grown(
-        grown.score,
-        grown.spare,
-        grown.listed,
-        grown.error_ids,
-        grown.n_error_ids,
+    score, spare = keep_side(score, grown.score, grown.spare, collecting.keep and ran)
+    firm_score, firm_spare = keep_side(
+        firm_score, firm.score, firm.spare, ent_collecting.keep and ran
+    )
+    res_grown = Grown(
+        score,
+        spare,
+        listed,
+        errors.ids,
+        errors.n,
         records,
         n_records,
         first_pending,
-        grown.changes,
-        grown.n_changes,
-        grown.queue,
-        grown.queued,
-        grown.queue_head,
-        grown.queue_in_order,
+        changed.columns,
+        changed.n,
+        expiry.queue,
+        expiry.queued,
+        expiry.head,
+        expiry.in_order,
         high,
         rep_ids,
     )
-    return grown, firm, Carried(flagged, due_state)
-
-
-@nb.njit(cache=True)
-def _with_errors(g: Grown, error_ids: np.ndarray, n_error_ids: int) -> Grown:
-    """g with the subjects that have erroneous points (error_ids[:n_error_ids]) replaced:
-    due process adds those whose erroneous records it ends."""
-    return regrown(
-        g,
-        g.score,
-        g.listed,
-        error_ids,
-        n_error_ids,
-        g.changes,
-        g.n_changes,
-        g.queue,
-        g.queued,
-        g.queue_head,
-        g.queue_in_order,
+    firm_grown = Grown(
+        firm_score,
+        firm_spare,
+        firm_listed,
+        firm_errors.ids,
+        firm_errors.n,
+        firm.records,
+        firm.n_records,
+        firm.first_pending,
+        firm_changed.columns,
+        firm_changed.n,
+        firm_expiry.queue,
+        firm_expiry.queued,
+        firm_expiry.head,
+        firm_expiry.in_order,
+        firm.high,
+        firm.rep_ids,
     )
+    return res_grown, firm_grown, Carried(flagged, due_state)
 
 
 @nb.njit(cache=True)

@@ -3,16 +3,22 @@ the residents' side and the enterprises' (containers.SideDays) go through the sa
 functions, as the general loop's steps (engine/steps.py) take st.res and st.ent through
 the same code:
 
-    scoring       score_side: drift, the day's effective records of the side, expiry
-    lists         list_side: entries by records, score rules and exits, the changes;
+    scoring       score_side: drift, the day's effective records of the side;
+                  expire_side: its expiries (then scoring.hold_at_base)
+    lists         list_side: entries by records, score rules and exits;
+                  list_changes: the changes kept and counted;
                   entered_since: the day of listing, for responses that learn
-    collectors    collect_side: the list columns, the score tally of the day
+    collectors    collect_side: the list columns; tally_side: the score tally of the day
 
-Each takes the parts of the side's containers.SideDays that it reads (the residents'
-are run_days' own parameters, the enterprises' Firms.side: the same containers) and
-the side's Grown, which it returns with what it grew or swapped. The parts, not the
-whole SideDays, and inlined: a tuple of arrays passed whole costs a reference count per
-array and call, which for a small city is most of a day."""
+A phase takes the parts of the side that it reads, taken once before the days
+(side_views: a ScoreView, ListView, ChangeView and CollectView per side), and what of
+the side's state it changes (the scores, the subjects with erroneous points, the
+listed, the changes), and returns only what it changed. Not the whole SideDays nor a
+tuple of all that grows: a tuple of arrays bound or built costs a reference count per
+array, and once a day for a small city that was most of a day. The phases are calls,
+not inlined into run_days: a call binds its arguments as inlined code does, and
+run_days' first compilation (one function, optimised whole) grows faster than the code
+in it."""
 
 from __future__ import annotations
 
@@ -21,14 +27,18 @@ import numpy as np
 
 from scslab.engine.collectors import _collect_lists, recount_lists
 from scslab.engine.containers import (
+    Changed,
+    ChangeView,
     Collecting,
+    CollectView,
     Columns6,
-    Grown,
+    Expiry,
+    Ids,
     KindTable,
-    ListArrays,
-    ListTable,
-    ScoreArrays,
-    ScoreTable,
+    ListView,
+    ScoreView,
+    SideDays,
+    Today,
 )
 from scslab.engine.growth import grow as _grow
 from scslab.engine.growth import grow_changes, grow_queue
@@ -45,14 +55,13 @@ from scslab.model.lists import (
 )
 from scslab.model.measures import mark_entered
 from scslab.model.points import (
-    ExpiryQueue,
     add_points,
     expire_due,
     risen_by_expiry,
     schedule_expiry,
 )
 from scslab.model.records import ACTIVE, LogColumns
-from scslab.model.scoring import decay_error_points, drift, hold_at_base
+from scslab.model.scoring import decay_error_points, drift
 
 
 @nb.njit(cache=True, inline="always")
@@ -64,78 +73,112 @@ def _count_in_groups(
         row[groups_of_cell[q], col] += 1.0
 
 
-@nb.njit(cache=True, inline="always")
-def regrown(
-    g: Grown,
-    score: np.ndarray,
-    listed: np.ndarray,
-    error_ids: np.ndarray,
-    n_error_ids: int,
-    changes: tuple,
-    n_changes: int,
-    queue: ExpiryQueue,
-    queued: int,
-    queue_head: int,
-    queue_in_order: bool,
-) -> Grown:
-    """g with the side's own parts replaced (the run's parts as they were)."""
-    return Grown(
-        score,
-        g.spare,
-        listed,
-        error_ids,
-        n_error_ids,
-        g.records,
-        g.n_records,
-        g.first_pending,
-        changes,
-        n_changes,
-        queue,
-        queued,
-        queue_head,
-        queue_in_order,
-        g.high,
-        g.rep_ids,
+@nb.njit(cache=True)
+def side_views(
+    side: SideDays, kinds: KindTable, enlisting: bool
+) -> tuple[ScoreView, ListView, ChangeView, CollectView]:
+    """The parts of one side that its scoring, lists and collectors phases read, taken
+    once before the days (enlisting: a kind of the side's records triggers one of its
+    lists)."""
+    lists, rules, c = side.lists, side.list_rules, side.collecting
+    score_view = ScoreView(
+        side.scored,
+        side.cell,
+        side.score_rules,
+        side.scoring,
+        lists.mask,
+        lists.listed_contacts,
+        rules.stay,
+        c.groups_indptr,
+        c.groups_of_cell,
+        c.values,
+        c.snapshots,
+        kinds.points,
+        kinds.col_true,
+        kinds.col_erroneous,
+        kinds.expiry,
     )
+    mask, wrongful, extended, released, repaired, ever, until, true_until, _ = lists
+    list_view = ListView(
+        side.every_listed,
+        enlisting,
+        Listings(mask, wrongful, extended, released, repaired, until, true_until),
+        DailyRules(
+            rules.rule,
+            rules.threshold,
+            rules.extension,
+            rules.extension_probability,
+            rules.daily_compliance,
+            rules.key,
+        ),
+        rules.stay,
+        rules.duration,
+        side.scoring.error_points,
+        side.scoring.outside,
+        kinds.list_bits,
+    )
+    change_view = ChangeView(
+        side.cell,
+        mask,
+        ever,
+        rules.black_bits,
+        rules.change_columns,
+        c.groups_indptr,
+        c.groups_of_cell,
+        c.values,
+        c.ever_counts,
+    )
+    n = len(mask)
+    counted = c.counted
+    incremental = len(counted[0]) == n and len(c.days_blacklisted) != n and not side.every_listed
+    collect_view = CollectView(
+        side.every_listed,
+        incremental,
+        side.cell,
+        mask,
+        wrongful,
+        rules.black_bits,
+        len(rules.rule),
+        rules.col_ever,
+        c.groups_indptr,
+        c.groups_of_cell,
+        c.group_count,
+        c.values,
+        c.days_blacklisted,
+        counted,
+        c.list_counts,
+        c.ever_counts,
+        c.enrolled_col,
+        c.enrolled,
+    )
+    return score_view, list_view, change_view, collect_view
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def score_side(
     day: int,
     first_day: int,
-    scored: bool,
-    cell: np.ndarray,
-    score_rules: ScoreTable,
-    scoring: ScoreArrays,
-    lists: ListArrays,
-    stay: np.ndarray,
-    c: Collecting,
-    g: Grown,
+    v: ScoreView,
+    score: np.ndarray,
+    errors: Ids,
     records: LogColumns,
     ids: np.ndarray,
-    kinds: KindTable,
-    expiring: bool,
     keep_high: bool,
-    risen: np.ndarray,
-    n_risen: int,
-    expired: np.ndarray,
-) -> tuple:
-    """The scoring phase of one side (SideDays' scored, cell, score_rules, scoring,
-    lists, list_rules.stay and collecting) on `day`: drift and association
-    penalties (into the side's snapshot row of the day), then the points of its records
-    effective today (`ids`, increasing: ids into `records`, made ACTIVE) in order,
-    counted into the day's row, then the day's expiries, and the unenrolled held at
-    the base. Returns (g, subjects, kinds, erroneous of the records, risen, n_risen, expired): with
-    keep_high, risen[:n_risen] gains the subjects whose score went up; expired:
-    scratch."""
-    base, decay, association, lo, hi, min_score, max_score, left = score_rules
-    error_points, with_errors, outside, unenrolled = scoring
-    mask = lists.mask
-    groups_indptr, groups_of_cell = c.groups_indptr, c.groups_of_cell
-    score, error_ids, n_error_ids = g.score, g.error_ids, g.n_error_ids
-    queue, queued, queue_head, queue_in_order = g.queue, g.queued, g.queue_head, g.queue_in_order
+    risen: Ids,
+) -> tuple[np.ndarray, Ids, Today, Ids]:
+    """The scoring phase of one side (v: its ScoreView) on `day` but the expiries
+    (expire_side) and the hold at the base (hold_at_base): drift and association penalties
+    from `score` (into the side's snapshot row of the day), then the points of its
+    records effective today (`ids`, increasing: ids into `records`, made ACTIVE) in
+    order, counted into the day's row. Returns (the day's scores, the subjects with
+    erroneous points, the day's records, risen): with keep_high, risen gains the subjects
+    whose score went up."""
+    base, decay, association, lo, hi, min_score, max_score, _ = v.rules
+    error_points, with_errors, outside, _ = v.scoring
+    error_ids, n_error_ids = errors
+    scored = v.scored
     if scored:
-        snapshots = c.snapshots
+        snapshots, stay = v.snapshots, v.stay
         today = snapshots[(day - first_day) % len(snapshots)]
         drift(
             score,
@@ -143,13 +186,13 @@ def score_side(
             base,
             decay,
             association,
-            lists.listed_contacts,
+            v.listed_contacts,
             lo,
             hi,
             stay[0, 0],
             stay[0, 1],
             outside,
-            mask,
+            v.mask,
         )
         score = today
         decay_error_points(error_points, decay, error_ids[:n_error_ids])
@@ -165,20 +208,18 @@ def score_side(
         subjects = records.subject[ids]
         day_kinds = records.kind[ids]
         errs = records.erroneous[ids]
-    day_points = kinds.points[day_kinds.astype(np.int64)]
-    row = c.values[day]
+    day_points = v.points[day_kinds.astype(np.int64)]
+    row = v.values[day]
     if scored:
         add_points(score, error_points, subjects, day_points, errs, min_score, max_score)
         if keep_high:
-            risen = _grow(risen, n_risen, n_risen + len(subjects))
-            for r in range(len(subjects)):
-                if day_points[r] > 0:
-                    risen[n_risen] = subjects[r]
-                    n_risen += 1
+            risen = _risen(risen, subjects, day_points)
+    groups_indptr, groups_of_cell, cell = v.groups_indptr, v.groups_of_cell, v.cell
+    col_true, col_erroneous = v.col_true, v.col_erroneous
     for r in range(len(subjects)):
         i = subjects[r]
         k = day_kinds[r]
-        col = kinds.col_erroneous[k] if errs[r] else kinds.col_true[k]
+        col = col_erroneous[k] if errs[r] else col_true[k]
         _count_in_groups(row, groups_indptr, groups_of_cell, cell[i], col)
         if not scored:
             continue
@@ -188,57 +229,75 @@ def score_side(
             error_ids = _grow(error_ids, n_error_ids, n_error_ids + 1)
             error_ids[n_error_ids] = i
             n_error_ids += 1
-    if expiring and scored:
-        queue = grow_queue(queue, queued, queued + m)
-        queued, queue_in_order = schedule_expiry(
-            queue,
-            queued,
-            day,
-            ids,
-            subjects,
-            day_points,
-            errs,
-            kinds.expiry[day_kinds.astype(np.int64)],
-            queue_in_order,
-        )
-        expired = _grow(expired, 0, queued - queue_head)
-        n_expired, queue_head = expire_due(
-            queue,
-            queue_head,
-            queued,
-            day,
-            left,
-            records.status,
-            records.end_day,
-            score,
-            error_points,
-            outside,
-            min_score,
-            max_score,
-            expired,
-            queue_in_order,
-        )
-        if keep_high and n_expired:
-            given = risen_by_expiry(queue, expired[:n_expired], left)
-            risen = _grow(risen, n_risen, n_risen + len(given))
-            risen[n_risen : n_risen + len(given)] = given
-            n_risen += len(given)
-    if scored:
-        hold_at_base(score, error_points, unenrolled, base)
-    g = regrown(
-        g,
-        score,
-        g.listed,
-        error_ids,
-        n_error_ids,
-        g.changes,
-        g.n_changes,
+    today_records = Today(ids, subjects, day_kinds, day_points, errs)
+    return score, Ids(error_ids, n_error_ids), today_records, risen
+
+
+@nb.njit(cache=True, inline="always")
+def _risen(risen: Ids, subjects: np.ndarray, points: np.ndarray) -> Ids:
+    """risen with the subjects whose points are positive added."""
+    ids, n = risen
+    ids = _grow(ids, n, n + len(subjects))
+    for r in range(len(subjects)):
+        if points[r] > 0:
+            ids[n] = subjects[r]
+            n += 1
+    return Ids(ids, n)
+
+
+@nb.njit(cache=True)
+def expire_side(
+    day: int,
+    v: ScoreView,
+    expiry: Expiry,
+    records: LogColumns,
+    today: Today,
+    score: np.ndarray,
+    keep_high: bool,
+    risen: Ids,
+) -> tuple[Expiry, Ids]:
+    """The expiries of one side on `day` (after score_side; a side with a score): the
+    day's records scheduled, the points of those due taken off `score`. Returns the
+    queue and risen (with keep_high, the subjects whose score rose by an expiry added)."""
+    _, _, _, _, _, min_score, max_score, left = v.rules
+    error_points, _, outside, _ = v.scoring
+    queue, queued, head, in_order = expiry
+    queue = grow_queue(queue, queued, queued + len(today.ids))
+    queued, in_order = schedule_expiry(
         queue,
         queued,
-        queue_head,
-        queue_in_order,
+        day,
+        today.ids,
+        today.subjects,
+        today.points,
+        today.erroneous,
+        v.expiry[today.kinds.astype(np.int64)],
+        in_order,
     )
-    return g, subjects, day_kinds, errs, risen, n_risen, expired
+    expired = np.empty(queued - head, np.int64)
+    n_expired, head = expire_due(
+        queue,
+        head,
+        queued,
+        day,
+        left,
+        records.status,
+        records.end_day,
+        score,
+        error_points,
+        outside,
+        min_score,
+        max_score,
+        expired,
+        in_order,
+    )
+    if keep_high and n_expired:
+        given = risen_by_expiry(queue, expired[:n_expired], left)
+        ids, n = risen
+        ids = _grow(ids, n, n + len(given))
+        ids[n : n + len(given)] = given
+        risen = Ids(ids, n + len(given))
+    return Expiry(queue, queued, head, in_order), risen
 
 
 @nb.njit(cache=True)
@@ -253,58 +312,40 @@ def _grow_out(out: ChangeColumns, used: int, need: int) -> ChangeColumns:
     )
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def list_side(
     day: int,
-    every_listed: bool,
-    cell: np.ndarray,
-    lists: ListArrays,
-    rules: ListTable,
-    scoring: ScoreArrays,
-    collecting: Collecting,
-    g: Grown,
+    v: ListView,
+    score: np.ndarray,
+    errors: Ids,
+    listed: np.ndarray,
     out: ChangeColumns,
-    subjects: np.ndarray,
-    day_kinds: np.ndarray,
-    errs: np.ndarray,
-    list_bits: np.ndarray,
-    enlisting: bool,
-) -> tuple:
-    """The lists of one side (SideDays' every_listed, cell, lists, list_rules, scoring
-    and collecting) on `day`: entries by the day's records (subjects, kinds,
-    erroneous, in order; list_bits: the lists each kind triggers), then score rules and
-    exits of the subjects that may change (see run_days), the changes counted into the
-    day's row and kept in g.changes. Returns (g, out: the scratch, touched: the subjects
-    whose lists changed, increasing, was_black and is_black: whether each was and is on
-    a blacklist)."""
-    mask, wrongful, extended, released, repaired, ever, until, true_until, _ = lists
-    score, error_points, outside = g.score, scoring.error_points, scoring.outside
-    listings = Listings(mask, wrongful, extended, released, repaired, until, true_until)
-    daily_rules = DailyRules(
-        rules.rule,
-        rules.threshold,
-        rules.extension,
-        rules.extension_probability,
-        rules.daily_compliance,
-        rules.key,
-    )
-    stay = rules.stay
+    today: Today,
+) -> tuple[ChangeColumns, int, int]:
+    """The lists of one side (v: its ListView; `score`, the day's scores; `listed`, the
+    subjects on some list, increasing) on `day`: entries by the day's records (`today`),
+    then score rules and exits of the subjects that may change (see run_days), written
+    into the scratch `out`. Returns (out, grown if need be; how many changes; how many
+    of them, first, are entries by records): list_changes keeps and counts them."""
+    listings, outside = v.listings, v.outside
+    mask = listings.mask
+    stay = v.stay
     band_lo, band_hi = stay[0, 0], stay[0, 1]
-    all_listed = every_listed
-    listed = g.listed
+    all_listed = v.every_listed
+    subjects = today.subjects
     n_out = 0
     visit = listed
-    if enlisting and len(subjects):
+    if v.enlisting and len(subjects):
         need = 8 * len(subjects)
         if need > len(out.subject):
             out = _grow_out(out, 0, need)
         n_out = enlist_into(
             listings,
-            list_bits,
-            day_kinds,
+            v.list_bits,
+            today.kinds,
             subjects,
-            errs,
-            rules.duration,
+            today.erroneous,
+            v.duration,
             day,
             (out.subject, out.bit, out.wrongful),
         )
@@ -316,12 +357,14 @@ def list_side(
     if not all_listed:
         mark_leaving(listed, score, mask, stay, outside)
         # a listing may turn wrongful or rightful as erroneous points drift
-        for e in range(g.n_error_ids):
-            i = g.error_ids[e]
+        error_ids = errors.ids
+        for e in range(errors.n):
+            i = error_ids[e]
             if mask[i]:
                 outside[i >> 3] = True
     ids = _agents_to_visit(visit, outside, score, band_lo, band_hi, all_listed)
     start = 0
+    points = Points(score, v.error_points)
     while True:
         rest = ChangeColumns(
             out.subject[n_out:],
@@ -330,32 +373,46 @@ def list_side(
             out.wrongful[n_out:],
             out.reason[n_out:],
         )
-        got, start = _daily(
-            listings, daily_rules, Points(score, error_points), day, ids, start, rest
-        )
+        got, start = _daily(listings, v.daily, points, day, ids, start, rest)
         n_out += got
         if start >= len(ids):
             break
         out = _grow_out(out, n_out, 2 * len(out.subject))
-    if n_out == 0:  # (views: nothing allocated)
-        return g, out, g.error_ids[:0], out.entered[:0], out.wrongful[:0]
-    n_changes = g.n_changes
+    return out, n_out, n_entries
+
+
+@nb.njit(cache=True)
+def list_changes(
+    day: int,
+    v: ChangeView,
+    listed: np.ndarray,
+    changes: Changed,
+    out: ChangeColumns,
+    n_out: int,
+    n_entries: int,
+) -> tuple[np.ndarray, Changed, np.ndarray, np.ndarray, np.ndarray]:
+    """The day's listing changes of one side (out[:n_out], from list_side; n_out > 0)
+    counted into the day's row and kept in `changes`. Returns (listed, changes,
+    touched: the subjects whose lists changed, increasing, was_black and is_black:
+    whether each was and is on a blacklist)."""
+    mask = v.mask
+    n_changes = changes.n
     need = n_changes + n_out
-    changes = grow_changes(g.changes, n_changes, need)
-    ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful, ch_reason = changes
+    columns = grow_changes(changes.columns, n_changes, need)
+    ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful, ch_reason = columns
     count_changes(
         out.subject[:n_out],
         out.bit[:n_out],
         out.entered[:n_out],
         out.wrongful[:n_out],
         out.reason[:n_out],
-        cell,
-        collecting.groups_indptr,
-        collecting.groups_of_cell,
-        rules.change_columns,
-        ever,
-        collecting.values[day],
-        collecting.ever_counts,
+        v.cell,
+        v.groups_indptr,
+        v.groups_of_cell,
+        v.change_columns,
+        v.ever,
+        v.values[day],
+        v.ever_counts,
     )
     for c in range(n_out):
         ch_day[n_changes + c] = day
@@ -366,7 +423,8 @@ def list_side(
         ch_reason[n_changes + c] = out.reason[c]
     # the update's changes come in increasing subject order, the entries by records
     # before them in the records' order
-    order = np.argsort(out.subject[:n_out], kind="mergesort") if n_entries else g.error_ids[:0]
+    no_order = np.zeros(0, np.int64)
+    order = np.argsort(out.subject[:n_out], kind="mergesort") if n_entries else no_order
     touched = np.empty(n_out, np.int64)
     toggles = np.zeros(n_out, np.uint8)
     n_touched = 0
@@ -381,56 +439,31 @@ def list_side(
     now_member = np.empty(n_touched, np.bool_)
     was_black = np.empty(n_touched, np.bool_)
     is_black = np.empty(n_touched, np.bool_)
-    black_bits = rules.black_bits
+    black_bits = v.black_bits
     for t in range(n_touched):
         now = mask[touched[t]]
         now_member[t] = now != 0
         is_black[t] = (now & black_bits) != 0
         was_black[t] = ((now ^ toggles[t]) & black_bits) != 0
     listed = update_members(listed, touched, now_member)
-    g = regrown(
-        g,
-        score,
-        listed,
-        g.error_ids,
-        g.n_error_ids,
-        changes,
-        need,
-        g.queue,
-        g.queued,
-        g.queue_head,
-        g.queue_in_order,
-    )
-    return g, out, touched, was_black, is_black
+    return listed, Changed(columns, need), touched, was_black, is_black
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def collect_side(
-    day: int,
-    first_day: int,
-    c: Collecting,
-    lists: ListArrays,
-    list_rules: ListTable,
-    cell: np.ndarray,
-    every_listed: bool,
-    scored: bool,
-    listed: np.ndarray,
-    error_ids: np.ndarray,
-    touched: np.ndarray,
+    day: int, v: CollectView, listed: np.ndarray, error_ids: np.ndarray, touched: np.ndarray
 ) -> None:
-    """The collectors of one side on `day`: the list columns into the day's row (kept
-    up to date from the subjects that may have changed, `touched` and those with
-    erroneous points, or counted over every listed subject: see run_days), the count
-    of subjects, those ever on each list, the enrolled, and with tally_each_day the
-    day's score tally."""
-    mask, wrongful = lists.mask, lists.wrongful
-    black_bits = list_rules.black_bits
-    n_lists = len(list_rules.rule)
-    counted_mask, counted_wrongful = c.counted
-    n = len(mask)
-    row_today = c.values[day]
-    incremental = len(counted_mask) == n and len(c.days_blacklisted) != n and not every_listed
-    if incremental:
+    """The collectors of one side (v: its CollectView) on `day`: the list columns into
+    the day's row (kept up to date from the subjects that may have changed, `touched`
+    and those with erroneous points, or counted over every listed subject: see
+    run_days), the count of subjects, those ever on each list and the enrolled."""
+    mask, wrongful = v.mask, v.wrongful
+    black_bits, n_lists = v.black_bits, v.n_lists
+    cell, groups_indptr, groups_of_cell = v.cell, v.groups_indptr, v.groups_of_cell
+    row_today = v.values[day]
+    if v.incremental:
+        counted_mask, counted_wrongful = v.counted
+        list_counts = v.list_counts
         for ids in (touched, error_ids):
             recount_lists(
                 ids,
@@ -439,72 +472,62 @@ def collect_side(
                 counted_mask,
                 counted_wrongful,
                 cell,
-                c.groups_indptr,
-                c.groups_of_cell,
+                groups_indptr,
+                groups_of_cell,
                 black_bits,
                 n_lists,
-                c.list_counts,
+                list_counts,
             )
-        # (a loop: `values[day] += list_counts` would allocate a temporary each day)
-        for gr in range(c.list_counts.shape[0]):
-            for col in range(c.list_counts.shape[1]):
-                row_today[gr, col] += c.list_counts[gr, col]
+        # (a loop: `values[day] += list_counts` would allocate a temporary each day;
+        # over the list columns only, the ones recount_lists counts into: 1, 2 and
+        # 4 .. 4 + 2 n_lists)
+        for gr in range(list_counts.shape[0]):
+            for col in range(1, 3):
+                row_today[gr, col] += list_counts[gr, col]
+            for col in range(4, 4 + 2 * n_lists):
+                row_today[gr, col] += list_counts[gr, col]
     else:
         _collect_lists(
             cell,
-            c.groups_indptr,
-            c.groups_of_cell,
+            groups_indptr,
+            groups_of_cell,
             mask,
             wrongful,
             listed,
             black_bits,
             n_lists,
-            c.days_blacklisted,
+            v.days_blacklisted,
             row_today,
         )
-    row_today[:, 0] = c.group_count
-    col_ever = list_rules.col_ever
-    for gr in range(c.ever_counts.shape[0]):
+    row_today[:, 0] = v.group_count
+    col_ever, ever_counts = v.col_ever, v.ever_counts
+    for gr in range(ever_counts.shape[0]):
         for b in range(n_lists):
-            row_today[gr, col_ever[b]] += c.ever_counts[gr, b]
-    if c.enrolled_col >= 0:
-        row_today[:, c.enrolled_col] = c.enrolled
-    if c.tally_each_day and scored:
-        row = (day - first_day) % len(c.snapshots)
-        tally_days(day, c.snapshots[row : row + 1], c.tally)
+            row_today[gr, col_ever[b]] += ever_counts[gr, b]
+    if v.enrolled_col >= 0:
+        row_today[:, v.enrolled_col] = v.enrolled
+
+
+@nb.njit(cache=True)
+def tally_side(day: int, first_day: int, c: Collecting) -> None:
+    """With tally_each_day, the day's score tally of one side (tally_days of its
+    snapshot row of the day)."""
+    row = (day - first_day) % len(c.snapshots)
+    tally_days(day, c.snapshots[row : row + 1], c.tally)
 
 
 @nb.njit(cache=True, inline="always")
-def keep_side(g: Grown, given_score: np.ndarray, given_spare: np.ndarray, keep: bool) -> Grown:
-    """After the last day: with `keep`, the last day's scores copied to the spare
-    array given, and the two swapped (g's score the spare given, its spare the score
-    given); without, g as it is (its score the last day's snapshot row)."""
+def keep_side(
+    score: np.ndarray, given_score: np.ndarray, given_spare: np.ndarray, keep: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """After the last day, (score, spare) of one side: with `keep`, the last day's
+    scores (`score`) copied to the spare array given, and the two swapped (the score the
+    spare given, the spare the score given); without, `score` (the last day's snapshot
+    row) and the spare given."""
     if not keep:
-        return g
-    given_spare[:] = g.score
-    return Grown(
-        given_spare,
-        given_score,
-        g.listed,
-        g.error_ids,
-        g.n_error_ids,
-        g.records,
-        g.n_records,
-        g.first_pending,
-        g.changes,
-        g.n_changes,
-        g.queue,
-        g.queued,
-        g.queue_head,
-        g.queue_in_order,
-        g.high,
-        g.rep_ids,
-    )
-
-
-# The enterprises' phases, as calls: run_days inlines only the residents' (a second
-# inlined copy of each would add some 40 s to its first compilation)
-score_firms = nb.njit(cache=True)(score_side.py_func)
+        return score, given_spare
+    given_spare[:] = score
+    return given_spare, given_score
 
 
 @nb.njit(cache=True)
@@ -515,7 +538,3 @@ def entered_since(since: np.ndarray, changes: Columns6, start: int, stop: int, d
     mark_entered(
         since, subject[start:stop], bit[start:stop], entered[start:stop], stop - start, day
     )
-
-
-list_firms = nb.njit(cache=True)(list_side.py_func)
-collect_firms = nb.njit(cache=True)(collect_side.py_func)

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scslab.model.containers import ReachRules, Recovery
+from scslab.model.containers import DailyRules, Listings, ReachRules, Recovery
 from scslab.model.dueprocess_days import DueRules, DueSide, DueState
 from scslab.model.lists import ListState
 from scslab.model.points import ExpiryQueue
@@ -238,10 +238,117 @@ class Grown(NamedTuple):
     rep_ids: np.ndarray  # residents representing a listed enterprise (RunState.rep_ids)
 
 
+class ScoreView(NamedTuple):
+    """What a side's scoring phase reads (compiled_sides.score_side, expire_side), taken
+    once from its SideDays and the KindTable before the days: a phase binds only this."""
+
+    scored: bool
+    cell: np.ndarray
+    rules: ScoreTable
+    scoring: ScoreArrays
+    mask: np.ndarray  # ListArrays.mask
+    listed_contacts: np.ndarray
+    stay: np.ndarray  # ListTable.stay
+    groups_indptr: np.ndarray  # Collecting's
+    groups_of_cell: np.ndarray
+    values: np.ndarray  # [days, groups, metrics]
+    snapshots: np.ndarray
+    points: np.ndarray  # KindTable's, by kind
+    col_true: np.ndarray
+    col_erroneous: np.ndarray
+    expiry: np.ndarray  # KindTable.expiry
+
+
+class ListView(NamedTuple):
+    """What a side's lists update reads (compiled_sides.list_side), taken once from its
+    SideDays before the days."""
+
+    every_listed: bool
+    enlisting: bool  # a kind of the side's records triggers a list
+    listings: Listings  # the side's ListArrays as the lists' kernels take them
+    daily: DailyRules  # the ListTable's rules, as the daily update takes them
+    stay: np.ndarray  # ListTable's
+    duration: np.ndarray
+    error_points: np.ndarray  # ScoreArrays'
+    outside: np.ndarray
+    list_bits: np.ndarray  # KindTable.list_bits
+
+
+class ChangeView(NamedTuple):
+    """What the keeping and counting of a side's listing changes reads
+    (compiled_sides.list_changes), taken once from its SideDays before the days."""
+
+    cell: np.ndarray
+    mask: np.ndarray  # ListArrays'
+    ever: np.ndarray
+    black_bits: int  # ListTable's
+    change_columns: np.ndarray
+    groups_indptr: np.ndarray  # Collecting's
+    groups_of_cell: np.ndarray
+    values: np.ndarray
+    ever_counts: np.ndarray
+
+
+class CollectView(NamedTuple):
+    """What a side's collectors read (compiled_sides.collect_side), taken once from its
+    SideDays before the days; the score tally (Collecting.tally) is called apart."""
+
+    every_listed: bool
+    incremental: bool  # the list columns are kept from the subjects that may change
+    cell: np.ndarray
+    mask: np.ndarray  # ListArrays'
+    wrongful: np.ndarray
+    black_bits: int  # ListTable's
+    n_lists: int
+    col_ever: np.ndarray
+    groups_indptr: np.ndarray  # Collecting's
+    groups_of_cell: np.ndarray
+    group_count: np.ndarray
+    values: np.ndarray
+    days_blacklisted: np.ndarray
+    counted: tuple[np.ndarray, np.ndarray]
+    list_counts: np.ndarray
+    ever_counts: np.ndarray
+    enrolled_col: int
+    enrolled: np.ndarray
+
+
+class Today(NamedTuple):
+    """The records of one side that take effect on a day (score_side), in order."""
+
+    ids: np.ndarray  # int64, ids in the record log
+    subjects: np.ndarray
+    kinds: np.ndarray  # uint8
+    points: np.ndarray  # float64
+    erroneous: np.ndarray
+
+
+class Ids(NamedTuple):
+    """Subjects kept in a growing array: ids[:n] (the rest is capacity)."""
+
+    ids: np.ndarray  # int64
+    n: int
+
+
+class Changed(NamedTuple):
+    """A side's listing changes kept in growing columns: columns[c][:n]."""
+
+    columns: Columns6
+    n: int
+
+
+class Expiry(NamedTuple):
+    """A side's expiry queue and how much of it is used (Grown's queue parts)."""
+
+    queue: ExpiryQueue
+    queued: int
+    head: int
+    in_order: bool
+
+
 class Carried(NamedTuple):
     """The run's state that compiled days carry from day to day apart from the sides'
-    Grown (which each phase makes anew: what is here would be copied with it), given to
-    run_days and returned by it."""
+    Grown, given to run_days and returned by it."""
 
     flagged: Flagged  # residents whose attempts were flagged yesterday (by flag kind)
     due: DueState  # due process's (DueProcessState.state())

@@ -229,23 +229,23 @@ subject after the last draw is taken (with 3 in 4 eligible, 64 draws all miss wi
 probability 10^-39)."""
 
 
-@nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
+@nb.njit(cache=True, inline="always")  # per event: no call, no copies
 def _observation(
-    kind: KindRule, day: int, p: int, a: int, n_subjects: int, subject_class: np.ndarray
+    key: np.uint64, coverage: float, error_rate: float, day: int, p: int, a: int, n: int
 ) -> tuple[bool, int, bool]:
-    """(seen, subject, erroneous) of the record of event p of the day (by actor a): see
-    observed."""
-    key = kind.key
+    """(seen, subject, erroneous) of the record of event p of the day (by actor a) with
+    the kind's stream, coverage and error rate, among n subjects: see observed. A wrong
+    subject is drawn among all others; the caller then draws it among those the kind
+    can name (_eligible_other). (Numbers, not the KindRule: a tuple of arrays bound
+    once per event costs a reference count per array.)"""
     c = OBSERVATIONS + 3 * p
-    if kind.coverage < 1.0 and hash_uniform(key, day, c) >= kind.coverage:
+    if coverage < 1.0 and hash_uniform(key, day, c) >= coverage:
         return False, a, False
-    err = kind.error_rate > 0.0 and hash_uniform(key, day, c + 1) < kind.error_rate
+    err = error_rate > 0.0 and hash_uniform(key, day, c + 1) < error_rate
     subject = a
-    if err and n_subjects > 1:
-        shift = 1 + min(int(hash_uniform(key, day, c + 2) * (n_subjects - 1)), n_subjects - 2)
-        subject = (a + shift) % n_subjects
-        if len(kind.eligible) > 0:
-            subject = _eligible_other(kind, day, p, a, subject, n_subjects, subject_class)
+    if err and n > 1:
+        shift = 1 + min(int(hash_uniform(key, day, c + 2) * (n - 1)), n - 2)
+        subject = (a + shift) % n
     return True, subject, err
 
 
@@ -300,9 +300,14 @@ def observed_into(
     kind.eligible by subject_class) with probability kind.error_rate. Draws: counters
     OBSERVATIONS + 3p.. of (kind.key, day) for actors[p]."""
     subject, actor, erroneous = out
+    key, coverage, error_rate = kind.key, kind.coverage, kind.error_rate
+    restricted = len(kind.eligible) > 0
     r = 0
     for p in range(len(actors)):
-        seen, named, err = _observation(kind, day, p, actors[p], n_subjects, subject_class)
+        a = actors[p]
+        seen, named, err = _observation(key, coverage, error_rate, day, p, a, n_subjects)
+        if err and restricted and n_subjects > 1:  # (the wrong person: one it can name)
+            named = _eligible_other(kind, day, p, a, named, n_subjects, subject_class)
         if seen:
             actor[r], subject[r], erroneous[r] = actors[p], named, err
             r += 1
@@ -432,14 +437,25 @@ def draw_behaviour(
 
 
 @nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
-def _multiplier(i: int, subjects: Subjects, kind: KindRule) -> float:
+def _multiplier(
+    i: int,
+    list_mask: np.ndarray,
+    black_bits: int,
+    income_decile: np.ndarray,
+    migrant: np.ndarray,
+    listed_multiplier: float,
+    decile_multiplier: np.ndarray,
+    migrant_multiplier: float,
+) -> float:
     """Subject i's rate multiplier (no unit): blacklisted, income decile, migrant (each
-    left out when its array is empty)."""
-    mult = kind.listed_multiplier if subjects.list_mask[i] & subjects.black_bits else 1.0
-    if len(subjects.income_decile):
-        mult *= kind.decile_multiplier[subjects.income_decile[i]]
-    if len(subjects.migrant):
-        mult *= kind.migrant_multiplier if subjects.migrant[i] else 1.0
+    left out when its array is empty): the Subjects' arrays and the KindRule's
+    multipliers, taken out of them once per day (a tuple of arrays bound once per
+    candidate costs a reference count per array)."""
+    mult = listed_multiplier if list_mask[i] & black_bits else 1.0
+    if len(income_decile):
+        mult *= decile_multiplier[income_decile[i]]
+    if len(migrant):
+        mult *= migrant_multiplier if migrant[i] else 1.0
     return mult
 
 
@@ -468,14 +484,22 @@ def _accepted(
     kind's multipliers and eligibility."""
     out = np.empty(len(cand), np.int64)
     m = 0
-    eligible, subject_class = kind.eligible, subjects.subject_class
+    list_mask, black_bits, income_decile, migrant, subject_class = subjects
+    listed_mult, decile_mult, migrant_mult = (
+        kind.listed_multiplier,
+        kind.decile_multiplier,
+        kind.migrant_multiplier,
+    )
+    eligible = kind.eligible
     restricted = len(eligible) > 0
     feedback = kind.income_elasticity > 0.0
     for j in range(len(cand)):
         i = cand[j]
         if restricted and not eligible[subject_class[i]]:
             continue  # (its rate multiplier is 0: never accepted)
-        mult = _multiplier(i, subjects, kind)
+        mult = _multiplier(
+            i, list_mask, black_bits, income_decile, migrant, listed_mult, decile_mult, migrant_mult
+        )
         if feedback:
             mult *= _income_multiplier(i, income, kind, day)
         if u[j] < mult:
@@ -493,9 +517,15 @@ def records_into(
     at least n_candidates long, the day's candidate_count) with nothing allocated: the
     same draws, the same records. Returns how many records were written."""
     subject, actor, erroneous = out
-    key, max_mult = kind.key, kind.max_mult
-    eligible, subject_class = kind.eligible, subjects.subject_class
-    n = len(subjects.list_mask)
+    key, max_mult, coverage, error_rate = kind.key, kind.max_mult, kind.coverage, kind.error_rate
+    list_mask, black_bits, income_decile, migrant, subject_class = subjects
+    listed_mult, decile_mult, migrant_mult = (
+        kind.listed_multiplier,
+        kind.decile_multiplier,
+        kind.migrant_multiplier,
+    )
+    eligible = kind.eligible
+    n = len(list_mask)
     accepted = 0
     r = 0
     restricted = len(eligible) > 0
@@ -504,11 +534,15 @@ def records_into(
         i, u = _candidate(key, day, j, n, max_mult)
         if restricted and not eligible[subject_class[i]]:
             continue  # (its rate multiplier is 0: never accepted)
-        mult = _multiplier(i, subjects, kind)
+        mult = _multiplier(
+            i, list_mask, black_bits, income_decile, migrant, listed_mult, decile_mult, migrant_mult
+        )
         if feedback:
             mult *= _income_multiplier(i, income, kind, day)
         if u < mult:
-            seen, named, err = _observation(kind, day, accepted, i, n, subject_class)
+            seen, named, err = _observation(key, coverage, error_rate, day, accepted, i, n)
+            if err and restricted and n > 1:  # (the wrong person: one it can name)
+                named = _eligible_other(kind, day, accepted, i, named, n, subject_class)
             accepted += 1
             if seen:
                 actor[r], subject[r], erroneous[r] = i, named, err
