@@ -327,6 +327,9 @@ def plan_day(
     for r in range(n):
         k = np.int64(log.kind[ids[r]])
         kind[r] = k
+        education[r] = decile[r] = 0
+        if not rules.paths.adverse[k]:  # (no path: plan() reads neither)
+            continue
         s = log.subject[ids[r]]
         side = res if rules.subject[k] == 0 else ent
         education[r] = side.education[s]
