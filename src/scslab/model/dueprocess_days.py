@@ -37,9 +37,11 @@ from scslab.model.dueprocess_kernels import (
     PathRules,
     RecordColumns,
     Triggers,
+    among,
     count_unaware_days,
     decide,
     forget_unlisted,
+    grown_to,
     plan,
     plan_learned,
     release,
@@ -75,8 +77,8 @@ class DueState(NamedTuple):
     queue: DueQueue
     used: np.ndarray  # int64 [4]: aware_new, triggers, ent_triggers, queue entries used
     aware_from: np.ndarray  # int64 per resident: the day they know of a listing from
-    days_unaware: np.ndarray  # int32 per resident: days listed not knowing (both empty
-    # when no per-agent table is kept: nothing else reads them)
+    days_unaware: np.ndarray  # int32 per resident: days listed not knowing (both: empty
+    # without per-agent tables)
     aware_ids: np.ndarray  # int64, increasing: the residents whose aware_from is set
     aware_new: np.ndarray  # int64: residents whose aware_from was set since the last count
     learned: np.ndarray  # bool per record: its subject learned of it when blocked
@@ -146,17 +148,6 @@ def _count_by_side(
 
 
 @nb.njit(cache=True)
-def _grown(a: np.ndarray, used: int, need: int, fill: int) -> np.ndarray:
-    """a, or a copy twice as large (or more) when `need` entries do not fit, the new
-    entries `fill`."""
-    if need <= len(a):
-        return a
-    out = np.full(max(2 * len(a), need), fill, a.dtype)
-    out[:used] = a[:used]
-    return out
-
-
-@nb.njit(cache=True)
 def _with(
     state: DueState,
     queue: DueQueue,
@@ -187,11 +178,11 @@ def _room(state: DueState, entries: int, last_day: int) -> DueState:
     q = state.queue
     used = state.used[N_ENTRIES]
     queue = DueQueue(
-        _grown(q.head, len(q.head), last_day + 1, -1),
-        _grown(q.tail, len(q.tail), last_day + 1, -1),
-        _grown(q.next, used, used + entries, -1),
-        _grown(q.event, used, used + entries, 0),
-        _grown(q.record, used, used + entries, 0),
+        grown_to(q.head, len(q.head), last_day + 1, -1),
+        grown_to(q.tail, len(q.tail), last_day + 1, -1),
+        grown_to(q.next, used, used + entries, -1),
+        grown_to(q.event, used, used + entries, 0),
+        grown_to(q.record, used, used + entries, 0),
     )
     s = state
     return _with(s, queue, s.aware_ids, s.aware_new, s.learned, s.triggers, s.ent_triggers)
@@ -215,12 +206,11 @@ def _push(state: DueState, day: np.int64, event: int, record: np.int64) -> None:
 
 @nb.njit(cache=True)
 def _aware(state: DueState, residents: np.ndarray, day: np.ndarray) -> DueState:
-    """Residents who know of their listing from day[r] (the earliest day kept; none
-    kept without per-resident days listed unaware)."""
+    """Residents who know of their listing from day[r] (the earliest day kept)."""
     if len(state.aware_from) == 0:
         return state
     n_new = state.used[N_AWARE_NEW]
-    aware_new = _grown(state.aware_new, n_new, n_new + len(residents), 0)
+    aware_new = grown_to(state.aware_new, n_new, n_new + len(residents), 0)
     for r in range(len(residents)):
         i = residents[r]
         state.aware_from[i] = min(state.aware_from[i], day[r])
@@ -264,16 +254,15 @@ def keep_triggers(
     ent: DueSide,
 ) -> DueState:
     """Keep the records `ids` (taking effect today, of kinds `kind`, about `subject`)
-    that put their subject on a list, with their subjects beside them: end_side() looks
-    among them for those that keep a listing, blocked_day() for those a block tells
-    of (each by the subjects first, read in order rather than from the log)."""
+    that put their subject on a list, and their subjects: end_side() and blocked_day()
+    look among them by subject (read in order, not from the log)."""
     if len(res.kind_bits) == 0 and len(ent.kind_bits) == 0:
         return state
     n_res, n_ent = state.used[N_TRIGGERS], state.used[N_ENT_TRIGGERS]
-    triggers = _grown(state.triggers, n_res, n_res + len(ids), 0)
-    ent_triggers = _grown(state.ent_triggers, n_ent, n_ent + len(ids), 0)
-    trig_subj = _grown(state.trigger_subjects, n_res, n_res + len(ids), 0)
-    ent_trig_subj = _grown(state.ent_trigger_subjects, n_ent, n_ent + len(ids), 0)
+    triggers = grown_to(state.triggers, n_res, n_res + len(ids), 0)
+    ent_triggers = grown_to(state.ent_triggers, n_ent, n_ent + len(ids), 0)
+    trig_subj = grown_to(state.trigger_subjects, n_res, n_res + len(ids), 0)
+    ent_trig_subj = grown_to(state.ent_trigger_subjects, n_ent, n_ent + len(ids), 0)
     for r in range(len(ids)):
         t, k = ids[r], np.int64(kind[r])
         if rules.subject[k] == 0:
@@ -477,33 +466,6 @@ def step_day(
 
 
 @nb.njit(cache=True)
-def _among(subjects: np.ndarray, of: np.ndarray, n: int) -> np.ndarray:
-    """The places p < n (increasing) where of[p] is one of `subjects` (sorted, unique):
-    of[:n] read in order, each looked up in a table of 2^16 bits hashed from the
-    subjects (a few kilobytes, in cache), and only those it may hold searched for."""
-    table = np.zeros(1024, np.uint64)
-    mult = np.uint64(0x9E3779B97F4A7C15)
-    for i in subjects:
-        h = (np.uint64(i) * mult) >> np.uint64(48)
-        table[h >> np.uint64(6)] |= np.uint64(1) << (h & np.uint64(63))
-    out = np.empty(64, np.int64)
-    m = 0
-    for p in range(n):
-        h = (np.uint64(of[p]) * mult) >> np.uint64(48)
-        if (table[h >> np.uint64(6)] >> (h & np.uint64(63))) & np.uint64(1) == 0:
-            continue
-        q = np.searchsorted(subjects, of[p])
-        if q < len(subjects) and subjects[q] == of[p]:
-            if m == len(out):
-                more = np.empty(2 * m, np.int64)
-                more[:m] = out
-                out = more
-            out[m] = p
-            m += 1
-    return out[:m]
-
-
-@nb.njit(cache=True)
 def end_side(
     state: DueState,
     rules: DueRules,
@@ -559,7 +521,7 @@ def end_side(
     n_trig = state.used[N_TRIGGERS if s == 0 else N_ENT_TRIGGERS]
     release(  # (the triggers of the subjects ended alone: release passes over the rest)
         Ended(ended, bits, bits & ~appealed),
-        trig[_among(ended, trig_subj, n_trig)],
+        trig[among(ended, trig_subj, n_trig)],
         RecordColumns(log.subject, log.kind, log.status, log.effective_day, log.erroneous),
         Triggers(side.kind_bits, side.duration),
         side.listings,
@@ -598,10 +560,9 @@ def blocked_day(
         learned = more
     s = state
     state = _with(s, s.queue, s.aware_ids, s.aware_new, learned, s.triggers, s.ent_triggers)
-    mine = state.triggers[_among(who, state.trigger_subjects, n_trig)]  # (in their order)
-    ids = np.empty(len(mine), np.int64)
+    ids = state.triggers[among(who, state.trigger_subjects, n_trig)]  # (in their order)
     m = 0
-    for t in mine:
+    for t in ids.copy():
         k = np.int64(log.kind[t])
         i = log.subject[t]
         if (
