@@ -209,7 +209,7 @@ def replay(
             scorer.expire(day, log)
         hold()
         # due process (DueProcessState.plan and step, with the run's outcomes)
-        due.keep_triggers(ids, kind, sides)
+        due.keep_triggers(ids, kind, subject, sides)
         if day in ends:
             won, repaired = (part[status[part] == ACTIVE] for part in ends[day])
             status[won] = CORRECTED

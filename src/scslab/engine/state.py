@@ -422,6 +422,7 @@ class RunState:
             self.seed,
             (r.education, r.education[pop.enterprises.legal_rep]),
             (r.income_decile, r.income_decile[pop.enterprises.legal_rep]),
+            per_agent=self.agents,
         )
         self.trail = HarmTrail(n, self.agents)
         # enrolment in the score: a fixed order of the residents, and those not yet in

@@ -56,7 +56,10 @@ def bring(factor: Recovery, day: int) -> None:
 @nb.njit(cache=True, inline="always")  # per agent: no call
 def _shock_one(factor: Recovery, i: int, day: int, share: float, tracked: bool) -> None:
     """Cut agent i's factor by `share` on `day` (see shock)."""
-    now = 1.0 - (1.0 - factor.value[i]) * np.exp(-factor.rate * (day - factor.since[i]))
+    value = factor.value[i]
+    now = 1.0  # never shocked (most agents): the recovery's exp would give 1.0 exactly
+    if value < 1.0:
+        now = 1.0 - (1.0 - value) * np.exp(-factor.rate * (day - factor.since[i]))
     factor.value[i] = max(now * (1.0 - share), factor.floor)
     factor.since[i] = day
     if tracked:

@@ -246,13 +246,16 @@ class DueProcessState:
         seed: int,
         education: tuple[np.ndarray, np.ndarray],
         decile: tuple[np.ndarray, np.ndarray],
+        per_agent: bool = True,
     ) -> None:
         self.rules = rules
         self.kinds = kinds
         self.key = stream_key(seed, "dueprocess")
         self.education = education  # per side: education level of the subject (or rep)
         self.decile = decile  # per side: income decile of the subject (or rep)
-        n = len(education[0])
+        # the days listed unaware are a per-agent table's column alone: without one,
+        # nothing is kept per resident (count_unaware does nothing)
+        n = len(education[0]) if per_agent else 0
         none = np.zeros(0, np.int64)
         # the queue of events (DueQueue): a chain of entries per day
         self.queue_head, self.queue_tail = none, none
@@ -265,6 +268,8 @@ class DueProcessState:
         self.learned = np.zeros(0, np.bool_)  # per record: its subject learned of it blocked
         self.triggers = none  # residents' records of list-triggering kinds (used[1])
         self.ent_triggers = none  # enterprises' (used[2])
+        self.trigger_subjects = none  # the subject of each of triggers
+        self.ent_trigger_subjects = none  # of each of ent_triggers
 
     def state(self) -> DueState:
         """The arrays kept here, as the kernels take them."""
@@ -284,6 +289,8 @@ class DueProcessState:
             self.learned,
             self.triggers,
             self.ent_triggers,
+            self.trigger_subjects,
+            self.ent_trigger_subjects,
         )
 
     def adopt(self, state: DueState) -> None:
@@ -297,6 +304,8 @@ class DueProcessState:
             state.learned,
         )
         self.triggers, self.ent_triggers = state.triggers, state.ent_triggers
+        self.trigger_subjects = state.trigger_subjects
+        self.ent_trigger_subjects = state.ent_trigger_subjects
 
     def kernel_rules(self) -> DueRules:
         """The rules as the kernels take them."""
@@ -356,11 +365,15 @@ class DueProcessState:
             )
         )
 
-    def keep_triggers(self, ids: np.ndarray, kind: np.ndarray, sides: tuple[SideLike, ...]) -> None:
-        """Keep the records `ids` (of kinds `kind`, taking effect today) that put their
-        subject on a list: end() looks among them for those that keep a listing."""
+    def keep_triggers(
+        self, ids: np.ndarray, kind: np.ndarray, subject: np.ndarray, sides: tuple[SideLike, ...]
+    ) -> None:
+        """Keep the records `ids` (of kinds `kind`, about `subject`, taking effect today)
+        that put their subject on a list: end() looks among them for those that keep a
+        listing."""
         res, ent = self._sides(sides)
-        self.adopt(keep_triggers(self.state(), ids, kind, self.kernel_rules(), res, ent))
+        state = self.state()
+        self.adopt(keep_triggers(state, ids, kind, subject, self.kernel_rules(), res, ent))
 
     def step(self, day: int, log: RecordLog, sides: tuple[SideLike, ...]) -> None:
         """Handle today's appeals, decisions and repairs (after plan() for today)."""

@@ -37,9 +37,11 @@ from scslab.model.dueprocess_kernels import (
     PathRules,
     RecordColumns,
     Triggers,
+    among,
     count_unaware_days,
     decide,
     forget_unlisted,
+    grown_to,
     plan,
     plan_learned,
     release,
@@ -75,12 +77,15 @@ class DueState(NamedTuple):
     queue: DueQueue
     used: np.ndarray  # int64 [4]: aware_new, triggers, ent_triggers, queue entries used
     aware_from: np.ndarray  # int64 per resident: the day they know of a listing from
-    days_unaware: np.ndarray  # int32 per resident: days listed not knowing
+    days_unaware: np.ndarray  # int32 per resident: days listed not knowing (both: empty
+    # without per-agent tables)
     aware_ids: np.ndarray  # int64, increasing: the residents whose aware_from is set
     aware_new: np.ndarray  # int64: residents whose aware_from was set since the last count
     learned: np.ndarray  # bool per record: its subject learned of it when blocked
     triggers: np.ndarray  # int64: ids of the residents' records of list-triggering kinds
     ent_triggers: np.ndarray  # int64: those of the enterprises' records
+    trigger_subjects: np.ndarray  # int64: the subject of each of `triggers`
+    ent_trigger_subjects: np.ndarray  # int64: that of each of `ent_triggers`
 
 
 class DueRules(NamedTuple):
@@ -143,17 +148,6 @@ def _count_by_side(
 
 
 @nb.njit(cache=True)
-def _grown(a: np.ndarray, used: int, need: int, fill: int) -> np.ndarray:
-    """a, or a copy twice as large (or more) when `need` entries do not fit, the new
-    entries `fill`."""
-    if need <= len(a):
-        return a
-    out = np.full(max(2 * len(a), need), fill, a.dtype)
-    out[:used] = a[:used]
-    return out
-
-
-@nb.njit(cache=True)
 def _with(
     state: DueState,
     queue: DueQueue,
@@ -173,6 +167,8 @@ def _with(
         learned,
         triggers,
         ent_triggers,
+        state.trigger_subjects,
+        state.ent_trigger_subjects,
     )
 
 
@@ -182,11 +178,11 @@ def _room(state: DueState, entries: int, last_day: int) -> DueState:
     q = state.queue
     used = state.used[N_ENTRIES]
     queue = DueQueue(
-        _grown(q.head, len(q.head), last_day + 1, -1),
-        _grown(q.tail, len(q.tail), last_day + 1, -1),
-        _grown(q.next, used, used + entries, -1),
-        _grown(q.event, used, used + entries, 0),
-        _grown(q.record, used, used + entries, 0),
+        grown_to(q.head, len(q.head), last_day + 1, -1),
+        grown_to(q.tail, len(q.tail), last_day + 1, -1),
+        grown_to(q.next, used, used + entries, -1),
+        grown_to(q.event, used, used + entries, 0),
+        grown_to(q.record, used, used + entries, 0),
     )
     s = state
     return _with(s, queue, s.aware_ids, s.aware_new, s.learned, s.triggers, s.ent_triggers)
@@ -211,8 +207,10 @@ def _push(state: DueState, day: np.int64, event: int, record: np.int64) -> None:
 @nb.njit(cache=True)
 def _aware(state: DueState, residents: np.ndarray, day: np.ndarray) -> DueState:
     """Residents who know of their listing from day[r] (the earliest day kept)."""
+    if len(state.aware_from) == 0:
+        return state
     n_new = state.used[N_AWARE_NEW]
-    aware_new = _grown(state.aware_new, n_new, n_new + len(residents), 0)
+    aware_new = grown_to(state.aware_new, n_new, n_new + len(residents), 0)
     for r in range(len(residents)):
         i = residents[r]
         state.aware_from[i] = min(state.aware_from[i], day[r])
@@ -227,7 +225,8 @@ def count_unaware(state: DueState, rules: DueRules, day: int, mask: np.ndarray) 
     """Count a day listed without knowing for each resident on a list (`mask`, the
     residents' list bits at the start of `day`) who has had neither a notice of a record
     that put them on a list nor a block by a measure since; forget what those no longer
-    listed knew (a later listing is news again)."""
+    listed knew (a later listing is news again). Nothing without per-resident days
+    (state.aware_from empty: no per-agent table)."""
     if not rules.on or len(mask) != len(state.aware_from):
         return state
     whole = len(mask) // 8 * 8  # the list bits eight residents at a time
@@ -246,27 +245,50 @@ def count_unaware(state: DueState, rules: DueRules, day: int, mask: np.ndarray) 
 
 @nb.njit(cache=True)
 def keep_triggers(
-    state: DueState, ids: np.ndarray, kind: np.ndarray, rules: DueRules, res: DueSide, ent: DueSide
+    state: DueState,
+    ids: np.ndarray,
+    kind: np.ndarray,
+    subject: np.ndarray,
+    rules: DueRules,
+    res: DueSide,
+    ent: DueSide,
 ) -> DueState:
-    """Keep the records `ids` (taking effect today, of kinds `kind`) that put their
-    subject on a list: end_side() looks among them for those that keep a listing."""
+    """Keep the records `ids` (taking effect today, of kinds `kind`, about `subject`)
+    that put their subject on a list, and their subjects: end_side() and blocked_day()
+    look among them by subject (read in order, not from the log)."""
     if len(res.kind_bits) == 0 and len(ent.kind_bits) == 0:
         return state
     n_res, n_ent = state.used[N_TRIGGERS], state.used[N_ENT_TRIGGERS]
-    triggers = _grown(state.triggers, n_res, n_res + len(ids), 0)
-    ent_triggers = _grown(state.ent_triggers, n_ent, n_ent + len(ids), 0)
+    triggers = grown_to(state.triggers, n_res, n_res + len(ids), 0)
+    ent_triggers = grown_to(state.ent_triggers, n_ent, n_ent + len(ids), 0)
+    trig_subj = grown_to(state.trigger_subjects, n_res, n_res + len(ids), 0)
+    ent_trig_subj = grown_to(state.ent_trigger_subjects, n_ent, n_ent + len(ids), 0)
     for r in range(len(ids)):
         t, k = ids[r], np.int64(kind[r])
         if rules.subject[k] == 0:
             if len(res.kind_bits) and res.kind_bits[k] != 0:
                 triggers[n_res] = t
+                trig_subj[n_res] = subject[r]
                 n_res += 1
         elif len(ent.kind_bits) and ent.kind_bits[k] != 0:
             ent_triggers[n_ent] = t
+            ent_trig_subj[n_ent] = subject[r]
             n_ent += 1
     state.used[N_TRIGGERS], state.used[N_ENT_TRIGGERS] = n_res, n_ent
     s = state
-    return _with(s, s.queue, s.aware_ids, s.aware_new, s.learned, triggers, ent_triggers)
+    return DueState(
+        s.queue,
+        s.used,
+        s.aware_from,
+        s.days_unaware,
+        s.aware_ids,
+        s.aware_new,
+        s.learned,
+        triggers,
+        ent_triggers,
+        trig_subj,
+        ent_trig_subj,
+    )
 
 
 @nb.njit(cache=True)
@@ -284,7 +306,7 @@ def plan_day(
     """Draw the due-process path of the records `ids` taking effect today: each notice
     day into the log (counted), the residents told of a record of a list-triggering
     kind aware from their notice, the appeals and repairs scheduled."""
-    state = keep_triggers(state, ids, log.kind[ids], rules, res, ent)
+    state = keep_triggers(state, ids, log.kind[ids], log.subject[ids], rules, res, ent)
     n = len(ids)
     if not rules.on or n == 0:
         return state
@@ -294,6 +316,9 @@ def plan_day(
     for r in range(n):
         k = np.int64(log.kind[ids[r]])
         kind[r] = k
+        education[r] = decile[r] = 0
+        if not rules.paths.adverse[k]:  # (no path: plan() reads neither)
+            continue
         s = log.subject[ids[r]]
         side = res if rules.subject[k] == 0 else ent
         education[r] = side.education[s]
@@ -492,10 +517,11 @@ def end_side(
         if log.status[t] != REPAIRED:  # (else withdrawn: CORRECTED)
             appealed[p] |= b
     trig = state.triggers if s == 0 else state.ent_triggers
+    trig_subj = state.trigger_subjects if s == 0 else state.ent_trigger_subjects
     n_trig = state.used[N_TRIGGERS if s == 0 else N_ENT_TRIGGERS]
-    release(
+    release(  # (the triggers of the subjects ended alone: release passes over the rest)
         Ended(ended, bits, bits & ~appealed),
-        trig[:n_trig],
+        trig[among(ended, trig_subj, n_trig)],
         RecordColumns(log.subject, log.kind, log.status, log.effective_day, log.erroneous),
         Triggers(side.kind_bits, side.duration),
         side.listings,
@@ -520,7 +546,7 @@ def blocked_day(
     listing from today; the records that hold them on a list and of which they had no
     notice may now be appealed (kinds whose appeal is `from_first_block`), on a day
     drawn in the window that opens today. n_records: the records in the log."""
-    if not rules.on or len(residents) == 0 or len(state.aware_from) == 0:
+    if not rules.on or len(residents) == 0:
         return state
     who = np.unique(residents)
     state = _aware(state, who, np.full(len(who), day, np.int64))
@@ -529,21 +555,18 @@ def blocked_day(
         return state
     learned = state.learned
     if len(learned) < n_records:
-        more = np.zeros(len(learned) + max(n_records - len(learned), 1024), np.bool_)
+        more = np.zeros(max(2 * len(learned), n_records + 1024), np.bool_)
         more[: len(learned)] = learned
         learned = more
     s = state
     state = _with(s, s.queue, s.aware_ids, s.aware_new, learned, s.triggers, s.ent_triggers)
-    ids = np.empty(n_trig, np.int64)
+    ids = state.triggers[among(who, state.trigger_subjects, n_trig)]  # (in their order)
     m = 0
-    for t in state.triggers[:n_trig]:
+    for t in ids.copy():
         k = np.int64(log.kind[t])
         i = log.subject[t]
-        p = np.searchsorted(who, i)
         if (
             rules.learn_blocked[k]
-            and p < len(who)
-            and who[p] == i
             and log.status[t] == ACTIVE
             and log.notice_day[t] < 0
             and log.appeal_day[t] < 0

@@ -291,3 +291,41 @@ def forget_unlisted(
             kept[k] = i
             k += 1
     return kept[:k]
+
+
+@nb.njit(cache=True)
+def grown_to(a: np.ndarray, used: int, need: int, fill: int) -> np.ndarray:
+    """a, or a copy twice as large (or more) when `need` entries do not fit, the new
+    entries `fill`."""
+    if need <= len(a):
+        return a
+    out = np.full(max(2 * len(a), need), fill, a.dtype)
+    out[:used] = a[:used]
+    return out
+
+
+@nb.njit(cache=True)
+def among(subjects: np.ndarray, of: np.ndarray, n: int) -> np.ndarray:
+    """The places p < n (increasing) where of[p] is one of `subjects` (sorted, unique):
+    of[:n] read in order, each looked up in a table of 2^16 bits hashed from the
+    subjects (a few kilobytes, in cache), and only those it may hold searched for."""
+    table = np.zeros(1024, np.uint64)
+    mult = np.uint64(0x9E3779B97F4A7C15)
+    for i in subjects:
+        h = (np.uint64(i) * mult) >> np.uint64(48)
+        table[h >> np.uint64(6)] |= np.uint64(1) << (h & np.uint64(63))
+    out = np.empty(64, np.int64)
+    m = 0
+    for p in range(n):
+        h = (np.uint64(of[p]) * mult) >> np.uint64(48)
+        if (table[h >> np.uint64(6)] >> (h & np.uint64(63))) & np.uint64(1) == 0:
+            continue
+        q = np.searchsorted(subjects, of[p])
+        if q < len(subjects) and subjects[q] == of[p]:
+            if m == len(out):
+                more = np.empty(2 * m, np.int64)
+                more[:m] = out
+                out = more
+            out[m] = p
+            m += 1
+    return out[:m]
