@@ -436,7 +436,7 @@ def draw_behaviour(
     )
 
 
-@nb.njit(cache=True)  # per candidate: a call (inlined by LLVM, no reference counts)
+@nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
 def _multiplier(
     i: int,
     list_mask: np.ndarray,
@@ -450,9 +450,7 @@ def _multiplier(
     """Subject i's rate multiplier (no unit): blacklisted, income decile, migrant (each
     left out when its array is empty): the Subjects' arrays and the KindRule's
     multipliers, taken out of them once per day (a tuple of arrays bound once per
-    candidate costs a reference count per array, and so do the arguments of a helper
-    numba inlines, inline="always", in a loop that branches: a plain call takes them
-    as they are)."""
+    candidate costs a reference count per array)."""
     mult = listed_multiplier if list_mask[i] & black_bits else 1.0
     if len(income_decile):
         mult *= decile_multiplier[income_decile[i]]
