@@ -218,6 +218,12 @@ def firms_back(st: RunState, firms: Firms, values: np.ndarray, start: int) -> No
 def listing_changes(st: RunState, res: Grown, ent: Grown) -> None:
     """The listing changes of compiled days into the harm trail, in the general loop's
     order: day by day, the residents' then the enterprises'."""
+    if not ent.n_changes or not res.n_changes:  # (one side's, in day order already)
+        code, g = (0, res) if res.n_changes else (1, ent)
+        if g.n_changes:
+            ch_day, *rest = (a[: g.n_changes].copy() for a in g.changes)
+            st.trail.listing_changes(code, ch_day, Changes(*rest))
+        return
     parts = [[a[: g.n_changes] for a in g.changes] for g in (res, ent)]
     day = np.concatenate([parts[0][0], parts[1][0]])
     side = np.repeat([0, 1], [res.n_changes, ent.n_changes])

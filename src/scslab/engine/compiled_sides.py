@@ -64,13 +64,54 @@ from scslab.model.records import ACTIVE, LogColumns
 from scslab.model.scoring import decay_error_points, drift
 
 
-@nb.njit(cache=True, inline="always")
-def _count_in_groups(
-    row: np.ndarray, groups_indptr: np.ndarray, groups_of_cell: np.ndarray, c: int, col: int
+# The per-record loops of score_side are calls with the arrays as arguments, not
+# helpers that numba inlines (inline="always") nor loops over a tuple's fields: in a
+# function that branches as score_side does, each array so bound costs two reference
+# counts (atomic) per record.
+@nb.njit(cache=True)
+def _count_records(
+    row: np.ndarray,
+    groups_indptr: np.ndarray,
+    groups_of_cell: np.ndarray,
+    cell: np.ndarray,
+    subjects: np.ndarray,
+    kinds: np.ndarray,
+    erroneous: np.ndarray,
+    col_true: np.ndarray,
+    col_erroneous: np.ndarray,
 ) -> None:
-    """Add 1 to row[group, col] for each group of cell c."""
-    for q in range(groups_indptr[c], groups_indptr[c + 1]):
-        row[groups_of_cell[q], col] += 1.0
+    """Add 1 to row[group, col] for each record (subjects, kinds, erroneous) and each
+    group of its subject's cell, col the column of its kind's true or erroneous
+    records."""
+    for r in range(len(subjects)):
+        k = kinds[r]
+        col = col_erroneous[k] if erroneous[r] else col_true[k]
+        c = cell[subjects[r]]
+        for q in range(groups_indptr[c], groups_indptr[c + 1]):
+            row[groups_of_cell[q], col] += 1.0
+
+
+@nb.njit(cache=True)
+def _mark_records(
+    subjects: np.ndarray,
+    erroneous: np.ndarray,
+    outside: np.ndarray,
+    with_errors: np.ndarray,
+    error_ids: np.ndarray,
+    n_error_ids: int,
+) -> int:
+    """Mark the runs of eight of the records' subjects for the lists' update (outside),
+    and add the subjects of erroneous records that had no erroneous points before to
+    error_ids (room for each erroneous record given); returns how many error_ids are
+    used."""
+    for r in range(len(subjects)):
+        i = subjects[r]
+        outside[i >> 3] = True
+        if erroneous[r] and not with_errors[i]:
+            with_errors[i] = True
+            error_ids[n_error_ids] = i
+            n_error_ids += 1
+    return n_error_ids
 
 
 @nb.njit(cache=True)
@@ -214,21 +255,20 @@ def score_side(
         add_points(score, error_points, subjects, day_points, errs, min_score, max_score)
         if keep_high:
             risen = _risen(risen, subjects, day_points)
-    groups_indptr, groups_of_cell, cell = v.groups_indptr, v.groups_of_cell, v.cell
-    col_true, col_erroneous = v.col_true, v.col_erroneous
-    for r in range(len(subjects)):
-        i = subjects[r]
-        k = day_kinds[r]
-        col = col_erroneous[k] if errs[r] else col_true[k]
-        _count_in_groups(row, groups_indptr, groups_of_cell, cell[i], col)
-        if not scored:
-            continue
-        outside[i >> 3] = True
-        if errs[r] and not with_errors[i]:
-            with_errors[i] = True
-            error_ids = _grow(error_ids, n_error_ids, n_error_ids + 1)
-            error_ids[n_error_ids] = i
-            n_error_ids += 1
+    _count_records(
+        row,
+        v.groups_indptr,
+        v.groups_of_cell,
+        v.cell,
+        subjects,
+        day_kinds,
+        errs,
+        v.col_true,
+        v.col_erroneous,
+    )
+    if scored:
+        error_ids = _grow(error_ids, n_error_ids, n_error_ids + int(errs.sum()))
+        n_error_ids = _mark_records(subjects, errs, outside, with_errors, error_ids, n_error_ids)
     today_records = Today(ids, subjects, day_kinds, day_points, errs)
     return score, Ids(error_ids, n_error_ids), today_records, risen
 

@@ -534,9 +534,13 @@ def records_into(
         i, u = _candidate(key, day, j, n, max_mult)
         if restricted and not eligible[subject_class[i]]:
             continue  # (its rate multiplier is 0: never accepted)
-        mult = _multiplier(
-            i, list_mask, black_bits, income_decile, migrant, listed_mult, decile_mult, migrant_mult
-        )
+        # (_multiplier written out: its arrays bound per candidate, inlined or called,
+        # cost three atomic reference counts a candidate in this loop)
+        mult = listed_mult if list_mask[i] & black_bits else 1.0
+        if len(income_decile):
+            mult *= decile_mult[income_decile[i]]
+        if len(migrant):
+            mult *= migrant_mult if migrant[i] else 1.0
         if feedback:
             mult *= _income_multiplier(i, income, kind, day)
         if u < mult:

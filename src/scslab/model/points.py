@@ -13,7 +13,7 @@ import numpy as np
 from scslab.model.records import ACTIVE, EXPIRED
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)  # (a plain call: numba's inlining would bind the arrays per record)
 def _add_one(
     score: np.ndarray,
     error_points: np.ndarray,
