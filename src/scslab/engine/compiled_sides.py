@@ -41,7 +41,7 @@ from scslab.engine.containers import (
     Today,
 )
 from scslab.engine.growth import grow as _grow
-from scslab.engine.growth import grow_changes, grow_queue
+from scslab.engine.growth import grow_changes, grow_queue, grow_scratch
 from scslab.engine.listcounts import count_changes
 from scslab.engine.tally import tally_days
 from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
@@ -341,18 +341,6 @@ def expire_side(
 
 
 @nb.njit(cache=True)
-def _grow_out(out: ChangeColumns, used: int, need: int) -> ChangeColumns:
-    """grow() for each column of the lists' scratch."""
-    return ChangeColumns(
-        _grow(out.subject, used, need),
-        _grow(out.bit, used, need),
-        _grow(out.entered, used, need),
-        _grow(out.wrongful, used, need),
-        _grow(out.reason, used, need),
-    )
-
-
-@nb.njit(cache=True)
 def list_side(
     day: int,
     v: ListView,
@@ -378,7 +366,7 @@ def list_side(
     if v.enlisting and len(subjects):
         need = 8 * len(subjects)
         if need > len(out.subject):
-            out = _grow_out(out, 0, need)
+            out = grow_scratch(out, 0, need)
         n_out = enlist_into(
             listings,
             v.list_bits,
@@ -417,7 +405,7 @@ def list_side(
         n_out += got
         if start >= len(ids):
             break
-        out = _grow_out(out, n_out, 2 * len(out.subject))
+        out = grow_scratch(out, n_out, 2 * len(out.subject))
     return out, n_out, n_entries
 
 

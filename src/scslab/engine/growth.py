@@ -7,6 +7,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from scslab.model.containers import ChangeColumns
 from scslab.model.points import ExpiryQueue
 from scslab.model.records import LogColumns
 
@@ -63,4 +64,16 @@ def grow_changes(columns: tuple, used: int, need: int) -> tuple:
         grow(columns[3], used, need),
         grow(columns[4], used, need),
         grow(columns[5], used, need),
+    )
+
+
+@nb.njit(cache=True)
+def grow_scratch(out: ChangeColumns, used: int, need: int) -> ChangeColumns:
+    """grow() for each column of the lists' scratch of a day's changes."""
+    return ChangeColumns(
+        grow(out.subject, used, need),
+        grow(out.bit, used, need),
+        grow(out.entered, used, need),
+        grow(out.wrongful, used, need),
+        grow(out.reason, used, need),
     )
