@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -39,73 +41,105 @@ class Graph:
         return np.diff(self.indptr)
 
 
-@nb.njit(cache=True)
-def _contact_indptr(
-    hh_starts: np.ndarray,
-    household: np.ndarray,
-    employer: np.ndarray,
-    work_offsets: np.ndarray,
-    coworkers: int,
-    friends: int,
-) -> np.ndarray:
-    """CSR offsets (int64) of the contact lists: household, colleagues, friends per resident."""
-    n = len(household)
-    indptr = np.empty(n + 1, np.int64)
-    indptr[0] = 0
-    acc = 0
-    for i in range(n):
-        h = household[i]
-        d = hh_starts[h + 1] - hh_starts[h] - 1 + friends
-        e = employer[i]
-        if e >= 0:
-            d += min(coworkers, work_offsets[e + 1] - work_offsets[e] - 1)
-        acc += d
-        indptr[i + 1] = acc
-    return indptr
+class Ties(NamedTuple):
+    """Who a resident's household and work ties are, for the kernels that write them:
+    the residents by household (household: each resident's, hh_starts: where each
+    household's ids start) and by employer (group_by: work_order, work_offsets,
+    work_rank), and how many nearest colleagues count as contacts."""
+
+    hh_starts: np.ndarray  # int64, households + 1
+    household: np.ndarray  # per resident
+    employer: np.ndarray  # per resident, -1: none
+    work_order: np.ndarray  # int32, residents by employer
+    work_offsets: np.ndarray  # int64, employers + 1
+    work_rank: np.ndarray  # int32, each resident's place in its employer's group
+    coworkers: int
 
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_LOW24 = np.uint64(0xFFFFFF)
-_TWO_M40 = 2.0**-40
+class FriendDraw(NamedTuple):
+    """How named friends are drawn: `friends` per resident, each from the resident's own
+    district with probability `same_district` (residents by district: dist_order, or an
+    empty array when ids are in district order, and dist_offsets), else from the whole
+    city; `key` the stream's key."""
+
+    district: np.ndarray  # per resident
+    dist_order: np.ndarray  # int32, or empty
+    dist_offsets: np.ndarray  # int64, districts + 1
+    friends: int
+    same_district: float
+    key: np.uint64
 
 
 @nb.njit(cache=True, nogil=True)
-def _fill_contacts(
-    first: int,
-    last: int,
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    hh_starts: np.ndarray,
-    household: np.ndarray,
-    employer: np.ndarray,
-    work_order: np.ndarray,
-    work_rank: np.ndarray,
-    work_offsets: np.ndarray,
-    coworkers: int,
-    district: np.ndarray,
-    dist_order: np.ndarray,
-    dist_offsets: np.ndarray,
-    friends: int,
-    same_district: float,
-    key: np.uint64,
-) -> None:
-    """Write the contacts of residents first to last - 1: household, nearest colleagues,
-    then friends. Each resident's are drawn from a stream of their own, so that ranges
-    may be filled apart (and at once: the GIL is released).
-
-    `dist_order` lists residents by district; pass an empty array when ids are already in
-    district order (the order is then the identity and is not read).
-    """
-    n = len(household)
-    identity = len(dist_order) == 0
-    same_threshold = np.uint64(min(max(same_district, 0.0), 1.0) * 16777216.0)
-    scale_n = n * _TWO_M40
+def _tie_counts(first: int, last: int, ties: Ties, out: np.ndarray) -> None:
+    """out[i - first] = how many household and work ties resident i has (first <= i <
+    last): the rest of its household, and the nearest `coworkers` of the others at its
+    employer."""
+    hh_starts, household, employer = ties.hh_starts, ties.household, ties.employer
+    work_offsets, coworkers = ties.work_offsets, ties.coworkers
     for i in range(first, last):
-        p = indptr[i]
+        h = household[i]
+        e = employer[i]
+        colleagues = work_offsets[e + 1] - work_offsets[e] - 1 if e >= 0 else 0
+        out[i - first] = hh_starts[h + 1] - hh_starts[h] - 1 + min(coworkers, colleagues)
+
+
+BLOCK = 1 << 14
+"""Residents a kernel takes at a time into its scratch (a block's scratch stays in cache)."""
+
+
+@nb.njit(cache=True)
+def _contact_indptr(ties: Ties, friends: int) -> np.ndarray:
+    """CSR offsets (int64) of the contact lists: household, colleagues, friends per resident."""
+    n = len(ties.household)
+    indptr = np.empty(n + 1, np.int64)
+    indptr[0] = 0
+    counts = np.empty(BLOCK, np.int64)
+    for first in range(0, n, BLOCK):
+        last = min(first + BLOCK, n)
+        _tie_counts(first, last, ties, counts)
+        for i in range(first, last):
+            indptr[i + 1] = indptr[i] + counts[i - first] + friends
+    return indptr
+
+
+@nb.njit(cache=True)
+def _ties_before(ties: Ties, shift: int) -> tuple[np.ndarray, int]:
+    """How many household and work ties the residents before each bucket of 2**shift ids
+    have in all (n_buckets + 1 sums), and the most ties any resident has."""
+    n = len(ties.household)
+    width = 1 << shift
+    n_buckets = ((n - 1) >> shift) + 1 if n else 0
+    before = np.zeros(n_buckets + 1, np.int64)
+    counts = np.empty(width, np.int64)
+    most = 0
+    for b in range(n_buckets):
+        first = b << shift
+        last = min(first + width, n)
+        _tie_counts(first, last, ties, counts)
+        total = 0
+        for k in range(last - first):
+            total += counts[k]
+            most = max(most, counts[k])
+        before[b + 1] = before[b] + total
+    return before, most
+
+
+@nb.njit(cache=True, nogil=True)
+def _write_ties(first: int, last: int, ties: Ties, starts: np.ndarray, out: np.ndarray) -> None:
+    """The household members, then the nearest colleagues, of residents first to last - 1,
+    resident i's from out[starts[i - first]] on. Colleagues are the nearest ranks on both
+    sides of the employer's ring, alternately after and before (all the others when they
+    are no more than `coworkers`)."""
+    hh_starts, household, employer = ties.hh_starts, ties.household, ties.employer
+    work_order, work_offsets, work_rank = ties.work_order, ties.work_offsets, ties.work_rank
+    coworkers = ties.coworkers
+    for i in range(first, last):
+        p = starts[i - first]
         h = household[i]
         for j in range(hh_starts[h], hh_starts[h + 1]):
             if j != i:
-                indices[p] = j
+                out[p] = j
                 p += 1
         e = employer[i]
         if e >= 0 and coworkers > 0:
@@ -115,17 +149,36 @@ def _fill_contacts(
             if g - 1 <= coworkers:
                 for s in range(g):
                     if s != r:
-                        indices[p] = work_order[start + s]
+                        out[p] = work_order[start + s]
                         p += 1
             else:
                 for step in range(1, coworkers + 1):
                     off = (step + 1) // 2 if step % 2 == 1 else -(step // 2)
-                    indices[p] = work_order[start + (r + off + g) % g]
+                    out[p] = work_order[start + (r + off + g) % g]
                     p += 1
-    # friends in a second loop: the short loop above then has many cache misses on
-    # colleagues in flight at once, and this one is pure arithmetic
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_LOW24 = np.uint64(0xFFFFFF)
+_TWO_M40 = 2.0**-40
+
+
+@nb.njit(cache=True, nogil=True)
+def _draw_friends(
+    first: int, last: int, draw: FriendDraw, ends: np.ndarray, out: np.ndarray
+) -> None:
+    """The named friends of residents first to last - 1, resident i's the `friends` ids
+    before out[ends[i - first]]: each resident's drawn from a stream of their own (so
+    that ranges may be drawn apart, at once or again), none the resident, no two the
+    same (unless 50 draws a friend find none new)."""
+    district, dist_order, dist_offsets = draw.district, draw.dist_order, draw.dist_offsets
+    friends, key = draw.friends, draw.key
+    n = len(district)
+    identity = len(dist_order) == 0
+    same_threshold = np.uint64(min(max(draw.same_district, 0.0), 1.0) * 16777216.0)
+    scale_n = n * _TWO_M40
     for i in range(first, last):
-        end = indptr[i + 1]
+        end = ends[i - first]
         p = end - friends
         first_friend = p
         attempt = 0
@@ -152,50 +205,64 @@ def _fill_contacts(
                 continue
             dup = False
             for q in range(first_friend, p):
-                dup |= indices[q] == c
+                dup |= out[q] == c
             if dup and attempt < 50 * friends:
                 continue
-            indices[p] = c
+            out[p] = c
             p += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _fill_contacts(
+    first: int, last: int, ties: Ties, draw: FriendDraw, indptr: np.ndarray, indices: np.ndarray
+) -> None:
+    """Write the contacts of residents first to last - 1 (household, nearest colleagues,
+    then friends) into the CSR graph (indptr, indices). Ranges may be filled apart and
+    at once (the GIL is released)."""
+    _write_ties(first, last, ties, indptr[first:last], indices)
+    # friends in a second pass: the short loop of ties then has many cache misses on
+    # colleagues in flight at once, and this one is pure arithmetic
+    _draw_friends(first, last, draw, indptr[first + 1 : last + 1], indices)
 
 
 TRANSPOSE_SHIFT = 14  # bucket width 2**14 ids: a bucket's counters and output stay in cache
 
 
+class EdgeRows(NamedTuple):
+    """Rows of a CSR graph to bucket by target: row i's edges are indices[indptr[i]:
+    indptr[i + 1]] (all of them, or the last `tail` when tail >= 0), from source first_id
+    + i."""
+
+    indptr: np.ndarray  # int64
+    indices: np.ndarray  # int32
+    tail: int
+    first_id: int
+
+
 @nb.njit(cache=True, nogil=True)
-def _bucket_counts(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    tail: int,
-    first: int,
-    last: int,
-    shift: int,
-    n_buckets: int,
-) -> np.ndarray:
-    """How many edges of rows first..last-1 (all of each row's, or its last `tail` when
-    tail >= 0) go to each bucket of targets (target >> shift)."""
-    counts = np.zeros(n_buckets, np.int64)
+def _bucket_counts(rows: EdgeRows, first: int, last: int, shift: int, counts: np.ndarray) -> None:
+    """Add to counts[b] how many edges of rows first..last-1 go to bucket b of targets
+    (target >> shift)."""
+    indptr, indices, tail = rows.indptr, rows.indices, rows.tail
     for i in range(first, last):
         start = indptr[i] if tail < 0 else indptr[i + 1] - tail
         for p in range(start, indptr[i + 1]):
             counts[indices[p] >> shift] += 1
-    return counts
 
 
 @nb.njit(cache=True, nogil=True)
 def _bucket_scatter(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    tail: int,
+    rows: EdgeRows,
     first: int,
     last: int,
     shift: int,
     bpos: np.ndarray,
-    t_indices: np.ndarray,
+    sources: np.ndarray,
     low: np.ndarray,
 ) -> None:
     """The edges counted by _bucket_counts, by source, to their bucket's next place
-    (bpos, advanced): the source into t_indices, the target's low bits into low."""
+    (bpos, advanced): the source into `sources`, the target's low bits into `low`."""
+    indptr, indices, tail, first_id = rows.indptr, rows.indices, rows.tail, rows.first_id
     mask = (1 << shift) - 1
     for i in range(first, last):
         start = indptr[i] if tail < 0 else indptr[i + 1] - tail
@@ -203,50 +270,88 @@ def _bucket_scatter(
             j = indices[p]
             b = j >> shift
             q = bpos[b]
-            t_indices[q] = i
+            sources[q] = first_id + i
             low[q] = j & mask
             bpos[b] = q + 1
 
 
+@nb.njit(cache=True, nogil=True)
+def _bucket_rows(
+    rows: EdgeRows,
+    shift: int,
+    first: int,
+    last: int,
+    positions: np.ndarray,
+    sources: np.ndarray,
+    low: np.ndarray,
+) -> None:
+    """bucket_edges' pass over rows first..last-1: counted into `positions` when
+    `sources` is empty (_bucket_counts), else scattered (_bucket_scatter)."""
+    if len(sources):
+        _bucket_scatter(rows, first, last, shift, positions, sources, low)
+    else:
+        _bucket_counts(rows, first, last, shift, positions)
+
+
+@nb.njit(cache=True, nogil=True)
+def _friend_buckets(
+    draw: FriendDraw,
+    shift: int,
+    first: int,
+    last: int,
+    positions: np.ndarray,
+    sources: np.ndarray,
+    low: np.ndarray,
+) -> None:
+    """_bucket_rows over the friend ties of residents first to last - 1, drawn a block at
+    a time as `_draw_friends` draws them (again for each pass, instead of kept)."""
+    friends = draw.friends
+    ends = np.arange(1, BLOCK + 1) * friends
+    block = EdgeRows(np.arange(BLOCK + 1) * friends, np.empty(BLOCK * friends, np.int32), -1, 0)
+    for b0 in range(first, last, BLOCK):
+        b1 = min(b0 + BLOCK, last)
+        _draw_friends(b0, b1, draw, ends, block.indices)
+        rows = EdgeRows(block.indptr, block.indices, -1, b0)
+        _bucket_rows(rows, shift, 0, b1 - b0, positions, sources, low)
+
+
+def _thread_ranges(n: int) -> list[tuple[int, int]]:
+    """0..n in one range per thread that numba may use (the work is the same however
+    many: each range's result depends only on its ids)."""
+    cuts = np.linspace(0, n, min(nb.get_num_threads(), max(n, 1)) + 1).astype(np.int64)
+    return list(itertools.pairwise(int(c) for c in cuts))
+
+
 def bucket_edges(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    tail: int,
+    bucket: Callable[[int, int, np.ndarray, np.ndarray, np.ndarray], None],
+    rows: int,
     n: int,
     shift: int,
-    t_indices: np.ndarray,
+    sources: np.ndarray,
     low: np.ndarray,
 ) -> np.ndarray:
-    """First pass of a bucketed transpose: the edges of each row (all of them, or its
-    last `tail` when tail >= 0) go, by source, to the bucket of their target (targets
-    >> shift; n targets), packed from the front of `t_indices`; `low` gets the target's
-    low bits. Returns the start of each bucket (n_buckets + 1 offsets).
+    """First pass of a bucketed transpose: the edges of `rows` rows go, by source, to the
+    bucket of their target (targets >> shift; n targets), packed from the front of
+    `sources`; `low` gets the target's low bits. Returns the start of each bucket
+    (n_buckets + 1 offsets).
 
-    Rows are split into one range per numba thread, counted and scattered in plain
-    threads (GIL-free kernels); within a bucket, earlier ranges come first, so the
-    result is the same however many threads."""
+    bucket(first, last, positions, sources, low) counts the edges of rows first..last-1
+    by bucket into `positions` when `sources` is empty, and else scatters them from each
+    bucket's next place (`_bucket_rows` or `_friend_buckets`, their first arguments
+    bound). Rows are split into one
+    range per numba thread, counted and scattered in plain threads (GIL-free kernels);
+    within a bucket, earlier ranges come first, so the result is the same however many
+    threads."""
     n_buckets = ((n - 1) >> shift) + 1
-    rows = len(indptr) - 1
-    cuts = np.linspace(0, rows, min(nb.get_num_threads(), max(rows, 1)) + 1).astype(np.int64)
-    ranges = list(itertools.pairwise(int(c) for c in cuts))
+    ranges = _thread_ranges(rows)
+    counts = [np.zeros(n_buckets, np.int64) for _ in ranges]
+    none = np.zeros(0, np.int32)
     with ThreadPoolExecutor(len(ranges), thread_name_prefix="scslab-transpose") as pool:
-        counts = list(
-            pool.map(
-                lambda r: _bucket_counts(indptr, indices, tail, r[0], r[1], shift, n_buckets),
-                ranges,
-            )
-        )
+        list(pool.map(lambda k: bucket(*ranges[k], counts[k], none, none), range(len(ranges))))
         bstart = np.zeros(n_buckets + 1, np.int64)
         np.cumsum(np.sum(counts, axis=0), out=bstart[1:])
         starts = bstart[:-1] + np.cumsum([np.zeros(n_buckets, np.int64), *counts[:-1]], axis=0)
-        list(
-            pool.map(
-                lambda k: _bucket_scatter(
-                    indptr, indices, tail, *ranges[k], shift, starts[k].copy(), t_indices, low
-                ),
-                range(len(ranges)),
-            )
-        )
+        list(pool.map(lambda k: bucket(*ranges[k], starts[k], sources, low), range(len(ranges))))
     return bstart
 
 
@@ -315,48 +420,53 @@ def transpose(
         # arrays allocated by numpy (not inside the kernel) get transparent huge pages
         low = np.empty(m, np.uint16)
         indptr, indices = np.asarray(indptr, np.int64), np.asarray(indices, np.int32)
-        bstart = bucket_edges(indptr, indices, -1, n, shift, t_indices, low)
+        bucket = functools.partial(_bucket_rows, EdgeRows(indptr, indices, -1, 0), shift)
+        bstart = bucket_edges(bucket, len(indptr) - 1, n, shift, t_indices, low)
         _transpose_into(indptr, indices, shift, bstart, t_indptr, t_indices, low)
     return t_indptr, t_indices
 
 
+class Reversed(NamedTuple):
+    """The reverse contact graph being filled (t_indptr, n + 1 zeros; t_indices), and
+    what bucket_edges packed of the friend ties: their sources by their friend's bucket
+    (bstart: where each bucket starts) and the friends' low bits (`low`); ties_before:
+    each bucket's first place minus its friend ties before it (`_ties_before`)."""
+
+    t_indptr: np.ndarray  # int64
+    t_indices: np.ndarray  # int32
+    bstart: np.ndarray  # int64, n_buckets + 1
+    packed: np.ndarray  # int32
+    low: np.ndarray  # uint16
+    ties_before: np.ndarray  # int64, n_buckets + 1
+
+
 @nb.njit(cache=True, nogil=True)
 def _reverse_contacts(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    friends: int,
-    hh_starts: np.ndarray,
-    household: np.ndarray,
-    employer: np.ndarray,
-    work_order: np.ndarray,
-    work_rank: np.ndarray,
-    work_offsets: np.ndarray,
-    coworkers: int,
-    shift: int,
-    first_bucket: int,
-    last_bucket: int,
-    bstart: np.ndarray,
-    packed: np.ndarray,
-    low: np.ndarray,
-    t_indptr: np.ndarray,
-    t_indices: np.ndarray,
+    ties: Ties, shift: int, first_bucket: int, last_bucket: int, out: Reversed
 ) -> None:
-    """Fill `t_indptr`/`t_indices` with who counts each resident as a contact, for the
-    residents of buckets first_bucket..last_bucket-1 (2**shift residents each).
+    """Fill out.t_indptr/t_indices with who counts each resident as a contact, for the
+    residents of buckets first_bucket..last_bucket-1 (2**shift residents each): their
+    household and work ties, then who named them as a friend in ascending order.
 
-    Relies on the layout `_fill_contacts` writes: household members, colleagues, then
-    exactly `friends` friends. Household and colleague ties are symmetric (colleagues
-    are the nearest ranks on both sides of a ring; with an odd count the one unpaired
-    step is mirrored), so that part of each reversed list is copied from the resident's
-    own list; only friend ties are transposed, and follow in ascending source order:
-    bucket_edges has packed the friend ties' sources by their target's bucket into
-    `packed` (bstart: where each bucket starts) and the targets' low bits into `low`,
-    and each bucket is counting-sorted here. Buckets write disjoint slices, so ranges
-    of buckets may run in parallel.
+    Household and colleague ties are symmetric (colleagues are the nearest ranks on both
+    sides of a ring; with an odd count the one unpaired step is mirrored), so that part
+    of each reversed list is the resident's own ties, written again (`_write_ties`);
+    only friend ties are transposed: each bucket's packed sources are counting-sorted
+    by their friend's low bits. Buckets write disjoint slices, so ranges of buckets may
+    run in parallel.
     """
-    n = len(indptr) - 1
+    t_indptr, t_indices, bstart, packed, low = (
+        out.t_indptr,
+        out.t_indices,
+        out.bstart,
+        out.packed,
+        out.low,
+    )
+    n = len(t_indptr) - 1
     width = 1 << shift
     pos = np.empty(width + 1, np.int64)
+    own = np.empty(width, np.int64)
+    coworkers = ties.coworkers
     unpaired = (coworkers + 1) // 2 if coworkers % 2 == 1 else 0
     for b in range(first_bucket, last_bucket):
         s = bstart[b]
@@ -366,37 +476,50 @@ def _reverse_contacts(
         pos[: w + 1] = 0
         for q in range(s, e):
             pos[low[q] + 1] += 1
-        acc = indptr[lo] - friends * lo + s
+        _tie_counts(lo, lo + w, ties, own)
+        acc = out.ties_before[b] + s
         for k in range(w):
-            j = lo + k
-            t_indptr[j] = acc
-            own = indptr[j + 1] - indptr[j] - friends
-            for q in range(own):
-                t_indices[acc + q] = indices[indptr[j] + q]
-            f = employer[j]
-            if unpaired and f >= 0:
-                start = work_offsets[f]
-                g = work_offsets[f + 1] - start
-                if g - 1 > coworkers:
-                    h = household[j]
-                    last = acc + hh_starts[h + 1] - hh_starts[h] - 1 + coworkers - 1
-                    t_indices[last] = work_order[start + (work_rank[j] - unpaired + g) % g]
-            acc += own
+            t_indptr[lo + k] = acc
+            acc += own[k]
             pos[k] = acc
             acc += pos[k + 1]
+        _write_ties(lo, lo + w, ties, t_indptr[lo : lo + w], t_indices)
+        if unpaired:
+            _mirror_unpaired(lo, lo + w, ties, unpaired, t_indptr, t_indices)
         for q in range(s, e):
             k = low[q]
             t_indices[pos[k]] = packed[q]
             pos[k] += 1
 
 
+@nb.njit(cache=True, nogil=True)
+def _mirror_unpaired(
+    first: int, last: int, ties: Ties, unpaired: int, t_indptr: np.ndarray, t_indices: np.ndarray
+) -> None:
+    """With an odd number of coworkers, the last colleague of each of residents first to
+    last - 1 (of an employer with more than coworkers + 1) is the one `unpaired` ranks
+    before it, who counts it as its unpaired colleague (after it)."""
+    hh_starts, household, employer = ties.hh_starts, ties.household, ties.employer
+    work_order, work_offsets, work_rank = ties.work_order, ties.work_offsets, ties.work_rank
+    coworkers = ties.coworkers
+    for j in range(first, last):
+        f = employer[j]
+        if f >= 0:
+            start = work_offsets[f]
+            g = work_offsets[f + 1] - start
+            if g - 1 > coworkers:
+                h = household[j]
+                last_tie = t_indptr[j] + hh_starts[h + 1] - hh_starts[h] - 1 + coworkers - 1
+                t_indices[last_tie] = work_order[start + (work_rank[j] - unpaired + g) % g]
+
+
 @dataclass
 class OwnContacts:
-    """Each resident's own contacts (Population.contacts), made again from the residents
-    when first asked for and kept from then on: the engine reads only who counts each
-    resident as a contact, so a run does not hold both graphs (at the whole city of
-    beijing-2018, 1.1 GB each). The friends are drawn from each resident's own stream,
-    so the graph made again is the one build_contacts made, array for array."""
+    """Each resident's own contacts (Population.contacts), made from the residents when
+    first asked for and kept from then on: the engine reads only who counts each
+    resident as a contact, so a run never holds this graph (at the whole city of
+    beijing-2018, 1.1 GB). The friends are drawn from each resident's own stream, so
+    the graph is the one whose transpose build_contacts made, array for array."""
 
     spec: PopulationSpec
     residents: Residents
@@ -409,27 +532,29 @@ class OwnContacts:
     def graph(self) -> Graph:
         """The graph (made on the first call)."""
         if self.kept is None:
-            household = self.residents.household
-            starts = np.flatnonzero(np.diff(household)) + 1
-            hh_starts = np.concatenate([[0], starts, [len(household)]]).astype(np.int64)
-            graph, _ = own_contacts(self.spec, self.residents, hh_starts, self.n_firms, self.seed)
-            self.kept = graph
+            self.kept = own_contacts(self.spec, self.residents, self.n_firms, self.seed)
         return self.kept
 
 
-def own_contacts(
-    spec: PopulationSpec, residents: Residents, hh_starts: np.ndarray, n_firms: int, seed: int
-) -> tuple[Graph, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Each resident's contacts (household members, colleagues and named friends), and
-    the residents by employer (group_by: order, offsets, rank) they were drawn from."""
+def _ties_and_friends(
+    spec: PopulationSpec, residents: Residents, n_firms: int, seed: int
+) -> tuple[Ties, FriendDraw]:
+    """The residents' household and work ties, and how their friends are drawn."""
     n = len(residents)
-    work = work_order, work_offsets, work_rank = group_by(residents.employer, max(n_firms, 1))
-    coworkers = spec.coworker_contacts
-    friends = min(spec.friends_per_resident, n - 1)
-    indptr = _contact_indptr(
-        hh_starts, residents.household, residents.employer, work_offsets, coworkers, friends
+    household = residents.household
+    hh_starts = np.concatenate(
+        [[0], np.flatnonzero(np.diff(household)) + 1, [len(household)]]
+    ).astype(np.int64)
+    work_order, work_offsets, work_rank = group_by(residents.employer, max(n_firms, 1))
+    ties = Ties(
+        hh_starts,
+        household,
+        residents.employer,
+        work_order,
+        work_offsets,
+        work_rank,
+        spec.coworker_contacts,
     )
-    indices = np.empty(int(indptr[-1]), np.int32)
     n_districts = int(residents.district.max()) + 1 if n else 1
     if np.all(residents.district[1:] >= residents.district[:-1]):
         # ids are in district order (build_residents lays them out so): no lookup needed
@@ -439,72 +564,53 @@ def own_contacts(
         dist_order = np.zeros(0, np.int32)
     else:
         dist_order, dist_offsets, _ = group_by(residents.district.astype(np.int64), n_districts)
-    args = (
-        indptr,
-        indices,
-        hh_starts,
-        residents.household,
-        residents.employer,
-        work_order,
-        work_rank,
-        work_offsets,
-        coworkers,
+    draw = FriendDraw(
         residents.district,
         dist_order,
         dist_offsets,
-        friends,
+        min(spec.friends_per_resident, n - 1),
         spec.friends_same_district,
         stream_key(seed, "population.friends"),
     )
-    # one range of residents per thread that numba may use (the same contacts however many)
-    cuts = np.linspace(0, n, nb.get_num_threads() + 1).astype(np.int64)
-    with ThreadPoolExecutor(len(cuts) - 1, thread_name_prefix="scslab-contacts") as pool:
+    return ties, draw
+
+
+def own_contacts(spec: PopulationSpec, residents: Residents, n_firms: int, seed: int) -> Graph:
+    """Each resident's contacts: household members, nearest colleagues, named friends."""
+    ties, draw = _ties_and_friends(spec, residents, n_firms, seed)
+    indptr = _contact_indptr(ties, draw.friends)
+    indices = np.empty(int(indptr[-1]), np.int32)
+    with ThreadPoolExecutor(nb.get_num_threads(), thread_name_prefix="scslab-contacts") as pool:
         for done in [
-            pool.submit(_fill_contacts, int(a), int(b), *args) for a, b in itertools.pairwise(cuts)
+            pool.submit(_fill_contacts, a, b, ties, draw, indptr, indices)
+            for a, b in _thread_ranges(len(residents))
         ]:
             done.result()
-    return Graph(indptr, indices), work
+    return Graph(indptr, indices)
 
 
 def build_contacts(
-    spec: PopulationSpec, residents: Residents, hh_starts: np.ndarray, n_firms: int, seed: int
-) -> tuple[Graph, Graph]:
-    """Each resident's contacts (household members, colleagues and named friends), and
-    the reverse: for each resident, who counts them as a contact."""
+    spec: PopulationSpec, residents: Residents, n_firms: int, seed: int
+) -> tuple[Graph, int]:
+    """For each resident, who counts them as a contact (the reverse of own_contacts), and
+    the most contacts any resident counts. The own contacts are not made: household and
+    work ties are symmetric, and the friend ties are drawn a block at a time, bucketed
+    by friend and counting-sorted (scratch: 6 bytes a friend tie)."""
     n = len(residents)
-    own, (work_order, work_offsets, work_rank) = own_contacts(
-        spec, residents, hh_starts, n_firms, seed
+    ties, draw = _ties_and_friends(spec, residents, n_firms, seed)
+    ties_before, most_ties = _ties_before(ties, TRANSPOSE_SHIFT)
+    m = int(ties_before[-1]) + n * draw.friends
+    # numpy-allocated scratch (huge pages): friend ties' sources by bucket, friends' low bits
+    packed = np.empty(n * draw.friends, np.int32)
+    low = np.empty(n * draw.friends, np.uint16)
+    bucket = functools.partial(_friend_buckets, draw, TRANSPOSE_SHIFT)
+    bstart = bucket_edges(bucket, n, n, TRANSPOSE_SHIFT, packed, low)
+    out = Reversed(
+        np.zeros(n + 1, np.int64), np.empty(m, np.int32), bstart, packed, low, ties_before
     )
-    indptr, indices = own.indptr, own.indices
-    coworkers = spec.coworker_contacts
-    friends = min(spec.friends_per_resident, n - 1)
-    t_indptr = np.zeros(n + 1, np.int64)
-    t_indices = np.empty(len(indices), np.int32)
-    # numpy-allocated scratch (huge pages): friend ties' sources by bucket, targets' low bits
-    packed = np.empty(n * friends, np.int32)
-    low = np.empty(n * friends, np.uint16)
-    bstart = bucket_edges(indptr, indices, friends, n, TRANSPOSE_SHIFT, packed, low)
-    n_buckets = len(bstart) - 1
-    reverse = functools.partial(
-        _reverse_contacts,
-        indptr,
-        indices,
-        friends,
-        hh_starts,
-        residents.household,
-        residents.employer,
-        work_order,
-        work_rank,
-        work_offsets,
-        coworkers,
-        TRANSPOSE_SHIFT,
-    )
-    cuts = np.linspace(0, n_buckets, min(nb.get_num_threads(), n_buckets) + 1).astype(np.int64)
-    with ThreadPoolExecutor(len(cuts) - 1, thread_name_prefix="scslab-contacts") as pool:
-        for done in [
-            pool.submit(reverse, int(a), int(b), bstart, packed, low, t_indptr, t_indices)
-            for a, b in itertools.pairwise(cuts)
-        ]:
+    reverse = functools.partial(_reverse_contacts, ties, TRANSPOSE_SHIFT)
+    with ThreadPoolExecutor(nb.get_num_threads(), thread_name_prefix="scslab-contacts") as pool:
+        for done in [pool.submit(reverse, a, b, out) for a, b in _thread_ranges(len(bstart) - 1)]:
             done.result()
-    t_indptr[n] = len(indices)
-    return own, Graph(t_indptr, t_indices)
+    out.t_indptr[n] = m
+    return Graph(out.t_indptr, out.t_indices), most_ties + draw.friends

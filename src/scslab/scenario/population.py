@@ -110,12 +110,10 @@ def build_population(
                 f"{n_residents:,} residents need about {need / 2**30:.1f} GiB; "
                 f"{have / 2**30:.1f} GiB is available"
             )
-    residents, hh_starts, table = build_residents(spec, n_residents, seed)
+    residents, _, table = build_residents(spec, n_residents, seed)
     sector_names = list(table["sectors"])
     enterprises = build_enterprises(spec, residents, seed, sector_names, table)
-    contacts, contacts_of = build_contacts(spec, residents, hh_starts, len(enterprises), seed)
-    most = int(np.diff(contacts.indptr).max(initial=0))
-    del contacts  # (1.1 GB at the whole city: made again if asked for, see OwnContacts)
+    contacts_of, most = build_contacts(spec, residents, len(enterprises), seed)
     rep_indptr, rep_indices = transpose(
         np.arange(len(enterprises) + 1, dtype=np.int64), enterprises.legal_rep, n_residents
     )
