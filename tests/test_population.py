@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scslab.scenario.contacts import transpose
+from scslab.scenario.graphs import transpose
 from scslab.scenario.loader import load_scenario
 from scslab.scenario.population import build_population, estimated_bytes, resident_count
 from scslab.scenario.population_spec import PopulationSpec

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scslab.scenario.contacts import Graph, OwnContacts, build_contacts, transpose
+from scslab.scenario.contacts import OwnContacts, build_contacts
+from scslab.scenario.graphs import Graph, transpose
 from scslab.scenario.people import Enterprises, Residents, build_enterprises, build_residents
 from scslab.scenario.population_spec import PopulationSpec
 
