@@ -55,6 +55,9 @@ from scslab.model.lists import (
 )
 from scslab.model.measures import mark_entered
 from scslab.model.points import (
+    Ending,
+    Scores,
+    Taking,
     add_points,
     expire_due,
     risen_by_expiry,
@@ -307,29 +310,23 @@ def expire_side(
         queue,
         queued,
         day,
-        today.ids,
-        today.subjects,
-        today.points,
-        today.erroneous,
-        v.expiry[today.kinds.astype(np.int64)],
+        Taking(
+            today.ids,
+            today.subjects,
+            today.points,
+            today.erroneous,
+            v.expiry[today.kinds.astype(np.int64)],
+        ),
         in_order,
     )
     expired = np.empty(queued - head, np.int64)
     n_expired, head = expire_due(
-        queue,
-        head,
-        queued,
+        Expiry(queue, queued, head, in_order),
         day,
         left,
-        records.status,
-        records.end_day,
-        score,
-        error_points,
-        outside,
-        min_score,
-        max_score,
+        Ending(records.status, records.end_day),
+        Scores(score, error_points, outside, min_score, max_score),
         expired,
-        in_order,
     )
     if keep_high and n_expired:
         given = risen_by_expiry(queue, expired[:n_expired], left)

@@ -13,6 +13,7 @@ import numpy as np
 from scslab.model.containers import DailyRules, Listings, ReachRules, Recovery
 from scslab.model.dueprocess_days import DueRules, DueSide, DueState
 from scslab.model.lists import ListState
+from scslab.model.points import Expiry as Expiry  # (a side's: Grown's queue parts)
 from scslab.model.points import ExpiryQueue
 from scslab.model.records import LogColumns
 
@@ -335,15 +336,6 @@ class Changed(NamedTuple):
 
     columns: Columns6
     n: int
-
-
-class Expiry(NamedTuple):
-    """A side's expiry queue and how much of it is used (Grown's queue parts)."""
-
-    queue: ExpiryQueue
-    queued: int
-    head: int
-    in_order: bool
 
 
 class Carried(NamedTuple):
