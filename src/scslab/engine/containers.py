@@ -122,6 +122,23 @@ class ListTable(NamedTuple):
     duration: np.ndarray  # int64 [lists], days a record-triggered listing lasts
 
 
+class ListMarks(NamedTuple):
+    """The lists of one kind of agent as the collectors count them (by agent id)."""
+
+    mask: np.ndarray  # uint8, bit l = on list l
+    wrongful: np.ndarray  # uint8, bit l = that listing rests only on erroneous records
+    black_bits: int  # the lists that are blacklists
+    n_lists: int  # how many lists there are
+
+
+class Grades(NamedTuple):
+    """How the score columns and histogram of the collectors (StateCollector.collect)
+    grade the scores."""
+
+    floors: np.ndarray  # points, the lowest score of each grade, highest grade first
+    hist_lo: float  # points, the histogram's start
+
+
 class Grading(NamedTuple):
     """How the score tally (collectors.tally_scores) counts the agents of one kind."""
 

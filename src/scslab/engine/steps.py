@@ -32,6 +32,7 @@ from scslab.engine.collectors import (
     count_into,
 )
 from scslab.engine.compiled import N_PHASES
+from scslab.engine.containers import ListMarks
 from scslab.engine.listcounts import count_changes
 from scslab.engine.state import HIST_LO, RunState, Side
 from scslab.model.activities import (
@@ -41,7 +42,14 @@ from scslab.model.activities import (
 )
 from scslab.model.attempts import count_done, count_others, flag_done
 from scslab.model.behaviour import behaviour_day
-from scslab.model.containers import Behaviour, ByGroup, Outcomes, Response, Standing
+from scslab.model.containers import (
+    Behaviour,
+    ByGroup,
+    ChangeColumns,
+    Outcomes,
+    Response,
+    Standing,
+)
 from scslab.model.departments import (
     SubjectView,
     draw_behaviour,
@@ -202,16 +210,12 @@ def lists_and_measures(
         st.trail.listing_changes(s, day, changes)
         mark_entered(side.since, changes.subject, changes.bit, changes.entered, len(changes), day)
         count_changes(
-            changes.subject,
-            changes.bit,
-            changes.entered,
-            changes.wrongful,
-            changes.reason,
-            side.cell,
-            *side.cell_rows,
+            ChangeColumns(
+                changes.subject, changes.bit, changes.entered, changes.wrongful, changes.reason
+            ),
+            ByGroup(side.acc, side.cell, *side.cell_rows),
             side.cols["changes"],
             state.ever,
-            side.acc,
             side.ever_counts,
         )
         bits = changes.bit.astype(np.int64)
@@ -453,10 +457,12 @@ def collect(st: RunState, day: int, pool: ThreadPoolExecutor | None) -> None:
     finish_collect(st)
     for side in (st.res, st.ent):
         side.collector.collect_lists(
-            side.list_state.mask,
-            side.list_state.wrongful,
-            side.lists.black_bits,
-            len(side.lists),
+            ListMarks(
+                side.list_state.mask,
+                side.list_state.wrongful,
+                side.lists.black_bits,
+                len(side.lists),
+            ),
             st.days_blacklisted if side is st.res else np.zeros(0, np.int16),
             side.state_sums,
             side.listed,
