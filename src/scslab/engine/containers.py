@@ -11,7 +11,8 @@ from typing import NamedTuple
 import numpy as np
 
 from scslab.model.containers import DailyRules, Listings, ReachRules, Recovery
-from scslab.model.dueprocess_days import DueRules, DueSide, DueState
+from scslab.model.dueprocess_days import DueDays as DueDays  # (compiled days' due process)
+from scslab.model.dueprocess_days import DueState
 from scslab.model.lists import ListState
 from scslab.model.points import Expiry as Expiry  # (a side's: Grown's queue parts)
 from scslab.model.points import ExpiryQueue
@@ -470,13 +471,3 @@ class Responses(NamedTuple):
     floor: np.ndarray  # float64 [domains, 8]
     half_life: np.ndarray  # float64 [domains, 8], days
     avoidance: np.ndarray  # float64 [domains, 8]
-
-
-class DueDays(NamedTuple):
-    """Due process as compiled days run it (model/dueprocess_days.py; its state is in
-    Grown): its rules, the residents' side and the enterprises' (each counting into its
-    groups' rows of the day)."""
-
-    rules: DueRules
-    res: DueSide
-    ent: DueSide
