@@ -471,3 +471,23 @@ class Responses(NamedTuple):
     floor: np.ndarray  # float64 [domains, 8]
     half_life: np.ndarray  # float64 [domains, 8], days
     avoidance: np.ndarray  # float64 [domains, 8]
+
+
+class ResidentActs(NamedTuple):
+    """The residents' activities as compiled days run them (activities_day): their
+    rules, the arrays they read or count into, the listed residents' responses and the
+    flagging of attempts for the departments."""
+
+    table: ActTable
+    arrays: ActArrays
+    responses: Responses
+    flags: Flagging
+
+
+class MayReach(NamedTuple):
+    """The residents whom the measures and rewards of some domain may reach on a day
+    (activities_day)."""
+
+    listed: np.ndarray  # int64, increasing: on some list or representing an enterprise on one
+    high: np.ndarray  # int64, increasing: whose score opened a green channel (Grown.high)
+    risen: np.ndarray  # subjects whose score records raised today (with repeats)

@@ -47,6 +47,8 @@ from scslab.model.containers import (
     ByGroup,
     ChangeColumns,
     Outcomes,
+    Resolving,
+    Responding,
     Response,
     Standing,
 )
@@ -309,12 +311,6 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
         for f, ids in zip(flag_of, drawn.flagged, strict=True):
             flagged[f].append(ids)
         attempts = drawn.reached
-        if dom.response is not None and len(attempts):
-            attempts = respond_to_lists(st, side, a, d, attempts, day)
-        if len(attempts) == 0:
-            continue
-        out_blocked = np.empty(len(attempts), np.int64)
-        out_done = np.empty(len(attempts), np.int64)
         standing = Standing(
             side.cell,
             side.list_state.mask,
@@ -327,6 +323,15 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
             side.acc, cols, side.cols["blocked_by"][d], st.blocked_count, st.wrongful_count
         )
         measures = dom.measures(d, float(acts.base_wait[a]))
+        if dom.response is not None and len(attempts):
+            responding = responding_to_lists(st, side, a, d)
+            if responding.active:  # (the attempts still made: the avoided are counted)
+                resolving = Resolving(standing, measures, outcomes)
+                attempts = attempts_made(attempts.astype(np.int64), day, responding, resolving)
+        if len(attempts) == 0:
+            continue
+        out_blocked = np.empty(len(attempts), np.int64)
+        out_done = np.empty(len(attempts), np.int64)
         nb_, nd_ = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
         if nb_:
             blocked.append(out_blocked[:nb_])
@@ -358,52 +363,39 @@ def enterprises_attempt(st: RunState, a: int, day: int) -> None:
     (activities.enterprise_activity, which compiled days call too)."""
     acts, side = st.activities, st.ent
     d = int(acts.domain[a])
-    response = side.domains.response
-    responding = response is not None and d in response.domains()
     empty8 = np.zeros(0, np.uint8)
     empty32 = np.zeros(0, np.int32)
-    enterprise_activity(
-        side.n,
-        float(acts.daily_rate[a]),
-        st.activity_keys[a],
-        day,
+    resolving = Resolving(
         Standing(
             side.cell, side.list_state.mask, side.list_state.wrongful, empty8, empty8, side.score
         ),
         side.domains.measures(d, float(acts.base_wait[a])),
         Outcomes(side.acc, side.cols["outcomes"][d], side.cols["blocked_by"][d], empty32, empty32),
-        responding,
-        response.rule(d) if response is not None and responding else NO_RESPONSE,
-        stream_key(st.seed, f"listresponse.{acts.names[a]}"),
-        side.since,
-        int(side.cols["avoided"][d]),
+    )
+    enterprise_activity(
+        side.n,
+        float(acts.daily_rate[a]),
+        st.activity_keys[a],
+        day,
+        resolving,
+        responding_to_lists(st, side, a, d),
     )
 
 
-def respond_to_lists(
-    st: RunState, side: Side, a: int, d: int, attempts: np.ndarray, day: int
-) -> np.ndarray:
-    """The attempts at activity a (domain d) that listed subjects still make; those
-    their lists make them avoid are counted in avoided:<domain>, and the replaced ones
+def responding_to_lists(st: RunState, side: Side, a: int, d: int) -> Responding:
+    """How the listed subjects of `side` respond to their lists' measures at activity a
+    (domain d): those they avoid are counted in avoided:<domain>, and the replaced ones
     among them in attempts and wait_days (with the activity's base wait), never met by
-    a measure (measures.attempts_made, which compiled days call too)."""
+    a measure (measures.attempts_made, which compiled days call too). Not active where
+    nobody responds in the domain."""
     response = side.domains.response
-    assert response is not None
-    if d not in response.domains():
-        return attempts
-    cols = side.cols
-    return attempts_made(
-        attempts.astype(np.int64),
-        side.list_state.mask,
-        side.since,
-        day,
+    active = response is not None and d in response.domains()
+    return Responding(
+        active,
+        response.rule(d) if response is not None and active else NO_RESPONSE,
         stream_key(st.seed, f"listresponse.{st.activities.names[a]}"),
-        response.rule(d),
-        side.acc,
-        side.cell,
-        int(cols["avoided"][d]),
-        cols["outcomes"][d],
-        float(st.activities.base_wait[a]),
+        side.since,
+        int(side.cols["avoided"][d]),
     )
 
 
