@@ -47,6 +47,7 @@ from scslab.model.containers import (
     ByGroup,
     ChangeColumns,
     Outcomes,
+    Points,
     Resolving,
     Responding,
     Response,
@@ -199,11 +200,10 @@ def lists_and_measures(
                     side.lists,
                     state,
                     day,
-                    side.score,
-                    side.error_points,
+                    Points(side.score, side.error_points),
                     st.list_key[s],
-                    side.scorer.outside if side.scorer else None,
-                    update_members(side.listed, new, np.ones(len(new), np.bool_)),
+                    score_outside=side.scorer.outside if side.scorer else None,
+                    listed=update_members(side.listed, new, np.ones(len(new), np.bool_)),
                 ),
             ]
         )
