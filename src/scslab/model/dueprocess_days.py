@@ -130,9 +130,8 @@ class DueDays(NamedTuple):
 
 
 class DueRows(NamedTuple):
-    """The rows [rows, metrics] of the day into which each side's due-process counts go
-    (DueSide.rows_of_cell indexes them): cells in the general loop, groups in compiled
-    days."""
+    """The day's rows [rows, metrics] that each side's counts go into (DueSide.indptr and
+    rows_of_cell index them: cells in the general loop, groups in compiled days)."""
 
     res: np.ndarray  # float64, the residents'
     ent: np.ndarray  # float64, the enterprises'
@@ -316,8 +315,7 @@ def plan_day(
     """Draw the due-process path of the records `ids` taking effect today: each notice
     day into the log (counted into `rows`), the residents told of a record of a
     list-triggering kind aware from their notice, the appeals and repairs scheduled."""
-    rules, res, ent = due
-    res_row, ent_row = rows
+    (rules, res, ent), (res_row, ent_row) = due, rows
     state = keep_triggers(state, ids, log.kind[ids], log.subject[ids], rules, res, ent)
     n = len(ids)
     if not rules.on or n == 0:
@@ -376,8 +374,7 @@ def _file(
 ) -> DueState:
     """Appeals filed today (of records `ids`, those still ACTIVE, counted into `rows`):
     decided later."""
-    rules, res, ent = due
-    res_row, ent_row = rows
+    (rules, res, ent), (res_row, ent_row) = due, rows
     filed = ids[log.status[ids] == ACTIVE]
     if len(filed) == 0:
         return state
@@ -426,8 +423,7 @@ def step_day(
     """Handle today's appeals, decisions and repairs (after plan_day for today; counted
     into `rows`): returns the records ended today (withdrawn, then repaired; end_side()
     ends them)."""
-    rules, res, ent = due
-    res_row, ent_row = rows
+    (rules, res, ent), (res_row, ent_row) = due, rows
     filed, decided, repaired = _take_day(state, day)
     if len(filed) + len(decided) + len(repaired) == 0:
         return state, filed
