@@ -81,7 +81,7 @@ def test_record_list_holds_exactly_when_rule_holds(duration, records) -> None:
         ch = Changes.concat(
             [
                 enlist(lists, state, day, subj, kinds_arr, errs),
-                daily_update(lists, state, day, score, err_pts, KEY),
+                daily_update(lists, state, day, Points(score, err_pts), KEY),
             ]
         )
         mine = ch.bit == bit
@@ -104,7 +104,7 @@ def test_score_lists_follow_the_score(values) -> None:
     err = np.array([e for _, e in values], np.float32)
     state = ListState.empty(n, len(lists))
     for day in range(3):
-        daily_update(lists, state, day, score, err, KEY)
+        daily_update(lists, state, day, Points(score, err), KEY)
         score = score[::-1].copy()
         err = err[::-1].copy()
     score, err = score[::-1], err[::-1]  # state reflects the last day's arrays
@@ -129,7 +129,9 @@ def test_compliance_and_extension() -> None:
     enlist(
         lists, state, 0, np.arange(n, dtype=np.int32), np.full(n, k, np.uint8), np.zeros(n, bool)
     )
-    ch = daily_update(lists, state, 1, np.full(n, 1000, np.float32), np.zeros(n, np.float32), KEY)
+    ch = daily_update(
+        lists, state, 1, Points(np.full(n, 1000, np.float32), np.zeros(n, np.float32)), KEY
+    )
     assert len(ch) > 0.9 * n  # daily compliance probability 1 - exp(-5)
     assert not ch.entered.any()
 
@@ -151,7 +153,8 @@ def test_extension_once() -> None:
     )
     on = []
     for day in range(1, 25):
-        daily_update(lists, state, day, np.full(1, 1000, np.float32), np.zeros(1, np.float32), KEY)
+        points = Points(np.full(1, 1000, np.float32), np.zeros(1, np.float32))
+        daily_update(lists, state, day, points, KEY)
         on.append(bool(state.mask[0] >> bit & 1))
     assert on.index(False) == 14  # exits on day 15 = 5 + 10 (one extension only)
 
@@ -256,11 +259,12 @@ def test_daily_update_with_the_scorers_band_is_the_same(seed: int, n: int) -> No
                         lists,
                         state,
                         day,
-                        scorer.state.score,
-                        scorer.state.error_points,
+                        Points(scorer.state.score, scorer.state.error_points),
                         KEY,
-                        scorer.outside if v > 0 else None,
-                        update_members(listed, new, np.ones(len(new), bool)) if v == 2 else None,
+                        score_outside=scorer.outside if v > 0 else None,
+                        listed=update_members(listed, new, np.ones(len(new), bool))
+                        if v == 2
+                        else None,
                     ),
                 ]
             )
@@ -441,11 +445,10 @@ def test_daily_update_changes_what_visiting_everyone_changes(rules_, n, seed, fo
             rules,
             picked,
             day,
-            score,
-            error_points,
+            Points(score, error_points),
             KEY,
-            None if form == "runs found here" else np.ones(n // 8 + 1, bool),
-            np.flatnonzero(picked.mask).astype(np.int64) if form == "listed given" else None,
+            score_outside=None if form == "runs found here" else np.ones(n // 8 + 1, bool),
+            listed=np.flatnonzero(picked.mask).astype(np.int64) if form == "listed given" else None,
         )
         assert [
             got.subject.tolist(),

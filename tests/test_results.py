@@ -18,6 +18,8 @@ from scslab.engine.collectors import (
     recount_lists,
     resident_groups,
 )
+from scslab.engine.containers import Grades, ListMarks
+from scslab.model.containers import ByGroup
 
 
 def test_to_frame_by_group(small_run) -> None:
@@ -80,9 +82,10 @@ def test_list_counts_into_groups_are_the_group_sums_of_list_counts_into_cells() 
     by_cell, by_group = np.zeros((groups.n_cells, 12)), np.zeros((len(groups.members), 12))
     days_a, days_b = np.zeros(n, np.int16), np.zeros(n, np.int16)
     identity = np.arange(groups.n_cells + 1), np.arange(groups.n_cells)
-    _collect_lists(cell, *identity, mask, wrongful, listed, black, n_lists, days_a, by_cell)
+    marks = ListMarks(mask, wrongful, black, n_lists)
+    _collect_lists(ByGroup(by_cell, cell, *identity), marks, listed, days_a)
     rows = groups.groups_indptr, groups.groups_of_cell
-    _collect_lists(cell, *rows, mask, wrongful, listed, black, n_lists, days_b, by_group)
+    _collect_lists(ByGroup(by_group, cell, *rows), marks, listed, days_b)
     assert by_group.tobytes() == groups.sum_cells(by_cell).tobytes()
     assert by_group[0, 1] == ((mask & black) != 0).sum() > 0
     assert days_a.tolist() == days_b.tolist() == ((mask & black) != 0).astype(int).tolist()
@@ -117,11 +120,12 @@ def test_list_counts_kept_from_changes_equal_a_daily_count(
         wrongful[ids] = mask[ids] & rng.integers(0, 2**n_lists, len(ids))
         visit = np.concatenate([ids, ids[::2], np.flatnonzero(rng.random(n) < extra)])
         rng.shuffle(visit)
-        recount_lists(visit, mask, wrongful, *counted, cell, *rows, black, n_lists, kept)
+        marks = ListMarks(mask, wrongful, black, n_lists)
+        recount_lists(visit, marks, counted, ByGroup(kept, cell, *rows))
         want = np.zeros_like(kept)
         listed = np.flatnonzero(mask)
         no_days = np.zeros(0, np.int16)
-        _collect_lists(cell, *rows, mask, wrongful, listed, black, n_lists, no_days, want)
+        _collect_lists(ByGroup(want, cell, *rows), marks, listed, no_days)
         assert kept.tobytes() == want.tobytes()
     assert np.array_equal(counted[0], mask) and np.array_equal(counted[1], wrongful)
 
@@ -157,11 +161,10 @@ def test_state_collector_matches_a_direct_count(floors: list[float], n_cells: in
     days = np.zeros(n, np.int16)
     collector = StateCollector(cell, n_cells, n_bins)
     # a first day with other scores and other floors: nothing of it may stay behind
-    collector.collect(
-        mask, wrongful, black, n_lists, score[::-1].copy(), f[1:], 5.0, days, out, hist
-    )
+    marks = ListMarks(mask, wrongful, black, n_lists)
+    collector.collect(marks, score[::-1].copy(), Grades(f[1:], 5.0), days, out, hist)
     days[:] = 0
-    collector.collect(mask, wrongful, black, n_lists, score, f, 0.0, days, out, hist)
+    collector.collect(marks, score, Grades(f, 0.0), days, out, hist)
     grade, bins = direct_grades_and_bins(score, f, n_bins)
     for c in range(n_cells):
         at = cell == c

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scslab.model.containers import Points
 from scslab.model.departments import RecordKinds
 from scslab.model.dueprocess import DueProcessRules, DueProcessState
 from scslab.model.lists import Changes, ListRules, ListState, daily_update, enlist
@@ -230,8 +231,9 @@ def replay(
                         lists,
                         state,
                         day,
-                        scorer.state.score if scorer else np.zeros(0, np.float32),
-                        scorer.state.error_points if scorer else np.zeros(0, np.float32),
+                        Points(scorer.state.score, scorer.state.error_points)
+                        if scorer
+                        else Points(np.zeros(0, np.float32), np.zeros(0, np.float32)),
                         model.list_key,
                         first_id=resident,
                     ),

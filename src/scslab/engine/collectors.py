@@ -15,7 +15,8 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
-from scslab.engine.containers import Grading, RunningCounts
+from scslab.engine.containers import Grades, Grading, ListMarks, RunningCounts
+from scslab.model.containers import ByGroup
 from scslab.model.prefetch import prefetch
 
 HIST_BIN_POINTS = 10.0
@@ -85,36 +86,32 @@ class StateCollector:
 
     def collect(
         self,
-        mask: np.ndarray,
-        wrongful: np.ndarray,
-        black_bits: int,
-        n_lists: int,
+        marks: ListMarks,
         score: np.ndarray,
-        floors: np.ndarray,
-        hist_lo: float,
+        grades: Grades,
         days_blacklisted: np.ndarray,
         out: np.ndarray,
         hist: np.ndarray,
+        *,
         listed: np.ndarray | None = None,
     ) -> None:
         """Columns of out [cells, columns]: count, blacklisted, wrongfully blacklisted,
         score sum (points), then agents on each list, wrongfully on each list, and in each
-        grade (floors: lowest score of each grade, highest grade first; at most
-        MAX_GRADES). hist: scores counted in HIST_BIN_POINTS bins from hist_lo (points).
-        Adds a day to days_blacklisted (when given) of everyone on a blacklist. listed:
-        the ids of all agents on some list, increasing, if known (found from mask if not).
+        grade (grades.floors: lowest score of each grade, highest grade first; at most
+        MAX_GRADES). hist: scores counted in HIST_BIN_POINTS bins from grades.hist_lo
+        (points). Adds a day to days_blacklisted (when given) of everyone on a
+        blacklist. listed: the ids of all agents on some list, increasing, if known
+        (found from marks.mask if not).
 
         The two halves, collect_lists() and collect_scores(), may also be called apart
         (the engine tallies the scores in another thread)."""
-        self.collect_lists(mask, wrongful, black_bits, n_lists, days_blacklisted, out, listed)
-        out += self.collect_scores(score, floors, hist_lo, n_lists, out.shape[1], hist)
+        self.collect_lists(marks, days_blacklisted, out, listed)
+        floors, hist_lo = grades
+        out += self.collect_scores(score, floors, hist_lo, marks.n_lists, out.shape[1], hist)
 
     def collect_lists(
         self,
-        mask: np.ndarray,
-        wrongful: np.ndarray,
-        black_bits: int,
-        n_lists: int,
+        marks: ListMarks,
         days_blacklisted: np.ndarray,
         out: np.ndarray,
         listed: np.ndarray | None = None,
@@ -124,19 +121,9 @@ class StateCollector:
         collect()."""
         out[:] = 0.0
         if listed is None:
-            listed = np.flatnonzero(mask)
-        _collect_lists(
-            self.cell,
-            self._rows[0],
-            self._rows[1],
-            mask,
-            wrongful,
-            listed,
-            black_bits,
-            n_lists,
-            days_blacklisted,
-            out,
-        )
+            listed = np.flatnonzero(marks.mask)
+        by_cell = ByGroup(out, self.cell, self._rows[0], self._rows[1])
+        _collect_lists(by_cell, marks, listed, days_blacklisted)
         out[:, 0] = self.cell_count
 
     def collect_scores(
@@ -207,22 +194,15 @@ def _count_lists(
 
 @nb.njit(cache=True)
 def _collect_lists(
-    cell: np.ndarray,
-    rows_indptr: np.ndarray,
-    rows_indices: np.ndarray,
-    mask: np.ndarray,
-    wrongful: np.ndarray,
-    listed: np.ndarray,
-    black_bits: int,
-    n_lists: int,
-    days_blacklisted: np.ndarray,
-    out: np.ndarray,
+    into: ByGroup, marks: ListMarks, listed: np.ndarray, days_blacklisted: np.ndarray
 ) -> None:
     """Agents on each list, wrongfully on each, blacklisted, wrongfully blacklisted,
-    added to the rows of out of each agent's cell: rows_indices[rows_indptr[c]:
-    rows_indptr[c + 1]] for cell c (the cell itself, or the groups it is in); a day
-    added to days_blacklisted (when given) of everyone on a blacklist. Only the agents
-    in `listed` are visited (their fields prefetched ahead)."""
+    added to the rows of into.row of each agent's cell (into.cell): the cell itself, or
+    the groups it is in; a day added to days_blacklisted (when given) of everyone on a
+    blacklist. Only the agents in `listed` are visited (their fields prefetched
+    ahead)."""
+    out, cell, rows_indptr, rows_indices = into
+    mask, wrongful, black_bits, n_lists = marks
     count_days = len(days_blacklisted) == len(cell)
     for j in range(len(listed)):
         if j + 16 < len(listed):
@@ -243,23 +223,19 @@ def _collect_lists(
 @nb.njit(cache=True, nogil=True)
 def recount_lists(
     ids: np.ndarray,
-    mask: np.ndarray,
-    wrongful: np.ndarray,
-    counted_mask: np.ndarray,
-    counted_wrongful: np.ndarray,
-    cell: np.ndarray,
-    rows_indptr: np.ndarray,
-    rows_indices: np.ndarray,
-    black_bits: int,
-    n_lists: int,
-    counts: np.ndarray,
+    marks: ListMarks,
+    counted: tuple[np.ndarray, np.ndarray],
+    into: ByGroup,
 ) -> None:
-    """Keeps `counts` (rows as for _collect_lists) equal to _collect_lists' list columns
-    of every agent, from the agents that may have changed: each agent in `ids` whose
-    list mask or wrongful flags differ from those last counted (counted_mask,
-    counted_wrongful, which it updates) has its old counts taken off the rows of its
+    """Keeps into.row (the counts; rows as for _collect_lists) equal to _collect_lists'
+    list columns of every agent, from the agents that may have changed: each agent in
+    `ids` whose list mask or wrongful flags differ from those last counted (counted:
+    (mask, wrongful), which it updates) has its old counts taken off the rows of its
     cell and its new ones added. Repeats in ids are harmless. The counts are whole
     numbers, so they are exactly _collect_lists' in any order."""
+    counts, cell, rows_indptr, rows_indices = into
+    mask, wrongful, black_bits, n_lists = marks
+    counted_mask, counted_wrongful = counted
     for j in range(len(ids)):
         i = ids[j]
         m, wr = mask[i], wrongful[i]

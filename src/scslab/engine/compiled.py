@@ -67,7 +67,9 @@ from scslab.engine.containers import (
     KindTable,
     ListArrays,
     ListTable,
+    MayReach,
     People,
+    ResidentActs,
     Responses,
     ScoreArrays,
     ScoreTable,
@@ -78,7 +80,7 @@ from scslab.engine.growth import grow as _grow
 from scslab.engine.growth import grow_log
 from scslab.engine.trail import count_wrongful_days
 from scslab.model.behaviour import behaviour_day
-from scslab.model.containers import Behaviour, ByGroup, ChangeColumns
+from scslab.model.containers import Behaviour, ByGroup, ChangeColumns, Standing
 from scslab.model.departments import (
     KindRule,
     Subjects,
@@ -413,18 +415,17 @@ def run_days(
                 reachable = update_members(reachable, rep_ids, np.ones(len(rep_ids), np.bool_))
             high, flagged, blocked, lost, met = activities_day(
                 day,
-                acts,
-                act_arrays,
-                lists.mask,
-                lists.wrongful,
-                cell,
-                score,
-                reachable,
-                high,
-                risen.ids[: risen.n],
+                ResidentActs(acts, act_arrays, responses, flags),
+                Standing(
+                    cell,
+                    lists.mask,
+                    lists.wrongful,
+                    act_arrays.rep_mask,
+                    act_arrays.rep_wrongful,
+                    score,
+                ),
+                MayReach(reachable, high, risen.ids[: risen.n]),
                 values[day],
-                responses,
-                flags,
                 flagged,
             )
             if due_on:  # (due process: the residents blocked learn of their listings)

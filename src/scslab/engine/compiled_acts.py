@@ -22,7 +22,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from scslab.engine.containers import ActArrays, ActTable, Firms, Flagged, Flagging, Responses
+from scslab.engine.containers import Firms, Flagged, MayReach, ResidentActs
 from scslab.engine.growth import grow
 from scslab.model.activities import draw_reached_rows, enterprise_activity
 from scslab.model.attempts import (
@@ -34,7 +34,18 @@ from scslab.model.attempts import (
     others_by_cell,
 )
 from scslab.model.behaviour import bring
-from scslab.model.containers import Measures, Outcomes, Pool, Reachable, Response, Standing
+from scslab.model.containers import (
+    AttemptShare,
+    DomainReach,
+    Measures,
+    Outcomes,
+    Pool,
+    Reachable,
+    Resolving,
+    Responding,
+    Response,
+    Standing,
+)
 from scslab.model.lists import update_members
 from scslab.model.measures import attempts_made, reached_scan, resolve
 
@@ -42,34 +53,29 @@ from scslab.model.measures import attempts_made, reached_scan, resolve
 @nb.njit(cache=True)
 def activities_day(
     day: int,
-    acts: ActTable,
-    arrays: ActArrays,
-    mask: np.ndarray,
-    wrongful: np.ndarray,
-    cell: np.ndarray,
-    score: np.ndarray,
-    listed: np.ndarray,
-    high: np.ndarray,
-    risen: np.ndarray,
+    residents: ResidentActs,
+    standing: Standing,
+    may: MayReach,
     row: np.ndarray,
-    responses: Responses,
-    flags: Flagging,
     flagged: Flagged,
 ) -> tuple[np.ndarray, Flagged, np.ndarray, np.ndarray, np.ndarray]:
     """The residents' activities on `day` (their order is the general loop's), counted
     into row [groups, metrics] (the day's row; its activity columns zero); returns the
-    set of residents whose score opens a green channel (acts.keep_high: `high`, kept
-    from the subjects whose score records raised today, `risen`; else as it came), the
-    residents whose attempts were flagged today (in `flagged`'s arrays, grown if need
-    be), the blocked attempts at activities with an income loss (ids, one per attempt,
-    in the activities' order) with the share of income each loses, and the residents
-    blocked by a measure (once per blocked attempt, activity by activity).
-    mask, wrongful: the residents' lists; cell: each one's collector cell; listed: the
-    ids on some list or representing an enterprise on one (increasing); responses: the
-    listed residents' responses to the measures (attempts avoided, some replaced).
-    Monitored activities are attempted by the residents present less what chilling
-    takes off their propensities
-    (arrays.chill's deficits, brought to `day`)."""
+    set of residents whose score opens a green channel (acts.keep_high: may.high, kept
+    from the subjects whose score records raised today, may.risen; else as it came),
+    the residents whose attempts were flagged today (in `flagged`'s arrays, grown if
+    need be), the blocked attempts at activities with an income loss (ids, one per
+    attempt, in the activities' order) with the share of income each loses, and the
+    residents blocked by a measure (once per blocked attempt, activity by activity).
+    standing: the residents' lists, collector cells and scores, and the lists of the
+    enterprises they represent; may.listed: the ids on some list or representing an
+    enterprise on one (increasing); residents.responses: the listed residents'
+    responses to the measures (attempts avoided, some replaced). Monitored activities
+    are attempted by the residents present less what chilling takes off their
+    propensities (arrays.chill's deficits, brought to `day`)."""
+    acts, arrays, responses, flags = residents
+    listed, high, risen = may
+    cell, mask, score = standing.cell, standing.own_mask, standing.score
     n_acts = len(acts.lam)
     blocked, lost = np.zeros(0, np.int64), np.zeros(0)
     met = np.zeros(0, np.int64)  # blocked by a measure, at any activity
@@ -84,9 +90,8 @@ def activities_day(
         ids = reached_scan(mask, arrays.rep_mask, score, acts.green)
     acc = arrays.acc
     n_cells = acc.shape[0]
-    residents = Reachable(mask, arrays.rep_mask, score, arrays.group)
-    reached = draw_reached_rows(ids, residents, arrays.chill, acts.reach, day, n_cells)
-    standing = Standing(cell, mask, wrongful, arrays.rep_mask, arrays.rep_wrongful, score)
+    reachable = Reachable(mask, arrays.rep_mask, score, arrays.group)
+    reached = draw_reached_rows(ids, reachable, arrays.chill, acts.reach, day, n_cells)
     no_rate = np.zeros(n_cells)
     others = np.zeros(n_cells, np.int64)
     n_flags = len(flagged.indptr) - 1
@@ -102,56 +107,25 @@ def activities_day(
         others_by_cell(
             present if acts.chilled[a] else acts.size,
             acts.class_bits[a],
-            acts.lam[a],
-            acts.mults[a],
+            AttemptShare(acts.lam[a], acts.mults[a], flags.unflagged[a], acts.others_key[a]),
             rate,
-            flags.unflagged[a],
-            acts.others_key[a],
             day,
             others,
         )
         bits, numbers = acts.bits[a], acts.numbers[a]
         code = flags.eligible[a]
         who = Pool(flags.pool_ids[code], flags.pool_n[code], flags.income_decile)
+        reach = DomainReach(reachable, bits[0] | bits[2] | bits[4], bits[1] | bits[3], numbers[1])
         for j in range(flags.n_of[a]):  # those flagged among the residents not reached
-            ids = flag_unreached(
-                who,
-                acts.lam[a],
-                flags.probability[a, j],
-                acts.mults[a],
-                arrays.chill,
-                flags.keys[a, j],
-                day,
-                residents,
-                bits[0] | bits[2] | bits[4],
-                bits[1] | bits[3],
-                numbers[1],
-                others,
+            draw = AttemptShare(
+                acts.lam[a], acts.mults[a], flags.probability[a, j], flags.keys[a, j]
             )
+            ids = flag_unreached(who, draw, arrays.chill, day, reach, others)
             _keep(today, counts, flags.of[a, j], ids)
         count_others(acc, acts.cols[a], acts.posts[a], others, acts.base_wait[a])
         if slot < 0 or reached.counts[slot] == 0:
             continue
         attempts = reached.attempts[slot, : reached.counts[slot]]
-        d = responses.domain[a]
-        if d >= 0:  # the listed residents' responses: the attempts still made
-            r = responses
-            response = Response(r.multiplier[d], r.floor[d], r.half_life[d], r.avoidance[d])
-            attempts = attempts_made(
-                attempts,
-                mask,
-                r.since,
-                day,
-                r.key[a],
-                response,
-                acc,
-                cell,
-                r.avoided[a],
-                acts.cols[a],
-                acts.base_wait[a],
-            )
-            if len(attempts) == 0:
-                continue
         measures = Measures(
             bits[0],
             bits[1],
@@ -166,6 +140,15 @@ def activities_day(
         outcomes = Outcomes(
             acc, acts.cols[a], acts.blocked_by[a], arrays.blocked_count, arrays.wrongful_count
         )
+        d = responses.domain[a]
+        if d >= 0:  # the listed residents' responses: the attempts still made
+            r = responses
+            response = Response(r.multiplier[d], r.floor[d], r.half_life[d], r.avoidance[d])
+            responding = Responding(True, response, r.key[a], r.since, r.avoided[a])
+            resolving = Resolving(standing, measures, outcomes)
+            attempts = attempts_made(attempts, day, responding, resolving)
+            if len(attempts) == 0:
+                continue
         out_blocked = np.empty(len(attempts), np.int64)
         out_done = np.empty(len(attempts), np.int64)
         n_blocked, n_done = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
@@ -213,20 +196,15 @@ def firm_activities_day(day: int, firms: Firms, score: np.ndarray) -> None:
         measures = Measures(bits[0], 0, bits[1], 0, numbers[0], 0, np.inf, numbers[1], numbers[2])
         outcomes = Outcomes(acc, acts.cols[k], acts.blocked_by[k], no_counts, no_counts)
         rows = acts.response[k]
-        enterprise_activity(
-            acts.n,
-            acts.lam[k],
-            acts.key[k],
-            day,
-            standing,
-            measures,
-            outcomes,
+        responding = Responding(
             acts.responding[k],
             Response(rows[0], rows[1], rows[2], rows[3]),
             acts.response_key[k],
             acts.since,
             acts.avoided[k],
         )
+        resolving = Resolving(standing, measures, outcomes)
+        enterprise_activity(acts.n, acts.lam[k], acts.key[k], day, resolving, responding)
     for g in range(len(acts.group_indptr) - 1):
         for j in range(acts.group_indptr[g], acts.group_indptr[g + 1]):
             c = acts.group_cells[j]

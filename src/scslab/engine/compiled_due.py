@@ -7,12 +7,15 @@ for the residents a measure blocked."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba as nb
 import numpy as np
 
 from scslab.engine.containers import DueDays, ScoreArrays, ScoreTable
 from scslab.engine.growth import grow
 from scslab.model.dueprocess_days import (
+    DueRows,
     DueSide,
     DueState,
     blocked_day,
@@ -27,6 +30,16 @@ from scslab.model.records import LogColumns
 Kept = tuple[np.ndarray, int, np.ndarray, int]
 """(error_ids, how many, risen, how many): a side's subjects with erroneous points and
 those whose score rose today (kept for the residents only)."""
+
+
+class Ended(NamedTuple):
+    """The records that due process ended today, as one side gives their points back."""
+
+    ids: np.ndarray  # int64, ids in the record log (of either side)
+    log: LogColumns  # the record log's columns
+    s: int  # the side giving back: 0 residents, 1 enterprises
+    side: DueSide  # that side's
+
 
 ScoreBack = tuple[np.ndarray, ScoreArrays, ScoreTable, Kept]
 """What due process gives points back to on one side: its scores (empty: the side has
@@ -49,35 +62,28 @@ def due_process_day(
     residents' and the enterprises' [groups, metrics]). Returns the state and each
     side's Kept (res[3], ent[3]) with the subjects of the records ended added as the
     scorer adds them."""
-    res_row, ent_row = rows
     state = count_unaware(state, due.rules, day, due.res.listings.mask)
-    state = plan_day(state, due.rules, day, today_ids, records, due.res, due.ent, res_row, ent_row)
-    state, ended = step_day(state, due.rules, day, records, due.res, due.ent, res_row, ent_row)
+    day_rows = DueRows(rows[0], rows[1])
+    state = plan_day(state, due, day, today_ids, records, day_rows)
+    state, ended = step_day(state, due, day, records, day_rows)
     if len(ended) == 0:
         return state, res[3], ent[3]
-    kept = _give_back(day, due, state, ended, records, 0, due.res, res, True)
-    firm_kept = _give_back(day, due, state, ended, records, 1, due.ent, ent, False)
+    kept = _give_back(day, due, state, Ended(ended, records, 0, due.res), res, True)
+    firm_kept = _give_back(day, due, state, Ended(ended, records, 1, due.ent), ent, False)
     return state, kept, firm_kept
 
 
 @nb.njit(cache=True)
 def _give_back(
-    day: int,
-    due: DueDays,
-    state: DueState,
-    ended: np.ndarray,
-    records: LogColumns,
-    s: int,
-    side: DueSide,
-    back: ScoreBack,
-    rising: bool,
+    day: int, due: DueDays, state: DueState, ended: Ended, back: ScoreBack, rising: bool
 ) -> Kept:
-    """The records `ended` today whose subjects are of side `s` ended (end_side), what
-    is left of their points given back to the side's score (points) as Scorer._add
-    gives it back (`rising`: the subjects whose score rose are kept)."""
+    """The records ended today (ended.ids) whose subjects are of side ended.s ended
+    (end_side), what is left of their points given back to the side's score (points)
+    as Scorer._add gives it back (`rising`: the subjects whose score rose are kept)."""
     score, scoring, rules, ids = back
     error_ids, n_error_ids, risen, n_risen = ids
-    subjects, left, erroneous = end_side(state, due.rules, day, ended, records, s, side)
+    ids_ended, log, s, side = ended
+    subjects, left, erroneous = end_side(state, due.rules, day, ids_ended, log, s, side)
     if len(score) == 0 or len(subjects) == 0:  # (no score: nothing to give back)
         return ids
     points = -left
@@ -134,4 +140,4 @@ def learn_of_blocks(
     """The residents `blocked` by a measure today learn of their listings (blocked_day;
     counted into values[day], the day's row)."""
     row = values[day]
-    return blocked_day(state, due.rules, day, blocked, records, n_records, due.res, due.ent, row)
+    return blocked_day(state, due, day, blocked, records, n_records, row)

@@ -17,6 +17,7 @@ from scslab.engine.containers import (
     Firms,
     Grown,
     KindTable,
+    ListMarks,
     ListTable,
     ScoreArrays,
     ScoreTable,
@@ -26,6 +27,7 @@ from scslab.engine.containers import (
 )
 from scslab.engine.daytables import firm_activity_table
 from scslab.engine.state import HIST_LO, RunState, Side
+from scslab.model.containers import ByGroup
 from scslab.model.lists import RULE_RECORDS, Changes
 from scslab.model.points import empty_queue
 from scslab.model.records import LogColumns
@@ -55,15 +57,9 @@ def counted_lists(
     counted = (np.zeros(side.n, np.uint8), np.zeros(side.n, np.uint8))
     recount_lists(
         side.listed,
-        state.mask,
-        state.wrongful,
-        *counted,
-        side.collector.cell,
-        groups.groups_indptr,
-        groups.groups_of_cell,
-        side.lists.black_bits,
-        len(side.lists.rule),
-        list_counts,
+        ListMarks(state.mask, state.wrongful, side.lists.black_bits, len(side.lists.rule)),
+        counted,
+        ByGroup(list_counts, side.collector.cell, groups.groups_indptr, groups.groups_of_cell),
     )
     return counted
 

@@ -35,6 +35,7 @@ from scslab.engine.containers import (
     Expiry,
     Ids,
     KindTable,
+    ListMarks,
     ListView,
     ScoreView,
     SideDays,
@@ -44,7 +45,7 @@ from scslab.engine.growth import grow as _grow
 from scslab.engine.growth import grow_changes, grow_queue, grow_scratch
 from scslab.engine.listcounts import count_changes
 from scslab.engine.tally import tally_days
-from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
+from scslab.model.containers import ByGroup, ChangeColumns, DailyRules, Listings, Points
 from scslab.model.lists import (
     ENTRY,
     _agents_to_visit,
@@ -55,6 +56,9 @@ from scslab.model.lists import (
 )
 from scslab.model.measures import mark_entered
 from scslab.model.points import (
+    Ending,
+    Scores,
+    Taking,
     add_points,
     expire_due,
     risen_by_expiry,
@@ -307,29 +311,23 @@ def expire_side(
         queue,
         queued,
         day,
-        today.ids,
-        today.subjects,
-        today.points,
-        today.erroneous,
-        v.expiry[today.kinds.astype(np.int64)],
+        Taking(
+            today.ids,
+            today.subjects,
+            today.points,
+            today.erroneous,
+            v.expiry[today.kinds.astype(np.int64)],
+        ),
         in_order,
     )
     expired = np.empty(queued - head, np.int64)
     n_expired, head = expire_due(
-        queue,
-        head,
-        queued,
+        Expiry(queue, queued, head, in_order),
         day,
         left,
-        records.status,
-        records.end_day,
-        score,
-        error_points,
-        outside,
-        min_score,
-        max_score,
+        Ending(records.status, records.end_day),
+        Scores(score, error_points, outside, min_score, max_score),
         expired,
-        in_order,
     )
     if keep_high and n_expired:
         given = risen_by_expiry(queue, expired[:n_expired], left)
@@ -429,17 +427,16 @@ def list_changes(
     columns = grow_changes(changes.columns, n_changes, need)
     ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful, ch_reason = columns
     count_changes(
-        out.subject[:n_out],
-        out.bit[:n_out],
-        out.entered[:n_out],
-        out.wrongful[:n_out],
-        out.reason[:n_out],
-        v.cell,
-        v.groups_indptr,
-        v.groups_of_cell,
+        ChangeColumns(
+            out.subject[:n_out],
+            out.bit[:n_out],
+            out.entered[:n_out],
+            out.wrongful[:n_out],
+            out.reason[:n_out],
+        ),
+        ByGroup(v.values[day], v.cell, v.groups_indptr, v.groups_of_cell),
         v.change_columns,
         v.ever,
-        v.values[day],
         v.ever_counts,
     )
     for c in range(n_out):
@@ -495,16 +492,9 @@ def collect_side(
         for ids in (touched, error_ids):
             recount_lists(
                 ids,
-                mask,
-                wrongful,
-                counted_mask,
-                counted_wrongful,
-                cell,
-                groups_indptr,
-                groups_of_cell,
-                black_bits,
-                n_lists,
-                list_counts,
+                ListMarks(mask, wrongful, black_bits, n_lists),
+                (counted_mask, counted_wrongful),
+                ByGroup(list_counts, cell, groups_indptr, groups_of_cell),
             )
         # (a loop: `values[day] += list_counts` would allocate a temporary each day;
         # over the list columns only, the ones recount_lists counts into: 1, 2 and
@@ -516,16 +506,10 @@ def collect_side(
                 row_today[gr, col] += list_counts[gr, col]
     else:
         _collect_lists(
-            cell,
-            groups_indptr,
-            groups_of_cell,
-            mask,
-            wrongful,
+            ByGroup(row_today, cell, groups_indptr, groups_of_cell),
+            ListMarks(mask, wrongful, black_bits, n_lists),
             listed,
-            black_bits,
-            n_lists,
             v.days_blacklisted,
-            row_today,
         )
     row_today[:, 0] = v.group_count
     col_ever, ever_counts = v.col_ever, v.ever_counts

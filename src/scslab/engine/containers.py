@@ -11,8 +11,10 @@ from typing import NamedTuple
 import numpy as np
 
 from scslab.model.containers import DailyRules, Listings, ReachRules, Recovery
-from scslab.model.dueprocess_days import DueRules, DueSide, DueState
+from scslab.model.dueprocess_days import DueDays as DueDays  # (compiled days' due process)
+from scslab.model.dueprocess_days import DueState
 from scslab.model.lists import ListState
+from scslab.model.points import Expiry as Expiry  # (a side's: Grown's queue parts)
 from scslab.model.points import ExpiryQueue
 from scslab.model.records import LogColumns
 
@@ -119,6 +121,23 @@ class ListTable(NamedTuple):
     change_columns: np.ndarray  # int64 [listcounts.CHANGE_FAMILIES, lists]
     col_ever: np.ndarray  # int64 [lists]: ever_listed
     duration: np.ndarray  # int64 [lists], days a record-triggered listing lasts
+
+
+class ListMarks(NamedTuple):
+    """The lists of one kind of agent as the collectors count them (by agent id)."""
+
+    mask: np.ndarray  # uint8, bit l = on list l
+    wrongful: np.ndarray  # uint8, bit l = that listing rests only on erroneous records
+    black_bits: int  # the lists that are blacklists
+    n_lists: int  # how many lists there are
+
+
+class Grades(NamedTuple):
+    """How the score columns and histogram of the collectors (StateCollector.collect)
+    grade the scores."""
+
+    floors: np.ndarray  # points, the lowest score of each grade, highest grade first
+    hist_lo: float  # points, the histogram's start
 
 
 class Grading(NamedTuple):
@@ -337,15 +356,6 @@ class Changed(NamedTuple):
     n: int
 
 
-class Expiry(NamedTuple):
-    """A side's expiry queue and how much of it is used (Grown's queue parts)."""
-
-    queue: ExpiryQueue
-    queued: int
-    head: int
-    in_order: bool
-
-
 class Carried(NamedTuple):
     """The run's state that compiled days carry from day to day apart from the sides'
     Grown, given to run_days and returned by it."""
@@ -463,11 +473,21 @@ class Responses(NamedTuple):
     avoidance: np.ndarray  # float64 [domains, 8]
 
 
-class DueDays(NamedTuple):
-    """Due process as compiled days run it (model/dueprocess_days.py; its state is in
-    Grown): its rules, the residents' side and the enterprises' (each counting into its
-    groups' rows of the day)."""
+class ResidentActs(NamedTuple):
+    """The residents' activities as compiled days run them (activities_day): their
+    rules, the arrays they read or count into, the listed residents' responses and the
+    flagging of attempts for the departments."""
 
-    rules: DueRules
-    res: DueSide
-    ent: DueSide
+    table: ActTable
+    arrays: ActArrays
+    responses: Responses
+    flags: Flagging
+
+
+class MayReach(NamedTuple):
+    """The residents whom the measures and rewards of some domain may reach on a day
+    (activities_day)."""
+
+    listed: np.ndarray  # int64, increasing: on some list or representing an enterprise on one
+    high: np.ndarray  # int64, increasing: whose score opened a green channel (Grown.high)
+    risen: np.ndarray  # subjects whose score records raised today (with repeats)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from scslab.model.containers import ByGroup, ChangeColumns
 from scslab.model.lists import EXIT_REASONS
 
 CHANGE_FAMILIES = (
@@ -29,26 +30,21 @@ CHANGE_FAMILIES = (
 
 @nb.njit(cache=True)
 def count_changes(
-    subject: np.ndarray,
-    bit: np.ndarray,
-    entered: np.ndarray,
-    wrongful: np.ndarray,
-    reason: np.ndarray,
-    cell: np.ndarray,
-    rows_indptr: np.ndarray,
-    rows_indices: np.ndarray,
+    changes: ChangeColumns,
+    into: ByGroup,
     columns: np.ndarray,
     ever: np.ndarray,
-    out: np.ndarray,
     ever_counts: np.ndarray,
 ) -> None:
-    """Count listing changes (the columns of a Changes, in order) into the rows of out
-    of each subject's cell c, rows_indices[rows_indptr[c]:rows_indptr[c + 1]]: 1 in
-    columns[f, list] of each family f of CHANGE_FAMILIES that the change counts in (an
-    entry: new_listings, and new_listings_wrongful if wrongful; an exit: exits and
-    exits_<its reason>). An entry onto a list that the subject's bit in `ever` (uint8
-    per subject, bit = list; set here) says it never was on adds 1 to ever_counts[row,
-    list] of the same rows."""
+    """Count listing changes (the columns of a Changes, in order) into the rows of
+    into.row of each subject's cell c (into.cell), rows_indices[rows_indptr[c]:
+    rows_indptr[c + 1]] of into: 1 in columns[f, list] of each family f of
+    CHANGE_FAMILIES that the change counts in (an entry: new_listings, and
+    new_listings_wrongful if wrongful; an exit: exits and exits_<its reason>). An entry
+    onto a list that the subject's bit in `ever` (uint8 per subject, bit = list; set
+    here) says it never was on adds 1 to ever_counts[row, list] of the same rows."""
+    subject, bit, entered, wrongful, reason = changes
+    out, cell, rows_indptr, rows_indices = into
     for c in range(len(subject)):
         i = subject[c]
         b = np.int64(bit[c])

@@ -32,6 +32,7 @@ from scslab.engine.collectors import (
     count_into,
 )
 from scslab.engine.compiled import N_PHASES
+from scslab.engine.containers import ListMarks
 from scslab.engine.listcounts import count_changes
 from scslab.engine.state import HIST_LO, RunState, Side
 from scslab.model.activities import (
@@ -41,7 +42,17 @@ from scslab.model.activities import (
 )
 from scslab.model.attempts import count_done, count_others, flag_done
 from scslab.model.behaviour import behaviour_day
-from scslab.model.containers import Behaviour, ByGroup, Outcomes, Response, Standing
+from scslab.model.containers import (
+    Behaviour,
+    ByGroup,
+    ChangeColumns,
+    Outcomes,
+    Points,
+    Resolving,
+    Responding,
+    Response,
+    Standing,
+)
 from scslab.model.departments import (
     SubjectView,
     draw_behaviour,
@@ -189,11 +200,10 @@ def lists_and_measures(
                     side.lists,
                     state,
                     day,
-                    side.score,
-                    side.error_points,
+                    Points(side.score, side.error_points),
                     st.list_key[s],
-                    side.scorer.outside if side.scorer else None,
-                    update_members(side.listed, new, np.ones(len(new), np.bool_)),
+                    score_outside=side.scorer.outside if side.scorer else None,
+                    listed=update_members(side.listed, new, np.ones(len(new), np.bool_)),
                 ),
             ]
         )
@@ -202,16 +212,12 @@ def lists_and_measures(
         st.trail.listing_changes(s, day, changes)
         mark_entered(side.since, changes.subject, changes.bit, changes.entered, len(changes), day)
         count_changes(
-            changes.subject,
-            changes.bit,
-            changes.entered,
-            changes.wrongful,
-            changes.reason,
-            side.cell,
-            *side.cell_rows,
+            ChangeColumns(
+                changes.subject, changes.bit, changes.entered, changes.wrongful, changes.reason
+            ),
+            ByGroup(side.acc, side.cell, *side.cell_rows),
             side.cols["changes"],
             state.ever,
-            side.acc,
             side.ever_counts,
         )
         bits = changes.bit.astype(np.int64)
@@ -305,12 +311,6 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
         for f, ids in zip(flag_of, drawn.flagged, strict=True):
             flagged[f].append(ids)
         attempts = drawn.reached
-        if dom.response is not None and len(attempts):
-            attempts = respond_to_lists(st, side, a, d, attempts, day)
-        if len(attempts) == 0:
-            continue
-        out_blocked = np.empty(len(attempts), np.int64)
-        out_done = np.empty(len(attempts), np.int64)
         standing = Standing(
             side.cell,
             side.list_state.mask,
@@ -323,6 +323,15 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
             side.acc, cols, side.cols["blocked_by"][d], st.blocked_count, st.wrongful_count
         )
         measures = dom.measures(d, float(acts.base_wait[a]))
+        if dom.response is not None and len(attempts):
+            responding = responding_to_lists(st, side, a, d)
+            if responding.active:  # (the attempts still made: the avoided are counted)
+                resolving = Resolving(standing, measures, outcomes)
+                attempts = attempts_made(attempts.astype(np.int64), day, responding, resolving)
+        if len(attempts) == 0:
+            continue
+        out_blocked = np.empty(len(attempts), np.int64)
+        out_done = np.empty(len(attempts), np.int64)
         nb_, nd_ = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
         if nb_:
             blocked.append(out_blocked[:nb_])
@@ -354,52 +363,39 @@ def enterprises_attempt(st: RunState, a: int, day: int) -> None:
     (activities.enterprise_activity, which compiled days call too)."""
     acts, side = st.activities, st.ent
     d = int(acts.domain[a])
-    response = side.domains.response
-    responding = response is not None and d in response.domains()
     empty8 = np.zeros(0, np.uint8)
     empty32 = np.zeros(0, np.int32)
-    enterprise_activity(
-        side.n,
-        float(acts.daily_rate[a]),
-        st.activity_keys[a],
-        day,
+    resolving = Resolving(
         Standing(
             side.cell, side.list_state.mask, side.list_state.wrongful, empty8, empty8, side.score
         ),
         side.domains.measures(d, float(acts.base_wait[a])),
         Outcomes(side.acc, side.cols["outcomes"][d], side.cols["blocked_by"][d], empty32, empty32),
-        responding,
-        response.rule(d) if response is not None and responding else NO_RESPONSE,
-        stream_key(st.seed, f"listresponse.{acts.names[a]}"),
-        side.since,
-        int(side.cols["avoided"][d]),
+    )
+    enterprise_activity(
+        side.n,
+        float(acts.daily_rate[a]),
+        st.activity_keys[a],
+        day,
+        resolving,
+        responding_to_lists(st, side, a, d),
     )
 
 
-def respond_to_lists(
-    st: RunState, side: Side, a: int, d: int, attempts: np.ndarray, day: int
-) -> np.ndarray:
-    """The attempts at activity a (domain d) that listed subjects still make; those
-    their lists make them avoid are counted in avoided:<domain>, and the replaced ones
+def responding_to_lists(st: RunState, side: Side, a: int, d: int) -> Responding:
+    """How the listed subjects of `side` respond to their lists' measures at activity a
+    (domain d): those they avoid are counted in avoided:<domain>, and the replaced ones
     among them in attempts and wait_days (with the activity's base wait), never met by
-    a measure (measures.attempts_made, which compiled days call too)."""
+    a measure (measures.attempts_made, which compiled days call too). Not active where
+    nobody responds in the domain."""
     response = side.domains.response
-    assert response is not None
-    if d not in response.domains():
-        return attempts
-    cols = side.cols
-    return attempts_made(
-        attempts.astype(np.int64),
-        side.list_state.mask,
-        side.since,
-        day,
+    active = response is not None and d in response.domains()
+    return Responding(
+        active,
+        response.rule(d) if response is not None and active else NO_RESPONSE,
         stream_key(st.seed, f"listresponse.{st.activities.names[a]}"),
-        response.rule(d),
-        side.acc,
-        side.cell,
-        int(cols["avoided"][d]),
-        cols["outcomes"][d],
-        float(st.activities.base_wait[a]),
+        side.since,
+        int(side.cols["avoided"][d]),
     )
 
 
@@ -453,10 +449,12 @@ def collect(st: RunState, day: int, pool: ThreadPoolExecutor | None) -> None:
     finish_collect(st)
     for side in (st.res, st.ent):
         side.collector.collect_lists(
-            side.list_state.mask,
-            side.list_state.wrongful,
-            side.lists.black_bits,
-            len(side.lists),
+            ListMarks(
+                side.list_state.mask,
+                side.list_state.wrongful,
+                side.lists.black_bits,
+                len(side.lists),
+            ),
             st.days_blacklisted if side is st.res else np.zeros(0, np.int16),
             side.state_sums,
             side.listed,

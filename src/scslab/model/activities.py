@@ -31,15 +31,15 @@ import numpy as np
 from scslab.model.attempts import flag_unreached, others_by_cell, sweep_all
 from scslab.model.behaviour import Recovering
 from scslab.model.containers import (
-    Measures,
-    Outcomes,
+    AttemptShare,
+    DomainReach,
     Pool,
     Reachable,
     ReachedOut,
     ReachRules,
     Recovery,
-    Response,
-    Standing,
+    Resolving,
+    Responding,
     Thinning,
 )
 from scslab.model.measures import Reach, attempts_made, resolve
@@ -155,27 +155,16 @@ def draw_attempts(
 
 @nb.njit(cache=True)
 def enterprise_activity(
-    n: int,
-    lam: float,
-    key: np.uint64,
-    day: int,
-    standing: Standing,
-    measures: Measures,
-    outcomes: Outcomes,
-    responding: bool,
-    response: Response,
-    response_key: np.uint64,
-    since: np.ndarray,
-    avoided_col: int,
+    n: int, lam: float, key: np.uint64, day: int, resolving: Resolving, responding: Responding
 ) -> int:
     """One day of an enterprises' activity, what both loops run: the attempts of the n
     enterprises, each making Poisson(lam) a day (lam: attempts per enterprise per day;
     every enterprise is eligible, no multiplier), drawn by `sweep` from stream `key` as
-    draw_attempts draws them; with `responding`, those the listed enterprises still make
-    (measures.attempts_made: `response` of the activity's domain, drawn from stream
-    response_key, since: Side.since; the avoided counted in avoided_col); then resolved
-    against the domain's `measures` (standing: the enterprises' lists and score, no
-    represented lists) and counted in `outcomes`. Returns the attempts blocked."""
+    draw_attempts draws them; with responding.active, those the listed enterprises
+    still make (measures.attempts_made: the response of the activity's domain); then
+    resolved against the domain's measures (resolving.standing: the enterprises' lists
+    and score, no represented lists) and counted in its outcomes. Returns the attempts
+    blocked."""
     no_chill = Recovery(
         np.zeros(0, np.float32),
         np.zeros(0, np.int16),
@@ -187,24 +176,13 @@ def enterprise_activity(
     )
     who = Pool(np.zeros(0, np.int32), n, np.zeros(0, np.uint8))
     attempts = sweep_all(who, Thinning(lam, np.ones(10), 1.0), no_chill, key, day)
-    if responding and len(attempts):
-        attempts = attempts_made(
-            attempts,
-            standing.own_mask,
-            since,
-            day,
-            response_key,
-            response,
-            outcomes.acc,
-            standing.cell,
-            avoided_col,
-            outcomes.cols,
-            measures.base_wait,
-        )
+    if responding.active and len(attempts):
+        attempts = attempts_made(attempts, day, responding, resolving)
     if len(attempts) == 0:
         return 0
     out_blocked = np.empty(len(attempts), np.int64)
     out_done = np.empty(len(attempts), np.int64)
+    standing, measures, outcomes = resolving
     n_blocked, _ = resolve(attempts, standing, measures, outcomes, out_blocked, out_done)
     return n_blocked
 
@@ -525,11 +503,10 @@ def draw_by_cell(
     others_by_cell(
         present,
         class_bits,
-        lam,
-        rules.decile_multiplier[a],
+        AttemptShare(
+            lam, rules.decile_multiplier[a], unflagged_share(flag_probability), others_key
+        ),
         reached.rate[a],
-        unflagged_share(flag_probability),
-        others_key,
         day,
         others,
     )
@@ -539,19 +516,15 @@ def draw_by_cell(
         people.income_decile,
     )
     residents = Reachable(reach.mask, reach.rep_mask, reach.score, people.group)
+    reaching = DomainReach(residents, reach.own_bits, reach.rep_bits, reach.reward_score)
+    mults = rules.decile_multiplier[a]
     flagged = [
         flag_unreached(
             who,
-            lam,
-            float(p_flag),
-            rules.decile_multiplier[a],
+            AttemptShare(lam, mults, float(p_flag), flag_keys[k]),
             propensities,
-            flag_keys[k],
             day,
-            residents,
-            reach.own_bits,
-            reach.rep_bits,
-            reach.reward_score,
+            reaching,
             others,
         )
         for k, p_flag in enumerate(flag_probability)

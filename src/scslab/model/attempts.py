@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from scslab.model.containers import Pool, Reachable, Recovery, Thinning
+from scslab.model.containers import AttemptShare, DomainReach, Pool, Recovery, Thinning
 from scslab.model.lists import update_members
 from scslab.streams import hash_poisson, hash_uniform
 
@@ -92,43 +92,38 @@ def sweep_all(pool: Pool, rates: Thinning, chill: Recovery, key: np.uint64, day:
 @nb.njit(cache=True)
 def flag_unreached(
     who: Pool,
-    lam: float,
-    share: float,
-    mults: np.ndarray,
+    draw: AttemptShare,
     chill: Recovery,
-    key: np.uint64,
     day: int,
-    reach: Reachable,
-    own_bits: int,
-    rep_bits: int,
-    reward_score: float,
+    reach: DomainReach,
     others: np.ndarray,
 ) -> np.ndarray:
     """The residents (increasing ids, one entry per attempt) of pool `who` whose attempt
     on `day` is flagged under one record kind, among those whom no measure or reward of
-    the activity's domain reaches; each one counted in others[cell] (its collector cell,
-    from reach.group: their attempts go ahead with everyone else's).
+    the activity's domain reaches (`reach`); each one counted in others[cell] (its
+    collector cell, from reach.residents.group: their attempts go ahead with everyone
+    else's).
 
-    The flagged attempts are a thinned Poisson process: a share `share` of each
-    resident's Poisson(lam x mults[income decile] (who.income_decile; empty: none) x
-    propensity (chill; empty value: none)) attempts a day (lam: attempts per resident
-    per day), drawn by `sweep` from stream `key`. A resident is reached (and left out)
-    with a bit of own_bits in reach.mask, of rep_bits in reach.rep_mask, or a score of
-    at least reward_score points (measures.Reach)."""
+    The flagged attempts are a thinned Poisson process: a share draw.share of each
+    resident's Poisson(draw.lam x mults[income decile] (who.income_decile; empty: none)
+    x propensity (chill; empty value: none)) attempts a day (lam: attempts per resident
+    per day), drawn by `sweep` from stream draw.key."""
+    lam, mults, share, key = draw
+    residents, own_bits, rep_bits, reward_score = reach
     max_mult = mults.max() if len(who.income_decile) else 1.0
     rates = Thinning(lam * share * max_mult, mults, max_mult)
     out = sweep_all(who, rates, chill, key, day)
     m = len(out)
-    scored = len(reach.score) > 0 and reward_score < np.inf
+    scored = len(residents.score) > 0 and reward_score < np.inf
     per_cell = np.int64(10 * 4)  # groups of a cell: income deciles x eligibility classes
     kept = 0
     for j in range(m):
         i = out[j]
-        if (reach.mask[i] & own_bits) | (reach.rep_mask[i] & rep_bits):
+        if (residents.mask[i] & own_bits) | (residents.rep_mask[i] & rep_bits):
             continue
-        if scored and reach.score[i] >= reward_score:
+        if scored and residents.score[i] >= reward_score:
             continue
-        others[np.int64(reach.group[i]) // per_cell] += 1
+        others[np.int64(residents.group[i]) // per_cell] += 1
         out[kept] = i
         kept += 1
     return out[:kept]
@@ -155,24 +150,22 @@ def flag_done(done: np.ndarray, probability: np.ndarray, key: np.uint64, day: in
 def others_by_cell(
     present: np.ndarray,
     class_bits: int,
-    lam: float,
-    mults: np.ndarray,
+    draw: AttemptShare,
     reached_rate: np.ndarray,
-    unflagged: float,
-    key: np.uint64,
     day: int,
     out: np.ndarray,
 ) -> None:
     """out[c] = the attempts on `day` of cell c's residents whom no measure or reward of
     the activity's domain reaches, and whose attempt is not flagged: Poisson with mean
     max(0, lam x sum over deciles d of mults[d] x the residents present in the
-    eligible classes (bit k of class_bits: class k) - reached_rate[c]) x unflagged.
+    eligible classes (bit k of class_bits: class k) - reached_rate[c]) x share (draw's:
+    lam, attempts per resident per day; share, the share of attempts not flagged).
 
     present [cells, 10 deciles, 4 classes]: residents by group, less what chilling takes
-    off their propensity; lam: attempts per resident per day; reached_rate [cells]: the
-    expected attempts per day of the reached residents (draw_reached); unflagged: the
-    share of attempts not flagged. Drawn from the counter-based stream `key` (a = day,
-    counters from c x CELL_STRIDE), so the count is the same in either loop."""
+    off their propensity; reached_rate [cells]: the expected attempts per day of the
+    reached residents (draw_reached). Drawn from the counter-based stream draw.key (a =
+    day, counters from c x CELL_STRIDE), so the count is the same in either loop."""
+    lam, mults, unflagged, key = draw
     n_cells, n_deciles, n_classes = present.shape
     for c in range(n_cells):
         total = 0.0

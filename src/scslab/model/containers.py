@@ -98,6 +98,27 @@ class Response(NamedTuple):
     avoidance: np.ndarray  # float64 [8]
 
 
+class Responding(NamedTuple):
+    """How listed subjects respond to one domain's measures at one activity (respond in
+    measures.py), and where the attempts they avoid are counted."""
+
+    active: bool  # the subjects respond in the domain (else nothing else is read)
+    response: Response  # the domain's
+    key: np.uint64  # the draws' stream (listresponse.<activity>)
+    since: np.ndarray  # int16 [lists, subjects], day each entered each list (empty: no
+    # response learns)
+    avoided_col: int  # the avoided:<domain> column
+
+
+class Resolving(NamedTuple):
+    """What resolves one activity's attempts in one domain (measures.resolve): the
+    subjects' standing, the domain's measures and where the outcomes are counted."""
+
+    standing: Standing
+    measures: Measures
+    outcomes: Outcomes
+
+
 class Avoided(NamedTuple):
     """The attempts a response set aside (measures.respond writes them)."""
 
@@ -127,6 +148,17 @@ class Thinning(NamedTuple):
     max_mult: float  # the largest of mults (1 when no decile is read)
 
 
+class AttemptShare(NamedTuple):
+    """A share of one activity's attempts, as drawn: each subject makes Poisson(lam x
+    mults[income decile] x propensity) attempts a day, of which a share `share` is
+    drawn, from stream `key`."""
+
+    lam: float  # attempts per subject per day before the multipliers
+    mults: np.ndarray  # float64 [10], rate multiplier by income decile (poorest first)
+    share: float  # the share of the attempts drawn (no unit)
+    key: np.uint64  # the draw's random stream
+
+
 class Pool(NamedTuple):
     """The subjects eligible for an activity, as the sweep of its attempts reads them."""
 
@@ -142,6 +174,17 @@ class Reachable(NamedTuple):
     rep_mask: np.ndarray  # uint8, lists of the enterprises the resident represents
     score: np.ndarray  # float32, points (empty: no score)
     group: np.ndarray  # int16 or int32, (cell * 10 + income decile) * 4 + class
+
+
+class DomainReach(NamedTuple):
+    """Whom the measures and rewards of one activity's domain reach (measures.Reach):
+    residents with a bit of own_bits in their list mask, of rep_bits in their rep mask
+    (lists of the enterprises they represent), or a score of at least reward_score."""
+
+    residents: Reachable
+    own_bits: int
+    rep_bits: int
+    reward_score: float  # points (inf: no score-based reward)
 
 
 class ReachRules(NamedTuple):

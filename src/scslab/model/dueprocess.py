@@ -53,7 +53,9 @@ import numpy as np
 from scslab.model.departments import RecordKinds
 from scslab.model.dueprocess_days import (
     NEVER,
+    DueDays,
     DueQueue,
+    DueRows,
     DueRules,
     DueSide,
     DueState,
@@ -346,24 +348,16 @@ class DueProcessState:
         res, ent = sides[0], sides[-1]
         return self.side(0, res, res.cell_rows), self.side(1, ent, ent.cell_rows)
 
+    def _due(self, sides: tuple[SideLike, ...]) -> DueDays:
+        """The rules and both sides as the kernels take them."""
+        return DueDays(self.kernel_rules(), *self._sides(sides))
+
     def plan(self, day: int, ids: np.ndarray, log: RecordLog, sides: tuple[SideLike, ...]) -> None:
         """Draw the due-process path of the records taking effect today (plan_day)."""
         if len(ids) == 0:
             return
-        res, ent = self._sides(sides)
-        self.adopt(
-            plan_day(
-                self.state(),
-                self.kernel_rules(),
-                day,
-                ids,
-                log.kernel_columns(),
-                res,
-                ent,
-                sides[0].acc,
-                sides[-1].acc,
-            )
-        )
+        rows = DueRows(sides[0].acc, sides[-1].acc)
+        self.adopt(plan_day(self.state(), self._due(sides), day, ids, log.kernel_columns(), rows))
 
     def keep_triggers(
         self, ids: np.ndarray, kind: np.ndarray, subject: np.ndarray, sides: tuple[SideLike, ...]
@@ -377,17 +371,8 @@ class DueProcessState:
 
     def step(self, day: int, log: RecordLog, sides: tuple[SideLike, ...]) -> None:
         """Handle today's appeals, decisions and repairs (after plan() for today)."""
-        res, ent = self._sides(sides)
-        state, ended = step_day(
-            self.state(),
-            self.kernel_rules(),
-            day,
-            log.kernel_columns(),
-            res,
-            ent,
-            sides[0].acc,
-            sides[-1].acc,
-        )
+        rows = DueRows(sides[0].acc, sides[-1].acc)
+        state, ended = step_day(self.state(), self._due(sides), day, log.kernel_columns(), rows)
         self.adopt(state)
         self.end(day, ended, log, sides)
 
@@ -403,16 +388,13 @@ class DueProcessState:
         """Residents blocked by a measure today (after today's step()): blocked_day."""
         if not self.rules.on or len(residents) == 0:
             return
-        res, ent = self._sides(sides)
         state = blocked_day(
             self.state(),
-            self.kernel_rules(),
+            self._due(sides),
             day,
             residents.astype(np.int64),
             log.kernel_columns(),
             log.n,
-            res,
-            ent,
             sides[0].acc,
         )
         self.adopt(state)

@@ -120,6 +120,23 @@ class DueSide(NamedTuple):
     cols: np.ndarray  # int64 [6]: the metrics' columns (-1: not counted)
 
 
+class DueDays(NamedTuple):
+    """Due process as the kernels run it (its state apart, in DueState): its rules, the
+    residents' side and the enterprises' (each counting into its own rows)."""
+
+    rules: DueRules
+    res: DueSide
+    ent: DueSide
+
+
+class DueRows(NamedTuple):
+    """The day's rows [rows, metrics] that each side's counts go into (DueSide.indptr and
+    rows_of_cell index them: cells in the general loop, groups in compiled days)."""
+
+    res: np.ndarray  # float64, the residents'
+    ent: np.ndarray  # float64, the enterprises'
+
+
 @nb.njit(cache=True)
 def _count(side: DueSide, row: np.ndarray, metric: int, subject: np.int64) -> None:
     col = side.cols[metric]
@@ -293,19 +310,12 @@ def keep_triggers(
 
 @nb.njit(cache=True)
 def plan_day(
-    state: DueState,
-    rules: DueRules,
-    day: int,
-    ids: np.ndarray,
-    log: LogColumns,
-    res: DueSide,
-    ent: DueSide,
-    res_row: np.ndarray,
-    ent_row: np.ndarray,
+    state: DueState, due: DueDays, day: int, ids: np.ndarray, log: LogColumns, rows: DueRows
 ) -> DueState:
     """Draw the due-process path of the records `ids` taking effect today: each notice
-    day into the log (counted), the residents told of a record of a list-triggering
-    kind aware from their notice, the appeals and repairs scheduled."""
+    day into the log (counted into `rows`), the residents told of a record of a
+    list-triggering kind aware from their notice, the appeals and repairs scheduled."""
+    (rules, res, ent), (res_row, ent_row) = due, rows
     state = keep_triggers(state, ids, log.kind[ids], log.subject[ids], rules, res, ent)
     n = len(ids)
     if not rules.on or n == 0:
@@ -360,17 +370,11 @@ def plan_day(
 
 @nb.njit(cache=True)
 def _file(
-    state: DueState,
-    rules: DueRules,
-    day: int,
-    ids: np.ndarray,
-    log: LogColumns,
-    res: DueSide,
-    ent: DueSide,
-    res_row: np.ndarray,
-    ent_row: np.ndarray,
+    state: DueState, due: DueDays, day: int, ids: np.ndarray, log: LogColumns, rows: DueRows
 ) -> DueState:
-    """Appeals filed today (of records `ids`, those still ACTIVE): decided later."""
+    """Appeals filed today (of records `ids`, those still ACTIVE, counted into `rows`):
+    decided later."""
+    (rules, res, ent), (res_row, ent_row) = due, rows
     filed = ids[log.status[ids] == ACTIVE]
     if len(filed) == 0:
         return state
@@ -414,21 +418,16 @@ def _take_day(state: DueState, day: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 @nb.njit(cache=True)
 def step_day(
-    state: DueState,
-    rules: DueRules,
-    day: int,
-    log: LogColumns,
-    res: DueSide,
-    ent: DueSide,
-    res_row: np.ndarray,
-    ent_row: np.ndarray,
+    state: DueState, due: DueDays, day: int, log: LogColumns, rows: DueRows
 ) -> tuple[DueState, np.ndarray]:
-    """Handle today's appeals, decisions and repairs (after plan_day for today): returns
-    the records ended today (withdrawn, then repaired; end_side() ends them)."""
+    """Handle today's appeals, decisions and repairs (after plan_day for today; counted
+    into `rows`): returns the records ended today (withdrawn, then repaired; end_side()
+    ends them)."""
+    (rules, res, ent), (res_row, ent_row) = due, rows
     filed, decided, repaired = _take_day(state, day)
     if len(filed) + len(decided) + len(repaired) == 0:
         return state, filed
-    state = _file(state, rules, day, filed, log, res, ent, res_row, ent_row)
+    state = _file(state, due, day, filed, log, rows)
     decided = decided[log.status[decided] == ACTIVE]
     n_won = 0
     if len(decided):
@@ -533,19 +532,19 @@ def end_side(
 @nb.njit(cache=True)
 def blocked_day(
     state: DueState,
-    rules: DueRules,
+    due: DueDays,
     day: int,
     residents: np.ndarray,
     log: LogColumns,
     n_records: int,
-    res: DueSide,
-    ent: DueSide,
     res_row: np.ndarray,
 ) -> DueState:
     """Residents blocked by a measure today (after today's step_day): they know of their
     listing from today; the records that hold them on a list and of which they had no
-    notice may now be appealed (kinds whose appeal is `from_first_block`), on a day
-    drawn in the window that opens today. n_records: the records in the log."""
+    notice may now be appealed (kinds whose appeal is `from_first_block`, counted into
+    the residents' row res_row), on a day drawn in the window that opens today.
+    n_records: the records in the log."""
+    rules, res = due.rules, due.res
     if not rules.on or len(residents) == 0:
         return state
     who = np.unique(residents)
@@ -591,7 +590,7 @@ def blocked_day(
     )
     appeal = np.empty(m, np.int64)
     plan_learned(records, day, rules.appeals, rules.key, appeal)
-    state = _file(state, rules, day, ids[appeal == day], log, res, ent, res_row, res_row)
+    state = _file(state, due, day, ids[appeal == day], log, DueRows(res_row, res_row))
     later = appeal > day
     state = _room(state, int(later.sum()), max(day, appeal.max()))
     for r in range(m):

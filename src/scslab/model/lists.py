@@ -501,14 +501,15 @@ def daily_update(
     rules: ListRules,
     state: ListState,
     day: int,
-    score: np.ndarray,
-    error_points: np.ndarray,
+    points: Points,
     key: np.uint64,
+    *,
     score_outside: np.ndarray | None = None,
     listed: np.ndarray | None = None,
     first_id: int = 0,
 ) -> Changes:
-    """Today's exits (expiry, compliance) and score-rule entries and exits, for everyone.
+    """Today's exits (expiry, compliance) and score-rule entries and exits, for everyone
+    (points: the scores and their erroneous parts, both empty where there is no score).
 
     Only agents that may change are visited: those on a list, and those in a run of
     eight agents (ids 8k to 8k + 7) where a score may be outside rules.score_band().
@@ -523,6 +524,7 @@ def daily_update(
         return Changes(*(np.zeros(0, t) for t in (np.int32, np.uint8, bool, bool, np.uint8)))
     n = len(state.mask)
     cap = max(1024, n // 64)
+    score = points.score
     below, at_least = rules.score_band() if len(score) else (-np.inf, np.inf)
     big = float(np.finfo(np.float64).max)  # finite bounds: fastmath assumes no infinities
     below, at_least = min(max(below, -big), big), min(max(at_least, -big), big)
@@ -536,7 +538,7 @@ def daily_update(
         if listed is None:
             listed = np.flatnonzero(state.mask).astype(np.int64)
         ids = _agents_to_visit(listed, score_outside, in_band, below, at_least)
-    arrays, daily, points = state.arrays(), rules.daily(key), Points(score, error_points)
+    arrays, daily = state.arrays(), rules.daily(key)
     parts: list[Changes] = []
     start = 0
     while start < len(ids) or not parts:

@@ -25,7 +25,15 @@ import numba as nb
 import numpy as np
 
 from scslab.model.attempts import keep_high
-from scslab.model.containers import Avoided, Measures, Outcomes, Response, Standing
+from scslab.model.containers import (
+    Avoided,
+    Measures,
+    Outcomes,
+    Resolving,
+    Responding,
+    Response,
+    Standing,
+)
 from scslab.model.lists import ListRules, update_members
 from scslab.model.scoring import ScoreRules
 from scslab.scenario.schema import Scenario
@@ -273,22 +281,18 @@ def count_avoided(
 
 @nb.njit(cache=True)
 def attempts_made(
-    attempts: np.ndarray,
-    mask: np.ndarray,
-    since: np.ndarray,
-    day: int,
-    key: np.uint64,
-    response: Response,
-    acc: np.ndarray,
-    cell: np.ndarray,
-    avoided_col: int,
-    cols: np.ndarray,
-    base_wait: float,
+    attempts: np.ndarray, day: int, responding: Responding, resolving: Resolving
 ) -> np.ndarray:
     """The attempts (int64 subject ids) at an activity that the subjects still make
-    after their response to the domain's measures (respond), the others counted in acc
-    by cell (count_avoided: avoided_col, and the replaced ones in cols[0] and cols[5]
-    with base_wait days each): what both loops run before resolving attempts."""
+    after their response to the domain's measures (respond: `responding`, by the
+    subjects' own lists, resolving.standing.own_mask), the others counted in the
+    outcomes' acc by cell (count_avoided: responding.avoided_col, and the replaced ones
+    in cols[0] and cols[5] with the measures' base_wait days each): what both loops
+    run before resolving attempts."""
+    _, response, key, since, avoided_col = responding
+    standing, measures, outcomes = resolving
+    mask, cell, acc, cols = standing.own_mask, standing.cell, outcomes.acc, outcomes.cols
+    base_wait = measures.base_wait
     made = np.empty(len(attempts), np.int64)
     avoided = Avoided(np.empty(len(attempts), np.int64), np.empty(len(attempts), np.bool_))
     n_made, n_avoided = respond(attempts, mask, since, day, key, response, made, avoided)

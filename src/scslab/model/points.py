@@ -64,23 +64,52 @@ def empty_queue(capacity: int = 0) -> ExpiryQueue:
     )
 
 
+class Expiry(NamedTuple):
+    """An expiry queue and how much of it is used: places [head, queued) are waiting
+    (Scorer's queue, queue_head, queued, queue_in_order; compiled days' Grown)."""
+
+    queue: ExpiryQueue
+    queued: int  # places used
+    head: int  # the first place not yet expired (every place before it done)
+    in_order: bool  # the queue's days never decrease from place to place
+
+
+class Taking(NamedTuple):
+    """Records that take effect on a day, to be queued for expiry (in order)."""
+
+    ids: np.ndarray  # int64, ids in the record log
+    subjects: np.ndarray  # the subject of each
+    points: np.ndarray  # float64, points when taking effect
+    erroneous: np.ndarray  # bool
+    expiry_days: np.ndarray  # int64, days each one's points count (0: for good)
+
+
+class Ending(NamedTuple):
+    """The record log's columns that expiry sets (both empty: records not logged)."""
+
+    status: np.ndarray  # uint8, ACTIVE, EXPIRED, ...
+    end_day: np.ndarray  # int16, the day a record ended
+
+
+class Scores(NamedTuple):
+    """The scores that points go into and come out of (Scorer's state and rules)."""
+
+    score: np.ndarray  # float32, points, each subject's score
+    error_points: np.ndarray  # float32, points, the erroneous part of each score
+    outside: np.ndarray  # bool per run of eight subjects: the lists' update visits it
+    lo: float  # points, the least score
+    hi: float  # points, the greatest score
+
+
 @nb.njit(cache=True)
 def schedule_expiry(
-    queue: ExpiryQueue,
-    used: int,
-    day: int,
-    ids: np.ndarray,
-    subjects: np.ndarray,
-    points: np.ndarray,
-    erroneous: np.ndarray,
-    expiry_days: np.ndarray,
-    in_order: bool,
+    queue: ExpiryQueue, used: int, day: int, records: Taking, in_order: bool
 ) -> tuple[int, bool]:
-    """Queue the records `ids` that take effect on `day` (their subjects, points and
-    truth; expiry_days: days each counts, 0 = never) to expire expiry_days later, from
-    place `used` (the queue must have room for them all). Returns (the places used,
-    whether the queue's days still never decrease: in_order, as it was, and the new
-    places' days)."""
+    """Queue the `records` that take effect on `day` to expire records.expiry_days
+    later (0 = never), from place `used` (the queue must have room for them all).
+    Returns (the places used, whether the queue's days still never decrease: in_order,
+    as it was, and the new places' days)."""
+    ids, subjects, points, erroneous, expiry_days = records
     for r in range(len(ids)):
         e = expiry_days[r]
         if e <= 0:
@@ -99,30 +128,26 @@ def schedule_expiry(
 
 @nb.njit(cache=True)
 def expire_due(
-    queue: ExpiryQueue,
-    head: int,
-    used: int,
+    expiry: Expiry,
     day: int,
     left: np.ndarray,
-    status: np.ndarray,
-    end_day: np.ndarray,
-    score: np.ndarray,
-    error_points: np.ndarray,
-    outside: np.ndarray,
-    lo: float,
-    hi: float,
+    log: Ending,
+    into: Scores,
     expired: np.ndarray,
-    in_order: bool,
 ) -> tuple[int, int]:
-    """Expire the records of queue places [head, used) due on `day`, in queue order:
-    what is left of each one's points after its age in days of drift (-points x
-    left[age]) leaves its subject's score, clamped to [lo, hi] (and its erroneous
-    points, if erroneous), and its run of eight is marked in `outside`. With the log's
-    status (else empty), only records still ACTIVE expire: their status becomes
-    EXPIRED and end_day `day`. Writes the places expired into `expired` (at least
-    used - head long). in_order: the queue's days never decrease (the scan stops at the
-    first place due later). Returns (how many, the new head: the first place at or
-    after head due after `day`, every place before it done)."""
+    """Expire the records of the queue places [expiry.head, expiry.queued) due on
+    `day`, in queue order: what is left of each one's points after its age in days of
+    drift (-points x left[age]) leaves its subject's score in `into`, clamped to [lo,
+    hi] (and its erroneous points, if erroneous), and its run of eight is marked in
+    `outside`. With the log's status (else empty), only records still ACTIVE expire:
+    their status becomes EXPIRED and end_day `day`. Writes the places expired into
+    `expired` (at least queued - head long). expiry.in_order: the queue's days never
+    decrease (the scan stops at the first place due later). Returns (how many, the new
+    head: the first place at or after head due after `day`, every place before it
+    done)."""
+    queue, used, head, in_order = expiry
+    status, end_day = log
+    score, error_points, outside, lo, hi = into
     m = 0
     after = used
     logged = len(status) > 0

@@ -21,7 +21,11 @@ import numba as nb
 import numpy as np
 
 from scslab.model.points import (
+    Ending,
+    Expiry,
     ExpiryQueue,
+    Scores,
+    Taking,
     add_points,
     empty_queue,
     expire_due,
@@ -365,11 +369,13 @@ class Scorer:
             self.queue,
             self.queued,
             day,
-            ids.astype(np.int64),
-            subjects,
-            points.astype(np.float64),
-            erroneous.astype(np.bool_),
-            exp,
+            Taking(
+                ids.astype(np.int64),
+                subjects,
+                points.astype(np.float64),
+                erroneous.astype(np.bool_),
+                exp,
+            ),
             self.queue_in_order,
         )
 
@@ -418,20 +424,18 @@ class Scorer:
             status, end_day = np.zeros(0, np.uint8), np.zeros(0, np.int16)
         expired = np.empty(used - head, np.int64)
         m, self.queue_head = expire_due(
-            self.queue,
-            head,
-            used,
+            Expiry(self.queue, used, head, self.queue_in_order),
             day,
             by_age,
-            status,
-            end_day,
-            self.state.score,
-            self.state.error_points,
-            self.outside,
-            self.rules.min_score,
-            self.rules.max_score,
+            Ending(status, end_day),
+            Scores(
+                self.state.score,
+                self.state.error_points,
+                self.outside,
+                self.rules.min_score,
+                self.rules.max_score,
+            ),
             expired,
-            self.queue_in_order,
         )
         if self.track_risen and m:
             self._risen.append(risen_by_expiry(self.queue, expired[:m], by_age))
