@@ -44,7 +44,7 @@ def test_residents_not_enrolled_keep_the_base_and_record_lists_still_apply() -> 
     sim = Simulation(sc, seed=4, residents=4000, days=120)
     res = sim.run()
     assert sim.state is not None
-    out = sim.state.unenrolled
+    out = np.flatnonzero(sim.state.held)
     assert abs(len(out) / 4000 - 0.7) < 0.03
     assert res.to_frame()["enrolled"].iloc[-1] == 4000 - len(out)
     residents = res.tables["residents"].set_index("id")

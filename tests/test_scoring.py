@@ -9,12 +9,16 @@ from hypothesis import strategies as st
 
 from scslab.model.scoring import (
     FLAG_BLOCK,
+    DriftMarks,
+    DriftRules,
     Scorer,
     ScoreRules,
     ceil_float32,
     drift,
     grade_index,
     grades_of,
+    hold_at_base,
+    hold_subjects,
     mark_outside,
 )
 from scslab.scenario.sections import Grade, Scoring
@@ -143,15 +147,46 @@ def test_drift_with_list_masks_marks_runs_by_their_unlisted_scores_only(
     contacts = rng.integers(0, 3, n).astype(np.uint16)
     plain_out, masked_out = np.empty_like(score), np.empty_like(score)
     plain_runs, masked_runs = np.zeros(n // 8 + 1, bool), np.zeros(n // 8 + 1, bool)
-    args = (1000.0, 0.999, 0.5, contacts, lo, hi, *band)
-    drift(score, plain_out, *args, plain_runs, np.zeros(0, np.uint8))
-    drift(score, masked_out, *args, masked_runs, mask)
+    rules = DriftRules(1000.0, 0.999, 0.5, lo, hi, *band)
+    none = np.zeros(0, np.uint8)
+    drift(score, plain_out, rules, contacts, DriftMarks(plain_runs, none, none))
+    drift(score, masked_out, rules, contacts, DriftMarks(masked_runs, mask, none))
     assert plain_out.tobytes() == masked_out.tobytes()
     off = ((plain_out < band[0]) | (plain_out >= band[1])) & (mask == 0)
     for k in range(n // 8):
         assert masked_runs[k] == off[8 * k : 8 * k + 8].any()
         assert plain_runs[k] >= masked_runs[k]
     assert masked_runs[n // 8]  # the last, partial run always
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 90), seed=st.integers(0, 10**6), association=st.sampled_from([0.0, 0.5]))
+def test_drift_holding_residents_equals_holding_them_after(
+    n: int, seed: int, association: float
+) -> None:
+    """Drift that holds the residents not enrolled at the base (marks.held), then
+    hold_subjects over the subjects whose scores changed after it, leaves the scores and
+    erroneous points that drift, the changes and hold_at_base over everyone held leave."""
+    rng = np.random.default_rng(seed)
+    score = rng.normal(1000.0, 40.0, n).astype(np.float32)
+    held = (rng.random(n) < 0.5).astype(np.uint8)
+    contacts = rng.integers(0, 3, n).astype(np.uint16)
+    rules = DriftRules(1000.0, 0.99, association, 0.0, 2000.0, 960.0, 1030.0)
+    none = np.zeros(0, np.uint8)
+    changed = rng.integers(0, n, 5)
+    outs = []
+    for marks_held in (none, held):
+        out, errors = np.empty_like(score), np.zeros(n, np.float32)
+        drift(score, out, rules, contacts, DriftMarks(np.zeros(n // 8 + 1, bool), none, marks_held))
+        out[changed] -= 7.0
+        errors[changed] = 3.0
+        if len(marks_held):
+            assert (out[(held == 1) & ~np.isin(np.arange(n), changed)] == 1000.0).all()
+            hold_subjects(out, errors, changed, held, 1000.0)
+        else:
+            hold_at_base(out, errors, held, 1000.0)
+        outs.append((out.tobytes(), errors.tobytes()))
+    assert outs[0] == outs[1]
 
 
 @settings(max_examples=60, deadline=None)

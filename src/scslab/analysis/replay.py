@@ -180,12 +180,12 @@ def replay(
     mask, wrongful = np.zeros(days, np.uint8), np.zeros(days, np.uint8)
     changes: list[tuple[int, Changes]] = []
     status = log.column("status")
-    one_id = np.zeros(1, np.int64)
+    just_one = np.ones(1, np.uint8)  # (the scorer holds the one resident)
     held = False  # whether the resident is not enrolled today
 
     def hold() -> None:  # engine.steps.hold_unenrolled
         if held and scorer is not None:
-            hold_at_base(scorer.state.score, scorer.state.error_points, one_id, scorer.rules.base)
+            hold_at_base(scorer.state.score, scorer.state.error_points, just_one, scorer.rules.base)
 
     for day in range(days):
         if day in by_day:  # the rules from today (engine.state.RunState.set_rules)

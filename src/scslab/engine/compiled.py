@@ -16,7 +16,7 @@ each side, residents and enterprises, in engine/compiled_sides.py):
     departments   candidate_count, records_into, flagged_into  (departments.py)
     scoring       take_effective_into, add_points,
                   schedule_expiry, expire_due, risen_by_expiry (records.py, points.py)
-                  drift, decay_error_points, hold_at_base      (scoring.py)
+                  drift, decay_error_points, hold_subjects     (scoring.py)
     due process   count_wrongful_days (per-agent tables only)  (engine/trail.py)
                   due_process_day, learn_of_blocks             (engine/compiled_due.py)
     lists         enlist_into, mark_leaving, _agents_to_visit,
@@ -91,7 +91,6 @@ from scslab.model.departments import (
 from scslab.model.lists import RULE_RECORDS, update_members
 from scslab.model.measures import count_listed_contacts, representative_masks
 from scslab.model.records import PENDING, take_effective_into
-from scslab.model.scoring import hold_at_base
 
 N_PHASES = 7  # engine/steps.py's PHASES, in order
 
@@ -262,8 +261,6 @@ def run_days(
     view, list_view, change_view, collect_view = side_views(res_side, kinds, enlisting)
     firm_views = side_views(ent, kinds, firm_enlisting)
     firm_view, firm_list_view, firm_change_view, firm_collect_view = firm_views
-    error_points, unenrolled, base = scoring.error_points, scoring.unenrolled, score_rules.base
-    firm_hold = (ent_scoring.error_points, ent_scoring.unenrolled, ent_score_rules.base)
     tallying = collecting.tally_each_day
     firm_tallying = ent_collecting.tally_each_day and ent.scored
     for day in range(first_day, last_day):
@@ -325,7 +322,6 @@ def run_days(
         )
         if expiring and view.scored:
             expiry, risen = expire_side(day, view, expiry, records, today, score, keep_high, risen)
-        hold_at_base(score, error_points, unenrolled, base)
         firm_today = today
         if with_firms:
             firm_score, firm_errors, firm_today, _ = score_side(
@@ -335,8 +331,6 @@ def run_days(
                 firm_expiry, _ = expire_side(
                     day, firm_view, firm_expiry, records, firm_today, firm_score, False, risen
                 )
-            if firm_view.scored:
-                hold_at_base(firm_score, *firm_hold)
         t2 = _cycles()
         cycles[1] += t2 - t1
         # due process: wrongfully blacklisted days (per agent), then the rest of the step

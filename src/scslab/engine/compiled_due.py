@@ -26,6 +26,7 @@ from scslab.model.dueprocess_days import (
 )
 from scslab.model.points import add_points
 from scslab.model.records import LogColumns
+from scslab.model.scoring import hold_subjects
 
 Kept = tuple[np.ndarray, int, np.ndarray, int]
 """(error_ids, how many, risen, how many): a side's subjects with erroneous points and
@@ -102,29 +103,8 @@ def _give_back(
             error_ids = grow(error_ids, n_error_ids, n_error_ids + 1)
             error_ids[n_error_ids] = i
             n_error_ids += 1
-    _hold_given(score, scoring.error_points, subjects, scoring.unenrolled, rules.base)
+    hold_subjects(score, scoring.error_points, subjects, scoring.held, rules.base)
     return error_ids, n_error_ids, risen, n_risen
-
-
-@nb.njit(cache=True)
-def _hold_given(
-    score: np.ndarray,
-    error_points: np.ndarray,
-    subjects: np.ndarray,
-    unenrolled: np.ndarray,
-    base: float,
-) -> None:
-    """hold_at_base (scoring.py) for the `subjects` given points back that are not
-    enrolled (`unenrolled`: increasing ids): the day's scoring left every other
-    unenrolled resident at the base score with no erroneous points, so that this is
-    hold_at_base over all of `unenrolled` without a pass over them (millions of ids
-    in a whole city, against a few subjects a day)."""
-    n = len(unenrolled)
-    for i in subjects:
-        p = np.searchsorted(unenrolled, i)
-        if p < n and unenrolled[p] == i:
-            score[i] = base
-            error_points[i] = 0.0
 
 
 @nb.njit(cache=True)

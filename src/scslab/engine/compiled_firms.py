@@ -156,7 +156,7 @@ def firm_days(
         bool((ent.lists.rule == RULE_RECORDS).any()),
         ent.collector.cell,
         tables[0],
-        ScoreArrays(error_points, with_errors, outside, np.zeros(0, np.int64)),
+        ScoreArrays(error_points, with_errors, outside, np.zeros(0, np.uint8)),
         list_arrays(state, np.zeros(0, st.listed_contacts.dtype)),
         tables[1],
         collecting,

@@ -65,7 +65,7 @@ from scslab.model.points import (
     schedule_expiry,
 )
 from scslab.model.records import ACTIVE, LogColumns
-from scslab.model.scoring import decay_error_points, drift
+from scslab.model.scoring import DriftMarks, DriftRules, decay_error_points, drift, hold_subjects
 
 
 # The per-record loops of score_side are calls with the arrays as arguments, not
@@ -126,11 +126,14 @@ def side_views(
     once before the days (enlisting: a kind of the side's records triggers one of its
     lists)."""
     lists, rules, c = side.lists, side.list_rules, side.collecting
+    r = side.score_rules
     score_view = ScoreView(
         side.scored,
         side.cell,
-        side.score_rules,
+        r,
+        DriftRules(r.base, r.decay, r.association, r.lo, r.hi, rules.stay[0, 0], rules.stay[0, 1]),
         side.scoring,
+        DriftMarks(side.scoring.outside, lists.mask, side.scoring.held),
         lists.mask,
         lists.listed_contacts,
         rules.stay,
@@ -212,33 +215,20 @@ def score_side(
     risen: Ids,
 ) -> tuple[np.ndarray, Ids, Today, Ids]:
     """The scoring phase of one side (v: its ScoreView) on `day` but the expiries
-    (expire_side) and the hold at the base (hold_at_base): drift and association penalties
-    from `score` (into the side's snapshot row of the day), then the points of its
-    records effective today (`ids`, increasing: ids into `records`, made ACTIVE) in
-    order, counted into the day's row. Returns (the day's scores, the subjects with
+    (expire_side): drift and association penalties from `score` (into the side's
+    snapshot row of the day; the residents not enrolled held at the base), then the
+    points of its records effective today (`ids`, increasing: ids into `records`, made
+    ACTIVE) in order, counted into the day's row, and their subjects not enrolled held
+    at the base again (hold_subjects). Returns (the day's scores, the subjects with
     erroneous points, the day's records, risen): with keep_high, risen gains the subjects
     whose score went up."""
-    base, decay, association, lo, hi, min_score, max_score, _ = v.rules
-    error_points, with_errors, outside, _ = v.scoring
+    base, decay, _, _, _, min_score, max_score, _ = v.rules
+    error_points, with_errors, outside, held = v.scoring
     error_ids, n_error_ids = errors
     scored = v.scored
     if scored:
-        snapshots, stay = v.snapshots, v.stay
-        today = snapshots[(day - first_day) % len(snapshots)]
-        drift(
-            score,
-            today,
-            base,
-            decay,
-            association,
-            v.listed_contacts,
-            lo,
-            hi,
-            stay[0, 0],
-            stay[0, 1],
-            outside,
-            v.mask,
-        )
+        today = v.snapshots[(day - first_day) % len(v.snapshots)]
+        drift(score, today, v.drift_rules, v.listed_contacts, v.marks)
         score = today
         decay_error_points(error_points, decay, error_ids[:n_error_ids])
     m = len(ids)
@@ -257,6 +247,7 @@ def score_side(
     row = v.values[day]
     if scored:
         add_points(score, error_points, subjects, day_points, errs, min_score, max_score)
+        hold_subjects(score, error_points, subjects, held, base)
         if keep_high:
             risen = _risen(risen, subjects, day_points)
     _count_records(
@@ -301,10 +292,11 @@ def expire_side(
     risen: Ids,
 ) -> tuple[Expiry, Ids]:
     """The expiries of one side on `day` (after score_side; a side with a score): the
-    day's records scheduled, the points of those due taken off `score`. Returns the
-    queue and risen (with keep_high, the subjects whose score rose by an expiry added)."""
-    _, _, _, _, _, min_score, max_score, left = v.rules
-    error_points, _, outside, _ = v.scoring
+    day's records scheduled, the points of those due taken off `score` (their subjects
+    not enrolled held at the base). Returns the queue and risen (with keep_high, the
+    subjects whose score rose by an expiry added)."""
+    base, _, _, _, _, min_score, max_score, left = v.rules
+    error_points, _, outside, held = v.scoring
     queue, queued, head, in_order = expiry
     queue = grow_queue(queue, queued, queued + len(today.ids))
     queued, in_order = schedule_expiry(
@@ -329,6 +321,8 @@ def expire_side(
         Scores(score, error_points, outside, min_score, max_score),
         expired,
     )
+    if len(held) and n_expired:
+        hold_subjects(score, error_points, queue.subject[expired[:n_expired]], held, base)
     if keep_high and n_expired:
         given = risen_by_expiry(queue, expired[:n_expired], left)
         ids, n = risen

@@ -17,6 +17,7 @@ from scslab.model.lists import ListState
 from scslab.model.points import Expiry as Expiry  # (a side's: Grown's queue parts)
 from scslab.model.points import ExpiryQueue
 from scslab.model.records import LogColumns
+from scslab.model.scoring import DriftMarks, DriftRules
 
 
 class KindTable(NamedTuple):
@@ -74,7 +75,7 @@ class ScoreArrays(NamedTuple):
     error_points: np.ndarray  # float32, the erroneous part of each score
     with_errors: np.ndarray  # bool, ever had erroneous points
     outside: np.ndarray  # bool per run of eight subjects: the lists' update visits it
-    unenrolled: np.ndarray  # int64, residents held at the base score (not enrolled)
+    held: np.ndarray  # uint8, 1: held at the base score (not enrolled); empty: none
 
 
 class ListArrays(NamedTuple):
@@ -264,7 +265,9 @@ class ScoreView(NamedTuple):
     scored: bool
     cell: np.ndarray
     rules: ScoreTable
+    drift_rules: DriftRules  # the rules', with the band of the lists' stay row 0
     scoring: ScoreArrays
+    marks: DriftMarks  # scoring.outside, mask, scoring.held
     mask: np.ndarray  # ListArrays.mask
     listed_contacts: np.ndarray
     stay: np.ndarray  # ListTable.stay

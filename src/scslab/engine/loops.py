@@ -220,7 +220,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
         st.subject_class,
     )
     score_arrays = ScoreArrays(
-        scorer.state.error_points, scorer.with_errors, scorer.outside, st.unenrolled
+        scorer.state.error_points, scorer.with_errors, scorer.outside, st.held
     )
     lists_now = list_arrays(state, st.listed_contacts)
     act_arrays = ActArrays(
@@ -262,7 +262,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 firms = firms._replace(side=firm_side, acts=firm_activity_table(st))
                 if st.high_scores is not None:  # (a timeline may have made it anew)
                     grown = grown._replace(high=st.high_scores.ids)
-                score_arrays = score_arrays._replace(unenrolled=st.unenrolled)
+                score_arrays = score_arrays._replace(held=st.held)
             snapshot = snapshots[chunk % 2][: last - first] if behind else snapshots[0]
             t_chunk = time.perf_counter()
             collecting = Collecting(

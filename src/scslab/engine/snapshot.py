@@ -81,7 +81,7 @@ SKIP = {
     "RunState.pools",
     "RunState.subject_class",
     "RunState.enrolment_order",
-    "RunState.unenrolled",
+    "RunState.held",
     "RunState.enrolled_cells",
     "RunState.flag_kinds",
     "RunState.flag_of",

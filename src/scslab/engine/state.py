@@ -427,7 +427,7 @@ class RunState:
         self.trail = HarmTrail(n, self.agents)
         # enrolment in the score: a fixed order of the residents, and those not yet in
         self.enrolment_order = enrolment_order(self.seed, n) if has_rollout(sc) else None
-        self.unenrolled = np.zeros(0, np.int64)
+        self.held = np.zeros(0, np.uint8)
         self.enrolled_cells: np.ndarray = np.zeros(0)
         self._enrol(sc)
         self.today_ids = np.zeros(0, np.int64)
@@ -438,11 +438,12 @@ class RunState:
         self._changed: dict[str, Any] = {}
 
     def _enrol(self, sc: Scenario) -> None:
-        """The residents not enrolled in the score at sc's share (held at the base by the
-        scoring step), and the enrolled residents per collector cell."""
+        """Which residents are not enrolled in the score at sc's share (`held`, one
+        byte each, or empty: the scoring step holds them at the base), and the enrolled
+        residents per collector cell."""
         if self.enrolment_order is None or sc.scoring is None:
             return
-        self.unenrolled, self.enrolled_cells = enrolment(
+        self.held, self.enrolled_cells = enrolment(
             self.enrolment_order, sc.scoring.enrolled_share, self.res.cell, self.res.acc.shape[0]
         )
 

@@ -149,8 +149,8 @@ def scoring(st: RunState, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 def hold_unenrolled(st: RunState) -> None:
     """Residents not enrolled back at the base score (after the day's points and after
     due process, which gives points back: both before the lists read the scores)."""
-    if len(st.unenrolled) and st.res.scorer is not None:
-        hold_at_base(st.res.score, st.res.error_points, st.unenrolled, st.res.scorer.rules.base)
+    if len(st.held) and st.res.scorer is not None:
+        hold_at_base(st.res.score, st.res.error_points, st.held, st.res.scorer.rules.base)
 
 
 def drift_ahead(st: RunState, pool: ThreadPoolExecutor) -> None:

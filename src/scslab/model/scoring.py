@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -145,46 +146,84 @@ def mark_outside(
     outside[n_oct] = True
 
 
+class DriftRules(NamedTuple):
+    """One day of drift (points): toward `base` by 1 - decay of the distance, less
+    `association` per listed contact, clamped to [lo, hi] (the score's bounds made
+    finite); band_lo and band_hi bound the band that drift's flags watch (mark_outside;
+    infinite ends allowed)."""
+
+    base: float
+    decay: float
+    association: float
+    lo: float
+    hi: float
+    band_lo: float
+    band_hi: float
+
+
+@nb.njit(cache=True, inline="always")  # per subject: no call
+def _drifted(rules: DriftRules, score: float, penalty: float) -> np.float32:
+    """A score (points) after a day of drift and a penalty of `penalty` points."""
+    s = rules.base + rules.decay * (score - rules.base) - penalty
+    return np.float32(min(max(s, rules.lo), rules.hi))
+
+
+class DriftMarks(NamedTuple):
+    """What drift reads and marks beside the scores: outside (bool per run of eight
+    subjects, written: see mark_outside), list_mask (uint8 list bits per subject, or
+    empty: only subjects on no list are marked) and held (uint8 per subject, nonzero:
+    held at the base score, not enrolled; or empty: none held)."""
+
+    outside: np.ndarray
+    list_mask: np.ndarray
+    held: np.ndarray
+
+
 # (no reassociation or contraction, so the scores are those of the formula evaluated in
 # order; finite numbers and no signed zeros let the compiler vectorise the min and max)
 @nb.njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz"})
 def drift(
     score: np.ndarray,
     out: np.ndarray,
-    base: float,
-    decay: float,
-    association: float,
+    rules: DriftRules,
     listed_contacts: np.ndarray,
-    lo: float,
-    hi: float,
-    band_lo: float,
-    band_hi: float,
-    outside: np.ndarray,
-    list_mask: np.ndarray,
+    marks: DriftMarks,
 ) -> None:
-    """One day of drift toward the base and of association penalties: the new scores of
-    `score` go to `out` (another array: writing over the input defeats vectorisation).
-    outside[k] is set to whether one of the new scores of subjects 8k to 8k + 7 is
-    outside [band_lo, band_hi) (a last, partial run counts as outside); with list masks
-    (list_mask, one per subject; empty: none) only subjects on no list count: the lists'
-    update finds the listed ones that may change otherwise (every listed subject, or
-    those lists.mark_leaving marks). Releases the GIL.
+    """One day of drift toward the base and of association penalties (`rules`): the new
+    scores of `score` go to `out` (another array: writing over the input defeats
+    vectorisation), those of the subjects held at the base (marks.held, one byte per
+    subject, or empty: none) the base. marks.outside[k] is set to whether one of the
+    new scores of subjects 8k to 8k + 7 is outside the band (a last, partial run counts
+    as outside); with list masks (marks.list_mask, one per subject; empty: none) only
+    subjects on no list count: the lists' update finds the listed ones that may change
+    otherwise (every listed subject, or those lists.mark_leaving marks). Releases the GIL.
 
-    Scores in points, finite, as are [lo, hi], the score bounds (the band's ends may be
-    infinite); decay is 1 - drift per day, association the points lost per listed contact.
+    listed_contacts: each subject's contacts on a blacklist (empty: no penalties).
     """
     n = len(score)
+    association = rules.association
     penalise = association != 0.0 and len(listed_contacts) == n
+    held = marks.held
+    at_base = np.float32(rules.base)
     # the new scores in one pass, the flags in a second: each loop vectorises (one loop
     # doing both is slower at every size)
-    if penalise:
+    # (held: the drifted score worked out for everyone, then chosen, lets the loop
+    # vectorise; worked out only for those not held, it branches on every subject)
+    if len(held) == n and penalise:
         for i in range(n):
-            s = base + decay * (score[i] - base) - association * listed_contacts[i]
-            out[i] = np.float32(min(max(s, lo), hi))
+            v = _drifted(rules, score[i], association * listed_contacts[i])
+            out[i] = at_base if held[i] else v
+    elif len(held) == n:
+        for i in range(n):
+            v = _drifted(rules, score[i], 0.0)
+            out[i] = at_base if held[i] else v
+    elif penalise:
+        for i in range(n):
+            out[i] = _drifted(rules, score[i], association * listed_contacts[i])
     else:
         for i in range(n):
-            out[i] = np.float32(min(max(base + decay * (score[i] - base), lo), hi))
-    mark_outside(out, band_lo, band_hi, outside, list_mask)
+            out[i] = _drifted(rules, score[i], 0.0)
+    mark_outside(out, rules.band_lo, rules.band_hi, marks.outside, marks.list_mask)
 
 
 @nb.njit(cache=True)
@@ -305,21 +344,23 @@ class Scorer:
         if self._pending:
             raise RuntimeError("a drift is already pending")
         self._pending = True
-        r = self.rules
+        # (no list masks: the lists may change while the work runs; none held: the
+        # enrolment may change before the work is taken in, and the engine holds after)
+        none = np.zeros(0, np.uint8)
         return functools.partial(
             drift,
             self.state.score,
             self.spare,
-            r.base,
-            r.decay,
-            r.association_penalty,
+            self.drift_rules(),
             listed_contacts,
-            _finite(r.min_score),
-            _finite(r.max_score),
-            *self._band,
-            self.outside,
-            np.zeros(0, np.uint8),  # (the lists may change while the work runs)
+            DriftMarks(self.outside, none, none),
         )
+
+    def drift_rules(self) -> DriftRules:
+        """The rules of a day's drift: the score's, and the band of `outside`."""
+        r = self.rules
+        lo, hi = _finite(r.min_score), _finite(r.max_score)
+        return DriftRules(r.base, r.decay, r.association_penalty, lo, hi, *self._band)
 
     def drift(self, listed_contacts: np.ndarray) -> None:
         """One day of drift and association penalties for every subject (after
@@ -451,14 +492,32 @@ class Scorer:
 
 
 @nb.njit(cache=True, nogil=True)
-def hold_at_base(score: np.ndarray, error_points: np.ndarray, ids: np.ndarray, base: float) -> None:
-    """Residents `ids` (not enrolled in the score) back at the base score, with no
-    erroneous points: what the day's drift and records did to them is undone. With
-    record expiry, a record from before enrolment that expires after it still gives back
-    its points once."""
-    for i in ids:
-        score[i] = base
-        error_points[i] = 0.0
+def hold_at_base(
+    score: np.ndarray, error_points: np.ndarray, held: np.ndarray, base: float
+) -> None:
+    """Residents not enrolled in the score (held[i] nonzero; `held` one byte per
+    resident, or empty: none) back at the base score, with no erroneous points: what the
+    day's drift and records did to them is undone. With record expiry, a record from
+    before enrolment that expires after it still gives back its points once."""
+    at_base = np.float32(base)
+    for i in range(len(held)):  # (chosen, not branched on: the loop vectorises)
+        h = held[i] != 0
+        score[i] = at_base if h else score[i]
+        error_points[i] = np.float32(0.0) if h else error_points[i]
+
+
+@nb.njit(cache=True)
+def hold_subjects(
+    score: np.ndarray, error_points: np.ndarray, subjects: np.ndarray, held: np.ndarray, base: float
+) -> None:
+    """hold_at_base for `subjects` only: after a drift that held every other resident
+    not enrolled (drift's marks.held), the same as hold_at_base over all of them without
+    a pass over millions (a few subjects a day, against a third of a city)."""
+    if len(held):
+        for i in subjects:
+            if held[i]:
+                score[i] = base
+                error_points[i] = 0.0
 
 
 def enrolment_order(seed: int, n: int) -> np.ndarray:
@@ -471,22 +530,20 @@ def enrolment_order(seed: int, n: int) -> np.ndarray:
 def enrolment(
     order: np.ndarray, share: float, cell: np.ndarray, n_cells: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The subjects not enrolled at `share` (ids, increasing, int64: those whose place in
-    the enrolment order is at least the share) and the enrolled subjects of each of
-    `n_cells` collector cells (float64 counts; `cell`: each subject's cell), in two
-    passes over the subjects and no array of their size but the ids."""
+    """Who is held at the base score at the enrolled `share` (uint8 per subject, 1: not
+    enrolled, its place in the enrolment order at least the share; empty when everyone
+    is enrolled) and the enrolled subjects of each of `n_cells` collector cells (float64
+    counts; `cell`: each subject's cell)."""
+    n = len(order)
     per_cell = np.zeros(n_cells, np.float64)
-    out = 0
-    for i in range(len(order)):  # (branch-free: the places are random)
-        inside = order[i] < share
-        per_cell[cell[i]] += 1.0 if inside else 0.0
-        out += not inside
-    ids = np.empty(out + 1, np.int64)  # (each subject is written, the next overwrites it)
-    k = 0
-    for i in range(len(order)):
-        ids[k] = i
-        k += not order[i] < share
-    return ids[:out], per_cell
+    held = np.empty(n, np.uint8)
+    any_held = False
+    for i in range(n):  # (branch-free: the places are random)
+        out = order[i] >= share
+        held[i] = out
+        per_cell[cell[i]] += 0.0 if out else 1.0
+        any_held |= out
+    return (held if any_held else np.zeros(0, np.uint8)), per_cell
 
 
 def has_rollout(sc: Scenario) -> bool:
