@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import yaml
 
+from scslab.engine.compiled_departments import departments_day
+from scslab.engine.containers import Flagged, KindTable
 from scslab.model.behaviour import Recovering
 from scslab.model.departments import (
     N_CLASSES,
@@ -21,8 +23,8 @@ from scslab.model.departments import (
     draw_behaviour,
     observe,
     observed,
-    records_into,
 )
+from scslab.model.records import RecordLog
 from scslab.scenario.loader import builtin_text, parse_scenario
 from scslab.streams import stream_key
 
@@ -144,11 +146,13 @@ def test_accepted_is_the_thinning_rule(with_income: bool, residents: bool) -> No
 @pytest.mark.parametrize("coverage, error_rate", [(1.0, 0.0), (0.6, 0.2), (0.0, 0.5)])
 @pytest.mark.parametrize("residents", [True, False])
 @pytest.mark.parametrize("restricted", [False, True])
-def test_records_into_writes_the_records_of_the_three_steps(
+def test_departments_day_writes_the_records_of_the_three_steps(
     coverage: float, error_rate: float, residents: bool, restricted: bool
 ) -> None:
-    """records_into (the compiled days' departments, allocating nothing) writes, day by
-    day, exactly the records that candidates, _accepted and observed give, in order."""
+    """departments_day (the compiled days' departments, allocating nothing) writes, day
+    by day, exactly the records that candidates, _accepted and observed give, in order,
+    with their day, kind, delay and status (the enterprises' kinds without the income
+    feedback)."""
     rng = np.random.default_rng(3)
     n = 2000
     mask = rng.integers(0, 4, n).astype(np.uint8)
@@ -157,30 +161,70 @@ def test_records_into_writes_the_records_of_the_three_steps(
     deciles = decile_multipliers(3.0)
     key, max_mult = stream_key(9, "records:kind"), 1.7 * deciles.max() * 1.4
     classes = rng.integers(0, N_CLASSES, n).astype(np.uint8)
-    elig = (rng.random(N_CLASSES) < 0.5, classes) if restricted else (np.zeros(0, bool), classes)
+    elig = (rng.random(N_CLASSES) < 0.5) if restricted else np.ones(N_CLASSES, bool)
     income = Recovering(n, half_life_days=20.0, floor=0.5)  # the feedback's bound: 1.4
     income.shock(np.flatnonzero(rng.random(n) < 0.3), 0, 0.5)
     max_mult *= 0.5**-0.5
-    written = 0
+    elasticity = 0.5 if residents else 0.0
+    mean = n * 0.01 * max_mult
+    one = np.ones(1)
+    table = KindTable(
+        np.array([key], np.uint64),
+        np.array([mean]),
+        np.array([max_mult]),
+        1.7 * one,
+        deciles.reshape(1, 10),
+        1.4 * one,
+        coverage * one,
+        error_rate * one,
+        -10.0 * one,
+        np.zeros(1, np.int64),
+        np.ones(1, np.int64),
+        elig.reshape(1, N_CLASSES),
+        np.array([restricted]),
+        np.array([3], np.int64),
+        np.zeros(1, np.int64),
+        np.zeros(1, np.uint8),
+        np.array([0 if residents else 1], np.uint8),
+    )
+    subjects = Subjects(mask, 0b10, decile, migrant, classes)
+    nobody = Subjects(np.zeros(0, np.uint8), 0, *[np.zeros(0, np.uint8)] * 3)
+    sides = (subjects, nobody) if residents else (nobody, subjects)
+    no_flags = Flagged(np.zeros(0, np.int64), np.zeros(1, np.int64))
+    records, written = RecordLog(8).kernel_columns(), 0  # (grown by the kernel as it fills)
     for day in range(40):
-        mean = n * 0.01 * max_mult
         cand, u = candidates(key, day, n, mean, max_mult)
-        subjects = Subjects(mask, 0b10, decile, migrant, elig[1])
-        kind = KindRule(key, max_mult, 1.7, deciles, 1.4, elig[0], coverage, error_rate, 0.5)
+        eligible = elig if restricted else np.zeros(0, bool)
+        kind = KindRule(
+            key, max_mult, 1.7, deciles, 1.4, eligible, coverage, error_rate, elasticity
+        )
         actors = _accepted(cand, u, subjects, kind, income.arrays, day)
         if restricted:
-            assert elig[0][classes[actors]].all()
-        expect = observed(kind, day, actors, n, elig[1])
+            assert elig[classes[actors]].all()
+        expect = observed(kind, day, actors, n, classes)
         if restricted:  # the wrong person too is one the kind can name
-            assert elig[0][classes[expect[0]]].all()
-        most = candidate_count(key, day, mean)
-        assert most == len(cand)
-        out = (np.full(most, -1, np.int32), np.full(most, -1, np.int32), np.ones(most, bool))
-        got = records_into(kind, day, most, subjects, income.arrays, out)
+            assert elig[classes[expect[0]]].all()
+        assert candidate_count(key, day, mean) == len(cand)
+        records, now = departments_day(
+            day,
+            table,
+            *sides,
+            income.arrays,
+            np.array([elasticity]),
+            np.array([-1]),
+            no_flags,
+            records,
+            written,
+        )
+        got = now - written
         assert got == len(expect[0])
-        for column, want in zip(out, expect, strict=True):
-            assert column[:got].tolist() == want.tolist()
-        written += got
+        columns = (records.subject, records.actor, records.erroneous)
+        for column, want in zip(columns, expect, strict=True):
+            assert column[written:now].tolist() == want.tolist()
+        assert (records.day[written:now] == day).all()
+        assert (records.effective_day[written:now] == day + 3).all()
+        assert (records.kind[written:now] == 0).all() and (records.status[written:now] == 0).all()
+        written = now
     assert written > 100 or coverage == 0.0
 
 

@@ -13,7 +13,7 @@ compiled loop that calls the model's kernels in the order of the steps
 (engine/steps.py), on the run's own state, with the same random streams (the phases of
 each side, residents and enterprises, in engine/compiled_sides.py):
 
-    departments   candidate_count, records_into, flagged_into  (departments.py)
+    departments   departments_day                 (engine/compiled_departments.py)
     scoring       take_effective_into, add_points,
                   schedule_expiry, expire_due, risen_by_expiry (records.py, points.py)
                   drift, decay_error_points, hold_subjects     (scoring.py)
@@ -40,6 +40,7 @@ import numba as nb
 import numpy as np
 
 from scslab.engine.compiled_acts import activities_day, firm_activities_day
+from scslab.engine.compiled_departments import departments_day
 from scslab.engine.compiled_due import due_process_day, learn_of_blocks
 from scslab.engine.compiled_sides import (
     collect_side,
@@ -77,20 +78,13 @@ from scslab.engine.containers import (
 )
 from scslab.engine.cycles import cycle_count as _cycles
 from scslab.engine.growth import grow as _grow
-from scslab.engine.growth import grow_log
 from scslab.engine.trail import count_wrongful_days
 from scslab.model.behaviour import behaviour_day
 from scslab.model.containers import Behaviour, ByGroup, ChangeColumns, Standing
-from scslab.model.departments import (
-    KindRule,
-    Subjects,
-    candidate_count,
-    flagged_into,
-    records_into,
-)
+from scslab.model.departments import Subjects
 from scslab.model.lists import RULE_RECORDS, update_members
 from scslab.model.measures import count_listed_contacts, representative_masks
-from scslab.model.records import PENDING, take_effective_into
+from scslab.model.records import take_effective_into
 
 N_PHASES = 7  # engine/steps.py's PHASES, in order
 
@@ -169,27 +163,8 @@ def run_days(
     and the count of wrongful days read. Returns the residents' Grown and the
     enterprises'. cycles[phase] adds the processor cycles spent in each phase.
     """
-    (
-        kind_key,
-        kind_mean,
-        kind_max_mult,
-        listed_multiplier,
-        decile_multiplier,
-        migrant_multiplier,
-        coverage,
-        error_rate,
-        _,
-        _,
-        _,
-        eligible,
-        restricted,
-        kind_delay,
-        kind_expiry,
-        list_bits,
-        kind_subject,
-    ) = kinds
+    kind_expiry, list_bits, kind_subject = kinds.expiry, kinds.list_bits, kinds.subject
     income_decile, migrant, cell, contacts_of_indptr, contacts_of_indices, subject_class = people
-    no_classes = np.zeros(0, np.bool_)
     every_listed = False
     for b in range(len(list_rules.rule)):
         every_listed |= list_rules.rule[b] == RULE_RECORDS
@@ -266,45 +241,18 @@ def run_days(
     for day in range(first_day, last_day):
         t0 = _cycles()
         # departments: the records of the day, kind by kind, against the start-of-day lists
-        for k in range(len(kind_key)):
-            f = of_kind[k]  # records of yesterday's flagged attempts (f >= 0)
-            if day == 0 if f >= 0 else kind_mean[k] <= 0.0:
-                continue
-            who = flagged.ids[flagged.indptr[f] : flagged.indptr[f + 1]] if f >= 0 else no_ids
-            most = len(who) if f >= 0 else candidate_count(kind_key[k], day, kind_mean[k])
-            if n_records + most > len(records.subject):  # (rarely: no call, no copy)
-                records = grow_log(records, n_records, n_records + most)
-            kind = KindRule(
-                kind_key[k],
-                kind_max_mult[k],
-                listed_multiplier[k],
-                decile_multiplier[k],
-                migrant_multiplier[k],
-                eligible[k] if restricted[k] else no_classes,
-                coverage[k],
-                error_rate[k],
-                elasticity[k] if kind_subject[k] == 0 else 0.0,
-            )
-            written = (
-                records.subject[n_records:],
-                records.actor[n_records:],
-                records.erroneous[n_records:],
-            )
-            seen, when = day, day + kind_delay[k]
-            if f >= 0:
-                m, seen, when = flagged_into(kind, day, kind_delay[k], who, residents, written)
-            elif kind_subject[k] == 0:  # (two calls: no copy of the subjects' arrays)
-                m = records_into(kind, day, most, residents, income, written)
-            else:
-                m = records_into(kind, day, most, firm_subjects, income, written)
-            for r in range(n_records, n_records + m):  # (a loop: no views made)
-                records.day[r] = seen
-                records.effective_day[r] = when
-                records.notice_day[r] = records.appeal_day[r] = records.decision_day[r] = -1
-                records.kind[r] = k
-                records.status[r] = PENDING
-                records.end_day[r] = -1
-            n_records += m
+        records, n_records = departments_day(
+            day,
+            kinds,
+            residents,
+            firm_subjects,
+            income,
+            elasticity,
+            of_kind,
+            flagged,
+            records,
+            n_records,
+        )
         t1 = _cycles()
         cycles[0] += t1 - t0
         # scoring: the day's effective records, side by side: drift and association

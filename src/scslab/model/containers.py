@@ -223,7 +223,7 @@ class ByGroup(NamedTuple):
 
 class Behaviour(NamedTuple):
     """The behaviour step's rules and what it reads and changes (behaviour.behaviour_day;
-    income_elasticity is read by the draws of records, departments.records_into)."""
+    income_elasticity is read by the draws of records, engine/compiled_departments.py)."""
 
     chilling_self: float  # share of propensity a penalised resident loses
     chilling_contacts: float  # share each resident who counts them as a contact loses

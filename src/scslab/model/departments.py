@@ -251,19 +251,25 @@ def _observation(
 
 @nb.njit(cache=True)
 def _eligible_other(
-    kind: KindRule, day: int, p: int, a: int, drawn: int, n: int, subject_class: np.ndarray
+    key: np.uint64,
+    eligible: np.ndarray,
+    day: int,
+    p: int,
+    a: int,
+    drawn: int,
+    n: int,
+    subject_class: np.ndarray,
 ) -> int:
-    """The wrong person of event p's record (by actor a) among the subjects the kind can
-    name: `drawn` if it can be, else another uniformly drawn other subject, up to
-    WRONG_PERSON_TRIES draws (counters REDRAWS + p * WRONG_PERSON_TRIES + t of the
-    kind's stream on `day`), then the first such subject after the last draw (a if
-    none)."""
-    eligible = kind.eligible
+    """The wrong person of event p's record (by actor a) among the subjects a kind can
+    name (eligible[subject_class[i]]): `drawn` if it can be, else another uniformly
+    drawn other subject, up to WRONG_PERSON_TRIES draws (counters REDRAWS + p *
+    WRONG_PERSON_TRIES + t of the kind's stream `key` on `day`), then the first such
+    subject after the last draw (a if none)."""
     subject = drawn
     for t in range(WRONG_PERSON_TRIES):
         if eligible[subject_class[subject]]:
             return subject
-        u = hash_uniform(kind.key, day, REDRAWS + p * WRONG_PERSON_TRIES + t)
+        u = hash_uniform(key, day, REDRAWS + p * WRONG_PERSON_TRIES + t)
         subject = (a + 1 + min(int(u * (n - 1)), n - 2)) % n
     for _ in range(n):
         if eligible[subject_class[subject]] and subject != a:
@@ -307,7 +313,7 @@ def observed_into(
         a = actors[p]
         seen, named, err = _observation(key, coverage, error_rate, day, p, a, n_subjects)
         if err and restricted and n_subjects > 1:  # (the wrong person: one it can name)
-            named = _eligible_other(kind, day, p, a, named, n_subjects, subject_class)
+            named = _eligible_other(key, kind.eligible, day, p, a, named, n_subjects, subject_class)
         if seen:
             actor[r], subject[r], erroneous[r] = actors[p], named, err
             r += 1
@@ -460,10 +466,10 @@ def _multiplier(
 
 
 @nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
-def _income_multiplier(i: int, income: Recovery, kind: KindRule, day: int) -> float:
+def _income_multiplier(i: int, income: Recovery, elasticity: float, day: int) -> float:
     """Subject i's rate multiplier from the income feedback on `day` (kinds with an
-    income elasticity only): its income factor to the power -kind.income_elasticity."""
-    return factor_at(income, i, day) ** (-kind.income_elasticity)
+    income elasticity only): its income factor to the power -elasticity."""
+    return factor_at(income, i, day) ** (-elasticity)
 
 
 @nb.njit(cache=True)
@@ -501,54 +507,8 @@ def _accepted(
             i, list_mask, black_bits, income_decile, migrant, listed_mult, decile_mult, migrant_mult
         )
         if feedback:
-            mult *= _income_multiplier(i, income, kind, day)
+            mult *= _income_multiplier(i, income, kind.income_elasticity, day)
         if u[j] < mult:
             out[m] = i
             m += 1
     return out[:m]
-
-
-@nb.njit(cache=True)
-def records_into(
-    kind: KindRule, day: int, n_candidates: int, subjects: Subjects, income: Recovery, out: tuple
-) -> int:
-    """observed(_accepted(candidates(...))) about the len(subjects.list_mask) subjects
-    with their `income` factors, written into out = (subject, actor, erroneous) (each
-    at least n_candidates long, the day's candidate_count) with nothing allocated: the
-    same draws, the same records. Returns how many records were written."""
-    subject, actor, erroneous = out
-    key, max_mult, coverage, error_rate = kind.key, kind.max_mult, kind.coverage, kind.error_rate
-    list_mask, black_bits, income_decile, migrant, subject_class = subjects
-    listed_mult, decile_mult, migrant_mult = (
-        kind.listed_multiplier,
-        kind.decile_multiplier,
-        kind.migrant_multiplier,
-    )
-    eligible = kind.eligible
-    n = len(list_mask)
-    accepted = 0
-    r = 0
-    restricted = len(eligible) > 0
-    feedback = kind.income_elasticity > 0.0
-    for j in range(n_candidates):
-        i, u = _candidate(key, day, j, n, max_mult)
-        if restricted and not eligible[subject_class[i]]:
-            continue  # (its rate multiplier is 0: never accepted)
-        # (_multiplier written out: its arrays bound per candidate, inlined or called,
-        # cost three atomic reference counts a candidate in this loop)
-        mult = listed_mult if list_mask[i] & black_bits else 1.0
-        if len(income_decile):
-            mult *= decile_mult[income_decile[i]]
-        if len(migrant):
-            mult *= migrant_mult if migrant[i] else 1.0
-        if feedback:
-            mult *= _income_multiplier(i, income, kind, day)
-        if u < mult:
-            seen, named, err = _observation(key, coverage, error_rate, day, accepted, i, n)
-            if err and restricted and n > 1:  # (the wrong person: one it can name)
-                named = _eligible_other(kind, day, accepted, i, named, n, subject_class)
-            accepted += 1
-            if seen:
-                actor[r], subject[r], erroneous[r] = i, named, err
-                r += 1
-    return r

@@ -1,0 +1,153 @@
+"""The departments' phase of compiled days (engine/compiled.py run_days): the records of
+a day, every record kind's, in one call.
+
+One call a day, not one per kind: a call binds each array it is given (an atomic
+reference count each), and a kind's draws read some fifteen arrays. Here the arrays are
+bound once a day and read by kind index; the candidates' loop is
+model/departments.py's thinning (candidates, _accepted, observed) with nothing
+allocated, the same draws and the same records (tests/test_departments.py)."""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from scslab.engine.containers import Flagged, KindTable
+from scslab.engine.growth import grow_log
+from scslab.model.containers import Recovery
+from scslab.model.departments import (
+    KindRule,
+    Subjects,
+    _candidate,
+    _eligible_other,
+    _income_multiplier,
+    _observation,
+    candidate_count,
+    flagged_into,
+)
+from scslab.model.records import PENDING, LogColumns
+
+
+@nb.njit(cache=True)
+def departments_day(
+    day: int,
+    kinds: KindTable,
+    residents: Subjects,
+    firms: Subjects,
+    income: Recovery,
+    income_elasticity: np.ndarray,
+    of_kind: np.ndarray,
+    flagged: Flagged,
+    records: LogColumns,
+    n_records: int,
+) -> tuple[LogColumns, int]:
+    """The records of `day`, kind by kind, about the residents or the enterprises
+    (kinds.subject) as their lists stand at the start of the day, written to the record
+    log from n_records on (grown if need be). A kind drawn from behaviour (of_kind[k]
+    -1): a Poisson number of candidates (kinds.mean a day) thinned by each one's rate
+    multiplier (blacklisted, income decile, migrant; the residents' `income` factor to
+    the power -income_elasticity[k]; none the kind cannot name, kinds.eligible), then
+    observed (coverage, errors); effective kinds.delay days later. A kind made of the
+    attempts flagged the day before (of_kind[k] >= 0: flagged's ids of that flag kind):
+    departments.flagged_into. Returns the log and how many of its entries are used."""
+    key, mean, max_mult = kinds.key, kinds.mean, kinds.max_mult
+    listed_mult, decile_mult, migrant_mult = (
+        kinds.listed_multiplier,
+        kinds.decile_multiplier,
+        kinds.migrant_multiplier,
+    )
+    coverage, error_rate, eligible, restricted = (
+        kinds.coverage,
+        kinds.error_rate,
+        kinds.eligible,
+        kinds.restricted,
+    )
+    delay, kind_subject = kinds.delay, kinds.subject
+    res_mask, res_black, income_decile, migrant, subject_class = residents
+    firm_mask, firm_black, firm_classes = firms.list_mask, firms.black_bits, firms.subject_class
+    # the day's room first, so that no array is bound anew within the kinds' loop
+    most = np.zeros(len(key), np.int64)
+    need = n_records
+    for k in range(len(key)):
+        f = of_kind[k]  # records of yesterday's flagged attempts (f >= 0)
+        if f >= 0:
+            most[k] = flagged.indptr[f + 1] - flagged.indptr[f] if day > 0 else 0
+        elif mean[k] > 0.0:
+            most[k] = candidate_count(key[k], day, mean[k])
+        need += most[k]
+    if need > len(records.subject):  # (rarely: no call, no copy)
+        records = grow_log(records, n_records, need)
+    (
+        record_day,
+        effective_day,
+        record_kind,
+        subject,
+        actor,
+        erroneous,
+        status,
+        end_day,
+        notice_day,
+        appeal_day,
+        decision_day,
+    ) = records
+    for k in range(len(key)):
+        f = of_kind[k]
+        if most[k] == 0:
+            continue
+        seen, when, m = day, day + delay[k], 0
+        if f >= 0:
+            who = flagged.ids[flagged.indptr[f] : flagged.indptr[f + 1]]
+            kind = KindRule(
+                key[k],
+                max_mult[k],
+                listed_mult[k],
+                decile_mult[k],
+                migrant_mult[k],
+                eligible[k] if restricted[k] else eligible[k][:0],
+                coverage[k],
+                error_rate[k],
+                0.0,
+            )
+            written = (subject[n_records:], actor[n_records:], erroneous[n_records:])
+            m, seen, when = flagged_into(kind, day, delay[k], who, residents, written)
+        else:
+            about_firms = kind_subject[k] != 0
+            mask = firm_mask if about_firms else res_mask
+            black_bits = firm_black if about_firms else res_black
+            classes = firm_classes if about_firms else subject_class
+            n = len(mask)
+            elasticity = 0.0 if about_firms else income_elasticity[k]
+            accepted = 0
+            for j in range(most[k]):
+                i, u = _candidate(key[k], day, j, n, max_mult[k])
+                if restricted[k] and not eligible[k, classes[i]]:
+                    continue  # (its rate multiplier is 0: never accepted)
+                mult = listed_mult[k] if mask[i] & black_bits else 1.0
+                if not about_firms:
+                    if len(income_decile):
+                        mult *= decile_mult[k, income_decile[i]]
+                    if len(migrant):
+                        mult *= migrant_mult[k] if migrant[i] else 1.0
+                if elasticity > 0.0:
+                    mult *= _income_multiplier(i, income, elasticity, day)
+                if u < mult:
+                    p = accepted
+                    accepted += 1
+                    seen_it, named, err = _observation(
+                        key[k], coverage[k], error_rate[k], day, p, i, n
+                    )
+                    if err and restricted[k] and n > 1:  # (the wrong person: one it can name)
+                        named = _eligible_other(key[k], eligible[k], day, p, i, named, n, classes)
+                    if seen_it:
+                        r = n_records + m
+                        actor[r], subject[r], erroneous[r] = i, named, err
+                        m += 1
+        for r in range(n_records, n_records + m):  # (a loop: no views made)
+            record_day[r] = seen
+            effective_day[r] = when
+            notice_day[r] = appeal_day[r] = decision_day[r] = -1
+            record_kind[r] = k
+            status[r] = PENDING
+            end_day[r] = -1
+        n_records += m
+    return records, n_records
