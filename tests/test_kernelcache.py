@@ -9,6 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from numba.core import config
+from numba.core.caching import CompileResultCacheImpl
+from numba.core.errors import NumbaWarning
 
 from scslab import kernelcache
 
@@ -83,3 +89,22 @@ def test_prune_removes_only_old_folders_of_other_sources(tmp_path: Path) -> None
     # (foreign has no stamp: not written by scslab, never removed)
     assert kernelcache.prune(root) == [stale]
     assert not stale.exists() and recent.exists() and foreign.exists()
+
+
+def test_a_kernel_that_cannot_be_cached_is_warned_of(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # numba warns of a compiled kernel it cannot cache (one that holds a large global
+    # array, say) at the kernel's file and line, which the locator gives
+    from scslab.streams import hash_poisson
+
+    monkeypatch.setattr(config, "CACHE_DIR", str(tmp_path))
+    impl = CompileResultCacheImpl(hash_poisson.py_func)
+    assert isinstance(impl.locator, kernelcache.SourceLocator)
+    cres = SimpleNamespace(
+        lifted=(),
+        library=SimpleNamespace(has_dynamic_globals=True),
+        fndesc=SimpleNamespace(qualname="hash_poisson"),
+    )
+    with pytest.warns(NumbaWarning, match="Cannot cache compiled function"):
+        assert not impl.check_cachable(cres)

@@ -92,6 +92,7 @@ class SourceLocator(_CacheLocator):
 
     def __init__(self, py_func: Any, py_file: str, root: Path | None = None) -> None:
         rel = Path(py_file).resolve().relative_to(PACKAGE_DIR)
+        self._py_file = py_file  # (numba's warning that a kernel cannot be cached reads it)
         self._lineno = py_func.__code__.co_firstlineno
         self._folder = kernel_cache_dir(root)
         self._path = self._folder / rel.parent

@@ -51,10 +51,12 @@ from scslab.model.records import ACTIVE, CORRECTED, REPAIRED, LogColumns
 NEVER = np.iinfo(np.int64).max
 """A day that never comes (a resident who does not know of their listing)."""
 
-FILE, DECIDE, REPAIR = 0, 1, 2
-"""Due-process events: an appeal is filed, an appeal is decided, a repair completes."""
+FILE, DECIDE, REPAIR = (np.int64(e) for e in range(3))
+"""Due-process events: an appeal is filed, an appeal is decided, a repair completes.
+(numpy integers, as are the metrics below: a kernel passed a Python int constant is
+compiled anew for each value, as a literal; passed these, once, for int64.)"""
 
-NOTICES, FILED, WON, CORRECTED_COL, OVERTURNED, REPAIRED_COL = range(6)
+NOTICES, FILED, WON, CORRECTED_COL, OVERTURNED, REPAIRED_COL = (np.int64(m) for m in range(6))
 """Places in DueSide.cols of the metrics (dueprocess.DUE_PROCESS_METRICS, in order)."""
 
 N_AWARE_NEW, N_TRIGGERS, N_ENT_TRIGGERS, N_ENTRIES = range(4)
@@ -138,7 +140,7 @@ class DueRows(NamedTuple):
 
 
 @nb.njit(cache=True)
-def _count(side: DueSide, row: np.ndarray, metric: int, subject: np.int64) -> None:
+def _count(side: DueSide, row: np.ndarray, metric: np.int64, subject: np.int64) -> None:
     col = side.cols[metric]
     if col < 0:
         return
@@ -152,7 +154,7 @@ def _count_by_side(
     rules: DueRules,
     kind: np.int64,
     subject: np.int64,
-    metric: int,
+    metric: np.int64,
     res: DueSide,
     ent: DueSide,
     res_row: np.ndarray,
@@ -190,13 +192,13 @@ def _with(
 
 
 @nb.njit(cache=True)
-def _room(state: DueState, entries: int, last_day: int) -> DueState:
+def _room(state: DueState, entries: int | np.int64, last_day: int | np.int64) -> DueState:
     """Room in the queue for `entries` more entries on days up to `last_day`."""
     q = state.queue
     used = state.used[N_ENTRIES]
     queue = DueQueue(
-        grown_to(q.head, len(q.head), last_day + 1, -1),
-        grown_to(q.tail, len(q.tail), last_day + 1, -1),
+        grown_to(q.head, len(q.head), int(last_day) + 1, -1),
+        grown_to(q.tail, len(q.tail), int(last_day) + 1, -1),
         grown_to(q.next, used, used + entries, -1),
         grown_to(q.event, used, used + entries, 0),
         grown_to(q.record, used, used + entries, 0),
@@ -206,7 +208,7 @@ def _room(state: DueState, entries: int, last_day: int) -> DueState:
 
 
 @nb.njit(cache=True)
-def _push(state: DueState, day: np.int64, event: int, record: np.int64) -> None:
+def _push(state: DueState, day: np.int64, event: np.int64, record: np.int64) -> None:
     """Schedule an event (after _room)."""
     q = state.queue
     e = state.used[N_ENTRIES]
@@ -342,8 +344,7 @@ def plan_day(
     know = np.empty(n, np.int64)
     know_day = np.empty(n, np.int64)
     n_know = 0
-    n_events = 0
-    last = 0
+    n_events = last = np.int64(0)  # (not 0: _room would be compiled for a literal 0 too)
     for r in range(n):
         n_events += (out.appeal[r] >= 0) + (out.repair[r] >= 0)
         last = max(last, out.appeal[r], out.repair[r])
@@ -378,7 +379,7 @@ def _file(
     filed = ids[log.status[ids] == ACTIVE]
     if len(filed) == 0:
         return state
-    last = 0
+    last = np.int64(0)  # (see plan_day)
     for t in filed:
         k = np.int64(log.kind[t])
         log.appeal_day[t] = day
