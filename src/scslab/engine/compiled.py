@@ -54,33 +54,22 @@ from scslab.engine.compiled_sides import (
     tally_side,
 )
 from scslab.engine.containers import (
-    ActArrays,
-    ActTable,
     Carried,
     Changed,
-    Collecting,
-    DueDays,
     Expiry,
     Firms,
-    Flagging,
     Grown,
     Ids,
-    KindTable,
-    ListArrays,
-    ListTable,
     MayReach,
-    People,
     ResidentActs,
-    Responses,
-    ScoreArrays,
-    ScoreTable,
+    RunTables,
     SideDays,
 )
 from scslab.engine.cycles import cycle_count as _cycles
 from scslab.engine.growth import grow as _grow
 from scslab.engine.trail import count_wrongful_days
 from scslab.model.behaviour import behaviour_day
-from scslab.model.containers import Behaviour, ByGroup, ChangeColumns, Standing
+from scslab.model.containers import ByGroup, ChangeColumns, Standing
 from scslab.model.departments import Subjects
 from scslab.model.lists import RULE_RECORDS, update_members
 from scslab.model.measures import count_listed_contacts, representative_masks
@@ -93,28 +82,17 @@ N_PHASES = 7  # engine/steps.py's PHASES, in order
 def run_days(
     first_day: int,
     last_day: int,
-    kinds: KindTable,
-    people: People,
-    score_rules: ScoreTable,
-    scoring: ScoreArrays,
-    lists: ListArrays,
-    list_rules: ListTable,
-    collecting: Collecting,
-    acts: ActTable,
-    act_arrays: ActArrays,
-    grown: Grown,
-    responses: Responses,
-    flags: Flagging,
-    behaviour: Behaviour,
-    due: DueDays,
-    carried: Carried,
+    run: RunTables,
     firms: Firms,
+    grown: Grown,
+    carried: Carried,
     cycles: np.ndarray,
 ) -> tuple[Grown, Grown, Carried]:
     """Days first_day to last_day - 1 of the engine's loop for a scenario without
     unsupported() features (engine/support.py), on the run's state in the containers of
     engine/containers.py (changed in place; what is grown or swapped comes back in the
-    returned Grown).
+    returned Grown): the rules and the residents' arrays (`run`), the enterprises', and
+    the state that grows.
 
     grown.score and grown.spare: the scores as the scorer keeps them. values[day]
     [groups, metrics] (zeros) receives each day's row of the resident series, its score
@@ -163,6 +141,21 @@ def run_days(
     and the count of wrongful days read. Returns the residents' Grown and the
     enterprises'. cycles[phase] adds the processor cycles spent in each phase.
     """
+    (
+        kinds,
+        people,
+        score_rules,
+        scoring,
+        lists,
+        list_rules,
+        collecting,
+        acts,
+        act_arrays,
+        responses,
+        flags,
+        behaviour,
+        due,
+    ) = run
     kind_expiry, list_bits, kind_subject = kinds.expiry, kinds.list_bits, kinds.subject
     income_decile, migrant, cell, contacts_of_indptr, contacts_of_indices, subject_class = people
     every_listed = False

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scslab.model.containers import DailyRules, Listings, ReachRules, Recovery
+from scslab.model.containers import Behaviour, DailyRules, Listings, ReachRules, Recovery
 from scslab.model.dueprocess_days import DueDays as DueDays  # (compiled days' due process)
 from scslab.model.dueprocess_days import DueState
 from scslab.model.lists import ListState
@@ -494,3 +494,23 @@ class MayReach(NamedTuple):
     listed: np.ndarray  # int64, increasing: on some list or representing an enterprise on one
     high: np.ndarray  # int64, increasing: whose score opened a green channel (Grown.high)
     risen: np.ndarray  # subjects whose score records raised today (with repeats)
+
+
+class RunTables(NamedTuple):
+    """What compiled days (compiled.run_days) read of a run besides the state they grow
+    (Grown, Carried) and the enterprises (Firms), the same from one rule change to the
+    next: the rules, and the residents' arrays that the days change in place."""
+
+    kinds: KindTable
+    people: People
+    score_rules: ScoreTable
+    scoring: ScoreArrays
+    lists: ListArrays
+    list_rules: ListTable
+    collecting: Collecting
+    acts: ActTable
+    act_arrays: ActArrays
+    responses: Responses
+    flags: Flagging
+    behaviour: Behaviour
+    due: DueDays

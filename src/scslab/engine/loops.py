@@ -30,6 +30,7 @@ from scslab.engine.containers import (
     Flagged,
     Grown,
     People,
+    RunTables,
     ScoreArrays,
     TallyArgs,
     list_arrays,
@@ -284,9 +285,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 if len(st.enrolled_cells)
                 else np.zeros(0),
             )
-            grown, firm_grown, carried = run_days(
-                first,
-                last,
+            run = RunTables(
                 kind_table,
                 people,
                 score_table,
@@ -296,15 +295,12 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 collecting,
                 act_table,
                 act_arrays,
-                grown,
                 responses,
                 flags,
                 behaviour,
                 due,
-                carried,
-                firms,
-                cycles,
             )
+            grown, firm_grown, carried = run_days(first, last, run, firms, grown, carried, cycles)
             firms = firms._replace(grown=firm_grown)
             if st.high_scores is not None:
                 st.high_scores.ids = grown.high
