@@ -195,6 +195,9 @@ def run_days(
     high, rep_ids = grown.high, grown.rep_ids
     flagged, due_state = carried
     no_ids = np.zeros(0, np.int64)
+    # (typed values, not literals, where the residents' calls pass variables: a literal
+    # argument would compile the callee once more)
+    none_used, off = np.int64(0), np.bool_(False)
     cap = max(1024, len(lists.mask) // 64)
     out = ChangeColumns(
         np.empty(cap, np.int32),
@@ -250,7 +253,7 @@ def run_days(
         cycles[0] += t1 - t0
         # scoring: the day's effective records, side by side: drift and association
         # penalties, the side's records in order, then its expiries
-        effective = _grow(effective, 0, n_records - first_pending)
+        effective = _grow(effective, none_used, n_records - first_pending)
         m, first_pending = take_effective_into(
             records.effective_day, first_pending, n_records, day, effective
         )
@@ -266,11 +269,11 @@ def run_days(
         firm_today = today
         if with_firms:
             firm_score, firm_errors, firm_today, _ = score_side(
-                day, first_day, firm_view, firm_score, firm_errors, records, firm_ids, False, risen
+                day, first_day, firm_view, firm_score, firm_errors, records, firm_ids, off, risen
             )
             if expiring and firm_view.scored:
                 firm_expiry, _ = expire_side(
-                    day, firm_view, firm_expiry, records, firm_today, firm_score, False, risen
+                    day, firm_view, firm_expiry, records, firm_today, firm_score, off, risen
                 )
         t2 = _cycles()
         cycles[1] += t2 - t1
@@ -287,7 +290,7 @@ def run_days(
             )
         if due_on:
             kept = (errors.ids, errors.n, risen.ids, risen.n)
-            firm_kept = (firm_errors.ids, firm_errors.n, no_ids, 0)
+            firm_kept = (firm_errors.ids, firm_errors.n, no_ids, none_used)
             due_state, kept, firm_kept = due_process_day(
                 day,
                 due,

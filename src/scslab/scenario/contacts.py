@@ -232,12 +232,13 @@ def _friend_buckets(
     a time as `_draw_friends` draws them (again for each pass, instead of kept)."""
     friends = draw.friends
     ends = np.arange(1, BLOCK + 1) * friends
-    block = EdgeRows(np.arange(BLOCK + 1) * friends, np.empty(BLOCK * friends, np.int32), -1, 0)
+    indptr, drawn = np.arange(BLOCK + 1) * friends, np.empty(BLOCK * friends, np.int32)
     for b0 in range(first, last, BLOCK):
         b1 = min(b0 + BLOCK, last)
-        _draw_friends(b0, b1, draw, ends, block.indices)
-        rows = EdgeRows(block.indptr, block.indices, -1, b0)
-        bucket_rows(rows, shift, 0, b1 - b0, positions, sources, low)
+        _draw_friends(b0, b1, draw, ends, drawn)
+        rows = EdgeRows(indptr, drawn, -1, b0)
+        # (rows from an int64 0, not a literal: bucket_rows is compiled once for every caller)
+        bucket_rows(rows, shift, np.int64(0), b1 - b0, positions, sources, low)
 
 
 class Reversed(NamedTuple):

@@ -129,9 +129,9 @@ def bucket_edges(
     n_buckets = ((n - 1) >> shift) + 1
     ranges = thread_ranges(rows)
     counts = [np.zeros(n_buckets, np.int64) for _ in ranges]
-    none = np.zeros(0, np.int32)
+    none, no_low = sources[:0], low[:0]  # (the same types: bucket compiled once)
     with ThreadPoolExecutor(len(ranges), thread_name_prefix="scslab-transpose") as pool:
-        list(pool.map(lambda k: bucket(*ranges[k], counts[k], none, none), range(len(ranges))))
+        list(pool.map(lambda k: bucket(*ranges[k], counts[k], none, no_low), range(len(ranges))))
         bstart = np.zeros(n_buckets + 1, np.int64)
         np.cumsum(np.sum(counts, axis=0), out=bstart[1:])
         starts = bstart[:-1] + np.cumsum([np.zeros(n_buckets, np.int64), *counts[:-1]], axis=0)
