@@ -70,3 +70,27 @@ def test_the_rollout_scenario_follows_the_plan() -> None:
     assert last == {"scoring.enrolled_share": 1.0}
     shares = [v["scoring.enrolled_share"] for _, v in by_day]
     assert shares == sorted(shares) and shares[0] == 0.0
+
+
+def test_a_falling_share_clears_the_erroneous_points_of_those_it_unenrols() -> None:
+    """Residents enrolled with erroneous points, then not enrolled (the share falls),
+    lose those points as the general loop's daily hold takes them: compiled days,
+    whose drift holds only the scores, give the same tables and erroneous points."""
+    sc = core(
+        **{
+            "start_date": "2020-01-01",
+            "scoring.enrolled_share": 0.9,
+            "departments.tax.error_rate": 0.4,
+            "departments.traffic_police.error_rate": 0.3,
+            "timeline": [
+                {"date": "2020-01-21", "set": {"scoring.enrolled_share": 0.2}},
+                {"date": "2020-02-20", "set": {"scoring.enrolled_share": 1.0}},
+            ],
+        }
+    )
+    general, compiled = both(sc, seed=5, residents=3000, days=90, agents=True)
+    assert compiled.engine_used == "compiled"
+    assert_same_tables(general, compiled)
+    assert general.state is not None and compiled.state is not None
+    errors = general.state.res.error_points
+    assert np.array_equal(errors, compiled.state.res.error_points) and errors.any()

@@ -174,9 +174,12 @@ def test_drift_holding_residents_equals_holding_them_after(
     rules = DriftRules(1000.0, 0.99, association, 0.0, 2000.0, 960.0, 1030.0)
     none = np.zeros(0, np.uint8)
     changed = rng.integers(0, n, 5)
+    start_errors = np.where(rng.random(n) < 0.3, 2.0, 0.0).astype(np.float32)
     outs = []
     for marks_held in (none, held):
-        out, errors = np.empty_like(score), np.zeros(n, np.float32)
+        out, errors = np.empty_like(score), start_errors.copy()
+        if len(marks_held):  # (compiled days clear them as the enrolment changes)
+            errors[held != 0] = 0.0
         drift(score, out, rules, contacts, DriftMarks(np.zeros(n // 8 + 1, bool), none, marks_held))
         out[changed] -= 7.0
         errors[changed] = 3.0

@@ -4,7 +4,8 @@ functions, as the general loop's steps (engine/steps.py) take st.res and st.ent 
 the same code:
 
     scoring       score_side: drift, the day's effective records of the side;
-                  expire_side: its expiries (then scoring.hold_at_base)
+                  expire_side: its expiries (each holding the subjects it changed
+                  that are not enrolled at the base: scoring.hold_subjects)
     lists         list_side: entries by records, score rules and exits;
                   list_changes: the changes kept and counted;
                   entered_since: the day of listing, for responses that learn

@@ -95,6 +95,15 @@ def run_general(st: RunState, progress: Callable[[int, int], None] | None, start
         progress(st.days, st.days)
 
 
+def clear_held_errors(st: RunState) -> None:
+    """No erroneous points for the residents not enrolled: compiled days' drift holds
+    their scores at the base (DriftMarks.held), and this their erroneous points, which
+    the general loop's hold_at_base clears each day, once each time the enrolment may
+    have changed (a run's first chunk, a rule change)."""
+    if len(st.held) and st.res.scorer is not None:
+        st.res.error_points[st.held != 0] = 0.0
+
+
 def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, start: int = 0) -> None:
     """Every day from `start` (0, or the days of a restored state: engine/snapshot.py)
     in compiled.run_days (in chunks, for progress or for the tally a chunk behind), on
@@ -241,6 +250,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     ever_counts = groups.sum_cells(res.ever_counts)  # (per group: run_days counts into groups)
     counted = counted_lists(res, groups, st.days_blacklisted, list_counts)
     in_days = 0.0  # seconds in run_days (the cycle counts' span)
+    clear_held_errors(st)
     try:
         # chunks of `step` days, and a chunk from each day the timeline changes a rule
         # (and one from the burn-in's end)
@@ -264,6 +274,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 if st.high_scores is not None:  # (a timeline may have made it anew)
                     grown = grown._replace(high=st.high_scores.ids)
                 score_arrays = score_arrays._replace(held=st.held)
+                clear_held_errors(st)
             snapshot = snapshots[chunk % 2][: last - first] if behind else snapshots[0]
             t_chunk = time.perf_counter()
             collecting = Collecting(
