@@ -195,9 +195,10 @@ def run_days(
     high, rep_ids = grown.high, grown.rep_ids
     flagged, due_state = carried
     no_ids = np.zeros(0, np.int64)
-    # (typed values, not literals, where the residents' calls pass variables: a literal
-    # argument would compile the callee once more)
-    none_used, off = np.int64(0), np.bool_(False)
+    # (values worked out, not literals, where the residents' calls pass variables: a
+    # literal argument would compile the callee once more)
+    none_used = len(no_ids)
+    off = none_used > 0
     cap = max(1024, len(lists.mask) // 64)
     out = ChangeColumns(
         np.empty(cap, np.int32),

@@ -237,8 +237,8 @@ def _friend_buckets(
         b1 = min(b0 + BLOCK, last)
         _draw_friends(b0, b1, draw, ends, drawn)
         rows = EdgeRows(indptr, drawn, -1, b0)
-        # (rows from an int64 0, not a literal: bucket_rows is compiled once for every caller)
-        bucket_rows(rows, shift, np.int64(0), b1 - b0, positions, sources, low)
+        # (rows from a 0 worked out, not a literal: bucket_rows compiled once for all callers)
+        bucket_rows(rows, shift, b0 - b0, b1 - b0, positions, sources, low)
 
 
 class Reversed(NamedTuple):
