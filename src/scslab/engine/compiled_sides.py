@@ -298,7 +298,8 @@ def expire_side(
     base, _, _, _, _, min_score, max_score, left = v.rules
     error_points, _, outside, held = v.scoring
     queue, queued, head, in_order = expiry
-    queue = grow_queue(queue, queued, queued + len(today.ids))
+    if queued + len(today.ids) > len(queue.day):  # (its columns grow together)
+        queue = grow_queue(queue, queued, queued + len(today.ids))
     queued, in_order = schedule_expiry(
         queue,
         queued,
@@ -420,7 +421,9 @@ def list_changes(
     mask = v.mask
     n_changes = changes.n
     need = n_changes + n_out
-    columns = grow_changes(changes.columns, n_changes, need)
+    columns = changes.columns
+    if need > len(columns[0]):  # (its columns grow together)
+        columns = grow_changes(columns, n_changes, need)
     ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful, ch_reason = columns
     count_changes(
         ChangeColumns(
