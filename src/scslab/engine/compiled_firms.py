@@ -9,7 +9,7 @@ from typing import cast
 
 import numpy as np
 
-from scslab.engine.arena import zeroed_arrays
+from scslab.engine.arena import ARENA_MIN_BYTES, zeroed_arrays
 from scslab.engine.collectors import GroupMap, recount_lists
 from scslab.engine.containers import (
     Collecting,
@@ -31,6 +31,8 @@ from scslab.model.containers import ByGroup
 from scslab.model.lists import RULE_RECORDS, Changes
 from scslab.model.points import empty_queue
 from scslab.model.records import LogColumns
+
+NO_ARENA = 2**62  # zeroed_arrays' min_bytes for ordinary numpy arrays of any size
 
 
 def empty_changes() -> Columns6:
@@ -81,11 +83,13 @@ def firm_days(
     groups = ent.series.groups
     scorer = ent.scorer
     collect = st.scenario.outputs.scores and scorer is not None
+    # (without enterprises nothing writes them: no huge pages asked for)
     values, hist = zeroed_arrays(
         [
             ((st.days, len(groups.group), len(ent.space)), np.float64),
             ((st.days, len(ent.hist)), np.float64),
-        ]
+        ],
+        ARENA_MIN_BYTES if n else NO_ARENA,
     )
     state = ent.list_state
     list_counts = np.zeros(values.shape[1:])

@@ -299,7 +299,8 @@ def expire_side(
     base, _, _, _, _, min_score, max_score, left = v.rules
     error_points, _, outside, held = v.scoring
     queue, queued, head, in_order = expiry
-    queue = grow_queue(queue, queued, queued + len(today.ids))
+    if queued + len(today.ids) > len(queue.day):  # (its columns grow together)
+        queue = grow_queue(queue, queued, queued + len(today.ids))
     queued, in_order = schedule_expiry(
         queue,
         queued,
@@ -313,6 +314,8 @@ def expire_side(
         ),
         in_order,
     )
+    if in_order and (head == queued or queue.day[head] > day):  # (nothing due today)
+        return Expiry(queue, queued, head, in_order), risen
     expired = np.empty(queued - head, np.int64)
     n_expired, head = expire_due(
         Expiry(queue, queued, head, in_order),
@@ -419,7 +422,9 @@ def list_changes(
     mask = v.mask
     n_changes = changes.n
     need = n_changes + n_out
-    columns = grow_changes(changes.columns, n_changes, need)
+    columns = changes.columns
+    if need > len(columns[0]):  # (its columns grow together)
+        columns = grow_changes(columns, n_changes, need)
     ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful, ch_reason = columns
     count_changes(
         ChangeColumns(
@@ -443,9 +448,9 @@ def list_changes(
         ch_reason[n_changes + c] = out.reason[c]
     # the update's changes come in increasing subject order, the entries by records
     # before them in the records' order
-    no_order = np.zeros(0, np.int64)
-    order = np.argsort(out.subject[:n_out], kind="mergesort") if n_entries else no_order
     touched = np.empty(n_out, np.int64)
+    # (without entries by records `order` is not read: no array made for it)
+    order = np.argsort(out.subject[:n_out], kind="mergesort") if n_entries else touched
     toggles = np.zeros(n_out, np.uint8)
     n_touched = 0
     for q in range(n_out):
@@ -482,15 +487,14 @@ def collect_side(
     cell, groups_indptr, groups_of_cell = v.cell, v.groups_indptr, v.groups_of_cell
     row_today = v.values[day]
     if v.incremental:
-        counted_mask, counted_wrongful = v.counted
         list_counts = v.list_counts
-        for ids in (touched, error_ids):
-            recount_lists(
-                ids,
-                ListMarks(mask, wrongful, black_bits, n_lists),
-                (counted_mask, counted_wrongful),
-                ByGroup(list_counts, cell, groups_indptr, groups_of_cell),
-            )
+        if len(touched) or len(error_ids):
+            marks = ListMarks(mask, wrongful, black_bits, n_lists)
+            counts = ByGroup(list_counts, cell, groups_indptr, groups_of_cell)
+            if len(touched):
+                recount_lists(touched, marks, v.counted, counts)
+            if len(error_ids):
+                recount_lists(error_ids, marks, v.counted, counts)
         # (a loop: `values[day] += list_counts` would allocate a temporary each day;
         # over the list columns only, the ones recount_lists counts into: 1, 2 and
         # 4 .. 4 + 2 n_lists)

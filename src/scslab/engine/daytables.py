@@ -241,6 +241,8 @@ def firm_activity_table(st: RunState) -> FirmActs:
     acts, ent = st.activities, st.ent
     firm = np.flatnonzero(acts.enterprise)
     n = len(firm)
+    if n == 0 and _NO_FIRM_ACTIVITIES:  # (of the table, only n and since are read)
+        return _NO_FIRM_ACTIVITIES[0]._replace(n=ent.n, since=ent.since)
     dom, d = ent.domains, acts.domain[firm]
     response = dom.response
     responding = np.zeros(n, np.bool_)
@@ -256,7 +258,7 @@ def firm_activity_table(st: RunState) -> FirmActs:
     avoided = ent.cols["avoided"][d].astype(np.int64).reshape(n)
     counted = np.concatenate([cols.ravel(), blocked_by.ravel(), avoided])
     groups = ent.series.groups
-    return FirmActs(
+    table = FirmActs(
         ent.n,
         acts.daily_rate[firm].astype(np.float64),
         np.array([st.activity_keys[a] for a in firm], np.uint64).reshape(n),
@@ -276,6 +278,14 @@ def firm_activity_table(st: RunState) -> FirmActs:
         groups.indices.astype(np.int64),
         np.unique(counted[counted >= 0]).astype(np.int64),
     )
+    if n == 0:
+        _NO_FIRM_ACTIVITIES.append(table)
+    return table
+
+
+_NO_FIRM_ACTIVITIES: list[FirmActs] = []
+"""firm_activity_table() of a run without the enterprises' activities, made once (its
+arrays of no activities, and the first run's collectors' groups, are not read)."""
 
 
 def due_days(st: RunState) -> DueDays:

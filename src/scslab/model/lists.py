@@ -68,20 +68,11 @@ class ListRules:
         """[256, 2] (points): for each list mask, the scores [lo, hi) at which the score
         rules hold for exactly the mask's lists that have one (a subject with that mask
         and such a score is left as it is by them; lo >= hi: no such score). Bounds are
-        finite (the largest float64s for none); row 0 is score_band()."""
-        big = float(np.finfo(np.float64).max)
-        masks = np.arange(256)
-        lo, hi = np.full(256, -big), np.full(256, big)
-        for b, (rule, t) in enumerate(zip(self.rule, self.threshold, strict=True)):
-            on = ((masks >> b) & 1).astype(bool)
-            # (fmin and fmax, like Python's min and max, pass over a NaN threshold)
-            if rule == RULE_BELOW:  # holds while the score is below t
-                hi = np.where(on, np.fmin(hi, t), hi)
-                lo = np.where(on, lo, np.fmax(lo, t))
-            elif rule == RULE_AT_LEAST:
-                lo = np.where(on, np.fmax(lo, t), lo)
-                hi = np.where(on, hi, np.fmin(hi, t))
-        return np.clip(np.column_stack([lo, hi]), -big, big)
+        finite (the largest float64s for none); row 0 is score_band(). The same array
+        for the same rules in a process (made once: not to be written)."""
+        return _stay_bands(
+            self.rule.astype(np.int8).tobytes(), self.threshold.astype(np.float64).tobytes()
+        )
 
     @functools.cached_property
     def black_bits(self) -> int:
@@ -140,6 +131,27 @@ class ListRules:
 
     def __len__(self) -> int:
         return len(self.names)
+
+
+@functools.lru_cache(maxsize=64)
+def _stay_bands(rule_bytes: bytes, threshold_bytes: bytes) -> np.ndarray:
+    """ListRules.stay_bands of the lists with these rules (int8) and thresholds
+    (float64, points), as bytes."""
+    big = float(np.finfo(np.float64).max)
+    masks = np.arange(256)
+    lo, hi = np.full(256, -big), np.full(256, big)
+    rules = np.frombuffer(rule_bytes, np.int8)
+    thresholds = np.frombuffer(threshold_bytes, np.float64)
+    for b, (rule, t) in enumerate(zip(rules, thresholds, strict=True)):
+        on = ((masks >> b) & 1).astype(bool)
+        # (fmin and fmax, like Python's min and max, pass over a NaN threshold)
+        if rule == RULE_BELOW:  # holds while the score is below t
+            hi = np.where(on, np.fmin(hi, t), hi)
+            lo = np.where(on, lo, np.fmax(lo, t))
+        elif rule == RULE_AT_LEAST:
+            lo = np.where(on, np.fmax(lo, t), lo)
+            hi = np.where(on, hi, np.fmin(hi, t))
+    return np.clip(np.column_stack([lo, hi]), -big, big)
 
 
 @dataclass

@@ -5,6 +5,7 @@ loops call (model/scoring.py's Scorer, engine/compiled.py)."""
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numba as nb
@@ -176,10 +177,11 @@ def expire_due(
     return m, after
 
 
+@functools.lru_cache(maxsize=16)
 def left_after(decay: float, most: int) -> np.ndarray:
     """left[a] = decay ** a for a = 0 to `most` days: the share of a record's points
     left after a days of drift (decay: 1 - drift per day), as Python's float power
-    gives it."""
+    gives it. Made once per (decay, most) in a process and shared: not to be written."""
     return np.array([decay**a for a in range(most + 1)], np.float64)
 
 
