@@ -18,12 +18,12 @@ from scslab.model.containers import Recovery
 from scslab.model.departments import (
     KindRule,
     Subjects,
-    _candidate,
-    _eligible_other,
-    _income_multiplier,
-    _observation,
+    candidate_at,
     candidate_count,
+    eligible_other,
     flagged_into,
+    income_multiplier,
+    observation,
 )
 from scslab.model.records import PENDING, LogColumns
 
@@ -119,7 +119,7 @@ def departments_day(
             elasticity = 0.0 if about_firms else income_elasticity[k]
             accepted = 0
             for j in range(most[k]):
-                i, u = _candidate(key[k], day, j, n, max_mult[k])
+                i, u = candidate_at(key[k], day, j, n, max_mult[k])
                 if restricted[k] and not eligible[k, classes[i]]:
                     continue  # (its rate multiplier is 0: never accepted)
                 mult = listed_mult[k] if mask[i] & black_bits else 1.0
@@ -129,15 +129,15 @@ def departments_day(
                     if len(migrant):
                         mult *= migrant_mult[k] if migrant[i] else 1.0
                 if elasticity > 0.0:
-                    mult *= _income_multiplier(i, income, elasticity, day)
+                    mult *= income_multiplier(i, income, elasticity, day)
                 if u < mult:
                     p = accepted
                     accepted += 1
-                    seen_it, named, err = _observation(
+                    seen_it, named, err = observation(
                         key[k], coverage[k], error_rate[k], day, p, i, n
                     )
                     if err and restricted[k] and n > 1:  # (the wrong person: one it can name)
-                        named = _eligible_other(key[k], eligible[k], day, p, i, named, n, classes)
+                        named = eligible_other(key[k], eligible[k], day, p, i, named, n, classes)
                     if seen_it:
                         r = n_records + m
                         actor[r], subject[r], erroneous[r] = i, named, err

@@ -230,13 +230,13 @@ probability 10^-39)."""
 
 
 @nb.njit(cache=True, inline="always")  # per event: no call, no copies
-def _observation(
+def observation(
     key: np.uint64, coverage: float, error_rate: float, day: int, p: int, a: int, n: int
 ) -> tuple[bool, int, bool]:
     """(seen, subject, erroneous) of the record of event p of the day (by actor a) with
     the kind's stream, coverage and error rate, among n subjects: see observed. A wrong
     subject is drawn among all others; the caller then draws it among those the kind
-    can name (_eligible_other). (Numbers, not the KindRule: a tuple of arrays bound
+    can name (eligible_other). (Numbers, not the KindRule: a tuple of arrays bound
     once per event costs a reference count per array.)"""
     c = OBSERVATIONS + 3 * p
     if coverage < 1.0 and hash_uniform(key, day, c) >= coverage:
@@ -250,7 +250,7 @@ def _observation(
 
 
 @nb.njit(cache=True)
-def _eligible_other(
+def eligible_other(
     key: np.uint64,
     eligible: np.ndarray,
     day: int,
@@ -311,9 +311,9 @@ def observed_into(
     r = 0
     for p in range(len(actors)):
         a = actors[p]
-        seen, named, err = _observation(key, coverage, error_rate, day, p, a, n_subjects)
+        seen, named, err = observation(key, coverage, error_rate, day, p, a, n_subjects)
         if err and restricted and n_subjects > 1:  # (the wrong person: one it can name)
-            named = _eligible_other(key, kind.eligible, day, p, a, named, n_subjects, subject_class)
+            named = eligible_other(key, kind.eligible, day, p, a, named, n_subjects, subject_class)
         if seen:
             actor[r], subject[r], erroneous[r] = actors[p], named, err
             r += 1
@@ -374,7 +374,7 @@ def candidate_count(key: np.uint64, day: int, mean: float) -> int:
 
 
 @nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
-def _candidate(key: np.uint64, day: int, j: int, n: int, max_mult: float) -> tuple[int, float]:
+def candidate_at(key: np.uint64, day: int, j: int, n: int, max_mult: float) -> tuple[int, float]:
     """(id, draw) of candidate j of the day: see candidates."""
     i = min(int(hash_uniform(key, day, CANDIDATES + 2 * j) * n), n - 1)
     return i, hash_uniform(key, day, CANDIDATES + 2 * j + 1) * max_mult
@@ -390,7 +390,7 @@ def candidates(
     cand = np.empty(m, np.int64)
     u = np.empty(m)
     for j in range(m):
-        cand[j], u[j] = _candidate(key, day, j, n, max_mult)
+        cand[j], u[j] = candidate_at(key, day, j, n, max_mult)
     return cand, u
 
 
@@ -466,7 +466,7 @@ def _multiplier(
 
 
 @nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
-def _income_multiplier(i: int, income: Recovery, elasticity: float, day: int) -> float:
+def income_multiplier(i: int, income: Recovery, elasticity: float, day: int) -> float:
     """Subject i's rate multiplier from the income feedback on `day` (kinds with an
     income elasticity only): its income factor to the power -elasticity."""
     return factor_at(income, i, day) ** (-elasticity)
@@ -507,7 +507,7 @@ def _accepted(
             i, list_mask, black_bits, income_decile, migrant, listed_mult, decile_mult, migrant_mult
         )
         if feedback:
-            mult *= _income_multiplier(i, income, kind.income_elasticity, day)
+            mult *= income_multiplier(i, income, kind.income_elasticity, day)
         if u[j] < mult:
             out[m] = i
             m += 1
