@@ -267,10 +267,8 @@ class ScoreView(NamedTuple):
     rules: ScoreTable
     drift_rules: DriftRules  # the rules', with the band of the lists' stay row 0
     scoring: ScoreArrays
-    marks: DriftMarks  # scoring.outside, mask, scoring.held
-    mask: np.ndarray  # ListArrays.mask
+    marks: DriftMarks  # scoring.outside, ListArrays.mask, scoring.held
     listed_contacts: np.ndarray
-    stay: np.ndarray  # ListTable.stay
     groups_indptr: np.ndarray  # Collecting's
     groups_of_cell: np.ndarray
     values: np.ndarray  # [days, groups, metrics]
