@@ -231,8 +231,8 @@ def _friend_buckets(
     """bucket_rows over the friend ties of residents first to last - 1, drawn a block at
     a time as `_draw_friends` draws them (again for each pass, instead of kept)."""
     friends = draw.friends
-    ends = np.arange(1, BLOCK + 1) * friends
     indptr, drawn = np.arange(BLOCK + 1) * friends, np.empty(BLOCK * friends, np.int32)
+    ends = indptr[1:]  # (each block's rows: `friends` ties each)
     for b0 in range(first, last, BLOCK):
         b1 = min(b0 + BLOCK, last)
         _draw_friends(b0, b1, draw, ends, drawn)
