@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import yaml
 
-from scslab.engine.compiled_departments import departments_day
+from scslab.engine.compiled_departments import day_candidates, departments_day
 from scslab.engine.containers import Flagged, KindTable
+from scslab.engine.growth import grow_log
 from scslab.model.behaviour import Recovering
 from scslab.model.departments import (
     N_CLASSES,
@@ -191,7 +192,8 @@ def test_departments_day_writes_the_records_of_the_three_steps(
     nobody = Subjects(np.zeros(0, np.uint8), 0, *[np.zeros(0, np.uint8)] * 3)
     sides = (subjects, nobody) if residents else (nobody, subjects)
     no_flags = Flagged(np.zeros(0, np.int64), np.zeros(1, np.int64))
-    records, written = RecordLog(8).kernel_columns(), 0  # (grown by the kernel as it fills)
+    records, written = RecordLog(8).kernel_columns(), 0  # (grown as it fills)
+    of_kind = np.array([-1])
     for day in range(40):
         cand, u = candidates(key, day, n, mean, max_mult)
         eligible = elig if restricted else np.zeros(0, bool)
@@ -205,16 +207,20 @@ def test_departments_day_writes_the_records_of_the_three_steps(
         if restricted:  # the wrong person too is one the kind can name
             assert elig[classes[expect[0]]].all()
         assert candidate_count(key, day, mean) == len(cand)
-        records, now = departments_day(
+        most = np.full(1, -7, np.int64)  # (day_candidates writes it whole)
+        need = written + day_candidates(day, table.key, table.mean, of_kind, no_flags.indptr, most)
+        records = grow_log(records, written, need)
+        now = departments_day(
             day,
             table,
             *sides,
             income.arrays,
             np.array([elasticity]),
-            np.array([-1]),
+            of_kind,
             no_flags,
             records,
             written,
+            most,
         )
         got = now - written
         assert got == len(expect[0])

@@ -118,7 +118,9 @@ def test_mark_outside_matches_a_run_by_run_reading(
     score[rng.random(n) < 0.05] = np.float32(band[0]) if np.isfinite(band[0]) else 0.0
     mask = (rng.random(n) < 0.5).astype(np.uint8) if masked else np.zeros(0, np.uint8)
     runs = np.zeros(n // 8 + 1, bool)
-    mark_outside(score, *band, runs, mask)
+    # (a scratch left full of ones where masked, none given else: made in the kernel)
+    flags = np.ones(FLAG_BLOCK, np.uint8) if masked else np.zeros(0, np.uint8)
+    mark_outside(score, *band, runs, mask, flags)
     off = (score < band[0]) | (score >= band[1])
     if masked:
         off &= mask == 0

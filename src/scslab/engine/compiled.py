@@ -40,22 +40,21 @@ import numba as nb
 import numpy as np
 
 from scslab.engine.compiled_acts import activities_day, firm_activities_day
-from scslab.engine.compiled_departments import departments_day
+from scslab.engine.compiled_departments import day_candidates, departments_day
 from scslab.engine.compiled_due import due_process_day, learn_of_blocks
+from scslab.engine.compiled_lists import entered_since, list_changes, list_side
 from scslab.engine.compiled_sides import (
     collect_side,
-    entered_since,
+    day_records,
     expire_side,
+    expiry_room,
     keep_side,
-    list_changes,
-    list_side,
     score_side,
     side_views,
     tally_side,
 )
 from scslab.engine.containers import (
     Carried,
-    Changed,
     Expiry,
     Firms,
     Grown,
@@ -67,12 +66,14 @@ from scslab.engine.containers import (
 )
 from scslab.engine.cycles import cycle_count as _cycles
 from scslab.engine.growth import grow as _grow
+from scslab.engine.growth import grow_changes, grow_log
 from scslab.engine.trail import count_wrongful_days
 from scslab.model.behaviour import behaviour_day
 from scslab.model.containers import ByGroup, ChangeColumns, Standing
 from scslab.model.departments import Subjects
 from scslab.model.lists import RULE_RECORDS, update_members
 from scslab.model.measures import count_listed_contacts, representative_masks
+from scslab.model.members import update_members_into
 from scslab.model.records import take_effective_into
 
 N_PHASES = 7  # engine/steps.py's PHASES, in order
@@ -184,12 +185,12 @@ def run_days(
     keep_high = acts.keep_high
     # the state that the days change: each side's, the record log, the run's
     score, listed, errors = grown.score, grown.listed, Ids(grown.error_ids, grown.n_error_ids)
-    changed = Changed(grown.changes, grown.n_changes)
+    changes, n_changes = grown.changes, grown.n_changes
     expiry = Expiry(grown.queue, grown.queued, grown.queue_head, grown.queue_in_order)
     firm = firms.grown
     firm_score, firm_listed = firm.score, firm.listed
     firm_errors = Ids(firm.error_ids, firm.n_error_ids)
-    firm_changed = Changed(firm.changes, firm.n_changes)
+    firm_changes, n_firm_changes = firm.changes, firm.n_changes
     firm_expiry = Expiry(firm.queue, firm.queued, firm.queue_head, firm.queue_in_order)
     records, n_records, first_pending = grown.records, grown.n_records, grown.first_pending
     high, rep_ids = grown.high, grown.rep_ids
@@ -215,6 +216,14 @@ def run_days(
         np.empty(1024, np.uint8),
     )
     effective = np.empty(1024, np.int64)
+    # scratch made once here, so that no day makes it anew: each kind's candidates, each
+    # side's records of the day and expiries, the listed with the representatives
+    most = np.zeros(len(kinds.key), np.int64)
+    kind_key, kind_mean = kinds.key, kinds.mean
+    res_day, res_room = day_records(cap), expiry_room(cap)
+    firm_day, firm_room = day_records(1024), expiry_room(1024)
+    reach_buf = np.empty(1024, np.int64)
+    every_one = np.zeros(0, np.bool_)  # (update_members_into: every one touched a member)
     expiring = False
     for k in range(len(kind_expiry)):
         expiring |= kind_expiry[k] > 0
@@ -230,15 +239,21 @@ def run_days(
     res_side = SideDays(
         0, True, every_listed, cell, score_rules, scoring, lists, list_rules, collecting
     )
-    view, list_view, change_view, collect_view = side_views(res_side, kinds, enlisting)
-    firm_views = side_views(ent, kinds, firm_enlisting)
+    view, list_view, change_view, collect_view = side_views(res_side, kinds, enlisting, len(listed))
+    firm_views = side_views(ent, kinds, firm_enlisting, len(firm_listed))
     firm_view, firm_list_view, firm_change_view, firm_collect_view = firm_views
     tallying = collecting.tally_each_day
     firm_tallying = ent_collecting.tally_each_day and ent.scored
+    firm_ids = touched = firm_touched = newly_black = no_ids
+    blocked, lost = no_ids, no_shares
     for day in range(first_day, last_day):
         t0 = _cycles()
         # departments: the records of the day, kind by kind, against the start-of-day lists
-        records, n_records = departments_day(
+        # (the day's room in the log first: departments_day returns only a count)
+        need = n_records + day_candidates(day, kind_key, kind_mean, of_kind, flagged.indptr, most)
+        if need > len(records.subject):  # (rarely)
+            records = grow_log(records, n_records, need)
+        n_records = departments_day(
             day,
             kinds,
             residents,
@@ -249,32 +264,57 @@ def run_days(
             flagged,
             records,
             n_records,
+            most,
         )
         t1 = _cycles()
         cycles[0] += t1 - t0
         # scoring: the day's effective records, side by side: drift and association
         # penalties, the side's records in order, then its expiries
-        effective = _grow(effective, none_used, n_records - first_pending)
+        if n_records - first_pending > len(effective):
+            effective = _grow(effective, none_used, n_records - first_pending)
         m, first_pending = take_effective_into(
             records.effective_day, first_pending, n_records, day, effective
         )
         today_ids = effective[:m]
-        res_ids, firm_ids = today_ids, no_ids
+        res_ids = today_ids
         if two_sided:
             res_ids, firm_ids = _by_side(today_ids, records.kind, kind_subject)
-        score, errors, today, risen = score_side(
-            day, first_day, view, score, errors, records, res_ids, keep_high, risen
+        if len(res_ids) > len(res_day.subject):  # (rarely: room for the day's records)
+            res_day = day_records(2 * len(res_ids))
+        score, errors, risen = score_side(
+            day, first_day, view, score, errors, records, res_ids, keep_high, risen, res_day
         )
         if expiring and view.scored:
-            expiry, risen = expire_side(day, view, expiry, records, today, score, keep_high, risen)
-        firm_today = today
+            expiry, risen, res_room = expire_side(
+                day, view, expiry, records, res_ids, res_day, score, keep_high, risen, res_room
+            )
         if with_firms:
-            firm_score, firm_errors, firm_today, _ = score_side(
-                day, first_day, firm_view, firm_score, firm_errors, records, firm_ids, off, risen
+            if len(firm_ids) > len(firm_day.subject):
+                firm_day = day_records(2 * len(firm_ids))
+            firm_score, firm_errors, _ = score_side(
+                day,
+                first_day,
+                firm_view,
+                firm_score,
+                firm_errors,
+                records,
+                firm_ids,
+                off,
+                risen,
+                firm_day,
             )
             if expiring and firm_view.scored:
-                firm_expiry, _ = expire_side(
-                    day, firm_view, firm_expiry, records, firm_today, firm_score, off, risen
+                firm_expiry, _, firm_room = expire_side(
+                    day,
+                    firm_view,
+                    firm_expiry,
+                    records,
+                    firm_ids,
+                    firm_day,
+                    firm_score,
+                    off,
+                    risen,
+                    firm_room,
                 )
         t2 = _cycles()
         cycles[1] += t2 - t1
@@ -309,13 +349,20 @@ def run_days(
         # lists: entries by the day's records, then score rules and exits of the agents
         # that may change; the residents' listed contacts, and the masks of the legal
         # representatives of the enterprises whose lists changed
-        touched = firm_touched = newly_black = no_ids
+        touched = no_ids
+        if chilling or n_acts:
+            newly_black = no_ids
         if n_lists:
-            out, n_out, n_entries = list_side(day, list_view, score, errors, listed, out, today)
+            out, n_out, n_entries = list_side(
+                day, list_view, score, errors, listed, out, res_day, len(res_ids)
+            )
             if n_out:
-                n_before = changed.n
-                listed, changed, touched, was_black, is_black = list_changes(
-                    day, change_view, listed, changed, out, n_out, n_entries
+                n_before = n_changes
+                n_changes += n_out
+                if n_changes > len(changes[0]):  # (the columns grow together)
+                    changes = grow_changes(changes, n_before, n_changes)
+                listed, touched, was_black, is_black = list_changes(
+                    day, change_view, listed, changes, n_before, out, n_out, n_entries
                 )
                 count_listed_contacts(
                     touched,
@@ -328,30 +375,46 @@ def run_days(
                 if chilling or n_acts:  # (read by the behaviour step only)
                     newly_black = touched[is_black & ~was_black]
                 if len(since):  # list responses: the day of listing, for those that learn
-                    entered_since(since, changed.columns, n_before, changed.n, day)
+                    entered_since(since, changes, n_before, n_changes, day)
         if n_firm_lists:
+            firm_touched = no_ids
             firm_out, n_out, n_entries = list_side(
-                day, firm_list_view, firm_score, firm_errors, firm_listed, firm_out, firm_today
+                day,
+                firm_list_view,
+                firm_score,
+                firm_errors,
+                firm_listed,
+                firm_out,
+                firm_day,
+                len(firm_ids),
             )
             if n_out:
-                n_firm_before = firm_changed.n
-                firm_listed, firm_changed, firm_touched, _, _ = list_changes(
-                    day, firm_change_view, firm_listed, firm_changed, firm_out, n_out, n_entries
+                n_before = n_firm_changes
+                n_firm_changes += n_out
+                if n_firm_changes > len(firm_changes[0]):
+                    firm_changes = grow_changes(firm_changes, n_before, n_firm_changes)
+                firm_listed, firm_touched, _, _ = list_changes(
+                    day,
+                    firm_change_view,
+                    firm_listed,
+                    firm_changes,
+                    n_before,
+                    firm_out,
+                    n_out,
+                    n_entries,
                 )
                 rep_ids = _representatives(firms, firm_touched, rep_mask, rep_wrongful, rep_ids)
                 if len(firm_since):  # (their responses: the day of listing, for those that learn)
-                    entered_since(
-                        firm_since, firm_changed.columns, n_firm_before, firm_changed.n, day
-                    )
+                    entered_since(firm_since, firm_changes, n_before, n_firm_changes, day)
         t4 = _cycles()
         cycles[3] += t4 - t3
         # activities: attempts resolved against the measures and rewards (of the
         # residents' lists, and of the lists of the enterprises they represent)
-        blocked, lost = no_ids, no_shares
         if n_acts:
             reachable = listed
-            if len(rep_ids):
-                reachable = update_members(reachable, rep_ids, np.ones(len(rep_ids), np.bool_))
+            if len(rep_ids):  # (the representatives: members now, every one)
+                reach_buf, n_reach = update_members_into(listed, rep_ids, every_one, reach_buf)
+                reachable = reach_buf[:n_reach]
             high, flagged, blocked, lost, met = activities_day(
                 day,
                 ResidentActs(acts, act_arrays, responses, flags),
@@ -373,7 +436,8 @@ def run_days(
         # streams into its own side's rows, so the order is in effect the general loop's)
         if n_firm_acts:
             firm_activities_day(day, firms, firm_score)
-        risen = Ids(risen.ids, 0)
+        if risen.n:
+            risen = Ids(risen.ids, 0)
         t5 = _cycles()
         cycles[4] += t5 - t4
         # behaviour: chilling after penalties, income lost to blocked attempts
@@ -381,8 +445,10 @@ def run_days(
             by_group = ByGroup(
                 values[day], cell, collecting.groups_indptr, collecting.groups_of_cell
             )
+            n_today = len(res_ids)
+            kinds_today, subjects_today = res_day.kind[:n_today], res_day.subject[:n_today]
             behaviour_day(
-                day, behaviour, today.kinds, today.subjects, newly_black, blocked, lost, by_group
+                day, behaviour, kinds_today, subjects_today, newly_black, blocked, lost, by_group
             )
         t6 = _cycles()
         cycles[5] += t6 - t5
@@ -410,8 +476,8 @@ def run_days(
         records,
         n_records,
         first_pending,
-        changed.columns,
-        changed.n,
+        changes,
+        n_changes,
         expiry.queue,
         expiry.queued,
         expiry.head,
@@ -428,8 +494,8 @@ def run_days(
         firm.records,
         firm.n_records,
         firm.first_pending,
-        firm_changed.columns,
-        firm_changed.n,
+        firm_changes,
+        n_firm_changes,
         firm_expiry.queue,
         firm_expiry.queued,
         firm_expiry.head,

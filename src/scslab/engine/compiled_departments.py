@@ -5,7 +5,10 @@ One call a day, not one per kind: a call binds each array it is given (an atomic
 reference count each), and a kind's draws read some fifteen arrays. Here the arrays are
 bound once a day and read by kind index; the candidates' loop is
 model/departments.py's thinning (candidates, _accepted, observed) with nothing
-allocated, the same draws and the same records (tests/test_departments.py)."""
+allocated, the same draws and the same records (tests/test_departments.py). The day's
+room in the record log is found first (day_candidates), so that the caller grows the
+log, rarely, and departments_day returns a count, not the log's columns (a returned
+array costs reference counts too)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ import numba as nb
 import numpy as np
 
 from scslab.engine.containers import Flagged, KindTable
-from scslab.engine.growth import grow_log
 from scslab.model.containers import Recovery
 from scslab.model.departments import (
     KindRule,
@@ -29,6 +31,30 @@ from scslab.model.records import PENDING, LogColumns
 
 
 @nb.njit(cache=True)
+def day_candidates(
+    day: int,
+    key: np.ndarray,
+    mean: np.ndarray,
+    of_kind: np.ndarray,
+    flagged_indptr: np.ndarray,
+    most: np.ndarray,
+) -> int:
+    """most[k] = the most records of kind k on `day` (KindTable's key and mean, of_kind
+    and Flagged.indptr as departments_day reads them): its Poisson number of candidates,
+    or the attempts of its flag kind flagged the day before. Returns their sum."""
+    total = 0
+    for k in range(len(key)):
+        f = of_kind[k]  # records of yesterday's flagged attempts (f >= 0)
+        most[k] = 0
+        if f >= 0:
+            most[k] = flagged_indptr[f + 1] - flagged_indptr[f] if day > 0 else 0
+        elif mean[k] > 0.0:
+            most[k] = candidate_count(key[k], day, mean[k])
+        total += most[k]
+    return total
+
+
+@nb.njit(cache=True)
 def departments_day(
     day: int,
     kinds: KindTable,
@@ -40,17 +66,20 @@ def departments_day(
     flagged: Flagged,
     records: LogColumns,
     n_records: int,
-) -> tuple[LogColumns, int]:
+    most: np.ndarray,
+) -> int:
     """The records of `day`, kind by kind, about the residents or the enterprises
     (kinds.subject) as their lists stand at the start of the day, written to the record
-    log from n_records on (grown if need be). A kind drawn from behaviour (of_kind[k]
-    -1): a Poisson number of candidates (kinds.mean a day) thinned by each one's rate
-    multiplier (blacklisted, income decile, migrant; the residents' `income` factor to
-    the power -income_elasticity[k]; none the kind cannot name, kinds.eligible), then
-    observed (coverage, errors); effective kinds.delay days later. A kind made of the
-    attempts flagged the day before (of_kind[k] >= 0: flagged's ids of that flag kind):
-    departments.flagged_into. Returns the log and how many of its entries are used."""
-    key, mean, max_mult = kinds.key, kinds.mean, kinds.max_mult
+    log from n_records on. A kind drawn from behaviour (of_kind[k] -1): a Poisson number
+    of candidates (kinds.mean a day) thinned by each one's rate multiplier (blacklisted,
+    income decile, migrant; the residents' `income` factor to the power
+    -income_elasticity[k]; none the kind cannot name, kinds.eligible), then observed
+    (coverage, errors); effective kinds.delay days later. A kind made of the attempts
+    flagged the day before (of_kind[k] >= 0: flagged's ids of that flag kind):
+    departments.flagged_into. most: each kind's most records of the day
+    (day_candidates), for which the log has room from n_records on. Returns how many of
+    the log's entries are used."""
+    key, max_mult = kinds.key, kinds.max_mult
     listed_mult, decile_mult, migrant_mult = (
         kinds.listed_multiplier,
         kinds.decile_multiplier,
@@ -65,18 +94,6 @@ def departments_day(
     delay, kind_subject = kinds.delay, kinds.subject
     res_mask, res_black, income_decile, migrant, subject_class = residents
     firm_mask, firm_black, firm_classes = firms.list_mask, firms.black_bits, firms.subject_class
-    # the day's room first, so that no array is bound anew within the kinds' loop
-    most = np.zeros(len(key), np.int64)
-    need = n_records
-    for k in range(len(key)):
-        f = of_kind[k]  # records of yesterday's flagged attempts (f >= 0)
-        if f >= 0:
-            most[k] = flagged.indptr[f + 1] - flagged.indptr[f] if day > 0 else 0
-        elif mean[k] > 0.0:
-            most[k] = candidate_count(key[k], day, mean[k])
-        need += most[k]
-    if need > len(records.subject):  # (rarely: no call, no copy)
-        records = grow_log(records, n_records, need)
     (
         record_day,
         effective_day,
@@ -150,4 +167,4 @@ def departments_day(
             status[r] = PENDING
             end_day[r] = -1
         n_records += m
-    return records, n_records
+    return n_records

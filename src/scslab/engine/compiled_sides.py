@@ -6,9 +6,7 @@ the same code:
     scoring       score_side: drift, the day's effective records of the side;
                   expire_side: its expiries (each holding the subjects it changed
                   that are not enrolled at the base: scoring.hold_subjects)
-    lists         list_side: entries by records, score rules and exits;
-                  list_changes: the changes kept and counted;
-                  entered_since: the day of listing, for responses that learn
+    lists         list_side, list_changes, entered_since (engine/compiled_lists.py)
     collectors    collect_side: the list columns; tally_side: the score tally of the day
 
 A phase takes the parts of the side that it reads, taken once before the days
@@ -19,7 +17,10 @@ tuple of all that grows: a tuple of arrays bound or built costs a reference coun
 array, and once a day for a small city that was most of a day. The phases are calls,
 not inlined into run_days: a call binds its arguments as inlined code does, and
 run_days' first compilation (one function, optimised whole) grows faster than the code
-in it."""
+in it. An array returned costs reference counts too: a phase returns only what it
+changed, and what a day would otherwise make anew is kept in scratch made once per
+run_days call (DayRecords, ExpiryRoom, and in the views: drift's flags, the lists'
+subjects to visit and changed), grown when a day needs more."""
 
 from __future__ import annotations
 
@@ -28,34 +29,23 @@ import numpy as np
 
 from scslab.engine.collectors import _collect_lists, recount_lists
 from scslab.engine.containers import (
-    Changed,
     ChangeView,
     Collecting,
     CollectView,
-    Columns6,
+    DayRecords,
     Expiry,
+    ExpiryRoom,
     Ids,
     KindTable,
     ListMarks,
     ListView,
     ScoreView,
     SideDays,
-    Today,
 )
 from scslab.engine.growth import grow as _grow
-from scslab.engine.growth import grow_changes, grow_queue, grow_scratch
-from scslab.engine.listcounts import count_changes
+from scslab.engine.growth import grow_queue
 from scslab.engine.tally import tally_days
-from scslab.model.containers import ByGroup, ChangeColumns, DailyRules, Listings, Points
-from scslab.model.lists import (
-    ENTRY,
-    _agents_to_visit,
-    _daily,
-    enlist_into,
-    mark_leaving,
-    update_members,
-)
-from scslab.model.measures import mark_entered
+from scslab.model.containers import ByGroup, DailyRules, Listings
 from scslab.model.points import (
     Ending,
     Scores,
@@ -66,7 +56,14 @@ from scslab.model.points import (
     schedule_expiry,
 )
 from scslab.model.records import ACTIVE, LogColumns
-from scslab.model.scoring import DriftMarks, DriftRules, decay_error_points, drift, hold_subjects
+from scslab.model.scoring import (
+    FLAG_BLOCK,
+    DriftMarks,
+    DriftRules,
+    decay_error_points,
+    drift,
+    hold_subjects,
+)
 
 
 # The per-record loops of score_side are calls with the arrays as arguments, not
@@ -120,21 +117,45 @@ def _mark_records(
 
 
 @nb.njit(cache=True)
+def day_records(capacity: int) -> DayRecords:
+    """Room for a side's records of a day (DayRecords): `capacity` of them."""
+    return DayRecords(
+        np.empty(capacity, np.int32),
+        np.empty(capacity, np.uint8),
+        np.empty(capacity),
+        np.empty(capacity, np.bool_),
+    )
+
+
+@nb.njit(cache=True)
+def expiry_room(capacity: int) -> ExpiryRoom:
+    """A side's scratch of its expiries (ExpiryRoom), with room for `capacity`."""
+    return ExpiryRoom(
+        np.empty(capacity, np.int64), np.empty(capacity, np.int64), np.empty(capacity, np.int32)
+    )
+
+
+@nb.njit(cache=True)
 def side_views(
-    side: SideDays, kinds: KindTable, enlisting: bool
+    side: SideDays, kinds: KindTable, enlisting: bool, n_listed: int
 ) -> tuple[ScoreView, ListView, ChangeView, CollectView]:
     """The parts of one side that its scoring, lists and collectors phases read, taken
     once before the days (enlisting: a kind of the side's records triggers one of its
-    lists)."""
+    lists; n_listed: how many of its subjects are on a list), with the phases' scratch
+    (drift's flags, the lists' subjects to visit and changed)."""
     lists, rules, c = side.lists, side.list_rules, side.collecting
     r = side.score_rules
+    n = len(lists.mask)
+    cap = max(1024, n // 64)
     score_view = ScoreView(
         side.scored,
         side.cell,
         r,
         DriftRules(r.base, r.decay, r.association, r.lo, r.hi, rules.stay[0, 0], rules.stay[0, 1]),
         side.scoring,
-        DriftMarks(side.scoring.outside, lists.mask, side.scoring.held),
+        DriftMarks(
+            side.scoring.outside, lists.mask, side.scoring.held, np.empty(FLAG_BLOCK, np.uint8)
+        ),
         lists.listed_contacts,
         c.groups_indptr,
         c.groups_of_cell,
@@ -163,6 +184,7 @@ def side_views(
         side.scoring.error_points,
         side.scoring.outside,
         kinds.list_bits,
+        np.empty(n + 2 * n_listed + 1024, np.int64),  # (at most n + the listed + 8)
     )
     change_view = ChangeView(
         side.cell,
@@ -174,8 +196,12 @@ def side_views(
         c.groups_of_cell,
         c.values,
         c.ever_counts,
+        np.empty(cap, np.int64),
+        np.empty(cap, np.uint8),
+        np.empty(cap, np.bool_),
+        np.empty(cap, np.bool_),
+        np.empty(cap, np.bool_),
     )
-    n = len(mask)
     counted = c.counted
     incremental = len(counted[0]) == n and len(c.days_blacklisted) != n and not side.every_listed
     collect_view = CollectView(
@@ -212,37 +238,41 @@ def score_side(
     ids: np.ndarray,
     keep_high: bool,
     risen: Ids,
-) -> tuple[np.ndarray, Ids, Today, Ids]:
+    today: DayRecords,
+) -> tuple[np.ndarray, Ids, Ids]:
     """The scoring phase of one side (v: its ScoreView) on `day` but the expiries
     (expire_side): drift and association penalties from `score` (into the side's
     snapshot row of the day; the residents not enrolled held at the base), then the
     points of its records effective today (`ids`, increasing: ids into `records`, made
-    ACTIVE) in order, counted into the day's row, and their subjects not enrolled held
-    at the base again (hold_subjects). Returns (the day's scores, the subjects with
-    erroneous points, the day's records, risen): with keep_high, risen gains the subjects
-    whose score went up."""
+    ACTIVE, copied to `today`'s first len(ids) entries with their points) in order,
+    counted into the day's row, and their subjects not enrolled held at the base again
+    (hold_subjects). Returns (the day's scores, the subjects with erroneous points,
+    risen): with keep_high, risen gains the subjects whose score went up."""
     base, decay, _, _, _, min_score, max_score, _ = v.rules
     error_points, with_errors, outside, held = v.scoring
     error_ids, n_error_ids = errors
     scored = v.scored
     if scored:
-        today = v.snapshots[(day - first_day) % len(v.snapshots)]
-        drift(score, today, v.drift_rules, v.listed_contacts, v.marks)
-        score = today
+        today_scores = v.snapshots[(day - first_day) % len(v.snapshots)]
+        drift(score, today_scores, v.drift_rules, v.listed_contacts, v.marks)
+        score = today_scores
         decay_error_points(error_points, decay, error_ids[:n_error_ids])
     m = len(ids)
-    if m == 0 or ids[m - 1] - ids[0] == m - 1:  # (no delays: a run of ids)
-        a = ids[0] if m else 0
-        records.status[a : a + m] = ACTIVE
-        subjects = records.subject[a : a + m]
-        day_kinds = records.kind[a : a + m]
-        errs = records.erroneous[a : a + m]
-    else:
-        records.status[ids] = ACTIVE
-        subjects = records.subject[ids]
-        day_kinds = records.kind[ids]
-        errs = records.erroneous[ids]
-    day_points = v.points[day_kinds.astype(np.int64)]
+    status, log_subject, log_kind, log_erroneous = (
+        records.status,
+        records.subject,
+        records.kind,
+        records.erroneous,
+    )
+    subjects, day_kinds, day_points, errs = today
+    points_of = v.points
+    for r in range(m):
+        q = ids[r]
+        status[q] = ACTIVE
+        k = log_kind[q]
+        subjects[r], day_kinds[r], errs[r] = log_subject[q], k, log_erroneous[q]
+        day_points[r] = points_of[k]
+    subjects, day_kinds, day_points, errs = subjects[:m], day_kinds[:m], day_points[:m], errs[:m]
     row = v.values[day]
     if scored:
         add_points(score, error_points, subjects, day_points, errs, min_score, max_score)
@@ -263,8 +293,7 @@ def score_side(
     if scored:
         error_ids = _grow(error_ids, n_error_ids, n_error_ids + int(errs.sum()))
         n_error_ids = _mark_records(subjects, errs, outside, with_errors, error_ids, n_error_ids)
-    today_records = Today(ids, subjects, day_kinds, day_points, errs)
-    return score, Ids(error_ids, n_error_ids), today_records, risen
+    return score, Ids(error_ids, n_error_ids), risen
 
 
 @nb.njit(cache=True, inline="always")
@@ -285,36 +314,44 @@ def expire_side(
     v: ScoreView,
     expiry: Expiry,
     records: LogColumns,
-    today: Today,
+    ids: np.ndarray,
+    today: DayRecords,
     score: np.ndarray,
     keep_high: bool,
     risen: Ids,
-) -> tuple[Expiry, Ids]:
+    room: ExpiryRoom,
+) -> tuple[Expiry, Ids, ExpiryRoom]:
     """The expiries of one side on `day` (after score_side; a side with a score): the
-    day's records scheduled, the points of those due taken off `score` (their subjects
-    not enrolled held at the base). Returns the queue and risen (with keep_high, the
-    subjects whose score rose by an expiry added)."""
+    day's records (`ids`, their columns in `today`) scheduled, the points of those due
+    taken off `score` (their subjects not enrolled held at the base). Returns the queue,
+    risen (with keep_high, the subjects whose score rose by an expiry added) and the
+    scratch `room`, grown if need be."""
     base, _, _, _, _, min_score, max_score, left = v.rules
     error_points, _, outside, held = v.scoring
     queue, queued, head, in_order = expiry
-    if queued + len(today.ids) > len(queue.day):  # (its columns grow together)
-        queue = grow_queue(queue, queued, queued + len(today.ids))
+    m = len(ids)
+    if queued + m > len(queue.day):  # (its columns grow together)
+        queue = grow_queue(queue, queued, queued + m)
+    if m > len(room.days):
+        room = ExpiryRoom(_grow(room.days, 0, m), room.expired, room.subjects)
+    days, expiry_of, kinds = room.days, v.expiry, today.kind
+    for r in range(m):
+        days[r] = expiry_of[kinds[r]]
     queued, in_order = schedule_expiry(
         queue,
         queued,
         day,
-        Taking(
-            today.ids,
-            today.subjects,
-            today.points,
-            today.erroneous,
-            v.expiry[today.kinds.astype(np.int64)],
-        ),
+        Taking(ids, today.subject[:m], today.points[:m], today.erroneous[:m], days[:m]),
         in_order,
     )
     if in_order and (head == queued or queue.day[head] > day):  # (nothing due today)
-        return Expiry(queue, queued, head, in_order), risen
-    expired = np.empty(queued - head, np.int64)
+        return Expiry(queue, queued, head, in_order), risen, room
+    if queued - head > len(room.expired):
+        waiting = queued - head
+        room = ExpiryRoom(
+            room.days, _grow(room.expired, 0, waiting), _grow(room.subjects, 0, waiting)
+        )
+    expired = room.expired
     n_expired, head = expire_due(
         Expiry(queue, queued, head, in_order),
         day,
@@ -324,152 +361,16 @@ def expire_side(
         expired,
     )
     if len(held) and n_expired:
-        hold_subjects(score, error_points, queue.subject[expired[:n_expired]], held, base)
+        subjects, subject_of = room.subjects, queue.subject
+        for q in range(n_expired):
+            subjects[q] = subject_of[expired[q]]
+        hold_subjects(score, error_points, subjects[:n_expired], held, base)
     if keep_high and n_expired:
-        given = risen_by_expiry(queue, expired[:n_expired], left)
-        ids, n = risen
-        ids = _grow(ids, n, n + len(given))
-        ids[n : n + len(given)] = given
-        risen = Ids(ids, n + len(given))
-    return Expiry(queue, queued, head, in_order), risen
-
-
-@nb.njit(cache=True)
-def list_side(
-    day: int,
-    v: ListView,
-    score: np.ndarray,
-    errors: Ids,
-    listed: np.ndarray,
-    out: ChangeColumns,
-    today: Today,
-) -> tuple[ChangeColumns, int, int]:
-    """The lists of one side (v: its ListView; `score`, the day's scores; `listed`, the
-    subjects on some list, increasing) on `day`: entries by the day's records (`today`),
-    then score rules and exits of the subjects that may change (see run_days), written
-    into the scratch `out`. Returns (out, grown if need be; how many changes; how many
-    of them, first, are entries by records): list_changes keeps and counts them."""
-    listings, outside = v.listings, v.outside
-    mask = listings.mask
-    stay = v.stay
-    band_lo, band_hi = stay[0, 0], stay[0, 1]
-    all_listed = v.every_listed
-    subjects = today.subjects
-    n_out = 0
-    visit = listed
-    if v.enlisting and len(subjects):
-        need = 8 * len(subjects)
-        if need > len(out.subject):
-            out = grow_scratch(out, 0, need)
-        n_out = enlist_into(
-            listings,
-            v.list_bits,
-            today.kinds,
-            subjects,
-            today.erroneous,
-            v.duration,
-            day,
-            (out.subject, out.bit, out.wrongful),
-        )
-        out.entered[:n_out] = True
-        out.reason[:n_out] = ENTRY
-        new = np.unique(out.subject[:n_out]).astype(np.int64)
-        visit = update_members(listed, new, np.ones(len(new), np.bool_))
-    n_entries = n_out
-    if not all_listed:
-        mark_leaving(listed, score, mask, stay, outside)
-        # a listing may turn wrongful or rightful as erroneous points drift
-        error_ids = errors.ids
-        for e in range(errors.n):
-            i = error_ids[e]
-            if mask[i]:
-                outside[i >> 3] = True
-    ids = _agents_to_visit(visit, outside, score, band_lo, band_hi, all_listed)
-    start = 0
-    points = Points(score, v.error_points)
-    while True:
-        rest = ChangeColumns(
-            out.subject[n_out:],
-            out.bit[n_out:],
-            out.entered[n_out:],
-            out.wrongful[n_out:],
-            out.reason[n_out:],
-        )
-        got, start = _daily(listings, v.daily, points, day, ids, start, rest)
-        n_out += got
-        if start >= len(ids):
-            break
-        out = grow_scratch(out, n_out, 2 * len(out.subject))
-    return out, n_out, n_entries
-
-
-@nb.njit(cache=True)
-def list_changes(
-    day: int,
-    v: ChangeView,
-    listed: np.ndarray,
-    changes: Changed,
-    out: ChangeColumns,
-    n_out: int,
-    n_entries: int,
-) -> tuple[np.ndarray, Changed, np.ndarray, np.ndarray, np.ndarray]:
-    """The day's listing changes of one side (out[:n_out], from list_side; n_out > 0)
-    counted into the day's row and kept in `changes`. Returns (listed, changes,
-    touched: the subjects whose lists changed, increasing, was_black and is_black:
-    whether each was and is on a blacklist)."""
-    mask = v.mask
-    n_changes = changes.n
-    need = n_changes + n_out
-    columns = changes.columns
-    if need > len(columns[0]):  # (its columns grow together)
-        columns = grow_changes(columns, n_changes, need)
-    ch_day, ch_subject, ch_bit, ch_entered, ch_wrongful, ch_reason = columns
-    count_changes(
-        ChangeColumns(
-            out.subject[:n_out],
-            out.bit[:n_out],
-            out.entered[:n_out],
-            out.wrongful[:n_out],
-            out.reason[:n_out],
-        ),
-        ByGroup(v.values[day], v.cell, v.groups_indptr, v.groups_of_cell),
-        v.change_columns,
-        v.ever,
-        v.ever_counts,
-    )
-    for c in range(n_out):
-        ch_day[n_changes + c] = day
-        ch_subject[n_changes + c] = out.subject[c]
-        ch_bit[n_changes + c] = out.bit[c]
-        ch_entered[n_changes + c] = out.entered[c]
-        ch_wrongful[n_changes + c] = out.wrongful[c]
-        ch_reason[n_changes + c] = out.reason[c]
-    # the update's changes come in increasing subject order, the entries by records
-    # before them in the records' order
-    touched = np.empty(n_out, np.int64)
-    # (without entries by records `order` is not read: no array made for it)
-    order = np.argsort(out.subject[:n_out], kind="mergesort") if n_entries else touched
-    toggles = np.zeros(n_out, np.uint8)
-    n_touched = 0
-    for q in range(n_out):
-        c = order[q] if n_entries else q
-        i = out.subject[c]
-        if n_touched == 0 or touched[n_touched - 1] != i:
-            touched[n_touched] = i
-            n_touched += 1
-        toggles[n_touched - 1] ^= np.uint8(1 << out.bit[c])
-    touched = touched[:n_touched]
-    now_member = np.empty(n_touched, np.bool_)
-    was_black = np.empty(n_touched, np.bool_)
-    is_black = np.empty(n_touched, np.bool_)
-    black_bits = v.black_bits
-    for t in range(n_touched):
-        now = mask[touched[t]]
-        now_member[t] = now != 0
-        is_black[t] = (now & black_bits) != 0
-        was_black[t] = ((now ^ toggles[t]) & black_bits) != 0
-    listed = update_members(listed, touched, now_member)
-    return listed, Changed(columns, need), touched, was_black, is_black
+        risen_ids, n = risen
+        risen_ids = _grow(risen_ids, n, n + n_expired)
+        n = risen_by_expiry(queue, expired[:n_expired], left, risen_ids, n)
+        risen = Ids(risen_ids, n)
+    return Expiry(queue, queued, head, in_order), risen, room
 
 
 @nb.njit(cache=True)
@@ -537,13 +438,3 @@ def keep_side(
         return score, given_spare
     given_spare[:] = score
     return given_spare, given_score
-
-
-@nb.njit(cache=True)
-def entered_since(since: np.ndarray, changes: Columns6, start: int, stop: int, day: int) -> None:
-    """since[bit, subject] = day for the listing changes start to stop - 1 of `changes`
-    that entered a list (measures.mark_entered; nothing where since is empty)."""
-    _, subject, bit, entered, _, _ = changes
-    mark_entered(
-        since, subject[start:stop], bit[start:stop], entered[start:stop], stop - start, day
-    )

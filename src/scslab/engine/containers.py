@@ -281,7 +281,9 @@ class ScoreView(NamedTuple):
 
 class ListView(NamedTuple):
     """What a side's lists update reads (compiled_sides.list_side), taken once from its
-    SideDays before the days."""
+    SideDays before the days, with the update's scratch: the subjects it visits (made
+    with room for every subject and twice the listed; a day that needs more makes its
+    own)."""
 
     every_listed: bool
     enlisting: bool  # a kind of the side's records triggers a list
@@ -292,11 +294,14 @@ class ListView(NamedTuple):
     error_points: np.ndarray  # ScoreArrays'
     outside: np.ndarray
     list_bits: np.ndarray  # KindTable.list_bits
+    visit: np.ndarray  # int64, scratch
 
 
 class ChangeView(NamedTuple):
     """What the keeping and counting of a side's listing changes reads
-    (compiled_sides.list_changes), taken once from its SideDays before the days."""
+    (compiled_sides.list_changes), taken once from its SideDays before the days, with
+    its scratch for the subjects whose lists changed (a day with more changes than it
+    has room for makes its own)."""
 
     cell: np.ndarray
     mask: np.ndarray  # ListArrays'
@@ -307,6 +312,11 @@ class ChangeView(NamedTuple):
     groups_of_cell: np.ndarray
     values: np.ndarray
     ever_counts: np.ndarray
+    touched: np.ndarray  # int64, scratch: the subjects whose lists changed
+    toggles: np.ndarray  # uint8, scratch: the lists each entered or left
+    now_member: np.ndarray  # bool, scratch: each is on a list now
+    was_black: np.ndarray  # bool, scratch: each was on a blacklist
+    is_black: np.ndarray  # bool, scratch: each is
 
 
 class CollectView(NamedTuple):
@@ -333,14 +343,25 @@ class CollectView(NamedTuple):
     enrolled: np.ndarray
 
 
-class Today(NamedTuple):
-    """The records of one side that take effect on a day (score_side), in order."""
+class DayRecords(NamedTuple):
+    """The records of one side that take effect on a day, in order: their first m
+    entries (m: the day's ids), copied from the record log by score_side into arrays
+    made once per run_days call (compiled_sides.day_records) and grown by it before a
+    day with more, so that no phase makes them anew."""
 
-    ids: np.ndarray  # int64, ids in the record log
-    subjects: np.ndarray
-    kinds: np.ndarray  # uint8
-    points: np.ndarray  # float64
-    erroneous: np.ndarray
+    subject: np.ndarray  # int32
+    kind: np.ndarray  # uint8
+    points: np.ndarray  # float64, points of each
+    erroneous: np.ndarray  # bool
+
+
+class ExpiryRoom(NamedTuple):
+    """A side's scratch of its expiries (compiled_sides.expire_side), made once per
+    run_days call and grown by the expiries when a day needs more."""
+
+    days: np.ndarray  # int64, days each of the day's records counts (its kind's expiry)
+    expired: np.ndarray  # int64, the expiry queue's places expired on the day
+    subjects: np.ndarray  # int32, their subjects
 
 
 class Ids(NamedTuple):

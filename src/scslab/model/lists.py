@@ -21,6 +21,7 @@ import numba as nb
 import numpy as np
 
 from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
+from scslab.model.members import update_members as update_members
 from scslab.model.prefetch import prefetch
 from scslab.model.scoring import ScoreRules
 from scslab.scenario.schema import Scenario
@@ -326,11 +327,29 @@ def _agents_to_visit(
     eight k (ids 8k to 8k + 7) where runs[k] is set: one increasing array (int64), no
     repeats. (An agent on no list with a score in the band is left alone by the lists'
     daily update.)"""
+    out, m = agents_to_visit_into(listed, runs, score, lo, hi, every_listed, np.empty(0, np.int64))
+    return out[:m]
+
+
+@nb.njit(cache=True)
+def agents_to_visit_into(
+    listed: np.ndarray,
+    runs: np.ndarray,
+    score: np.ndarray,
+    lo: float,
+    hi: float,
+    every_listed: bool,
+    out: np.ndarray,
+) -> tuple[np.ndarray, int]:
+    """_agents_to_visit written into `out` (int64), or into a larger array where out
+    is too short for them (then made here): returns (that array, how many agents)."""
     n = len(score)
     n_runs = 0
     for k in range(len(runs)):
         n_runs += runs[k]
-    out = np.empty(len(listed) + 8 * n_runs, np.int64)
+    need = len(listed) + 8 * n_runs
+    if need > len(out):
+        out = np.empty(max(2 * len(out), need), np.int64)
     m = i = 0
     for k in range(len(runs)):
         if not runs[k]:
@@ -352,7 +371,7 @@ def _agents_to_visit(
     if every_listed:
         out[m : m + len(listed) - i] = listed[i:]
         m += len(listed) - i
-    return out[:m]
+    return out, m
 
 
 @nb.njit(cache=True)
@@ -565,26 +584,3 @@ def daily_update(
         parts.append(Changes(*(a[:n] for a in out)))
         cap *= 2
     return parts[0] if len(parts) == 1 else Changes.concat(parts)
-
-
-@nb.njit(cache=True)
-def update_members(members: np.ndarray, touched: np.ndarray, member_now: np.ndarray) -> np.ndarray:
-    """A set of ids kept as an increasing array (int64), after a change: `touched`
-    (increasing, no repeats) are members now where member_now is True, and not where
-    it is False; every other member stays. One merge, no sort."""
-    out = np.empty(len(members) + len(touched), np.int64)
-    i = j = m = 0
-    while i < len(members) or j < len(touched):
-        if j == len(touched) or (i < len(members) and members[i] < touched[j]):
-            out[m] = members[i]
-            m += 1
-            i += 1
-            continue
-        t = touched[j]
-        if i < len(members) and members[i] == t:
-            i += 1
-        if member_now[j]:
-            out[m] = t
-            m += 1
-        j += 1
-    return out[:m].copy()

@@ -186,13 +186,14 @@ def left_after(decay: float, most: int) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def risen_by_expiry(queue: ExpiryQueue, places: np.ndarray, left: np.ndarray) -> np.ndarray:
+def risen_by_expiry(
+    queue: ExpiryQueue, places: np.ndarray, left: np.ndarray, out: np.ndarray, m: int
+) -> int:
     """The subjects of the expired queue places `places` whose score the expiry raised
-    (what is left of negative points given back: -points x left[age] > 0), in order."""
-    out = np.empty(len(places), np.int64)
-    m = 0
+    (what is left of negative points given back: -points x left[age] > 0), in order,
+    written to out from out[m] on (room for len(places) of them); returns the new m."""
     for p in places:
         if -queue.points[p] * left[queue.age[p]] > 0:
             out[m] = queue.subject[p]
             m += 1
-    return out[:m]
+    return m

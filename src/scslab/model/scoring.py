@@ -115,11 +115,13 @@ def mark_outside(
     band_hi: float,
     outside: np.ndarray,
     list_mask: np.ndarray,
+    flags: np.ndarray,
 ) -> None:
     """outside[k] = whether one of the scores (points) of subjects 8k to 8k + 7 is
     outside [band_lo, band_hi), counting with list masks (list_mask, one per subject;
     empty: none) only the subjects on no list; outside[len(score) // 8], the last,
-    partial run, is always set. Releases the GIL."""
+    partial run, is always set. flags: uint8 scratch of FLAG_BLOCK bytes (shorter: one
+    is made here). Releases the GIL."""
     n_oct = len(score) // 8
     masked = len(list_mask) == len(score)
     # a byte per subject (the band's ends as float32, the same comparisons), then the
@@ -127,7 +129,8 @@ def mark_outside(
     # block a view from 0 (an offset index stops vectorisation)
     low, high = ceil_float32(band_lo), ceil_float32(band_hi)
     body = 8 * n_oct
-    flags = np.empty(min(body, FLAG_BLOCK), np.uint8)
+    if len(flags) < min(body, FLAG_BLOCK):
+        flags = np.empty(min(body, FLAG_BLOCK), np.uint8)
     for block in range(-(-body // FLAG_BLOCK)):
         first = block * FLAG_BLOCK
         size = min(FLAG_BLOCK, body - first)
@@ -171,12 +174,14 @@ def _drifted(rules: DriftRules, score: float, penalty: float) -> np.float32:
 class DriftMarks(NamedTuple):
     """What drift reads and marks beside the scores: outside (bool per run of eight
     subjects, written: see mark_outside), list_mask (uint8 list bits per subject, or
-    empty: only subjects on no list are marked) and held (uint8 per subject, nonzero:
-    held at the base score, not enrolled; or empty: none held)."""
+    empty: only subjects on no list are marked), held (uint8 per subject, nonzero:
+    held at the base score, not enrolled; or empty: none held) and mark_outside's
+    scratch flags (empty: made by each drift)."""
 
     outside: np.ndarray
     list_mask: np.ndarray
     held: np.ndarray
+    flags: np.ndarray = np.zeros(0, np.uint8)
 
 
 # (no reassociation or contraction, so the scores are those of the formula evaluated in
@@ -223,7 +228,7 @@ def drift(
     else:
         for i in range(n):
             out[i] = _drifted(rules, score[i], 0.0)
-    mark_outside(out, rules.band_lo, rules.band_hi, marks.outside, marks.list_mask)
+    mark_outside(out, rules.band_lo, rules.band_hi, marks.outside, marks.list_mask, marks.flags)
 
 
 @nb.njit(cache=True)
@@ -479,7 +484,9 @@ class Scorer:
             expired,
         )
         if self.track_risen and m:
-            self._risen.append(risen_by_expiry(self.queue, expired[:m], by_age))
+            risen = np.empty(m, np.int64)
+            k = risen_by_expiry(self.queue, expired[:m], by_age, risen, 0)
+            self._risen.append(risen[:k])
         return n + m
 
     def withdraw(self, subjects: np.ndarray, left: np.ndarray, erroneous: np.ndarray) -> None:
