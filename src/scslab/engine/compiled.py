@@ -11,16 +11,18 @@ responses, and enterprises' against their own lists' measures and responses; chi
 income lost to blocked attempts and income-sensitive records) run their days in one
 compiled loop that calls the model's kernels in the order of the steps
 (engine/steps.py), on the run's own state, with the same random streams (the phases of
-each side, residents and enterprises, in engine/compiled_sides.py):
+each side, residents and enterprises, in engine/compiled_sides.py and
+engine/compiled_lists.py):
 
-    departments   departments_day                 (engine/compiled_departments.py)
+    departments   day_candidates, departments_day (engine/compiled_departments.py)
     scoring       take_effective_into, add_points,
                   schedule_expiry, expire_due, risen_by_expiry (records.py, points.py)
                   drift, decay_error_points, hold_subjects     (scoring.py)
     due process   count_wrongful_days (per-agent tables only)  (engine/trail.py)
                   due_process_day, learn_of_blocks             (engine/compiled_due.py)
-    lists         enlist_into, mark_leaving, _agents_to_visit,
-                  _daily, update_members                       (lists.py)
+    lists         enlist_into, mark_leaving, agents_to_visit_into,
+                  _daily                                       (lists.py)
+                  update_members, update_members_into          (members.py)
                   count_listed_contacts, representative_masks,
                   mark_entered                                 (measures.py)
                   count_changes                                (listcounts.py)
@@ -236,6 +238,7 @@ def run_days(
         enlisting |= list_bits[k] != 0 and kind_subject[k] == 0
         firm_enlisting |= list_bits[k] != 0 and kind_subject[k] == 1
         two_sided |= kind_subject[k] == 1
+    sides = 3 if two_sided else 1
     res_side = SideDays(
         0, True, every_listed, cell, score_rules, scoring, lists, list_rules, collecting
     )
@@ -270,15 +273,17 @@ def run_days(
         cycles[0] += t1 - t0
         # scoring: the day's effective records, side by side: drift and association
         # penalties, the side's records in order, then its expiries
-        if n_records - first_pending > len(effective):
-            effective = _grow(effective, none_used, n_records - first_pending)
+        # (two-sided: each side's ids too, after the day's: room for three times them)
+        if sides * (n_records - first_pending) > len(effective):
+            effective = _grow(effective, none_used, sides * (n_records - first_pending))
         m, first_pending = take_effective_into(
             records.effective_day, first_pending, n_records, day, effective
         )
         today_ids = effective[:m]
         res_ids = today_ids
         if two_sided:
-            res_ids, firm_ids = _by_side(today_ids, records.kind, kind_subject)
+            n_res, n_ent = _by_side(effective, m, records.kind, kind_subject)
+            res_ids, firm_ids = effective[m : m + n_res], effective[2 * m : 2 * m + n_ent]
         if len(res_ids) > len(res_day.subject):  # (rarely: room for the day's records)
             res_day = day_records(2 * len(res_ids))
         score, errors, risen = score_side(
@@ -508,20 +513,21 @@ def run_days(
 
 @nb.njit(cache=True)
 def _by_side(
-    ids: np.ndarray, record_kind: np.ndarray, kind_subject: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The records `ids` about residents and those about enterprises, each in order."""
-    res = np.empty(len(ids), np.int64)
-    ent = np.empty(len(ids), np.int64)
+    ids: np.ndarray, m: int, record_kind: np.ndarray, kind_subject: np.ndarray
+) -> tuple[int, int]:
+    """The records ids[:m] about residents copied, in order, to ids[m:] and those about
+    enterprises to ids[2m:] (room for them: nothing made a day); returns how many of
+    each."""
     n_res = n_ent = 0
-    for r in ids:
+    for j in range(m):
+        r = ids[j]
         if kind_subject[record_kind[r]] == 0:
-            res[n_res] = r
+            ids[m + n_res] = r
             n_res += 1
         else:
-            ent[n_ent] = r
+            ids[2 * m + n_ent] = r
             n_ent += 1
-    return res[:n_res], ent[:n_ent]
+    return n_res, n_ent
 
 
 @nb.njit(cache=True)
