@@ -8,6 +8,7 @@ as the day's row of the run's metrics table.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -481,24 +482,35 @@ def _sum_rows(cells: np.ndarray, indptr: np.ndarray, indices: np.ndarray, out: n
                 out[g, m] += row[m]
 
 
-def resident_groups(district_names: list[str]) -> GroupMap:
-    """Groups of resident cells (cell = district * 20 + migrant * 10 + income decile)."""
+def resident_groups(district_names: Sequence[str]) -> GroupMap:
+    """Groups of resident cells (cell = district * 20 + migrant * 10 + income decile):
+    made once per list of district names in a process and shared (see _groups)."""
+    return _groups("resident", tuple(district_names))
+
+
+def enterprise_groups(district_names: Sequence[str]) -> GroupMap:
+    """Groups of enterprise cells (cell = district): made once per list of district
+    names in a process and shared (see _groups)."""
+    return _groups("enterprise", tuple(district_names))
+
+
+@functools.lru_cache(maxsize=64)
+def _groups(side: str, district_names: tuple[str, ...]) -> GroupMap:
+    """The GroupMap of resident or enterprise cells of a city with these districts. A
+    GroupMap is not changed once made (its members and arrays are not to be written),
+    so every run of the same districts shares one."""
     nd = len(district_names)
+    if side == "enterprise":
+        rows: list[tuple[str, str, np.ndarray]] = [("city", "all", np.ones(nd, bool))]
+        rows += [("district", name, np.arange(nd) == d) for d, name in enumerate(district_names)]
+        return GroupMap.from_rows(rows, nd)
     cells = np.arange(nd * 20)
     dist, mig, dec = cells // 20, (cells // 10) % 2, cells % 10
-    rows: list[tuple[str, str, np.ndarray]] = [("city", "all", np.ones(len(cells), bool))]
+    rows = [("city", "all", np.ones(len(cells), bool))]
     rows += [("district", name, dist == d) for d, name in enumerate(district_names)]
     rows += [("hukou", lab, mig == m) for m, lab in enumerate(("local", "migrant"))]
     rows += [("income_decile", str(k + 1), dec == k) for k in range(10)]
     return GroupMap.from_rows(rows, len(cells))
-
-
-def enterprise_groups(district_names: list[str]) -> GroupMap:
-    """Groups of enterprise cells (cell = district)."""
-    nd = len(district_names)
-    rows = [("city", "all", np.ones(nd, bool))]
-    rows += [("district", name, np.arange(nd) == d) for d, name in enumerate(district_names)]
-    return GroupMap.from_rows(rows, nd)
 
 
 @dataclass

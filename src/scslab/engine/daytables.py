@@ -345,7 +345,10 @@ def flag_table(st: RunState) -> Flagging:
         probability[a, : n_of[a]] = st.flag_probability[a]
         keys[a, : n_of[a]] = st.cell_keys[a][1]
     empty = np.zeros(0, np.int32)
-    pools = [empty if isinstance(p, int) else p.astype(np.int32, copy=False) for p in st.pools]
+    # (only the activities read the pools: without any, none is made)
+    everyone: list[np.ndarray | int] = [0, empty, empty, empty]
+    kept = st.pools if len(acts) else everyone
+    pools = [empty if isinstance(p, int) else p.astype(np.int32, copy=False) for p in kept]
     assert len(pools) == 4
     pop = st.population
     assert pop is not None
@@ -359,6 +362,6 @@ def flag_table(st: RunState) -> Flagging:
         np.array(st.activity_keys, np.uint64).reshape(len(acts)),
         acts.eligible.astype(np.int64),
         (pools[0], pools[1], pools[2], pools[3]),
-        np.array([p if isinstance(p, int) else len(p) for p in st.pools], np.int64),
+        np.array([p if isinstance(p, int) else len(p) for p in kept], np.int64),
         pop.residents.income_decile,
     )

@@ -1,7 +1,8 @@
 """The state of a run: everything the day's steps read and change.
 
 `RunState` is made once per run from the scenario and the synthetic city: the compiled
-rules (record kinds, scores, lists, domains, activities, due process), the state of
+rules (record kinds, scores, lists, domains, activities, due process, and the metric
+columns: engine/rules.py, made once per scenario object and shared), the state of
 each kind of subject (`Side`: scores, lists, collectors), the residents' own state
 (listed contacts, legal representatives' masks, chilling, income), the record log and
 the harm trail (engine/trail.py), and the random streams' keys.
@@ -9,6 +10,7 @@ the harm trail (engine/trail.py), and the random streams' keys.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,30 +27,26 @@ from scslab.engine.collectors import (
     enterprise_groups,
     resident_groups,
 )
-from scslab.engine.listcounts import CHANGE_FAMILIES
+from scslab.engine.rules import attempt_flags, compile_rules, scenario_rules
 from scslab.engine.trail import HarmTrail
 from scslab.model.activities import (
     CLASSES,
-    ActivityRules,
     ResidentGroups,
     eligibility_class,
 )
 from scslab.model.behaviour import Recovering
-from scslab.model.departments import RecordKinds, resident_classes
+from scslab.model.departments import resident_classes
 from scslab.model.dueprocess import (
-    DUE_PROCESS_METRICS,
-    DueProcessRules,
     DueProcessState,
 )
 from scslab.model.lists import (
     ListRules,
     ListState,
 )
-from scslab.model.measures import OUTCOMES, DomainRules, HighScores
+from scslab.model.measures import DomainRules, HighScores
 from scslab.model.records import RecordLog
 from scslab.model.scoring import (
     Scorer,
-    ScoreRules,
     enrolment,
     enrolment_order,
     grade_index,
@@ -56,7 +54,6 @@ from scslab.model.scoring import (
 )
 from scslab.scenario.population import Population
 from scslab.scenario.schema import Scenario
-from scslab.scenario.sections import DOMAINS
 from scslab.streams import stream_key
 
 HIST_LO, HIST_HI = 0.0, 2000.0
@@ -118,134 +115,13 @@ class Side:
         return self.scorer.state.error_points if self.scorer else np.zeros(0, np.float32)
 
 
-def metric_space(
-    side: str,
-    lists: ListRules,
-    score: ScoreRules | None,
-    kinds: RecordKinds,
-    activities: ActivityRules,
-    domains: DomainRules,
-    firm_lists: list[str],
-    rollout: bool = False,
-    responding: frozenset[str] = frozenset(),
-) -> tuple[MetricSpace, dict[str, np.ndarray]]:
-    """Metric columns of one side; families only for departments and domains it has.
-
-    blocked_by:<list>:<domain>: attempts of this side's subjects in the domain blocked
-    by a measure of the list; an attempt that two lists block counts for each (so these
-    may sum to more than blocked:<domain>, which counts it once). For residents the
-    lists are their own and, through the legal representatives, the firms' lists
-    (`firm_lists`, named as they are). Named for every list with a measure (block or
-    delay: a timeline may turn one into the other) in the side's domains; cols
-    ["blocked_by"][domain, bit] is the column of own list `bit` (0 to 7) and of firm list
-    bit - 8 (8 to 15), -1 where none is named. `enrolled` (residents in the score) only
-    with a rollout of enrolment. avoided:<domain>: attempts not made (given up or
-    replaced) because of a list, named for the `responding` domains (listresponse_of).
-    """
-    space = MetricSpace()
-    code = 0 if side == "resident" else 1
-    departments = list(kinds.department_names)
-    reporting = {departments[d] for d in kinds.department[kinds.subject == code]}
-    own_domains = {DOMAINS[d] for d in activities.domain[activities.enterprise == bool(code)]}
-
-    def family(prefix: str, items: list[str], keep: set[str]) -> np.ndarray:
-        # Columns for every item (so indices line up), but only kept ones are named.
-        cols = np.full(len(items), -1, np.int64)
-        for i, it in enumerate(items):
-            if it in keep:
-                cols[i] = space.add(f"{prefix}:{it}")
-        return cols
-
-    cols = {
-        "count": np.array([space.add("residents" if side == "resident" else "enterprises")]),
-        "black": np.array([space.add("blacklisted")]),
-        "black_wrongful": np.array([space.add("wrongfully_blacklisted")]),
-        "score": np.array([space.add("score_sum")]),
-        "listed": space.family("listed", lists.names),
-        "listed_wrongful": space.family("listed_wrongful", lists.names),
-        "grade": space.family("grade", score.grade_names if score else []),
-        "records_true": family("records_true", departments, reporting),
-        "records_erroneous": family("records_erroneous", departments, reporting),
-    }
-    for name in CHANGE_FAMILIES:
-        cols[name] = space.family(name, lists.names)
-    cols["changes"] = np.stack([cols[name] for name in CHANGE_FAMILIES])  # [family, list]
-    cols["ever_listed"] = space.family("ever_listed", lists.names)
-    for outcome in OUTCOMES:
-        cols[outcome] = family(outcome, list(DOMAINS), own_domains)
-    cols["avoided"] = family("avoided", list(DOMAINS), own_domains & responding)
-    cols["blocked_by"] = np.full((len(DOMAINS), 16), -1, np.int64)
-    for d, domain in enumerate(DOMAINS):
-        if domain not in own_domains:
-            continue
-        own = int(domains.block_own[d] | domains.delay_own[d])
-        rep = int(domains.block_rep[d] | domains.delay_rep[d])
-        for b in range(16):
-            bits, names = (own, lists.names) if b < 8 else (rep, firm_lists)
-            if (bits >> (b % 8)) & 1:
-                cols["blocked_by"][d, b] = space.add(f"blocked_by:{names[b % 8]}:{domain}")
-    cols["state"] = np.concatenate(
-        [
-            cols[k]
-            for k in (
-                "count",
-                "black",
-                "black_wrongful",
-                "score",
-                "listed",
-                "listed_wrongful",
-                "grade",
-            )
-        ]
-    )
-    cols["outcomes"] = np.stack([cols[o] for o in OUTCOMES], axis=1)  # [domain, outcome]
-    for metric in DUE_PROCESS_METRICS:
-        cols[metric] = np.array([space.add(metric)])
-    if side == "resident":
-        cols["posts"] = np.array([space.add("posts")])
-        cols["income_shocks"] = np.array([space.add("income_shocks")])
-        if rollout:
-            cols["enrolled"] = np.array([space.add("enrolled")])
-    return space, cols
-
-
-def listresponse_of(sc: Scenario) -> tuple[dict[str, frozenset[str]], dict[str, bool]]:
-    """Per side ('resident', 'enterprise'): the domains where a measure of its own lists
-    brings a response (Measure.attempt_multiplier and floor), and whether a response
-    learns (a half-life), in the scenario or in the rules of any day of its timeline."""
-    domains: dict[str, set[str]] = {"resident": set(), "enterprise": set()}
-    learning = {"resident": False, "enterprise": False}
-    rules = [sc]
-    changed: dict[str, Any] = {}
-    for _, values in sc.timeline_by_day():
-        changed.update(values)
-        if not any(key.startswith("measures.") for key in values):
-            continue  # the measures are as the day before
-        rules.append(
-            sc.model_copy(update={"timeline": []}).with_changes(changed, source="timeline")
-        )
-    for rule in rules:
-        for m in rule.measures.values():
-            side = rule.lists[m.list].subject
-            if m.responds():
-                domains[side].update(m.domains)
-            learning[side] |= m.learning_half_life_days is not None
-    return {k: frozenset(v) for k, v in domains.items()}, learning
-
-
-def attempt_flags(
-    sc: Scenario, kinds: RecordKinds, flag_kinds: np.ndarray
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """For each activity (in the scenario's order), the record kinds that one of its
-    attempts may be recorded under, as indices into `flag_kinds` (kind ids, increasing),
-    and the probability per attempt of each (Scenario.flag_kinds_of)."""
-    where = {kinds.names[k]: f for f, k in enumerate(flag_kinds)}
-    of, probability = [], []
-    for aname in sc.activities:
-        flags = [(where[k], p) for _, k, p in sc.flag_kinds_of(aname) if k in where]
-        of.append(np.array([f for f, _ in flags], np.int64))
-        probability.append(np.array([p for _, p in flags], np.float64))
-    return of, probability
+def resident_cells(district: np.ndarray, migrant: np.ndarray, decile: np.ndarray) -> np.ndarray:
+    """Each resident's collector cell (int16): district x 20 + migrant x 10 + income
+    decile (worked out in int16 throughout: no wider temporaries)."""
+    cell = district.astype(np.int16) * np.int16(20)
+    cell += migrant.astype(np.int16) * np.int16(10)
+    cell += decile
+    return cell
 
 
 class RunState:
@@ -281,48 +157,34 @@ class RunState:
         self.tally_pending: tuple[int, Future[list[np.ndarray] | None]] | None = None
         self.drifting: list[Future[None]] = []
         sc = self.scenario
-        self.kinds = RecordKinds.compile(sc)
-        res_score = ScoreRules.compile(sc.scoring) if sc.scoring else None
-        ent_score = ScoreRules.compile(sc.corporate_scoring) if sc.corporate_scoring else None
-        res_lists = ListRules.compile(sc, "resident", self.kinds.names, res_score)
-        ent_lists = ListRules.compile(sc, "enterprise", self.kinds.names, ent_score)
-        self.activities = ActivityRules.compile(sc)
+        # the rules and what else a run sets up from the scenario alone: made once per
+        # scenario object in the process, and shared (engine/rules.py)
+        made = scenario_rules(sc)
+        rules = made.rules
+        self.kinds = rules.kinds
+        self.activities = rules.activities
         r = pop.residents
         nd = len(pop.district_names)
         sides = []
-        responding, learning = listresponse_of(sc)
-        for name, n, lists, score, cell, groups in (
+        for s, name, n, cell, groups in (
             (
+                0,
                 "resident",
                 pop.n_residents,
-                res_lists,
-                res_score,
-                (r.district.astype(np.int16) * 20 + r.migrant * 10 + r.income_decile).astype(
-                    np.int16
-                ),
+                resident_cells(r.district, r.migrant, r.income_decile),
                 resident_groups(pop.district_names),
             ),
             (
+                1,
                 "enterprise",
                 pop.n_enterprises,
-                ent_lists,
-                ent_score,
                 pop.enterprises.district.astype(np.int16),
                 enterprise_groups(pop.district_names),
             ),
         ):
-            domains = DomainRules.compile(sc, name, lists, ent_lists, score)  # type: ignore[arg-type]
-            space, cols = metric_space(
-                name,
-                lists,
-                score,
-                self.kinds,
-                self.activities,
-                domains,
-                ent_lists.names,
-                has_rollout(sc),
-                responding[name],
-            )
+            lists, score = rules.lists[s], rules.scores[s]
+            space, shared_cols = made.spaces[s]
+            cols = dict(shared_cols)  # (the run's own dict of the shared columns)
             prefix = "" if name == "resident" else "enterprise."
             scorer = Scorer(score, n) if score else None
             if scorer is not None and len(lists):
@@ -333,7 +195,7 @@ class RunState:
                 cell=cell,
                 lists=lists,
                 list_state=ListState.empty(n, len(lists)),
-                domains=domains,
+                domains=rules.domains[s],
                 scorer=scorer,
                 space=space,
                 series=DailySeries(
@@ -346,7 +208,7 @@ class RunState:
                 ),
                 cols=cols,
             )
-            if learning[name]:
+            if made.learning[s]:
                 side.since = np.zeros((max(len(lists), 1), n), np.int16)
             sides.append(side)
         self.res, self.ent = sides
@@ -365,10 +227,6 @@ class RunState:
         self.blocked_count = np.zeros(n, np.int32) if self.agents else np.zeros(0, np.int32)
         self.wrongful_count = np.zeros(n, np.int32) if self.agents else np.zeros(0, np.int32)
         self.days_blacklisted = np.zeros(n, np.int16) if self.agents else np.zeros(0, np.int16)
-        adults = np.flatnonzero(r.age_band >= 2).astype(np.int32)
-        working = np.flatnonzero((r.age_band >= 2) & (r.age_band <= 5)).astype(np.int32)
-        parents = np.flatnonzero(r.parent).astype(np.int32)
-        self.pools: list[np.ndarray | int] = [n, adults, working, parents]
         self.subject_class = resident_classes(r.age_band, r.sector, r.migrant)
         self.log = RecordLog(capacity=max(1024, n // 8))
         n_cells = self.res.acc.shape[0]
@@ -378,9 +236,8 @@ class RunState:
         self.chill.track(self.groups.group, n_cells * 10 * len(CLASSES))
         # Record kinds drawn from residents' attempts (posts screened, petitions, gatherings,
         # worship), and for each activity the kinds its attempts may be recorded under
-        from_attempts = self.kinds.from_posts | self.kinds.from_activity
-        self.flag_kinds = np.flatnonzero(from_attempts & (self.kinds.subject == 0))
-        self.flag_of, self.flag_probability = attempt_flags(sc, self.kinds, self.flag_kinds)
+        self.flag_kinds = made.flag_kinds
+        self.flag_of, self.flag_probability = made.flag_of, made.flag_probability
         self.flagged_yesterday = [np.zeros(0, np.int64) for _ in self.flag_kinds]
         # Residents whose score opens a green channel in some domain of theirs
         rewards = self.res.domains.reward_score[self.activities.domain[~self.activities.enterprise]]
@@ -415,7 +272,7 @@ class RunState:
         ]
         self.points = self.kinds.points
         self.kind_keys = [stream_key(self.seed, f"departments.{k}") for k in self.kinds.names]
-        self.dp_rules = DueProcessRules.compile(sc, self.kinds, res_lists, ent_lists)
+        self.dp_rules = rules.due_process
         self.dp = DueProcessState(
             self.dp_rules,
             self.kinds,
@@ -433,9 +290,21 @@ class RunState:
         self.today_ids = np.zeros(0, np.int64)
         # the timeline: the rules' values by (internal) day, applied by apply_timeline();
         # its dates are of the reported days, after the burn-in
-        self.changes = {day + burn_in: values for day, values in sc.timeline_by_day()}
-        self._without_timeline = sc.model_copy(update={"timeline": []})
+        self.changes = {day + burn_in: values for day, values in made.timeline}
+        self._without_timeline = made.without_timeline
         self._changed: dict[str, Any] = {}
+
+    @functools.cached_property
+    def pools(self) -> list[np.ndarray | int]:
+        """The residents each ELIGIBLE code admits (activities.ELIGIBLE): everyone (their
+        number), then the ids (int32, increasing) of adults, of working-age residents
+        and of parents; made when first asked for (by the activities)."""
+        pop = self.population
+        r = pop.residents
+        adults = np.flatnonzero(r.age_band >= 2).astype(np.int32)
+        working = np.flatnonzero((r.age_band >= 2) & (r.age_band <= 5)).astype(np.int32)
+        parents = np.flatnonzero(r.parent).astype(np.int32)
+        return [pop.n_residents, adults, working, parents]
 
     def _enrol(self, sc: Scenario) -> None:
         """Which residents are not enrolled in the score at sc's share (`held`, one
@@ -487,19 +356,14 @@ class RunState:
         them in place of the run's; the state (scores, lists, records) stays. Every
         subject is visited by the next lists' update (a threshold may have moved)."""
         self.scenario = sc
-        self.kinds = RecordKinds.compile(sc)
+        rules = compile_rules(sc)
+        self.kinds = rules.kinds
         self.points = self.kinds.points
-        res_score = ScoreRules.compile(sc.scoring) if sc.scoring else None
-        ent_score = ScoreRules.compile(sc.corporate_scoring) if sc.corporate_scoring else None
-        res_lists = ListRules.compile(sc, "resident", self.kinds.names, res_score)
-        ent_lists = ListRules.compile(sc, "enterprise", self.kinds.names, ent_score)
-        self.activities = ActivityRules.compile(sc)
-        for side, lists, score in (
-            (self.res, res_lists, res_score),
-            (self.ent, ent_lists, ent_score),
-        ):
+        self.activities = rules.activities
+        for s, side in enumerate((self.res, self.ent)):
+            lists, score = rules.lists[s], rules.scores[s]
             side.lists = lists
-            side.domains = DomainRules.compile(sc, side.name, lists, ent_lists, score)  # type: ignore[arg-type]
+            side.domains = rules.domains[s]
             if side.scorer is not None and score is not None:
                 side.scorer.rules = score
                 side.common_grade = grade_index(score.base, score.grade_floors)
@@ -510,7 +374,7 @@ class RunState:
         if green != self.green_score and self.high_scores is not None:
             self.high_scores = HighScores(green, self.res.score)
         self.green_score = green
-        self.dp_rules = DueProcessRules.compile(sc, self.kinds, res_lists, ent_lists)
+        self.dp_rules = rules.due_process
         self.dp.rules, self.dp.kinds = self.dp_rules, self.kinds
         self._enrol(sc)
 
