@@ -18,6 +18,7 @@ from scslab.engine.containers import (
     Responses,
     ScoreTable,
 )
+from scslab.engine.rules import shared_table
 from scslab.engine.state import RunState
 from scslab.model.activities import ELIGIBLE_CLASSES, _reach_rules, unflagged_share
 from scslab.model.departments import (
@@ -50,7 +51,16 @@ def unscored(n: int) -> Scorer:
 def rule_tables(st: RunState, scorer: Scorer) -> tuple[KindTable, ScoreTable, ListTable]:
     """The rules of the run as compiled days take them (the record kinds, about
     residents and enterprises, and the residents' score, kept by `scorer`, and lists),
-    from the rules as they are now."""
+    from the rules as they are now (the record kinds' table shared by the runs of a
+    scenario of one seed and size, engine/rules.py shared_table)."""
+    key = ("kinds", st.seed, st.res.n, st.ent.n, st.res.scorer is None)
+    kind_table = shared_table(st.scenario, st.kinds, key, lambda: kind_table_of(st))
+    score_table, list_table = side_tables(st, 0, kind_table, scorer)
+    return kind_table, score_table, list_table
+
+
+def kind_table_of(st: RunState) -> KindTable:
+    """The record kinds as compiled days take them, from the rules as they are now."""
     pop, res, kinds = st.population, st.res, st.kinds
     lists, r = res.lists, pop.residents
     # (residents without a score: their records have no points and do not expire)
@@ -93,7 +103,7 @@ def rule_tables(st: RunState, scorer: Scorer) -> tuple[KindTable, ScoreTable, Li
     for side_lists, code in ((lists, 0), (st.ent.lists, 1)):
         if len(side_lists.kind_bits):
             list_bits = np.where(kinds.subject == code, side_lists.kind_bits, list_bits)
-    kind_table = KindTable(
+    return KindTable(
         np.array(st.kind_keys, np.uint64),
         n_subjects * kinds.daily_rate * max_mult,
         max_mult,
@@ -112,8 +122,6 @@ def rule_tables(st: RunState, scorer: Scorer) -> tuple[KindTable, ScoreTable, Li
         list_bits.astype(np.uint8),
         kinds.subject.astype(np.uint8),
     )
-    score_table, list_table = side_tables(st, 0, kind_table, scorer)
-    return kind_table, score_table, list_table
 
 
 def side_tables(
@@ -140,18 +148,23 @@ def side_tables(
         )
     else:
         score_table = ScoreTable(0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.ones(1))
-    list_table = ListTable(
-        lists.rule,
-        lists.threshold,
-        lists.extension,
-        lists.extension_probability,
-        lists.daily_compliance,
-        st.list_key[code],
-        lists.black_bits,
-        lists.stay_bands,
-        side.cols["changes"],
-        side.cols["ever_listed"],
-        lists.duration,
+    list_table = shared_table(
+        st.scenario,
+        st.kinds,
+        ("lists", code, st.seed),
+        lambda: ListTable(
+            lists.rule,
+            lists.threshold,
+            lists.extension,
+            lists.extension_probability,
+            lists.daily_compliance,
+            st.list_key[code],
+            lists.black_bits,
+            lists.stay_bands,
+            side.cols["changes"],
+            side.cols["ever_listed"],
+            lists.duration,
+        ),
     )
     return score_table, list_table
 
@@ -293,10 +306,14 @@ def due_days(st: RunState) -> DueDays:
     counting into its groups' rows of the day (through the groups of each cell)."""
     sides = []
     for s, side in enumerate((st.res, st.ent)):
-        groups = side.series.groups
-        cells = (groups.groups_indptr.astype(np.int64), groups.groups_of_cell.astype(np.int64))
+        groups = side.series.groups  # (int64 already: no copies)
+        cells = (
+            groups.groups_indptr.astype(np.int64, copy=False),
+            groups.groups_of_cell.astype(np.int64, copy=False),
+        )
         sides.append(st.dp.side(s, side, cells))
-    return DueDays(st.dp.kernel_rules(), sides[0], sides[1])
+    rules = shared_table(st.scenario, st.kinds, ("due", st.seed), st.dp.kernel_rules)
+    return DueDays(rules, sides[0], sides[1])
 
 
 def responses_table(st: RunState) -> Responses:

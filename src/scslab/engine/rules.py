@@ -6,17 +6,23 @@ of it sets up from the scenario alone (each side's metric columns, which lists'
 responses learn, the flagging of attempts, the scenario without its timeline) and
 keeps the lot per scenario object for the life of the process: a scenario is
 immutable (scenario.bounds.Strict), so every run of the same object shares one
-ScenarioRules. Nothing may write into what it holds: the rules are frozen
-dataclasses whose arrays are not to be written, and a run takes its own copy of the
-`cols` dicts (Side.cols); the MetricSpace objects are shared as they are (no metric is
-added to a space once made).
+ScenarioRules. So do the scenarios and rules of its timeline's days
+(`timeline_rules`), and the tables the engine builds from any of these rules for a
+seed and size (`shared_table`: engine/daytables.py).
+
+Nothing may write into what is shared: the rules are frozen dataclasses whose arrays
+are not to be written (tests/test_rules.py checks that runs leave them as made), a
+run takes its own copy of the `cols` dicts (Side.cols), and the MetricSpace objects
+are shared as they are (no metric is added to a space once made).
 """
 
 from __future__ import annotations
 
+import json
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -32,6 +38,8 @@ from scslab.scenario.schema import Scenario
 from scslab.scenario.sections import DOMAINS
 
 SIDES = ("resident", "enterprise")
+T = TypeVar("T")
+V = TypeVar("V")
 
 
 class Rules(NamedTuple):
@@ -121,27 +129,100 @@ class ScenarioRules:
         )
 
 
-_KEPT: dict[int, tuple[weakref.ref[Scenario], ScenarioRules]] = {}
-"""scenario_rules' ScenarioRules by the id of their scenario (with a weak reference to
-it: an entry goes when its scenario does)."""
+class ByScenario(Generic[V]):
+    """Values kept per scenario object, by identity, for as long as the scenario lives
+    (a weak reference to it: its entry goes with it)."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[weakref.ref[Scenario], V]] = {}
+
+    def get(self, sc: Scenario) -> V | None:
+        """The value kept for `sc`, or None."""
+        got = self._by_id.get(id(sc))
+        return got[1] if got is not None and got[0]() is sc else None
+
+    def put(self, sc: Scenario, value: V) -> V:
+        """Keep `value` for `sc` (while sc lives); returns it."""
+        key = id(sc)
+
+        def forget(ref: weakref.ref[Scenario]) -> None:
+            if key in self._by_id and self._by_id[key][0] is ref:
+                del self._by_id[key]
+
+        self._by_id[key] = (weakref.ref(sc, forget), value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+class Shared(NamedTuple):
+    """The compiled rules of a scenario object (one run started from, or one its
+    timeline made) and the tables built from them that shared_table() keeps."""
+
+    rules: Rules
+    tables: dict[tuple[Any, ...], Any]
+
+
+_ROOTS: ByScenario[ScenarioRules] = ByScenario()
+"""scenario_rules' ScenarioRules of each scenario."""
+_SHARED: ByScenario[Shared] = ByScenario()
+"""The rules of each scenario of _ROOTS and _TIMELINES, and their tables."""
+_TIMELINES: ByScenario[dict[str, Scenario]] = ByScenario()
+"""Per scenario without its timeline (ScenarioRules.without_timeline): the scenarios
+that timeline_rules() made from it, by the changes made (as JSON)."""
+MOST_TABLES = 256
+"""shared_table() keeps at most this many tables per scenario (then starts afresh:
+runs of many seeds or sizes), and timeline_rules() as many scenarios per base."""
 
 
 def scenario_rules(sc: Scenario) -> ScenarioRules:
     """The ScenarioRules of the scenario object `sc`: made on its first run in this
     process, then shared by every run of the same object (not to be written: see the
     module's docstring)."""
-    key = id(sc)
-    got = _KEPT.get(key)
-    if got is not None and got[0]() is sc:
-        return got[1]
-    made = ScenarioRules.compile(sc)
-
-    def forget(ref: weakref.ref[Scenario]) -> None:
-        if key in _KEPT and _KEPT[key][0] is ref:
-            del _KEPT[key]
-
-    _KEPT[key] = (weakref.ref(sc, forget), made)
+    made = _ROOTS.get(sc)
+    if made is None:
+        made = _ROOTS.put(sc, ScenarioRules.compile(sc))
+        _SHARED.put(sc, Shared(made.rules, {}))
     return made
+
+
+def timeline_rules(base: Scenario, changed: dict[str, Any]) -> tuple[Scenario, Rules]:
+    """base.with_changes(changed, source="timeline") and its compiled rules (the rules
+    of a day of a timeline, with every change so far: RunState.apply_timeline), made
+    once per base object and changes in a process and shared, as scenario_rules'."""
+    key = json.dumps(changed, sort_keys=True, default=repr)
+    made = _TIMELINES.get(base)
+    if made is None:
+        made = _TIMELINES.put(base, {})
+    sc = made.get(key)
+    if sc is None:
+        if len(made) >= MOST_TABLES:
+            made.clear()
+        sc = made[key] = base.with_changes(changed, source="timeline")
+        _SHARED.put(sc, Shared(compile_rules(sc), {}))
+    shared = _SHARED.get(sc)
+    assert shared is not None
+    return sc, shared.rules
+
+
+def shared_table(
+    sc: Scenario, kinds: RecordKinds, key: tuple[Any, ...], make: Callable[[], T]
+) -> T:
+    """make(), kept for the runs of `sc` under `key` while the run's rules are sc's
+    shared ones (`kinds`, the run's record kinds now, are those scenario_rules(sc) or
+    timeline_rules made: any other rules compile every kind anew), else made anew.
+    `key` names the table and what else it depends on (the seed, the size); the table
+    is shared: not to be written."""
+    shared = _SHARED.get(sc)
+    if shared is None or kinds is not shared.rules.kinds:
+        return make()
+    table = shared.tables.get(key)
+    if table is None:
+        if len(shared.tables) >= MOST_TABLES:
+            shared.tables.clear()
+        table = shared.tables[key] = make()
+    return table
 
 
 def metric_space(

@@ -27,7 +27,13 @@ from scslab.engine.collectors import (
     enterprise_groups,
     resident_groups,
 )
-from scslab.engine.rules import attempt_flags, compile_rules, scenario_rules
+from scslab.engine.rules import (
+    Rules,
+    attempt_flags,
+    compile_rules,
+    scenario_rules,
+    timeline_rules,
+)
 from scslab.engine.trail import HarmTrail
 from scslab.model.activities import (
     CLASSES,
@@ -338,7 +344,7 @@ class RunState:
         if values is None:
             return False
         self._changed.update(values)
-        self.set_rules(self._without_timeline.with_changes(self._changed, source="timeline"))
+        self.set_rules(*timeline_rules(self._without_timeline, self._changed))
         return True
 
     def resume_at(self, day: int) -> None:
@@ -350,13 +356,14 @@ class RunState:
             if when < day:
                 self.apply_timeline(when)
 
-    def set_rules(self, sc: Scenario) -> None:
-        """Compile the rules of `sc`, a scenario of the same structure as the run's (the
-        same record kinds, lists, activities and population) with other values, and put
-        them in place of the run's; the state (scores, lists, records) stays. Every
-        subject is visited by the next lists' update (a threshold may have moved)."""
+    def set_rules(self, sc: Scenario, rules: Rules | None = None) -> None:
+        """Compile the rules of `sc` (unless given: `rules`, sc's compiled ones), a
+        scenario of the same structure as the run's (the same record kinds, lists,
+        activities and population) with other values, and put them in place of the
+        run's; the state (scores, lists, records) stays. Every subject is visited by the
+        next lists' update (a threshold may have moved)."""
         self.scenario = sc
-        rules = compile_rules(sc)
+        rules = compile_rules(sc) if rules is None else rules
         self.kinds = rules.kinds
         self.points = self.kinds.points
         self.activities = rules.activities
