@@ -222,6 +222,20 @@ def _collect_lists(
 
 
 @nb.njit(cache=True, nogil=True)
+def count_ever(cell: np.ndarray, ever: np.ndarray, out: np.ndarray) -> None:
+    """out [cells, lists] (zeros): the agents of each cell (cell[i] of agent i) ever on
+    each list (bit `list` of ever[i]), as whole numbers."""
+    n_lists = out.shape[1]
+    for i in range(len(cell)):
+        m = ever[i]
+        if m == 0:
+            continue
+        for b in range(n_lists):
+            if (m >> b) & 1:
+                out[cell[i], b] += 1.0
+
+
+@nb.njit(cache=True, nogil=True)
 def recount_lists(
     ids: np.ndarray,
     marks: ListMarks,

@@ -9,7 +9,7 @@ from typing import cast
 
 import numpy as np
 
-from scslab.engine.collectors import BinCounts, GroupMap, recount_lists
+from scslab.engine.collectors import BinCounts, GroupMap, count_ever, recount_lists
 from scslab.engine.containers import (
     Collecting,
     Columns6,
@@ -214,9 +214,8 @@ def firms_back(st: RunState, firms: Firms, values: np.ndarray, start: int) -> No
         scorer.queue, scorer.queued = grown.queue, grown.queued
         scorer.queue_head, scorer.queue_in_order = grown.queue_head, grown.queue_in_order
     ent.listed = grown.listed
-    ever = ent.list_state.ever
-    for b in range(len(ent.lists)):  # (the general loop keeps them per cell)
-        ent.ever_counts[:, b] = np.bincount(ent.cell, (ever >> b) & 1, len(ent.ever_counts))
+    ent.ever_counts[:] = 0.0  # (the general loop keeps them per cell)
+    count_ever(ent.cell, ent.list_state.ever, ent.ever_counts)
     ent.series.values = ent.series.values[:start] + list(values[start:])
 
 

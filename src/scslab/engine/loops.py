@@ -15,6 +15,7 @@ import numba as nb
 import numpy as np
 
 from scslab.engine.arena import zeroed_arrays
+from scslab.engine.collectors import count_ever
 from scslab.engine.compiled import N_PHASES, run_days
 from scslab.engine.compiled_firms import (
     NO_COUNTS,
@@ -117,12 +118,9 @@ def flagged_of(flagged_yesterday: list[np.ndarray]) -> Flagged:
 
 def ever_counts_of(side: Side) -> None:
     """side.ever_counts [cells, lists]: the agents of each cell ever on each list (whole
-    numbers), from the lists' `ever` bits (visiting only the agents ever listed)."""
-    ever_ids = np.flatnonzero(side.list_state.ever != 0)  # (of bools: faster)
-    cell, ever = side.cell[ever_ids], side.list_state.ever[ever_ids]
-    for b in range(len(side.lists)):
-        on = cell[(ever & np.uint8(1 << b)) != 0]
-        side.ever_counts[:, b] = np.bincount(on, minlength=len(side.ever_counts))
+    numbers), from the lists' `ever` bits."""
+    side.ever_counts[:] = 0.0
+    count_ever(side.cell, side.list_state.ever, side.ever_counts)
 
 
 def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, start: int = 0) -> None:
