@@ -64,15 +64,27 @@ class StateCollector:
     a time per collector (it keeps the running counts).
     """
 
-    def __init__(self, cell: np.ndarray, n_cells: int, n_bins: int) -> None:
+    def __init__(
+        self,
+        cell: np.ndarray,
+        n_cells: int,
+        n_bins: int,
+        counted: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """cell: each agent's cell (< n_cells); counted: (cell as uint16, agents per cell
+        as int64) where already worked out (else from `cell`)."""
         if n_bins >= NOT_COUNTED:
             raise ValueError(f"at most {NOT_COUNTED - 1} histogram bins (got {n_bins})")
         self.n_cells = n_cells
         self.n_bins = n_bins
-        self.cell = cell.astype(np.uint16)
-        self.cell_count = np.bincount(self.cell, minlength=n_cells).astype(np.int64)
+        if counted is None:
+            self.cell = cell.astype(np.uint16)
+            self.cell_count = np.bincount(self.cell, minlength=n_cells).astype(np.int64)
+        else:
+            self.cell, self.cell_count = counted
         # _collect_lists counts each agent into the row of its cell
-        self._rows = (np.arange(n_cells + 1, dtype=np.int64), np.arange(n_cells, dtype=np.int64))
+        self.rows = (np.arange(n_cells + 1, dtype=np.int64), np.arange(n_cells, dtype=np.int64))
+        """(indptr, rows) of each cell: its own row (a ByGroup's; not to be written)."""
         self._counts: BinCounts | None = None
 
     def grade_of_bin(self, floors: np.ndarray, hist_lo: float) -> np.ndarray:
@@ -123,7 +135,7 @@ class StateCollector:
         out[:] = 0.0
         if listed is None:
             listed = np.flatnonzero(marks.mask)
-        by_cell = ByGroup(out, self.cell, self._rows[0], self._rows[1])
+        by_cell = ByGroup(out, self.cell, self.rows[0], self.rows[1])
         _collect_lists(by_cell, marks, listed, days_blacklisted)
         out[:, 0] = self.cell_count
 

@@ -14,9 +14,10 @@ import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import InitVar, dataclass, field
+from typing import Any, NamedTuple, TypeVar
 
+import numba as nb
 import numpy as np
 
 from scslab.engine.collectors import (
@@ -38,10 +39,8 @@ from scslab.engine.trail import HarmTrail
 from scslab.model.activities import (
     CLASSES,
     ResidentGroups,
-    eligibility_class,
 )
 from scslab.model.behaviour import Recovering
-from scslab.model.departments import resident_classes
 from scslab.model.dueprocess import (
     DueProcessState,
 )
@@ -58,6 +57,7 @@ from scslab.model.scoring import (
     grade_index,
     has_rollout,
 )
+from scslab.scenario.people import Residents
 from scslab.scenario.population import Population
 from scslab.scenario.schema import Scenario
 from scslab.streams import stream_key
@@ -90,8 +90,11 @@ class Side:
     common_grade: int = field(init=False)
     """The grade of the base score (most agents are in it: the score tally counts the
     others), -1 without scores."""
+    counted: InitVar[tuple[np.ndarray, np.ndarray] | None] = None
+    """The collector's cells (uint16) and agents per cell, where already worked out
+    (StateCollector)."""
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, counted: tuple[np.ndarray, np.ndarray] | None) -> None:
         n_cells = self.series.groups.n_cells
         self.acc = np.zeros((n_cells, len(self.space)))
         self.pending = np.zeros_like(self.acc)  # the day whose scores are being tallied
@@ -100,13 +103,10 @@ class Side:
         )
         self.state_sums = np.zeros((n_cells, n_state))
         self.hist = np.zeros(int((HIST_HI - HIST_LO) // HIST_BIN_POINTS))
-        self.collector = StateCollector(self.cell, n_cells, len(self.hist))
+        self.collector = StateCollector(self.cell, n_cells, len(self.hist), counted)
         # subjects ever on each list, per cell (listcounts.count_changes: each cell its row)
         self.ever_counts = np.zeros((n_cells, len(self.lists)))
-        self.cell_rows = (
-            np.arange(n_cells + 1, dtype=np.int64),
-            np.arange(n_cells, dtype=np.int64),
-        )
+        self.cell_rows = self.collector.rows  # (each cell its own row: not to be written)
         rules = self.scorer.rules if self.scorer else None
         self.common_grade = grade_index(rules.base, rules.grade_floors) if rules else -1
 
@@ -121,13 +121,73 @@ class Side:
         return self.scorer.state.error_points if self.scorer else np.zeros(0, np.float32)
 
 
-def resident_cells(district: np.ndarray, migrant: np.ndarray, decile: np.ndarray) -> np.ndarray:
-    """Each resident's collector cell (int16): district x 20 + migrant x 10 + income
-    decile (worked out in int16 throughout: no wider temporaries)."""
-    cell = district.astype(np.int16) * np.int16(20)
-    cell += migrant.astype(np.int16) * np.int16(10)
-    cell += decile
-    return cell
+class ResidentLayout(NamedTuple):
+    """What a run sets up from the residents' attributes alone (resident_layout)."""
+
+    cell: np.ndarray  # int16: collector cell, district x 20 + migrant x 10 + income decile
+    counted: tuple[np.ndarray, np.ndarray]  # the cells as uint16, residents per cell (int64)
+    subject_class: np.ndarray  # uint8: departments.resident_classes
+    groups: ResidentGroups  # activities.ResidentGroups.of the cells and eligibility classes
+
+
+def resident_layout(r: Residents, n_cells: int) -> ResidentLayout:
+    """The residents' collector cells (< n_cells), their counts, eligibility classes for
+    records (departments.resident_classes) and for activities (activities.
+    eligibility_class) and their ResidentGroups, in one pass over the residents
+    (_layout): the arrays those functions make, of the same types."""
+    n = len(r.district)
+    n_groups = n_cells * 10 * len(CLASSES)
+    small = np.int16 if n_groups <= np.iinfo(np.int16).max else np.int32
+    cell, subject_class, klass = np.empty(n, np.int16), np.empty(n, np.uint8), np.empty(n, np.uint8)
+    collector_cell, group = np.empty(n, np.uint16), np.empty(n, small)
+    size, cell_count = np.zeros(n_groups), np.zeros(n_cells, np.int64)
+    _layout(
+        (r.district, r.migrant, r.income_decile, r.age_band, r.sector, r.parent),
+        (cell, collector_cell, subject_class, klass, group),
+        size,
+        cell_count,
+        len(CLASSES),
+    )
+    groups = ResidentGroups(cell, r.income_decile, klass, group, size.reshape(n_cells, 10, -1))
+    return ResidentLayout(cell, (collector_cell, cell_count), subject_class, groups)
+
+
+@nb.njit(cache=True, nogil=True)
+def _layout(
+    attributes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    size: np.ndarray,
+    cell_count: np.ndarray,
+    n_classes: int,
+) -> None:
+    """resident_layout's pass: from (district, migrant, income decile, age band, sector,
+    parent) of each resident, out = (cell, the cell as uint16, class for records, class
+    for activities, group), and residents per group (size, zeros; n_classes classes for
+    activities) and per cell (cell_count, zeros); each in its array's own type, as
+    numpy works them out. ValueError for a cell out of range."""
+    district, migrant, decile, age_band, sector, parent = attributes
+    cell, collector_cell, subject_class, klass, group = out
+    for i in range(len(cell)):
+        c = np.int16(np.int16(district[i]) * np.int16(20) + np.int16(10 * migrant[i]))
+        c = np.int16(c + np.int16(decile[i]))
+        if c < 0 or c >= len(cell_count) or decile[i] >= 10:
+            raise ValueError("a resident's cell is out of range")
+        cell[i] = c
+        collector_cell[i] = np.uint16(c)
+        age = age_band[i]
+        subject_class[i] = np.uint8(
+            np.uint8(age) * np.uint8(4) + np.uint8(2 * (sector[i] >= 0)) + np.uint8(migrant[i])
+        )
+        k = 0
+        if age >= 6:
+            k = 3
+        elif age >= 2:
+            k = 2 if parent[i] else 1
+        klass[i] = k
+        g = (np.int64(c) * 10 + decile[i]) * n_classes + k
+        group[i] = g
+        size[g] += 1.0
+        cell_count[c] += 1
 
 
 class RunState:
@@ -171,14 +231,16 @@ class RunState:
         self.activities = rules.activities
         r = pop.residents
         nd = len(pop.district_names)
+        layout = resident_layout(r, nd * 20)
         sides = []
-        for s, name, n, cell, groups in (
+        for s, name, n, cell, groups, counted in (
             (
                 0,
                 "resident",
                 pop.n_residents,
-                resident_cells(r.district, r.migrant, r.income_decile),
+                layout.cell,
                 resident_groups(pop.district_names),
+                layout.counted,
             ),
             (
                 1,
@@ -186,6 +248,7 @@ class RunState:
                 pop.n_enterprises,
                 pop.enterprises.district.astype(np.int16),
                 enterprise_groups(pop.district_names),
+                None,
             ),
         ):
             lists, score = rules.lists[s], rules.scores[s]
@@ -213,6 +276,7 @@ class RunState:
                     else np.concatenate([cols["score"], cols["grade"]]),
                 ),
                 cols=cols,
+                counted=counted,
             )
             if made.learning[s]:
                 side.since = np.zeros((max(len(lists), 1), n), np.int16)
@@ -233,12 +297,10 @@ class RunState:
         self.blocked_count = np.zeros(n, np.int32) if self.agents else np.zeros(0, np.int32)
         self.wrongful_count = np.zeros(n, np.int32) if self.agents else np.zeros(0, np.int32)
         self.days_blacklisted = np.zeros(n, np.int16) if self.agents else np.zeros(0, np.int16)
-        self.subject_class = resident_classes(r.age_band, r.sector, r.migrant)
+        self.subject_class = layout.subject_class
         self.log = RecordLog(capacity=max(1024, n // 8))
         n_cells = self.res.acc.shape[0]
-        self.groups = ResidentGroups.of(
-            self.res.cell, n_cells, r.income_decile, eligibility_class(r.age_band, r.parent)
-        )
+        self.groups = layout.groups
         self.chill.track(self.groups.group, n_cells * 10 * len(CLASSES))
         # Record kinds drawn from residents' attempts (posts screened, petitions, gatherings,
         # worship), and for each activity the kinds its attempts may be recorded under
