@@ -15,7 +15,7 @@ import pytest
 from scslab import Simulation, load_scenario
 from scslab.engine import rules as rules_module
 from scslab.engine.collectors import GroupMap, MetricSpace, enterprise_groups, resident_groups
-from scslab.engine.daytables import kind_table_of, side_tables
+from scslab.engine.daytables import flag_rules, kind_table_of, side_tables
 from scslab.engine.rules import ScenarioRules, scenario_rules
 from scslab.engine.state import RunState
 from scslab.engine.steps import PHASES
@@ -76,7 +76,12 @@ def test_runs_share_the_rules_of_their_scenario_and_leave_them_as_made(engine: s
     # the tables built from the shared rules, as a fresh state of each run builds them
     shared = rules_module._SHARED.get(sc)
     assert shared is not None and shared.rules is made.rules
-    assert {key[0] for key in shared.tables} == {"kinds", "lists", "due"} or engine == "general"
+    assert {key[0] for key in shared.tables} == {
+        "kinds",
+        "lists",
+        "due",
+        "flags",
+    } or engine == "general"
     for sim in sims:
         pop = sim.population
         assert pop is not None
@@ -88,6 +93,8 @@ def test_runs_share_the_rules_of_their_scenario_and_leave_them_as_made(engine: s
                 assert_same(table, kind_table_of(fresh), str(key))
             elif key[0] == "lists":
                 assert_same(table, side_tables(fresh, key[1], table, None)[1], str(key))
+            elif key[0] == "flags":
+                assert_same(table, flag_rules(fresh), str(key))
             else:
                 assert_same(table, fresh.dp.kernel_rules(), str(key))
     districts = first.population.district_names
@@ -126,13 +133,12 @@ def test_the_rules_of_a_scenario_go_with_it() -> None:
     assert scenario_rules(sc) is made
     other = load_scenario("rongcheng")
     assert scenario_rules(other) is not made
-    alive = weakref.ref(sc)
-    assert rules_module._ROOTS.get(sc) is made
-    kept = len(rules_module._ROOTS), len(rules_module._SHARED)
+    alive, key = weakref.ref(sc), id(sc)
+    assert rules_module._ROOTS.get(sc) is made and rules_module._SHARED.get(sc) is not None
     del sc, made
     gc.collect()
     assert alive() is None
-    assert (len(rules_module._ROOTS), len(rules_module._SHARED)) == (kept[0] - 1, kept[1] - 1)
+    assert key not in rules_module._ROOTS._by_id and key not in rules_module._SHARED._by_id
 
 
 def test_runs_share_the_rules_of_their_timeline() -> None:

@@ -348,7 +348,29 @@ def responses_table(st: RunState) -> Responses:
 def flag_table(st: RunState) -> Flagging:
     """How compiled days flag the residents' attempts that departments record, from the
     rules as they are now (RunState.flag_kinds, flag_of, flag_probability; the streams
-    of the general loop's activities step)."""
+    of the general loop's activities step): the rules' part shared by the runs of a
+    scenario and seed (engine/rules.py shared_table), with the run's pools."""
+    acts = st.activities
+    pop = st.population
+    assert pop is not None
+    rules = shared_table(st.scenario, st.kinds, ("flags", st.seed), lambda: flag_rules(st))
+    if not len(acts):  # (only the activities read the pools: without any, none is made)
+        return rules._replace(income_decile=pop.residents.income_decile)
+    pools = [NO_POOL if isinstance(p, int) else p.astype(np.int32, copy=False) for p in st.pools]
+    assert len(pools) == 4
+    return rules._replace(
+        pool_ids=(pools[0], pools[1], pools[2], pools[3]),
+        pool_n=np.array([p if isinstance(p, int) else len(p) for p in st.pools], np.int64),
+        income_decile=pop.residents.income_decile,
+    )
+
+
+NO_POOL = np.zeros(0, np.int32)
+"""Flagging.pool_ids of everyone (and of every pool where there are no activities)."""
+
+
+def flag_rules(st: RunState) -> Flagging:
+    """flag_table's rules (its pools empty, of no residents; no income deciles)."""
     acts, kinds = st.activities, st.kinds
     of_kind = np.full(len(kinds), -1, np.int64)
     of_kind[st.flag_kinds] = np.arange(len(st.flag_kinds))
@@ -361,14 +383,6 @@ def flag_table(st: RunState) -> Flagging:
         of[a, : n_of[a]] = st.flag_of[a]
         probability[a, : n_of[a]] = st.flag_probability[a]
         keys[a, : n_of[a]] = st.cell_keys[a][1]
-    empty = np.zeros(0, np.int32)
-    # (only the activities read the pools: without any, none is made)
-    everyone: list[np.ndarray | int] = [0, empty, empty, empty]
-    kept = st.pools if len(acts) else everyone
-    pools = [empty if isinstance(p, int) else p.astype(np.int32, copy=False) for p in kept]
-    assert len(pools) == 4
-    pop = st.population
-    assert pop is not None
     return Flagging(
         of_kind,
         n_of,
@@ -378,7 +392,7 @@ def flag_table(st: RunState) -> Flagging:
         keys,
         np.array(st.activity_keys, np.uint64).reshape(len(acts)),
         acts.eligible.astype(np.int64),
-        (pools[0], pools[1], pools[2], pools[3]),
-        np.array([p if isinstance(p, int) else len(p) for p in kept], np.int64),
-        pop.residents.income_decile,
+        (NO_POOL, NO_POOL, NO_POOL, NO_POOL),
+        np.zeros(4, np.int64),
+        np.zeros(0, np.uint8),
     )

@@ -292,16 +292,15 @@ class RunState:
         self.rep_wrongful = np.zeros(n, np.uint8)
         # Residents representing a listed enterprise (kept from the day's changes)
         self.rep_ids = np.zeros(0, np.int64)
-        self.chill = Recovering(n, beh.chilling_half_life_days)
+        tracked = (layout.groups.group, nd * 20 * 10 * len(CLASSES))  # (chilling by group)
+        self.chill = Recovering(n, beh.chilling_half_life_days, tracked=tracked)
         self.income = Recovering(n, beh.income_recovery_half_life_days, beh.min_income_factor)
         self.blocked_count = np.zeros(n, np.int32) if self.agents else np.zeros(0, np.int32)
         self.wrongful_count = np.zeros(n, np.int32) if self.agents else np.zeros(0, np.int32)
         self.days_blacklisted = np.zeros(n, np.int16) if self.agents else np.zeros(0, np.int16)
         self.subject_class = layout.subject_class
         self.log = RecordLog(capacity=max(1024, n // 8))
-        n_cells = self.res.acc.shape[0]
         self.groups = layout.groups
-        self.chill.track(self.groups.group, n_cells * 10 * len(CLASSES))
         # Record kinds drawn from residents' attempts (posts screened, petitions, gatherings,
         # worship), and for each activity the kinds its attempts may be recorded under
         self.flag_kinds = made.flag_kinds
