@@ -76,27 +76,26 @@ def test_runs_share_the_rules_of_their_scenario_and_leave_them_as_made(engine: s
     # the tables built from the shared rules, as a fresh state of each run builds them
     shared = rules_module._SHARED.get(sc)
     assert shared is not None and shared.rules is made.rules
-    assert {key[0] for key in shared.tables} == {
-        "kinds",
-        "lists",
-        "due",
-        "flags",
-    } or engine == "general"
+    names = {key[0] for key in shared.tables}
+    assert names == {"kinds", "lists", "due", "flags", "longest expiry"} or engine == "general"
     for sim in sims:
         pop = sim.population
         assert pop is not None
         fresh = RunState(sc, pop, sim.seed, sim.days, sim.agents, PHASES)
-        for key, table in shared.tables.items():
-            if key[2 if key[0] == "lists" else 1] != sim.seed:
-                continue
-            if key[0] == "kinds":
-                assert_same(table, kind_table_of(fresh), str(key))
-            elif key[0] == "lists":
-                assert_same(table, side_tables(fresh, key[1], table, None)[1], str(key))
-            elif key[0] == "flags":
-                assert_same(table, flag_rules(fresh), str(key))
-            else:
-                assert_same(table, fresh.dp.kernel_rules(), str(key))
+        kinds = kind_table_of(fresh)
+        made_anew = {
+            ("kinds", sim.seed, fresh.res.n, fresh.ent.n, False): kinds,
+            ("due", sim.seed): fresh.dp.kernel_rules(),
+            ("flags", sim.seed): flag_rules(fresh),
+        }
+        for code in (0, 1):
+            made_anew["lists", code, sim.seed] = side_tables(fresh, code, kinds, None)[1]
+            mine = kinds.expiry[kinds.subject == code]
+            made_anew["longest expiry", code, False] = int(mine.max(initial=0))
+        compared = [key for key in made_anew if key in shared.tables]
+        assert len(compared) == len(made_anew) or engine == "general"
+        for key in compared:
+            assert_same(shared.tables[key], made_anew[key], str(key))
     districts = first.population.district_names
     assert resident_groups(districts) is first.res.series.groups
     assert_same(

@@ -41,6 +41,8 @@ NO_COUNTS = BinCounts(
 )
 """The score tally's running counts of a side whose scores are not tallied (arrays of
 the types compiled days take, empty: not read)."""
+NO_SCORER_QUEUE = empty_queue(1)
+"""The expiry queue of enterprises without a score (not read, nor written)."""
 
 
 def empty_changes() -> Columns6:
@@ -123,7 +125,7 @@ def firm_days(
         score, spare, error_points = f32, f32.copy(), f32.copy()
         with_errors, outside = np.zeros(0, np.bool_), np.zeros(n // 8 + 1, np.bool_)
         error_ids, n_errors = np.zeros(1024, np.int64), 0
-        queue = empty_queue(1)  # (not read)
+        queue = NO_SCORER_QUEUE  # (not read)
         queued, head, in_order = 0, 0, True
     tally = TallyArgs(
         ent.collector.cell,

@@ -134,8 +134,13 @@ def side_tables(
     lists = side.lists
     if scorer is not None:
         rules = scorer.rules
-        mine = kind_table.expiry[kind_table.subject == code]
-        scorer.longest_expiry = max(scorer.longest_expiry, int(mine.max(initial=0)))
+        longest = shared_table(
+            st.scenario,
+            st.kinds,
+            ("longest expiry", code, st.res.scorer is None),  # (what kind_table_of reads)
+            lambda: int(kind_table.expiry[kind_table.subject == code].max(initial=0)),
+        )
+        scorer.longest_expiry = max(scorer.longest_expiry, longest)
         score_table = ScoreTable(
             rules.base,
             rules.decay,

@@ -97,7 +97,7 @@ class Side:
     def __post_init__(self, counted: tuple[np.ndarray, np.ndarray] | None) -> None:
         n_cells = self.series.groups.n_cells
         self.acc = np.zeros((n_cells, len(self.space)))
-        self.pending = np.zeros_like(self.acc)  # the day whose scores are being tallied
+        self.pending = np.zeros(self.acc.shape)  # the day whose scores are being tallied
         n_state = (
             4 + 2 * len(self.lists) + (len(self.scorer.rules.grade_names) if self.scorer else 0)
         )
