@@ -33,8 +33,10 @@ def day_rng(seed: int, name: str, day: int = 0) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(seq))
 
 
+@functools.lru_cache(maxsize=4096)
 def stream_key(seed: int, name: str) -> np.uint64:
-    """A 64-bit key for the counter-based generator of stream `name`."""
+    """A 64-bit key for the counter-based generator of stream `name` (worked out once
+    per (seed, name) in a process: every run of a scenario and seed asks for the same)."""
     seq = np.random.SeedSequence(entropy=seed, spawn_key=(_name_word(name),))
     return np.uint64(seq.generate_state(1, dtype=np.uint64)[0])
 

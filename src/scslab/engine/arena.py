@@ -17,6 +17,8 @@ can wait for that on a host whose memory is fragmented.
 
 from __future__ import annotations
 
+import itertools
+import math
 import mmap
 from collections.abc import Sequence
 
@@ -39,11 +41,13 @@ def zeroed_arrays(
     From min_bytes in all (and where mmap can ask for transparent huge pages),
     they are views of one anonymous mapping, aligned to huge pages and advised to use
     them; the mapping lives as long as any of the arrays. Else, np.zeros each."""
-    shapes = [tuple(shape) for shape, _ in specs]
+    shapes = [tuple(int(k) for k in shape) for shape, _ in specs]
     dtypes = [np.dtype(dtype) for _, dtype in specs]
-    sizes = [int(np.prod(shape)) * dt.itemsize for shape, dt in zip(shapes, dtypes, strict=True)]
-    offsets = np.cumsum([0, *(-(-size // ALIGN_BYTES) * ALIGN_BYTES for size in sizes)])
-    total = int(offsets[-1])
+    sizes = [math.prod(shape) * dt.itemsize for shape, dt in zip(shapes, dtypes, strict=True)]
+    offsets = list(
+        itertools.accumulate((-(-size // ALIGN_BYTES) * ALIGN_BYTES for size in sizes), initial=0)
+    )
+    total = offsets[-1]
     advise = getattr(mmap, "MADV_HUGEPAGE", None)
     if total < min_bytes or advise is None or not hasattr(mmap, "MAP_ANONYMOUS"):
         return [np.zeros(shape, dt) for shape, dt in zip(shapes, dtypes, strict=True)]
@@ -51,12 +55,13 @@ def zeroed_arrays(
     # one huge page more, so that the arrays can start on a huge page's boundary
     mapping = mmap.mmap(-1, span + HUGE_PAGE_BYTES, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     raw = np.frombuffer(mapping, np.uint8)
-    start = -raw.ctypes.data % HUGE_PAGE_BYTES
+    start = -raw.__array_interface__["data"][0] % HUGE_PAGE_BYTES
     try:
         mapping.madvise(advise, start, span)
     except OSError:  # huge pages switched off for madvise: ordinary pages
         pass
+    # (each array a view of `raw`, which holds the mapping)
     return [
-        raw[start + int(at) : start + int(at) + size].view(dt).reshape(shape)
-        for shape, dt, at, size in zip(shapes, dtypes, offsets, sizes, strict=False)
+        np.ndarray(shape, dt, raw, start + at)
+        for shape, dt, at in zip(shapes, dtypes, offsets, strict=False)
     ]

@@ -8,6 +8,7 @@ as the day's row of the run's metrics table.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -63,15 +64,27 @@ class StateCollector:
     a time per collector (it keeps the running counts).
     """
 
-    def __init__(self, cell: np.ndarray, n_cells: int, n_bins: int) -> None:
+    def __init__(
+        self,
+        cell: np.ndarray,
+        n_cells: int,
+        n_bins: int,
+        counted: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """cell: each agent's cell (< n_cells); counted: (cell as uint16, agents per cell
+        as int64) where already worked out (else from `cell`)."""
         if n_bins >= NOT_COUNTED:
             raise ValueError(f"at most {NOT_COUNTED - 1} histogram bins (got {n_bins})")
         self.n_cells = n_cells
         self.n_bins = n_bins
-        self.cell = cell.astype(np.uint16)
-        self.cell_count = np.bincount(self.cell, minlength=n_cells).astype(np.int64)
+        if counted is None:
+            self.cell = cell.astype(np.uint16)
+            self.cell_count = np.bincount(self.cell, minlength=n_cells).astype(np.int64)
+        else:
+            self.cell, self.cell_count = counted
         # _collect_lists counts each agent into the row of its cell
-        self._rows = (np.arange(n_cells + 1, dtype=np.int64), np.arange(n_cells, dtype=np.int64))
+        self.rows = (np.arange(n_cells + 1, dtype=np.int64), np.arange(n_cells, dtype=np.int64))
+        """(indptr, rows) of each cell: its own row (a ByGroup's; not to be written)."""
         self._counts: BinCounts | None = None
 
     def grade_of_bin(self, floors: np.ndarray, hist_lo: float) -> np.ndarray:
@@ -122,7 +135,7 @@ class StateCollector:
         out[:] = 0.0
         if listed is None:
             listed = np.flatnonzero(marks.mask)
-        by_cell = ByGroup(out, self.cell, self._rows[0], self._rows[1])
+        by_cell = ByGroup(out, self.cell, self.rows[0], self.rows[1])
         _collect_lists(by_cell, marks, listed, days_blacklisted)
         out[:, 0] = self.cell_count
 
@@ -218,6 +231,20 @@ def _collect_lists(
             days_blacklisted[i] += 1
         for q in range(rows_indptr[c], rows_indptr[c + 1]):
             _count_lists(out[rows_indices[q]], m, wr, black_bits, n_lists, 1.0)
+
+
+@nb.njit(cache=True, nogil=True)
+def count_ever(cell: np.ndarray, ever: np.ndarray, out: np.ndarray) -> None:
+    """out [cells, lists] (zeros): the agents of each cell (cell[i] of agent i) ever on
+    each list (bit `list` of ever[i]), as whole numbers."""
+    n_lists = out.shape[1]
+    for i in range(len(cell)):
+        m = ever[i]
+        if m == 0:
+            continue
+        for b in range(n_lists):
+            if (m >> b) & 1:
+                out[cell[i], b] += 1.0
 
 
 @nb.njit(cache=True, nogil=True)
@@ -481,24 +508,35 @@ def _sum_rows(cells: np.ndarray, indptr: np.ndarray, indices: np.ndarray, out: n
                 out[g, m] += row[m]
 
 
-def resident_groups(district_names: list[str]) -> GroupMap:
-    """Groups of resident cells (cell = district * 20 + migrant * 10 + income decile)."""
+def resident_groups(district_names: Sequence[str]) -> GroupMap:
+    """Groups of resident cells (cell = district * 20 + migrant * 10 + income decile):
+    made once per list of district names in a process and shared (see _groups)."""
+    return _groups("resident", tuple(district_names))
+
+
+def enterprise_groups(district_names: Sequence[str]) -> GroupMap:
+    """Groups of enterprise cells (cell = district): made once per list of district
+    names in a process and shared (see _groups)."""
+    return _groups("enterprise", tuple(district_names))
+
+
+@functools.lru_cache(maxsize=64)
+def _groups(side: str, district_names: tuple[str, ...]) -> GroupMap:
+    """The GroupMap of resident or enterprise cells of a city with these districts. A
+    GroupMap is not changed once made (its members and arrays are not to be written),
+    so every run of the same districts shares one."""
     nd = len(district_names)
+    if side == "enterprise":
+        rows: list[tuple[str, str, np.ndarray]] = [("city", "all", np.ones(nd, bool))]
+        rows += [("district", name, np.arange(nd) == d) for d, name in enumerate(district_names)]
+        return GroupMap.from_rows(rows, nd)
     cells = np.arange(nd * 20)
     dist, mig, dec = cells // 20, (cells // 10) % 2, cells % 10
-    rows: list[tuple[str, str, np.ndarray]] = [("city", "all", np.ones(len(cells), bool))]
+    rows = [("city", "all", np.ones(len(cells), bool))]
     rows += [("district", name, dist == d) for d, name in enumerate(district_names)]
     rows += [("hukou", lab, mig == m) for m, lab in enumerate(("local", "migrant"))]
     rows += [("income_decile", str(k + 1), dec == k) for k in range(10)]
     return GroupMap.from_rows(rows, len(cells))
-
-
-def enterprise_groups(district_names: list[str]) -> GroupMap:
-    """Groups of enterprise cells (cell = district)."""
-    nd = len(district_names)
-    rows = [("city", "all", np.ones(nd, bool))]
-    rows += [("district", name, np.arange(nd) == d) for d, name in enumerate(district_names)]
-    return GroupMap.from_rows(rows, nd)
 
 
 @dataclass

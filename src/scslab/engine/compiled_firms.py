@@ -9,8 +9,7 @@ from typing import cast
 
 import numpy as np
 
-from scslab.engine.arena import ARENA_MIN_BYTES, zeroed_arrays
-from scslab.engine.collectors import GroupMap, recount_lists
+from scslab.engine.collectors import BinCounts, GroupMap, count_ever, recount_lists
 from scslab.engine.containers import (
     Collecting,
     Columns6,
@@ -32,7 +31,18 @@ from scslab.model.lists import RULE_RECORDS, Changes
 from scslab.model.points import empty_queue
 from scslab.model.records import LogColumns
 
-NO_ARENA = 2**62  # zeroed_arrays' min_bytes for ordinary numpy arrays of any size
+NO_COUNTS = BinCounts(
+    b"",
+    HIST_LO,
+    np.zeros(0, np.int64),
+    np.zeros(0, np.uint16),
+    np.zeros(0, np.int64),
+    np.zeros((0, 0), np.int64),
+)
+"""The score tally's running counts of a side whose scores are not tallied (arrays of
+the types compiled days take, empty: not read)."""
+NO_SCORER_QUEUE = empty_queue(1)
+"""The expiry queue of enterprises without a score (not read, nor written)."""
 
 
 def empty_changes() -> Columns6:
@@ -57,6 +67,8 @@ def counted_lists(
     if len(days_blacklisted) == side.n:
         return (np.zeros(0, np.uint8), np.zeros(0, np.uint8))
     counted = (np.zeros(side.n, np.uint8), np.zeros(side.n, np.uint8))
+    if not len(side.listed):  # (nobody listed: nothing to count)
+        return counted
     recount_lists(
         side.listed,
         ListMarks(state.mask, state.wrongful, side.lists.black_bits, len(side.lists.rule)),
@@ -71,26 +83,20 @@ def firm_days(
     kind_table: KindTable,
     tables: tuple[ScoreTable, ListTable],
     log: LogColumns,
-) -> tuple[Firms, np.ndarray, np.ndarray]:
+    rows: tuple[np.ndarray, np.ndarray],
+) -> Firms:
     """The enterprises as compiled days take them (their score and list rules:
     `tables`; their activities, firm_activity_table; log: the record log's columns,
     which their Grown holds unread), with their rows [days, groups, metrics] and score
-    histograms [days, bins] (zeros, filled by run_days: their score tally runs at the
-    end of each day)."""
+    histograms [days, bins] (`rows`: zeros, filled by run_days; their score tally runs
+    at the end of each day)."""
     pop = st.population
     assert pop is not None
     ent, n = st.ent, st.ent.n
     groups = ent.series.groups
     scorer = ent.scorer
     collect = st.scenario.outputs.scores and scorer is not None
-    # (without enterprises nothing writes them: no huge pages asked for)
-    values, hist = zeroed_arrays(
-        [
-            ((st.days, len(groups.group), len(ent.space)), np.float64),
-            ((st.days, len(ent.hist)), np.float64),
-        ],
-        ARENA_MIN_BYTES if n else NO_ARENA,
-    )
+    values, hist = rows
     state = ent.list_state
     list_counts = np.zeros(values.shape[1:])
     no_agents = np.zeros(0, np.int16)
@@ -98,7 +104,8 @@ def firm_days(
     score_columns = np.concatenate([ent.cols["score"], ent.cols["grade"]])
     if scorer is not None:
         floors = scorer.rules.grade_floors
-        counts = ent.collector.running_counts(floors, HIST_LO)
+        # (the running counts: none made where nothing tallies, as in the general loop)
+        counts = ent.collector.running_counts(floors, HIST_LO) if collect else NO_COUNTS
         tally_parts = (floors[:-1].astype(np.float64), counts.grade_of_bin, counts.counted)
         bins = (counts.bin_counts, counts.grade_counts)
         score, spare = scorer.state.score, scorer.spare
@@ -113,12 +120,12 @@ def firm_days(
         queued, head, in_order = scorer.queued, scorer.queue_head, scorer.queue_in_order
     else:
         f32 = np.zeros(0, np.float32)
-        tally_parts = (np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.uint16))
-        bins = (np.zeros(0, np.int64), np.zeros((0, 0), np.int64))
+        tally_parts = (np.zeros(0), NO_COUNTS.grade_of_bin, NO_COUNTS.counted)
+        bins = (NO_COUNTS.bin_counts, NO_COUNTS.grade_counts)
         score, spare, error_points = f32, f32.copy(), f32.copy()
         with_errors, outside = np.zeros(0, np.bool_), np.zeros(n // 8 + 1, np.bool_)
         error_ids, n_errors = np.zeros(1024, np.int64), 0
-        queue = empty_queue(1)  # (not read)
+        queue = NO_SCORER_QUEUE  # (not read)
         queued, head, in_order = 0, 0, True
     tally = TallyArgs(
         ent.collector.cell,
@@ -191,7 +198,7 @@ def firm_days(
         pop.represented.indices,
         firm_activity_table(st),
     )
-    return firms, values, hist
+    return firms
 
 
 def firms_back(st: RunState, firms: Firms, values: np.ndarray, start: int) -> None:
@@ -209,9 +216,8 @@ def firms_back(st: RunState, firms: Firms, values: np.ndarray, start: int) -> No
         scorer.queue, scorer.queued = grown.queue, grown.queued
         scorer.queue_head, scorer.queue_in_order = grown.queue_head, grown.queue_in_order
     ent.listed = grown.listed
-    ever = ent.list_state.ever
-    for b in range(len(ent.lists)):  # (the general loop keeps them per cell)
-        ent.ever_counts[:, b] = np.bincount(ent.cell, (ever >> b) & 1, len(ent.ever_counts))
+    ent.ever_counts[:] = 0.0  # (the general loop keeps them per cell)
+    count_ever(ent.cell, ent.list_state.ever, ent.ever_counts)
     ent.series.values = ent.series.values[:start] + list(values[start:])
 
 

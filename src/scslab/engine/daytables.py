@@ -18,6 +18,7 @@ from scslab.engine.containers import (
     Responses,
     ScoreTable,
 )
+from scslab.engine.rules import shared_table
 from scslab.engine.state import RunState
 from scslab.model.activities import ELIGIBLE_CLASSES, _reach_rules, unflagged_share
 from scslab.model.departments import (
@@ -50,7 +51,16 @@ def unscored(n: int) -> Scorer:
 def rule_tables(st: RunState, scorer: Scorer) -> tuple[KindTable, ScoreTable, ListTable]:
     """The rules of the run as compiled days take them (the record kinds, about
     residents and enterprises, and the residents' score, kept by `scorer`, and lists),
-    from the rules as they are now."""
+    from the rules as they are now (the record kinds' table shared by the runs of a
+    scenario of one seed and size, engine/rules.py shared_table)."""
+    key = ("kinds", st.seed, st.res.n, st.ent.n, st.res.scorer is None)
+    kind_table = shared_table(st.scenario, st.kinds, key, lambda: kind_table_of(st))
+    score_table, list_table = side_tables(st, 0, kind_table, scorer)
+    return kind_table, score_table, list_table
+
+
+def kind_table_of(st: RunState) -> KindTable:
+    """The record kinds as compiled days take them, from the rules as they are now."""
     pop, res, kinds = st.population, st.res, st.kinds
     lists, r = res.lists, pop.residents
     # (residents without a score: their records have no points and do not expire)
@@ -93,7 +103,7 @@ def rule_tables(st: RunState, scorer: Scorer) -> tuple[KindTable, ScoreTable, Li
     for side_lists, code in ((lists, 0), (st.ent.lists, 1)):
         if len(side_lists.kind_bits):
             list_bits = np.where(kinds.subject == code, side_lists.kind_bits, list_bits)
-    kind_table = KindTable(
+    return KindTable(
         np.array(st.kind_keys, np.uint64),
         n_subjects * kinds.daily_rate * max_mult,
         max_mult,
@@ -112,8 +122,6 @@ def rule_tables(st: RunState, scorer: Scorer) -> tuple[KindTable, ScoreTable, Li
         list_bits.astype(np.uint8),
         kinds.subject.astype(np.uint8),
     )
-    score_table, list_table = side_tables(st, 0, kind_table, scorer)
-    return kind_table, score_table, list_table
 
 
 def side_tables(
@@ -126,8 +134,13 @@ def side_tables(
     lists = side.lists
     if scorer is not None:
         rules = scorer.rules
-        mine = kind_table.expiry[kind_table.subject == code]
-        scorer.longest_expiry = max(scorer.longest_expiry, int(mine.max(initial=0)))
+        longest = shared_table(
+            st.scenario,
+            st.kinds,
+            ("longest expiry", code, st.res.scorer is None),  # (what kind_table_of reads)
+            lambda: int(kind_table.expiry[kind_table.subject == code].max(initial=0)),
+        )
+        scorer.longest_expiry = max(scorer.longest_expiry, longest)
         score_table = ScoreTable(
             rules.base,
             rules.decay,
@@ -140,18 +153,23 @@ def side_tables(
         )
     else:
         score_table = ScoreTable(0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.ones(1))
-    list_table = ListTable(
-        lists.rule,
-        lists.threshold,
-        lists.extension,
-        lists.extension_probability,
-        lists.daily_compliance,
-        st.list_key[code],
-        lists.black_bits,
-        lists.stay_bands,
-        side.cols["changes"],
-        side.cols["ever_listed"],
-        lists.duration,
+    list_table = shared_table(
+        st.scenario,
+        st.kinds,
+        ("lists", code, st.seed),
+        lambda: ListTable(
+            lists.rule,
+            lists.threshold,
+            lists.extension,
+            lists.extension_probability,
+            lists.daily_compliance,
+            st.list_key[code],
+            lists.black_bits,
+            lists.stay_bands,
+            side.cols["changes"],
+            side.cols["ever_listed"],
+            lists.duration,
+        ),
     )
     return score_table, list_table
 
@@ -293,10 +311,14 @@ def due_days(st: RunState) -> DueDays:
     counting into its groups' rows of the day (through the groups of each cell)."""
     sides = []
     for s, side in enumerate((st.res, st.ent)):
-        groups = side.series.groups
-        cells = (groups.groups_indptr.astype(np.int64), groups.groups_of_cell.astype(np.int64))
+        groups = side.series.groups  # (int64 already: no copies)
+        cells = (
+            groups.groups_indptr.astype(np.int64, copy=False),
+            groups.groups_of_cell.astype(np.int64, copy=False),
+        )
         sides.append(st.dp.side(s, side, cells))
-    return DueDays(st.dp.kernel_rules(), sides[0], sides[1])
+    rules = shared_table(st.scenario, st.kinds, ("due", st.seed), st.dp.kernel_rules)
+    return DueDays(rules, sides[0], sides[1])
 
 
 def responses_table(st: RunState) -> Responses:
@@ -331,7 +353,29 @@ def responses_table(st: RunState) -> Responses:
 def flag_table(st: RunState) -> Flagging:
     """How compiled days flag the residents' attempts that departments record, from the
     rules as they are now (RunState.flag_kinds, flag_of, flag_probability; the streams
-    of the general loop's activities step)."""
+    of the general loop's activities step): the rules' part shared by the runs of a
+    scenario and seed (engine/rules.py shared_table), with the run's pools."""
+    acts = st.activities
+    pop = st.population
+    assert pop is not None
+    rules = shared_table(st.scenario, st.kinds, ("flags", st.seed), lambda: flag_rules(st))
+    if not len(acts):  # (only the activities read the pools: without any, none is made)
+        return rules._replace(income_decile=pop.residents.income_decile)
+    pools = [NO_POOL if isinstance(p, int) else p.astype(np.int32, copy=False) for p in st.pools]
+    assert len(pools) == 4
+    return rules._replace(
+        pool_ids=(pools[0], pools[1], pools[2], pools[3]),
+        pool_n=np.array([p if isinstance(p, int) else len(p) for p in st.pools], np.int64),
+        income_decile=pop.residents.income_decile,
+    )
+
+
+NO_POOL = np.zeros(0, np.int32)
+"""Flagging.pool_ids of everyone (and of every pool where there are no activities)."""
+
+
+def flag_rules(st: RunState) -> Flagging:
+    """flag_table's rules (its pools empty, of no residents; no income deciles)."""
     acts, kinds = st.activities, st.kinds
     of_kind = np.full(len(kinds), -1, np.int64)
     of_kind[st.flag_kinds] = np.arange(len(st.flag_kinds))
@@ -344,11 +388,6 @@ def flag_table(st: RunState) -> Flagging:
         of[a, : n_of[a]] = st.flag_of[a]
         probability[a, : n_of[a]] = st.flag_probability[a]
         keys[a, : n_of[a]] = st.cell_keys[a][1]
-    empty = np.zeros(0, np.int32)
-    pools = [empty if isinstance(p, int) else p.astype(np.int32, copy=False) for p in st.pools]
-    assert len(pools) == 4
-    pop = st.population
-    assert pop is not None
     return Flagging(
         of_kind,
         n_of,
@@ -358,7 +397,7 @@ def flag_table(st: RunState) -> Flagging:
         keys,
         np.array(st.activity_keys, np.uint64).reshape(len(acts)),
         acts.eligible.astype(np.int64),
-        (pools[0], pools[1], pools[2], pools[3]),
-        np.array([p if isinstance(p, int) else len(p) for p in st.pools], np.int64),
-        pop.residents.income_decile,
+        (NO_POOL, NO_POOL, NO_POOL, NO_POOL),
+        np.zeros(4, np.int64),
+        np.zeros(0, np.uint8),
     )

@@ -15,8 +15,10 @@ import numba as nb
 import numpy as np
 
 from scslab.engine.arena import zeroed_arrays
+from scslab.engine.collectors import count_ever
 from scslab.engine.compiled import N_PHASES, run_days
 from scslab.engine.compiled_firms import (
+    NO_COUNTS,
     counted_lists,
     empty_changes,
     firm_days,
@@ -45,7 +47,7 @@ from scslab.engine.daytables import (
     side_tables,
     unscored,
 )
-from scslab.engine.state import HIST_LO, RunState
+from scslab.engine.state import HIST_LO, RunState, Side
 from scslab.engine.steps import PHASES, STEPS, Today, behaviour_rules, finish_collect
 from scslab.engine.tally import tally_days
 from scslab.model.lists import RULE_RECORDS
@@ -104,6 +106,23 @@ def clear_held_errors(st: RunState) -> None:
         st.res.error_points[st.held != 0] = 0.0
 
 
+def flagged_of(flagged_yesterday: list[np.ndarray]) -> Flagged:
+    """RunState.flagged_yesterday (the ids flagged under each flag kind) as compiled
+    days take them: the ids one kind after the other, and where each kind's start."""
+    indptr = np.zeros(len(flagged_yesterday) + 1, np.int64)
+    if not flagged_yesterday:
+        return Flagged(np.zeros(0, np.int64), indptr)
+    np.cumsum([len(ids) for ids in flagged_yesterday], out=indptr[1:])
+    return Flagged(np.concatenate(flagged_yesterday).astype(np.int64), indptr)
+
+
+def ever_counts_of(side: Side) -> None:
+    """side.ever_counts [cells, lists]: the agents of each cell ever on each list (whole
+    numbers), from the lists' `ever` bits."""
+    side.ever_counts[:] = 0.0
+    count_ever(side.cell, side.list_state.ever, side.ever_counts)
+
+
 def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, start: int = 0) -> None:
     """Every day from `start` (0, or the days of a restored state: engine/snapshot.py)
     in compiled.run_days (in chunks, for progress or for the tally a chunk behind), on
@@ -116,7 +135,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     assert pop is not None
     res, kinds = st.res, st.kinds
     scorer = res.scorer or unscored(res.n)
-    rules, lists, state = scorer.rules, res.lists, res.list_state
+    rules, state = scorer.rules, res.list_state
     r = pop.residents
     kind_table, score_table, list_table = rule_tables(st, scorer)
     act_table, responses = activity_table(st), responses_table(st)
@@ -151,39 +170,43 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
         st.high_scores.ids if st.high_scores is not None else np.zeros(0, np.int64),
         st.rep_ids,
     )
-    carried = Carried(
-        Flagged(
-            np.concatenate([np.zeros(0, np.int64), *st.flagged_yesterday]).astype(np.int64),
-            np.cumsum([0] + [len(ids) for ids in st.flagged_yesterday]).astype(np.int64),
-        ),
-        st.dp.state(),
+    carried = Carried(flagged_of(st.flagged_yesterday), st.dp.state())
+    ent = st.ent
+    # the year's rows and histograms of both sides, and the score snapshots (apart:
+    # freed after the run): fresh memory, written once, in huge pages where the
+    # platform has them (the enterprises' in the residents' pages: without any, they
+    # stay zero, unwritten)
+    values, hist, firm_values, firm_hist = zeroed_arrays(
+        [
+            ((days, len(res.series.groups.group), len(res.space)), np.float64),
+            ((days, n_bins), np.float64),
+            ((days, len(ent.series.groups.group), len(ent.space)), np.float64),
+            ((days, len(ent.hist)), np.float64),
+        ]
     )
-    firms, firm_values, firm_hist = firm_days(
-        st, kind_table, side_tables(st, 1, kind_table, st.ent.scorer), grown.records
+    firms = firm_days(
+        st,
+        kind_table,
+        side_tables(st, 1, kind_table, ent.scorer),
+        grown.records,
+        (firm_values, firm_hist),
     )
     floors = rules.grade_floors
     # the state columns come first, in the order the collectors write them
     assert res.cols["state"].tolist() == list(range(len(res.cols["state"])))
     groups = res.series.groups
-    # the score tally's running counts (kept in the collector, as the general loop's)
-    counts = res.collector.running_counts(floors, HIST_LO)
     # the scores are tallied at the end of each day in run_days, or (tally_behind) in
     # the worker thread a chunk of days behind, while the next chunk runs (two
     # chunks' scores kept); not at all without outputs.scores
     collect = st.scenario.outputs.scores and res.scorer is not None
-    behind = tally_behind(res.n) and collect
+    behind = collect and tally_behind(res.n)
+    # the score tally's running counts (kept in the collector, as the general loop's;
+    # none made where nothing tallies, as there)
+    counts = res.collector.running_counts(floors, HIST_LO) if collect else NO_COUNTS
     step = max(1, -(-(days - start) // (PROGRESS_STEPS if progress is not None or behind else 1)))
     if behind:
         step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
     rows = step if behind else 2  # (drift reads yesterday's row)
-    # the year's rows and histograms, and the score snapshots (apart: freed after the
-    # run): fresh memory, written once, in huge pages where the platform has them
-    values, hist = zeroed_arrays(
-        [
-            ((days, len(res.series.groups.group), len(res.space)), np.float64),
-            ((days, n_bins), np.float64),
-        ]
-    )
     snapshots = zeroed_arrays([((rows, res.n), np.float32)] * (2 if behind else 1))
     # the score sum's column, then the grades' in order (as tally_days counts them)
     score_columns = np.concatenate([res.cols["score"], res.cols["grade"]])
@@ -240,7 +263,8 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
         st.rep_wrongful,
         st.blocked_count,
         st.wrongful_count,
-        np.zeros_like(res.acc),
+        # (the activities' counts by cell: none without activities)
+        np.zeros((len(res.acc) if len(st.activities) else 0, res.acc.shape[1])),
     )
     group_count = groups.sum_cells(res.collector.cell_count[:, None].astype(np.float64))[:, 0]
     # without per-agent days on the blacklist, the list columns may be kept up to date
@@ -337,9 +361,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     scorer.state.score, scorer.spare = score, own[1] if score is own[0] else own[0]
     scorer.error_ids = grown.error_ids[: grown.n_error_ids].copy()
     res.listed = grown.listed
-    for b in range(len(lists)):  # (the general loop keeps them per cell; whole counts)
-        ever = res.cell[(state.ever & np.uint8(1 << b)) != 0]
-        res.ever_counts[:, b] = np.bincount(ever, minlength=len(res.ever_counts))
+    ever_counts_of(res)  # (the general loop keeps them per cell)
     st.log.adopt(grown.records, grown.n_records, grown.first_pending)
     ids, indptr = carried.flagged
     st.flagged_yesterday = [ids[a:b].copy() for a, b in itertools.pairwise(indptr)]

@@ -1,7 +1,8 @@
 """The state of a run: everything the day's steps read and change.
 
 `RunState` is made once per run from the scenario and the synthetic city: the compiled
-rules (record kinds, scores, lists, domains, activities, due process), the state of
+rules (record kinds, scores, lists, domains, activities, due process, and the metric
+columns: engine/rules.py, made once per scenario object and shared), the state of
 each kind of subject (`Side`: scores, lists, collectors), the residents' own state
 (listed contacts, legal representatives' masks, chilling, income), the record log and
 the harm trail (engine/trail.py), and the random streams' keys.
@@ -9,12 +10,14 @@ the harm trail (engine/trail.py), and the random streams' keys.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import InitVar, dataclass, field
+from typing import Any, NamedTuple, TypeVar
 
+import numba as nb
 import numpy as np
 
 from scslab.engine.collectors import (
@@ -25,38 +28,38 @@ from scslab.engine.collectors import (
     enterprise_groups,
     resident_groups,
 )
-from scslab.engine.listcounts import CHANGE_FAMILIES
+from scslab.engine.rules import (
+    Rules,
+    attempt_flags,
+    compile_rules,
+    scenario_rules,
+    timeline_rules,
+)
 from scslab.engine.trail import HarmTrail
 from scslab.model.activities import (
     CLASSES,
-    ActivityRules,
     ResidentGroups,
-    eligibility_class,
 )
 from scslab.model.behaviour import Recovering
-from scslab.model.departments import RecordKinds, resident_classes
 from scslab.model.dueprocess import (
-    DUE_PROCESS_METRICS,
-    DueProcessRules,
     DueProcessState,
 )
 from scslab.model.lists import (
     ListRules,
     ListState,
 )
-from scslab.model.measures import OUTCOMES, DomainRules, HighScores
+from scslab.model.measures import DomainRules, HighScores
 from scslab.model.records import RecordLog
 from scslab.model.scoring import (
     Scorer,
-    ScoreRules,
     enrolment,
     enrolment_order,
     grade_index,
     has_rollout,
 )
+from scslab.scenario.people import Residents
 from scslab.scenario.population import Population
 from scslab.scenario.schema import Scenario
-from scslab.scenario.sections import DOMAINS
 from scslab.streams import stream_key
 
 HIST_LO, HIST_HI = 0.0, 2000.0
@@ -87,23 +90,23 @@ class Side:
     common_grade: int = field(init=False)
     """The grade of the base score (most agents are in it: the score tally counts the
     others), -1 without scores."""
+    counted: InitVar[tuple[np.ndarray, np.ndarray] | None] = None
+    """The collector's cells (uint16) and agents per cell, where already worked out
+    (StateCollector)."""
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, counted: tuple[np.ndarray, np.ndarray] | None) -> None:
         n_cells = self.series.groups.n_cells
         self.acc = np.zeros((n_cells, len(self.space)))
-        self.pending = np.zeros_like(self.acc)  # the day whose scores are being tallied
+        self.pending = np.zeros(self.acc.shape)  # the day whose scores are being tallied
         n_state = (
             4 + 2 * len(self.lists) + (len(self.scorer.rules.grade_names) if self.scorer else 0)
         )
         self.state_sums = np.zeros((n_cells, n_state))
         self.hist = np.zeros(int((HIST_HI - HIST_LO) // HIST_BIN_POINTS))
-        self.collector = StateCollector(self.cell, n_cells, len(self.hist))
+        self.collector = StateCollector(self.cell, n_cells, len(self.hist), counted)
         # subjects ever on each list, per cell (listcounts.count_changes: each cell its row)
         self.ever_counts = np.zeros((n_cells, len(self.lists)))
-        self.cell_rows = (
-            np.arange(n_cells + 1, dtype=np.int64),
-            np.arange(n_cells, dtype=np.int64),
-        )
+        self.cell_rows = self.collector.rows  # (each cell its own row: not to be written)
         rules = self.scorer.rules if self.scorer else None
         self.common_grade = grade_index(rules.base, rules.grade_floors) if rules else -1
 
@@ -118,134 +121,73 @@ class Side:
         return self.scorer.state.error_points if self.scorer else np.zeros(0, np.float32)
 
 
-def metric_space(
-    side: str,
-    lists: ListRules,
-    score: ScoreRules | None,
-    kinds: RecordKinds,
-    activities: ActivityRules,
-    domains: DomainRules,
-    firm_lists: list[str],
-    rollout: bool = False,
-    responding: frozenset[str] = frozenset(),
-) -> tuple[MetricSpace, dict[str, np.ndarray]]:
-    """Metric columns of one side; families only for departments and domains it has.
+class ResidentLayout(NamedTuple):
+    """What a run sets up from the residents' attributes alone (resident_layout)."""
 
-    blocked_by:<list>:<domain>: attempts of this side's subjects in the domain blocked
-    by a measure of the list; an attempt that two lists block counts for each (so these
-    may sum to more than blocked:<domain>, which counts it once). For residents the
-    lists are their own and, through the legal representatives, the firms' lists
-    (`firm_lists`, named as they are). Named for every list with a measure (block or
-    delay: a timeline may turn one into the other) in the side's domains; cols
-    ["blocked_by"][domain, bit] is the column of own list `bit` (0 to 7) and of firm list
-    bit - 8 (8 to 15), -1 where none is named. `enrolled` (residents in the score) only
-    with a rollout of enrolment. avoided:<domain>: attempts not made (given up or
-    replaced) because of a list, named for the `responding` domains (listresponse_of).
-    """
-    space = MetricSpace()
-    code = 0 if side == "resident" else 1
-    departments = list(kinds.department_names)
-    reporting = {departments[d] for d in kinds.department[kinds.subject == code]}
-    own_domains = {DOMAINS[d] for d in activities.domain[activities.enterprise == bool(code)]}
+    cell: np.ndarray  # int16: collector cell, district x 20 + migrant x 10 + income decile
+    counted: tuple[np.ndarray, np.ndarray]  # the cells as uint16, residents per cell (int64)
+    subject_class: np.ndarray  # uint8: departments.resident_classes
+    groups: ResidentGroups  # activities.ResidentGroups.of the cells and eligibility classes
 
-    def family(prefix: str, items: list[str], keep: set[str]) -> np.ndarray:
-        # Columns for every item (so indices line up), but only kept ones are named.
-        cols = np.full(len(items), -1, np.int64)
-        for i, it in enumerate(items):
-            if it in keep:
-                cols[i] = space.add(f"{prefix}:{it}")
-        return cols
 
-    cols = {
-        "count": np.array([space.add("residents" if side == "resident" else "enterprises")]),
-        "black": np.array([space.add("blacklisted")]),
-        "black_wrongful": np.array([space.add("wrongfully_blacklisted")]),
-        "score": np.array([space.add("score_sum")]),
-        "listed": space.family("listed", lists.names),
-        "listed_wrongful": space.family("listed_wrongful", lists.names),
-        "grade": space.family("grade", score.grade_names if score else []),
-        "records_true": family("records_true", departments, reporting),
-        "records_erroneous": family("records_erroneous", departments, reporting),
-    }
-    for name in CHANGE_FAMILIES:
-        cols[name] = space.family(name, lists.names)
-    cols["changes"] = np.stack([cols[name] for name in CHANGE_FAMILIES])  # [family, list]
-    cols["ever_listed"] = space.family("ever_listed", lists.names)
-    for outcome in OUTCOMES:
-        cols[outcome] = family(outcome, list(DOMAINS), own_domains)
-    cols["avoided"] = family("avoided", list(DOMAINS), own_domains & responding)
-    cols["blocked_by"] = np.full((len(DOMAINS), 16), -1, np.int64)
-    for d, domain in enumerate(DOMAINS):
-        if domain not in own_domains:
-            continue
-        own = int(domains.block_own[d] | domains.delay_own[d])
-        rep = int(domains.block_rep[d] | domains.delay_rep[d])
-        for b in range(16):
-            bits, names = (own, lists.names) if b < 8 else (rep, firm_lists)
-            if (bits >> (b % 8)) & 1:
-                cols["blocked_by"][d, b] = space.add(f"blocked_by:{names[b % 8]}:{domain}")
-    cols["state"] = np.concatenate(
-        [
-            cols[k]
-            for k in (
-                "count",
-                "black",
-                "black_wrongful",
-                "score",
-                "listed",
-                "listed_wrongful",
-                "grade",
-            )
-        ]
+def resident_layout(r: Residents, n_cells: int) -> ResidentLayout:
+    """The residents' collector cells (< n_cells), their counts, eligibility classes for
+    records (departments.resident_classes) and for activities (activities.
+    eligibility_class) and their ResidentGroups, in one pass over the residents
+    (_layout): the arrays those functions make, of the same types."""
+    n = len(r.district)
+    n_groups = n_cells * 10 * len(CLASSES)
+    small = np.int16 if n_groups <= np.iinfo(np.int16).max else np.int32
+    cell, subject_class, klass = np.empty(n, np.int16), np.empty(n, np.uint8), np.empty(n, np.uint8)
+    collector_cell, group = np.empty(n, np.uint16), np.empty(n, small)
+    size, cell_count = np.zeros(n_groups), np.zeros(n_cells, np.int64)
+    _layout(
+        (r.district, r.migrant, r.income_decile, r.age_band, r.sector, r.parent),
+        (cell, collector_cell, subject_class, klass, group),
+        size,
+        cell_count,
+        len(CLASSES),
     )
-    cols["outcomes"] = np.stack([cols[o] for o in OUTCOMES], axis=1)  # [domain, outcome]
-    for metric in DUE_PROCESS_METRICS:
-        cols[metric] = np.array([space.add(metric)])
-    if side == "resident":
-        cols["posts"] = np.array([space.add("posts")])
-        cols["income_shocks"] = np.array([space.add("income_shocks")])
-        if rollout:
-            cols["enrolled"] = np.array([space.add("enrolled")])
-    return space, cols
+    groups = ResidentGroups(cell, r.income_decile, klass, group, size.reshape(n_cells, 10, -1))
+    return ResidentLayout(cell, (collector_cell, cell_count), subject_class, groups)
 
 
-def listresponse_of(sc: Scenario) -> tuple[dict[str, frozenset[str]], dict[str, bool]]:
-    """Per side ('resident', 'enterprise'): the domains where a measure of its own lists
-    brings a response (Measure.attempt_multiplier and floor), and whether a response
-    learns (a half-life), in the scenario or in the rules of any day of its timeline."""
-    domains: dict[str, set[str]] = {"resident": set(), "enterprise": set()}
-    learning = {"resident": False, "enterprise": False}
-    rules = [sc]
-    changed: dict[str, Any] = {}
-    for _, values in sc.timeline_by_day():
-        changed.update(values)
-        if not any(key.startswith("measures.") for key in values):
-            continue  # the measures are as the day before
-        rules.append(
-            sc.model_copy(update={"timeline": []}).with_changes(changed, source="timeline")
+@nb.njit(cache=True, nogil=True)
+def _layout(
+    attributes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    size: np.ndarray,
+    cell_count: np.ndarray,
+    n_classes: int,
+) -> None:
+    """resident_layout's pass: from (district, migrant, income decile, age band, sector,
+    parent) of each resident, out = (cell, the cell as uint16, class for records, class
+    for activities, group), and residents per group (size, zeros; n_classes classes for
+    activities) and per cell (cell_count, zeros); each in its array's own type, as
+    numpy works them out. ValueError for a cell out of range."""
+    district, migrant, decile, age_band, sector, parent = attributes
+    cell, collector_cell, subject_class, klass, group = out
+    for i in range(len(cell)):
+        c = np.int16(np.int16(district[i]) * np.int16(20) + np.int16(10 * migrant[i]))
+        c = np.int16(c + np.int16(decile[i]))
+        if c < 0 or c >= len(cell_count) or decile[i] >= 10:
+            raise ValueError("a resident's cell is out of range")
+        cell[i] = c
+        collector_cell[i] = np.uint16(c)
+        age = age_band[i]
+        subject_class[i] = np.uint8(
+            np.uint8(age) * np.uint8(4) + np.uint8(2 * (sector[i] >= 0)) + np.uint8(migrant[i])
         )
-    for rule in rules:
-        for m in rule.measures.values():
-            side = rule.lists[m.list].subject
-            if m.responds():
-                domains[side].update(m.domains)
-            learning[side] |= m.learning_half_life_days is not None
-    return {k: frozenset(v) for k, v in domains.items()}, learning
-
-
-def attempt_flags(
-    sc: Scenario, kinds: RecordKinds, flag_kinds: np.ndarray
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """For each activity (in the scenario's order), the record kinds that one of its
-    attempts may be recorded under, as indices into `flag_kinds` (kind ids, increasing),
-    and the probability per attempt of each (Scenario.flag_kinds_of)."""
-    where = {kinds.names[k]: f for f, k in enumerate(flag_kinds)}
-    of, probability = [], []
-    for aname in sc.activities:
-        flags = [(where[k], p) for _, k, p in sc.flag_kinds_of(aname) if k in where]
-        of.append(np.array([f for f, _ in flags], np.int64))
-        probability.append(np.array([p for _, p in flags], np.float64))
-    return of, probability
+        k = 0
+        if age >= 6:
+            k = 3
+        elif age >= 2:
+            k = 2 if parent[i] else 1
+        klass[i] = k
+        g = (np.int64(c) * 10 + decile[i]) * n_classes + k
+        group[i] = g
+        size[g] += 1.0
+        cell_count[c] += 1
 
 
 class RunState:
@@ -281,48 +223,37 @@ class RunState:
         self.tally_pending: tuple[int, Future[list[np.ndarray] | None]] | None = None
         self.drifting: list[Future[None]] = []
         sc = self.scenario
-        self.kinds = RecordKinds.compile(sc)
-        res_score = ScoreRules.compile(sc.scoring) if sc.scoring else None
-        ent_score = ScoreRules.compile(sc.corporate_scoring) if sc.corporate_scoring else None
-        res_lists = ListRules.compile(sc, "resident", self.kinds.names, res_score)
-        ent_lists = ListRules.compile(sc, "enterprise", self.kinds.names, ent_score)
-        self.activities = ActivityRules.compile(sc)
+        # the rules and what else a run sets up from the scenario alone: made once per
+        # scenario object in the process, and shared (engine/rules.py)
+        made = scenario_rules(sc)
+        rules = made.rules
+        self.kinds = rules.kinds
+        self.activities = rules.activities
         r = pop.residents
         nd = len(pop.district_names)
+        layout = resident_layout(r, nd * 20)
         sides = []
-        responding, learning = listresponse_of(sc)
-        for name, n, lists, score, cell, groups in (
+        for s, name, n, cell, groups, counted in (
             (
+                0,
                 "resident",
                 pop.n_residents,
-                res_lists,
-                res_score,
-                (r.district.astype(np.int16) * 20 + r.migrant * 10 + r.income_decile).astype(
-                    np.int16
-                ),
+                layout.cell,
                 resident_groups(pop.district_names),
+                layout.counted,
             ),
             (
+                1,
                 "enterprise",
                 pop.n_enterprises,
-                ent_lists,
-                ent_score,
                 pop.enterprises.district.astype(np.int16),
                 enterprise_groups(pop.district_names),
+                None,
             ),
         ):
-            domains = DomainRules.compile(sc, name, lists, ent_lists, score)  # type: ignore[arg-type]
-            space, cols = metric_space(
-                name,
-                lists,
-                score,
-                self.kinds,
-                self.activities,
-                domains,
-                ent_lists.names,
-                has_rollout(sc),
-                responding[name],
-            )
+            lists, score = rules.lists[s], rules.scores[s]
+            space, shared_cols = made.spaces[s]
+            cols = dict(shared_cols)  # (the run's own dict of the shared columns)
             prefix = "" if name == "resident" else "enterprise."
             scorer = Scorer(score, n) if score else None
             if scorer is not None and len(lists):
@@ -333,7 +264,7 @@ class RunState:
                 cell=cell,
                 lists=lists,
                 list_state=ListState.empty(n, len(lists)),
-                domains=domains,
+                domains=rules.domains[s],
                 scorer=scorer,
                 space=space,
                 series=DailySeries(
@@ -345,8 +276,9 @@ class RunState:
                     else np.concatenate([cols["score"], cols["grade"]]),
                 ),
                 cols=cols,
+                counted=counted,
             )
-            if learning[name]:
+            if made.learning[s]:
                 side.since = np.zeros((max(len(lists), 1), n), np.int16)
             sides.append(side)
         self.res, self.ent = sides
@@ -360,27 +292,19 @@ class RunState:
         self.rep_wrongful = np.zeros(n, np.uint8)
         # Residents representing a listed enterprise (kept from the day's changes)
         self.rep_ids = np.zeros(0, np.int64)
-        self.chill = Recovering(n, beh.chilling_half_life_days)
+        tracked = (layout.groups.group, nd * 20 * 10 * len(CLASSES))  # (chilling by group)
+        self.chill = Recovering(n, beh.chilling_half_life_days, tracked=tracked)
         self.income = Recovering(n, beh.income_recovery_half_life_days, beh.min_income_factor)
         self.blocked_count = np.zeros(n, np.int32) if self.agents else np.zeros(0, np.int32)
         self.wrongful_count = np.zeros(n, np.int32) if self.agents else np.zeros(0, np.int32)
         self.days_blacklisted = np.zeros(n, np.int16) if self.agents else np.zeros(0, np.int16)
-        adults = np.flatnonzero(r.age_band >= 2).astype(np.int32)
-        working = np.flatnonzero((r.age_band >= 2) & (r.age_band <= 5)).astype(np.int32)
-        parents = np.flatnonzero(r.parent).astype(np.int32)
-        self.pools: list[np.ndarray | int] = [n, adults, working, parents]
-        self.subject_class = resident_classes(r.age_band, r.sector, r.migrant)
+        self.subject_class = layout.subject_class
         self.log = RecordLog(capacity=max(1024, n // 8))
-        n_cells = self.res.acc.shape[0]
-        self.groups = ResidentGroups.of(
-            self.res.cell, n_cells, r.income_decile, eligibility_class(r.age_band, r.parent)
-        )
-        self.chill.track(self.groups.group, n_cells * 10 * len(CLASSES))
+        self.groups = layout.groups
         # Record kinds drawn from residents' attempts (posts screened, petitions, gatherings,
         # worship), and for each activity the kinds its attempts may be recorded under
-        from_attempts = self.kinds.from_posts | self.kinds.from_activity
-        self.flag_kinds = np.flatnonzero(from_attempts & (self.kinds.subject == 0))
-        self.flag_of, self.flag_probability = attempt_flags(sc, self.kinds, self.flag_kinds)
+        self.flag_kinds = made.flag_kinds
+        self.flag_of, self.flag_probability = made.flag_of, made.flag_probability
         self.flagged_yesterday = [np.zeros(0, np.int64) for _ in self.flag_kinds]
         # Residents whose score opens a green channel in some domain of theirs
         rewards = self.res.domains.reward_score[self.activities.domain[~self.activities.enterprise]]
@@ -415,7 +339,7 @@ class RunState:
         ]
         self.points = self.kinds.points
         self.kind_keys = [stream_key(self.seed, f"departments.{k}") for k in self.kinds.names]
-        self.dp_rules = DueProcessRules.compile(sc, self.kinds, res_lists, ent_lists)
+        self.dp_rules = rules.due_process
         self.dp = DueProcessState(
             self.dp_rules,
             self.kinds,
@@ -433,9 +357,21 @@ class RunState:
         self.today_ids = np.zeros(0, np.int64)
         # the timeline: the rules' values by (internal) day, applied by apply_timeline();
         # its dates are of the reported days, after the burn-in
-        self.changes = {day + burn_in: values for day, values in sc.timeline_by_day()}
-        self._without_timeline = sc.model_copy(update={"timeline": []})
+        self.changes = {day + burn_in: values for day, values in made.timeline}
+        self._without_timeline = made.without_timeline
         self._changed: dict[str, Any] = {}
+
+    @functools.cached_property
+    def pools(self) -> list[np.ndarray | int]:
+        """The residents each ELIGIBLE code admits (activities.ELIGIBLE): everyone (their
+        number), then the ids (int32, increasing) of adults, of working-age residents
+        and of parents; made when first asked for (by the activities)."""
+        pop = self.population
+        r = pop.residents
+        adults = np.flatnonzero(r.age_band >= 2).astype(np.int32)
+        working = np.flatnonzero((r.age_band >= 2) & (r.age_band <= 5)).astype(np.int32)
+        parents = np.flatnonzero(r.parent).astype(np.int32)
+        return [pop.n_residents, adults, working, parents]
 
     def _enrol(self, sc: Scenario) -> None:
         """Which residents are not enrolled in the score at sc's share (`held`, one
@@ -469,7 +405,7 @@ class RunState:
         if values is None:
             return False
         self._changed.update(values)
-        self.set_rules(self._without_timeline.with_changes(self._changed, source="timeline"))
+        self.set_rules(*timeline_rules(self._without_timeline, self._changed))
         return True
 
     def resume_at(self, day: int) -> None:
@@ -481,25 +417,21 @@ class RunState:
             if when < day:
                 self.apply_timeline(when)
 
-    def set_rules(self, sc: Scenario) -> None:
-        """Compile the rules of `sc`, a scenario of the same structure as the run's (the
-        same record kinds, lists, activities and population) with other values, and put
-        them in place of the run's; the state (scores, lists, records) stays. Every
-        subject is visited by the next lists' update (a threshold may have moved)."""
+    def set_rules(self, sc: Scenario, rules: Rules | None = None) -> None:
+        """Compile the rules of `sc` (unless given: `rules`, sc's compiled ones), a
+        scenario of the same structure as the run's (the same record kinds, lists,
+        activities and population) with other values, and put them in place of the
+        run's; the state (scores, lists, records) stays. Every subject is visited by the
+        next lists' update (a threshold may have moved)."""
         self.scenario = sc
-        self.kinds = RecordKinds.compile(sc)
+        rules = compile_rules(sc) if rules is None else rules
+        self.kinds = rules.kinds
         self.points = self.kinds.points
-        res_score = ScoreRules.compile(sc.scoring) if sc.scoring else None
-        ent_score = ScoreRules.compile(sc.corporate_scoring) if sc.corporate_scoring else None
-        res_lists = ListRules.compile(sc, "resident", self.kinds.names, res_score)
-        ent_lists = ListRules.compile(sc, "enterprise", self.kinds.names, ent_score)
-        self.activities = ActivityRules.compile(sc)
-        for side, lists, score in (
-            (self.res, res_lists, res_score),
-            (self.ent, ent_lists, ent_score),
-        ):
+        self.activities = rules.activities
+        for s, side in enumerate((self.res, self.ent)):
+            lists, score = rules.lists[s], rules.scores[s]
             side.lists = lists
-            side.domains = DomainRules.compile(sc, side.name, lists, ent_lists, score)  # type: ignore[arg-type]
+            side.domains = rules.domains[s]
             if side.scorer is not None and score is not None:
                 side.scorer.rules = score
                 side.common_grade = grade_index(score.base, score.grade_floors)
@@ -510,7 +442,7 @@ class RunState:
         if green != self.green_score and self.high_scores is not None:
             self.high_scores = HighScores(green, self.res.score)
         self.green_score = green
-        self.dp_rules = DueProcessRules.compile(sc, self.kinds, res_lists, ent_lists)
+        self.dp_rules = rules.due_process
         self.dp.rules, self.dp.kinds = self.dp_rules, self.kinds
         self._enrol(sc)
 

@@ -101,10 +101,10 @@ class ActivityRules:
 
 def eligibility_class(age_band: np.ndarray, parent: np.ndarray) -> np.ndarray:
     """Each resident's index into CLASSES (uint8), from age band (10 years) and parenthood."""
-    klass = np.zeros(len(age_band), np.uint8)
-    klass[age_band >= 2] = 1
-    klass[age_band >= 6] = 3
-    klass[parent & (klass == 1)] = 2
+    # 0 under 20, 3 from 60, else 1, or 2 for a parent (one pass of each test)
+    adult, old = age_band >= 2, age_band >= 6
+    klass = adult.view(np.uint8) + old.view(np.uint8) * np.uint8(2)
+    klass += parent & adult & ~old
     return klass
 
 
@@ -203,11 +203,15 @@ class ResidentGroups:
         cls, cell: np.ndarray, n_cells: int, income_decile: np.ndarray, klass: np.ndarray
     ) -> ResidentGroups:
         """Groups of residents by cell (< n_cells), income decile and eligibility class."""
-        group = (cell.astype(np.int32) * 10 + income_decile) * len(CLASSES) + klass
         n_groups = n_cells * 10 * len(CLASSES)
+        small = np.dtype(np.int16 if n_groups <= np.iinfo(np.int16).max else np.int32)
+        group = cell.astype(small)  # (in the type kept: no wider temporaries)
+        group *= 10
+        group += income_decile
+        group *= len(CLASSES)
+        group += klass
         size = np.bincount(group, minlength=n_groups).astype(np.float64)
-        small = group.astype(np.int16 if n_groups <= np.iinfo(np.int16).max else np.int32)
-        return cls(cell, income_decile, klass, small, size.reshape(n_cells, 10, -1))
+        return cls(cell, income_decile, klass, group, size.reshape(n_cells, 10, -1))
 
 
 _DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)

@@ -151,13 +151,20 @@ class Recovering:
     the arrays change in place, and track(), which replaces the groups', rebuilds it.
     """
 
-    def __init__(self, n: int, half_life_days: float, floor: float = 0.0) -> None:
+    def __init__(
+        self,
+        n: int,
+        half_life_days: float,
+        floor: float = 0.0,
+        tracked: tuple[np.ndarray, int] | None = None,
+    ) -> None:
+        """n agents at factor 1; tracked: (group, n_groups) to track() from the start."""
         self.value = np.ones(n, np.float32)
         self.since = np.zeros(n, np.int16)
         self.rate = float(np.log(2.0) / half_life_days)
         self.floor = floor
-        self.group = np.zeros(0, np.int16)
-        self._deficit = np.zeros(0, np.float64)
+        self.group = np.zeros(0, np.int16) if tracked is None else tracked[0]
+        self._deficit = np.zeros(0 if tracked is None else tracked[1], np.float64)
         self._deficit_day = np.zeros(1, np.int64)
         self.arrays = self._arrays()
 

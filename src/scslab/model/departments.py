@@ -67,8 +67,12 @@ NO_INCOME = Recovering(0, 1.0).arrays
 
 
 def resident_classes(age_band: np.ndarray, sector: np.ndarray, migrant: np.ndarray) -> np.ndarray:
-    """Each resident's eligibility class (uint8): age band x 4 + employed x 2 + migrant."""
-    return (age_band.astype(np.uint8) * 4 + (sector >= 0) * 2 + migrant).astype(np.uint8)
+    """Each resident's eligibility class (uint8): age band x 4 + employed x 2 + migrant
+    (worked out in uint8 throughout: no wider temporaries)."""
+    klass = age_band.astype(np.uint8) * np.uint8(4)
+    klass += (sector >= 0).view(np.uint8) * np.uint8(2)
+    klass += migrant.astype(np.uint8, copy=False)
+    return klass
 
 
 def eligible_classes(eligible: Eligibility | None) -> np.ndarray:

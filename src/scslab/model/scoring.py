@@ -255,11 +255,18 @@ def grades_of(score: np.ndarray, floors: np.ndarray) -> np.ndarray:
     return np.minimum(idx, len(floors) - 1).astype(np.uint8)
 
 
+_BIG = float(np.finfo(np.float64).max)
+
+
 def _finite(points: float) -> float:
     """points, with infinities taken as the largest finite numbers (same comparisons with
     any finite score)."""
-    big = float(np.finfo(np.float64).max)
-    return min(max(points, -big), big)
+    return min(max(points, -_BIG), _BIG)
+
+
+NO_QUEUE = empty_queue()
+"""An expiry queue of no places, every new Scorer's (shared: a queue grows by being
+replaced, reserve_queue, so nothing writes into these arrays)."""
 
 
 class Scorer:
@@ -272,7 +279,7 @@ class Scorer:
         self._expiring: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         # records scheduled by id (apply with ids) wait in the queue's places
         # [queue_head, queued), in the order they took effect
-        self.queue = empty_queue()  # (kept as its columns: see the property)
+        self.queue = NO_QUEUE  # (kept as its columns: see the property)
         self.queued = 0
         self.queue_head = 0
         self.queue_in_order = True  # the queue's expiry days never decrease
