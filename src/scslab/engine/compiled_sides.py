@@ -184,7 +184,7 @@ def side_views(
         side.scoring.error_points,
         side.scoring.outside,
         kinds.list_bits,
-        np.empty(n + 2 * n_listed + 1024, np.int64),  # (at most n + the listed + 8)
+        np.empty(n + 2 * n_listed + 1024, np.int64),  # (a day needing more makes its own)
     )
     change_view = ChangeView(
         side.cell,

@@ -20,7 +20,7 @@ from scslab.engine.containers import (
 )
 from scslab.engine.rules import shared_table
 from scslab.engine.state import RunState
-from scslab.model.activities import ELIGIBLE_CLASSES, _reach_rules, unflagged_share
+from scslab.model.activities import ELIGIBLE_CLASSES, make_reach_rules, unflagged_share
 from scslab.model.departments import (
     SubjectView,
     thinning_bound,
@@ -215,7 +215,7 @@ def activity_table(st: RunState) -> ActTable:
         acts.base_wait,
         posts.astype(np.int64),
         slot,
-        _reach_rules(acts, reaches, drawn, keys),
+        make_reach_rules(acts, reaches, drawn, keys),
         np.stack(
             [
                 dom.block_own[d],

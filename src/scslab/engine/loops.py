@@ -116,7 +116,7 @@ def flagged_of(flagged_yesterday: list[np.ndarray]) -> Flagged:
     return Flagged(np.concatenate(flagged_yesterday).astype(np.int64), indptr)
 
 
-def ever_counts_of(side: Side) -> None:
+def recount_ever(side: Side) -> None:
     """side.ever_counts [cells, lists]: the agents of each cell ever on each list (whole
     numbers), from the lists' `ever` bits."""
     side.ever_counts[:] = 0.0
@@ -361,7 +361,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     scorer.state.score, scorer.spare = score, own[1] if score is own[0] else own[0]
     scorer.error_ids = grown.error_ids[: grown.n_error_ids].copy()
     res.listed = grown.listed
-    ever_counts_of(res)  # (the general loop keeps them per cell)
+    recount_ever(res)  # (the general loop keeps them per cell)
     st.log.adopt(grown.records, grown.n_records, grown.first_pending)
     ids, indptr = carried.flagged
     st.flagged_yesterday = [ids[a:b].copy() for a, b in itertools.pairwise(indptr)]

@@ -5,7 +5,8 @@ scores, lists, domains, activities, due process); `scenario_rules(sc)` adds what
 of it sets up from the scenario alone (each side's metric columns, which lists'
 responses learn, the flagging of attempts, the scenario without its timeline) and
 keeps the lot per scenario object for the life of the process: a scenario is
-immutable (scenario.bounds.Strict), so every run of the same object shares one
+immutable (scenario.bounds.Strict: frozen models; nothing in scslab changes a nested
+value in place, and nothing may), so every run of the same object shares one
 ScenarioRules. So do the scenarios and rules of its timeline's days
 (`timeline_rules`), and the tables the engine builds from any of these rules for a
 seed and size (`shared_table`: engine/daytables.py).

@@ -54,6 +54,8 @@ CLASSES = ("under 20", "20-59, not a parent", "20-59, parent", "60 and over")
 """Residents' eligibility classes (see eligibility_class)."""
 ELIGIBLE_CLASSES = np.array([0b1111, 0b1110, 0b0110, 0b0100], np.int64)
 """ELIGIBLE_CLASSES[code] has bit c set when class c is eligible under ELIGIBLE code."""
+MOST_REACH_RULES = 256
+"""ActivityRules.reach_rules keeps at most this many (then starts afresh)."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,9 @@ class ActivityRules:
     chilled: np.ndarray  # bool, monitored: chilling lowers the rate (module docstring)
     reach_rules: dict[tuple, ReachRules] = field(default_factory=dict, compare=False, repr=False)
     """draw_reached's kernel rules, by the activities, reaches and streams they are of:
-    built once for these rules (whose arrays do not change once compiled)."""
+    built once for these rules (whose arrays do not change once compiled), at most
+    MOST_REACH_RULES of them (then afresh: the rules are shared by every run of a
+    scenario, and the streams differ by seed)."""
 
     @classmethod
     def compile(cls, scenario: Scenario) -> ActivityRules:
@@ -361,7 +365,7 @@ def _reach_key(reach: Reach | None) -> tuple[int, int, float, bool]:
     return reach.own_bits, reach.rep_bits, reach.reward_score, len(reach.score) > 0
 
 
-def _reach_rules(
+def make_reach_rules(
     rules: ActivityRules, reaches: Sequence[Reach | None], acts: list[int], keys: np.ndarray
 ) -> ReachRules:
     """The kernel's rules for activities `acts` (at most 64), drawn from streams `keys`."""
@@ -444,7 +448,9 @@ def draw_reached(
         )
         chunk_rules = rules.reach_rules.get(known)
         if chunk_rules is None:
-            chunk_rules = rules.reach_rules[known] = _reach_rules(
+            if len(rules.reach_rules) >= MOST_REACH_RULES:  # (runs of many seeds)
+                rules.reach_rules.clear()
+            chunk_rules = rules.reach_rules[known] = make_reach_rules(
                 rules, reaches, acts, np.array([keys[a] for a in acts], np.uint64)
             )
         out = draw_reached_rows(ids, residents, chill, chunk_rules, day, n_cells)
