@@ -371,13 +371,6 @@ class Ids(NamedTuple):
     n: int
 
 
-class Changed(NamedTuple):
-    """A side's listing changes kept in growing columns: columns[c][:n]."""
-
-    columns: Columns6
-    n: int
-
-
 class Carried(NamedTuple):
     """The run's state that compiled days carry from day to day apart from the sides'
     Grown, given to run_days and returned by it."""
