@@ -22,9 +22,9 @@ from scslab.model.lists import (
     daily_update,
     enlist,
     mark_leaving,
-    update_members,
 )
 from scslab.model.measures import DomainRules, count_listed_contacts, representative_masks
+from scslab.model.members import update_members
 from scslab.model.scoring import Scorer, ScoreRules
 from scslab.scenario.loader import builtin_text, parse_scenario
 from scslab.scenario.sections import DOMAINS

@@ -73,9 +73,9 @@ from scslab.engine.trail import count_wrongful_days
 from scslab.model.behaviour import behaviour_day
 from scslab.model.containers import ByGroup, ChangeColumns, Standing
 from scslab.model.departments import Subjects
-from scslab.model.lists import RULE_RECORDS, update_members
+from scslab.model.lists import RULE_RECORDS
 from scslab.model.measures import count_listed_contacts, representative_masks
-from scslab.model.members import update_members_into
+from scslab.model.members import update_members, update_members_into
 from scslab.model.records import take_effective_into
 
 N_PHASES = 7  # engine/steps.py's PHASES, in order

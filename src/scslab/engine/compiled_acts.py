@@ -46,8 +46,8 @@ from scslab.model.containers import (
     Response,
     Standing,
 )
-from scslab.model.lists import update_members
 from scslab.model.measures import attempts_made, reached_scan, resolve
+from scslab.model.members import update_members
 
 
 @nb.njit(cache=True)

@@ -63,7 +63,6 @@ from scslab.model.lists import (
     Changes,
     daily_update,
     enlist,
-    update_members,
 )
 from scslab.model.measures import (
     Reach,
@@ -75,6 +74,7 @@ from scslab.model.measures import (
     resolve,
     union_sorted,
 )
+from scslab.model.members import update_members
 from scslab.model.records import ACTIVE
 from scslab.model.scoring import hold_at_base
 from scslab.streams import stream_key

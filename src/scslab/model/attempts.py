@@ -15,7 +15,7 @@ import numba as nb
 import numpy as np
 
 from scslab.model.containers import AttemptShare, DomainReach, Pool, Recovery, Thinning
-from scslab.model.lists import update_members
+from scslab.model.members import update_members
 from scslab.streams import hash_poisson, hash_uniform
 
 CELL_STRIDE = np.int64(1) << np.int64(32)

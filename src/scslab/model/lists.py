@@ -21,7 +21,6 @@ import numba as nb
 import numpy as np
 
 from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
-from scslab.model.members import update_members as update_members
 from scslab.model.prefetch import prefetch
 from scslab.model.scoring import ScoreRules
 from scslab.scenario.schema import Scenario

@@ -34,7 +34,8 @@ from scslab.model.containers import (
     Response,
     Standing,
 )
-from scslab.model.lists import ListRules, update_members
+from scslab.model.lists import ListRules
+from scslab.model.members import update_members
 from scslab.model.scoring import ScoreRules
 from scslab.scenario.schema import Scenario
 from scslab.scenario.sections import DOMAINS, Subject
