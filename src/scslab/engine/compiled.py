@@ -41,6 +41,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from scslab.engine.borrow import borrowed
 from scslab.engine.compiled_acts import activities_day, firm_activities_day
 from scslab.engine.compiled_departments import day_candidates, departments_day
 from scslab.engine.compiled_due import due_process_day, learn_of_blocks
@@ -143,7 +144,16 @@ def run_days(
     (act_arrays.rep_mask, rep_wrongful; grown.rep_ids), which the residents' measures
     and the count of wrongful days read. Returns the residents' Grown and the
     enterprises'. cycles[phase] adds the processor cycles spent in each phase.
+
+    The containers given are borrowed for the call (engine/borrow.py; but the score
+    snapshots): what comes back is an array given, whole, or one made here
+    (run_compiled checks: borrow.check_owned).
     """
+    # what the call is given lives as long as the call (the caller holds it): borrowed,
+    # its arrays cost no reference counts (engine/borrow.py); but the score snapshots,
+    # whose last row may come back as the score to drift from
+    snapshots, firm_snapshots = run.collecting.snapshots, firms.side.collecting.snapshots
+    run, firms, grown, carried = borrowed(run), borrowed(firms), borrowed(grown), borrowed(carried)
     (
         kinds,
         people,
@@ -164,8 +174,7 @@ def run_days(
     every_listed = False
     for b in range(len(list_rules.rule)):
         every_listed |= list_rules.rule[b] == RULE_RECORDS
-    # what the day reads, taken out of its containers once (a tuple of arrays taken
-    # or passed in the loop costs a reference count per array)
+    # what the day reads, taken out of its containers once
     ent = firms.side
     n_lists = len(list_rules.rule)
     with_firms = len(ent.lists.mask) > 0
@@ -242,8 +251,10 @@ def run_days(
     res_side = SideDays(
         0, True, every_listed, cell, score_rules, scoring, lists, list_rules, collecting
     )
-    view, list_view, change_view, collect_view = side_views(res_side, kinds, enlisting, len(listed))
-    firm_views = side_views(ent, kinds, firm_enlisting, len(firm_listed))
+    view, list_view, change_view, collect_view = side_views(
+        res_side, kinds, enlisting, len(listed), snapshots
+    )
+    firm_views = side_views(ent, kinds, firm_enlisting, len(firm_listed), firm_snapshots)
     firm_view, firm_list_view, firm_change_view, firm_collect_view = firm_views
     tallying = collecting.tally_each_day
     firm_tallying = ent_collecting.tally_each_day and ent.scored

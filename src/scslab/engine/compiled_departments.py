@@ -1,14 +1,12 @@
 """The departments' phase of compiled days (engine/compiled.py run_days): the records of
 a day, every record kind's, in one call.
 
-One call a day, not one per kind: a call binds each array it is given (an atomic
-reference count each), and a kind's draws read some fifteen arrays. Here the arrays are
-bound once a day and read by kind index; the candidates' loop is
+One call a day, not one per kind: a kind's draws read some fifteen arrays, here bound
+once a day and read by kind index; the candidates' loop is
 model/departments.py's thinning (candidates, _accepted, observed) with nothing
 allocated, the same draws and the same records (tests/test_departments.py). The day's
 room in the record log is found first (day_candidates), so that the caller grows the
-log, rarely, and departments_day returns a count, not the log's columns (a returned
-array costs reference counts too)."""
+log, rarely, and departments_day returns a count, not the log's columns."""
 
 from __future__ import annotations
 

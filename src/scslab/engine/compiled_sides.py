@@ -12,15 +12,15 @@ the same code:
 A phase takes the parts of the side that it reads, taken once before the days
 (side_views: a ScoreView, ListView, ChangeView and CollectView per side), and what of
 the side's state it changes (the scores, the subjects with erroneous points, the
-listed, the changes), and returns only what it changed. Not the whole SideDays nor a
-tuple of all that grows: a tuple of arrays bound or built costs a reference count per
-array, and once a day for a small city that was most of a day. The phases are calls,
-not inlined into run_days: a call binds its arguments as inlined code does, and
-run_days' first compilation (one function, optimised whole) grows faster than the code
-in it. An array returned costs reference counts too: a phase returns only what it
-changed, and what a day would otherwise make anew is kept in scratch made once per
-run_days call (DayRecords, ExpiryRoom, and in the views: drift's flags, the lists'
-subjects to visit and changed), grown when a day needs more."""
+listed, the changes), and returns only what it changed. The arrays run_days is given
+are borrowed (engine/borrow.py): binding them costs no reference counts. What run_days
+makes (scratch, what grows) is counted as numba counts any array, atomically, each
+time a call binds it or returns it: so what a day would otherwise make anew is kept in
+scratch made once per run_days call (DayRecords, ExpiryRoom, and in the views: drift's
+flags, the lists' subjects to visit and changed), grown when a day needs more, and a
+phase returns only what it changed. The phases are calls, not inlined into run_days: a
+call binds its arguments as inlined code does, and run_days' first compilation (one
+function, optimised whole) grows faster than the code in it."""
 
 from __future__ import annotations
 
@@ -137,12 +137,14 @@ def expiry_room(capacity: int) -> ExpiryRoom:
 
 @nb.njit(cache=True)
 def side_views(
-    side: SideDays, kinds: KindTable, enlisting: bool, n_listed: int
+    side: SideDays, kinds: KindTable, enlisting: bool, n_listed: int, snapshots: np.ndarray
 ) -> tuple[ScoreView, ListView, ChangeView, CollectView]:
     """The parts of one side that its scoring, lists and collectors phases read, taken
     once before the days (enlisting: a kind of the side's records triggers one of its
     lists; n_listed: how many of its subjects are on a list), with the phases' scratch
-    (drift's flags, the lists' subjects to visit and changed)."""
+    (drift's flags, the lists' subjects to visit and changed). snapshots: the side's
+    Collecting.snapshots as numba counts them, not borrowed (engine/borrow.py): drift
+    writes each day's scores into a row of them, and the last row may be given back."""
     lists, rules, c = side.lists, side.list_rules, side.collecting
     r = side.score_rules
     n = len(lists.mask)
@@ -160,7 +162,7 @@ def side_views(
         c.groups_indptr,
         c.groups_of_cell,
         c.values,
-        c.snapshots,
+        snapshots,
         kinds.points,
         kinds.col_true,
         kinds.col_erroneous,

@@ -15,6 +15,7 @@ import numba as nb
 import numpy as np
 
 from scslab.engine.arena import zeroed_arrays
+from scslab.engine.borrow import check_owned
 from scslab.engine.collectors import count_ever
 from scslab.engine.compiled import N_PHASES, run_days
 from scslab.engine.compiled_firms import (
@@ -336,6 +337,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 due,
             )
             grown, firm_grown, carried = run_days(first, last, run, firms, grown, carried, cycles)
+            check_owned((grown, firm_grown, carried), "compiled.run_days")
             firms = firms._replace(grown=firm_grown)
             if st.high_scores is not None:
                 st.high_scores.ids = grown.high
