@@ -36,6 +36,22 @@ def _own_row(grid: np.ndarray) -> np.ndarray:
 
 
 @nb.njit
+def _inner_views(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    held = borrowed(pair)
+    return held.values[:1], held.inner[0][:1]
+
+
+class Same(NamedTuple):  # (numba: a named tuple of one type, laid out as an array)
+    a: np.ndarray
+    b: np.ndarray
+
+
+@nb.njit
+def _same_view(same: Same) -> np.ndarray:
+    return borrowed(same).b[1:]
+
+
+@nb.njit
 def _grown(values: np.ndarray) -> np.ndarray:
     held = borrowed(values)
     out = np.empty(2 * len(held))  # (made here: numba's own)
@@ -61,9 +77,17 @@ def test_a_view_of_a_borrowed_array_is_caught() -> None:
     assert row.tolist() == [0.0, 1.0, 2.0]
 
 
+def test_every_array_of_a_nested_tuple_is_borrowed() -> None:
+    values, ids = np.zeros(3), np.zeros(4, np.int64)
+    for view in _inner_views(Pair(values, (ids, 5))):
+        with pytest.raises(RuntimeError, match="owns no memory"):
+            check_owned(view, "a kernel")
+    same = Same(np.zeros(2), np.zeros(3))  # (held here: the views point into it)
+    with pytest.raises(RuntimeError, match="owns no memory"):
+        check_owned(_same_view(same), "a kernel")
+
+
 def test_arrays_made_from_borrowed_ones_are_numbas_own() -> None:
-    values = np.arange(3.0)
-    out = _grown(values)
+    out = _grown(np.arange(3.0))
     check_owned(out, "a kernel")
-    del values
     assert out[:3].tolist() == [0.0, 1.0, 2.0]

@@ -3,9 +3,9 @@
 numba counts the references to an array's memory (its meminfo) whenever the array is
 bound: each array of a container passed to a call is counted up on entry and down on
 exit, and each array of a container that a loop reassigns is counted at every turn.
-Each count is an atomic operation on memory shared with other threads; in compiled days
-(engine/compiled.py), which call some thirty phase kernels a day with containers of
-arrays, they were about a sixth of a small city's run.
+Each count is an atomic operation, since the memory may be shared with other threads;
+compiled days (engine/compiled.py), which call some thirty phase kernels a day with
+containers of arrays, made hundreds of them a day.
 
 Yet the arrays that Python hands to compiled days live for the whole call: the caller
 holds them. `borrowed(value)` gives the same arrays (or a tuple of them, nested to any
@@ -13,8 +13,10 @@ depth: a named tuple stays one) without a meminfo, so that every count on them i
 test of a null pointer and nothing more. What a borrowed array may and may not do:
 
 - be read, written, sliced and passed to any kernel, as long as the call lasts;
-- be returned to Python whole: numba gives back the caller's own ndarray (its `parent`,
-  which borrowed() keeps: the same memory, shape and strides);
+- be returned whole to Python: numba gives back the caller's own ndarray (its `parent`,
+  which borrowed() keeps: the same memory, shape and strides). So a kernel that
+  borrows is called from Python only: returned to a compiled caller, the array would
+  stay borrowed, owned by nothing there;
 - not be returned as a view (a slice, a row): numba would give back an ndarray over
   memory it does not own. `check_owned` finds any such array in what came back.
 
@@ -67,9 +69,10 @@ holds the originals (the module's docstring says what a borrowed array may do)."
 
 
 def check_owned(value: Any, where: str) -> None:
-    """Raise RuntimeError unless every ndarray in `value` (nested tuples) owns its memory
-    or views an object that does: a borrowed array returned as a view (a slice, a row)
-    would own nothing, and its memory could be freed under it."""
+    """Raise RuntimeError unless every ndarray in `value` (nested tuples: what compiled
+    days give back) owns its memory or views an object that does: a borrowed array
+    returned as a view (a slice, a row) would own nothing, and its memory could be
+    freed under it."""
     if isinstance(value, np.ndarray):
         if value.base is None and not value.flags.owndata:
             raise RuntimeError(f"{where} gave back a borrowed array's view: it owns no memory")

@@ -146,8 +146,9 @@ def run_days(
     enterprises'. cycles[phase] adds the processor cycles spent in each phase.
 
     The containers given are borrowed for the call (engine/borrow.py; but the score
-    snapshots): what comes back is an array given, whole, or one made here
-    (run_compiled checks: borrow.check_owned).
+    snapshots), so run_days is called from Python only: what comes back is an array
+    given, whole (numba returns the caller's own), or one made here (run_compiled
+    checks: borrow.check_owned).
     """
     # what the call is given lives as long as the call (the caller holds it): borrowed,
     # its arrays cost no reference counts (engine/borrow.py); but the score snapshots,

@@ -69,7 +69,8 @@ from scslab.model.scoring import (
 # The per-record loops of score_side are calls with the arrays as arguments, not
 # helpers that numba inlines (inline="always") nor loops over a tuple's fields: in a
 # function that branches as score_side does, each array so bound costs two reference
-# counts (atomic) per record.
+# counts per record (atomic for the arrays run_days makes, a null test for those it
+# borrows).
 @nb.njit(cache=True)
 def _count_records(
     row: np.ndarray,
