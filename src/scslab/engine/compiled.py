@@ -243,7 +243,7 @@ def run_days(
     n_acts = len(acts.lam)
     no_shares = np.zeros(0)
     chilling = behaviour.chilling_self > 0.0 or behaviour.chilling_contacts > 0.0
-    enlisting = firm_enlisting = two_sided = False
+    enlisting = firm_enlisting = two_sided = off
     for k in range(len(list_bits)):
         enlisting |= list_bits[k] != 0 and kind_subject[k] == 0
         firm_enlisting |= list_bits[k] != 0 and kind_subject[k] == 1

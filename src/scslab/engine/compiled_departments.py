@@ -132,7 +132,7 @@ def departments_day(
             classes = firm_classes if about_firms else subject_class
             n = len(mask)
             elasticity = 0.0 if about_firms else income_elasticity[k]
-            accepted = 0
+            accepted = int(np.int64(0))  # (not a literal: as model/departments.py calls)
             for j in range(most[k]):
                 i, u = candidate_at(key[k], day, j, n, max_mult[k])
                 if restricted[k] and not eligible[k, classes[i]]:

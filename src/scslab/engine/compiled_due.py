@@ -69,21 +69,21 @@ def due_process_day(
     state, ended = step_day(state, due, day, records, day_rows)
     if len(ended) == 0:
         return state, res[3], ent[3]
-    kept = _give_back(day, due, state, Ended(ended, records, 0, due.res), res, True)
-    firm_kept = _give_back(day, due, state, Ended(ended, records, 1, due.ent), ent, False)
+    kept = _give_back(day, due, state, Ended(ended, records, 0, due.res), res)
+    firm_kept = _give_back(day, due, state, Ended(ended, records, 1, due.ent), ent)
     return state, kept, firm_kept
 
 
 @nb.njit(cache=True)
-def _give_back(
-    day: int, due: DueDays, state: DueState, ended: Ended, back: ScoreBack, rising: bool
-) -> Kept:
+def _give_back(day: int, due: DueDays, state: DueState, ended: Ended, back: ScoreBack) -> Kept:
     """The records ended today (ended.ids) whose subjects are of side ended.s ended
     (end_side), what is left of their points given back to the side's score (points)
-    as Scorer._add gives it back (`rising`: the subjects whose score rose are kept)."""
+    as Scorer._add gives it back (the residents whose score rose are kept, for the
+    activities; not the enterprises)."""
     score, scoring, rules, ids = back
     error_ids, n_error_ids, risen, n_risen = ids
     ids_ended, log, s, side = ended
+    rising = s == 0  # (worked out, not a literal: one compilation for both sides)
     subjects, left, erroneous = end_side(state, due.rules, day, ids_ended, log, s, side)
     if len(score) == 0 or len(subjects) == 0:  # (no score: nothing to give back)
         return ids

@@ -46,7 +46,7 @@ def list_side(
     if v.enlisting and m:
         need = 8 * m
         if need > len(out.subject):
-            out = grow_scratch(out, 0, need)
+            out = grow_scratch(out, int(np.int64(0)), need)  # (not a literal: see below)
         n_out = enlist_into(
             listings,
             v.list_bits,
@@ -74,7 +74,9 @@ def list_side(
         visit, outside, score, band_lo, band_hi, all_listed, v.visit
     )
     ids = to_visit[:n_ids]
-    start = 0
+    # (an int64 0, not a literal 0, which would compile _daily and grow_scratch once
+    # more than the general loop's calls do)
+    start = int(np.int64(0))
     points = Points(score, v.error_points)
     while True:
         rest = ChangeColumns(

@@ -374,7 +374,7 @@ def observe_flagged(
 @nb.njit(cache=True)
 def candidate_count(key: np.uint64, day: int, mean: float) -> int:
     """The Poisson(mean) number of candidate events of `day` (see candidates)."""
-    return hash_poisson(key, day, COUNT, mean)
+    return hash_poisson(key, day, np.int64(COUNT), mean)  # (int64 as attempts.py's calls)
 
 
 @nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
