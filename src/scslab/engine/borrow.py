@@ -31,7 +31,6 @@ from typing import Any, cast
 import numpy as np
 from numba import types
 from numba.core import cgutils
-from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 
 
@@ -51,13 +50,26 @@ def _without_meminfo(context: Any, builder: Any, ty: Any, value: Any) -> Any:
     return value
 
 
+def _incref_counted(context: Any, builder: Any, ty: Any, value: Any) -> None:
+    """A reference more to whatever `value` holds that is counted but arrays (which
+    borrowed() leaves without a meminfo): nothing is emitted for them."""
+    if isinstance(ty, types.Array):
+        return
+    if isinstance(ty, types.BaseTuple):
+        for i, item_ty in enumerate(ty.types):  # type: ignore[attr-defined]
+            _incref_counted(context, builder, item_ty, builder.extract_value(value, i))
+        return
+    context.nrt.incref(builder, ty, value)
+
+
 @intrinsic
 def _borrowed(typingctx: Any, value: Any) -> Any:
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         ty = signature.args[0]
         stripped = _without_meminfo(context, builder, ty, args[0])
-        # (a new reference to what is still counted: anything in it but arrays)
-        return impl_ret_borrowed(context, builder, ty, stripped)
+        # (the value returned is a new reference: to what is still counted in it)
+        _incref_counted(context, builder, ty, stripped)
+        return stripped
 
     return value(value), codegen
 
