@@ -51,8 +51,8 @@ def _without_meminfo(context: Any, builder: Any, ty: Any, value: Any) -> Any:
 
 
 def _incref_counted(context: Any, builder: Any, ty: Any, value: Any) -> None:
-    """A reference more to whatever `value` holds that is counted but arrays (which
-    borrowed() leaves without a meminfo): nothing is emitted for them."""
+    """One reference more to each counted thing in `value` but its arrays, which
+    borrowed() leaves without a meminfo: nothing to count on them."""
     if isinstance(ty, types.Array):
         return
     if isinstance(ty, types.BaseTuple):
