@@ -150,9 +150,7 @@ def run_days(
     given, whole (numba returns the caller's own), or one made here (run_compiled
     checks: borrow.check_owned).
     """
-    # what the call is given lives as long as the call (the caller holds it): borrowed,
-    # its arrays cost no reference counts (engine/borrow.py); but the score snapshots,
-    # whose last row may come back as the score to drift from
+    # (borrowed, as the docstring says; the snapshots kept counted)
     snapshots, firm_snapshots = run.collecting.snapshots, firms.side.collecting.snapshots
     run, firms, grown, carried = borrowed(run), borrowed(firms), borrowed(grown), borrowed(carried)
     (

@@ -46,7 +46,7 @@ def list_side(
     if v.enlisting and m:
         need = 8 * m
         if need > len(out.subject):
-            out = grow_scratch(out, int(np.int64(0)), need)  # (not a literal: see below)
+            out = grow_scratch(out, int(np.int64(0)), need)  # (not a literal: as `start`)
         n_out = enlist_into(
             listings,
             v.list_bits,
