@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from scslab import Simulation
-from scslab.engine import support
+from scslab import kernelcache
+from scslab.engine import loops, simulation, support
+from scslab.engine.simulation import many_runs_engine
 from scslab.engine.support import unsupported, unsupported_in_run
 from scslab.model.records import EXPIRED, PENDING
 from scslab.scenario.loader import load_scenario, parse_scenario
@@ -262,8 +264,32 @@ def test_other_scenarios_are_refused_by_name(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ValueError, match=r"due_process \(marked for the test\)"):
         Simulation(refused, engine="compiled")
     assert Simulation(refused).engine_used == "general"  # auto falls back
+    assert many_runs_engine(refused) == "general" and not Simulation(refused).compiled_later
     with pytest.raises(ValueError, match="engine: must be one of"):
         Simulation(refused, engine="fast")
+
+
+def test_auto_waits_for_compiled_days_to_be_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until compiled days' loop is compiled (in this process or in the kernel cache),
+    auto takes the general loop, whose kernels compile in less than half the time, and
+    says why; engine "compiled" and many runs take compiled days all the same. Once a
+    run has compiled the loop, auto takes it."""
+    monkeypatch.setattr(simulation, "compiled_days_ready", lambda: False)
+    monkeypatch.setattr(kernelcache, "has_cached_kernels", lambda: False)
+    sc = load_scenario(str(SCS_REF))
+    cold = Simulation(sc)
+    assert cold.engine_used == "general" and cold.compiled_later and cold.compiles_first()
+    asked = Simulation(sc, engine="compiled")
+    assert asked.engine_used == "compiled" and not asked.compiled_later
+    assert asked.compiles_first()
+    assert not Simulation(sc, engine="general").compiled_later
+    assert many_runs_engine(sc) == "compiled"
+    monkeypatch.undo()  # (the machine's own cache, and conftest's stand-in, undone)
+    Simulation(sc, residents=300, days=2, engine="compiled").run()
+    assert loops.compiled_days_ready()
+    warm = Simulation(sc)
+    assert warm.engine_used == "compiled" and not warm.compiled_later
+    assert not warm.compiles_first()
 
 
 def test_auto_takes_compiled_days_at_any_size() -> None:

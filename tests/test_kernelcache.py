@@ -65,15 +65,21 @@ def test_kernels_are_cached_under_the_digest_and_import_deletes_nothing(tmp_path
         "import numpy as np\n"
         "from scslab.streams import hash_poisson\n"
         "from scslab import kernelcache\n"
+        "before = kernelcache.is_cached(hash_poisson)\n"
         "hash_poisson(np.uint64(1), 2, 3, 0.5)\n"
-        "print(kernelcache.kernel_cache_dir())\n"
+        "print(before, kernelcache.is_cached(hash_poisson), kernelcache.kernel_cache_dir())\n"
     )
-    ours = Path(run_python(call, cache))
+    before, after, folder = run_python(call, cache).split(" ", 2)
+    assert (before, after) == ("False", "True")
+    ours = Path(folder)
     assert ours.parent == cache / "scslab"
     assert (ours / kernelcache.STAMP_NAME).read_text() == kernelcache.source_digest()
     assert list(ours.glob("streams.hash_poisson-*.nbc"))
     assert kernelcache.has_cached_kernels(ours)
     assert theirs.exists() and old.exists()
+    # a later process finds it cached before it calls it
+    found = "from scslab.streams import hash_poisson\nfrom scslab import kernelcache\n"
+    assert run_python(found + "print(kernelcache.is_cached(hash_poisson))\n", cache) == "True"
 
 
 def test_prune_removes_only_old_folders_of_other_sources(tmp_path: Path) -> None:

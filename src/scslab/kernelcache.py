@@ -145,6 +145,15 @@ def has_cached_kernels(cache_dir: Path | None = None) -> bool:
         return False
 
 
+def is_cached(kernel: Any) -> bool:
+    """Whether numba's cache holds `kernel` (a numba dispatcher made with cache=True)
+    for some signature, compiled by an earlier process of this source: its index file
+    exists. (The index is numba's; a numba that stores it elsewhere reads as False.)"""
+    cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
+    index = getattr(cache_file, "_index_path", None)
+    return isinstance(index, str) and Path(index).is_file()
+
+
 def prune(root: Path | None = None, max_age_days: float = STALE_AFTER_DAYS) -> list[Path]:
     """Mark this source's folder as used now and remove the folders of other sources
     (those holding a STAMP_NAME file, so written here) unused for `max_age_days` days.

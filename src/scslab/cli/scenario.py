@@ -342,8 +342,6 @@ def _run_and_report(sim: Any, out: Path, quiet: bool, overwrite: bool, report: b
         if quiet or not sys.stderr.isatty():
             results = sim.run(out=out, overwrite=overwrite)
         else:
-            from scslab.kernelcache import has_cached_kernels
-
             with Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -354,7 +352,7 @@ def _run_and_report(sim: Any, out: Path, quiet: bool, overwrite: bool, report: b
                 transient=True,
             ) as progress:
                 title = f"{sc.name}: {n:,} residents"
-                shown = RunProgress(progress, title, sim.days, first_run=not has_cached_kernels())
+                shown = RunProgress(progress, title, sim.days, first_run=sim.compiles_first())
                 results = sim.run(
                     out=out, overwrite=overwrite, progress=shown.days, phase=shown.phase
                 )
@@ -372,6 +370,13 @@ def _run_and_report(sim: Any, out: Path, quiet: bool, overwrite: bool, report: b
             f"({results.manifest['engine']} engine), write {t['write_s']:.1f} s; "
             f"results in [bold]{escape(str(out))}[/]"
         )
+        if sim.compiled_later:
+            console.print(
+                "[yellow]note:[/] this run took the general loop: compiled days, faster "
+                "(the same results), are not compiled yet for this version of scslab; "
+                "`scslab compile` compiles them, once",
+                highlight=False,
+            )
         if "continued_from" in results.manifest:
             was = results.manifest["continued_from"]
             console.print(
@@ -395,6 +400,43 @@ def _run_and_report(sim: Any, out: Path, quiet: bool, overwrite: bool, report: b
             fail(str(err))
         if not quiet:
             console.print(f"report: [bold]{escape(str(page))}[/]")
+
+
+COMPILE_DAYS = 2
+"""Days of the run that `scslab compile` makes (and writes nowhere) to compile kernels."""
+
+
+@app.command(name="compile")
+def compile_kernels(
+    scenario: Annotated[
+        str, typer.Argument(help="Scenario file or built-in name.")
+    ] = "beijing-2018",
+    set_: SetOption = None,
+) -> None:
+    """Compile the kernels that runs of a scenario use, once per version of scslab:
+    compiled days where the scenario allows them (which `run` then takes), else the
+    general loop. Writes nothing but numba's kernel cache."""
+    import time
+
+    from scslab.engine.loops import TALLY_BEHIND_MIN_RESIDENTS
+    from scslab.engine.simulation import many_runs_engine
+    from scslab.rundir.run import Simulation
+
+    sc = scenario_with_sets(scenario, set_)
+    engine = many_runs_engine(sc)
+    # a city large enough to take the paths of larger ones (the tally in the worker thread)
+    sim = Simulation(
+        sc, residents=TALLY_BEHIND_MIN_RESIDENTS, days=COMPILE_DAYS, agents=False, engine=engine
+    )
+    what = "compiled days" if engine == "compiled" else "the general loop"
+    t0 = time.perf_counter()
+    with err_console.status(f"compiling the kernels of {what} for {sc.name}"):
+        sim.simulate()
+    console.print(
+        f"{sc.name}: the kernels of {what} are compiled ({time.perf_counter() - t0:.0f} s)",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()

@@ -51,6 +51,7 @@ from scslab.engine.daytables import (
 from scslab.engine.state import HIST_LO, RunState, Side
 from scslab.engine.steps import PHASES, STEPS, Today, behaviour_rules, finish_collect
 from scslab.engine.tally import tally_days
+from scslab.kernelcache import is_cached
 from scslab.model.lists import RULE_RECORDS
 
 PROGRESS_STEPS = 20  # compiled days: chunks a run (progress; the tally a chunk behind)
@@ -122,6 +123,14 @@ def recount_ever(side: Side) -> None:
     numbers), from the lists' `ever` bits."""
     side.ever_counts[:] = 0.0
     count_ever(side.cell, side.list_state.ever, side.ever_counts)
+
+
+def compiled_days_ready() -> bool:
+    """Whether compiled days start without compiling their loop, compiled.run_days (the
+    larger part of their first compile: it links every phase's kernels into one): it
+    was compiled or loaded in this process, or numba's cache holds it from an earlier
+    process of this source (kernelcache.py)."""
+    return bool(run_days.signatures) or is_cached(run_days)
 
 
 def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, start: int = 0) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from scslab import __version__, kernelcache
-from scslab.engine.loops import run_compiled, run_general
+from scslab.engine.loops import compiled_days_ready, run_compiled, run_general
 from scslab.engine.snapshot import Snapshot, SnapshotError, population_digest, restore, take
 from scslab.engine.state import RunState
 from scslab.engine.steps import PHASES
@@ -47,10 +47,21 @@ a value above the same run's first days (6,560 values a day); rounded up."""
 ENGINES = ("auto", "general", "compiled")
 """How days are run: "general" runs the day's steps from Python and runs every
 mechanism; "compiled" runs them in one numba call (engine/compiled.py; only scenarios of
-the points-and-lists core, with the same results); "auto" picks compiled whenever it
-can (it is the faster at every size measured: docs/benchmarks.md)."""
+the points-and-lists core, with the same results); "auto" runs compiled days where the
+scenario allows them and their loop is compiled already (loops.compiled_days_ready),
+else the general loop. Compiled days are the faster at every size measured
+(docs/benchmarks.md), but the general loop's kernels compile in less than half their
+time: a single run saves more on the first compile than it loses on its days; many runs
+do not (many_runs_engine)."""
 AGENT_TABLES_AUTO_LIMIT = 1_000_000
 """Per-agent tables are written by default up to this many residents."""
+
+
+def many_runs_engine(scenario: Scenario) -> str:
+    """The engine for one of many runs of `scenario` (a sweep, a calibration, `scslab
+    compile`): compiled days wherever the scenario allows them, whose first compile is
+    paid once for all the runs; else the general loop."""
+    return "general" if unsupported_in_run(scenario) else "compiled"
 
 
 def lists_manifest(scenario: Scenario) -> dict[str, dict[str, Any]]:
@@ -134,7 +145,11 @@ class Simulation:
         self.engine = engine
         self.engine_used = "compiled" if engine == "compiled" else "general"
         """The engine run() uses: "compiled" when asked for or, with "auto", when the
-        scenario has nothing that support.unsupported() names."""
+        scenario has nothing that support.unsupported() names and compiled days' loop is
+        compiled already."""
+        self.compiled_later = False
+        """"auto" chose the general loop only because compiled days' loop is not
+        compiled yet (a display may say how to compile it: `scslab compile`)."""
         check_run_size(scale, residents, days, seed)
         if days is not None and days + self.scenario.burn_in_days > MAX_DAYS:
             raise RunSizeError(
@@ -148,7 +163,10 @@ class Simulation:
         self.days = days or self.scenario.days
         self.agents = self.n_residents <= AGENT_TABLES_AUTO_LIMIT if agents is None else agents
         if engine == "auto" and not why:
-            self.engine_used = "compiled"
+            if compiled_days_ready():
+                self.engine_used = "compiled"
+            else:
+                self.compiled_later = True
         self.keep_state = keep_state
         self.resume = resume
         self.resume_checked = False  # check_resume() has passed
@@ -161,6 +179,14 @@ class Simulation:
         self.population: Population | None = None
         self.state: RunState | None = None
         """The run's state, once simulate() has made it (see engine/state.py)."""
+
+    def compiles_first(self) -> bool:
+        """Whether this run compiles kernels before its first day is done: compiled days
+        whose loop is not compiled yet, or the general loop with no kernel of this source
+        cached (kernelcache.py). A display says so while the run waits."""
+        if self.engine_used == "compiled":
+            return not compiled_days_ready()
+        return not kernelcache.has_cached_kernels()
 
     def build(self) -> Population:
         """Draw the synthetic city (done by run() if not done before)."""

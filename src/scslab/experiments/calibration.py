@@ -173,6 +173,7 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
     {'number', 'figures': [[value or None per seed] per target]} or {'error'}."""
     import numba
 
+    from scslab.engine.simulation import many_runs_engine
     from scslab.rundir.run import Simulation
     from scslab.scenario.loader import parse_scenario
 
@@ -187,6 +188,7 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
                 scale=task.scale,
                 residents=task.residents,
                 days=task.days,
+                engine=many_runs_engine(sc),
                 agents=False,
             ).run()
             for k, (figure, day, since) in enumerate(task.targets):

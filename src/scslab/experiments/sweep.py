@@ -78,6 +78,7 @@ def run_task(task: RunTask) -> dict[str, Any]:
     run_dir = folder / task.name
     t0 = time.perf_counter()
     try:
+        from scslab.engine.simulation import many_runs_engine
         from scslab.rundir.results import load_run
         from scslab.rundir.run import Simulation
         from scslab.scenario.loader import parse_scenario
@@ -97,6 +98,7 @@ def run_task(task: RunTask) -> dict[str, Any]:
                 scale=task.scale,
                 residents=task.residents,
                 days=task.days,
+                engine=many_runs_engine(sc),
                 agents=agents,
             )
             results = sim.run(out=run_dir)
