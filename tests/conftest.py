@@ -17,7 +17,9 @@ def compiled_days_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
     """engine "auto" takes compiled days wherever the scenario allows them, whether or
     not this machine's kernel cache holds them yet (auto waits for them to be compiled:
     engine/simulation.py), so that what a test runs does not hang on the machine's
-    cache; the tests of that wait undo this."""
+    cache. The tests of that wait undo this (tests/test_compiled.py, test_cli.py, and
+    test_continue.py's continuation on the other loop); runs in subprocesses (the
+    README's examples) take auto as the machine's cache has it."""
     monkeypatch.setattr(simulation, "compiled_days_ready", lambda: True)
 
 

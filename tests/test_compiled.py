@@ -4,6 +4,8 @@ the points-and-lists core; other scenarios are refused by name."""
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 import typing
 from pathlib import Path
 from unittest import mock
@@ -16,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from scslab import Simulation
-from scslab import kernelcache
+from scslab import Simulation, kernelcache
 from scslab.engine import loops, simulation, support
 from scslab.engine.simulation import many_runs_engine
 from scslab.engine.support import unsupported, unsupported_in_run
@@ -287,6 +288,10 @@ def test_auto_waits_for_compiled_days_to_be_compiled(monkeypatch: pytest.MonkeyP
     monkeypatch.undo()  # (the machine's own cache, and conftest's stand-in, undone)
     Simulation(sc, residents=300, days=2, engine="compiled").run()
     assert loops.compiled_days_ready()
+    # (and a later process finds compiled days in the kernel cache, before it runs any)
+    probe = "from scslab.engine.loops import compiled_days_ready; print(compiled_days_ready())"
+    later = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert later.stdout.strip() == "True", later.stderr
     warm = Simulation(sc)
     assert warm.engine_used == "compiled" and not warm.compiled_later
     assert not warm.compiles_first()

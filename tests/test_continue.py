@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scslab.cli import app
+from scslab.engine import simulation
 from scslab.rundir.results import Results, load_run
 from scslab.rundir.run import Simulation
 from scslab.rundir.state import STATE, StateError
@@ -31,7 +32,10 @@ def through_and_continued(
     (each written and read back)."""
     Simulation(scenario, days=first + more, **run).run(tmp_path / "whole")  # type: ignore[arg-type]
     Simulation(scenario, days=first, keep_state=True, **run).run(tmp_path / "first")  # type: ignore[arg-type]
-    Simulation.continue_from(tmp_path / "first", days=more).run(tmp_path / "continued")
+    engine = str(run.get("engine", "auto"))
+    Simulation.continue_from(tmp_path / "first", days=more, engine=engine).run(
+        tmp_path / "continued"
+    )
     return load_run(tmp_path / "whole"), load_run(tmp_path / "continued")
 
 
@@ -45,6 +49,25 @@ def city(results: Results, metric: str) -> np.ndarray:
     m = results.metrics
     rows = m[(m["group_by"] == "city") & (m["metric"] == metric)].sort_values("day")
     return rows["value"].to_numpy()
+
+
+@pytest.mark.parametrize("kept_on", ["general", "compiled"])
+def test_a_run_continues_on_the_other_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept_on: str
+) -> None:
+    """A continued run takes auto's engine, whichever loop kept the state: compiled days
+    go on from the general loop's state, and the general loop (compiled days not yet
+    compiled) from theirs, with the tables of one run through."""
+    run = {"seed": 5, "residents": 3000}
+    Simulation("beijing-2018", days=120, engine=kept_on, **run).run(tmp_path / "whole")  # type: ignore[arg-type]
+    first = Simulation("beijing-2018", days=60, engine=kept_on, keep_state=True, **run)  # type: ignore[arg-type]
+    first.run(tmp_path / "first")
+    if kept_on == "compiled":
+        monkeypatch.setattr(simulation, "compiled_days_ready", lambda: False)
+    continued = Simulation.continue_from(tmp_path / "first", days=60)
+    assert continued.engine_used == ("general" if kept_on == "compiled" else "compiled")
+    continued.run(tmp_path / "continued")
+    assert_same_tables(load_run(tmp_path / "whole"), load_run(tmp_path / "continued"))
 
 
 @pytest.mark.parametrize("engine", ["general", "compiled"])

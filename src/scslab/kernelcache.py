@@ -146,12 +146,21 @@ def has_cached_kernels(cache_dir: Path | None = None) -> bool:
 
 
 def is_cached(kernel: Any) -> bool:
-    """Whether numba's cache holds `kernel` (a numba dispatcher made with cache=True)
-    for some signature, compiled by an earlier process of this source: its index file
-    exists. (The index is numba's; a numba that stores it elsewhere reads as False.)"""
+    """Whether numba's cache holds `kernel` (a numba dispatcher made with cache=True),
+    compiled by an earlier process of this source for this numba and this processor,
+    for some signature: its index (numba's) has an entry with this machine's key. An
+    index of another numba, or of another processor (a cache shared between
+    machines), reads as False, as does a numba that keeps its index otherwise."""
     cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
-    index = getattr(cache_file, "_index_path", None)
-    return isinstance(index, str) and Path(index).is_file()
+    load_index = getattr(cache_file, "_load_index", None)
+    if load_index is None:
+        return False
+    try:
+        index = load_index()  # {} when written by another numba or for another source
+        machine = kernel.targetctx.codegen().magic_tuple()
+    except Exception:  # an unreadable index: as if absent (the cache is an optimisation)
+        return False
+    return any(isinstance(key, tuple) and key[1:2] == (machine,) for key in index)
 
 
 def prune(root: Path | None = None, max_age_days: float = STALE_AFTER_DAYS) -> list[Path]:

@@ -129,8 +129,8 @@ class RunProgress:
     done (building the city; compiling the kernels, on a first run), then the days."""
 
     def __init__(self, progress: Progress, title: str, days: int, first_run: bool) -> None:
-        """A bar of `days` days titled `title`; `first_run`: no kernels are cached yet,
-        so this run compiles them (20-60 s before the first day is done)."""
+        """A bar of `days` days titled `title`; `first_run`: the run compiles kernels
+        before its first day is done (Simulation.compiles_first)."""
         self.progress, self.title, self.first_run = progress, title, first_run
         self.task = progress.add_task(self.describe("build"), total=days)
 
@@ -163,7 +163,9 @@ def check_run_options(
         fail(f"{' and '.join(f'--{k}' for k in err.keys)}: {err.message}")
 
 
-def _continuation(run_dir: Path, days: int | None, keep_state: bool, given: dict[str, bool]) -> Any:
+def _continuation(
+    run_dir: Path, days: int | None, keep_state: bool, engine: str, given: dict[str, bool]
+) -> Any:
     """The Simulation of `run --from run_dir` (fail on options that cannot go with it or
     a run directory that cannot be continued)."""
     from scslab.engine.snapshot import SnapshotError
@@ -173,14 +175,14 @@ def _continuation(run_dir: Path, days: int | None, keep_state: bool, given: dict
     if any(given.values()):
         flags = ", ".join(k for k, v in given.items() if v)
         fail(
-            f"--from: {flags} cannot go with it (the run goes on with the scenario, seed, "
-            "size and engine of RUN; --days, --out, --keep-state, --overwrite, --report "
+            f"--from: {flags} cannot go with it (the run goes on with the scenario, seed "
+            "and size of RUN; --days, --out, --engine, --keep-state, --overwrite, --report "
             "and --quiet may)"
         )
     if days is not None and days < 1:
         fail(f"--days: must be at least 1 (got {days})")
     try:
-        return Simulation.continue_from(run_dir, days, keep_state)
+        return Simulation.continue_from(run_dir, days, keep_state, engine)
     except (RunError, SnapshotError) as err:
         fail(f"--from: {err}")
     except ValueError as err:  # the run's size or engine, refused as for a new run
@@ -214,8 +216,9 @@ def run(
     engine: Annotated[
         str,
         typer.Option(
-            help="auto (compiled days when the scenario allows), general or compiled: "
-            "the same results either way."
+            help="auto (compiled days when the scenario allows them and they are compiled: "
+            "scslab compile; else the general loop), general or compiled: the same results "
+            "either way."
         ),
     ] = "auto",
     overwrite: Annotated[
@@ -271,11 +274,10 @@ def run(
             "--seed": seed is not None,
             "--seeds": seeds is not None,
             "--agents/--no-agents": agents is not None,
-            "--engine": engine != "auto",
             "--set": bool(set_),
             "--resume": resume,
         }
-        sim = _continuation(from_, days, keep_state, given)
+        sim = _continuation(from_, days, keep_state, engine, given)
         _run_and_report(sim, out or _default_out(sim.scenario.name), quiet, overwrite, report)
         return
     scenario = scenario or "beijing-2018"
@@ -413,9 +415,11 @@ def compile_kernels(
     ] = "beijing-2018",
     set_: SetOption = None,
 ) -> None:
-    """Compile the kernels that runs of a scenario use, once per version of scslab:
-    compiled days where the scenario allows them (which `run` then takes), else the
-    general loop. Writes nothing but numba's kernel cache."""
+    """Compile a scenario's kernels before its runs need them: compiled days where the
+    scenario allows them (which `run` then takes), else the general loop (a short run,
+    kept nowhere). Kernels stay cached for this source of scslab, numba and processor;
+    a kernel that only some runs call (per-agent tables, a timeline's change) still
+    compiles when first called."""
     import time
 
     from scslab.engine.loops import TALLY_BEHIND_MIN_RESIDENTS

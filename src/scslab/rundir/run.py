@@ -34,13 +34,18 @@ class Simulation(Engine):
 
     @classmethod
     def continue_from(
-        cls, run_dir: str | Path, days: int | None = None, keep_state: bool = False
+        cls,
+        run_dir: str | Path,
+        days: int | None = None,
+        keep_state: bool = False,
+        engine: str = "auto",
     ) -> Simulation:
         """A run that goes on from the run directory `run_dir` (made with keep_state) for
-        `days` more days (default: the scenario's days), with its scenario, seed, size,
-        per-agent tables and engine: its tables are the whole history, equal to those of
-        one run of all the days. Raises RunError (ManifestError, StateError) or
-        SnapshotError, one line naming the file, when run_dir cannot be continued."""
+        `days` more days (default: the scenario's days), with its scenario, seed, size and
+        per-agent tables, on `engine` (either loop goes on from the state either kept):
+        its tables are the whole history, equal to those of one run of all the days.
+        Raises RunError (ManifestError, StateError) or SnapshotError, one line naming the
+        file, when run_dir cannot be continued."""
         run_dir = Path(run_dir)
         manifest = read_manifest(run_dir)
         snapshot = read_state(run_dir, manifest.to_dict().get("state"))
@@ -63,7 +68,7 @@ class Simulation(Engine):
             residents=manifest.residents,
             days=done + more,
             agents=manifest.agent_tables,
-            engine=manifest.engine or "auto",
+            engine=engine,
             keep_state=keep_state,
             resume=snapshot,
         )
