@@ -31,7 +31,7 @@ def test_bench_scaling_and_mesa_smoke(tmp_path) -> None:
     assert [int(r["residents"]) for r in rows] == [2154, 4308]
     assert all(float(r["peak_rss_gib"]) > 0 for r in rows)
     assert (tmp_path / "scaling.png").stat().st_size > 0
-    assert {r["engine"] for r in rows} == {"compiled"}  # beijing-2018, under --engine auto
+    assert {r["engine"] for r in rows} == {"compiled"}  # beijing-2018, by default
     assert all(r["machine"].endswith(" cores)") for r in rows)  # the processor recorded
     mesa = list(csv.DictReader(open(tmp_path / "mesa.csv")))
     m = mesa[0]
