@@ -67,26 +67,30 @@ def agents_to_visit_into(
 
     Few runs are set on most days, each a subject of a record or so, whose scores sit
     in a line of memory of their own: the set runs are found first, reading the runs
-    eight at a time (one uint64), and kept after the room for the agents; the scores of
-    the run 16 places ahead are then prefetched while a run is visited."""
+    eight at a time (one uint64), and kept after the room for the agents (with 8 places
+    to spare: each of a word's runs is written there, and kept only if set, without a
+    branch); the scores of the run 16 places ahead are then prefetched while a run is
+    visited."""
     n = len(score)
     n_runs = 0
     for k in range(len(runs)):
         n_runs += runs[k]
     need = len(listed) + 8 * n_runs
-    if need + n_runs > len(out):
-        out = np.empty(max(2 * len(out), need + n_runs), np.int64)
-    set_runs = out[need : need + n_runs]
+    if need + n_runs + 8 > len(out):
+        out = np.empty(max(2 * len(out), need + n_runs + 8), np.int64)
+    set_runs = out[need : need + n_runs + 8]
     r = 0
     n_words = len(runs) // 8
     words = runs[: 8 * n_words].view(np.uint64)
-    for w in range(n_words + 1):
-        if w < n_words and words[w] == 0:
+    for w in range(n_words):
+        if words[w] == 0:
             continue
-        for k in range(8 * w, min(8 * w + 8, len(runs))):
-            if runs[k]:
-                set_runs[r] = k
-                r += 1
+        for k in range(8 * w, 8 * w + 8):
+            set_runs[r] = k
+            r += runs[k]
+    for k in range(8 * n_words, len(runs)):
+        set_runs[r] = k
+        r += runs[k]
     m = i = 0
     for r in range(n_runs):
         if r + 16 < n_runs:
