@@ -16,13 +16,11 @@ from scslab.model.lists import (
     Changes,
     ListRules,
     ListState,
-    _agents_to_visit,
     _daily,
-    busy_octets,
     daily_update,
     enlist,
-    mark_leaving,
 )
+from scslab.model.listvisits import _agents_to_visit, busy_octets, mark_leaving
 from scslab.model.measures import DomainRules, count_listed_contacts, representative_masks
 from scslab.model.members import update_members
 from scslab.model.scoring import Scorer, ScoreRules

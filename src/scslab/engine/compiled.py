@@ -20,8 +20,8 @@ engine/compiled_lists.py):
                   drift, decay_error_points, hold_subjects     (scoring.py)
     due process   count_wrongful_days (per-agent tables only)  (engine/trail.py)
                   due_process_day, learn_of_blocks             (engine/compiled_due.py)
-    lists         enlist_into, mark_leaving, agents_to_visit_into,
-                  _daily                                       (lists.py)
+    lists         enlist_into, _daily                          (lists.py)
+                  mark_leaving, agents_to_visit_into           (listvisits.py)
                   update_members, update_members_into          (members.py)
                   count_listed_contacts, representative_masks,
                   mark_entered                                 (measures.py)

@@ -4,9 +4,10 @@ a day, every record kind's, in one call.
 One call a day, not one per kind: a kind's draws read some fifteen arrays, here bound
 once a day and read by kind index; the candidates' loop is
 model/departments.py's thinning (candidates, _accepted, observed) with nothing
-allocated, the same draws and the same records (tests/test_departments.py). The day's
-room in the record log is found first (day_candidates), so that the caller grows the
-log, rarely, and departments_day returns a count, not the log's columns."""
+allocated, the same draws and the same records (tests/test_departments.py), the fields
+of the candidate AHEAD places on prefetched. The day's room in the record log is found
+first (day_candidates), so that the caller grows the log, rarely, and departments_day
+returns a count, not the log's columns."""
 
 from __future__ import annotations
 
@@ -25,7 +26,13 @@ from scslab.model.departments import (
     income_multiplier,
     observation,
 )
+from scslab.model.prefetch import prefetch
 from scslab.model.records import PENDING, LogColumns
+
+AHEAD = 16
+"""departments_day prefetches the fields of the candidate this many places ahead (its id
+drawn once more): the candidates are scattered over the city's arrays, and their loads
+then overlap with the work on the candidates before them."""
 
 
 @nb.njit(cache=True)
@@ -134,6 +141,18 @@ def departments_day(
             elasticity = 0.0 if about_firms else income_elasticity[k]
             accepted = int(np.int64(0))  # (not a literal: as model/departments.py calls)
             for j in range(most[k]):
+                if j + AHEAD < most[k]:  # (the id of the candidate AHEAD places on)
+                    c = candidate_at(key[k], day, j + AHEAD, n, max_mult[k])[0]
+                    prefetch(mask, c)
+                    if restricted[k]:
+                        prefetch(classes, c)
+                    if not about_firms:
+                        if len(income_decile):
+                            prefetch(income_decile, c)
+                        if len(migrant):
+                            prefetch(migrant, c)
+                    if elasticity > 0.0:
+                        prefetch(income.value, c)
                 i, u = candidate_at(key[k], day, j, n, max_mult[k])
                 if restricted[k] and not eligible[k, classes[i]]:
                     continue  # (its rate multiplier is 0: never accepted)

@@ -14,7 +14,8 @@ from scslab.engine.containers import ChangeView, Columns6, DayRecords, Ids, List
 from scslab.engine.growth import grow_scratch
 from scslab.engine.listcounts import count_changes
 from scslab.model.containers import ByGroup, ChangeColumns, Points
-from scslab.model.lists import ENTRY, _daily, agents_to_visit_into, enlist_into, mark_leaving
+from scslab.model.lists import ENTRY, _daily, enlist_into
+from scslab.model.listvisits import agents_to_visit_into, mark_leaving
 from scslab.model.measures import mark_entered
 from scslab.model.members import update_members
 

@@ -21,6 +21,7 @@ import numba as nb
 import numpy as np
 
 from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
+from scslab.model.listvisits import _agents_to_visit, busy_octets
 from scslab.model.prefetch import prefetch
 from scslab.model.scoring import ScoreRules
 from scslab.scenario.schema import Scenario
@@ -212,6 +213,12 @@ class Changes:
         return len(self.subject)
 
 
+ENLIST_BLOCK = 512
+"""Records enlist_into takes at a time, prefetching the fields of the block's triggering
+subjects (five lines each, and two per list triggered) before applying them: few enough
+that those lines stay in a core's cache until then."""
+
+
 @nb.njit(cache=True)
 def enlist_into(
     state: Listings,
@@ -226,13 +233,33 @@ def enlist_into(
     """Put subjects[r] on the lists that a record of kind kinds[r] triggers (kind_bits
     [kind]: one bit per list; empty: none) from `day` (days: duration by list), in the
     order of the records; writes each entry's (subject, bit, wrongful) to the arrays of
-    `out` (room for one per triggered list of each record), returns how many."""
+    `out` (room for one per triggered list of each record), returns how many.
+
+    Few of a day's records trigger a list, each then touching a line of memory in seven
+    arrays of the subjects: the records are taken a block of ENLIST_BLOCK at a time,
+    the fields of the block's triggering subjects first prefetched (their loads
+    overlap), then the records applied in order."""
     mask, wrongful, extended, released, repaired, until, true_until = state
     out_subject, out_bit, out_wrongful = out
     n_out = 0
     if len(kind_bits) == 0:
         return 0
     for r in range(len(subjects)):
+        if r % ENLIST_BLOCK == 0:
+            for q in range(r, min(r + ENLIST_BLOCK, len(subjects))):
+                ahead = kind_bits[kinds[q]]
+                if ahead == 0:
+                    continue
+                a = subjects[q]
+                prefetch(mask, a)
+                prefetch(wrongful, a)
+                prefetch(extended, a)
+                prefetch(released, a)
+                prefetch(repaired, a)
+                for b in range(8):
+                    if (ahead >> b) & 1:
+                        prefetch(until[b], a)
+                        prefetch(true_until[b], a)
         bits = kind_bits[kinds[r]]
         if bits == 0:
             continue
@@ -291,109 +318,6 @@ def enlist(
     return Changes(out_s, out_b, np.ones(n, bool), out_w, np.full(n, ENTRY, np.uint8))
 
 
-@nb.njit(cache=True, fastmath=True)
-def busy_octets(mask: np.ndarray, score: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """For each run of eight agents (ids 8k to 8k + 7), whether one of them is on a list
-    or has a score outside [lo, hi) (points): the others cannot change in the lists'
-    daily update. A branch-free pass that the compiler vectorises (fastmath lets it
-    reorder the min and max, which are exact; scores and bounds must be finite numbers,
-    as fastmath assumes); a last, partial run counts as busy."""
-    n = len(mask)
-    n_oct = n // 8
-    words = mask[: 8 * n_oct].view(np.uint64)
-    busy = np.ones(n_oct + 1, np.bool_)
-    for k in range(n_oct):
-        low = score[8 * k]
-        high = score[8 * k]
-        for j in range(8 * k + 1, 8 * k + 8):
-            low = min(low, score[j])
-            high = max(high, score[j])
-        busy[k] = (words[k] != 0) | (low < lo) | (high >= hi)
-    return busy
-
-
-@nb.njit(cache=True)
-def _agents_to_visit(
-    listed: np.ndarray,
-    runs: np.ndarray,
-    score: np.ndarray,
-    lo: float,
-    hi: float,
-    every_listed: bool = True,
-) -> np.ndarray:
-    """The agents in `listed` (increasing; with every_listed, else only those in runs
-    that are set) and those with a score outside [lo, hi) (points) in every run of
-    eight k (ids 8k to 8k + 7) where runs[k] is set: one increasing array (int64), no
-    repeats. (An agent on no list with a score in the band is left alone by the lists'
-    daily update.)"""
-    out, m = agents_to_visit_into(listed, runs, score, lo, hi, every_listed, np.empty(0, np.int64))
-    return out[:m]
-
-
-@nb.njit(cache=True)
-def agents_to_visit_into(
-    listed: np.ndarray,
-    runs: np.ndarray,
-    score: np.ndarray,
-    lo: float,
-    hi: float,
-    every_listed: bool,
-    out: np.ndarray,
-) -> tuple[np.ndarray, int]:
-    """_agents_to_visit written into `out` (int64), or into a larger array where out
-    is too short for them (then made here): returns (that array, how many agents)."""
-    n = len(score)
-    n_runs = 0
-    for k in range(len(runs)):
-        n_runs += runs[k]
-    need = len(listed) + 8 * n_runs
-    if need > len(out):
-        out = np.empty(max(2 * len(out), need), np.int64)
-    m = i = 0
-    for k in range(len(runs)):
-        if not runs[k]:
-            continue
-        run_lo, run_hi = 8 * k, min(8 * k + 8, n)
-        while i < len(listed) and listed[i] < run_lo:
-            if every_listed:
-                out[m] = listed[i]
-                m += 1
-            i += 1
-        for a in range(run_lo, run_hi):
-            if i < len(listed) and listed[i] == a:
-                out[m] = a
-                m += 1
-                i += 1
-            elif score[a] < lo or score[a] >= hi:
-                out[m] = a
-                m += 1
-    if every_listed:
-        out[m : m + len(listed) - i] = listed[i:]
-        m += len(listed) - i
-    return out, m
-
-
-@nb.njit(cache=True)
-def mark_leaving(
-    listed: np.ndarray, score: np.ndarray, mask: np.ndarray, stay: np.ndarray, runs: np.ndarray
-) -> None:
-    """Set runs[i >> 3] for every agent i in `listed` whose score (points) is outside
-    the stay band of its list mask (stay: ListRules.stay_bands): one of its score
-    rules' verdicts has changed. (With score rules only, a listed agent is otherwise
-    left as it is by the lists' daily update, unless it has erroneous points.) The
-    fields of the agent 16 places ahead are prefetched."""
-    for j in range(len(listed)):
-        if j + 16 < len(listed):
-            ahead = listed[j + 16]
-            prefetch(score, ahead)
-            prefetch(mask, ahead)
-        i = listed[j]
-        m = mask[i]
-        v = score[i]
-        if v < stay[m, 0] or v >= stay[m, 1]:
-            runs[i >> 3] = True
-
-
 @nb.njit(cache=True)
 def _daily(
     state: Listings,
@@ -411,8 +335,11 @@ def _daily(
     EXIT_REASONS): the compliance draw, else, at the listing's end, released or repaired
     where due process set that end (released first when both did), else expired. The
     random draws of agent
-    i are keyed by its id in the run, first_id + i (see daily_update). The fields of the
-    agent 16 places ahead are prefetched: the ids are scattered over the arrays."""
+    i are keyed by its id in the run, first_id + i (see daily_update). The ids are
+    scattered over the arrays, so their fields are prefetched in two steps: the mask (and
+    score) of the agent 32 places ahead, then, 16 places ahead, only the rows of the
+    lists that agent is on (most listed agents are on one list: the other lists' rows
+    would be lines loaded for nothing)."""
     mask, wrongful, extended, released, repaired, until, true_until = state
     rule, threshold, extension, extension_probability, daily_compliance, key = rules
     score, error_points = points
@@ -423,22 +350,29 @@ def _daily(
     # Fast path: an agent on no list changes only if a score rule now holds for it.
     has_score_rules = False
     below_max, least_min = -np.inf, np.inf
+    score_bits = 0  # the lists with score rules, whose members' wrongful flags change daily
     for b in range(n_lists):
         if rule[b] == 1:
             below_max = max(below_max, threshold[b])
             has_score_rules = True
+            score_bits |= 1 << b
         elif rule[b] == 2:
             least_min = min(least_min, threshold[b])
             has_score_rules = True
+            score_bits |= 1 << b
     for j in range(start, len(ids)):
+        if j + 32 < len(ids):
+            far = ids[j + 32]
+            prefetch(mask, far)
+            if has_score_rules:
+                prefetch(score, far)
         if j + 16 < len(ids):
             ahead = ids[j + 16]
-            prefetch(mask, ahead)
-            prefetch(wrongful, ahead)
-            if has_score_rules:
-                prefetch(score, ahead)
+            on_ahead = mask[ahead]
+            if on_ahead & score_bits:
+                prefetch(wrongful, ahead)
             for b in range(n_lists):
-                if rule[b] == 0:
+                if rule[b] == 0 and (on_ahead >> b) & 1:
                     prefetch(until[b], ahead)
                     prefetch(true_until[b], ahead)
         i = ids[j]

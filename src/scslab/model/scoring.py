@@ -201,7 +201,7 @@ def drift(
     new scores of subjects 8k to 8k + 7 is outside the band (a last, partial run counts
     as outside); with list masks (marks.list_mask, one per subject; empty: none) only
     subjects on no list count: the lists' update finds the listed ones that may change
-    otherwise (every listed subject, or those lists.mark_leaving marks). Releases the GIL.
+    otherwise (every listed subject, or those listvisits.mark_leaving marks). Releases the GIL.
 
     listed_contacts: each subject's contacts on a blacklist (empty: no penalties).
     """
