@@ -18,7 +18,7 @@ import pandas as pd
 
 from scslab.engine.containers import Grades, Grading, ListMarks, RunningCounts
 from scslab.model.containers import ByGroup
-from scslab.model.prefetch import prefetch
+from scslab.model.prefetch import AHEAD, prefetch
 
 HIST_BIN_POINTS = 10.0
 
@@ -218,8 +218,8 @@ def _collect_lists(
     mask, wrongful, black_bits, n_lists = marks
     count_days = len(days_blacklisted) == len(cell)
     for j in range(len(listed)):
-        if j + 16 < len(listed):
-            ahead = listed[j + 16]
+        if j + AHEAD < len(listed):
+            ahead = listed[j + AHEAD]
             prefetch(mask, ahead)
             prefetch(wrongful, ahead)
             prefetch(cell, ahead)

@@ -26,13 +26,8 @@ from scslab.model.departments import (
     income_multiplier,
     observation,
 )
-from scslab.model.prefetch import prefetch
+from scslab.model.prefetch import AHEAD, prefetch
 from scslab.model.records import PENDING, LogColumns
-
-AHEAD = 16
-"""departments_day prefetches the fields of the candidate this many places ahead (its id
-drawn once more): the candidates are scattered over the city's arrays, and their loads
-then overlap with the work on the candidates before them."""
 
 
 @nb.njit(cache=True)

@@ -43,7 +43,7 @@ from scslab.model.containers import (
     Thinning,
 )
 from scslab.model.measures import Reach, attempts_made, resolve
-from scslab.model.prefetch import prefetch
+from scslab.model.prefetch import AHEAD, prefetch
 from scslab.scenario.rates import decile_multipliers
 from scslab.scenario.schema import Scenario
 from scslab.scenario.sections import DOMAINS
@@ -224,7 +224,6 @@ _BIT_INDEX = np.zeros(64, np.int64)
 _BIT_INDEX[((np.uint64(1) << np.arange(64, dtype=np.uint64)) * _DE_BRUIJN) >> np.uint64(58)] = (
     np.arange(64)
 )
-_AHEAD = 16  # agents ahead whose fields are prefetched in sparse passes
 
 
 @nb.njit(cache=True)
@@ -266,8 +265,8 @@ def _draw_reached(
             skip[a] = int(-np.log1p(-hash_uniform(rules.keys[a], day, 0)) / top[a])
             drawn[a] = 1
     for j in range(len(ids)):
-        if j + _AHEAD < len(ids):
-            ahead = ids[j + _AHEAD]
+        if j + AHEAD < len(ids):
+            ahead = ids[j + AHEAD]
             prefetch(residents.mask, ahead)
             prefetch(residents.rep_mask, ahead)
             prefetch(residents.group, ahead)

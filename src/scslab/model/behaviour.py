@@ -20,7 +20,7 @@ import numba as nb
 import numpy as np
 
 from scslab.model.containers import Behaviour, ByGroup, Recovery
-from scslab.model.prefetch import prefetch
+from scslab.model.prefetch import AHEAD, prefetch
 
 
 @nb.njit(cache=True, inline="always")  # per agent: no call
@@ -77,11 +77,11 @@ def shock(factor: Recovery, ids: np.ndarray, day: int, share: float) -> None:
     if tracked:
         bring(factor, day)
     for j in range(len(ids)):
-        if j + 16 < len(ids):  # residents scattered over the city: overlap their loads
-            prefetch(factor.value, ids[j + 16])
-            prefetch(factor.since, ids[j + 16])
+        if j + AHEAD < len(ids):  # residents scattered over the city: overlap their loads
+            prefetch(factor.value, ids[j + AHEAD])
+            prefetch(factor.since, ids[j + AHEAD])
             if tracked:
-                prefetch(factor.group, ids[j + 16])
+                prefetch(factor.group, ids[j + AHEAD])
         _shock_one(factor, ids[j], day, share, tracked)
 
 
@@ -105,7 +105,7 @@ def behaviour_day(
     blocked attempts at activities with an income loss, in the activities' order) loses
     the share lost[j] of income; per resident the first day and number of shocks are
     kept, and each shock is counted in counts.row[:, beh.shock_col]. The penalised and
-    the blocked are scattered over the city: the fields of the one 16 places ahead are
+    the blocked are scattered over the city: the fields of the one AHEAD places ahead are
     prefetched (a penalised resident's place in the contacts' index in the first pass,
     its contacts in the second)."""
     n_pen = len(newly_black)
@@ -125,15 +125,15 @@ def behaviour_day(
     if beh.chilling_contacts > 0.0 and n_pen:
         n_watch = 0
         for j in range(n_pen):
-            if j + 16 < n_pen:
-                prefetch(indptr, penalised[j + 16])
+            if j + AHEAD < n_pen:
+                prefetch(indptr, penalised[j + AHEAD])
             i = penalised[j]
             n_watch += indptr[i + 1] - indptr[i]
         watchers = np.empty(n_watch, np.int64)
         m = 0
         for j in range(n_pen):
-            if j + 16 < n_pen and len(indices):
-                prefetch(indices, min(indptr[penalised[j + 16]], len(indices) - 1))
+            if j + AHEAD < n_pen and len(indices):
+                prefetch(indices, min(indptr[penalised[j + AHEAD]], len(indices) - 1))
             i = penalised[j]
             for q in range(indptr[i], indptr[i + 1]):
                 watchers[m] = indices[q]
@@ -142,8 +142,8 @@ def behaviour_day(
     per_agent = len(beh.first_shock_day) > 0
     income = beh.income
     for j in range(len(blocked)):
-        if j + 16 < len(blocked):
-            ahead = blocked[j + 16]
+        if j + AHEAD < len(blocked):
+            ahead = blocked[j + AHEAD]
             prefetch(income.value, ahead)
             prefetch(income.since, ahead)
             prefetch(counts.cell, ahead)

@@ -22,7 +22,7 @@ import numpy as np
 
 from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
 from scslab.model.listvisits import _agents_to_visit, busy_octets
-from scslab.model.prefetch import prefetch
+from scslab.model.prefetch import AHEAD, prefetch
 from scslab.model.scoring import ScoreRules
 from scslab.scenario.schema import Scenario
 from scslab.scenario.sections import Subject
@@ -337,7 +337,7 @@ def _daily(
     random draws of agent
     i are keyed by its id in the run, first_id + i (see daily_update). The ids are
     scattered over the arrays, so their fields are prefetched in two steps: the mask (and
-    score) of the agent 32 places ahead, then, 16 places ahead, only the rows of the
+    score) of the agent 2 * AHEAD places ahead, then, AHEAD places ahead, only the rows of the
     lists that agent is on (most listed agents are on one list: the other lists' rows
     would be lines loaded for nothing)."""
     mask, wrongful, extended, released, repaired, until, true_until = state
@@ -361,13 +361,13 @@ def _daily(
             has_score_rules = True
             score_bits |= 1 << b
     for j in range(start, len(ids)):
-        if j + 32 < len(ids):
-            far = ids[j + 32]
+        if j + 2 * AHEAD < len(ids):
+            far = ids[j + 2 * AHEAD]
             prefetch(mask, far)
             if has_score_rules:
                 prefetch(score, far)
-        if j + 16 < len(ids):
-            ahead = ids[j + 16]
+        if j + AHEAD < len(ids):
+            ahead = ids[j + AHEAD]
             on_ahead = mask[ahead]
             if on_ahead & score_bits:
                 prefetch(wrongful, ahead)

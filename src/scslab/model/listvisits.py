@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from scslab.model.prefetch import prefetch
+from scslab.model.prefetch import AHEAD, prefetch
 
 
 @nb.njit(cache=True, fastmath=True)
@@ -69,7 +69,7 @@ def agents_to_visit_into(
     in a line of memory of their own: the set runs are found first, reading the runs
     eight at a time (one uint64), and kept after the room for the agents (with 8 places
     to spare: each of a word's runs is written there, and kept only if set, without a
-    branch); the scores of the run 16 places ahead are then prefetched while a run is
+    branch); the scores of the run AHEAD places ahead are then prefetched while a run is
     visited."""
     n = len(score)
     n_runs = 0
@@ -93,8 +93,8 @@ def agents_to_visit_into(
         r += runs[k]
     m = i = 0
     for r in range(n_runs):
-        if r + 16 < n_runs:
-            prefetch(score, min(8 * set_runs[r + 16], n - 1))
+        if r + AHEAD < n_runs:
+            prefetch(score, min(8 * set_runs[r + AHEAD], n - 1))
         k = set_runs[r]
         run_lo, run_hi = 8 * k, min(8 * k + 8, n)
         while i < len(listed) and listed[i] < run_lo:
@@ -124,10 +124,10 @@ def mark_leaving(
     the stay band of its list mask (stay: ListRules.stay_bands): one of its score
     rules' verdicts has changed. (With score rules only, a listed agent is otherwise
     left as it is by the lists' daily update, unless it has erroneous points.) The
-    fields of the agent 16 places ahead are prefetched."""
+    fields of the agent AHEAD places ahead are prefetched."""
     for j in range(len(listed)):
-        if j + 16 < len(listed):
-            ahead = listed[j + 16]
+        if j + AHEAD < len(listed):
+            ahead = listed[j + AHEAD]
             prefetch(score, ahead)
             prefetch(mask, ahead)
         i = listed[j]

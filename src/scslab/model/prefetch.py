@@ -19,6 +19,10 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+AHEAD = 16
+"""Sparse passes prefetch the fields of the agent this many places ahead of the one they
+work on: far enough for the loads to arrive, near enough to stay in the cache."""
+
 # The intrinsic's name carries its pointer type: typed (i8*) before LLVM 15, opaque after.
 _LLVM_PREFETCH = "llvm.prefetch.p0" if binding.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
 
