@@ -389,8 +389,7 @@ def compile_time(residents: int, days: int) -> dict:
     an empty numba cache: the run auto takes (a user's first run: the general loop, as
     compiled days are not compiled yet), then compiled days (what `scslab compile` then
     adds), then SCS-ref-1 on compiled days (the cache filled by the runs before). With
-    another empty cache: compiled days alone, as a first run took them before auto
-    waited for them to be compiled."""
+    another empty cache: compiled days alone."""
     out = {}
     with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as alone:
         runs = (

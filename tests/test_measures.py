@@ -20,7 +20,7 @@ from scslab.model.lists import (
     daily_update,
     enlist,
 )
-from scslab.model.listvisits import _agents_to_visit, busy_octets, mark_leaving
+from scslab.model.listvisits import agents_to_visit, busy_octets, mark_leaving
 from scslab.model.measures import DomainRules, count_listed_contacts, representative_masks
 from scslab.model.members import update_members
 from scslab.model.scoring import Scorer, ScoreRules
@@ -294,9 +294,9 @@ def test_update_members_is_the_set_update(members: set[int], changes: dict[int, 
 
 @settings(max_examples=80, deadline=None)
 @given(
-    listed=st.sets(st.integers(0, 60)),
-    runs=st.lists(st.booleans(), max_size=9),
-    n=st.integers(0, 72),
+    listed=st.sets(st.integers(0, 400)),
+    runs=st.lists(st.booleans(), max_size=50),  # past a word of runs and AHEAD set runs
+    n=st.integers(0, 400),
     seed=st.integers(0, 100),
 )
 def test_agents_to_visit(listed: set[int], runs: list[bool], n: int, seed: int) -> None:
@@ -310,8 +310,8 @@ def test_agents_to_visit(listed: set[int], runs: list[bool], n: int, seed: int) 
     args = (np.array(sorted(listed), np.int64), np.array(runs, np.bool_), score, 960.0, 1030.0)
     marked = {8 * k + j for k, on in enumerate(runs) if on for j in range(8) if 8 * k + j < n}
     off_band = {a for a in marked if not 960 <= score[a] < 1030}
-    assert _agents_to_visit(*args).tolist() == sorted(listed | off_band)
-    assert _agents_to_visit(*args, False).tolist() == sorted((listed & marked) | off_band)
+    assert agents_to_visit(*args).tolist() == sorted(listed | off_band)
+    assert agents_to_visit(*args, False).tolist() == sorted((listed & marked) | off_band)
 
 
 @settings(max_examples=60, deadline=None)

@@ -415,9 +415,9 @@ def compile_kernels(
     ] = "beijing-2018",
     set_: SetOption = None,
 ) -> None:
-    """Compile a scenario's kernels before its runs need them: compiled days where the
-    scenario allows them (which `run` then takes), else the general loop (a short run,
-    kept nowhere). Kernels stay cached for this source of scslab, numba and processor;
+    """Compile a scenario's kernels before its runs need them, by a short run kept
+    nowhere: compiled days where the scenario allows them (which `run` then takes), else
+    the general loop. Kernels stay cached for this source of scslab, numba and processor;
     a kernel that only some runs call (per-agent tables, a timeline's change) still
     compiles when first called."""
     import time

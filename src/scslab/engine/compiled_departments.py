@@ -4,8 +4,8 @@ a day, every record kind's, in one call.
 One call a day, not one per kind: a kind's draws read some fifteen arrays, here bound
 once a day and read by kind index; the candidates' loop is
 model/departments.py's thinning (candidates, _accepted, observed) with nothing
-allocated, the same draws and the same records (tests/test_departments.py), the fields
-of the candidate AHEAD places on prefetched. The day's room in the record log is found
+allocated, the same draws and the same records (tests/test_departments.py); the fields
+of the candidate AHEAD places on are prefetched. The day's room in the record log is found
 first (day_candidates), so that the caller grows the log, rarely, and departments_day
 returns a count, not the log's columns."""
 
@@ -136,7 +136,7 @@ def departments_day(
             elasticity = 0.0 if about_firms else income_elasticity[k]
             accepted = int(np.int64(0))  # (not a literal: as model/departments.py calls)
             for j in range(most[k]):
-                if j + AHEAD < most[k]:  # (the id of the candidate AHEAD places on)
+                if j + AHEAD < most[k]:  # (the fields read below, of the candidate AHEAD on)
                     c = candidate_at(key[k], day, j + AHEAD, n, max_mult[k])[0]
                     prefetch(mask, c)
                     if restricted[k]:

@@ -187,7 +187,7 @@ def side_views(
         side.scoring.error_points,
         side.scoring.outside,
         kinds.list_bits,
-        np.empty(n + 2 * n_listed + 1024, np.int64),  # (a day needing more makes its own)
+        np.empty(n + n // 8 + 2 * n_listed + 1024, np.int64),  # (more: a day makes its own)
     )
     change_view = ChangeView(
         side.cell,

@@ -282,8 +282,8 @@ class ScoreView(NamedTuple):
 class ListView(NamedTuple):
     """What a side's lists update reads (compiled_sides.list_side), taken once from its
     SideDays before the days, with the update's scratch: the subjects it visits (made
-    with room for every subject and twice the listed; a day that needs more makes its
-    own)."""
+    with room for every subject, twice the listed and the runs of eight that
+    listvisits.agents_to_visit_into finds first; a day that needs more makes its own)."""
 
     every_listed: bool
     enlisting: bool  # a kind of the side's records triggers a list

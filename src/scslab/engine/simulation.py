@@ -48,11 +48,11 @@ ENGINES = ("auto", "general", "compiled")
 """How days are run: "general" runs the day's steps from Python and runs every
 mechanism; "compiled" runs them in one numba call (engine/compiled.py; only scenarios of
 the points-and-lists core, with the same results); "auto" runs compiled days where the
-scenario allows them and their loop is compiled already (loops.compiled_days_ready),
-else the general loop. Compiled days are the faster at every size measured
-(docs/benchmarks.md), but the general loop's kernels compile in less than half their
-time: a single run saves more on the first compile than it loses on its days; many runs
-do not (many_runs_engine)."""
+scenario allows them and their loop is compiled already (loops.compiled_days_ready: for
+some types of its arguments; a scenario whose arrays take other types compiles it once
+more), else the general loop, whose kernels compile in less than half the time
+(docs/benchmarks.md, "Cold compile"): a single run gains more from that than compiled
+days gain on its days; many runs take compiled days all the same (many_runs_engine)."""
 AGENT_TABLES_AUTO_LIMIT = 1_000_000
 """Per-agent tables are written by default up to this many residents."""
 
@@ -148,7 +148,7 @@ class Simulation:
         scenario has nothing that support.unsupported() names and compiled days' loop is
         compiled already."""
         self.compiled_later = False
-        """"auto" chose the general loop only because compiled days' loop is not
+        """Whether auto chose the general loop only because compiled days' loop is not
         compiled yet (a display may say how to compile it: `scslab compile`)."""
         check_run_size(scale, residents, days, seed)
         if days is not None and days + self.scenario.burn_in_days > MAX_DAYS:

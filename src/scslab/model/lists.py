@@ -21,7 +21,7 @@ import numba as nb
 import numpy as np
 
 from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
-from scslab.model.listvisits import _agents_to_visit, busy_octets
+from scslab.model.listvisits import agents_to_visit, busy_octets
 from scslab.model.prefetch import AHEAD, prefetch
 from scslab.model.scoring import ScoreRules
 from scslab.scenario.schema import Scenario
@@ -247,8 +247,8 @@ def enlist_into(
     for r in range(len(subjects)):
         if r % ENLIST_BLOCK == 0:
             for q in range(r, min(r + ENLIST_BLOCK, len(subjects))):
-                ahead = kind_bits[kinds[q]]
-                if ahead == 0:
+                triggers = kind_bits[kinds[q]]
+                if triggers == 0:
                     continue
                 a = subjects[q]
                 prefetch(mask, a)
@@ -257,7 +257,7 @@ def enlist_into(
                 prefetch(released, a)
                 prefetch(repaired, a)
                 for b in range(8):
-                    if (ahead >> b) & 1:
+                    if (triggers >> b) & 1:
                         prefetch(until[b], a)
                         prefetch(true_until[b], a)
         bits = kind_bits[kinds[r]]
@@ -495,13 +495,13 @@ def daily_update(
     in_band = score if len(score) else np.zeros(n, np.float32)  # no score: none outside
     if score_outside is None:
         busy = busy_octets(state.mask, in_band, below, at_least)
-        ids = _agents_to_visit(
+        ids = agents_to_visit(
             np.flatnonzero(state.mask).astype(np.int64), busy, in_band, below, at_least
         )
     else:
         if listed is None:
             listed = np.flatnonzero(state.mask).astype(np.int64)
-        ids = _agents_to_visit(listed, score_outside, in_band, below, at_least)
+        ids = agents_to_visit(listed, score_outside, in_band, below, at_least)
     arrays, daily = state.arrays(), rules.daily(key)
     parts: list[Changes] = []
     start = 0

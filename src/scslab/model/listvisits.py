@@ -35,7 +35,7 @@ def busy_octets(mask: np.ndarray, score: np.ndarray, lo: float, hi: float) -> np
 
 
 @nb.njit(cache=True)
-def _agents_to_visit(
+def agents_to_visit(
     listed: np.ndarray,
     runs: np.ndarray,
     score: np.ndarray,
@@ -62,7 +62,7 @@ def agents_to_visit_into(
     every_listed: bool,
     out: np.ndarray,
 ) -> tuple[np.ndarray, int]:
-    """_agents_to_visit written into `out` (int64), or into a larger array where out
+    """agents_to_visit written into `out` (int64), or into a larger array where out
     is too short for them (then made here): returns (that array, how many agents).
 
     Few runs are set on most days, each a subject of a record or so, whose scores sit
@@ -93,7 +93,7 @@ def agents_to_visit_into(
         r += runs[k]
     m = i = 0
     for r in range(n_runs):
-        if r + AHEAD < n_runs:
+        if r + AHEAD < n_runs and n:
             prefetch(score, min(8 * set_runs[r + AHEAD], n - 1))
         k = set_runs[r]
         run_lo, run_hi = 8 * k, min(8 * k + 8, n)
