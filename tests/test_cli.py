@@ -38,12 +38,15 @@ def test_a_run_before_compiled_days_are_compiled_says_how(
 ) -> None:
     """auto takes the general loop until compiled days are compiled, and the summary
     says how to compile them; `scslab compile` compiles them."""
+    from scslab import kernelcache
     from scslab.engine import simulation
 
     monkeypatch.setattr(simulation, "compiled_days_ready", lambda: False)
+    monkeypatch.setattr(kernelcache, "has_cached_kernels", lambda: False)
     out = tmp_path / "run"
     result = runner.invoke(app, ["run", "--residents", "500", "--days", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    assert "compiling kernels first" in result.output  # (no progress bar here to say so)
     assert "general engine" in result.output and "`scslab compile`" in result.output
     assert json.loads((out / "manifest.json").read_text())["engine"] == "general"
     result = runner.invoke(app, ["compile", "rongcheng"])

@@ -342,6 +342,8 @@ def _run_and_report(sim: Any, out: Path, quiet: bool, overwrite: bool, report: b
     sc, n = sim.scenario, sim.n_residents
     try:
         if quiet or not sys.stderr.isatty():
+            if not quiet and sim.compiles_first():  # (no bar to say so)
+                err_console.print("compiling kernels first (first run only)", highlight=False)
             results = sim.run(out=out, overwrite=overwrite)
         else:
             with Progress(
@@ -374,8 +376,8 @@ def _run_and_report(sim: Any, out: Path, quiet: bool, overwrite: bool, report: b
         )
         if sim.compiled_later:
             console.print(
-                "[yellow]note:[/] this run took the general loop: compiled days, faster "
-                "(the same results), are not compiled yet for this version of scslab; "
+                "[yellow]note:[/] this run took the general loop; compiled days (faster, "
+                "the same results) are not compiled yet for this version of scslab: "
                 "`scslab compile` compiles them, once",
                 highlight=False,
             )
