@@ -213,6 +213,16 @@ class Changes:
         return len(self.subject)
 
 
+@nb.njit(cache=True, inline="always")  # per agent: no call
+def _prefetch_rows(until: np.ndarray, true_until: np.ndarray, bits: int, a: int) -> None:
+    """Prefetch agent a's `until` and `true_until` (days) on each list of `bits` (one bit
+    per list): only the rows of those lists, the others' lines being loaded for nothing."""
+    for b in range(len(until)):
+        if (bits >> b) & 1:
+            prefetch(until[b], a)
+            prefetch(true_until[b], a)
+
+
 ENLIST_BLOCK = 512
 """Records enlist_into takes at a time, prefetching the fields of the block's triggering
 subjects (five lines each, and two per list triggered) before applying them: few enough
@@ -256,10 +266,7 @@ def enlist_into(
                 prefetch(extended, a)
                 prefetch(released, a)
                 prefetch(repaired, a)
-                for b in range(8):
-                    if (triggers >> b) & 1:
-                        prefetch(until[b], a)
-                        prefetch(true_until[b], a)
+                _prefetch_rows(until, true_until, triggers, a)
         bits = kind_bits[kinds[r]]
         if bits == 0:
             continue
@@ -351,8 +358,11 @@ def _daily(
     has_score_rules = False
     below_max, least_min = -np.inf, np.inf
     score_bits = 0  # the lists with score rules, whose members' wrongful flags change daily
+    timed_bits = 0  # the lists whose listings end on a day (until, true_until)
     for b in range(n_lists):
-        if rule[b] == 1:
+        if rule[b] == 0:
+            timed_bits |= 1 << b
+        elif rule[b] == 1:
             below_max = max(below_max, threshold[b])
             has_score_rules = True
             score_bits |= 1 << b
@@ -371,10 +381,7 @@ def _daily(
             on_ahead = mask[ahead]
             if on_ahead & score_bits:
                 prefetch(wrongful, ahead)
-            for b in range(n_lists):
-                if rule[b] == 0 and (on_ahead >> b) & 1:
-                    prefetch(until[b], ahead)
-                    prefetch(true_until[b], ahead)
+            _prefetch_rows(until, true_until, on_ahead & timed_bits, ahead)
         i = ids[j]
         m = mask[i]
         if m == 0 and (not has_score_rules or below_max <= score[i] < least_min):
