@@ -62,9 +62,10 @@ if args["warm"]:  # load the compiled kernels from numba's cache before the time
     # two days of a city of the same size, which takes the same code paths (compiled
     # days tally a small city's scores inside the loop, a larger one's in a worker thread)
     Simulation(sc, seed=args["seed"], scale=args["scale"],
-               residents=args["residents"], days=2, agents=False, engine=args["engine"]).run()
+               residents=args["residents"], days=2, agents=args["agents"],
+               engine=args["engine"]).run()
 sim = Simulation(sc, seed=args["seed"], scale=args["scale"],
-                 residents=args["residents"], days=args["days"], agents=False,
+                 residents=args["residents"], days=args["days"], agents=args["agents"],
                  engine=args["engine"])
 res = sim.run(out=args["out"])
 t = res.manifest["timings"]
@@ -85,9 +86,10 @@ def run_child(
     *,
     scale: float | None = None,
     residents: int | None = None,
-    days: int,
+    days: int | None,
     seed: int = 1,
     engine: str = "auto",
+    agents: bool | None = False,
     warm: bool = False,
     scores: bool | None = None,
     env: dict | None = None,
@@ -95,7 +97,8 @@ def run_child(
     """One scslab run in a fresh Python process; returns its timings, the engine that
     ran it and its peak RSS (GiB). warm: a two-day run of the same scenario and size
     first, so that loading the compiled kernels from numba's cache is not in the run's
-    timings. scores: the scenario's outputs.scores set to this (None: as it is)."""
+    timings. scores: the scenario's outputs.scores set to this (None: as it is). days
+    None: the scenario's; agents None: per-agent tables as a run's default."""
     with tempfile.TemporaryDirectory() as tmp:
         args = {
             "scenario": scenario,
@@ -104,6 +107,7 @@ def run_child(
             "days": days,
             "seed": seed,
             "engine": engine,
+            "agents": agents,
             "warm": warm,
             "scores": scores,
             "out": str(Path(tmp) / "run"),
@@ -385,35 +389,51 @@ def plot_oracle(table: dict, n: int, seeds: int) -> None:
 
 
 def compile_time(residents: int, days: int) -> dict:
-    """Small runs of beijing-2018, each cold (what is left to compile) then warm. With
-    an empty numba cache: the run auto takes (a user's first run: the general loop, as
-    compiled days are not compiled yet), then compiled days (what `scslab compile` then
-    adds), then SCS-ref-1 on compiled days (the cache filled by the runs before). With
-    another empty cache: compiled days alone."""
+    """Runs of beijing-2018, each cold (what is left to compile) then warm, each set
+    from an empty numba cache of its own. A user's first run (auto: the general loop, as
+    compiled days are not compiled yet), with its helper process compiling beside it
+    (engine/compile_ahead.py), then compiled days (what `scslab compile` then adds), then
+    SCS-ref-1 on compiled days (the cache filled by the runs before); the first run
+    without the helper (SCSLAB_COMPILE_HELPER=0); compiled days alone. Small runs of
+    `residents` for `days`; then the default `scslab run` (1% of the city, the
+    scenario's days), with and without the helper."""
     out = {}
-    with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as alone:
+    small = {"residents": residents, "days": days}
+    default = {"scale": 0.01, "days": None, "agents": None}
+    caches = [tempfile.TemporaryDirectory() for _ in range(5)]
+    first, alone, compiled, default_first, default_alone = (c.name for c in caches)
+    try:
         runs = (
-            ("first_", "beijing-2018", "auto", "general", first),
-            ("compiled_", "beijing-2018", "compiled", "compiled", first),
-            ("reference_", str(SCS_REF), "compiled", "compiled", first),
-            ("compiled_alone_", "beijing-2018", "compiled", "compiled", alone),
+            ("first_", "beijing-2018", "auto", "general", first, "1", small),
+            ("compiled_", "beijing-2018", "compiled", "compiled", first, "1", small),
+            ("reference_", str(SCS_REF), "compiled", "compiled", first, "1", small),
+            ("first_alone_", "beijing-2018", "auto", "general", alone, "0", small),
+            ("compiled_alone_", "beijing-2018", "compiled", "compiled", compiled, "1", small),
+            ("default_", "beijing-2018", "auto", "general", default_first, "1", default),
+            ("default_alone_", "beijing-2018", "auto", "general", default_alone, "0", default),
         )
-        for prefix, scenario, engine, used, cache in runs:
-            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-            run = {"residents": residents, "days": days, "engine": engine, "env": env}
+        for prefix, scenario, engine, used, cache, helper, size in runs:
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache, SCSLAB_COMPILE_HELPER=helper)
+            run = {**size, "engine": engine, "env": env}
             cold = run_child(scenario, **run)  # type: ignore[arg-type]
             warm = run_child(scenario, **run)  # type: ignore[arg-type]
             assert cold["engine"] == warm["engine"] == used
             out[f"{prefix}cold_wall_s"] = round(cold["wall_s"], 2)
             out[f"{prefix}warm_wall_s"] = round(warm["wall_s"], 2)
             out[f"{prefix}compile_s"] = round(cold["wall_s"] - warm["wall_s"], 2)
+    finally:
+        for c in caches:
+            c.cleanup()
     print(
-        f"compile: beijing-2018's first run (auto: the general loop) cold "
-        f"{out['first_cold_wall_s']} s, warm {out['first_warm_wall_s']} s; then compiled "
-        f"days cold {out['compiled_cold_wall_s']} s, warm {out['compiled_warm_wall_s']} s; "
-        f"then SCS-ref-1 cold {out['reference_cold_wall_s']} s, warm "
-        f"{out['reference_warm_wall_s']} s; compiled days from an empty cache "
-        f"{out['compiled_alone_cold_wall_s']} s"
+        f"compile: beijing-2018, {residents:,} residents for {days} days: the first run "
+        f"(auto: the general loop) cold {out['first_cold_wall_s']} s with its helper, "
+        f"{out['first_alone_cold_wall_s']} s without, warm {out['first_warm_wall_s']} s; "
+        f"then compiled days cold {out['compiled_cold_wall_s']} s, warm "
+        f"{out['compiled_warm_wall_s']} s; then SCS-ref-1 cold {out['reference_cold_wall_s']}"
+        f" s, warm {out['reference_warm_wall_s']} s; compiled days from an empty cache "
+        f"{out['compiled_alone_cold_wall_s']} s. The default run (1%): cold "
+        f"{out['default_cold_wall_s']} s with the helper, {out['default_alone_cold_wall_s']} s"
+        f" without, warm {out['default_warm_wall_s']} s"
     )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "compile.json").write_text(json.dumps(out, indent=1))

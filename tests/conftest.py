@@ -23,6 +23,14 @@ def compiled_days_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(simulation, "compiled_days_ready", lambda: True)
 
 
+@pytest.fixture(autouse=True)
+def no_compile_helper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No first run of a test starts a helper process to compile beside it
+    (engine/compile_ahead.py), whatever the machine's kernel cache holds; the tests of
+    the helper (tests/test_compile_ahead.py) undo this."""
+    monkeypatch.setenv("SCSLAB_COMPILE_HELPER", "0")
+
+
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> Results:
     """beijing-2018 on 8,000 residents for 90 days, written to a run directory."""

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from scslab import __version__, kernelcache
+from scslab.engine import compile_ahead
 from scslab.engine.loops import compiled_days_ready, run_compiled, run_general
 from scslab.engine.snapshot import Snapshot, SnapshotError, population_digest, restore, take
 from scslab.engine.state import RunState
@@ -212,33 +213,34 @@ class Simulation:
         """
         kernelcache.prune_once()  # (before the clock: it reads the cache's folders)
         t0 = time.perf_counter()
-        if phase is not None:
-            phase("build")
-        pop = self.build()
-        t_built = time.perf_counter()
-        burn_in = self.scenario.burn_in_days
-        st = self.state = RunState(
-            self.scenario, pop, self.seed, burn_in + self.days, self.agents, PHASES, burn_in
-        )
-        check_series_memory(st)
-        start = 0
-        if self.resume is not None:
-            self.check_resume()
-            start = self.resume.day
-            st.resume_at(start)
-            restore(st, self.resume)
-        t_setup = time.perf_counter()
-        if phase is not None:
-            phase("days")
-        if self.engine_used == "compiled":
-            run_compiled(st, progress, start)
-        elif nb.get_num_threads() > 1:
-            with ThreadPoolExecutor(1, thread_name_prefix="scslab-worker") as pool:
-                st.worker = pool
+        with compile_ahead.helping(self._helper_run()):
+            if phase is not None:
+                phase("build")
+            pop = self.build()
+            t_built = time.perf_counter()
+            burn_in = self.scenario.burn_in_days
+            st = self.state = RunState(
+                self.scenario, pop, self.seed, burn_in + self.days, self.agents, PHASES, burn_in
+            )
+            check_series_memory(st)
+            start = 0
+            if self.resume is not None:
+                self.check_resume()
+                start = self.resume.day
+                st.resume_at(start)
+                restore(st, self.resume)
+            t_setup = time.perf_counter()
+            if phase is not None:
+                phase("days")
+            if self.engine_used == "compiled":
+                run_compiled(st, progress, start)
+            elif nb.get_num_threads() > 1:
+                with ThreadPoolExecutor(1, thread_name_prefix="scslab-worker") as pool:
+                    st.worker = pool
+                    run_general(st, progress, start)
+                    st.worker = None
+            else:  # one thread allowed: drift and tally inline
                 run_general(st, progress, start)
-                st.worker = None
-        else:  # one thread allowed: drift and tally inline
-            run_general(st, progress, start)
         t_sim = time.perf_counter()
         return Outputs(
             tables(st),
@@ -247,6 +249,14 @@ class Simulation:
             started=t0,
             state=take(st, pop, self._identity()) if self.keep_state else None,
         )
+
+    def _helper_run(self) -> compile_ahead.HelperRun | None:
+        """What a helper process compiles for while this run compiles its kernels
+        (engine/compile_ahead.py): a first run on the general loop; else None."""
+        if self.engine_used != "general" or not self.compiles_first():
+            return None
+        days = self.scenario.burn_in_days + self.days
+        return compile_ahead.HelperRun(self.scenario, self.n_residents, days, self.agents)
 
     def _identity(self) -> dict[str, Any]:
         """What fixes the run's city and rules: the scenario's hash, seed, residents."""
