@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,13 @@ from scslab import Results, Simulation
 from scslab.engine import simulation
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No first run of a test, nor of a session's fixtures, starts a helper process to
+    compile beside it (engine/compile_ahead.py), whatever the machine's kernel cache
+    holds; the tests of the helper (tests/test_compile_ahead.py) undo this."""
+    os.environ["SCSLAB_COMPILE_HELPER"] = "0"
 
 
 @pytest.fixture(autouse=True)
@@ -21,14 +29,6 @@ def compiled_days_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
     test_continue.py's continuation on the other loop); runs in subprocesses (the
     README's examples) take auto as the machine's cache has it."""
     monkeypatch.setattr(simulation, "compiled_days_ready", lambda: True)
-
-
-@pytest.fixture(autouse=True)
-def no_compile_helper(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No first run of a test starts a helper process to compile beside it
-    (engine/compile_ahead.py), whatever the machine's kernel cache holds; the tests of
-    the helper (tests/test_compile_ahead.py) undo this."""
-    monkeypatch.setenv("SCSLAB_COMPILE_HELPER", "0")
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,12 @@ the general loop, and has ended when the run returns."""
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numba as nb
 import pytest
@@ -35,33 +38,52 @@ def test_every_step_runs_in_reverse(name: str) -> None:
         assert compile_ahead.compile_ahead(run) == []
 
 
-def test_helper_days_are_capped() -> None:
+def test_helper_days_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     """A long run's helper stops after HELPER_DAYS days past the burn-in."""
     sc = load_scenario("rongcheng")
     days = sc.burn_in_days + compile_ahead.HELPER_DAYS + 400
-    steps_run: list[int] = []
+    days_run = counted_days(monkeypatch)
+    compile_ahead.compile_ahead(HelperRun(sc, residents=500, days=days, agents=False))
+    assert len(days_run) == sc.burn_in_days + compile_ahead.HELPER_DAYS
+
+
+def test_helper_of_a_dead_run_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper whose run is no longer its parent runs no day."""
+    days_run = counted_days(monkeypatch)
+    run = HelperRun(load_scenario("rongcheng"), 500, 30, False, parent=os.getppid() + 1)
+    compile_ahead.compile_ahead(run)
+    assert days_run == []
+
+
+def counted_days(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The days that compile_ahead() runs from now on."""
+    days_run: list[int] = []
 
     class Counting(compile_ahead.RunState):
         def report_from(self, day: int) -> None:
-            steps_run.append(day)
+            days_run.append(day)
             super().report_from(day)
 
-    mp = pytest.MonkeyPatch()
-    mp.setattr(compile_ahead, "RunState", Counting)
-    try:
-        compile_ahead.compile_ahead(HelperRun(sc, residents=500, days=days, agents=False))
-    finally:
-        mp.undo()
-    assert len(steps_run) == sc.burn_in_days + compile_ahead.HELPER_DAYS
+    monkeypatch.setattr(compile_ahead, "RunState", Counting)
+    return days_run
 
 
-def test_off_switch_and_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_when_no_helper_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The off switch, one thread, one processor or numba's JIT off: no helper."""
     run = HelperRun(load_scenario("rongcheng"), 500, 10, False)
-    monkeypatch.setenv(compile_ahead.OFF_SWITCH, "0")
+    monkeypatch.setenv(compile_ahead.HELPER_ENV, "0")
     assert not compile_ahead.helper_wanted() and compile_ahead.start(run) is None
-    monkeypatch.delenv(compile_ahead.OFF_SWITCH)
+    monkeypatch.delenv(compile_ahead.HELPER_ENV)
     monkeypatch.setattr(nb, "get_num_threads", lambda: 1)
     assert not compile_ahead.helper_wanted() and compile_ahead.start(run) is None
+    monkeypatch.setattr(nb, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(compile_ahead, "_processors", lambda: 1)
+    assert not compile_ahead.helper_wanted()
+    monkeypatch.setattr(compile_ahead, "_processors", lambda: 2)
+    monkeypatch.setattr(compile_ahead.config, "DISABLE_JIT", True)
+    assert not compile_ahead.helper_wanted()
+    monkeypatch.setattr(compile_ahead.config, "DISABLE_JIT", False)
+    assert compile_ahead.helper_wanted()
     with compile_ahead.helping(None):
         pass  # no run: no helper, nothing to stop
 
@@ -76,8 +98,9 @@ def started_helpers(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[by
         started.append(proc)
         return proc
 
-    monkeypatch.delenv(compile_ahead.OFF_SWITCH)
+    monkeypatch.delenv(compile_ahead.HELPER_ENV)
     monkeypatch.setattr(nb, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(compile_ahead, "_processors", lambda: 2)
     monkeypatch.setattr(compile_ahead, "start", start)
     return started
 
@@ -90,8 +113,8 @@ def test_first_run_on_the_general_loop_has_a_helper(monkeypatch: pytest.MonkeyPa
     sim = Simulation("beijing-2018", seed=2, residents=2000, days=20, engine="general")
     res = sim.run()
     assert len(started) == 1 and started[0] is not None
-    assert started[0].returncode is not None  # ended (and waited for)
-    monkeypatch.setenv(compile_ahead.OFF_SWITCH, "0")
+    assert started[0].returncode in (0, -signal.SIGTERM)  # ended (and waited for)
+    monkeypatch.setenv(compile_ahead.HELPER_ENV, "0")
     alone = Simulation("beijing-2018", seed=2, residents=2000, days=20, engine="general").run()
     assert res.metrics.equals(alone.metrics)
 
@@ -99,24 +122,41 @@ def test_first_run_on_the_general_loop_has_a_helper(monkeypatch: pytest.MonkeyPa
 def test_no_helper_once_cached_or_on_compiled_days(monkeypatch: pytest.MonkeyPatch) -> None:
     """A run with kernels cached, or on compiled days, compiles alone (compiled days'
     loop is one kernel: a helper could not share it)."""
-    started = started_helpers(monkeypatch)
-    monkeypatch.setattr(kernelcache, "has_cached_kernels", lambda *a: True)
-    Simulation("rongcheng", seed=1, residents=500, days=5, engine="general").run()
+    general = Simulation("rongcheng", seed=1, residents=500, days=5, engine="general")
+    compiled = Simulation("rongcheng", seed=1, residents=500, days=5, engine="compiled")
     monkeypatch.setattr(kernelcache, "has_cached_kernels", lambda *a: False)
-    Simulation("rongcheng", seed=1, residents=500, days=5, engine="compiled").run()
-    assert started == []
+    run = general._helper_run()
+    assert run is not None and run.days == general.scenario.burn_in_days + 5
+    monkeypatch.setattr(Simulation, "compiles_first", lambda self: True)
+    assert compiled._helper_run() is None
+    monkeypatch.setattr(Simulation, "compiles_first", lambda self: False)
+    assert general._helper_run() is None
 
 
-def test_helper_process_runs_to_the_end() -> None:
-    """The helper as started (python -m scslab.engine.compile_ahead, the run pickled on
-    stdin) runs its days and ends without error; it writes nothing to stdout."""
-    run = HelperRun(load_scenario("rongcheng"), residents=500, days=20, agents=True)
+def helper_process(run: HelperRun, cache: Path) -> None:
+    """Run the helper as start() starts it (python -m scslab.engine.compile_ahead, the
+    run pickled on stdin) to its end, on the kernel cache `cache`; it must end without
+    error and write nothing to stdout."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
     done = subprocess.run(
         [sys.executable, "-m", "scslab.engine.compile_ahead"],
         input=pickle.dumps(run),
         capture_output=True,
+        env=env,
         timeout=600,
         check=False,
     )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert done.stdout == b""
+
+
+def test_helper_process_compiles_into_the_cache(tmp_path: Path) -> None:
+    """The helper process fills an empty kernel cache (the one a run of this source
+    reads); one of another source compiles nothing."""
+    sc = load_scenario("rongcheng")
+    ours = kernelcache.kernel_cache_dir(tmp_path / "scslab")
+    run = HelperRun(sc, residents=500, days=sc.burn_in_days + 2, agents=True)
+    helper_process(HelperRun(**{**run.__dict__, "digest": "another source"}), tmp_path)
+    assert not kernelcache.has_cached_kernels(ours)
+    helper_process(run, tmp_path)
+    assert kernelcache.has_cached_kernels(ours)

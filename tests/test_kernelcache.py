@@ -120,3 +120,38 @@ def test_a_kernel_that_cannot_be_cached_is_warned_of(
     )
     with pytest.warns(NumbaWarning, match="Cannot cache compiled function"):
         assert not impl.check_cachable(cres)
+
+
+def test_scslab_kernels_are_saved_under_a_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numba saves a kernel of scslab's (its index and data file) holding the lock on
+    its folder, so that two processes saving at once do not pick the same data file for
+    two signatures; other caches are saved as numba saves them."""
+    import fcntl
+
+    from numba.core.caching import IndexDataCacheFile
+
+    assert IndexDataCacheFile.save is kernelcache.locked_save  # (register(), at import)
+    monkeypatch.setattr(config, "CACHE_DIR", str(tmp_path))
+    ours = kernelcache.kernel_cache_dir() / "model"
+    ours.mkdir(parents=True)
+    theirs = tmp_path / "other"
+    theirs.mkdir()
+    held: dict[str, bool] = {}
+
+    def save(cache_file: IndexDataCacheFile, key: object, data: object) -> None:
+        lock_path = Path(cache_file._cache_path) / kernelcache.LOCK_NAME
+        with open(lock_path, "a") as other:  # another open file: flock is per open file
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held[cache_file._cache_path] = True
+            else:
+                held[cache_file._cache_path] = False
+                fcntl.flock(other, fcntl.LOCK_UN)
+
+    monkeypatch.setattr(kernelcache, "_numba_save", save)
+    for folder in (ours, theirs):
+        kernelcache.locked_save(IndexDataCacheFile(str(folder), "k", "stamp"), "key", b"")
+    assert held == {str(ours): True, str(theirs): False}

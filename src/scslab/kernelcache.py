@@ -19,6 +19,14 @@ The cache root is numba's NUMBA_CACHE_DIR where set, else XDG_CACHE_HOME/scslab/
 (~/.cache/scslab/kernels); where it cannot be written, a folder of the user's in the
 system's temporary folder (fallback_root).
 
+Two processes may compile kernels into the same folder at once (a first run and its
+helper, engine/compile_ahead.py; two runs started together). numba saves a kernel by
+reading the kernel's index, picking a free data file name and writing both, with no
+lock: two processes saving two signatures of one kernel at once could both pick the
+same name, and the index then name one signature's machine code for the other. So a
+kernel of scslab's is saved under a lock on its folder (`locked_save`; POSIX systems:
+elsewhere numba's own save).
+
 One case stays open: a process that imported scslab before an edit and compiles a
 kernel after it (a long notebook, say) caches that kernel under the old digest, where
 only processes of the old source look. That is safe, only wasted.
@@ -26,6 +34,7 @@ only processes of the old source look. That is safe, only wasted.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -36,7 +45,12 @@ from pathlib import Path
 from typing import Any
 
 from numba.core import config
-from numba.core.caching import CacheImpl, _CacheLocator
+from numba.core.caching import CacheImpl, IndexDataCacheFile, _CacheLocator
+
+try:
+    import fcntl
+except ImportError:  # (not a POSIX system: no lock)
+    fcntl = None  # type: ignore[assignment]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STAMP_NAME = "scslab-source.sha256"
@@ -63,6 +77,12 @@ def source_digest(package_dir: Path = PACKAGE_DIR) -> str:
 @functools.cache
 def _digest() -> str:
     return source_digest(PACKAGE_DIR)
+
+
+def package_digest() -> str:
+    """source_digest() of this package as this process first read it (its kernels'
+    folder is named by it)."""
+    return _digest()
 
 
 def cache_root() -> Path:
@@ -128,19 +148,54 @@ class SourceLocator(_CacheLocator):
         return None  # nowhere to write: numba's own locators (or none)
 
 
+LOCK_NAME = ".scslab-save.lock"
+"""File in each folder of kernels that locked_save locks."""
+_numba_save = IndexDataCacheFile.save
+
+
+def _ours(cache_path: str) -> bool:
+    """Whether numba's cache folder `cache_path` is one of scslab's."""
+    for root in (cache_root(), fallback_root()):
+        with contextlib.suppress(ValueError):
+            Path(cache_path).relative_to(kernel_cache_dir(root))
+            return True
+    return False
+
+
+def locked_save(cache_file: IndexDataCacheFile, key: Any, data: Any) -> None:
+    """numba's IndexDataCacheFile.save, under an exclusive lock on the folder's
+    LOCK_NAME file for scslab's kernels (see the module's docstring)."""
+    folder = cache_file._cache_path
+    if fcntl is None or not _ours(folder):
+        _numba_save(cache_file, key, data)
+        return
+    with open(os.path.join(folder, LOCK_NAME), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            _numba_save(cache_file, key, data)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def register() -> None:
-    """Put SourceLocator first among numba's cache locators (once per process)."""
+    """Put SourceLocator first among numba's cache locators, and save scslab's kernels
+    with locked_save (once per process)."""
     locators = CacheImpl._locator_classes
     if SourceLocator not in locators:
         locators.insert(0, SourceLocator)
+    IndexDataCacheFile.save = locked_save  # type: ignore[method-assign]
 
 
 def has_cached_kernels(cache_dir: Path | None = None) -> bool:
-    """Whether the cache holds compiled kernels of this source (any '.nbc' file);
-    False means that the next run compiles its kernels first."""
-    folder = cache_dir if cache_dir is not None else kernel_cache_dir()
+    """Whether the cache holds compiled kernels of this source (any '.nbc' file; by
+    default in this source's folder under cache_root() or fallback_root(), where they
+    go when the first cannot be written); False means that the next run compiles its
+    kernels first."""
+    if cache_dir is None:
+        roots = (cache_root(), fallback_root())
+        return any(has_cached_kernels(kernel_cache_dir(root)) for root in roots)
     try:
-        return any(folder.rglob("*.nbc"))
+        return any(cache_dir.rglob("*.nbc"))
     except OSError:
         return False
 

@@ -6,15 +6,19 @@ a time. So the run starts a helper process (start()) that compiles them from the
 end: it builds a small city of the same scenario and runs its days with each day's steps
 in reverse order (compile_ahead()), writing what it compiles to the same kernel cache.
 When the run reaches a kernel that the helper has compiled, numba loads it from the
-cache instead of compiling it; the two meet about halfway through each day's kernels.
-The run stops the helper when its days are done (stop(); helping() does both).
+cache instead of compiling it (kernelcache.py saves under a lock: the two processes may
+save at once). The run stops the helper when its days are done (stop(); helping() does
+both); a helper whose run has died stops at its next day.
 
 The helper's city, its results and its errors are thrown away: only numba's cache keeps
-what it did. A step run out of order may find the input of an earlier step missing;
-the helper skips that step for that day (the run compiles what the helper did not).
+what it did. A step that fails (run out of order, it may find what an earlier step
+hands on missing) is skipped for that day: the run compiles what the helper did not.
+Each of its days starts with what the day before handed on (Today), so that steps run
+before their inputs' steps still see records and listings.
 
-It runs only where a second thread is allowed (numba's thread count above one, as for
-the general loop's worker thread), and not when SCSLAB_COMPILE_HELPER is "0".
+It runs only where a second processor and a second thread are allowed (numba's thread
+count above one, as for the general loop's worker thread), numba compiles, and
+SCSLAB_COMPILE_HELPER is not "0".
 """
 
 from __future__ import annotations
@@ -25,24 +29,27 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba as nb
+from numba.core import config
 
+from scslab import kernelcache
 from scslab.engine.state import RunState
 from scslab.engine.steps import PHASES, STEPS, Today
 from scslab.scenario.population import build_population
 from scslab.scenario.schema import Scenario
 
 HELPER_RESIDENTS = 20_000
-"""The most residents of the helper's city: enough that the rarer paths of a day (an
-appeal decided, a record repaired) come within its first months; small enough that
-its days take no time beside their compiling."""
+"""The most residents of the helper's city (ASSUMED: a city small enough that its days
+take little time beside their compiling)."""
 HELPER_DAYS = 730
 """The most days the helper runs after the burn-in (the run stops it when its own days
 are done, if sooner): the paths of a run's later days are those of its first years."""
-OFF_SWITCH = "SCSLAB_COMPILE_HELPER"
-"""Environment variable: "0" runs a first run's compiling in its own process only."""
+HELPER_ENV = "SCSLAB_COMPILE_HELPER"
+"""Environment variable: "0" has a first run compile in its own process alone."""
+STOP_WAIT_S = 5.0
+"""Seconds stop() waits for a helper to end once asked, before killing it."""
 
 
 @dataclass(frozen=True)
@@ -55,46 +62,77 @@ class HelperRun:
     residents: int
     days: int
     agents: bool
+    digest: str = ""
+    """The run's source digest (kernelcache): a helper of another source (another
+    scslab found first on its path) compiles nothing."""
+    parent: int = 0
+    """The run's process id: the helper stops once it is no longer its parent."""
+
+
+def _processors() -> int:
+    """Processors this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def helper_wanted() -> bool:
-    """Whether a first run may start a helper: a second thread is allowed and the
-    off switch is not set."""
-    return nb.get_num_threads() > 1 and os.environ.get(OFF_SWITCH, "1") != "0"
+    """Whether a first run may start a helper (see the module's docstring)."""
+    return (
+        os.environ.get(HELPER_ENV, "1") != "0"
+        and not getattr(config, "DISABLE_JIT", 0)
+        and nb.get_num_threads() > 1
+        and _processors() > 1
+        and bool(sys.executable)
+        and not getattr(sys, "frozen", False)  # (a frozen app's executable is the app)
+    )
 
 
 def start(run: HelperRun) -> subprocess.Popen[bytes] | None:
-    """Start the helper process for `run` (None where helper_wanted() is false). It
-    writes nothing but numba's kernel cache and says nothing."""
+    """Start the helper process for `run` (None where helper_wanted() is false, or where
+    it cannot start: the run then compiles alone). It writes nothing but numba's kernel
+    cache and says nothing. It imports this scslab and uses this process's cache."""
     if not helper_wanted():
         return None
-    env = dict(os.environ, NUMBA_NUM_THREADS="1")  # (its second core is the run's)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scslab.engine.compile_ahead"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    assert proc.stdin is not None
+    run = replace(run, digest=kernelcache.package_digest(), parent=os.getpid())
+    package_parent = str(kernelcache.PACKAGE_DIR.parent)
+    path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", PYTHONPATH=path)  # (1: a core is the run's)
+    cache_dir = getattr(config, "CACHE_DIR", "")  # (numba's, where set: NUMBA_CACHE_DIR)
+    if cache_dir:
+        env["NUMBA_CACHE_DIR"] = str(cache_dir)
+    proc = None
     try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scslab.engine.compile_ahead"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        assert proc.stdin is not None
         proc.stdin.write(pickle.dumps(run))
         proc.stdin.close()
-    except OSError:  # it ended already (it could not start): the run compiles alone
+    except Exception:  # (it could not start, or ended at once: the run compiles alone)
         stop(proc)
         return None
     return proc
 
 
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    """End the helper (if still running) and wait for it: the run has compiled what it
-    needs. A helper ended while writing a kernel leaves at most a temporary file in the
-    cache's folder (numba writes each file under another name, then renames it)."""
+    """End the helper (if still running) and wait for it, STOP_WAIT_S at most before
+    killing it: the run has compiled what it needs. A helper ended while writing a
+    kernel leaves at most a temporary file in the cache's folder (numba writes each
+    file under another name, then renames it)."""
     if proc is None:
         return
     if proc.poll() is None:
         proc.terminate()
-    proc.wait()
+    try:
+        proc.wait(timeout=STOP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextmanager
@@ -110,8 +148,9 @@ def helping(run: HelperRun | None) -> Iterator[None]:
 def compile_ahead(run: HelperRun, seed: int = 1) -> list[tuple[int, str]]:
     """Build a city of min(run.residents, HELPER_RESIDENTS) residents and run its days
     (run.days, at most HELPER_DAYS after the burn-in) with each day's steps in reverse
-    order, compiling what they call. Returns the (day, step) pairs that failed (were
-    skipped) for want of an earlier step's input."""
+    order, each day starting with what the day before handed on, compiling what they
+    call; stops early once run.parent (if set) is no longer this process's parent.
+    Returns the (day, step) pairs that failed (were skipped)."""
     scenario = run.scenario
     residents = min(run.residents, HELPER_RESIDENTS)
     pop = build_population(scenario.population, residents, seed)
@@ -119,21 +158,29 @@ def compile_ahead(run: HelperRun, seed: int = 1) -> list[tuple[int, str]]:
     days = min(run.days, burn_in + HELPER_DAYS)
     st = RunState(scenario, pop, seed, days, run.agents, PHASES, burn_in)
     failed: list[tuple[int, str]] = []
+    today = Today(0)
     for day in range(st.days):
+        if run.parent and os.getppid() != run.parent:
+            break  # (the run has died)
         st.report_from(day)
         st.apply_timeline(day)
-        today = Today(day)
+        today = Today(
+            day, today.kind, today.subject, today.erroneous, today.newly_black, today.shocks
+        )
         for step in reversed(STEPS):
             try:
                 step.run(st, today)
-            except Exception:  # (the step's input is missing: see the module's docstring)
+            except Exception:  # (see the module's docstring)
                 failed.append((day, step.name))
     return failed
 
 
 def main() -> None:
-    """The helper process: compile_ahead() for the HelperRun pickled on stdin."""
+    """The helper process: compile_ahead() for the HelperRun pickled on stdin, unless it
+    is of another source than this one."""
     run = pickle.loads(sys.stdin.buffer.read())
+    if run.digest and run.digest != kernelcache.package_digest():
+        return
     compile_ahead(run)
 
 
