@@ -134,12 +134,12 @@ def test_no_helper_once_cached_or_on_compiled_days(monkeypatch: pytest.MonkeyPat
 
 
 def helper_process(run: HelperRun, cache: Path) -> None:
-    """Run the helper as start() starts it (python -m scslab.engine.compile_ahead, the
-    run pickled on stdin) to its end, on the kernel cache `cache`; it must end without
+    """Run the helper as start() starts it (HELPER_MAIN, the run pickled on stdin) to
+    its end, on the kernel cache `cache`; it must end without
     error and write nothing to stdout."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
     done = subprocess.run(
-        [sys.executable, "-m", "scslab.engine.compile_ahead"],
+        [sys.executable, "-c", compile_ahead.HELPER_MAIN, str(kernelcache.PACKAGE_DIR.parent)],
         input=pickle.dumps(run),
         capture_output=True,
         env=env,

@@ -48,6 +48,11 @@ HELPER_DAYS = 730
 are done, if sooner): the paths of a run's later days are those of its first years."""
 HELPER_ENV = "SCSLAB_COMPILE_HELPER"
 """Environment variable: "0" has a first run compile in its own process alone."""
+HELPER_MAIN = (
+    "import sys; sys.path.append(sys.argv[1]); from scslab.engine.compile_ahead import main; main()"
+)
+"""The helper process's program: main(), with this scslab's folder last on its path (an
+scslab found before it, of another source, compiles nothing: HelperRun.digest)."""
 STOP_WAIT_S = 5.0
 """Seconds stop() waits for a helper to end once asked, before killing it."""
 
@@ -91,20 +96,18 @@ def helper_wanted() -> bool:
 def start(run: HelperRun) -> subprocess.Popen[bytes] | None:
     """Start the helper process for `run` (None where helper_wanted() is false, or where
     it cannot start: the run then compiles alone). It writes nothing but numba's kernel
-    cache and says nothing. It imports this scslab and uses this process's cache."""
+    cache and says nothing. It uses this process's kernel cache."""
     if not helper_wanted():
         return None
     run = replace(run, digest=kernelcache.package_digest(), parent=os.getpid())
-    package_parent = str(kernelcache.PACKAGE_DIR.parent)
-    path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH", "")) if p)
-    env = dict(os.environ, NUMBA_NUM_THREADS="1", PYTHONPATH=path)  # (1: a core is the run's)
+    env = dict(os.environ, NUMBA_NUM_THREADS="1")  # (its second core is the run's)
     cache_dir = getattr(config, "CACHE_DIR", "")  # (numba's, where set: NUMBA_CACHE_DIR)
     if cache_dir:
         env["NUMBA_CACHE_DIR"] = str(cache_dir)
     proc = None
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "scslab.engine.compile_ahead"],
+            [sys.executable, "-c", HELPER_MAIN, str(kernelcache.PACKAGE_DIR.parent)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -183,6 +186,3 @@ def main() -> None:
         return
     compile_ahead(run)
 
-
-if __name__ == "__main__":
-    main()
