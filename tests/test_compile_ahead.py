@@ -9,6 +9,7 @@ import pickle
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numba as nb
@@ -135,8 +136,8 @@ def test_no_helper_once_cached_or_on_compiled_days(monkeypatch: pytest.MonkeyPat
 
 def helper_process(run: HelperRun, cache: Path) -> None:
     """Run the helper as start() starts it (HELPER_MAIN, the run pickled on stdin) to
-    its end, on the kernel cache `cache`; it must end without
-    error and write nothing to stdout."""
+    its end, on the kernel cache `cache`: it must end without error and write nothing
+    to stdout."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
     done = subprocess.run(
         [sys.executable, "-c", compile_ahead.HELPER_MAIN, str(kernelcache.PACKAGE_DIR.parent)],
@@ -156,7 +157,7 @@ def test_helper_process_compiles_into_the_cache(tmp_path: Path) -> None:
     sc = load_scenario("rongcheng")
     ours = kernelcache.kernel_cache_dir(tmp_path / "scslab")
     run = HelperRun(sc, residents=500, days=sc.burn_in_days + 2, agents=True)
-    helper_process(HelperRun(**{**run.__dict__, "digest": "another source"}), tmp_path)
+    helper_process(replace(run, digest="another source"), tmp_path)
     assert not kernelcache.has_cached_kernels(ours)
     helper_process(run, tmp_path)
     assert kernelcache.has_cached_kernels(ours)
