@@ -185,4 +185,3 @@ def main() -> None:
     if run.digest and run.digest != kernelcache.package_digest():
         return
     compile_ahead(run)
-
