@@ -4,6 +4,7 @@ the general loop, and has ended when the run returns."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -16,8 +17,8 @@ import numba as nb
 import pytest
 
 from scslab import Simulation, kernelcache
-from scslab.engine import compile_ahead
-from scslab.engine.compile_ahead import HelperRun
+from scslab.engine import compile_ahead, first_calls
+from scslab.engine.compile_ahead import LATER_DEFAULT, HelperRun
 from scslab.scenario.loader import load_scenario
 
 SCENARIOS = [
@@ -161,3 +162,56 @@ def test_helper_process_compiles_into_the_cache(tmp_path: Path) -> None:
     assert not kernelcache.has_cached_kernels(ours)
     helper_process(run, tmp_path)
     assert kernelcache.has_cached_kernels(ours)
+    assert any(ours.rglob("*tally_scores*.nbi"))  # (a later kernel: compile_later())
+
+
+def names(run: HelperRun) -> list[str]:
+    """The names of the later kernels (compile_ahead.later_kernels) of `run`, in turn."""
+    return [kernel.py_func.__name__ for kernel, _ in compile_ahead.later_kernels(run)]
+
+
+def test_later_kernels_of_a_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A helper first compiles the kernels that its scenario, with the same per-agent
+    tables, calls first after its first day and before its last, the latest first;
+    those of the default scenario for a scenario not recorded; none where the record
+    cannot be read."""
+    sc = load_scenario(LATER_DEFAULT)
+    whole = HelperRun(sc, residents=2000, days=sc.days, agents=True)
+    later = compile_ahead.later_kernels(whole)
+    assert names(whole)[0] == "end_side"  # (first called on day 75)
+    assert all(isinstance(types, tuple) and len(types) > 0 for _, types in later)
+    short = names(replace(whole, days=5))
+    assert "plan_day" in short and "end_side" not in short and "blocked_day" not in short
+    assert set(short) < set(names(whole))
+    renamed = replace(whole, scenario=sc.model_copy(update={"name": "my-city"}))
+    assert names(renamed) == names(whole)
+    rongcheng = load_scenario("rongcheng")
+    assert names(HelperRun(rongcheng, 500, rongcheng.burn_in_days + 2, False)) == [
+        "_sum_rows",
+        "tally_scores",
+    ]
+    unreadable = tmp_path / "later_kernels.json"
+    unreadable.write_text("not json")
+    monkeypatch.setattr(compile_ahead, "LATER_KERNELS", unreadable)
+    assert compile_ahead.later_kernels(whole) == []
+
+
+def test_later_kernels_are_current() -> None:
+    """Each kernel and signature that compile_ahead.LATER_KERNELS records for the
+    default scenario (at 1% of the city, as recorded) is one that its run still calls
+    from Python after its first day (with kernels cached here: a first run compiles
+    some of them before, inside other kernels, hence a subset). If not, run
+    scripts/record-later-kernels. (A later kernel missing from the record is not seen
+    here: the helper leaves it to the run, a loss of speed only.)"""
+    later = first_calls.later_calls(LATER_DEFAULT, True, empty_cache=False)
+    record = json.loads(compile_ahead.LATER_KERNELS.read_text())
+    recorded = [
+        (e["kernel"], e["signature"])
+        for e in record["calls"]
+        if any(r["scenario"] == LATER_DEFAULT and r["agents"] for r in e["runs"])
+    ]
+    stale = "out of date: run scripts/record-later-kernels"
+    assert len(recorded) > 10
+    assert {kernel for kernel, _ in recorded} <= {c.kernel for c in later}, stale
+    if record["numba"] == nb.__version__:  # (numba's text of a type may change)
+        assert set(recorded) <= {(c.kernel, c.signature) for c in later}, stale

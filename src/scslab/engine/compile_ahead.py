@@ -7,8 +7,12 @@ end: it builds a small city of the same scenario and runs its days with each day
 in reverse order (compile_ahead()), writing what it compiles to the same kernel cache.
 When the run reaches a kernel that the helper has compiled, numba loads it from the
 cache instead of compiling it (kernelcache.py saves under a lock: the two processes may
-save at once). The run stops the helper when its days are done (stop(); helping() does
-both); a helper whose run has died stops at its next day.
+save at once). First, while the run builds its city, the helper compiles the kernels
+that the run calls only after its first day (a record's due process planned, a listing
+changed, a record ended), latest first: it would reach them no sooner than the run.
+Which they are, with their argument types, is recorded from first runs of the built-in
+scenarios (LATER_KERNELS, first_calls.py). The run stops the helper when its days are
+done (stop(); helping() does both); a helper whose run has died stops at its next day.
 
 The helper's city, its results and its errors are thrown away: only numba's cache keeps
 what it did. A step that fails (run out of order, it may find what an earlier step
@@ -23,6 +27,9 @@ SCSLAB_COMPILE_HELPER is not "0".
 
 from __future__ import annotations
 
+import base64
+import importlib
+import json
 import os
 import pickle
 import subprocess
@@ -30,6 +37,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import numba as nb
 from numba.core import config
@@ -53,6 +62,16 @@ HELPER_MAIN = (
 )
 """The helper process's program: main(), with this scslab's folder last on its path (an
 scslab found before it, of another source, compiles nothing: HelperRun.digest)."""
+LATER_KERNELS = Path(__file__).with_name("later_kernels.json")
+"""The kernels that first runs of the built-in scenarios call first after their first
+day: each one's "kernel" ("module:qualified name"), "signature" (numba's text of its
+argument types), "types" (those types pickled, base64) and the "runs" that call it
+(scenario, agents: with per-agent tables, first_day: the day of its first call, burn-in
+included). Written by first_calls.write_later_kernels() (`scripts/record-later-kernels`)."""
+LATER_DEFAULT = "beijing-2018"
+"""The recorded scenario whose kernels a run of a scenario not recorded takes (ASSUMED:
+most scenarios are variants of the default one; a wrong guess only costs the helper
+time)."""
 STOP_WAIT_S = 5.0
 """Seconds stop() waits for a helper to end once asked, before killing it."""
 
@@ -178,10 +197,53 @@ def compile_ahead(run: HelperRun, seed: int = 1) -> list[tuple[int, str]]:
     return failed
 
 
+def later_kernels(run: HelperRun) -> list[tuple[Any, tuple[Any, ...]]]:
+    """The (kernel, argument types) of LATER_KERNELS that `run` may call, latest first:
+    those that a recorded run of its scenario (else of LATER_DEFAULT) with the same
+    per-agent tables calls first before run.days. Entries that no longer resolve or
+    unpickle (another numba, a kernel since renamed) are left out."""
+    try:
+        entries = json.loads(LATER_KERNELS.read_text())["calls"]
+    except (OSError, ValueError, KeyError):
+        return []
+    recorded = {r["scenario"] for e in entries for r in e["runs"]}
+    name = run.scenario.name if run.scenario.name in recorded else LATER_DEFAULT
+    chosen = []
+    for e in entries:
+        for r in e["runs"]:
+            if (r["scenario"], r["agents"]) == (name, run.agents) and r["first_day"] < run.days:
+                chosen.append((r["first_day"], e))
+    chosen.sort(key=lambda pair: -pair[0])
+    out = []
+    for _, e in chosen:
+        try:
+            module, qualname = e["kernel"].split(":")
+            kernel: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                kernel = getattr(kernel, part)
+            out.append((kernel, pickle.loads(base64.b64decode(e["types"]))))
+        except Exception:  # (see the docstring)
+            continue
+    return out
+
+
+def compile_later(run: HelperRun) -> None:
+    """Compile later_kernels(run) in turn (a kernel that fails to compile is skipped);
+    stops once run.parent (if set) is no longer this process's parent."""
+    for kernel, types in later_kernels(run):
+        if run.parent and os.getppid() != run.parent:
+            return
+        try:
+            kernel.compile(types)
+        except Exception:  # (the run compiles it if it needs it)
+            continue
+
+
 def main() -> None:
-    """The helper process: compile_ahead() for the HelperRun pickled on stdin, unless it
-    is of another source than this one."""
+    """The helper process: compile_later() then compile_ahead() for the HelperRun
+    pickled on stdin, unless it is of another source than this one."""
     run = pickle.loads(sys.stdin.buffer.read())
     if run.digest and run.digest != kernelcache.package_digest():
         return
+    compile_later(run)
     compile_ahead(run)
