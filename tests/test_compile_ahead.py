@@ -19,15 +19,9 @@ import pytest
 from scslab import Simulation, kernelcache
 from scslab.engine import compile_ahead, first_calls
 from scslab.engine.compile_ahead import LATER_DEFAULT, HelperRun
-from scslab.scenario.loader import load_scenario
+from scslab.scenario.loader import builtin_names, load_scenario
 
-SCENARIOS = [
-    "beijing-2018",
-    "beijing-2018-loyalty",
-    "beijing-2018-safeguards",
-    "china-courts-2014",
-    "rongcheng",
-]
+SCENARIOS = builtin_names()
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -162,7 +156,26 @@ def test_helper_process_compiles_into_the_cache(tmp_path: Path) -> None:
     assert not kernelcache.has_cached_kernels(ours)
     helper_process(run, tmp_path)
     assert kernelcache.has_cached_kernels(ours)
-    assert any(ours.rglob("*tally_scores*.nbi"))  # (a later kernel: compile_later())
+
+
+def test_later_kernels_compile_into_the_cache(tmp_path: Path) -> None:
+    """compile_later() compiles the later kernels of a run, and nothing of its city's
+    build, into the kernel cache (as the helper process runs it, before its city)."""
+    sc = load_scenario("rongcheng")
+    run = HelperRun(sc, residents=500, days=sc.burn_in_days + 2, agents=True)
+    assert "tally_scores" in names(run)
+    code = (
+        "import pickle, sys; from scslab.engine.compile_ahead import compile_later; "
+        "compile_later(pickle.loads(sys.stdin.buffer.read()))"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=pickle.dumps(run), env=env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    ours = kernelcache.kernel_cache_dir(tmp_path / "scslab")
+    assert any(ours.rglob("*tally_scores*.nbi"))  # (first called on day 1)
+    assert not any(ours.rglob("*_people*.nbi"))  # (the city's build)
 
 
 def names(run: HelperRun) -> list[str]:
@@ -172,12 +185,18 @@ def names(run: HelperRun) -> list[str]:
 
 def test_later_kernels_of_a_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A helper first compiles the kernels that its scenario, with the same per-agent
-    tables, calls first after its first day and before its last, the latest first;
-    those of the default scenario for a scenario not recorded; none where the record
-    cannot be read."""
+    tables, calls first after its first day and before its last, the latest first
+    (every one recorded resolving to its kernel and types); those of the default
+    scenario for a scenario not recorded; none from a record of another numba or one
+    that cannot be read."""
     sc = load_scenario(LATER_DEFAULT)
     whole = HelperRun(sc, residents=2000, days=sc.days, agents=True)
+    record = json.loads(compile_ahead.LATER_KERNELS.read_text())
+    assert record["scenarios"] == SCENARIOS
+    runs = [r for e in record["calls"] for r in e["runs"]]
+    ours = [r for r in runs if r["scenario"] == LATER_DEFAULT and r["agents"]]
     later = compile_ahead.later_kernels(whole)
+    assert len(later) == len(ours) > 10
     assert names(whole)[0] == "end_side"  # (first called on day 75)
     assert all(isinstance(types, tuple) and len(types) > 0 for _, types in later)
     short = names(replace(whole, days=5))
@@ -190,28 +209,28 @@ def test_later_kernels_of_a_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         "_sum_rows",
         "tally_scores",
     ]
-    unreadable = tmp_path / "later_kernels.json"
-    unreadable.write_text("not json")
-    monkeypatch.setattr(compile_ahead, "LATER_KERNELS", unreadable)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**record, "numba": "0.1.0"}))
+    monkeypatch.setattr(compile_ahead, "LATER_KERNELS", other)
+    assert compile_ahead.later_kernels(whole) == []
+    other.write_text("not json")
     assert compile_ahead.later_kernels(whole) == []
 
 
 def test_later_kernels_are_current() -> None:
     """Each kernel and signature that compile_ahead.LATER_KERNELS records for the
-    default scenario (at 1% of the city, as recorded) is one that its run still calls
-    from Python after its first day (with kernels cached here: a first run compiles
-    some of them before, inside other kernels, hence a subset). If not, run
-    scripts/record-later-kernels. (A later kernel missing from the record is not seen
-    here: the helper leaves it to the run, a loss of speed only.)"""
-    later = first_calls.later_calls(LATER_DEFAULT, True, empty_cache=False)
+    default scenario (at 1% of the city, as recorded), under this numba, is one that
+    its run still calls from Python after its first day (with kernels cached here: a
+    first run compiles some of them before, inside other kernels, hence a subset). If
+    not, run scripts/record-later-kernels. (A later kernel missing from the record is
+    not seen here: the helper leaves it to the run, a loss of speed only.)"""
     record = json.loads(compile_ahead.LATER_KERNELS.read_text())
-    recorded = [
+    stale = "out of date: run scripts/record-later-kernels"
+    assert record["numba"].split(".")[:2] == nb.__version__.split(".")[:2], stale
+    later = first_calls.later_calls(LATER_DEFAULT, True, empty_cache=False)
+    recorded = {
         (e["kernel"], e["signature"])
         for e in record["calls"]
         if any(r["scenario"] == LATER_DEFAULT and r["agents"] for r in e["runs"])
-    ]
-    stale = "out of date: run scripts/record-later-kernels"
-    assert len(recorded) > 10
-    assert {kernel for kernel, _ in recorded} <= {c.kernel for c in later}, stale
-    if record["numba"] == nb.__version__:  # (numba's text of a type may change)
-        assert set(recorded) <= {(c.kernel, c.signature) for c in later}, stale
+    }
+    assert recorded <= {(c.kernel, c.signature) for c in later}, stale

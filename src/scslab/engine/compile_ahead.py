@@ -8,11 +8,12 @@ in reverse order (compile_ahead()), writing what it compiles to the same kernel 
 When the run reaches a kernel that the helper has compiled, numba loads it from the
 cache instead of compiling it (kernelcache.py saves under a lock: the two processes may
 save at once). First, while the run builds its city, the helper compiles the kernels
-that the run calls only after its first day (a record's due process planned, a listing
-changed, a record ended), latest first: it would reach them no sooner than the run.
-Which they are, with their argument types, is recorded from first runs of the built-in
-scenarios (LATER_KERNELS, first_calls.py). The run stops the helper when its days are
-done (stop(); helping() does both); a helper whose run has died stops at its next day.
+that the run calls only after its first day (records taking effect, a listing changed,
+a first block, a record ended), latest first: it would reach them no sooner than the
+run. Which they are, with their argument types, is recorded from first runs of the
+built-in scenarios (LATER_KERNELS, first_calls.py). The run stops the helper when its
+days are done (stop(); helping() does both); a helper whose run has died stops at its
+next day.
 
 The helper's city, its results and its errors are thrown away: only numba's cache keeps
 what it did. A step that fails (run out of order, it may find what an earlier step
@@ -64,9 +65,10 @@ HELPER_MAIN = (
 scslab found before it, of another source, compiles nothing: HelperRun.digest)."""
 LATER_KERNELS = Path(__file__).with_name("later_kernels.json")
 """The kernels that first runs of the built-in scenarios call first after their first
-day: each one's "kernel" ("module:qualified name"), "signature" (numba's text of its
-argument types), "types" (those types pickled, base64) and the "runs" that call it
-(scenario, agents: with per-agent tables, first_day: the day of its first call, burn-in
+day, under one numba ("numba": its version): for the "scenarios" recorded, each
+kernel's "kernel" ("module:qualified name"), "signature" (numba's text of its argument
+types), "types" (those types pickled, base64) and the "runs" that call it (scenario,
+agents: with per-agent tables, first_day: the day of its first call, burn-in
 included). Written by first_calls.write_later_kernels() (`scripts/record-later-kernels`)."""
 LATER_DEFAULT = "beijing-2018"
 """The recorded scenario whose kernels a run of a scenario not recorded takes (ASSUMED:
@@ -199,25 +201,30 @@ def compile_ahead(run: HelperRun, seed: int = 1) -> list[tuple[int, str]]:
 
 def later_kernels(run: HelperRun) -> list[tuple[Any, tuple[Any, ...]]]:
     """The (kernel, argument types) of LATER_KERNELS that `run` may call, latest first:
-    those that a recorded run of its scenario (else of LATER_DEFAULT) with the same
-    per-agent tables calls first before run.days. Entries that no longer resolve or
-    unpickle (another numba, a kernel since renamed) are left out."""
+    those that the recorded run of its scenario (else of LATER_DEFAULT) with the same
+    per-agent tables calls first before run.days. None from a record of another numba
+    (major.minor: its types are numba's own objects) or one that cannot be read; an
+    entry that no longer resolves to a kernel of scslab's or unpickles is left out."""
     try:
-        entries = json.loads(LATER_KERNELS.read_text())["calls"]
-    except (OSError, ValueError, KeyError):
+        record = json.loads(LATER_KERNELS.read_text())
+        if _minor(record["numba"]) != _minor(nb.__version__):
+            return []
+        name = run.scenario.name if run.scenario.name in record["scenarios"] else LATER_DEFAULT
+        chosen = [
+            (r["first_day"], e)
+            for e in record["calls"]
+            for r in e["runs"]
+            if (r["scenario"], r["agents"]) == (name, run.agents) and r["first_day"] < run.days
+        ]
+        chosen.sort(key=lambda pair: -pair[0])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return []
-    recorded = {r["scenario"] for e in entries for r in e["runs"]}
-    name = run.scenario.name if run.scenario.name in recorded else LATER_DEFAULT
-    chosen = []
-    for e in entries:
-        for r in e["runs"]:
-            if (r["scenario"], r["agents"]) == (name, run.agents) and r["first_day"] < run.days:
-                chosen.append((r["first_day"], e))
-    chosen.sort(key=lambda pair: -pair[0])
     out = []
     for _, e in chosen:
         try:
             module, qualname = e["kernel"].split(":")
+            if module.split(".")[0] != "scslab":
+                continue
             kernel: Any = importlib.import_module(module)
             for part in qualname.split("."):
                 kernel = getattr(kernel, part)
@@ -225,6 +232,11 @@ def later_kernels(run: HelperRun) -> list[tuple[Any, tuple[Any, ...]]]:
         except Exception:  # (see the docstring)
             continue
     return out
+
+
+def _minor(version: str) -> str:
+    """A version's major.minor ("0.68" of "0.68.1")."""
+    return ".".join(version.split(".")[:2])
 
 
 def compile_later(run: HelperRun) -> None:
