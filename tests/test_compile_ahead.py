@@ -1,6 +1,7 @@
-"""A first run's helper process (engine/compile_ahead.py): it runs the steps of each
-day in reverse order on a small city without failing, starts only for a first run on
-the general loop, and has ended when the run returns."""
+"""A first run's helper process (engine/compile_ahead.py): it first compiles the kernels
+its run calls only after the first day (from a record that stays current), then runs
+the steps of each day in reverse order on a small city without failing; it starts only
+for a first run on the general loop, and has ended when the run returns."""
 
 from __future__ import annotations
 
