@@ -75,14 +75,10 @@ def source_digest(package_dir: Path = PACKAGE_DIR) -> str:
 
 
 @functools.cache
-def _digest() -> str:
-    return source_digest(PACKAGE_DIR)
-
-
 def package_digest() -> str:
     """source_digest() of this package as this process first read it (its kernels'
     folder is named by it)."""
-    return _digest()
+    return source_digest(PACKAGE_DIR)
 
 
 def cache_root() -> Path:
@@ -103,7 +99,7 @@ def fallback_root() -> Path:
 def kernel_cache_dir(root: Path | None = None) -> Path:
     """The folder of this source's kernels under `root` (default: cache_root()); it may
     not exist yet."""
-    return (root if root is not None else cache_root()) / _digest()[:20]
+    return (root if root is not None else cache_root()) / package_digest()[:20]
 
 
 class SourceLocator(_CacheLocator):
@@ -121,13 +117,13 @@ class SourceLocator(_CacheLocator):
         super().ensure_cache_path()
         stamp = self._folder / STAMP_NAME
         if not stamp.exists():
-            stamp.write_text(_digest())
+            stamp.write_text(package_digest())
 
     def get_cache_path(self) -> str:
         return str(self._path)
 
     def get_source_stamp(self) -> str:
-        return _digest()
+        return package_digest()
 
     def get_disambiguator(self) -> str:
         return str(self._lineno)

@@ -29,10 +29,10 @@ SCSLAB_COMPILE_HELPER is not "0".
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import os
 import pickle
+import pkgutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -222,12 +222,9 @@ def later_kernels(run: HelperRun) -> list[tuple[Any, tuple[Any, ...]]]:
     out = []
     for _, e in chosen:
         try:
-            module, qualname = e["kernel"].split(":")
-            if module.split(".")[0] != "scslab":
+            if e["kernel"].split(".")[0] != "scslab":
                 continue
-            kernel: Any = importlib.import_module(module)
-            for part in qualname.split("."):
-                kernel = getattr(kernel, part)
+            kernel = pkgutil.resolve_name(e["kernel"])  # ("module:qualified name")
             out.append((kernel, pickle.loads(base64.b64decode(e["types"]))))
         except Exception:  # (see the docstring)
             continue
