@@ -155,3 +155,32 @@ def test_scslab_kernels_are_saved_under_a_lock(
     for folder in (ours, theirs):
         kernelcache.locked_save(IndexDataCacheFile(str(folder), "k", "stamp"), "key", b"")
     assert held == {str(ours): True, str(theirs): False}
+
+
+def test_every_kernel_is_made_by_kernel() -> None:
+    """Each numba dispatcher defined in scslab's modules is cached and has no C-callable
+    wrapper (kernelcache.kernel): a kernel made with numba.njit directly would compile
+    that wrapper on every first run and, without cache=True, compile on every run."""
+    import importlib
+    import pkgutil
+
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    import scslab
+
+    kernels = {}
+    for info in pkgutil.walk_packages(scslab.__path__, "scslab."):
+        if info.name.endswith("__main__"):
+            continue  # (runs its program when imported)
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if isinstance(value, CPUDispatcher) and value.py_func.__module__ == info.name:
+                kernels[f"{info.name}.{name}"] = value
+    assert len(kernels) > 100
+    made_otherwise = [
+        name
+        for name, k in kernels.items()
+        if not k.targetoptions.get("no_cfunc_wrapper") or isinstance(k._cache, NullCache)
+    ]
+    assert made_otherwise == []

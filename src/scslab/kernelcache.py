@@ -27,6 +27,9 @@ same name, and the index then name one signature's machine code for the other. S
 kernel of scslab's is saved under a lock on its folder (`locked_save`; POSIX systems:
 elsewhere numba's own save).
 
+Every kernel of scslab is made by `kernel()` (numba.njit, cached, without a C-callable
+wrapper): tests/test_kernelcache.py checks that none is made otherwise.
+
 One case stays open: a process that imported scslab before an edit and compiles a
 kernel after it (a long notebook, say) caches that kernel under the old digest, where
 only processes of the old source look. That is safe, only wasted.
@@ -41,11 +44,16 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+import numba as nb
 from numba.core import config
 from numba.core.caching import CacheImpl, IndexDataCacheFile, _CacheLocator
+
+if TYPE_CHECKING:
+    from numba.core.dispatcher import Dispatcher
 
 try:
     import fcntl
@@ -57,6 +65,7 @@ STAMP_NAME = "scslab-source.sha256"
 """File in each digest folder holding the digest; its time stamp is the folder's last use."""
 STALE_AFTER_DAYS = 30.0
 """Digest folders unused for longer than this many days are removed by prune()."""
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _sources(package_dir: Path) -> list[Path]:
@@ -171,6 +180,19 @@ def locked_save(cache_file: IndexDataCacheFile, key: Any, data: Any) -> None:
             _numba_save(cache_file, key, data)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@overload
+def kernel(func: _F, /) -> Dispatcher[_F]: ...
+@overload
+def kernel(func: None = None, /, **options: Any) -> Callable[[_F], Dispatcher[_F]]: ...
+def kernel(func: Any = None, /, **options: Any) -> Any:
+    """scslab's kernels: numba.njit(`options`), cached (here, by source digest), without
+    the C-callable wrapper numba builds beside each kernel by default (scslab never
+    takes a kernel's address; the wrappers were about a tenth of the code a first run
+    compiles). Use as @kernel or @kernel(nogil=True, ...)."""
+    jit = nb.njit(cache=True, no_cfunc_wrapper=True, **options)  # type: ignore[call-overload]
+    return jit if func is None else jit(func)
 
 
 def register() -> None:

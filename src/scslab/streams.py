@@ -18,8 +18,9 @@ import functools
 import math
 import zlib
 
-import numba as nb
 import numpy as np
+
+from scslab.kernelcache import kernel
 
 
 @functools.lru_cache(maxsize=4096)
@@ -41,7 +42,7 @@ def stream_key(seed: int, name: str) -> np.uint64:
     return np.uint64(seq.generate_state(1, dtype=np.uint64)[0])
 
 
-@nb.njit(cache=True, inline="always")
+@kernel(inline="always")
 def splitmix64(x: np.uint64) -> np.uint64:
     """The splitmix64 finaliser: a bijective mix of 64 bits."""
     x = (x + np.uint64(0x9E3779B97F4A7C15)) & np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -50,14 +51,14 @@ def splitmix64(x: np.uint64) -> np.uint64:
     return x ^ (x >> np.uint64(31))
 
 
-@nb.njit(cache=True, inline="always")
+@kernel(inline="always")
 def hash_uniform(key: np.uint64, a: int | np.integer, b: int | np.integer) -> float:
     """A uniform float in [0, 1) that is a pure function of (key, a, b)."""
     h = splitmix64(key ^ splitmix64(np.uint64(a) * np.uint64(0x632BE59BD9B4E019) + np.uint64(b)))
     return float(h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@nb.njit(cache=True)
+@kernel
 def hash_poisson(key: np.uint64, a: int | np.integer, b: int | np.integer, mean: float) -> int:
     """A Poisson(mean) count drawn from the uniforms hash_uniform(key, a, b + t), t = 0, 1,
     ...: a pure function of (key, a, b, mean). Inversion below a mean of 10, else

@@ -12,11 +12,11 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numba as nb
 import numpy as np
 import pandas as pd
 
 from scslab.engine.containers import Grades, Grading, ListMarks, RunningCounts
+from scslab.kernelcache import kernel
 from scslab.model.containers import ByGroup
 from scslab.model.prefetch import AHEAD, prefetch
 
@@ -186,7 +186,7 @@ class StateCollector:
         return got
 
 
-@nb.njit(cache=True, inline="always")
+@kernel(inline="always")
 def _count_lists(
     row: np.ndarray, m: int, wr: int, black_bits: int, n_lists: int, weight: float
 ) -> None:
@@ -205,7 +205,7 @@ def _count_lists(
             row[2] += weight
 
 
-@nb.njit(cache=True)
+@kernel
 def _collect_lists(
     into: ByGroup, marks: ListMarks, listed: np.ndarray, days_blacklisted: np.ndarray
 ) -> None:
@@ -233,7 +233,7 @@ def _collect_lists(
             _count_lists(out[rows_indices[q]], m, wr, black_bits, n_lists, 1.0)
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def count_ever(cell: np.ndarray, ever: np.ndarray, out: np.ndarray) -> None:
     """out [cells, lists] (zeros): the agents of each cell (cell[i] of agent i) ever on
     each list (bit `list` of ever[i]), as whole numbers."""
@@ -247,7 +247,7 @@ def count_ever(cell: np.ndarray, ever: np.ndarray, out: np.ndarray) -> None:
                 out[cell[i], b] += 1.0
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def recount_lists(
     ids: np.ndarray,
     marks: ListMarks,
@@ -292,7 +292,7 @@ assert TALLY_CHUNK % 4 == 0 and TALLY_CHUNK % RECOUNT_BLOCK == 0  # (the sums' l
 
 
 # (finite scores: no NaNs or infinities lets the compiler vectorise the min and max)
-@nb.njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz"})
+@kernel(nogil=True, fastmath={"nnan", "ninf", "nsz"})
 def _bin_keys(score: np.ndarray, n_bins: int, lo: float, scale: float, key: np.ndarray) -> None:
     """key[i] = the bin of score[i] (points): (score - lo) * scale clamped to [0, n_bins -
     1], then truncated, which is the bin of truncation and clamping. Scores finite."""
@@ -303,7 +303,7 @@ def _bin_keys(score: np.ndarray, n_bins: int, lo: float, scale: float, key: np.n
         key[i] = np.int32(min(max((score[i] - lo) * scale, 0.0), top))
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _recount_bins(
     key: np.ndarray,
     counted: np.ndarray,
@@ -344,7 +344,7 @@ def _recount_bins(
                     grade_counts[cell[i], grade_of_bin[old]] -= 1
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def tally_scores(
     score: np.ndarray,
     grading: Grading,
@@ -495,7 +495,7 @@ class GroupMap:
         )
 
 
-@nb.njit(cache=True)
+@kernel
 def _sum_rows(cells: np.ndarray, indptr: np.ndarray, indices: np.ndarray, out: np.ndarray) -> None:
     """out[g] (zeros) += each row of cells[indices[indptr[g]:indptr[g + 1]]], in order:
     for C-ordered cells with two or more columns, the sums numpy gives over the first

@@ -38,7 +38,6 @@ The loop counts processor cycles per phase (cycles.py): the manifest's seconds p
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
 from scslab.engine.borrow import borrowed
@@ -71,6 +70,7 @@ from scslab.engine.cycles import cycle_count as _cycles
 from scslab.engine.growth import grow as _grow
 from scslab.engine.growth import grow_changes, grow_log
 from scslab.engine.trail import count_wrongful_days
+from scslab.kernelcache import kernel
 from scslab.model.behaviour import behaviour_day
 from scslab.model.containers import ByGroup, ChangeColumns, Standing
 from scslab.model.departments import Subjects
@@ -82,7 +82,7 @@ from scslab.model.records import take_effective_into
 N_PHASES = 7  # engine/steps.py's PHASES, in order
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def run_days(
     first_day: int,
     last_day: int,
@@ -521,7 +521,7 @@ def run_days(
     return res_grown, firm_grown, Carried(flagged, due_state)
 
 
-@nb.njit(cache=True)
+@kernel
 def _by_side(
     ids: np.ndarray, m: int, record_kind: np.ndarray, kind_subject: np.ndarray
 ) -> tuple[int, int]:
@@ -540,7 +540,7 @@ def _by_side(
     return n_res, n_ent
 
 
-@nb.njit(cache=True)
+@kernel
 def _representatives(
     firms: Firms,
     touched: np.ndarray,

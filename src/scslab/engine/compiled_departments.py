@@ -11,10 +11,10 @@ returns a count, not the log's columns."""
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
 from scslab.engine.containers import Flagged, KindTable
+from scslab.kernelcache import kernel
 from scslab.model.containers import Recovery
 from scslab.model.departments import (
     KindRule,
@@ -30,7 +30,7 @@ from scslab.model.prefetch import AHEAD, prefetch
 from scslab.model.records import PENDING, LogColumns
 
 
-@nb.njit(cache=True)
+@kernel
 def day_candidates(
     day: int,
     key: np.ndarray,
@@ -54,7 +54,7 @@ def day_candidates(
     return total
 
 
-@nb.njit(cache=True)
+@kernel
 def departments_day(
     day: int,
     kinds: KindTable,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba as nb
 import numpy as np
 
 from scslab.engine.containers import DueDays, ScoreArrays, ScoreTable
 from scslab.engine.growth import grow
+from scslab.kernelcache import kernel
 from scslab.model.dueprocess_days import (
     DueRows,
     DueSide,
@@ -47,7 +47,7 @@ ScoreBack = tuple[np.ndarray, ScoreArrays, ScoreTable, Kept]
 no score), the scorer's arrays, the score's rules and the side's Kept."""
 
 
-@nb.njit(cache=True)
+@kernel
 def due_process_day(
     day: int,
     due: DueDays,
@@ -74,7 +74,7 @@ def due_process_day(
     return state, kept, firm_kept
 
 
-@nb.njit(cache=True)
+@kernel
 def _give_back(day: int, due: DueDays, state: DueState, ended: Ended, back: ScoreBack) -> Kept:
     """The records ended today (ended.ids) whose subjects are of side ended.s ended
     (end_side), what is left of their points given back to the side's score (points)
@@ -107,7 +107,7 @@ def _give_back(day: int, due: DueDays, state: DueState, ended: Ended, back: Scor
     return error_ids, n_error_ids, risen, n_risen
 
 
-@nb.njit(cache=True)
+@kernel
 def learn_of_blocks(
     day: int,
     due: DueDays,

@@ -7,12 +7,12 @@ engine/compiled_sides.py):
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
 from scslab.engine.containers import ChangeView, Columns6, DayRecords, Ids, ListView
 from scslab.engine.growth import grow_scratch
 from scslab.engine.listcounts import count_changes
+from scslab.kernelcache import kernel
 from scslab.model.containers import ByGroup, ChangeColumns, Points
 from scslab.model.lists import ENTRY, _daily, enlist_into
 from scslab.model.listvisits import agents_to_visit_into, mark_leaving
@@ -20,7 +20,7 @@ from scslab.model.measures import mark_entered
 from scslab.model.members import update_members
 
 
-@nb.njit(cache=True)
+@kernel
 def list_side(
     day: int,
     v: ListView,
@@ -95,7 +95,7 @@ def list_side(
     return out, n_out, n_entries
 
 
-@nb.njit(cache=True)
+@kernel
 def _with_entered(listed: np.ndarray, entered: np.ndarray) -> np.ndarray:
     """The set `listed` (increasing) with the subjects `entered` added (in any order,
     with repeats)."""
@@ -109,7 +109,7 @@ def _with_entered(listed: np.ndarray, entered: np.ndarray) -> np.ndarray:
     return update_members(listed, new[:k], np.ones(k, np.bool_))
 
 
-@nb.njit(cache=True)
+@kernel
 def list_changes(
     day: int,
     v: ChangeView,
@@ -190,7 +190,7 @@ def list_changes(
     return listed, touched[:n_touched], was_black[:n_touched], is_black[:n_touched]
 
 
-@nb.njit(cache=True)
+@kernel
 def entered_since(since: np.ndarray, changes: Columns6, start: int, stop: int, day: int) -> None:
     """since[bit, subject] = day for the listing changes start to stop - 1 of `changes`
     that entered a list (measures.mark_entered; nothing where since is empty)."""

@@ -24,7 +24,6 @@ function, optimised whole) grows faster than the code in it."""
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
 from scslab.engine.collectors import _collect_lists, recount_lists
@@ -45,6 +44,7 @@ from scslab.engine.containers import (
 from scslab.engine.growth import grow as _grow
 from scslab.engine.growth import grow_queue
 from scslab.engine.tally import tally_days
+from scslab.kernelcache import kernel
 from scslab.model.containers import ByGroup, DailyRules, Listings
 from scslab.model.points import (
     Ending,
@@ -71,7 +71,7 @@ from scslab.model.scoring import (
 # function that branches as score_side does, each array so bound costs two reference
 # counts per record (atomic for the arrays run_days makes, a null test for those it
 # borrows).
-@nb.njit(cache=True)
+@kernel
 def _count_records(
     row: np.ndarray,
     groups_indptr: np.ndarray,
@@ -94,7 +94,7 @@ def _count_records(
             row[groups_of_cell[q], col] += 1.0
 
 
-@nb.njit(cache=True)
+@kernel
 def _mark_records(
     subjects: np.ndarray,
     erroneous: np.ndarray,
@@ -117,7 +117,7 @@ def _mark_records(
     return n_error_ids
 
 
-@nb.njit(cache=True)
+@kernel
 def day_records(capacity: int) -> DayRecords:
     """Room for a side's records of a day (DayRecords): `capacity` of them."""
     return DayRecords(
@@ -128,7 +128,7 @@ def day_records(capacity: int) -> DayRecords:
     )
 
 
-@nb.njit(cache=True)
+@kernel
 def expiry_room(capacity: int) -> ExpiryRoom:
     """A side's scratch of its expiries (ExpiryRoom), with room for `capacity`."""
     return ExpiryRoom(
@@ -136,7 +136,7 @@ def expiry_room(capacity: int) -> ExpiryRoom:
     )
 
 
-@nb.njit(cache=True)
+@kernel
 def side_views(
     side: SideDays, kinds: KindTable, enlisting: bool, n_listed: int, snapshots: np.ndarray
 ) -> tuple[ScoreView, ListView, ChangeView, CollectView]:
@@ -230,7 +230,7 @@ def side_views(
     return score_view, list_view, change_view, collect_view
 
 
-@nb.njit(cache=True)
+@kernel
 def score_side(
     day: int,
     first_day: int,
@@ -299,7 +299,7 @@ def score_side(
     return score, Ids(error_ids, n_error_ids), risen
 
 
-@nb.njit(cache=True, inline="always")
+@kernel(inline="always")
 def _risen(risen: Ids, subjects: np.ndarray, points: np.ndarray) -> Ids:
     """risen with the subjects whose points are positive added."""
     ids, n = risen
@@ -311,7 +311,7 @@ def _risen(risen: Ids, subjects: np.ndarray, points: np.ndarray) -> Ids:
     return Ids(ids, n)
 
 
-@nb.njit(cache=True)
+@kernel
 def expire_side(
     day: int,
     v: ScoreView,
@@ -376,7 +376,7 @@ def expire_side(
     return Expiry(queue, queued, head, in_order), risen, room
 
 
-@nb.njit(cache=True)
+@kernel
 def collect_side(
     day: int, v: CollectView, listed: np.ndarray, error_ids: np.ndarray, touched: np.ndarray
 ) -> None:
@@ -421,7 +421,7 @@ def collect_side(
         row_today[:, v.enrolled_col] = v.enrolled
 
 
-@nb.njit(cache=True)
+@kernel
 def tally_side(day: int, first_day: int, c: Collecting) -> None:
     """With tally_each_day, the day's score tally of one side (tally_days of its
     snapshot row of the day)."""
@@ -429,7 +429,7 @@ def tally_side(day: int, first_day: int, c: Collecting) -> None:
     tally_days(day, c.snapshots[row : row + 1], c.tally)
 
 
-@nb.njit(cache=True, inline="always")
+@kernel(inline="always")
 def keep_side(
     score: np.ndarray, given_score: np.ndarray, given_spare: np.ndarray, keep: bool
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -4,25 +4,26 @@ entries do not fit, the first `used` entries kept."""
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.containers import ChangeColumns
 from scslab.model.points import ExpiryQueue
 from scslab.model.records import LogColumns
 
 
-@nb.njit(cache=True)
+@kernel
 def grow(a: np.ndarray, used: int, need: int) -> np.ndarray:
     """a, or a copy twice as large (or more) when `need` entries do not fit."""
     if need <= len(a):
         return a
     out = np.empty(max(2 * len(a), need), a.dtype)
-    out[:used] = a[:used]
+    for i in range(used):  # (a loop: a slice copy compiles numba's shape-error message)
+        out[i] = a[i]
     return out
 
 
-@nb.njit(cache=True)
+@kernel
 def grow_log(columns: LogColumns, used: int, need: int) -> LogColumns:
     """grow() for each column the day's kernels write of the record log."""
     return LogColumns(
@@ -40,7 +41,7 @@ def grow_log(columns: LogColumns, used: int, need: int) -> LogColumns:
     )
 
 
-@nb.njit(cache=True)
+@kernel
 def grow_queue(queue: ExpiryQueue, used: int, need: int) -> ExpiryQueue:
     """grow() for each column of the expiry queue."""
     return ExpiryQueue(
@@ -53,7 +54,7 @@ def grow_queue(queue: ExpiryQueue, used: int, need: int) -> ExpiryQueue:
     )
 
 
-@nb.njit(cache=True)
+@kernel
 def grow_changes(columns: tuple, used: int, need: int) -> tuple:
     """grow() for each of the six columns of the listing changes (day, subject, bit,
     entered, wrongful, reason)."""
@@ -67,7 +68,7 @@ def grow_changes(columns: tuple, used: int, need: int) -> tuple:
     )
 
 
-@nb.njit(cache=True)
+@kernel
 def grow_scratch(out: ChangeColumns, used: int, need: int) -> ChangeColumns:
     """grow() for each column of the lists' scratch of a day's changes."""
     return ChangeColumns(

@@ -13,9 +13,9 @@ cell: the counts are whole numbers, so both give the same groups bit for bit.
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.containers import ByGroup, ChangeColumns
 from scslab.model.lists import EXIT_REASONS
 
@@ -28,7 +28,7 @@ CHANGE_FAMILIES = (
 """The metric families of listing changes, in the order of count_changes' columns."""
 
 
-@nb.njit(cache=True)
+@kernel
 def count_changes(
     changes: ChangeColumns,
     into: ByGroup,

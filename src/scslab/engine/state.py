@@ -17,7 +17,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import InitVar, dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
-import numba as nb
 import numpy as np
 
 from scslab.engine.collectors import (
@@ -36,6 +35,7 @@ from scslab.engine.rules import (
     timeline_rules,
 )
 from scslab.engine.trail import HarmTrail
+from scslab.kernelcache import kernel
 from scslab.model.activities import (
     CLASSES,
     ResidentGroups,
@@ -152,7 +152,7 @@ def resident_layout(r: Residents, n_cells: int) -> ResidentLayout:
     return ResidentLayout(cell, (collector_cell, cell_count), subject_class, groups)
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _layout(
     attributes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],

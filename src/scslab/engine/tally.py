@@ -3,14 +3,14 @@ the end of each day or a chunk of days behind in a worker thread (engine/loops.p
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
 from scslab.engine.collectors import tally_scores
 from scslab.engine.containers import Grading, RunningCounts, TallyArgs
+from scslab.kernelcache import kernel
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def tally_days(first_day: int, snapshots: np.ndarray, tally: TallyArgs) -> None:
     """The score columns of the days from first_day on, one day per row of snapshots
     (scores in points, as run_days() keeps them): the score tally of each day

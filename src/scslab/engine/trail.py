@@ -10,14 +10,14 @@ columns).
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 import pandas as pd
 
+from scslab.kernelcache import kernel
 from scslab.model.lists import EXIT_REASONS, Changes, ListState
 
 
-@nb.njit(cache=True)
+@kernel
 def count_wrongful_days(
     mask: np.ndarray,
     wrongful: np.ndarray,

@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.attempts import flag_unreached, others_by_cell, sweep_all
 from scslab.model.behaviour import Recovering
 from scslab.model.containers import (
@@ -157,7 +157,7 @@ def draw_attempts(
     return sweep_all(who, rates, propensity, key, day)
 
 
-@nb.njit(cache=True)
+@kernel
 def enterprise_activity(
     n: int, lam: float, key: np.uint64, day: int, resolving: Resolving, responding: Responding
 ) -> int:
@@ -226,7 +226,7 @@ _BIT_INDEX[((np.uint64(1) << np.arange(64, dtype=np.uint64)) * _DE_BRUIJN) >> np
 )
 
 
-@nb.njit(cache=True)
+@kernel
 def _draw_reached(
     ids: np.ndarray,
     residents: Reachable,
@@ -318,7 +318,7 @@ def _draw_reached(
     return True
 
 
-@nb.njit(cache=True)
+@kernel
 def draw_reached_rows(
     ids: np.ndarray,
     residents: Reachable,

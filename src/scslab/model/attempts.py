@@ -11,9 +11,9 @@ attempts that measures may meet."""
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.containers import AttemptShare, DomainReach, Pool, Recovery, Thinning
 from scslab.model.members import update_members
 from scslab.streams import hash_poisson, hash_uniform
@@ -22,7 +22,7 @@ CELL_STRIDE = np.int64(1) << np.int64(32)
 """The counters of cell c's draw in a day's stream start at c x this (hash_poisson's b)."""
 
 
-@nb.njit(cache=True)
+@kernel
 def sweep(
     pool: Pool, rates: Thinning, chill: Recovery, key: np.uint64, day: int, out: np.ndarray
 ) -> int:
@@ -74,7 +74,7 @@ def sweep(
                 m += 1
 
 
-@nb.njit(cache=True)
+@kernel
 def sweep_all(pool: Pool, rates: Thinning, chill: Recovery, key: np.uint64, day: int) -> np.ndarray:
     """All of sweep's attempts of one day (ids in increasing order, one entry per
     attempt), in an array made long enough (tried again with a longer one when it is
@@ -89,7 +89,7 @@ def sweep_all(pool: Pool, rates: Thinning, chill: Recovery, key: np.uint64, day:
         cap *= 2
 
 
-@nb.njit(cache=True)
+@kernel
 def flag_unreached(
     who: Pool,
     draw: AttemptShare,
@@ -129,7 +129,7 @@ def flag_unreached(
     return out[:kept]
 
 
-@nb.njit(cache=True)
+@kernel
 def flag_done(done: np.ndarray, probability: np.ndarray, key: np.uint64, day: int) -> np.ndarray:
     """For each attempt in `done` (that went ahead past the measures), the index into
     `probability` of the record kind it is flagged under (len(probability): none): under
@@ -146,7 +146,7 @@ def flag_done(done: np.ndarray, probability: np.ndarray, key: np.uint64, day: in
     return out
 
 
-@nb.njit(cache=True)
+@kernel
 def others_by_cell(
     present: np.ndarray,
     class_bits: int,
@@ -179,7 +179,7 @@ def others_by_cell(
         out[c] = hash_poisson(key, day, np.int64(c) * CELL_STRIDE, mean)
 
 
-@nb.njit(cache=True)
+@kernel
 def count_others(
     acc: np.ndarray, cols: np.ndarray, posts: int, others: np.ndarray, base_wait: float
 ) -> None:
@@ -196,14 +196,14 @@ def count_others(
             acc[c, posts] += k
 
 
-@nb.njit(cache=True)
+@kernel
 def count_done(acc: np.ndarray, cell: np.ndarray, done: np.ndarray, col: int) -> None:
     """Add 1 to acc[cell[i], col] for each i in `done` (one entry per attempt)."""
     for i in done:
         acc[cell[i], col] += 1.0
 
 
-@nb.njit(cache=True)
+@kernel
 def keep_high(ids: np.ndarray, risen: np.ndarray, score: np.ndarray, at_least: float) -> np.ndarray:
     """The residents (increasing int64 ids) whose score is at least `at_least` points,
     from yesterday's set `ids` and the subjects whose score records raised since

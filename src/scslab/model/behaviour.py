@@ -16,14 +16,14 @@ resident is only touched when something happens to them.
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.containers import Behaviour, ByGroup, Recovery
 from scslab.model.prefetch import AHEAD, prefetch
 
 
-@nb.njit(cache=True, inline="always")  # per agent: no call
+@kernel(inline="always")  # per agent: no call
 def factor_at(factor: Recovery, i: int, day: int) -> float:
     """Agent i's factor on `day` (1 = untouched)."""
     value = factor.value[i]
@@ -32,7 +32,7 @@ def factor_at(factor: Recovery, i: int, day: int) -> float:
     return 1.0 - (1.0 - value) * np.exp(-factor.rate * (day - factor.since[i]))
 
 
-@nb.njit(cache=True)
+@kernel
 def _factors_at(factor: Recovery, ids: np.ndarray, day: int) -> np.ndarray:
     """The factors of `ids` on `day` (float64)."""
     out = np.empty(len(ids))
@@ -41,7 +41,7 @@ def _factors_at(factor: Recovery, ids: np.ndarray, day: int) -> np.ndarray:
     return out
 
 
-@nb.njit(cache=True)
+@kernel
 def bring(factor: Recovery, day: int) -> None:
     """The tracked groups' deficits decayed to `day` (in place; none tracked: nothing)."""
     gap = day - factor.deficit_day[0]
@@ -53,7 +53,7 @@ def bring(factor: Recovery, day: int) -> None:
     factor.deficit_day[0] = day
 
 
-@nb.njit(cache=True, inline="always")  # per agent: no call
+@kernel(inline="always")  # per agent: no call
 def _shock_one(factor: Recovery, i: int, day: int, share: float, tracked: bool) -> None:
     """Cut agent i's factor by `share` on `day` (see shock)."""
     value = factor.value[i]
@@ -66,7 +66,7 @@ def _shock_one(factor: Recovery, i: int, day: int, share: float, tracked: bool) 
         factor.deficit[factor.group[i]] += now - factor.value[i]
 
 
-@nb.njit(cache=True)
+@kernel
 def shock(factor: Recovery, ids: np.ndarray, day: int, share: float) -> None:
     """Cut the factor of each id by `share` on `day` (repeats compound), no lower than
     the floor; the tracked groups' deficits, brought to `day` first, follow. Nothing
@@ -85,7 +85,7 @@ def shock(factor: Recovery, ids: np.ndarray, day: int, share: float) -> None:
         _shock_one(factor, ids[j], day, share, tracked)
 
 
-@nb.njit(cache=True)
+@kernel
 def behaviour_day(
     day: int,
     beh: Behaviour,

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.behaviour import Recovering, factor_at
 from scslab.model.containers import Recovery
 from scslab.model.records import RecordBatch
@@ -233,7 +233,7 @@ subject after the last draw is taken (with 3 in 4 eligible, 64 draws all miss wi
 probability 10^-39)."""
 
 
-@nb.njit(cache=True, inline="always")  # per event: no call, no copies
+@kernel(inline="always")  # per event: no call, no copies
 def observation(
     key: np.uint64, coverage: float, error_rate: float, day: int, p: int, a: int, n: int
 ) -> tuple[bool, int, bool]:
@@ -253,7 +253,7 @@ def observation(
     return True, subject, err
 
 
-@nb.njit(cache=True)
+@kernel
 def eligible_other(
     key: np.uint64,
     eligible: np.ndarray,
@@ -282,7 +282,7 @@ def eligible_other(
     return a
 
 
-@nb.njit(cache=True)
+@kernel
 def observed(
     kind: KindRule, day: int, actors: np.ndarray, n_subjects: int, subject_class: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -294,7 +294,7 @@ def observed(
     return out[0][:r], out[1][:r], out[2][:r]
 
 
-@nb.njit(cache=True)
+@kernel
 def observed_into(
     kind: KindRule,
     day: int,
@@ -324,7 +324,7 @@ def observed_into(
     return r
 
 
-@nb.njit(cache=True)
+@kernel
 def flagged_into(
     kind: KindRule,
     day: int,
@@ -371,20 +371,20 @@ def observe_flagged(
     )
 
 
-@nb.njit(cache=True)
+@kernel
 def candidate_count(key: np.uint64, day: int, mean: float) -> int:
     """The Poisson(mean) number of candidate events of `day` (see candidates)."""
     return hash_poisson(key, day, np.int64(COUNT), mean)  # (int64 as attempts.py's calls)
 
 
-@nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
+@kernel(inline="always")  # per candidate: no call, no copies
 def candidate_at(key: np.uint64, day: int, j: int, n: int, max_mult: float) -> tuple[int, float]:
     """(id, draw) of candidate j of the day: see candidates."""
     i = min(int(hash_uniform(key, day, CANDIDATES + 2 * j) * n), n - 1)
     return i, hash_uniform(key, day, CANDIDATES + 2 * j + 1) * max_mult
 
 
-@nb.njit(cache=True)
+@kernel
 def candidates(
     key: np.uint64, day: int, n: int, mean: float, max_mult: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -446,7 +446,7 @@ def draw_behaviour(
     )
 
 
-@nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
+@kernel(inline="always")  # per candidate: no call, no copies
 def _multiplier(
     i: int,
     list_mask: np.ndarray,
@@ -469,14 +469,14 @@ def _multiplier(
     return mult
 
 
-@nb.njit(cache=True, inline="always")  # per candidate: no call, no copies
+@kernel(inline="always")  # per candidate: no call, no copies
 def income_multiplier(i: int, income: Recovery, elasticity: float, day: int) -> float:
     """Subject i's rate multiplier from the income feedback on `day` (kinds with an
     income elasticity only): its income factor to the power -elasticity."""
     return factor_at(income, i, day) ** (-elasticity)
 
 
-@nb.njit(cache=True)
+@kernel
 def _accepted(
     cand: np.ndarray,
     u: np.ndarray,

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.containers import Listings
 from scslab.model.dueprocess_kernels import (
     Appeals,
@@ -139,7 +139,7 @@ class DueRows(NamedTuple):
     ent: np.ndarray  # float64, the enterprises'
 
 
-@nb.njit(cache=True)
+@kernel
 def _count(side: DueSide, row: np.ndarray, metric: np.int64, subject: np.int64) -> None:
     col = side.cols[metric]
     if col < 0:
@@ -149,7 +149,7 @@ def _count(side: DueSide, row: np.ndarray, metric: np.int64, subject: np.int64) 
         row[side.rows_of_cell[q], col] += 1.0
 
 
-@nb.njit(cache=True)
+@kernel
 def _count_by_side(
     rules: DueRules,
     kind: np.int64,
@@ -166,7 +166,7 @@ def _count_by_side(
         _count(ent, ent_row, metric, subject)
 
 
-@nb.njit(cache=True)
+@kernel
 def _with(
     state: DueState,
     queue: DueQueue,
@@ -191,7 +191,7 @@ def _with(
     )
 
 
-@nb.njit(cache=True)
+@kernel
 def _room(state: DueState, entries: int | np.int64, last_day: int | np.int64) -> DueState:
     """Room in the queue for `entries` more entries on days up to `last_day`."""
     q = state.queue
@@ -207,7 +207,7 @@ def _room(state: DueState, entries: int | np.int64, last_day: int | np.int64) ->
     return _with(s, queue, s.aware_ids, s.aware_new, s.learned, s.triggers, s.ent_triggers)
 
 
-@nb.njit(cache=True)
+@kernel
 def _push(state: DueState, day: np.int64, event: np.int64, record: np.int64) -> None:
     """Schedule an event (after _room)."""
     q = state.queue
@@ -223,7 +223,7 @@ def _push(state: DueState, day: np.int64, event: np.int64, record: np.int64) -> 
     state.used[N_ENTRIES] = e + 1
 
 
-@nb.njit(cache=True)
+@kernel
 def _aware(state: DueState, residents: np.ndarray, day: np.ndarray) -> DueState:
     """Residents who know of their listing from day[r] (the earliest day kept)."""
     if len(state.aware_from) == 0:
@@ -239,7 +239,7 @@ def _aware(state: DueState, residents: np.ndarray, day: np.ndarray) -> DueState:
     return _with(s, s.queue, s.aware_ids, aware_new, s.learned, s.triggers, s.ent_triggers)
 
 
-@nb.njit(cache=True)
+@kernel
 def count_unaware(state: DueState, rules: DueRules, day: int, mask: np.ndarray) -> DueState:
     """Count a day listed without knowing for each resident on a list (`mask`, the
     residents' list bits at the start of `day`) who has had neither a notice of a record
@@ -262,7 +262,7 @@ def count_unaware(state: DueState, rules: DueRules, day: int, mask: np.ndarray) 
     return _with(s, s.queue, aware_ids, s.aware_new, s.learned, s.triggers, s.ent_triggers)
 
 
-@nb.njit(cache=True)
+@kernel
 def keep_triggers(
     state: DueState,
     ids: np.ndarray,
@@ -310,7 +310,7 @@ def keep_triggers(
     )
 
 
-@nb.njit(cache=True)
+@kernel
 def plan_day(
     state: DueState, due: DueDays, day: int, ids: np.ndarray, log: LogColumns, rows: DueRows
 ) -> DueState:
@@ -369,7 +369,7 @@ def plan_day(
     return state
 
 
-@nb.njit(cache=True)
+@kernel
 def _file(
     state: DueState, due: DueDays, day: int, ids: np.ndarray, log: LogColumns, rows: DueRows
 ) -> DueState:
@@ -391,7 +391,7 @@ def _file(
     return state
 
 
-@nb.njit(cache=True)
+@kernel
 def _take_day(state: DueState, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Today's events off the queue (FILE, DECIDE and REPAIR records, each in the order
     scheduled); events scheduled for today from now on are never handled."""
@@ -417,7 +417,7 @@ def _take_day(state: DueState, day: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return got[0], got[1], got[2]
 
 
-@nb.njit(cache=True)
+@kernel
 def step_day(
     state: DueState, due: DueDays, day: int, log: LogColumns, rows: DueRows
 ) -> tuple[DueState, np.ndarray]:
@@ -465,7 +465,7 @@ def step_day(
     return state, np.concatenate((decided[:n_won], repaired))
 
 
-@nb.njit(cache=True)
+@kernel
 def end_side(
     state: DueState,
     rules: DueRules,
@@ -530,7 +530,7 @@ def end_side(
     return subjects, left, erroneous
 
 
-@nb.njit(cache=True)
+@kernel
 def blocked_day(
     state: DueState,
     due: DueDays,
@@ -555,9 +555,7 @@ def blocked_day(
         return state
     learned = state.learned
     if len(learned) < n_records:
-        more = np.zeros(max(2 * len(learned), n_records + 1024), np.bool_)
-        more[: len(learned)] = learned
-        learned = more
+        learned = grown_to(learned, len(learned), n_records + 1024, False)
     s = state
     state = _with(s, s.queue, s.aware_ids, s.aware_new, learned, s.triggers, s.ent_triggers)
     ids = state.triggers[among(who, state.trigger_subjects, n_trig)]  # (in their order)

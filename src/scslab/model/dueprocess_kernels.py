@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.containers import Listings
 from scslab.streams import hash_uniform
 
@@ -87,12 +87,12 @@ class Triggers(NamedTuple):
     duration: np.ndarray  # int64 per list, days a record keeps its subject on it
 
 
-@nb.njit(cache=True)
+@kernel
 def _key_a(subject: np.int64, kind_word: np.int64) -> np.int64:
     return (subject << 32) | kind_word
 
 
-@nb.njit(cache=True)
+@kernel
 def _appeal_day(
     key: np.uint64, a: np.int64, b0: np.int64, p: float, start: np.int64, window: np.int64
 ) -> np.int64:
@@ -103,7 +103,7 @@ def _appeal_day(
     return np.int64(-1)
 
 
-@nb.njit(cache=True)
+@kernel
 def plan(
     records: NewRecords, rules: PathRules, appeals: Appeals, key: np.uint64, out: PathDays
 ) -> None:
@@ -143,7 +143,7 @@ def plan(
                     out.repair[r] = start + np.int64(wait)
 
 
-@nb.njit(cache=True)
+@kernel
 def plan_learned(
     records: NewRecords, day: int, appeals: Appeals, key: np.uint64, out_appeal: np.ndarray
 ) -> None:
@@ -164,7 +164,7 @@ def plan_learned(
         out_appeal[r] = _appeal_day(key, a, b0, p, np.int64(day), appeals.window[k])
 
 
-@nb.njit(cache=True)
+@kernel
 def decide(
     kind: np.ndarray,
     subject: np.ndarray,
@@ -185,7 +185,7 @@ def decide(
     return won
 
 
-@nb.njit(cache=True)
+@kernel
 def release(
     ended: Ended,
     trig_ids: np.ndarray,
@@ -258,7 +258,7 @@ def release(
     return n_ended
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def count_unaware_days(
     words: np.ndarray, mask: np.ndarray, aware_from: np.ndarray, days_unaware: np.ndarray, day: int
 ) -> None:
@@ -276,7 +276,7 @@ def count_unaware_days(
             days_unaware[i] += 1
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def forget_unlisted(
     ids: np.ndarray, mask: np.ndarray, aware_from: np.ndarray, never: int
 ) -> np.ndarray:
@@ -293,18 +293,19 @@ def forget_unlisted(
     return kept[:k]
 
 
-@nb.njit(cache=True)
+@kernel
 def grown_to(a: np.ndarray, used: int, need: int, fill: int) -> np.ndarray:
     """a, or a copy twice as large (or more) when `need` entries do not fit, the new
     entries `fill`."""
     if need <= len(a):
         return a
     out = np.full(max(2 * len(a), need), fill, a.dtype)
-    out[:used] = a[:used]
+    for i in range(used):  # (a loop: a slice copy compiles numba's shape-error message)
+        out[i] = a[i]
     return out
 
 
-@nb.njit(cache=True)
+@kernel
 def among(subjects: np.ndarray, of: np.ndarray, n: int) -> np.ndarray:
     """The places p < n (increasing) where of[p] is one of `subjects` (sorted, unique):
     of[:n] read in order, each looked up in a table of 2^16 bits hashed from the
@@ -322,10 +323,7 @@ def among(subjects: np.ndarray, of: np.ndarray, n: int) -> np.ndarray:
             continue
         q = np.searchsorted(subjects, of[p])
         if q < len(subjects) and subjects[q] == of[p]:
-            if m == len(out):
-                more = np.empty(2 * m, np.int64)
-                more[:m] = out
-                out = more
+            out = grown_to(out, m, m + 1, 0)
             out[m] = p
             m += 1
     return out[:m]

@@ -17,9 +17,9 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.containers import ChangeColumns, DailyRules, Listings, Points
 from scslab.model.listvisits import agents_to_visit, busy_octets
 from scslab.model.prefetch import AHEAD, prefetch
@@ -213,7 +213,7 @@ class Changes:
         return len(self.subject)
 
 
-@nb.njit(cache=True, inline="always")  # per agent: no call
+@kernel(inline="always")  # per agent: no call
 def _prefetch_rows(until: np.ndarray, true_until: np.ndarray, bits: int, a: int) -> None:
     """Prefetch agent a's `until` and `true_until` (days) on each list of `bits` (one bit
     per list): only the rows of those lists, the others' lines being loaded for nothing."""
@@ -229,7 +229,7 @@ subjects (five lines each, and two per list triggered) before applying them: few
 that those lines stay in a core's cache until then."""
 
 
-@nb.njit(cache=True)
+@kernel
 def enlist_into(
     state: Listings,
     kind_bits: np.ndarray,
@@ -325,7 +325,7 @@ def enlist(
     return Changes(out_s, out_b, np.ones(n, bool), out_w, np.full(n, ENTRY, np.uint8))
 
 
-@nb.njit(cache=True)
+@kernel
 def _daily(
     state: Listings,
     rules: DailyRules,

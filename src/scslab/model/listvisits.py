@@ -7,13 +7,13 @@ have left that band, as drift marks them (scoring.mark_outside) or as found here
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.prefetch import AHEAD, prefetch
 
 
-@nb.njit(cache=True, fastmath=True)
+@kernel(fastmath=True)
 def busy_octets(mask: np.ndarray, score: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """For each run of eight agents (ids 8k to 8k + 7), whether one of them is on a list
     or has a score outside [lo, hi) (points): the others cannot change in the lists'
@@ -34,7 +34,7 @@ def busy_octets(mask: np.ndarray, score: np.ndarray, lo: float, hi: float) -> np
     return busy
 
 
-@nb.njit(cache=True)
+@kernel
 def agents_to_visit(
     listed: np.ndarray,
     runs: np.ndarray,
@@ -52,7 +52,7 @@ def agents_to_visit(
     return out[:m]
 
 
-@nb.njit(cache=True)
+@kernel
 def agents_to_visit_into(
     listed: np.ndarray,
     runs: np.ndarray,
@@ -111,12 +111,13 @@ def agents_to_visit_into(
                 out[m] = a
                 m += 1
     if every_listed:
-        out[m : m + len(listed) - i] = listed[i:]
-        m += len(listed) - i
+        for j in range(i, len(listed)):
+            out[m] = listed[j]
+            m += 1
     return out, m
 
 
-@nb.njit(cache=True)
+@kernel
 def mark_leaving(
     listed: np.ndarray, score: np.ndarray, mask: np.ndarray, stay: np.ndarray, runs: np.ndarray
 ) -> None:

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.attempts import keep_high
 from scslab.model.containers import (
     Avoided,
@@ -201,7 +201,7 @@ RESPONSE_STRIDE = 16
 (two per own list bit: avoided, then replaced)."""
 
 
-@nb.njit(cache=True)
+@kernel
 def respond(
     attempts: np.ndarray,
     mask: np.ndarray,
@@ -257,7 +257,7 @@ def respond(
     return n_made, n_avoided
 
 
-@nb.njit(cache=True)
+@kernel
 def count_avoided(
     acc: np.ndarray,
     cell: np.ndarray,
@@ -280,7 +280,7 @@ def count_avoided(
             acc[c, cols[5]] += base_wait
 
 
-@nb.njit(cache=True)
+@kernel
 def attempts_made(
     attempts: np.ndarray, day: int, responding: Responding, resolving: Resolving
 ) -> np.ndarray:
@@ -301,7 +301,7 @@ def attempts_made(
     return made[:n_made]
 
 
-@nb.njit(cache=True)
+@kernel
 def mark_entered(
     since: np.ndarray, subject: np.ndarray, bit: np.ndarray, entered: np.ndarray, n: int, day: int
 ) -> None:
@@ -336,7 +336,7 @@ class Reach:
         return hit
 
 
-@nb.njit(cache=True)
+@kernel
 def resolve(
     attempts: np.ndarray,
     standing: Standing,
@@ -403,7 +403,7 @@ def resolve(
     return n_blocked, n_done
 
 
-@nb.njit(cache=True)
+@kernel
 def _reached_ids(
     a: np.ndarray, b: np.ndarray, score: np.ndarray, at_least: float, out: np.ndarray
 ) -> int:
@@ -448,7 +448,7 @@ def reached_ids(
     )
 
 
-@nb.njit(cache=True)
+@kernel
 def reached_scan(
     mask: np.ndarray, rep_mask: np.ndarray, score: np.ndarray, at_least: float
 ) -> np.ndarray:
@@ -489,7 +489,7 @@ class HighScores:
         return self.ids
 
 
-@nb.njit(cache=True)
+@kernel
 def representative_masks(
     enterprises: np.ndarray,
     legal_rep: np.ndarray,
@@ -513,7 +513,7 @@ def representative_masks(
         rep_wrongful[r] = m & ~rightful
 
 
-@nb.njit(cache=True)
+@kernel
 def count_listed_contacts(
     changes_subject: np.ndarray,
     was_black: np.ndarray,

@@ -3,11 +3,12 @@ reach. A change merges the ids touched into the set, with no sort."""
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 
-@nb.njit(cache=True)
+
+@kernel
 def update_members(members: np.ndarray, touched: np.ndarray, member_now: np.ndarray) -> np.ndarray:
     """A set of ids kept as an increasing array (int64), after a change: `touched`
     (increasing, no repeats) are members now where member_now is True, and not where
@@ -18,7 +19,7 @@ def update_members(members: np.ndarray, touched: np.ndarray, member_now: np.ndar
     return out[:m]
 
 
-@nb.njit(cache=True)
+@kernel
 def update_members_into(
     members: np.ndarray, touched: np.ndarray, member_now: np.ndarray, out: np.ndarray
 ) -> tuple[np.ndarray, int]:

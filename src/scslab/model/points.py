@@ -8,13 +8,13 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.records import ACTIVE, EXPIRED
 
 
-@nb.njit(cache=True)  # (a plain call: numba's inlining would bind the arrays per record)
+@kernel  # (a plain call: numba's inlining would bind the arrays per record)
 def _add_one(
     score: np.ndarray,
     error_points: np.ndarray,
@@ -31,7 +31,7 @@ def _add_one(
         error_points[i] += points
 
 
-@nb.njit(cache=True)
+@kernel
 def add_points(
     score: np.ndarray,
     error_points: np.ndarray,
@@ -102,7 +102,7 @@ class Scores(NamedTuple):
     hi: float  # points, the greatest score
 
 
-@nb.njit(cache=True)
+@kernel
 def schedule_expiry(
     queue: ExpiryQueue, used: int, day: int, records: Taking, in_order: bool
 ) -> tuple[int, bool]:
@@ -127,7 +127,7 @@ def schedule_expiry(
     return used, in_order
 
 
-@nb.njit(cache=True)
+@kernel
 def expire_due(
     expiry: Expiry,
     day: int,
@@ -185,7 +185,7 @@ def left_after(decay: float, most: int) -> np.ndarray:
     return np.array([decay**a for a in range(most + 1)], np.float64)
 
 
-@nb.njit(cache=True)
+@kernel
 def risen_by_expiry(
     queue: ExpiryQueue, places: np.ndarray, left: np.ndarray, out: np.ndarray, m: int
 ) -> int:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numba as nb
 import numpy as np
+
+from scslab.kernelcache import kernel
 
 PENDING, ACTIVE, EXPIRED, CORRECTED, REPAIRED = 0, 1, 2, 3, 4
 """Record status: waiting out its reporting delay, counting, expired, withdrawn on appeal
@@ -56,7 +57,7 @@ class LogColumns(NamedTuple):
 KERNEL_COLUMNS = LogColumns._fields
 
 
-@nb.njit(cache=True)
+@kernel
 def take_effective_into(
     effective_day: np.ndarray, first: int, n: int, day: int, out: np.ndarray
 ) -> tuple[int, int]:

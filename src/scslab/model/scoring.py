@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.points import (
     Ending,
     Expiry,
@@ -96,7 +96,7 @@ bytes of flags stay in the L1 cache from one pass to the next."""
 assert FLAG_BLOCK % 64 == 0
 
 
-@nb.njit(cache=True)
+@kernel
 def ceil_float32(points: float) -> np.float32:
     """The least float32 at or above `points` (infinities stay; beyond float32's range,
     +inf above it, the lowest finite float32 below it): for every float32 v, v < points
@@ -108,7 +108,7 @@ def ceil_float32(points: float) -> np.float32:
 
 
 # (no fastmath: the band's ends may be infinite; comparisons vectorise without it)
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def mark_outside(
     score: np.ndarray,
     band_lo: float,
@@ -164,7 +164,7 @@ class DriftRules(NamedTuple):
     band_hi: float
 
 
-@nb.njit(cache=True, inline="always")  # per subject: no call
+@kernel(inline="always")  # per subject: no call
 def _drifted(rules: DriftRules, score: float, penalty: float) -> np.float32:
     """A score (points) after a day of drift and a penalty of `penalty` points."""
     s = rules.base + rules.decay * (score - rules.base) - penalty
@@ -186,7 +186,7 @@ class DriftMarks(NamedTuple):
 
 # (no reassociation or contraction, so the scores are those of the formula evaluated in
 # order; finite numbers and no signed zeros let the compiler vectorise the min and max)
-@nb.njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz"})
+@kernel(nogil=True, fastmath={"nnan", "ninf", "nsz"})
 def drift(
     score: np.ndarray,
     out: np.ndarray,
@@ -231,7 +231,7 @@ def drift(
     mark_outside(out, rules.band_lo, rules.band_hi, marks.outside, marks.list_mask, marks.flags)
 
 
-@nb.njit(cache=True)
+@kernel
 def decay_error_points(error_points: np.ndarray, decay: float, ids: np.ndarray) -> None:
     """One day of drift of the erroneous points (points) of `ids`, in place (decay is
     1 - drift per day)."""
@@ -240,7 +240,7 @@ def decay_error_points(error_points: np.ndarray, decay: float, ids: np.ndarray) 
             error_points[i] *= decay
 
 
-@nb.njit(cache=True)
+@kernel
 def grade_index(score: float, floors: np.ndarray) -> int:
     """Grade of a score: 0 for the highest grade, len(floors) - 1 for the lowest."""
     for g in range(len(floors) - 1):
@@ -505,7 +505,7 @@ class Scorer:
         self._add(subjects, -left, erroneous)
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def hold_at_base(
     score: np.ndarray, error_points: np.ndarray, held: np.ndarray, base: float
 ) -> None:
@@ -520,7 +520,7 @@ def hold_at_base(
         error_points[i] = np.float32(0.0) if h else error_points[i]
 
 
-@nb.njit(cache=True)
+@kernel
 def hold_subjects(
     score: np.ndarray, error_points: np.ndarray, subjects: np.ndarray, held: np.ndarray, base: float
 ) -> None:
@@ -540,7 +540,7 @@ def enrolment_order(seed: int, n: int) -> np.ndarray:
     return day_rng(seed, "scoring.enrolment", 0).random(n)
 
 
-@nb.njit(cache=True)
+@kernel
 def enrolment(
     order: np.ndarray, share: float, cell: np.ndarray, n_cells: int
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.scenario.graphs import (
     TRANSPOSE_SHIFT,
     EdgeRows,
@@ -63,7 +64,7 @@ class FriendDraw(NamedTuple):
     key: np.uint64
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _tie_counts(first: int, last: int, ties: Ties, out: np.ndarray) -> None:
     """out[i - first] = how many household and work ties resident i has (first <= i <
     last): the rest of its household, and the nearest `coworkers` of the others at its
@@ -81,7 +82,7 @@ BLOCK = 1 << 14
 """Residents a kernel takes at a time into its scratch (a block's scratch stays in cache)."""
 
 
-@nb.njit(cache=True)
+@kernel
 def _contact_indptr(ties: Ties, friends: int) -> np.ndarray:
     """CSR offsets (int64) of the contact lists: household, colleagues, friends per resident."""
     n = len(ties.household)
@@ -96,7 +97,7 @@ def _contact_indptr(ties: Ties, friends: int) -> np.ndarray:
     return indptr
 
 
-@nb.njit(cache=True)
+@kernel
 def _ties_before(ties: Ties, shift: int) -> tuple[np.ndarray, int]:
     """How many household and work ties the residents before each bucket of 2**shift ids
     have in all (n_buckets + 1 sums), and the most ties any resident has."""
@@ -118,7 +119,7 @@ def _ties_before(ties: Ties, shift: int) -> tuple[np.ndarray, int]:
     return before, most
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _write_ties(first: int, last: int, ties: Ties, starts: np.ndarray, out: np.ndarray) -> None:
     """The household members, then the nearest colleagues, of residents first to last - 1,
     resident i's from out[starts[i - first]] on. Colleagues are the nearest ranks on both
@@ -156,7 +157,7 @@ _LOW24 = np.uint64(0xFFFFFF)
 _TWO_M40 = 2.0**-40
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _draw_friends(
     first: int, last: int, draw: FriendDraw, ends: np.ndarray, out: np.ndarray
 ) -> None:
@@ -205,7 +206,7 @@ def _draw_friends(
             p += 1
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _fill_contacts(
     first: int, last: int, ties: Ties, draw: FriendDraw, indptr: np.ndarray, indices: np.ndarray
 ) -> None:
@@ -218,7 +219,7 @@ def _fill_contacts(
     _draw_friends(first, last, draw, indptr[first + 1 : last + 1], indices)
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _friend_buckets(
     draw: FriendDraw,
     shift: int,
@@ -255,7 +256,7 @@ class Reversed(NamedTuple):
     ties_before: np.ndarray  # int64, n_buckets + 1
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _reverse_contacts(
     ties: Ties, shift: int, first_bucket: int, last_bucket: int, out: Reversed
 ) -> None:
@@ -307,7 +308,7 @@ def _reverse_contacts(
             pos[k] += 1
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _mirror_unpaired(
     first: int, last: int, ties: Ties, unpaired: int, t_indptr: np.ndarray, t_indices: np.ndarray
 ) -> None:

@@ -14,6 +14,8 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
+
 
 @dataclass
 class Graph:
@@ -45,7 +47,7 @@ class EdgeRows(NamedTuple):
     first_id: int
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _bucket_counts(rows: EdgeRows, first: int, last: int, shift: int, counts: np.ndarray) -> None:
     """Add to counts[b] how many edges of rows first..last-1 go to bucket b of targets
     (target >> shift)."""
@@ -56,7 +58,7 @@ def _bucket_counts(rows: EdgeRows, first: int, last: int, shift: int, counts: np
             counts[indices[p] >> shift] += 1
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _bucket_scatter(
     rows: EdgeRows,
     first: int,
@@ -81,7 +83,7 @@ def _bucket_scatter(
             bpos[b] = q + 1
 
 
-@nb.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def bucket_rows(
     rows: EdgeRows,
     shift: int,
@@ -139,7 +141,7 @@ def bucket_edges(
     return bstart
 
 
-@nb.njit(cache=True)
+@kernel
 def _transpose_into(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -177,7 +179,8 @@ def _transpose_into(
             t_indptr[lo + k] = acc
             acc += pos[k + 1]
             pos[k] = t_indptr[lo + k]
-        buf[: e - s] = t_indices[s:e]
+        for q in range(s, e):
+            buf[q - s] = t_indices[q]
         for q in range(s, e):
             k = low[q]
             t_indices[pos[k]] = buf[q - s]

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numba as nb
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.scenario.population_spec import PopulationSpec
 from scslab.scenario.sampling import cumulative, draw_by_group, pick, search_sorted
 from scslab.scenario.tables import city_table
@@ -76,7 +76,7 @@ def _age_distributions(table: dict[str, Any], migrant_share: float) -> tuple[np.
     return mig, huk
 
 
-@nb.njit(cache=True)
+@kernel
 def _people(
     rng: np.random.Generator,
     migrant: np.ndarray,
@@ -121,7 +121,7 @@ def _people(
     return age, male, edu, latent
 
 
-@nb.njit(cache=True)
+@kernel
 def _household_sizes(rng: np.random.Generator, cdf: np.ndarray, count: int) -> np.ndarray:
     """`count` household sizes (int64): 1 + the index `cdf` picks for a uniform draw."""
     out = np.empty(count, np.int64)
@@ -130,7 +130,7 @@ def _household_sizes(rng: np.random.Generator, cdf: np.ndarray, count: int) -> n
     return out
 
 
-@nb.njit(cache=True)
+@kernel
 def _work(
     rng: np.random.Generator,
     age_band: np.ndarray,
@@ -172,7 +172,7 @@ def _work(
     return decile, sector, parent
 
 
-@nb.njit(cache=True)
+@kernel
 def _members(
     hh_starts: np.ndarray, hh_district: np.ndarray, hh_migrant: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -293,7 +293,7 @@ def build_residents(
     return residents, starts, table
 
 
-@nb.njit(cache=True)
+@kernel
 def _employ(
     workers: np.ndarray,
     picks: np.ndarray,

@@ -7,8 +7,9 @@ Each returns exactly what its numpy equivalent would (`Generator.choice`'s table
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
+
+from scslab.kernelcache import kernel
 
 
 def cumulative(p: np.ndarray | list[float]) -> np.ndarray:
@@ -18,7 +19,7 @@ def cumulative(p: np.ndarray | list[float]) -> np.ndarray:
     return cdf
 
 
-@nb.njit(cache=True)
+@kernel
 def search_sorted(cdf: np.ndarray, x: np.ndarray, scale: float, right: bool) -> np.ndarray:
     """`np.searchsorted(cdf, x * scale, side)` for many unsorted x, through a guide table.
 
@@ -60,7 +61,7 @@ def search_sorted(cdf: np.ndarray, x: np.ndarray, scale: float, right: bool) -> 
     return out
 
 
-@nb.njit(cache=True, inline="always")
+@kernel(inline="always")
 def pick(cdf: np.ndarray, u: float) -> int:
     """`np.searchsorted(cdf, u, side="right")` for a short table and u in [0, 1)."""
     k = 0
@@ -69,7 +70,7 @@ def pick(cdf: np.ndarray, u: float) -> int:
     return k
 
 
-@nb.njit(cache=True)
+@kernel
 def group_by(keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Counting sort by key (keys < 0 dropped): ids in key order, offsets of each key,
     and each id's rank within its key's group (-1 where the key is < 0)."""
@@ -90,7 +91,7 @@ def group_by(keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray, n
     return order, offsets, rank
 
 
-@nb.njit(cache=True)
+@kernel
 def draw_by_group(
     rng: np.random.Generator, keys: np.ndarray, weights: np.ndarray, count: int
 ) -> np.ndarray:
