@@ -1,7 +1,7 @@
 """A first run's helper process (engine/compile_ahead.py): it first compiles the kernels
-its run calls only after the first day (from a record that stays current), then runs
-the steps of each day in reverse order on a small city without failing; it starts only
-for a first run on the general loop, and has ended when the run returns."""
+its run calls, the last first (from a record that stays current), then runs the steps
+of each day in reverse order on a small city without failing; it starts only for a
+first run on the general loop, and has ended when the run returns."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 
 from scslab import Simulation, kernelcache
 from scslab.engine import compile_ahead, first_calls
-from scslab.engine.compile_ahead import LATER_DEFAULT, HelperRun
+from scslab.engine.compile_ahead import RECORD_DEFAULT, HelperRun
 from scslab.scenario.loader import builtin_names, load_scenario
 
 SCENARIOS = builtin_names()
@@ -159,15 +159,16 @@ def test_helper_process_compiles_into_the_cache(tmp_path: Path) -> None:
     assert kernelcache.has_cached_kernels(ours)
 
 
-def test_later_kernels_compile_into_the_cache(tmp_path: Path) -> None:
-    """compile_later() compiles the later kernels of a run, and nothing of its city's
-    build, into the kernel cache (as the helper process runs it, before its city)."""
+def test_recorded_kernels_compile_into_the_cache(tmp_path: Path) -> None:
+    """compile_recorded() compiles the kernels a run calls, those of its later days and
+    of its city's build alike, into the kernel cache (as the helper process runs it,
+    before its own city)."""
     sc = load_scenario("rongcheng")
     run = HelperRun(sc, residents=500, days=sc.burn_in_days + 2, agents=True)
-    assert "tally_scores" in names(run)
+    assert {"tally_scores", "_people"} <= set(names(run))
     code = (
-        "import pickle, sys; from scslab.engine.compile_ahead import compile_later; "
-        "compile_later(pickle.loads(sys.stdin.buffer.read()))"
+        "import pickle, sys; from scslab.engine.compile_ahead import compile_recorded; "
+        "compile_recorded(pickle.loads(sys.stdin.buffer.read()))"
     )
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     done = subprocess.run(
@@ -176,62 +177,64 @@ def test_later_kernels_compile_into_the_cache(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     ours = kernelcache.kernel_cache_dir(tmp_path / "scslab")
     assert any(ours.rglob("*tally_scores*.nbi"))  # (first called on day 1)
-    assert not any(ours.rglob("*_people*.nbi"))  # (the city's build)
+    assert any(ours.rglob("*_people*.nbi"))  # (the city's build)
 
 
 def names(run: HelperRun) -> list[str]:
-    """The names of the later kernels (compile_ahead.later_kernels) of `run`, in turn."""
-    return [kernel.py_func.__name__ for kernel, _ in compile_ahead.later_kernels(run)]
+    """The names of the recorded kernels (compile_ahead.recorded_kernels) of `run`, in
+    turn."""
+    return [kernel.py_func.__name__ for kernel, _ in compile_ahead.recorded_kernels(run)]
 
 
-def test_later_kernels_of_a_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A helper first compiles the kernels that its scenario, with the same per-agent
-    tables, calls first after its first day and before its last, the latest first
-    (every one recorded resolving to its kernel and types); those of the default
-    scenario for a scenario not recorded; none from a record of another numba or one
-    that cannot be read."""
-    sc = load_scenario(LATER_DEFAULT)
+def test_recorded_kernels_of_a_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A helper compiles the kernels that its scenario, with the same per-agent tables,
+    calls first before its last day, the last first: the later days', the first day's,
+    the city's build (every one recorded resolving to its kernel and types); those of
+    the default scenario for a scenario not recorded; none from a record of another
+    numba or one that cannot be read."""
+    sc = load_scenario(RECORD_DEFAULT)
     whole = HelperRun(sc, residents=2000, days=sc.days, agents=True)
-    record = json.loads(compile_ahead.LATER_KERNELS.read_text())
+    record = json.loads(compile_ahead.FIRST_CALLS.read_text())
     assert record["scenarios"] == SCENARIOS
     runs = [r for e in record["calls"] for r in e["runs"]]
-    ours = [r for r in runs if r["scenario"] == LATER_DEFAULT and r["agents"]]
-    later = compile_ahead.later_kernels(whole)
-    assert len(later) == len(ours) > 10
-    assert names(whole)[0] == "end_side"  # (first called on day 75)
-    assert all(isinstance(types, tuple) and len(types) > 0 for _, types in later)
-    short = names(replace(whole, days=5))
+    ours = [r for r in runs if r["scenario"] == RECORD_DEFAULT and r["agents"]]
+    recorded = compile_ahead.recorded_kernels(whole)
+    assert len(recorded) == len(ours) > 40
+    assert all(isinstance(types, tuple) and len(types) > 0 for _, types in recorded)
+    order = names(whole)
+    assert order[0] in ("end_side", "add_points")  # (first called on day 75)
+    assert order[-1] == "_household_sizes"  # (the city's first)
+    assert order.index("plan_day") < order.index("step_day") < order.index("_people")
+    short = names(replace(whole, days=5))  # (day 1 and 0, the build)
     assert "plan_day" in short and "end_side" not in short and "blocked_day" not in short
-    assert set(short) < set(names(whole))
+    assert set(short) < set(order)
     renamed = replace(whole, scenario=sc.model_copy(update={"name": "my-city"}))
-    assert names(renamed) == names(whole)
+    assert names(renamed) == order
     rongcheng = load_scenario("rongcheng")
-    assert names(HelperRun(rongcheng, 500, rongcheng.burn_in_days + 2, False)) == [
-        "_sum_rows",
-        "tally_scores",
-    ]
+    first_days = names(HelperRun(rongcheng, 500, rongcheng.burn_in_days + 2, False))
+    assert first_days[:2] == ["_sum_rows", "tally_scores"] and "end_side" not in first_days
     other = tmp_path / "other.json"
     other.write_text(json.dumps({**record, "numba": "0.1.0"}))
-    monkeypatch.setattr(compile_ahead, "LATER_KERNELS", other)
-    assert compile_ahead.later_kernels(whole) == []
+    monkeypatch.setattr(compile_ahead, "FIRST_CALLS", other)
+    assert compile_ahead.recorded_kernels(whole) == []
     other.write_text("not json")
-    assert compile_ahead.later_kernels(whole) == []
+    assert compile_ahead.recorded_kernels(whole) == []
 
 
-def test_later_kernels_are_current() -> None:
-    """Each kernel and signature that compile_ahead.LATER_KERNELS records for the
-    default scenario (at 1% of the city, as recorded), under this numba, is one that
-    its run still calls from Python after its first day (with kernels cached here: a
-    first run compiles some of them before, inside other kernels, hence a subset). If
-    not, run scripts/record-later-kernels. (A later kernel missing from the record is
-    not seen here: the helper leaves it to the run, a loss of speed only.)"""
-    record = json.loads(compile_ahead.LATER_KERNELS.read_text())
-    stale = "out of date: run scripts/record-later-kernels"
+def test_recorded_kernels_are_current() -> None:
+    """Each kernel and signature that compile_ahead.FIRST_CALLS records for the default
+    scenario (at 1% of the city, as recorded), under this numba, is one that its run
+    still calls from Python (with kernels cached here: a first run compiles some of
+    them before, inside other kernels, hence a subset). If not, run
+    scripts/record-first-calls. (A kernel missing from the record is not seen here: the
+    helper leaves it to the run, a loss of speed only.)"""
+    record = json.loads(compile_ahead.FIRST_CALLS.read_text())
+    stale = "out of date: run scripts/record-first-calls"
     assert record["numba"].split(".")[:2] == nb.__version__.split(".")[:2], stale
-    later = first_calls.later_calls(LATER_DEFAULT, True, empty_cache=False)
+    calls = first_calls.first_calls_fresh(RECORD_DEFAULT, True, empty_cache=False)
     recorded = {
         (e["kernel"], e["signature"])
         for e in record["calls"]
-        if any(r["scenario"] == LATER_DEFAULT and r["agents"] for r in e["runs"])
+        if any(r["scenario"] == RECORD_DEFAULT and r["agents"] for r in e["runs"])
     }
-    assert recorded <= {(c.kernel, c.signature) for c in later}, stale
+    assert recorded <= {(c.kernel, c.signature) for c in calls}, stale

@@ -3,17 +3,21 @@
 A run on the general loop with no kernel cached (a first run: kernelcache.py) compiles
 its kernels as it first reaches them, one after another: numba compiles in one thread at
 a time. So the run starts a helper process (start()) that compiles them from the other
-end: it builds a small city of the same scenario and runs its days with each day's steps
-in reverse order (compile_ahead()), writing what it compiles to the same kernel cache.
-When the run reaches a kernel that the helper has compiled, numba loads it from the
-cache instead of compiling it (kernelcache.py saves under a lock: the two processes may
-save at once). First, while the run builds its city, the helper compiles the kernels
-that the run calls only after its first day (records taking effect, a listing changed,
-a first block, a record ended), latest first: it would reach them no sooner than the
-run. Which they are, with their argument types, is recorded from first runs of the
-built-in scenarios (LATER_KERNELS, first_calls.py). The run stops the helper when its
-days are done (stop(); helping() does both); a helper whose run has died stops at its
-next day.
+end, writing what it compiles to the same kernel cache. When the run reaches a kernel
+that the helper has compiled, numba loads it from the cache instead of compiling it
+(kernelcache.py saves under a lock: the two processes may save at once).
+
+The helper first compiles the kernels that a first run of the same scenario calls from
+Python, with their argument types, in the reverse of the order of their first calls
+(compile_recorded()): the kernels of its later days (records taking effect, a listing
+changed, a first block, a record ended) first, then those of its first day, then those
+of its city's build, until it meets the run. Which they are is recorded from first runs
+of the built-in scenarios (FIRST_CALLS, first_calls.py). Then it builds a small city of
+the same scenario and runs its days with each day's steps in reverse order
+(compile_ahead()): the kernels the record missed (a scenario of other paths, or of
+other types) are compiled there. The run stops the helper when its days are done
+(stop(); helping() does both); a helper whose run has died stops at its next kernel or
+day.
 
 The helper's city, its results and its errors are thrown away: only numba's cache keeps
 what it did. A step that fails (run out of order, it may find what an earlier step
@@ -63,14 +67,15 @@ HELPER_MAIN = (
 )
 """The helper process's program: main(), with this scslab's folder last on its path (an
 scslab found before it, of another source, compiles nothing: HelperRun.digest)."""
-LATER_KERNELS = Path(__file__).with_name("later_kernels.json")
-"""The kernels that first runs of the built-in scenarios call first after their first
-day, under one numba ("numba": its version): for the "scenarios" recorded, each
-kernel's "kernel" ("module:qualified name"), "signature" (numba's text of its argument
-types), "types" (those types pickled, base64) and the "runs" that call it (scenario,
-agents: with per-agent tables, first_day: the day of its first call, burn-in
-included). Written by first_calls.write_later_kernels() (`scripts/record-later-kernels`)."""
-LATER_DEFAULT = "beijing-2018"
+FIRST_CALLS = Path(__file__).with_name("first_calls.json")
+"""The kernels that first runs of the built-in scenarios call from Python, under one
+numba ("numba": its version): for the "scenarios" recorded, each kernel's "kernel"
+("module:qualified name"), "signature" (numba's text of its argument types), "types"
+(those types pickled, base64) and the "runs" that call it (scenario, agents: with
+per-agent tables, first_day: the day of its first call, burn-in included, -1 while the
+city is built, order: the place of that first call among the run's). Written by
+first_calls.write_first_calls() (`scripts/record-first-calls`)."""
+RECORD_DEFAULT = "beijing-2018"
 """The recorded scenario whose kernels a run of a scenario not recorded takes (ASSUMED:
 most scenarios are variants of the default one; a wrong guess only costs the helper
 time)."""
@@ -199,19 +204,20 @@ def compile_ahead(run: HelperRun, seed: int = 1) -> list[tuple[int, str]]:
     return failed
 
 
-def later_kernels(run: HelperRun) -> list[tuple[Any, tuple[Any, ...]]]:
-    """The (kernel, argument types) of LATER_KERNELS that `run` may call, latest first:
-    those that the recorded run of its scenario (else of LATER_DEFAULT) with the same
-    per-agent tables calls first before run.days. None from a record of another numba
-    (major.minor: its types are numba's own objects) or one that cannot be read; an
-    entry that no longer resolves to a kernel of scslab's or unpickles is left out."""
+def recorded_kernels(run: HelperRun) -> list[tuple[Any, tuple[Any, ...]]]:
+    """The (kernel, argument types) of FIRST_CALLS that `run` may call: those that the
+    recorded run of its scenario (else of RECORD_DEFAULT) with the same per-agent tables
+    calls first before run.days, in the reverse of the order of their first calls. None
+    from a record of another numba (major.minor: its types are numba's own objects) or
+    one that cannot be read; an entry that no longer resolves to a kernel of scslab's or
+    unpickles is left out."""
     try:
-        record = json.loads(LATER_KERNELS.read_text())
+        record = json.loads(FIRST_CALLS.read_text())
         if _minor(record["numba"]) != _minor(nb.__version__):
             return []
-        name = run.scenario.name if run.scenario.name in record["scenarios"] else LATER_DEFAULT
+        name = run.scenario.name if run.scenario.name in record["scenarios"] else RECORD_DEFAULT
         chosen = [
-            (r["first_day"], e)
+            (r["order"], e)
             for e in record["calls"]
             for r in e["runs"]
             if (r["scenario"], r["agents"]) == (name, run.agents) and r["first_day"] < run.days
@@ -236,10 +242,11 @@ def _minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-def compile_later(run: HelperRun) -> None:
-    """Compile later_kernels(run) in turn (a kernel that fails to compile is skipped);
-    stops once run.parent (if set) is no longer this process's parent."""
-    for kernel, types in later_kernels(run):
+def compile_recorded(run: HelperRun) -> None:
+    """Compile recorded_kernels(run) in turn (a kernel that fails to compile is
+    skipped; one the run has compiled is loaded from the cache); stops once run.parent
+    (if set) is no longer this process's parent."""
+    for kernel, types in recorded_kernels(run):
         if run.parent and os.getppid() != run.parent:
             return
         try:
@@ -249,10 +256,10 @@ def compile_later(run: HelperRun) -> None:
 
 
 def main() -> None:
-    """The helper process: compile_later() then compile_ahead() for the HelperRun
+    """The helper process: compile_recorded() then compile_ahead() for the HelperRun
     pickled on stdin, unless it is of another source than this one."""
     run = pickle.loads(sys.stdin.buffer.read())
     if run.digest and run.digest != kernelcache.package_digest():
         return
-    compile_later(run)
+    compile_recorded(run)
     compile_ahead(run)

@@ -1,11 +1,11 @@
 """Which of scslab's kernels a first run calls from Python, and on which day.
 
-A first run's helper process (compile_ahead.py) compiles the kernels that the run
-calls only after its first day before anything else: a run compiles each kernel when
-it first calls it, so those would otherwise be compiled last, by the run itself. Which
-kernels those are, with their argument types, is recorded here from first runs of the
-built-in scenarios into compile_ahead.LATER_KERNELS (`scripts/record-later-kernels`
-rewrites it; `tests/test_compile_ahead.py` says when it is out of date).
+A first run compiles each kernel when it first calls it; its helper process
+(compile_ahead.py) compiles them from the other end, the last first. Which kernels a
+first run calls from Python, with their argument types, the day and the order of their
+first calls, is recorded here from first runs of the built-in scenarios into
+compile_ahead.FIRST_CALLS (`scripts/record-first-calls` rewrites it;
+`tests/test_compile_ahead.py` says when it is out of date).
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from typing import Any, NamedTuple
 import numba
 from numba.core.dispatcher import Dispatcher
 
-from scslab.engine.compile_ahead import HELPER_ENV, LATER_KERNELS
+from scslab.engine.compile_ahead import FIRST_CALLS, HELPER_ENV
 from scslab.engine.state import RunState
 from scslab.scenario.loader import builtin_names
 
 RECORD_RESIDENTS = 215_420
 """Residents of each recorded run: those of the default `scslab run` (1% of the
 default scenario's city), whose days of first calls the record holds. (ASSUMED: each
-scenario's later kernels are first called on about the same days at this size as in
-its own default run.)"""
+scenario's kernels are first called on about the same days at this size as in its own
+default run.)"""
 
 
 class Call(NamedTuple):
@@ -107,7 +107,7 @@ def first_calls(scenario: str, residents: int, agents: bool) -> list[Call]:
 
 
 def first_calls_fresh(
-    scenario: str, residents: int, agents: bool, empty_cache: bool = True
+    scenario: str, agents: bool, residents: int = RECORD_RESIDENTS, empty_cache: bool = True
 ) -> list[Call]:
     """first_calls() in a fresh Python process with two threads (a worker thread, as
     where a helper runs) and no helper, with an empty kernel cache of its own as on a
@@ -130,34 +130,28 @@ def first_calls_fresh(
     return [Call(*row) for row in json.loads(out.stdout)]
 
 
-def later_calls(
-    scenario: str, agents: bool, residents: int = RECORD_RESIDENTS, empty_cache: bool = True
-) -> list[Call]:
-    """The calls that a first run of `scenario` makes first after its first day
-    (first_calls_fresh())."""
-    return [c for c in first_calls_fresh(scenario, residents, agents, empty_cache) if c.day >= 1]
-
-
-def write_later_kernels(scenarios: tuple[str, ...] | None = None) -> None:
-    """Record LATER_KERNELS from first runs of `scenarios` (default: every built-in
-    one) of RECORD_RESIDENTS residents for their days, with per-agent tables and
-    without, two at a time: each kernel and signature that one of them calls first
-    after its first day, with the runs that call it and the day of their first call."""
+def write_first_calls(scenarios: tuple[str, ...] | None = None) -> None:
+    """Record FIRST_CALLS from first runs of `scenarios` (default: every built-in one)
+    of RECORD_RESIDENTS residents for their days, with per-agent tables and without,
+    two at a time: each kernel and signature that one of them calls from Python, with
+    the runs that call it, the day of their first call and its place among their
+    first calls."""
     names = tuple(builtin_names()) if scenarios is None else scenarios
     runs = [(name, agents) for name in names for agents in (True, False)]
     with ThreadPoolExecutor(2) as pool:  # (each in its own process)
-        found = list(pool.map(lambda run: later_calls(*run), runs))
+        found = list(pool.map(lambda run: first_calls_fresh(*run), runs))
     entries: dict[tuple[str, str], dict[str, Any]] = {}
     for (name, agents), calls in zip(runs, found, strict=True):
-        for c in calls:
+        for order, c in enumerate(calls):
             entry = entries.setdefault(
                 (c.kernel, c.signature),
                 {"kernel": c.kernel, "signature": c.signature, "types": c.types, "runs": []},
             )
-            entry["runs"].append({"scenario": name, "agents": agents, "first_day": c.day})
+            run = {"scenario": name, "agents": agents, "first_day": c.day, "order": order}
+            entry["runs"].append(run)
     record = {
         "numba": numba.__version__,
         "scenarios": list(names),
         "calls": [entries[key] for key in sorted(entries)],
     }
-    LATER_KERNELS.write_text(json.dumps(record, indent=1) + "\n")
+    FIRST_CALLS.write_text(json.dumps(record, indent=1) + "\n")
