@@ -7,9 +7,17 @@ import pandas as pd
 import pytest
 
 from scslab import load_run
+from scslab.engine.growth import grow
 from scslab.engine.trail import count_wrongful_days
 from scslab.model.containers import Listings
-from scslab.model.dueprocess_kernels import Ended, RecordColumns, Triggers, release
+from scslab.model.dueprocess_kernels import (
+    Ended,
+    RecordColumns,
+    Triggers,
+    among,
+    grown_to,
+    release,
+)
 from scslab.model.records import ACTIVE, CORRECTED, EXPIRED, RecordBatch, RecordLog
 from scslab.model.scoring import Scorer, ScoreRules
 from scslab.scenario.loader import parse_scenario
@@ -263,3 +271,30 @@ def test_count_wrongful_days_matches_a_direct_count(n: int) -> None:
     own, rp = mask & 0b01, rep & 0b1
     expect = ((own | rp) != 0) & ((own & ~wrongful) == 0) & ((rp & ~rep_wrongful) == 0)
     assert days.tolist() == expect.astype(int).tolist()
+
+
+def test_grown_arrays_keep_their_used_entries() -> None:
+    """grown_to() and growth.grow() return the array itself while `need` entries fit,
+    else one at least twice as large with the first `used` entries kept (grown_to: the
+    rest `fill`), whatever the dtype."""
+    a = np.arange(10, dtype=np.int64)
+    assert grown_to(a, 4, 10, -1) is a and grow(a, 4, 10) is a
+    more = grown_to(a, 4, 11, -1)
+    assert more.dtype == np.int64 and len(more) == 20
+    assert more[:4].tolist() == [0, 1, 2, 3] and (more[4:] == -1).all()
+    flags = grown_to(np.ones(3, np.bool_), 3, 50, False)
+    assert flags.dtype == np.bool_ and len(flags) == 50 and flags.sum() == 3 and flags[:3].all()
+    kept = grow(a.astype(np.int32), 7, 25)
+    assert kept.dtype == np.int32 and len(kept) == 25 and kept[:7].tolist() == list(range(7))
+
+
+def test_among_finds_every_place_past_its_first_buffer() -> None:
+    """among() returns the places p < n where of[p] is one of the subjects, in order,
+    as numpy finds them, past its first 64 places too."""
+    rng = np.random.default_rng(3)
+    subjects = np.unique(rng.integers(0, 5_000, 300))
+    of = rng.integers(0, 5_000, 4_000)
+    for n in (0, 100, 3_999):
+        expected = np.flatnonzero(np.isin(of[:n], subjects))
+        assert among(subjects, of, n).tolist() == expected.tolist()
+    assert len(np.flatnonzero(np.isin(of[:3_999], subjects))) > 64

@@ -11,13 +11,13 @@ The helper first compiles the kernels that a first run of the same scenario call
 Python, with their argument types, in the reverse of the order of their first calls
 (compile_recorded()): the kernels of its later days (records taking effect, a listing
 changed, a first block, a record ended) first, then those of its first day, then those
-of its city's build, until it meets the run. Which they are is recorded from first runs
-of the built-in scenarios (FIRST_CALLS, first_calls.py). Then it builds a small city of
-the same scenario and runs its days with each day's steps in reverse order
-(compile_ahead()): the kernels the record missed (a scenario of other paths, or of
-other types) are compiled there. The run stops the helper when its days are done
-(stop(); helping() does both); a helper whose run has died stops at its next kernel or
-day.
+of its city's build; where it meets the run, it loads what the run has compiled from the
+cache. Which they are is recorded from first runs of the built-in scenarios
+(FIRST_CALLS, first_calls.py). Then it builds a small city of the same scenario and runs
+its days with each day's steps in reverse order (compile_ahead()): the kernels the
+record missed (a scenario of other paths, or of other types) are compiled there. The
+run stops the helper when its days are done (stop(); helping() does both); a helper
+whose run has died stops at its next kernel or day.
 
 The helper's city, its results and its errors are thrown away: only numba's cache keeps
 what it did. A step that fails (run out of order, it may find what an earlier step
