@@ -189,8 +189,8 @@ def kernel(func: None = None, /, **options: Any) -> Callable[[_F], Dispatcher[_F
 def kernel(func: Any = None, /, **options: Any) -> Any:
     """scslab's kernels: numba.njit(`options`), cached (here, by source digest), without
     the C-callable wrapper numba builds beside each kernel by default (scslab never
-    takes a kernel's address; the wrappers were about a tenth of the code a first run
-    compiles). Use as @kernel or @kernel(nogil=True, ...)."""
+    takes a kernel's address, and every first run would compile the wrappers). Use as
+    @kernel or @kernel(nogil=True, ...)."""
     jit = nb.njit(cache=True, no_cfunc_wrapper=True, **options)  # type: ignore[call-overload]
     return jit if func is None else jit(func)
 
