@@ -8,19 +8,16 @@ import numpy as np
 
 from scslab.kernelcache import kernel
 from scslab.model.containers import ChangeColumns
+from scslab.model.dueprocess_kernels import grown_to
 from scslab.model.points import ExpiryQueue
 from scslab.model.records import LogColumns
 
 
 @kernel
 def grow(a: np.ndarray, used: int, need: int) -> np.ndarray:
-    """a, or a copy twice as large (or more) when `need` entries do not fit."""
-    if need <= len(a):
-        return a
-    out = np.empty(max(2 * len(a), need), a.dtype)
-    for i in range(used):  # (a loop: a slice copy compiles numba's shape-error message)
-        out[i] = a[i]
-    return out
+    """a, or a copy twice as large (or more) when `need` entries do not fit (the model's
+    grown_to(), the new entries zero)."""
+    return grown_to(a, used, need, 0)
 
 
 @kernel
