@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from numba.core import config
 from numba.core.caching import CompileResultCacheImpl
@@ -160,7 +161,8 @@ def test_scslab_kernels_are_saved_under_a_lock(
 def test_every_kernel_is_made_by_kernel() -> None:
     """Each numba dispatcher defined in scslab's modules is cached and has no C-callable
     wrapper (kernelcache.kernel): a kernel made with numba.njit directly would compile
-    that wrapper on every first run and, without cache=True, compile on every run."""
+    that wrapper on every first run and, without cache=True, compile on every run. Those
+    made inner (InnerKernel) have no CPython wrapper either, and only they."""
     import importlib
     import pkgutil
 
@@ -181,6 +183,21 @@ def test_every_kernel_is_made_by_kernel() -> None:
     made_otherwise = [
         name
         for name, k in kernels.items()
-        if not k.targetoptions.get("no_cfunc_wrapper") or isinstance(k._cache, NullCache)
+        if not k.targetoptions.get("no_cfunc_wrapper")
+        or isinstance(k._cache, NullCache)
+        or isinstance(k, kernelcache.InnerKernel) != bool(k.targetoptions.get("no_cpython_wrapper"))
     ]
     assert made_otherwise == []
+    # kernels that only other kernels call are compiled without a CPython wrapper
+    assert 40 < sum(isinstance(k, kernelcache.InnerKernel) for k in kernels.values()) < 100
+
+
+def test_an_inner_kernel_runs_in_kernels_and_refuses_python() -> None:
+    """A kernel made with kernel(inner=True) has no CPython wrapper: called from a kernel
+    it runs, called from Python it raises TypeError (not a crash on the missing code)."""
+    from scslab.streams import hash_uniform, splitmix64
+
+    assert isinstance(splitmix64, kernelcache.InnerKernel)
+    assert 0.0 <= hash_uniform(np.uint64(7), 3, 5) < 1.0  # (calls splitmix64)
+    with pytest.raises(TypeError, match="splitmix64 is called only from other kernels"):
+        splitmix64(np.uint64(7))

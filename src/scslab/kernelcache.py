@@ -28,7 +28,8 @@ kernel of scslab's is saved under a lock on its folder (`locked_save`; POSIX sys
 elsewhere numba's own save).
 
 Every kernel of scslab is made by `kernel()` (numba.njit, cached, without a C-callable
-wrapper): tests/test_kernelcache.py checks that none is made otherwise.
+wrapper; one that only other kernels call, without the CPython wrapper either:
+InnerKernel): tests/test_kernelcache.py checks that none is made otherwise.
 
 One case stays open: a process that imported scslab before an edit and compiles a
 kernel after it (a long notebook, say) caches that kernel under the old digest, where
@@ -51,6 +52,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import numba as nb
 from numba.core import config
 from numba.core.caching import CacheImpl, IndexDataCacheFile, _CacheLocator
+from numba.core.registry import CPUDispatcher
 
 if TYPE_CHECKING:
     from numba.core.dispatcher import Dispatcher
@@ -182,17 +184,40 @@ def locked_save(cache_file: IndexDataCacheFile, key: Any, data: Any) -> None:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+class InnerKernel(CPUDispatcher):
+    """A kernel that only other kernels call (`kernel(inner=True)`): compiled without
+    numba's CPython wrapper, the code that unboxes each argument from a Python object
+    and boxes the result (for due process's kernels, dozens of arrays in and out). As
+    there is no such code, a call from Python raises TypeError instead of running it."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        name = f"{self.py_func.__module__}.{self.py_func.__qualname__}"
+        raise TypeError(f"{name} is called only from other kernels (kernel(inner=True))")
+
+
 @overload
 def kernel(func: _F, /) -> Dispatcher[_F]: ...
 @overload
-def kernel(func: None = None, /, **options: Any) -> Callable[[_F], Dispatcher[_F]]: ...
-def kernel(func: Any = None, /, **options: Any) -> Any:
+def kernel(
+    func: None = None, /, *, inner: bool = False, **options: Any
+) -> Callable[[_F], Dispatcher[_F]]: ...
+def kernel(func: Any = None, /, *, inner: bool = False, **options: Any) -> Any:
     """scslab's kernels: numba.njit(`options`), cached (here, by source digest), without
     the C-callable wrapper numba builds beside each kernel by default (scslab never
-    takes a kernel's address, and every first run would compile the wrappers). Use as
-    @kernel or @kernel(nogil=True, ...)."""
+    takes a kernel's address, and every first run would compile the wrappers). inner:
+    called only from other kernels, also without the CPython wrapper (InnerKernel). Use
+    as @kernel, @kernel(inner=True) or @kernel(nogil=True, ...)."""
+    if inner:
+        options["no_cpython_wrapper"] = True
     jit = nb.njit(cache=True, no_cfunc_wrapper=True, **options)  # type: ignore[call-overload]
-    return jit if func is None else jit(func)
+
+    def make(f: Any) -> Any:
+        made = jit(f)
+        if inner and isinstance(made, CPUDispatcher):  # (not with NUMBA_DISABLE_JIT)
+            made.__class__ = InnerKernel
+        return made
+
+    return make if func is None else make(func)
 
 
 def register() -> None:

@@ -42,7 +42,7 @@ def stream_key(seed: int, name: str) -> np.uint64:
     return np.uint64(seq.generate_state(1, dtype=np.uint64)[0])
 
 
-@kernel(inline="always")
+@kernel(inner=True)
 def splitmix64(x: np.uint64) -> np.uint64:
     """The splitmix64 finaliser: a bijective mix of 64 bits."""
     x = (x + np.uint64(0x9E3779B97F4A7C15)) & np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -51,7 +51,7 @@ def splitmix64(x: np.uint64) -> np.uint64:
     return x ^ (x >> np.uint64(31))
 
 
-@kernel(inline="always")
+@kernel
 def hash_uniform(key: np.uint64, a: int | np.integer, b: int | np.integer) -> float:
     """A uniform float in [0, 1) that is a pure function of (key, a, b)."""
     h = splitmix64(key ^ splitmix64(np.uint64(a) * np.uint64(0x632BE59BD9B4E019) + np.uint64(b)))

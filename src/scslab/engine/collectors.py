@@ -186,7 +186,7 @@ class StateCollector:
         return got
 
 
-@kernel(inline="always")
+@kernel(inner=True)
 def _count_lists(
     row: np.ndarray, m: int, wr: int, black_bits: int, n_lists: int, weight: float
 ) -> None:
@@ -303,7 +303,7 @@ def _bin_keys(score: np.ndarray, n_bins: int, lo: float, scale: float, key: np.n
         key[i] = np.int32(min(max((score[i] - lo) * scale, 0.0), top))
 
 
-@kernel(nogil=True)
+@kernel(inner=True, nogil=True)
 def _recount_bins(
     key: np.ndarray,
     counted: np.ndarray,

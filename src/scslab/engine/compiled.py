@@ -521,7 +521,7 @@ def run_days(
     return res_grown, firm_grown, Carried(flagged, due_state)
 
 
-@kernel
+@kernel(inner=True)
 def _by_side(
     ids: np.ndarray, m: int, record_kind: np.ndarray, kind_subject: np.ndarray
 ) -> tuple[int, int]:
@@ -540,7 +540,7 @@ def _by_side(
     return n_res, n_ent
 
 
-@kernel
+@kernel(inner=True)
 def _representatives(
     firms: Firms,
     touched: np.ndarray,

@@ -50,7 +50,7 @@ from scslab.model.measures import attempts_made, reached_scan, resolve
 from scslab.model.members import update_members
 
 
-@kernel
+@kernel(inner=True)
 def activities_day(
     day: int,
     residents: ResidentActs,
@@ -178,7 +178,7 @@ def activities_day(
     return high, _flagged(flagged, today, counts), blocked, lost, met[:n_met]
 
 
-@kernel
+@kernel(inner=True)
 def firm_activities_day(day: int, firms: Firms, score: np.ndarray) -> None:
     """The enterprises' activities on `day` (firms.acts), in their order
     (activities.enterprise_activity, which the general loop calls), against their lists
@@ -215,7 +215,7 @@ def firm_activities_day(day: int, firms: Firms, score: np.ndarray) -> None:
             acc[c, col] = 0.0
 
 
-@kernel
+@kernel(inner=True)
 def _keep(today: list, counts: np.ndarray, f: int, ids: np.ndarray) -> None:
     """Append `ids` to flag kind f's residents of the day (today[f][:counts[f]])."""
     need = counts[f] + len(ids)
@@ -224,7 +224,7 @@ def _keep(today: list, counts: np.ndarray, f: int, ids: np.ndarray) -> None:
     counts[f] = need
 
 
-@kernel
+@kernel(inner=True)
 def _flagged(flagged: Flagged, today: list, counts: np.ndarray) -> Flagged:
     """The day's flagged residents (today[f][:counts[f]] by flag kind) in `flagged`'s
     arrays, grown if need be."""

@@ -47,7 +47,7 @@ ScoreBack = tuple[np.ndarray, ScoreArrays, ScoreTable, Kept]
 no score), the scorer's arrays, the score's rules and the side's Kept."""
 
 
-@kernel
+@kernel(inner=True)
 def due_process_day(
     day: int,
     due: DueDays,
@@ -74,7 +74,7 @@ def due_process_day(
     return state, kept, firm_kept
 
 
-@kernel
+@kernel(inner=True)
 def _give_back(day: int, due: DueDays, state: DueState, ended: Ended, back: ScoreBack) -> Kept:
     """The records ended today (ended.ids) whose subjects are of side ended.s ended
     (end_side), what is left of their points given back to the side's score (points)
@@ -107,7 +107,7 @@ def _give_back(day: int, due: DueDays, state: DueState, ended: Ended, back: Scor
     return error_ids, n_error_ids, risen, n_risen
 
 
-@kernel
+@kernel(inner=True)
 def learn_of_blocks(
     day: int,
     due: DueDays,

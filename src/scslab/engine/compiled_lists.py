@@ -20,7 +20,7 @@ from scslab.model.measures import mark_entered
 from scslab.model.members import update_members
 
 
-@kernel
+@kernel(inner=True)
 def list_side(
     day: int,
     v: ListView,
@@ -95,7 +95,7 @@ def list_side(
     return out, n_out, n_entries
 
 
-@kernel
+@kernel(inner=True)
 def _with_entered(listed: np.ndarray, entered: np.ndarray) -> np.ndarray:
     """The set `listed` (increasing) with the subjects `entered` added (in any order,
     with repeats)."""
@@ -109,7 +109,7 @@ def _with_entered(listed: np.ndarray, entered: np.ndarray) -> np.ndarray:
     return update_members(listed, new[:k], np.ones(k, np.bool_))
 
 
-@kernel
+@kernel(inner=True)
 def list_changes(
     day: int,
     v: ChangeView,
@@ -190,7 +190,7 @@ def list_changes(
     return listed, touched[:n_touched], was_black[:n_touched], is_black[:n_touched]
 
 
-@kernel
+@kernel(inner=True)
 def entered_since(since: np.ndarray, changes: Columns6, start: int, stop: int, day: int) -> None:
     """since[bit, subject] = day for the listing changes start to stop - 1 of `changes`
     that entered a list (measures.mark_entered; nothing where since is empty)."""

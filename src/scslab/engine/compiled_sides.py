@@ -71,7 +71,7 @@ from scslab.model.scoring import (
 # function that branches as score_side does, each array so bound costs two reference
 # counts per record (atomic for the arrays run_days makes, a null test for those it
 # borrows).
-@kernel
+@kernel(inner=True)
 def _count_records(
     row: np.ndarray,
     groups_indptr: np.ndarray,
@@ -94,7 +94,7 @@ def _count_records(
             row[groups_of_cell[q], col] += 1.0
 
 
-@kernel
+@kernel(inner=True)
 def _mark_records(
     subjects: np.ndarray,
     erroneous: np.ndarray,
@@ -117,7 +117,7 @@ def _mark_records(
     return n_error_ids
 
 
-@kernel
+@kernel(inner=True)
 def day_records(capacity: int) -> DayRecords:
     """Room for a side's records of a day (DayRecords): `capacity` of them."""
     return DayRecords(
@@ -128,7 +128,7 @@ def day_records(capacity: int) -> DayRecords:
     )
 
 
-@kernel
+@kernel(inner=True)
 def expiry_room(capacity: int) -> ExpiryRoom:
     """A side's scratch of its expiries (ExpiryRoom), with room for `capacity`."""
     return ExpiryRoom(
@@ -136,7 +136,7 @@ def expiry_room(capacity: int) -> ExpiryRoom:
     )
 
 
-@kernel
+@kernel(inner=True)
 def side_views(
     side: SideDays, kinds: KindTable, enlisting: bool, n_listed: int, snapshots: np.ndarray
 ) -> tuple[ScoreView, ListView, ChangeView, CollectView]:
@@ -230,7 +230,7 @@ def side_views(
     return score_view, list_view, change_view, collect_view
 
 
-@kernel
+@kernel(inner=True)
 def score_side(
     day: int,
     first_day: int,
@@ -299,7 +299,7 @@ def score_side(
     return score, Ids(error_ids, n_error_ids), risen
 
 
-@kernel(inline="always")
+@kernel(inner=True)
 def _risen(risen: Ids, subjects: np.ndarray, points: np.ndarray) -> Ids:
     """risen with the subjects whose points are positive added."""
     ids, n = risen
@@ -311,7 +311,7 @@ def _risen(risen: Ids, subjects: np.ndarray, points: np.ndarray) -> Ids:
     return Ids(ids, n)
 
 
-@kernel
+@kernel(inner=True)
 def expire_side(
     day: int,
     v: ScoreView,
@@ -376,7 +376,7 @@ def expire_side(
     return Expiry(queue, queued, head, in_order), risen, room
 
 
-@kernel
+@kernel(inner=True)
 def collect_side(
     day: int, v: CollectView, listed: np.ndarray, error_ids: np.ndarray, touched: np.ndarray
 ) -> None:
@@ -421,7 +421,7 @@ def collect_side(
         row_today[:, v.enrolled_col] = v.enrolled
 
 
-@kernel
+@kernel(inner=True)
 def tally_side(day: int, first_day: int, c: Collecting) -> None:
     """With tally_each_day, the day's score tally of one side (tally_days of its
     snapshot row of the day)."""
@@ -429,7 +429,7 @@ def tally_side(day: int, first_day: int, c: Collecting) -> None:
     tally_days(day, c.snapshots[row : row + 1], c.tally)
 
 
-@kernel(inline="always")
+@kernel(inner=True)
 def keep_side(
     score: np.ndarray, given_score: np.ndarray, given_spare: np.ndarray, keep: bool
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -38,7 +38,7 @@ def grow_log(columns: LogColumns, used: int, need: int) -> LogColumns:
     )
 
 
-@kernel
+@kernel(inner=True)
 def grow_queue(queue: ExpiryQueue, used: int, need: int) -> ExpiryQueue:
     """grow() for each column of the expiry queue."""
     return ExpiryQueue(
@@ -51,7 +51,7 @@ def grow_queue(queue: ExpiryQueue, used: int, need: int) -> ExpiryQueue:
     )
 
 
-@kernel
+@kernel(inner=True)
 def grow_changes(columns: tuple, used: int, need: int) -> tuple:
     """grow() for each of the six columns of the listing changes (day, subject, bit,
     entered, wrongful, reason)."""
@@ -65,7 +65,7 @@ def grow_changes(columns: tuple, used: int, need: int) -> tuple:
     )
 
 
-@kernel
+@kernel(inner=True)
 def grow_scratch(out: ChangeColumns, used: int, need: int) -> ChangeColumns:
     """grow() for each column of the lists' scratch of a day's changes."""
     return ChangeColumns(

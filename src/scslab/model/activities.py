@@ -226,7 +226,7 @@ _BIT_INDEX[((np.uint64(1) << np.arange(64, dtype=np.uint64)) * _DE_BRUIJN) >> np
 )
 
 
-@kernel
+@kernel(inner=True)
 def _draw_reached(
     ids: np.ndarray,
     residents: Reachable,

@@ -22,7 +22,7 @@ CELL_STRIDE = np.int64(1) << np.int64(32)
 """The counters of cell c's draw in a day's stream start at c x this (hash_poisson's b)."""
 
 
-@kernel
+@kernel(inner=True)
 def sweep(
     pool: Pool, rates: Thinning, chill: Recovery, key: np.uint64, day: int, out: np.ndarray
 ) -> int:

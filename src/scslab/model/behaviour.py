@@ -23,7 +23,7 @@ from scslab.model.containers import Behaviour, ByGroup, Recovery
 from scslab.model.prefetch import AHEAD, prefetch
 
 
-@kernel(inline="always")  # per agent: no call
+@kernel(inner=True)
 def factor_at(factor: Recovery, i: int, day: int) -> float:
     """Agent i's factor on `day` (1 = untouched)."""
     value = factor.value[i]
@@ -53,7 +53,7 @@ def bring(factor: Recovery, day: int) -> None:
     factor.deficit_day[0] = day
 
 
-@kernel(inline="always")  # per agent: no call
+@kernel(inner=True)
 def _shock_one(factor: Recovery, i: int, day: int, share: float, tracked: bool) -> None:
     """Cut agent i's factor by `share` on `day` (see shock)."""
     value = factor.value[i]

@@ -233,7 +233,7 @@ subject after the last draw is taken (with 3 in 4 eligible, 64 draws all miss wi
 probability 10^-39)."""
 
 
-@kernel(inline="always")  # per event: no call, no copies
+@kernel(inner=True, inline="always")  # per event, and too large for LLVM to inline by itself
 def observation(
     key: np.uint64, coverage: float, error_rate: float, day: int, p: int, a: int, n: int
 ) -> tuple[bool, int, bool]:
@@ -253,7 +253,7 @@ def observation(
     return True, subject, err
 
 
-@kernel
+@kernel(inner=True)
 def eligible_other(
     key: np.uint64,
     eligible: np.ndarray,
@@ -294,7 +294,7 @@ def observed(
     return out[0][:r], out[1][:r], out[2][:r]
 
 
-@kernel
+@kernel(inner=True)
 def observed_into(
     kind: KindRule,
     day: int,
@@ -377,7 +377,7 @@ def candidate_count(key: np.uint64, day: int, mean: float) -> int:
     return hash_poisson(key, day, np.int64(COUNT), mean)  # (int64 as attempts.py's calls)
 
 
-@kernel(inline="always")  # per candidate: no call, no copies
+@kernel(inner=True)
 def candidate_at(key: np.uint64, day: int, j: int, n: int, max_mult: float) -> tuple[int, float]:
     """(id, draw) of candidate j of the day: see candidates."""
     i = min(int(hash_uniform(key, day, CANDIDATES + 2 * j) * n), n - 1)
@@ -446,7 +446,7 @@ def draw_behaviour(
     )
 
 
-@kernel(inline="always")  # per candidate: no call, no copies
+@kernel(inner=True)
 def _multiplier(
     i: int,
     list_mask: np.ndarray,
@@ -469,7 +469,7 @@ def _multiplier(
     return mult
 
 
-@kernel(inline="always")  # per candidate: no call, no copies
+@kernel(inner=True)
 def income_multiplier(i: int, income: Recovery, elasticity: float, day: int) -> float:
     """Subject i's rate multiplier from the income feedback on `day` (kinds with an
     income elasticity only): its income factor to the power -elasticity."""

@@ -139,7 +139,7 @@ class DueRows(NamedTuple):
     ent: np.ndarray  # float64, the enterprises'
 
 
-@kernel
+@kernel(inner=True)
 def _count(side: DueSide, row: np.ndarray, metric: np.int64, subject: np.int64) -> None:
     col = side.cols[metric]
     if col < 0:
@@ -149,7 +149,7 @@ def _count(side: DueSide, row: np.ndarray, metric: np.int64, subject: np.int64) 
         row[side.rows_of_cell[q], col] += 1.0
 
 
-@kernel
+@kernel(inner=True)
 def _count_by_side(
     rules: DueRules,
     kind: np.int64,
@@ -166,7 +166,7 @@ def _count_by_side(
         _count(ent, ent_row, metric, subject)
 
 
-@kernel
+@kernel(inner=True)
 def _with(
     state: DueState,
     queue: DueQueue,
@@ -191,7 +191,7 @@ def _with(
     )
 
 
-@kernel
+@kernel(inner=True)
 def _room(state: DueState, entries: int | np.int64, last_day: int | np.int64) -> DueState:
     """Room in the queue for `entries` more entries on days up to `last_day`."""
     q = state.queue
@@ -207,7 +207,7 @@ def _room(state: DueState, entries: int | np.int64, last_day: int | np.int64) ->
     return _with(s, queue, s.aware_ids, s.aware_new, s.learned, s.triggers, s.ent_triggers)
 
 
-@kernel
+@kernel(inner=True)
 def _push(state: DueState, day: np.int64, event: np.int64, record: np.int64) -> None:
     """Schedule an event (after _room)."""
     q = state.queue
@@ -223,7 +223,7 @@ def _push(state: DueState, day: np.int64, event: np.int64, record: np.int64) -> 
     state.used[N_ENTRIES] = e + 1
 
 
-@kernel
+@kernel(inner=True)
 def _aware(state: DueState, residents: np.ndarray, day: np.ndarray) -> DueState:
     """Residents who know of their listing from day[r] (the earliest day kept)."""
     if len(state.aware_from) == 0:
@@ -369,7 +369,7 @@ def plan_day(
     return state
 
 
-@kernel
+@kernel(inner=True)
 def _file(
     state: DueState, due: DueDays, day: int, ids: np.ndarray, log: LogColumns, rows: DueRows
 ) -> DueState:
@@ -391,7 +391,7 @@ def _file(
     return state
 
 
-@kernel
+@kernel(inner=True)
 def _take_day(state: DueState, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Today's events off the queue (FILE, DECIDE and REPAIR records, each in the order
     scheduled); events scheduled for today from now on are never handled."""

@@ -87,12 +87,12 @@ class Triggers(NamedTuple):
     duration: np.ndarray  # int64 per list, days a record keeps its subject on it
 
 
-@kernel
+@kernel(inner=True)
 def _key_a(subject: np.int64, kind_word: np.int64) -> np.int64:
     return (subject << 32) | kind_word
 
 
-@kernel
+@kernel(inner=True)
 def _appeal_day(
     key: np.uint64, a: np.int64, b0: np.int64, p: float, start: np.int64, window: np.int64
 ) -> np.int64:
@@ -103,7 +103,7 @@ def _appeal_day(
     return np.int64(-1)
 
 
-@kernel
+@kernel(inner=True)
 def plan(
     records: NewRecords, rules: PathRules, appeals: Appeals, key: np.uint64, out: PathDays
 ) -> None:
@@ -143,7 +143,7 @@ def plan(
                     out.repair[r] = start + np.int64(wait)
 
 
-@kernel
+@kernel(inner=True)
 def plan_learned(
     records: NewRecords, day: int, appeals: Appeals, key: np.uint64, out_appeal: np.ndarray
 ) -> None:
@@ -164,7 +164,7 @@ def plan_learned(
         out_appeal[r] = _appeal_day(key, a, b0, p, np.int64(day), appeals.window[k])
 
 
-@kernel
+@kernel(inner=True)
 def decide(
     kind: np.ndarray,
     subject: np.ndarray,
@@ -258,7 +258,7 @@ def release(
     return n_ended
 
 
-@kernel(nogil=True)
+@kernel(inner=True, nogil=True)
 def count_unaware_days(
     words: np.ndarray, mask: np.ndarray, aware_from: np.ndarray, days_unaware: np.ndarray, day: int
 ) -> None:
@@ -276,7 +276,7 @@ def count_unaware_days(
             days_unaware[i] += 1
 
 
-@kernel(nogil=True)
+@kernel(inner=True, nogil=True)
 def forget_unlisted(
     ids: np.ndarray, mask: np.ndarray, aware_from: np.ndarray, never: int
 ) -> np.ndarray:

@@ -213,7 +213,7 @@ class Changes:
         return len(self.subject)
 
 
-@kernel(inline="always")  # per agent: no call
+@kernel(inner=True)
 def _prefetch_rows(until: np.ndarray, true_until: np.ndarray, bits: int, a: int) -> None:
     """Prefetch agent a's `until` and `true_until` (days) on each list of `bits` (one bit
     per list): only the rows of those lists, the others' lines being loaded for nothing."""

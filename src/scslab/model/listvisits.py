@@ -52,7 +52,7 @@ def agents_to_visit(
     return out[:m]
 
 
-@kernel
+@kernel(inner=True)
 def agents_to_visit_into(
     listed: np.ndarray,
     runs: np.ndarray,

@@ -257,7 +257,7 @@ def respond(
     return n_made, n_avoided
 
 
-@kernel
+@kernel(inner=True)
 def count_avoided(
     acc: np.ndarray,
     cell: np.ndarray,
@@ -403,7 +403,7 @@ def resolve(
     return n_blocked, n_done
 
 
-@kernel
+@kernel(inner=True)
 def _reached_ids(
     a: np.ndarray, b: np.ndarray, score: np.ndarray, at_least: float, out: np.ndarray
 ) -> int:

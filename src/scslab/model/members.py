@@ -19,7 +19,7 @@ def update_members(members: np.ndarray, touched: np.ndarray, member_now: np.ndar
     return out[:m]
 
 
-@kernel
+@kernel(inner=True)
 def update_members_into(
     members: np.ndarray, touched: np.ndarray, member_now: np.ndarray, out: np.ndarray
 ) -> tuple[np.ndarray, int]:

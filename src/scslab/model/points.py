@@ -14,7 +14,7 @@ from scslab.kernelcache import kernel
 from scslab.model.records import ACTIVE, EXPIRED
 
 
-@kernel  # (a plain call: numba's inlining would bind the arrays per record)
+@kernel(inner=True)  # (a plain call: numba's inlining would bind the arrays per record)
 def _add_one(
     score: np.ndarray,
     error_points: np.ndarray,

@@ -164,7 +164,7 @@ class DriftRules(NamedTuple):
     band_hi: float
 
 
-@kernel(inline="always")  # per subject: no call
+@kernel(inner=True)
 def _drifted(rules: DriftRules, score: float, penalty: float) -> np.float32:
     """A score (points) after a day of drift and a penalty of `penalty` points."""
     s = rules.base + rules.decay * (score - rules.base) - penalty

@@ -61,7 +61,7 @@ def search_sorted(cdf: np.ndarray, x: np.ndarray, scale: float, right: bool) -> 
     return out
 
 
-@kernel(inline="always")
+@kernel(inner=True)
 def pick(cdf: np.ndarray, u: float) -> int:
     """`np.searchsorted(cdf, u, side="right")` for a short table and u in [0, 1)."""
     k = 0
