@@ -4,14 +4,16 @@ nothing."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 import os
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 from numba.core import config
 from numba.core.caching import CompileResultCacheImpl
@@ -163,7 +165,6 @@ def test_every_kernel_is_made_by_kernel() -> None:
     wrapper (kernelcache.kernel): a kernel made with numba.njit directly would compile
     that wrapper on every first run and, without cache=True, compile on every run. Those
     made inner (InnerKernel) have no CPython wrapper either, and only they."""
-    import importlib
     import pkgutil
 
     from numba.core.caching import NullCache
@@ -192,12 +193,96 @@ def test_every_kernel_is_made_by_kernel() -> None:
     assert 40 < sum(isinstance(k, kernelcache.InnerKernel) for k in kernels.values()) < 100
 
 
-def test_an_inner_kernel_runs_in_kernels_and_refuses_python() -> None:
+def test_an_inner_kernel_runs_in_kernels_and_refuses_python(tmp_path: Path) -> None:
     """A kernel made with kernel(inner=True) has no CPython wrapper: called from a kernel
-    it runs, called from Python it raises TypeError (not a crash on the missing code)."""
-    from scslab.streams import hash_uniform, splitmix64
+    it runs, called from Python it raises TypeError (not a crash on the missing code;
+    in a process of its own, so that a crash fails this test and only this test)."""
+    out = run_python(
+        "import numpy as np\n"
+        "from scslab.kernelcache import InnerKernel\n"
+        "from scslab.streams import hash_uniform, splitmix64\n"
+        "u = hash_uniform(np.uint64(7), 3, 5)\n"
+        "print(isinstance(splitmix64, InnerKernel), 0.0 <= u < 1.0)\n"
+        "try:\n"
+        "    splitmix64(np.uint64(7))\n"
+        "except TypeError as e:\n"
+        "    print(e)\n",
+        tmp_path / "numba",
+    )
+    assert out.splitlines() == [
+        "True True",  # (hash_uniform calls splitmix64)
+        "scslab.streams.splitmix64 is called only from other kernels (kernel(inner=True))",
+    ]
 
-    assert isinstance(splitmix64, kernelcache.InnerKernel)
-    assert 0.0 <= hash_uniform(np.uint64(7), 3, 5) < 1.0  # (calls splitmix64)
-    with pytest.raises(TypeError, match="splitmix64 is called only from other kernels"):
-        splitmix64(np.uint64(7))
+
+class _Refs(ast.NodeVisitor):
+    """The places where code of `module` that is not a kernel names an inner kernel of
+    scslab's (by a global name of the module, or as an attribute of a module it
+    imported), other than in an import."""
+
+    def __init__(self, module: types.ModuleType) -> None:
+        self.module = module
+        self.local: list[set[str]] = []  # each enclosing function's own names
+        self.imported: dict[str, object] = {}  # names imported inside functions
+        self.found: list[str] = []
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for d in node.decorator_list:
+            if isinstance(d, ast.Call):
+                d = d.func
+            if isinstance(d, ast.Name) and d.id == "kernel":
+                return  # (kernels call inner kernels)
+        names = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+        names |= {
+            n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+        }
+        self.local.append(names)
+        self.generic_visit(node)
+        self.local.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def _inner(self, value: object, where: ast.AST, name: str) -> None:
+        if isinstance(value, kernelcache.InnerKernel):
+            self.found.append(f"{self.module.__name__}:{where.lineno} {name}")
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if self.local and node.module and node.level == 0:
+            source = importlib.import_module(node.module)
+            for alias in node.names:
+                self.imported[alias.asname or alias.name] = getattr(source, alias.name, None)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if not isinstance(node.ctx, ast.Load):
+            return
+        if node.id in self.imported:
+            self._inner(self.imported[node.id], node, node.id)
+        elif not any(node.id in s for s in self.local):
+            self._inner(getattr(self.module, node.id, None), node, node.id)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.value, ast.Name):
+            owner = getattr(self.module, node.value.id, None)
+            if isinstance(owner, types.ModuleType):
+                self._inner(getattr(owner, node.attr, None), node, node.attr)
+        self.generic_visit(node)
+
+
+def test_no_inner_kernel_is_named_outside_kernels() -> None:
+    """Read from the source, every module of scslab: no code but a kernel's calls an inner
+    kernel or hands it on (to a thread, say), which would raise TypeError, on paths the
+    tests run or not."""
+    import inspect
+    import pkgutil
+
+    import scslab
+
+    found = []
+    for info in pkgutil.walk_packages(scslab.__path__, "scslab."):
+        if info.name.endswith("__main__"):
+            continue  # (runs its program when imported)
+        module = importlib.import_module(info.name)
+        refs = _Refs(module)
+        refs.visit(ast.parse(inspect.getsource(module)))
+        found += refs.found
+    assert found == []

@@ -47,7 +47,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 import numba as nb
 from numba.core import config
@@ -188,9 +188,10 @@ class InnerKernel(CPUDispatcher):
     """A kernel that only other kernels call (`kernel(inner=True)`): compiled without
     numba's CPython wrapper, the code that unboxes each argument from a Python object
     and boxes the result (for due process's kernels, dozens of arrays in and out). As
-    there is no such code, a call from Python raises TypeError instead of running it."""
+    there is no such code, a call from Python raises TypeError instead of running it.
+    (Nor does nogil mean anything for it: its caller's wrapper releases the GIL.)"""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         name = f"{self.py_func.__module__}.{self.py_func.__qualname__}"
         raise TypeError(f"{name} is called only from other kernels (kernel(inner=True))")
 

@@ -303,7 +303,7 @@ def _bin_keys(score: np.ndarray, n_bins: int, lo: float, scale: float, key: np.n
         key[i] = np.int32(min(max((score[i] - lo) * scale, 0.0), top))
 
 
-@kernel(inner=True, nogil=True)
+@kernel(inner=True)
 def _recount_bins(
     key: np.ndarray,
     counted: np.ndarray,

@@ -262,7 +262,7 @@ def _draw_reached(
     for a in range(n_acts):
         if top[a] > 0.0:
             p1[a] = top[a] * np.exp(-top[a]) / -np.expm1(-top[a])
-            skip[a] = int(-np.log1p(-hash_uniform(rules.keys[a], day, 0)) / top[a])
+            skip[a] = int(-np.log1p(-hash_uniform(rules.keys[a], day, np.int64(0))) / top[a])
             drawn[a] = 1
     for j in range(len(ids)):
         if j + AHEAD < len(ids):

@@ -258,7 +258,7 @@ def release(
     return n_ended
 
 
-@kernel(inner=True, nogil=True)
+@kernel(inner=True)
 def count_unaware_days(
     words: np.ndarray, mask: np.ndarray, aware_from: np.ndarray, days_unaware: np.ndarray, day: int
 ) -> None:
@@ -276,7 +276,7 @@ def count_unaware_days(
             days_unaware[i] += 1
 
 
-@kernel(inner=True, nogil=True)
+@kernel(inner=True)
 def forget_unlisted(
     ids: np.ndarray, mask: np.ndarray, aware_from: np.ndarray, never: int
 ) -> np.ndarray:

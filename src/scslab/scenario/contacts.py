@@ -64,7 +64,7 @@ class FriendDraw(NamedTuple):
     key: np.uint64
 
 
-@kernel(inner=True, nogil=True)
+@kernel(inner=True)
 def _tie_counts(first: int, last: int, ties: Ties, out: np.ndarray) -> None:
     """out[i - first] = how many household and work ties resident i has (first <= i <
     last): the rest of its household, and the nearest `coworkers` of the others at its
@@ -119,7 +119,7 @@ def _ties_before(ties: Ties, shift: int) -> tuple[np.ndarray, int]:
     return before, most
 
 
-@kernel(inner=True, nogil=True)
+@kernel(inner=True)
 def _write_ties(first: int, last: int, ties: Ties, starts: np.ndarray, out: np.ndarray) -> None:
     """The household members, then the nearest colleagues, of residents first to last - 1,
     resident i's from out[starts[i - first]] on. Colleagues are the nearest ranks on both
@@ -157,7 +157,7 @@ _LOW24 = np.uint64(0xFFFFFF)
 _TWO_M40 = 2.0**-40
 
 
-@kernel(inner=True, nogil=True)
+@kernel(inner=True)
 def _draw_friends(
     first: int, last: int, draw: FriendDraw, ends: np.ndarray, out: np.ndarray
 ) -> None:
@@ -308,7 +308,7 @@ def _reverse_contacts(
             pos[k] += 1
 
 
-@kernel(inner=True, nogil=True)
+@kernel(inner=True)
 def _mirror_unpaired(
     first: int, last: int, ties: Ties, unpaired: int, t_indptr: np.ndarray, t_indices: np.ndarray
 ) -> None:

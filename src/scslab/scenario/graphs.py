@@ -47,7 +47,7 @@ class EdgeRows(NamedTuple):
     first_id: int
 
 
-@kernel(inner=True, nogil=True)
+@kernel(inner=True)
 def _bucket_counts(rows: EdgeRows, first: int, last: int, shift: int, counts: np.ndarray) -> None:
     """Add to counts[b] how many edges of rows first..last-1 go to bucket b of targets
     (target >> shift)."""
@@ -58,7 +58,7 @@ def _bucket_counts(rows: EdgeRows, first: int, last: int, shift: int, counts: np
             counts[indices[p] >> shift] += 1
 
 
-@kernel(inner=True, nogil=True)
+@kernel(inner=True)
 def _bucket_scatter(
     rows: EdgeRows,
     first: int,
