@@ -217,8 +217,8 @@ def test_an_inner_kernel_runs_in_kernels_and_refuses_python(tmp_path: Path) -> N
 
 class _Refs(ast.NodeVisitor):
     """The places where code of `module` that is not a kernel names an inner kernel of
-    scslab's (by a global name of the module, or as an attribute of a module it
-    imported), other than in an import."""
+    scslab's (by a global name of the module, a name imported inside a function, or as
+    an attribute of a module it imported), other than in an import."""
 
     def __init__(self, module: types.ModuleType) -> None:
         self.module = module
@@ -237,7 +237,9 @@ class _Refs(ast.NodeVisitor):
             n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
         }
         self.local.append(names)
+        outer = dict(self.imported)
         self.generic_visit(node)
+        self.imported = outer  # (a function's imports are its own and its inner functions')
         self.local.pop()
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
