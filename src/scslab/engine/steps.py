@@ -66,7 +66,7 @@ from scslab.model.lists import (
 )
 from scslab.model.measures import (
     Reach,
-    attempts_made,
+    attempts_made_from_python,
     count_listed_contacts,
     mark_entered,
     reached_ids,
@@ -327,7 +327,9 @@ def activities(st: RunState, day: int) -> list[tuple[np.ndarray, float]]:
             responding = responding_to_lists(st, side, a, d)
             if responding.active:  # (the attempts still made: the avoided are counted)
                 resolving = Resolving(standing, measures, outcomes)
-                attempts = attempts_made(attempts.astype(np.int64), day, responding, resolving)
+                attempts = attempts_made_from_python(
+                    attempts.astype(np.int64), day, responding, resolving
+                )
         if len(attempts) == 0:
             continue
         out_blocked = np.empty(len(attempts), np.int64)

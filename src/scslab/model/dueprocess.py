@@ -62,7 +62,7 @@ from scslab.model.dueprocess_days import (
     blocked_day,
     count_unaware,
     end_side,
-    keep_triggers,
+    keep_triggers_from_python,
     plan_day,
     step_day,
 )
@@ -367,7 +367,9 @@ class DueProcessState:
         listing."""
         res, ent = self._sides(sides)
         state = self.state()
-        self.adopt(keep_triggers(state, ids, kind, subject, self.kernel_rules(), res, ent))
+        self.adopt(
+            keep_triggers_from_python(state, ids, kind, subject, self.kernel_rules(), res, ent)
+        )
 
     def step(self, day: int, log: RecordLog, sides: tuple[SideLike, ...]) -> None:
         """Handle today's appeals, decisions and repairs (after plan() for today)."""

@@ -262,7 +262,7 @@ def count_unaware(state: DueState, rules: DueRules, day: int, mask: np.ndarray) 
     return _with(s, s.queue, aware_ids, s.aware_new, s.learned, s.triggers, s.ent_triggers)
 
 
-@kernel
+@kernel(inner=True)
 def keep_triggers(
     state: DueState,
     ids: np.ndarray,
@@ -308,6 +308,23 @@ def keep_triggers(
         trig_subj,
         ent_trig_subj,
     )
+
+
+@kernel
+def keep_triggers_from_python(
+    state: DueState,
+    ids: np.ndarray,
+    kind: np.ndarray,
+    subject: np.ndarray,
+    rules: DueRules,
+    res: DueSide,
+    ent: DueSide,
+) -> DueState:
+    """keep_triggers, for Python (a replay: analysis/replay.py): kernels call
+    keep_triggers, an inner kernel, so that a run has numba build no CPython wrapper
+    for it (the unboxing of the due-process state and both sides, and the boxing of the
+    state it returns)."""
+    return keep_triggers(state, ids, kind, subject, rules, res, ent)
 
 
 @kernel

@@ -280,7 +280,7 @@ def count_avoided(
             acc[c, cols[5]] += base_wait
 
 
-@kernel
+@kernel(inner=True)
 def attempts_made(
     attempts: np.ndarray, day: int, responding: Responding, resolving: Resolving
 ) -> np.ndarray:
@@ -299,6 +299,16 @@ def attempts_made(
     n_made, n_avoided = respond(attempts, mask, since, day, key, response, made, avoided)
     count_avoided(acc, cell, avoided, n_avoided, avoided_col, cols, base_wait)
     return made[:n_made]
+
+
+@kernel
+def attempts_made_from_python(
+    attempts: np.ndarray, day: int, responding: Responding, resolving: Resolving
+) -> np.ndarray:
+    """attempts_made, for Python (the general loop): kernels call attempts_made, an
+    inner kernel, so that a run whose kernels alone call it has numba build no CPython
+    wrapper for it (its arguments' unboxing is large)."""
+    return attempts_made(attempts, day, responding, resolving)
 
 
 @kernel
