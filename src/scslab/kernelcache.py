@@ -189,7 +189,10 @@ class InnerKernel(CPUDispatcher):
     numba's CPython wrapper, the code that unboxes each argument from a Python object
     and boxes the result (for due process's kernels, dozens of arrays in and out). As
     there is no such code, a call from Python raises TypeError instead of running it.
-    (Nor does nogil mean anything for it: its caller's wrapper releases the GIL.)"""
+    (Nor does nogil mean anything for it: its caller's wrapper releases the GIL.) numba
+    builds the wrapper of every other kernel it compiles, also of one that only kernels
+    call in a run: a kernel that Python calls seldom is inner, with a thin outer twin
+    that Python calls (`keep_triggers_from_python`)."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         name = f"{self.py_func.__module__}.{self.py_func.__qualname__}"

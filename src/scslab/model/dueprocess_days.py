@@ -320,10 +320,10 @@ def keep_triggers_from_python(
     res: DueSide,
     ent: DueSide,
 ) -> DueState:
-    """keep_triggers, for Python (a replay: analysis/replay.py): kernels call
-    keep_triggers, an inner kernel, so that a run has numba build no CPython wrapper
-    for it (the unboxing of the due-process state and both sides, and the boxing of the
-    state it returns)."""
+    """keep_triggers, for Python (DueProcessState.keep_triggers, which a replay calls:
+    analysis/replay.py): kernels call keep_triggers, an inner kernel, so that a run
+    whose kernels alone call it has numba build no CPython wrapper for it (the unboxing
+    of the due-process state and both sides, and the boxing of the state it returns)."""
     return keep_triggers(state, ids, kind, subject, rules, res, ent)
 
 
