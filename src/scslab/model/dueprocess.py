@@ -50,6 +50,7 @@ from typing import Protocol
 
 import numpy as np
 
+from scslab.kernelcache import kernel
 from scslab.model.departments import RecordKinds
 from scslab.model.dueprocess_days import (
     NEVER,
@@ -62,7 +63,7 @@ from scslab.model.dueprocess_days import (
     blocked_day,
     count_unaware,
     end_side,
-    keep_triggers_from_python,
+    keep_triggers,
     plan_day,
     step_day,
 )
@@ -221,6 +222,23 @@ class DueProcessRules:
             repair_decile_multiplier=rdec,
             **z,
         )
+
+
+@kernel
+def keep_triggers_from_python(
+    state: DueState,
+    ids: np.ndarray,
+    kind: np.ndarray,
+    subject: np.ndarray,
+    rules: DueRules,
+    res: DueSide,
+    ent: DueSide,
+) -> DueState:
+    """keep_triggers, for Python (DueProcessState.keep_triggers, which a replay calls:
+    analysis/replay.py): kernels call keep_triggers, an inner kernel, so that a run
+    whose kernels alone call it has numba build no CPython wrapper for it (the unboxing
+    of the due-process state and both sides, and the boxing of the state it returns)."""
+    return keep_triggers(state, ids, kind, subject, rules, res, ent)
 
 
 class SideLike(Protocol):

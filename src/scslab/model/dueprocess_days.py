@@ -311,23 +311,6 @@ def keep_triggers(
 
 
 @kernel
-def keep_triggers_from_python(
-    state: DueState,
-    ids: np.ndarray,
-    kind: np.ndarray,
-    subject: np.ndarray,
-    rules: DueRules,
-    res: DueSide,
-    ent: DueSide,
-) -> DueState:
-    """keep_triggers, for Python (DueProcessState.keep_triggers, which a replay calls:
-    analysis/replay.py): kernels call keep_triggers, an inner kernel, so that a run
-    whose kernels alone call it has numba build no CPython wrapper for it (the unboxing
-    of the due-process state and both sides, and the boxing of the state it returns)."""
-    return keep_triggers(state, ids, kind, subject, rules, res, ent)
-
-
-@kernel
 def plan_day(
     state: DueState, due: DueDays, day: int, ids: np.ndarray, log: LogColumns, rows: DueRows
 ) -> DueState:
