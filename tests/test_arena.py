@@ -1,10 +1,12 @@
 """The arena's arrays are zeroed, of the shapes and dtypes asked for, apart from one
-another, aligned, and outlive the call; small requests are plain numpy arrays."""
+another, aligned, and outlive the call; small requests are plain numpy arrays. Memory
+freed while a run lasts stays in the process, and is handed back after."""
 
 from __future__ import annotations
 
 import gc
 import mmap
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scslab.engine.arena import ALIGN_BYTES, ARENA_MIN_BYTES, HUGE_PAGE_BYTES, zeroed_arrays
+from scslab.engine.arena import (
+    ALIGN_BYTES,
+    ARENA_MIN_BYTES,
+    HUGE_PAGE_BYTES,
+    _glibc,
+    keeping_freed_memory,
+    zeroed_arrays,
+)
 
 DTYPES = [np.float64, np.float32, np.int16, np.uint8, np.bool_, np.int64]
 shapes = st.lists(st.integers(0, 80), min_size=1, max_size=3).map(tuple)  # up to 4 MB each
@@ -92,3 +101,27 @@ def test_the_mapping_is_advised_to_use_huge_pages() -> None:
     (a,) = zeroed_arrays([((3 * 2**17,), np.float64)])  # 3 MiB: numpy would not advise it
     a[:] = 1.0
     assert "hg" in _vm_flags(a.ctypes.data)
+
+
+def _faults_of_a_new_array(n_bytes: int) -> int:
+    """Page faults while a new array of n_bytes is written (one write per 4 KiB)."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    a = np.empty(n_bytes, np.uint8)
+    a[::4096] = 1
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    del a
+    return faults
+
+
+@pytest.mark.skipif(_glibc() is None, reason="keeping_freed_memory changes glibc's malloc only")
+def test_freed_memory_is_kept_while_a_run_lasts_and_handed_back_after() -> None:
+    """Outside keeping_freed_memory a large array freed goes back to the kernel (the
+    next one faults its pages in again); inside, the next one reuses it; after, the
+    defaults are back."""
+    n_bytes = 64 * 2**20  # (glibc: a mapping of its own by default)
+    _faults_of_a_new_array(n_bytes)
+    assert _faults_of_a_new_array(n_bytes) >= 16  # (2 MiB pages or 4 KiB ones)
+    with keeping_freed_memory(), keeping_freed_memory():  # (runs in two threads, say)
+        _faults_of_a_new_array(n_bytes)
+        assert _faults_of_a_new_array(n_bytes) <= 4
+    assert _faults_of_a_new_array(n_bytes) >= 16

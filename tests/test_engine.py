@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numba
 import numpy as np
 import pandas as pd
@@ -195,3 +197,27 @@ def test_scores_left_out_change_nothing_else() -> None:
     assert len(a.tables["score_histogram"]) > 0 and len(b.tables["score_histogram"]) == 0
     for name in a.tables.keys() - {"metrics", "score_histogram"}:
         pd.testing.assert_frame_equal(a.tables[name], b.tables[name], check_exact=True)
+
+
+def test_large_runs_keep_the_memory_they_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose arrays of one int64 per resident reach MAPPED_ALONE_BYTES keeps the
+    memory it frees for its next arrays while it lasts (arena.keeping_freed_memory);
+    a smaller one leaves malloc alone, and both give the same tables."""
+    from contextlib import contextmanager
+
+    import scslab.engine.simulation as simulation
+
+    entered: list[int] = []
+
+    @contextmanager
+    def spy() -> Iterator[None]:
+        entered.append(1)
+        yield
+
+    monkeypatch.setattr(simulation, "keeping_freed_memory", spy)
+    small = Simulation("beijing-2018", seed=5, residents=2000, days=10).run()
+    assert entered == []
+    monkeypatch.setattr(simulation, "MAPPED_ALONE_BYTES", 8 * 2000)
+    large = Simulation("beijing-2018", seed=5, residents=2000, days=10).run()
+    assert entered == [1]
+    pd.testing.assert_frame_equal(small.metrics, large.metrics)

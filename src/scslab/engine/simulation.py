@@ -8,6 +8,7 @@ them to a run directory is the run directory layer's (scslab.rundir.run.Simulati
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import pandas as pd
 
 from scslab import __version__, kernelcache
 from scslab.engine import compile_ahead
+from scslab.engine.arena import MAPPED_ALONE_BYTES, keeping_freed_memory
 from scslab.engine.loops import compiled_days_ready, run_compiled, run_general
 from scslab.engine.snapshot import Snapshot, SnapshotError, population_digest, restore, take
 from scslab.engine.state import RunState
@@ -212,8 +214,11 @@ class Simulation:
         waiting for before the first day is done.
         """
         kernelcache.prune_once()  # (before the clock: it reads the cache's folders)
+        # (the memory freed kept for the next arrays where arrays get mappings of their own)
+        large = 8 * self.n_residents >= MAPPED_ALONE_BYTES
+        keeping = keeping_freed_memory() if large else contextlib.nullcontext()
         t0 = time.perf_counter()
-        with compile_ahead.helping(self._helper_run()):
+        with compile_ahead.helping(self._helper_run()), keeping:
             if phase is not None:
                 phase("build")
             pop = self.build()
