@@ -104,24 +104,37 @@ def test_the_mapping_is_advised_to_use_huge_pages() -> None:
 
 
 def _faults_of_a_new_array(n_bytes: int) -> int:
-    """Page faults while a new array of n_bytes is written (one write per 4 KiB)."""
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    """Page faults of this thread while a new array of n_bytes is written (one write
+    per 4 KiB)."""
+    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
     a = np.empty(n_bytes, np.uint8)
     a[::4096] = 1
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
     del a
     return faults
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory (bytes)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize()
 
 
 @pytest.mark.skipif(_glibc() is None, reason="keeping_freed_memory changes glibc's malloc only")
 def test_freed_memory_is_kept_while_a_run_lasts_and_handed_back_after() -> None:
     """Outside keeping_freed_memory a large array freed goes back to the kernel (the
-    next one faults its pages in again); inside, the next one reuses it; after, the
-    defaults are back."""
+    next one faults its pages in again); inside, the next one reuses it, until the last
+    of two nested ones ends; after, the memory is handed back and the next arrays are
+    fresh again."""
     n_bytes = 64 * 2**20  # (glibc: a mapping of its own by default)
     _faults_of_a_new_array(n_bytes)
     assert _faults_of_a_new_array(n_bytes) >= 16  # (2 MiB pages or 4 KiB ones)
-    with keeping_freed_memory(), keeping_freed_memory():  # (runs in two threads, say)
-        _faults_of_a_new_array(n_bytes)
-        assert _faults_of_a_new_array(n_bytes) <= 4
+    with keeping_freed_memory():
+        with keeping_freed_memory():  # (runs in two threads, say)
+            _faults_of_a_new_array(n_bytes)
+            assert _faults_of_a_new_array(n_bytes) <= 4
+        assert _faults_of_a_new_array(n_bytes) <= 4  # (one still running)
+        kept = _resident_bytes()
+    assert kept - _resident_bytes() >= n_bytes // 2  # handed back
+    _faults_of_a_new_array(n_bytes)
     assert _faults_of_a_new_array(n_bytes) >= 16

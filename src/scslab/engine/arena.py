@@ -18,11 +18,9 @@ A run also makes and frees arrays as it goes (a day's scratch, the build's
 intermediates). glibc's malloc gives each array of 32 MiB or more a mapping of its own
 and hands it back to the kernel when it is freed, so the next one is fresh memory again.
 `keeping_freed_memory` keeps what a run frees in the process for its next arrays (in
-malloc's heap), and hands it back when the run ends. At the whole city, where a
-run_days call is one day, the days ran about 10% faster so (docs/benchmarks.md); the
-page faults saved are not the whole reason (the day's scratch carried from one call to
-the next saved as many faults and no time), and where the arrays then lie in pages
-differs too.
+malloc's heap), and hands it back when the run ends: at the whole city, where a
+run_days call is one day, the days run faster so (docs/benchmarks.md has by how much,
+and what else was tried).
 """
 
 from __future__ import annotations
@@ -86,10 +84,10 @@ MAPPED_ALONE_BYTES = 32 * 2**20
 ceiling of its threshold for that on 64-bit systems); smaller ones come from its heap,
 where freed memory is used again already."""
 
-# glibc's mallopt parameters and the defaults they are given back
+# glibc's mallopt parameters, and the values they are given back (glibc's defaults)
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 _DEFAULT_TRIM_THRESHOLD, _DEFAULT_MMAP_MAX = 128 * 1024, 65536
-_KEEP_TRIM_THRESHOLD = 2**31 - 1  # (bytes: the largest mallopt takes)
+_NO_TRIM = -1  # (M_TRIM_THRESHOLD: never trim the heap)
 _keeping = 0  # runs inside keeping_freed_memory() now
 _keeping_lock = threading.Lock()
 
@@ -100,19 +98,29 @@ def _glibc() -> ctypes.CDLL | None:
         return None
     libc = ctypes.CDLL(None)
     has = hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim")
-    return libc if has and hasattr(libc, "gnu_get_libc_version") else None
+    if not (has and hasattr(libc, "gnu_get_libc_version")):
+        return None
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    return libc
 
 
 @contextmanager
 def keeping_freed_memory() -> Iterator[None]:
     """While it lasts, the memory that the process frees stays in it for the next
-    arrays it makes (glibc: no mapping of its own for a large array, nothing handed back
-    to the kernel); at its end (the last of those running, in any thread) the free
-    memory is handed back (malloc_trim) and malloc's defaults are restored. Where the C
-    library is not glibc, nothing changes. A run's peak memory may grow by what the
-    arrays it keeps do not fit in (at the whole city, about 8%): Simulation keeps
-    memory so for runs whose arrays of one int64 per resident reach
-    MAPPED_ALONE_BYTES."""
+    arrays it makes: glibc's malloc gives no array a mapping of its own (but for one of
+    more than 64 MiB made in a thread other than the main one, where its heaps are no
+    larger) and hands nothing back to the kernel. At its end (the last of those running,
+    in any thread) the free memory is handed back (malloc_trim) and malloc is given
+    glibc's defaults back: at most 65,536 mappings, the heap trimmed from 128 KiB free.
+    Having been set, glibc's own adjustment of those thresholds stays off for the rest
+    of the process (the threshold for a mapping of its own stays where it was), and
+    settings made by MALLOC_ environment variables are not restored. Where the C library
+    is not glibc, nothing changes.
+
+    A run's peak memory may grow by what the arrays it keeps do not fit in:
+    Simulation keeps memory so only for runs whose arrays of one int64 per resident
+    reach MAPPED_ALONE_BYTES (docs/benchmarks.md has what it gains and costs)."""
     global _keeping
     libc = _glibc()
     if libc is None:
@@ -122,7 +130,7 @@ def keeping_freed_memory() -> Iterator[None]:
         _keeping += 1
         if _keeping == 1:
             libc.mallopt(_M_MMAP_MAX, 0)
-            libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_TRIM_THRESHOLD)
+            libc.mallopt(_M_TRIM_THRESHOLD, _NO_TRIM)
     try:
         yield
     finally:
