@@ -237,6 +237,26 @@ def test_scores_tallied_each_day_or_a_chunk_behind_give_the_same_tables(
     assert seen == sorted(seen) and seen[-1] == days
 
 
+@pytest.mark.parametrize("snapshot_bytes", [1, None])
+def test_enterprises_scores_tallied_beside_the_residents_give_the_same_tables(
+    monkeypatch, snapshot_bytes: int | None
+) -> None:
+    """With the tally a chunk behind, the enterprises' scores (beijing-2018: corporate
+    credit, its timeline restarting chunks) are kept and tallied beside the residents'
+    in the worker thread, a day or many at a time: the general loop's tables and the
+    enterprises' scores."""
+    monkeypatch.setattr("scslab.engine.loops.tally_behind", lambda residents: True)
+    if snapshot_bytes is not None:
+        monkeypatch.setattr("scslab.engine.loops.SNAPSHOT_BYTES", snapshot_bytes)
+    general, compiled = both(load_scenario("beijing-2018"), seed=8, residents=2500, days=60)
+    assert_same_tables(general, compiled)
+    scores = [sim.state.ent.scorer.state.score for sim in (general, compiled)]
+    assert np.array_equal(*scores) and (scores[0] != scores[0][0]).any()
+    hist = compiled.results.tables["score_histogram"]  # type: ignore[attr-defined]
+    firm_bins = hist[(hist["subject"] == "enterprise") & (hist["bin_lo"] != 1000.0)]
+    assert firm_bins["count"].sum() > 0  # (enterprises off the base score, tallied)
+
+
 def test_manifest_names_the_engine_and_times_its_phases() -> None:
     res = Simulation(str(SCS_REF), seed=1, residents=2000, days=30).run()
     m = res.manifest

@@ -89,7 +89,8 @@ def firm_days(
     `tables`; their activities, firm_activity_table; log: the record log's columns,
     which their Grown holds unread), with their rows [days, groups, metrics] and score
     histograms [days, bins] (`rows`: zeros, filled by run_days; their score tally runs
-    at the end of each day)."""
+    at the end of each day, or where run_compiled tallies a chunk behind, beside the
+    residents' in its worker thread, from score rows it gives each chunk)."""
     pop = st.population
     assert pop is not None
     ent, n = st.ent, st.ent.n

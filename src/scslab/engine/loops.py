@@ -133,6 +133,13 @@ def compiled_days_ready() -> bool:
     return bool(run_days.signatures) or is_cached(run_days)
 
 
+def tally_chunk(first_day: int, tallies: list[tuple[np.ndarray, TallyArgs]]) -> None:
+    """The score tally of a chunk of days from first_day, side by side: each side's
+    kept scores (a row per day) with what its tally reads and writes (tally_days)."""
+    for snapshots, tally in tallies:
+        tally_days(first_day, snapshots, tally)
+
+
 def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, start: int = 0) -> None:
     """Every day from `start` (0, or the days of a restored state: engine/snapshot.py)
     in compiled.run_days (in chunks, for progress or for the tally a chunk behind), on
@@ -207,7 +214,8 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     groups = res.series.groups
     # the scores are tallied at the end of each day in run_days, or (tally_behind) in
     # the worker thread a chunk of days behind, while the next chunk runs (two
-    # chunks' scores kept); not at all without outputs.scores
+    # chunks' scores kept; the enterprises' beside the residents'); not at all without
+    # outputs.scores
     collect = st.scenario.outputs.scores and res.scorer is not None
     behind = collect and tally_behind(res.n)
     # the score tally's running counts (kept in the collector, as the general loop's;
@@ -218,6 +226,12 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
         step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
     rows = step if behind else 2  # (drift reads yesterday's row)
     snapshots = zeroed_arrays([((rows, res.n), np.float32)] * (2 if behind else 1))
+    # the enterprises' scores tallied beside the residents' (in the worker, behind)
+    firm_collecting = firms.side.collecting
+    firm_behind = behind and firms.side.scored and firm_collecting.tally_each_day
+    if firm_behind:
+        firm_snapshots = zeroed_arrays([((rows, ent.n), np.float32)] * 2)
+        firm_collecting = firm_collecting._replace(tally_each_day=False)
     # the score sum's column, then the grades' in order (as tally_days counts them)
     score_columns = np.concatenate([res.cols["score"], res.cols["grade"]])
     tally_args = TallyArgs(
@@ -310,6 +324,14 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                 score_arrays = score_arrays._replace(held=st.held)
                 clear_held_errors(st)
             snapshot = snapshots[chunk % 2][: last - first] if behind else snapshots[0]
+            tallies = [(snapshot, tally_args)]
+            if firm_behind:  # (the enterprises' row of each day kept as the residents')
+                firm_snapshot = firm_snapshots[chunk % 2][: last - first]
+                tallies.append((firm_snapshot, firm_collecting.tally))
+                chunk_collecting = firm_collecting._replace(
+                    snapshots=firm_snapshot, keep=last == days
+                )
+                firms = firms._replace(side=firms.side._replace(collecting=chunk_collecting))
             t_chunk = time.perf_counter()
             collecting = Collecting(
                 groups.groups_indptr,
@@ -357,7 +379,7 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
                     progress(last, days)
                 continue
             tally_in(tallied)  # the chunk before, which used the other snapshots
-            work = functools.partial(tally_days, first, snapshot, tally_args)
+            work = functools.partial(tally_chunk, first, tallies)
             tallied = (last, pool.submit(st.timed("score_tally", work)))
         tally_in(tallied)
     finally:
