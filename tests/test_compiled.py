@@ -245,10 +245,22 @@ def test_enterprises_scores_tallied_beside_the_residents_give_the_same_tables(
     credit, its timeline restarting chunks) are kept and tallied beside the residents'
     in the worker thread, a day or many at a time: the general loop's tables and the
     enterprises' scores."""
-    monkeypatch.setattr("scslab.engine.loops.tally_behind", lambda residents: True)
+    import scslab.engine.loops as loops
+
+    monkeypatch.setattr(loops, "tally_behind", lambda residents: True)
     if snapshot_bytes is not None:
-        monkeypatch.setattr("scslab.engine.loops.SNAPSHOT_BYTES", snapshot_bytes)
-    general, compiled = both(load_scenario("beijing-2018"), seed=8, residents=2500, days=60)
+        monkeypatch.setattr(loops, "SNAPSHOT_BYTES", snapshot_bytes)
+    sides: list[int] = []
+    tally_chunk = loops.tally_chunk
+
+    def counted(first_day: int, tallies: list) -> None:
+        sides.append(len(tallies))
+        tally_chunk(first_day, tallies)
+
+    monkeypatch.setattr(loops, "tally_chunk", counted)
+    # (62 days: chunks of 4, one cut short by the ramp's change on day 30)
+    general, compiled = both(load_scenario("beijing-2018"), seed=8, residents=2500, days=62)
+    assert sides and set(sides) == {2}  # (both sides, each chunk, in the worker)
     assert_same_tables(general, compiled)
     scores = [sim.state.ent.scorer.state.score for sim in (general, compiled)]
     assert np.array_equal(*scores) and (scores[0] != scores[0][0]).any()

@@ -187,7 +187,7 @@ class Collecting(NamedTuple):
     groups_of_cell: np.ndarray
     group_count: np.ndarray
     values: np.ndarray  # [days, groups, metrics]
-    snapshots: np.ndarray  # float32 [rows, residents]
+    snapshots: np.ndarray  # float32 [rows, subjects]: the side's scores of each day
     tally_each_day: bool
     tally: TallyArgs
     keep: bool

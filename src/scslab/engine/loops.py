@@ -68,8 +68,8 @@ def tally_behind(residents: int) -> bool:
 
 
 SNAPSHOT_BYTES = 16 * 2**20
-"""Compiled days, the tally a chunk behind: the most bytes of scores kept per chunk (or
-one day's, when a day's are more): more, and the kept rows fall out of the processor's
+"""Compiled days, the tally a chunk behind: the most bytes of scores (both sides') kept
+per chunk (or one day's, when a day's are more): more, and the kept rows fall out of the processor's
 cache before the tally reads them."""
 RECORD_CAPACITY_SLACK = 1.2  # compiled days' first record arrays: expected records x this
 
@@ -221,17 +221,22 @@ def run_compiled(st: RunState, progress: Callable[[int, int], None] | None, star
     # the score tally's running counts (kept in the collector, as the general loop's;
     # none made where nothing tallies, as there)
     counts = res.collector.running_counts(floors, HIST_LO) if collect else NO_COUNTS
-    step = max(1, -(-(days - start) // (PROGRESS_STEPS if progress is not None or behind else 1)))
-    if behind:
-        step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * res.n)))
-    rows = step if behind else 2  # (drift reads yesterday's row)
-    snapshots = zeroed_arrays([((rows, res.n), np.float32)] * (2 if behind else 1))
     # the enterprises' scores tallied beside the residents' (in the worker, behind)
     firm_collecting = firms.side.collecting
     firm_behind = behind and firms.side.scored and firm_collecting.tally_each_day
-    if firm_behind:
-        firm_snapshots = zeroed_arrays([((rows, ent.n), np.float32)] * 2)
+    kept_per_day = res.n + (ent.n if firm_behind else 0)  # scores
+    step = max(1, -(-(days - start) // (PROGRESS_STEPS if progress is not None or behind else 1)))
+    if behind:
+        step = max(1, min(step, SNAPSHOT_BYTES // max(1, 4 * kept_per_day)))
+    rows = step if behind else 2  # (drift reads yesterday's row)
+    if firm_behind:  # (both sides' in one mapping)
+        *snapshots, firm_snapshot_a, firm_snapshot_b = zeroed_arrays(
+            [((rows, res.n), np.float32)] * 2 + [((rows, ent.n), np.float32)] * 2
+        )
+        firm_snapshots = [firm_snapshot_a, firm_snapshot_b]
         firm_collecting = firm_collecting._replace(tally_each_day=False)
+    else:
+        snapshots = zeroed_arrays([((rows, res.n), np.float32)] * (2 if behind else 1))
     # the score sum's column, then the grades' in order (as tally_days counts them)
     score_columns = np.concatenate([res.cols["score"], res.cols["grade"]])
     tally_args = TallyArgs(
