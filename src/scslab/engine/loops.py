@@ -69,8 +69,8 @@ def tally_behind(residents: int) -> bool:
 
 SNAPSHOT_BYTES = 16 * 2**20
 """Compiled days, the tally a chunk behind: the most bytes of scores (both sides') kept
-per chunk (or one day's, when a day's are more): more, and the kept rows fall out of the processor's
-cache before the tally reads them."""
+per chunk (or one day's, when a day's are more): more, and the kept rows fall out of the
+processor's cache before the tally reads them."""
 RECORD_CAPACITY_SLACK = 1.2  # compiled days' first record arrays: expected records x this
 
 
